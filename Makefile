@@ -1,0 +1,100 @@
+# CloudAI — hand-written Makefile. `make` builds master, worker, cloudai;
+# `make check` runs unit, fuzz-corpus and integration tests (also under ASan/UBSan).
+CC      ?= cc
+PKGS    := libbson-1.0 libmongoc-1.0 zlib libcurl libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+WARN    := -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wno-unused-parameter
+DEFS    := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+OPT     ?= -O2 -g
+CFLAGS_ALL = -std=c11 $(WARN) $(DEFS) $(OPT) -Iinclude -Isrc $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm
+
+# Variants: build/rel (the programs), build/asan (tests under sanitizers).
+V ?= rel
+B := build/$(V)
+ifeq ($(V),asan)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS_V := -fsanitize=address,undefined
+endif
+
+COMMON_SRC := $(wildcard src/common/*.c)
+MASTER_SRC := $(filter-out src/master/main.c,$(wildcard src/master/*.c))
+WORKER_SRC := $(filter-out src/worker/main.c,$(wildcard src/worker/*.c))
+CLI_SRC    := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+
+obj = $(patsubst %.c,$(B)/%.o,$(1))
+COMMON_OBJ := $(call obj,$(COMMON_SRC))
+MASTER_OBJ := $(call obj,$(MASTER_SRC))
+WORKER_OBJ := $(call obj,$(WORKER_SRC))
+CLI_OBJ    := $(call obj,$(CLI_SRC))
+LIB_OBJ    := $(COMMON_OBJ) $(MASTER_OBJ) $(WORKER_OBJ) $(CLI_OBJ)
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/fuzz/replay_%,$(FUZZ_SRC))
+TOOL_BIN   := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
+PROGS      := $(B)/master $(B)/worker $(B)/cloudai
+
+.PHONY: all check check-unit bench fuzz clean install tests
+all:
+	@$(MAKE) --no-print-directory V=rel progs
+	@ln -sf build/rel/master master; ln -sf build/rel/worker worker; ln -sf build/rel/cloudai cloudai
+
+progs: $(PROGS)
+tests: $(PROGS) $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(B)/master: $(B)/src/master/main.o $(MASTER_OBJ) $(WORKER_OBJ) $(CLI_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS_V) -o $@ $^ $(LDLIBS_ALL)
+$(B)/worker: $(B)/src/worker/main.o $(WORKER_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS_V) -o $@ $^ $(LDLIBS_ALL)
+$(B)/cloudai: $(B)/src/cli/main.o $(CLI_OBJ) $(COMMON_OBJ)
+	$(CC) $(LDFLAGS_V) -o $@ $^ $(LDLIBS_ALL)
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS_V) -o $@ $^ $(LDLIBS_ALL)
+$(B)/tests/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS_V) -o $@ $^ $(LDLIBS_ALL)
+$(B)/tests/tools/%: $(B)/tests/tools/%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS_V) -o $@ $^ $(LDLIBS_ALL)
+
+# Tests run twice: optimised build and ASan/UBSan build. Integration tests use
+# the sanitizer build of the daemons too, so a memory error fails the suite.
+check:
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory V=asan tests
+	@tests/run.sh
+
+check-unit:
+	@$(MAKE) --no-print-directory V=asan tests
+	@TESTS_ONLY=unit tests/run.sh
+
+# libFuzzer targets (clang). FUZZ_TIME=seconds per target.
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+FUZZ_FLAGS := -std=c11 $(DEFS) -O1 -g -Iinclude -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
+FUZZ_LIBSRC := $(COMMON_SRC) $(MASTER_SRC) $(WORKER_SRC) $(CLI_SRC)
+fuzz: $(patsubst tests/fuzz/fuzz_%.c,build/fuzz/fuzz_%,$(FUZZ_SRC))
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRC)
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS_ALL)
+fuzz-run: fuzz
+	@for f in build/fuzz/fuzz_*; do t=$${f##*/fuzz_}; mkdir -p build/fuzz/corpus/$$t; \
+	  echo "== $$t"; $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 build/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; done
+
+bench: all
+	@tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 build/rel/master build/rel/worker build/rel/cloudai $(DESTDIR)$(PREFIX)/bin/
+PREFIX ?= /usr/local
+
+clean:
+	rm -rf build master worker cloudai
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,76 @@
+/* config.h — the INI configuration (config.example.ini documents every
+ * key). Sections: [master] [worker] [storage] [mongodb] [auth] [scheduler]
+ * [limits]. Typed values with defaults; unknown keys produce a warning; a
+ * bad value is an error naming file:line. A config is plain data: fill it
+ * once at start, then share it read-only between threads. */
+#ifndef CLOUDAI_CONFIG_H
+#define CLOUDAI_CONFIG_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_PATH_MAX 1024
+#define CONFIG_USERS_MAX 64
+
+typedef struct config_user {
+    char name[64];
+    char token[256];
+    int admin;
+} config_user;
+
+typedef struct config {
+    /* [master] */
+    char listen[256];              /* "127.0.0.1:7070" */
+    char master_id[64];            /* "master" */
+    int heartbeat_interval_s;      /* 2: workers send this often */
+    int heartbeat_timeout_s;       /* 10: silent longer = lost */
+    int max_attempts;              /* 3 */
+    int task_timeout_s;            /* 0 = none; default for tasks without -timeout */
+    /* [storage] */
+    char files_dir[CONFIG_PATH_MAX];   /* "./data/files" */
+    char meta_dir[CONFIG_PATH_MAX];    /* "./data/meta" */
+    uint64_t journal_compact_bytes;    /* 64 MiB: snapshot when the journal grows past */
+    /* [mongodb] */
+    char mongo_uri[CONFIG_PATH_MAX];   /* "" = embedded journal */
+    char mongo_database[64];           /* "cloudai" */
+    int mongo_timeout_ms;              /* 5000: server selection */
+    /* [worker] */
+    char worker_id[64];                /* "" = hostname */
+    char master_addr[256];             /* "127.0.0.1:7070" */
+    char runtime[16];                  /* "auto" | "docker" | "process" */
+    char docker_socket[108];           /* "/var/run/docker.sock" */
+    char outputs_dir[CONFIG_PATH_MAX]; /* "./data/outputs" */
+    double cpu;                        /* 0 = detect */
+    uint64_t memory;                   /* 0 = detect */
+    uint64_t storage;                  /* 0 = detect (free disk under outputs_dir) */
+    int64_t gpu;                       /* -1 = detect (nvidia-smi) */
+    int compress_level;                /* -1 = adaptive, 0 = store, 1..9 */
+    int upload_threads;                /* 2: deflate threads per upload */
+    /* [auth] */
+    char cluster_token[256];           /* workers prove this */
+    config_user users[CONFIG_USERS_MAX]; /* "user.NAME = TOKEN", admins = a,b */
+    int nusers;
+    /* [scheduler] */
+    char policy[16];                   /* "best-fit" | "spread" */
+    /* [limits] */
+    uint64_t max_output_bytes;         /* per task, 0 = unlimited */
+    uint64_t max_output_files;         /* per task */
+    uint32_t max_frame;                /* payload bytes, <= PROTO_PAYLOAD_MAX */
+    int max_uploads;                   /* concurrent uploads at the master */
+    int max_connections;
+    int idle_timeout_s;                /* a connection silent this long is closed */
+    int frame_timeout_s;               /* a started frame must finish within */
+} config;
+
+typedef void (*config_warn_fn)(const char *msg);
+
+void config_defaults(config *c);
+/* Loads a file over the current values. 0, or -1 with err = "file:line: why". */
+int config_load(config *c, const char *path, config_warn_fn warn, char *err, size_t errcap);
+/* Parses INI text (fuzz entry point). name is used in messages. */
+int config_parse(config *c, const char *text, size_t len, const char *name,
+                 config_warn_fn warn, char *err, size_t errcap);
+/* Sets one key, as from a command-line flag: "worker.cpu" = "4". */
+int config_set(config *c, const char *section, const char *key, const char *value,
+               char *err, size_t errcap);
+const config_user *config_user_find(const config *c, const char *name);
+#endif

@@ -1,0 +1,23 @@
+/* hash.h — SHA-256 through OpenSSL's libcrypto (uses the CPU's SHA
+ * instructions), CRC32 through zlib, HMAC-SHA256 for the handshake, and
+ * random bytes from getrandom(). A hash_sha256 belongs to one thread. */
+#ifndef CLOUDAI_HASH_H
+#define CLOUDAI_HASH_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hash_sha256 { void *ctx; } hash_sha256;   /* EVP_MD_CTX */
+int hash_sha256_init(hash_sha256 *h);                    /* 0 or -ENOMEM */
+void hash_sha256_update(hash_sha256 *h, const void *p, size_t n);
+void hash_sha256_final(hash_sha256 *h, uint8_t out[32]); /* also frees */
+void hash_sha256_free(hash_sha256 *h);                   /* idempotent */
+void hash_sha256_buf(const void *p, size_t n, uint8_t out[32]);
+/* SHA-256 of a file's content; 0 or -errno. */
+int hash_sha256_file(const char *path, uint8_t out[32], uint64_t *size);
+void hash_hex(const uint8_t *p, size_t n, char *out);  /* out: 2n+1 bytes */
+int hash_unhex(const char *hex, uint8_t *out, size_t n); /* 0 or -EINVAL */
+uint32_t hash_crc32(uint32_t crc, const void *p, size_t n); /* start with 0 */
+void hash_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n, uint8_t out[32]);
+int hash_equal(const uint8_t *a, const uint8_t *b, size_t n);  /* constant time, 1 if equal */
+int hash_random(void *p, size_t n);                    /* 0 or -errno */
+#endif

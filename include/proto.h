@@ -1,0 +1,279 @@
+/* proto.h — the CloudAI wire protocol, mirroring proto.txt (which is
+ * normative). Every value here appears in proto.txt with the same number.
+ *
+ * A frame is an 8-byte header followed by a payload:
+ *   u32 length (big-endian, payload bytes only) | u16 type | u16 flags
+ * The payload is a sequence of fields: u8 tag | u8 kind | value.
+ * Kinds: U64 (8 bytes BE), I64 (8 bytes BE two's complement), F64 (IEEE 754
+ * binary64, BE), STR (u32 BE length + UTF-8 bytes, no NUL), BYTES (u32 BE
+ * length + bytes), REC (u32 BE length + nested fields, depth <= 2).
+ * A repeated tag is a list, in order. Unknown tags are skipped; unknown
+ * kinds and unknown message types are errors.
+ *
+ * Thread-safety: every function here is reentrant; a proto_buf or proto_msg
+ * belongs to one thread at a time. */
+#ifndef CLOUDAI_PROTO_H
+#define CLOUDAI_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_VERSION_MIN 1
+#define PROTO_VERSION_MAX 1
+#define PROTO_HDR_LEN 8
+#define PROTO_CHUNK_MAX (1u << 20)                        /* file data per FILE_CHUNK */
+#define PROTO_PAYLOAD_MAX (PROTO_CHUNK_MAX + 64u * 1024u)  /* any frame's payload */
+#define PROTO_DEPTH_MAX 2                                  /* nested REC levels */
+#define PROTO_NONCE_LEN 32
+#define PROTO_PROOF_LEN 32                                 /* HMAC-SHA256 */
+#define PROTO_SHA256_LEN 32
+
+/* Frame flags. */
+#define PROTO_F_NONE 0x0000u
+
+/* Message types (u16). */
+enum proto_type {
+    PROTO_CHALLENGE = 1,     /* master -> peer on connect: versions, nonce */
+    PROTO_HELLO = 2,         /* peer -> master: role, version, node id, nonce, proof */
+    PROTO_WELCOME = 3,       /* master -> peer: chosen version, master id, proof */
+    PROTO_ERROR = 4,         /* either way: code, message */
+    PROTO_OK = 5,            /* generic success reply: optional message, task id */
+    PROTO_REGISTER = 6,      /* worker -> master: resources, running, held outputs */
+    PROTO_HEARTBEAT = 7,     /* worker -> master: free resources, running tasks */
+    PROTO_SUBMIT = 8,        /* client -> master: a task */
+    PROTO_SUBMIT_ACK = 9,    /* master -> client: TASK record */
+    PROTO_DISPATCH = 10,     /* client -> master: a task for a named worker */
+    PROTO_ASSIGN = 11,       /* master -> worker: TASK record to run */
+    PROTO_TASK_STATUS = 12,  /* worker -> master: task id, status, message */
+    PROTO_TASK_RESULT = 13,  /* worker -> master: status, exit code, log tail, files */
+    PROTO_UPLOAD_RESUME = 14,/* worker -> master: task id, total; master -> worker: offset */
+    PROTO_FILE_CHUNK = 15,   /* data of an output (or GET_FILE) stream */
+    PROTO_FILE_END = 16,     /* stream complete: byte count, SHA-256 */
+    PROTO_FILE_ACK = 17,     /* master -> worker: ok, message */
+    PROTO_LIST_TASKS = 18,   /* client -> master: filters */
+    PROTO_TASK_LIST = 19,    /* master -> client: TASK records */
+    PROTO_LIST_WORKERS = 20,
+    PROTO_WORKER_LIST = 21,  /* WORKER records */
+    PROTO_LIST_FILES = 22,   /* filters */
+    PROTO_FILE_LIST = 23,    /* FILE records */
+    PROTO_GET_FILE = 24,     /* client -> master: task id [, file name]; reply is a stream */
+    PROTO_CANCEL = 25,       /* client -> master, master -> worker: task id */
+    PROTO_GET_LOG = 26,      /* client -> master: task id */
+    PROTO_LOG = 27,          /* master -> client: task id, log text */
+    PROTO_TYPE_MAX = 27
+};
+
+/* Field kinds (u8). */
+enum proto_kind {
+    PROTO_K_U64 = 1,
+    PROTO_K_I64 = 2,
+    PROTO_K_F64 = 3,
+    PROTO_K_STR = 4,
+    PROTO_K_BYTES = 5,
+    PROTO_K_REC = 6
+};
+
+/* Field tags (u8): one namespace for all messages, so a field means the
+ * same thing wherever it appears. Kind and limit of each are in proto.txt
+ * and in the table in proto.c. Times are unix milliseconds (u64). */
+enum proto_tag {
+    T_TASK_ID = 1,        /* STR <= 64 */
+    T_USER_ID = 2,        /* STR <= 64 */
+    T_TASK_NAME = 3,      /* STR <= 128 */
+    T_SUBMITTED_AT = 4,   /* U64 ms */
+    T_DOCKER_IMAGE = 5,   /* STR <= 256 */
+    T_COMMAND = 6,        /* STR <= 8192: run through /bin/sh -c */
+    T_ARGV = 7,           /* STR <= 8192, repeated: exact argv */
+    T_REQ_CPU = 8,        /* F64 cores */
+    T_REQ_MEMORY = 9,     /* U64 bytes */
+    T_REQ_STORAGE = 10,   /* U64 bytes */
+    T_REQ_GPU = 11,       /* U64 count */
+    T_STATUS = 12,        /* U64 enum proto_status */
+    T_WORKER_ID = 13,     /* STR <= 64 */
+    T_EXIT_CODE = 14,     /* I64 */
+    T_ERROR = 15,         /* STR <= 4096: why a task failed or is waiting */
+    T_ATTEMPTS = 16,      /* U64 */
+    T_CREATED_AT = 17,    /* U64 ms */
+    T_STARTED_AT = 18,    /* U64 ms */
+    T_COMPLETED_AT = 19,  /* U64 ms */
+    T_OUTPUT_FILES = 20,  /* U64 count */
+    T_OUTPUT_BYTES = 21,  /* U64 */
+    T_TIMEOUT = 22,       /* U64 seconds, 0 = config default */
+    T_LOG_TAIL = 23,      /* STR <= 65536 (bytes; may be cut mid-line) */
+    T_FILE_NAME = 24,     /* STR <= 4096: path relative to the task directory */
+    T_FILE_PATH = 25,     /* STR <= 8192: absolute path in the store */
+    T_FILE_SIZE = 26,     /* U64 */
+    T_SHA256 = 27,        /* BYTES == 32 */
+    T_MODE = 28,          /* U64 permission bits */
+    T_STORED_AT = 29,     /* U64 ms */
+    T_SEQ = 30,           /* U64 chunk sequence, from 0 */
+    T_OFFSET = 31,        /* U64 offset in the logical (uncompressed) stream */
+    T_CRC32 = 32,         /* U64: crc32 of T_DATA as sent */
+    T_DATA = 33,          /* BYTES <= PROTO_CHUNK_MAX */
+    T_RAW_LEN = 34,       /* U64 <= PROTO_CHUNK_MAX: present iff T_DATA is deflated */
+    T_TOTAL_SIZE = 35,    /* U64 logical stream size */
+    T_OK = 36,            /* U64 0/1 */
+    T_MESSAGE = 37,       /* STR <= 4096 */
+    T_CODE = 38,          /* U64 enum proto_err */
+    T_ROLE = 39,          /* U64 enum proto_role */
+    T_VERSION = 40,       /* U64 */
+    T_VERSION_MIN = 41,   /* U64 */
+    T_VERSION_MAX = 42,   /* U64 */
+    T_NODE_ID = 43,       /* STR <= 64 */
+    T_NONCE = 44,         /* BYTES == 32 */
+    T_PROOF = 45,         /* BYTES == 32 */
+    T_CPU = 46,           /* F64 total cores */
+    T_MEMORY = 47,        /* U64 total bytes */
+    T_STORAGE = 48,       /* U64 total bytes */
+    T_GPU = 49,           /* U64 total */
+    T_FREE_CPU = 50,      /* F64 */
+    T_FREE_MEMORY = 51,   /* U64 */
+    T_FREE_STORAGE = 52,  /* U64 */
+    T_FREE_GPU = 53,      /* U64 */
+    T_RUNNING = 54,       /* STR <= 64, repeated: task ids running */
+    T_HELD = 55,          /* STR <= 64, repeated: task ids whose output is kept */
+    T_TASK = 56,          /* REC: a TASK record */
+    T_FILE = 57,          /* REC: a FILE record */
+    T_WORKER = 58,        /* REC: a WORKER record */
+    T_SINCE = 59,         /* U64 ms filter */
+    T_UNTIL = 60,         /* U64 ms filter */
+    T_LIMIT = 61,         /* U64 */
+    T_STATE = 62,         /* STR <= 32: worker state */
+    T_LAST_SEEN = 63,     /* U64 ms */
+    T_ADDRESS = 64,       /* STR <= 256 */
+    T_ADMIN = 65,         /* U64 0/1 */
+    T_PATTERN = 66,       /* STR <= 128: task-name glob */
+    T_MORE = 67,          /* U64 0/1: more list frames follow */
+    T_TAG_MAX = 67
+};
+
+enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };
+
+enum proto_status {
+    PROTO_ST_QUEUED = 1,
+    PROTO_ST_ASSIGNED = 2,
+    PROTO_ST_RUNNING = 3,
+    PROTO_ST_UPLOADING = 4,
+    PROTO_ST_COMPLETED = 5,
+    PROTO_ST_FAILED = 6,
+    PROTO_ST_CANCELLED = 7,
+    PROTO_ST_MAX = 7
+};
+
+/* Error codes carried in ERROR frames (T_CODE). */
+enum proto_err {
+    PROTO_ERR_BAD_FRAME = 1,    /* malformed payload */
+    PROTO_ERR_UNKNOWN_TYPE = 2,
+    PROTO_ERR_TOO_BIG = 3,
+    PROTO_ERR_AUTH = 4,
+    PROTO_ERR_VERSION = 5,
+    PROTO_ERR_NOT_FOUND = 6,
+    PROTO_ERR_FORBIDDEN = 7,
+    PROTO_ERR_BAD_REQUEST = 8,
+    PROTO_ERR_NO_FIT = 9,
+    PROTO_ERR_STORE = 10,       /* disk full, unwritable store */
+    PROTO_ERR_LIMIT = 11,       /* a configured limit was exceeded */
+    PROTO_ERR_INTERNAL = 12,
+    PROTO_ERR_STATE = 13,       /* frame not valid now (order) */
+    PROTO_ERR_CHECKSUM = 14,
+    PROTO_ERR_ARCHIVE = 15      /* hostile or corrupt archive */
+};
+
+/* Codec return codes: 0 on success, negative on failure (distinct per cause). */
+enum proto_rc {
+    PROTO_E_TRUNCATED = -1,  /* a field runs past the payload */
+    PROTO_E_TOOBIG = -2,     /* frame length above PROTO_PAYLOAD_MAX */
+    PROTO_E_TYPE = -3,       /* unknown message type */
+    PROTO_E_KIND = -4,       /* unknown kind, or wrong kind for a known tag */
+    PROTO_E_STRLEN = -5,     /* string/bytes over its tag's limit or wrong fixed size */
+    PROTO_E_MISSING = -6,    /* a required field is absent */
+    PROTO_E_DEPTH = -7,      /* records nested too deep */
+    PROTO_E_STRING = -8,     /* string holds NUL or invalid UTF-8 */
+    PROTO_E_NOMEM = -9,
+    PROTO_E_RANGE = -10      /* a value out of its range (status, role, f64 NaN...) */
+};
+
+/* Encoder: a growable buffer holding one frame. Errors are sticky: after a
+ * failed put, b->err is set and proto_finish returns it. */
+typedef struct proto_buf {
+    uint8_t *p;
+    size_t len, cap;
+    int err;
+} proto_buf;
+
+void proto_buf_init(proto_buf *b);
+void proto_buf_free(proto_buf *b);
+/* Starts a frame (resets the buffer). */
+void proto_begin(proto_buf *b, uint16_t type, uint16_t flags);
+void proto_put_u64(proto_buf *b, uint8_t tag, uint64_t v);
+void proto_put_i64(proto_buf *b, uint8_t tag, int64_t v);
+void proto_put_f64(proto_buf *b, uint8_t tag, double v);
+void proto_put_str(proto_buf *b, uint8_t tag, const char *s);          /* NULL = skip */
+void proto_put_strn(proto_buf *b, uint8_t tag, const char *s, size_t n);
+void proto_put_bytes(proto_buf *b, uint8_t tag, const void *p, size_t n);
+/* Reserve n bytes for a BYTES field and return where to write them (lets a
+ * compressor write straight into the frame); NULL on failure. Call
+ * proto_put_bytes_commit with the length actually written (<= n). */
+uint8_t *proto_put_bytes_reserve(proto_buf *b, uint8_t tag, size_t n);
+void proto_put_bytes_commit(proto_buf *b, size_t used);
+/* Nested record: mark = proto_rec_begin(); put fields; proto_rec_end(mark). */
+size_t proto_rec_begin(proto_buf *b, uint8_t tag);
+void proto_rec_end(proto_buf *b, size_t mark);
+/* Writes the length into the header; 0 or PROTO_E_TOOBIG / b->err. */
+int proto_finish(proto_buf *b);
+/* Payload bytes so far (for callers that split long lists across frames). */
+size_t proto_payload_len(const proto_buf *b);
+
+/* Decoder. A proto_msg points into the caller's payload buffer; it is
+ * valid as long as that buffer is. No allocation. */
+typedef struct proto_msg {
+    uint16_t type, flags;
+    const uint8_t *payload;
+    uint32_t len;
+} proto_msg;
+
+typedef struct proto_field {
+    uint8_t tag, kind;
+    uint32_t len;          /* value bytes for STR/BYTES/REC */
+    const uint8_t *p;      /* value bytes */
+} proto_field;
+
+/* Parses an 8-byte header; checks length <= max and type known.
+ * Returns 0, PROTO_E_TOOBIG or PROTO_E_TYPE. */
+int proto_header(const uint8_t hdr[PROTO_HDR_LEN], uint32_t max, uint32_t *len,
+                 uint16_t *type, uint16_t *flags);
+/* Validates a whole payload (every field, nested records, per-tag kinds
+ * and limits, the message's required fields) and fills m. */
+int proto_decode(proto_msg *m, uint16_t type, uint16_t flags,
+                 const uint8_t *payload, uint32_t len);
+/* Opens a REC field as a message of type 0 (already validated). */
+void proto_rec_open(const proto_field *f, proto_msg *sub);
+
+/* Accessors: first occurrence of tag. Return 0, or PROTO_E_MISSING. */
+int proto_get(const proto_msg *m, uint8_t tag, proto_field *f);
+int proto_u64(const proto_msg *m, uint8_t tag, uint64_t *v);
+int proto_i64(const proto_msg *m, uint8_t tag, int64_t *v);
+int proto_f64(const proto_msg *m, uint8_t tag, double *v);
+/* Copies a STR into dst (NUL-terminated); PROTO_E_STRLEN if it does not fit. */
+int proto_str(const proto_msg *m, uint8_t tag, char *dst, size_t cap);
+/* malloc'd copy of a STR, or NULL if absent/no memory. Caller frees. */
+char *proto_strdup(const proto_msg *m, uint8_t tag);
+/* Iterates the occurrences of tag: size_t pos = 0; while (proto_next(m,
+ * tag, &pos, &f)) ... Returns 1 while found, 0 at the end. */
+int proto_next(const proto_msg *m, uint8_t tag, size_t *pos, proto_field *f);
+/* Convenience readers for one field. */
+uint64_t proto_field_u64(const proto_field *f);
+void proto_field_str(const proto_field *f, char *dst, size_t cap); /* truncates */
+
+/* Names for logs and errors; never NULL. */
+const char *proto_type_name(uint16_t type);
+const char *proto_status_name(uint64_t status);
+int proto_status_parse(const char *name);    /* -1 if unknown */
+const char *proto_rc_str(int rc);
+const char *proto_err_name(uint64_t code);
+
+/* Builds an ERROR frame. */
+void proto_error(proto_buf *b, uint64_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

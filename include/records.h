@@ -1,0 +1,73 @@
+/* records.h — the metadata documents of DESIGN.md as C structs (TASKS,
+ * FILE_METADATA, WORKERS), shared by the master's stores, the wire codec
+ * and the client. Field names follow the seed design. Strings are fixed
+ * arrays so a record is plain data (copyable with =), except the command
+ * and the argv, which are malloc'd and owned by the record:
+ * task_rec_free releases them, task_rec_copy deep-copies. */
+#ifndef CLOUDAI_RECORDS_H
+#define CLOUDAI_RECORDS_H
+#include <stdint.h>
+#include "proto.h"
+
+typedef struct task_rec {
+    char task_id[64];
+    char user_id[64];
+    char task_name[128];
+    uint64_t submitted_at;      /* ms */
+    char docker_image[256];
+    char *command;              /* shell command or NULL */
+    char **argv;                /* exact argv (NULL-terminated) or NULL */
+    int argc;
+    double req_cpu;
+    uint64_t req_memory, req_storage, req_gpu;
+    int status;                 /* enum proto_status */
+    char worker_id[64];         /* assigned / last worker; "" if none */
+    char want_worker[64];       /* DISPATCH target; "" = scheduler decides */
+    int64_t exit_code;          /* -1 until known */
+    char error[1024];           /* why failed / why still queued */
+    uint64_t attempts;
+    uint64_t created_at, started_at, completed_at;  /* ms, 0 = not yet */
+    uint64_t output_files, output_bytes;
+    uint64_t timeout_s;
+} task_rec;
+
+typedef struct file_rec {
+    char task_id[64];
+    char task_name[128];
+    char user_id[64];
+    uint64_t submitted_at;
+    char file_name[4096];       /* relative to the task directory */
+    char file_path[8192];       /* absolute path in the store */
+    uint64_t file_size;
+    uint8_t sha256[32];
+    uint32_t mode;
+    uint64_t stored_at;
+} file_rec;
+
+typedef struct worker_rec {
+    char worker_id[64];
+    char address[256];
+    double cpu, free_cpu;
+    uint64_t memory, free_memory, storage, free_storage, gpu, free_gpu;
+    uint64_t last_seen;         /* ms */
+    char state[32];             /* "ready" | "lost" | "draining" */
+    uint64_t running;           /* tasks running there */
+} worker_rec;
+
+void task_rec_init(task_rec *t);
+void task_rec_free(task_rec *t);
+int task_rec_copy(task_rec *dst, const task_rec *src);   /* 0 or -ENOMEM */
+/* Sets argv (deep copy) / command (copy); 0 or -ENOMEM. */
+int task_rec_set_argv(task_rec *t, int argc, char *const *argv);
+int task_rec_set_command(task_rec *t, const char *cmd);
+
+/* Wire encoding: fields straight into the current message or record. */
+void task_rec_put(proto_buf *b, const task_rec *t);
+void file_rec_put(proto_buf *b, const file_rec *f);
+void worker_rec_put(proto_buf *b, const worker_rec *w);
+/* Decoding from a message or an opened record; missing fields keep their
+ * init value. 0, or a PROTO_E_* code (string too long, no memory). */
+int task_rec_get(const proto_msg *m, task_rec *t);
+int file_rec_get(const proto_msg *m, file_rec *f);
+int worker_rec_get(const proto_msg *m, worker_rec *w);
+#endif

@@ -1,0 +1,77 @@
+/* tar.h — streaming ustar (POSIX.1-1988 + pax 'path'/'linkpath'/'size'
+ * records) writer and reader. Neither ever holds more than a block or a
+ * small header in memory. Functions return 0 or a negative TAR_E_* code and
+ * fill err (if given) with a readable reason; none logs. */
+#ifndef CLOUDAI_TAR_H
+#define CLOUDAI_TAR_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define TAR_E_NOMEM -1
+#define TAR_E_CHECKSUM -2   /* header checksum mismatch */
+#define TAR_E_FORMAT -3     /* malformed header, number field or pax record */
+#define TAR_E_PATH -4       /* absolute path, "..", empty or over-long name */
+#define TAR_E_LINK -5       /* link pointing outside, or writing through a link */
+#define TAR_E_TYPE -6       /* device node, FIFO or unknown entry type */
+#define TAR_E_LIMIT -7      /* byte, file-count or path-length limit */
+#define TAR_E_IO -8         /* filesystem error (errno kept in the message) */
+#define TAR_E_TRUNCATED -9  /* stream ended inside an entry or before the end blocks */
+#define TAR_E_CHANGED -10   /* a file changed size while being archived */
+#define TAR_E_SINK -11      /* the sink returned an error */
+#define TAR_E_EXISTS -12    /* an entry would replace an existing one */
+
+#define TAR_BLOCK 512
+#define TAR_PATH_MAX 4096
+
+/* Writer: called with archive bytes in order; return 0 or negative to stop. */
+typedef int (*tar_sink)(void *ctx, const uint8_t *p, size_t n);
+
+typedef struct tar_stats {
+    uint64_t files, dirs, symlinks;  /* entries written */
+    uint64_t data_bytes;             /* sum of regular file sizes */
+    uint64_t archive_bytes;          /* total archive length incl. end blocks */
+} tar_stats;
+
+/* Walks root in sorted (deterministic) order and writes every entry under
+ * it, names relative to root, directories before their content. Regular
+ * files, directories (with modes, mtimes), symlinks (recorded, never
+ * followed); other types are skipped and counted nowhere. Names over 100
+ * bytes use the prefix field, over 255 bytes a pax 'path' record; sizes
+ * >= 8 GiB a pax 'size' record. Ends with two zero blocks. exclude (may be
+ * NULL) is a top-level name to leave out. */
+int tar_write_dir(const char *root, const char *exclude, tar_sink sink, void *ctx,
+                  tar_stats *st, char *err, size_t errcap);
+/* Same walk, no reading of contents: the exact archive size the writer will
+ * produce (st->archive_bytes) if nothing changes in between. */
+int tar_measure_dir(const char *root, const char *exclude, tar_stats *st,
+                    char *err, size_t errcap);
+
+/* Reader. Entry types: '0' file, '5' directory, '2' symlink, '1' hard
+ * link, and anything else as found (the consumer decides). */
+typedef struct tar_entry {
+    const char *name;       /* normalised: no leading "./", no trailing "/" */
+    const char *linkname;   /* for '1' and '2', else "" */
+    char type;
+    uint32_t mode;
+    uint64_t size;
+    int64_t mtime;
+} tar_entry;
+
+typedef struct tar_reader_ops {
+    int (*entry)(void *ctx, const tar_entry *e);            /* header seen */
+    int (*data)(void *ctx, const uint8_t *p, size_t n);    /* file bytes */
+    int (*entry_end)(void *ctx, const tar_entry *e);       /* all bytes seen */
+} tar_reader_ops;
+
+typedef struct tar_reader tar_reader;
+/* max_path bounds names (and pax records) before they are buffered. */
+tar_reader *tar_reader_new(const tar_reader_ops *ops, void *ctx, size_t max_path);
+void tar_reader_free(tar_reader *r);
+/* Accepts the archive in slices of any size, down to one byte. A callback's
+ * negative return stops the reader and is returned. */
+int tar_reader_feed(tar_reader *r, const uint8_t *p, size_t n);
+/* 0 if the end-of-archive blocks were seen, else TAR_E_TRUNCATED. */
+int tar_reader_finish(tar_reader *r);
+const char *tar_reader_error(const tar_reader *r);
+const char *tar_strerror(int rc);
+#endif
