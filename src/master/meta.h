@@ -1,0 +1,69 @@
+/* meta.h — the master's metadata store: TASKS, FILE_METADATA and WORKERS
+ * (DESIGN.md "Metadata"). One interface, two backends: the embedded journal
+ * (default) and MongoDB. All functions are thread-safe (each backend locks
+ * or pools internally) and return 0 or a negative META_E_* code, with a
+ * readable reason in the err buffer where one is taken; none logs. */
+#ifndef CLOUDAI_META_H
+#define CLOUDAI_META_H
+#include <stddef.h>
+#include <stdint.h>
+#include "records.h"
+
+#define META_E_NOMEM -1
+#define META_E_IO -2        /* disk write/fsync failed, disk full */
+#define META_E_CORRUPT -3   /* unreadable store (not a torn tail: that is dropped) */
+#define META_E_NOTFOUND -4
+#define META_E_UNAVAIL -5   /* backend unreachable (MongoDB down) */
+#define META_E_ARG -6
+
+typedef struct meta meta;
+
+/* Filters for finds; zero/NULL fields do not filter. */
+typedef struct meta_query {
+    const char *task_id;
+    const char *user_id;
+    const char *task_name;     /* exact */
+    const char *pattern;       /* task-name glob (ids_glob) */
+    const char *file_name;     /* exact relative path (files only) */
+    int status;                /* 0 = any */
+    uint64_t since, until;     /* submitted_at range in ms: since <= t < until (until 0 = none) */
+    size_t limit;              /* 0 = no limit */
+    int newest_first;          /* order by submitted_at desc (else asc), ties by task_id */
+} meta_query;
+
+typedef int (*meta_task_cb)(void *ctx, const task_rec *t);     /* non-zero stops */
+typedef int (*meta_file_cb)(void *ctx, const file_rec *f);
+typedef int (*meta_worker_cb)(void *ctx, const worker_rec *w);
+
+/* Embedded journal in dir (created if missing): replays snapshot + journal
+ * into memory; a torn or corrupt tail record is dropped (and *dropped is
+ * set to the number of bytes cut, for the caller to log). compact_bytes: a
+ * snapshot is written when the journal grows past it (0 = never). */
+meta *meta_open_journal(const char *dir, uint64_t compact_bytes, uint64_t *dropped,
+                        char *err, size_t errcap);
+/* MongoDB: uri, database; fails within timeout_ms if no server answers.
+ * Creates the collections' indexes (idempotent). */
+meta *meta_open_mongo(const char *uri, const char *db, int timeout_ms, char *err, size_t errcap);
+void meta_close(meta *m);
+const char *meta_backend(const meta *m);   /* "journal" | "mongodb" */
+
+/* Insert or replace the task with t->task_id. Durable (fsync'd) on return. */
+int meta_task_put(meta *m, const task_rec *t, char *err, size_t errcap);
+/* Copies the task into out (caller task_rec_free's it). META_E_NOTFOUND. */
+int meta_task_get(meta *m, const char *task_id, task_rec *out);
+/* All of a task's file records in one commit (one fsync / one bulk write).
+ * Idempotent: a record with the same (task_id, file_name) is replaced. */
+int meta_files_put(meta *m, const file_rec *files, size_t n, char *err, size_t errcap);
+/* Removes a task's file records (all of them) in one commit. */
+int meta_files_delete(meta *m, const char *task_id, char *err, size_t errcap);
+int meta_worker_put(meta *m, const worker_rec *w, char *err, size_t errcap);
+
+/* Finds call cb for each match in order; cb's non-zero return stops early
+ * (and is not an error). Records passed to cb are valid only during the call. */
+int meta_tasks_find(meta *m, const meta_query *q, meta_task_cb cb, void *ctx);
+int meta_files_find(meta *m, const meta_query *q, meta_file_cb cb, void *ctx);
+int meta_workers_list(meta *m, meta_worker_cb cb, void *ctx);
+
+/* Journal only: write a snapshot now and truncate the journal. */
+int meta_compact(meta *m, char *err, size_t errcap);
+#endif
