@@ -1,0 +1,56 @@
+/* runtime.h — how a worker runs one task: in a Docker container through
+ * the Docker Engine API (libcurl over the unix socket), or as a plain
+ * process (no isolation). runtime_run blocks in the calling (task) thread;
+ * runtime_cancel may be called from any other thread. A runtime is shared
+ * by all task threads of a worker: its functions are thread-safe. */
+#ifndef CLOUDAI_RUNTIME_H
+#define CLOUDAI_RUNTIME_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define RT_E_NOMEM -1
+#define RT_E_UNAVAIL -2     /* the Docker daemon does not answer */
+#define RT_E_NOIMAGE -3     /* image not present locally (no registry here) */
+#define RT_E_START -4       /* create/start refused (bad parameters, GPU driver...) */
+#define RT_E_IO -5
+
+typedef struct rt_spec {
+    const char *task_id;
+    const char *image;         /* docker only */
+    const char *command;       /* run as /bin/sh -c command; or NULL */
+    char *const *argv;         /* exact argv (NULL-terminated); or NULL */
+    /* neither command nor argv: the image's default command (process
+     * runtime: an error) */
+    double cpu;                /* cores; 0 = no limit */
+    uint64_t memory;           /* bytes; 0 = no limit */
+    uint64_t gpu;              /* count; 0 = none */
+    const char *output_dir;    /* absolute host dir, mounted at /output */
+    const char *log_path;      /* stdout+stderr go here (demultiplexed) */
+    uint64_t timeout_s;        /* 0 = none */
+} rt_spec;
+
+typedef struct rt_result {
+    int64_t exit_code;         /* -1 if the task never ran */
+    int oom_killed;
+    int timed_out;             /* stopped after timeout_s */
+    int cancelled;             /* stopped by runtime_cancel */
+    char error[1024];          /* why it failed to run / was stopped; "" if it ran */
+} rt_result;
+
+typedef struct runtime runtime;
+
+/* Docker: pings the socket and negotiates the API version (<= 1.41).
+ * NULL with err filled if the daemon does not answer. */
+runtime *runtime_docker_new(const char *socket_path, char *err, size_t errcap);
+runtime *runtime_process_new(char *err, size_t errcap);
+void runtime_free(runtime *r);
+const char *runtime_name(const runtime *r);     /* "docker" | "process" */
+
+/* Runs the task to completion. Returns 0 when the task ran (whatever its
+ * exit code: see res), or a negative RT_E_* when it could not run (res->error
+ * says why, exit_code -1). */
+int runtime_run(runtime *r, const rt_spec *spec, rt_result *res);
+/* Stops a running task (docker stop / SIGTERM then SIGKILL after a grace
+ * period). 0, or RT_E_* if no such task runs. */
+int runtime_cancel(runtime *r, const char *task_id);
+#endif
