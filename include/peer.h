@@ -1,0 +1,34 @@
+/* peer.h — the connecting side of a CloudAI connection (worker or
+ * client): connect, run the handshake, then exchange frames. A peer is
+ * owned by one thread at a time; peer_send may be shared between threads
+ * only under the caller's lock. */
+#ifndef CLOUDAI_PEER_H
+#define CLOUDAI_PEER_H
+#include <stddef.h>
+#include "net.h"
+#include "proto.h"
+
+typedef struct peer {
+    int fd;
+    frame_reader rd;
+    proto_buf wb;            /* scratch frame for callers */
+    int version;
+    int admin;
+    char master_id[64];
+    int timeout_ms;          /* per-frame I/O bound */
+} peer;
+
+/* Connects to addr and authenticates as role/node_id with token. On
+ * failure returns a negative code with err filled ("auth refused: ...",
+ * "connection refused") and p is closed. */
+int peer_connect(peer *p, const char *addr, int role, const char *node_id,
+                 const char *token, int timeout_ms, char *err, size_t errcap);
+/* Sends p->wb (after proto_begin/put by the caller). */
+int peer_send(peer *p);
+/* Receives one frame; idle_ms bounds the wait (-1 forever). An ERROR frame
+ * is returned as a frame (type PROTO_ERROR): callers check m->type. */
+int peer_recv(peer *p, proto_msg *m, int idle_ms);
+/* Formats an ERROR frame's code and message into err. */
+void peer_error_text(const proto_msg *m, char *err, size_t errcap);
+void peer_close(peer *p);
+#endif
