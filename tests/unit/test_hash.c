@@ -1,0 +1,122 @@
+/* test_hash.c — SHA-256, HMAC, CRC32, hex and random against published
+ * vectors. */
+#include "hash.h"
+#include "t.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <unistd.h>
+
+static void hexof(const uint8_t *p, size_t n, char *out) { hash_hex(p, n, out); }
+
+static void test_sha256_vectors(void)
+{
+    uint8_t d[32];
+    char hex[65];
+    hash_sha256_buf("abc", 3, d);
+    hexof(d, 32, hex);
+    T_EQ_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    hash_sha256_buf("", 0, d);
+    hexof(d, 32, hex);
+    T_EQ_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+
+    /* Incremental in odd pieces equals one shot. */
+    const char *msg = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    hash_sha256 h;
+    T_EQ_INT(hash_sha256_init(&h), 0);
+    for (size_t i = 0; i < strlen(msg); i += 5)
+        hash_sha256_update(&h, msg + i, strlen(msg) - i < 5 ? strlen(msg) - i : 5);
+    hash_sha256_final(&h, d);
+    hexof(d, 32, hex);
+    T_EQ_STR(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    T_CHECK(h.ctx == NULL);
+    hash_sha256_free(&h);   /* idempotent */
+
+    T_EQ_INT(hash_sha256_init(&h), 0);
+    hash_sha256_free(&h);   /* abandon without final: must not leak */
+}
+
+static void test_sha256_file(void)
+{
+    char dir[] = "/tmp/t_hash_XXXXXX", path[64];
+    T_CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/f", dir);
+    size_t n = 600 * 1024 + 7;
+    uint8_t *buf = malloc(n), d1[32], d2[32];
+    for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)(i * 31 + 7);
+    FILE *f = fopen(path, "wb");
+    T_CHECK(f && fwrite(buf, 1, n, f) == n);
+    if (f) fclose(f);
+    uint64_t size = 0;
+    T_EQ_INT(hash_sha256_file(path, d1, &size), 0);
+    T_EQ_INT(size, n);
+    hash_sha256_buf(buf, n, d2);
+    T_CHECK(hash_equal(d1, d2, 32));
+    T_EQ_INT(hash_sha256_file("/nonexistent/nope", d1, NULL), -ENOENT);
+    free(buf);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void test_hex(void)
+{
+    uint8_t in[4] = { 0x00, 0xab, 0x7f, 0xff }, out[4];
+    char hex[9];
+    hash_hex(in, 4, hex);
+    T_EQ_STR(hex, "00ab7fff");
+    T_EQ_INT(hash_unhex("00AB7fff", out, 4), 0);
+    T_CHECK(!memcmp(in, out, 4));
+    T_EQ_INT(hash_unhex("00ab7ff", out, 4), -EINVAL);     /* short */
+    T_EQ_INT(hash_unhex("00ab7fff0", out, 4), -EINVAL);   /* trailing */
+    T_EQ_INT(hash_unhex("00ab7fgf", out, 4), -EINVAL);    /* bad digit */
+    T_EQ_INT(hash_unhex(NULL, out, 4), -EINVAL);
+}
+
+static void test_crc32(void)
+{
+    T_EQ_INT(hash_crc32(0, "123456789", 9), 0xCBF43926u);
+    uint32_t c = hash_crc32(0, "1234", 4);
+    T_EQ_INT(hash_crc32(c, "56789", 5), 0xCBF43926u);
+    T_EQ_INT(hash_crc32(0, "", 0), 0);
+}
+
+static void test_hmac(void)
+{
+    uint8_t d[32];
+    char hex[65];
+    /* RFC 4231 test case 2 */
+    const char *m = "what do ya want for nothing?";
+    hash_hmac_sha256("Jefe", 4, m, strlen(m), d);
+    hexof(d, 32, hex);
+    T_EQ_STR(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    /* RFC 4231 test case 1 */
+    uint8_t key[20];
+    memset(key, 0x0b, sizeof key);
+    hash_hmac_sha256(key, sizeof key, "Hi There", 8, d);
+    hexof(d, 32, hex);
+    T_EQ_STR(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+}
+
+static void test_equal_random(void)
+{
+    uint8_t a[32], b[32];
+    T_EQ_INT(hash_random(a, sizeof a), 0);
+    memcpy(b, a, sizeof a);
+    T_EQ_INT(hash_equal(a, b, 32), 1);
+    b[31] ^= 1;
+    T_EQ_INT(hash_equal(a, b, 32), 0);
+    T_EQ_INT(hash_random(b, sizeof b), 0);
+    T_CHECK(memcmp(a, b, 32) != 0);   /* 2^-256 chance of a false failure */
+    T_EQ_INT(hash_random(a, 0), 0);
+}
+
+int main(void)
+{
+    T_RUN(test_sha256_vectors);
+    T_RUN(test_sha256_file);
+    T_RUN(test_hex);
+    T_RUN(test_crc32);
+    T_RUN(test_hmac);
+    T_RUN(test_equal_random);
+    return T_DONE();
+}
