@@ -1,0 +1,289 @@
+/* records.c — the TASKS / FILE_METADATA / WORKERS records and their wire
+ * form. Each struct field travels under the tag of the same name (see the
+ * record tables in proto.txt). Empty strings and zero numbers are left
+ * off the wire, because the reader starts from the init value anyway;
+ * status and exit_code always travel, their init values are not zero. */
+#include "records.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void task_rec_init(task_rec *t)
+{
+    memset(t, 0, sizeof *t);
+    t->exit_code = -1;
+    t->status = PROTO_ST_QUEUED;
+}
+
+void task_rec_free(task_rec *t)
+{
+    free(t->command);
+    t->command = NULL;
+    if (t->argv) {
+        for (int i = 0; i < t->argc; i++) free(t->argv[i]);
+        free(t->argv);
+    }
+    t->argv = NULL;
+    t->argc = 0;
+}
+
+static char **argv_dup(int argc, char *const *argv)
+{
+    char **v = calloc((size_t)argc + 1, sizeof *v);
+    if (!v) return NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!(v[i] = strdup(argv[i] ? argv[i] : ""))) {
+            for (int j = 0; j < i; j++) free(v[j]);
+            free(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/* dst is overwritten without being freed: it must not own a command or an
+ * argv. On -ENOMEM dst owns nothing (command and argv are NULL). */
+int task_rec_copy(task_rec *dst, const task_rec *src)
+{
+    *dst = *src;
+    dst->command = NULL;
+    dst->argv = NULL;
+    dst->argc = 0;
+    if (src->command && !(dst->command = strdup(src->command))) return -ENOMEM;
+    if (src->argv && src->argc > 0) {
+        if (!(dst->argv = argv_dup(src->argc, src->argv))) {
+            free(dst->command);
+            dst->command = NULL;
+            return -ENOMEM;
+        }
+        dst->argc = src->argc;
+    }
+    return 0;
+}
+
+/* Replaces t's argv with a deep copy; argc 0 or argv NULL clears it. On
+ * -ENOMEM the old argv is kept. */
+int task_rec_set_argv(task_rec *t, int argc, char *const *argv)
+{
+    char **v = NULL;
+    if (argc > 0 && argv && !(v = argv_dup(argc, argv))) return -ENOMEM;
+    if (t->argv) {
+        for (int i = 0; i < t->argc; i++) free(t->argv[i]);
+        free(t->argv);
+    }
+    t->argv = v;
+    t->argc = v ? argc : 0;
+    return 0;
+}
+
+/* Replaces t's command with a copy; NULL clears it. */
+int task_rec_set_command(task_rec *t, const char *cmd)
+{
+    char *c = NULL;
+    if (cmd && !(c = strdup(cmd))) return -ENOMEM;
+    free(t->command);
+    t->command = c;
+    return 0;
+}
+
+static void put_s(proto_buf *b, uint8_t tag, const char *s)
+{
+    if (s && s[0]) proto_put_str(b, tag, s);
+}
+
+static void put_u(proto_buf *b, uint8_t tag, uint64_t v)
+{
+    if (v) proto_put_u64(b, tag, v);
+}
+
+/* want_worker is the DISPATCH target, which travels as the message's own
+ * T_WORKER_ID; it is not part of the record. */
+void task_rec_put(proto_buf *b, const task_rec *t)
+{
+    put_s(b, T_TASK_ID, t->task_id);
+    put_s(b, T_USER_ID, t->user_id);
+    put_s(b, T_TASK_NAME, t->task_name);
+    put_u(b, T_SUBMITTED_AT, t->submitted_at);
+    put_s(b, T_DOCKER_IMAGE, t->docker_image);
+    if (t->command) proto_put_str(b, T_COMMAND, t->command);
+    for (int i = 0; t->argv && i < t->argc; i++) proto_put_str(b, T_ARGV, t->argv[i]);
+    if (t->req_cpu != 0.0) proto_put_f64(b, T_REQ_CPU, t->req_cpu);
+    put_u(b, T_REQ_MEMORY, t->req_memory);
+    put_u(b, T_REQ_STORAGE, t->req_storage);
+    put_u(b, T_REQ_GPU, t->req_gpu);
+    proto_put_u64(b, T_STATUS, (uint64_t)t->status);
+    put_s(b, T_WORKER_ID, t->worker_id);
+    proto_put_i64(b, T_EXIT_CODE, t->exit_code);
+    put_s(b, T_ERROR, t->error);
+    put_u(b, T_ATTEMPTS, t->attempts);
+    put_u(b, T_CREATED_AT, t->created_at);
+    put_u(b, T_STARTED_AT, t->started_at);
+    put_u(b, T_COMPLETED_AT, t->completed_at);
+    put_u(b, T_OUTPUT_FILES, t->output_files);
+    put_u(b, T_OUTPUT_BYTES, t->output_bytes);
+    put_u(b, T_TIMEOUT, t->timeout_s);
+}
+
+void file_rec_put(proto_buf *b, const file_rec *f)
+{
+    put_s(b, T_TASK_ID, f->task_id);
+    put_s(b, T_TASK_NAME, f->task_name);
+    put_s(b, T_USER_ID, f->user_id);
+    put_u(b, T_SUBMITTED_AT, f->submitted_at);
+    put_s(b, T_FILE_NAME, f->file_name);
+    put_s(b, T_FILE_PATH, f->file_path);
+    put_u(b, T_FILE_SIZE, f->file_size);
+    proto_put_bytes(b, T_SHA256, f->sha256, sizeof f->sha256);
+    put_u(b, T_MODE, f->mode);
+    put_u(b, T_STORED_AT, f->stored_at);
+}
+
+/* `running` is a count here but T_RUNNING on the wire is a list of task
+ * ids, so the count is not sent; worker_rec_get counts T_RUNNING ids. */
+void worker_rec_put(proto_buf *b, const worker_rec *w)
+{
+    put_s(b, T_WORKER_ID, w->worker_id);
+    put_s(b, T_ADDRESS, w->address);
+    if (w->cpu != 0.0) proto_put_f64(b, T_CPU, w->cpu);
+    if (w->free_cpu != 0.0) proto_put_f64(b, T_FREE_CPU, w->free_cpu);
+    put_u(b, T_MEMORY, w->memory);
+    put_u(b, T_FREE_MEMORY, w->free_memory);
+    put_u(b, T_STORAGE, w->storage);
+    put_u(b, T_FREE_STORAGE, w->free_storage);
+    put_u(b, T_GPU, w->gpu);
+    put_u(b, T_FREE_GPU, w->free_gpu);
+    put_u(b, T_LAST_SEEN, w->last_seen);
+    put_s(b, T_STATE, w->state);
+}
+
+/* Absent is fine (the init value stays); too long for the array is not. */
+static int get_s(const proto_msg *m, uint8_t tag, char *dst, size_t cap)
+{
+    int rc = proto_str(m, tag, dst, cap);
+    return rc == PROTO_E_MISSING ? 0 : rc;
+}
+
+static int get_u(const proto_msg *m, uint8_t tag, uint64_t *v)
+{
+    int rc = proto_u64(m, tag, v);
+    return rc == PROTO_E_MISSING ? 0 : rc;
+}
+
+static int get_f(const proto_msg *m, uint8_t tag, double *v)
+{
+    int rc = proto_f64(m, tag, v);
+    return rc == PROTO_E_MISSING ? 0 : rc;
+}
+
+static int get_argv(const proto_msg *m, task_rec *t)
+{
+    size_t pos = 0;
+    proto_field f;
+    int n = 0;
+    while (proto_next(m, T_ARGV, &pos, &f)) n++;
+    if (n == 0) return 0;
+    t->argv = calloc((size_t)n + 1, sizeof *t->argv);
+    if (!t->argv) return PROTO_E_NOMEM;
+    pos = 0;
+    while (t->argc < n && proto_next(m, T_ARGV, &pos, &f)) {
+        if (f.kind != PROTO_K_STR) return PROTO_E_KIND;
+        char *s = malloc((size_t)f.len + 1);
+        if (!s) return PROTO_E_NOMEM;
+        memcpy(s, f.p, f.len);
+        s[f.len] = '\0';
+        t->argv[t->argc++] = s;
+    }
+    return 0;
+}
+
+/* t is overwritten (task_rec_init first): it must not own a command or an
+ * argv. On failure t may own some; task_rec_free releases them. The
+ * error text is truncated to fit rather than refused: it is prose. */
+int task_rec_get(const proto_msg *m, task_rec *t)
+{
+    task_rec_init(t);
+    uint64_t st = PROTO_ST_QUEUED;
+    proto_field f;
+    int rc;
+    if ((rc = get_s(m, T_TASK_ID, t->task_id, sizeof t->task_id))) goto out;
+    if ((rc = get_s(m, T_USER_ID, t->user_id, sizeof t->user_id))) goto out;
+    if ((rc = get_s(m, T_TASK_NAME, t->task_name, sizeof t->task_name))) goto out;
+    if ((rc = get_u(m, T_SUBMITTED_AT, &t->submitted_at))) goto out;
+    if ((rc = get_s(m, T_DOCKER_IMAGE, t->docker_image, sizeof t->docker_image))) goto out;
+    if (proto_get(m, T_COMMAND, &f) == 0) {
+        if (!(t->command = proto_strdup(m, T_COMMAND))) { rc = PROTO_E_NOMEM; goto out; }
+    }
+    if ((rc = get_argv(m, t))) goto out;
+    if ((rc = get_f(m, T_REQ_CPU, &t->req_cpu))) goto out;
+    if ((rc = get_u(m, T_REQ_MEMORY, &t->req_memory))) goto out;
+    if ((rc = get_u(m, T_REQ_STORAGE, &t->req_storage))) goto out;
+    if ((rc = get_u(m, T_REQ_GPU, &t->req_gpu))) goto out;
+    if ((rc = get_u(m, T_STATUS, &st))) goto out;
+    if (st < 1 || st > PROTO_ST_MAX) { rc = PROTO_E_RANGE; goto out; }
+    t->status = (int)st;
+    if ((rc = get_s(m, T_WORKER_ID, t->worker_id, sizeof t->worker_id))) goto out;
+    rc = proto_i64(m, T_EXIT_CODE, &t->exit_code);
+    if (rc && rc != PROTO_E_MISSING) goto out;
+    if (proto_get(m, T_ERROR, &f) == 0) proto_field_str(&f, t->error, sizeof t->error);
+    if ((rc = get_u(m, T_ATTEMPTS, &t->attempts))) goto out;
+    if ((rc = get_u(m, T_CREATED_AT, &t->created_at))) goto out;
+    if ((rc = get_u(m, T_STARTED_AT, &t->started_at))) goto out;
+    if ((rc = get_u(m, T_COMPLETED_AT, &t->completed_at))) goto out;
+    if ((rc = get_u(m, T_OUTPUT_FILES, &t->output_files))) goto out;
+    if ((rc = get_u(m, T_OUTPUT_BYTES, &t->output_bytes))) goto out;
+    rc = get_u(m, T_TIMEOUT, &t->timeout_s);
+out:
+    return rc;
+}
+
+/* f is overwritten (zeroed first). */
+int file_rec_get(const proto_msg *m, file_rec *f)
+{
+    memset(f, 0, sizeof *f);
+    proto_field fl;
+    uint64_t mode = 0;
+    int rc;
+    if ((rc = get_s(m, T_TASK_ID, f->task_id, sizeof f->task_id))) goto out;
+    if ((rc = get_s(m, T_TASK_NAME, f->task_name, sizeof f->task_name))) goto out;
+    if ((rc = get_s(m, T_USER_ID, f->user_id, sizeof f->user_id))) goto out;
+    if ((rc = get_u(m, T_SUBMITTED_AT, &f->submitted_at))) goto out;
+    if ((rc = get_s(m, T_FILE_NAME, f->file_name, sizeof f->file_name))) goto out;
+    if ((rc = get_s(m, T_FILE_PATH, f->file_path, sizeof f->file_path))) goto out;
+    if ((rc = get_u(m, T_FILE_SIZE, &f->file_size))) goto out;
+    if (proto_get(m, T_SHA256, &fl) == 0) {
+        if (fl.kind != PROTO_K_BYTES) { rc = PROTO_E_KIND; goto out; }
+        if (fl.len != sizeof f->sha256) { rc = PROTO_E_STRLEN; goto out; }
+        memcpy(f->sha256, fl.p, sizeof f->sha256);
+    }
+    if ((rc = get_u(m, T_MODE, &mode))) goto out;
+    if (mode > 0xffffffffu) { rc = PROTO_E_RANGE; goto out; }
+    f->mode = (uint32_t)mode;
+    rc = get_u(m, T_STORED_AT, &f->stored_at);
+out:
+    return rc;
+}
+
+/* w is overwritten (zeroed first); running = number of T_RUNNING ids. */
+int worker_rec_get(const proto_msg *m, worker_rec *w)
+{
+    memset(w, 0, sizeof *w);
+    int rc;
+    if ((rc = get_s(m, T_WORKER_ID, w->worker_id, sizeof w->worker_id))) goto out;
+    if ((rc = get_s(m, T_ADDRESS, w->address, sizeof w->address))) goto out;
+    if ((rc = get_f(m, T_CPU, &w->cpu))) goto out;
+    if ((rc = get_f(m, T_FREE_CPU, &w->free_cpu))) goto out;
+    if ((rc = get_u(m, T_MEMORY, &w->memory))) goto out;
+    if ((rc = get_u(m, T_FREE_MEMORY, &w->free_memory))) goto out;
+    if ((rc = get_u(m, T_STORAGE, &w->storage))) goto out;
+    if ((rc = get_u(m, T_FREE_STORAGE, &w->free_storage))) goto out;
+    if ((rc = get_u(m, T_GPU, &w->gpu))) goto out;
+    if ((rc = get_u(m, T_FREE_GPU, &w->free_gpu))) goto out;
+    if ((rc = get_u(m, T_LAST_SEEN, &w->last_seen))) goto out;
+    if ((rc = get_s(m, T_STATE, w->state, sizeof w->state))) goto out;
+    size_t pos = 0;
+    proto_field f;
+    while (proto_next(m, T_RUNNING, &pos, &f)) w->running++;
+out:
+    return rc;
+}
