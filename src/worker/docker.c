@@ -1,0 +1,712 @@
+/* docker.c — the Docker runtime: runs a task in a container through the
+ * Docker Engine API over the daemon's unix socket (libcurl).
+ *
+ * Per task, the race-free sequence (REFERENCE.md §A): image present? →
+ * create (AutoRemove off, name cloudai-<task_id>) → start → wait
+ * (condition not-running) → inspect (ExitCode, OOMKilled) → logs
+ * (demultiplexed into log_path) → delete (force, volumes), the delete
+ * on every path once the container exists. No registry is reachable, so a
+ * missing image is a configuration error, never a pull.
+ *
+ * Timeout and cancel: the wait request's progress callback runs about once
+ * a second and aborts the transfer when the deadline passes or the task is
+ * cancelled; we then POST /stop?t=5 and wait again.
+ *
+ * One curl easy handle per runtime_run call (so per task thread), reused
+ * for that task's requests with curl_easy_reset, which keeps the socket. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bson/bson.h>
+#include <curl/curl.h>
+
+#include "worker/logdemux.h"
+#include "worker/runtime_impl.h"
+
+#define DK_DEFAULT_SOCKET "/var/run/docker.sock"
+#define DK_MAX_API_MINOR 41        /* we speak 1.41 */
+#define DK_MIN_API_MINOR 40        /* DeviceRequests, Mounts, NanoCpus */
+#define DK_PING_MS 2000L
+#define DK_SHORT_MS 30000L         /* create/start/inspect/delete */
+#define DK_STOP_MS ((RUNTIME_STOP_GRACE_S + 30) * 1000L)
+#define DK_MAX_BODY (4u << 20)     /* JSON replies we keep in memory */
+#define DK_MIN_MEMORY 6291456ULL   /* daemon refuses less than 6 MiB */
+#define DK_PIDS_LIMIT 4096
+
+typedef struct docker {
+    struct runtime base;
+    char socket_path[108];
+    char prefix[16];                  /* "/v1.41" */
+} docker;
+
+typedef struct dk_buf {
+    char *p;
+    size_t len, cap;
+} dk_buf;
+
+/* Watch on a long request: abort when cancelled or past the deadline. */
+typedef struct dk_watch {
+    runtime_task *task;
+    double deadline;                  /* monotonic seconds; 0 = none */
+    int fired;                        /* 1 cancel, 2 deadline */
+} dk_watch;
+
+typedef struct dk_req {
+    const char *method;
+    char path[512];                   /* after the version prefix */
+    const char *body;                 /* JSON, or NULL */
+    long timeout_ms;                  /* 0 = none */
+    dk_watch *watch;
+    logdemux *demux;                  /* body goes here instead of resp */
+    long status;
+    dk_buf resp;
+    CURLcode cc;
+    CURL *h;
+    char curl_err[CURL_ERROR_SIZE];
+} dk_req;
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    dk_req *q = ud;
+    size_t len = sz * n;
+    long status = 0;
+    /* Only a 200 body is a log stream; an error reply is JSON to keep. */
+    if (q->demux && curl_easy_getinfo(q->h, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+        status == 200)
+        return logdemux_feed(q->demux, p, len) == 0 ? len : 0;
+    if (q->resp.len + len + 1 > DK_MAX_BODY)
+        return 0;
+    if (q->resp.len + len + 1 > q->resp.cap) {
+        size_t cap = q->resp.cap ? q->resp.cap : 4096;
+        while (cap < q->resp.len + len + 1)
+            cap *= 2;
+        char *np = realloc(q->resp.p, cap);
+        if (!np)
+            return 0;
+        q->resp.p = np;
+        q->resp.cap = cap;
+    }
+    memcpy(q->resp.p + q->resp.len, p, len);
+    q->resp.len += len;
+    q->resp.p[q->resp.len] = 0;
+    return len;
+}
+
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    dk_watch *w = ud;
+    if (runtime_task_cancelled(w->task))
+        w->fired = 1;
+    else if (w->deadline > 0 && now_s() >= w->deadline)
+        w->fired = 2;
+    return w->fired != 0;
+}
+
+/* Performs q on h. Returns 0 when an HTTP response arrived (any status;
+ * see q->status), RT_E_UNAVAIL when the daemon could not be reached or the
+ * transfer failed, RT_E_NOMEM. A watch firing also gives RT_E_UNAVAIL with
+ * q->watch->fired set. */
+static int dk_perform(docker *d, CURL *h, dk_req *q)
+{
+    char url[600];
+    struct curl_slist *hdrs = NULL;
+    int rc = 0;
+    curl_easy_reset(h);
+    q->h = h;
+    snprintf(url, sizeof url, "http://localhost%s%s", d->prefix, q->path);
+    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    if (!hdrs)
+        return RT_E_NOMEM;
+    q->curl_err[0] = 0;
+    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, d->socket_path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, q->curl_err);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, DK_PING_MS);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, q->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, q);
+    if (strcmp(q->method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
+        if (strcmp(q->method, "POST") == 0) {
+            curl_easy_setopt(h, CURLOPT_POST, 1L);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->body ? q->body : "");
+        }
+    }
+    if (q->watch) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, q->watch);
+    }
+    q->cc = curl_easy_perform(h);
+    if (q->cc != CURLE_OK) {
+        rc = RT_E_UNAVAIL;
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &q->status);
+out:
+    curl_slist_free_all(hdrs);
+    return rc;
+}
+
+static void dk_req_clear(dk_req *q)
+{
+    free(q->resp.p);
+    memset(q, 0, sizeof *q);
+}
+
+/* Daemon error replies are {"message": "..."}; copies the message, or the
+ * status and raw body when it is not that shape. */
+static void dk_error_message(const dk_req *q, const char *what, char *err, size_t errcap)
+{
+    bson_t *doc = NULL;
+    bson_iter_t it;
+    if (q->cc != CURLE_OK) {
+        snprintf(err, errcap, "%s: docker daemon: %s", what,
+                 q->curl_err[0] ? q->curl_err : curl_easy_strerror(q->cc));
+        return;
+    }
+    if (q->resp.p)
+        doc = bson_new_from_json((const uint8_t *)q->resp.p, (ssize_t)q->resp.len, NULL);
+    if (doc && bson_iter_init_find(&it, doc, "message") && BSON_ITER_HOLDS_UTF8(&it))
+        snprintf(err, errcap, "%s: %s", what, bson_iter_utf8(&it, NULL));
+    else
+        snprintf(err, errcap, "%s: HTTP %ld %.200s", what, q->status,
+                 q->resp.p ? q->resp.p : "");
+    if (doc)
+        bson_destroy(doc);
+}
+
+/* Names that go into a URL path unescaped: task ids become container
+ * names ([a-zA-Z0-9][a-zA-Z0-9_.-]*), images are references. */
+static int valid_chars(const char *s, const char *extra)
+{
+    if (!s || !*s || !isalnum((unsigned char)s[0]))
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr(extra, *s))
+            return 0;
+    return 1;
+}
+
+/* The create body. Returns a bson_malloc'd JSON string or NULL. */
+static char *create_body(const rt_spec *s)
+{
+    bson_t doc, arr, hc, mounts, m, labels, caps, sec, env, dreqs, dr, capo, capi, logc, logcfg;
+    char key[16];
+    char *json = NULL;
+    bson_init(&doc);
+    bson_append_utf8(&doc, "Image", -1, s->image, -1);
+    if (s->command || s->argv) {
+        /* Exactly this command: an image ENTRYPOINT would get it as args. */
+        bson_append_array_begin(&doc, "Entrypoint", -1, &arr);
+        bson_append_array_end(&doc, &arr);
+        bson_append_array_begin(&doc, "Cmd", -1, &arr);
+        if (s->command) {
+            bson_append_utf8(&arr, "0", -1, "/bin/sh", -1);
+            bson_append_utf8(&arr, "1", -1, "-c", -1);
+            bson_append_utf8(&arr, "2", -1, s->command, -1);
+        } else {
+            for (uint32_t i = 0; s->argv[i]; i++) {
+                const char *k;
+                bson_uint32_to_string(i, &k, key, sizeof key);
+                bson_append_utf8(&arr, k, -1, s->argv[i], -1);
+            }
+        }
+        bson_append_array_end(&doc, &arr);
+    }
+    bson_append_array_begin(&doc, "Env", -1, &env);
+    bson_append_utf8(&env, "0", -1, "OUTPUT_DIR=/output", -1);
+    bson_append_array_end(&doc, &env);
+    bson_append_document_begin(&doc, "Labels", -1, &labels);
+    bson_append_utf8(&labels, "cloudai.task_id", -1, s->task_id, -1);
+    bson_append_document_end(&doc, &labels);
+    if (geteuid() != 0) {
+        /* Files in /output must stay removable by the worker. */
+        char user[48];
+        snprintf(user, sizeof user, "%u:%u", (unsigned)geteuid(), (unsigned)getegid());
+        bson_append_utf8(&doc, "User", -1, user, -1);
+    }
+    bson_append_bool(&doc, "Tty", -1, false);
+
+    bson_append_document_begin(&doc, "HostConfig", -1, &hc);
+    bson_append_array_begin(&hc, "Mounts", -1, &mounts);
+    bson_append_document_begin(&mounts, "0", -1, &m);
+    bson_append_utf8(&m, "Type", -1, "bind", -1);
+    bson_append_utf8(&m, "Source", -1, s->output_dir, -1);
+    bson_append_utf8(&m, "Target", -1, "/output", -1);
+    bson_append_bool(&m, "ReadOnly", -1, false);
+    bson_append_document_end(&mounts, &m);
+    bson_append_array_end(&hc, &mounts);
+    if (s->cpu > 0)
+        bson_append_int64(&hc, "NanoCpus", -1, (int64_t)(s->cpu * 1e9 + 0.5));
+    if (s->memory > 0) {
+        uint64_t mem = s->memory < DK_MIN_MEMORY ? DK_MIN_MEMORY : s->memory;
+        if (mem > (uint64_t)INT64_MAX)
+            mem = (uint64_t)INT64_MAX;
+        bson_append_int64(&hc, "Memory", -1, (int64_t)mem);
+        bson_append_int64(&hc, "MemorySwap", -1, (int64_t)mem);
+    }
+    bson_append_int64(&hc, "PidsLimit", -1, DK_PIDS_LIMIT);
+    bson_append_bool(&hc, "Privileged", -1, false);
+    bson_append_bool(&hc, "AutoRemove", -1, false);
+    bson_append_array_begin(&hc, "CapDrop", -1, &caps);
+    bson_append_utf8(&caps, "0", -1, "ALL", -1);
+    bson_append_array_end(&hc, &caps);
+    static const char *const keep[] = { "CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID", "KILL" };
+    bson_append_array_begin(&hc, "CapAdd", -1, &caps);
+    for (uint32_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        const char *k;
+        bson_uint32_to_string(i, &k, key, sizeof key);
+        bson_append_utf8(&caps, k, -1, keep[i], -1);
+    }
+    bson_append_array_end(&hc, &caps);
+    bson_append_array_begin(&hc, "SecurityOpt", -1, &sec);
+    bson_append_utf8(&sec, "0", -1, "no-new-privileges", -1);
+    bson_append_array_end(&hc, &sec);
+    /* Logs are read back after exit; only json-file/local/journald allow
+     * that, so do not inherit a daemon default such as "none". */
+    bson_append_document_begin(&hc, "LogConfig", -1, &logc);
+    bson_append_utf8(&logc, "Type", -1, "json-file", -1);
+    bson_append_document_begin(&logc, "Config", -1, &logcfg);
+    bson_append_document_end(&logc, &logcfg);
+    bson_append_document_end(&hc, &logc);
+    if (s->gpu > 0) {
+        bson_append_array_begin(&hc, "DeviceRequests", -1, &dreqs);
+        bson_append_document_begin(&dreqs, "0", -1, &dr);
+        bson_append_utf8(&dr, "Driver", -1, "", -1);
+        bson_append_int64(&dr, "Count", -1, s->gpu > INT64_MAX ? -1 : (int64_t)s->gpu);
+        bson_append_array_begin(&dr, "Capabilities", -1, &capo);
+        bson_append_array_begin(&capo, "0", -1, &capi);
+        bson_append_utf8(&capi, "0", -1, "gpu", -1);
+        bson_append_array_end(&capo, &capi);
+        bson_append_array_end(&dr, &capo);
+        bson_append_document_end(&dreqs, &dr);
+        bson_append_array_end(&hc, &dreqs);
+    }
+    bson_append_document_end(&doc, &hc);
+    json = bson_as_relaxed_extended_json(&doc, NULL);
+    bson_destroy(&doc);
+    return json;
+}
+
+/* Everything one task needs while it runs. */
+typedef struct dk_task {
+    docker *d;
+    CURL *h;
+    const rt_spec *spec;
+    rt_result *res;
+    char name[RUNTIME_TASK_ID_MAX + 16];  /* cloudai-<task_id> */
+    char id[80];                          /* container id, "" until created */
+} dk_task;
+
+static int dk_simple(dk_task *t, dk_req *q, const char *method, long timeout_ms)
+{
+    q->method = method;
+    q->timeout_ms = timeout_ms;
+    return dk_perform(t->d, t->h, q);
+}
+
+static int check_image(dk_task *t)
+{
+    dk_req q = { 0 };
+    int rc = 0;
+    snprintf(q.path, sizeof q.path, "/images/%s/json", t->spec->image);
+    rc = dk_simple(t, &q, "GET", DK_SHORT_MS);
+    if (rc == 0 && q.status == 404) {
+        snprintf(t->res->error, sizeof t->res->error,
+                 "image '%s' is not present on this worker (no registry is reachable; "
+                 "build or load it first)", t->spec->image);
+        rc = RT_E_NOIMAGE;
+    } else if (rc < 0 || q.status != 200) {
+        dk_error_message(&q, "image inspect", t->res->error, sizeof t->res->error);
+        if (rc == 0)
+            rc = RT_E_IO;
+    }
+    dk_req_clear(&q);
+    return rc;
+}
+
+static void delete_container(dk_task *t, const char *ref)
+{
+    dk_req q = { 0 };
+    snprintf(q.path, sizeof q.path, "/containers/%s?force=1&v=1", ref);
+    dk_simple(t, &q, "DELETE", DK_SHORT_MS);
+    dk_req_clear(&q);
+}
+
+static int create_container(dk_task *t)
+{
+    dk_req q = { 0 };
+    bson_t *doc = NULL;
+    bson_iter_t it;
+    char *body = create_body(t->spec);
+    int rc = 0;
+    if (!body) {
+        snprintf(t->res->error, sizeof t->res->error, "out of memory");
+        return RT_E_NOMEM;
+    }
+    for (int attempt = 0; ; attempt++) {
+        dk_req_clear(&q);
+        snprintf(q.path, sizeof q.path, "/containers/create?name=%s", t->name);
+        q.body = body;
+        if ((rc = dk_simple(t, &q, "POST", DK_SHORT_MS)) < 0)
+            break;
+        /* A leftover of an earlier worker run with the same task id
+         * (the worker died mid-task): it is ours to remove. */
+        if (q.status == 409 && attempt == 0) {
+            delete_container(t, t->name);
+            continue;
+        }
+        break;
+    }
+    if (rc == 0 && q.status == 201 &&
+        (doc = bson_new_from_json((const uint8_t *)q.resp.p, (ssize_t)q.resp.len, NULL)) &&
+        bson_iter_init_find(&it, doc, "Id") && BSON_ITER_HOLDS_UTF8(&it)) {
+        snprintf(t->id, sizeof t->id, "%s", bson_iter_utf8(&it, NULL));
+    } else {
+        dk_error_message(&q, "create", t->res->error, sizeof t->res->error);
+        if (rc == 0)
+            rc = q.status == 404 ? RT_E_NOIMAGE : RT_E_START;
+    }
+    if (doc)
+        bson_destroy(doc);
+    bson_free(body);
+    dk_req_clear(&q);
+    return rc;
+}
+
+static int start_container(dk_task *t)
+{
+    dk_req q = { 0 };
+    int rc;
+    snprintf(q.path, sizeof q.path, "/containers/%s/start", t->id);
+    rc = dk_simple(t, &q, "POST", DK_SHORT_MS);
+    if (rc < 0 || (q.status != 204 && q.status != 304)) {
+        dk_error_message(&q, "start", t->res->error, sizeof t->res->error);
+        if (rc == 0)
+            rc = RT_E_START;
+    }
+    dk_req_clear(&q);
+    return rc;
+}
+
+static void stop_container(dk_task *t)
+{
+    dk_req q = { 0 };
+    snprintf(q.path, sizeof q.path, "/containers/%s/stop?t=%d", t->id, RUNTIME_STOP_GRACE_S);
+    dk_simple(t, &q, "POST", DK_STOP_MS);
+    dk_req_clear(&q);
+}
+
+/* Waits until the container is not running, stopping it on cancel or
+ * timeout. 0 once it has stopped. */
+static int wait_container(dk_task *t, runtime_task *task)
+{
+    dk_watch w = { task, 0, 0 };
+    int rc = 0;
+    if (t->spec->timeout_s)
+        w.deadline = now_s() + (double)t->spec->timeout_s;
+    for (int stopped = 0; ; ) {
+        dk_req q = { 0 };
+        snprintf(q.path, sizeof q.path, "/containers/%s/wait?condition=not-running", t->id);
+        q.watch = stopped ? NULL : &w;
+        /* After a stop the container ends within the grace period; bound
+         * the second wait so a wedged daemon cannot hold the task forever. */
+        rc = dk_simple(t, &q, "POST", stopped ? DK_STOP_MS : 0);
+        if (rc < 0 && !stopped && w.fired) {
+            dk_req_clear(&q);
+            t->res->cancelled = w.fired == 1;
+            t->res->timed_out = w.fired == 2;
+            if (w.fired == 1)
+                snprintf(t->res->error, sizeof t->res->error, "cancelled");
+            else
+                snprintf(t->res->error, sizeof t->res->error, "timed out after %llu s",
+                         (unsigned long long)t->spec->timeout_s);
+            stop_container(t);
+            stopped = 1;
+            continue;
+        }
+        if (rc < 0 || q.status != 200) {
+            dk_error_message(&q, "wait", t->res->error, sizeof t->res->error);
+            if (rc == 0)
+                rc = RT_E_IO;
+        }
+        dk_req_clear(&q);
+        return rc;
+    }
+}
+
+static int inspect_container(dk_task *t)
+{
+    dk_req q = { 0 };
+    bson_t *doc = NULL;
+    bson_iter_t it;
+    int rc;
+    snprintf(q.path, sizeof q.path, "/containers/%s/json", t->id);
+    rc = dk_simple(t, &q, "GET", DK_SHORT_MS);
+    if (rc == 0 && q.status == 200)
+        doc = bson_new_from_json((const uint8_t *)q.resp.p, (ssize_t)q.resp.len, NULL);
+    if (!doc) {
+        dk_error_message(&q, "inspect", t->res->error, sizeof t->res->error);
+        if (rc == 0)
+            rc = RT_E_IO;
+        goto out;
+    }
+    if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "State.ExitCode", &it) &&
+        BSON_ITER_HOLDS_NUMBER(&it))
+        t->res->exit_code = bson_iter_as_int64(&it);
+    if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "State.OOMKilled", &it))
+        t->res->oom_killed = bson_iter_as_bool(&it);
+out:
+    if (doc)
+        bson_destroy(doc);
+    dk_req_clear(&q);
+    return rc;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int log_sink(void *ud, int stream, const uint8_t *p, size_t n)
+{
+    return write_all(*(int *)ud, p, n);
+}
+
+/* Copies both streams, in order, into log_path. A log that cannot be
+ * fetched does not undo the run: the error goes into the log itself. */
+static void fetch_logs(dk_task *t)
+{
+    dk_req q = { 0 };
+    logdemux dm;
+    int fd = open(t->spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    logdemux_init(&dm, log_sink, &fd);
+    snprintf(q.path, sizeof q.path, "/containers/%s/logs?stdout=1&stderr=1&follow=0", t->id);
+    q.demux = &dm;
+    int rc = dk_simple(t, &q, "GET", 0);
+    int drc = logdemux_finish(&dm);
+    if (rc < 0 || q.status != 200 || drc != 0) {
+        char msg[600];
+        if (q.status != 200 && q.status != 0) {
+            q.demux = NULL;
+            dk_error_message(&q, "logs", msg, sizeof msg);
+        } else if (drc == LOGDEMUX_E_FORMAT) {
+            snprintf(msg, sizeof msg, "logs: malformed log stream");
+        } else {
+            snprintf(msg, sizeof msg, "logs: %s",
+                     q.curl_err[0] ? q.curl_err : "stream ended early");
+        }
+        dprintf(fd, "\n[cloudai: %s]\n", msg);
+    }
+    close(fd);
+    dk_req_clear(&q);
+}
+
+static int docker_run(runtime *r, const rt_spec *spec, rt_result *res)
+{
+    docker *d = (docker *)r;
+    runtime_task task;
+    dk_task t;
+    int rc, entered = 0;
+    memset(&t, 0, sizeof t);
+    t.d = d;
+    t.spec = spec;
+    t.res = res;
+
+    if (!valid_chars(spec->task_id, "_.-") ||
+        strlen(spec->task_id) >= RUNTIME_TASK_ID_MAX) {
+        snprintf(res->error, sizeof res->error, "invalid task id (container names allow [A-Za-z0-9_.-])");
+        rc = RT_E_START;
+        goto out;
+    }
+    if (!valid_chars(spec->image, "_.-/:@")) {
+        snprintf(res->error, sizeof res->error, "invalid image name '%s'",
+                 spec->image ? spec->image : "");
+        rc = RT_E_NOIMAGE;
+        goto out;
+    }
+    if (!spec->output_dir || spec->output_dir[0] != '/' || !spec->log_path) {
+        snprintf(res->error, sizeof res->error, "output_dir must be absolute and log_path set");
+        rc = RT_E_START;
+        goto out;
+    }
+    if (spec->argv && !spec->argv[0]) {
+        snprintf(res->error, sizeof res->error, "empty argv");
+        rc = RT_E_START;
+        goto out;
+    }
+    snprintf(t.name, sizeof t.name, "cloudai-%s", spec->task_id);
+    if ((rc = runtime_task_enter(r, &task, spec->task_id, res->error, sizeof res->error)) < 0)
+        goto out;
+    entered = 1;
+    if (!(t.h = curl_easy_init())) {
+        snprintf(res->error, sizeof res->error, "out of memory");
+        rc = RT_E_NOMEM;
+        goto out;
+    }
+    if ((rc = check_image(&t)) < 0 || (rc = create_container(&t)) < 0)
+        goto out;
+    if (runtime_task_cancelled(&task)) {
+        res->cancelled = 1;
+        snprintf(res->error, sizeof res->error, "cancelled before start");
+        rc = 0;
+        goto out;
+    }
+    if ((rc = start_container(&t)) < 0 || (rc = wait_container(&t, &task)) < 0)
+        goto out;
+    if ((rc = inspect_container(&t)) < 0)
+        goto out;
+    fetch_logs(&t);
+out:
+    if (t.id[0])
+        delete_container(&t, t.id);
+    if (t.h)
+        curl_easy_cleanup(t.h);
+    if (entered)
+        runtime_task_leave(r, &task);
+    if (rc < 0)
+        res->exit_code = -1;
+    return rc;
+}
+
+static void docker_destroy(runtime *r)
+{
+    runtime_base_destroy(r);
+    free(r);
+}
+
+static const struct runtime_ops docker_ops = { "docker", docker_run, docker_destroy };
+
+static size_t on_discard(char *p, size_t sz, size_t n, void *ud)
+{
+    return sz * n;
+}
+
+static size_t on_ping_header(char *p, size_t sz, size_t n, void *ud)
+{
+    size_t len = sz * n;
+    static const char key[] = "Api-Version:";
+    if (len > sizeof key - 1 && strncasecmp(p, key, sizeof key - 1) == 0) {
+        int *minor = ud, maj = 0, min = 0;
+        char v[32];
+        size_t vl = len - (sizeof key - 1);
+        if (vl >= sizeof v)
+            vl = sizeof v - 1;
+        memcpy(v, p + sizeof key - 1, vl);
+        v[vl] = 0;
+        if (sscanf(v, " %d.%d", &maj, &min) == 2 && maj == 1)
+            *minor = min;
+    }
+    return len;
+}
+
+/* Pings socket_path (NULL: /var/run/docker.sock) with a 2 s limit and
+ * picks the API version min(server, 1.41). NULL with err filled if the
+ * daemon does not answer or is older than 1.40. The runtime is owned by
+ * the caller (runtime_free) and thread-safe. Initialises libcurl globally
+ * once; never cleans it up (other modules may use it). */
+runtime *runtime_docker_new(const char *socket_path, char *err, size_t errcap)
+{
+    docker *d = NULL;
+    CURL *h = NULL;
+    char cerr[CURL_ERROR_SIZE] = "";
+    int minor = -1;
+    long status = 0;
+    CURLcode cc;
+    if (!socket_path)
+        socket_path = DK_DEFAULT_SOCKET;
+    if (strlen(socket_path) >= sizeof d->socket_path) {
+        snprintf(err, errcap, "docker socket path too long: %s", socket_path);
+        goto fail;
+    }
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK) {
+        snprintf(err, errcap, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));
+        goto fail;
+    }
+    d = calloc(1, sizeof *d);
+    h = curl_easy_init();
+    if (!d || !h || runtime_base_init(&d->base, &docker_ops) < 0) {
+        snprintf(err, errcap, "out of memory");
+        free(d);
+        d = NULL;
+        goto fail;
+    }
+    snprintf(d->socket_path, sizeof d->socket_path, "%s", socket_path);
+    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, socket_path);
+    curl_easy_setopt(h, CURLOPT_URL, "http://localhost/_ping");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, DK_PING_MS);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, DK_PING_MS);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_ping_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &minor);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_discard);
+    cc = curl_easy_perform(h);
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (cc != CURLE_OK || status != 200) {
+        if (cc != CURLE_OK)
+            snprintf(err, errcap, "docker daemon at %s does not answer: %s", socket_path,
+                     cerr[0] ? cerr : curl_easy_strerror(cc));
+        else
+            snprintf(err, errcap, "docker daemon at %s: ping answered HTTP %ld", socket_path, status);
+        goto fail_d;
+    }
+    if (minor < 0)
+        minor = DK_MAX_API_MINOR;   /* header missing: assume current */
+    if (minor < DK_MIN_API_MINOR) {
+        snprintf(err, errcap, "docker daemon at %s speaks API 1.%d; 1.%d or newer is needed",
+                 socket_path, minor, DK_MIN_API_MINOR);
+        goto fail_d;
+    }
+    if (minor > DK_MAX_API_MINOR)
+        minor = DK_MAX_API_MINOR;
+    snprintf(d->prefix, sizeof d->prefix, "/v1.%d", minor);
+    curl_easy_cleanup(h);
+    return &d->base;
+fail_d:
+    docker_destroy(&d->base);
+fail:
+    if (h)
+        curl_easy_cleanup(h);
+    return NULL;
+}

@@ -1,0 +1,326 @@
+/* procrt.c — the process runtime: runs a task as a plain child process of
+ * the worker, for machines without Docker.
+ *
+ * It is NOT isolated: the task runs as the worker's user, sees the whole
+ * filesystem and the network, and spec->cpu/memory/gpu are not enforced
+ * (setrlimit(RLIMIT_AS) breaks ordinary programs and limits nothing
+ * across processes; real limits need cgroups, i.e. the Docker runtime).
+ * What it does guarantee: cwd and $OUTPUT_DIR are the output directory,
+ * stdout and stderr go to the log file, the task gets its own process
+ * group, and timeout/cancel stop that whole group (SIGTERM, then SIGKILL
+ * after RUNTIME_STOP_GRACE_S); anything the task left running in its
+ * group when it exits is killed too.
+ *
+ * fork+exec rather than posix_spawn because POSIX has no portable chdir
+ * or close-all file action; after fork the child only makes
+ * async-signal-safe calls, everything it needs is prepared before. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "worker/runtime_impl.h"
+
+extern char **environ;
+
+#define POLL_NS 20000000L          /* 20 ms between exit checks */
+
+typedef struct procrt {
+    struct runtime base;
+} procrt;
+
+/* Everything the child needs, built before fork. */
+typedef struct launch {
+    char *const *argv;    /* argv to exec (borrowed strings) */
+    const char *path;     /* resolved program path */
+    char **envp;          /* environ + OUTPUT_DIR (owned array, owned last entry) */
+    char *env_out;        /* "OUTPUT_DIR=..." */
+    char *path_buf;       /* owned, for a PATH-resolved program */
+    int close_max;        /* fds 3..close_max-1 closed if close_range fails */
+} launch;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* execvp's PATH search, done in the parent because it allocates. */
+static int resolve_program(launch *l, const char *prog, char *err, size_t errcap)
+{
+    if (strchr(prog, '/')) {
+        l->path = prog;
+        return 0;
+    }
+    const char *pathenv = getenv("PATH");
+    if (!pathenv || !*pathenv)
+        pathenv = "/usr/local/bin:/usr/bin:/bin";
+    size_t plen = strlen(prog);
+    for (const char *s = pathenv; ; ) {
+        const char *e = strchr(s, ':');
+        size_t dlen = e ? (size_t)(e - s) : strlen(s);
+        char *cand = malloc(dlen + plen + 3);
+        if (!cand)
+            return RT_E_NOMEM;
+        if (dlen == 0)
+            sprintf(cand, "./%s", prog);
+        else
+            sprintf(cand, "%.*s/%s", (int)dlen, s, prog);
+        struct stat st;
+        if (access(cand, X_OK) == 0 && stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
+            l->path_buf = cand;
+            l->path = cand;
+            return 0;
+        }
+        free(cand);
+        if (!e)
+            break;
+        s = e + 1;
+    }
+    snprintf(err, errcap, "cannot run '%s': not found in PATH", prog);
+    return RT_E_START;
+}
+
+static int build_env(launch *l, const char *output_dir)
+{
+    size_t n = 0;
+    for (char **e = environ; e && *e; e++)
+        n++;
+    l->envp = calloc(n + 2, sizeof *l->envp);
+    l->env_out = malloc(strlen(output_dir) + sizeof "OUTPUT_DIR=");
+    if (!l->envp || !l->env_out)
+        return RT_E_NOMEM;
+    sprintf(l->env_out, "OUTPUT_DIR=%s", output_dir);
+    size_t k = 0;
+    for (char **e = environ; e && *e; e++)
+        if (strncmp(*e, "OUTPUT_DIR=", 11) != 0)
+            l->envp[k++] = *e;
+    l->envp[k++] = l->env_out;
+    l->envp[k] = NULL;
+    return 0;
+}
+
+static void launch_free(launch *l)
+{
+    free(l->envp);
+    free(l->env_out);
+    free(l->path_buf);
+}
+
+/* The child side of fork: async-signal-safe calls only. Reports a failure
+ * as an errno through errfd (close-on-exec, so success closes it). */
+static void child_exec(const launch *l, int logfd, int nullfd, int errfd,
+                       const char *cwd)
+{
+    int e;
+    sigset_t none;
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    /* Ignored signals survive exec; a worker that ignores SIGPIPE must not
+     * make `yes | head` spin forever in the task. */
+    for (int s = 1; s < 65; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            sigaction(s, &dfl, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (setpgid(0, 0) < 0 || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 ||
+        dup2(logfd, 2) < 0 || chdir(cwd) < 0)
+        goto fail;
+    /* Worker sockets and files opened without O_CLOEXEC must not leak
+     * into the task. errfd stays: it is close-on-exec. */
+    if (syscall(SYS_close_range, 3, errfd - 1, 0) < 0) {
+        for (int fd = 3; fd < errfd; fd++)
+            close(fd);
+    }
+    if (syscall(SYS_close_range, errfd + 1, ~0U, 0) < 0) {
+        for (int fd = errfd + 1; fd < l->close_max; fd++)
+            close(fd);
+    }
+    execve(l->path, l->argv, l->envp);
+fail:
+    e = errno;
+    (void)!write(errfd, &e, sizeof e);
+    _exit(127);
+}
+
+/* Waits for pid, enforcing cancel and the deadline; fills exit_code,
+ * timed_out, cancelled. Kills the rest of the group once the leader is
+ * gone, while its zombie still pins the group id. */
+static void supervise(runtime_task *t, pid_t pid, uint64_t timeout_s, rt_result *res)
+{
+    double start = now_s(), term_at = 0;
+    int status = 0;
+    for (;;) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+            break;
+        double now = now_s();
+        if (term_at == 0) {
+            int why = 0;
+            if (runtime_task_cancelled(t))
+                why = 1;
+            else if (timeout_s && now - start >= (double)timeout_s)
+                why = 2;
+            if (why) {
+                res->cancelled = why == 1;
+                res->timed_out = why == 2;
+                if (why == 1)
+                    snprintf(res->error, sizeof res->error, "cancelled");
+                else
+                    snprintf(res->error, sizeof res->error,
+                             "timed out after %llu s", (unsigned long long)timeout_s);
+                kill(-pid, SIGTERM);
+                term_at = now;
+            }
+        } else if (term_at > 0 && now - term_at >= RUNTIME_STOP_GRACE_S) {
+            kill(-pid, SIGKILL);
+            term_at = -1;           /* sent; just wait now */
+        }
+        struct timespec ts = { 0, POLL_NS };
+        nanosleep(&ts, NULL);
+    }
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status))
+        res->exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        res->exit_code = 128 + WTERMSIG(status);
+}
+
+static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
+{
+    runtime_task task;
+    launch l;
+    char *shargv[4] = { "/bin/sh", "-c", NULL, NULL };
+    int logfd = -1, nullfd = -1, errp[2] = { -1, -1 }, rc, entered = 0;
+    memset(&l, 0, sizeof l);
+
+    if (!spec->command && !(spec->argv && spec->argv[0])) {
+        snprintf(res->error, sizeof res->error,
+                 "the process runtime needs a command or argv (it has no image default)");
+        rc = RT_E_START;
+        goto out;
+    }
+    if (!spec->output_dir || spec->output_dir[0] != '/' || !spec->log_path) {
+        snprintf(res->error, sizeof res->error, "output_dir must be absolute and log_path set");
+        rc = RT_E_START;
+        goto out;
+    }
+    if ((rc = runtime_task_enter(r, &task, spec->task_id, res->error, sizeof res->error)) < 0)
+        goto out;
+    entered = 1;
+    if (spec->command) {
+        shargv[2] = (char *)spec->command;
+        l.argv = shargv;
+        l.path = "/bin/sh";
+    } else {
+        l.argv = spec->argv;
+        if ((rc = resolve_program(&l, spec->argv[0], res->error, sizeof res->error)) < 0)
+            goto out;
+    }
+    if ((rc = build_env(&l, spec->output_dir)) < 0)
+        goto nomem;
+    long om = sysconf(_SC_OPEN_MAX);
+    l.close_max = om > 0 && om < 65536 ? (int)om : 65536;
+
+    logfd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (logfd < 0) {
+        snprintf(res->error, sizeof res->error, "cannot open log %s: %s",
+                 spec->log_path, strerror(errno));
+        rc = RT_E_IO;
+        goto out;
+    }
+    nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (nullfd < 0 || pipe(errp) < 0 || fcntl(errp[0], F_SETFD, FD_CLOEXEC) < 0 ||
+        fcntl(errp[1], F_SETFD, FD_CLOEXEC) < 0) {
+        snprintf(res->error, sizeof res->error, "cannot prepare the child: %s", strerror(errno));
+        rc = RT_E_IO;
+        goto out;
+    }
+    if (runtime_task_cancelled(&task)) {
+        res->cancelled = 1;
+        snprintf(res->error, sizeof res->error, "cancelled before start");
+        rc = 0;
+        goto out;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(res->error, sizeof res->error, "fork: %s", strerror(errno));
+        rc = RT_E_START;
+        goto out;
+    }
+    if (pid == 0)
+        child_exec(&l, logfd, nullfd, errp[1], spec->output_dir);
+    /* The parent also sets the group, so a kill right after fork cannot
+     * miss it (whichever of the two runs first wins; both agree). */
+    setpgid(pid, pid);
+    close(errp[1]);
+    errp[1] = -1;
+    int cerr = 0;
+    ssize_t n;
+    while ((n = read(errp[0], &cerr, sizeof cerr)) < 0 && errno == EINTR)
+        ;
+    if (n == (ssize_t)sizeof cerr) {
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        snprintf(res->error, sizeof res->error, "cannot run '%s' in %s: %s",
+                 l.argv[0], spec->output_dir, strerror(cerr));
+        rc = RT_E_START;
+        goto out;
+    }
+    supervise(&task, pid, spec->timeout_s, res);
+    rc = 0;
+    goto out;
+nomem:
+    snprintf(res->error, sizeof res->error, "out of memory");
+out:
+    if (entered)
+        runtime_task_leave(r, &task);
+    if (logfd >= 0)
+        close(logfd);
+    if (nullfd >= 0)
+        close(nullfd);
+    if (errp[0] >= 0)
+        close(errp[0]);
+    if (errp[1] >= 0)
+        close(errp[1]);
+    launch_free(&l);
+    if (rc < 0)
+        res->exit_code = -1;
+    return rc;
+}
+
+static void proc_destroy(runtime *r)
+{
+    runtime_base_destroy(r);
+    free(r);
+}
+
+static const struct runtime_ops proc_ops = { "process", proc_run, proc_destroy };
+
+/* Always succeeds unless memory runs out. The returned runtime is owned by
+ * the caller (runtime_free) and thread-safe. */
+runtime *runtime_process_new(char *err, size_t errcap)
+{
+    procrt *p = calloc(1, sizeof *p);
+    if (!p || runtime_base_init(&p->base, &proc_ops) < 0) {
+        free(p);
+        if (err && errcap)
+            snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    return &p->base;
+}
