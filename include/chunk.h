@@ -1,0 +1,73 @@
+/* chunk.h — a logical byte stream (a ustar archive) cut into FILE_CHUNK
+ * frames and put back together (proto.txt "File streams"). The sender
+ * buffers at most one chunk (PROTO_CHUNK_MAX) and deflates each chunk on its
+ * own, storing it when deflate does not shrink it; the receiver checks
+ * sequence, offset and CRC32 of every chunk and the SHA-256 of the whole
+ * stream. Memory is bounded by a chunk whatever the stream's size.
+ * A chunk_tx / chunk_rx belongs to one thread. */
+#ifndef CLOUDAI_CHUNK_H
+#define CLOUDAI_CHUNK_H
+#include <stddef.h>
+#include <stdint.h>
+#include "hash.h"
+#include "proto.h"
+
+#define CHUNK_E_NOMEM -1
+#define CHUNK_E_SEQ -2        /* wrong task, sequence or offset */
+#define CHUNK_E_CRC -3
+#define CHUNK_E_DATA -4       /* bad deflate data or RAW_LEN */
+#define CHUNK_E_SIZE -5       /* byte count differs from FILE_END / TOTAL_SIZE */
+#define CHUNK_E_SHA -6        /* stream checksum mismatch */
+#define CHUNK_E_SEND -7       /* the send callback failed */
+
+typedef int (*chunk_send_fn)(void *ctx, proto_buf *frame);
+
+typedef struct chunk_tx {
+    char task_id[64];
+    uint64_t offset;          /* logical bytes taken so far */
+    uint64_t skip;            /* resume: bytes below this are hashed, not sent */
+    uint64_t seq;
+    uint64_t total;           /* announced TOTAL_SIZE */
+    uint64_t wire_bytes;      /* DATA bytes sent */
+    int level;                /* 0 store, 1..9 */
+    uint8_t *raw;
+    size_t rawlen;
+    hash_sha256 sha;
+    proto_buf frame;
+    /* first-chunk fields (offset 0) */
+    const char *task_name, *user_id;
+    uint64_t submitted_at;
+    chunk_send_fn send;
+    void *ctx;
+} chunk_tx;
+
+/* total: the exact stream size; skip: resume offset (a multiple of
+ * PROTO_CHUNK_MAX, as the receiver only acknowledges whole chunks). */
+int chunk_tx_init(chunk_tx *t, const char *task_id, uint64_t total, uint64_t skip,
+                  int level, chunk_send_fn send, void *ctx);
+/* tar_sink-compatible: takes stream bytes. */
+int chunk_tx_write(void *t, const uint8_t *p, size_t n);
+/* Flushes the last chunk and sends FILE_END. CHUNK_E_SIZE if the stream
+ * was not exactly `total` bytes. */
+int chunk_tx_finish(chunk_tx *t);
+void chunk_tx_free(chunk_tx *t);
+
+typedef int (*chunk_out_fn)(void *ctx, const uint8_t *p, size_t n);
+
+typedef struct chunk_rx {
+    char task_id[64];
+    uint64_t offset, seq, total;
+    uint8_t *raw;
+    hash_sha256 sha;
+    chunk_out_fn out;
+    void *ctx;
+    char err[256];
+} chunk_rx;
+
+int chunk_rx_init(chunk_rx *r, const char *task_id, chunk_out_fn out, void *ctx);
+/* One FILE_CHUNK: checks, inflates, hashes and passes the bytes to out. */
+int chunk_rx_chunk(chunk_rx *r, const proto_msg *m);
+/* FILE_END: byte count and SHA-256. */
+int chunk_rx_end(chunk_rx *r, const proto_msg *m);
+void chunk_rx_free(chunk_rx *r);
+#endif

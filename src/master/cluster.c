@@ -1,0 +1,906 @@
+/* cluster.c — workers, active tasks, the queue and the scheduler thread.
+ * See cluster.h for the locking rules. Active tasks (not yet completed,
+ * failed or cancelled) live in memory in a hash table and a FIFO queue;
+ * every change is written to the metadata store first. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include "cluster.h"
+#include "fsutil.h"
+#include "ids.h"
+#include "log.h"
+
+typedef struct cl_task {
+    task_rec rec;
+    int holds;                 /* resources reserved on rec.worker_id */
+    int result_status;         /* final status reported, pending upload */
+    int cancel_requested;
+    struct cl_task *next;      /* hash chain */
+} cl_task;
+
+typedef struct cl_worker {
+    worker_rec rec;
+    sched_node node;
+    conn *c;                   /* NULL while disconnected */
+    uint64_t last_seen;
+    int lost;
+} cl_worker;
+
+typedef struct outmsg {
+    conn *c;
+    proto_buf b;
+} outmsg;
+
+struct cluster {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const config *cfg;
+    meta *meta;
+    int policy;
+    cl_worker *workers;
+    size_t nworkers, capw;
+    cl_task **buckets;
+    size_t nbuckets, ntasks;
+    cl_task **queue;
+    size_t nqueue, capq;
+    outmsg *out;
+    size_t nout, capout;
+    int kick, stop, started;
+    pthread_t thr;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+    while (*s) { h ^= (uint8_t)*s++; h *= 1099511628211ull; }
+    return h;
+}
+
+static cl_task *do_find(cluster *cl, const char *id)
+{
+    for (cl_task *t = cl->buckets[hash_str(id) % cl->nbuckets]; t; t = t->next)
+        if (!strcmp(t->rec.task_id, id))
+            return t;
+    return NULL;
+}
+
+static int do_insert(cluster *cl, cl_task *t)
+{
+    if (cl->ntasks + 1 > cl->nbuckets) {
+        size_t nb = cl->nbuckets * 2;
+        cl_task **b = calloc(nb, sizeof *b);
+        if (!b) return -ENOMEM;
+        for (size_t i = 0; i < cl->nbuckets; i++)
+            for (cl_task *x = cl->buckets[i], *nx; x; x = nx) {
+                nx = x->next;
+                size_t k = hash_str(x->rec.task_id) % nb;
+                x->next = b[k];
+                b[k] = x;
+            }
+        free(cl->buckets);
+        cl->buckets = b;
+        cl->nbuckets = nb;
+    }
+    size_t k = hash_str(t->rec.task_id) % cl->nbuckets;
+    t->next = cl->buckets[k];
+    cl->buckets[k] = t;
+    cl->ntasks++;
+    return 0;
+}
+
+static void do_unlink(cluster *cl, cl_task *t)
+{
+    cl_task **pp = &cl->buckets[hash_str(t->rec.task_id) % cl->nbuckets];
+    while (*pp && *pp != t)
+        pp = &(*pp)->next;
+    if (*pp) {
+        *pp = t->next;
+        cl->ntasks--;
+    }
+}
+
+static int do_enqueue(cluster *cl, cl_task *t)
+{
+    if (cl->nqueue == cl->capq) {
+        size_t nc = cl->capq ? cl->capq * 2 : 256;
+        cl_task **q = realloc(cl->queue, nc * sizeof *q);
+        if (!q) return -ENOMEM;
+        cl->queue = q;
+        cl->capq = nc;
+    }
+    cl->queue[cl->nqueue++] = t;
+    cl->kick = 1;
+    pthread_cond_signal(&cl->cv);
+    return 0;
+}
+
+static void do_dequeue(cluster *cl, cl_task *t)
+{
+    for (size_t i = 0; i < cl->nqueue; i++)
+        if (cl->queue[i] == t) {
+            memmove(cl->queue + i, cl->queue + i + 1, (cl->nqueue - i - 1) * sizeof *cl->queue);
+            cl->nqueue--;
+            return;
+        }
+}
+
+static cl_worker *do_worker(cluster *cl, const char *id)
+{
+    for (size_t i = 0; i < cl->nworkers; i++)
+        if (!strcmp(cl->workers[i].rec.worker_id, id))
+            return &cl->workers[i];
+    return NULL;
+}
+
+static cl_worker *do_worker_add(cluster *cl, const char *id)
+{
+    if (cl->nworkers == cl->capw) {
+        size_t nc = cl->capw ? cl->capw * 2 : 16;
+        cl_worker *w = realloc(cl->workers, nc * sizeof *w);
+        if (!w) return NULL;
+        cl->workers = w;
+        cl->capw = nc;
+    }
+    cl_worker *w = &cl->workers[cl->nworkers++];
+    memset(w, 0, sizeof *w);
+    snprintf(w->rec.worker_id, sizeof w->rec.worker_id, "%s", id);
+    snprintf(w->rec.state, sizeof w->rec.state, "unknown");
+    w->last_seen = ids_now_ms();
+    return w;
+}
+
+static void do_persist(cluster *cl, cl_task *t)
+{
+    char err[256] = "";
+    if (meta_task_put(cl->meta, &t->rec, err, sizeof err) < 0)
+        log_error("task %s: metadata store write failed (%s); state kept in memory",
+                  t->rec.task_id, err);
+}
+
+static outmsg *do_out(cluster *cl, conn *c)
+{
+    if (!c) return NULL;
+    if (cl->nout == cl->capout) {
+        size_t nc = cl->capout ? cl->capout * 2 : 16;
+        outmsg *o = realloc(cl->out, nc * sizeof *o);
+        if (!o) return NULL;
+        cl->out = o;
+        cl->capout = nc;
+    }
+    outmsg *o = &cl->out[cl->nout++];
+    o->c = c;
+    conn_ref(c);
+    proto_buf_init(&o->b);
+    return o;
+}
+
+/* Sends what do_* functions queued. Called with cl->mu held: the list is
+ * taken, the lock dropped for the sends, then retaken. */
+static void flush_out(cluster *cl)
+{
+    while (cl->nout) {
+        outmsg *list = cl->out;
+        size_t n = cl->nout;
+        cl->out = NULL;
+        cl->nout = cl->capout = 0;
+        pthread_mutex_unlock(&cl->mu);
+        for (size_t i = 0; i < n; i++) {
+            conn_send(list[i].c, &list[i].b);
+            proto_buf_free(&list[i].b);
+            conn_unref(list[i].c);
+        }
+        free(list);
+        pthread_mutex_lock(&cl->mu);
+    }
+}
+
+static void do_release(cluster *cl, cl_task *t)
+{
+    if (!t->holds) return;
+    cl_worker *w = do_worker(cl, t->rec.worker_id);
+    if (w) {
+        w->node.free.cpu += t->rec.req_cpu;
+        w->node.free.memory += t->rec.req_memory;
+        w->node.free.storage += t->rec.req_storage;
+        w->node.free.gpu += t->rec.req_gpu;
+        if (w->rec.running) w->rec.running--;
+    }
+    t->holds = 0;
+    cl->kick = 1;
+    pthread_cond_signal(&cl->cv);
+}
+
+static void do_reserve(cl_worker *w, cl_task *t)
+{
+    w->node.free.cpu -= t->rec.req_cpu;
+    w->node.free.memory -= t->rec.req_memory;
+    w->node.free.storage -= t->rec.req_storage;
+    w->node.free.gpu -= t->rec.req_gpu;
+    w->rec.running++;
+    t->holds = 1;
+}
+
+/* The task reached completed/failed/cancelled: persist, forget. */
+static void do_finish(cluster *cl, cl_task *t, int status)
+{
+    do_release(cl, t);
+    t->rec.status = status;
+    t->rec.completed_at = ids_now_ms();
+    do_persist(cl, t);
+    log_info("task %s %s%s%s", t->rec.task_id, proto_status_name((uint64_t)status),
+             t->rec.error[0] ? ": " : "", t->rec.error);
+    do_dequeue(cl, t);
+    do_unlink(cl, t);
+    task_rec_free(&t->rec);
+    free(t);
+}
+
+/* Worker lost or task interrupted: back to the queue, or failed after
+ * max_attempts. */
+static void do_requeue(cluster *cl, cl_task *t, const char *why)
+{
+    do_release(cl, t);
+    if ((int)t->rec.attempts >= cl->cfg->max_attempts) {
+        snprintf(t->rec.error, sizeof t->rec.error, "%s; gave up after %llu attempts", why,
+                 (unsigned long long)t->rec.attempts);
+        do_finish(cl, t, PROTO_ST_FAILED);
+        return;
+    }
+    snprintf(t->rec.error, sizeof t->rec.error, "%s; re-queued (attempt %llu of %d)", why,
+             (unsigned long long)t->rec.attempts + 1, cl->cfg->max_attempts);
+    log_warn("task %s: %s", t->rec.task_id, t->rec.error);
+    t->rec.status = PROTO_ST_QUEUED;
+    t->rec.worker_id[0] = 0;
+    t->rec.started_at = 0;
+    do_persist(cl, t);
+    do_enqueue(cl, t);
+}
+
+/* ---- scheduler ----------------------------------------------------------- */
+
+static void do_assign(cluster *cl, cl_task *t, cl_worker *w)
+{
+    do_reserve(w, t);
+    t->rec.status = PROTO_ST_ASSIGNED;
+    t->rec.attempts++;
+    t->rec.error[0] = 0;
+    snprintf(t->rec.worker_id, sizeof t->rec.worker_id, "%s", w->rec.worker_id);
+    do_persist(cl, t);
+    outmsg *o = do_out(cl, w->c);
+    if (o) {
+        proto_begin(&o->b, PROTO_ASSIGN, 0);
+        size_t mark = proto_rec_begin(&o->b, T_TASK);
+        task_rec_put(&o->b, &t->rec);
+        proto_rec_end(&o->b, mark);
+    }
+    log_info("task %s assigned to %s (attempt %llu)", t->rec.task_id, w->rec.worker_id,
+             (unsigned long long)t->rec.attempts);
+}
+
+static void do_schedule(cluster *cl)
+{
+    size_t keep = 0, n = cl->nworkers;
+    sched_node *nodes = n ? calloc(n, sizeof *nodes) : NULL;
+    const char **names = n ? calloc(n, sizeof *names) : NULL;
+
+    if (n && (!nodes || !names))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        cl_worker *w = &cl->workers[i];
+        w->node.usable = w->c != NULL && !w->lost;
+        nodes[i] = w->node;
+        names[i] = w->rec.worker_id;
+    }
+    for (size_t qi = 0; qi < cl->nqueue; qi++) {
+        cl_task *t = cl->queue[qi];
+        if (t->rec.status != PROTO_ST_QUEUED)
+            continue;
+        sched_res req = { t->rec.req_cpu, t->rec.req_memory, t->rec.req_storage, t->rec.req_gpu };
+        int pick = -1;
+        char reason[256] = "";
+        if (t->rec.want_worker[0]) {
+            for (size_t i = 0; i < n; i++)
+                if (!strcmp(names[i], t->rec.want_worker)) pick = (int)i;
+            if (pick < 0 || !nodes[pick].usable) {
+                snprintf(reason, sizeof reason, "waiting for worker %s (not connected)",
+                         t->rec.want_worker);
+                pick = -1;
+            } else if (!sched_fits(&nodes[pick].free, &req)) {
+                snprintf(reason, sizeof reason, "waiting for free resources on worker %s",
+                         t->rec.want_worker);
+                pick = -1;
+            }
+        } else {
+            pick = sched_pick(nodes, n, &req, cl->policy, names, reason, sizeof reason);
+        }
+        if (pick < 0) {
+            snprintf(t->rec.error, sizeof t->rec.error, "%s", reason);
+            cl->queue[keep++] = t;
+            continue;
+        }
+        cl_worker *w = &cl->workers[pick];
+        do_assign(cl, t, w);
+        nodes[pick].free = w->node.free;
+    }
+    cl->nqueue = keep;
+out:
+    free(nodes);
+    free(names);
+}
+
+static void do_reap(cluster *cl)
+{
+    uint64_t now = ids_now_ms(), limit = (uint64_t)cl->cfg->heartbeat_timeout_s * 1000;
+    for (size_t i = 0; i < cl->nworkers; i++) {
+        cl_worker *w = &cl->workers[i];
+        if (w->lost || now - w->last_seen < limit)
+            continue;
+        w->lost = 1;
+        snprintf(w->rec.state, sizeof w->rec.state, "lost");
+        log_warn("worker %s lost: silent for %llu s", w->rec.worker_id,
+                 (unsigned long long)((now - w->last_seen) / 1000));
+        if (w->c) {
+            shutdown(w->c->fd, SHUT_RDWR);   /* its thread will call worker_gone */
+            conn_unref(w->c);
+            w->c = NULL;
+        }
+        char why[128];
+        snprintf(why, sizeof why, "worker %s lost", w->rec.worker_id);
+        for (size_t b = 0; b < cl->nbuckets; b++)
+            for (cl_task *t = cl->buckets[b], *nx; t; t = nx) {
+                nx = t->next;
+                if (strcmp(t->rec.worker_id, w->rec.worker_id))
+                    continue;
+                if (t->rec.status == PROTO_ST_ASSIGNED || t->rec.status == PROTO_ST_RUNNING)
+                    do_requeue(cl, t, why);
+            }
+    }
+}
+
+static void *sched_main(void *arg)
+{
+    cluster *cl = arg;
+    pthread_mutex_lock(&cl->mu);
+    while (!cl->stop) {
+        if (!cl->kick) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&cl->cv, &cl->mu, &ts);
+        }
+        cl->kick = 0;
+        do_reap(cl);
+        do_schedule(cl);
+        flush_out(cl);
+    }
+    pthread_mutex_unlock(&cl->mu);
+    return NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static int load_active(void *ctx, const task_rec *r)
+{
+    cluster *cl = ctx;
+    if (r->status == PROTO_ST_COMPLETED || r->status == PROTO_ST_FAILED ||
+        r->status == PROTO_ST_CANCELLED)
+        return 0;
+    cl_task *t = calloc(1, sizeof *t);
+    if (!t || task_rec_copy(&t->rec, r) < 0 || do_insert(cl, t) < 0) {
+        if (t) task_rec_free(&t->rec);
+        free(t);
+        return -1;
+    }
+    if (t->rec.status == PROTO_ST_QUEUED) {
+        do_enqueue(cl, t);
+    } else if (t->rec.worker_id[0]) {
+        /* Running somewhere before the restart: hold its resources until
+         * the worker reconnects and says what it still runs, or is lost. */
+        cl_worker *w = do_worker(cl, t->rec.worker_id);
+        if (!w) w = do_worker_add(cl, t->rec.worker_id);
+        if (w) {
+            snprintf(w->rec.state, sizeof w->rec.state, "disconnected");
+            if (t->rec.status != PROTO_ST_UPLOADING) t->holds = 0;
+        }
+        if (t->rec.status == PROTO_ST_UPLOADING)
+            t->result_status = t->rec.exit_code == 0 ? PROTO_ST_COMPLETED : PROTO_ST_FAILED;
+    }
+    return 0;
+}
+
+cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
+{
+    cluster *cl = calloc(1, sizeof *cl);
+    meta_query q = { 0 };
+    if (!cl) goto nomem;
+    pthread_mutex_init(&cl->mu, NULL);
+    pthread_cond_init(&cl->cv, NULL);
+    cl->cfg = cfg;
+    cl->meta = m;
+    cl->policy = sched_policy_parse(cfg->policy);
+    if (cl->policy < 0) cl->policy = SCHED_BEST_FIT;
+    cl->nbuckets = 1024;
+    if (!(cl->buckets = calloc(cl->nbuckets, sizeof *cl->buckets))) goto nomem;
+    pthread_mutex_lock(&cl->mu);
+    int rc = meta_tasks_find(m, &q, load_active, cl);
+    pthread_mutex_unlock(&cl->mu);
+    if (rc < 0) {
+        snprintf(err, errcap, "loading tasks from the metadata store failed (%d)", rc);
+        cluster_free(cl);
+        return NULL;
+    }
+    if (cl->ntasks)
+        log_info("recovered %zu active tasks (%zu queued)", cl->ntasks, cl->nqueue);
+    return cl;
+nomem:
+    snprintf(err, errcap, "out of memory");
+    cluster_free(cl);
+    return NULL;
+}
+
+int cluster_start(cluster *cl)
+{
+    int rc = pthread_create(&cl->thr, NULL, sched_main, cl);
+    if (rc == 0) cl->started = 1;
+    return -rc;
+}
+
+void cluster_stop(cluster *cl)
+{
+    if (!cl || !cl->started) return;
+    pthread_mutex_lock(&cl->mu);
+    cl->stop = 1;
+    pthread_cond_signal(&cl->cv);
+    pthread_mutex_unlock(&cl->mu);
+    pthread_join(cl->thr, NULL);
+    cl->started = 0;
+}
+
+void cluster_free(cluster *cl)
+{
+    if (!cl) return;
+    cluster_stop(cl);
+    for (size_t i = 0; i < cl->nbuckets && cl->buckets; i++)
+        for (cl_task *t = cl->buckets[i], *nx; t; t = nx) {
+            nx = t->next;
+            task_rec_free(&t->rec);
+            free(t);
+        }
+    for (size_t i = 0; i < cl->nworkers; i++)
+        conn_unref(cl->workers[i].c);
+    for (size_t i = 0; i < cl->nout; i++) {
+        proto_buf_free(&cl->out[i].b);
+        conn_unref(cl->out[i].c);
+    }
+    free(cl->out);
+    free(cl->workers);
+    free(cl->buckets);
+    free(cl->queue);
+    pthread_cond_destroy(&cl->cv);
+    pthread_mutex_destroy(&cl->mu);
+    free(cl);
+}
+
+meta *cluster_meta(cluster *cl) { return cl->meta; }
+const config *cluster_config(cluster *cl) { return cl->cfg; }
+
+void cluster_log_path(cluster *cl, const char *task_id, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/logs/%s.log", cl->cfg->meta_dir, task_id);
+}
+
+/* ---- client requests -------------------------------------------------------- */
+
+int cluster_submit(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
+                   task_rec *out)
+{
+    uint64_t now = ids_now_ms();
+    int rc = 0;
+    cl_task *ct = NULL;
+    char name[sizeof t->task_name];
+
+    if (!t->docker_image[0]) {
+        snprintf(err, errcap, "a docker image is required");
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    if (t->req_cpu < 0 || t->req_cpu > 1e6) {
+        snprintf(err, errcap, "cpu request out of range");
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    if (ids_task_id(now, t->task_id, sizeof t->task_id) < 0) {
+        snprintf(err, errcap, "cannot draw a random task id");
+        return PROTO_ERR_INTERNAL;
+    }
+    snprintf(t->user_id, sizeof t->user_id, "%s", user);
+    if (!t->task_name[0])
+        ids_auto_name(t->docker_image, now, name, sizeof name);
+    else
+        ids_sanitize(t->task_name, name, sizeof name);
+    snprintf(t->task_name, sizeof t->task_name, "%s", name);
+    t->submitted_at = t->created_at = now;
+    t->status = PROTO_ST_QUEUED;
+    t->exit_code = -1;
+    t->attempts = 0;
+    if (!t->timeout_s && cl->cfg->task_timeout_s > 0)
+        t->timeout_s = (uint64_t)cl->cfg->task_timeout_s;
+
+    pthread_mutex_lock(&cl->mu);
+    if (t->want_worker[0]) {
+        cl_worker *w = do_worker(cl, t->want_worker);
+        sched_res req = { t->req_cpu, t->req_memory, t->req_storage, t->req_gpu };
+        if (!w) {
+            snprintf(err, errcap, "no worker named '%s' (see `cloudai workers`)", t->want_worker);
+            rc = PROTO_ERR_NOT_FOUND;
+            goto out;
+        }
+        if (!sched_fits(&w->node.total, &req)) {
+            snprintf(err, errcap, "task does not fit on worker %s (it has %.3g CPUs, %.3g GiB memory, %.3g GiB storage, %llu GPUs in total)",
+                     t->want_worker, w->node.total.cpu, w->node.total.memory / 1073741824.0,
+                     w->node.total.storage / 1073741824.0, (unsigned long long)w->node.total.gpu);
+            rc = PROTO_ERR_NO_FIT;
+            goto out;
+        }
+    }
+    if (!(ct = calloc(1, sizeof *ct)) || task_rec_copy(&ct->rec, t) < 0) {
+        snprintf(err, errcap, "out of memory");
+        rc = PROTO_ERR_INTERNAL;
+        goto out;
+    }
+    if (meta_task_put(cl->meta, &ct->rec, err, errcap) < 0) {
+        /* Never acknowledge a task that a restart would forget. */
+        rc = PROTO_ERR_STORE;
+        goto out;
+    }
+    if (do_insert(cl, ct) < 0 || do_enqueue(cl, ct) < 0) {
+        snprintf(err, errcap, "out of memory");
+        rc = PROTO_ERR_INTERNAL;
+        goto out;
+    }
+    log_info("task %s submitted by %s: %s (%s)", ct->rec.task_id, user, ct->rec.task_name,
+             ct->rec.docker_image);
+    /* Schedule now so the reply can say where it went or why it waits. */
+    do_schedule(cl);
+    if (out && task_rec_copy(out, &ct->rec) < 0) rc = PROTO_ERR_INTERNAL;
+    ct = NULL;
+    flush_out(cl);
+out:
+    if (ct) {
+        task_rec_free(&ct->rec);
+        free(ct);
+    }
+    pthread_mutex_unlock(&cl->mu);
+    return rc;
+}
+
+int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin,
+                   char *err, size_t errcap)
+{
+    int rc = 0;
+    pthread_mutex_lock(&cl->mu);
+    cl_task *t = do_find(cl, task_id);
+    if (!t) {
+        task_rec r;
+        task_rec_init(&r);
+        if (meta_task_get(cl->meta, task_id, &r) == 0 && (admin || !strcmp(r.user_id, user))) {
+            snprintf(err, errcap, "task %s is already %s", task_id,
+                     proto_status_name((uint64_t)r.status));
+            rc = PROTO_ERR_STATE;
+        } else {
+            snprintf(err, errcap, "no task %s", task_id);
+            rc = PROTO_ERR_NOT_FOUND;
+        }
+        task_rec_free(&r);
+        goto out;
+    }
+    if (!admin && strcmp(t->rec.user_id, user)) {
+        snprintf(err, errcap, "no task %s", task_id);   /* do not reveal others' ids */
+        rc = PROTO_ERR_NOT_FOUND;
+        goto out;
+    }
+    switch (t->rec.status) {
+    case PROTO_ST_QUEUED:
+        snprintf(t->rec.error, sizeof t->rec.error, "cancelled by %s", user);
+        do_finish(cl, t, PROTO_ST_CANCELLED);
+        break;
+    case PROTO_ST_ASSIGNED:
+    case PROTO_ST_RUNNING: {
+        cl_worker *w = do_worker(cl, t->rec.worker_id);
+        t->cancel_requested = 1;
+        snprintf(t->rec.error, sizeof t->rec.error, "cancelled by %s", user);
+        outmsg *o = w ? do_out(cl, w->c) : NULL;
+        if (o) {
+            proto_begin(&o->b, PROTO_CANCEL, 0);
+            proto_put_str(&o->b, T_TASK_ID, task_id);
+        } else {
+            do_finish(cl, t, PROTO_ST_CANCELLED);
+        }
+        break;
+    }
+    default:
+        snprintf(err, errcap, "task %s has finished running; its output is being stored", task_id);
+        rc = PROTO_ERR_STATE;
+    }
+    flush_out(cl);
+out:
+    pthread_mutex_unlock(&cl->mu);
+    return rc;
+}
+
+int cluster_workers(cluster *cl, meta_worker_cb cb, void *ctx)
+{
+    pthread_mutex_lock(&cl->mu);
+    for (size_t i = 0; i < cl->nworkers; i++) {
+        cl_worker *w = &cl->workers[i];
+        worker_rec r = w->rec;
+        r.cpu = w->node.total.cpu;
+        r.memory = w->node.total.memory;
+        r.storage = w->node.total.storage;
+        r.gpu = w->node.total.gpu;
+        r.free_cpu = w->node.free.cpu;
+        r.free_memory = w->node.free.memory;
+        r.free_storage = w->node.free.storage;
+        r.free_gpu = w->node.free.gpu;
+        r.last_seen = w->last_seen;
+        if (cb(ctx, &r)) break;
+    }
+    pthread_mutex_unlock(&cl->mu);
+    return 0;
+}
+
+int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, int admin,
+                          task_rec *out)
+{
+    int rc = 0;
+    pthread_mutex_lock(&cl->mu);
+    cl_task *t = do_find(cl, task_id);
+    if (t) {
+        if (task_rec_copy(out, &t->rec) < 0) rc = PROTO_ERR_INTERNAL;
+    } else if (meta_task_get(cl->meta, task_id, out) < 0) {
+        rc = PROTO_ERR_NOT_FOUND;
+    }
+    pthread_mutex_unlock(&cl->mu);
+    if (rc == 0 && !admin && strcmp(out->user_id, user))
+        rc = PROTO_ERR_NOT_FOUND;
+    return rc;
+}
+
+/* ---- worker events ------------------------------------------------------------ */
+
+static int in_list(char **ids, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(ids[i], id)) return 1;
+    return 0;
+}
+
+int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr,
+                            char **running, size_t nrunning, char **held, size_t nheld)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl_worker *w = do_worker(cl, wr->worker_id);
+    if (!w && !(w = do_worker_add(cl, wr->worker_id))) {
+        pthread_mutex_unlock(&cl->mu);
+        return -ENOMEM;
+    }
+    if (w->c && w->c != c) {
+        /* The same worker reconnected: its old connection is stale. */
+        shutdown(w->c->fd, SHUT_RDWR);
+        conn_unref(w->c);
+    }
+    conn_ref(c);
+    w->c = c;
+    w->lost = 0;
+    w->last_seen = ids_now_ms();
+    snprintf(w->rec.address, sizeof w->rec.address, "%s", c->peer);
+    snprintf(w->rec.state, sizeof w->rec.state, "ready");
+    w->node.total = (sched_res){ wr->cpu, wr->memory, wr->storage, wr->gpu };
+    w->node.free = w->node.total;
+    w->rec.running = 0;
+
+    /* Reconcile: what the master thinks runs there against what the
+     * worker says it runs or holds. */
+    for (size_t b = 0; b < cl->nbuckets; b++)
+        for (cl_task *t = cl->buckets[b], *nx; t; t = nx) {
+            nx = t->next;
+            if (strcmp(t->rec.worker_id, w->rec.worker_id)) continue;
+            if (t->rec.status == PROTO_ST_ASSIGNED || t->rec.status == PROTO_ST_RUNNING) {
+                if (in_list(running, nrunning, t->rec.task_id)) {
+                    t->holds = 0;
+                    do_reserve(w, t);
+                } else if (in_list(held, nheld, t->rec.task_id)) {
+                    t->holds = 0;
+                    t->rec.status = PROTO_ST_UPLOADING;
+                    do_persist(cl, t);
+                } else {
+                    t->holds = 0;
+                    do_requeue(cl, t, "its worker restarted without it");
+                }
+            }
+        }
+    /* Anything it runs that the master gave to someone else (or finished)
+     * must stop: a task never runs twice at once. */
+    for (size_t i = 0; i < nrunning; i++) {
+        cl_task *t = do_find(cl, running[i]);
+        if (t && !strcmp(t->rec.worker_id, w->rec.worker_id) &&
+            (t->rec.status == PROTO_ST_ASSIGNED || t->rec.status == PROTO_ST_RUNNING))
+            continue;
+        outmsg *o = do_out(cl, c);
+        if (o) {
+            proto_begin(&o->b, PROTO_CANCEL, 0);
+            proto_put_str(&o->b, T_TASK_ID, running[i]);
+        }
+        log_warn("worker %s still runs task %s, which now belongs elsewhere: cancelling it there",
+                 w->rec.worker_id, running[i]);
+    }
+    log_info("worker %s registered from %s: %.3g CPUs, %.1f GiB memory, %.1f GiB storage, %llu GPUs; %zu running, %zu held",
+             wr->worker_id, c->peer, wr->cpu, wr->memory / 1073741824.0,
+             wr->storage / 1073741824.0, (unsigned long long)wr->gpu, nrunning, nheld);
+    worker_rec snap = w->rec;
+    snap.cpu = wr->cpu; snap.memory = wr->memory; snap.storage = wr->storage; snap.gpu = wr->gpu;
+    snap.last_seen = w->last_seen;
+    meta_worker_put(cl->meta, &snap, NULL, 0);
+    cl->kick = 1;
+    pthread_cond_signal(&cl->cv);
+    flush_out(cl);
+    pthread_mutex_unlock(&cl->mu);
+    return 0;
+}
+
+void cluster_worker_heartbeat(cluster *cl, const char *worker_id, const worker_rec *fr)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl_worker *w = do_worker(cl, worker_id);
+    if (w && !w->lost)
+        w->last_seen = ids_now_ms();
+    pthread_mutex_unlock(&cl->mu);
+}
+
+void cluster_worker_gone(cluster *cl, const char *worker_id, conn *c)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl_worker *w = do_worker(cl, worker_id);
+    if (w && w->c == c) {
+        conn_unref(w->c);
+        w->c = NULL;
+        if (!w->lost)
+            snprintf(w->rec.state, sizeof w->rec.state, "disconnected");
+        log_warn("worker %s disconnected; lost unless it is back within %d s", worker_id,
+                 cl->cfg->heartbeat_timeout_s);
+    }
+    pthread_mutex_unlock(&cl->mu);
+}
+
+void cluster_task_status(cluster *cl, const char *worker_id, const char *task_id, int status,
+                         const char *message)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl_task *t = do_find(cl, task_id);
+    if (!t || strcmp(t->rec.worker_id, worker_id)) {
+        log_warn("worker %s reports task %s %s, which is not assigned to it", worker_id, task_id,
+                 proto_status_name((uint64_t)status));
+        goto out;
+    }
+    if (status == PROTO_ST_RUNNING && t->rec.status == PROTO_ST_ASSIGNED) {
+        t->rec.status = PROTO_ST_RUNNING;
+        t->rec.started_at = ids_now_ms();
+        do_persist(cl, t);
+        log_info("task %s running on %s", task_id, worker_id);
+    }
+out:
+    pthread_mutex_unlock(&cl->mu);
+}
+
+void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id, int status,
+                         int64_t exit_code, const char *error, const char *log_tail)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl_task *t = do_find(cl, task_id);
+    if (!t || strcmp(t->rec.worker_id, worker_id)) {
+        log_warn("worker %s reports a result for task %s, which is not assigned to it",
+                 worker_id, task_id);
+        goto out;
+    }
+    if (t->rec.status == PROTO_ST_UPLOADING)
+        goto out;      /* a repeated report after a reconnect */
+    if (log_tail && log_tail[0]) {
+        char path[CONFIG_PATH_MAX + 128], dir[CONFIG_PATH_MAX + 16];
+        snprintf(dir, sizeof dir, "%s/logs", cl->cfg->meta_dir);
+        fsutil_mkdir_p(dir, 0755);
+        cluster_log_path(cl, task_id, path, sizeof path);
+        if (fsutil_write_atomic(path, log_tail, strlen(log_tail)) < 0)
+            log_warn("task %s: cannot save its log tail to %s", task_id, path);
+    }
+    if (!t->rec.started_at) t->rec.started_at = ids_now_ms();
+    t->rec.exit_code = exit_code;
+    if (t->cancel_requested) status = PROTO_ST_CANCELLED;
+    t->result_status = status;
+    if (error && error[0] && !t->cancel_requested)
+        snprintf(t->rec.error, sizeof t->rec.error, "%s", error);
+    do_release(cl, t);
+    t->rec.status = PROTO_ST_UPLOADING;
+    do_persist(cl, t);
+out:
+    pthread_mutex_unlock(&cl->mu);
+}
+
+/* ---- uploads ------------------------------------------------------------------------ */
+
+int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id,
+                         task_rec *out, char *err, size_t errcap)
+{
+    int rc = 0;
+    pthread_mutex_lock(&cl->mu);
+    cl_task *t = do_find(cl, task_id);
+    if (!t) {
+        task_rec r;
+        task_rec_init(&r);
+        if (meta_task_get(cl->meta, task_id, &r) == 0) {
+            rc = 1;   /* finished and stored before: the worker may let go */
+        } else {
+            snprintf(err, errcap, "no task %s", task_id);
+            rc = PROTO_ERR_NOT_FOUND;
+        }
+        task_rec_free(&r);
+        goto out;
+    }
+    if (strcmp(t->rec.worker_id, worker_id)) {
+        snprintf(err, errcap, "task %s belongs to worker %s", task_id,
+                 t->rec.worker_id[0] ? t->rec.worker_id : "(none)");
+        rc = PROTO_ERR_FORBIDDEN;
+        goto out;
+    }
+    if (t->rec.status != PROTO_ST_UPLOADING) {
+        snprintf(err, errcap, "task %s is %s, not uploading (send TASK_RESULT first)", task_id,
+                 proto_status_name((uint64_t)t->rec.status));
+        rc = PROTO_ERR_STATE;
+        goto out;
+    }
+    if (task_rec_copy(out, &t->rec) < 0) {
+        snprintf(err, errcap, "out of memory");
+        rc = PROTO_ERR_INTERNAL;
+    }
+out:
+    pthread_mutex_unlock(&cl->mu);
+    return rc;
+}
+
+int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64_t bytes,
+                        char *err, size_t errcap)
+{
+    int rc = 0;
+    pthread_mutex_lock(&cl->mu);
+    cl_task *t = do_find(cl, task_id);
+    if (!t) {
+        snprintf(err, errcap, "task %s is no longer active", task_id);
+        rc = PROTO_ERR_STATE;
+        goto out;
+    }
+    t->rec.output_files = files;
+    t->rec.output_bytes = bytes;
+    int st = t->result_status ? t->result_status
+                              : (t->rec.exit_code == 0 ? PROTO_ST_COMPLETED : PROTO_ST_FAILED);
+    if (st == PROTO_ST_FAILED && !t->rec.error[0])
+        snprintf(t->rec.error, sizeof t->rec.error, "exit code %lld", (long long)t->rec.exit_code);
+    do_finish(cl, t, st);
+out:
+    pthread_mutex_unlock(&cl->mu);
+    return rc;
+}
+
+void cluster_upload_failed(cluster *cl, const char *task_id, const char *why)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl_task *t = do_find(cl, task_id);
+    if (t) {
+        /* The worker keeps the output and retries; the task says why. */
+        snprintf(t->rec.error, sizeof t->rec.error, "upload failed: %s (the worker keeps the output and retries)", why);
+        do_persist(cl, t);
+    }
+    pthread_mutex_unlock(&cl->mu);
+}

@@ -1,0 +1,66 @@
+/* cluster.h — the master's live state: workers, active tasks, the queue
+ * and the scheduler thread. Every task change is written to the metadata
+ * store before it is acknowledged or sent, so a restarted master recovers
+ * every task (DESIGN.md invariant 4).
+ *
+ * Locking: one mutex (cl->mu) guards all of it; functions named do_* are
+ * called with it held, the others take it. Frames to workers are built
+ * under the lock but sent after it is released (a slow worker never stalls
+ * the cluster). Lock order: cl->mu before any conn's write lock; the meta
+ * store's own lock is taken inside cl->mu. */
+#ifndef CLOUDAI_CLUSTER_H
+#define CLOUDAI_CLUSTER_H
+#include <pthread.h>
+#include <stdint.h>
+#include "config.h"
+#include "conn.h"
+#include "meta.h"
+#include "records.h"
+#include "sched.h"
+
+typedef struct cluster cluster;
+
+cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap);
+int cluster_start(cluster *cl);     /* starts the scheduler/reaper thread */
+void cluster_stop(cluster *cl);
+void cluster_free(cluster *cl);
+
+/* Client requests. user/admin come from the authenticated connection.
+ * On success *out is a copy of the new task (caller frees). Returns 0 or
+ * a PROTO_ERR_* code (positive) with err filled. */
+int cluster_submit(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
+                   task_rec *out);
+int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin,
+                   char *err, size_t errcap);
+/* Lists workers from memory (answers even when the store is degraded). */
+int cluster_workers(cluster *cl, meta_worker_cb cb, void *ctx);
+/* Owner check for reads: 0, PROTO_ERR_NOT_FOUND or PROTO_ERR_FORBIDDEN. */
+int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, int admin,
+                          task_rec *out);
+
+/* Worker events. running/held: task ids the worker reports. */
+int cluster_worker_register(cluster *cl, conn *c, const worker_rec *w,
+                            char **running, size_t nrunning, char **held, size_t nheld);
+void cluster_worker_heartbeat(cluster *cl, const char *worker_id, const worker_rec *free_res);
+void cluster_worker_gone(cluster *cl, const char *worker_id, conn *c);
+void cluster_task_status(cluster *cl, const char *worker_id, const char *task_id, int status,
+                         const char *message);
+void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id, int status,
+                         int64_t exit_code, const char *error, const char *log_tail);
+
+/* Uploads. begin: 0 and a copy of the task if the worker may upload it;
+ * 1 if it is already stored (the worker may delete its copy); or a
+ * PROTO_ERR_* (positive) with err. */
+int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id,
+                         task_rec *out, char *err, size_t errcap);
+/* The output is stored and indexed: the task gets its final status. */
+int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64_t bytes,
+                        char *err, size_t errcap);
+/* The upload failed (store full, bad archive): the task shows why. */
+void cluster_upload_failed(cluster *cl, const char *task_id, const char *why);
+
+meta *cluster_meta(cluster *cl);
+const config *cluster_config(cluster *cl);
+/* Where the task's log tail is kept: <meta_dir>/logs/<task_id>.log */
+void cluster_log_path(cluster *cl, const char *task_id, char *out, size_t cap);
+#endif

@@ -1,0 +1,32 @@
+/* conn.h — one accepted connection at the master. The connection thread
+ * owns reading; any thread may send through conn_send (serialised by the
+ * write lock). Reference counted: the cluster keeps a reference to each
+ * worker's connection while it is registered. */
+#ifndef CLOUDAI_CONN_H
+#define CLOUDAI_CONN_H
+#include <pthread.h>
+#include "net.h"
+#include "proto.h"
+
+typedef struct conn {
+    int fd;
+    char peer[96];            /* "127.0.0.1:5555" */
+    int role;                 /* 0 before the handshake */
+    char node_id[64];         /* worker id or user id */
+    int admin;
+    pthread_mutex_t wmu;
+    int refs;                 /* under wmu */
+    int dead;                 /* a send failed: the reader will see EOF */
+    int write_timeout_ms;
+} conn;
+
+conn *conn_new(int fd, const char *peer, int write_timeout_ms);
+void conn_ref(conn *c);
+void conn_unref(conn *c);      /* closes and frees at zero */
+/* Finishes and sends b; on failure shuts the socket down so the reader
+ * thread ends the connection. 0 or negative. */
+int conn_send(conn *c, proto_buf *b);
+/* Sends an ERROR frame (best effort). */
+void conn_send_error(conn *c, uint64_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#endif

@@ -1,0 +1,676 @@
+/* server.c — accept loop, handshake and frame dispatch (server.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "auth.h"
+#include "chunk.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "ids.h"
+#include "log.h"
+#include "server.h"
+#include "tar.h"
+
+#define LIST_FRAME_SOFT (PROTO_PAYLOAD_MAX - 96 * 1024)  /* start a new list frame past this */
+
+struct server {
+    int lfd;
+    const config *cfg;
+    cluster *cl;
+    uploads *up;
+    pthread_mutex_t mu;
+    int nconns;
+    volatile int stop;
+};
+
+typedef struct session {
+    server *srv;
+    conn *c;
+    frame_reader rd;
+    proto_buf wb;
+    upload *up;              /* upload in progress on this connection */
+} session;
+
+typedef int (*handler_fn)(session *s, const proto_msg *m);
+
+/* ---- handshake ------------------------------------------------------------- */
+
+static int auth_open(const config *cfg)
+{
+    return !cfg->cluster_token[0] && cfg->nusers == 0;
+}
+
+static int handshake(session *s)
+{
+    const config *cfg = s->srv->cfg;
+    uint8_t nonce[PROTO_NONCE_LEN], want[PROTO_PROOF_LEN], mproof[PROTO_PROOF_LEN];
+    proto_msg m;
+    proto_field proof, pnonce;
+    uint64_t role = 0, version = 0;
+    char node[64] = "";
+    const char *token = NULL;
+    int admin = 0, rc;
+
+    if (hash_random(nonce, sizeof nonce) < 0) return -1;
+    proto_begin(&s->wb, PROTO_CHALLENGE, 0);
+    proto_put_u64(&s->wb, T_VERSION_MIN, PROTO_VERSION_MIN);
+    proto_put_u64(&s->wb, T_VERSION_MAX, PROTO_VERSION_MAX);
+    proto_put_bytes(&s->wb, T_NONCE, nonce, sizeof nonce);
+    if (conn_send(s->c, &s->wb) < 0) return -1;
+
+    int t = cfg->frame_timeout_s * 1000;
+    if ((rc = frame_read(s->c->fd, &s->rd, &m, t, t)) < 0) {
+        if (rc <= PROTO_E_TRUNCATED && rc >= PROTO_E_RANGE) {
+            conn_send_error(s->c, rc == PROTO_E_TOOBIG ? PROTO_ERR_TOO_BIG : rc == PROTO_E_TYPE ?
+                            PROTO_ERR_UNKNOWN_TYPE : PROTO_ERR_BAD_FRAME, "bad frame: %s", proto_rc_str(rc));
+            log_warn("%s: bad frame during handshake: %s", s->c->peer, proto_rc_str(rc));
+        }
+        return -1;
+    }
+    if (m.type != PROTO_HELLO) {
+        conn_send_error(s->c, PROTO_ERR_STATE, "expected HELLO, got %s", proto_type_name(m.type));
+        log_warn("%s: %s before HELLO; closing", s->c->peer, proto_type_name(m.type));
+        return -1;
+    }
+    proto_u64(&m, T_ROLE, &role);
+    proto_u64(&m, T_VERSION, &version);
+    proto_str(&m, T_NODE_ID, node, sizeof node);
+    if (version < PROTO_VERSION_MIN || version > PROTO_VERSION_MAX) {
+        conn_send_error(s->c, PROTO_ERR_VERSION, "protocol version %llu not supported (%d-%d)",
+                        (unsigned long long)version, PROTO_VERSION_MIN, PROTO_VERSION_MAX);
+        return -1;
+    }
+    char safe[IDS_NAME_MAX + 1];
+    if (!node[0] || ids_sanitize(node, safe, sizeof safe) != 0) {
+        conn_send_error(s->c, PROTO_ERR_BAD_REQUEST, "node id '%s' must be 1-64 of [A-Za-z0-9._-]", node);
+        return -1;
+    }
+    if (proto_get(&m, T_PROOF, &proof) < 0 || proto_get(&m, T_NONCE, &pnonce) < 0 ||
+        pnonce.len != PROTO_NONCE_LEN) {
+        conn_send_error(s->c, PROTO_ERR_AUTH, "HELLO lacks a nonce or proof");
+        return -1;
+    }
+    if (role == PROTO_ROLE_WORKER) {
+        token = cfg->cluster_token;
+    } else {
+        const config_user *u = config_user_find(cfg, node);
+        if (u) { token = u->token; admin = u->admin; }
+        else if (auth_open(cfg)) { token = ""; admin = 1; }
+    }
+    if (!auth_open(cfg)) {
+        if (!token) {
+            conn_send_error(s->c, PROTO_ERR_AUTH, "unknown user or bad token");
+            log_warn("%s: auth refused for unknown user '%s'", s->c->peer, node);
+            return -1;
+        }
+        auth_peer_proof(token, (int)role, node, nonce, want);
+        if (!hash_equal(want, proof.p, PROTO_PROOF_LEN)) {
+            conn_send_error(s->c, PROTO_ERR_AUTH, role == PROTO_ROLE_WORKER ?
+                            "bad cluster token" : "unknown user or bad token");
+            log_warn("%s: auth refused for %s '%s': wrong token", s->c->peer,
+                     role == PROTO_ROLE_WORKER ? "worker" : "user", node);
+            return -1;
+        }
+    } else if (!token) {
+        token = "";
+    }
+    auth_master_proof(token, pnonce.p, mproof);
+    proto_begin(&s->wb, PROTO_WELCOME, 0);
+    proto_put_u64(&s->wb, T_VERSION, version);
+    proto_put_str(&s->wb, T_NODE_ID, cfg->master_id);
+    proto_put_bytes(&s->wb, T_PROOF, mproof, sizeof mproof);
+    proto_put_u64(&s->wb, T_ADMIN, (uint64_t)admin);
+    if (conn_send(s->c, &s->wb) < 0) return -1;
+    s->c->role = (int)role;
+    s->c->admin = admin;
+    snprintf(s->c->node_id, sizeof s->c->node_id, "%s", node);
+    return 0;
+}
+
+/* ---- worker frames ------------------------------------------------------------- */
+
+static char **collect_ids(const proto_msg *m, uint8_t tag, size_t *n)
+{
+    size_t pos = 0, cap = 0;
+    proto_field f;
+    char **ids = NULL;
+    *n = 0;
+    while (proto_next(m, tag, &pos, &f)) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            char **ni = realloc(ids, cap * sizeof *ids);
+            if (!ni) break;
+            ids = ni;
+        }
+        char *id = malloc(f.len + 1);
+        if (!id) break;
+        proto_field_str(&f, id, f.len + 1);
+        ids[(*n)++] = id;
+    }
+    return ids;
+}
+
+static void free_ids(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+}
+
+static int h_register(session *s, const proto_msg *m)
+{
+    worker_rec w;
+    size_t nr = 0, nh = 0;
+    memset(&w, 0, sizeof w);
+    worker_rec_get(m, &w);
+    if (strcmp(w.worker_id, s->c->node_id)) {
+        conn_send_error(s->c, PROTO_ERR_BAD_REQUEST, "REGISTER for '%s' on a connection of '%s'",
+                        w.worker_id, s->c->node_id);
+        return -1;
+    }
+    char **run = collect_ids(m, T_RUNNING, &nr), **held = collect_ids(m, T_HELD, &nh);
+    int rc = cluster_worker_register(s->srv->cl, s->c, &w, run, nr, held, nh);
+    free_ids(run, nr);
+    free_ids(held, nh);
+    if (rc < 0) return -1;
+    proto_begin(&s->wb, PROTO_OK, 0);
+    proto_put_str(&s->wb, T_MESSAGE, "registered");
+    return conn_send(s->c, &s->wb);
+}
+
+static int h_heartbeat(session *s, const proto_msg *m)
+{
+    worker_rec w;
+    memset(&w, 0, sizeof w);
+    worker_rec_get(m, &w);
+    cluster_worker_heartbeat(s->srv->cl, s->c->node_id, &w);
+    return 0;
+}
+
+static int h_task_status(session *s, const proto_msg *m)
+{
+    char id[64], msg[1024] = "";
+    uint64_t st = 0;
+    proto_str(m, T_TASK_ID, id, sizeof id);
+    proto_u64(m, T_STATUS, &st);
+    proto_str(m, T_MESSAGE, msg, sizeof msg);
+    cluster_task_status(s->srv->cl, s->c->node_id, id, (int)st, msg);
+    return 0;
+}
+
+static int h_task_result(session *s, const proto_msg *m)
+{
+    char id[64], error[1024] = "";
+    uint64_t st = 0;
+    int64_t code = -1;
+    char *tail = proto_strdup(m, T_LOG_TAIL);
+    proto_str(m, T_TASK_ID, id, sizeof id);
+    proto_u64(m, T_STATUS, &st);
+    proto_i64(m, T_EXIT_CODE, &code);
+    proto_str(m, T_ERROR, error, sizeof error);
+    cluster_task_result(s->srv->cl, s->c->node_id, id, (int)st, code, error, tail);
+    free(tail);
+    return 0;
+}
+
+static int h_upload_resume(session *s, const proto_msg *m)
+{
+    if (s->up) {
+        conn_send_error(s->c, PROTO_ERR_STATE, "an upload is already open on this connection");
+        return -1;
+    }
+    return uploads_resume(s->srv->up, s->c, m, &s->up);
+}
+
+static int h_file_chunk(session *s, const proto_msg *m)
+{
+    if (!s->up) {
+        conn_send_error(s->c, PROTO_ERR_STATE, "FILE_CHUNK without UPLOAD_RESUME");
+        return -1;
+    }
+    if (upload_chunk(s->srv->up, s->up, s->c, m) < 0) {
+        s->up = NULL;        /* the session was dropped and answered */
+        return -1;
+    }
+    return 0;
+}
+
+static int h_file_end(session *s, const proto_msg *m)
+{
+    if (!s->up) {
+        conn_send_error(s->c, PROTO_ERR_STATE, "FILE_END without UPLOAD_RESUME");
+        return -1;
+    }
+    upload *u = s->up;
+    s->up = NULL;
+    return upload_end(s->srv->up, u, s->c, m) < 0 ? -1 : 0;
+}
+
+/* ---- client frames --------------------------------------------------------------- */
+
+static int read_task(const proto_msg *m, task_rec *t, char *err, size_t errcap)
+{
+    int rc = task_rec_get(m, t);
+    if (rc < 0) {
+        snprintf(err, errcap, "bad task fields: %s", proto_rc_str(rc));
+        return -1;
+    }
+    proto_str(m, T_WORKER_ID, t->want_worker, sizeof t->want_worker);
+    t->worker_id[0] = 0;
+    return 0;
+}
+
+static int h_submit(session *s, const proto_msg *m)
+{
+    task_rec t, out;
+    char err[1024] = "";
+    int rc;
+    task_rec_init(&t);
+    task_rec_init(&out);
+    if (read_task(m, &t, err, sizeof err) < 0) {
+        conn_send_error(s->c, PROTO_ERR_BAD_REQUEST, "%s", err);
+        goto out;
+    }
+    if (m->type == PROTO_SUBMIT) t.want_worker[0] = 0;
+    rc = cluster_submit(s->srv->cl, &t, s->c->node_id, err, sizeof err, &out);
+    if (rc) {
+        conn_send_error(s->c, (uint64_t)rc, "%s", err);
+        goto out;
+    }
+    proto_begin(&s->wb, PROTO_SUBMIT_ACK, 0);
+    size_t mark = proto_rec_begin(&s->wb, T_TASK);
+    task_rec_put(&s->wb, &out);
+    proto_rec_end(&s->wb, mark);
+    conn_send(s->c, &s->wb);
+out:
+    task_rec_free(&t);
+    task_rec_free(&out);
+    return 0;
+}
+
+typedef struct lister {
+    session *s;
+    uint16_t type;
+    uint8_t tag;
+    int err;
+    size_t count;
+} lister;
+
+static void list_begin(lister *l)
+{
+    proto_begin(&l->s->wb, l->type, 0);
+}
+
+static int list_flush(lister *l, int more)
+{
+    proto_put_u64(&l->s->wb, T_MORE, (uint64_t)more);
+    if (conn_send(l->s->c, &l->s->wb) < 0) {
+        l->err = -1;
+        return -1;
+    }
+    list_begin(l);
+    return 0;
+}
+
+static int list_room(lister *l)
+{
+    if (proto_payload_len(&l->s->wb) > LIST_FRAME_SOFT)
+        return list_flush(l, 1);
+    return 0;
+}
+
+static int list_task(void *ctx, const task_rec *t)
+{
+    lister *l = ctx;
+    if (list_room(l) < 0) return 1;
+    size_t mark = proto_rec_begin(&l->s->wb, T_TASK);
+    task_rec_put(&l->s->wb, t);
+    proto_rec_end(&l->s->wb, mark);
+    l->count++;
+    return 0;
+}
+
+static int list_file(void *ctx, const file_rec *f)
+{
+    lister *l = ctx;
+    if (list_room(l) < 0) return 1;
+    size_t mark = proto_rec_begin(&l->s->wb, T_FILE);
+    file_rec_put(&l->s->wb, f);
+    proto_rec_end(&l->s->wb, mark);
+    l->count++;
+    return 0;
+}
+
+static int list_worker(void *ctx, const worker_rec *w)
+{
+    lister *l = ctx;
+    if (list_room(l) < 0) return 1;
+    size_t mark = proto_rec_begin(&l->s->wb, T_WORKER);
+    worker_rec_put(&l->s->wb, w);
+    proto_rec_end(&l->s->wb, mark);
+    l->count++;
+    return 0;
+}
+
+/* Builds a query from filter fields; a non-admin is confined to their own
+ * records whatever they ask for. */
+static void read_query(session *s, const proto_msg *m, meta_query *q, char *buf, size_t cap)
+{
+    char *task_id = buf, *user = buf + 80, *name = buf + 160, *pat = buf + 300;
+    uint64_t v;
+    memset(q, 0, sizeof *q);
+    memset(buf, 0, cap);
+    if (proto_str(m, T_TASK_ID, task_id, 64) == 0) q->task_id = task_id;
+    if (proto_str(m, T_USER_ID, user, 64) == 0) q->user_id = user;
+    if (proto_str(m, T_TASK_NAME, name, 129) == 0) q->task_name = name;
+    if (proto_str(m, T_PATTERN, pat, 129) == 0) q->pattern = pat;
+    if (proto_u64(m, T_STATUS, &v) == 0) q->status = (int)v;
+    proto_u64(m, T_SINCE, &q->since);
+    proto_u64(m, T_UNTIL, &q->until);
+    if (proto_u64(m, T_LIMIT, &v) == 0) q->limit = (size_t)v;
+    if (!s->c->admin) {
+        snprintf(user, 64, "%s", s->c->node_id);
+        q->user_id = user;
+    }
+}
+
+static int h_list(session *s, const proto_msg *m)
+{
+    char qbuf[512];
+    meta_query q;
+    lister l = { s, 0, 0, 0, 0 };
+    int rc = 0;
+    read_query(s, m, &q, qbuf, sizeof qbuf);
+    switch (m->type) {
+    case PROTO_LIST_TASKS:
+        l.type = PROTO_TASK_LIST;
+        list_begin(&l);
+        q.newest_first = 0;
+        rc = meta_tasks_find(cluster_meta(s->srv->cl), &q, list_task, &l);
+        break;
+    case PROTO_LIST_FILES:
+        l.type = PROTO_FILE_LIST;
+        list_begin(&l);
+        rc = meta_files_find(cluster_meta(s->srv->cl), &q, list_file, &l);
+        break;
+    default:
+        l.type = PROTO_WORKER_LIST;
+        list_begin(&l);
+        rc = cluster_workers(s->srv->cl, list_worker, &l);
+    }
+    if (l.err) return -1;
+    if (rc < 0) {
+        conn_send_error(s->c, PROTO_ERR_STORE, "metadata store unavailable (%d)", rc);
+        return 0;
+    }
+    return list_flush(&l, 0);
+}
+
+static int send_frame(void *ctx, proto_buf *b)
+{
+    session *s = ctx;
+    return conn_send(s->c, b);
+}
+
+static int h_get_file(session *s, const proto_msg *m)
+{
+    char id[64] = "", dir[CONFIG_PATH_MAX + 512], err[512] = "";
+    task_rec t;
+    tar_stats st;
+    chunk_tx tx;
+    int rc, have_tx = 0;
+    proto_field f;
+
+    task_rec_init(&t);
+    proto_str(m, T_TASK_ID, id, sizeof id);
+    if (cluster_task_for_user(s->srv->cl, id, s->c->node_id, s->c->admin, &t)) {
+        conn_send_error(s->c, PROTO_ERR_NOT_FOUND, "no task %s", id);
+        goto out;
+    }
+    if (t.status != PROTO_ST_COMPLETED && t.status != PROTO_ST_FAILED &&
+        t.status != PROTO_ST_CANCELLED) {
+        conn_send_error(s->c, PROTO_ERR_STATE, "task %s is %s; its files are not stored yet", id,
+                        proto_status_name((uint64_t)t.status));
+        goto out;
+    }
+    if (proto_get(m, T_FILE_NAME, &f) == 0) {
+        conn_send_error(s->c, PROTO_ERR_BAD_REQUEST, "downloading a single path is not supported yet");
+        goto out;
+    }
+    upload_task_dir(s->srv->cfg, &t, dir, sizeof dir);
+    struct stat sb;
+    if (stat(dir, &sb) < 0) {
+        conn_send_error(s->c, PROTO_ERR_NOT_FOUND, "task %s has no stored files", id);
+        goto out;
+    }
+    if ((rc = tar_measure_dir(dir, NULL, &st, err, sizeof err)) < 0) {
+        conn_send_error(s->c, PROTO_ERR_INTERNAL, "cannot read the stored files: %s", err);
+        goto out;
+    }
+    if (chunk_tx_init(&tx, id, st.archive_bytes, 0, 1, send_frame, s) < 0) {
+        conn_send_error(s->c, PROTO_ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    have_tx = 1;
+    rc = tar_write_dir(dir, NULL, chunk_tx_write, &tx, NULL, err, sizeof err);
+    if (rc == 0) rc = chunk_tx_finish(&tx);
+    if (rc < 0) {
+        /* Mid-stream failure: the client sees an ERROR instead of FILE_END. */
+        conn_send_error(s->c, PROTO_ERR_INTERNAL, "reading the stored files failed: %s",
+                        err[0] ? err : "send failed");
+        log_warn("task %s: download to %s failed: %s", id, s->c->peer, err);
+    }
+out:
+    if (have_tx) chunk_tx_free(&tx);
+    task_rec_free(&t);
+    return 0;
+}
+
+static int h_get_log(session *s, const proto_msg *m)
+{
+    char id[64] = "", path[CONFIG_PATH_MAX + 128];
+    char *text = NULL;
+    size_t len = 0;
+    task_rec t;
+    task_rec_init(&t);
+    proto_str(m, T_TASK_ID, id, sizeof id);
+    if (cluster_task_for_user(s->srv->cl, id, s->c->node_id, s->c->admin, &t)) {
+        conn_send_error(s->c, PROTO_ERR_NOT_FOUND, "no task %s", id);
+        goto out;
+    }
+    cluster_log_path(s->srv->cl, id, path, sizeof path);
+    fsutil_read_file(path, &text, &len, 65536);
+    proto_begin(&s->wb, PROTO_LOG, 0);
+    proto_put_str(&s->wb, T_TASK_ID, id);
+    proto_put_str(&s->wb, T_LOG_TAIL, text ? text : "");
+    conn_send(s->c, &s->wb);
+out:
+    free(text);
+    task_rec_free(&t);
+    return 0;
+}
+
+static int h_cancel(session *s, const proto_msg *m)
+{
+    char id[64] = "", err[512] = "";
+    proto_str(m, T_TASK_ID, id, sizeof id);
+    int rc = cluster_cancel(s->srv->cl, id, s->c->node_id, s->c->admin, err, sizeof err);
+    if (rc) {
+        conn_send_error(s->c, (uint64_t)rc, "%s", err);
+        return 0;
+    }
+    proto_begin(&s->wb, PROTO_OK, 0);
+    proto_put_str(&s->wb, T_TASK_ID, id);
+    proto_put_str(&s->wb, T_MESSAGE, "cancelled");
+    return conn_send(s->c, &s->wb);
+}
+
+/* ---- dispatch --------------------------------------------------------------------- */
+
+static const struct {
+    uint16_t type;
+    int role;
+    handler_fn fn;
+} handlers[] = {
+    { PROTO_REGISTER, PROTO_ROLE_WORKER, h_register },
+    { PROTO_HEARTBEAT, PROTO_ROLE_WORKER, h_heartbeat },
+    { PROTO_TASK_STATUS, PROTO_ROLE_WORKER, h_task_status },
+    { PROTO_TASK_RESULT, PROTO_ROLE_WORKER, h_task_result },
+    { PROTO_UPLOAD_RESUME, PROTO_ROLE_WORKER, h_upload_resume },
+    { PROTO_FILE_CHUNK, PROTO_ROLE_WORKER, h_file_chunk },
+    { PROTO_FILE_END, PROTO_ROLE_WORKER, h_file_end },
+    { PROTO_SUBMIT, PROTO_ROLE_CLIENT, h_submit },
+    { PROTO_DISPATCH, PROTO_ROLE_CLIENT, h_submit },
+    { PROTO_LIST_TASKS, PROTO_ROLE_CLIENT, h_list },
+    { PROTO_LIST_FILES, PROTO_ROLE_CLIENT, h_list },
+    { PROTO_LIST_WORKERS, PROTO_ROLE_CLIENT, h_list },
+    { PROTO_GET_FILE, PROTO_ROLE_CLIENT, h_get_file },
+    { PROTO_GET_LOG, PROTO_ROLE_CLIENT, h_get_log },
+    { PROTO_CANCEL, PROTO_ROLE_CLIENT, h_cancel },
+};
+
+static int dispatch(session *s, const proto_msg *m)
+{
+    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
+        if (handlers[i].type != m->type) continue;
+        if (handlers[i].role != s->c->role) {
+            conn_send_error(s->c, PROTO_ERR_FORBIDDEN, "%s is not allowed for a %s",
+                            proto_type_name(m->type), s->c->role == PROTO_ROLE_WORKER ? "worker" : "client");
+            log_warn("%s (%s): %s not allowed for its role; closing", s->c->peer, s->c->node_id,
+                     proto_type_name(m->type));
+            return -1;
+        }
+        return handlers[i].fn(s, m);
+    }
+    conn_send_error(s->c, PROTO_ERR_STATE, "unexpected %s", proto_type_name(m->type));
+    log_warn("%s (%s): unexpected %s; closing", s->c->peer, s->c->node_id, proto_type_name(m->type));
+    return -1;
+}
+
+static void *conn_main(void *arg)
+{
+    session *s = arg;
+    server *srv = s->srv;
+    proto_msg m;
+    int rc;
+
+    proto_buf_init(&s->wb);
+    if (frame_reader_init(&s->rd, srv->cfg->max_frame) < 0 || handshake(s) < 0)
+        goto out;
+    log_debug("%s: %s '%s' connected", s->c->peer,
+              s->c->role == PROTO_ROLE_WORKER ? "worker" : "user", s->c->node_id);
+    for (;;) {
+        rc = frame_read(s->c->fd, &s->rd, &m, srv->cfg->idle_timeout_s * 1000,
+                        srv->cfg->frame_timeout_s * 1000);
+        if (rc == -EPIPE) break;
+        if (rc == -ETIMEDOUT) {
+            log_info("%s (%s): idle or stalled past the timeout; closing", s->c->peer, s->c->node_id);
+            break;
+        }
+        if (rc <= PROTO_E_TRUNCATED && rc >= PROTO_E_RANGE) {
+            conn_send_error(s->c, rc == PROTO_E_TOOBIG ? PROTO_ERR_TOO_BIG : rc == PROTO_E_TYPE ?
+                            PROTO_ERR_UNKNOWN_TYPE : PROTO_ERR_BAD_FRAME, "bad frame: %s", proto_rc_str(rc));
+            log_warn("%s (%s): bad frame: %s; closing", s->c->peer, s->c->node_id, proto_rc_str(rc));
+            break;
+        }
+        if (rc < 0) break;
+        if (dispatch(s, &m) < 0) break;
+    }
+out:
+    if (s->up) uploads_detach(srv->up, s->up);
+    if (s->c->role == PROTO_ROLE_WORKER)
+        cluster_worker_gone(srv->cl, s->c->node_id, s->c);
+    frame_reader_free(&s->rd);
+    proto_buf_free(&s->wb);
+    conn_unref(s->c);
+    pthread_mutex_lock(&srv->mu);
+    srv->nconns--;
+    pthread_mutex_unlock(&srv->mu);
+    free(s);
+    return NULL;
+}
+
+server *server_new(const config *cfg, cluster *cl, uploads *up, char *bound, size_t boundcap,
+                   char *err, size_t errcap)
+{
+    server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    s->cfg = cfg;
+    s->cl = cl;
+    s->up = up;
+    pthread_mutex_init(&s->mu, NULL);
+    s->lfd = net_listen(cfg->listen, 128, bound, boundcap);
+    if (s->lfd < 0) {
+        snprintf(err, errcap, "cannot listen on %s: %s", cfg->listen, strerror(-s->lfd));
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int server_run(server *s)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    while (!s->stop) {
+        char peer[96];
+        int fd = net_accept(s->lfd, peer, sizeof peer);
+        if (fd < 0) {
+            if (s->stop) break;
+            if (fd == -EMFILE || fd == -ENFILE) usleep(100 * 1000);
+            continue;
+        }
+        conn *c = conn_new(fd, peer, s->cfg->frame_timeout_s * 1000);
+        session *ss = c ? calloc(1, sizeof *ss) : NULL;
+        if (!ss) {
+            if (c) conn_unref(c); else close(fd);
+            continue;
+        }
+        ss->srv = s;
+        ss->c = c;
+        pthread_mutex_lock(&s->mu);
+        int over = s->nconns >= s->cfg->max_connections;
+        if (!over) s->nconns++;
+        pthread_mutex_unlock(&s->mu);
+        if (over) {
+            conn_send_error(c, PROTO_ERR_LIMIT, "too many connections (%d)", s->cfg->max_connections);
+            log_warn("%s: refused, %d connections open", peer, s->cfg->max_connections);
+            conn_unref(c);
+            free(ss);
+            continue;
+        }
+        pthread_t th;
+        if (pthread_create(&th, &attr, conn_main, ss) != 0) {
+            pthread_mutex_lock(&s->mu);
+            s->nconns--;
+            pthread_mutex_unlock(&s->mu);
+            conn_unref(c);
+            free(ss);
+        }
+    }
+    pthread_attr_destroy(&attr);
+    return 0;
+}
+
+void server_stop(server *s)
+{
+    s->stop = 1;
+    shutdown(s->lfd, SHUT_RDWR);
+}
+
+void server_free(server *s)
+{
+    if (!s) return;
+    close(s->lfd);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}

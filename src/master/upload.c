@@ -1,0 +1,414 @@
+/* upload.c — the master's receiving side of an output stream (upload.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "chunk.h"
+#include "extract.h"
+#include "fsutil.h"
+#include "ids.h"
+#include "log.h"
+#include "tar.h"
+#include "upload.h"
+
+#define SESSION_TTL_MS (15 * 60 * 1000)   /* an abandoned upload is dropped after */
+#define INDEX_BATCH 256                   /* file records per store commit */
+
+typedef struct up_file {
+    char *name;
+    uint64_t size;
+    uint32_t mode;
+    uint8_t sha[32];
+} up_file;
+
+struct upload {
+    char task_id[64];
+    task_rec task;
+    char staging[CONFIG_PATH_MAX + 128];
+    char final[CONFIG_PATH_MAX + 512];
+    extract *x;
+    chunk_rx rx;
+    uint64_t total;
+    up_file *files;
+    size_t nfiles, capfiles;
+    uint64_t bytes;
+    int attached;
+    uint64_t touched;
+    int failed;
+    char why[512];
+    struct upload *next;
+};
+
+struct uploads {
+    pthread_mutex_t mu;
+    cluster *cl;
+    const config *cfg;
+    upload *list;
+    int active;
+    char staging_root[CONFIG_PATH_MAX + 32];
+};
+
+int upload_task_dir(const config *cfg, const task_rec *t, char *out, size_t cap)
+{
+    char user[IDS_NAME_MAX + 1], name[IDS_NAME_MAX + 1], ts[32];
+    ids_sanitize(t->user_id, user, sizeof user);
+    ids_sanitize(t->task_name, name, sizeof name);
+    ids_time_component(t->submitted_at, ts, sizeof ts);
+    int n = snprintf(out, cap, "%s/%s/%s/%s/%s", cfg->files_dir, user, name, ts, t->task_id);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+uploads *uploads_new(cluster *cl, char *err, size_t errcap)
+{
+    uploads *u = calloc(1, sizeof *u);
+    int rc;
+    if (!u) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&u->mu, NULL);
+    u->cl = cl;
+    u->cfg = cluster_config(cl);
+    snprintf(u->staging_root, sizeof u->staging_root, "%s/.staging", u->cfg->files_dir);
+    /* Staging left by a previous run is incomplete by definition: the
+     * workers still hold those outputs and will send them again. */
+    fsutil_rm_rf(u->staging_root);
+    if ((rc = fsutil_mkdir_p(u->staging_root, 0700)) < 0) {
+        snprintf(err, errcap, "cannot create %s: %s", u->staging_root, strerror(-rc));
+        uploads_free(u);
+        return NULL;
+    }
+    return u;
+}
+
+static void session_free(upload *s)
+{
+    if (!s) return;
+    extract_free(s->x);
+    chunk_rx_free(&s->rx);
+    for (size_t i = 0; i < s->nfiles; i++)
+        free(s->files[i].name);
+    free(s->files);
+    task_rec_free(&s->task);
+    free(s);
+}
+
+/* Called with u->mu held. */
+static void do_drop(uploads *u, upload *s, int remove_staging)
+{
+    for (upload **pp = &u->list; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    if (s->attached) u->active--;
+    if (remove_staging) fsutil_rm_rf(s->staging);
+    session_free(s);
+}
+
+void uploads_free(uploads *u)
+{
+    if (!u) return;
+    while (u->list)
+        do_drop(u, u->list, 1);
+    pthread_mutex_destroy(&u->mu);
+    free(u);
+}
+
+static int on_file(void *ctx, const extract_file *f)
+{
+    upload *s = ctx;
+    if (f->type != '0' && f->type != '1')
+        return 0;          /* directories and symlinks are not indexed */
+    if (s->nfiles == s->capfiles) {
+        size_t nc = s->capfiles ? s->capfiles * 2 : 64;
+        up_file *nf = realloc(s->files, nc * sizeof *nf);
+        if (!nf) return TAR_E_NOMEM;
+        s->files = nf;
+        s->capfiles = nc;
+    }
+    up_file *uf = &s->files[s->nfiles];
+    if (!(uf->name = strdup(f->name))) return TAR_E_NOMEM;
+    uf->size = f->size;
+    uf->mode = f->mode;
+    memcpy(uf->sha, f->sha256, 32);
+    s->nfiles++;
+    s->bytes += f->size;
+    return 0;
+}
+
+static int rx_out(void *ctx, const uint8_t *p, size_t n)
+{
+    upload *s = ctx;
+    int rc = extract_feed(s->x, p, n);
+    if (rc < 0) s->failed = 1;     /* tells upload_chunk whose error it is */
+    return rc;
+}
+
+static void send_ack(conn *c, const char *task_id, int ok, const char *msg)
+{
+    proto_buf b;
+    proto_buf_init(&b);
+    proto_begin(&b, PROTO_FILE_ACK, 0);
+    proto_put_str(&b, T_TASK_ID, task_id);
+    proto_put_u64(&b, T_OK, ok != 0);
+    proto_put_str(&b, T_MESSAGE, msg);
+    conn_send(c, &b);
+    proto_buf_free(&b);
+}
+
+static upload *session_new(uploads *u, const task_rec *t, uint64_t total, char *err, size_t errcap)
+{
+    upload *s = calloc(1, sizeof *s);
+    extract_limits lim = { u->cfg->max_output_bytes, u->cfg->max_output_files, 0 };
+    int rc;
+    if (!s || task_rec_copy(&s->task, t) < 0) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
+    snprintf(s->task_id, sizeof s->task_id, "%s", t->task_id);
+    snprintf(s->staging, sizeof s->staging, "%s/%s", u->staging_root, t->task_id);
+    if (upload_task_dir(u->cfg, t, s->final, sizeof s->final) < 0) {
+        snprintf(err, errcap, "store path too long");
+        goto fail;
+    }
+    fsutil_rm_rf(s->staging);
+    if ((rc = mkdir(s->staging, 0700)) < 0) {
+        snprintf(err, errcap, "cannot create staging directory %s: %s", s->staging, strerror(errno));
+        goto fail;
+    }
+    if (!(s->x = extract_new(s->staging, &lim, on_file, s)) ||
+        chunk_rx_init(&s->rx, t->task_id, rx_out, s) < 0) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
+    s->total = total;
+    return s;
+fail:
+    if (s) fsutil_rm_rf(s->staging);
+    session_free(s);
+    return NULL;
+}
+
+int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
+{
+    char id[64], err[512] = "";
+    uint64_t total = 0, now = ids_now_ms(), free_bytes = 0;
+    task_rec t;
+    upload *s = NULL;
+    int rc;
+
+    *out = NULL;
+    task_rec_init(&t);
+    proto_str(m, T_TASK_ID, id, sizeof id);
+    proto_u64(m, T_TOTAL_SIZE, &total);
+    rc = cluster_upload_begin(u->cl, c->node_id, id, &t, err, sizeof err);
+    if (rc == 1) {
+        send_ack(c, id, 1, "already stored");
+        goto out;
+    }
+    if (rc > 0) {
+        conn_send_error(c, (uint64_t)rc, "%s", err);
+        goto out;
+    }
+    if (u->cfg->max_output_bytes && total > u->cfg->max_output_bytes + u->cfg->max_output_bytes / 8 + (1u << 20)) {
+        snprintf(err, sizeof err, "output of %llu bytes exceeds the limit of %llu bytes",
+                 (unsigned long long)total, (unsigned long long)u->cfg->max_output_bytes);
+        cluster_upload_failed(u->cl, id, err);
+        send_ack(c, id, 0, err);
+        goto out;
+    }
+    if (fsutil_free_bytes(u->cfg->files_dir, &free_bytes) == 0 && free_bytes < total) {
+        snprintf(err, sizeof err, "store full: %llu bytes free, output needs %llu",
+                 (unsigned long long)free_bytes, (unsigned long long)total);
+        cluster_upload_failed(u->cl, id, err);
+        conn_send_error(c, PROTO_ERR_STORE, "%s", err);
+        goto out;
+    }
+
+    pthread_mutex_lock(&u->mu);
+    for (upload **pp = &u->list, *x; (x = *pp);) {   /* expire abandoned sessions */
+        if (!x->attached && now - x->touched > SESSION_TTL_MS) {
+            do_drop(u, x, 1);
+            continue;
+        }
+        pp = &x->next;
+    }
+    for (s = u->list; s && strcmp(s->task_id, id); s = s->next)
+        ;
+    if (s && (s->attached || s->total != total)) {
+        if (s->attached) {
+            pthread_mutex_unlock(&u->mu);
+            conn_send_error(c, PROTO_ERR_STATE, "an upload of %s is already in progress", id);
+            s = NULL;
+            goto out;
+        }
+        do_drop(u, s, 1);      /* a different stream: start over */
+        s = NULL;
+    }
+    if (!s && u->active >= u->cfg->max_uploads) {
+        pthread_mutex_unlock(&u->mu);
+        conn_send_error(c, PROTO_ERR_LIMIT, "too many uploads in progress (%d); retry later",
+                        u->cfg->max_uploads);
+        goto out;
+    }
+    if (!s) {
+        /* A final directory without a completed task is the remains of an
+         * ingest interrupted by a crash: redo it from scratch. */
+        char fin[CONFIG_PATH_MAX + 512];
+        if (upload_task_dir(u->cfg, &t, fin, sizeof fin) == 0 && access(fin, F_OK) == 0) {
+            fsutil_rm_rf(fin);
+            meta_files_delete(cluster_meta(u->cl), id, NULL, 0);
+        }
+        if (!(s = session_new(u, &t, total, err, sizeof err))) {
+            pthread_mutex_unlock(&u->mu);
+            conn_send_error(c, PROTO_ERR_STORE, "%s", err);
+            goto out;
+        }
+        s->next = u->list;
+        u->list = s;
+    }
+    s->attached = 1;
+    s->touched = now;
+    u->active++;
+    pthread_mutex_unlock(&u->mu);
+
+    proto_buf b;
+    proto_buf_init(&b);
+    proto_begin(&b, PROTO_UPLOAD_RESUME, 0);
+    proto_put_str(&b, T_TASK_ID, id);
+    proto_put_u64(&b, T_OFFSET, s->rx.offset);
+    rc = conn_send(c, &b);
+    proto_buf_free(&b);
+    if (s->rx.offset)
+        log_info("task %s: upload resumes at byte %llu of %llu", id,
+                 (unsigned long long)s->rx.offset, (unsigned long long)total);
+    *out = s;
+out:
+    task_rec_free(&t);
+    return 0;
+}
+
+void uploads_detach(uploads *u, upload *s)
+{
+    pthread_mutex_lock(&u->mu);
+    if (s->failed) {
+        do_drop(u, s, 1);
+    } else {
+        s->attached = 0;
+        s->touched = ids_now_ms();
+        u->active--;
+    }
+    pthread_mutex_unlock(&u->mu);
+}
+
+static int fail(uploads *u, upload *s, conn *c, const char *why)
+{
+    log_warn("task %s: upload from %s refused: %s", s->task_id, c->node_id, why);
+    cluster_upload_failed(u->cl, s->task_id, why);
+    send_ack(c, s->task_id, 0, why);
+    pthread_mutex_lock(&u->mu);
+    do_drop(u, s, 1);
+    pthread_mutex_unlock(&u->mu);
+    return -1;
+}
+
+int upload_chunk(uploads *u, upload *s, conn *c, const proto_msg *m)
+{
+    char why[600];
+    int rc = chunk_rx_chunk(&s->rx, m);
+    if (rc == 0) {
+        s->touched = ids_now_ms();
+        return 0;
+    }
+    if (s->failed)
+        snprintf(why, sizeof why, "archive refused: %s", extract_error(s->x));
+    else
+        snprintf(why, sizeof why, "%s", s->rx.err[0] ? s->rx.err : "out of memory");
+    return fail(u, s, c, why);
+}
+
+/* Moves the verified staging tree into place; the store never shows a
+ * half-written task (DESIGN.md invariant 2). */
+static int publish(upload *s, char *why, size_t cap)
+{
+    char parent[sizeof s->final];
+    int rc;
+    snprintf(parent, sizeof parent, "%s", s->final);
+    char *slash = strrchr(parent, '/');
+    if (slash) *slash = 0;
+    if ((rc = fsutil_mkdir_p(parent, 0755)) < 0) {
+        snprintf(why, cap, "cannot create %s: %s", parent, strerror(-rc));
+        return -1;
+    }
+    if (chmod(s->staging, 0755) < 0 || rename(s->staging, s->final) < 0) {
+        snprintf(why, cap, "cannot move the output into %s: %s", s->final, strerror(errno));
+        return -1;
+    }
+    fsutil_fsync_dir(parent);
+    return 0;
+}
+
+static int index_files(uploads *u, upload *s, char *why, size_t cap)
+{
+    file_rec *batch = calloc(INDEX_BATCH, sizeof *batch);
+    uint64_t now = ids_now_ms();
+    int rc = 0;
+    if (!batch) {
+        snprintf(why, cap, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < s->nfiles && rc == 0; i += INDEX_BATCH) {
+        size_t n = s->nfiles - i < INDEX_BATCH ? s->nfiles - i : INDEX_BATCH;
+        for (size_t k = 0; k < n; k++) {
+            file_rec *f = &batch[k];
+            const up_file *uf = &s->files[i + k];
+            snprintf(f->task_id, sizeof f->task_id, "%s", s->task.task_id);
+            snprintf(f->task_name, sizeof f->task_name, "%s", s->task.task_name);
+            snprintf(f->user_id, sizeof f->user_id, "%s", s->task.user_id);
+            f->submitted_at = s->task.submitted_at;
+            snprintf(f->file_name, sizeof f->file_name, "%s", uf->name);
+            snprintf(f->file_path, sizeof f->file_path, "%s/%s", s->final, uf->name);
+            f->file_size = uf->size;
+            memcpy(f->sha256, uf->sha, 32);
+            f->mode = uf->mode;
+            f->stored_at = now;
+        }
+        char err[256] = "";
+        if (meta_files_put(cluster_meta(u->cl), batch, n, err, sizeof err) < 0) {
+            snprintf(why, cap, "metadata store: %s", err);
+            rc = -1;
+        }
+    }
+    free(batch);
+    return rc;
+}
+
+int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
+{
+    char why[600] = "", err[256] = "";
+    int rc;
+    if ((rc = chunk_rx_end(&s->rx, m)) < 0) {
+        snprintf(why, sizeof why, "%s", s->rx.err);
+        return fail(u, s, c, why);
+    }
+    if ((rc = extract_finish(s->x)) < 0) {
+        snprintf(why, sizeof why, "archive refused: %s", extract_error(s->x));
+        return fail(u, s, c, why);
+    }
+    if (publish(s, why, sizeof why) < 0 || index_files(u, s, why, sizeof why) < 0)
+        return fail(u, s, c, why);
+    if (cluster_upload_done(u->cl, s->task_id, s->nfiles, s->bytes, err, sizeof err) != 0)
+        log_warn("task %s: %s", s->task_id, err);
+    log_info("task %s: stored %zu files, %llu bytes in %s", s->task_id, s->nfiles,
+             (unsigned long long)s->bytes, s->final);
+    send_ack(c, s->task_id, 1, "stored");
+    pthread_mutex_lock(&u->mu);
+    do_drop(u, s, 0);
+    pthread_mutex_unlock(&u->mu);
+    return 0;
+}

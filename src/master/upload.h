@@ -1,0 +1,31 @@
+/* upload.h — receiving a task's output at the master (DESIGN.md data
+ * flow): FILE_CHUNK -> inflate -> ustar reader -> safe extract into a
+ * staging directory -> FILE_END verifies size and SHA-256 -> fsync ->
+ * rename into <files>/<user>/<task_name>/<submitted_at>/<task_id> -> one
+ * FILE_METADATA record per file -> task final status -> FILE_ACK.
+ * A session outlives its connection so an interrupted upload resumes at
+ * the last whole chunk (UPLOAD_RESUME). Thread-safe: sessions are found
+ * under the table's lock and each is used by one connection at a time. */
+#ifndef CLOUDAI_UPLOAD_H
+#define CLOUDAI_UPLOAD_H
+#include "cluster.h"
+#include "conn.h"
+
+typedef struct uploads uploads;
+typedef struct upload upload;
+
+uploads *uploads_new(cluster *cl, char *err, size_t errcap);
+void uploads_free(uploads *u);
+/* UPLOAD_RESUME from a worker: replies itself (UPLOAD_RESUME with the
+ * offset, FILE_ACK if already stored, or ERROR). *out is the session to
+ * feed, or NULL when nothing is to be streamed. 0, or -1 to close. */
+int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out);
+/* FILE_CHUNK / FILE_END for the session; on failure replies FILE_ACK
+ * {ok 0, why}, ends the session and returns -1. */
+int upload_chunk(uploads *u, upload *s, conn *c, const proto_msg *m);
+int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m);
+/* The connection ended mid-stream: keep the session for a resume. */
+void uploads_detach(uploads *u, upload *s);
+/* Path of a task's directory in the store. */
+int upload_task_dir(const config *cfg, const task_rec *t, char *out, size_t cap);
+#endif
