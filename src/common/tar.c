@@ -1,0 +1,480 @@
+/* tar.c — streaming ustar writer and push-parser reader.
+ *
+ * Writer: walks a tree through directory fds (openat + O_NOFOLLOW, so a
+ * symlink swapped in mid-walk is archived as a link, never followed), in
+ * byte-wise sorted order so the same tree always gives the same archive.
+ * Ownership and user names are zeroed for the same reason. Content goes
+ * through one 256 KiB buffer; a dry-run mode shares every line of header
+ * logic, which is what makes tar_measure_dir exact.
+ *
+ * Reader: a state machine fed arbitrary slices. It buffers at most one
+ * 512-byte block plus a long name or pax header whose size was checked
+ * against max_path first. One zero block followed by end of input is
+ * treated as truncated: only the two-block end proves the writer finished. */
+#include "tar.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TAR_IO_PIECE (256 * 1024)
+#define OCTAL11_LIMIT (UINT64_C(1) << 33)   /* 8 GiB: 11 octal digits */
+
+static const uint8_t zero_block[TAR_BLOCK];
+
+static void set_err(char *err, size_t cap, const char *fmt, ...)
+{
+    if (!err || !cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+const char *tar_strerror(int rc)
+{
+    switch (rc) {
+    case 0: return "ok";
+    case TAR_E_NOMEM: return "out of memory";
+    case TAR_E_CHECKSUM: return "header checksum mismatch";
+    case TAR_E_FORMAT: return "malformed archive";
+    case TAR_E_PATH: return "bad path";
+    case TAR_E_LINK: return "link leaves the tree";
+    case TAR_E_TYPE: return "refused entry type";
+    case TAR_E_LIMIT: return "limit exceeded";
+    case TAR_E_IO: return "i/o error";
+    case TAR_E_TRUNCATED: return "archive truncated";
+    case TAR_E_CHANGED: return "file changed while archiving";
+    case TAR_E_SINK: return "sink failed";
+    case TAR_E_EXISTS: return "entry exists";
+    default: return "unknown error";
+    }
+}
+
+/* ---------------------------------------------------------------- writer */
+
+typedef struct twriter {
+    tar_sink sink;          /* NULL: dry run (measure) */
+    void *ctx;
+    tar_stats *st;
+    char *err;
+    size_t errcap;
+    uint8_t *buf;           /* TAR_IO_PIECE, write mode only */
+    char path[TAR_PATH_MAX + 2];
+} twriter;
+
+static int emit(twriter *w, const void *p, size_t n)
+{
+    w->st->archive_bytes += n;
+    if (!w->sink || n == 0)
+        return 0;
+    int rc = w->sink(w->ctx, p, n);
+    if (rc < 0) {
+        set_err(w->err, w->errcap, "sink failed (%d) at '%s'", rc, w->path);
+        return TAR_E_SINK;
+    }
+    return 0;
+}
+
+static int emit_pad(twriter *w, uint64_t size)
+{
+    size_t pad = (size_t)((TAR_BLOCK - size % TAR_BLOCK) % TAR_BLOCK);
+    return emit(w, zero_block, pad);
+}
+
+/* Octal with NUL terminator when it fits in the field, else GNU base-256
+ * (high bit set, big-endian, two's complement for negatives). */
+static void put_num(uint8_t *f, size_t len, int64_t v)
+{
+    uint64_t limit = UINT64_C(1) << (3 * (len - 1));
+    if (v >= 0 && (uint64_t)v < limit) {
+        char tmp[24];
+        snprintf(tmp, sizeof tmp, "%0*" PRIo64, (int)(len - 1), (uint64_t)v);
+        memcpy(f, tmp, len - 1);
+        f[len - 1] = 0;
+        return;
+    }
+    uint64_t u = (uint64_t)v;
+    for (size_t i = len; i-- > 1; ) {
+        f[i] = (uint8_t)(u & 0xff);
+        u = v < 0 ? (u >> 8) | (UINT64_C(0xff) << 56) : u >> 8;
+    }
+    f[0] = v < 0 ? 0xff : 0x80;
+}
+
+static void put_checksum(uint8_t *h)
+{
+    unsigned sum = 0;
+    memset(h + 148, ' ', 8);
+    for (int i = 0; i < TAR_BLOCK; i++)
+        sum += h[i];
+    char tmp[8];
+    snprintf(tmp, sizeof tmp, "%06o", sum & 0777777);
+    memcpy(h + 148, tmp, 6);
+    h[154] = 0;
+    h[155] = ' ';
+}
+
+static void fill_header(uint8_t *h, char type, uint32_t mode, uint64_t size, int64_t mtime)
+{
+    put_num(h + 100, 8, mode & 07777);
+    put_num(h + 108, 8, 0);
+    put_num(h + 116, 8, 0);
+    put_num(h + 124, 12, (int64_t)size);
+    put_num(h + 136, 12, mtime);
+    h[156] = (uint8_t)type;
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    put_num(h + 329, 8, 0);
+    put_num(h + 337, 8, 0);
+}
+
+/* Appends one "LEN key=value\n" record; LEN counts its own digits. */
+static size_t pax_record(char *out, const char *key, const char *val, size_t vlen)
+{
+    size_t body = strlen(key) + vlen + 3;   /* ' ' '=' '\n' */
+    size_t len = body + 1;
+    for (;;) {
+        char tmp[24];
+        size_t digits = (size_t)snprintf(tmp, sizeof tmp, "%zu", len);
+        if (digits + body == len)
+            break;
+        len = digits + body;
+    }
+    if (out) {
+        int k = sprintf(out, "%zu %s=", len, key);
+        memcpy(out + k, val, vlen);
+        out[k + vlen] = '\n';
+    }
+    return len;
+}
+
+/* Splits name (<= 256 bytes) at a '/' so the tail fits the 100-byte name
+ * field and the head the 155-byte prefix; -1 when no such '/' exists. */
+static long ustar_split(const char *name, size_t len)
+{
+    if (len <= 100)
+        return 0;
+    if (len > 256)
+        return -1;
+    for (size_t i = len - 1; i > 0; i--) {
+        if (name[i] != '/')
+            continue;
+        if (len - i - 1 > 100)
+            return -1;   /* going left only grows the tail */
+        if (i <= 155 && len - i - 1 > 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Writes the header(s) for one entry: a pax 'x' header first if the name,
+ * link or size does not fit ustar. name is what goes into the archive
+ * (directories carry a trailing '/'). */
+static int write_header(twriter *w, const char *name, const char *link, char type,
+                        uint32_t mode, uint64_t size, int64_t mtime)
+{
+    uint8_t h[TAR_BLOCK];
+    size_t nlen = strlen(name), llen = link ? strlen(link) : 0;
+    long split = ustar_split(name, nlen);
+    int need_path = split < 0, need_link = llen > 100, need_size = size >= OCTAL11_LIMIT;
+    int rc;
+
+    if (need_path || need_link || need_size) {
+        char sizebuf[24];
+        size_t plen = 0;
+        snprintf(sizebuf, sizeof sizebuf, "%" PRIu64, size);
+        if (need_path) plen += pax_record(NULL, "path", name, nlen);
+        if (need_link) plen += pax_record(NULL, "linkpath", link, llen);
+        if (need_size) plen += pax_record(NULL, "size", sizebuf, strlen(sizebuf));
+        char *pax = malloc(plen + 1);
+        if (!pax) {
+            set_err(w->err, w->errcap, "out of memory at '%s'", w->path);
+            return TAR_E_NOMEM;
+        }
+        size_t off = 0;
+        if (need_path) off += pax_record(pax + off, "path", name, nlen);
+        if (need_link) off += pax_record(pax + off, "linkpath", link, llen);
+        if (need_size) off += pax_record(pax + off, "size", sizebuf, strlen(sizebuf));
+        memset(h, 0, sizeof h);
+        memcpy(h, "././@PaxHeader", 14);
+        fill_header(h, 'x', 0644, plen, mtime);
+        put_checksum(h);
+        rc = emit(w, h, sizeof h);
+        if (rc == 0) rc = emit(w, pax, plen);
+        if (rc == 0) rc = emit_pad(w, plen);
+        free(pax);
+        if (rc < 0)
+            return rc;
+    }
+    memset(h, 0, sizeof h);
+    if (split == 0) {
+        memcpy(h, name, nlen);
+    } else if (split > 0) {
+        memcpy(h + 345, name, (size_t)split);
+        memcpy(h, name + split + 1, nlen - (size_t)split - 1);
+    } else {
+        memcpy(h, name, 100);   /* placeholder; the pax path rules */
+    }
+    if (link)
+        memcpy(h + 157, link, llen > 100 ? 100 : llen);
+    fill_header(h, type, mode, size, mtime);
+    put_checksum(h);
+    return emit(w, h, sizeof h);
+}
+
+/* Streams exactly st_size bytes of an already-open file; a file that
+ * shrinks or grows is an error, since its header is already out. */
+static int write_content(twriter *w, int fd, uint64_t size)
+{
+    uint64_t done = 0;
+    while (done < size) {
+        size_t want = size - done > TAR_IO_PIECE ? TAR_IO_PIECE : (size_t)(size - done);
+        ssize_t n = read(fd, w->buf, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            set_err(w->err, w->errcap, "read '%s': %s", w->path, strerror(errno));
+            return TAR_E_IO;
+        }
+        if (n == 0) {
+            set_err(w->err, w->errcap, "'%s' shrank while being archived", w->path);
+            return TAR_E_CHANGED;
+        }
+        int rc = emit(w, w->buf, (size_t)n);
+        if (rc < 0)
+            return rc;
+        done += (uint64_t)n;
+    }
+    uint8_t extra;
+    ssize_t n;
+    while ((n = read(fd, &extra, 1)) < 0 && errno == EINTR)
+        ;
+    if (n > 0) {
+        set_err(w->err, w->errcap, "'%s' grew while being archived", w->path);
+        return TAR_E_CHANGED;
+    }
+    return emit_pad(w, size);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads the names of one directory, sorted; the list is the only memory
+ * that grows with the tree (names of the directories on the current
+ * path). */
+static int list_dir(twriter *w, int dfd, char ***out, size_t *count)
+{
+    int rc = 0, fd = dup(dfd);
+    DIR *d = NULL;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+
+    if (fd < 0 || !(d = fdopendir(fd))) {
+        if (fd >= 0) close(fd);
+        set_err(w->err, w->errcap, "open dir '%s': %s", w->path, strerror(errno));
+        return TAR_E_IO;
+    }
+    rewinddir(d);
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            if (errno) {
+                set_err(w->err, w->errcap, "read dir '%s': %s", w->path, strerror(errno));
+                rc = TAR_E_IO;
+            }
+            break;
+        }
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 32;
+            char **nn = realloc(names, nc * sizeof *nn);
+            if (!nn) { rc = TAR_E_NOMEM; break; }
+            names = nn;
+            cap = nc;
+        }
+        if (!(names[n] = strdup(e->d_name))) { rc = TAR_E_NOMEM; break; }
+        n++;
+    }
+    closedir(d);
+    if (rc == TAR_E_NOMEM)
+        set_err(w->err, w->errcap, "out of memory listing '%s'", w->path);
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++) free(names[i]);
+        free(names);
+        return rc;
+    }
+    if (n) qsort(names, n, sizeof *names, name_cmp);
+    *out = names;
+    *count = n;
+    return 0;
+}
+
+static int walk(twriter *w, int dfd, size_t plen, const char *exclude);
+
+static int walk_entry(twriter *w, int dfd, const char *nm, size_t plen)
+{
+    struct stat st;
+    int rc = 0;
+    size_t nlen = strlen(nm);
+    if (plen + nlen + 2 > TAR_PATH_MAX) {
+        set_err(w->err, w->errcap, "path under '%s' longer than %d bytes", w->path, TAR_PATH_MAX);
+        return TAR_E_PATH;
+    }
+    if (plen) w->path[plen] = '/';
+    size_t base = plen ? plen + 1 : 0;
+    memcpy(w->path + base, nm, nlen + 1);
+    size_t end = base + nlen;
+
+    if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        set_err(w->err, w->errcap, "stat '%s': %s", w->path, strerror(errno));
+        rc = TAR_E_IO;
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        int cfd = openat(dfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (cfd < 0) {
+            set_err(w->err, w->errcap, "open dir '%s': %s", w->path, strerror(errno));
+            rc = TAR_E_IO;
+            goto out;
+        }
+        w->path[end] = '/';
+        w->path[end + 1] = 0;
+        rc = write_header(w, w->path, NULL, '5', st.st_mode, 0, st.st_mtim.tv_sec);
+        w->path[end] = 0;
+        if (rc == 0) {
+            w->st->dirs++;
+            rc = walk(w, cfd, end, NULL);
+        }
+        close(cfd);
+    } else if (S_ISLNK(st.st_mode)) {
+        char target[TAR_PATH_MAX + 1];
+        ssize_t n = readlinkat(dfd, nm, target, sizeof target);
+        if (n < 0 || (size_t)n >= sizeof target) {
+            set_err(w->err, w->errcap, "readlink '%s': %s", w->path,
+                    n < 0 ? strerror(errno) : "target too long");
+            rc = n < 0 ? TAR_E_IO : TAR_E_PATH;
+            goto out;
+        }
+        target[n] = 0;
+        rc = write_header(w, w->path, target, '2', 0777, 0, st.st_mtim.tv_sec);
+        if (rc == 0) w->st->symlinks++;
+    } else if (S_ISREG(st.st_mode)) {
+        if (!w->sink) {
+            rc = write_header(w, w->path, NULL, '0', st.st_mode, (uint64_t)st.st_size, st.st_mtim.tv_sec);
+            w->st->archive_bytes += (uint64_t)st.st_size;
+            rc = rc ? rc : emit_pad(w, (uint64_t)st.st_size);
+        } else {
+            int fd = openat(dfd, nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+            if (fd < 0 || fstat(fd, &st) < 0) {
+                set_err(w->err, w->errcap, "open '%s': %s", w->path, strerror(errno));
+                if (fd >= 0) close(fd);
+                rc = TAR_E_IO;
+                goto out;
+            }
+            if (!S_ISREG(st.st_mode)) {
+                set_err(w->err, w->errcap, "'%s' stopped being a regular file", w->path);
+                close(fd);
+                rc = TAR_E_CHANGED;
+                goto out;
+            }
+            rc = write_header(w, w->path, NULL, '0', st.st_mode, (uint64_t)st.st_size, st.st_mtim.tv_sec);
+            if (rc == 0)
+                rc = write_content(w, fd, (uint64_t)st.st_size);
+            close(fd);
+        }
+        if (rc == 0) {
+            w->st->files++;
+            w->st->data_bytes += (uint64_t)st.st_size;
+        }
+    }
+    /* Devices, FIFOs, sockets: skipped on purpose; nothing to carry. */
+out:
+    w->path[plen] = 0;
+    return rc;
+}
+
+static int walk(twriter *w, int dfd, size_t plen, const char *exclude)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = list_dir(w, dfd, &names, &n);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (exclude && !strcmp(names[i], exclude))
+            continue;
+        rc = walk_entry(w, dfd, names[i], plen);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+static int run_writer(const char *root, const char *exclude, tar_sink sink, void *ctx,
+                      tar_stats *st, char *err, size_t errcap)
+{
+    tar_stats local;
+    twriter *w = calloc(1, sizeof *w);
+    int rc = 0, fd = -1;
+    if (!st) st = &local;
+    memset(st, 0, sizeof *st);
+    if (err && errcap) err[0] = 0;
+    if (!w) {
+        set_err(err, errcap, "out of memory");
+        return TAR_E_NOMEM;
+    }
+    w->sink = sink;
+    w->ctx = ctx;
+    w->st = st;
+    w->err = err;
+    w->errcap = errcap;
+    if (sink && !(w->buf = malloc(TAR_IO_PIECE))) {
+        set_err(err, errcap, "out of memory");
+        rc = TAR_E_NOMEM;
+        goto out;
+    }
+    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        set_err(err, errcap, "open '%s': %s", root, strerror(errno));
+        rc = TAR_E_IO;
+        goto out;
+    }
+    rc = walk(w, fd, 0, exclude);
+    if (rc == 0) rc = emit(w, zero_block, TAR_BLOCK);
+    if (rc == 0) rc = emit(w, zero_block, TAR_BLOCK);
+out:
+    if (fd >= 0) close(fd);
+    free(w->buf);
+    free(w);
+    return rc;
+}
+
+int tar_write_dir(const char *root, const char *exclude, tar_sink sink, void *ctx,
+                  tar_stats *st, char *err, size_t errcap)
+{
+    if (!sink) {
+        set_err(err, errcap, "no sink");
+        return TAR_E_SINK;
+    }
+    return run_writer(root, exclude, sink, ctx, st, err, errcap);
+}
+
+int tar_measure_dir(const char *root, const char *exclude, tar_stats *st,
+                    char *err, size_t errcap)
+{
+    return run_writer(root, exclude, NULL, NULL, st, err, errcap);
+}

@@ -1,0 +1,501 @@
+/* test_tar.c — ustar writer and reader: round trips under every slicing,
+ * long names (prefix split, pax, GNU), big sizes, checksums, limits,
+ * truncation, files changing while archived, determinism. */
+#include "tar.h"
+#include "t.h"
+#include "tarfix.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <time.h>
+
+/* ---- a reader that records what it sees */
+#define MAXE 64
+typedef struct seen {
+    int n;
+    char name[MAXE][5001];
+    char link[MAXE][5001];
+    char type[MAXE];
+    uint32_t mode[MAXE];
+    uint64_t size[MAXE], got[MAXE];
+    uint32_t sum[MAXE];     /* cheap content checksum */
+    int ends;
+    int stop_at;            /* entry index whose callback fails, or -1 */
+} seen;
+
+static int s_entry(void *ctx, const tar_entry *e)
+{
+    seen *s = ctx;
+    if (s->n >= MAXE) return -100;
+    if (s->stop_at == s->n) return -42;
+    snprintf(s->name[s->n], sizeof s->name[0], "%s", e->name);
+    snprintf(s->link[s->n], sizeof s->link[0], "%s", e->linkname);
+    s->type[s->n] = e->type;
+    s->mode[s->n] = e->mode;
+    s->size[s->n] = e->size;
+    s->got[s->n] = 0;
+    s->sum[s->n] = 0;
+    s->n++;
+    return 0;
+}
+
+static int s_data(void *ctx, const uint8_t *p, size_t n)
+{
+    seen *s = ctx;
+    for (size_t i = 0; i < n; i++)
+        s->sum[s->n - 1] = s->sum[s->n - 1] * 31 + p[i];
+    s->got[s->n - 1] += n;
+    return 0;
+}
+
+static int s_end(void *ctx, const tar_entry *e)
+{
+    seen *s = ctx;
+    s->ends++;
+    return s->got[s->n - 1] == e->size ? 0 : -101;
+}
+
+static const tar_reader_ops sops = { s_entry, s_data, s_end };
+
+/* Feeds buf in slices: step 0 = random sizes, else fixed step. */
+static int read_all(const uint8_t *p, size_t n, size_t step, seen *s, size_t max_path, int *finish_rc)
+{
+    memset(s, 0, sizeof *s);
+    s->stop_at = -1;
+    tar_reader *r = tar_reader_new(&sops, s, max_path);
+    int rc = 0;
+    unsigned seed = 7;
+    for (size_t off = 0; off < n && rc == 0; ) {
+        size_t k = step;
+        if (!k) { seed = seed * 1103515245u + 12345u; k = 1 + (seed >> 8) % 3000; }
+        if (k > n - off) k = n - off;
+        rc = tar_reader_feed(r, p + off, k);
+        off += k;
+    }
+    *finish_rc = rc == 0 ? tar_reader_finish(r) : rc;
+    tar_reader_free(r);
+    return rc;
+}
+
+static int to_tbuf(void *ctx, const uint8_t *p, size_t n)
+{
+    tb_put(ctx, p, n);
+    return 0;
+}
+
+static char tmp[64];
+
+static void mkfile(const char *rel, const char *content, unsigned mode)
+{
+    char path[TAR_PATH_MAX + 80];
+    snprintf(path, sizeof path, "%s/%s", tmp, rel);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    if (fd < 0) { printf("#   create %s: %s\n", rel, strerror(errno)); return; }
+    if (write(fd, content, strlen(content)) < 0) printf("#   write failed\n");
+    fchmod(fd, mode);
+    close(fd);
+}
+
+static void mkdir_rel(const char *rel)
+{
+    char path[TAR_PATH_MAX + 80];
+    snprintf(path, sizeof path, "%s/%s", tmp, rel);
+    mkdir(path, 0755);
+}
+
+static int find(const seen *s, const char *name)
+{
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->name[i], name)) return i;
+    return -1;
+}
+
+static uint32_t sum_of(const char *c)
+{
+    uint32_t v = 0;
+    for (; *c; c++) v = v * 31 + (uint8_t)*c;
+    return v;
+}
+
+/* A path of exactly len bytes under dir "L/", built from components of
+ * at most 200 bytes so the filesystem accepts it. */
+static void long_path(char *out, size_t len, char fill)
+{
+    size_t i = 0;
+    out[i++] = 'L';
+    while (i < len) {
+        out[i++] = '/';
+        size_t comp = len - i > 200 ? 200 : len - i;
+        if (len - i - comp == 1) comp--;   /* never end on a lone '/' */
+        for (size_t k = 0; k < comp; k++) out[i++] = fill;
+    }
+    out[len] = 0;
+}
+
+static void mkparents(const char *rel)
+{
+    char p[TAR_PATH_MAX + 1];
+    snprintf(p, sizeof p, "%s", rel);
+    for (char *c = p; (c = strchr(c, '/')); c++) {
+        *c = 0;
+        mkdir_rel(p);
+        *c = '/';
+    }
+}
+
+static void test_roundtrip_slicing(void)
+{
+    static const size_t lens[] = { 99, 100, 101, 256, 300, 4000 };
+    char names[8][TAR_PATH_MAX + 1];
+    snprintf(tmp, sizeof tmp, "/tmp/t_tar_XXXXXX");
+    T_CHECK(mkdtemp(tmp) != NULL);
+    mkdir_rel("d");
+    mkdir_rel("d/e");
+    mkfile("d/e/f.txt", "hello", 0640);
+    mkfile("empty", "", 0600);
+    mkfile("exe", "#!/bin/sh\n", 04755);
+    mkfile("skipme", "x", 0644);
+    char target[200];
+    memset(target, 't', 150);
+    target[150] = 0;
+    char lp[300];
+    snprintf(lp, sizeof lp, "%s/link_long", tmp);
+    T_EQ_INT(symlink(target, lp), 0);
+    snprintf(lp, sizeof lp, "%s/link", tmp);
+    T_EQ_INT(symlink("d/e/f.txt", lp), 0);
+    for (int i = 0; i < 6; i++) {
+        long_path(names[i], lens[i], (char)('a' + i));
+        mkparents(names[i]);
+        mkfile(names[i], names[i], 0644);
+    }
+    /* 155-byte prefix + 100-byte name: the largest ustar split. */
+    memset(names[6], 'p', 155);
+    names[6][155] = '/';
+    memset(names[6] + 156, 'n', 100);
+    names[6][256 - 1] = 0;  /* 155 + 1 + 99 */
+    mkparents(names[6]);
+    mkfile(names[6], "split", 0644);
+
+    tbuf a = { 0 }, b = { 0 };
+    tar_stats st, ms;
+    char err[256];
+    T_EQ_INT(tar_write_dir(tmp, "skipme", to_tbuf, &a, &st, err, sizeof err), 0);
+    T_EQ_INT(tar_measure_dir(tmp, "skipme", &ms, err, sizeof err), 0);
+    T_EQ_INT(ms.archive_bytes, a.len);
+    T_EQ_INT(st.archive_bytes, a.len);
+    T_EQ_INT(st.files, 10);
+    T_EQ_INT(st.symlinks, 2);
+    T_EQ_INT(ms.files, st.files);
+    T_EQ_INT(ms.dirs, st.dirs);
+    T_EQ_INT(a.len % 512, 0);
+    T_EQ_INT(tar_write_dir(tmp, "skipme", to_tbuf, &b, NULL, err, sizeof err), 0);
+    T_CHECK(a.len == b.len && !memcmp(a.p, b.p, a.len));   /* deterministic */
+
+    static const size_t steps[] = { 1, 0, 511, 512, 513, 1 << 20 };
+    for (size_t k = 0; k < sizeof steps / sizeof *steps; k++) {
+        seen *s = calloc(1, sizeof *s);
+        int frc;
+        T_EQ_INT(read_all(a.p, a.len, steps[k], s, 0, &frc), 0);
+        T_EQ_INT(frc, 0);
+        T_EQ_INT(s->ends, s->n);
+        T_EQ_INT(s->n, (int)(st.files + st.dirs + st.symlinks));
+        int i = find(s, "d/e/f.txt");
+        T_CHECK(i >= 0 && s->type[i] == '0' && s->mode[i] == 0640 && s->size[i] == 5 &&
+                s->sum[i] == sum_of("hello"));
+        i = find(s, "exe");
+        T_CHECK(i >= 0 && s->mode[i] == 04755);
+        i = find(s, "d");
+        T_CHECK(i >= 0 && s->type[i] == '5');
+        T_CHECK(find(s, "d") < find(s, "d/e") && find(s, "d/e") < find(s, "d/e/f.txt"));
+        T_CHECK(find(s, "skipme") < 0);
+        i = find(s, "link");
+        T_CHECK(i >= 0 && s->type[i] == '2' && !strcmp(s->link[i], "d/e/f.txt"));
+        i = find(s, "link_long");
+        T_CHECK(i >= 0 && s->type[i] == '2' && !strcmp(s->link[i], target));
+        for (int j = 0; j < 7; j++) {
+            i = find(s, names[j]);
+            T_CHECK(i >= 0 && s->type[i] == '0');
+            if (i >= 0 && j < 6) T_EQ_INT(s->sum[i], sum_of(names[j]));
+        }
+        free(s);
+    }
+    /* Entries are sorted: names strictly increasing per directory. */
+    tb_free(&a);
+    tb_free(&b);
+    tf_rm_rf(tmp);
+}
+
+/* The 100/155 split must be used (no pax) when possible. */
+static void test_prefix_split(void)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/t_tar_XXXXXX");
+    T_CHECK(mkdtemp(tmp) != NULL);
+    char name[300];
+    memset(name, 'q', 150);
+    name[150] = '/';
+    memset(name + 151, 'r', 90);
+    name[241] = 0;
+    mkparents(name);
+    mkfile(name, "x", 0644);
+    tbuf a = { 0 };
+    char err[128];
+    T_EQ_INT(tar_write_dir(tmp, NULL, to_tbuf, &a, NULL, err, sizeof err), 0);
+    /* The 150-byte directory alone has no '/' to split at: pax + header;
+     * the file splits: header + data, no 'x' in front of it. */
+    T_EQ_INT(a.len, 512 * 3 + 512 + 512 + 1024);
+    T_CHECK(a.len == 4096 - 512 && a.p[156] == 'x' && a.p[1024 + 156] == '5');
+    T_CHECK(a.len == 4096 - 512 && a.p[1536 + 156] == '0' && !memcmp(a.p + 1536 + 345, name, 150) &&
+            !memcmp(a.p + 1536, name + 151, 90));
+    tb_free(&a);
+    tf_rm_rf(tmp);
+}
+
+/* A sink that keeps the headers and aborts at the first content byte, so
+ * an 8 GiB sparse file costs one header, not 8 GiB of reading. */
+typedef struct head_sink { tbuf b; } head_sink;
+static int heads_only(void *ctx, const uint8_t *p, size_t n)
+{
+    head_sink *h = ctx;
+    if (h->b.len >= 1536) return -5;
+    tb_put(&h->b, p, n);
+    return 0;
+}
+
+static void test_huge_size(void)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/t_tar_XXXXXX");
+    T_CHECK(mkdtemp(tmp) != NULL);
+    char path[128];
+    snprintf(path, sizeof path, "%s/big", tmp);
+    uint64_t size = (UINT64_C(8) << 30) + 1;
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    T_CHECK(fd >= 0 && ftruncate(fd, (off_t)size) == 0);
+    close(fd);
+    tar_stats ms;
+    char err[128];
+    T_EQ_INT(tar_measure_dir(tmp, NULL, &ms, err, sizeof err), 0);
+    T_EQ_INT(ms.archive_bytes, 512 + 512 + 512 + (size + 511) / 512 * 512 + 1024);
+    head_sink h = { { 0 } };
+    T_EQ_INT(tar_write_dir(tmp, NULL, heads_only, &h, NULL, err, sizeof err), TAR_E_SINK);
+    T_CHECK(h.b.len >= 1536 && h.b.p[156] == 'x');
+    seen *s = calloc(1, sizeof *s);
+    s->stop_at = -1;
+    tar_reader *r = tar_reader_new(&sops, s, 0);
+    T_EQ_INT(tar_reader_feed(r, h.b.p, 1536), 0);
+    T_EQ_INT(s->n, 1);
+    T_EQ_INT(s->size[0], size);
+    T_EQ_STR(s->name[0], "big");
+    T_EQ_INT(tar_reader_finish(r), TAR_E_TRUNCATED);
+    tar_reader_free(r);
+    /* The ustar header's own size field is base-256 and reads the same
+     * without the pax record. */
+    memset(s, 0, sizeof *s);
+    s->stop_at = -1;
+    r = tar_reader_new(&sops, s, 0);
+    T_EQ_INT(tar_reader_feed(r, h.b.p + 1024, 512), 0);
+    T_EQ_INT(s->size[0], size);
+    tar_reader_free(r);
+    free(s);
+    tb_free(&h.b);
+    tf_rm_rf(tmp);
+}
+
+static void test_checksums(void)
+{
+    tbuf a = { 0 };
+    seen s;
+    int frc;
+    tf_file(&a, "f", "abc", 3, 0644);
+    tf_end(&a);
+    T_EQ_INT(read_all(a.p, a.len, 0, &s, 0, &frc), 0);
+    T_EQ_INT(frc, 0);
+    a.p[10] ^= 1;   /* inside the name field */
+    T_EQ_INT(read_all(a.p, a.len, 1, &s, 0, &frc), TAR_E_CHECKSUM);
+    a.p[10] ^= 1;
+    /* Signed checksum (old Sun tar) with a high byte in the name. */
+    a.p[1] = 0xe9;
+    int sum = 0;
+    memset(a.p + 148, ' ', 8);
+    for (int i = 0; i < 512; i++) sum += (signed char)a.p[i];
+    snprintf((char *)a.p + 148, 8, "%06o", (unsigned)sum);
+    T_EQ_INT(read_all(a.p, a.len, 0, &s, 0, &frc), 0);
+    T_EQ_INT(frc, 0);
+    /* Garbage in a number field. */
+    tf_fix_sum(a.p);
+    a.p[124] = 'z';
+    tf_fix_sum(a.p);
+    T_EQ_INT(read_all(a.p, a.len, 0, &s, 0, &frc), TAR_E_FORMAT);
+    tb_free(&a);
+}
+
+static void test_extensions(void)
+{
+    tbuf a = { 0 };
+    seen *s = calloc(1, sizeof *s);
+    int frc;
+    char longn[600], longl[400];
+    memset(longn, 'g', 500); longn[500] = 0;
+    memset(longl, 'k', 300); longl[300] = 0;
+    tf_gnu_long(&a, 'L', longn);
+    tf_gnu_long(&a, 'K', longl);
+    tf_entry(&a, "short", '2', "short-target");
+    tf_pax(&a, "comment", "ignored");
+    tf_pax(&a, "path", "./pax/name/");
+    tf_entry(&a, "ignored", '5', NULL);
+    tf_header(&a, "pax_global_header", 'g', NULL, 20, 0644);
+    tb_put(&a, "20 comment=xxxxxxx\n", 20);
+    tb_pad(&a);
+    tf_file(&a, "./v7dir/", "", 0, 0755);   /* type '0' + trailing slash */
+    a.p[a.len - 512 + 156] = 0;
+    tf_fix_sum(a.p + a.len - 512);
+    /* base-256 size field */
+    tf_header(&a, "b256", '0', NULL, 0, 0644);
+    uint8_t *h = a.p + a.len - 512;
+    memset(h + 124, 0, 12);
+    h[124] = 0x80;
+    h[135] = 3;
+    tf_fix_sum(h);
+    tb_put(&a, "xyz", 3);
+    tb_pad(&a);
+    tf_entry(&a, "dev", '3', NULL);
+    tf_end(&a);
+    tb_put(&a, "trailing record padding is ignored", 34);
+    T_EQ_INT(read_all(a.p, a.len, 1, s, 0, &frc), 0);
+    T_EQ_INT(frc, 0);
+    T_EQ_INT(s->n, 5);
+    T_EQ_STR(s->name[0], longn);
+    T_EQ_STR(s->link[0], longl);
+    T_EQ_INT(s->type[0], '2');
+    T_EQ_STR(s->name[1], "pax/name");
+    T_EQ_INT(s->type[1], '5');
+    T_EQ_STR(s->name[2], "v7dir");
+    T_EQ_INT(s->type[2], '5');
+    T_EQ_STR(s->name[3], "b256");
+    T_EQ_INT(s->size[3], 3);
+    T_EQ_INT(s->sum[3], sum_of("xyz"));
+    T_EQ_INT(s->type[4], '3');
+    free(s);
+    tb_free(&a);
+}
+
+static void test_limits_and_truncation(void)
+{
+    tbuf a = { 0 };
+    seen *s = calloc(1, sizeof *s);
+    int frc;
+    char longn[5000];
+    memset(longn, 'z', 4500); longn[4500] = 0;
+    /* pax path over max_path */
+    tf_pax(&a, "path", longn);
+    tf_entry(&a, "x", '0', NULL);
+    tf_end(&a);
+    T_EQ_INT(read_all(a.p, a.len, 0, s, 0, &frc), TAR_E_LIMIT);
+    T_EQ_INT(read_all(a.p, a.len, 0, s, 5000, &frc), 0);
+    T_EQ_INT(frc, 0);
+    T_EQ_INT(strlen(s->name[0]), 4500);
+    /* GNU long name over max_path */
+    a.len = 0;
+    tf_gnu_long(&a, 'L', longn);
+    tf_entry(&a, "x", '0', NULL);
+    tf_end(&a);
+    T_EQ_INT(read_all(a.p, a.len, 0, s, 100, &frc), TAR_E_LIMIT);
+    /* A pax header claiming 1 TiB is refused before any allocation. */
+    a.len = 0;
+    tf_header(&a, "././@PaxHeader", 'x', NULL, UINT64_C(1) << 40, 0644);
+    T_EQ_INT(read_all(a.p, a.len, 0, s, 0, &frc), TAR_E_LIMIT);
+    /* Malformed pax records. */
+    a.len = 0;
+    tf_header(&a, "././@PaxHeader", 'x', NULL, 12, 0644);
+    tb_put(&a, "99 path=abc\n", 12);
+    tb_pad(&a);
+    tf_end(&a);
+    T_EQ_INT(read_all(a.p, a.len, 0, s, 0, &frc), TAR_E_FORMAT);
+    /* Truncations: inside data, before end blocks, after one zero block. */
+    a.len = 0;
+    tf_file(&a, "f", "0123456789", 10, 0644);
+    T_EQ_INT(read_all(a.p, 600, 7, s, 0, &frc), 0);
+    T_EQ_INT(frc, TAR_E_TRUNCATED);
+    T_EQ_INT(read_all(a.p, a.len, 7, s, 0, &frc), 0);
+    T_EQ_INT(frc, TAR_E_TRUNCATED);
+    T_EQ_INT(read_all(a.p, 100, 7, s, 0, &frc), 0);
+    T_EQ_INT(frc, TAR_E_TRUNCATED);
+    tf_end(&a);
+    T_EQ_INT(read_all(a.p, a.len - 512, 7, s, 0, &frc), 0);
+    T_EQ_INT(frc, TAR_E_TRUNCATED);
+    T_EQ_INT(read_all(a.p, 0, 7, s, 0, &frc), 0);
+    T_EQ_INT(frc, TAR_E_TRUNCATED);
+    /* A lone zero block followed by a header. */
+    a.len = 0;
+    tf_file(&a, "f", "x", 1, 0644);
+    tb_put(&a, (uint8_t[512]){ 0 }, 512);
+    tf_file(&a, "g", "x", 1, 0644);
+    tf_end(&a);
+    T_EQ_INT(read_all(a.p, a.len, 0, s, 0, &frc), TAR_E_FORMAT);
+    /* A callback's error is returned and sticks. */
+    a.len = 0;
+    tf_file(&a, "f", "x", 1, 0644);
+    tf_file(&a, "g", "x", 1, 0644);
+    tf_end(&a);
+    memset(s, 0, sizeof *s);
+    s->stop_at = 1;
+    tar_reader *r = tar_reader_new(&sops, s, 0);
+    T_EQ_INT(tar_reader_feed(r, a.p, a.len), -42);
+    T_EQ_INT(tar_reader_feed(r, a.p, 1), -42);
+    T_EQ_INT(tar_reader_finish(r), -42);
+    T_CHECK(strstr(tar_reader_error(r), "'g'") != NULL);
+    tar_reader_free(r);
+    free(s);
+    tb_free(&a);
+}
+
+/* Sinks that change the file under the writer after its header went out. */
+typedef struct change_sink { const char *path; int grow, done; } change_sink;
+static int changer(void *ctx, const uint8_t *p, size_t n)
+{
+    change_sink *c = ctx;
+    if (!c->done && n == 512 && p[156] == '0') {
+        c->done = 1;
+        int fd = open(c->path, O_WRONLY | O_APPEND);
+        if (fd < 0) return -1;
+        if (c->grow) { if (write(fd, "more", 4) != 4) { close(fd); return -1; } }
+        else if (ftruncate(fd, 10) < 0) { close(fd); return -1; }
+        close(fd);
+    }
+    return 0;
+}
+
+static void test_changed(void)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/t_tar_XXXXXX");
+    T_CHECK(mkdtemp(tmp) != NULL);
+    char path[128], big[5000];
+    memset(big, 'b', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    mkfile("f", big, 0644);
+    snprintf(path, sizeof path, "%s/f", tmp);
+    char err[256] = "";
+    change_sink c = { path, 0, 0 };
+    T_EQ_INT(tar_write_dir(tmp, NULL, changer, &c, NULL, err, sizeof err), TAR_E_CHANGED);
+    T_CHECK(strstr(err, "shrank") != NULL);
+    mkfile("f", big, 0644);
+    c.grow = 1;
+    c.done = 0;
+    T_EQ_INT(tar_write_dir(tmp, NULL, changer, &c, NULL, err, sizeof err), TAR_E_CHANGED);
+    T_CHECK(strstr(err, "grew") != NULL);
+    /* Missing root, sink errors. */
+    T_EQ_INT(tar_write_dir("/nonexistent/x", NULL, changer, &c, NULL, err, sizeof err), TAR_E_IO);
+    T_CHECK(strcmp(tar_strerror(TAR_E_LINK), "unknown error") != 0);
+    tf_rm_rf(tmp);
+}
+
+int main(void)
+{
+    T_RUN(test_roundtrip_slicing);
+    T_RUN(test_prefix_split);
+    T_RUN(test_huge_size);
+    T_RUN(test_checksums);
+    T_RUN(test_extensions);
+    T_RUN(test_limits_and_truncation);
+    T_RUN(test_changed);
+    return T_DONE();
+}
