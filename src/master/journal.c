@@ -1,0 +1,313 @@
+/* journal.c — the append-only record file: header, length + CRC32 framing,
+ * space reservation before each write, cut-back on failure, and replay
+ * that stops at a torn tail. Format in journal.h. */
+#include "master/journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* Buffered (unsynced) bytes are written out once they pass this. */
+#define JOURNAL_FLUSH_AT (1u << 20)
+
+struct journal {
+    int fd;
+    uint64_t synced;      /* file end after the last successful sync */
+    uint64_t written;     /* file end including flushed-but-unsynced bytes */
+    uint8_t *buf;         /* records not yet written */
+    size_t len, cap;
+};
+
+static journal_write_fn write_hook;
+
+void journal_set_write_hook(journal_write_fn fn) { write_hook = fn; }
+
+static void seterr(char *err, size_t errcap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errcap, const char *fmt, ...)
+{
+    if (!err || !errcap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errcap, fmt, ap);
+    va_end(ap);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void make_header(uint8_t h[JOURNAL_HDR_SIZE])
+{
+    memcpy(h, JOURNAL_MAGIC, 8);
+    put_u32(h + 8, JOURNAL_VERSION);
+    put_u32(h + 12, 0);
+}
+
+static uint32_t crc_of(const uint8_t *p, size_t len)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    /* zlib takes uInt lengths: feed large bodies in pieces. */
+    while (len) {
+        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+        c = crc32(c, p, n);
+        p += n;
+        len -= n;
+    }
+    return (uint32_t)c;
+}
+
+int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
+                   uint64_t *valid_end, uint64_t *file_size, char *err, size_t errcap)
+{
+    int rc = 0, fd = -1;
+    uint8_t *map = MAP_FAILED;
+    size_t size = 0, off = 0;
+    struct stat st;
+
+    *valid_end = 0;
+    *file_size = 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        seterr(err, errcap, "%s: %s", path, strerror(errno));
+        rc = JOURNAL_E_IO;
+        goto out;
+    }
+    if (st.st_size < 0 || (uint64_t)st.st_size > SIZE_MAX) {
+        seterr(err, errcap, "%s: file too large", path);
+        rc = JOURNAL_E_CORRUPT;
+        goto out;
+    }
+    size = (size_t)st.st_size;
+    *file_size = size;
+    if (size == 0) goto out;
+    if (size < JOURNAL_HDR_SIZE) {
+        seterr(err, errcap, "%s: short file header (%zu bytes)", path, size);
+        rc = JOURNAL_E_CORRUPT;
+        goto out;
+    }
+    map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) {
+        seterr(err, errcap, "%s: mmap: %s", path, strerror(errno));
+        rc = JOURNAL_E_IO;
+        goto out;
+    }
+    if (memcmp(map, JOURNAL_MAGIC, 8) != 0) {
+        seterr(err, errcap, "%s: not a journal (bad magic)", path);
+        rc = JOURNAL_E_CORRUPT;
+        goto out;
+    }
+    if (get_u32(map + 8) != JOURNAL_VERSION) {
+        seterr(err, errcap, "%s: unsupported journal version %u", path, (unsigned)get_u32(map + 8));
+        rc = JOURNAL_E_CORRUPT;
+        goto out;
+    }
+    off = JOURNAL_HDR_SIZE;
+    while (off < size) {
+        const char *why = NULL;
+        size_t left = size - off;
+        if (left < JOURNAL_REC_HDR_SIZE) {
+            why = "short record header";
+        } else {
+            uint32_t len = get_u32(map + off), crc = get_u32(map + off + 4);
+            if (len == 0 || len > JOURNAL_REC_MAX) why = "bad record length";
+            else if (len > left - JOURNAL_REC_HDR_SIZE) why = "short record";
+            else if (crc_of(map + off + JOURNAL_REC_HDR_SIZE, len) != crc) why = "CRC mismatch";
+            else if (cb && cb(ctx, map + off + JOURNAL_REC_HDR_SIZE, len) != 0) why = "invalid record";
+            else off += JOURNAL_REC_HDR_SIZE + len;
+        }
+        if (why) {
+            seterr(err, errcap, "%s: %s at offset %zu", path, why, off);
+            if (strict) rc = JOURNAL_E_CORRUPT;
+            break;
+        }
+    }
+    *valid_end = off;
+out:
+    if (map != MAP_FAILED) munmap(map, size);
+    if (fd >= 0) close(fd);
+    return rc;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off)
+{
+    while (len) {
+        ssize_t n = write_hook ? write_hook(fd, p, len, (off_t)off) : pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -1;
+        if (n == 0) { errno = ENOSPC; return -1; }
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Forgets everything after the last sync, on disk and in the buffer (this
+ * also undoes the size change of posix_fallocate). Even if the cut fails,
+ * the next write goes to the synced end, over the garbage. */
+static void cut_back(journal *j)
+{
+    j->len = 0;
+    if (ftruncate(j->fd, (off_t)j->synced) < 0) { /* nothing better to do */ }
+    j->written = j->synced;
+}
+
+static int flush_buf(journal *j, char *err, size_t errcap)
+{
+    if (j->len == 0) return 0;
+    int e = posix_fallocate(j->fd, (off_t)j->written, (off_t)j->len);
+    /* EINVAL/EOPNOTSUPP: the filesystem cannot reserve; the write itself
+     * still reports a full disk. */
+    if (e != 0 && e != EINVAL && e != EOPNOTSUPP) {
+        seterr(err, errcap, "journal: reserving %zu bytes: %s", j->len, strerror(e));
+        goto fail;
+    }
+    if (write_all(j->fd, j->buf, j->len, j->written) < 0) {
+        seterr(err, errcap, "journal: write: %s", strerror(errno));
+        goto fail;
+    }
+    j->written += j->len;
+    j->len = 0;
+    return 0;
+fail:
+    cut_back(j);
+    return JOURNAL_E_IO;
+}
+
+int journal_sync(journal *j, char *err, size_t errcap)
+{
+    int rc = flush_buf(j, err, errcap);
+    if (rc) return rc;
+    if (j->written == j->synced) return 0;
+    if (fdatasync(j->fd) < 0) {
+        seterr(err, errcap, "journal: fdatasync: %s", strerror(errno));
+        cut_back(j);
+        return JOURNAL_E_IO;
+    }
+    j->synced = j->written;
+    return 0;
+}
+
+int journal_append(journal *j, const void *body, size_t len, int sync, char *err, size_t errcap)
+{
+    if (len == 0 || len > JOURNAL_REC_MAX) {
+        seterr(err, errcap, "journal: record of %zu bytes out of range", len);
+        return JOURNAL_E_IO;
+    }
+    size_t need = j->len + JOURNAL_REC_HDR_SIZE + len;
+    if (need > j->cap) {
+        size_t cap = j->cap ? j->cap : 4096;
+        while (cap < need) cap *= 2;
+        uint8_t *nb = realloc(j->buf, cap);
+        if (!nb) {
+            seterr(err, errcap, "journal: out of memory");
+            return JOURNAL_E_NOMEM;
+        }
+        j->buf = nb;
+        j->cap = cap;
+    }
+    put_u32(j->buf + j->len, (uint32_t)len);
+    put_u32(j->buf + j->len + 4, crc_of(body, len));
+    memcpy(j->buf + j->len + JOURNAL_REC_HDR_SIZE, body, len);
+    j->len = need;
+    if (sync) return journal_sync(j, err, errcap);
+    if (j->len >= JOURNAL_FLUSH_AT) return flush_buf(j, err, errcap);
+    return 0;
+}
+
+uint64_t journal_size(const journal *j) { return j->synced; }
+
+void journal_close(journal *j)
+{
+    if (!j) return;
+    if (j->written != j->synced) cut_back(j);
+    close(j->fd);
+    free(j->buf);
+    free(j);
+}
+
+static int open_at(const char *path, int flags, uint64_t end, journal **out, char *err, size_t errcap)
+{
+    int rc = 0;
+    journal *j = calloc(1, sizeof *j);
+    if (!j) {
+        seterr(err, errcap, "journal: out of memory");
+        return JOURNAL_E_NOMEM;
+    }
+    j->fd = open(path, flags | O_RDWR | O_CLOEXEC, 0600);
+    if (j->fd < 0) {
+        seterr(err, errcap, "%s: %s", path, strerror(errno));
+        rc = JOURNAL_E_IO;
+        goto out;
+    }
+    if (ftruncate(j->fd, (off_t)end) < 0) {
+        seterr(err, errcap, "%s: truncate: %s", path, strerror(errno));
+        rc = JOURNAL_E_IO;
+        goto out;
+    }
+    j->synced = j->written = end;
+    if (end == 0) {
+        uint8_t h[JOURNAL_HDR_SIZE];
+        make_header(h);
+        if (write_all(j->fd, h, sizeof h, 0) < 0) {
+            seterr(err, errcap, "%s: write header: %s", path, strerror(errno));
+            rc = JOURNAL_E_IO;
+            goto out;
+        }
+        j->synced = j->written = JOURNAL_HDR_SIZE;
+    }
+    if (fsync(j->fd) < 0) {
+        seterr(err, errcap, "%s: fsync: %s", path, strerror(errno));
+        rc = JOURNAL_E_IO;
+        goto out;
+    }
+out:
+    if (rc) {
+        if (j->fd >= 0) close(j->fd);
+        free(j);
+        j = NULL;
+    }
+    *out = j;
+    return rc;
+}
+
+int journal_open(const char *path, uint64_t end, journal **out, char *err, size_t errcap)
+{
+    if (end != 0 && end < JOURNAL_HDR_SIZE) {
+        seterr(err, errcap, "%s: bad journal end %llu", path, (unsigned long long)end);
+        *out = NULL;
+        return JOURNAL_E_CORRUPT;
+    }
+    return open_at(path, 0, end, out, err, errcap);
+}
+
+int journal_create(const char *path, journal **out, char *err, size_t errcap)
+{
+    return open_at(path, O_CREAT | O_TRUNC, 0, out, err, errcap);
+}
+
+int journal_fsync_dir(const char *dir, char *err, size_t errcap)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0) {
+        seterr(err, errcap, "%s: fsync dir: %s", dir, strerror(errno));
+        if (fd >= 0) close(fd);
+        return JOURNAL_E_IO;
+    }
+    close(fd);
+    return 0;
+}

@@ -1,0 +1,863 @@
+/* meta_journal.c — the embedded metadata backend: every change is one BSON
+ * record appended to <dir>/journal and fdatasync'd, then applied to the
+ * in-memory indexes; open replays <dir>/snapshot then <dir>/journal;
+ * compaction rewrites the live state as a new snapshot.
+ *
+ * Record bodies (journal.h frames them):
+ *   {op: "task",      doc: <TASKS document>}
+ *   {op: "files",     docs: [<FILE_METADATA document>, ...]}   one commit
+ *   {op: "files_del", task_id: "..."}
+ *   {op: "worker",    doc: <WORKERS document>}
+ * Every op replaces by key, so replaying a journal over a snapshot that
+ * already contains its effects is harmless: that is what makes a crash at
+ * any point of compaction safe.
+ *
+ * Indexes: tasks by task_id (hash) and by (submitted_at, task_id) (ordered
+ * array); file groups (one per task_id, files sorted by file_name, with a
+ * per-group file_name hash) by task_id and by (submitted_at, task_id);
+ * workers by worker_id. A change allocates everything it needs *before*
+ * the append, so once the record is durable, applying it cannot fail.
+ *
+ * Locking: one rwlock; finds hold it shared, changes exclusive (the fsync
+ * happens under it, serialising writers, which share one file anyway).
+ * Callbacks run with the lock held and must not call back into meta. */
+#include "master/meta_impl.h"
+
+#include <bson/bson.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ids.h"
+#include "master/journal.h"
+#include "master/metadoc.h"
+#include "master/metaidx.h"
+
+#define FILES_PER_SNAP_REC 4096   /* keeps snapshot records far below JOURNAL_REC_MAX */
+
+struct fnode {
+    size_t idx;                   /* position in the group's vector */
+    uint64_t submitted_at, file_size, stored_at;
+    uint32_t mode;
+    uint8_t sha256[32];
+    const char *user_id, *task_name, *file_name, *file_path;   /* into buf */
+    char buf[];
+};
+
+struct fgroup {
+    char task_id[64];
+    char user_id[64], task_name[128];   /* of its first file */
+    uint64_t submitted_at;              /* of its first file: the order key */
+    int mixed;                          /* files disagree on user or name */
+    int fresh;                          /* prepared, not yet in the indexes */
+    size_t pending;                     /* files a prepared change may add */
+    struct fnode **v;
+    size_t n, cap;
+    metaidx_map byname;
+};
+
+struct mj {
+    struct meta base;
+    pthread_rwlock_t lock;
+    char *dir, *jpath, *spath, *jtmp, *stmp;
+    journal *j;                   /* NULL while replaying */
+    uint64_t compact_bytes, compact_next;
+    metaidx_map tasks, groups, workers;
+    metaidx_ord tord, gord;
+};
+
+/* A prepared files change: nodes allocated, room reserved. */
+struct pend {
+    size_t n, cap;
+    struct fnode **node;
+    struct fgroup **grp;
+    struct fgroup **touched;      /* distinct groups, fresh ones included */
+    size_t ntouched;
+    metaidx_map fresh;            /* new groups by task_id */
+};
+
+static const char *task_key(const void *v) { return ((const task_rec *)v)->task_id; }
+static const char *group_key(const void *v) { return ((const struct fgroup *)v)->task_id; }
+static const char *fnode_key(const void *v) { return ((const struct fnode *)v)->file_name; }
+static const char *worker_key(const void *v) { return ((const worker_rec *)v)->worker_id; }
+static void task_ord(const void *v, uint64_t *t, const char **id)
+{
+    *t = ((const task_rec *)v)->submitted_at;
+    *id = ((const task_rec *)v)->task_id;
+}
+static void group_ord(const void *v, uint64_t *t, const char **id)
+{
+    *t = ((const struct fgroup *)v)->submitted_at;
+    *id = ((const struct fgroup *)v)->task_id;
+}
+
+static void group_free(struct fgroup *g)
+{
+    if (!g) return;
+    for (size_t i = 0; i < g->n; i++) free(g->v[i]);
+    free(g->v);
+    metaidx_map_free(&g->byname);
+    free(g);
+}
+
+/* Strings of a caller's record must end inside their arrays. */
+static int str_ok(const char *s, size_t cap) { return strnlen(s, cap) < cap; }
+
+static struct fnode *fnode_new(const file_rec *f)
+{
+    size_t lu = strlen(f->user_id) + 1, ln = strlen(f->task_name) + 1;
+    size_t lf = strlen(f->file_name) + 1, lp = strlen(f->file_path) + 1;
+    struct fnode *n = malloc(sizeof *n + lu + ln + lf + lp);
+    if (!n) return NULL;
+    char *p = n->buf;
+    n->user_id = memcpy(p, f->user_id, lu), p += lu;
+    n->task_name = memcpy(p, f->task_name, ln), p += ln;
+    n->file_name = memcpy(p, f->file_name, lf), p += lf;
+    n->file_path = memcpy(p, f->file_path, lp);
+    n->idx = 0;
+    n->submitted_at = f->submitted_at;
+    n->file_size = f->file_size;
+    n->stored_at = f->stored_at;
+    n->mode = f->mode;
+    memcpy(n->sha256, f->sha256, 32);
+    return n;
+}
+
+static void fnode_to_rec(const struct fgroup *g, const struct fnode *n, file_rec *f)
+{
+    /* Only the strings' used parts are copied: a file_rec is 12 KiB. */
+    memcpy(f->task_id, g->task_id, strlen(g->task_id) + 1);
+    memcpy(f->user_id, n->user_id, strlen(n->user_id) + 1);
+    memcpy(f->task_name, n->task_name, strlen(n->task_name) + 1);
+    memcpy(f->file_name, n->file_name, strlen(n->file_name) + 1);
+    memcpy(f->file_path, n->file_path, strlen(n->file_path) + 1);
+    f->submitted_at = n->submitted_at;
+    f->file_size = n->file_size;
+    f->stored_at = n->stored_at;
+    f->mode = n->mode;
+    memcpy(f->sha256, n->sha256, 32);
+}
+
+static void pend_init(struct pend *p)
+{
+    memset(p, 0, sizeof *p);
+    metaidx_map_init(&p->fresh, group_key);
+}
+
+/* Undoes a prepared change that was not applied. */
+static void pend_abort(struct pend *p)
+{
+    for (size_t i = 0; i < p->n; i++) free(p->node[i]);
+    for (size_t i = 0; i < p->ntouched; i++) {
+        p->touched[i]->pending = 0;
+        if (p->touched[i]->fresh) group_free(p->touched[i]);
+    }
+    free(p->node);
+    free(p->grp);
+    free(p->touched);
+    metaidx_map_free(&p->fresh);
+}
+
+static int pend_add(struct mj *mj, struct pend *p, const file_rec *f)
+{
+    if (!str_ok(f->task_id, sizeof f->task_id) || !f->task_id[0] || !f->file_name[0] ||
+        !str_ok(f->user_id, sizeof f->user_id) || !str_ok(f->task_name, sizeof f->task_name) ||
+        !str_ok(f->file_name, sizeof f->file_name) || !str_ok(f->file_path, sizeof f->file_path))
+        return META_E_ARG;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        struct fnode **nn = realloc(p->node, cap * sizeof *nn);
+        if (nn) p->node = nn;
+        struct fgroup **ng = realloc(p->grp, cap * sizeof *ng);
+        if (ng) p->grp = ng;
+        struct fgroup **nt = realloc(p->touched, cap * sizeof *nt);
+        if (nt) p->touched = nt;
+        if (!nn || !ng || !nt) return META_E_NOMEM;
+        p->cap = cap;
+    }
+    struct fgroup *g = metaidx_map_get(&mj->groups, f->task_id);
+    if (!g) g = metaidx_map_get(&p->fresh, f->task_id);
+    if (!g) {
+        int e;
+        g = calloc(1, sizeof *g);
+        if (!g) return META_E_NOMEM;
+        memcpy(g->task_id, f->task_id, sizeof g->task_id);
+        memcpy(g->user_id, f->user_id, sizeof g->user_id);
+        memcpy(g->task_name, f->task_name, sizeof g->task_name);
+        g->submitted_at = f->submitted_at;
+        g->fresh = 1;
+        metaidx_map_init(&g->byname, fnode_key);
+        metaidx_map_put(&p->fresh, g, &e);
+        if (e) { free(g); return META_E_NOMEM; }
+    }
+    struct fnode *n = fnode_new(f);
+    if (!n) return META_E_NOMEM;
+    if (g->pending++ == 0) p->touched[p->ntouched++] = g;
+    p->node[p->n] = n;
+    p->grp[p->n++] = g;
+    return 0;
+}
+
+static int pend_reserve(struct mj *mj, struct pend *p)
+{
+    if (metaidx_map_reserve(&mj->groups, p->fresh.n) < 0 ||
+        metaidx_ord_reserve(&mj->gord, p->fresh.n) < 0)
+        return META_E_NOMEM;
+    for (size_t i = 0; i < p->ntouched; i++) {
+        struct fgroup *g = p->touched[i];
+        if (metaidx_map_reserve(&g->byname, g->pending) < 0) return META_E_NOMEM;
+        if (g->n + g->pending > g->cap) {
+            struct fnode **nv = realloc(g->v, (g->n + g->pending) * sizeof *nv);
+            if (!nv) return META_E_NOMEM;
+            g->v = nv;
+            g->cap = g->n + g->pending;
+        }
+    }
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(struct fnode *const *)a)->file_name, (*(struct fnode *const *)b)->file_name);
+}
+
+/* Cannot fail: everything was reserved. Consumes p. */
+static void pend_apply(struct mj *mj, struct pend *p)
+{
+    int e;
+    for (size_t i = 0; i < p->n; i++) {
+        struct fgroup *g = p->grp[i];
+        struct fnode *n = p->node[i];
+        if (g->fresh) {
+            g->fresh = 0;
+            metaidx_map_put(&mj->groups, g, &e);
+            metaidx_ord_insert(&mj->gord, g);
+        }
+        if (strcmp(n->user_id, g->user_id) || strcmp(n->task_name, g->task_name)) g->mixed = 1;
+        struct fnode *old = metaidx_map_put(&g->byname, n, &e);
+        if (old) {
+            n->idx = old->idx;
+            g->v[n->idx] = n;
+            free(old);
+        } else {
+            n->idx = g->n;
+            g->v[g->n++] = n;
+        }
+    }
+    for (size_t i = 0; i < p->ntouched; i++) {
+        struct fgroup *g = p->touched[i];
+        int sorted = 1;
+        g->pending = 0;
+        for (size_t k = 1; k < g->n && sorted; k++)
+            if (strcmp(g->v[k - 1]->file_name, g->v[k]->file_name) > 0) sorted = 0;
+        if (!sorted) {
+            qsort(g->v, g->n, sizeof *g->v, by_name);
+            for (size_t k = 0; k < g->n; k++) g->v[k]->idx = k;
+        }
+    }
+    p->n = p->ntouched = 0;
+    pend_abort(p);
+}
+
+/* Durably appends rec (no-op while replaying). */
+static int commit(struct mj *mj, const bson_t *rec, char *err, size_t errcap)
+{
+    if (!mj->j) return 0;
+    return journal_append(mj->j, bson_get_data(rec), rec->len, 1, err, errcap);
+}
+
+static int do_compact(struct mj *mj, char *err, size_t errcap);
+
+/* After a successful change: compaction failures do not undo it; they only
+ * push the next attempt further out. */
+static void maybe_compact(struct mj *mj)
+{
+    if (!mj->j || !mj->compact_bytes) return;
+    uint64_t size = journal_size(mj->j);
+    if (size < mj->compact_bytes || size < mj->compact_next) return;
+    if (do_compact(mj, NULL, 0) != 0) mj->compact_next = size + mj->compact_bytes;
+}
+
+static int task_put_locked(struct mj *mj, const task_rec *t, char *err, size_t errcap)
+{
+    int rc, e;
+    bson_t rec = BSON_INITIALIZER, doc;
+    task_rec *n = malloc(sizeof *n);
+    if (!n) { rc = META_E_NOMEM; goto out; }
+    task_rec_init(n);
+    if (task_rec_copy(n, t) != 0) { free(n); n = NULL; rc = META_E_NOMEM; goto out; }
+    if (metaidx_map_reserve(&mj->tasks, 1) < 0 || metaidx_ord_reserve(&mj->tord, 1) < 0) {
+        rc = META_E_NOMEM;
+        goto out;
+    }
+    if (mj->j) {
+        BSON_APPEND_UTF8(&rec, "op", "task");
+        BSON_APPEND_DOCUMENT_BEGIN(&rec, "doc", &doc);
+        rc = metadoc_task_to_bson(t, &doc);
+        if (!bson_append_document_end(&rec, &doc) && !rc) rc = META_E_NOMEM;
+        if (rc) { meta_errf(err, errcap, "task %s: bad or oversized record", t->task_id); goto out; }
+        if ((rc = commit(mj, &rec, err, errcap)) != 0) goto out;
+    }
+    task_rec *old = metaidx_map_put(&mj->tasks, n, &e);
+    if (old) {
+        size_t i = metaidx_ord_find(&mj->tord, old);
+        if (old->submitted_at == n->submitted_at && i != (size_t)-1) {
+            mj->tord.v[i] = n;
+        } else {
+            metaidx_ord_remove_at(&mj->tord, i);
+            metaidx_ord_insert(&mj->tord, n);
+        }
+        task_rec_free(old);
+        free(old);
+    } else {
+        metaidx_ord_insert(&mj->tord, n);
+    }
+    n = NULL;
+    rc = 0;
+out:
+    if (n) { task_rec_free(n); free(n); }
+    bson_destroy(&rec);
+    return rc;
+}
+
+static int build_files_rec(bson_t *rec, const file_rec *files, size_t n)
+{
+    bson_t arr, doc;
+    char key[16];
+    const char *k;
+    int rc = 0;
+    BSON_APPEND_UTF8(rec, "op", "files");
+    BSON_APPEND_ARRAY_BEGIN(rec, "docs", &arr);
+    for (size_t i = 0; i < n && !rc; i++) {
+        bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+        if (!bson_append_document_begin(&arr, k, -1, &doc)) { rc = META_E_NOMEM; break; }
+        rc = metadoc_file_to_bson(&files[i], &doc);
+        if (!bson_append_document_end(&arr, &doc) && !rc) rc = META_E_NOMEM;
+    }
+    if (!bson_append_array_end(rec, &arr) && !rc) rc = META_E_NOMEM;
+    return rc;
+}
+
+static int files_put_locked(struct mj *mj, const file_rec *files, size_t n, char *err, size_t errcap)
+{
+    struct pend p;
+    bson_t rec = BSON_INITIALIZER;
+    int rc = 0;
+    pend_init(&p);
+    for (size_t i = 0; i < n && !rc; i++) rc = pend_add(mj, &p, &files[i]);
+    if (!rc) rc = pend_reserve(mj, &p);
+    if (rc) { meta_errf(err, errcap, rc == META_E_ARG ? "files_put: bad record" : "out of memory"); goto out; }
+    if (mj->j) {
+        if ((rc = build_files_rec(&rec, files, n)) != 0) {
+            meta_errf(err, errcap, "files_put: bad or oversized records");
+            goto out;
+        }
+        if ((rc = commit(mj, &rec, err, errcap)) != 0) goto out;
+    }
+    pend_apply(mj, &p);
+    bson_destroy(&rec);
+    return 0;
+out:
+    pend_abort(&p);
+    bson_destroy(&rec);
+    return rc;
+}
+
+static int files_del_locked(struct mj *mj, const char *task_id, char *err, size_t errcap)
+{
+    bson_t rec = BSON_INITIALIZER;
+    int rc = 0;
+    struct fgroup *g = metaidx_map_get(&mj->groups, task_id);
+    if (!g) goto out;   /* nothing to delete is not an error, and needs no record */
+    BSON_APPEND_UTF8(&rec, "op", "files_del");
+    BSON_APPEND_UTF8(&rec, "task_id", task_id);
+    if ((rc = commit(mj, &rec, err, errcap)) != 0) goto out;
+    metaidx_map_del(&mj->groups, task_id);
+    metaidx_ord_remove_at(&mj->gord, metaidx_ord_find(&mj->gord, g));
+    group_free(g);
+out:
+    bson_destroy(&rec);
+    return rc;
+}
+
+static int worker_put_locked(struct mj *mj, const worker_rec *w, char *err, size_t errcap)
+{
+    bson_t rec = BSON_INITIALIZER, doc;
+    int rc = 0, e;
+    worker_rec *n = malloc(sizeof *n);
+    if (!n || metaidx_map_reserve(&mj->workers, 1) < 0) { rc = META_E_NOMEM; goto out; }
+    *n = *w;
+    if (mj->j) {
+        BSON_APPEND_UTF8(&rec, "op", "worker");
+        BSON_APPEND_DOCUMENT_BEGIN(&rec, "doc", &doc);
+        rc = metadoc_worker_to_bson(w, &doc);
+        if (!bson_append_document_end(&rec, &doc) && !rc) rc = META_E_NOMEM;
+        if (rc) { meta_errf(err, errcap, "worker %s: bad record", w->worker_id); goto out; }
+        if ((rc = commit(mj, &rec, err, errcap)) != 0) goto out;
+    }
+    free(metaidx_map_put(&mj->workers, n, &e));
+    n = NULL;
+out:
+    free(n);
+    bson_destroy(&rec);
+    return rc;
+}
+
+/* ---- replay ---- */
+
+struct replay {
+    struct mj *mj;
+    int fatal;          /* out of memory: do not mistake for a torn record */
+    file_rec *scratch;
+};
+
+static int sub_doc(bson_iter_t *it, bson_t *sub)
+{
+    const uint8_t *data;
+    uint32_t len;
+    if (!BSON_ITER_HOLDS_DOCUMENT(it)) return -1;
+    bson_iter_document(it, &len, &data);
+    return bson_init_static(sub, data, len) ? 0 : -1;
+}
+
+static int replay_files(struct replay *r, bson_iter_t *it)
+{
+    struct pend p;
+    bson_iter_t arr;
+    int rc = 0;
+    if (!BSON_ITER_HOLDS_ARRAY(it) || !bson_iter_recurse(it, &arr)) return META_E_CORRUPT;
+    pend_init(&p);
+    while (!rc && bson_iter_next(&arr)) {
+        bson_t d;
+        file_rec *f = r->scratch;
+        f->task_id[0] = f->user_id[0] = f->task_name[0] = f->file_name[0] = f->file_path[0] = 0;
+        f->submitted_at = f->file_size = f->stored_at = 0;
+        f->mode = 0;
+        memset(f->sha256, 0, sizeof f->sha256);
+        rc = sub_doc(&arr, &d) ? META_E_CORRUPT : metadoc_file_from_bson(&d, f, NULL, 0);
+        if (!rc) rc = pend_add(r->mj, &p, f);
+        if (rc == META_E_ARG) rc = META_E_CORRUPT;
+    }
+    if (!rc) rc = pend_reserve(r->mj, &p);
+    if (rc) { pend_abort(&p); return rc; }
+    pend_apply(r->mj, &p);
+    return 0;
+}
+
+static int replay_rec(void *ctx, const uint8_t *body, size_t len)
+{
+    struct replay *r = ctx;
+    bson_t b, d;
+    bson_iter_t it;
+    int rc = META_E_CORRUPT;
+    if (!bson_init_static(&b, body, len) || !bson_validate(&b, BSON_VALIDATE_NONE, NULL)) return -1;
+    if (!bson_iter_init_find(&it, &b, "op") || !BSON_ITER_HOLDS_UTF8(&it)) return -1;
+    const char *op = bson_iter_utf8(&it, NULL);
+    if (!strcmp(op, "task")) {
+        task_rec t;
+        task_rec_init(&t);
+        if (bson_iter_init_find(&it, &b, "doc") && sub_doc(&it, &d) == 0 &&
+            (rc = metadoc_task_from_bson(&d, &t, NULL, 0)) == 0) {
+            rc = t.task_id[0] ? task_put_locked(r->mj, &t, NULL, 0) : META_E_CORRUPT;
+        }
+        task_rec_free(&t);
+    } else if (!strcmp(op, "files")) {
+        if (bson_iter_init_find(&it, &b, "docs")) rc = replay_files(r, &it);
+    } else if (!strcmp(op, "files_del")) {
+        if (bson_iter_init_find(&it, &b, "task_id") && BSON_ITER_HOLDS_UTF8(&it))
+            rc = files_del_locked(r->mj, bson_iter_utf8(&it, NULL), NULL, 0);
+    } else if (!strcmp(op, "worker")) {
+        worker_rec w;
+        memset(&w, 0, sizeof w);
+        if (bson_iter_init_find(&it, &b, "doc") && sub_doc(&it, &d) == 0 &&
+            (rc = metadoc_worker_from_bson(&d, &w, NULL, 0)) == 0)
+            rc = w.worker_id[0] ? worker_put_locked(r->mj, &w, NULL, 0) : META_E_CORRUPT;
+    }
+    if (rc == META_E_NOMEM) r->fatal = 1;
+    return rc ? -1 : 0;
+}
+
+/* ---- snapshot / compaction ---- */
+
+static int snap_append(journal *s, bson_t *rec, char *err, size_t errcap)
+{
+    int rc = journal_append(s, bson_get_data(rec), rec->len, 0, err, errcap);
+    bson_reinit(rec);
+    return rc;
+}
+
+static int write_snapshot(struct mj *mj, journal *s, char *err, size_t errcap)
+{
+    bson_t rec = BSON_INITIALIZER, doc;
+    int rc = 0;
+    file_rec *batch = malloc(FILES_PER_SNAP_REC * sizeof *batch);
+    if (!batch) { meta_errf(err, errcap, "out of memory"); rc = META_E_NOMEM; goto out; }
+    for (size_t i = 0; i < mj->tord.n && !rc; i++) {
+        BSON_APPEND_UTF8(&rec, "op", "task");
+        BSON_APPEND_DOCUMENT_BEGIN(&rec, "doc", &doc);
+        rc = metadoc_task_to_bson(mj->tord.v[i], &doc);
+        bson_append_document_end(&rec, &doc);
+        if (!rc) rc = snap_append(s, &rec, err, errcap);
+    }
+    for (size_t i = 0; i < mj->gord.n && !rc; i++) {
+        struct fgroup *g = mj->gord.v[i];
+        for (size_t k = 0; k < g->n && !rc; k += FILES_PER_SNAP_REC) {
+            size_t m = g->n - k < FILES_PER_SNAP_REC ? g->n - k : FILES_PER_SNAP_REC;
+            for (size_t x = 0; x < m; x++) fnode_to_rec(g, g->v[k + x], &batch[x]);
+            rc = build_files_rec(&rec, batch, m);
+            if (!rc) rc = snap_append(s, &rec, err, errcap);
+        }
+    }
+    for (size_t i = 0; i < mj->workers.cap && !rc; i++) {
+        if (!mj->workers.slot[i].val) continue;
+        BSON_APPEND_UTF8(&rec, "op", "worker");
+        BSON_APPEND_DOCUMENT_BEGIN(&rec, "doc", &doc);
+        rc = metadoc_worker_to_bson(mj->workers.slot[i].val, &doc);
+        bson_append_document_end(&rec, &doc);
+        if (!rc) rc = snap_append(s, &rec, err, errcap);
+    }
+    if (!rc) rc = journal_sync(s, err, errcap);
+out:
+    free(batch);
+    bson_destroy(&rec);
+    return rc;
+}
+
+/* temp -> fsync -> rename -> fsync(dir), for the snapshot and then for a
+ * fresh journal. A crash before the first rename leaves the old state; after
+ * it, the new snapshot plus the old journal, which replays idempotently. */
+static int do_compact(struct mj *mj, char *err, size_t errcap)
+{
+    journal *s = NULL, *nj = NULL;
+    int rc = journal_create(mj->stmp, &s, err, errcap);
+    if (!rc) rc = write_snapshot(mj, s, err, errcap);
+    journal_close(s);
+    if (rc) goto fail;
+    if (rename(mj->stmp, mj->spath) < 0) {
+        meta_errf(err, errcap, "rename %s: %s", mj->stmp, strerror(errno));
+        rc = META_E_IO;
+        goto fail;
+    }
+    if ((rc = journal_fsync_dir(mj->dir, err, errcap)) != 0) goto out;
+    if ((rc = journal_create(mj->jtmp, &nj, err, errcap)) != 0) goto fail;
+    if (rename(mj->jtmp, mj->jpath) < 0) {
+        meta_errf(err, errcap, "rename %s: %s", mj->jtmp, strerror(errno));
+        journal_close(nj);
+        rc = META_E_IO;
+        goto fail;
+    }
+    /* From here the new journal is the one on disk: switch even if the
+     * directory fsync fails, so later appends land in the visible file. */
+    journal_close(mj->j);
+    mj->j = nj;
+    mj->compact_next = 0;
+    rc = journal_fsync_dir(mj->dir, err, errcap);
+    goto out;
+fail:
+    unlink(mj->stmp);
+    unlink(mj->jtmp);
+out:
+    return rc;
+}
+
+/* ---- queries ---- */
+
+static int task_match(const task_rec *t, const meta_query *q)
+{
+    return (!q->user_id || !strcmp(t->user_id, q->user_id)) &&
+           (!q->task_name || !strcmp(t->task_name, q->task_name)) &&
+           (!q->pattern || ids_glob(q->pattern, t->task_name)) &&
+           (!q->status || t->status == q->status) &&
+           t->submitted_at >= q->since && (!q->until || t->submitted_at < q->until);
+}
+
+static int file_match(const struct fnode *n, const meta_query *q)
+{
+    return (!q->user_id || !strcmp(n->user_id, q->user_id)) &&
+           (!q->task_name || !strcmp(n->task_name, q->task_name)) &&
+           (!q->pattern || ids_glob(q->pattern, n->task_name)) &&
+           (!q->file_name || !strcmp(n->file_name, q->file_name)) &&
+           n->submitted_at >= q->since && (!q->until || n->submitted_at < q->until);
+}
+
+/* Whole-group rejection when all its files agree on user and name. */
+static int group_may_match(const struct fgroup *g, const meta_query *q)
+{
+    if (g->mixed) return 1;
+    return (!q->user_id || !strcmp(g->user_id, q->user_id)) &&
+           (!q->task_name || !strcmp(g->task_name, q->task_name)) &&
+           (!q->pattern || ids_glob(q->pattern, g->task_name));
+}
+
+/* The [lo, hi) slice of an ordered index inside since <= t < until. */
+static void time_slice(const metaidx_ord *o, const meta_query *q, size_t *lo, size_t *hi)
+{
+    *lo = q->since ? metaidx_ord_lower(o, q->since, NULL) : 0;
+    *hi = q->until ? metaidx_ord_lower(o, q->until, NULL) : o->n;
+    if (*hi < *lo) *hi = *lo;
+}
+
+static int j_tasks_find(meta *m, const meta_query *q, meta_task_cb cb, void *ctx)
+{
+    struct mj *mj = (struct mj *)m;
+    size_t lo, hi, sent = 0;
+    pthread_rwlock_rdlock(&mj->lock);
+    if (q->task_id) {
+        const task_rec *t = metaidx_map_get(&mj->tasks, q->task_id);
+        if (t && task_match(t, q)) cb(ctx, t);
+        goto out;
+    }
+    time_slice(&mj->tord, q, &lo, &hi);
+    for (size_t k = 0; k < hi - lo; k++) {
+        const task_rec *t = mj->tord.v[q->newest_first ? hi - 1 - k : lo + k];
+        if (!task_match(t, q)) continue;
+        if (cb(ctx, t) != 0 || (q->limit && ++sent >= q->limit)) break;
+    }
+out:
+    pthread_rwlock_unlock(&mj->lock);
+    return 0;
+}
+
+/* Returns 1 to stop. */
+static int group_emit(const struct fgroup *g, const meta_query *q, file_rec *f,
+                      meta_file_cb cb, void *ctx, size_t *sent)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        const struct fnode *n = g->v[i];
+        if (!file_match(n, q)) continue;
+        fnode_to_rec(g, n, f);
+        if (cb(ctx, f) != 0 || (q->limit && ++*sent >= q->limit)) return 1;
+    }
+    return 0;
+}
+
+static int j_files_find(meta *m, const meta_query *q, meta_file_cb cb, void *ctx)
+{
+    struct mj *mj = (struct mj *)m;
+    size_t lo, hi, sent = 0;
+    file_rec *f = malloc(sizeof *f);
+    if (!f) return META_E_NOMEM;
+    pthread_rwlock_rdlock(&mj->lock);
+    if (q->task_id) {
+        const struct fgroup *g = metaidx_map_get(&mj->groups, q->task_id);
+        if (g) group_emit(g, q, f, cb, ctx, &sent);
+        goto out;
+    }
+    time_slice(&mj->gord, q, &lo, &hi);
+    for (size_t k = 0; k < hi - lo; k++) {
+        const struct fgroup *g = mj->gord.v[q->newest_first ? hi - 1 - k : lo + k];
+        if (group_may_match(g, q) && group_emit(g, q, f, cb, ctx, &sent)) break;
+    }
+out:
+    pthread_rwlock_unlock(&mj->lock);
+    free(f);
+    return 0;
+}
+
+static int by_worker_id(const void *a, const void *b)
+{
+    return strcmp((*(worker_rec *const *)a)->worker_id, (*(worker_rec *const *)b)->worker_id);
+}
+
+static int j_workers_list(meta *m, meta_worker_cb cb, void *ctx)
+{
+    struct mj *mj = (struct mj *)m;
+    int rc = 0;
+    pthread_rwlock_rdlock(&mj->lock);
+    size_t n = 0;
+    worker_rec **v = malloc((mj->workers.n + 1) * sizeof *v);
+    if (!v) { rc = META_E_NOMEM; goto out; }
+    for (size_t i = 0; i < mj->workers.cap; i++)
+        if (mj->workers.slot[i].val) v[n++] = mj->workers.slot[i].val;
+    qsort(v, n, sizeof *v, by_worker_id);
+    for (size_t i = 0; i < n; i++)
+        if (cb(ctx, v[i]) != 0) break;
+out:
+    pthread_rwlock_unlock(&mj->lock);
+    free(v);
+    return rc;
+}
+
+/* ---- changes ---- */
+
+static int j_task_get(meta *m, const char *task_id, task_rec *out)
+{
+    struct mj *mj = (struct mj *)m;
+    int rc = META_E_NOTFOUND;
+    pthread_rwlock_rdlock(&mj->lock);
+    const task_rec *t = metaidx_map_get(&mj->tasks, task_id);
+    if (t) rc = task_rec_copy(out, t) ? META_E_NOMEM : 0;
+    pthread_rwlock_unlock(&mj->lock);
+    return rc;
+}
+
+#define LOCKED_CHANGE(call) do { \
+    pthread_rwlock_wrlock(&mj->lock); \
+    int rc_ = (call); \
+    if (rc_ == 0) maybe_compact(mj); \
+    pthread_rwlock_unlock(&mj->lock); \
+    return rc_; } while (0)
+
+static int j_task_put(meta *m, const task_rec *t, char *err, size_t errcap)
+{
+    struct mj *mj = (struct mj *)m;
+    LOCKED_CHANGE(task_put_locked(mj, t, err, errcap));
+}
+
+static int j_files_put(meta *m, const file_rec *files, size_t n, char *err, size_t errcap)
+{
+    struct mj *mj = (struct mj *)m;
+    LOCKED_CHANGE(files_put_locked(mj, files, n, err, errcap));
+}
+
+static int j_files_delete(meta *m, const char *task_id, char *err, size_t errcap)
+{
+    struct mj *mj = (struct mj *)m;
+    LOCKED_CHANGE(files_del_locked(mj, task_id, err, errcap));
+}
+
+static int j_worker_put(meta *m, const worker_rec *w, char *err, size_t errcap)
+{
+    struct mj *mj = (struct mj *)m;
+    LOCKED_CHANGE(worker_put_locked(mj, w, err, errcap));
+}
+
+static int j_compact(meta *m, char *err, size_t errcap)
+{
+    struct mj *mj = (struct mj *)m;
+    pthread_rwlock_wrlock(&mj->lock);
+    int rc = do_compact(mj, err, errcap);
+    pthread_rwlock_unlock(&mj->lock);
+    return rc;
+}
+
+static void j_close(meta *m)
+{
+    struct mj *mj = (struct mj *)m;
+    for (size_t i = 0; i < mj->tasks.cap; i++) {
+        task_rec *t = mj->tasks.slot[i].val;
+        if (t) { task_rec_free(t); free(t); }
+    }
+    for (size_t i = 0; i < mj->groups.cap; i++) group_free(mj->groups.slot[i].val);
+    for (size_t i = 0; i < mj->workers.cap; i++) free(mj->workers.slot[i].val);
+    metaidx_map_free(&mj->tasks);
+    metaidx_map_free(&mj->groups);
+    metaidx_map_free(&mj->workers);
+    metaidx_ord_free(&mj->tord);
+    metaidx_ord_free(&mj->gord);
+    journal_close(mj->j);
+    pthread_rwlock_destroy(&mj->lock);
+    free(mj->dir);
+    free(mj->jpath);
+    free(mj->spath);
+    free(mj->jtmp);
+    free(mj->stmp);
+    free(mj);
+}
+
+static const struct meta_ops journal_ops = {
+    .name = "journal",
+    .close = j_close,
+    .task_put = j_task_put,
+    .task_get = j_task_get,
+    .files_put = j_files_put,
+    .files_delete = j_files_delete,
+    .worker_put = j_worker_put,
+    .tasks_find = j_tasks_find,
+    .files_find = j_files_find,
+    .workers_list = j_workers_list,
+    .compact = j_compact,
+};
+
+static char *path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+/* Runs one file's replay; maps journal codes onto META_E_* (equal values). */
+static int replay_file(struct mj *mj, const char *path, int strict, uint64_t *end,
+                       uint64_t *size, char *err, size_t errcap)
+{
+    struct replay r = { mj, 0, malloc(sizeof(file_rec)) };
+    if (!r.scratch) { meta_errf(err, errcap, "out of memory"); return META_E_NOMEM; }
+    int rc = journal_replay(path, strict, replay_rec, &r, end, size, err, errcap);
+    free(r.scratch);
+    if (r.fatal) {
+        meta_errf(err, errcap, "%s: out of memory during replay", path);
+        return META_E_NOMEM;
+    }
+    return rc;
+}
+
+meta *meta_open_journal(const char *dir, uint64_t compact_bytes, uint64_t *dropped,
+                        char *err, size_t errcap)
+{
+    struct mj *mj = NULL;
+    struct stat st;
+    uint64_t end = 0, size = 0;
+    int rc = 0;
+
+    if (dropped) *dropped = 0;
+    if (!dir || !dir[0]) { meta_errf(err, errcap, "journal: no directory"); return NULL; }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        meta_errf(err, errcap, "%s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    mj = calloc(1, sizeof *mj);
+    if (!mj || pthread_rwlock_init(&mj->lock, NULL) != 0) {
+        free(mj);
+        meta_errf(err, errcap, "out of memory");
+        return NULL;
+    }
+    mj->base.ops = &journal_ops;
+    mj->compact_bytes = compact_bytes;
+    metaidx_map_init(&mj->tasks, task_key);
+    metaidx_map_init(&mj->groups, group_key);
+    metaidx_map_init(&mj->workers, worker_key);
+    metaidx_ord_init(&mj->tord, task_ord);
+    metaidx_ord_init(&mj->gord, group_ord);
+    mj->dir = strdup(dir);
+    mj->jpath = path_join(dir, "journal");
+    mj->spath = path_join(dir, "snapshot");
+    mj->jtmp = path_join(dir, "journal.tmp");
+    mj->stmp = path_join(dir, "snapshot.tmp");
+    if (!mj->dir || !mj->jpath || !mj->spath || !mj->jtmp || !mj->stmp) {
+        meta_errf(err, errcap, "out of memory");
+        rc = META_E_NOMEM;
+        goto out;
+    }
+    /* Leftovers of an interrupted compaction were never renamed: not state. */
+    unlink(mj->stmp);
+    unlink(mj->jtmp);
+    if (stat(mj->spath, &st) == 0 &&
+        (rc = replay_file(mj, mj->spath, 1, &end, &size, err, errcap)) != 0)
+        goto out;
+    if (stat(mj->jpath, &st) == 0) {
+        if ((rc = replay_file(mj, mj->jpath, 0, &end, &size, err, errcap)) != 0) goto out;
+        if (dropped) *dropped = size - end;
+        rc = journal_open(mj->jpath, end, &mj->j, err, errcap);
+    } else {
+        journal *nj = NULL;
+        rc = journal_create(mj->jtmp, &nj, err, errcap);
+        if (!rc && rename(mj->jtmp, mj->jpath) < 0) {
+            meta_errf(err, errcap, "rename %s: %s", mj->jtmp, strerror(errno));
+            rc = META_E_IO;
+        }
+        if (!rc) rc = journal_fsync_dir(dir, err, errcap);
+        if (rc) journal_close(nj);
+        else mj->j = nj;
+    }
+out:
+    if (rc) {
+        j_close(&mj->base);
+        return NULL;
+    }
+    return &mj->base;
+}
