@@ -1,8 +1,9 @@
 /* records.c — the TASKS / FILE_METADATA / WORKERS records and their wire
  * form. Each struct field travels under the tag of the same name (see the
- * record tables in proto.txt). Empty strings and zero numbers are left
- * off the wire, because the reader starts from the init value anyway;
- * status and exit_code always travel, their init values are not zero. */
+ * record tables in proto.txt). Empty strings and zero numbers of a task
+ * or file are left off the wire, because the reader starts from the init
+ * value anyway; status and exit_code always travel, their init values are
+ * not zero. */
 #include "records.h"
 
 #include <errno.h>
@@ -143,16 +144,18 @@ void file_rec_put(proto_buf *b, const file_rec *f)
  * ids, so the count is not sent; worker_rec_get counts T_RUNNING ids. */
 void worker_rec_put(proto_buf *b, const worker_rec *w)
 {
+    /* Numbers always travel: REGISTER requires the totals even when a
+     * machine has no GPU. */
     put_s(b, T_WORKER_ID, w->worker_id);
     put_s(b, T_ADDRESS, w->address);
-    if (w->cpu != 0.0) proto_put_f64(b, T_CPU, w->cpu);
-    if (w->free_cpu != 0.0) proto_put_f64(b, T_FREE_CPU, w->free_cpu);
-    put_u(b, T_MEMORY, w->memory);
-    put_u(b, T_FREE_MEMORY, w->free_memory);
-    put_u(b, T_STORAGE, w->storage);
-    put_u(b, T_FREE_STORAGE, w->free_storage);
-    put_u(b, T_GPU, w->gpu);
-    put_u(b, T_FREE_GPU, w->free_gpu);
+    proto_put_f64(b, T_CPU, w->cpu);
+    proto_put_f64(b, T_FREE_CPU, w->free_cpu);
+    proto_put_u64(b, T_MEMORY, w->memory);
+    proto_put_u64(b, T_FREE_MEMORY, w->free_memory);
+    proto_put_u64(b, T_STORAGE, w->storage);
+    proto_put_u64(b, T_FREE_STORAGE, w->free_storage);
+    proto_put_u64(b, T_GPU, w->gpu);
+    proto_put_u64(b, T_FREE_GPU, w->free_gpu);
     put_u(b, T_LAST_SEEN, w->last_seen);
     put_s(b, T_STATE, w->state);
 }
