@@ -1,0 +1,519 @@
+/* extract.c — safe streaming extraction (DESIGN.md invariant 3).
+ *
+ * Every entry is resolved one component at a time from the target's
+ * directory fd with openat(O_DIRECTORY|O_NOFOLLOW): a symlink anywhere on
+ * the way (ours or planted) fails the open instead of being followed, and
+ * ".." never reaches the kernel because names are checked lexically first.
+ * Files are created O_EXCL|O_NOFOLLOW with mode 0600 and only get their
+ * real mode after the last byte, so a reader racing us never sees a
+ * half-written file with its final permissions; directories stay 0700 until
+ * extract_finish for the same reason (and so a 0555 directory in the
+ * archive cannot block its own content).
+ *
+ * Everything created is remembered in one hash table keyed by path: it
+ * tells "directory we made" (may be re-announced) from "existing entry"
+ * (refused), and "regular file extracted here" from anything else, which is
+ * the only thing a hard link may point at. Its size is bounded by max_files.
+ * On error the partial tree stays in the staging directory; the caller
+ * removes it. */
+#include "extract.h"
+#include "hash.h"
+#include "tar.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct xnode {
+    char *name;
+    char type;            /* '5' dir, '0' file, '1' hard link, '2' symlink */
+    uint32_t mode;
+    int64_t mtime;
+    int explicit_dir;     /* directory announced by its own entry */
+    uint64_t size;
+    uint8_t sha[32];
+} xnode;
+
+struct extract {
+    int root;             /* fd of the target directory */
+    tar_reader *r;
+    extract_limits lim;
+    extract_cb cb;
+    void *ctx;
+    uint64_t bytes, files;
+    int err;
+    char msg[512];
+    /* the entry being written */
+    int fd;
+    hash_sha256 h;
+    extract_file cur;
+    uint64_t written;
+    /* created paths */
+    xnode *tab;
+    size_t tcap, tcount;
+    const char **dirs;    /* directory names (owned by tab), creation order */
+    size_t ndirs, dcap;
+    /* parent directory of the previous entry, reused when it repeats */
+    char *pcache;
+    int pfd;
+};
+
+static int xfail(extract *x, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->msg, sizeof x->msg, fmt, ap);
+    va_end(ap);
+    x->err = code;
+    return code;
+}
+
+static uint64_t fnv(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    while (*s) { h ^= (uint8_t)*s++; h *= 1099511628211ULL; }
+    return h;
+}
+
+static xnode *tab_find(extract *x, const char *name)
+{
+    if (!x->tcap) return NULL;
+    for (size_t i = fnv(name) & (x->tcap - 1);; i = (i + 1) & (x->tcap - 1)) {
+        if (!x->tab[i].name) return NULL;
+        if (!strcmp(x->tab[i].name, name)) return &x->tab[i];
+    }
+}
+
+static xnode *tab_add(extract *x, const char *name, char type)
+{
+    if ((x->tcount + 1) * 2 > x->tcap) {
+        size_t nc = x->tcap ? x->tcap * 2 : 256;
+        xnode *nt = calloc(nc, sizeof *nt);
+        if (!nt) return NULL;
+        for (size_t i = 0; i < x->tcap; i++) {
+            if (!x->tab[i].name) continue;
+            size_t j = fnv(x->tab[i].name) & (nc - 1);
+            while (nt[j].name) j = (j + 1) & (nc - 1);
+            nt[j] = x->tab[i];
+        }
+        free(x->tab);
+        x->tab = nt;
+        x->tcap = nc;
+    }
+    if (type == '5' && x->ndirs == x->dcap) {
+        size_t nc = x->dcap ? x->dcap * 2 : 64;
+        const char **nd = realloc(x->dirs, nc * sizeof *nd);
+        if (!nd) return NULL;
+        x->dirs = nd;
+        x->dcap = nc;
+    }
+    size_t i = fnv(name) & (x->tcap - 1);
+    while (x->tab[i].name) i = (i + 1) & (x->tcap - 1);
+    if (!(x->tab[i].name = strdup(name))) return NULL;
+    x->tab[i].type = type;
+    x->tcount++;
+    if (type == '5') {
+        x->dirs[x->ndirs++] = x->tab[i].name;
+        x->tab[i].mode = 0755;
+        x->tab[i].mtime = -1;
+    }
+    return &x->tab[i];
+}
+
+/* Lexical check: relative, no empty, "." or ".." component, not too long. */
+static int check_name(extract *x, const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0)
+        return xfail(x, TAR_E_PATH, "refusing an entry with an empty name");
+    if (len > x->lim.max_path)
+        return xfail(x, TAR_E_LIMIT, "refusing '%.80s...': path of %zu bytes over the %zu-byte limit",
+                     name, len, x->lim.max_path);
+    if (name[0] == '/')
+        return xfail(x, TAR_E_PATH, "refusing '%s': absolute path", name);
+    for (const char *c = name; ; ) {
+        const char *e = strchr(c, '/');
+        size_t n = e ? (size_t)(e - c) : strlen(c);
+        if (n == 0)
+            return xfail(x, TAR_E_PATH, "refusing '%s': empty path component", name);
+        if (n == 2 && c[0] == '.' && c[1] == '.')
+            return xfail(x, TAR_E_PATH, "refusing '%s': path leaves the target", name);
+        if (n == 1 && c[0] == '.')
+            return xfail(x, TAR_E_PATH, "refusing '%s': '.' path component", name);
+        if (!e) break;
+        c = e + 1;
+    }
+    return 0;
+}
+
+/* Opens (creating at 0700 when missing) the parent directory of name and
+ * returns its fd, never following a symlink; *base points at the last
+ * component. The fd belongs to the cache: do not close it. */
+static int open_parent(extract *x, const char *name, const char **base)
+{
+    const char *slash = strrchr(name, '/');
+    size_t plen = slash ? (size_t)(slash - name) : 0;
+    *base = slash ? slash + 1 : name;
+    if (plen == 0)
+        return x->root;
+    if (x->pcache && strlen(x->pcache) == plen && !memcmp(x->pcache, name, plen))
+        return x->pfd;
+
+    char path[TAR_PATH_MAX + 1];
+    if (plen > TAR_PATH_MAX)
+        return xfail(x, TAR_E_LIMIT, "refusing '%s': path too long", name);
+    memcpy(path, name, plen);
+    path[plen] = 0;
+    int cur = x->root;
+    char *c = path;
+    for (;;) {
+        char *e = strchr(c, '/');
+        if (e) *e = 0;
+        int fd = openat(cur, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT) {
+            if (x->lim.max_files && x->files >= x->lim.max_files) {
+                if (cur != x->root) close(cur);
+                return xfail(x, TAR_E_LIMIT, "refusing '%s': over the %llu-entry limit",
+                             name, (unsigned long long)x->lim.max_files);
+            }
+            if (mkdirat(cur, c, 0700) == 0) {
+                if (!tab_add(x, path, '5')) {
+                    if (cur != x->root) close(cur);
+                    return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", name);
+                }
+                x->files++;
+            }
+            fd = openat(cur, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        int saved = errno;
+        if (cur != x->root) close(cur);
+        if (fd < 0) {
+            if (saved == ELOOP || saved == ENOTDIR)
+                return xfail(x, TAR_E_LINK, "refusing '%s': '%s' is a symlink or not a directory",
+                             name, path);
+            return xfail(x, TAR_E_IO, "open '%s': %s", path, strerror(saved));
+        }
+        cur = fd;
+        if (!e) break;
+        *e = '/';
+        c = e + 1;
+    }
+    char *keep = strdup(path);
+    if (!keep) {
+        close(cur);
+        return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", name);
+    }
+    if (x->pcache) close(x->pfd);
+    free(x->pcache);
+    x->pcache = keep;
+    x->pfd = cur;
+    return cur;
+}
+
+/* A symlink may only point inside the tree, judged lexically: all ".."
+ * first, never more than the link's own depth. Since ".." after a name
+ * could climb out through another symlink, it is refused outright. */
+static int check_symlink(extract *x, const char *name, const char *target)
+{
+    long depth = 0;
+    for (const char *c = name; (c = strchr(c, '/')); c++)
+        depth++;
+    if (!target[0] || target[0] == '/')
+        return xfail(x, TAR_E_LINK, "refusing symlink '%s' -> '%s': target must be relative",
+                     name, target);
+    if (strlen(target) > x->lim.max_path)
+        return xfail(x, TAR_E_LIMIT, "refusing symlink '%s': target too long", name);
+    int seen_name = 0;
+    for (const char *c = target; *c; ) {
+        const char *e = strchr(c, '/');
+        size_t n = e ? (size_t)(e - c) : strlen(c);
+        if (n == 2 && c[0] == '.' && c[1] == '.') {
+            if (seen_name || --depth < 0)
+                return xfail(x, TAR_E_LINK, "refusing symlink '%s' -> '%s': target leaves the target",
+                             name, target);
+        } else if (n > 0 && !(n == 1 && c[0] == '.')) {
+            seen_name = 1;
+        }
+        if (!e) break;
+        c = e + 1;
+    }
+    return 0;
+}
+
+static int refuse_exists(extract *x, const char *name, int e)
+{
+    if (e == EEXIST)
+        return xfail(x, TAR_E_EXISTS, "refusing '%s': would replace an existing entry", name);
+    return xfail(x, TAR_E_IO, "create '%s': %s", name, strerror(e));
+}
+
+static int report(extract *x)
+{
+    if (!x->cb) return 0;
+    int rc = x->cb(x->ctx, &x->cur);
+    return rc < 0 ? xfail(x, rc, "stopped by the caller at '%s' (%d)", x->cur.name, rc) : 0;
+}
+
+static int on_entry(void *ctx, const tar_entry *e)
+{
+    extract *x = ctx;
+    const char *base;
+    int rc, pfd;
+
+    memset(&x->cur, 0, sizeof x->cur);
+    x->cur.name = e->name;
+    x->cur.type = e->type;
+    x->cur.mode = e->mode & 0777;
+    x->cur.mtime = e->mtime;
+    x->written = 0;
+    if (e->type == '5' && e->name[0] == 0)
+        return 0;   /* the archive's own root ("./"): it is our target */
+    if (e->type != '0' && e->type != '5' && e->type != '1' && e->type != '2') {
+        const char *what = e->type == '3' ? "character device" : e->type == '4' ? "block device"
+                         : e->type == '6' ? "FIFO" : "unsupported entry type";
+        return xfail(x, TAR_E_TYPE, "refusing '%s': %s ('%c')", e->name, what,
+                     e->type > 32 && e->type < 127 ? e->type : '?');
+    }
+    if ((rc = check_name(x, e->name)) < 0)
+        return rc;
+    if (x->lim.max_files && x->files >= x->lim.max_files)
+        return xfail(x, TAR_E_LIMIT, "refusing '%s': over the %llu-entry limit",
+                     e->name, (unsigned long long)x->lim.max_files);
+    if (e->type == '0' && x->lim.max_bytes &&
+        (e->size > x->lim.max_bytes || x->bytes > x->lim.max_bytes - e->size))
+        return xfail(x, TAR_E_LIMIT, "refusing '%s': %llu bytes would pass the %llu-byte limit",
+                     e->name, (unsigned long long)e->size, (unsigned long long)x->lim.max_bytes);
+    if (e->type == '2' && (rc = check_symlink(x, e->name, e->linkname)) < 0)
+        return rc;
+
+    xnode *hl = NULL;
+    uint64_t hl_size = 0;
+    uint8_t hl_sha[32];
+    char lname[TAR_PATH_MAX + 1];
+    if (e->type == '1') {
+        snprintf(lname, sizeof lname, "%s", e->linkname);
+        while (lname[0] == '.' && lname[1] == '/')
+            memmove(lname, lname + 2, strlen(lname + 2) + 1);
+        hl = tab_find(x, lname);
+        if (!hl || (hl->type != '0' && hl->type != '1'))
+            return xfail(x, TAR_E_LINK, "refusing hard link '%s' -> '%s': not a file extracted here",
+                         e->name, e->linkname);
+        hl_size = hl->size;   /* tab may move when parents get created */
+        memcpy(hl_sha, hl->sha, 32);
+    }
+    if ((pfd = open_parent(x, e->name, &base)) < 0)
+        return pfd;
+    /* Parents made on the way count as entries too. */
+    if (x->lim.max_files && x->files >= x->lim.max_files)
+        return xfail(x, TAR_E_LIMIT, "refusing '%s': over the %llu-entry limit",
+                     e->name, (unsigned long long)x->lim.max_files);
+
+    if (e->type == '5') {
+        xnode *d = tab_find(x, e->name);
+        if (!d) {
+            if (mkdirat(pfd, base, 0700) < 0)
+                return refuse_exists(x, e->name, errno);
+            if (!(d = tab_add(x, e->name, '5')))
+                return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
+            x->files++;
+        } else if (d->type != '5' || d->explicit_dir) {
+            return xfail(x, TAR_E_EXISTS, "refusing '%s': would replace an existing entry", e->name);
+        }
+        d->explicit_dir = 1;
+        d->mode = e->mode & 0777;
+        d->mtime = e->mtime;
+        return 0;
+    }
+    if (tab_find(x, e->name))
+        return xfail(x, TAR_E_EXISTS, "refusing '%s': would replace an existing entry", e->name);
+    if (e->type == '2') {
+        if (symlinkat(e->linkname, pfd, base) < 0)
+            return refuse_exists(x, e->name, errno);
+        if (!tab_add(x, e->name, '2'))
+            return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
+        x->files++;
+        return 0;
+    }
+    if (e->type == '1') {
+        const char *tbase;
+        uint64_t size = hl_size;
+        uint8_t sha[32];
+        memcpy(sha, hl_sha, 32);
+        /* Resolve the target's parent the same safe way (it may evict the
+         * cache, so the new entry's parent is resolved again after). */
+        int tfd = open_parent(x, lname, &tbase);
+        if (tfd < 0) return tfd;
+        int tdup = dup(tfd);
+        if (tdup < 0) return xfail(x, TAR_E_IO, "dup: %s", strerror(errno));
+        char tb[TAR_PATH_MAX + 1];
+        snprintf(tb, sizeof tb, "%s", tbase);
+        if ((pfd = open_parent(x, e->name, &base)) < 0) { close(tdup); return pfd; }
+        rc = linkat(tdup, tb, pfd, base, 0);
+        int saved = errno;
+        close(tdup);
+        if (rc < 0)
+            return refuse_exists(x, e->name, saved);
+        xnode *n = tab_add(x, e->name, '1');
+        if (!n) return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
+        n->size = size;
+        memcpy(n->sha, sha, 32);
+        x->cur.size = size;
+        memcpy(x->cur.sha256, sha, 32);
+        x->files++;
+        return 0;
+    }
+    x->fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (x->fd < 0)
+        return refuse_exists(x, e->name, errno);
+    if (hash_sha256_init(&x->h) < 0)
+        return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
+    x->cur.size = e->size;
+    x->bytes += e->size;
+    x->files++;
+    return 0;
+}
+
+static int on_data(void *ctx, const uint8_t *p, size_t n)
+{
+    extract *x = ctx;
+    if (x->fd < 0)
+        return 0;
+    hash_sha256_update(&x->h, p, n);
+    while (n > 0) {
+        ssize_t w = write(x->fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return xfail(x, TAR_E_IO, "write '%s': %s", x->cur.name, strerror(errno));
+        p += w;
+        n -= (size_t)w;
+        x->written += (uint64_t)w;
+    }
+    return 0;
+}
+
+static int on_entry_end(void *ctx, const tar_entry *e)
+{
+    extract *x = ctx;
+    if (e->type == '5' && e->name[0] == 0)
+        return 0;
+    if (e->type == '0' && x->fd >= 0) {
+        int fd = x->fd;
+        x->fd = -1;
+        hash_sha256_final(&x->h, x->cur.sha256);
+        struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)e->mtime, 0 } };
+        /* fsync before the final mode: a file with its real mode is a
+         * complete file. */
+        if (fsync(fd) < 0 || fchmod(fd, e->mode & 0777) < 0 || futimens(fd, ts) < 0) {
+            int saved = errno;
+            close(fd);
+            return xfail(x, TAR_E_IO, "finish '%s': %s", e->name, strerror(saved));
+        }
+        if (close(fd) < 0)
+            return xfail(x, TAR_E_IO, "close '%s': %s", e->name, strerror(errno));
+        xnode *n = tab_add(x, e->name, '0');
+        if (!n) return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
+        n->size = e->size;
+        memcpy(n->sha, x->cur.sha256, 32);
+    }
+    return report(x);
+}
+
+extract *extract_new(const char *dir, const extract_limits *lim, extract_cb on_file, void *ctx)
+{
+    static const tar_reader_ops ops = { on_entry, on_data, on_entry_end };
+    extract *x = calloc(1, sizeof *x);
+    if (!x) return NULL;
+    x->fd = -1;
+    x->pfd = -1;
+    if (lim) x->lim = *lim;
+    if (!x->lim.max_path || x->lim.max_path > TAR_PATH_MAX) x->lim.max_path = TAR_PATH_MAX;
+    x->cb = on_file;
+    x->ctx = ctx;
+    x->root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (x->root < 0 || !(x->r = tar_reader_new(&ops, x, x->lim.max_path))) {
+        if (x->root >= 0) close(x->root);
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
+int extract_feed(extract *x, const uint8_t *p, size_t n)
+{
+    if (x->err) return x->err;
+    int rc = tar_reader_feed(x->r, p, n);
+    if (rc < 0 && !x->err)
+        xfail(x, rc, "%s", tar_reader_error(x->r));
+    return rc < 0 ? x->err : 0;
+}
+
+/* Walks back down to a directory we created; never follows symlinks. */
+static int open_dir_path(extract *x, const char *name)
+{
+    const char *base;
+    int pfd = open_parent(x, name, &base);
+    if (pfd < 0) return pfd;
+    int fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    return fd < 0 ? xfail(x, TAR_E_IO, "open dir '%s': %s", name, strerror(errno)) : fd;
+}
+
+int extract_finish(extract *x)
+{
+    if (x->err) return x->err;
+    int rc = tar_reader_finish(x->r);
+    if (rc < 0)
+        return xfail(x, rc, "%s", tar_reader_error(x->r));
+    /* Children before parents: a parent's final mode (even 0500) must not
+     * stop us from reaching the children. */
+    for (size_t i = x->ndirs; i-- > 0; ) {
+        xnode *d = tab_find(x, x->dirs[i]);
+        int fd = open_dir_path(x, d->name);
+        if (fd < 0) return fd;
+        struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)d->mtime, 0 } };
+        if (fsync(fd) < 0 || fchmod(fd, d->mode) < 0 || (d->mtime >= 0 && futimens(fd, ts) < 0)) {
+            int saved = errno;
+            close(fd);
+            return xfail(x, TAR_E_IO, "finish dir '%s': %s", d->name, strerror(saved));
+        }
+        close(fd);
+    }
+    if (fsync(x->root) < 0)
+        return xfail(x, TAR_E_IO, "fsync target: %s", strerror(errno));
+    return 0;
+}
+
+const char *extract_error(const extract *x)
+{
+    return x ? x->msg : "no extractor";
+}
+
+uint64_t extract_bytes(const extract *x)
+{
+    return x ? x->bytes : 0;
+}
+
+uint64_t extract_files(const extract *x)
+{
+    return x ? x->files : 0;
+}
+
+void extract_free(extract *x)
+{
+    if (!x) return;
+    if (x->fd >= 0) close(x->fd);
+    hash_sha256_free(&x->h);
+    if (x->pcache) close(x->pfd);
+    free(x->pcache);
+    for (size_t i = 0; i < x->tcap; i++)
+        free(x->tab[i].name);
+    free(x->tab);
+    free(x->dirs);
+    tar_reader_free(x->r);
+    close(x->root);
+    free(x);
+}
