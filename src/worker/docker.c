@@ -45,6 +45,7 @@ typedef struct docker {
     struct runtime base;
     char socket_path[108];
     char prefix[16];                  /* "/v1.41" */
+    int use_init;                     /* daemon has an init binary */
 } docker;
 
 typedef struct dk_buf {
@@ -157,6 +158,11 @@ static int dk_perform(docker *d, CURL *h, dk_req *q)
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->body ? q->body : "");
         }
     }
+    if (q->timeout_ms == 0 && !q->watch) {
+        /* Unbounded transfers (logs) may be long but must not stall. */
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    }
     if (q->watch) {
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -214,7 +220,7 @@ static int valid_chars(const char *s, const char *extra)
 }
 
 /* The create body. Returns a bson_malloc'd JSON string or NULL. */
-static char *create_body(const rt_spec *s)
+static char *create_body(const rt_spec *s, int use_init)
 {
     bson_t doc, arr, hc, mounts, m, labels, caps, sec, env, dreqs, dr, capo, capi, logc, logcfg;
     char key[16];
@@ -274,6 +280,11 @@ static char *create_body(const rt_spec *s)
     bson_append_int64(&hc, "PidsLimit", -1, DK_PIDS_LIMIT);
     bson_append_bool(&hc, "Privileged", -1, false);
     bson_append_bool(&hc, "AutoRemove", -1, false);
+    /* A shell as PID 1 ignores SIGTERM, so every stop would wait out the
+     * grace period and end in SIGKILL; docker-init forwards the signal
+     * (and reaps the task's orphans). */
+    if (use_init)
+        bson_append_bool(&hc, "Init", -1, true);
     bson_append_array_begin(&hc, "CapDrop", -1, &caps);
     bson_append_utf8(&caps, "0", -1, "ALL", -1);
     bson_append_array_end(&hc, &caps);
@@ -364,7 +375,7 @@ static int create_container(dk_task *t)
     dk_req q = { 0 };
     bson_t *doc = NULL;
     bson_iter_t it;
-    char *body = create_body(t->spec);
+    char *body = create_body(t->spec, t->d->use_init);
     int rc = 0;
     if (!body) {
         snprintf(t->res->error, sizeof t->res->error, "out of memory");
@@ -615,6 +626,26 @@ static void docker_destroy(runtime *r)
 
 static const struct runtime_ops docker_ops = { "docker", docker_run, docker_destroy };
 
+/* Whether GET /info names an init binary (docker-init, Debian's tini). */
+static int daemon_has_init(docker *d, CURL *h)
+{
+    dk_req q = { 0 };
+    bson_t *doc = NULL;
+    bson_iter_t it;
+    int yes = 0;
+    q.method = "GET";
+    q.timeout_ms = DK_SHORT_MS;
+    snprintf(q.path, sizeof q.path, "/info");
+    if (dk_perform(d, h, &q) == 0 && q.status == 200 &&
+        (doc = bson_new_from_json((const uint8_t *)q.resp.p, (ssize_t)q.resp.len, NULL)) &&
+        bson_iter_init_find(&it, doc, "InitBinary") && BSON_ITER_HOLDS_UTF8(&it))
+        yes = bson_iter_utf8(&it, NULL)[0] != 0;
+    if (doc)
+        bson_destroy(doc);
+    dk_req_clear(&q);
+    return yes;
+}
+
 static size_t on_discard(char *p, size_t sz, size_t n, void *ud)
 {
     return sz * n;
@@ -701,6 +732,7 @@ runtime *runtime_docker_new(const char *socket_path, char *err, size_t errcap)
     if (minor > DK_MAX_API_MINOR)
         minor = DK_MAX_API_MINOR;
     snprintf(d->prefix, sizeof d->prefix, "/v1.%d", minor);
+    d->use_init = daemon_has_init(d, h);
     curl_easy_cleanup(h);
     return &d->base;
 fail_d:

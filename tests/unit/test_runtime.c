@@ -62,7 +62,7 @@ static void job_init(job *j, runtime *rt, const char *command)
 static void job_free(job *j)
 {
     char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", j->dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%.*s'", (int)sizeof j->dir, j->dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cleanup of %s failed\n", j->dir);
 }
