@@ -4,7 +4,7 @@ CC      ?= cc
 PKGS    := libbson-1.0 libmongoc-1.0 zlib libcurl libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
-WARN    := -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wno-unused-parameter
+WARN    := -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
 DEFS    := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 OPT     ?= -O2 -g
 CFLAGS_ALL = -std=c11 $(WARN) $(DEFS) $(OPT) -Iinclude -Isrc $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
@@ -47,7 +47,8 @@ tests: $(PROGS) $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(B)/master: $(B)/src/master/main.o $(MASTER_OBJ) $(WORKER_OBJ) $(CLI_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS_V) -o $@ $^ $(LDLIBS_ALL)

@@ -1,0 +1,198 @@
+/* master — the CloudAI master: TCP server for workers and clients,
+ * scheduler, file store, metadata index, console. `master --dev` also runs
+ * one in-process worker, so one command gives a working cluster. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli/cli.h"
+#include "cluster.h"
+#include "config.h"
+#include "fsutil.h"
+#include "log.h"
+#include "meta.h"
+#include "server.h"
+#include "upload.h"
+#include "worker/worker.h"
+
+static volatile int stopping;
+static server *the_server;
+static char bound[256];
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: master [--dev] [--console] [-config FILE] [-listen HOST:PORT]\n"
+"              [-files DIR] [-meta DIR] [-v]\n"
+"  --dev          also run one worker in this process (data under ./data)\n"
+"  --console      read commands on stdin even when it is not a terminal\n"
+"  -config FILE   INI configuration (see config.example.ini)\n"
+"  -listen ADDR   address for workers and clients (default 127.0.0.1:7070)\n"
+"  -files DIR     where task outputs are stored (default ./data/files)\n"
+"  -meta DIR      embedded metadata journal (default ./data/meta)\n"
+"  -v             debug logging\n");
+}
+
+static void warn_cb(const char *msg)
+{
+    log_warn("%s", msg);
+}
+
+static void *signal_main(void *arg)
+{
+    sigset_t *set = arg;
+    int sig = 0;
+    sigwait(set, &sig);
+    log_info("signal %d: shutting down", sig);
+    stopping = 1;
+    if (the_server) server_stop(the_server);
+    return NULL;
+}
+
+typedef struct dev_worker {
+    config cfg;
+    pthread_t th;
+} dev_worker;
+
+static void *dev_worker_main(void *arg)
+{
+    dev_worker *d = arg;
+    char err[512];
+    if (worker_run(&d->cfg, &stopping, err, sizeof err) < 0)
+        log_error("in-process worker failed: %s", err);
+    return NULL;
+}
+
+static void *console_main(void *arg)
+{
+    char line[4096], *argv[64];
+    (void)arg;
+    fprintf(stdout, "CloudAI console: task, dispatch, tasks, workers, files, get, logs, cancel, help, quit\n");
+    while (!stopping) {
+        fprintf(stdout, "cloudai> ");
+        fflush(stdout);
+        if (!fgets(line, sizeof line, stdin)) break;
+        int argc = cli_split(line, argv, 63);
+        if (argc <= 0) continue;
+        if (!strcmp(argv[0], "quit") || !strcmp(argv[0], "exit")) break;
+        cli_main(argc, argv, bound);
+    }
+    if (!stopping) {
+        stopping = 1;
+        if (the_server) server_stop(the_server);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    config cfg;
+    int dev = 0, console = isatty(0), verbose = 0, rc = 1;
+    const char *config_path = NULL, *listen = NULL, *files = NULL, *metadir = NULL;
+    char err[1024] = "";
+    meta *m = NULL;
+    cluster *cl = NULL;
+    uploads *up = NULL;
+    dev_worker *dw = NULL;
+    pthread_t sigth, conth;
+    int have_console = 0;
+    sigset_t set;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] == '-' && a[1] == '-') a++;
+        if (!strcmp(a, "-dev")) dev = 1;
+        else if (!strcmp(a, "-console")) console = 1;
+        else if (!strcmp(a, "-no-console")) console = 0;
+        else if (!strcmp(a, "-v")) verbose = 1;
+        else if (!strcmp(a, "-h") || !strcmp(a, "-help")) { usage(stdout); return 0; }
+        else if (i + 1 < argc && !strcmp(a, "-config")) config_path = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "-listen")) listen = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "-files")) files = argv[++i];
+        else if (i + 1 < argc && !strcmp(a, "-meta")) metadir = argv[++i];
+        else { fprintf(stderr, "master: unknown argument '%s'\n", argv[i]); usage(stderr); return 2; }
+    }
+    log_init("master", verbose ? LOG_DEBUG : LOG_INFO);
+    config_defaults(&cfg);
+    if (config_path && config_load(&cfg, config_path, warn_cb, err, sizeof err) < 0) {
+        fprintf(stderr, "master: %s\n", err);
+        return 2;
+    }
+    if ((listen && config_set(&cfg, "master", "listen", listen, err, sizeof err) < 0) ||
+        (files && config_set(&cfg, "storage", "files_dir", files, err, sizeof err) < 0) ||
+        (metadir && config_set(&cfg, "storage", "meta_dir", metadir, err, sizeof err) < 0)) {
+        fprintf(stderr, "master: %s\n", err);
+        return 2;
+    }
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((rc = fsutil_mkdir_p(cfg.files_dir, 0755)) < 0 || (rc = fsutil_mkdir_p(cfg.meta_dir, 0700)) < 0) {
+        fprintf(stderr, "master: cannot create %s / %s: %s\n", cfg.files_dir, cfg.meta_dir, strerror(-rc));
+        return 1;
+    }
+    rc = 1;
+    /* Stored file paths are absolute (FILE_METADATA.file_path). */
+    char *abs = realpath(cfg.files_dir, NULL);
+    if (abs) { snprintf(cfg.files_dir, sizeof cfg.files_dir, "%s", abs); free(abs); }
+    if (cfg.mongo_uri[0]) {
+        m = meta_open_mongo(cfg.mongo_uri, cfg.mongo_database, cfg.mongo_timeout_ms, err, sizeof err);
+    } else {
+        uint64_t dropped = 0;
+        m = meta_open_journal(cfg.meta_dir, cfg.journal_compact_bytes, &dropped, err, sizeof err);
+        if (m && dropped)
+            log_warn("metadata journal had a torn tail: dropped %llu bytes (an interrupted write)",
+                     (unsigned long long)dropped);
+    }
+    if (!m) {
+        log_error("metadata store: %s", err);
+        goto out;
+    }
+    log_info("metadata store: %s", meta_backend(m));
+    if (!(cl = cluster_new(&cfg, m, err, sizeof err)) || !(up = uploads_new(cl, err, sizeof err))) {
+        log_error("%s", err);
+        goto out;
+    }
+    if (!(the_server = server_new(&cfg, cl, up, bound, sizeof bound, err, sizeof err))) {
+        log_error("%s", err);
+        goto out;
+    }
+    if (cfg.nusers == 0 && !cfg.cluster_token[0])
+        log_warn("no [auth] tokens configured: any local user and worker may connect (dev mode)");
+    log_info("listening on %s; files in %s", bound, cfg.files_dir);
+    /* Tests and scripts read the bound address from this line. */
+    fprintf(stdout, "master listening on %s\n", bound);
+    fflush(stdout);
+    cluster_start(cl);
+    pthread_create(&sigth, NULL, signal_main, &set);
+    pthread_detach(sigth);
+    if (dev) {
+        if (!(dw = calloc(1, sizeof *dw))) goto out;
+        dw->cfg = cfg;
+        snprintf(dw->cfg.master_addr, sizeof dw->cfg.master_addr, "%s", bound);
+        if (!dw->cfg.worker_id[0]) snprintf(dw->cfg.worker_id, sizeof dw->cfg.worker_id, "dev-worker");
+        worker_detect_resources(&dw->cfg);
+        pthread_create(&dw->th, NULL, dev_worker_main, dw);
+    }
+    if (console) {
+        setenv("CLOUDAI_MASTER", bound, 1);
+        have_console = pthread_create(&conth, NULL, console_main, NULL) == 0;
+        if (have_console) pthread_detach(conth);
+    }
+    server_run(the_server);
+    rc = 0;
+    if (dw) pthread_join(dw->th, NULL);
+out:
+    stopping = 1;
+    cluster_stop(cl);
+    fflush(stdout);
+    /* Every record was fsync'd when it was written: nothing to flush. */
+    _exit(rc);
+}

@@ -1,0 +1,651 @@
+/* worker.c — the worker daemon (worker.h).
+ *
+ * Threads: the main thread keeps the control connection to the master
+ * (connect with backoff, REGISTER, then ASSIGN/CANCEL frames); a heartbeat
+ * thread; one thread per task (run, then upload until acknowledged).
+ * Lock: w->mu guards the task table and the control connection's writes.
+ *
+ * On disk under outputs_dir, per task: <id>/ (mounted at /output),
+ * <id>.log (stdout+stderr), <id>.result (written when the task ended: the
+ * output is then "held" until the master's FILE_ACK). A restarted worker
+ * finds its held outputs by their .result files and uploads them again. */
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "chunk.h"
+#include "fsutil.h"
+#include "ids.h"
+#include "log.h"
+#include "peer.h"
+#include "records.h"
+#include "runtime.h"
+#include "tar.h"
+#include "worker.h"
+
+#define LOG_TAIL_MAX (16 * 1024)
+
+typedef struct wtask {
+    task_rec rec;
+    int running;            /* 1 while the container/process runs */
+    int held;               /* ended; output kept until acknowledged */
+    int status;             /* final status as this worker sees it */
+    int64_t exit_code;
+    char error[1024];
+    struct wtask *next;
+} wtask;
+
+typedef struct worker {
+    const config *cfg;       /* = &own, with outputs_dir made absolute */
+    config own;
+    char id[64];
+    runtime *rt;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    wtask *tasks;
+    int ctl_fd;              /* control connection, -1 when down */
+    volatile int *stop;
+    int nthreads;
+    double free_cpu;
+    uint64_t free_mem, free_gpu;
+} worker;
+
+static void path_of(const worker *w, const char *id, const char *suffix, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s%s", w->cfg->outputs_dir, id, suffix);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Sends a frame on the control connection; dropped when it is down (the
+ * master reconciles on REGISTER). */
+static int ctl_send(worker *w, proto_buf *b)
+{
+    int rc = -ENOTCONN;
+    pthread_mutex_lock(&w->mu);
+    if (w->ctl_fd >= 0)
+        rc = frame_write(w->ctl_fd, b, 10000);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+/* ---- result files ------------------------------------------------------------ */
+
+static int save_result(worker *w, wtask *t)
+{
+    char path[CONFIG_PATH_MAX + 128], buf[8192];
+    char err[sizeof t->error];
+    snprintf(err, sizeof err, "%s", t->error);
+    for (char *p = err; *p; p++)
+        if (*p == '\n') *p = ' ';
+    int n = snprintf(buf, sizeof buf,
+                     "task_id=%s\nuser_id=%s\ntask_name=%s\nsubmitted_at=%llu\nstatus=%d\nexit_code=%lld\nerror=%s\n",
+                     t->rec.task_id, t->rec.user_id, t->rec.task_name,
+                     (unsigned long long)t->rec.submitted_at, t->status, (long long)t->exit_code, err);
+    path_of(w, t->rec.task_id, ".result", path, sizeof path);
+    return fsutil_write_atomic(path, buf, (size_t)n);
+}
+
+static wtask *load_result(const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    wtask *t = NULL;
+    if (fsutil_read_file(path, &text, &len, 16384) < 0) return NULL;
+    if (!(t = calloc(1, sizeof *t))) goto out;
+    task_rec_init(&t->rec);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *eq = strchr(line, '=');
+        if (!eq) continue;
+        *eq++ = 0;
+        if (!strcmp(line, "task_id")) snprintf(t->rec.task_id, sizeof t->rec.task_id, "%s", eq);
+        else if (!strcmp(line, "user_id")) snprintf(t->rec.user_id, sizeof t->rec.user_id, "%s", eq);
+        else if (!strcmp(line, "task_name")) snprintf(t->rec.task_name, sizeof t->rec.task_name, "%s", eq);
+        else if (!strcmp(line, "submitted_at")) t->rec.submitted_at = strtoull(eq, NULL, 10);
+        else if (!strcmp(line, "status")) t->status = atoi(eq);
+        else if (!strcmp(line, "exit_code")) t->exit_code = strtoll(eq, NULL, 10);
+        else if (!strcmp(line, "error")) snprintf(t->error, sizeof t->error, "%s", eq);
+    }
+    if (!t->rec.task_id[0]) {
+        free(t);
+        t = NULL;
+    }
+out:
+    free(text);
+    return t;
+}
+
+static char *read_tail(const char *path, size_t max)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *buf = NULL;
+    if (fd < 0) return strdup("");
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t start = end > (off_t)max ? end - (off_t)max : 0;
+    size_t n = (size_t)(end - start);
+    if (!(buf = malloc(n + 1))) goto out;
+    ssize_t got = pread(fd, buf, n, start);
+    n = got > 0 ? (size_t)got : 0;
+    /* The wire wants UTF-8 without NUL: replace what would be refused. */
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == 0 || (unsigned char)buf[i] >= 0x80) buf[i] = '?';
+    buf[n] = 0;
+out:
+    close(fd);
+    return buf;
+}
+
+/* ---- upload ----------------------------------------------------------------------- */
+
+static int send_peer(void *ctx, proto_buf *b)
+{
+    peer *p = ctx;
+    return frame_write(p->fd, b, 30000);
+}
+
+/* One attempt: 0 acknowledged, 1 retry later, negative give up. */
+static int upload_once(worker *w, wtask *t, char *why, size_t cap)
+{
+    char out_dir[CONFIG_PATH_MAX + 80], logp[CONFIG_PATH_MAX + 80], err[512];
+    peer p;
+    proto_msg m;
+    tar_stats st;
+    chunk_tx tx;
+    int rc, have_tx = 0, result = 1;
+    uint64_t offset = 0, ok = 0;
+    char *tail = NULL;
+
+    path_of(w, t->rec.task_id, "", out_dir, sizeof out_dir);
+    path_of(w, t->rec.task_id, ".log", logp, sizeof logp);
+    fsutil_mkdir_p(out_dir, 0755);
+    if ((rc = tar_measure_dir(out_dir, NULL, &st, err, sizeof err)) < 0) {
+        snprintf(why, cap, "cannot read the output: %s", err);
+        return 1;
+    }
+    if (peer_connect(&p, w->cfg->master_addr, PROTO_ROLE_WORKER, w->id, w->cfg->cluster_token,
+                     10000, err, sizeof err) < 0) {
+        snprintf(why, cap, "%s", err);
+        return 1;
+    }
+    tail = read_tail(logp, LOG_TAIL_MAX);
+    proto_begin(&p.wb, PROTO_TASK_RESULT, 0);
+    proto_put_str(&p.wb, T_TASK_ID, t->rec.task_id);
+    proto_put_u64(&p.wb, T_STATUS, (uint64_t)t->status);
+    proto_put_i64(&p.wb, T_EXIT_CODE, t->exit_code);
+    if (t->error[0]) proto_put_str(&p.wb, T_ERROR, t->error);
+    proto_put_str(&p.wb, T_LOG_TAIL, tail ? tail : "");
+    if (peer_send(&p) < 0) goto io;
+    proto_begin(&p.wb, PROTO_UPLOAD_RESUME, 0);
+    proto_put_str(&p.wb, T_TASK_ID, t->rec.task_id);
+    proto_put_u64(&p.wb, T_TOTAL_SIZE, st.archive_bytes);
+    if (peer_send(&p) < 0 || peer_recv(&p, &m, 30000) < 0) goto io;
+    if (m.type == PROTO_FILE_ACK) {
+        proto_u64(&m, T_OK, &ok);
+        if (ok) { result = 0; goto out; }
+        proto_str(&m, T_MESSAGE, why, cap);
+        goto out;
+    }
+    if (m.type == PROTO_ERROR) {
+        uint64_t code = 0;
+        proto_u64(&m, T_CODE, &code);
+        peer_error_text(&m, why, cap);
+        if (code == PROTO_ERR_NOT_FOUND) result = -1;
+        goto out;
+    }
+    if (m.type != PROTO_UPLOAD_RESUME) {
+        snprintf(why, cap, "unexpected %s", proto_type_name(m.type));
+        goto out;
+    }
+    proto_u64(&m, T_OFFSET, &offset);
+    int level = w->cfg->compress_level < 0 ? 1 : w->cfg->compress_level;
+    if (chunk_tx_init(&tx, t->rec.task_id, st.archive_bytes, offset, level, send_peer, &p) < 0) {
+        snprintf(why, cap, "out of memory");
+        goto out;
+    }
+    have_tx = 1;
+    tx.task_name = t->rec.task_name;
+    tx.user_id = t->rec.user_id;
+    tx.submitted_at = t->rec.submitted_at;
+    rc = tar_write_dir(out_dir, NULL, chunk_tx_write, &tx, NULL, err, sizeof err);
+    if (rc == 0) rc = chunk_tx_finish(&tx);
+    if (rc < 0 && rc != TAR_E_SINK && rc != CHUNK_E_SEND) {
+        snprintf(why, cap, "packing the output failed: %s", err);
+        goto out;
+    }
+    /* Even when a send failed the master may have said why: read it. */
+    if (peer_recv(&p, &m, 120000) < 0) goto io;
+    if (m.type == PROTO_FILE_ACK) {
+        proto_u64(&m, T_OK, &ok);
+        proto_str(&m, T_MESSAGE, why, cap);
+        result = ok ? 0 : 1;
+    } else if (m.type == PROTO_ERROR) {
+        peer_error_text(&m, why, cap);
+    } else {
+        snprintf(why, cap, "unexpected %s", proto_type_name(m.type));
+    }
+    goto out;
+io:
+    snprintf(why, cap, "connection to the master lost during the upload");
+out:
+    if (have_tx) chunk_tx_free(&tx);
+    free(tail);
+    peer_close(&p);
+    return result;
+}
+
+static void forget_task(worker *w, wtask *t)
+{
+    pthread_mutex_lock(&w->mu);
+    for (wtask **pp = &w->tasks; *pp; pp = &(*pp)->next)
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    pthread_mutex_unlock(&w->mu);
+    task_rec_free(&t->rec);
+    free(t);
+}
+
+static void upload_until_acked(worker *w, wtask *t)
+{
+    char why[1024] = "", path[CONFIG_PATH_MAX + 128];
+    int delay = 200, attempt = 0;
+    while (!*w->stop) {
+        int rc = upload_once(w, t, why, sizeof why);
+        if (rc == 0) {
+            log_info("task %s: output stored by the master; deleting the local copy", t->rec.task_id);
+            path_of(w, t->rec.task_id, "", path, sizeof path);
+            fsutil_rm_rf(path);
+            path_of(w, t->rec.task_id, ".log", path, sizeof path);
+            unlink(path);
+            path_of(w, t->rec.task_id, ".result", path, sizeof path);
+            unlink(path);
+            forget_task(w, t);
+            return;
+        }
+        if (rc < 0) {
+            log_error("task %s: the master does not know this task (%s); keeping its output in %s/%s",
+                      t->rec.task_id, why, w->cfg->outputs_dir, t->rec.task_id);
+            forget_task(w, t);
+            return;
+        }
+        attempt++;
+        log_warn("task %s: upload attempt %d failed: %s; retrying in %d ms", t->rec.task_id,
+                 attempt, why, delay);
+        for (int slept = 0; slept < delay && !*w->stop; slept += 100)
+            sleep_ms(100);
+        delay = delay * 2 > 30000 ? 30000 : delay * 2;
+    }
+}
+
+/* ---- tasks ------------------------------------------------------------------------ */
+
+static void release(worker *w, wtask *t)
+{
+    pthread_mutex_lock(&w->mu);
+    t->running = 0;
+    t->held = 1;
+    w->free_cpu += t->rec.req_cpu;
+    w->free_mem += t->rec.req_memory;
+    w->free_gpu += t->rec.req_gpu;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *task_main(void *arg)
+{
+    wtask *t = arg;
+    worker *w = (worker *)t->next;    /* handed over in next; reset below */
+    char out_dir[CONFIG_PATH_MAX + 80], logp[CONFIG_PATH_MAX + 80];
+    rt_spec spec;
+    rt_result res;
+    proto_buf b;
+    int rc;
+
+    pthread_mutex_lock(&w->mu);
+    t->next = w->tasks;
+    w->tasks = t;
+    pthread_mutex_unlock(&w->mu);
+
+    if (t->held) goto upload;          /* recovered after a restart */
+    path_of(w, t->rec.task_id, "", out_dir, sizeof out_dir);
+    path_of(w, t->rec.task_id, ".log", logp, sizeof logp);
+    fsutil_rm_rf(out_dir);
+    if ((rc = fsutil_mkdir_p(out_dir, 0777)) < 0) {
+        t->status = PROTO_ST_FAILED;
+        snprintf(t->error, sizeof t->error, "cannot create %s: %s", out_dir, strerror(-rc));
+        release(w, t);
+        goto result;
+    }
+    chmod(out_dir, 0777);      /* the container may run as another uid */
+    proto_buf_init(&b);
+    proto_begin(&b, PROTO_TASK_STATUS, 0);
+    proto_put_str(&b, T_TASK_ID, t->rec.task_id);
+    proto_put_u64(&b, T_STATUS, PROTO_ST_RUNNING);
+    ctl_send(w, &b);
+    proto_buf_free(&b);
+
+    memset(&spec, 0, sizeof spec);
+    spec.task_id = t->rec.task_id;
+    spec.image = t->rec.docker_image;
+    spec.command = t->rec.command;
+    spec.argv = t->rec.argv;
+    spec.cpu = t->rec.req_cpu;
+    spec.memory = t->rec.req_memory;
+    spec.gpu = t->rec.req_gpu;
+    spec.output_dir = out_dir;
+    spec.log_path = logp;
+    spec.timeout_s = t->rec.timeout_s;
+    memset(&res, 0, sizeof res);
+    log_info("task %s: running %s on %s", t->rec.task_id, t->rec.docker_image, runtime_name(w->rt));
+    rc = runtime_run(w->rt, &spec, &res);
+    t->exit_code = res.exit_code;
+    if (rc < 0) {
+        t->status = PROTO_ST_FAILED;
+        snprintf(t->error, sizeof t->error, "%s", res.error[0] ? res.error : "the task could not start");
+    } else if (res.cancelled) {
+        t->status = PROTO_ST_CANCELLED;
+        snprintf(t->error, sizeof t->error, "cancelled");
+    } else if (res.timed_out) {
+        t->status = PROTO_ST_FAILED;
+        snprintf(t->error, sizeof t->error, "stopped after the time limit of %llu s",
+                 (unsigned long long)t->rec.timeout_s);
+    } else if (res.oom_killed) {
+        t->status = PROTO_ST_FAILED;
+        snprintf(t->error, sizeof t->error, "killed: out of memory (limit %llu bytes)",
+                 (unsigned long long)t->rec.req_memory);
+    } else if (res.exit_code != 0) {
+        t->status = PROTO_ST_FAILED;
+        snprintf(t->error, sizeof t->error, "exit code %lld", (long long)res.exit_code);
+    } else {
+        t->status = PROTO_ST_COMPLETED;
+    }
+    log_info("task %s: %s (exit %lld)%s%s", t->rec.task_id, proto_status_name((uint64_t)t->status),
+             (long long)t->exit_code, t->error[0] ? ": " : "", t->error);
+    release(w, t);
+result:
+    if (save_result(w, t) < 0)
+        log_error("task %s: cannot save its result file; output kept in memory only", t->rec.task_id);
+upload:
+    upload_until_acked(w, t);
+    pthread_mutex_lock(&w->mu);
+    w->nthreads--;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static int start_task(worker *w, wtask *t)
+{
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    t->next = (wtask *)(void *)w;
+    pthread_mutex_lock(&w->mu);
+    w->nthreads++;
+    pthread_mutex_unlock(&w->mu);
+    int rc = pthread_create(&th, &attr, task_main, t);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        pthread_mutex_lock(&w->mu);
+        w->nthreads--;
+        pthread_mutex_unlock(&w->mu);
+    }
+    return -rc;
+}
+
+static void on_assign(worker *w, const proto_msg *m)
+{
+    proto_field f;
+    proto_msg sub;
+    wtask *t;
+    if (proto_get(m, T_TASK, &f) < 0) return;
+    proto_rec_open(&f, &sub);
+    if (!(t = calloc(1, sizeof *t))) return;
+    task_rec_init(&t->rec);
+    if (task_rec_get(&sub, &t->rec) < 0) {
+        log_error("ASSIGN with an unreadable task record");
+        task_rec_free(&t->rec);
+        free(t);
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    for (wtask *x = w->tasks; x; x = x->next)
+        if (!strcmp(x->rec.task_id, t->rec.task_id)) {
+            pthread_mutex_unlock(&w->mu);
+            log_warn("task %s assigned twice; already here", t->rec.task_id);
+            task_rec_free(&t->rec);
+            free(t);
+            return;
+        }
+    t->running = 1;
+    w->free_cpu -= t->rec.req_cpu;
+    w->free_mem -= t->rec.req_memory;
+    w->free_gpu -= t->rec.req_gpu;
+    pthread_mutex_unlock(&w->mu);
+    if (start_task(w, t) < 0) {
+        log_error("task %s: cannot start a thread", t->rec.task_id);
+        task_rec_free(&t->rec);
+        free(t);
+    }
+}
+
+static void on_cancel(worker *w, const proto_msg *m)
+{
+    char id[64] = "";
+    proto_str(m, T_TASK_ID, id, sizeof id);
+    if (runtime_cancel(w->rt, id) == 0)
+        log_info("task %s: cancel requested by the master", id);
+}
+
+/* ---- control connection ---------------------------------------------------------- */
+
+static void put_ids(worker *w, proto_buf *b)
+{
+    for (wtask *t = w->tasks; t; t = t->next) {
+        if (t->running) proto_put_str(b, T_RUNNING, t->rec.task_id);
+        else if (t->held) proto_put_str(b, T_HELD, t->rec.task_id);
+    }
+}
+
+static void *heartbeat_main(void *arg)
+{
+    worker *w = arg;
+    proto_buf b;
+    proto_buf_init(&b);
+    while (!*w->stop) {
+        for (int i = 0; i < w->cfg->heartbeat_interval_s * 10 && !*w->stop; i++)
+            sleep_ms(100);
+        pthread_mutex_lock(&w->mu);
+        proto_begin(&b, PROTO_HEARTBEAT, 0);
+        proto_put_str(&b, T_WORKER_ID, w->id);
+        proto_put_f64(&b, T_FREE_CPU, w->free_cpu);
+        proto_put_u64(&b, T_FREE_MEMORY, w->free_mem);
+        proto_put_u64(&b, T_FREE_GPU, w->free_gpu);
+        put_ids(w, &b);
+        if (w->ctl_fd >= 0) frame_write(w->ctl_fd, &b, 10000);
+        pthread_mutex_unlock(&w->mu);
+    }
+    proto_buf_free(&b);
+    return NULL;
+}
+
+static int session(worker *w, char *err, size_t errcap)
+{
+    peer p;
+    proto_msg m;
+    int rc;
+    if ((rc = peer_connect(&p, w->cfg->master_addr, PROTO_ROLE_WORKER, w->id,
+                           w->cfg->cluster_token, 10000, err, errcap)) < 0)
+        return rc;
+    proto_begin(&p.wb, PROTO_REGISTER, 0);
+    proto_put_str(&p.wb, T_WORKER_ID, w->id);
+    proto_put_f64(&p.wb, T_CPU, w->cfg->cpu);
+    proto_put_u64(&p.wb, T_MEMORY, w->cfg->memory);
+    proto_put_u64(&p.wb, T_STORAGE, w->cfg->storage);
+    proto_put_u64(&p.wb, T_GPU, (uint64_t)w->cfg->gpu);
+    pthread_mutex_lock(&w->mu);
+    put_ids(w, &p.wb);
+    pthread_mutex_unlock(&w->mu);
+    if ((rc = peer_send(&p)) < 0 || (rc = peer_recv(&p, &m, 10000)) < 0) {
+        snprintf(err, errcap, "registration failed: %s", strerror(rc < -200 ? EPROTO : -rc));
+        goto out;
+    }
+    if (m.type == PROTO_ERROR) {
+        peer_error_text(&m, err, errcap);
+        rc = -EACCES;
+        goto out;
+    }
+    log_info("registered with master %s at %s", p.master_id, w->cfg->master_addr);
+    pthread_mutex_lock(&w->mu);
+    w->ctl_fd = p.fd;
+    pthread_mutex_unlock(&w->mu);
+    while (!*w->stop) {
+        rc = frame_read(p.fd, &p.rd, &m, 500, 30000);
+        if (rc == -ETIMEDOUT) continue;
+        if (rc < 0) {
+            snprintf(err, errcap, "connection to the master lost");
+            break;
+        }
+        if (m.type == PROTO_ASSIGN) on_assign(w, &m);
+        else if (m.type == PROTO_CANCEL) on_cancel(w, &m);
+        else if (m.type == PROTO_ERROR) {
+            peer_error_text(&m, err, errcap);
+            log_warn("master says: %s", err);
+        }
+    }
+    pthread_mutex_lock(&w->mu);
+    w->ctl_fd = -1;
+    pthread_mutex_unlock(&w->mu);
+    rc = 0;
+out:
+    peer_close(&p);
+    return rc;
+}
+
+/* Held outputs of a previous run; directories without a result were
+ * interrupted mid-run: the master re-queues those tasks. */
+static void recover(worker *w)
+{
+    DIR *d = opendir(w->cfg->outputs_dir);
+    struct dirent *e;
+    char path[CONFIG_PATH_MAX + 300];
+    if (!d) return;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 8 || strcmp(e->d_name + n - 7, ".result")) continue;
+        snprintf(path, sizeof path, "%s/%s", w->cfg->outputs_dir, e->d_name);
+        wtask *t = load_result(path);
+        if (!t) continue;
+        t->held = 1;
+        log_info("task %s: found a held output from a previous run; uploading it", t->rec.task_id);
+        start_task(w, t);
+    }
+    rewinddir(d);
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "task-", 5) || strchr(e->d_name, '.')) continue;
+        snprintf(path, sizeof path, "%s/%s.result", w->cfg->outputs_dir, e->d_name);
+        if (access(path, F_OK) == 0) continue;
+        snprintf(path, sizeof path, "%s/%s", w->cfg->outputs_dir, e->d_name);
+        log_warn("task %s was interrupted by a worker restart; removing its partial output", e->d_name);
+        fsutil_rm_rf(path);
+        snprintf(path, sizeof path, "%s/%s.log", w->cfg->outputs_dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
+{
+    worker w;
+    pthread_t hb;
+    int rc, delay = 100;
+    char why[512] = "", rterr[512] = "";
+
+    memset(&w, 0, sizeof w);
+    w.own = *cfg;
+    w.cfg = &w.own;
+    w.stop = stop;
+    w.ctl_fd = -1;
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    if (cfg->worker_id[0]) {
+        snprintf(w.id, sizeof w.id, "%s", cfg->worker_id);
+    } else {
+        char host[256] = "worker";
+        gethostname(host, sizeof host);
+        host[sizeof host - 1] = 0;
+        ids_sanitize(host, w.id, sizeof w.id);
+    }
+    w.free_cpu = cfg->cpu;
+    w.free_mem = cfg->memory;
+    w.free_gpu = (uint64_t)cfg->gpu;
+    if ((rc = fsutil_mkdir_p(cfg->outputs_dir, 0755)) < 0) {
+        snprintf(err, errcap, "cannot create outputs directory %s: %s", cfg->outputs_dir, strerror(-rc));
+        return rc;
+    }
+    /* Docker bind mounts need an absolute source. */
+    char *abs = realpath(cfg->outputs_dir, NULL);
+    if (abs) {
+        snprintf(w.own.outputs_dir, sizeof w.own.outputs_dir, "%s", abs);
+        free(abs);
+    }
+    cfg = &w.own;
+    if (!strcmp(cfg->runtime, "process")) {
+        w.rt = runtime_process_new(rterr, sizeof rterr);
+    } else {
+        w.rt = runtime_docker_new(cfg->docker_socket, rterr, sizeof rterr);
+        if (!w.rt && !strcmp(cfg->runtime, "auto")) {
+            log_warn("Docker engine not available (%s): using the process runtime (not isolated)", rterr);
+            w.rt = runtime_process_new(rterr, sizeof rterr);
+        }
+    }
+    if (!w.rt) {
+        snprintf(err, errcap, "no runtime: %s", rterr);
+        return -1;
+    }
+    log_info("worker %s: runtime %s, %.3g CPUs, %.1f GiB memory, %.1f GiB storage, %lld GPUs, outputs in %s",
+             w.id, runtime_name(w.rt), cfg->cpu, cfg->memory / 1073741824.0,
+             cfg->storage / 1073741824.0, (long long)cfg->gpu, cfg->outputs_dir);
+    recover(&w);
+    if (pthread_create(&hb, NULL, heartbeat_main, &w) != 0) {
+        snprintf(err, errcap, "cannot start the heartbeat thread");
+        runtime_free(w.rt);
+        return -1;
+    }
+    while (!*stop) {
+        rc = session(&w, why, sizeof why);
+        if (*stop) break;
+        if (rc == 0) delay = 100;     /* it was up: reconnect quickly */
+        log_warn("%s; reconnecting in %d ms", why, delay);
+        for (int slept = 0; slept < delay && !*stop; slept += 50)
+            sleep_ms(50);
+        delay = delay * 2 > 5000 ? 5000 : delay * 2;
+    }
+    pthread_join(hb, NULL);
+    /* Task threads finish their upload attempts on stop; running tasks are
+     * cancelled so nothing outlives the worker. */
+    pthread_mutex_lock(&w.mu);
+    for (wtask *t = w.tasks; t; t = t->next)
+        if (t->running) runtime_cancel(w.rt, t->rec.task_id);
+    while (w.nthreads > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&w.cv, &w.mu, &ts);
+    }
+    pthread_mutex_unlock(&w.mu);
+    runtime_free(w.rt);
+    return 0;
+}
