@@ -1,0 +1,285 @@
+/* cli.c — verb dispatch, the connection to the master, console line
+ * splitting, help, and the two one-frame verbs (logs, cancel). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli_int.h"
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("cloudai: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_EXIT_ERROR;
+}
+
+int cli_usage_error(const cli_ctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "cloudai %s: ", c->verb);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nRun 'cloudai %s --help' for usage.\n", c->verb);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_parse(cli_ctx *c, const args_spec *specs, size_t n, int argc, char **argv,
+              char **pos, int minpos, int maxpos, args_result *r,
+              const char *synopsis, const char *about)
+{
+    char err[512];
+    if (args_parse(specs, n, argc - 1, argv + 1, pos, maxpos, r, err, sizeof err) < 0)
+        return cli_usage_error(c, "%s", err);
+    if (r->help) {
+        printf("Usage: cloudai %s\n\n%s\n\nFlags:\n", synopsis, about);
+        args_usage(stdout, specs, n);
+        return CLI_EXIT_OK;
+    }
+    if (r->npos < minpos)
+        return cli_usage_error(c, "missing arguments (usage: cloudai %s)", synopsis);
+    return -1;
+}
+
+static const char *first_set(const char *a, const char *b, const char *c)
+{
+    if (a && *a)
+        return a;
+    if (b && *b)
+        return b;
+    return c;
+}
+
+int cli_connect(cli_ctx *c)
+{
+    char err[512];
+    c->master = first_set(c->master, getenv("CLOUDAI_MASTER"),
+                          first_set(c->default_master, NULL, CLI_DEFAULT_MASTER));
+    c->user = first_set(c->user, getenv("CLOUDAI_USER"), first_set(getenv("USER"), NULL, "local"));
+    c->token = first_set(c->token, getenv("CLOUDAI_TOKEN"), "");
+    if (strlen(c->user) >= 64)
+        return cli_fail("user name '%.20s...' is longer than 63 bytes", c->user);
+    if (peer_connect(&c->p, c->master, PROTO_ROLE_CLIENT, c->user, c->token, CLI_CONNECT_MS,
+                     err, sizeof err) < 0) {
+        if (!strncmp(err, "cannot connect", 14))
+            return cli_fail("%s (is ./master running? set -master or CLOUDAI_MASTER)", err);
+        return cli_fail("%s", err);
+    }
+    c->connected = 1;
+    return 0;
+}
+
+void cli_disconnect(cli_ctx *c)
+{
+    if (c->connected)
+        peer_close(&c->p);
+    c->connected = 0;
+}
+
+int cli_recv(cli_ctx *c, proto_msg *m, int idle_ms)
+{
+    char err[1200];
+    int rc = peer_recv(&c->p, m, idle_ms);
+    if (rc == -EPIPE)
+        return cli_fail("master at %s closed the connection", c->master);
+    if (rc == -ETIMEDOUT)
+        return cli_fail("master at %s did not answer within %d s", c->master, idle_ms / 1000);
+    if (rc < 0)
+        return cli_fail("reading from master at %s: %s", c->master,
+                        rc <= PROTO_E_TRUNCATED && rc >= PROTO_E_RANGE ? proto_rc_str(rc)
+                                                                      : strerror(-rc));
+    if (m->type == PROTO_ERROR) {
+        peer_error_text(m, err, sizeof err);
+        return cli_fail("%s", err);
+    }
+    return 0;
+}
+
+int cli_request(cli_ctx *c, proto_msg *m)
+{
+    int rc = proto_finish(&c->p.wb);
+    if (rc < 0)
+        return cli_fail("request too large: %s", proto_rc_str(rc));
+    if ((rc = peer_send(&c->p)) < 0)
+        return cli_fail("sending to master at %s: %s", c->master, strerror(-rc));
+    return cli_recv(c, m, CLI_REPLY_MS);
+}
+
+/* Verbs that name one task and get one frame back. */
+static int one_task_verb(cli_ctx *c, int argc, char **argv, int cancel)
+{
+    args_spec specs[] = {CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c)};
+    char *pos[CLI_POS_MAX];
+    args_result r;
+    proto_msg m;
+    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 1, 1, &r,
+                       cancel ? "cancel TASK_ID" : "logs TASK_ID",
+                       cancel ? "Cancels a queued or running task; its container is stopped."
+                              : "Prints the last output (stdout and stderr) of a task.");
+    if (rc >= 0)
+        return rc;
+    if (r.dashdash)
+        return cli_usage_error(c, "unexpected '--'");
+    if (strlen(pos[0]) >= 64)
+        return cli_usage_error(c, "'%.20s...' is not a task id", pos[0]);
+    if ((rc = cli_connect(c)) != 0)
+        return rc;
+    proto_begin(&c->p.wb, cancel ? PROTO_CANCEL : PROTO_GET_LOG, 0);
+    proto_put_str(&c->p.wb, T_TASK_ID, pos[0]);
+    if ((rc = cli_request(c, &m)) != 0)
+        goto out;
+    if (cancel) {
+        char msg[4200] = "";
+        if (m.type != PROTO_OK) {
+            rc = cli_fail("unexpected %s reply to CANCEL", proto_type_name(m.type));
+            goto out;
+        }
+        proto_str(&m, T_MESSAGE, msg, sizeof msg);
+        printf("%s\n", msg[0] ? msg : "Cancel requested");
+    } else {
+        proto_field f;
+        if (m.type != PROTO_LOG) {
+            rc = cli_fail("unexpected %s reply to GET_LOG", proto_type_name(m.type));
+            goto out;
+        }
+        /* Raw bytes: the log is the task's own output, shown as it was. */
+        if (proto_get(&m, T_LOG_TAIL, &f) == 0 && f.len > 0) {
+            fwrite(f.p, 1, f.len, stdout);
+            if (f.p[f.len - 1] != '\n')
+                fputc('\n', stdout);
+        } else {
+            fprintf(stderr, "cloudai: task %s has no log yet\n", pos[0]);
+        }
+    }
+    if (fflush(stdout) != 0)
+        rc = cli_fail("writing output: %s", strerror(errno));
+out:
+    cli_disconnect(c);
+    return rc;
+}
+
+void cli_usage(FILE *out)
+{
+    fputs("Usage: cloudai [-master HOST:PORT] [-user U] [-token T] VERB [flags]\n"
+          "\n"
+          "Verbs:\n"
+          "  task IMAGE [flags] [-- ARGV...]       submit a task; the scheduler picks a worker\n"
+          "  dispatch WORKER IMAGE [flags] [-- ..]  submit a task to a named worker\n"
+          "  tasks [-status S] [-name N] ...       list tasks\n"
+          "  workers                               list workers and their free resources\n"
+          "  files [-task ID | -name N] ...        list stored output files\n"
+          "  get TASK_ID [DEST]                    download a task's files into DEST (./TASK_ID)\n"
+          "  logs TASK_ID                          print a task's output log\n"
+          "  cancel TASK_ID                        cancel a queued or running task\n"
+          "  help [VERB]                           this text, or a verb's flags\n"
+          "\n"
+          "The master is found from -master, else $CLOUDAI_MASTER, else 127.0.0.1:7070;\n"
+          "the user from -user, else $CLOUDAI_USER, else $USER; the token from -token,\n"
+          "else $CLOUDAI_TOKEN (dev clusters need none). Listings take --json.\n"
+          "Exit codes: 0 ok, 1 error from the master or I/O, 2 usage.\n", out);
+}
+
+int cli_run(int argc, char **argv, const cli_opts *o)
+{
+    cli_ctx c;
+    memset(&c, 0, sizeof c);
+    if (argc < 1 || !argv[0]) {
+        cli_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    c.verb = argv[0];
+    if (o) {
+        c.default_master = o->default_master;
+        c.master = o->master;
+        c.user = o->user;
+        c.token = o->token;
+    }
+    const char *v = argv[0];
+    if (!strcmp(v, "help") || !strcmp(v, "-h") || !strcmp(v, "--help") || !strcmp(v, "-help")) {
+        if (argc >= 2 && strcmp(argv[1], "help") != 0 && argv[1][0] != '-') {
+            char *hv[2] = {argv[1], "--help"};
+            return cli_run(2, hv, o);
+        }
+        cli_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(v, "task"))
+        return cli_verb_submit(&c, argc, argv, 0);
+    if (!strcmp(v, "dispatch"))
+        return cli_verb_submit(&c, argc, argv, 1);
+    if (!strcmp(v, "tasks"))
+        return cli_verb_tasks(&c, argc, argv);
+    if (!strcmp(v, "workers"))
+        return cli_verb_workers(&c, argc, argv);
+    if (!strcmp(v, "files"))
+        return cli_verb_files(&c, argc, argv);
+    if (!strcmp(v, "get"))
+        return cli_verb_get(&c, argc, argv);
+    if (!strcmp(v, "logs"))
+        return one_task_verb(&c, argc, argv, 0);
+    if (!strcmp(v, "cancel"))
+        return one_task_verb(&c, argc, argv, 1);
+    fprintf(stderr, "cloudai: unknown verb '%s'\n", v);
+    fputs("Run 'cloudai help' for the list of verbs.\n", stderr);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_main(int argc, char **argv, const char *default_master)
+{
+    cli_opts o = {default_master, NULL, NULL, NULL};
+    return cli_run(argc, argv, &o);
+}
+
+int cli_split(char *line, char **argv, int max)
+{
+    char *r = line, *w = line;
+    int n = 0;
+    for (;;) {
+        while (*r == ' ' || *r == '\t' || *r == '\n' || *r == '\r')
+            r++;
+        if (*r == '\0')
+            return n;
+        if (n >= max)
+            return -2;
+        /* Words are rewritten in place: unquoting only ever shrinks, so
+         * the write cursor never passes the read cursor. */
+        argv[n++] = w;
+        while (*r && *r != ' ' && *r != '\t' && *r != '\n' && *r != '\r') {
+            if (*r == '\'') {
+                for (r++; *r != '\''; r++) {
+                    if (*r == '\0')
+                        return -1;
+                    *w++ = *r;
+                }
+                r++;
+            } else if (*r == '"') {
+                for (r++; *r != '"'; r++) {
+                    if (*r == '\0')
+                        return -1;
+                    if (*r == '\\' && (r[1] == '"' || r[1] == '\\'))
+                        r++;
+                    *w++ = *r;
+                }
+                r++;
+            } else if (*r == '\\') {
+                if (r[1] == '\0')
+                    return -1;
+                *w++ = r[1];
+                r += 2;
+            } else {
+                *w++ = *r++;
+            }
+        }
+        /* r sits on a blank or the end; w <= r, so this NUL never hides
+         * unread input except the blank already consumed. */
+        int at_end = *r == '\0';
+        *w++ = '\0';
+        if (at_end)
+            return n;
+        r++;
+    }
+}

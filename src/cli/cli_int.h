@@ -1,0 +1,68 @@
+/* cli_int.h — what the verb files of src/cli share (not a public header).
+ * One cli_ctx per verb invocation, on the caller's stack. */
+#ifndef CLOUDAI_CLI_INT_H
+#define CLOUDAI_CLI_INT_H
+#include <stdint.h>
+#include "args.h"
+#include "cli.h"
+#include "jsonw.h"
+#include "peer.h"
+#include "records.h"
+
+#define CLI_CONNECT_MS 5000       /* connect + handshake */
+#define CLI_REPLY_MS 30000        /* wait for a reply frame */
+#define CLI_STREAM_MS 120000      /* wait between GET_FILE chunks */
+#define CLI_POS_MAX 8             /* positional words any verb takes */
+
+typedef struct cli_ctx {
+    const char *verb;
+    const char *default_master;
+    const char *master, *user, *token;   /* flags/global options; resolved by cli_connect */
+    int json;
+    peer p;
+    int connected;
+} cli_ctx;
+
+/* Flags every verb takes; `user` is identity except in tasks/files, where
+ * -user is a filter and identity comes from the global flag or env. */
+#define CLI_SPEC_MASTER(c) {"master", ARGS_STR, &(c)->master, NULL, "HOST:PORT", \
+    "master address (else $CLOUDAI_MASTER, else 127.0.0.1:7070)"}
+#define CLI_SPEC_TOKEN(c) {"token", ARGS_STR, &(c)->token, NULL, "T", \
+    "user token (else $CLOUDAI_TOKEN, else none)"}
+#define CLI_SPEC_USER(c) {"user", ARGS_STR, &(c)->user, NULL, "U", \
+    "act as user U (else $CLOUDAI_USER, else $USER)"}
+#define CLI_SPEC_JSON(c) {"json", ARGS_BOOL, &(c)->json, NULL, NULL, \
+    "print a JSON array of objects (DESIGN.md field names) for scripts"}
+
+/* Prints "cloudai: <msg>" to stderr; returns CLI_EXIT_ERROR. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "cloudai VERB: <msg>" and a pointer to --help; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses a verb's words; on help prints usage to stdout. Returns -1 to go
+ * on, else the exit code to return (0 after help, 2 on a bad flag). */
+int cli_parse(cli_ctx *c, const args_spec *specs, size_t n, int argc, char **argv,
+              char **pos, int minpos, int maxpos, args_result *r,
+              const char *synopsis, const char *about);
+/* Resolves master/user/token and connects; prints the error itself.
+ * 0 or CLI_EXIT_ERROR. */
+int cli_connect(cli_ctx *c);
+void cli_disconnect(cli_ctx *c);
+/* Sends c->p.wb, receives the first reply into m. An ERROR reply, a
+ * closed connection or a timeout is printed; returns 0 or CLI_EXIT_ERROR. */
+int cli_request(cli_ctx *c, proto_msg *m);
+/* Receives a further reply frame (lists, streams); same contract. */
+int cli_recv(cli_ctx *c, proto_msg *m, int idle_ms);
+
+/* The verbs: argv[0] is the verb. Each returns a CLI_EXIT_* code. */
+int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch);
+int cli_verb_tasks(cli_ctx *c, int argc, char **argv);
+int cli_verb_workers(cli_ctx *c, int argc, char **argv);
+int cli_verb_files(cli_ctx *c, int argc, char **argv);
+int cli_verb_get(cli_ctx *c, int argc, char **argv);
+
+/* Records as JSON objects with the DESIGN.md field names; times are unix
+ * milliseconds, unset times and unknown exit codes are null. */
+void cli_json_task(jsonw *w, const task_rec *t);
+void cli_json_file(jsonw *w, const file_rec *f);
+void cli_json_worker(jsonw *w, const worker_rec *wr);
+#endif

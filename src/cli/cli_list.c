@@ -1,0 +1,417 @@
+/* cli_list.c — `tasks`, `workers`, `files`: one request, then list frames
+ * until MORE is 0, printed as an aligned table or a JSON array. */
+#include <stdlib.h>
+#include <string.h>
+#include "cli_int.h"
+#include "hash.h"
+#include "ids.h"
+#include "table.h"
+
+typedef int (*rec_fn)(void *ctx, const proto_msg *rec);
+
+typedef struct list_out {
+    cli_ctx *c;
+    table *t;
+    jsonw w;
+    uint64_t now;
+} list_out;
+
+/* Sends c->p.wb and walks every record (tag) of every reply frame (type).
+ * The master splits long lists over frames; MORE=1 says another follows. */
+static int list_loop(cli_ctx *c, uint16_t type, uint8_t tag, rec_fn fn, void *ctx)
+{
+    proto_msg m;
+    int rc = cli_request(c, &m);
+    while (rc == 0) {
+        uint64_t more = 0;
+        proto_field f;
+        size_t it = 0;
+        if (m.type != type)
+            return cli_fail("unexpected %s reply (wanted %s)", proto_type_name(m.type),
+                            proto_type_name(type));
+        while (proto_next(&m, tag, &it, &f)) {
+            proto_msg sub;
+            proto_rec_open(&f, &sub);
+            if ((rc = fn(ctx, &sub)) != 0)
+                return rc;
+        }
+        proto_u64(&m, T_MORE, &more);
+        if (!more)
+            return 0;
+        rc = cli_recv(c, &m, CLI_REPLY_MS);
+    }
+    return rc;
+}
+
+static int has_glob(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
+static void json_time(jsonw *w, const char *key, uint64_t ms)
+{
+    jsonw_key(w, key);
+    if (ms)
+        jsonw_u64(w, ms);
+    else
+        jsonw_null(w);
+}
+
+void cli_json_task(jsonw *w, const task_rec *t)
+{
+    jsonw_object_begin(w);
+    jsonw_key(w, "task_id"); jsonw_str(w, t->task_id);
+    jsonw_key(w, "user_id"); jsonw_str(w, t->user_id);
+    jsonw_key(w, "task_name"); jsonw_str(w, t->task_name);
+    json_time(w, "submitted_at", t->submitted_at);
+    jsonw_key(w, "docker_image"); jsonw_str(w, t->docker_image);
+    jsonw_key(w, "command"); jsonw_str(w, t->command);
+    jsonw_key(w, "argv");
+    if (t->argv) {
+        jsonw_array_begin(w);
+        for (int i = 0; i < t->argc && t->argv[i]; i++)
+            jsonw_str(w, t->argv[i]);
+        jsonw_array_end(w);
+    } else {
+        jsonw_null(w);
+    }
+    jsonw_key(w, "req_cpu"); jsonw_f64(w, t->req_cpu);
+    jsonw_key(w, "req_memory"); jsonw_u64(w, t->req_memory);
+    jsonw_key(w, "req_storage"); jsonw_u64(w, t->req_storage);
+    jsonw_key(w, "req_gpu"); jsonw_u64(w, t->req_gpu);
+    jsonw_key(w, "status"); jsonw_str(w, proto_status_name((uint64_t)t->status));
+    jsonw_key(w, "worker_id"); jsonw_str(w, t->worker_id[0] ? t->worker_id : NULL);
+    jsonw_key(w, "exit_code");
+    if (t->exit_code == -1)
+        jsonw_null(w);
+    else
+        jsonw_i64(w, t->exit_code);
+    jsonw_key(w, "error"); jsonw_str(w, t->error);
+    jsonw_key(w, "attempts"); jsonw_u64(w, t->attempts);
+    json_time(w, "created_at", t->created_at);
+    json_time(w, "started_at", t->started_at);
+    json_time(w, "completed_at", t->completed_at);
+    jsonw_key(w, "output_files"); jsonw_u64(w, t->output_files);
+    jsonw_key(w, "output_bytes"); jsonw_u64(w, t->output_bytes);
+    jsonw_key(w, "timeout"); jsonw_u64(w, t->timeout_s);
+    jsonw_object_end(w);
+}
+
+void cli_json_file(jsonw *w, const file_rec *f)
+{
+    char hex[65];
+    hash_hex(f->sha256, sizeof f->sha256, hex);
+    jsonw_object_begin(w);
+    jsonw_key(w, "task_id"); jsonw_str(w, f->task_id);
+    jsonw_key(w, "task_name"); jsonw_str(w, f->task_name);
+    jsonw_key(w, "user_id"); jsonw_str(w, f->user_id);
+    json_time(w, "submitted_at", f->submitted_at);
+    jsonw_key(w, "file_name"); jsonw_str(w, f->file_name);
+    jsonw_key(w, "file_path"); jsonw_str(w, f->file_path);
+    jsonw_key(w, "file_size"); jsonw_u64(w, f->file_size);
+    jsonw_key(w, "sha256"); jsonw_str(w, hex);
+    jsonw_key(w, "mode"); jsonw_u64(w, f->mode);
+    json_time(w, "stored_at", f->stored_at);
+    jsonw_object_end(w);
+}
+
+void cli_json_worker(jsonw *w, const worker_rec *r)
+{
+    jsonw_object_begin(w);
+    jsonw_key(w, "worker_id"); jsonw_str(w, r->worker_id);
+    jsonw_key(w, "address"); jsonw_str(w, r->address);
+    jsonw_key(w, "resources");
+    jsonw_object_begin(w);
+    jsonw_key(w, "cpu"); jsonw_f64(w, r->cpu);
+    jsonw_key(w, "memory"); jsonw_u64(w, r->memory);
+    jsonw_key(w, "storage"); jsonw_u64(w, r->storage);
+    jsonw_key(w, "gpu"); jsonw_u64(w, r->gpu);
+    jsonw_key(w, "free_cpu"); jsonw_f64(w, r->free_cpu);
+    jsonw_key(w, "free_memory"); jsonw_u64(w, r->free_memory);
+    jsonw_key(w, "free_storage"); jsonw_u64(w, r->free_storage);
+    jsonw_key(w, "free_gpu"); jsonw_u64(w, r->free_gpu);
+    jsonw_object_end(w);
+    json_time(w, "last_seen", r->last_seen);
+    jsonw_key(w, "state"); jsonw_str(w, r->state);
+    jsonw_key(w, "running"); jsonw_u64(w, r->running);
+    jsonw_object_end(w);
+}
+
+/* Starts the output: a table with these headers, or a JSON array. */
+static int out_begin(list_out *o, cli_ctx *c, int ncols, const char *const *heads)
+{
+    memset(o, 0, sizeof *o);
+    o->c = c;
+    o->now = ids_now_ms();
+    if (c->json) {
+        jsonw_init(&o->w, stdout);
+        jsonw_array_begin(&o->w);
+        return 0;
+    }
+    if (!(o->t = table_new(ncols, heads)))
+        return cli_fail("out of memory");
+    return 0;
+}
+
+static int out_end(list_out *o, int rc)
+{
+    if (rc == 0) {
+        if (o->c->json)
+            jsonw_array_end(&o->w);
+        else
+            table_print(o->t, stdout);
+        if (fflush(stdout) != 0 || ferror(stdout))
+            rc = cli_fail("writing output failed");
+    }
+    table_free(o->t);
+    cli_disconnect(o->c);
+    return rc;
+}
+
+static int task_row(void *ctx, const proto_msg *rec)
+{
+    list_out *o = ctx;
+    task_rec t;
+    char buf[64];
+    int rc = 0;
+    task_rec_init(&t);
+    if (task_rec_get(rec, &t) < 0) {
+        rc = cli_fail("master sent a malformed task record");
+        goto out;
+    }
+    if (o->c->json) {
+        cli_json_task(&o->w, &t);
+        goto out;
+    }
+    int done = t.status == PROTO_ST_COMPLETED || t.status == PROTO_ST_FAILED;
+    if (table_row(o->t) < 0) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    table_set(o->t, 0, t.task_id);
+    table_set(o->t, 1, t.task_name);
+    table_set(o->t, 2, proto_status_name((uint64_t)t.status));
+    table_set(o->t, 3, t.worker_id[0] ? t.worker_id : "-");
+    if (done && t.exit_code != -1)
+        table_setf(o->t, 4, "%lld", (long long)t.exit_code);
+    else
+        table_set(o->t, 4, "-");
+    ids_time_human(t.submitted_at, buf, sizeof buf);
+    table_set(o->t, 5, buf);
+    if (t.status == PROTO_ST_COMPLETED || t.output_files) {
+        table_setf(o->t, 6, "%llu", (unsigned long long)t.output_files);
+        table_fmt_size(t.output_bytes, buf, sizeof buf);
+        table_set(o->t, 7, buf);
+    } else {
+        table_set(o->t, 6, "-");
+        table_set(o->t, 7, "-");
+    }
+    if (t.error[0])
+        table_note(o->t, t.error);
+out:
+    task_rec_free(&t);
+    return rc;
+}
+
+int cli_verb_tasks(cli_ctx *c, int argc, char **argv)
+{
+    const char *status = NULL, *name = NULL, *user = NULL, *id = NULL;
+    uint64_t since = 0, until = 0, limit = 0;
+    int has_since = 0, has_until = 0, has_limit = 0;
+    args_spec specs[] = {
+        {"status", ARGS_STR, &status, NULL, "S",
+         "queued|assigned|running|uploading|completed|failed|cancelled"},
+        {"name", ARGS_STR, &name, NULL, "N", "task name, or a glob (\"exp-*\")"},
+        {"user", ARGS_STR, &user, NULL, "U", "tasks of user U (admins only, for others)"},
+        {"task", ARGS_STR, &id, NULL, "ID", "one task"},
+        {"since", ARGS_TIME, &since, &has_since, "TIME",
+         "submitted at/after TIME (2026-11-28, \"2026-11-28 14:00:00\", unix s, 2h, 7d)"},
+        {"until", ARGS_TIME, &until, &has_until, "TIME", "submitted before TIME"},
+        {"limit", ARGS_COUNT, &limit, &has_limit, "N", "at most N tasks"},
+        CLI_SPEC_JSON(c), CLI_SPEC_MASTER(c), CLI_SPEC_TOKEN(c),
+    };
+    static const char *const heads[] = {"TASK ID", "NAME", "STATUS", "WORKER", "EXIT",
+                                        "SUBMITTED", "FILES", "BYTES"};
+    char *pos[CLI_POS_MAX];
+    args_result r;
+    list_out o;
+    int st = 0;
+    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 0, 0, &r,
+                       "tasks [flags]",
+                       "Lists your tasks (an admin sees everyone's), newest first, with a\n"
+                       "note under any task that failed or is still waiting, saying why.\n"
+                       "Times are UTC; in --json they are unix milliseconds.");
+    if (rc >= 0)
+        return rc;
+    if (r.dashdash)
+        return cli_usage_error(c, "unexpected '--'");
+    if (status && (st = proto_status_parse(status)) < 0)
+        return cli_usage_error(c, "-status: unknown status '%s'", status);
+    if ((rc = cli_connect(c)) != 0)
+        return rc;
+    proto_buf *b = &c->p.wb;
+    proto_begin(b, PROTO_LIST_TASKS, 0);
+    if (status)
+        proto_put_u64(b, T_STATUS, (uint64_t)st);
+    if (name)
+        proto_put_str(b, has_glob(name) ? T_PATTERN : T_TASK_NAME, name);
+    proto_put_str(b, T_USER_ID, user);
+    proto_put_str(b, T_TASK_ID, id);
+    if (has_since)
+        proto_put_u64(b, T_SINCE, since);
+    if (has_until)
+        proto_put_u64(b, T_UNTIL, until);
+    if (has_limit)
+        proto_put_u64(b, T_LIMIT, limit);
+    if ((rc = out_begin(&o, c, 8, heads)) != 0) {
+        cli_disconnect(c);
+        return rc;
+    }
+    table_align_right(o.t, 6);
+    table_align_right(o.t, 7);
+    return out_end(&o, list_loop(c, PROTO_TASK_LIST, T_TASK, task_row, &o));
+}
+
+static int worker_row(void *ctx, const proto_msg *rec)
+{
+    list_out *o = ctx;
+    worker_rec w;
+    char a[32], b[32];
+    memset(&w, 0, sizeof w);
+    if (worker_rec_get(rec, &w) < 0)
+        return cli_fail("master sent a malformed worker record");
+    if (o->c->json) {
+        cli_json_worker(&o->w, &w);
+        return 0;
+    }
+    if (table_row(o->t) < 0)
+        return cli_fail("out of memory");
+    table_set(o->t, 0, w.worker_id);
+    table_set(o->t, 1, w.state);
+    table_setf(o->t, 2, "%g/%g", w.free_cpu, w.cpu);
+    table_fmt_size(w.free_memory, a, sizeof a);
+    table_fmt_size(w.memory, b, sizeof b);
+    table_setf(o->t, 3, "%s/%s", a, b);
+    table_fmt_size(w.free_storage, a, sizeof a);
+    table_fmt_size(w.storage, b, sizeof b);
+    table_setf(o->t, 4, "%s/%s", a, b);
+    table_setf(o->t, 5, "%llu/%llu", (unsigned long long)w.free_gpu, (unsigned long long)w.gpu);
+    table_setf(o->t, 6, "%llu", (unsigned long long)w.running);
+    table_fmt_ago(w.last_seen, o->now, a, sizeof a);
+    table_set(o->t, 7, a);
+    return 0;
+}
+
+int cli_verb_workers(cli_ctx *c, int argc, char **argv)
+{
+    args_spec specs[] = {CLI_SPEC_JSON(c), CLI_SPEC_MASTER(c), CLI_SPEC_USER(c),
+                         CLI_SPEC_TOKEN(c)};
+    static const char *const heads[] = {"WORKER", "STATE", "CPU FREE/TOTAL",
+                                        "MEMORY FREE/TOTAL", "STORAGE FREE/TOTAL",
+                                        "GPU FREE/TOTAL", "RUNNING", "LAST SEEN"};
+    char *pos[CLI_POS_MAX];
+    args_result r;
+    list_out o;
+    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 0, 0, &r,
+                       "workers [flags]",
+                       "Lists the workers the master knows, their state (ready, lost,\n"
+                       "draining) and free/total resources.");
+    if (rc >= 0)
+        return rc;
+    if (r.dashdash)
+        return cli_usage_error(c, "unexpected '--'");
+    if ((rc = cli_connect(c)) != 0)
+        return rc;
+    proto_begin(&c->p.wb, PROTO_LIST_WORKERS, 0);
+    if ((rc = out_begin(&o, c, 8, heads)) != 0) {
+        cli_disconnect(c);
+        return rc;
+    }
+    table_align_right(o.t, 6);
+    return out_end(&o, list_loop(c, PROTO_WORKER_LIST, T_WORKER, worker_row, &o));
+}
+
+static int file_row(void *ctx, const proto_msg *rec)
+{
+    list_out *o = ctx;
+    file_rec *f = calloc(1, sizeof *f);   /* 12 KiB: keep it off the stack */
+    char buf[65];
+    int rc = 0;
+    if (!f)
+        return cli_fail("out of memory");
+    if (file_rec_get(rec, f) < 0) {
+        rc = cli_fail("master sent a malformed file record");
+        goto out;
+    }
+    if (o->c->json) {
+        cli_json_file(&o->w, f);
+        goto out;
+    }
+    if (table_row(o->t) < 0) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    table_set(o->t, 0, f->task_id);
+    table_set(o->t, 1, f->task_name);
+    table_set(o->t, 2, f->file_name);
+    table_fmt_size(f->file_size, buf, sizeof buf);
+    table_set(o->t, 3, buf);
+    hash_hex(f->sha256, 6, buf);
+    table_set(o->t, 4, buf);
+    ids_time_human(f->stored_at, buf, sizeof buf);
+    table_set(o->t, 5, buf);
+out:
+    free(f);
+    return rc;
+}
+
+int cli_verb_files(cli_ctx *c, int argc, char **argv)
+{
+    const char *id = NULL, *name = NULL, *user = NULL;
+    uint64_t since = 0, until = 0, limit = 0;
+    int has_since = 0, has_until = 0, has_limit = 0;
+    args_spec specs[] = {
+        {"task", ARGS_STR, &id, NULL, "ID", "files of one task"},
+        {"name", ARGS_STR, &name, NULL, "N", "files of tasks named N, or a glob (\"exp-*\")"},
+        {"user", ARGS_STR, &user, NULL, "U", "files of user U (admins only, for others)"},
+        {"since", ARGS_TIME, &since, &has_since, "TIME", "tasks submitted at/after TIME"},
+        {"until", ARGS_TIME, &until, &has_until, "TIME", "tasks submitted before TIME"},
+        {"limit", ARGS_COUNT, &limit, &has_limit, "N", "at most N files"},
+        CLI_SPEC_JSON(c), CLI_SPEC_MASTER(c), CLI_SPEC_TOKEN(c),
+    };
+    static const char *const heads[] = {"TASK ID", "NAME", "FILE", "SIZE", "SHA256", "STORED"};
+    char *pos[CLI_POS_MAX];
+    args_result r;
+    list_out o;
+    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 0, 0, &r,
+                       "files [-task ID | -name N] [flags]",
+                       "Lists stored output files (path relative to the task directory).\n"
+                       "SHA256 shows the first 12 hex digits; --json has all of it.\n"
+                       "Download them with `cloudai get TASK_ID`.");
+    if (rc >= 0)
+        return rc;
+    if (r.dashdash)
+        return cli_usage_error(c, "unexpected '--'");
+    if (id && name)
+        return cli_usage_error(c, "give -task or -name, not both");
+    if ((rc = cli_connect(c)) != 0)
+        return rc;
+    proto_buf *b = &c->p.wb;
+    proto_begin(b, PROTO_LIST_FILES, 0);
+    proto_put_str(b, T_TASK_ID, id);
+    if (name)
+        proto_put_str(b, has_glob(name) ? T_PATTERN : T_TASK_NAME, name);
+    proto_put_str(b, T_USER_ID, user);
+    if (has_since)
+        proto_put_u64(b, T_SINCE, since);
+    if (has_until)
+        proto_put_u64(b, T_UNTIL, until);
+    if (has_limit)
+        proto_put_u64(b, T_LIMIT, limit);
+    if ((rc = out_begin(&o, c, 6, heads)) != 0) {
+        cli_disconnect(c);
+        return rc;
+    }
+    table_align_right(o.t, 3);
+    return out_end(&o, list_loop(c, PROTO_FILE_LIST, T_FILE, file_row, &o));
+}

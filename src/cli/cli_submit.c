@@ -1,0 +1,153 @@
+/* cli_submit.c — `task` and `dispatch`: build a SUBMIT / DISPATCH frame
+ * from flags and print the submission banner. */
+#include <stdlib.h>
+#include <string.h>
+#include "cli_int.h"
+#include "ids.h"
+#include "table.h"
+
+#define DEF_CPU 1.0
+#define DEF_MEMORY (512ull << 20)
+#define DEF_STORAGE (1ull << 30)
+#define DEF_GPU 0ull
+
+static const char about_task[] =
+    "Submits a task: the master queues it and picks a worker with enough free\n"
+    "resources. -cmd CMD runs through /bin/sh -c in the container (as\n"
+    "`docker run IMAGE sh -c CMD`); words after -- are the exact argv; with\n"
+    "neither, the image's own default command runs.\n"
+    "Defaults: -cpu_cores 1, -mem 512m, -storage 1 (GiB), -gpu_cores 0, -timeout 0\n"
+    "(the master's configured default). -mem and -storage take GB numbers (0.5)\n"
+    "or sizes (512m, 2g). The name defaults to IMAGE-<unix seconds>.";
+static const char about_dispatch[] =
+    "Like `task`, but runs on the named worker (it must exist and fit the\n"
+    "request, else the master refuses). See `cloudai task --help` for flags.\n"
+    "Defaults: -cpu_cores 1, -mem 512m, -storage 1 (GiB), -gpu_cores 0.";
+
+/* The Status line: the status, then what the user most wants to know next —
+ * where it runs, or why it has not started. */
+static void status_line(const task_rec *t, char *out, size_t cap)
+{
+    const char *st = proto_status_name((uint64_t)t->status);
+    if (t->worker_id[0] && t->error[0])
+        snprintf(out, cap, "%s (worker %s: %s)", st, t->worker_id, t->error);
+    else if (t->worker_id[0])
+        snprintf(out, cap, "%s (worker %s)", st, t->worker_id);
+    else if (t->error[0])
+        snprintf(out, cap, "%s (%s)", st, t->error);
+    else
+        snprintf(out, cap, "%s", st);
+}
+
+static void print_banner(const task_rec *t)
+{
+    char when[64], mem[32], sto[32], st[1300];
+    ids_time_human(t->submitted_at, when, sizeof when);
+    table_fmt_size(t->req_memory, mem, sizeof mem);
+    table_fmt_size(t->req_storage, sto, sizeof sto);
+    status_line(t, st, sizeof st);
+    for (char *p = st; *p; p++)     /* one line, no terminal escapes */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    printf("Task submitted\n");
+    printf("  Task ID:      %s\n", t->task_id);
+    printf("  Task Name:    %s\n", t->task_name);
+    printf("  Docker Image: %s\n", t->docker_image);
+    printf("  Submitted At: %s UTC\n", when);
+    printf("  Resources:    cpu %g, memory %s, storage %s, gpu %llu\n", t->req_cpu, mem, sto,
+           (unsigned long long)t->req_gpu);
+    printf("  Status:       %s\n", st);
+}
+
+int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
+{
+    const char *name = NULL, *cmd = NULL;
+    double cpu = DEF_CPU;
+    uint64_t mem = DEF_MEMORY, sto = DEF_STORAGE, gpu = DEF_GPU, timeout = 0;
+    int have_timeout = 0;
+    args_spec specs[] = {
+        {"name", ARGS_STR, &name, NULL, "N", "task name (default IMAGE-<unix seconds>)"},
+        {"cmd", ARGS_STR, &cmd, NULL, "CMD", "shell command, run as /bin/sh -c CMD"},
+        {"cpu_cores", ARGS_CPU, &cpu, NULL, "C", "CPU cores, fractions allowed (default 1)"},
+        {"mem", ARGS_GIB, &mem, NULL, "GB", "memory in GB or a size like 512m (default 512m)"},
+        {"storage", ARGS_GIB, &sto, NULL, "GB", "storage in GB or a size (default 1 GiB)"},
+        {"gpu_cores", ARGS_U64, &gpu, NULL, "G", "GPUs (default 0)"},
+        {"timeout", ARGS_SECONDS, &timeout, &have_timeout, "SECONDS",
+         "kill the task after this long (90, 30m, 2h; default: master's)"},
+        {"json", ARGS_BOOL, &c->json, NULL, NULL, "print the task record as a JSON object"},
+        CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c),
+    };
+    char *pos[CLI_POS_MAX];
+    args_result r;
+    proto_msg m;
+    proto_field f;
+    task_rec t;
+    int npos = dispatch ? 2 : 1;
+    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, npos, npos, &r,
+                       dispatch ? "dispatch WORKER IMAGE [flags] [-- ARGV...]"
+                                : "task IMAGE [flags] [-- ARGV...]",
+                       dispatch ? about_dispatch : about_task);
+    if (rc >= 0)
+        return rc;
+    const char *worker = dispatch ? pos[0] : NULL;
+    const char *image = pos[npos - 1];
+    if (cmd && r.nrest > 0)
+        return cli_usage_error(c, "give either -cmd or an argv after --, not both");
+    if (cmd && !*cmd)
+        return cli_usage_error(c, "-cmd is empty");
+    if (!*image || strlen(image) > 255)
+        return cli_usage_error(c, "'%.40s' is not a Docker image name", image);
+    if (worker && (!*worker || strlen(worker) > 63))
+        return cli_usage_error(c, "'%.40s' is not a worker id", worker);
+    if (name && (!*name || strlen(name) > 127))
+        return cli_usage_error(c, "-name must be 1 to 127 bytes");
+    if (mem == 0)
+        return cli_usage_error(c, "-mem must be more than 0");
+    if ((rc = cli_connect(c)) != 0)
+        return rc;
+    proto_buf *b = &c->p.wb;
+    proto_begin(b, dispatch ? PROTO_DISPATCH : PROTO_SUBMIT, 0);
+    proto_put_str(b, T_DOCKER_IMAGE, image);
+    if (worker)
+        proto_put_str(b, T_WORKER_ID, worker);
+    if (cmd)
+        proto_put_str(b, T_COMMAND, cmd);
+    for (int i = 0; i < r.nrest; i++)
+        proto_put_str(b, T_ARGV, r.rest[i]);
+    proto_put_str(b, T_TASK_NAME, name);
+    /* Defaults are sent, not left to the master, so --help tells the truth. */
+    proto_put_f64(b, T_REQ_CPU, cpu);
+    proto_put_u64(b, T_REQ_MEMORY, mem);
+    proto_put_u64(b, T_REQ_STORAGE, sto);
+    proto_put_u64(b, T_REQ_GPU, gpu);
+    if (have_timeout)
+        proto_put_u64(b, T_TIMEOUT, timeout);
+    if ((rc = cli_request(c, &m)) != 0)
+        goto out;
+    if (m.type != PROTO_SUBMIT_ACK || proto_get(&m, T_TASK, &f) < 0) {
+        rc = cli_fail("unexpected %s reply to %s", proto_type_name(m.type),
+                      dispatch ? "DISPATCH" : "SUBMIT");
+        goto out;
+    }
+    proto_msg sub;
+    proto_rec_open(&f, &sub);
+    task_rec_init(&t);
+    if (task_rec_get(&sub, &t) < 0) {
+        task_rec_free(&t);
+        rc = cli_fail("master sent a malformed task record");
+        goto out;
+    }
+    if (c->json) {
+        jsonw w;
+        jsonw_init(&w, stdout);
+        cli_json_task(&w, &t);
+    } else {
+        print_banner(&t);
+    }
+    task_rec_free(&t);
+    if (fflush(stdout) != 0)
+        rc = cli_fail("writing output failed");
+out:
+    cli_disconnect(c);
+    return rc;
+}
