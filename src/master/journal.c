@@ -50,11 +50,11 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static void make_header(uint8_t h[JOURNAL_HDR_SIZE])
+static void make_header(uint8_t h[JOURNAL_HDR_SIZE], uint32_t gen)
 {
     memcpy(h, JOURNAL_MAGIC, 8);
     put_u32(h + 8, JOURNAL_VERSION);
-    put_u32(h + 12, 0);
+    put_u32(h + 12, gen);
 }
 
 static uint32_t crc_of(const uint8_t *p, size_t len)
@@ -71,7 +71,8 @@ static uint32_t crc_of(const uint8_t *p, size_t len)
 }
 
 int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
-                   uint64_t *valid_end, uint64_t *file_size, char *err, size_t errcap)
+                   uint64_t *valid_end, uint64_t *file_size, uint32_t *gen,
+                   char *err, size_t errcap)
 {
     int rc = 0, fd = -1;
     uint8_t *map = MAP_FAILED;
@@ -80,6 +81,7 @@ int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
 
     *valid_end = 0;
     *file_size = 0;
+    *gen = 0;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) < 0) {
         seterr(err, errcap, "%s: %s", path, strerror(errno));
@@ -115,6 +117,7 @@ int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
         rc = JOURNAL_E_CORRUPT;
         goto out;
     }
+    *gen = get_u32(map + 12);
     off = JOURNAL_HDR_SIZE;
     while (off < size) {
         const char *why = NULL;
@@ -138,6 +141,33 @@ int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
     *valid_end = off;
 out:
     if (map != MAP_FAILED) munmap(map, size);
+    if (fd >= 0) close(fd);
+    return rc;
+}
+
+int journal_header(const char *path, uint32_t *gen, uint64_t *file_size, char *err, size_t errcap)
+{
+    uint8_t h[JOURNAL_HDR_SIZE];
+    struct stat st;
+    int rc = 0;
+    ssize_t n = 0;
+    *gen = 0;
+    *file_size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0 || (n = pread(fd, h, sizeof h, 0)) < 0) {
+        seterr(err, errcap, "%s: %s", path, strerror(errno));
+        rc = JOURNAL_E_IO;
+        goto out;
+    }
+    *file_size = (uint64_t)st.st_size;
+    if (n == 0) goto out;
+    if ((size_t)n < sizeof h || memcmp(h, JOURNAL_MAGIC, 8) != 0 || get_u32(h + 8) != JOURNAL_VERSION) {
+        seterr(err, errcap, "%s: bad journal header", path);
+        rc = JOURNAL_E_CORRUPT;
+        goto out;
+    }
+    *gen = get_u32(h + 12);
+out:
     if (fd >= 0) close(fd);
     return rc;
 }
@@ -240,7 +270,8 @@ void journal_close(journal *j)
     free(j);
 }
 
-static int open_at(const char *path, int flags, uint64_t end, journal **out, char *err, size_t errcap)
+static int open_at(const char *path, int flags, uint64_t end, uint32_t gen, journal **out,
+                   char *err, size_t errcap)
 {
     int rc = 0;
     journal *j = calloc(1, sizeof *j);
@@ -262,7 +293,7 @@ static int open_at(const char *path, int flags, uint64_t end, journal **out, cha
     j->synced = j->written = end;
     if (end == 0) {
         uint8_t h[JOURNAL_HDR_SIZE];
-        make_header(h);
+        make_header(h, gen);
         if (write_all(j->fd, h, sizeof h, 0) < 0) {
             seterr(err, errcap, "%s: write header: %s", path, strerror(errno));
             rc = JOURNAL_E_IO;
@@ -285,19 +316,20 @@ out:
     return rc;
 }
 
-int journal_open(const char *path, uint64_t end, journal **out, char *err, size_t errcap)
+int journal_open(const char *path, uint64_t end, uint32_t gen, journal **out,
+                 char *err, size_t errcap)
 {
     if (end != 0 && end < JOURNAL_HDR_SIZE) {
         seterr(err, errcap, "%s: bad journal end %llu", path, (unsigned long long)end);
         *out = NULL;
         return JOURNAL_E_CORRUPT;
     }
-    return open_at(path, 0, end, out, err, errcap);
+    return open_at(path, 0, end, gen, out, err, errcap);
 }
 
-int journal_create(const char *path, journal **out, char *err, size_t errcap)
+int journal_create(const char *path, uint32_t gen, journal **out, char *err, size_t errcap)
 {
-    return open_at(path, O_CREAT | O_TRUNC, 0, out, err, errcap);
+    return open_at(path, O_CREAT | O_TRUNC, 0, gen, out, err, errcap);
 }
 
 int journal_fsync_dir(const char *dir, char *err, size_t errcap)

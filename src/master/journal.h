@@ -5,7 +5,9 @@
  *
  *   offset 0   8 bytes  magic "CLDJRNL1"
  *          8   u32      format version (JOURNAL_VERSION)
- *         12   u32      reserved, 0
+ *         12   u32      generation: bumped by every compaction; a snapshot
+ *                       of generation G holds every change of the journals
+ *                       of generations below G
  *         16   records, back to back:
  *                u32  body length in bytes (1..JOURNAL_REC_MAX)
  *                u32  zlib crc32 of the body
@@ -48,20 +50,27 @@ void journal_set_write_hook(journal_write_fn fn);
  * JOURNAL_E_CORRUPT; an empty file has no records. With strict, any bad
  * record (short, CRC mismatch, rejected by cb) is JOURNAL_E_CORRUPT; without
  * it, replay stops there. *valid_end gets the offset just past the last good
- * record (0 for an empty file), *file_size the file's size; the file is not
- * modified. Reentrant. */
+ * record (0 for an empty file), *file_size the file's size, *gen the header's
+ * generation (0 for an empty file); the file is not modified. With cb NULL
+ * records are only checked for framing and CRC. Reentrant. */
 int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
-                   uint64_t *valid_end, uint64_t *file_size, char *err, size_t errcap);
+                   uint64_t *valid_end, uint64_t *file_size, uint32_t *gen,
+                   char *err, size_t errcap);
+
+/* Reads only the file header: *gen and *file_size as journal_replay
+ * would report them, with the same header errors. Reentrant. */
+int journal_header(const char *path, uint32_t *gen, uint64_t *file_size, char *err, size_t errcap);
 
 /* Opens an existing journal for appending at offset end, cutting (and
  * fsyncing) anything past it: that is how a torn tail is removed. end 0
- * (an empty file) writes a fresh header. The returned journal is owned by
- * the caller (journal_close). */
-int journal_open(const char *path, uint64_t end, journal **out, char *err, size_t errcap);
+ * (an empty file) writes a fresh header of generation gen (otherwise gen is
+ * unused). The returned journal is owned by the caller (journal_close). */
+int journal_open(const char *path, uint64_t end, uint32_t gen, journal **out,
+                 char *err, size_t errcap);
 
-/* Creates (or truncates) path holding only a header, fsync'd. The caller
- * renames it into place and fsyncs the directory. */
-int journal_create(const char *path, journal **out, char *err, size_t errcap);
+/* Creates (or truncates) path holding only a header of generation gen,
+ * fsync'd. The caller renames it into place and fsyncs the directory. */
+int journal_create(const char *path, uint32_t gen, journal **out, char *err, size_t errcap);
 
 /* Appends one record. The space is reserved (posix_fallocate) before the
  * write so a full disk fails here, cleanly. With sync the record and any

@@ -9,8 +9,11 @@
  *   {op: "files_del", task_id: "..."}
  *   {op: "worker",    doc: <WORKERS document>}
  * Every op replaces by key, so replaying a journal over a snapshot that
- * already contains its effects is harmless: that is what makes a crash at
- * any point of compaction safe.
+ * already contains its effects is harmless. On top of that, files carry a
+ * generation (journal.h): compaction writes snapshot G+1 and then a fresh
+ * journal G+1, and a journal older than the snapshot is known to be fully
+ * inside it and is not replayed at all. So a crash at any point of
+ * compaction leaves either the old state or the new one.
  *
  * Indexes: tasks by task_id (hash) and by (submitted_at, task_id) (ordered
  * array); file groups (one per task_id, files sorted by file_name, with a
@@ -65,6 +68,8 @@ struct mj {
     pthread_rwlock_t lock;
     char *dir, *jpath, *spath, *jtmp, *stmp;
     journal *j;                   /* NULL while replaying */
+    uint32_t gen;                 /* of the snapshot and the live journal */
+    int stale;                    /* snapshot renamed, journal not yet swapped */
     uint64_t compact_bytes, compact_next;
     metaidx_map tasks, groups, workers;
     metaidx_ord tord, gord;
@@ -264,9 +269,14 @@ static void pend_apply(struct mj *mj, struct pend *p)
 }
 
 /* Durably appends rec (no-op while replaying). */
+static int swap_journal(struct mj *mj, char *err, size_t errcap);
 static int commit(struct mj *mj, const bson_t *rec, char *err, size_t errcap)
 {
     if (!mj->j) return 0;
+    if (mj->stale) {
+        int rc = swap_journal(mj, err, errcap);
+        if (rc && mj->stale) return rc;
+    }
     return journal_append(mj->j, bson_get_data(rec), rec->len, 1, err, errcap);
 }
 
@@ -527,41 +537,53 @@ out:
     return rc;
 }
 
-/* temp -> fsync -> rename -> fsync(dir), for the snapshot and then for a
- * fresh journal. A crash before the first rename leaves the old state; after
- * it, the new snapshot plus the old journal, which replays idempotently. */
-static int do_compact(struct mj *mj, char *err, size_t errcap)
+/* Puts a fresh journal of the current generation in place of the
+ * superseded one: temp -> fsync -> rename -> fsync(dir). */
+static int swap_journal(struct mj *mj, char *err, size_t errcap)
 {
-    journal *s = NULL, *nj = NULL;
-    int rc = journal_create(mj->stmp, &s, err, errcap);
-    if (!rc) rc = write_snapshot(mj, s, err, errcap);
-    journal_close(s);
-    if (rc) goto fail;
-    if (rename(mj->stmp, mj->spath) < 0) {
-        meta_errf(err, errcap, "rename %s: %s", mj->stmp, strerror(errno));
-        rc = META_E_IO;
-        goto fail;
-    }
-    if ((rc = journal_fsync_dir(mj->dir, err, errcap)) != 0) goto out;
-    if ((rc = journal_create(mj->jtmp, &nj, err, errcap)) != 0) goto fail;
-    if (rename(mj->jtmp, mj->jpath) < 0) {
+    journal *nj = NULL;
+    int rc = journal_create(mj->jtmp, mj->gen, &nj, err, errcap);
+    if (!rc && rename(mj->jtmp, mj->jpath) < 0) {
         meta_errf(err, errcap, "rename %s: %s", mj->jtmp, strerror(errno));
-        journal_close(nj);
         rc = META_E_IO;
-        goto fail;
     }
-    /* From here the new journal is the one on disk: switch even if the
-     * directory fsync fails, so later appends land in the visible file. */
+    if (rc) {
+        journal_close(nj);
+        unlink(mj->jtmp);
+        return rc;
+    }
     journal_close(mj->j);
     mj->j = nj;
+    mj->stale = 0;
     mj->compact_next = 0;
-    rc = journal_fsync_dir(mj->dir, err, errcap);
-    goto out;
-fail:
-    unlink(mj->stmp);
-    unlink(mj->jtmp);
-out:
-    return rc;
+    return journal_fsync_dir(mj->dir, err, errcap);
+}
+
+/* Snapshot G+1 via temp -> fsync -> rename -> fsync(dir), then a fresh
+ * journal G+1. A crash before the snapshot's rename leaves the old state;
+ * after it, the snapshot holds everything and the old journal (generation
+ * G) is skipped at open. */
+static int do_compact(struct mj *mj, char *err, size_t errcap)
+{
+    journal *s = NULL;
+    int rc = journal_create(mj->stmp, mj->gen + 1, &s, err, errcap);
+    if (!rc) rc = write_snapshot(mj, s, err, errcap);
+    journal_close(s);
+    if (!rc && rename(mj->stmp, mj->spath) < 0) {
+        meta_errf(err, errcap, "rename %s: %s", mj->stmp, strerror(errno));
+        rc = META_E_IO;
+    }
+    if (rc) {
+        unlink(mj->stmp);
+        return rc;
+    }
+    /* From here the live journal is superseded: appending to it would be
+     * lost at the next open, so until a fresh one is in place (here, or
+     * retried by the next change) changes fail instead. */
+    mj->gen++;
+    mj->stale = 1;
+    if ((rc = journal_fsync_dir(mj->dir, err, errcap)) != 0) return rc;
+    return swap_journal(mj, err, errcap);
 }
 
 /* ---- queries ---- */
@@ -787,7 +809,8 @@ static int replay_file(struct mj *mj, const char *path, int strict, uint64_t *en
 {
     struct replay r = { mj, 0, malloc(sizeof(file_rec)) };
     if (!r.scratch) { meta_errf(err, errcap, "out of memory"); return META_E_NOMEM; }
-    int rc = journal_replay(path, strict, replay_rec, &r, end, size, err, errcap);
+    uint32_t gen;
+    int rc = journal_replay(path, strict, replay_rec, &r, end, size, &gen, err, errcap);
     free(r.scratch);
     if (r.fatal) {
         meta_errf(err, errcap, "%s: out of memory during replay", path);
@@ -802,7 +825,8 @@ meta *meta_open_journal(const char *dir, uint64_t compact_bytes, uint64_t *dropp
     struct mj *mj = NULL;
     struct stat st;
     uint64_t end = 0, size = 0;
-    int rc = 0;
+    uint32_t jgen = 0;
+    int rc = 0, have_snap = 0;
 
     if (dropped) *dropped = 0;
     if (!dir || !dir[0]) { meta_errf(err, errcap, "journal: no directory"); return NULL; }
@@ -836,23 +860,24 @@ meta *meta_open_journal(const char *dir, uint64_t compact_bytes, uint64_t *dropp
     /* Leftovers of an interrupted compaction were never renamed: not state. */
     unlink(mj->stmp);
     unlink(mj->jtmp);
-    if (stat(mj->spath, &st) == 0 &&
-        (rc = replay_file(mj, mj->spath, 1, &end, &size, err, errcap)) != 0)
+    if (stat(mj->spath, &st) == 0) {
+        have_snap = 1;
+        if ((rc = replay_file(mj, mj->spath, 1, &end, &size, err, errcap)) != 0) goto out;
+        if ((rc = journal_header(mj->spath, &mj->gen, &size, err, errcap)) != 0) goto out;
+    }
+    if (stat(mj->jpath, &st) == 0 &&
+        (rc = journal_header(mj->jpath, &jgen, &size, err, errcap)) != 0)
         goto out;
-    if (stat(mj->jpath, &st) == 0) {
+    if (stat(mj->jpath, &st) == 0 && !(have_snap && size > 0 && jgen < mj->gen)) {
         if ((rc = replay_file(mj, mj->jpath, 0, &end, &size, err, errcap)) != 0) goto out;
         if (dropped) *dropped = size - end;
-        rc = journal_open(mj->jpath, end, &mj->j, err, errcap);
+        if (jgen > mj->gen) mj->gen = jgen;
+        rc = journal_open(mj->jpath, end, mj->gen, &mj->j, err, errcap);
     } else {
-        journal *nj = NULL;
-        rc = journal_create(mj->jtmp, &nj, err, errcap);
-        if (!rc && rename(mj->jtmp, mj->jpath) < 0) {
-            meta_errf(err, errcap, "rename %s: %s", mj->jtmp, strerror(errno));
-            rc = META_E_IO;
-        }
-        if (!rc) rc = journal_fsync_dir(dir, err, errcap);
-        if (rc) journal_close(nj);
-        else mj->j = nj;
+        /* No journal yet, or one the snapshot supersedes (a compaction
+         * stopped between its two renames). */
+        mj->stale = 1;
+        rc = swap_journal(mj, err, errcap);
     }
 out:
     if (rc) {
