@@ -97,6 +97,8 @@ static void addr_text(const struct sockaddr *sa, char *out, size_t cap)
     }
 }
 
+/* An empty host means every IPv4 address when listening and the local
+ * host when connecting, so ":7070" works on both sides. */
 static int resolve(const char *hostport, int passive, struct addrinfo **res)
 {
     char host[256], port[8];
