@@ -320,7 +320,11 @@ static void do_schedule(cluster *cl)
             pick = sched_pick(nodes, n, &req, cl->policy, names, reason, sizeof reason);
         }
         if (pick < 0) {
-            snprintf(t->rec.error, sizeof t->rec.error, "%s", reason);
+            /* Persist the reason only when it changes: `tasks` shows it. */
+            if (strcmp(t->rec.error, reason)) {
+                snprintf(t->rec.error, sizeof t->rec.error, "%s", reason);
+                do_persist(cl, t);
+            }
             cl->queue[keep++] = t;
             continue;
         }
