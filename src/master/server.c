@@ -575,6 +575,12 @@ static void *conn_main(void *arg)
             conn_send_error(s->c, rc == PROTO_E_TOOBIG ? PROTO_ERR_TOO_BIG : rc == PROTO_E_TYPE ?
                             PROTO_ERR_UNKNOWN_TYPE : PROTO_ERR_BAD_FRAME, "bad frame: %s", proto_rc_str(rc));
             log_warn("%s (%s): bad frame: %s; closing", s->c->peer, s->c->node_id, proto_rc_str(rc));
+            if (s->up) {
+                char why[128];
+                snprintf(why, sizeof why, "bad frame during the upload: %s", proto_rc_str(rc));
+                uploads_abort(srv->up, s->up, why);
+                s->up = NULL;
+            }
             break;
         }
         if (rc < 0) break;

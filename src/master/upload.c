@@ -306,6 +306,15 @@ void uploads_detach(uploads *u, upload *s)
     pthread_mutex_unlock(&u->mu);
 }
 
+void uploads_abort(uploads *u, upload *s, const char *why)
+{
+    log_warn("task %s: upload abandoned: %s", s->task_id, why);
+    cluster_upload_failed(u->cl, s->task_id, why);
+    pthread_mutex_lock(&u->mu);
+    do_drop(u, s, 1);
+    pthread_mutex_unlock(&u->mu);
+}
+
 static int fail(uploads *u, upload *s, conn *c, const char *why)
 {
     log_warn("task %s: upload from %s refused: %s", s->task_id, c->node_id, why);

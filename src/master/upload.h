@@ -24,6 +24,10 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out);
  * {ok 0, why}, ends the session and returns -1. */
 int upload_chunk(uploads *u, upload *s, conn *c, const proto_msg *m);
 int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m);
+/* The connection broke the protocol mid-stream (a bad frame): the stream
+ * is not trusted for a resume. Drops the session and its staging, and the
+ * task shows why. */
+void uploads_abort(uploads *u, upload *s, const char *why);
 /* The connection ended mid-stream: keep the session for a resume. */
 void uploads_detach(uploads *u, upload *s);
 /* Path of a task's directory in the store. */

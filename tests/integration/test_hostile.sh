@@ -1,0 +1,112 @@
+#!/bin/sh
+# test_hostile.sh — hostile input against a live master, through the test
+# client tests/tools/evil: broken frames (truncated, 4 GiB length, unknown
+# type, random bytes, a lying field length), frames out of order (FILE_CHUNK
+# before HELLO, a chunk of someone else's task) and hostile archives ("..",
+# absolute path, symlink then a file through it, hard link to /etc/passwd,
+# device node, FIFO, deflate bombs, 100,000 files over a 1,000-file limit, a
+# 4 KiB path). Each gets a clear refusal; nothing appears outside the store;
+# no staging is left; the task shows why; the master keeps serving.
+. tests/integration/lib.sh
+EVIL=$CLOUDAI_BIN/tests/tools/evil
+[ -x "$EVIL" ] || { not_ok "evil test client built ($EVIL)"; exit 1; }
+
+cat >"$T/cfg.ini" <<EOF
+[master]
+heartbeat_interval_s = 1
+heartbeat_timeout_s = 60
+[auth]
+cluster_token = hostile-cluster-secret
+user.alice = alice-secret
+admins = alice
+[limits]
+max_output_files = 1000
+EOF
+start_master m -config "$T/cfg.ini" || { not_ok "master starts"; exit 1; }
+export CLOUDAI_USER=alice CLOUDAI_TOKEN=alice-secret
+export EVIL_TOKEN=hostile-cluster-secret EVIL_USER=alice EVIL_USER_TOKEN=alice-secret
+FILES=$T/m/files
+OUT=$T/outside                 # what escapes aim at: must stay empty
+mkdir -p "$OUT"
+evil() { ASAN_OPTIONS=$DAEMON_ASAN "$EVIL" "$MADDR" "$@" 2>>"$T/evil.err"; }
+
+serving() { # the master still answers a normal client
+    timeout 20 "$CLOUDAI_BIN/cloudai" -master "$MADDR" workers >/dev/null 2>&1
+}
+alive() { kill -0 "$MPID" 2>/dev/null && serving; }
+
+# expect DESC PATTERN OUTPUT — OUTPUT's first verdict line matches PATTERN
+# (grep -E) and the master is alive and serving afterwards.
+expect() {
+    if printf '%s\n' "$3" | grep -Eq "$2" && alive; then ok "$1"
+    else not_ok "$1"; diag "evil said: $3" "wanted: /$2/"; alive || diag "master is not serving"; fi
+}
+
+# ---- frames
+expect "truncated frame: closed, master serving" '^(CLOSED|ERROR 1 )' "$(evil truncated)"
+expect "4 GiB length: ERROR TOO_BIG, closed" '^ERROR 3 TOO_BIG' "$(evil huge)"
+o=$(evil huge); printf '%s\n' "$o" | grep -q 'then CLOSED' && ok "4 GiB length: connection closed" ||
+    { not_ok "4 GiB length: connection closed"; diag "$o"; }
+expect "unknown type: ERROR UNKNOWN_TYPE" '^ERROR 2 UNKNOWN_TYPE' "$(evil unknown)"
+expect "random bytes: an error frame or a close" '^(ERROR (1|2|3) |CLOSED)' "$(evil random)"
+expect "field length beyond the payload: ERROR BAD_FRAME" '^ERROR 1 BAD_FRAME' "$(evil badpayload)"
+expect "FILE_CHUNK before HELLO: ERROR STATE" '^ERROR 13 STATE' "$(evil chunk-before-hello)"
+grep -q 'before HELLO' "$T/m.log" && ok "master logs the out-of-order frame" ||
+    not_ok "master logs the out-of-order frame"
+
+# ---- archives: a control first, so a refusal below means the archive.
+o=$(EVIL_WORKER=evil-ok evil archive ok)
+OKID=$(printf '%s\n' "$o" | sed -n 's/^task //p')
+expect "benign archive through evil is stored (control)" '^FILE_ACK ok=1' "$(printf '%s\n' "$o" | tail -n 1)"
+[ -n "$OKID" ] && [ -n "$(find "$FILES/alice" -path "*/$OKID/hello.txt" 2>/dev/null)" ] &&
+    ok "control: hello.txt is in the store" || not_ok "control: hello.txt is in the store"
+
+staging_empty() { [ -z "$(ls -A "$FILES/.staging" 2>/dev/null)" ]; }
+
+# hostile KIND PATTERN DESC — one hostile upload, judged on every count.
+hostile() {
+    _k=$1 _pat=$2 _desc=$3
+    _o=$(EVIL_WORKER=evil-$_k evil archive "$_k" "$OUT")
+    _id=$(printf '%s\n' "$_o" | sed -n 's/^task //p')
+    _v=$(printf '%s\n' "$_o" | grep -v '^task ' | head -n 1)
+    expect "$_desc: refused ($_pat)" "$_pat" "$_v"
+    _bad=""
+    [ -z "$(ls -A "$OUT")" ] || _bad="$_bad; files appeared in $OUT: $(ls -A "$OUT")"
+    staging_empty || _bad="$_bad; staging left: $(ls -A "$FILES/.staging")"
+    [ -n "$_id" ] && [ -z "$(find "$FILES/alice" -path "*/$_id" 2>/dev/null)" ] ||
+        _bad="$_bad; a task directory was published for $_id"
+    [ "$(stat -c %h /etc/passwd)" = "$PASSWD_LINKS" ] || _bad="$_bad; /etc/passwd gained a link"
+    if [ -z "$_bad" ]; then ok "$_desc: nothing written outside the store, no staging left"
+    else not_ok "$_desc: nothing written outside the store, no staging left"; diag "$_bad"; fi
+    _e=$(tfield "$_id" error)
+    case $_e in *"upload failed"*) ok "$_desc: the task shows the upload error" ;;
+        *) not_ok "$_desc: the task shows the upload error"; diag "task: $(task_json "$_id")" ;; esac
+    rm -rf "${OUT:?}"/* 2>/dev/null
+    LAST_ID=$_id
+}
+PASSWD_LINKS=$(stat -c %h /etc/passwd)
+hostile dotdot   '^FILE_ACK ok=0 .*archive refused' "../ escape"
+DOTDOT_ID=$LAST_ID
+hostile abs      '^FILE_ACK ok=0 .*archive refused' "absolute path"
+hostile symlink  '^FILE_ACK ok=0 .*archive refused' "symlink outside, then a file through it"
+hostile symlink-rel '^FILE_ACK ok=0 .*archive refused' "relative symlink up, then a file through it"
+hostile hardlink '^FILE_ACK ok=0 .*archive refused' "hard link to /etc/passwd"
+hostile device   '^FILE_ACK ok=0 .*archive refused' "character device node"
+hostile fifo     '^FILE_ACK ok=0 .*archive refused' "FIFO"
+hostile longpath '^FILE_ACK ok=0 .*archive refused' "4 KiB path"
+hostile files    '^FILE_ACK ok=0 .*(limit|1000)' "100,000 files over max_output_files = 1000"
+hostile bomb-lie '^FILE_ACK ok=0 ' "chunk whose RAW_LEN lies (1 MiB of zeros called 1000 bytes)"
+hostile bomb-big '^FILE_ACK ok=0 ' "chunk that inflates past 1 MiB (64 MiB of zeros)"
+hostile bomb-range '^ERROR 1 BAD_FRAME' "RAW_LEN above CHUNK_MAX"
+hostile other-task '^FILE_ACK ok=0 ' "chunks labelled with someone else's task id"
+
+# ---- a worker asking to upload a task that belongs to another worker
+if [ -n "$DOTDOT_ID" ]; then
+    expect "UPLOAD_RESUME for another worker's task: ERROR FORBIDDEN" '^ERROR 7 FORBIDDEN' \
+        "$(EVIL_WORKER=evil-thief evil resume-other "$DOTDOT_ID")"
+else
+    not_ok "UPLOAD_RESUME for another worker's task: no task to steal"
+fi
+grep -q 'refused' "$T/m.log" && ok "master logs refused uploads" || not_ok "master logs refused uploads"
+kill -0 "$MPID" 2>/dev/null && ok "master survived everything" || not_ok "master survived everything"
+exit 0

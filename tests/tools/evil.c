@@ -1,0 +1,561 @@
+/* evil.c — a hostile peer for the integration tests (tests/integration/
+ * test_hostile.sh, test_limits*). It speaks the protocol through the same
+ * modules as the daemons (proto, net, peer, chunk) but sends what an
+ * attacker would: broken frames, frames out of order, and hand-made ustar
+ * archives that try to escape the store. It prints one line saying what the
+ * master answered ("ERROR <code> <NAME>: msg", "FILE_ACK ok=<0|1> msg",
+ * "CLOSED", ...) and leaves the judging to the script.
+ *
+ *   evil ADDR MODE [ARG]
+ * Raw modes (before HELLO): truncated huge unknown random chunk-before-hello
+ * Timing modes: idle (no HELLO), idle-auth (a client that then says
+ *   nothing), slowloris (client; a header, then one byte a second);
+ *   each prints "closed after N s". hold N: opens N connections at once and
+ *   prints "challenge=A limit=B other=C".
+ * Worker modes (EVIL_TOKEN = cluster token, EVIL_WORKER = worker id):
+ *   resume-other TASK_ID: UPLOAD_RESUME for a task of another worker.
+ *   archive KIND [TARGET]: registers as a worker, dispatches a task to
+ *   itself as client EVIL_USER (token EVIL_USER_TOKEN), reports it done
+ *   and uploads a hostile output. KIND: ok dotdot abs symlink hardlink
+ *   device fifo files longpath bomb-lie bomb-big bomb-range other-task.
+ *   TARGET: a directory outside the store that escapes aim at (or, for
+ *   other-task, the foreign task id). Prints "task <id>" first. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+#include "chunk.h"
+#include "hash.h"
+#include "net.h"
+#include "peer.h"
+#include "proto.h"
+#include "records.h"
+
+static const char *addr;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+/* Prints what one frame from the master says; returns its type, 0 on
+ * close, -1 on timeout or error. */
+static int report(int fd, frame_reader *rd, int timeout_ms)
+{
+    proto_msg m;
+    char msg[4200] = "";
+    uint64_t code = 0, ok = 0;
+    int rc = frame_read(fd, rd, &m, timeout_ms, timeout_ms);
+    if (rc == -EPIPE || rc == -ECONNRESET) {
+        printf("CLOSED\n");
+        return 0;
+    }
+    if (rc == -ETIMEDOUT) {
+        printf("TIMEOUT\n");
+        return -1;
+    }
+    if (rc < 0) {
+        printf("READ-ERROR %s\n", rc < -200 || rc > -12 ? proto_rc_str(rc) : strerror(-rc));
+        return -1;
+    }
+    proto_str(&m, T_MESSAGE, msg, sizeof msg);
+    if (m.type == PROTO_ERROR) {
+        proto_u64(&m, T_CODE, &code);
+        printf("ERROR %llu %s: %s\n", (unsigned long long)code, proto_err_name(code), msg);
+    } else if (m.type == PROTO_FILE_ACK) {
+        proto_u64(&m, T_OK, &ok);
+        printf("FILE_ACK ok=%llu %s\n", (unsigned long long)ok, msg);
+    } else {
+        printf("%s %s\n", proto_type_name(m.type), msg);
+    }
+    return m.type;
+}
+
+/* Reports frames until the master closes (or 5 s pass): the first line is
+ * the verdict, "then CLOSED" tells the script the connection ended. */
+static int report_then_close(int fd, frame_reader *rd)
+{
+    int t = report(fd, rd, 5000);
+    if (t > 0) {
+        char b[64];
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 5000) == 1 && read(fd, b, sizeof b) <= 0) printf("then CLOSED\n");
+    }
+    return 0;
+}
+
+static int raw_connect(frame_reader *rd)
+{
+    int fd = net_connect(addr, 5000);
+    if (fd < 0) {
+        printf("CONNECT-FAILED %s\n", strerror(-fd));
+        exit(2);
+    }
+    if (frame_reader_init(rd, PROTO_PAYLOAD_MAX) < 0) exit(2);
+    return fd;
+}
+
+static void put_hdr(uint8_t *h, uint32_t len, uint16_t type)
+{
+    h[0] = (uint8_t)(len >> 24); h[1] = (uint8_t)(len >> 16);
+    h[2] = (uint8_t)(len >> 8); h[3] = (uint8_t)len;
+    h[4] = (uint8_t)(type >> 8); h[5] = (uint8_t)type;
+    h[6] = h[7] = 0;
+}
+
+static int raw_mode(const char *mode)
+{
+    frame_reader rd;
+    proto_msg m;
+    uint8_t buf[4096];
+    int fd = raw_connect(&rd);
+    if (frame_read(fd, &rd, &m, 5000, 5000) < 0 || m.type != PROTO_CHALLENGE) {
+        printf("NO-CHALLENGE\n");
+        return 1;
+    }
+    if (!strcmp(mode, "truncated")) {
+        put_hdr(buf, 200, PROTO_HELLO);
+        memset(buf + 8, 0x27, 20);
+        net_write_full(fd, buf, 28, 5000);
+        shutdown(fd, SHUT_WR);          /* the frame ends 180 bytes early */
+    } else if (!strcmp(mode, "huge")) {
+        put_hdr(buf, 0xffffffffu, PROTO_HELLO);
+        net_write_full(fd, buf, 8, 5000);
+    } else if (!strcmp(mode, "unknown")) {
+        put_hdr(buf, 0, 999);
+        net_write_full(fd, buf, 8, 5000);
+    } else if (!strcmp(mode, "random")) {
+        hash_random(buf, sizeof buf);
+        net_write_full(fd, buf, sizeof buf, 5000);
+    } else if (!strcmp(mode, "badpayload")) {
+        /* A valid header whose payload lies about a field's length. */
+        put_hdr(buf, 6, PROTO_HELLO);
+        memcpy(buf + 8, "\x2b\x04\xff\xff\xff\xff", 6);
+        net_write_full(fd, buf, 14, 5000);
+    } else if (!strcmp(mode, "chunk-before-hello")) {
+        proto_buf b;
+        proto_buf_init(&b);
+        proto_begin(&b, PROTO_FILE_CHUNK, 0);
+        proto_put_str(&b, T_TASK_ID, "task-1-000000000000");
+        proto_put_u64(&b, T_SEQ, 0);
+        proto_put_u64(&b, T_OFFSET, 0);
+        proto_put_u64(&b, T_CRC32, crc32(0, (const Bytef *)"x", 1));
+        proto_put_bytes(&b, T_DATA, "x", 1);
+        frame_write(fd, &b, 5000);
+        proto_buf_free(&b);
+    } else {
+        fprintf(stderr, "evil: unknown mode %s\n", mode);
+        return 2;
+    }
+    report_then_close(fd, &rd);
+    close(fd);
+    frame_reader_free(&rd);
+    return 0;
+}
+
+/* Waits until the master closes fd; prints how long that took. */
+static void time_close(int fd, double t0, int limit_s)
+{
+    char b[256];
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (now_s() - t0 > limit_s) { printf("still open after %d s\n", limit_s); return; }
+        if (poll(&p, 1, 200) == 1 && read(fd, b, sizeof b) <= 0) break;
+    }
+    printf("closed after %.1f s\n", now_s() - t0);
+}
+
+static int timing_mode(const char *mode, const char *arg)
+{
+    char err[512];
+    if (!strcmp(mode, "idle")) {
+        frame_reader rd;
+        int fd = raw_connect(&rd);
+        double t0 = now_s();
+        time_close(fd, t0, 60);
+        return 0;
+    }
+    if (!strcmp(mode, "hold")) {
+        int n = arg ? atoi(arg) : 4, ch = 0, lim = 0, other = 0;
+        frame_reader rd;
+        proto_msg m;
+        if (frame_reader_init(&rd, PROTO_PAYLOAD_MAX) < 0) return 2;
+        int *fds = calloc((size_t)n, sizeof *fds);
+        for (int i = 0; i < n; i++) {
+            fds[i] = net_connect(addr, 5000);
+            if (fds[i] < 0) { other++; continue; }
+            uint64_t code = 0;
+            if (frame_read(fds[i], &rd, &m, 5000, 5000) < 0) other++;
+            else if (m.type == PROTO_CHALLENGE) ch++;
+            else if (m.type == PROTO_ERROR && proto_u64(&m, T_CODE, &code) == 0 && code == 11) lim++;
+            else other++;
+        }
+        printf("challenge=%d limit=%d other=%d\n", ch, lim, other);
+        for (int i = 0; i < n; i++) if (fds[i] >= 0) close(fds[i]);
+        free(fds);
+        frame_reader_free(&rd);
+        return 0;
+    }
+    peer p;
+    if (peer_connect(&p, addr, PROTO_ROLE_CLIENT, env_or("EVIL_USER", "local"),
+                     env_or("EVIL_USER_TOKEN", ""), 5000, err, sizeof err) < 0) {
+        printf("AUTH-FAILED %s\n", err);
+        return 1;
+    }
+    double t0 = now_s();
+    if (!strcmp(mode, "slowloris")) {
+        uint8_t h[8];
+        put_hdr(h, 64, PROTO_LIST_TASKS);
+        net_write_full(p.fd, h, 8, 5000);
+        /* Then one byte a second, forever: only the frame deadline ends it. */
+        for (int i = 0; i < 60; i++) {
+            struct pollfd pf = { p.fd, POLLIN, 0 };
+            if (poll(&pf, 1, 1000) == 1) break;
+            if (net_write_full(p.fd, "\x00", 1, 1000) < 0) break;
+        }
+    }
+    time_close(p.fd, t0, 60);
+    peer_close(&p);
+    return 0;
+}
+
+/* ---- hostile archives ------------------------------------------------------ */
+
+typedef struct abuf {
+    uint8_t *p;
+    size_t n, cap;
+} abuf;
+
+static uint8_t *grow(abuf *a, size_t n)
+{
+    if (a->n + n > a->cap) {
+        size_t nc = a->cap ? a->cap : 65536;
+        while (nc < a->n + n) nc *= 2;
+        uint8_t *np = realloc(a->p, nc);
+        if (!np) { fprintf(stderr, "evil: out of memory\n"); exit(2); }
+        a->p = np;
+        a->cap = nc;
+    }
+    uint8_t *r = a->p + a->n;
+    memset(r, 0, n);
+    a->n += n;
+    return r;
+}
+
+static void tar_header(abuf *a, const char *name, char type, uint64_t size, const char *link,
+                       unsigned mode)
+{
+    uint8_t *h = grow(a, 512);
+    unsigned sum = 0;
+    strncpy((char *)h, name, 100);
+    snprintf((char *)h + 100, 8, "%07o", mode);
+    snprintf((char *)h + 108, 8, "%07o", 0);
+    snprintf((char *)h + 116, 8, "%07o", 0);
+    snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)size);
+    snprintf((char *)h + 136, 12, "%011o", 1700000000);
+    h[156] = (uint8_t)type;
+    if (link) strncpy((char *)h + 157, link, 100);
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    if (type == '3' || type == '4') {
+        snprintf((char *)h + 329, 8, "%07o", 1);
+        snprintf((char *)h + 337, 8, "%07o", 3);
+    }
+    memset(h + 148, ' ', 8);
+    for (int i = 0; i < 512; i++) sum += h[i];
+    snprintf((char *)h + 148, 8, "%06o", sum);
+    h[155] = ' ';
+}
+
+static void tar_data(abuf *a, const void *p, size_t n)
+{
+    uint8_t *d = grow(a, (n + 511) / 512 * 512);
+    memcpy(d, p, n);
+}
+
+/* A name of any length: over 100 bytes it goes in a pax 'path' record. */
+static void tar_entry_named(abuf *a, const char *name, char type, const char *data,
+                            const char *link)
+{
+    size_t n = data ? strlen(data) : 0;
+    if (strlen(name) > 99) {
+        size_t body = strlen(" path=") + strlen(name) + 1, len;
+        char digits[24];
+        snprintf(digits, sizeof digits, "%zu", body);
+        len = body + strlen(digits);
+        snprintf(digits, sizeof digits, "%zu", len);
+        if (body + strlen(digits) != len) len++;
+        char *rec = malloc(len + 1);
+        snprintf(rec, len + 1, "%zu path=%s\n", len, name);
+        tar_header(a, "PaxHeader", 'x', len, NULL, 0644);
+        tar_data(a, rec, len);
+        free(rec);
+        tar_header(a, "long-name-see-pax", type, n, link, 0644);
+    } else {
+        tar_header(a, name, type, n, link, 0644);
+    }
+    if (n) tar_data(a, data, n);
+}
+
+static int build_archive(const char *kind, const char *target, abuf *a)
+{
+    char name[8192];
+    if (!strcmp(kind, "ok") || !strcmp(kind, "other-task")) {
+        tar_entry_named(a, "hello.txt", '0', "hello\n", NULL);
+    } else if (!strcmp(kind, "dotdot")) {
+        tar_entry_named(a, "inside.txt", '0', "fine\n", NULL);
+        snprintf(name, sizeof name, "../../../../../../../../../../../../../../..%s/pwned-dotdot",
+                 target);
+        tar_entry_named(a, name, '0', "escaped\n", NULL);
+    } else if (!strcmp(kind, "abs")) {
+        snprintf(name, sizeof name, "%s/pwned-abs", target);
+        tar_entry_named(a, name, '0', "escaped\n", NULL);
+    } else if (!strcmp(kind, "symlink")) {
+        tar_entry_named(a, "ln", '2', NULL, target);
+        tar_entry_named(a, "ln/pwned-link", '0', "escaped\n", NULL);
+    } else if (!strcmp(kind, "symlink-rel")) {
+        tar_entry_named(a, "ln", '2', NULL, "../../../../../../../../../../..");
+        snprintf(name, sizeof name, "ln%s/pwned-rel", target);
+        tar_entry_named(a, name, '0', "escaped\n", NULL);
+    } else if (!strcmp(kind, "hardlink")) {
+        tar_entry_named(a, "passwd", '1', NULL, "/etc/passwd");
+    } else if (!strcmp(kind, "device")) {
+        tar_entry_named(a, "null", '3', NULL, NULL);
+    } else if (!strcmp(kind, "fifo")) {
+        tar_entry_named(a, "pipe", '6', NULL, NULL);
+    } else if (!strcmp(kind, "files")) {
+        for (int i = 0; i < 100000; i++) {
+            snprintf(name, sizeof name, "f%06d", i);
+            tar_header(a, name, '0', 0, NULL, 0644);
+        }
+    } else if (!strcmp(kind, "longpath")) {
+        size_t k = 0;
+        while (k < 4200) {
+            memset(name + k, 'a', 99);
+            name[k + 99] = '/';
+            k += 100;
+        }
+        snprintf(name + k, 16, "deep.txt");
+        tar_entry_named(a, name, '0', "deep\n", NULL);
+    } else {
+        return -1;
+    }
+    grow(a, 1024);            /* end of archive */
+    return 0;
+}
+
+typedef struct sender {
+    peer *p;
+    int answered;             /* the master spoke mid-stream: stop sending */
+} sender;
+
+static int send_chunk(void *ctx, proto_buf *b)
+{
+    sender *s = ctx;
+    struct pollfd pf = { s->p->fd, POLLIN, 0 };
+    if (poll(&pf, 1, 0) == 1) {
+        s->answered = 1;
+        return -1;
+    }
+    return frame_write(s->p->fd, b, 30000);
+}
+
+/* The bomb modes hand-craft one FILE_CHUNK. */
+static int send_bomb(peer *p, const char *kind, const char *task_id)
+{
+    size_t raw = !strcmp(kind, "bomb-big") ? (64u << 20) : (1u << 20);
+    uint8_t *zeros = calloc(1, raw);
+    uLongf zlen = compressBound(raw);
+    uint8_t *z = malloc(zlen);
+    proto_buf b;
+    if (!zeros || !z || compress2(z, &zlen, zeros, raw, 9) != Z_OK) return -1;
+    proto_buf_init(&b);
+    proto_begin(&b, PROTO_FILE_CHUNK, 0);
+    proto_put_str(&b, T_TASK_ID, task_id);
+    proto_put_u64(&b, T_SEQ, 0);
+    proto_put_u64(&b, T_OFFSET, 0);
+    proto_put_u64(&b, T_CRC32, crc32(0, z, (uInt)zlen));
+    proto_put_bytes(&b, T_DATA, z, zlen);
+    proto_put_u64(&b, T_TOTAL_SIZE, 2u << 20);
+    /* bomb-lie: 1 MiB of zeros claimed to be 1000 bytes; bomb-big: 64 MiB
+     * claimed to be 1 MiB; bomb-range: RAW_LEN above CHUNK_MAX. */
+    proto_put_u64(&b, T_RAW_LEN, !strcmp(kind, "bomb-lie") ? 1000 : PROTO_CHUNK_MAX);
+    int rc = proto_finish(&b);
+    if (rc == 0 && !strcmp(kind, "bomb-range")) {
+        uint64_t v = 2u << 20;
+        for (int i = 0; i < 8; i++) b.p[b.len - 1 - i] = (uint8_t)(v >> (8 * i));
+    }
+    if (rc == 0) rc = net_write_full(p->fd, b.p, b.len, 30000);
+    proto_buf_free(&b);
+    free(zeros);
+    free(z);
+    return rc;
+}
+
+static int recv_type(peer *p, proto_msg *m, uint16_t want, int ms)
+{
+    for (int i = 0; i < 50; i++) {
+        if (peer_recv(p, m, ms) < 0) return -1;
+        if (m->type == want) return 0;
+        if (m->type == PROTO_ERROR) {
+            char e[600];
+            peer_error_text(m, e, sizeof e);
+            printf("ERROR while waiting for %s: %s\n", proto_type_name(want), e);
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static int archive_mode(const char *kind, const char *target)
+{
+    char err[512], task_id[64] = "", wid[64];
+    peer w, c;
+    proto_msg m;
+    proto_field f;
+    proto_msg sub;
+    task_rec t;
+    abuf a = { 0 };
+    int rc = 1;
+
+    snprintf(wid, sizeof wid, "%s", env_or("EVIL_WORKER", "evil-w"));
+    if (!target) target = "/tmp/evil-target";
+    if (strncmp(kind, "bomb-", 5) && build_archive(kind, target, &a) < 0) {
+        fprintf(stderr, "evil: unknown archive kind %s\n", kind);
+        return 2;
+    }
+    if (peer_connect(&w, addr, PROTO_ROLE_WORKER, wid, env_or("EVIL_TOKEN", ""), 5000,
+                     err, sizeof err) < 0) {
+        printf("AUTH-FAILED worker: %s\n", err);
+        return 1;
+    }
+    proto_begin(&w.wb, PROTO_REGISTER, 0);
+    proto_put_str(&w.wb, T_WORKER_ID, wid);
+    proto_put_f64(&w.wb, T_CPU, 1.0);
+    proto_put_u64(&w.wb, T_MEMORY, 1ull << 30);
+    proto_put_u64(&w.wb, T_STORAGE, 10ull << 30);
+    proto_put_u64(&w.wb, T_GPU, 0);
+    if (peer_send(&w) < 0 || recv_type(&w, &m, PROTO_OK, 5000) < 0) {
+        printf("REGISTER-FAILED\n");
+        goto out_w;
+    }
+    if (peer_connect(&c, addr, PROTO_ROLE_CLIENT, env_or("EVIL_USER", "local"),
+                     env_or("EVIL_USER_TOKEN", ""), 5000, err, sizeof err) < 0) {
+        printf("AUTH-FAILED client: %s\n", err);
+        goto out_w;
+    }
+    proto_begin(&c.wb, PROTO_DISPATCH, 0);
+    proto_put_str(&c.wb, T_DOCKER_IMAGE, "evil:latest");
+    proto_put_str(&c.wb, T_WORKER_ID, wid);
+    proto_put_str(&c.wb, T_TASK_NAME, kind);
+    proto_put_str(&c.wb, T_COMMAND, "true");
+    proto_put_f64(&c.wb, T_REQ_CPU, 0.1);
+    task_rec_init(&t);
+    if (peer_send(&c) < 0 || recv_type(&c, &m, PROTO_SUBMIT_ACK, 5000) < 0 ||
+        proto_get(&m, T_TASK, &f) < 0) {
+        printf("DISPATCH-FAILED\n");
+        peer_close(&c);
+        goto out_w;
+    }
+    proto_rec_open(&f, &sub);
+    task_rec_get(&sub, &t);
+    snprintf(task_id, sizeof task_id, "%s", t.task_id);
+    peer_close(&c);
+    printf("task %s\n", task_id);
+    fflush(stdout);
+    if (recv_type(&w, &m, PROTO_ASSIGN, 10000) < 0) {
+        printf("NO-ASSIGN\n");
+        goto out_t;
+    }
+    proto_begin(&w.wb, PROTO_TASK_STATUS, 0);
+    proto_put_str(&w.wb, T_TASK_ID, task_id);
+    proto_put_u64(&w.wb, T_STATUS, PROTO_ST_RUNNING);
+    peer_send(&w);
+    proto_begin(&w.wb, PROTO_TASK_RESULT, 0);
+    proto_put_str(&w.wb, T_TASK_ID, task_id);
+    proto_put_u64(&w.wb, T_STATUS, PROTO_ST_COMPLETED);
+    proto_put_i64(&w.wb, T_EXIT_CODE, 0);
+    proto_put_str(&w.wb, T_LOG_TAIL, "evil\n");
+    peer_send(&w);
+    uint64_t total = a.n ? a.n : 2u << 20;
+    proto_begin(&w.wb, PROTO_UPLOAD_RESUME, 0);
+    proto_put_str(&w.wb, T_TASK_ID, task_id);
+    proto_put_u64(&w.wb, T_TOTAL_SIZE, total);
+    if (peer_send(&w) < 0 || recv_type(&w, &m, PROTO_UPLOAD_RESUME, 10000) < 0) {
+        printf("NO-RESUME\n");
+        goto out_t;
+    }
+    if (!strncmp(kind, "bomb-", 5)) {
+        send_bomb(&w, kind, task_id);
+    } else {
+        sender s = { &w, 0 };
+        chunk_tx tx;
+        const char *as = !strcmp(kind, "other-task") && target ? target : task_id;
+        if (chunk_tx_init(&tx, as, total, 0, 6, send_chunk, &s) < 0) goto out_t;
+        tx.task_name = t.task_name;
+        tx.user_id = t.user_id;
+        tx.submitted_at = t.submitted_at;
+        if (chunk_tx_write(&tx, a.p, a.n) == 0)
+            chunk_tx_finish(&tx);
+        chunk_tx_free(&tx);
+    }
+    report(w.fd, &w.rd, 60000);
+    rc = 0;
+out_t:
+    task_rec_free(&t);
+out_w:
+    peer_close(&w);
+    free(a.p);
+    return rc;
+}
+
+static int resume_other(const char *task_id)
+{
+    char err[512];
+    peer w;
+    if (peer_connect(&w, addr, PROTO_ROLE_WORKER, env_or("EVIL_WORKER", "evil-w"),
+                     env_or("EVIL_TOKEN", ""), 5000, err, sizeof err) < 0) {
+        printf("AUTH-FAILED worker: %s\n", err);
+        return 1;
+    }
+    proto_begin(&w.wb, PROTO_UPLOAD_RESUME, 0);
+    proto_put_str(&w.wb, T_TASK_ID, task_id);
+    proto_put_u64(&w.wb, T_TOTAL_SIZE, 1024);
+    peer_send(&w);
+    report(w.fd, &w.rd, 5000);
+    peer_close(&w);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 3) {
+        fprintf(stderr, "usage: evil ADDR MODE [ARG]\n");
+        return 2;
+    }
+    addr = argv[1];
+    const char *mode = argv[2], *arg = argc > 3 ? argv[3] : NULL;
+    if (!strcmp(mode, "archive")) {
+        if (!arg) return 2;
+        return archive_mode(arg, argc > 4 ? argv[4] : NULL);
+    }
+    if (!strcmp(mode, "resume-other")) return arg ? resume_other(arg) : 2;
+    if (!strcmp(mode, "idle") || !strcmp(mode, "idle-auth") || !strcmp(mode, "slowloris") ||
+        !strcmp(mode, "hold"))
+        return timing_mode(mode, arg);
+    return raw_mode(mode);
+}
