@@ -1,6 +1,7 @@
 # CloudAI — hand-written Makefile. `make` builds master, worker, cloudai;
 # `make check` runs unit, fuzz-corpus and integration tests (also under ASan/UBSan).
 CC      ?= cc
+NPROC   := $(shell nproc 2>/dev/null || echo 2)
 PKGS    := libbson-1.0 libmongoc-1.0 zlib libcurl libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
@@ -67,11 +68,11 @@ $(B)/tests/tools/%: $(B)/tests/tools/%.o $(LIB_OBJ)
 # the sanitizer build of the daemons too, so a memory error fails the suite.
 check:
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory V=asan tests
+	@$(MAKE) --no-print-directory -j$(NPROC) V=asan tests
 	@tests/run.sh
 
 check-unit:
-	@$(MAKE) --no-print-directory V=asan tests
+	@$(MAKE) --no-print-directory -j$(NPROC) V=asan tests
 	@TESTS_ONLY=unit tests/run.sh
 
 # libFuzzer targets (clang). FUZZ_TIME=seconds per target.
