@@ -17,9 +17,11 @@
  *
  * Indexes: tasks by task_id (hash) and by (submitted_at, task_id) (ordered
  * array); file groups (one per task_id, files sorted by file_name, with a
- * per-group file_name hash) by task_id and by (submitted_at, task_id);
- * workers by worker_id. A change allocates everything it needs *before*
- * the append, so once the record is durable, applying it cannot fail.
+ * per-group file_name hash) by task_id and by (least submitted_at of the
+ * group's files, task_id); workers by worker_id. So files are found in the
+ * order (their task's submitted_at, task_id, file_name). A change allocates
+ * everything it needs *before* the append, so once the record is durable,
+ * applying it cannot fail.
  *
  * Locking: one rwlock; finds hold it shared, changes exclusive (the fsync
  * happens under it, serialising writers, which share one file anyway).
@@ -54,8 +56,9 @@ struct fnode {
 struct fgroup {
     char task_id[64];
     char user_id[64], task_name[128];   /* of its first file */
-    uint64_t submitted_at;              /* of its first file: the order key */
+    uint64_t submitted_at;              /* least of its files': the order key */
     int mixed;                          /* files disagree on user or name */
+    int mixed_time;                     /* files disagree on submitted_at */
     int fresh;                          /* prepared, not yet in the indexes */
     size_t pending;                     /* files a prepared change may add */
     struct fnode **v;
@@ -71,6 +74,7 @@ struct mj {
     uint32_t gen;                 /* of the snapshot and the live journal */
     int stale;                    /* snapshot renamed, journal not yet swapped */
     uint64_t compact_bytes, compact_next;
+    size_t mixed_time;            /* groups whose files disagree on time */
     metaidx_map tasks, groups, workers;
     metaidx_ord tord, gord;
 };
@@ -255,8 +259,26 @@ static void pend_apply(struct mj *mj, struct pend *p)
     }
     for (size_t i = 0; i < p->ntouched; i++) {
         struct fgroup *g = p->touched[i];
-        int sorted = 1;
+        int sorted = 1, mixed_time = 0;
+        uint64_t least = g->v[0]->submitted_at;
         g->pending = 0;
+        /* The order key is a function of the files alone (not of the order
+         * they came in), so a snapshot replays to the same order. */
+        for (size_t k = 1; k < g->n; k++) {
+            if (g->v[k]->submitted_at != least) mixed_time = 1;
+            if (g->v[k]->submitted_at < least) least = g->v[k]->submitted_at;
+        }
+        if (mixed_time != g->mixed_time) {
+            g->mixed_time = mixed_time;
+            if (mixed_time) mj->mixed_time++;
+            else mj->mixed_time--;
+        }
+        if (least != g->submitted_at) {
+            /* Same count, so the re-insert cannot need memory. */
+            metaidx_ord_remove_at(&mj->gord, metaidx_ord_find(&mj->gord, g));
+            g->submitted_at = least;
+            metaidx_ord_insert(&mj->gord, g);
+        }
         for (size_t k = 1; k < g->n && sorted; k++)
             if (strcmp(g->v[k - 1]->file_name, g->v[k]->file_name) > 0) sorted = 0;
         if (!sorted) {
@@ -334,7 +356,21 @@ out:
     return rc;
 }
 
-static int build_files_rec(bson_t *rec, const file_rec *files, size_t n)
+/* The i-th record of a files commit: from a caller's array, or rebuilt
+ * into one scratch record from the index (snapshots). */
+typedef const file_rec *(*file_at_fn)(void *ctx, size_t i);
+
+static const file_rec *array_at(void *ctx, size_t i) { return (const file_rec *)ctx + i; }
+
+struct group_src { const struct fgroup *g; size_t base; file_rec *scratch; };
+static const file_rec *group_at(void *ctx, size_t i)
+{
+    struct group_src *s = ctx;
+    fnode_to_rec(s->g, s->g->v[s->base + i], s->scratch);
+    return s->scratch;
+}
+
+static int build_files_rec(bson_t *rec, size_t n, file_at_fn at, void *ctx)
 {
     bson_t arr, doc;
     char key[16];
@@ -345,7 +381,7 @@ static int build_files_rec(bson_t *rec, const file_rec *files, size_t n)
     for (size_t i = 0; i < n && !rc; i++) {
         bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
         if (!bson_append_document_begin(&arr, k, -1, &doc)) { rc = META_E_NOMEM; break; }
-        rc = metadoc_file_to_bson(&files[i], &doc);
+        rc = metadoc_file_to_bson(at(ctx, i), &doc);
         if (!bson_append_document_end(&arr, &doc) && !rc) rc = META_E_NOMEM;
     }
     if (!bson_append_array_end(rec, &arr) && !rc) rc = META_E_NOMEM;
@@ -362,7 +398,7 @@ static int files_put_locked(struct mj *mj, const file_rec *files, size_t n, char
     if (!rc) rc = pend_reserve(mj, &p);
     if (rc) { meta_errf(err, errcap, rc == META_E_ARG ? "files_put: bad record" : "out of memory"); goto out; }
     if (mj->j) {
-        if ((rc = build_files_rec(&rec, files, n)) != 0) {
+        if ((rc = build_files_rec(&rec, n, array_at, (void *)files)) != 0) {
             meta_errf(err, errcap, "files_put: bad or oversized records");
             goto out;
         }
@@ -388,6 +424,7 @@ static int files_del_locked(struct mj *mj, const char *task_id, char *err, size_
     if ((rc = commit(mj, &rec, err, errcap)) != 0) goto out;
     metaidx_map_del(&mj->groups, task_id);
     metaidx_ord_remove_at(&mj->gord, metaidx_ord_find(&mj->gord, g));
+    if (g->mixed_time) mj->mixed_time--;
     group_free(g);
 out:
     bson_destroy(&rec);
@@ -504,8 +541,8 @@ static int write_snapshot(struct mj *mj, journal *s, char *err, size_t errcap)
 {
     bson_t rec = BSON_INITIALIZER, doc;
     int rc = 0;
-    file_rec *batch = malloc(FILES_PER_SNAP_REC * sizeof *batch);
-    if (!batch) { meta_errf(err, errcap, "out of memory"); rc = META_E_NOMEM; goto out; }
+    file_rec *scratch = malloc(sizeof *scratch);
+    if (!scratch) { meta_errf(err, errcap, "out of memory"); rc = META_E_NOMEM; goto out; }
     for (size_t i = 0; i < mj->tord.n && !rc; i++) {
         BSON_APPEND_UTF8(&rec, "op", "task");
         BSON_APPEND_DOCUMENT_BEGIN(&rec, "doc", &doc);
@@ -517,8 +554,8 @@ static int write_snapshot(struct mj *mj, journal *s, char *err, size_t errcap)
         struct fgroup *g = mj->gord.v[i];
         for (size_t k = 0; k < g->n && !rc; k += FILES_PER_SNAP_REC) {
             size_t m = g->n - k < FILES_PER_SNAP_REC ? g->n - k : FILES_PER_SNAP_REC;
-            for (size_t x = 0; x < m; x++) fnode_to_rec(g, g->v[k + x], &batch[x]);
-            rc = build_files_rec(&rec, batch, m);
+            struct group_src src = { g, k, scratch };
+            rc = build_files_rec(&rec, m, group_at, &src);
             if (!rc) rc = snap_append(s, &rec, err, errcap);
         }
     }
@@ -532,7 +569,7 @@ static int write_snapshot(struct mj *mj, journal *s, char *err, size_t errcap)
     }
     if (!rc) rc = journal_sync(s, err, errcap);
 out:
-    free(batch);
+    free(scratch);
     bson_destroy(&rec);
     return rc;
 }
@@ -670,6 +707,11 @@ static int j_files_find(meta *m, const meta_query *q, meta_file_cb cb, void *ctx
         goto out;
     }
     time_slice(&mj->gord, q, &lo, &hi);
+    if (mj->mixed_time) {
+        /* Some group spans several times: its key cannot bound it. */
+        lo = 0;
+        hi = mj->gord.n;
+    }
     for (size_t k = 0; k < hi - lo; k++) {
         const struct fgroup *g = mj->gord.v[q->newest_first ? hi - 1 - k : lo + k];
         if (group_may_match(g, q) && group_emit(g, q, f, cb, ctx, &sent)) break;

@@ -297,6 +297,33 @@ static void test_files_fields(void)
     meta_close(m);
 }
 
+/* Files of one task that disagree on submitted_at are each filtered and
+ * ordered by their own time; the order survives a reopen (journal). */
+static void test_files_mixed_time(void)
+{
+    meta *m = fresh();
+    T_CHECK(m != NULL);
+    if (!m) return;
+    file_rec *f = calloc(3, sizeof *f);
+    T_CHECK(f != NULL);
+    if (f) {
+        mk_file(&f[0], "t-m", "eve", "mix", 5000, "late");
+        mk_file(&f[1], "t-m", "eve", "mix", 1000, "early");
+        mk_file(&f[2], "t-n", "eve", "other", 3000, "mid");
+        T_EQ_INT(meta_files_put(m, f, 3, NULL, 0), 0);
+        meta_query q = { .since = 4000 };
+        T_EQ_STR(files(m, &q), "t-m/late");
+        q = (meta_query){ .until = 2000 };
+        T_EQ_STR(files(m, &q), "t-m/early");
+        q = (meta_query){ .since = 2000, .until = 4000 };
+        T_EQ_STR(files(m, &q), "t-n/mid");
+        q = (meta_query){ .user_id = "eve" };
+        T_EQ_INT(strlen(files(m, &q)) > 0, 1);
+    }
+    free(f);
+    meta_close(m);
+}
+
 static void test_files_idempotent(void)
 {
     meta *m = fresh();
@@ -474,6 +501,7 @@ static void run_all(void)
     T_RUN(test_tasks_query);
     T_RUN(test_files_queries);
     T_RUN(test_files_fields);
+    T_RUN(test_files_mixed_time);
     T_RUN(test_files_idempotent);
     T_RUN(test_files_delete);
     T_RUN(test_workers);
