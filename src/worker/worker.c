@@ -200,7 +200,9 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
         uint64_t code = 0;
         proto_u64(&m, T_CODE, &code);
         peer_error_text(&m, why, cap);
-        if (code == PROTO_ERR_NOT_FOUND) result = -1;
+        /* Unknown, or given to another worker after this one was lost:
+         * the master will never take this copy, so retrying is pointless. */
+        if (code == PROTO_ERR_NOT_FOUND || code == PROTO_ERR_FORBIDDEN) result = -1;
         goto out;
     }
     if (m.type != PROTO_UPLOAD_RESUME) {
@@ -284,7 +286,7 @@ static void upload_until_acked(worker *w, wtask *t)
             return;
         }
         if (rc < 0) {
-            log_error("task %s: the master does not know this task (%s); keeping its output in %s/%s",
+            log_error("task %s: the master will not take this output (%s); keeping it in %s/%s",
                       t->rec.task_id, why, w->cfg->outputs_dir, t->rec.task_id);
             forget_task(w, t);
             return;
@@ -507,9 +509,25 @@ static int session(worker *w, char *err, size_t errcap)
     pthread_mutex_lock(&w->mu);
     put_ids(w, &p.wb);
     pthread_mutex_unlock(&w->mu);
-    if ((rc = peer_send(&p)) < 0 || (rc = peer_recv(&p, &m, 10000)) < 0) {
+    if ((rc = peer_send(&p)) < 0) {
         snprintf(err, errcap, "registration failed: %s", strerror(rc < -200 ? EPROTO : -rc));
         goto out;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->ctl_fd = p.fd;
+    pthread_mutex_unlock(&w->mu);
+    /* Reconciliation's CANCELs (and an ASSIGN from a quick scheduler) may
+     * arrive before the reply to REGISTER: act on them, never drop them,
+     * or a task the master moved elsewhere would run here twice. */
+    for (int i = 0; ; i++) {
+        if (i > 10000 || (rc = peer_recv(&p, &m, 10000)) < 0) {
+            snprintf(err, errcap, "registration failed: %s",
+                     strerror(i > 10000 ? EPROTO : rc < -200 ? EPROTO : -rc));
+            goto out;
+        }
+        if (m.type == PROTO_ASSIGN) on_assign(w, &m);
+        else if (m.type == PROTO_CANCEL) on_cancel(w, &m);
+        else break;
     }
     if (m.type == PROTO_ERROR) {
         peer_error_text(&m, err, errcap);
@@ -517,9 +535,6 @@ static int session(worker *w, char *err, size_t errcap)
         goto out;
     }
     log_info("registered with master %s at %s", p.master_id, w->cfg->master_addr);
-    pthread_mutex_lock(&w->mu);
-    w->ctl_fd = p.fd;
-    pthread_mutex_unlock(&w->mu);
     while (!*w->stop) {
         rc = frame_read(p.fd, &p.rd, &m, 500, 30000);
         if (rc == -ETIMEDOUT) continue;
@@ -534,11 +549,11 @@ static int session(worker *w, char *err, size_t errcap)
             log_warn("master says: %s", err);
         }
     }
+    rc = 0;
+out:
     pthread_mutex_lock(&w->mu);
     w->ctl_fd = -1;
     pthread_mutex_unlock(&w->mu);
-    rc = 0;
-out:
     peer_close(&p);
     return rc;
 }
