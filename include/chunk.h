@@ -3,8 +3,10 @@
  * buffers at most one chunk (PROTO_CHUNK_MAX) and deflates each chunk on its
  * own, storing it when deflate does not shrink it; the receiver checks
  * sequence, offset and CRC32 of every chunk and the SHA-256 of the whole
- * stream. Memory is bounded by a chunk whatever the stream's size.
- * A chunk_tx / chunk_rx belongs to one thread. */
+ * stream. Memory is bounded by a few chunks whatever the stream's size.
+ * A chunk_tx / chunk_rx belongs to one thread (a chunk_tx runs a private
+ * helper thread that deflates chunks in parallel with the caller; frames
+ * are still sent in order, from the caller's thread only). */
 #ifndef CLOUDAI_CHUNK_H
 #define CLOUDAI_CHUNK_H
 #include <stddef.h>
@@ -39,6 +41,10 @@ typedef struct chunk_tx {
     uint64_t submitted_at;
     chunk_send_fn send;
     void *ctx;
+    /* Added: the 2-thread deflate pipeline and its adaptive policy
+     * (chunk.c); NULL when running on one thread. */
+    struct chunk_pipe *pipe;
+    uint64_t stored_chunks, deflated_chunks;   /* statistics */
 } chunk_tx;
 
 /* total: the exact stream size; skip: resume offset (a multiple of

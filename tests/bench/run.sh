@@ -1,0 +1,414 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh — `make bench`: CloudAI against the machine's limits and
+# the tools people use instead, measured side by side in one run. Prints a
+# table and writes bench-results.json: a list of {name, value, unit,
+# baseline, baseline_value, ratio}; ratio > 1 means better than the baseline
+# (times: baseline/ours; throughputs: ours/baseline).
+#
+#   BENCH_QUICK=1     smaller data (128 MiB, 2,000 files/tasks), < 3 minutes
+#   BENCH_ONLY=LIST   comma list of: transfer,memory,sched,docker,netns,meta
+#   BENCH_JSON=FILE   where the results go (default ./bench-results.json)
+#
+# Everything lives in one temp dir (removed at exit); the receivers of every
+# transfer (master store, rsync daemon module, tar -x target) write to the
+# same tmpfs so all tools compete on the same thing; one extra row shows the
+# master storing onto the real disk, durably (it syncfs's before FILE_ACK).
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BIN=$ROOT/build/rel
+QUICK=${BENCH_QUICK:-0}
+ONLY=${BENCH_ONLY:-transfer,memory,sched,docker,netns,meta}
+JSON=${BENCH_JSON:-$ROOT/bench-results.json}
+IMAGE=cloudai-test:latest
+MiB=$((1024 * 1024))
+if [ "$QUICK" = 1 ]; then
+    BIG=$((128 * MiB)); NSMALL=2000; NTASKS=2000; NDOCKER=5; BIGMEM=0; NET_BIG=$((64 * MiB))
+else
+    BIG=$((1024 * MiB)); NSMALL=10000; NTASKS=10000; NDOCKER=20; BIGMEM=$((4096 * MiB))
+    NET_BIG=$((512 * MiB))
+fi
+BIGNAME="$((BIG / MiB)) MiB"
+
+TMP=$(mktemp -d /var/tmp/cloudai-bench.XXXXXX) || exit 1
+PIDS=""
+NS_M=cab-m-$$ NS_W=cab-w-$$
+NETNS_UP=0
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    for p in $PIDS; do wait "$p" 2>/dev/null; done
+    if [ "$NETNS_UP" = 1 ]; then
+        ip netns del "$NS_M" 2>/dev/null
+        ip netns del "$NS_W" 2>/dev/null
+    fi
+    mountpoint -q "$TMP/store" 2>/dev/null && umount "$TMP/store"
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+want() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
+log() { printf '%s\n' "$*" >&2; }
+now_ns() { date +%s%N; }
+secs_since() { echo "$(( $(now_ns) - $1 ))" | awk '{printf "%.4f", $1 / 1e9}'; }
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? b / s / 1e6 : 0) }'; }
+
+# row NAME VALUE UNIT BASELINE BASELINE_VALUE HIGHER_IS_BETTER(1|0)
+ROWS=$TMP/rows.tsv
+: > "$ROWS"
+row() {
+    local ratio
+    ratio=$(awk -v v="$2" -v b="$5" -v up="$6" 'BEGIN {
+        if (b == "" || b + 0 == 0 || v + 0 == 0) { print ""; exit }
+        printf "%.2f", (up ? v / b : b / v) }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$ratio" >> "$ROWS"
+    printf '  %-58s %12s %-8s | %-26s %12s | %s\n' "$1" "$2" "$3" "$4" "$5" "${ratio:--}" >&2
+}
+
+# --- build the bench programs with the Makefile's flags and objects ------
+PKGS="libbson-1.0 libmongoc-1.0 zlib libcurl libcrypto"
+CFLAGS="-std=c11 -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wno-unused-parameter
+ -Wno-format-truncation -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 -g -Iinclude -Isrc
+ $(pkg-config --cflags $PKGS)"
+LIBS="$(pkg-config --libs $PKGS) -lpthread -lm"
+OBJS=$(find build/rel/src -name '*.o' ! -name main.o | sort)
+mkdir -p "$TMP/bin"
+for src in tests/bench/*.c; do
+    b=$(basename "$src" .c)
+    # shellcheck disable=SC2086
+    if ! gcc $CFLAGS "$src" $OBJS -o "$TMP/bin/$b" $LIBS; then
+        log "bench: cannot build $src"; exit 1
+    fi
+done
+U=$TMP/bin/bench_util
+
+# --- a cluster: master + N workers (optionally in network namespaces) ---
+# start_cluster DIR NWORKERS RUNTIME [MASTER_NS WORKER_NS LISTEN_HOST]
+start_cluster() {
+    local dir=$1 n=$2 rt=$3 mns=${4:-} wns=${5:-} host=${6:-127.0.0.1} i
+    local mrun="" wrun=""
+    [ -n "$mns" ] && mrun="ip netns exec $mns"
+    [ -n "$wns" ] && wrun="ip netns exec $wns"
+    mkdir -p "$dir"
+    $mrun "$BIN/master" -listen "$host:0" -files "${STORE:-$dir/files}" -meta "$dir/meta" \
+        --no-console > "$dir/master.out" 2> "$dir/master.log" &
+    MPID=$!; PIDS="$PIDS $MPID"
+    for _ in $(seq 200); do
+        MADDR=$(sed -n 's/^master listening on //p' "$dir/master.out")
+        [ -n "$MADDR" ] && break
+        sleep 0.05
+    done
+    [ -n "$MADDR" ] || { log "bench: master did not start"; cat "$dir/master.log" >&2; return 1; }
+    WPIDS=""
+    for i in $(seq "$n"); do
+        $wrun "$BIN/worker" -master "$MADDR" -id "w$i" -runtime "$rt" -outputs "$dir/out$i" \
+            -cpu "${WCPU:-2}" -mem 64g > "$dir/w$i.log" 2>&1 &
+        WPIDS="$WPIDS $!"; PIDS="$PIDS $!"
+    done
+    for i in $(seq "$n"); do
+        for _ in $(seq 200); do grep -q "registered with master" "$dir/w$i.log" && break; sleep 0.05; done
+    done
+}
+stop_cluster() {
+    local p
+    for p in $MPID $WPIDS; do kill "$p" 2>/dev/null; done
+    for p in $MPID $WPIDS; do wait "$p" 2>/dev/null; done
+    MPID=""; WPIDS=""
+}
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# ours_upload DIR DATASET → "BYTES WIRE MS" from the worker's log line,
+# cluster already running with one worker (w1).
+ours_upload() {
+    local dir=$1 ds=$2 line
+    "$BIN/cloudai" -master "$MADDR" task "$IMAGE" -cmd "cp -al $ds/. ." -storage 8g \
+        -name "xfer" > /dev/null || return 1
+    for _ in $(seq 6000); do
+        line=$(grep -m1 ': uploaded ' "$dir/w1.log") && break
+        sleep 0.05
+    done
+    [ -n "${line:-}" ] || { log "bench: upload did not finish"; tail -5 "$dir/w1.log" >&2; return 1; }
+    echo "$line" | sed -E 's/.*uploaded ([0-9]+) bytes \(([0-9]+) on the wire.* in ([0-9]+) ms.*/\1 \2 \3/'
+}
+
+new_store() {
+    STORE=$TMP/store/files.$RANDOM
+    rm -rf "$TMP"/store/files.* "$TMP"/store/dst.*
+    mkdir -p "$STORE"
+}
+
+# rsync daemon serving $TMP/store/rsync (module "b") on PORT, in namespace $1
+start_rsyncd() {
+    local ns=${1:-} host=${2:-127.0.0.1} run=""
+    [ -n "$ns" ] && run="ip netns exec $ns"
+    RSYNC_PORT=$(( 20000 + RANDOM % 20000 ))
+    mkdir -p "$TMP/store/rsync"
+    cat > "$TMP/rsyncd.conf" <<EOF
+pid file = $TMP/rsyncd.pid
+use chroot = no
+uid = root
+gid = root
+[b]
+    path = $TMP/store/rsync
+    read only = false
+EOF
+    $run rsync --daemon --no-detach --address="$host" --port="$RSYNC_PORT" \
+        --config="$TMP/rsyncd.conf" --log-file="$TMP/rsyncd.log" &
+    RSYNC_PID=$!; PIDS="$PIDS $RSYNC_PID"
+    sleep 0.3
+}
+stop_rsyncd() { kill "$RSYNC_PID" 2>/dev/null; wait "$RSYNC_PID" 2>/dev/null; rm -rf "$TMP/store/rsync"; }
+
+# Each baseline prints seconds. $1 source dir, $2 host, $3 ns of the sender
+rsync_time() {
+    local src=$1 host=$2 ns=${3:-} z=${4:-} run="" t0
+    [ -n "$ns" ] && run="ip netns exec $ns"
+    rm -rf "$TMP/store/rsync"/*; sync
+    t0=$(now_ns)
+    $run rsync -a $z "$src/" "rsync://$host:$RSYNC_PORT/b/" || { echo 0; return; }
+    secs_since "$t0"
+}
+free_port() { echo $(( 40000 + RANDOM % 20000 )); }
+tarnc_time() {
+    local src=$1 host=$2 sns=${3:-} rns=${4:-} z=${5:-} srun="" rrun="" port t0 rp
+    [ -n "$sns" ] && srun="ip netns exec $sns"
+    [ -n "$rns" ] && rrun="ip netns exec $rns"
+    port=$(free_port)
+    rm -rf "$TMP/store/dst"; mkdir -p "$TMP/store/dst"; sync
+    ( $rrun nc -l "$host" "$port" | tar -x $z -f - -C "$TMP/store/dst" ) &
+    rp=$!
+    sleep 0.2
+    t0=$(now_ns)
+    tar -c $z -f - -C "$src" . | $srun nc -N "$host" "$port"
+    wait "$rp"
+    secs_since "$t0"
+    rm -rf "$TMP/store/dst"
+}
+raw_tcp_time() {
+    local host=$1 bytes=$2 sns=${3:-} rns=${4:-} srun="" rrun="" port sp
+    [ -n "$sns" ] && srun="ip netns exec $sns"
+    [ -n "$rns" ] && rrun="ip netns exec $rns"
+    $rrun "$U" tcp-sink "$host" > "$TMP/sink.port" &
+    sp=$!
+    for _ in $(seq 100); do port=$(head -1 "$TMP/sink.port"); [ -n "$port" ] && break; sleep 0.02; done
+    $srun "$U" tcp-send "$host" "$port" "$bytes" | awk '{print $2}'
+    wait "$sp"
+}
+
+mkdir -p "$TMP/store"
+# All receivers write into RAM so no tool waits on the disk (8 GiB bound).
+mount -t tmpfs -o size=$((BIGMEM > 0 ? 6 * 1024 : 2 * 1024))m cloudai-bench "$TMP/store" 2>/dev/null ||
+    log "bench: no tmpfs (not root?): receivers write to the disk"
+
+log "CloudAI bench ($([ "$QUICK" = 1 ] && echo quick || echo full)); data in $TMP"
+log "$(printf '  %-58s %12s %-8s | %-26s %12s | %s' name ours unit baseline value ratio)"
+
+# --- 1. transfer over loopback -------------------------------------------
+gen_cases() {
+    mkdir -p "$TMP/ds"
+    [ -d "$TMP/ds/random" ] || "$U" gen random "$TMP/ds/random" 16 $((BIG / 16)) 1
+    [ -d "$TMP/ds/text" ] || "$U" gen text "$TMP/ds/text" 16 $((BIG / 16)) 2
+    [ -d "$TMP/ds/small" ] || "$U" gen small "$TMP/ds/small" "$NSMALL" 4096 3
+}
+MEM_M=0 MEM_W=0
+if want transfer; then
+    gen_cases
+    rt_loop=$(raw_tcp_time 127.0.0.1 $((4 * BIG)))
+    row "raw TCP loopback (ceiling)" "$(mbps $((4 * BIG)) "$rt_loop")" MB/s "" "" 1
+    start_rsyncd
+    for c in random text small; do
+        case $c in
+            random) label="transfer lo: $BIGNAME incompressible, 16 files" ;;
+            text) label="transfer lo: $BIGNAME text (log lines), 16 files" ;;
+            small) label="transfer lo: $NSMALL files of 4 KiB" ;;
+        esac
+        bytes=$(du -sb --apparent-size "$TMP/ds/$c" | awk '{print $1}')
+        new_store; sync
+        start_cluster "$TMP/c-$c" 1 process || exit 1
+        read -r abytes wire ms < <(ours_upload "$TMP/c-$c" "$TMP/ds/$c") || exit 1
+        m=$(hwm_kib "$MPID"); w=$(hwm_kib "${WPIDS# }")
+        [ "$m" -gt "$MEM_M" ] && MEM_M=$m; [ "$w" -gt "$MEM_W" ] && MEM_W=$w
+        stop_cluster
+        ours=$(mbps "$bytes" "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')")
+        log "    ours: $abytes archive bytes, $wire on the wire, $ms ms; RSS master $((m / 1024)) MiB, worker $((w / 1024)) MiB"
+        t=$(rsync_time "$TMP/ds/$c" 127.0.0.1)
+        row "$label" "$ours" MB/s "rsync -a (daemon)" "$(mbps "$bytes" "$t")" 1
+        t=$(tarnc_time "$TMP/ds/$c" 127.0.0.1)
+        row "$label" "$ours" MB/s "tar|nc|tar" "$(mbps "$bytes" "$t")" 1
+        if [ "$c" != random ] || [ "$QUICK" = 1 ]; then
+            t=$(tarnc_time "$TMP/ds/$c" 127.0.0.1 "" "" -z)
+            row "$label" "$ours" MB/s "tar -z|nc|tar -z" "$(mbps "$bytes" "$t")" 1
+        fi
+        row "$label" "$ours" MB/s "raw TCP loopback" "$(mbps $((4 * BIG)) "$rt_loop")" 1
+    done
+    stop_rsyncd
+    # The same incompressible case stored durably on the disk, vs rsync + sync.
+    STORE=$TMP/disk-store; rm -rf "$STORE"; mkdir -p "$STORE"; sync
+    start_cluster "$TMP/c-disk" 1 process || exit 1
+    read -r abytes wire ms < <(ours_upload "$TMP/c-disk" "$TMP/ds/random") || exit 1
+    stop_cluster
+    rm -rf "$STORE"; sync
+    mkdir -p "$TMP/disk-dst"; t0=$(now_ns)
+    rsync -a "$TMP/ds/random/" "$TMP/disk-dst/" && sync -f "$TMP/disk-dst"
+    t=$(secs_since "$t0"); rm -rf "$TMP/disk-dst"; STORE=""
+    bytes=$(du -sb --apparent-size "$TMP/ds/random" | awk '{print $1}')
+    row "transfer lo to ext4, durable: $BIGNAME incompressible" \
+        "$(mbps "$bytes" "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')")" MB/s \
+        "rsync -a local + syncfs" "$(mbps "$bytes" "$t")" 1
+    rm -rf "$TMP"/c-*
+fi
+
+# --- 2. memory ------------------------------------------------------------
+if want memory; then
+    [ "$MEM_M" -gt 0 ] && row "master peak RSS, $BIGNAME upload" "$((MEM_M / 1024))" MiB "target" 64 0
+    [ "$MEM_W" -gt 0 ] && row "worker peak RSS, $BIGNAME upload" "$((MEM_W / 1024))" MiB "target" 64 0
+    if [ "$BIGMEM" -gt 0 ]; then
+        "$U" gen random "$TMP/ds/huge" 16 $((BIGMEM / 16)) 4
+        new_store
+        start_cluster "$TMP/c-huge" 1 process || exit 1
+        if read -r abytes wire ms < <(ours_upload "$TMP/c-huge" "$TMP/ds/huge"); then
+            row "master peak RSS, $((BIGMEM / MiB)) MiB upload" "$(( $(hwm_kib "$MPID") / 1024 ))" MiB target 64 0
+            row "worker peak RSS, $((BIGMEM / MiB)) MiB upload" "$(( $(hwm_kib "${WPIDS# }") / 1024 ))" MiB target 64 0
+        fi
+        stop_cluster
+        rm -rf "$TMP/ds/huge" "$TMP/c-huge"
+    fi
+    # 8 workers uploading at once (each its own 1/8 of the big case)
+    new_store
+    WCPU=2 start_cluster "$TMP/c-eight" 8 process || exit 1
+    for i in $(seq 8); do
+        "$U" gen random "$TMP/ds/eight$i" 4 $((BIG / 32)) $((10 + i))
+        "$BIN/cloudai" -master "$MADDR" dispatch "w$i" "$IMAGE" -cmd "cp -al $TMP/ds/eight$i/. ." \
+            > /dev/null
+    done
+    for _ in $(seq 1200); do
+        [ "$(cat "$TMP"/c-eight/w*.log | grep -c ': uploaded ')" -ge 8 ] && break; sleep 0.1
+    done
+    row "master peak RSS, 8 workers uploading at once" "$(( $(hwm_kib "$MPID") / 1024 ))" MiB target 64 0
+    stop_cluster
+    rm -rf "$TMP"/ds/eight* "$TMP/c-eight"
+fi
+
+# --- 3. scheduling ----------------------------------------------------------
+if want sched; then
+    read -r dec secs placed < <("$TMP/bin/bench_sched" 1000 100000)
+    row "placement decisions/s (1,000 workers, 100k tasks)" \
+        "$(awk -v d="$dec" -v s="$secs" 'BEGIN{printf "%.0f", d/s}')" "1/s" target 100000 1
+    new_store
+    WCPU=64 start_cluster "$TMP/c-sched" 4 process || exit 1
+    t0=$(now_ns)
+    read -r _ subsecs < <("$TMP/bin/bench_submit" "$MADDR" "$NTASKS" true) || exit 1
+    done_n=0
+    for _ in $(seq 3000); do     # at most 5 minutes
+        done_n=$(cat "$TMP"/c-sched/w*.log | grep -c 'output stored by the master')
+        [ "$done_n" -ge "$NTASKS" ] && break
+        sleep 0.1
+    done
+    t=$(secs_since "$t0")
+    ok=$("$BIN/cloudai" -master "$MADDR" -user bench tasks -status completed --json | grep -c '"task_id"')
+    log "    $NTASKS submitted in ${subsecs}s; $done_n uploaded by workers, $ok completed per master, ${t}s"
+    stop_cluster
+    row "tasks/s end to end ($NTASKS x true, 4 workers)" \
+        "$(awk -v n="$ok" -v s="$t" 'BEGIN{printf "%.0f", n/s}')" "tasks/s" target 1000 1
+    row "submissions/s (one client connection)" \
+        "$(awk -v n="$NTASKS" -v s="$subsecs" 'BEGIN{printf "%.0f", n/s}')" "tasks/s" "" "" 1
+    rm -rf "$TMP/c-sched"
+fi
+
+# --- 4. Docker latency -------------------------------------------------------
+if want docker; then
+    if docker image inspect "$IMAGE" > /dev/null 2>&1 || { [ -x ./mkimage.sh ] && ./mkimage.sh > /dev/null 2>&1; }; then
+        new_store
+        start_cluster "$TMP/c-docker" 1 docker || exit 1
+        : > "$TMP/lat.ours"; : > "$TMP/lat.bare"
+        for i in $(seq "$NDOCKER"); do
+            t0=$(now_ns)
+            "$BIN/cloudai" -master "$MADDR" task "$IMAGE" -cmd true -name "lat$i" > /dev/null
+            for _ in $(seq 3000); do
+                "$BIN/cloudai" -master "$MADDR" tasks -name "lat$i" --json | grep -q '"status":"completed"' && break
+                sleep 0.005
+            done
+            secs_since "$t0" >> "$TMP/lat.ours"
+            t0=$(now_ns)
+            docker run --rm "$IMAGE" true
+            secs_since "$t0" >> "$TMP/lat.bare"
+        done
+        stop_cluster
+        med() { sort -n "$1" | awk '{a[NR]=$1} END {printf "%.3f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+        row "Docker trivial task latency, median of $NDOCKER" "$(med "$TMP/lat.ours")" s \
+            "docker run --rm" "$(med "$TMP/lat.bare")" 0
+        rm -rf "$TMP/c-docker"
+    else
+        log "  (docker: no daemon or image; skipped)"
+    fi
+fi
+
+# --- 5. 1 Gbit/s link between two network namespaces --------------------------
+if want netns; then
+    if ip netns add "$NS_M" 2>/dev/null && ip netns add "$NS_W"; then
+        NETNS_UP=1
+        ip link add "cabm$$" netns "$NS_M" type veth peer name "cabw$$" netns "$NS_W"
+        ip -n "$NS_M" addr add 192.168.77.1/24 dev "cabm$$"
+        ip -n "$NS_W" addr add 192.168.77.2/24 dev "cabw$$"
+        for n in "$NS_M cabm$$" "$NS_W cabw$$"; do
+            set -- $n
+            ip -n "$1" link set lo up; ip -n "$1" link set "$2" up
+            ip netns exec "$1" tc qdisc add dev "$2" root tbf rate 1gbit burst 256kb latency 50ms
+        done
+        mkdir -p "$TMP/dsn"
+        "$U" gen random "$TMP/dsn/random" 16 $((NET_BIG / 16)) 5
+        "$U" gen text "$TMP/dsn/text" 16 $((NET_BIG / 16)) 6
+        rt=$(raw_tcp_time 192.168.77.1 $((NET_BIG)) "$NS_W" "$NS_M")
+        link=$(mbps "$NET_BIG" "$rt")
+        row "raw TCP over the 1 Gbit/s veth (ceiling)" "$link" MB/s "link rate" 125.0 1
+        start_rsyncd "$NS_M" 192.168.77.1
+        for c in random text; do
+            bytes=$(du -sb --apparent-size "$TMP/dsn/$c" | awk '{print $1}')
+            new_store
+            start_cluster "$TMP/n-$c" 1 process "$NS_M" "$NS_W" 192.168.77.1 || exit 1
+            read -r abytes wire ms < <(ours_upload "$TMP/n-$c" "$TMP/dsn/$c") || exit 1
+            stop_cluster
+            ours=$(mbps "$bytes" "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')")
+            log "    ours: $abytes archive bytes, $wire on the wire, $ms ms"
+            label="transfer 1 Gbit/s: $((NET_BIG / MiB)) MiB $([ $c = random ] && echo incompressible || echo text)"
+            row "$label" "$ours" MB/s "raw TCP on the link" "$link" 1
+            t=$(rsync_time "$TMP/dsn/$c" 192.168.77.1 "$NS_W" -z)
+            row "$label" "$ours" MB/s "rsync -az (daemon)" "$(mbps "$bytes" "$t")" 1
+            if [ $c = text ]; then
+                t=$(tarnc_time "$TMP/dsn/$c" 192.168.77.1 "$NS_W" "$NS_M" -z)
+                row "$label" "$ours" MB/s "tar -z|nc|tar -z" "$(mbps "$bytes" "$t")" 1
+            fi
+        done
+        stop_rsyncd
+        rm -rf "$TMP/dsn" "$TMP"/n-*
+    else
+        log "  (netns: cannot create network namespaces; skipped)"
+    fi
+fi
+
+# --- 6. metadata (tests/bench/meta_bench.c, when present) ----------------------
+if want meta; then
+    if [ -x "$TMP/bin/meta_bench" ]; then
+        # meta_bench prints rows as tab-separated "name value unit baseline
+        # baseline_value higher_is_better" lines; anything else is shown as is.
+        "$TMP/bin/meta_bench" $([ "$QUICK" = 1 ] && echo 2000 || echo 10000) > "$TMP/meta.out" 2>&1
+        while IFS=$'\t' read -r n v u b bv up; do
+            if [ -n "${up:-}" ]; then row "$n" "$v" "$u" "$b" "$bv" "$up"; else log "    $n"; fi
+        done < "$TMP/meta.out"
+    else
+        log "  (metadata: tests/bench/meta_bench.c not present; skipped)"
+    fi
+fi
+log "  (Slurm: not installed; the Slurm peer comparison is skipped)"
+
+# --- results -------------------------------------------------------------
+awk -F'\t' 'function q(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return "\"" s "\"" }
+    function num(s) { return s == "" ? "null" : s }
+    BEGIN { print "[" }
+    { printf "%s  {\"name\": %s, \"value\": %s, \"unit\": %s, \"baseline\": %s, \"baseline_value\": %s, \"ratio\": %s}",
+        (NR > 1 ? ",\n" : ""), q($1), num($2), q($3), ($4 == "" ? "null" : q($4)), num($5), num($6) }
+    END { print "\n]" }' "$ROWS" > "$JSON"
+echo "| benchmark | ours | unit | baseline | baseline value | ratio |"
+echo "|---|---:|---|---|---:|---:|"
+awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, ($4 == "" ? "-" : $4), ($5 == "" ? "-" : $5), ($6 == "" ? "-" : $6) }' "$ROWS"
+log "results in $JSON"
