@@ -37,47 +37,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ids.h"
 #include "master/journal.h"
 #include "master/metadoc.h"
+#include "master/meta_journal.h"
 #include "master/metaidx.h"
 
 #define FILES_PER_SNAP_REC 4096   /* keeps snapshot records far below JOURNAL_REC_MAX */
-
-struct fnode {
-    size_t idx;                   /* position in the group's vector */
-    uint64_t submitted_at, file_size, stored_at;
-    uint32_t mode;
-    uint8_t sha256[32];
-    const char *user_id, *task_name, *file_name, *file_path;   /* into buf */
-    char buf[];
-};
-
-struct fgroup {
-    char task_id[64];
-    char user_id[64], task_name[128];   /* of its first file */
-    uint64_t submitted_at;              /* least of its files': the order key */
-    int mixed;                          /* files disagree on user or name */
-    int mixed_time;                     /* files disagree on submitted_at */
-    int fresh;                          /* prepared, not yet in the indexes */
-    size_t pending;                     /* files a prepared change may add */
-    struct fnode **v;
-    size_t n, cap;
-    metaidx_map byname;
-};
-
-struct mj {
-    struct meta base;
-    pthread_rwlock_t lock;
-    char *dir, *jpath, *spath, *jtmp, *stmp;
-    journal *j;                   /* NULL while replaying */
-    uint32_t gen;                 /* of the snapshot and the live journal */
-    int stale;                    /* snapshot renamed, journal not yet swapped */
-    uint64_t compact_bytes, compact_next;
-    size_t mixed_time;            /* groups whose files disagree on time */
-    metaidx_map tasks, groups, workers;
-    metaidx_ord tord, gord;
-};
 
 /* A prepared files change: nodes allocated, room reserved. */
 struct pend {
@@ -136,20 +101,6 @@ static struct fnode *fnode_new(const file_rec *f)
     return n;
 }
 
-static void fnode_to_rec(const struct fgroup *g, const struct fnode *n, file_rec *f)
-{
-    /* Only the strings' used parts are copied: a file_rec is 12 KiB. */
-    memcpy(f->task_id, g->task_id, strlen(g->task_id) + 1);
-    memcpy(f->user_id, n->user_id, strlen(n->user_id) + 1);
-    memcpy(f->task_name, n->task_name, strlen(n->task_name) + 1);
-    memcpy(f->file_name, n->file_name, strlen(n->file_name) + 1);
-    memcpy(f->file_path, n->file_path, strlen(n->file_path) + 1);
-    f->submitted_at = n->submitted_at;
-    f->file_size = n->file_size;
-    f->stored_at = n->stored_at;
-    f->mode = n->mode;
-    memcpy(f->sha256, n->sha256, 32);
-}
 
 static void pend_init(struct pend *p)
 {
@@ -366,7 +317,7 @@ struct group_src { const struct fgroup *g; size_t base; file_rec *scratch; };
 static const file_rec *group_at(void *ctx, size_t i)
 {
     struct group_src *s = ctx;
-    fnode_to_rec(s->g, s->g->v[s->base + i], s->scratch);
+    meta_journal_fnode_to_rec(s->g, s->g->v[s->base + i], s->scratch);
     return s->scratch;
 }
 
@@ -623,142 +574,6 @@ static int do_compact(struct mj *mj, char *err, size_t errcap)
     return swap_journal(mj, err, errcap);
 }
 
-/* ---- queries ---- */
-
-static int task_match(const task_rec *t, const meta_query *q)
-{
-    return (!q->user_id || !strcmp(t->user_id, q->user_id)) &&
-           (!q->task_name || !strcmp(t->task_name, q->task_name)) &&
-           (!q->pattern || ids_glob(q->pattern, t->task_name)) &&
-           (!q->status || t->status == q->status) &&
-           t->submitted_at >= q->since && (!q->until || t->submitted_at < q->until);
-}
-
-static int file_match(const struct fnode *n, const meta_query *q)
-{
-    return (!q->user_id || !strcmp(n->user_id, q->user_id)) &&
-           (!q->task_name || !strcmp(n->task_name, q->task_name)) &&
-           (!q->pattern || ids_glob(q->pattern, n->task_name)) &&
-           (!q->file_name || !strcmp(n->file_name, q->file_name)) &&
-           n->submitted_at >= q->since && (!q->until || n->submitted_at < q->until);
-}
-
-/* Whole-group rejection when all its files agree on user and name. */
-static int group_may_match(const struct fgroup *g, const meta_query *q)
-{
-    if (g->mixed) return 1;
-    return (!q->user_id || !strcmp(g->user_id, q->user_id)) &&
-           (!q->task_name || !strcmp(g->task_name, q->task_name)) &&
-           (!q->pattern || ids_glob(q->pattern, g->task_name));
-}
-
-/* The [lo, hi) slice of an ordered index inside since <= t < until. */
-static void time_slice(const metaidx_ord *o, const meta_query *q, size_t *lo, size_t *hi)
-{
-    *lo = q->since ? metaidx_ord_lower(o, q->since, NULL) : 0;
-    *hi = q->until ? metaidx_ord_lower(o, q->until, NULL) : o->n;
-    if (*hi < *lo) *hi = *lo;
-}
-
-static int j_tasks_find(meta *m, const meta_query *q, meta_task_cb cb, void *ctx)
-{
-    struct mj *mj = (struct mj *)m;
-    size_t lo, hi, sent = 0;
-    pthread_rwlock_rdlock(&mj->lock);
-    if (q->task_id) {
-        const task_rec *t = metaidx_map_get(&mj->tasks, q->task_id);
-        if (t && task_match(t, q)) cb(ctx, t);
-        goto out;
-    }
-    time_slice(&mj->tord, q, &lo, &hi);
-    for (size_t k = 0; k < hi - lo; k++) {
-        const task_rec *t = mj->tord.v[q->newest_first ? hi - 1 - k : lo + k];
-        if (!task_match(t, q)) continue;
-        if (cb(ctx, t) != 0 || (q->limit && ++sent >= q->limit)) break;
-    }
-out:
-    pthread_rwlock_unlock(&mj->lock);
-    return 0;
-}
-
-/* Returns 1 to stop. */
-static int group_emit(const struct fgroup *g, const meta_query *q, file_rec *f,
-                      meta_file_cb cb, void *ctx, size_t *sent)
-{
-    for (size_t i = 0; i < g->n; i++) {
-        const struct fnode *n = g->v[i];
-        if (!file_match(n, q)) continue;
-        fnode_to_rec(g, n, f);
-        if (cb(ctx, f) != 0 || (q->limit && ++*sent >= q->limit)) return 1;
-    }
-    return 0;
-}
-
-static int j_files_find(meta *m, const meta_query *q, meta_file_cb cb, void *ctx)
-{
-    struct mj *mj = (struct mj *)m;
-    size_t lo, hi, sent = 0;
-    file_rec *f = malloc(sizeof *f);
-    if (!f) return META_E_NOMEM;
-    pthread_rwlock_rdlock(&mj->lock);
-    if (q->task_id) {
-        const struct fgroup *g = metaidx_map_get(&mj->groups, q->task_id);
-        if (g) group_emit(g, q, f, cb, ctx, &sent);
-        goto out;
-    }
-    time_slice(&mj->gord, q, &lo, &hi);
-    if (mj->mixed_time) {
-        /* Some group spans several times: its key cannot bound it. */
-        lo = 0;
-        hi = mj->gord.n;
-    }
-    for (size_t k = 0; k < hi - lo; k++) {
-        const struct fgroup *g = mj->gord.v[q->newest_first ? hi - 1 - k : lo + k];
-        if (group_may_match(g, q) && group_emit(g, q, f, cb, ctx, &sent)) break;
-    }
-out:
-    pthread_rwlock_unlock(&mj->lock);
-    free(f);
-    return 0;
-}
-
-static int by_worker_id(const void *a, const void *b)
-{
-    return strcmp((*(worker_rec *const *)a)->worker_id, (*(worker_rec *const *)b)->worker_id);
-}
-
-static int j_workers_list(meta *m, meta_worker_cb cb, void *ctx)
-{
-    struct mj *mj = (struct mj *)m;
-    int rc = 0;
-    pthread_rwlock_rdlock(&mj->lock);
-    size_t n = 0;
-    worker_rec **v = malloc((mj->workers.n + 1) * sizeof *v);
-    if (!v) { rc = META_E_NOMEM; goto out; }
-    for (size_t i = 0; i < mj->workers.cap; i++)
-        if (mj->workers.slot[i].val) v[n++] = mj->workers.slot[i].val;
-    qsort(v, n, sizeof *v, by_worker_id);
-    for (size_t i = 0; i < n; i++)
-        if (cb(ctx, v[i]) != 0) break;
-out:
-    pthread_rwlock_unlock(&mj->lock);
-    free(v);
-    return rc;
-}
-
-/* ---- changes ---- */
-
-static int j_task_get(meta *m, const char *task_id, task_rec *out)
-{
-    struct mj *mj = (struct mj *)m;
-    int rc = META_E_NOTFOUND;
-    pthread_rwlock_rdlock(&mj->lock);
-    const task_rec *t = metaidx_map_get(&mj->tasks, task_id);
-    if (t) rc = task_rec_copy(out, t) ? META_E_NOMEM : 0;
-    pthread_rwlock_unlock(&mj->lock);
-    return rc;
-}
-
 #define LOCKED_CHANGE(call) do { \
     pthread_rwlock_wrlock(&mj->lock); \
     int rc_ = (call); \
@@ -827,13 +642,13 @@ static const struct meta_ops journal_ops = {
     .name = "journal",
     .close = j_close,
     .task_put = j_task_put,
-    .task_get = j_task_get,
+    .task_get = meta_journal_task_get,
     .files_put = j_files_put,
     .files_delete = j_files_delete,
     .worker_put = j_worker_put,
-    .tasks_find = j_tasks_find,
-    .files_find = j_files_find,
-    .workers_list = j_workers_list,
+    .tasks_find = meta_journal_tasks_find,
+    .files_find = meta_journal_files_find,
+    .workers_list = meta_journal_workers_list,
     .compact = j_compact,
 };
 

@@ -3,6 +3,7 @@
  * MongoDB when CLOUDAI_TEST_MONGO_URI is set (each case gets a fresh
  * database named cloudai_test_<pid>_<n>, left behind for inspection). */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -442,6 +443,71 @@ static void test_files_put_rate(void)
     meta_close(m);
 }
 
+/* Writers and readers at once: nothing lost, nothing torn. */
+struct worker_arg { meta *m; int id, bad; };
+
+static int count_task_cb(void *ctx, const task_rec *t)
+{
+    (*(size_t *)ctx)++;
+    return strncmp(t->task_id, "c-", 2) != 0;   /* a torn record would stop */
+}
+
+static void *writer(void *p)
+{
+    struct worker_arg *a = p;
+    file_rec *f = calloc(2, sizeof *f);
+    for (int i = 0; f && i < 50; i++) {
+        task_rec t;
+        char id[32], name[32];
+        snprintf(id, sizeof id, "c-%d-%02d", a->id, i);
+        snprintf(name, sizeof name, "n%d", i);
+        mk_task(&t, id, "conc", name, (uint64_t)(i * 10 + a->id), PROTO_ST_QUEUED);
+        if (meta_task_put(a->m, &t, NULL, 0) != 0) a->bad++;
+        task_rec_free(&t);
+        mk_file(&f[0], id, "conc", name, (uint64_t)(i * 10 + a->id), "a");
+        mk_file(&f[1], id, "conc", name, (uint64_t)(i * 10 + a->id), "b");
+        if (meta_files_put(a->m, f, 2, NULL, 0) != 0) a->bad++;
+    }
+    free(f);
+    return NULL;
+}
+
+static void *reader(void *p)
+{
+    struct worker_arg *a = p;
+    for (int i = 0; i < 100; i++) {
+        size_t n = 0, nf = 0;
+        meta_query q = { .user_id = "conc", .newest_first = i & 1 };
+        if (meta_tasks_find(a->m, &q, count_task_cb, &n) != 0) a->bad++;
+        if (meta_files_find(a->m, &q, count_cb, &nf) != 0) a->bad++;
+    }
+    return NULL;
+}
+
+static void test_concurrent(void)
+{
+    meta *m = fresh();
+    T_CHECK(m != NULL);
+    if (!m) return;
+    pthread_t th[6];
+    struct worker_arg a[6];
+    for (int i = 0; i < 6; i++) {
+        a[i] = (struct worker_arg){ m, i, 0 };
+        T_EQ_INT(pthread_create(&th[i], NULL, i < 4 ? writer : reader, &a[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        T_EQ_INT(a[i].bad, 0);
+    }
+    size_t n = 0, nf = 0;
+    meta_query q = { .user_id = "conc" };
+    T_EQ_INT(meta_tasks_find(m, &q, count_task_cb, &n), 0);
+    T_EQ_INT(meta_files_find(m, &q, count_cb, &nf), 0);
+    T_EQ_INT(n, 200);
+    T_EQ_INT(nf, 400);
+    meta_close(m);
+}
+
 static void test_restart(void)
 {
     char err[256] = "";
@@ -506,6 +572,7 @@ static void run_all(void)
     T_RUN(test_files_delete);
     T_RUN(test_workers);
     T_RUN(test_files_put_rate);
+    T_RUN(test_concurrent);
     if (!strcmp(backend, "journal")) T_RUN(test_restart);
 }
 
