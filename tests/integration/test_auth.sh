@@ -122,4 +122,8 @@ o=$(as alice alice-secret get "$B1" "$T/alice-dl" 2>&1) && [ -f "$T/alice-dl/b.t
     ok "alice (admin) downloads bob's files" || { not_ok "alice (admin) downloads bob's files"; diag "$o"; }
 o=$(as alice alice-secret cancel "$A2" 2>&1) && ok "alice cancels her own task" ||
     { not_ok "alice cancels her own task"; diag "$o"; }
+# No daemon may have hit a sanitizer report on the way.
+if grep -l -E 'AddressSanitizer|runtime error:' "$T"/*.log >/dev/null 2>&1; then
+    not_ok "no sanitizer reports in the daemon logs"; grep -h -A5 -E 'AddressSanitizer|runtime error:' "$T"/*.log | head -20 | sed 's/^/# /'
+else ok "no sanitizer reports in the daemon logs"; fi
 exit 0

@@ -154,4 +154,8 @@ if mount -t tmpfs -o size=2m tmpfs "$T/small" 2>/dev/null; then
 else
     skip "store full: cannot mount a tmpfs here"
 fi
+# No daemon may have hit a sanitizer report on the way.
+if grep -l -E 'AddressSanitizer|runtime error:' "$T"/*.log >/dev/null 2>&1; then
+    not_ok "no sanitizer reports in the daemon logs"; grep -h -A5 -E 'AddressSanitizer|runtime error:' "$T"/*.log | head -20 | sed 's/^/# /'
+else ok "no sanitizer reports in the daemon logs"; fi
 exit 0

@@ -109,4 +109,8 @@ else
 fi
 grep -q 'refused' "$T/m.log" && ok "master logs refused uploads" || not_ok "master logs refused uploads"
 kill -0 "$MPID" 2>/dev/null && ok "master survived everything" || not_ok "master survived everything"
+# No daemon may have hit a sanitizer report on the way.
+if grep -l -E 'AddressSanitizer|runtime error:' "$T"/*.log >/dev/null 2>&1; then
+    not_ok "no sanitizer reports in the daemon logs"; grep -h -A5 -E 'AddressSanitizer|runtime error:' "$T"/*.log | head -20 | sed 's/^/# /'
+else ok "no sanitizer reports in the daemon logs"; fi
 exit 0
