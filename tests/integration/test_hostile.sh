@@ -61,6 +61,22 @@ expect "benign archive through evil is stored (control)" '^FILE_ACK ok=1' "$(pri
 [ -n "$OKID" ] && [ -n "$(find "$FILES/alice" -path "*/$OKID/hello.txt" 2>/dev/null)" ] &&
     ok "control: hello.txt is in the store" || not_ok "control: hello.txt is in the store"
 
+# An interrupted upload resumes at the last whole chunk (3 MiB) and completes.
+o=$(EVIL_WORKER=evil-resume evil archive resume)
+RID=$(printf '%s\n' "$o" | sed -n 's/^task //p')
+want_eq "dropped upload resumes at the last whole chunk" "$(printf '%s\n' "$o" | sed -n 's/^resumed at //p')" 3145728
+expect "resumed upload is stored" '^FILE_ACK ok=1' "$(printf '%s\n' "$o" | tail -n 1)"
+[ -n "$RID" ] && [ "$(tfield "$RID" status)" = completed ] && [ "$(tfield "$RID" output_bytes)" = 5242880 ] &&
+    ok "resumed upload: task completed with all 5 MiB" || { not_ok "resumed upload: task completed with all 5 MiB"; diag "$(task_json "$RID")"; }
+grep -q "task $RID: upload resumes at byte 3145728" "$T/m.log" && ok "master logs the resume" ||
+    not_ok "master logs the resume"
+# A second upload of a completed task changes nothing.
+before=$(find "$FILES/alice" -path "*/$OKID/*" -type f -exec stat -c '%n %s %Y' {} + | sort)
+expect "repeated upload of a completed task: acknowledged as already stored" '^FILE_ACK ok=1 already stored' \
+    "$(EVIL_WORKER=evil-ok evil resume-other "$OKID")"
+after=$(find "$FILES/alice" -path "*/$OKID/*" -type f -exec stat -c '%n %s %Y' {} + | sort)
+want_eq "repeated upload of a completed task: the store is unchanged" "$after" "$before"
+
 staging_empty() { [ -z "$(ls -A "$FILES/.staging" 2>/dev/null)" ]; }
 
 # hostile KIND PATTERN DESC — one hostile upload, judged on every count.

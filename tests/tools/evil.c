@@ -17,7 +17,9 @@
  *   archive KIND [TARGET]: registers as a worker, dispatches a task to
  *   itself as client EVIL_USER (token EVIL_USER_TOKEN), reports it done
  *   and uploads a hostile output. KIND: ok dotdot abs symlink hardlink
- *   device fifo files longpath bomb-lie bomb-big bomb-range other-task.
+ *   device fifo files longpath bomb-lie bomb-big bomb-range other-task;
+ *   and resume: a benign 5 MiB upload whose connection drops after three
+ *   chunks, then resumes on a new one (prints "resumed at OFFSET").
  *   TARGET: a directory outside the store that escapes aim at (or, for
  *   other-task, the foreign task id). Prints "task <id>" first. */
 #include <errno.h>
@@ -315,6 +317,15 @@ static int build_archive(const char *kind, const char *target, abuf *a)
     char name[8192];
     if (!strcmp(kind, "ok") || !strcmp(kind, "other-task")) {
         tar_entry_named(a, "hello.txt", '0', "hello\n", NULL);
+    } else if (!strcmp(kind, "resume")) {
+        size_t n = 5u << 20;
+        char *data = malloc(n + 1);
+        if (!data) return -1;
+        hash_random((uint8_t *)data, n);
+        for (size_t i = 0; i < n; i++) if (!data[i]) data[i] = 'z';   /* tar_entry_named uses strlen */
+        data[n] = 0;
+        tar_entry_named(a, "random.bin", '0', data, NULL);
+        free(data);
     } else if (!strcmp(kind, "dotdot")) {
         tar_entry_named(a, "inside.txt", '0', "fine\n", NULL);
         snprintf(name, sizeof name, "../../../../../../../../../../../../../../..%s/pwned-dotdot",
@@ -360,11 +371,13 @@ static int build_archive(const char *kind, const char *target, abuf *a)
 typedef struct sender {
     peer *p;
     int answered;             /* the master spoke mid-stream: stop sending */
+    int budget;               /* > 0: frames to send before "crashing" */
 } sender;
 
 static int send_chunk(void *ctx, proto_buf *b)
 {
     sender *s = ctx;
+    if (s->budget > 0 && --s->budget == 0) return -1;
     struct pollfd pf = { s->p->fd, POLLIN, 0 };
     if (poll(&pf, 1, 0) == 1) {
         s->answered = 1;
@@ -500,8 +513,43 @@ static int archive_mode(const char *kind, const char *target)
     }
     if (!strncmp(kind, "bomb-", 5)) {
         send_bomb(&w, kind, task_id);
+    } else if (!strcmp(kind, "resume")) {
+        /* Three whole chunks, then the connection drops mid-stream; a new
+         * connection must resume at 3 MiB and finish the same stream. */
+        sender s = { &w, 0, 4 };
+        chunk_tx tx;
+        uint64_t off = 0;
+        chunk_tx_init(&tx, task_id, total, 0, 0, send_chunk, &s);
+        tx.task_name = t.task_name;
+        tx.user_id = t.user_id;
+        tx.submitted_at = t.submitted_at;
+        chunk_tx_write(&tx, a.p, a.n);
+        chunk_tx_free(&tx);
+        peer_close(&w);
+        usleep(300 * 1000);
+        if (peer_connect(&w, addr, PROTO_ROLE_WORKER, wid, env_or("EVIL_TOKEN", ""), 5000,
+                         err, sizeof err) < 0) {
+            printf("AUTH-FAILED worker: %s\n", err);
+            goto out_t;
+        }
+        proto_begin(&w.wb, PROTO_UPLOAD_RESUME, 0);
+        proto_put_str(&w.wb, T_TASK_ID, task_id);
+        proto_put_u64(&w.wb, T_TOTAL_SIZE, total);
+        if (peer_send(&w) < 0 || recv_type(&w, &m, PROTO_UPLOAD_RESUME, 10000) < 0) {
+            printf("NO-RESUME after the drop\n");
+            goto out_t;
+        }
+        proto_u64(&m, T_OFFSET, &off);
+        printf("resumed at %llu\n", (unsigned long long)off);
+        s.budget = 0;
+        chunk_tx_init(&tx, task_id, total, off, 0, send_chunk, &s);
+        tx.task_name = t.task_name;
+        tx.user_id = t.user_id;
+        tx.submitted_at = t.submitted_at;
+        if (chunk_tx_write(&tx, a.p, a.n) == 0) chunk_tx_finish(&tx);
+        chunk_tx_free(&tx);
     } else {
-        sender s = { &w, 0 };
+        sender s = { &w, 0, 0 };
         chunk_tx tx;
         const char *as = !strcmp(kind, "other-task") && target ? target : task_id;
         if (chunk_tx_init(&tx, as, total, 0, 6, send_chunk, &s) < 0) goto out_t;
