@@ -50,6 +50,7 @@ struct cluster {
     outmsg *out;
     size_t nout, capout;
     int kick, stop, started;
+    int dirty;                 /* changes appended but not yet synced */
     pthread_t thr;
 };
 
@@ -155,10 +156,14 @@ static cl_worker *do_worker_add(cluster *cl, const char *id)
     return w;
 }
 
+/* Appends the change without waiting for the disk: callers that must not
+ * answer before it is durable call sync_store after dropping cl->mu, so
+ * many changes share one fsync (group commit in the store). */
 static void do_persist(cluster *cl, cl_task *t)
 {
     char err[256] = "";
-    if (meta_task_put(cl->meta, &t->rec, err, sizeof err) < 0)
+    cl->dirty = 1;
+    if (meta_task_put_nosync(cl->meta, &t->rec, err, sizeof err) < 0)
         log_error("task %s: metadata store write failed (%s); state kept in memory",
                   t->rec.task_id, err);
 }
@@ -178,6 +183,18 @@ static outmsg *do_out(cluster *cl, conn *c)
     conn_ref(c);
     proto_buf_init(&o->b);
     return o;
+}
+
+/* Called without cl->mu. 0 or PROTO_ERR_STORE. */
+static int sync_store(cluster *cl, char *err, size_t errcap)
+{
+    char e[256] = "";
+    if (meta_sync(cl->meta, e, sizeof e) < 0) {
+        log_error("metadata store: sync failed: %s", e);
+        if (err) snprintf(err, errcap, "metadata store: %s", e);
+        return PROTO_ERR_STORE;
+    }
+    return 0;
 }
 
 /* Sends what do_* functions queued. Called with cl->mu held: the list is
@@ -382,6 +399,13 @@ static void *sched_main(void *arg)
         do_reap(cl);
         do_schedule(cl);
         flush_out(cl);
+        if (cl->dirty) {
+            /* Bound how long an intermediate status stays volatile. */
+            cl->dirty = 0;
+            pthread_mutex_unlock(&cl->mu);
+            sync_store(cl, NULL, 0);
+            pthread_mutex_lock(&cl->mu);
+        }
     }
     pthread_mutex_unlock(&cl->mu);
     return NULL;
@@ -556,8 +580,7 @@ int cluster_submit(cluster *cl, task_rec *t, const char *user, char *err, size_t
         rc = PROTO_ERR_INTERNAL;
         goto out;
     }
-    if (meta_task_put(cl->meta, &ct->rec, err, errcap) < 0) {
-        /* Never acknowledge a task that a restart would forget. */
+    if (meta_task_put_nosync(cl->meta, &ct->rec, err, errcap) < 0) {
         rc = PROTO_ERR_STORE;
         goto out;
     }
@@ -579,6 +602,8 @@ out:
         free(ct);
     }
     pthread_mutex_unlock(&cl->mu);
+    /* Never acknowledge a task that a restart would forget. */
+    if (rc == 0) rc = sync_store(cl, err, errcap);
     return rc;
 }
 
@@ -633,6 +658,7 @@ int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin
     flush_out(cl);
 out:
     pthread_mutex_unlock(&cl->mu);
+    if (rc == 0) rc = sync_store(cl, err, errcap);
     return rc;
 }
 
@@ -894,6 +920,8 @@ int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64
     do_finish(cl, t, st);
 out:
     pthread_mutex_unlock(&cl->mu);
+    /* FILE_ACK lets the worker delete its copy: the record must be on disk. */
+    if (rc == 0) rc = sync_store(cl, err, errcap);
     return rc;
 }
 

@@ -259,12 +259,34 @@ int journal_append(journal *j, const void *body, size_t len, int sync, char *err
     return 0;
 }
 
-uint64_t journal_size(const journal *j) { return j->synced; }
+uint64_t journal_size(const journal *j) { return j->written + j->len; }
+
+int journal_flush(journal *j, uint64_t *written, int *dupfd, char *err, size_t errcap)
+{
+    int rc = flush_buf(j, err, errcap);
+    if (rc) return rc;
+    *written = j->written;
+    *dupfd = -1;
+    if (j->written == j->synced) return 0;
+    if ((*dupfd = dup(j->fd)) < 0) {
+        seterr(err, errcap, "journal: dup: %s", strerror(errno));
+        return JOURNAL_E_IO;
+    }
+    return 0;
+}
+
+void journal_mark_synced(journal *j, uint64_t upto)
+{
+    if (upto > j->synced && upto <= j->written) j->synced = upto;
+}
+
+uint64_t journal_synced(const journal *j) { return j->synced; }
 
 void journal_close(journal *j)
 {
     if (!j) return;
-    if (j->written != j->synced) cut_back(j);
+    /* Records appended without sync are meant to last: make them durable. */
+    if (journal_sync(j, NULL, 0) != 0 && j->written != j->synced) cut_back(j);
     close(j->fd);
     free(j->buf);
     free(j);

@@ -89,4 +89,13 @@ void journal_close(journal *j);
 
 /* fsync of a directory, to make a rename or create in it durable. */
 int journal_fsync_dir(const char *dir, char *err, size_t errcap);
+/* Group commit, in three steps so the slow fdatasync runs without the
+ * caller's lock: journal_flush writes the buffer and returns the offset
+ * written so far and a dup of the fd (caller closes it); the caller
+ * fdatasyncs that fd unlocked; journal_mark_synced records it. A journal
+ * swapped by compaction in between needs nothing: the snapshot that
+ * replaced it was fsync'd. Same locking as journal_append. */
+int journal_flush(journal *j, uint64_t *written, int *dupfd, char *err, size_t errcap);
+void journal_mark_synced(journal *j, uint64_t upto);
+uint64_t journal_synced(const journal *j);
 #endif

@@ -42,6 +42,22 @@ int meta_task_put(meta *m, const task_rec *t, char *err, size_t errcap)
     return m->ops->task_put(m, t, err, errcap);
 }
 
+int meta_task_put_nosync(meta *m, const task_rec *t, char *err, size_t errcap)
+{
+    if (!m || !t || bad_id(t->task_id, sizeof t->task_id)) {
+        meta_errf(err, errcap, "task_put: missing store, task or task_id");
+        return META_E_ARG;
+    }
+    if (!m->ops->task_put_nosync) return m->ops->task_put(m, t, err, errcap);
+    return m->ops->task_put_nosync(m, t, err, errcap);
+}
+
+int meta_sync(meta *m, char *err, size_t errcap)
+{
+    if (!m) return META_E_ARG;
+    return m->ops->sync ? m->ops->sync(m, err, errcap) : 0;
+}
+
 int meta_task_get(meta *m, const char *task_id, task_rec *out)
 {
     if (!m || !out || bad_id(task_id, sizeof out->task_id)) return META_E_ARG;

@@ -49,6 +49,16 @@ const char *meta_backend(const meta *m);   /* "journal" | "mongodb" */
 
 /* Insert or replace the task with t->task_id. Durable (fsync'd) on return. */
 int meta_task_put(meta *m, const task_rec *t, char *err, size_t errcap);
+/* Like meta_task_put, but may return before the record is durable; a
+ * later meta_sync (or a durable put) makes it so, in order. For changes a
+ * restart can afford to lose (a task's intermediate status: workers
+ * reconcile) and for changes the caller makes durable with meta_sync
+ * after releasing its own locks. */
+int meta_task_put_nosync(meta *m, const task_rec *t, char *err, size_t errcap);
+/* Makes every change made so far durable. Concurrent callers share one
+ * fsync (group commit), so many connections committing at once cost about
+ * one disk flush. */
+int meta_sync(meta *m, char *err, size_t errcap);
 /* Copies the task into out (caller task_rec_free's it). META_E_NOTFOUND. */
 int meta_task_get(meta *m, const char *task_id, task_rec *out);
 /* All of a task's file records in one commit (one fsync / one bulk write).

@@ -19,6 +19,9 @@ struct meta_ops {
     int (*files_find)(meta *m, const meta_query *q, meta_file_cb cb, void *ctx);
     int (*workers_list)(meta *m, meta_worker_cb cb, void *ctx);
     int (*compact)(meta *m, char *err, size_t errcap);   /* NULL: not supported */
+    /* NULL: task_put is used (every write already durable). */
+    int (*task_put_nosync)(meta *m, const task_rec *t, char *err, size_t errcap);
+    int (*sync)(meta *m, char *err, size_t errcap);      /* NULL: nothing to do */
 };
 
 struct meta {

@@ -250,7 +250,7 @@ static int commit(struct mj *mj, const bson_t *rec, char *err, size_t errcap)
         int rc = swap_journal(mj, err, errcap);
         if (rc && mj->stale) return rc;
     }
-    return journal_append(mj->j, bson_get_data(rec), rec->len, 1, err, errcap);
+    return journal_append(mj->j, bson_get_data(rec), rec->len, !mj->nosync, err, errcap);
 }
 
 static int do_compact(struct mj *mj, char *err, size_t errcap);
@@ -587,6 +587,49 @@ static int j_task_put(meta *m, const task_rec *t, char *err, size_t errcap)
     LOCKED_CHANGE(task_put_locked(mj, t, err, errcap));
 }
 
+static int j_task_put_nosync(meta *m, const task_rec *t, char *err, size_t errcap)
+{
+    struct mj *mj = (struct mj *)m;
+    pthread_rwlock_wrlock(&mj->lock);
+    mj->nosync = 1;
+    int rc = task_put_locked(mj, t, err, errcap);
+    mj->nosync = 0;
+    if (rc == 0) maybe_compact(mj);
+    pthread_rwlock_unlock(&mj->lock);
+    return rc;
+}
+
+/* Group commit: whoever holds sync_mu flushes everything appended so far
+ * and fdatasyncs it without the store lock, so appenders go on meanwhile
+ * and the next syncer's one flush covers all of them. */
+static int j_sync(meta *m, char *err, size_t errcap)
+{
+    struct mj *mj = (struct mj *)m;
+    uint64_t upto = 0;
+    int fd = -1, rc = 0;
+    journal *j;
+    uint32_t gen;
+
+    pthread_mutex_lock(&mj->sync_mu);
+    pthread_rwlock_wrlock(&mj->lock);
+    j = mj->j;
+    gen = mj->gen;
+    if (j) rc = journal_flush(j, &upto, &fd, err, errcap);
+    pthread_rwlock_unlock(&mj->lock);
+    if (rc == 0 && fd >= 0) {
+        if (fdatasync(fd) < 0) {
+            meta_errf(err, errcap, "journal: fdatasync: %s", strerror(errno));
+            rc = META_E_IO;
+        }
+        close(fd);
+        pthread_rwlock_wrlock(&mj->lock);
+        if (rc == 0 && mj->j == j && mj->gen == gen) journal_mark_synced(j, upto);
+        pthread_rwlock_unlock(&mj->lock);
+    }
+    pthread_mutex_unlock(&mj->sync_mu);
+    return rc;
+}
+
 static int j_files_put(meta *m, const file_rec *files, size_t n, char *err, size_t errcap)
 {
     struct mj *mj = (struct mj *)m;
@@ -630,6 +673,7 @@ static void j_close(meta *m)
     metaidx_ord_free(&mj->gord);
     journal_close(mj->j);
     pthread_rwlock_destroy(&mj->lock);
+    pthread_mutex_destroy(&mj->sync_mu);
     free(mj->dir);
     free(mj->jpath);
     free(mj->spath);
@@ -650,6 +694,8 @@ static const struct meta_ops journal_ops = {
     .files_find = meta_journal_files_find,
     .workers_list = meta_journal_workers_list,
     .compact = j_compact,
+    .task_put_nosync = j_task_put_nosync,
+    .sync = j_sync,
 };
 
 static char *path_join(const char *dir, const char *name)
@@ -692,7 +738,8 @@ meta *meta_open_journal(const char *dir, uint64_t compact_bytes, uint64_t *dropp
         return NULL;
     }
     mj = calloc(1, sizeof *mj);
-    if (!mj || pthread_rwlock_init(&mj->lock, NULL) != 0) {
+    if (!mj || pthread_rwlock_init(&mj->lock, NULL) != 0 ||
+        pthread_mutex_init(&mj->sync_mu, NULL) != 0) {
         free(mj);
         meta_errf(err, errcap, "out of memory");
         return NULL;

@@ -34,6 +34,8 @@ struct fgroup {
 struct mj {
     struct meta base;
     pthread_rwlock_t lock;
+    pthread_mutex_t sync_mu;      /* one group-commit fdatasync at a time; taken before lock */
+    int nosync;                   /* set by j_task_put_nosync around one change */
     char *dir, *jpath, *spath, *jtmp, *stmp;
     journal *j;                   /* NULL while replaying */
     uint32_t gen;                 /* of the snapshot and the live journal */

@@ -411,8 +411,16 @@ int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
     }
     if (publish(s, why, sizeof why) < 0 || index_files(u, s, why, sizeof why) < 0)
         return fail(u, s, c, why);
-    if (cluster_upload_done(u->cl, s->task_id, s->nfiles, s->bytes, err, sizeof err) != 0)
-        log_warn("task %s: %s", s->task_id, err);
+    if (cluster_upload_done(u->cl, s->task_id, s->nfiles, s->bytes, err, sizeof err) == PROTO_ERR_STORE) {
+        /* Stored but not durably indexed: the worker keeps its copy and
+         * retries; the retry is answered "already stored" once the
+         * record is on disk. */
+        send_ack(c, s->task_id, 0, err);
+        pthread_mutex_lock(&u->mu);
+        do_drop(u, s, 0);
+        pthread_mutex_unlock(&u->mu);
+        return -1;
+    }
     log_info("task %s: stored %zu files, %llu bytes in %s", s->task_id, s->nfiles,
              (unsigned long long)s->bytes, s->final);
     send_ack(c, s->task_id, 1, "stored");
