@@ -1,0 +1,67 @@
+#!/bin/sh
+# test_process.sh — the process runtime (no Docker needed): Example 3 with
+# relative paths (cwd is the output directory), $OUTPUT_DIR with an exact
+# argv, a task with no outputs, exit 3 after writing files, and cancel of
+# a running `sleep 60`.
+. tests/integration/lib.sh
+IMG=cloudai-test:latest
+
+write_config "$T/cfg.ini"
+start_master m -config "$T/cfg.ini" || { not_ok "master starts"; exit 1; }
+start_worker w-proc -runtime process -cpu 4 -mem 4g -config "$T/cfg.ini" ||
+    { not_ok "process worker registers"; exit 1; }
+FILES=$T/m/files
+U=$CLOUDAI_USER
+
+EX3=$(submit task $IMG -name proc-ex3 -cmd "$EX3_CMD")
+ENV=$(submit task $IMG -name proc-env -- sh -c 'echo via-env > "$OUTPUT_DIR/env.txt"')
+EMPTY=$(submit task $IMG -name proc-empty -cmd 'echo nothing to keep')
+EXIT3=$(submit task $IMG -name proc-exit3 -cmd 'mkdir -p sub && echo partial > sub/partial.txt; echo about to fail; exit 3')
+SLP=60.0$$     # a unique argument, so pgrep finds only our sleep
+SLEEP=$(submit task $IMG -name proc-sleep -cmd "sleep $SLP")
+
+check_example3 process-example3 "$EX3" "$FILES"
+
+if [ -n "$ENV" ] && wait_final "$ENV" 30; then
+    want_eq "process: argv task completed" "$(tfield "$ENV" status)" completed
+    d=$(task_dir "$FILES/$U/proc-env" "$ENV")
+    want_eq "process: \$OUTPUT_DIR file stored" "$(cat "$d/env.txt" 2>/dev/null)" via-env
+else
+    not_ok "process: argv task finishes"
+fi
+
+if [ -n "$EMPTY" ] && wait_final "$EMPTY" 30; then
+    want_eq "process no outputs: completed" "$(tfield "$EMPTY" status)" completed
+    want_eq "process no outputs: output_files 0" "$(tfield "$EMPTY" output_files)" 0
+    want_eq "process no outputs: no file records" "$(cai files -task "$EMPTY" --json | grep -c '"file_name"')" 0
+else
+    not_ok "process no outputs: task finishes"
+fi
+
+if [ -n "$EXIT3" ] && wait_final "$EXIT3" 30; then
+    j=$(task_json "$EXIT3")
+    want_eq "process exit 3: status failed" "$(echo "$j" | jget status)" failed
+    want_eq "process exit 3: exit_code 3" "$(echo "$j" | jget exit_code)" 3
+    check "process exit 3: log kept" sh -c "'$CLOUDAI_BIN/cloudai' -master $MADDR logs $EXIT3 | grep -q 'about to fail'"
+    wait_for "cai files -task $EXIT3 --json | grep -q sub/partial.txt" 15
+    check "process exit 3: its file is listed" sh -c "'$CLOUDAI_BIN/cloudai' -master $MADDR files -task $EXIT3 --json | grep -q '\"file_name\":\"sub/partial.txt\"'"
+    d=$(task_dir "$FILES/$U/proc-exit3" "$EXIT3")
+    want_eq "process exit 3: its file is stored" "$(cat "$d/sub/partial.txt" 2>/dev/null)" partial
+else
+    not_ok "process exit 3: task finishes"
+fi
+
+if [ -n "$SLEEP" ] && wait_for "[ \"\$(tfield $SLEEP status)\" = running ]" 30; then
+    t0=$(date +%s)
+    cai cancel "$SLEEP" >"$T/c.out" 2>&1 || diag "cancel: $(cat "$T/c.out")"
+    if wait_for "[ \"\$(tfield $SLEEP status)\" = cancelled ]" 15; then
+        ok "process cancel: running sleep 60 cancelled in $(($(date +%s) - t0)) s"
+    else
+        not_ok "process cancel: running sleep 60 cancelled within 15 s"; diag "$(task_json "$SLEEP")"
+    fi
+    # The process group is gone, not just the shell.
+    check "process cancel: no sleep process left behind" wait_for "! pgrep -f 'sleep $SLP'" 10
+else
+    not_ok "process cancel: sleep task reaches running"
+fi
+exit 0
