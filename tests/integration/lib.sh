@@ -111,6 +111,7 @@ start_worker() {
     ASAN_OPTIONS=$DAEMON_ASAN "$CLOUDAI_BIN/worker" -master "$MADDR" -id "$_id" \
         -outputs "$T/$_id.outputs" "$@" >"$T/$_id.log" 2>&1 </dev/null &
     WPID=$!
+    echo "$WPID" >"$T/$_id.pid"
     PIDS="$PIDS $WPID"
     LOGS="$LOGS $T/$_id.log"
     if ! wait_for "worker_ready $_id" 30; then
