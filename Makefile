@@ -2,13 +2,13 @@
 # `make check` runs unit, fuzz-corpus and integration tests (also under ASan/UBSan).
 CC      ?= cc
 NPROC   := $(shell nproc 2>/dev/null || echo 2)
-PKGS    := libbson-1.0 libmongoc-1.0 zlib libcurl libcrypto
+PKGS    := libbson-1.0 libmongoc-1.0 zlib libcurl libcrypto libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
 DEFS    := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 OPT     ?= -O2 -g
-CFLAGS_ALL = -std=c11 $(WARN) $(DEFS) $(OPT) -Iinclude -Isrc $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
+CFLAGS_ALL = -std=c11 $(WARN) $(DEFS) $(OPT) -Iinclude -Isrc -Ibuild/gen $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm
 
 # Variants: build/rel (the programs), build/asan (tests under sanitizers).
@@ -46,6 +46,13 @@ all:
 progs: $(PROGS)
 tests: $(PROGS) $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN)
 
+# The web browser's static files, compiled into the master (README "Web").
+WEB_FILES := src/master/web/index.html src/master/web/app.js src/master/web/style.css
+build/gen/web_assets.inc: $(WEB_FILES) src/master/web/embed.sh
+	@mkdir -p build/gen
+	@sh src/master/web/embed.sh $@ $(WEB_FILES)
+$(B)/src/master/http_web.o: build/gen/web_assets.inc
+
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
@@ -78,7 +85,7 @@ check-unit:
 # libFuzzer targets (clang). FUZZ_TIME=seconds per target.
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 60
-FUZZ_FLAGS := -std=c11 $(DEFS) -O1 -g -Iinclude -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
+FUZZ_FLAGS := -std=c11 $(DEFS) -O1 -g -Iinclude -Isrc -Ibuild/gen $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
 FUZZ_LIBSRC := $(COMMON_SRC) $(MASTER_SRC) $(WORKER_SRC) $(CLI_SRC)
 fuzz: $(patsubst tests/fuzz/fuzz_%.c,build/fuzz/fuzz_%,$(FUZZ_SRC))
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRC)

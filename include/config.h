@@ -1,6 +1,6 @@
 /* config.h — the INI configuration (config.example.ini documents every
  * key). Sections: [master] [worker] [storage] [mongodb] [auth] [scheduler]
- * [limits]. Typed values with defaults; unknown keys produce a warning; a
+ * [limits] [http] [retention]. Typed values with defaults; unknown keys produce a warning; a
  * bad value is an error naming file:line. A config is plain data: fill it
  * once at start, then share it read-only between threads. */
 #ifndef CLOUDAI_CONFIG_H
@@ -16,6 +16,21 @@ typedef struct config_user {
     char token[256];
     int admin;
 } config_user;
+
+#define CONFIG_RULES_MAX 32
+
+/* [retention] rule.PATTERN = DAYS: runs whose task name matches the glob
+ * expire after DAYS (0 = never); the first matching rule wins. */
+typedef struct config_rule {
+    char pattern[128];
+    int max_age_days;
+} config_rule;
+
+/* [retention] quota.USER = SOFT,HARD (sizes): overrides the global pair. */
+typedef struct config_quota {
+    char user[64];
+    uint64_t soft, hard;
+} config_quota;
 
 typedef struct config {
     /* [master] */
@@ -59,6 +74,16 @@ typedef struct config {
     int max_connections;
     int idle_timeout_s;                /* a connection silent this long is closed */
     int frame_timeout_s;               /* a started frame must finish within */
+    /* [http] */
+    char http_listen[256];             /* "" = no HTTP API / web browser */
+    /* [retention] */
+    int retention_max_age_days;        /* 0 = keep forever */
+    config_rule rules[CONFIG_RULES_MAX];
+    int nrules;
+    uint64_t quota_soft, quota_hard;   /* stored bytes per user, 0 = none */
+    config_quota quotas[CONFIG_USERS_MAX];
+    int nquotas;
+    int sweep_interval_s;              /* 3600: seconds between retention sweeps */
 } config;
 
 typedef void (*config_warn_fn)(const char *msg);

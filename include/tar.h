@@ -46,6 +46,20 @@ int tar_write_dir(const char *root, const char *exclude, tar_sink sink, void *ct
 int tar_measure_dir(const char *root, const char *exclude, tar_stats *st,
                     char *err, size_t errcap);
 
+/* Added for partial downloads and multi-run archives. Like tar_write_dir,
+ * but names start with prefix "/" (prefix NULL or "" = none; the prefix
+ * gets its own directory entry), and only sub is written (a relative path
+ * under root, each component opened with O_NOFOLLOW, "." and ".."
+ * refused; a file or a whole directory, under its full relative name,
+ * with an entry for each parent directory; NULL or "" = everything).
+ * end = 0 leaves out the two end blocks so several trees can share one
+ * archive; tar_write_end writes them. */
+int tar_write_tree(const char *root, const char *sub, const char *prefix, int end,
+                   tar_sink sink, void *ctx, tar_stats *st, char *err, size_t errcap);
+int tar_measure_tree(const char *root, const char *sub, const char *prefix, int end,
+                     tar_stats *st, char *err, size_t errcap);
+int tar_write_end(tar_sink sink, void *ctx);
+
 /* Reader. Entry types: '0' file, '5' directory, '2' symlink, '1' hard
  * link, and anything else as found (the consumer decides). */
 typedef struct tar_entry {

@@ -97,6 +97,15 @@ static const cfg_key schema[] = {
           "a silent connection is closed after"),
     K_INT("limits", "frame_timeout_s", frame_timeout_s, 1, 3600,
           "a started frame must finish within"),
+    K_STR("http", "listen", http_listen, 0, NULL, "host:port of the HTTP API, empty = off"),
+    K_INT("retention", "max_age_days", retention_max_age_days, 0, 1000000,
+          "runs older than this are removed, 0 = keep forever"),
+    K_SIZE("retention", "quota_soft", quota_soft, 0, UINT64_MAX,
+           "stored bytes per user that warn, 0 = none"),
+    K_SIZE("retention", "quota_hard", quota_hard, 0, UINT64_MAX,
+           "stored bytes per user that refuse new submissions, 0 = none"),
+    K_INT("retention", "sweep_interval_s", sweep_interval_s, 1, 604800,
+          "seconds between retention sweeps"),
     /* Aliases: short spellings some command-line flag tables use. */
     K_STR("worker", "master", master_addr, 1, NULL, "alias of master_addr"),
     K_STR("worker", "id", worker_id, 0, NULL, "alias of worker_id"),
@@ -151,6 +160,7 @@ void config_defaults(config *c)
     c->max_connections = 256;
     c->idle_timeout_s = 300;
     c->frame_timeout_s = 30;
+    c->sweep_interval_s = 3600;
 }
 
 /* Copies untrusted bytes into a message: printable ASCII only, shortened. */
@@ -423,6 +433,71 @@ static int set_typed(config *c, const cfg_key *k, const char *v, size_t n,
     return -1;
 }
 
+/* rule.PATTERN = DAYS; a repeated pattern replaces its days. */
+static int set_rule(config *c, const char *pat, const char *v, char *why, size_t whycap)
+{
+    int64_t days;
+    int i;
+    if (!*pat || strlen(pat) >= FSIZE(rules[0].pattern) || has_ctl(pat, strlen(pat))) {
+        snprintf(why, whycap, "rule pattern must be 1..%zu bytes", FSIZE(rules[0].pattern) - 1);
+        return -1;
+    }
+    if (parse_i64(v, &days) < 0 || days < 0 || days > 1000000) {
+        snprintf(why, whycap, "days must be an integer in 0..1000000");
+        return -1;
+    }
+    for (i = 0; i < c->nrules && strcmp(c->rules[i].pattern, pat); i++)
+        ;
+    if (i == c->nrules) {
+        if (c->nrules >= CONFIG_RULES_MAX) {
+            snprintf(why, whycap, "more than %d rules", CONFIG_RULES_MAX);
+            return -1;
+        }
+        c->nrules++;
+        snprintf(c->rules[i].pattern, sizeof c->rules[i].pattern, "%s", pat);
+    }
+    c->rules[i].max_age_days = (int)days;
+    return 0;
+}
+
+/* quota.USER = SOFT,HARD (sizes; 0 = none). */
+static int set_quota(config *c, const char *user, const char *v, char *why, size_t whycap)
+{
+    char soft[64];
+    const char *comma = strchr(v, ',');
+    uint64_t s = 0, h = 0;
+    int i;
+    if (!name_ok(user, strlen(user))) {
+        snprintf(why, whycap, "quota needs a user name of [A-Za-z0-9._-]");
+        return -1;
+    }
+    if (!comma || (size_t)(comma - v) >= sizeof soft) {
+        snprintf(why, whycap, "quota is SOFT,HARD (e.g. 8g,10g)");
+        return -1;
+    }
+    memcpy(soft, v, (size_t)(comma - v));
+    soft[comma - v] = '\0';
+    const char *hard = comma + 1;
+    while (*hard == ' ') hard++;
+    if (ids_parse_size(soft, &s) < 0 || ids_parse_size(hard, &h) < 0) {
+        snprintf(why, whycap, "quota is SOFT,HARD sizes (e.g. 8g,10g)");
+        return -1;
+    }
+    for (i = 0; i < c->nquotas && strcmp(c->quotas[i].user, user); i++)
+        ;
+    if (i == c->nquotas) {
+        if (c->nquotas >= CONFIG_USERS_MAX) {
+            snprintf(why, whycap, "more than %d quotas", CONFIG_USERS_MAX);
+            return -1;
+        }
+        c->nquotas++;
+        snprintf(c->quotas[i].user, sizeof c->quotas[i].user, "%s", user);
+    }
+    c->quotas[i].soft = s;
+    c->quotas[i].hard = h;
+    return 0;
+}
+
 /* v is NUL-terminated at v[n] but may hold NULs before it. Returns 0, -1
  * with why filled, or 1 for an unknown key. ps is NULL for config_set, which
  * applies "admins" at once instead of at the end of the file. */
@@ -448,6 +523,14 @@ static int set_value(config *c, const char *section, const char *key, const char
             ps->admins_line = ps->line;
             return 0;
         }
+    }
+    if (!strcmp(section, "retention") && (!strncmp(key, "rule.", 5) || !strncmp(key, "quota.", 6))) {
+        if (memchr(v, '\0', n)) {
+            snprintf(why, whycap, "contains a control byte");
+            return -1;
+        }
+        return key[0] == 'r' ? set_rule(c, key + 5, v, why, whycap)
+                             : set_quota(c, key + 6, v, why, whycap);
     }
     for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++)
         if (!strcmp(schema[i].section, section) && !strcmp(schema[i].key, key))

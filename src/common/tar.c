@@ -424,12 +424,57 @@ static int walk(twriter *w, int dfd, size_t plen, const char *exclude)
     return rc;
 }
 
-static int run_writer(const char *root, const char *exclude, tar_sink sink, void *ctx,
-                      tar_stats *st, char *err, size_t errcap)
+/* Descends sub's directory components under dfd (O_NOFOLLOW each),
+ * writing a header for each so the archive extracts on its own, then
+ * writes the last component (file or tree). plen: length of w->path. */
+static int walk_sub(twriter *w, int dfd, size_t plen, const char *sub)
+{
+    char comp[256];
+    const char *slash = strchr(sub, '/');
+    size_t n = slash ? (size_t)(slash - sub) : strlen(sub);
+    if (n == 0 || n >= sizeof comp || plen + n + 3 > TAR_PATH_MAX) {
+        set_err(w->err, w->errcap, "bad path '%s'", sub);
+        return TAR_E_PATH;
+    }
+    memcpy(comp, sub, n);
+    comp[n] = 0;
+    if (!strcmp(comp, ".") || !strcmp(comp, "..")) {
+        set_err(w->err, w->errcap, "bad path component '%s'", comp);
+        return TAR_E_PATH;
+    }
+    if (!slash || !slash[1])
+        return walk_entry(w, dfd, comp, plen);
+    struct stat st;
+    int cfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (cfd < 0 || fstat(cfd, &st) < 0) {
+        set_err(w->err, w->errcap, "open dir '%s': %s", comp, strerror(errno));
+        if (cfd >= 0) close(cfd);
+        return errno == ENOENT ? TAR_E_PATH : TAR_E_IO;
+    }
+    size_t base = plen ? plen + 1 : 0;
+    if (plen) w->path[plen] = '/';
+    memcpy(w->path + base, comp, n);
+    w->path[base + n] = '/';
+    w->path[base + n + 1] = 0;
+    int rc = write_header(w, w->path, NULL, '5', st.st_mode, 0, st.st_mtim.tv_sec);
+    w->path[base + n] = 0;
+    if (rc == 0) {
+        w->st->dirs++;
+        rc = walk_sub(w, cfd, base + n, slash + 1);
+    }
+    w->path[plen] = 0;
+    close(cfd);
+    return rc;
+}
+
+static int run_writer_ex(const char *root, const char *sub, const char *prefix, int end,
+                         const char *exclude, tar_sink sink, void *ctx, tar_stats *st,
+                         char *err, size_t errcap)
 {
     tar_stats local;
     twriter *w = calloc(1, sizeof *w);
     int rc = 0, fd = -1;
+    size_t plen = prefix ? strlen(prefix) : 0;
     if (!st) st = &local;
     memset(st, 0, sizeof *st);
     if (err && errcap) err[0] = 0;
@@ -442,6 +487,12 @@ static int run_writer(const char *root, const char *exclude, tar_sink sink, void
     w->st = st;
     w->err = err;
     w->errcap = errcap;
+    if (plen + 2 > TAR_PATH_MAX) {
+        set_err(err, errcap, "prefix too long");
+        rc = TAR_E_PATH;
+        goto out;
+    }
+    if (plen) memcpy(w->path, prefix, plen + 1);
     if (sink && !(w->buf = malloc(TAR_IO_PIECE))) {
         set_err(err, errcap, "out of memory");
         rc = TAR_E_NOMEM;
@@ -453,14 +504,52 @@ static int run_writer(const char *root, const char *exclude, tar_sink sink, void
         rc = TAR_E_IO;
         goto out;
     }
-    rc = walk(w, fd, 0, exclude);
-    if (rc == 0) rc = emit(w, zero_block, TAR_BLOCK);
-    if (rc == 0) rc = emit(w, zero_block, TAR_BLOCK);
+    if (plen && rc == 0) {
+        struct stat rst;
+        fstat(fd, &rst);
+        w->path[plen] = '/';
+        w->path[plen + 1] = 0;
+        rc = write_header(w, w->path, NULL, '5', rst.st_mode, 0, rst.st_mtim.tv_sec);
+        w->path[plen] = 0;
+        if (rc == 0) w->st->dirs++;
+    }
+    if (rc == 0) rc = sub && *sub ? walk_sub(w, fd, plen, sub) : walk(w, fd, plen, exclude);
+    if (rc == 0 && end) rc = emit(w, zero_block, TAR_BLOCK);
+    if (rc == 0 && end) rc = emit(w, zero_block, TAR_BLOCK);
 out:
     if (fd >= 0) close(fd);
     free(w->buf);
     free(w);
     return rc;
+}
+
+static int run_writer(const char *root, const char *exclude, tar_sink sink, void *ctx,
+                      tar_stats *st, char *err, size_t errcap)
+{
+    return run_writer_ex(root, NULL, NULL, 1, exclude, sink, ctx, st, err, errcap);
+}
+
+int tar_write_tree(const char *root, const char *sub, const char *prefix, int end,
+                   tar_sink sink, void *ctx, tar_stats *st, char *err, size_t errcap)
+{
+    if (!sink) {
+        set_err(err, errcap, "no sink");
+        return TAR_E_SINK;
+    }
+    return run_writer_ex(root, sub, prefix, end, NULL, sink, ctx, st, err, errcap);
+}
+
+int tar_measure_tree(const char *root, const char *sub, const char *prefix, int end,
+                     tar_stats *st, char *err, size_t errcap)
+{
+    return run_writer_ex(root, sub, prefix, end, NULL, NULL, NULL, st, err, errcap);
+}
+
+int tar_write_end(tar_sink sink, void *ctx)
+{
+    if (sink(ctx, zero_block, TAR_BLOCK) < 0 || sink(ctx, zero_block, TAR_BLOCK) < 0)
+        return TAR_E_SINK;
+    return 0;
 }
 
 int tar_write_dir(const char *root, const char *exclude, tar_sink sink, void *ctx,

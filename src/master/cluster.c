@@ -52,6 +52,8 @@ struct cluster {
     int kick, stop, started;
     int dirty;                 /* changes appended but not yet synced */
     pthread_t thr;
+    cluster_admit_fn admit;    /* quota check, set once before serving */
+    void *admit_ctx;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -516,6 +518,11 @@ void cluster_free(cluster *cl)
 }
 
 meta *cluster_meta(cluster *cl) { return cl->meta; }
+void cluster_set_admit(cluster *cl, cluster_admit_fn fn, void *ctx)
+{
+    cl->admit = fn;
+    cl->admit_ctx = ctx;
+}
 const config *cluster_config(cluster *cl) { return cl->cfg; }
 
 void cluster_log_path(cluster *cl, const char *task_id, char *out, size_t cap)
@@ -540,6 +547,14 @@ int cluster_submit(cluster *cl, task_rec *t, const char *user, char *err, size_t
     if (t->req_cpu < 0 || t->req_cpu > 1e6) {
         snprintf(err, errcap, "cpu request out of range");
         return PROTO_ERR_BAD_REQUEST;
+    }
+    /* Quota: only this user's submissions are refused; the check reads
+     * the store, so it runs before the cluster lock is taken. */
+    if (cl->admit) {
+        int a = cl->admit(cl->admit_ctx, user, err, errcap);
+        if (a == 2) return PROTO_ERR_LIMIT;
+        if (a == 1) log_warn("%s", err);
+        else if (errcap) err[0] = 0;
     }
     if (ids_task_id(now, t->task_id, sizeof t->task_id) < 0) {
         snprintf(err, errcap, "cannot draw a random task id");

@@ -59,6 +59,13 @@ int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64
 /* The upload failed (store full, bad archive): the task shows why. */
 void cluster_upload_failed(cluster *cl, const char *task_id, const char *why);
 
+/* Admission hook (quotas), called by cluster_submit before the task is
+ * stored, without the cluster lock: 0 = accept, 1 = accept with msg as a
+ * warning (cluster_submit returns 0 and leaves msg in its err buffer),
+ * 2 = refuse with msg (PROTO_ERR_LIMIT). Set once before serving. */
+typedef int (*cluster_admit_fn)(void *ctx, const char *user, char *msg, size_t cap);
+void cluster_set_admit(cluster *cl, cluster_admit_fn fn, void *ctx);
+
 meta *cluster_meta(cluster *cl);
 const config *cluster_config(cluster *cl);
 /* Where the task's log tail is kept: <meta_dir>/logs/<task_id>.log */

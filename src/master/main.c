@@ -12,8 +12,10 @@
 #include "cluster.h"
 #include "config.h"
 #include "fsutil.h"
+#include "http.h"
 #include "log.h"
 #include "meta.h"
+#include "retention.h"
 #include "server.h"
 #include "upload.h"
 #include "worker/worker.h"
@@ -39,6 +41,13 @@ static void usage(FILE *f)
 static void warn_cb(const char *msg)
 {
     log_warn("%s", msg);
+}
+
+/* Quotas are checked at submission: 0 accept, 1 accept with a warning,
+ * 2 refuse (cluster.h). */
+static int admit_quota(void *ctx, const char *user, char *msg, size_t cap)
+{
+    return retention_quota_check(ctx, user, msg, cap);
 }
 
 static void *signal_main(void *arg)
@@ -96,6 +105,8 @@ int main(int argc, char **argv)
     meta *m = NULL;
     cluster *cl = NULL;
     uploads *up = NULL;
+    retention *rt = NULL;
+    http_server *hs = NULL;
     dev_worker *dw = NULL;
     pthread_t sigth, conth;
     int have_console = 0;
@@ -160,17 +171,34 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto out;
     }
+    /* Before anything is served: finishes removals a crash interrupted. */
+    if (!(rt = retention_new(&cfg, m, err, sizeof err))) {
+        log_error("retention: %s", err);
+        goto out;
+    }
+    cluster_set_admit(cl, admit_quota, rt);
     if (!(the_server = server_new(&cfg, cl, up, bound, sizeof bound, err, sizeof err))) {
         log_error("%s", err);
         goto out;
     }
     if (cfg.nusers == 0 && !cfg.cluster_token[0])
         log_warn("no [auth] tokens configured: any local user and worker may connect (dev mode)");
+    if (cfg.http_listen[0]) {
+        char hbound[300];
+        if (!(hs = http_start(&cfg, cl, rt, hbound, sizeof hbound, err, sizeof err))) {
+            log_error("%s", err);
+            goto out;
+        }
+        log_info("HTTP API and web browser on http://%s/", hbound);
+        fprintf(stdout, "master http on %s\n", hbound);
+        fflush(stdout);
+    }
     log_info("listening on %s; files in %s", bound, cfg.files_dir);
     /* Tests and scripts read the bound address from this line. */
     fprintf(stdout, "master listening on %s\n", bound);
     fflush(stdout);
     cluster_start(cl);
+    retention_start(rt);
     pthread_create(&sigth, NULL, signal_main, &set);
     pthread_detach(sigth);
     if (dev) {
@@ -191,6 +219,8 @@ int main(int argc, char **argv)
     if (dw) pthread_join(dw->th, NULL);
 out:
     stopping = 1;
+    http_stop(hs);
+    retention_stop(rt);
     cluster_stop(cl);
     fflush(stdout);
     /* Every record was fsync'd when it was written: nothing to flush. */

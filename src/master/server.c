@@ -285,6 +285,7 @@ static int h_submit(session *s, const proto_msg *m)
     size_t mark = proto_rec_begin(&s->wb, T_TASK);
     task_rec_put(&s->wb, &out);
     proto_rec_end(&s->wb, mark);
+    if (err[0]) proto_put_str(&s->wb, T_MESSAGE, err);   /* a quota warning */
     conn_send(s->c, &s->wb);
 out:
     task_rec_free(&t);

@@ -1,0 +1,317 @@
+/* http.c — the HTTP server (http.h): libmicrohttpd daemon, routing,
+ * authentication and the reply helpers the handlers share.
+ *
+ * Why libmicrohttpd: HTTP/1.1 parsing (chunked bodies, pipelining, header
+ * folding, Range-free streaming, HEAD) is where hand-written servers grow
+ * request-smuggling and overflow bugs; GNU libmicrohttpd is small, fuzzed,
+ * packaged by Debian, and lets the handlers stream from a file descriptor
+ * or a callback without buffering a response. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "cli/cli_int.h"
+#include "hash.h"
+#include "http_int.h"
+#include "ids.h"
+#include "log.h"
+
+/* ---- reply helpers ----------------------------------------------------------- */
+
+int http_json_begin(http_json *j)
+{
+    memset(j, 0, sizeof *j);
+    if (!(j->f = open_memstream(&j->buf, &j->len))) return -1;
+    jsonw_init(&j->w, j->f);
+    return 0;
+}
+
+enum MHD_Result http_queue(http_req *r, unsigned status, struct MHD_Response *resp)
+{
+    if (!resp) return MHD_NO;
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    enum MHD_Result rc = MHD_queue_response(r->c, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+enum MHD_Result http_json_send(http_req *r, http_json *j, unsigned status)
+{
+    fputc('\n', j->f);
+    if (fclose(j->f) != 0) {
+        free(j->buf);
+        return MHD_NO;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(j->len, j->buf, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(j->buf);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    return http_queue(r, status, resp);
+}
+
+enum MHD_Result http_error(http_req *r, unsigned status, const char *fmt, ...)
+{
+    char msg[1024];
+    http_json j;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (http_json_begin(&j) < 0) return MHD_NO;
+    jsonw_object_begin(&j.w);
+    jsonw_key(&j.w, "error"); jsonw_str(&j.w, msg);
+    jsonw_key(&j.w, "status"); jsonw_u64(&j.w, status);
+    jsonw_object_end(&j.w);
+    if (status == MHD_HTTP_UNAUTHORIZED) {
+        fputc('\n', j.f);
+        fclose(j.f);
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(j.len, j.buf, MHD_RESPMEM_MUST_FREE);
+        if (!resp) { free(j.buf); return MHD_NO; }
+        MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"cloudai\"");
+        return http_queue(r, status, resp);
+    }
+    return http_json_send(r, &j, status);
+}
+
+const char *http_arg(http_req *r, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, name);
+    return v && *v ? v : NULL;
+}
+
+int http_arg_time(http_req *r, const char *name, uint64_t *out_ms)
+{
+    const char *v = http_arg(r, name);
+    if (!v) return 0;
+    return ids_parse_time(v, ids_now_ms(), out_ms) < 0 ? -1 : 0;
+}
+
+int http_task_get(http_req *r, const char *task_id, task_rec *out)
+{
+    if (strlen(task_id) >= sizeof out->task_id) return 404;
+    return cluster_task_for_user(r->h->cl, task_id, r->user, r->admin, out) ? 404 : 0;
+}
+
+static void json_time(jsonw *w, const char *key, uint64_t ms)
+{
+    jsonw_key(w, key);
+    if (ms) jsonw_u64(w, ms);
+    else jsonw_null(w);
+}
+
+void http_json_task(http_req *r, jsonw *w, const task_rec *t)
+{
+    jsonw_object_begin(w);
+    jsonw_key(w, "task_id"); jsonw_str(w, t->task_id);
+    jsonw_key(w, "user_id"); jsonw_str(w, t->user_id);
+    jsonw_key(w, "task_name"); jsonw_str(w, t->task_name);
+    json_time(w, "submitted_at", t->submitted_at);
+    jsonw_key(w, "docker_image"); jsonw_str(w, t->docker_image);
+    jsonw_key(w, "command"); jsonw_str(w, t->command);
+    jsonw_key(w, "req_cpu"); jsonw_f64(w, t->req_cpu);
+    jsonw_key(w, "req_memory"); jsonw_u64(w, t->req_memory);
+    jsonw_key(w, "req_storage"); jsonw_u64(w, t->req_storage);
+    jsonw_key(w, "req_gpu"); jsonw_u64(w, t->req_gpu);
+    jsonw_key(w, "status"); jsonw_str(w, proto_status_name((uint64_t)t->status));
+    jsonw_key(w, "worker_id"); jsonw_str(w, t->worker_id[0] ? t->worker_id : NULL);
+    jsonw_key(w, "exit_code");
+    if (t->exit_code == -1) jsonw_null(w);
+    else jsonw_i64(w, t->exit_code);
+    jsonw_key(w, "error"); jsonw_str(w, t->error);
+    jsonw_key(w, "attempts"); jsonw_u64(w, t->attempts);
+    json_time(w, "created_at", t->created_at);
+    json_time(w, "started_at", t->started_at);
+    json_time(w, "completed_at", t->completed_at);
+    jsonw_key(w, "output_files"); jsonw_u64(w, t->output_files);
+    jsonw_key(w, "output_bytes"); jsonw_u64(w, t->output_bytes);
+    jsonw_key(w, "timeout"); jsonw_u64(w, t->timeout_s);
+    jsonw_key(w, "pinned"); jsonw_bool(w, r->h->rt && retention_is_pinned(r->h->rt, t->task_id));
+    json_time(w, "expires_at", r->h->rt ? retention_expires_at(r->h->rt, t) : 0);
+    jsonw_object_end(w);
+}
+
+/* ---- authentication ----------------------------------------------------------------- */
+
+/* 0 = authenticated (r->user, r->admin set), else an HTTP status. Token
+ * comparison hashes both sides first so its time does not depend on
+ * where they differ, nor on the stored token's length. */
+static int authenticate(http_req *r)
+{
+    if (r->h->open) {
+        snprintf(r->user, sizeof r->user, "local");
+        r->admin = 1;
+        return 0;
+    }
+    const char *a = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Authorization");
+    if (!a || strncasecmp(a, "Bearer ", 7)) return MHD_HTTP_UNAUTHORIZED;
+    a += 7;
+    while (*a == ' ') a++;
+    uint8_t got[32], want[32];
+    hash_sha256_buf(a, strlen(a), got);
+    const config_user *found = NULL;
+    for (int i = 0; i < r->h->cfg->nusers; i++) {
+        const config_user *u = &r->h->cfg->users[i];
+        hash_sha256_buf(u->token, strlen(u->token), want);
+        if (hash_equal(got, want, 32) && !found) found = u;
+    }
+    if (!found) return MHD_HTTP_UNAUTHORIZED;
+    snprintf(r->user, sizeof r->user, "%s", found->name);
+    r->admin = found->admin;
+    return 0;
+}
+
+/* ---- routing ------------------------------------------------------------------------- */
+
+/* Splits "a/b/rest": copies the first segment into seg, returns the rest
+ * (after the slash) or "" . NULL if the segment does not fit. */
+static const char *segment(const char *p, char *seg, size_t cap)
+{
+    const char *s = strchr(p, '/');
+    size_t n = s ? (size_t)(s - p) : strlen(p);
+    if (n >= cap) return NULL;
+    memcpy(seg, p, n);
+    seg[n] = 0;
+    return s ? s + 1 : p + n;
+}
+
+static enum MHD_Result route(http_req *r)
+{
+    const char *p = r->path;
+    int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+    char seg[256];
+
+    if (strncmp(p, "/api/", 5) && strcmp(p, "/metrics")) {
+        if (!get) return http_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET here");
+        return http_web(r);
+    }
+    int st = authenticate(r);
+    if (st) return http_error(r, st, "a valid 'Authorization: Bearer <user token>' is required");
+    if (!strcmp(p, "/metrics")) {
+        if (!r->admin) return http_error(r, MHD_HTTP_FORBIDDEN, "metrics are for admins");
+        return get ? http_metrics(r) : http_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only");
+    }
+    p += 5;
+    if (!strcmp(p, "tasks") || !strcmp(p, "tasks/")) {
+        return get ? http_api_tasks(r) : http_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only");
+    }
+    if (!strncmp(p, "tasks/", 6)) {
+        const char *rest = segment(p + 6, seg, sizeof seg);
+        if (!rest || !seg[0]) return http_error(r, MHD_HTTP_NOT_FOUND, "no such task");
+        return http_api_task(r, seg, rest);
+    }
+    if (!get) return http_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only");
+    if (!strcmp(p, "files")) return http_api_files(r);
+    if (!strncmp(p, "files/", 6)) {
+        const char *rest = segment(p + 6, seg, sizeof seg);
+        if (!rest || !seg[0] || !*rest)
+            return http_error(r, MHD_HTTP_BAD_REQUEST, "use /api/files/TASK_ID/PATH");
+        return http_file_get(r, seg, rest);
+    }
+    if (!strcmp(p, "archive")) return http_archive_name(r);
+    if (!strncmp(p, "names/", 6)) {
+        const char *rest = segment(p + 6, seg, sizeof seg);
+        if (rest && seg[0] && !strcmp(rest, "latest")) return http_api_latest(r, seg);
+        return http_error(r, MHD_HTTP_NOT_FOUND, "use /api/names/TASK_NAME/latest");
+    }
+    if (!strcmp(p, "workers")) {
+        if (!r->admin) return http_error(r, MHD_HTTP_FORBIDDEN, "the worker list is for admins");
+        return http_api_workers(r);
+    }
+    return http_error(r, MHD_HTTP_NOT_FOUND, "no such endpoint: %s", r->path);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    static int first;
+    /* First call: headers only. Bodies are not accepted by any endpoint,
+     * so whatever arrives is dropped unread. */
+    if (!*con_cls) {
+        *con_cls = &first;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    http_req r = {0};
+    r.h = cls;
+    r.c = c;
+    r.method = method;
+    r.path = url;
+    return route(&r);
+}
+
+http_server *http_start(const config *cfg, cluster *cl, retention *rt, char *bound,
+                        size_t boundcap, char *err, size_t errcap)
+{
+    char host[256];
+    const char *colon = strrchr(cfg->http_listen, ':');
+    http_server *h = NULL;
+    struct sockaddr_in sa;
+    if (!colon || (size_t)(colon - cfg->http_listen) >= sizeof host) {
+        snprintf(err, errcap, "[http] listen '%s' is not host:port", cfg->http_listen);
+        return NULL;
+    }
+    memcpy(host, cfg->http_listen, (size_t)(colon - cfg->http_listen));
+    host[colon - cfg->http_listen] = 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (*end || port < 0 || port > 65535 ||
+        inet_pton(AF_INET, !host[0] || !strcmp(host, "*") ? "0.0.0.0" :
+                  !strcmp(host, "localhost") ? "127.0.0.1" : host, &sa.sin_addr) != 1) {
+        snprintf(err, errcap, "[http] listen '%s': need an IPv4 address and a port",
+                 cfg->http_listen);
+        return NULL;
+    }
+    if (!(h = calloc(1, sizeof *h))) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    h->cfg = cfg;
+    h->cl = cl;
+    h->m = cluster_meta(cl);
+    h->rt = rt;
+    h->open = cfg->nusers == 0 && !cfg->cluster_token[0];
+    /* One thread per connection: handlers block on disk reads and on the
+     * archive producer's pipe without stalling anyone else. */
+    h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                            MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
+                            MHD_OPTION_END);
+    if (!h->d) {
+        snprintf(err, errcap, "cannot listen on %s for HTTP: %s", cfg->http_listen,
+                 strerror(errno));
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    snprintf(bound, boundcap, "%s:%u", host[0] ? host : "0.0.0.0", di ? di->port : (unsigned)port);
+    return h;
+}
+
+void http_stop(http_server *h)
+{
+    if (!h) return;
+    MHD_stop_daemon(h->d);
+    free(h);
+}

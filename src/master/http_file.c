@@ -1,0 +1,228 @@
+/* http_file.c — GET /api/files/{task_id}/{path}: one stored file with
+ * Range, ETag (its SHA-256), Content-Type from the extension and
+ * Content-Disposition. Only files that have a record are served, and the
+ * path is resolved one component at a time under the task's directory
+ * with O_NOFOLLOW, so neither "..", nor a symlink the task wrote, nor a
+ * name swapped for a link after the check can lead outside it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "hash.h"
+#include "http_int.h"
+#include "upload.h"
+
+int http_open_under(const char *dir, const char *relpath, int want_dir)
+{
+    char comp[256];
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    const char *p = relpath;
+    if (!*p) {
+        if (want_dir) return fd;
+        close(fd);
+        return -EISDIR;
+    }
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        int last = !slash || !slash[1];
+        if (n == 0 || n >= sizeof comp) { close(fd); return -EINVAL; }
+        memcpy(comp, p, n);
+        comp[n] = 0;
+        if (!strcmp(comp, ".") || !strcmp(comp, "..")) { close(fd); return -EINVAL; }
+        int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+        if (!last || want_dir) flags |= O_DIRECTORY;
+        int nfd = openat(fd, comp, flags);
+        int e = errno;
+        close(fd);
+        if (nfd < 0) return e == ELOOP ? -EPERM : -e;
+        fd = nfd;
+        if (last) break;
+        p = slash + 1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || (!want_dir && !S_ISREG(st.st_mode))) {
+        close(fd);
+        return -EPERM;
+    }
+    /* Reads block from here on (the O_NONBLOCK only kept a FIFO from
+     * hanging the open). */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
+static const struct { const char *ext, *type; } types[] = {
+    {"txt", "text/plain; charset=utf-8"}, {"log", "text/plain; charset=utf-8"},
+    {"md", "text/plain; charset=utf-8"}, {"csv", "text/csv; charset=utf-8"},
+    {"tsv", "text/tab-separated-values; charset=utf-8"}, {"json", "application/json"},
+    {"jsonl", "application/x-ndjson"}, {"yaml", "text/plain; charset=utf-8"},
+    {"yml", "text/plain; charset=utf-8"}, {"py", "text/plain; charset=utf-8"},
+    {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
+    {"png", "image/png"}, {"jpg", "image/jpeg"}, {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"}, {"webp", "image/webp"}, {"svg", "image/svg+xml"},
+    {"pdf", "application/pdf"}, {"zip", "application/zip"}, {"gz", "application/gzip"},
+    {"tar", "application/x-tar"},
+};
+
+static const char *content_type(const char *name)
+{
+    const char *base = strrchr(name, '/');
+    const char *dot = strrchr(base ? base : name, '.');
+    if (dot)
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (!strcasecmp(dot + 1, types[i].ext)) return types[i].type;
+    return "application/octet-stream";
+}
+
+/* Content-Disposition with an ASCII fallback name and the exact name in
+ * RFC 5987 form, so neither quotes nor newlines in a task's file name can
+ * split the header. */
+static void disposition(const char *name, int inline_, char *out, size_t cap)
+{
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    char ascii[256], enc[1024];
+    size_t a = 0, e = 0;
+    for (const unsigned char *p = (const unsigned char *)base; *p; p++) {
+        if (a + 1 < sizeof ascii)
+            ascii[a++] = *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\' ? (char)*p : '_';
+        if (e + 4 < sizeof enc) {
+            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                strchr(".-_~", *p))
+                enc[e++] = (char)*p;
+            else
+                e += (size_t)snprintf(enc + e, sizeof enc - e, "%%%02X", *p);
+        }
+    }
+    ascii[a] = enc[e] = 0;
+    snprintf(out, cap, "%s; filename=\"%s\"; filename*=UTF-8''%s",
+             inline_ ? "inline" : "attachment", ascii, enc);
+}
+
+/* "bytes=A-B", "bytes=A-", "bytes=-N" (one range). 1 = a range in
+ * [*start, *end], 0 = no usable header (serve it all), -1 = unsatisfiable. */
+static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end)
+{
+    char *e;
+    if (!h || strncmp(h, "bytes=", 6) || strchr(h, ',')) return 0;
+    h += 6;
+    if (*h == '-') {
+        errno = 0;
+        uint64_t n = strtoull(h + 1, &e, 10);
+        if (errno || *e || h[1] < '0' || h[1] > '9') return 0;
+        if (n == 0 || size == 0) return -1;
+        *start = n >= size ? 0 : size - n;
+        *end = size - 1;
+        return 1;
+    }
+    if (*h < '0' || *h > '9') return 0;
+    errno = 0;
+    *start = strtoull(h, &e, 10);
+    if (errno || *e != '-') return 0;
+    if (e[1]) {
+        char *e2;
+        if (e[1] < '0' || e[1] > '9') return 0;
+        *end = strtoull(e + 1, &e2, 10);
+        if (errno || *e2 || *end < *start) return 0;
+        if (*end >= size) *end = size - 1;
+    } else {
+        *end = size - 1;
+    }
+    return *start >= size ? -1 : 1;
+}
+
+typedef struct one_file {
+    file_rec f;
+    int found;
+} one_file;
+
+static int keep_file(void *ctx, const file_rec *f)
+{
+    one_file *o = ctx;
+    o->f = *f;
+    o->found = 1;
+    return 1;
+}
+
+enum MHD_Result http_file_get(http_req *r, const char *task_id, const char *relpath)
+{
+    task_rec t;
+    one_file *o = NULL;
+    char dir[CONFIG_PATH_MAX + 512], etag[72], hex[65], buf[1200];
+    enum MHD_Result ret;
+    int fd = -1;
+    task_rec_init(&t);
+    if (http_task_get(r, task_id, &t)) {
+        ret = http_error(r, MHD_HTTP_NOT_FOUND, "no task %s", task_id);
+        goto out;
+    }
+    if (!(o = calloc(1, sizeof *o))) { ret = MHD_NO; goto out; }
+    meta_query q = {0};
+    q.task_id = task_id;
+    q.file_name = relpath;
+    meta_files_find(r->h->m, &q, keep_file, o);
+    if (!o->found) {
+        ret = http_error(r, MHD_HTTP_NOT_FOUND, "task %s has no file '%s'", task_id, relpath);
+        goto out;
+    }
+    upload_task_dir(r->h->cfg, &t, dir, sizeof dir);
+    if ((fd = http_open_under(dir, relpath, 0)) < 0) {
+        ret = http_error(r, MHD_HTTP_NOT_FOUND, "file '%s' of task %s is not in the store",
+                         relpath, task_id);
+        fd = -1;
+        goto out;
+    }
+    struct stat st;
+    fstat(fd, &st);
+    uint64_t size = (uint64_t)st.st_size;
+    hash_hex(o->f.sha256, 32, hex);
+    snprintf(etag, sizeof etag, "\"%s\"", hex);
+    const char *inm = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "If-None-Match");
+    struct MHD_Response *resp;
+    unsigned status = MHD_HTTP_OK;
+    if (inm && (strstr(inm, hex) || !strcmp(inm, "*"))) {
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        status = MHD_HTTP_NOT_MODIFIED;
+    } else {
+        uint64_t a = 0, b = size ? size - 1 : 0;
+        const char *range = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Range");
+        const char *ifr = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "If-Range");
+        int rr = ifr && strcmp(ifr, etag) ? 0 : parse_range(range, size, &a, &b);
+        if (rr < 0) {
+            resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+            snprintf(buf, sizeof buf, "bytes */%llu", (unsigned long long)size);
+            MHD_add_response_header(resp, "Content-Range", buf);
+            ret = http_queue(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, resp);
+            goto out;
+        }
+        if (rr > 0) {
+            status = MHD_HTTP_PARTIAL_CONTENT;
+            snprintf(buf, sizeof buf, "bytes %llu-%llu/%llu", (unsigned long long)a,
+                     (unsigned long long)b, (unsigned long long)size);
+        }
+        /* MHD owns fd from here and streams it (sendfile where it can). */
+        resp = MHD_create_response_from_fd_at_offset64(size ? b - a + 1 : 0, fd, a);
+        if (resp) fd = -1;
+        if (resp && rr > 0) MHD_add_response_header(resp, "Content-Range", buf);
+    }
+    if (!resp) { ret = MHD_NO; goto out; }
+    MHD_add_response_header(resp, "ETag", etag);
+    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    MHD_add_response_header(resp, "Content-Type", content_type(relpath));
+    disposition(relpath, http_arg(r, "inline") != NULL, buf, sizeof buf);
+    MHD_add_response_header(resp, "Content-Disposition", buf);
+    /* A task's file is untrusted content on our origin: whatever it is,
+     * the browser runs no script of it and treats it as a unique origin. */
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'");
+    MHD_add_response_header(resp, "Cache-Control", "private, max-age=0, must-revalidate");
+    ret = http_queue(r, status, resp);
+out:
+    if (fd >= 0) close(fd);
+    free(o);
+    task_rec_free(&t);
+    return ret;
+}

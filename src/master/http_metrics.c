@@ -1,0 +1,113 @@
+/* http_metrics.c — GET /metrics in the Prometheus text format (0.0.4).
+ * Task counts, queue length, uploads in flight and the task latency
+ * histogram come from the task records at scrape time (the store is the
+ * truth, and a restarted master reports the same numbers); bytes received
+ * and upload latency are counted as uploads happen, through
+ * http_metrics_upload(), which upload.c calls when an upload ends. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include "http_int.h"
+#include "http_metrics.h"
+
+static const double buckets_s[] = {1, 5, 15, 60, 300, 900, 3600, 14400, 86400};
+#define NB (sizeof buckets_s / sizeof buckets_s[0])
+
+static atomic_uint_least64_t up_bytes, up_count, up_ms_sum, up_hist[NB + 1], up_active;
+
+void http_metrics_upload_begin(void)
+{
+    atomic_fetch_add(&up_active, 1);
+}
+
+void http_metrics_upload(uint64_t wire_bytes, uint64_t ms, int ok)
+{
+    atomic_fetch_sub(&up_active, 1);
+    atomic_fetch_add(&up_bytes, wire_bytes);
+    if (!ok) return;
+    atomic_fetch_add(&up_count, 1);
+    atomic_fetch_add(&up_ms_sum, ms);
+    size_t i = 0;
+    while (i < NB && (double)ms / 1000.0 > buckets_s[i]) i++;
+    atomic_fetch_add(&up_hist[i], 1);
+}
+
+typedef struct scrape {
+    uint64_t by_status[8];
+    uint64_t hist[NB + 1], count, ms_sum, stored_bytes;
+} scrape;
+
+static int count_task(void *ctx, const task_rec *t)
+{
+    scrape *s = ctx;
+    if (t->status >= 1 && t->status <= 7) s->by_status[t->status]++;
+    s->stored_bytes += t->output_bytes;
+    if (t->completed_at && t->submitted_at && t->completed_at >= t->submitted_at &&
+        t->status >= PROTO_ST_COMPLETED) {
+        uint64_t ms = t->completed_at - t->submitted_at;
+        size_t i = 0;
+        while (i < NB && (double)ms / 1000.0 > buckets_s[i]) i++;
+        s->hist[i]++;
+        s->count++;
+        s->ms_sum += ms;
+    }
+    return 0;
+}
+
+static void histogram(FILE *f, const char *name, const char *help, const uint64_t *h,
+                      uint64_t count, uint64_t ms_sum)
+{
+    uint64_t cum = 0;
+    fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (size_t i = 0; i < NB; i++) {
+        cum += h[i];
+        fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name, buckets_s[i], (unsigned long long)cum);
+    }
+    fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)count);
+    fprintf(f, "%s_sum %.3f\n%s_count %llu\n", name, ms_sum / 1000.0, name,
+            (unsigned long long)count);
+}
+
+enum MHD_Result http_metrics(http_req *r)
+{
+    scrape s;
+    char *buf = NULL;
+    size_t len = 0;
+    meta_query q = {0};
+    memset(&s, 0, sizeof s);
+    if (meta_tasks_find(r->h->m, &q, count_task, &s) < 0)
+        return http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "metadata store unavailable");
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return MHD_NO;
+    fprintf(f, "# HELP cloudai_tasks Tasks by status.\n# TYPE cloudai_tasks gauge\n");
+    for (int st = 1; st <= 7; st++)
+        fprintf(f, "cloudai_tasks{status=\"%s\"} %llu\n", proto_status_name((uint64_t)st),
+                (unsigned long long)s.by_status[st]);
+    fprintf(f, "# HELP cloudai_queue_length Tasks waiting for a worker.\n"
+               "# TYPE cloudai_queue_length gauge\ncloudai_queue_length %llu\n",
+            (unsigned long long)s.by_status[PROTO_ST_QUEUED]);
+    fprintf(f, "# HELP cloudai_uploads_in_flight Uploads being received now.\n"
+               "# TYPE cloudai_uploads_in_flight gauge\ncloudai_uploads_in_flight %llu\n",
+            (unsigned long long)atomic_load(&up_active));
+    fprintf(f, "# HELP cloudai_tasks_uploading Tasks whose output is being stored.\n"
+               "# TYPE cloudai_tasks_uploading gauge\ncloudai_tasks_uploading %llu\n",
+            (unsigned long long)s.by_status[PROTO_ST_UPLOADING]);
+    fprintf(f, "# HELP cloudai_upload_bytes_received_total Upload bytes received since start "
+               "(as sent, compressed).\n# TYPE cloudai_upload_bytes_received_total counter\n"
+               "cloudai_upload_bytes_received_total %llu\n",
+            (unsigned long long)atomic_load(&up_bytes));
+    fprintf(f, "# HELP cloudai_stored_bytes Output bytes in the store.\n"
+               "# TYPE cloudai_stored_bytes gauge\ncloudai_stored_bytes %llu\n",
+            (unsigned long long)s.stored_bytes);
+    uint64_t uh[NB + 1];
+    for (size_t i = 0; i <= NB; i++) uh[i] = atomic_load(&up_hist[i]);
+    histogram(f, "cloudai_upload_duration_seconds", "Upload time of stored outputs since start.",
+              uh, atomic_load(&up_count), atomic_load(&up_ms_sum));
+    histogram(f, "cloudai_task_duration_seconds",
+              "Submission to final status of finished tasks.", s.hist, s.count, s.ms_sum);
+    fclose(f);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+    if (!resp) { free(buf); return MHD_NO; }
+    MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return http_queue(r, MHD_HTTP_OK, resp);
+}

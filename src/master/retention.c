@@ -1,0 +1,429 @@
+/* retention.c — expiry, pins, quotas, the sweeper and atomic run removal
+ * (retention.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "fsutil.h"
+#include "ids.h"
+#include "log.h"
+#include "retention.h"
+#include "upload.h"
+
+#define DAY_MS (86400ull * 1000ull)
+#define PINS_MAX 100000
+
+struct retention {
+    const config *cfg;
+    meta *m;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char (*pins)[64];
+    size_t npins, cappins;
+    pthread_t thr;
+    int running, stop;
+};
+
+static int finished(int status)
+{
+    return status == PROTO_ST_COMPLETED || status == PROTO_ST_FAILED ||
+           status == PROTO_ST_CANCELLED;
+}
+
+/* ---- pins --------------------------------------------------------------- */
+
+static void pins_path(const retention *r, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/pins", r->cfg->meta_dir);
+}
+
+static ssize_t do_pin_index(retention *r, const char *id)
+{
+    for (size_t i = 0; i < r->npins; i++)
+        if (!strcmp(r->pins[i], id))
+            return (ssize_t)i;
+    return -1;
+}
+
+static int do_pin_add(retention *r, const char *id)
+{
+    if (do_pin_index(r, id) >= 0) return 0;
+    if (r->npins == r->cappins) {
+        size_t nc = r->cappins ? r->cappins * 2 : 64;
+        void *p = realloc(r->pins, nc * sizeof r->pins[0]);
+        if (!p) return RETENTION_E_NOMEM;
+        r->pins = p;
+        r->cappins = nc;
+    }
+    snprintf(r->pins[r->npins++], sizeof r->pins[0], "%s", id);
+    return 0;
+}
+
+static int load_pins(retention *r, char *err, size_t errcap)
+{
+    char path[CONFIG_PATH_MAX + 16], *text = NULL;
+    size_t len = 0;
+    pins_path(r, path, sizeof path);
+    int rc = fsutil_read_file(path, &text, &len, (size_t)PINS_MAX * 64);
+    if (rc == -ENOENT) return 0;
+    if (rc < 0) {
+        snprintf(err, errcap, "cannot read %s: %s", path, strerror(-rc));
+        return RETENTION_E_IO;
+    }
+    rc = 0;
+    for (char *line = strtok(text, "\n"); line && rc == 0; line = strtok(NULL, "\n"))
+        if (*line && strlen(line) < sizeof r->pins[0])
+            rc = do_pin_add(r, line);
+    free(text);
+    if (rc < 0) snprintf(err, errcap, "out of memory");
+    return rc;
+}
+
+/* Whole file rewritten through temp + fsync + rename: a crash keeps the
+ * old or the new set, never half of one. */
+static int do_save_pins(retention *r, char *err, size_t errcap)
+{
+    char path[CONFIG_PATH_MAX + 16];
+    size_t cap = r->npins * 65 + 1, off = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        snprintf(err, errcap, "out of memory");
+        return RETENTION_E_NOMEM;
+    }
+    for (size_t i = 0; i < r->npins; i++)
+        off += (size_t)snprintf(buf + off, cap - off, "%s\n", r->pins[i]);
+    pins_path(r, path, sizeof path);
+    int rc = fsutil_write_atomic(path, buf, off);
+    free(buf);
+    if (rc < 0) {
+        snprintf(err, errcap, "cannot write %s: %s", path, strerror(-rc));
+        return RETENTION_E_IO;
+    }
+    return 0;
+}
+
+int retention_pin(retention *r, const char *task_id, int pin, char *err, size_t errcap)
+{
+    int rc = 0;
+    pthread_mutex_lock(&r->mu);
+    ssize_t i = do_pin_index(r, task_id);
+    if (pin && i < 0) {
+        if ((rc = do_pin_add(r, task_id)) == 0 && (rc = do_save_pins(r, err, errcap)) < 0)
+            r->npins--;
+        else if (rc == RETENTION_E_NOMEM)
+            snprintf(err, errcap, "out of memory");
+    } else if (!pin && i >= 0) {
+        char saved[64];
+        memcpy(saved, r->pins[i], sizeof saved);
+        memcpy(r->pins[i], r->pins[r->npins - 1], sizeof saved);
+        r->npins--;
+        if ((rc = do_save_pins(r, err, errcap)) < 0) {
+            memcpy(r->pins[r->npins], r->pins[i], sizeof saved);
+            memcpy(r->pins[i], saved, sizeof saved);
+            r->npins++;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+int retention_is_pinned(retention *r, const char *task_id)
+{
+    pthread_mutex_lock(&r->mu);
+    int yes = do_pin_index(r, task_id) >= 0;
+    pthread_mutex_unlock(&r->mu);
+    return yes;
+}
+
+/* ---- expiry and quota ------------------------------------------------------ */
+
+uint64_t retention_expires_at(retention *r, const task_rec *t)
+{
+    int days = r->cfg->retention_max_age_days;
+    if (!finished(t->status) || retention_is_pinned(r, t->task_id))
+        return 0;
+    for (int i = 0; i < r->cfg->nrules; i++)
+        if (ids_glob(r->cfg->rules[i].pattern, t->task_name)) {
+            days = r->cfg->rules[i].max_age_days;
+            break;
+        }
+    if (days <= 0) return 0;
+    /* Age counts from when the run finished: a week-long training run is
+     * not due the moment it is stored. */
+    uint64_t base = t->completed_at ? t->completed_at : t->submitted_at;
+    return base + (uint64_t)days * DAY_MS;
+}
+
+typedef struct usage_ctx {
+    uint64_t bytes;
+} usage_ctx;
+
+static int add_usage(void *ctx, const task_rec *t)
+{
+    ((usage_ctx *)ctx)->bytes += t->output_bytes;
+    return 0;
+}
+
+uint64_t retention_usage(retention *r, const char *user)
+{
+    meta_query q = {0};
+    usage_ctx u = {0};
+    q.user_id = user;
+    meta_tasks_find(r->m, &q, add_usage, &u);
+    return u.bytes;
+}
+
+int retention_quota_check(retention *r, const char *user, char *msg, size_t msgcap)
+{
+    uint64_t soft = r->cfg->quota_soft, hard = r->cfg->quota_hard;
+    for (int i = 0; i < r->cfg->nquotas; i++)
+        if (!strcmp(r->cfg->quotas[i].user, user)) {
+            soft = r->cfg->quotas[i].soft;
+            hard = r->cfg->quotas[i].hard;
+        }
+    if (!soft && !hard) return 0;
+    uint64_t used = retention_usage(r, user);
+    double gib = 1024.0 * 1024.0 * 1024.0;
+    if (hard && used >= hard) {
+        snprintf(msg, msgcap, "user %s stores %.2f GiB of outputs, at or over the hard quota of "
+                 "%.2f GiB: new tasks are refused until runs are deleted or expire "
+                 "(DELETE /api/tasks/ID/files)", user, used / gib, hard / gib);
+        return 2;
+    }
+    if (soft && used >= soft) {
+        snprintf(msg, msgcap, "warning: user %s stores %.2f GiB of outputs, over the soft quota "
+                 "of %.2f GiB (hard limit %.2f GiB)", user, used / gib, soft / gib, hard / gib);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- removal ------------------------------------------------------------------ */
+
+static void trash_path(const config *cfg, const char *task_id, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/.trash/%s", cfg->files_dir, task_id);
+}
+
+int retention_remove_run(const config *cfg, meta *m, const task_rec *t, char *err,
+                         size_t errcap)
+{
+    char dir[CONFIG_PATH_MAX + 512], trash[CONFIG_PATH_MAX + 128], root[CONFIG_PATH_MAX + 16];
+    char merr[256] = "";
+    int rc;
+    task_rec upd;
+
+    if (!finished(t->status)) {
+        snprintf(err, errcap, "task %s is %s: its files are not stored yet", t->task_id,
+                 proto_status_name((uint64_t)t->status));
+        return RETENTION_E_STATE;
+    }
+    if (upload_task_dir(cfg, t, dir, sizeof dir) < 0) {
+        snprintf(err, errcap, "store path too long");
+        return RETENTION_E_IO;
+    }
+    snprintf(root, sizeof root, "%s/.trash", cfg->files_dir);
+    trash_path(cfg, t->task_id, trash, sizeof trash);
+    if ((rc = fsutil_mkdir_p(root, 0700)) < 0) {
+        snprintf(err, errcap, "cannot create %s: %s", root, strerror(-rc));
+        return RETENTION_E_IO;
+    }
+    /* Step 1: one rename takes every file out of the store at once. A
+     * leftover trash entry of an earlier attempt is cleared first. */
+    fsutil_rm_rf(trash);
+    if (rename(dir, trash) < 0 && errno != ENOENT) {
+        snprintf(err, errcap, "cannot move %s aside: %s", dir, strerror(errno));
+        return RETENTION_E_IO;
+    }
+    /* The rename must be on disk before the records go, or a crash could
+     * bring the files back without their records. */
+    fsutil_fsync_dir(root);
+    char parent[sizeof dir];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash) { *slash = 0; fsutil_fsync_dir(parent); }
+    /* Step 2: the records, in one commit. A crash before it: recovery
+     * sees the trash entry and deletes them. */
+    if (meta_files_delete(m, t->task_id, merr, sizeof merr) < 0) {
+        snprintf(err, errcap, "cannot delete the file records of %s: %s (the files are in %s; "
+                 "the next start finishes the removal)", t->task_id, merr, trash);
+        return RETENTION_E_IO;
+    }
+    task_rec_init(&upd);
+    if (task_rec_copy(&upd, t) == 0) {
+        upd.output_files = 0;
+        upd.output_bytes = 0;
+        meta_task_put(m, &upd, merr, sizeof merr);
+    }
+    task_rec_free(&upd);
+    /* Step 3: nothing refers to the trash any more. */
+    if ((rc = fsutil_rm_rf(trash)) < 0) {
+        snprintf(err, errcap, "removed the records of %s but not %s: %s", t->task_id, trash,
+                 strerror(-rc));
+        return RETENTION_E_IO;
+    }
+    return 0;
+}
+
+int retention_recover(const config *cfg, meta *m, char *err, size_t errcap)
+{
+    char root[CONFIG_PATH_MAX + 16], path[CONFIG_PATH_MAX + 128], merr[256];
+    int done = 0;
+    snprintf(root, sizeof root, "%s/.trash", cfg->files_dir);
+    DIR *d = opendir(root);
+    if (!d) return 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= 64) continue;
+        if (meta_files_delete(m, e->d_name, merr, sizeof merr) < 0) {
+            snprintf(err, errcap, "cannot delete the file records of %s: %s", e->d_name, merr);
+            closedir(d);
+            return RETENTION_E_IO;
+        }
+        task_rec t;
+        task_rec_init(&t);
+        if (meta_task_get(m, e->d_name, &t) == 0 && (t.output_files || t.output_bytes)) {
+            t.output_files = t.output_bytes = 0;
+            meta_task_put(m, &t, merr, sizeof merr);
+        }
+        task_rec_free(&t);
+        snprintf(path, sizeof path, "%s/%s", root, e->d_name);
+        fsutil_rm_rf(path);
+        done++;
+    }
+    closedir(d);
+    return done;
+}
+
+/* ---- the sweeper -------------------------------------------------------------- */
+
+typedef struct due_ctx {
+    retention *r;
+    uint64_t now;
+    task_rec *due;
+    size_t n, cap;
+    int oom;
+} due_ctx;
+
+static int collect_due(void *ctx, const task_rec *t)
+{
+    due_ctx *d = ctx;
+    if (!t->output_files && !t->output_bytes) return 0;    /* nothing stored */
+    uint64_t exp = retention_expires_at(d->r, t);
+    if (!exp || exp > d->now) return 0;
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 16;
+        task_rec *p = realloc(d->due, nc * sizeof *p);
+        if (!p) { d->oom = 1; return 1; }
+        d->due = p;
+        d->cap = nc;
+    }
+    task_rec_init(&d->due[d->n]);
+    if (task_rec_copy(&d->due[d->n], t) < 0) { d->oom = 1; return 1; }
+    d->n++;
+    return 0;
+}
+
+int retention_sweep(retention *r, uint64_t now_ms, char *err, size_t errcap)
+{
+    meta_query q = {0};
+    due_ctx d = {r, now_ms, NULL, 0, 0, 0};
+    int rc, removed = 0;
+    char why[512], when[32];
+    /* Collected first, removed after: the store's find must not be
+     * re-entered from its own callback. */
+    if ((rc = meta_tasks_find(r->m, &q, collect_due, &d)) < 0 || d.oom) {
+        snprintf(err, errcap, d.oom ? "out of memory" : "metadata store unavailable (%d)", rc);
+        rc = d.oom ? RETENTION_E_NOMEM : RETENTION_E_IO;
+        goto out;
+    }
+    for (size_t i = 0; i < d.n; i++) {
+        task_rec *t = &d.due[i];
+        if (retention_is_pinned(r, t->task_id)) continue;   /* pinned meanwhile */
+        if (retention_remove_run(r->cfg, r->m, t, why, sizeof why) < 0) {
+            snprintf(err, errcap, "%s", why);
+            rc = RETENTION_E_IO;
+            goto out;
+        }
+        ids_time_human(t->submitted_at, when, sizeof when);
+        log_info("retention: removed run %s (%s of %s, submitted %s UTC, %llu files, %llu bytes)",
+                 t->task_id, t->task_name, t->user_id, when,
+                 (unsigned long long)t->output_files, (unsigned long long)t->output_bytes);
+        removed++;
+    }
+    rc = removed;
+out:
+    for (size_t i = 0; i < d.n; i++) task_rec_free(&d.due[i]);
+    free(d.due);
+    return rc;
+}
+
+static void *sweeper_main(void *arg)
+{
+    retention *r = arg;
+    char err[512];
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop) {
+        pthread_mutex_unlock(&r->mu);
+        int rc = retention_sweep(r, ids_now_ms(), err, sizeof err);
+        if (rc < 0) log_warn("retention sweep: %s", err);
+        pthread_mutex_lock(&r->mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += r->cfg->sweep_interval_s > 0 ? r->cfg->sweep_interval_s : 3600;
+        while (!r->stop && pthread_cond_timedwait(&r->cv, &r->mu, &ts) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+retention *retention_new(const config *cfg, meta *m, char *err, size_t errcap)
+{
+    retention *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    r->cfg = cfg;
+    r->m = m;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    if (load_pins(r, err, errcap) < 0 || retention_recover(cfg, m, err, errcap) < 0) {
+        retention_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+int retention_start(retention *r)
+{
+    if (r->running) return 0;
+    if (pthread_create(&r->thr, NULL, sweeper_main, r) != 0) return RETENTION_E_NOMEM;
+    r->running = 1;
+    return 0;
+}
+
+void retention_stop(retention *r)
+{
+    if (!r || !r->running) return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->thr, NULL);
+    r->running = 0;
+}
+
+void retention_free(retention *r)
+{
+    if (!r) return;
+    retention_stop(r);
+    free(r->pins);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+}
