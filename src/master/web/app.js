@@ -167,6 +167,10 @@ async function selectRun(id) {
   try {
     const fl = (await (await api('/api/files?task_id=' + encodeURIComponent(id) + '&limit=10000')).json()).files;
     files.replaceChildren(fl.length ? tree(id, fl, preview) : el('p', { class: 'muted' }, 'No stored files.'));
+    // Show something useful at once: the first small text file.
+    const first = fl.find((f) => textExt.test(f.file_name) && f.file_size < 65536);
+    if (first) showPreview(preview, '/api/files/' + encodeURIComponent(id) + '/' + enc(first.file_name),
+      first.file_name.split('/').pop(), first.file_size);
   } catch (e) { files.replaceChildren(el('p', { class: 'err' }, e.message)); }
   try {
     log.textContent = await (await api('/api/tasks/' + encodeURIComponent(id) + '/log')).text() || '(empty)';
