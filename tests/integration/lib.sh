@@ -59,13 +59,31 @@ dump_logs() {
     done
 }
 
-stop_pid() { # PID: TERM, wait up to 10 s, then KILL; reaps it.
+stop_pid() { # PID: TERM, wait up to 10 s, then KILL; reaps it and drops it
+    # from PIDS, so a later cleanup never signals a recycled pid.
+    _sp=""
+    for _q in $PIDS; do [ "$_q" = "$1" ] || _sp="$_sp $_q"; done
+    PIDS=$_sp
     kill -TERM "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
     _n=0
     while kill -0 "$1" 2>/dev/null && [ $_n -lt 100 ]; do sleep 0.1; _n=$((_n + 1)); done
     kill -KILL "$1" 2>/dev/null
     wait "$1" 2>/dev/null
     return 0
+}
+
+# finish — the last line of a script: stops every daemon, then checks that
+# none of them hit a sanitizer report (shutdown included), and exits.
+finish() {
+    for _p in $PIDS; do stop_pid "$_p"; done
+    # shellcheck disable=SC2086
+    if grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error:' $LOGS >/dev/null 2>&1; then
+        not_ok "no sanitizer reports in the daemon logs"
+        grep -h -A8 -E 'AddressSanitizer|LeakSanitizer|runtime error:' $LOGS | head -n 30 | sed 's/^/# /'
+    else
+        ok "no sanitizer reports in the daemon logs"
+    fi
+    exit 0
 }
 
 cleanup() {
@@ -95,7 +113,9 @@ start_master() {
     MPID=$!
     PIDS="$PIDS $MPID"
     LOGS="$LOGS $T/$_n.log"
-    if ! wait_for "grep -q 'master listening on' '$T/$_n.out'" 30; then
+    # A master that dies at start fails at once, not at the deadline.
+    wait_for "grep -q 'master listening on' '$T/$_n.out' || ! kill -0 $MPID" 30
+    if ! grep -q 'master listening on' "$T/$_n.out"; then
         diag "master $_n did not report its address"
         cat "$T/$_n.out" "$T/$_n.log" | tail -n 20 | sed 's/^/# /'
         return 1
@@ -114,7 +134,8 @@ start_worker() {
     echo "$WPID" >"$T/$_id.pid"
     PIDS="$PIDS $WPID"
     LOGS="$LOGS $T/$_id.log"
-    if ! wait_for "worker_ready $_id" 30; then
+    wait_for "worker_ready $_id || ! kill -0 $WPID" 30
+    if ! worker_ready "$_id"; then
         diag "worker $_id did not register"
         return 1
     fi

@@ -146,4 +146,4 @@ else
 fi
 want_eq "burst: 20 task directories" "$(ls -d "$FILES/$U/burst"/*/* 2>/dev/null | grep -c .)" 20
 
-exit 0
+finish

@@ -64,4 +64,4 @@ if [ -n "$SLEEP" ] && wait_for "[ \"\$(tfield $SLEEP status)\" = running ]" 30; 
 else
     not_ok "process cancel: sleep task reaches running"
 fi
-exit 0
+finish

@@ -30,6 +30,7 @@ stop_master() {
     kill -TERM "$MPID" 2>/dev/null
     if wait_for "! kill -0 $MPID" 20; then
         wait "$MPID"; diag "master exited with status $? on TERM"
+        stop_pid "$MPID"    # already reaped: only drops it from PIDS
     else
         not_ok "master exits on TERM within 20 s"; stop_pid "$MPID"
     fi
@@ -105,6 +106,7 @@ L=$(submit task $IMG -name lost-worker -cmd 'sleep 4; echo finished > l.txt')
 if [ -n "$L" ] && wait_for "[ \"\$(tfield $L status)\" = running ]" 20; then
     first=$(tfield "$L" worker_id)
     kill -KILL "$(cat "$T/$first.pid")"
+    stop_pid "$(cat "$T/$first.pid")"
     if wait_final "$L" 40; then
         j=$(task_json "$L")
         other=$(echo "$j" | jget worker_id)
@@ -119,4 +121,4 @@ if [ -n "$L" ] && wait_for "[ \"\$(tfield $L status)\" = running ]" 20; then
 else
     not_ok "lost worker: task reaches running"
 fi
-exit 0
+finish

@@ -61,4 +61,4 @@ if [ $rc -ne 0 ] && [ -s "$T/d.err" ]; then
 else
     not_ok "sched: dispatch of 2 CPUs to w-small refused"; diag "exit $rc" "$(cat "$T/d.out" "$T/d.err")"
 fi
-exit 0
+finish
