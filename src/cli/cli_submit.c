@@ -145,6 +145,11 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         print_banner(&t);
     }
     task_rec_free(&t);
+    /* The master's warning (a user over the soft quota) goes to stderr so
+     * --json output stays parseable. */
+    char note[4097];
+    if (proto_str(&m, T_MESSAGE, note, sizeof note) == 0 && note[0])
+        fprintf(stderr, "cloudai: %s\n", note);
     if (fflush(stdout) != 0)
         rc = cli_fail("writing output failed");
 out:
