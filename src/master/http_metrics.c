@@ -2,8 +2,8 @@
  * Task counts, queue length, uploads in flight and the task latency
  * histogram come from the task records at scrape time (the store is the
  * truth, and a restarted master reports the same numbers); bytes received
- * and upload latency are counted as uploads happen, through
- * http_metrics_upload(), which upload.c calls when an upload ends. */
+ * and upload latency are counted as uploads happen (http_metrics.h hooks
+ * in upload.c), since the master started. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,18 +13,15 @@
 static const double buckets_s[] = {1, 5, 15, 60, 300, 900, 3600, 14400, 86400};
 #define NB (sizeof buckets_s / sizeof buckets_s[0])
 
-static atomic_uint_least64_t up_bytes, up_count, up_ms_sum, up_hist[NB + 1], up_active;
+static atomic_uint_least64_t up_bytes, up_count, up_ms_sum, up_hist[NB + 1];
 
-void http_metrics_upload_begin(void)
+void http_metrics_upload_bytes(uint64_t n)
 {
-    atomic_fetch_add(&up_active, 1);
+    atomic_fetch_add(&up_bytes, n);
 }
 
-void http_metrics_upload(uint64_t wire_bytes, uint64_t ms, int ok)
+void http_metrics_upload_done(uint64_t ms)
 {
-    atomic_fetch_sub(&up_active, 1);
-    atomic_fetch_add(&up_bytes, wire_bytes);
-    if (!ok) return;
     atomic_fetch_add(&up_count, 1);
     atomic_fetch_add(&up_ms_sum, ms);
     size_t i = 0;
@@ -86,11 +83,8 @@ enum MHD_Result http_metrics(http_req *r)
     fprintf(f, "# HELP cloudai_queue_length Tasks waiting for a worker.\n"
                "# TYPE cloudai_queue_length gauge\ncloudai_queue_length %llu\n",
             (unsigned long long)s.by_status[PROTO_ST_QUEUED]);
-    fprintf(f, "# HELP cloudai_uploads_in_flight Uploads being received now.\n"
+    fprintf(f, "# HELP cloudai_uploads_in_flight Tasks whose output is being uploaded.\n"
                "# TYPE cloudai_uploads_in_flight gauge\ncloudai_uploads_in_flight %llu\n",
-            (unsigned long long)atomic_load(&up_active));
-    fprintf(f, "# HELP cloudai_tasks_uploading Tasks whose output is being stored.\n"
-               "# TYPE cloudai_tasks_uploading gauge\ncloudai_tasks_uploading %llu\n",
             (unsigned long long)s.by_status[PROTO_ST_UPLOADING]);
     fprintf(f, "# HELP cloudai_upload_bytes_received_total Upload bytes received since start "
                "(as sent, compressed).\n# TYPE cloudai_upload_bytes_received_total counter\n"

@@ -3,8 +3,8 @@
 #ifndef CLOUDAI_HTTP_METRICS_H
 #define CLOUDAI_HTTP_METRICS_H
 #include <stdint.h>
-/* An upload session started streaming. */
-void http_metrics_upload_begin(void);
-/* It ended: wire bytes received, duration, ok = stored. */
-void http_metrics_upload(uint64_t wire_bytes, uint64_t ms, int ok);
+/* A FILE_CHUNK of an upload was accepted: its frame payload bytes. */
+void http_metrics_upload_bytes(uint64_t n);
+/* An upload was stored, ms after its session began. */
+void http_metrics_upload_done(uint64_t ms);
 #endif

@@ -10,6 +10,7 @@
 #include "chunk.h"
 #include "extract.h"
 #include "fsutil.h"
+#include "http_metrics.h"
 #include "ids.h"
 #include "log.h"
 #include "tar.h"
@@ -40,6 +41,7 @@ struct upload {
     uint64_t touched;
     int failed;
     char why[512];
+    uint64_t began;            /* ms, for the upload latency metric */
     struct upload *next;
 };
 
@@ -187,6 +189,7 @@ static upload *session_new(uploads *u, const task_rec *t, uint64_t total, char *
         goto fail;
     }
     s->total = total;
+    s->began = ids_now_ms();
     return s;
 fail:
     if (s) fsutil_rm_rf(s->staging);
@@ -331,6 +334,7 @@ int upload_chunk(uploads *u, upload *s, conn *c, const proto_msg *m)
     char why[600];
     int rc = chunk_rx_chunk(&s->rx, m);
     if (rc == 0) {
+        http_metrics_upload_bytes(m->len);
         s->touched = ids_now_ms();
         return 0;
     }
@@ -424,6 +428,7 @@ int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
     log_info("task %s: stored %zu files, %llu bytes in %s", s->task_id, s->nfiles,
              (unsigned long long)s->bytes, s->final);
     send_ack(c, s->task_id, 1, "stored");
+    http_metrics_upload_done(ids_now_ms() - s->began);
     pthread_mutex_lock(&u->mu);
     do_drop(u, s, 0);
     pthread_mutex_unlock(&u->mu);
