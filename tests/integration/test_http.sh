@@ -152,7 +152,8 @@ want_eq "metrics: 403 for a user" "$(hc alice /metrics)" 403
 want_eq "metrics: 200 for an admin" "$(hc root /metrics)" 200
 if grep -q '^cloudai_tasks{status="completed"} 3' "$T/body" && grep -q '^cloudai_queue_length 0' "$T/body" &&
     grep -q '^cloudai_task_duration_seconds_bucket{le="+Inf"} 3' "$T/body" &&
-    grep -q '^cloudai_upload_duration_seconds_count ' "$T/body" &&
+    grep -q '^cloudai_upload_duration_seconds_count 3' "$T/body" &&
+    ! grep -q '^cloudai_upload_bytes_received_total 0$' "$T/body" &&
     grep -q '^cloudai_upload_bytes_received_total ' "$T/body" &&
     grep -q '^cloudai_uploads_in_flight ' "$T/body"; then ok "metrics in Prometheus text"
 else not_ok "metrics in Prometheus text"; sed 's/^/# /' "$T/body" | head -40; fi
