@@ -16,20 +16,23 @@
  * deflate at once on independent per-chunk zlib streams, so the wire format
  * is the one-chunk-at-a-time format.
  *
- * Which arm a chunk takes (store or deflate at t->level) is decided by
- * measurement, not guessed: the caller keeps running one arm and now and
- * then runs EXPLORE_RUN chunks with the other, comparing logical bytes per
- * second between send completions. On loopback the CPU is the bottleneck
- * and storing wins; on a slow link deflating wins. A confirmed choice
- * doubles the time to the next exploration (up to EXPLORE_MAX chunks), so
- * the cost of asking is a few percent. Independently, a deflated chunk is
+ * How many chunks are deflated (at t->level) is decided by measurement,
+ * not guessed: the share is f/4 of the chunks, f in 0..4 (0 = store all).
+ * When the CPU is the bottleneck (loopback) storing wins; when the network
+ * is, deflating wins; in between a mix keeps both the link and the cores
+ * busy. The caller runs one share and now and then runs EXPLORE_RUN chunks
+ * at a neighbouring share, comparing logical bytes per second between send
+ * completions, and moves there if it is clearly faster (hill climbing). A
+ * confirmed choice doubles the time to the next exploration (up to
+ * EXPLORE_MAX chunks), so the cost of asking is a few percent. Independently, a deflated chunk is
  * first probed: its first PROBE_LEN bytes at level 1, and if that saves
  * less than ~3% the chunk is stored without deflating the rest. */
 #define CHUNK_SLOTS 3
 #define PROBE_LEN (64u * 1024u)
-#define EXPLORE_RUN 8         /* chunks run on the other arm */
-#define MEASURE_N 5           /* of which the last MEASURE_N are measured */
-#define EXPLORE_FIRST 8
+#define EXPLORE_RUN 12        /* chunks run at the candidate share */
+#define MEASURE_N 8           /* of which the last MEASURE_N are measured */
+#define SHARES 4              /* deflate f of every SHARES chunks */
+#define EXPLORE_FIRST 12       /* >= MEASURE_N + 1: a baseline to compare with */
 #define EXPLORE_MAX 256
 #define TS_RING 32
 
@@ -52,8 +55,8 @@ struct chunk_pipe {
     int have_thread, stop;
     struct chunk_slot s[CHUNK_SLOTS];
     uint64_t head, tail;      /* chunks sent / chunks handed over */
-    /* adaptive arm choice (caller's thread only) */
-    int arm;                  /* 0 store, 1 deflate */
+    /* adaptive share (caller's thread only) */
+    int share, cand, dir;     /* current share, the one explored, direction */
     uint64_t explore_at, explore_gap;
     uint64_t ts[TS_RING];     /* send completion time of chunk k % TS_RING */
 };
@@ -171,7 +174,7 @@ static double pipe_rate(const struct chunk_pipe *pp, uint64_t k)
     return b > a ? (double)MEASURE_N * PROTO_CHUNK_MAX / (double)(b - a) : 0;
 }
 
-/* After chunk k was sent: close an exploration run and keep the better arm. */
+/* After chunk k was sent: close an exploration run and keep the better share. */
 static void pipe_learn(struct chunk_pipe *pp, uint64_t k)
 {
     uint64_t run_end = pp->explore_at + EXPLORE_RUN - 1;
@@ -179,11 +182,19 @@ static void pipe_learn(struct chunk_pipe *pp, uint64_t k)
         return;
     double other = pipe_rate(pp, run_end);
     double cur = pipe_rate(pp, pp->explore_at - 1);
-    if (other > cur * 1.05) {
-        pp->arm = !pp->arm;
-        pp->explore_gap = EXPLORE_FIRST * 4;
-    } else if (pp->explore_gap < EXPLORE_MAX) {
-        pp->explore_gap *= 2;
+    /* A shared machine is noisy: only a clear gain moves the share. */
+    if (other > cur * 1.08) {
+        pp->share = pp->cand;
+        pp->explore_gap = EXPLORE_FIRST * 2;
+    } else {
+        pp->dir = -pp->dir;
+        if (pp->explore_gap < EXPLORE_MAX)
+            pp->explore_gap *= 2;
+    }
+    pp->cand = pp->share + pp->dir;
+    if (pp->cand < 0 || pp->cand > SHARES) {
+        pp->dir = -pp->dir;
+        pp->cand = pp->share + pp->dir;
     }
     pp->explore_at = run_end + 1 + pp->explore_gap;
 }
@@ -273,7 +284,9 @@ int chunk_tx_init(chunk_tx *t, const char *task_id, uint64_t total, uint64_t ski
             return CHUNK_E_NOMEM;
         }
     }
-    pp->arm = 0;              /* start storing: cheap, and measured at once */
+    pp->share = 0;            /* start storing: cheap, and measured at once */
+    pp->cand = 1;
+    pp->dir = 1;
     pp->explore_at = EXPLORE_FIRST;
     pp->explore_gap = EXPLORE_FIRST;
     pp->ts[(uint64_t)-1 % TS_RING] = now_ns();
@@ -296,13 +309,14 @@ static int tx_flush(chunk_tx *t)
         goto done;
     struct chunk_slot *sl = &pp->s[pp->tail % CHUNK_SLOTS];
     uint64_t k = pp->tail;    /* only this thread changes tail */
-    int arm = pp->arm;
+    int share = pp->share;
     if (k >= pp->explore_at && k < pp->explore_at + EXPLORE_RUN)
-        arm = !arm;
+        share = pp->cand;
+    int deflate = (int)(k % SHARES) < share;
     sl->rawlen = t->rawlen;
     sl->start = start;
     sl->seq = t->seq;
-    sl->level = arm && t->level > 0 ? t->level : 0;
+    sl->level = deflate ? t->level : 0;
     pthread_mutex_lock(&pp->mu);
     sl->state = SLOT_FILLED;
     pp->tail++;

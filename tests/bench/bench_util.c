@@ -5,6 +5,7 @@
  *   bench_util tcp-sink HOST                           prints the port, reads one
  *                                                      connection to EOF
  *   bench_util tcp-send HOST PORT BYTES                prints "BYTES SECONDS"
+ *   bench_util free-port HOST                          a port free right now
  *
  * Data sets are a pure function of SEED so every run (and every baseline)
  * moves the same bytes. "random" is xorshift output (deflate cannot shrink
@@ -125,6 +126,20 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static int free_port(const char *host)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t al = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || inet_pton(AF_INET, host, &a.sin_addr) != 1 ||
+        bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &al) < 0)
+        return 1;
+    printf("%u\n", ntohs(a.sin_port));
+    close(fd);
+    return 0;
+}
+
 static int tcp_sink(const char *host)
 {
     struct sockaddr_in a = {.sin_family = AF_INET};
@@ -178,6 +193,8 @@ int main(int argc, char **argv)
         return gen(argv[2], argv[3], atol(argv[4]), atol(argv[5]), strtoull(argv[6], NULL, 10));
     if (argc == 3 && !strcmp(argv[1], "tcp-sink"))
         return tcp_sink(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "free-port"))
+        return free_port(argv[2]);
     if (argc == 5 && !strcmp(argv[1], "tcp-send"))
         return tcp_send(argv[2], argv[3], atoll(argv[4]));
     fprintf(stderr, "usage: see the comment at the top of bench_util.c\n");

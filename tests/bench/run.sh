@@ -23,10 +23,10 @@ JSON=${BENCH_JSON:-$ROOT/bench-results.json}
 IMAGE=cloudai-test:latest
 MiB=$((1024 * 1024))
 if [ "$QUICK" = 1 ]; then
-    BIG=$((128 * MiB)); NSMALL=2000; NTASKS=2000; NDOCKER=5; BIGMEM=0; NET_BIG=$((64 * MiB))
+    BIG=$((128 * MiB)); NSMALL=2000; NTASKS=2000; NDOCKER=5; BIGMEM=0; NET_BIG=$((128 * MiB))
 else
     BIG=$((1024 * MiB)); NSMALL=10000; NTASKS=10000; NDOCKER=20; BIGMEM=$((4096 * MiB))
-    NET_BIG=$((512 * MiB))
+    NET_BIG=$((1024 * MiB))
 fi
 BIGNAME="$((BIG / MiB)) MiB"
 
@@ -66,17 +66,18 @@ row() {
 }
 
 # --- build the bench programs with the Makefile's flags and objects ------
-PKGS="libbson-1.0 libmongoc-1.0 zlib libcurl libcrypto"
-CFLAGS="-std=c11 -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wno-unused-parameter
- -Wno-format-truncation -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 -g -Iinclude -Isrc
- $(pkg-config --cflags $PKGS)"
-LIBS="$(pkg-config --libs $PKGS) -lpthread -lm"
-OBJS=$(find build/rel/src -name '*.o' ! -name main.o | sort)
+# Ask the Makefile itself, so the bench follows its flags and libraries.
+MKVARS=$(printf 'bench-print-vars:\n\t@printf "%%s\\n%%s\\n%%s\\n%%s\\n" "$(CFLAGS_ALL)" "$(LDLIBS_ALL)" "$(LIB_OBJ)" "$(CC)"\n' |
+         make --no-print-directory -s -f Makefile -f - bench-print-vars V=rel)
+CFLAGS=$(echo "$MKVARS" | sed -n 1p | sed 's/-MMD -MP//')
+LIBS=$(echo "$MKVARS" | sed -n 2p)
+OBJS=$(echo "$MKVARS" | sed -n 3p)     # every object but the three main.o
+CC=$(echo "$MKVARS" | sed -n 4p)
 mkdir -p "$TMP/bin"
 for src in tests/bench/*.c; do
     b=$(basename "$src" .c)
     # shellcheck disable=SC2086
-    if ! gcc $CFLAGS "$src" $OBJS -o "$TMP/bin/$b" $LIBS; then
+    if ! $CC $CFLAGS "$src" $OBJS -o "$TMP/bin/$b" $LIBS; then
         log "bench: cannot build $src"; exit 1
     fi
 done
@@ -121,7 +122,8 @@ hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # cluster already running with one worker (w1).
 ours_upload() {
     local dir=$1 ds=$2 line
-    "$BIN/cloudai" -master "$MADDR" task "$IMAGE" -cmd "cp -al $ds/. ." -storage 8g \
+    ${CLI_NS:+ip netns exec $CLI_NS} "$BIN/cloudai" -master "$MADDR" task "$IMAGE" \
+        -cmd "cp -al $ds/. ." -storage 8g \
         -name "xfer" > /dev/null || return 1
     for _ in $(seq 6000); do
         line=$(grep -m1 ': uploaded ' "$dir/w1.log") && break
@@ -141,7 +143,7 @@ new_store() {
 start_rsyncd() {
     local ns=${1:-} host=${2:-127.0.0.1} run=""
     [ -n "$ns" ] && run="ip netns exec $ns"
-    RSYNC_PORT=$(( 20000 + RANDOM % 20000 ))
+    RSYNC_PORT=$(free_port "$host" "$ns")
     mkdir -p "$TMP/store/rsync"
     cat > "$TMP/rsyncd.conf" <<EOF
 pid file = $TMP/rsyncd.pid
@@ -165,21 +167,22 @@ rsync_time() {
     [ -n "$ns" ] && run="ip netns exec $ns"
     rm -rf "$TMP/store/rsync"/*; sync
     t0=$(now_ns)
-    $run rsync -a $z "$src/" "rsync://$host:$RSYNC_PORT/b/" || { echo 0; return; }
+    $run timeout 600 rsync -a $z "$src/" "rsync://$host:$RSYNC_PORT/b/" || { echo 0; return; }
     secs_since "$t0"
 }
-free_port() { echo $(( 40000 + RANDOM % 20000 )); }
+# The port is free when asked; the listener takes it a moment later.
+free_port() { ${2:+ip netns exec $2} "$U" free-port "$1"; }
 tarnc_time() {
     local src=$1 host=$2 sns=${3:-} rns=${4:-} z=${5:-} srun="" rrun="" port t0 rp
     [ -n "$sns" ] && srun="ip netns exec $sns"
     [ -n "$rns" ] && rrun="ip netns exec $rns"
-    port=$(free_port)
+    port=$(free_port "$host" "$rns")
     rm -rf "$TMP/store/dst"; mkdir -p "$TMP/store/dst"; sync
-    ( $rrun nc -l "$host" "$port" | tar -x $z -f - -C "$TMP/store/dst" ) &
+    ( $rrun timeout 600 nc -l "$host" "$port" | tar -x $z -f - -C "$TMP/store/dst" ) &
     rp=$!
     sleep 0.2
     t0=$(now_ns)
-    tar -c $z -f - -C "$src" . | $srun nc -N "$host" "$port"
+    tar -c $z -f - -C "$src" . | $srun timeout 600 nc -N "$host" "$port"
     wait "$rp"
     secs_since "$t0"
     rm -rf "$TMP/store/dst"
@@ -188,11 +191,13 @@ raw_tcp_time() {
     local host=$1 bytes=$2 sns=${3:-} rns=${4:-} srun="" rrun="" port sp
     [ -n "$sns" ] && srun="ip netns exec $sns"
     [ -n "$rns" ] && rrun="ip netns exec $rns"
-    $rrun "$U" tcp-sink "$host" > "$TMP/sink.port" &
+    rm -f "$TMP/sink.port"
+    $rrun timeout 300 "$U" tcp-sink "$host" > "$TMP/sink.port" &
     sp=$!
-    for _ in $(seq 100); do port=$(head -1 "$TMP/sink.port"); [ -n "$port" ] && break; sleep 0.02; done
-    $srun "$U" tcp-send "$host" "$port" "$bytes" | awk '{print $2}'
-    wait "$sp"
+    port=""
+    for _ in $(seq 250); do port=$(head -1 "$TMP/sink.port" 2>/dev/null); [ -n "$port" ] && break; sleep 0.02; done
+    $srun timeout 300 "$U" tcp-send "$host" "$port" "$bytes" | awk '{print $2}'
+    kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
 }
 
 mkdir -p "$TMP/store"
@@ -366,7 +371,7 @@ if want netns; then
             bytes=$(du -sb --apparent-size "$TMP/dsn/$c" | awk '{print $1}')
             new_store
             start_cluster "$TMP/n-$c" 1 process "$NS_M" "$NS_W" 192.168.77.1 || exit 1
-            read -r abytes wire ms < <(ours_upload "$TMP/n-$c" "$TMP/dsn/$c") || exit 1
+            read -r abytes wire ms < <(CLI_NS=$NS_M ours_upload "$TMP/n-$c" "$TMP/dsn/$c") || exit 1
             stop_cluster
             ours=$(mbps "$bytes" "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')")
             log "    ours: $abytes archive bytes, $wire on the wire, $ms ms"
@@ -386,14 +391,20 @@ if want netns; then
     fi
 fi
 
-# --- 6. metadata (tests/bench/meta_bench.c, when present) ----------------------
+# --- 6. metadata (tests/bench/meta_bench.c: one JSON line per figure) -------
 if want meta; then
     if [ -x "$TMP/bin/meta_bench" ]; then
-        # meta_bench prints rows as tab-separated "name value unit baseline
-        # baseline_value higher_is_better" lines; anything else is shown as is.
-        "$TMP/bin/meta_bench" $([ "$QUICK" = 1 ] && echo 2000 || echo 10000) > "$TMP/meta.out" 2>&1
-        while IFS=$'\t' read -r n v u b bv up; do
-            if [ -n "${up:-}" ]; then row "$n" "$v" "$u" "$b" "$bv" "$up"; else log "    $n"; fi
+        (cd "$TMP" && timeout 600 "$TMP/bin/meta_bench" -n "$NSMALL") > "$TMP/meta.out" 2> "$TMP/meta.err" ||
+            { log "  (metadata: meta_bench failed)"; sed 's/^/    /' "$TMP/meta.err" >&2; }
+        while read -r line; do
+            n=$(printf '%s' "$line" | sed -n 's/.*"name": *"\([^"]*\)".*/\1/p')
+            v=$(printf '%s' "$line" | sed -n 's/.*"value": *\([0-9.eE+-]*\).*/\1/p')
+            u=$(printf '%s' "$line" | sed -n 's/.*"unit": *"\([^"]*\)".*/\1/p')
+            [ -n "$n" ] && [ -n "$v" ] || continue
+            case $n in
+                *bulk_journal*) row "metadata: $n ($NSMALL files)" "$v" "$u" target 50000 1 ;;
+                *) row "metadata: $n ($NSMALL files)" "$v" "$u" "" "" 1 ;;
+            esac
         done < "$TMP/meta.out"
     else
         log "  (metadata: tests/bench/meta_bench.c not present; skipped)"

@@ -129,8 +129,9 @@ static void test_text_gets_deflated_when_explored(void)
     uint8_t *d = make(n, ZEROS);
     T_EQ_INT(round_trip(d, n, 1, 0, &s), 0);
     T_EQ_INT(s.rx_rc, 0);
-    /* At least the exploration run deflates; zeros never fail the probe. */
-    T_CHECK(s.deflated >= 8);
+    /* At least the first exploration (a quarter of 12 chunks) deflates;
+     * zeros never fail the probe. */
+    T_CHECK(s.deflated >= 3);
     free(s.got);
     free(d);
 }
