@@ -60,7 +60,8 @@ enum proto_type {
     PROTO_CANCEL = 25,       /* client -> master, master -> worker: task id */
     PROTO_GET_LOG = 26,      /* client -> master: task id */
     PROTO_LOG = 27,          /* master -> client: task id, log text */
-    PROTO_TYPE_MAX = 27
+    PROTO_PIN = 28,          /* client -> master: task id, ok (1 pin / 0 unpin) */
+    PROTO_TYPE_MAX = 28
 };
 
 /* Field kinds (u8). */
@@ -144,7 +145,8 @@ enum proto_tag {
     T_ADMIN = 65,         /* U64 0/1 */
     T_PATTERN = 66,       /* STR <= 128: task-name glob */
     T_MORE = 67,          /* U64 0/1: more list frames follow */
-    T_TAG_MAX = 67
+    T_EXPIRES_AT = 68,    /* U64 ms when retention removes the run; 0 = never */
+    T_TAG_MAX = 68
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

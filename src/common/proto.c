@@ -53,7 +53,7 @@ static const tag_info tags[T_TAG_MAX + 1] = {
     [T_RUNNING] = S(64), [T_HELD] = S(64), [T_TASK] = R, [T_FILE] = R, [T_WORKER] = R,
     [T_SINCE] = U, [T_UNTIL] = U, [T_LIMIT] = U, [T_STATE] = S(32),
     [T_LAST_SEEN] = U, [T_ADDRESS] = S(256), [T_ADMIN] = UR(0, 1),
-    [T_PATTERN] = S(128), [T_MORE] = UR(0, 1),
+    [T_PATTERN] = S(128), [T_MORE] = UR(0, 1), [T_EXPIRES_AT] = U,
 };
 
 #undef S
@@ -94,6 +94,7 @@ static const uint8_t required[PROTO_TYPE_MAX + 1][REQ_MAX + 1] = {
     [PROTO_CANCEL] = { T_TASK_ID },
     [PROTO_GET_LOG] = { T_TASK_ID },
     [PROTO_LOG] = { T_TASK_ID },
+    [PROTO_PIN] = { T_TASK_ID, T_OK },
 };
 
 /* ---- byte order ---- */
@@ -584,6 +585,7 @@ static const char *const type_names[PROTO_TYPE_MAX + 1] = {
     [PROTO_WORKER_LIST] = "WORKER_LIST", [PROTO_LIST_FILES] = "LIST_FILES",
     [PROTO_FILE_LIST] = "FILE_LIST", [PROTO_GET_FILE] = "GET_FILE",
     [PROTO_CANCEL] = "CANCEL", [PROTO_GET_LOG] = "GET_LOG", [PROTO_LOG] = "LOG",
+    [PROTO_PIN] = "PIN",
 };
 
 const char *proto_type_name(uint16_t type)

@@ -105,6 +105,7 @@ static const uint8_t req[PROTO_TYPE_MAX + 1][6] = {
     [PROTO_CANCEL] = { T_TASK_ID },
     [PROTO_GET_LOG] = { T_TASK_ID },
     [PROTO_LOG] = { T_TASK_ID },
+    [PROTO_PIN] = { T_TASK_ID, T_OK },
 };
 
 static void test_every_type(void)
@@ -733,6 +734,61 @@ static void test_spec_hexdumps(void)
     proto_buf_free(&b);
 }
 
+/* ---- additions: PIN and EXPIRES_AT ---- */
+
+static void test_pin_and_expires(void)
+{
+    proto_buf b;
+    proto_msg m, sub;
+    proto_field f;
+    uint64_t v = 0;
+    char id[64];
+    proto_buf_init(&b);
+    /* PIN carries the task and the direction; both are required. */
+    proto_begin(&b, PROTO_PIN, 0);
+    proto_put_str(&b, T_TASK_ID, "task-1");
+    proto_put_u64(&b, T_OK, 0);
+    T_EQ_INT(decode_buf(&b, &m), 0);
+    T_EQ_INT(m.type, PROTO_PIN);
+    T_EQ_INT(proto_str(&m, T_TASK_ID, id, sizeof id), 0);
+    T_EQ_STR(id, "task-1");
+    T_EQ_INT(proto_u64(&m, T_OK, &v), 0);
+    T_EQ_INT((int)v, 0);
+    T_EQ_STR(proto_type_name(PROTO_PIN), "PIN");
+    proto_begin(&b, PROTO_PIN, 0);
+    proto_put_str(&b, T_TASK_ID, "task-1");
+    proto_put_u64(&b, T_OK, 2);                 /* OK is 0..1 */
+    T_CHECK(proto_finish(&b) != 0);
+    raw r = { .n = 0 };
+    raw_var(&r, T_TASK_ID, PROTO_K_STR, "t", 1);
+    raw_fixed(&r, T_OK, PROTO_K_U64, 2);
+    T_EQ_INT(decode_raw(PROTO_PIN, &r), PROTO_E_RANGE);
+    /* EXPIRES_AT: a U64 inside FILE and TASK records, full range. */
+    proto_begin(&b, PROTO_FILE_LIST, 0);
+    size_t mk = proto_rec_begin(&b, T_FILE);
+    proto_put_str(&b, T_TASK_ID, "t1");
+    proto_put_u64(&b, T_EXPIRES_AT, 1767225600000ull);
+    proto_rec_end(&b, mk);
+    mk = proto_rec_begin(&b, T_TASK);
+    proto_put_str(&b, T_TASK_ID, "t2");
+    proto_put_u64(&b, T_EXPIRES_AT, UINT64_MAX);
+    proto_rec_end(&b, mk);
+    T_EQ_INT(decode_buf(&b, &m), 0);
+    T_EQ_INT(proto_get(&m, T_FILE, &f), 0);
+    proto_rec_open(&f, &sub);
+    T_EQ_INT(proto_u64(&sub, T_EXPIRES_AT, &v), 0);
+    T_CHECK(v == 1767225600000ull);
+    T_EQ_INT(proto_get(&m, T_TASK, &f), 0);
+    proto_rec_open(&f, &sub);
+    T_EQ_INT(proto_u64(&sub, T_EXPIRES_AT, &v), 0);
+    T_CHECK(v == UINT64_MAX);
+    /* Wrong kind for the tag is refused like any other. */
+    r.n = 0;
+    raw_var(&r, T_EXPIRES_AT, PROTO_K_STR, "1", 1);
+    T_EQ_INT(decode_raw(PROTO_FILE_LIST, &r), PROTO_E_KIND);
+    proto_buf_free(&b);
+}
+
 int main(void)
 {
     T_RUN(test_every_type);
@@ -747,5 +803,6 @@ int main(void)
     T_RUN(test_names);
     T_RUN(test_error_frame);
     T_RUN(test_spec_hexdumps);
+    T_RUN(test_pin_and_expires);
     return T_DONE();
 }
