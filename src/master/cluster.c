@@ -885,7 +885,11 @@ int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id
     if (!t) {
         task_rec r;
         task_rec_init(&r);
-        if (meta_task_get(cl->meta, task_id, &r) == 0) {
+        if (meta_task_get(cl->meta, task_id, &r) == 0 && strcmp(r.worker_id, worker_id)) {
+            snprintf(err, errcap, "task %s belongs to worker %s", task_id,
+                     r.worker_id[0] ? r.worker_id : "(none)");
+            rc = PROTO_ERR_FORBIDDEN;
+        } else if (r.task_id[0]) {
             rc = 1;   /* finished and stored before: the worker may let go */
         } else {
             snprintf(err, errcap, "no task %s", task_id);
@@ -940,10 +944,18 @@ out:
     return rc;
 }
 
-void cluster_upload_failed(cluster *cl, const char *task_id, const char *why)
+void cluster_upload_failed(cluster *cl, const char *task_id, const char *why, int permanent)
 {
     pthread_mutex_lock(&cl->mu);
     cl_task *t = do_find(cl, task_id);
+    if (t && permanent) {
+        snprintf(t->rec.error, sizeof t->rec.error,
+                 "upload failed: %s (output refused; the worker keeps its copy)", why);
+        do_finish(cl, t, PROTO_ST_FAILED);
+        pthread_mutex_unlock(&cl->mu);
+        sync_store(cl, NULL, 0);
+        return;
+    }
     if (t) {
         /* The worker keeps the output and retries; the task says why. */
         snprintf(t->rec.error, sizeof t->rec.error, "upload failed: %s (the worker keeps the output and retries)", why);

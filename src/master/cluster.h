@@ -56,8 +56,10 @@ int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id
 /* The output is stored and indexed: the task gets its final status. */
 int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64_t bytes,
                         char *err, size_t errcap);
-/* The upload failed (store full, bad archive): the task shows why. */
-void cluster_upload_failed(cluster *cl, const char *task_id, const char *why);
+/* The upload failed: the task shows why. Transient (store full, a bad
+ * chunk): the worker keeps the output and retries. Permanent (the archive
+ * was refused: hostile entries, limits): the task fails for good. */
+void cluster_upload_failed(cluster *cl, const char *task_id, const char *why, int permanent);
 
 /* Admission hook (quotas), called by cluster_submit before the task is
  * stored, without the cluster lock: 0 = accept, 1 = accept with msg as a

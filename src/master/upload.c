@@ -151,16 +151,23 @@ static int rx_out(void *ctx, const uint8_t *p, size_t n)
     return rc;
 }
 
-static void send_ack(conn *c, const char *task_id, int ok, const char *msg)
+/* code: 0, or PROTO_ERR_ARCHIVE when the output is refused for good. */
+static void send_ack_code(conn *c, const char *task_id, int ok, uint64_t code, const char *msg)
 {
     proto_buf b;
     proto_buf_init(&b);
     proto_begin(&b, PROTO_FILE_ACK, 0);
     proto_put_str(&b, T_TASK_ID, task_id);
     proto_put_u64(&b, T_OK, ok != 0);
+    if (code) proto_put_u64(&b, T_CODE, code);
     proto_put_str(&b, T_MESSAGE, msg);
     conn_send(c, &b);
     proto_buf_free(&b);
+}
+
+static void send_ack(conn *c, const char *task_id, int ok, const char *msg)
+{
+    send_ack_code(c, task_id, ok, 0, msg);
 }
 
 static upload *session_new(uploads *u, const task_rec *t, uint64_t total, char *err, size_t errcap)
@@ -221,14 +228,14 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
     if (u->cfg->max_output_bytes && total > u->cfg->max_output_bytes + u->cfg->max_output_bytes / 8 + (1u << 20)) {
         snprintf(err, sizeof err, "output of %llu bytes exceeds the limit of %llu bytes",
                  (unsigned long long)total, (unsigned long long)u->cfg->max_output_bytes);
-        cluster_upload_failed(u->cl, id, err);
+        cluster_upload_failed(u->cl, id, err, 0);
         send_ack(c, id, 0, err);
         goto out;
     }
     if (fsutil_free_bytes(u->cfg->files_dir, &free_bytes) == 0 && free_bytes < total) {
         snprintf(err, sizeof err, "store full: %llu bytes free, output needs %llu",
                  (unsigned long long)free_bytes, (unsigned long long)total);
-        cluster_upload_failed(u->cl, id, err);
+        cluster_upload_failed(u->cl, id, err, 0);
         conn_send_error(c, PROTO_ERR_STORE, "%s", err);
         goto out;
     }
@@ -312,7 +319,7 @@ void uploads_detach(uploads *u, upload *s)
 void uploads_abort(uploads *u, upload *s, const char *why)
 {
     log_warn("task %s: upload abandoned: %s", s->task_id, why);
-    cluster_upload_failed(u->cl, s->task_id, why);
+    cluster_upload_failed(u->cl, s->task_id, why, 0);
     pthread_mutex_lock(&u->mu);
     do_drop(u, s, 1);
     pthread_mutex_unlock(&u->mu);
@@ -320,9 +327,11 @@ void uploads_abort(uploads *u, upload *s, const char *why)
 
 static int fail(uploads *u, upload *s, conn *c, const char *why)
 {
+    /* A refused archive fails the same way on every retry: end the task. */
+    int permanent = s->failed;
     log_warn("task %s: upload from %s refused: %s", s->task_id, c->node_id, why);
-    cluster_upload_failed(u->cl, s->task_id, why);
-    send_ack(c, s->task_id, 0, why);
+    cluster_upload_failed(u->cl, s->task_id, why, permanent);
+    send_ack_code(c, s->task_id, 0, permanent ? PROTO_ERR_ARCHIVE : 0, why);
     pthread_mutex_lock(&u->mu);
     do_drop(u, s, 1);
     pthread_mutex_unlock(&u->mu);

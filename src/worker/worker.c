@@ -229,9 +229,11 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
     /* Even when a send failed the master may have said why: read it. */
     if (peer_recv(&p, &m, 120000) < 0) goto io;
     if (m.type == PROTO_FILE_ACK) {
+        uint64_t code = 0;
         proto_u64(&m, T_OK, &ok);
+        proto_u64(&m, T_CODE, &code);
         proto_str(&m, T_MESSAGE, why, cap);
-        result = ok ? 0 : 1;
+        result = ok ? 0 : code == PROTO_ERR_ARCHIVE ? -1 : 1;
         if (ok) {
             /* The transfer benchmark reads this line. */
             uint64_t ms = ids_now_ms() - t0;
@@ -286,6 +288,12 @@ static void upload_until_acked(worker *w, wtask *t)
             return;
         }
         if (rc < 0) {
+            /* Keep the copy for a person to look at, out of the way of
+             * the restart recovery (which looks for .result files). */
+            char from[CONFIG_PATH_MAX + 128];
+            path_of(w, t->rec.task_id, ".result", from, sizeof from);
+            path_of(w, t->rec.task_id, ".refused", path, sizeof path);
+            rename(from, path);
             log_error("task %s: the master will not take this output (%s); keeping it in %s/%s",
                       t->rec.task_id, why, w->cfg->outputs_dir, t->rec.task_id);
             forget_task(w, t);
@@ -580,6 +588,8 @@ static void recover(worker *w)
     while ((e = readdir(d))) {
         if (strncmp(e->d_name, "task-", 5) || strchr(e->d_name, '.')) continue;
         snprintf(path, sizeof path, "%s/%s.result", w->cfg->outputs_dir, e->d_name);
+        if (access(path, F_OK) == 0) continue;
+        snprintf(path, sizeof path, "%s/%s.refused", w->cfg->outputs_dir, e->d_name);
         if (access(path, F_OK) == 0) continue;
         snprintf(path, sizeof path, "%s/%s", w->cfg->outputs_dir, e->d_name);
         log_warn("task %s was interrupted by a worker restart; removing its partial output", e->d_name);

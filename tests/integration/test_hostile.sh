@@ -97,6 +97,15 @@ hostile() {
     _e=$(tfield "$_id" error)
     case $_e in *"upload failed"*) ok "$_desc: the task shows the upload error" ;;
         *) not_ok "$_desc: the task shows the upload error"; diag "task: $(task_json "$_id")" ;; esac
+    # A refused archive would be refused again: the task fails for good,
+    # while a corrupt stream (CRC, lying RAW_LEN...) stays retryable.
+    _st=$(tfield "$_id" status)
+    case $_pat in
+    *"archive refused"*|*limit*) [ "$_st" = failed ] && ok "$_desc: the task failed for good" ||
+        { not_ok "$_desc: the task failed for good"; diag "status $_st"; } ;;
+    *) [ "$_st" = uploading ] && ok "$_desc: the task waits for a retry" ||
+        { not_ok "$_desc: the task waits for a retry"; diag "status $_st"; } ;;
+    esac
     rm -rf "${OUT:?}"/* 2>/dev/null
     LAST_ID=$_id
 }
