@@ -38,6 +38,7 @@ typedef struct wtask {
     int status;             /* final status as this worker sees it */
     int64_t exit_code;
     char error[1024];
+    struct worker *w;       /* owner */
     struct wtask *next;
 } wtask;
 
@@ -324,7 +325,7 @@ static void release(worker *w, wtask *t)
 static void *task_main(void *arg)
 {
     wtask *t = arg;
-    worker *w = (worker *)t->next;    /* handed over in next; reset below */
+    worker *w = t->w;
     char out_dir[CONFIG_PATH_MAX + 80], logp[CONFIG_PATH_MAX + 80];
     rt_spec spec;
     rt_result res;
@@ -410,7 +411,7 @@ static int start_task(worker *w, wtask *t)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    t->next = (wtask *)(void *)w;
+    t->w = w;
     pthread_mutex_lock(&w->mu);
     w->nthreads++;
     pthread_mutex_unlock(&w->mu);
