@@ -302,7 +302,7 @@ if want sched; then
     new_store
     WCPU=64 start_cluster "$TMP/c-sched" 4 process || exit 1
     t0=$(now_ns)
-    read -r _ subsecs < <("$TMP/bin/bench_submit" "$MADDR" "$NTASKS" true) || exit 1
+    read -r _ subsecs < <("$TMP/bin/bench_submit" "$MADDR" "$NTASKS" true "$IMAGE" 1) || exit 1
     done_n=0
     for _ in $(seq 3000); do     # at most 5 minutes
         done_n=$(cat "$TMP"/c-sched/w*.log | grep -c 'output stored by the master')
