@@ -1,10 +1,11 @@
 /* cli.c — verb dispatch, the connection to the master, console line
- * splitting, help, and the two one-frame verbs (logs, cancel). */
+ * splitting, help, and the one-frame verbs (logs, cancel, pin, unpin). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli_int.h"
+#include "ids.h"
 
 int cli_fail(const char *fmt, ...)
 {
@@ -162,6 +163,55 @@ out:
     return rc;
 }
 
+/* pin / unpin: one PIN frame; the reply says when the run now expires. */
+static int pin_verb(cli_ctx *c, int argc, char **argv, int pin)
+{
+    args_spec specs[] = {CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c)};
+    char *pos[CLI_POS_MAX], when[64];
+    args_result r;
+    proto_msg m;
+    uint64_t exp = 0;
+    int has_exp;
+    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 1, 1, &r,
+                       pin ? "pin TASK_ID" : "unpin TASK_ID",
+                       pin ? "Pins a run: retention never removes its files, whatever its age.\n"
+                             "Only the task's owner or an admin may pin it."
+                           : "Unpins a run: retention's age rules apply to it again.\n"
+                             "Only the task's owner or an admin may unpin it.");
+    if (rc >= 0)
+        return rc;
+    if (r.dashdash)
+        return cli_usage_error(c, "unexpected '--'");
+    if (!*pos[0] || strlen(pos[0]) >= 64)
+        return cli_usage_error(c, "'%.20s' is not a task id", pos[0]);
+    if ((rc = cli_connect(c)) != 0)
+        return rc;
+    proto_begin(&c->p.wb, PROTO_PIN, 0);
+    proto_put_str(&c->p.wb, T_TASK_ID, pos[0]);
+    proto_put_u64(&c->p.wb, T_OK, (uint64_t)pin);
+    if ((rc = cli_request(c, &m)) != 0)
+        goto out;
+    if (m.type != PROTO_OK) {
+        rc = cli_fail("unexpected %s reply to PIN", proto_type_name(m.type));
+        goto out;
+    }
+    has_exp = proto_u64(&m, T_EXPIRES_AT, &exp) == 0;
+    if (pin) {
+        printf("Pinned task %s: retention will not remove it\n", pos[0]);
+    } else if (has_exp && exp) {
+        ids_time_human(exp, when, sizeof when);
+        printf("Unpinned task %s: it expires %s\n", pos[0], when);
+    } else {
+        printf("Unpinned task %s: %s\n", pos[0],
+               has_exp ? "no retention rule applies to it (never expires)" : "done");
+    }
+    if (fflush(stdout) != 0)
+        rc = cli_fail("writing output: %s", strerror(errno));
+out:
+    cli_disconnect(c);
+    return rc;
+}
+
 void cli_usage(FILE *out)
 {
     fputs("Usage: cloudai [-master HOST:PORT] [-user U] [-token T] VERB [flags]\n"
@@ -171,10 +221,12 @@ void cli_usage(FILE *out)
           "  dispatch WORKER IMAGE [flags] [-- ..]  submit a task to a named worker\n"
           "  tasks [-status S] [-name N] ...        list tasks\n"
           "  workers                                list workers and their free resources\n"
-          "  files [-task ID | -name N] ...         list stored output files\n"
-          "  get TASK_ID [DEST]                     download a task's files into DEST (./TASK_ID)\n"
+          "  files [-task ID | -name N | -latest N]  list stored output files and their expiry\n"
+          "  get TASK_ID [DEST] [-path P]           download a task's files (or one file or\n"
+          "                                         sub-directory) into DEST (./TASK_ID)\n"
           "  logs TASK_ID                           print a task's output log\n"
           "  cancel TASK_ID                         cancel a queued or running task\n"
+          "  pin TASK_ID / unpin TASK_ID            keep a run from expiring / let it expire\n"
           "  help [VERB]                            this text, or a verb's flags\n"
           "\n"
           "The master is found from -master, else $CLOUDAI_MASTER, else 127.0.0.1:7070;\n"
@@ -225,6 +277,10 @@ int cli_run(int argc, char **argv, const cli_opts *o)
         return one_task_verb(&c, argc, argv, 0);
     if (!strcmp(v, "cancel"))
         return one_task_verb(&c, argc, argv, 1);
+    if (!strcmp(v, "pin"))
+        return pin_verb(&c, argc, argv, 1);
+    if (!strcmp(v, "unpin"))
+        return pin_verb(&c, argc, argv, 0);
     fprintf(stderr, "cloudai: unknown verb '%s'\n", v);
     fputs("Run 'cloudai help' for the list of verbs.\n", stderr);
     return CLI_EXIT_USAGE;

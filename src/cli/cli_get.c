@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "cli_int.h"
+#include "cli_progress.h"
 #include "extract.h"
 #include "fsutil.h"
 #include "hash.h"
@@ -29,6 +30,7 @@ typedef struct get_state {
     uint64_t seq, offset, total;
     int have_total;
     uint64_t files, bytes;
+    cli_progress bar;
 } get_state;
 
 static int count_file(void *ctx, const extract_file *f)
@@ -104,6 +106,7 @@ static int on_chunk(get_state *g, const proto_msg *m)
     if (proto_u64(m, T_TOTAL_SIZE, &total) == 0 && !g->have_total) {
         g->total = total;
         g->have_total = 1;
+        cli_progress_total(&g->bar, total);
     }
     p = data.p;
     n = data.len;
@@ -126,6 +129,7 @@ static int on_chunk(get_state *g, const proto_msg *m)
         return cli_fail("refusing the archive: %s", extract_error(g->x));
     g->offset += n;
     g->seq++;
+    cli_progress_add(&g->bar, n);
     return 0;
 }
 
@@ -172,7 +176,9 @@ int cli_verb_get(cli_ctx *c, int argc, char **argv)
 {
     const char *file = NULL;
     args_spec specs[] = {
-        {"file", ARGS_STR, &file, NULL, "NAME", "only this file or sub-directory"},
+        {"path", ARGS_STR, &file, NULL, "P",
+         "only this file or sub-directory (relative to the task's output, e.g. models/best.pt)"},
+        {"file", ARGS_STR, &file, NULL, "P", "same as -path"},
         CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c),
     };
     char *pos[CLI_POS_MAX];
@@ -184,11 +190,13 @@ int cli_verb_get(cli_ctx *c, int argc, char **argv)
     int created = 0;
     memset(&g, 0, sizeof g);
     int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 1, 2, &r,
-                       "get TASK_ID [DEST] [-file NAME]",
+                       "get TASK_ID [DEST] [-path P]",
                        "Downloads a task's output files, with their directory structure, into\n"
                        "DEST (default ./TASK_ID). DEST must not exist or be an empty directory:\n"
-                       "nothing is ever overwritten. Every chunk's CRC32 and the SHA-256 of the\n"
-                       "whole stream are verified; on any error the partial download is removed.");
+                       "nothing is ever overwritten. With -path, only that file or sub-directory\n"
+                       "comes, under its relative path (DEST/P). Every chunk's CRC32 and the\n"
+                       "SHA-256 of the whole stream are verified; on any error the partial\n"
+                       "download is removed. On a terminal, stderr shows bytes, rate and ETA.");
     if (rc >= 0)
         return rc;
     if (r.dashdash)
@@ -211,6 +219,22 @@ int cli_verb_get(cli_ctx *c, int argc, char **argv)
                             g.dest);
     } else if (errno != ENOENT) {
         return cli_fail("%s: %s", g.dest, strerror(errno));
+    }
+    if (file) {
+        /* The master checks too; saying it here is clearer and cheaper. */
+        const char *p = file;
+        if (!*file || *file == '/')
+            return cli_usage_error(c, "-path '%s' must be relative to the task's output", file);
+        while (*p) {
+            size_t n = strcspn(p, "/");
+            if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                return cli_usage_error(c, "-path '%s' may not contain '.' or '..'", file);
+            p += n;
+            while (*p == '/')
+                p++;
+        }
+        if (strlen(file) > 4096)
+            return cli_usage_error(c, "-path is longer than 4096 bytes");
     }
     if ((rc = cli_connect(c)) != 0)
         return rc;
@@ -237,11 +261,18 @@ int cli_verb_get(cli_ctx *c, int argc, char **argv)
         goto out;
     }
     g.sha_live = 1;
+    cli_progress_init(&g.bar, stderr);
     rc = receive(&g, &m);
+    cli_progress_end(&g.bar);
     if (rc == 0) {
         table_fmt_size(g.bytes, size, sizeof size);
-        printf("Downloaded %llu file%s (%s) of task %s into %s\n",
-               (unsigned long long)g.files, g.files == 1 ? "" : "s", size, g.task_id, g.dest);
+        if (file)
+            printf("Downloaded %llu file%s (%s) of task %s, %s, into %s\n",
+                   (unsigned long long)g.files, g.files == 1 ? "" : "s", size, g.task_id, file,
+                   g.dest);
+        else
+            printf("Downloaded %llu file%s (%s) of task %s into %s\n",
+                   (unsigned long long)g.files, g.files == 1 ? "" : "s", size, g.task_id, g.dest);
         if (fflush(stdout) != 0)
             rc = cli_fail("writing output failed");
     }

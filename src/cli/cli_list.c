@@ -97,7 +97,9 @@ void cli_json_task(jsonw *w, const task_rec *t)
     jsonw_object_end(w);
 }
 
-void cli_json_file(jsonw *w, const file_rec *f)
+/* exp: the run's expiry as the master sent it; NULL = not sent (the
+ * key is then left out: an older master, or no retention). */
+static void json_file(jsonw *w, const file_rec *f, const uint64_t *exp)
 {
     char hex[65];
     hash_hex(f->sha256, sizeof f->sha256, hex);
@@ -112,7 +114,14 @@ void cli_json_file(jsonw *w, const file_rec *f)
     jsonw_key(w, "sha256"); jsonw_str(w, hex);
     jsonw_key(w, "mode"); jsonw_u64(w, f->mode);
     json_time(w, "stored_at", f->stored_at);
+    if (exp)
+        json_time(w, "expires_at", *exp);    /* null = never */
     jsonw_object_end(w);
+}
+
+void cli_json_file(jsonw *w, const file_rec *f)
+{
+    json_file(w, f, NULL);
 }
 
 void cli_json_worker(jsonw *w, const worker_rec *r)
@@ -339,12 +348,14 @@ static int file_row(void *ctx, const proto_msg *rec)
     int rc = 0;
     if (!f)
         return cli_fail("out of memory");
+    uint64_t exp = 0;
+    int has_exp = proto_u64(rec, T_EXPIRES_AT, &exp) == 0;
     if (file_rec_get(rec, f) < 0) {
         rc = cli_fail("master sent a malformed file record");
         goto out;
     }
     if (o->c->json) {
-        cli_json_file(&o->w, f);
+        json_file(&o->w, f, has_exp ? &exp : NULL);
         goto out;
     }
     if (table_row(o->t) < 0) {
@@ -360,26 +371,84 @@ static int file_row(void *ctx, const proto_msg *rec)
     table_set(o->t, 4, buf);
     ids_time_human(f->stored_at, buf, sizeof buf);
     table_set(o->t, 5, buf);
+    if (!has_exp) {
+        table_set(o->t, 6, "-");
+    } else if (!exp) {
+        table_set(o->t, 6, "never");
+    } else if (exp <= o->now) {
+        table_set(o->t, 6, "due now");      /* the next sweep removes it */
+    } else {
+        ids_time_human(exp, buf, sizeof buf);
+        table_set(o->t, 6, buf);
+    }
 out:
     free(f);
     return rc;
 }
 
+/* The newest finished run of a name: finished runs are the ones with
+ * files; the newest is the latest submission (ties: the larger id, as
+ * ids sort by time). */
+typedef struct latest_pick {
+    char task_id[64];
+    uint64_t submitted_at;
+    int found;
+} latest_pick;
+
+static int pick_latest(void *ctx, const proto_msg *rec)
+{
+    latest_pick *l = ctx;
+    task_rec t;
+    task_rec_init(&t);
+    if (task_rec_get(rec, &t) < 0) {
+        task_rec_free(&t);
+        return cli_fail("master sent a malformed task record");
+    }
+    if ((t.status == PROTO_ST_COMPLETED || t.status == PROTO_ST_FAILED ||
+         t.status == PROTO_ST_CANCELLED) &&
+        (!l->found || t.submitted_at > l->submitted_at ||
+         (t.submitted_at == l->submitted_at && strcmp(t.task_id, l->task_id) > 0))) {
+        snprintf(l->task_id, sizeof l->task_id, "%s", t.task_id);
+        l->submitted_at = t.submitted_at;
+        l->found = 1;
+    }
+    task_rec_free(&t);
+    return 0;
+}
+
+static int find_latest(cli_ctx *c, const char *name, const char *user, latest_pick *l)
+{
+    int rc;
+    memset(l, 0, sizeof *l);
+    proto_begin(&c->p.wb, PROTO_LIST_TASKS, 0);
+    proto_put_str(&c->p.wb, T_TASK_NAME, name);
+    proto_put_str(&c->p.wb, T_USER_ID, user);
+    if ((rc = list_loop(c, PROTO_TASK_LIST, T_TASK, pick_latest, l)) != 0)
+        return rc;
+    if (!l->found)
+        return cli_fail("no finished run named '%s'%s%s", name, user ? " of user " : "",
+                        user ? user : "");
+    return 0;
+}
+
 int cli_verb_files(cli_ctx *c, int argc, char **argv)
 {
-    const char *id = NULL, *name = NULL, *user = NULL;
+    const char *id = NULL, *name = NULL, *user = NULL, *latest = NULL;
     uint64_t since = 0, until = 0, limit = 0;
     int has_since = 0, has_until = 0, has_limit = 0;
     args_spec specs[] = {
         {"task", ARGS_STR, &id, NULL, "ID", "files of one task"},
         {"name", ARGS_STR, &name, NULL, "N", "files of tasks named N, or a glob (\"exp-*\")"},
+        {"latest", ARGS_STR, &latest, NULL, "N", "files of the newest finished run named N"},
         {"user", ARGS_STR, &user, NULL, "U", "files of user U (admins only, for others)"},
         {"since", ARGS_TIME, &since, &has_since, "TIME", "tasks submitted at/after TIME"},
         {"until", ARGS_TIME, &until, &has_until, "TIME", "tasks submitted before TIME"},
         {"limit", ARGS_COUNT, &limit, &has_limit, "N", "at most N files"},
         CLI_SPEC_JSON(c), CLI_SPEC_MASTER(c), CLI_SPEC_TOKEN(c),
     };
-    static const char *const heads[] = {"TASK ID", "NAME", "FILE", "SIZE", "SHA256", "STORED"};
+    static const char *const heads[] = {"TASK ID", "NAME", "FILE", "SIZE", "SHA256", "STORED",
+                                        "EXPIRES"};
+    latest_pick lp;
     char *pos[CLI_POS_MAX];
     args_result r;
     list_out o;
@@ -387,15 +456,26 @@ int cli_verb_files(cli_ctx *c, int argc, char **argv)
                        "files [-task ID | -name N] [flags]",
                        "Lists stored output files (path relative to the task directory).\n"
                        "SHA256 shows the first 12 hex digits; --json has all of it.\n"
-                       "Download them with `cloudai get TASK_ID`.");
+                       "EXPIRES is when retention removes the run (UTC): \"never\" when it is\n"
+                       "pinned or no age rule applies, \"-\" when the master does not say.\n"
+                       "Download them with `cloudai get TASK_ID [-path P]`.");
     if (rc >= 0)
         return rc;
     if (r.dashdash)
         return cli_usage_error(c, "unexpected '--'");
-    if (id && name)
-        return cli_usage_error(c, "give -task or -name, not both");
+    if ((id != NULL) + (name != NULL) + (latest != NULL) > 1)
+        return cli_usage_error(c, "give one of -task, -name and -latest");
+    if (latest && (!*latest || has_glob(latest)))
+        return cli_usage_error(c, "-latest takes a task name, not a glob");
     if ((rc = cli_connect(c)) != 0)
         return rc;
+    if (latest) {
+        if ((rc = find_latest(c, latest, user, &lp)) != 0) {
+            cli_disconnect(c);
+            return rc;
+        }
+        id = lp.task_id;
+    }
     proto_buf *b = &c->p.wb;
     proto_begin(b, PROTO_LIST_FILES, 0);
     proto_put_str(b, T_TASK_ID, id);
@@ -408,10 +488,11 @@ int cli_verb_files(cli_ctx *c, int argc, char **argv)
         proto_put_u64(b, T_UNTIL, until);
     if (has_limit)
         proto_put_u64(b, T_LIMIT, limit);
-    if ((rc = out_begin(&o, c, 6, heads)) != 0) {
+    if ((rc = out_begin(&o, c, 7, heads)) != 0) {
         cli_disconnect(c);
         return rc;
     }
-    table_align_right(o.t, 3);
+    if (o.t)
+        table_align_right(o.t, 3);
     return out_end(&o, list_loop(c, PROTO_FILE_LIST, T_FILE, file_row, &o));
 }

@@ -181,6 +181,7 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto out;
     }
+    server_set_retention(the_server, rt);
     if (cfg.nusers == 0 && !cfg.cluster_token[0])
         log_warn("no [auth] tokens configured: any local user and worker may connect (dev mode)");
     if (cfg.http_listen[0]) {

@@ -1,5 +1,6 @@
 /* server.c — accept loop, handshake and frame dispatch (server.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "hash.h"
 #include "ids.h"
 #include "log.h"
+#include "retention.h"
 #include "server.h"
 #include "tar.h"
 
@@ -23,6 +25,7 @@ struct server {
     const config *cfg;
     cluster *cl;
     uploads *up;
+    retention *rt;           /* NULL: no expiry shown, PIN refused */
     pthread_mutex_t mu;
     int nconns;
     volatile int stop;
@@ -293,12 +296,57 @@ out:
     return 0;
 }
 
+/* Expiry of the runs a file listing may show, looked up per file record:
+ * a file record does not carry what retention needs (status, completion
+ * time), and the store's find must not be re-entered from its callback,
+ * so the runs are collected first. Only runs that do expire are kept. */
+typedef struct expiry {
+    struct expiry_ent { char task_id[64]; uint64_t at; } *v;
+    size_t n, cap;
+    retention *rt;
+    int oom;
+    const struct expiry_ent *last;   /* files come grouped by run */
+} expiry;
+
+static int expiry_add(void *ctx, const task_rec *t)
+{
+    expiry *e = ctx;
+    uint64_t at = retention_expires_at(e->rt, t);
+    if (!at) return 0;
+    if (e->n == e->cap) {
+        size_t nc = e->cap ? e->cap * 2 : 64;
+        struct expiry_ent *nv = realloc(e->v, nc * sizeof *nv);
+        if (!nv) { e->oom = 1; return 1; }
+        e->v = nv;
+        e->cap = nc;
+    }
+    snprintf(e->v[e->n].task_id, sizeof e->v[e->n].task_id, "%s", t->task_id);
+    e->v[e->n++].at = at;
+    return 0;
+}
+
+static int expiry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct expiry_ent *)a)->task_id, ((const struct expiry_ent *)b)->task_id);
+}
+
+static uint64_t expiry_find(expiry *e, const char *task_id)
+{
+    struct expiry_ent key;
+    if (e->last && !strcmp(e->last->task_id, task_id)) return e->last->at;
+    snprintf(key.task_id, sizeof key.task_id, "%s", task_id);
+    const struct expiry_ent *hit = e->n ? bsearch(&key, e->v, e->n, sizeof *e->v, expiry_cmp) : NULL;
+    if (hit) e->last = hit;
+    return hit ? hit->at : 0;
+}
+
 typedef struct lister {
     session *s;
     uint16_t type;
     uint8_t tag;
     int err;
     size_t count;
+    expiry *exp;            /* FILE_LIST with retention: expiry per run */
 } lister;
 
 static void list_begin(lister *l)
@@ -327,9 +375,12 @@ static int list_room(lister *l)
 static int list_task(void *ctx, const task_rec *t)
 {
     lister *l = ctx;
+    retention *rt = l->s->srv->rt;
     if (list_room(l) < 0) return 1;
     size_t mark = proto_rec_begin(&l->s->wb, T_TASK);
     task_rec_put(&l->s->wb, t);
+    /* Takes only the retention lock: safe inside the store's callback. */
+    if (rt) proto_put_u64(&l->s->wb, T_EXPIRES_AT, retention_expires_at(rt, t));
     proto_rec_end(&l->s->wb, mark);
     l->count++;
     return 0;
@@ -341,6 +392,7 @@ static int list_file(void *ctx, const file_rec *f)
     if (list_room(l) < 0) return 1;
     size_t mark = proto_rec_begin(&l->s->wb, T_FILE);
     file_rec_put(&l->s->wb, f);
+    if (l->exp) proto_put_u64(&l->s->wb, T_EXPIRES_AT, expiry_find(l->exp, f->task_id));
     proto_rec_end(&l->s->wb, mark);
     l->count++;
     return 0;
@@ -383,7 +435,8 @@ static int h_list(session *s, const proto_msg *m)
 {
     char qbuf[512];
     meta_query q;
-    lister l = { s, 0, 0, 0, 0 };
+    lister l = { s, 0, 0, 0, 0, NULL };
+    expiry exp = { NULL, 0, 0, s->srv->rt, 0, NULL };
     int rc = 0;
     read_query(s, m, &q, qbuf, sizeof qbuf);
     switch (m->type) {
@@ -396,7 +449,19 @@ static int h_list(session *s, const proto_msg *m)
     case PROTO_LIST_FILES:
         l.type = PROTO_FILE_LIST;
         list_begin(&l);
+        if (exp.rt) {
+            /* The same filters select the runs; a file LIMIT is not a run limit. */
+            meta_query tq = q;
+            tq.limit = 0;
+            rc = meta_tasks_find(cluster_meta(s->srv->cl), &tq, expiry_add, &exp);
+            if (rc >= 0 && !exp.oom) {
+                if (exp.n) qsort(exp.v, exp.n, sizeof *exp.v, expiry_cmp);
+                l.exp = &exp;
+            }
+            /* Without the runs the listing still works, only without expiry. */
+        }
         rc = meta_files_find(cluster_meta(s->srv->cl), &q, list_file, &l);
+        free(exp.v);
         break;
     default:
         l.type = PROTO_WORKER_LIST;
@@ -417,13 +482,84 @@ static int send_frame(void *ctx, proto_buf *b)
     return conn_send(s->c, b);
 }
 
+/* Checks a client's FILE_NAME before anything is read: relative, no
+ * empty, "." or ".." component, and every component reached without
+ * following a symbolic link (a link in the store could point anywhere).
+ * 0, or a PROTO_ERR_* code with err filled. */
+static int check_sub(const char *dir, const char *sub, char *err, size_t errcap)
+{
+    char comp[256];
+    const char *p = sub;
+    int dfd, rc = 0;
+    struct stat st;
+    if (!*sub || *sub == '/') {
+        snprintf(err, errcap, "path '%s' must be relative to the task directory", sub);
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        snprintf(err, errcap, "the task has no stored files");
+        return PROTO_ERR_NOT_FOUND;
+    }
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n == 0 || n >= sizeof comp) {
+            snprintf(err, errcap, "path '%s' has an empty or over-long component", sub);
+            rc = PROTO_ERR_BAD_REQUEST;
+            break;
+        }
+        memcpy(comp, p, n);
+        comp[n] = 0;
+        if (!strcmp(comp, ".") || !strcmp(comp, "..")) {
+            snprintf(err, errcap, "path '%s' may not contain '%s'", sub, comp);
+            rc = PROTO_ERR_BAD_REQUEST;
+            break;
+        }
+        if (fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            snprintf(err, errcap, "no file or directory '%s' in the task's output", sub);
+            rc = PROTO_ERR_NOT_FOUND;
+            break;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            snprintf(err, errcap, "'%s' is a symbolic link in the task's output; not followed", sub);
+            rc = PROTO_ERR_BAD_REQUEST;
+            break;
+        }
+        if (!slash || !slash[1]) {
+            if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+                snprintf(err, errcap, "'%s' is not a file or a directory", sub);
+                rc = PROTO_ERR_BAD_REQUEST;
+            }
+            break;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            snprintf(err, errcap, "no file or directory '%s' in the task's output", sub);
+            rc = PROTO_ERR_NOT_FOUND;
+            break;
+        }
+        int cfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (cfd < 0) {
+            snprintf(err, errcap, "cannot open '%s': %s", comp, strerror(errno));
+            rc = PROTO_ERR_NOT_FOUND;
+            break;
+        }
+        close(dfd);
+        dfd = cfd;
+        p = slash + 1;
+    }
+    close(dfd);
+    return rc;
+}
+
 static int h_get_file(session *s, const proto_msg *m)
 {
     char id[64] = "", dir[CONFIG_PATH_MAX + 512], err[512] = "";
+    char sub[4097] = "";
     task_rec t;
     tar_stats st;
     chunk_tx tx;
-    int rc, have_tx = 0;
+    int rc, have_tx = 0, nsub = 0;
+    size_t pos = 0;
     proto_field f;
 
     task_rec_init(&t);
@@ -438,9 +574,14 @@ static int h_get_file(session *s, const proto_msg *m)
                         proto_status_name((uint64_t)t.status));
         goto out;
     }
-    if (proto_get(m, T_FILE_NAME, &f) == 0) {
-        conn_send_error(s->c, PROTO_ERR_BAD_REQUEST, "downloading a single path is not supported yet");
-        goto out;
+    while (proto_next(m, T_FILE_NAME, &pos, &f)) {
+        if (nsub++) {
+            /* Two paths could share parents or overlap, and the archive
+             * would then hold an entry twice: one path per request. */
+            conn_send_error(s->c, PROTO_ERR_BAD_REQUEST, "give one FILE_NAME per GET_FILE");
+            goto out;
+        }
+        proto_field_str(&f, sub, sizeof sub);
     }
     upload_task_dir(s->srv->cfg, &t, dir, sizeof dir);
     struct stat sb;
@@ -448,8 +589,15 @@ static int h_get_file(session *s, const proto_msg *m)
         conn_send_error(s->c, PROTO_ERR_NOT_FOUND, "task %s has no stored files", id);
         goto out;
     }
-    if ((rc = tar_measure_dir(dir, NULL, &st, err, sizeof err)) < 0) {
-        conn_send_error(s->c, PROTO_ERR_INTERNAL, "cannot read the stored files: %s", err);
+    /* A trailing "/" names the same directory; the archive needs it bare. */
+    for (size_t n = strlen(sub); n > 1 && sub[n - 1] == '/'; n--) sub[n - 1] = 0;
+    if (nsub && (rc = check_sub(dir, sub, err, sizeof err)) != 0) {
+        conn_send_error(s->c, (uint64_t)rc, "task %s: %s", id, err);
+        goto out;
+    }
+    if ((rc = tar_measure_tree(dir, nsub ? sub : NULL, NULL, 1, &st, err, sizeof err)) < 0) {
+        conn_send_error(s->c, rc == TAR_E_PATH ? PROTO_ERR_BAD_REQUEST : PROTO_ERR_INTERNAL,
+                        "cannot read the stored files: %s", err);
         goto out;
     }
     if (chunk_tx_init(&tx, id, st.archive_bytes, 0, 1, send_frame, s) < 0) {
@@ -457,7 +605,7 @@ static int h_get_file(session *s, const proto_msg *m)
         goto out;
     }
     have_tx = 1;
-    rc = tar_write_dir(dir, NULL, chunk_tx_write, &tx, NULL, err, sizeof err);
+    rc = tar_write_tree(dir, nsub ? sub : NULL, NULL, 1, chunk_tx_write, &tx, NULL, err, sizeof err);
     if (rc == 0) rc = chunk_tx_finish(&tx);
     if (rc < 0) {
         /* Mid-stream failure: the client sees an ERROR instead of FILE_END. */
@@ -467,6 +615,44 @@ static int h_get_file(session *s, const proto_msg *m)
     }
 out:
     if (have_tx) chunk_tx_free(&tx);
+    task_rec_free(&t);
+    return 0;
+}
+
+/* Pins or unpins a run for its owner or an admin (others: NOT_FOUND, as
+ * for any task that is not theirs). The reply says when the run expires
+ * now, so the client can show it. */
+static int h_pin(session *s, const proto_msg *m)
+{
+    char id[64] = "", err[512] = "";
+    uint64_t pin = 0;
+    task_rec t;
+    int rc;
+    task_rec_init(&t);
+    proto_str(m, T_TASK_ID, id, sizeof id);
+    proto_u64(m, T_OK, &pin);
+    if (cluster_task_for_user(s->srv->cl, id, s->c->node_id, s->c->admin, &t)) {
+        conn_send_error(s->c, PROTO_ERR_NOT_FOUND,
+                        "no task %s (only its owner or an admin may %s it)", id, pin ? "pin" : "unpin");
+        goto out;
+    }
+    if (!s->srv->rt) {
+        conn_send_error(s->c, PROTO_ERR_STATE, "this master keeps no retention state");
+        goto out;
+    }
+    if ((rc = retention_pin(s->srv->rt, id, (int)pin, err, sizeof err)) < 0) {
+        conn_send_error(s->c, PROTO_ERR_STORE, "cannot %s task %s: %s", pin ? "pin" : "unpin", id,
+                        err[0] ? err : "out of memory");
+        log_error("%s: %s task %s: %s", s->c->node_id, pin ? "pin" : "unpin", id, err);
+        goto out;
+    }
+    log_info("%s %s task %s", s->c->node_id, pin ? "pinned" : "unpinned", id);
+    proto_begin(&s->wb, PROTO_OK, 0);
+    proto_put_str(&s->wb, T_TASK_ID, id);
+    proto_put_str(&s->wb, T_MESSAGE, pin ? "pinned" : "unpinned");
+    proto_put_u64(&s->wb, T_EXPIRES_AT, retention_expires_at(s->srv->rt, &t));
+    conn_send(s->c, &s->wb);
+out:
     task_rec_free(&t);
     return 0;
 }
@@ -532,6 +718,7 @@ static const struct {
     { PROTO_GET_FILE, PROTO_ROLE_CLIENT, h_get_file },
     { PROTO_GET_LOG, PROTO_ROLE_CLIENT, h_get_log },
     { PROTO_CANCEL, PROTO_ROLE_CLIENT, h_cancel },
+    { PROTO_PIN, PROTO_ROLE_CLIENT, h_pin },
 };
 
 static int dispatch(session *s, const proto_msg *m)
@@ -620,6 +807,11 @@ server *server_new(const config *cfg, cluster *cl, uploads *up, char *bound, siz
         return NULL;
     }
     return s;
+}
+
+void server_set_retention(server *s, retention *rt)
+{
+    s->rt = rt;
 }
 
 int server_run(server *s)

@@ -380,8 +380,9 @@ static void test_fake_lists(void)
     char *ft[] = {"files", "-master", fk.addr};
     T_EQ_INT(run_cli(&o, &e, 3, ft), CLI_EXIT_OK);
     fake_stop(&fk, NULL);
-    T_EQ_STR(o, "TASK ID  NAME  FILE              SIZE  SHA256        STORED\n"
-                "task-1   exp   sub/out\"q.txt  1.5 KiB  a0a1a2a3a4a5  2026-11-28 14:45:33\n");
+    /* This fake master sends no EXPIRES_AT: the column says "-" (unknown). */
+    T_EQ_STR(o, "TASK ID  NAME  FILE              SIZE  SHA256        STORED               EXPIRES\n"
+                "task-1   exp   sub/out\"q.txt  1.5 KiB  a0a1a2a3a4a5  2026-11-28 14:45:33  -\n");
     free(o); free(e);
     proto_buf_free(&fk.req);
 }
