@@ -316,6 +316,9 @@ static void do_schedule(cluster *cl)
         nodes[i] = w->node;
         names[i] = w->rec.worker_id;
     }
+    sched_res most = { 0, 0, 0, 0 };
+    int most_stale = 1;
+    size_t explained = 0;
     for (size_t qi = 0; qi < cl->nqueue; qi++) {
         cl_task *t = cl->queue[qi];
         if (t->rec.status != PROTO_ST_QUEUED)
@@ -323,6 +326,27 @@ static void do_schedule(cluster *cl)
         sched_res req = { t->rec.req_cpu, t->rec.req_memory, t->rec.req_storage, t->rec.req_gpu };
         int pick = -1;
         char reason[256] = "";
+        if (most_stale) {
+            most = (sched_res){ 0, 0, 0, 0 };
+            for (size_t i = 0; i < n; i++) {
+                if (!nodes[i].usable) continue;
+                if (nodes[i].free.cpu > most.cpu) most.cpu = nodes[i].free.cpu;
+                if (nodes[i].free.memory > most.memory) most.memory = nodes[i].free.memory;
+                if (nodes[i].free.storage > most.storage) most.storage = nodes[i].free.storage;
+                if (nodes[i].free.gpu > most.gpu) most.gpu = nodes[i].free.gpu;
+            }
+            most_stale = 0;
+        }
+        /* A long queue behind full workers: reject without a full scan,
+         * and explain (which costs a scan) only for the first few. */
+        if (!t->rec.want_worker[0] && !sched_fits(&most, &req) && explained >= 64) {
+            if (!t->rec.error[0]) {
+                snprintf(t->rec.error, sizeof t->rec.error, "waiting for free resources");
+                do_persist(cl, t);
+            }
+            cl->queue[keep++] = t;
+            continue;
+        }
         if (t->rec.want_worker[0]) {
             for (size_t i = 0; i < n; i++)
                 if (!strcmp(names[i], t->rec.want_worker)) pick = (int)i;
@@ -339,6 +363,7 @@ static void do_schedule(cluster *cl)
             pick = sched_pick(nodes, n, &req, cl->policy, names, reason, sizeof reason);
         }
         if (pick < 0) {
+            explained++;
             /* Persist the reason only when it changes: `tasks` shows it. */
             if (strcmp(t->rec.error, reason)) {
                 snprintf(t->rec.error, sizeof t->rec.error, "%s", reason);
@@ -350,6 +375,7 @@ static void do_schedule(cluster *cl)
         cl_worker *w = &cl->workers[pick];
         do_assign(cl, t, w);
         nodes[pick].free = w->node.free;
+        most_stale = 1;
     }
     cl->nqueue = keep;
 out:
@@ -606,8 +632,11 @@ int cluster_submit(cluster *cl, task_rec *t, const char *user, char *err, size_t
     }
     log_info("task %s submitted by %s: %s (%s)", ct->rec.task_id, user, ct->rec.task_name,
              ct->rec.docker_image);
-    /* Schedule now so the reply can say where it went or why it waits. */
-    do_schedule(cl);
+    /* With nothing else waiting, place it now so the reply can say where
+     * it went or why it waits; behind a queue, the scheduler thread keeps
+     * FIFO order (and a long queue is not rescanned per submission). */
+    if (cl->nqueue == 1)
+        do_schedule(cl);
     if (out && task_rec_copy(out, &ct->rec) < 0) rc = PROTO_ERR_INTERNAL;
     ct = NULL;
     flush_out(cl);
