@@ -558,8 +558,8 @@ void cluster_log_path(cluster *cl, const char *task_id, char *out, size_t cap)
 
 /* ---- client requests -------------------------------------------------------- */
 
-int cluster_submit(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
-                   task_rec *out)
+static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
+                  task_rec *out, int sync)
 {
     uint64_t now = ids_now_ms();
     int rc = 0;
@@ -647,8 +647,20 @@ out:
     }
     pthread_mutex_unlock(&cl->mu);
     /* Never acknowledge a task that a restart would forget. */
-    if (rc == 0) rc = sync_store(cl, err, errcap);
+    if (rc == 0 && sync) rc = sync_store(cl, err, errcap);
     return rc;
+}
+
+int cluster_submit(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
+                   task_rec *out)
+{
+    return submit(cl, t, user, err, errcap, out, 1);
+}
+
+int cluster_submit_nosync(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
+                          task_rec *out)
+{
+    return submit(cl, t, user, err, errcap, out, 0);
 }
 
 int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin,

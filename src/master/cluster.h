@@ -30,6 +30,10 @@ void cluster_free(cluster *cl);
  * a PROTO_ERR_* code (positive) with err filled. */
 int cluster_submit(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
                    task_rec *out);
+/* The same without waiting for the disk: the caller must meta_sync before
+ * it acknowledges (lets a connection answer a burst with one sync). */
+int cluster_submit_nosync(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
+                          task_rec *out);
 int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin,
                    char *err, size_t errcap);
 /* Lists workers from memory (answers even when the store is degraded). */

@@ -53,6 +53,20 @@ int conn_send(conn *c, proto_buf *b)
     return rc;
 }
 
+int conn_send_bytes(conn *c, const void *p, size_t n)
+{
+    int rc;
+    pthread_mutex_lock(&c->wmu);
+    if (c->dead) {
+        rc = -1;
+    } else if ((rc = net_write_full(c->fd, p, n, c->write_timeout_ms)) < 0) {
+        c->dead = 1;
+        shutdown(c->fd, SHUT_RDWR);
+    }
+    pthread_mutex_unlock(&c->wmu);
+    return rc;
+}
+
 void conn_send_error(conn *c, uint64_t code, const char *fmt, ...)
 {
     char msg[1024];

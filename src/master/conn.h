@@ -26,6 +26,8 @@ void conn_unref(conn *c);      /* closes and frees at zero */
 /* Finishes and sends b; on failure shuts the socket down so the reader
  * thread ends the connection. 0 or negative. */
 int conn_send(conn *c, proto_buf *b);
+/* Sends bytes already framed (several frames at once); as conn_send. */
+int conn_send_bytes(conn *c, const void *p, size_t n);
 /* Sends an ERROR frame (best effort). */
 void conn_send_error(conn *c, uint64_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,6 +38,8 @@ typedef struct session {
     frame_reader rd;
     proto_buf wb;
     upload *up;              /* upload in progress on this connection */
+    uint8_t *acks;           /* SUBMIT_ACK frames waiting for one sync */
+    size_t nacks, acklen, ackcap;
 } session;
 
 typedef int (*handler_fn)(session *s, const proto_msg *m);
@@ -267,11 +270,55 @@ static int read_task(const proto_msg *m, task_rec *t, char *err, size_t errcap)
     return 0;
 }
 
+#define ACK_BATCH 128
+
+/* Sends the SUBMIT_ACKs held back after one store sync: a client that
+ * pipelines submissions costs one fsync per burst, not per task. */
+static int flush_acks(session *s)
+{
+    char err[256] = "";
+    int rc = 0;
+    if (s->nacks == 0) return 0;
+    if (meta_sync(cluster_meta(s->srv->cl), err, sizeof err) < 0) {
+        conn_send_error(s->c, PROTO_ERR_STORE, "metadata store: %s", err);
+        rc = -1;       /* which of the held tasks survive is unknown: close */
+    } else if (conn_send_bytes(s->c, s->acks, s->acklen) < 0) {
+        rc = -1;
+    }
+    s->nacks = s->acklen = 0;
+    return rc;
+}
+
+static int input_pending(session *s)
+{
+    struct pollfd p = { s->c->fd, POLLIN, 0 };
+    return poll(&p, 1, 0) > 0;
+}
+
+static int hold_ack(session *s)
+{
+    size_t n = s->wb.len;
+    if (proto_finish(&s->wb) < 0) return -1;
+    if (s->acklen + n > s->ackcap) {
+        size_t cap = s->ackcap ? s->ackcap * 2 : 65536;
+        while (cap < s->acklen + n) cap *= 2;
+        uint8_t *nb = realloc(s->acks, cap);
+        if (!nb) return flush_acks(s) < 0 ? -1 : conn_send(s->c, &s->wb);
+        s->acks = nb;
+        s->ackcap = cap;
+    }
+    memcpy(s->acks + s->acklen, s->wb.p, n);
+    s->acklen += n;
+    s->nacks++;
+    if (s->nacks < ACK_BATCH && input_pending(s)) return 0;
+    return flush_acks(s);
+}
+
 static int h_submit(session *s, const proto_msg *m)
 {
     task_rec t, out;
     char err[1024] = "";
-    int rc;
+    int rc = 0;
     task_rec_init(&t);
     task_rec_init(&out);
     if (read_task(m, &t, err, sizeof err) < 0) {
@@ -279,9 +326,11 @@ static int h_submit(session *s, const proto_msg *m)
         goto out;
     }
     if (m->type == PROTO_SUBMIT) t.want_worker[0] = 0;
-    rc = cluster_submit(s->srv->cl, &t, s->c->node_id, err, sizeof err, &out);
+    rc = cluster_submit_nosync(s->srv->cl, &t, s->c->node_id, err, sizeof err, &out);
     if (rc) {
+        if (flush_acks(s) < 0) { rc = -1; goto out; }   /* replies stay in order */
         conn_send_error(s->c, (uint64_t)rc, "%s", err);
+        rc = 0;
         goto out;
     }
     proto_begin(&s->wb, PROTO_SUBMIT_ACK, 0);
@@ -289,11 +338,11 @@ static int h_submit(session *s, const proto_msg *m)
     task_rec_put(&s->wb, &out);
     proto_rec_end(&s->wb, mark);
     if (err[0]) proto_put_str(&s->wb, T_MESSAGE, err);   /* a quota warning */
-    conn_send(s->c, &s->wb);
+    rc = hold_ack(s);
 out:
     task_rec_free(&t);
     task_rec_free(&out);
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 /* Expiry of the runs a file listing may show, looked up per file record:
@@ -723,6 +772,9 @@ static const struct {
 
 static int dispatch(session *s, const proto_msg *m)
 {
+    /* Held SUBMIT_ACKs go out before any other reply. */
+    if (m->type != PROTO_SUBMIT && m->type != PROTO_DISPATCH && flush_acks(s) < 0)
+        return -1;
     for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
         if (handlers[i].type != m->type) continue;
         if (handlers[i].role != s->c->role) {
@@ -775,6 +827,8 @@ static void *conn_main(void *arg)
         if (dispatch(s, &m) < 0) break;
     }
 out:
+    flush_acks(s);
+    free(s->acks);
     if (s->up) uploads_detach(srv->up, s->up);
     if (s->c->role == PROTO_ROLE_WORKER)
         cluster_worker_gone(srv->cl, s->c->node_id, s->c);

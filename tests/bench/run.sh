@@ -74,7 +74,7 @@ LIBS=$(echo "$MKVARS" | sed -n 2p)
 OBJS=$(echo "$MKVARS" | sed -n 3p)     # every object but the three main.o
 CC=$(echo "$MKVARS" | sed -n 4p)
 mkdir -p "$TMP/bin"
-for src in tests/bench/*.c; do
+for src in tests/bench/*.c tests/tools/bench_submit.c; do
     b=$(basename "$src" .c)
     # shellcheck disable=SC2086
     if ! $CC $CFLAGS "$src" $OBJS -o "$TMP/bin/$b" $LIBS; then
