@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/cli_progress.h"
 #include "cli/jsonw.h"
 #include "cli/table.h"
 #include "fsutil.h"
@@ -426,6 +427,51 @@ static void test_get_refuses_nonempty_dest(void)
     fsutil_rm_rf(dir);
 }
 
+/* The progress line of `get`: figures, ETA, unknown totals, and that it
+ * draws only when asked (stderr of a test is no terminal). */
+static void test_progress(void)
+{
+    char line[160];
+    cli_progress p;
+    cli_progress_format(12u << 20, 40u << 20, 3000, line, sizeof line);
+    T_EQ_STR(line, "12.0 MiB / 40.0 MiB   30%  4.0 MiB/s  ETA 7s");
+    cli_progress_format(1u << 20, 1u << 30, 1000, line, sizeof line);
+    T_EQ_STR(line, "1.0 MiB / 1.0 GiB    0%  1.0 MiB/s  ETA 17m03s");
+    cli_progress_format(0, 4096, 0, line, sizeof line);
+    T_EQ_STR(line, "0 B / 4.0 KiB    0%  0 B/s  ETA -");
+    cli_progress_format(2048, 0, 1000, line, sizeof line);
+    T_EQ_STR(line, "2.0 KiB  2.0 KiB/s");
+    cli_progress_format(4096, 4096, 2000, line, sizeof line);
+    T_EQ_STR(line, "4.0 KiB / 4.0 KiB  100%  2.0 KiB/s  ETA 0s");
+
+    FILE *f = tmpfile();
+    T_CHECK(f != NULL);
+    if (!f) return;
+    setenv("CLOUDAI_PROGRESS", "0", 1);
+    cli_progress_init(&p, f);
+    T_CHECK(p.out == NULL);
+    cli_progress_total(&p, 100);
+    cli_progress_add(&p, 100);
+    cli_progress_end(&p);
+    T_EQ_INT((int)ftell(f), 0);
+    setenv("CLOUDAI_PROGRESS", "1", 1);
+    cli_progress_init(&p, f);
+    T_CHECK(p.out == f);
+    cli_progress_total(&p, 100);
+    cli_progress_add(&p, 100);        /* the last byte always draws */
+    cli_progress_end(&p);
+    unsetenv("CLOUDAI_PROGRESS");
+    long n = ftell(f);
+    T_CHECK(n > 0 && n < (long)sizeof line * 3);
+    char buf[512] = "";
+    rewind(f);
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    buf[got] = 0;
+    T_CHECK(buf[0] == '\r' && strstr(buf, "100 B / 100 B  100%") != NULL);
+    T_CHECK(got > 0 && buf[got - 1] == '\r');    /* erased: the next line starts clean */
+    fclose(f);
+}
+
 int main(void)
 {
     T_RUN(test_args_every_flag);
@@ -436,6 +482,7 @@ int main(void)
     T_RUN(test_split);
     T_RUN(test_table_alignment);
     T_RUN(test_size_format);
+    T_RUN(test_progress);
     T_RUN(test_json_escaping);
     T_RUN(test_usage_exit_codes);
     T_RUN(test_connect_refused);
