@@ -49,6 +49,7 @@ struct mm {
     mongoc_client_pool_t *pool;
     mongoc_uri_t *uri;
     char *db;
+    int ferretdb;            /* buildInfo has ferretdbVersion */
 };
 
 /* ---- driver-wide setup ---- */
@@ -226,9 +227,10 @@ static int reply_dups(const bson_t *reply, size_t *idx, size_t cap, size_t *n)
     return *n > 0;
 }
 
-/* FerretDB 1.24 keeps every matched op's read open until the end of an
- * update command, and stalls past about a hundred; MongoDB does not mind
- * the smaller batches either. */
+/* MongoDB's bulk splits at maxWriteBatchSize anyway; smaller batches keep
+ * FerretDB 1.24 (should it ever take this path) from stalling: it keeps
+ * every matched op's read open until the end of an update command, and
+ * runs out of connections past about a hundred. */
 #define REPLACE_BATCH 50
 
 /* Replace-with-upsert of docs[idx[0..n)] keyed on their _id, in unordered
@@ -271,12 +273,66 @@ static int replace_some(mongoc_collection_t *coll, const struct many_put *p, con
     return r;
 }
 
+/* FerretDB 1.24 (SQLite) finds a document by _id with a full table scan
+ * (its _id index is on a different expression than its query), so one
+ * replace per record is quadratic. Instead: one delete of all the
+ * duplicates ({_id: {$in: [...]}}: one scan per REINSERT_BATCH), then one
+ * insert_many of them. Not atomic: a reader may briefly miss the records
+ * being replaced, and a crash in between leaves them out until the upload
+ * is retried (it is, as the worker never got its acknowledgement). */
+#define REINSERT_BATCH 10000
+
+static int reinsert_some(mongoc_collection_t *coll, const struct many_put *p, const size_t *idx,
+                         size_t n, bson_error_t *e)
+{
+    const bson_t **v = malloc((n < REINSERT_BATCH ? n : REINSERT_BATCH) * sizeof *v);
+    int r = 0;
+    if (!v) {
+        bson_set_error(e, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_NOT_READY, "out of memory");
+        return -1;
+    }
+    for (size_t b = 0; b < n && r == 0; b += REINSERT_BATCH) {
+        size_t m = n - b < REINSERT_BATCH ? n - b : REINSERT_BATCH;
+        bson_t sel = BSON_INITIALIZER, in, arr, opts = BSON_INITIALIZER, reply;
+        BSON_APPEND_DOCUMENT_BEGIN(&sel, "_id", &in);
+        BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+        for (size_t i = 0; i < m; i++) {
+            char key[16];
+            const char *k;
+            bson_iter_t id;
+            v[i] = &p->docs[idx[b + i]];
+            bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+            if (bson_iter_init_find(&id, v[i], "_id")) bson_append_iter(&arr, k, -1, &id);
+        }
+        bson_append_array_end(&in, &arr);
+        bson_append_document_end(&sel, &in);
+        BSON_APPEND_BOOL(&opts, "ordered", false);
+        if (!mongoc_collection_delete_many(coll, &sel, NULL, NULL, e)) {
+            r = -1;
+        } else if (!mongoc_collection_insert_many(coll, v, m, &opts, &reply, e)) {
+            size_t nd;
+            size_t *tmp = malloc(m * sizeof *tmp);
+            /* Duplicates again: a concurrent writer put them back first. */
+            r = !transient(e) && tmp && reply_dups(&reply, tmp, m, &nd) ? 1 : -1;
+            free(tmp);
+            bson_destroy(&reply);
+        } else {
+            bson_destroy(&reply);
+        }
+        bson_destroy(&sel);
+        bson_destroy(&opts);
+    }
+    free(v);
+    return r;
+}
+
 /* One unordered insert_many of every record (fast on both servers: a
  * fresh upload, the common case, is done in this one bulk write); records
  * already there come back as duplicate-key writeErrors and are then
  * replaced (upsert) by _id, so a re-upload is idempotent and refreshes
- * them. MongoDB applies every insert it can despite the duplicates;
- * FerretDB too (it falls back to one-by-one inserts and reports each). */
+ * them (FerretDB: deleted and inserted again, see reinsert_some). MongoDB
+ * applies every insert it can despite the duplicates; FerretDB too (it
+ * falls back to one-by-one inserts and reports each). */
 static int put_many(mongoc_client_t *c, struct mm *mm, const void *arg, bson_error_t *e)
 {
     const struct many_put *p = arg;
@@ -294,7 +350,7 @@ static int put_many(mongoc_client_t *c, struct mm *mm, const void *arg, bson_err
     if (mongoc_collection_insert_many(coll, v, p->n, &opts, &reply, e)) {
         r = 0;
     } else if (!transient(e) && reply_dups(&reply, idx, p->n, &nd)) {
-        r = replace_some(coll, p, idx, nd, e);
+        r = mm->ferretdb ? reinsert_some(coll, p, idx, nd, e) : replace_some(coll, p, idx, nd, e);
     }
     bson_destroy(&reply);
 out:
@@ -701,6 +757,12 @@ meta *meta_open_mongo(const char *uri, const char *db, int timeout_ms, char *err
                   mongoc_uri_get_string(mm->uri), timeout_ms, c ? e.message : "no client");
         goto fail;
     }
+    bson_t bi = BSON_INITIALIZER, reply;
+    BSON_APPEND_INT32(&bi, "buildInfo", 1);
+    if (mongoc_client_command_simple(c, "admin", &bi, NULL, &reply, NULL))
+        mm->ferretdb = bson_has_field(&reply, "ferretdbVersion");
+    bson_destroy(&reply);
+    bson_destroy(&bi);
     if (create_indexes(c, db, C_TASKS, 0, &e) || create_indexes(c, db, C_FILES, 1, &e) ||
         create_indexes(c, db, C_WORKERS, 0, &e)) {
         meta_errf(err, errcap, "mongodb: createIndexes in %s: %s", db, e.message);
