@@ -664,14 +664,20 @@ static const struct meta_ops mongo_ops = {
     .compact = NULL,
 };
 
-/* Appends {key: {f1: 1, ...}, name: "f1_1_...", unique} to an indexes array. */
-static void add_index(bson_t *arr, int *n, int unique, const char *const *fields)
+/* Sends {createIndexes: coll, indexes: [{key: {f1: 1, ...}, name:
+ * "f1_1_...", unique}]} for one index. One index per command because
+ * FerretDB 1.24 drops the connection (a panic in its handler, slicing
+ * past the end of its to-create list) when a createIndexes lists more
+ * than one index that already exists, i.e. at every restart. The command
+ * is idempotent for an identical spec. */
+static int create_index(mongoc_database_t *d, const char *coll, int unique,
+                        const char *const *fields, bson_error_t *e)
 {
-    char key[16], name[128] = "";
-    const char *k;
-    bson_t ix, kd;
-    bson_uint32_to_string((uint32_t)(*n)++, &k, key, sizeof key);
-    BSON_APPEND_DOCUMENT_BEGIN(arr, k, &ix);
+    char name[128] = "";
+    bson_t cmd = BSON_INITIALIZER, arr, ix, kd;
+    BSON_APPEND_UTF8(&cmd, "createIndexes", coll);
+    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
+    BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &ix);
     BSON_APPEND_DOCUMENT_BEGIN(&ix, "key", &kd);
     for (size_t i = 0; fields[i]; i++) {
         BSON_APPEND_INT32(&kd, fields[i], 1);
@@ -681,13 +687,16 @@ static void add_index(bson_t *arr, int *n, int unique, const char *const *fields
     bson_append_document_end(&ix, &kd);
     BSON_APPEND_UTF8(&ix, "name", name);
     if (unique) BSON_APPEND_BOOL(&ix, "unique", true);
-    bson_append_document_end(arr, &ix);
+    bson_append_document_end(&arr, &ix);
+    bson_append_array_end(&cmd, &arr);
+    bool ok = mongoc_database_write_command_with_opts(d, &cmd, NULL, NULL, e);
+    bson_destroy(&cmd);
+    return ok ? 0 : -1;
 }
 
-/* createIndexes is idempotent for an identical spec, so this runs at every
- * open. The deprecated mongoc_collection_create_index* are not used. */
-static int create_indexes(mongoc_client_t *c, const char *db, const char *coll, int files,
-                          bson_error_t *e)
+/* Every index of the three collections, at every open. The deprecated
+ * mongoc_collection_create_index* are not used. */
+static int create_indexes(mongoc_client_t *c, const char *db, bson_error_t *e)
 {
     static const char *const task_id[] = { "task_id", NULL };
     static const char *const task_file[] = { "task_id", "file_name", NULL };
@@ -696,25 +705,19 @@ static int create_indexes(mongoc_client_t *c, const char *db, const char *coll, 
     static const char *const at[] = { "submitted_at", NULL };
     static const char *const unt[] = { "user_id", "task_name", "submitted_at", NULL };
     static const char *const worker[] = { "worker_id", NULL };
-    bson_t cmd = BSON_INITIALIZER, arr;
-    int n = 0;
-    BSON_APPEND_UTF8(&cmd, "createIndexes", coll);
-    BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
-    if (!strcmp(coll, C_WORKERS)) {
-        add_index(&arr, &n, 1, worker);
-    } else {
-        add_index(&arr, &n, 1, files ? task_file : task_id);
-        add_index(&arr, &n, 0, user);
-        add_index(&arr, &n, 0, name);
-        add_index(&arr, &n, 0, at);
-        add_index(&arr, &n, 0, unt);
-    }
-    bson_append_array_end(&cmd, &arr);
+    static const struct { const char *coll; int unique; const char *const *fields; } ix[] = {
+        { C_TASKS, 1, task_id }, { C_TASKS, 0, user }, { C_TASKS, 0, name },
+        { C_TASKS, 0, at }, { C_TASKS, 0, unt },
+        { C_FILES, 1, task_file }, { C_FILES, 0, user }, { C_FILES, 0, name },
+        { C_FILES, 0, at }, { C_FILES, 0, unt },
+        { C_WORKERS, 1, worker },
+    };
     mongoc_database_t *d = mongoc_client_get_database(c, db);
-    bool ok = mongoc_database_write_command_with_opts(d, &cmd, NULL, NULL, e);
+    int rc = 0;
+    for (size_t i = 0; i < sizeof ix / sizeof ix[0] && rc == 0; i++)
+        rc = create_index(d, ix[i].coll, ix[i].unique, ix[i].fields, e);
     mongoc_database_destroy(d);
-    bson_destroy(&cmd);
-    return ok ? 0 : -1;
+    return rc;
 }
 
 /* Returns NULL with the reason in err when the URI is bad, no server
@@ -763,8 +766,7 @@ meta *meta_open_mongo(const char *uri, const char *db, int timeout_ms, char *err
         mm->ferretdb = bson_has_field(&reply, "ferretdbVersion");
     bson_destroy(&reply);
     bson_destroy(&bi);
-    if (create_indexes(c, db, C_TASKS, 0, &e) || create_indexes(c, db, C_FILES, 1, &e) ||
-        create_indexes(c, db, C_WORKERS, 0, &e)) {
+    if (create_indexes(c, db, &e)) {
         meta_errf(err, errcap, "mongodb: createIndexes in %s: %s", db, e.message);
         goto fail;
     }

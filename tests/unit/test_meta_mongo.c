@@ -1,7 +1,8 @@
 /* test_meta_mongo.c — what is specific to the MongoDB backend: failing
  * cleanly when no server answers, and task-name globs (translated to
  * $regex) matching exactly what fnmatch matches in the journal, including
- * names and patterns full of regex metacharacters. (One known difference
+ * names and patterns full of regex metacharacters; reopening an existing
+ * database. (One known difference
  * is not tested: '?' before a multi-byte UTF-8 character matches the whole
  * character in a regex but one byte in fnmatch in the C locale.) The glob cases need
  * CLOUDAI_TEST_MONGO_URI (database cloudai_test_glob_<pid>, left behind). */
@@ -115,12 +116,38 @@ static void test_glob_like_journal(void)
     rmdir(dir);
 }
 
+static int count_cb(void *ctx, const task_rec *t) { (*(int *)ctx)++; return 0; }
+
+/* A restart reopens an existing database: its indexes already exist. */
+static void test_reopen(void)
+{
+    char db[64], err[256] = "";
+    int n = 0;
+    snprintf(db, sizeof db, "cloudai_test_reopen_%ld", (long)getpid());
+    for (int i = 0; i < 3; i++) {
+        meta *m = meta_open_mongo(getenv("CLOUDAI_TEST_MONGO_URI"), db, 5000, err, sizeof err);
+        if (!m) printf("#   open %d: %s\n", i, err);
+        T_CHECK(m != NULL);
+        if (!m) return;
+        fill(m);
+        meta_close(m);
+    }
+    meta *m = meta_open_mongo(getenv("CLOUDAI_TEST_MONGO_URI"), db, 5000, err, sizeof err);
+    T_CHECK(m != NULL);
+    if (m) T_EQ_INT(meta_tasks_find(m, NULL, count_cb, &n), 0);
+    T_EQ_INT(n, sizeof names / sizeof names[0]);
+    meta_close(m);
+}
+
 int main(void)
 {
     T_RUN(test_open_unreachable);
-    if (getenv("CLOUDAI_TEST_MONGO_URI") && *getenv("CLOUDAI_TEST_MONGO_URI"))
+    if (getenv("CLOUDAI_TEST_MONGO_URI") && *getenv("CLOUDAI_TEST_MONGO_URI")) {
         T_RUN(test_glob_like_journal);
-    else
+        T_RUN(test_reopen);
+    } else {
         T_SKIP(test_glob_like_journal, "CLOUDAI_TEST_MONGO_URI not set");
+        T_SKIP(test_reopen, "CLOUDAI_TEST_MONGO_URI not set");
+    }
     return T_DONE();
 }
