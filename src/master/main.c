@@ -15,6 +15,7 @@
 #include "http.h"
 #include "log.h"
 #include "meta.h"
+#include "meta_copy.h"
 #include "retention.h"
 #include "server.h"
 #include "upload.h"
@@ -35,7 +36,9 @@ static void usage(FILE *f)
 "  -listen ADDR   address for workers and clients (default 127.0.0.1:7070)\n"
 "  -files DIR     where task outputs are stored (default ./data/files)\n"
 "  -meta DIR      embedded metadata journal (default ./data/meta)\n"
-"  -v             debug logging\n");
+"  -v             debug logging\n"
+"  --migrate-to-mongo  copy the embedded journal (-meta) into [mongodb] uri, then exit;\n"
+"                 idempotent: running it again resumes or re-copies\n");
 }
 
 static void warn_cb(const char *msg)
@@ -99,7 +102,7 @@ static void *console_main(void *arg)
 int main(int argc, char **argv)
 {
     config cfg;
-    int dev = 0, console = isatty(0), verbose = 0, rc = 1;
+    int dev = 0, console = isatty(0), verbose = 0, rc = 1, migrate = 0;
     const char *config_path = NULL, *listen = NULL, *files = NULL, *metadir = NULL;
     char err[1024] = "";
     meta *m = NULL;
@@ -119,6 +122,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-console")) console = 1;
         else if (!strcmp(a, "-no-console")) console = 0;
         else if (!strcmp(a, "-v")) verbose = 1;
+        else if (!strcmp(a, "-migrate-to-mongo")) migrate = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "-help")) { usage(stdout); return 0; }
         else if (i + 1 < argc && !strcmp(a, "-config")) config_path = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "-listen")) listen = argv[++i];
@@ -148,6 +152,32 @@ int main(int argc, char **argv)
     if ((rc = fsutil_mkdir_p(cfg.files_dir, 0755)) < 0 || (rc = fsutil_mkdir_p(cfg.meta_dir, 0700)) < 0) {
         fprintf(stderr, "master: cannot create %s / %s: %s\n", cfg.files_dir, cfg.meta_dir, strerror(-rc));
         return 1;
+    }
+    if (migrate) {
+        uint64_t dropped = 0, ntasks = 0, nfiles = 0;
+        meta *from, *to;
+        if (!cfg.mongo_uri[0]) {
+            fprintf(stderr, "master: --migrate-to-mongo needs [mongodb] uri in the -config file\n");
+            return 2;
+        }
+        if (!(from = meta_open_journal(cfg.meta_dir, 0, &dropped, err, sizeof err))) {
+            fprintf(stderr, "master: embedded store %s: %s\n", cfg.meta_dir, err);
+            return 1;
+        }
+        if (!(to = meta_open_mongo(cfg.mongo_uri, cfg.mongo_database, cfg.mongo_timeout_ms,
+                                   err, sizeof err))) {
+            fprintf(stderr, "master: MongoDB: %s\n", err);
+            meta_close(from);
+            return 1;
+        }
+        rc = meta_copy(from, to, &ntasks, &nfiles, err, sizeof err);
+        fprintf(rc ? stderr : stdout, "%s: %llu tasks and %llu file records copied from %s to database %s\n",
+                rc ? "migration failed" : "migrated", (unsigned long long)ntasks,
+                (unsigned long long)nfiles, cfg.meta_dir, cfg.mongo_database);
+        if (rc) fprintf(stderr, "master: %s\n", err);
+        meta_close(to);
+        meta_close(from);
+        return rc ? 1 : 0;
     }
     rc = 1;
     /* Stored file paths are absolute (FILE_METADATA.file_path). */
