@@ -739,6 +739,29 @@ int cluster_workers(cluster *cl, meta_worker_cb cb, void *ctx)
     return 0;
 }
 
+int cluster_tasks_active(cluster *cl, const meta_query *q, meta_task_cb cb, void *ctx)
+{
+    size_t sent = 0;
+    pthread_mutex_lock(&cl->mu);
+    for (size_t b = 0; b < cl->nbuckets; b++)
+        for (cl_task *t = cl->buckets[b]; t; t = t->next) {
+            const task_rec *r = &t->rec;
+            if ((q->task_id && strcmp(q->task_id, r->task_id)) ||
+                (q->user_id && strcmp(q->user_id, r->user_id)) ||
+                (q->task_name && strcmp(q->task_name, r->task_name)) ||
+                (q->pattern && !ids_glob(q->pattern, r->task_name)) ||
+                (q->status && q->status != r->status) ||
+                r->submitted_at < q->since || (q->until && r->submitted_at >= q->until))
+                continue;
+            if ((q->limit && sent >= q->limit) || cb(ctx, r))
+                goto out;
+            sent++;
+        }
+out:
+    pthread_mutex_unlock(&cl->mu);
+    return 0;
+}
+
 int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, int admin,
                           task_rec *out)
 {

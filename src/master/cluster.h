@@ -38,6 +38,10 @@ int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin
                    char *err, size_t errcap);
 /* Lists workers from memory (answers even when the store is degraded). */
 int cluster_workers(cluster *cl, meta_worker_cb cb, void *ctx);
+/* Active (not yet finished) tasks matching q's task_id, user_id,
+ * task_name, pattern, status and time range, from memory: the answer when
+ * the metadata store is unreachable. */
+int cluster_tasks_active(cluster *cl, const meta_query *q, meta_task_cb cb, void *ctx);
 /* Owner check for reads: 0, PROTO_ERR_NOT_FOUND or PROTO_ERR_FORBIDDEN. */
 int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, int admin,
                           task_rec *out);

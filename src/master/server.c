@@ -494,6 +494,13 @@ static int h_list(session *s, const proto_msg *m)
         list_begin(&l);
         q.newest_first = 0;
         rc = meta_tasks_find(cluster_meta(s->srv->cl), &q, list_task, &l);
+        if (rc < 0 && !l.err && l.count == 0) {
+            /* Store down (MongoDB lost): answer from what the master holds,
+             * the active tasks, rather than not at all. */
+            log_warn("metadata store degraded (%d): listing tasks from memory", rc);
+            list_begin(&l);
+            rc = cluster_tasks_active(s->srv->cl, &q, list_task, &l);
+        }
         break;
     case PROTO_LIST_FILES:
         l.type = PROTO_FILE_LIST;
