@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli_int.h"
+#include "recjson.h"
 #include "hash.h"
 #include "ids.h"
 #include "table.h"
@@ -48,52 +49,10 @@ static int has_glob(const char *s)
     return strpbrk(s, "*?[") != NULL;
 }
 
-static void json_time(jsonw *w, const char *key, uint64_t ms)
-{
-    jsonw_key(w, key);
-    if (ms)
-        jsonw_u64(w, ms);
-    else
-        jsonw_null(w);
-}
-
 void cli_json_task(jsonw *w, const task_rec *t)
 {
     jsonw_object_begin(w);
-    jsonw_key(w, "task_id"); jsonw_str(w, t->task_id);
-    jsonw_key(w, "user_id"); jsonw_str(w, t->user_id);
-    jsonw_key(w, "task_name"); jsonw_str(w, t->task_name);
-    json_time(w, "submitted_at", t->submitted_at);
-    jsonw_key(w, "docker_image"); jsonw_str(w, t->docker_image);
-    jsonw_key(w, "command"); jsonw_str(w, t->command);
-    jsonw_key(w, "argv");
-    if (t->argv) {
-        jsonw_array_begin(w);
-        for (int i = 0; i < t->argc && t->argv[i]; i++)
-            jsonw_str(w, t->argv[i]);
-        jsonw_array_end(w);
-    } else {
-        jsonw_null(w);
-    }
-    jsonw_key(w, "req_cpu"); jsonw_f64(w, t->req_cpu);
-    jsonw_key(w, "req_memory"); jsonw_u64(w, t->req_memory);
-    jsonw_key(w, "req_storage"); jsonw_u64(w, t->req_storage);
-    jsonw_key(w, "req_gpu"); jsonw_u64(w, t->req_gpu);
-    jsonw_key(w, "status"); jsonw_str(w, proto_status_name((uint64_t)t->status));
-    jsonw_key(w, "worker_id"); jsonw_str(w, t->worker_id[0] ? t->worker_id : NULL);
-    jsonw_key(w, "exit_code");
-    if (t->exit_code == -1)
-        jsonw_null(w);
-    else
-        jsonw_i64(w, t->exit_code);
-    jsonw_key(w, "error"); jsonw_str(w, t->error);
-    jsonw_key(w, "attempts"); jsonw_u64(w, t->attempts);
-    json_time(w, "created_at", t->created_at);
-    json_time(w, "started_at", t->started_at);
-    json_time(w, "completed_at", t->completed_at);
-    jsonw_key(w, "output_files"); jsonw_u64(w, t->output_files);
-    jsonw_key(w, "output_bytes"); jsonw_u64(w, t->output_bytes);
-    jsonw_key(w, "timeout"); jsonw_u64(w, t->timeout_s);
+    recjson_task_fields(w, t);
     jsonw_object_end(w);
 }
 
@@ -101,21 +60,10 @@ void cli_json_task(jsonw *w, const task_rec *t)
  * key is then left out: an older master, or no retention). */
 static void json_file(jsonw *w, const file_rec *f, const uint64_t *exp)
 {
-    char hex[65];
-    hash_hex(f->sha256, sizeof f->sha256, hex);
     jsonw_object_begin(w);
-    jsonw_key(w, "task_id"); jsonw_str(w, f->task_id);
-    jsonw_key(w, "task_name"); jsonw_str(w, f->task_name);
-    jsonw_key(w, "user_id"); jsonw_str(w, f->user_id);
-    json_time(w, "submitted_at", f->submitted_at);
-    jsonw_key(w, "file_name"); jsonw_str(w, f->file_name);
-    jsonw_key(w, "file_path"); jsonw_str(w, f->file_path);
-    jsonw_key(w, "file_size"); jsonw_u64(w, f->file_size);
-    jsonw_key(w, "sha256"); jsonw_str(w, hex);
-    jsonw_key(w, "mode"); jsonw_u64(w, f->mode);
-    json_time(w, "stored_at", f->stored_at);
+    recjson_file_fields(w, f, 1);
     if (exp)
-        json_time(w, "expires_at", *exp);    /* null = never */
+        recjson_time(w, "expires_at", *exp);    /* null = never */
     jsonw_object_end(w);
 }
 
@@ -140,7 +88,7 @@ void cli_json_worker(jsonw *w, const worker_rec *r)
     jsonw_key(w, "free_storage"); jsonw_u64(w, r->free_storage);
     jsonw_key(w, "free_gpu"); jsonw_u64(w, r->free_gpu);
     jsonw_object_end(w);
-    json_time(w, "last_seen", r->last_seen);
+    recjson_time(w, "last_seen", r->last_seen);
     jsonw_key(w, "state"); jsonw_str(w, r->state);
     jsonw_key(w, "running"); jsonw_u64(w, r->running);
     jsonw_object_end(w);

@@ -104,41 +104,12 @@ int http_task_get(http_req *r, const char *task_id, task_rec *out)
     return cluster_task_for_user(r->h->cl, task_id, r->user, r->admin, out) ? 404 : 0;
 }
 
-static void json_time(jsonw *w, const char *key, uint64_t ms)
-{
-    jsonw_key(w, key);
-    if (ms) jsonw_u64(w, ms);
-    else jsonw_null(w);
-}
-
 void http_json_task(http_req *r, jsonw *w, const task_rec *t)
 {
     jsonw_object_begin(w);
-    jsonw_key(w, "task_id"); jsonw_str(w, t->task_id);
-    jsonw_key(w, "user_id"); jsonw_str(w, t->user_id);
-    jsonw_key(w, "task_name"); jsonw_str(w, t->task_name);
-    json_time(w, "submitted_at", t->submitted_at);
-    jsonw_key(w, "docker_image"); jsonw_str(w, t->docker_image);
-    jsonw_key(w, "command"); jsonw_str(w, t->command);
-    jsonw_key(w, "req_cpu"); jsonw_f64(w, t->req_cpu);
-    jsonw_key(w, "req_memory"); jsonw_u64(w, t->req_memory);
-    jsonw_key(w, "req_storage"); jsonw_u64(w, t->req_storage);
-    jsonw_key(w, "req_gpu"); jsonw_u64(w, t->req_gpu);
-    jsonw_key(w, "status"); jsonw_str(w, proto_status_name((uint64_t)t->status));
-    jsonw_key(w, "worker_id"); jsonw_str(w, t->worker_id[0] ? t->worker_id : NULL);
-    jsonw_key(w, "exit_code");
-    if (t->exit_code == -1) jsonw_null(w);
-    else jsonw_i64(w, t->exit_code);
-    jsonw_key(w, "error"); jsonw_str(w, t->error);
-    jsonw_key(w, "attempts"); jsonw_u64(w, t->attempts);
-    json_time(w, "created_at", t->created_at);
-    json_time(w, "started_at", t->started_at);
-    json_time(w, "completed_at", t->completed_at);
-    jsonw_key(w, "output_files"); jsonw_u64(w, t->output_files);
-    jsonw_key(w, "output_bytes"); jsonw_u64(w, t->output_bytes);
-    jsonw_key(w, "timeout"); jsonw_u64(w, t->timeout_s);
+    recjson_task_fields(w, t);
     jsonw_key(w, "pinned"); jsonw_bool(w, r->h->rt && retention_is_pinned(r->h->rt, t->task_id));
-    json_time(w, "expires_at", r->h->rt ? retention_expires_at(r->h->rt, t) : 0);
+    recjson_time(w, "expires_at", r->h->rt ? retention_expires_at(r->h->rt, t) : 0);
     jsonw_object_end(w);
 }
 

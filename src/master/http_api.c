@@ -152,18 +152,8 @@ typedef struct file_list {
 
 static void json_file(jsonw *w, const file_rec *f)
 {
-    char hex[65];
-    hash_hex(f->sha256, 32, hex);
     jsonw_object_begin(w);
-    jsonw_key(w, "task_id"); jsonw_str(w, f->task_id);
-    jsonw_key(w, "task_name"); jsonw_str(w, f->task_name);
-    jsonw_key(w, "user_id"); jsonw_str(w, f->user_id);
-    jsonw_key(w, "submitted_at"); jsonw_u64(w, f->submitted_at);
-    jsonw_key(w, "file_name"); jsonw_str(w, f->file_name);
-    jsonw_key(w, "file_size"); jsonw_u64(w, f->file_size);
-    jsonw_key(w, "sha256"); jsonw_str(w, hex);
-    jsonw_key(w, "mode"); jsonw_u64(w, f->mode);
-    jsonw_key(w, "stored_at"); jsonw_u64(w, f->stored_at);
+    recjson_file_fields(w, f, 0);
     jsonw_object_end(w);
 }
 

@@ -5,7 +5,8 @@
 #define CLOUDAI_HTTP_INT_H
 #include <microhttpd.h>
 #include <stdio.h>
-#include "cli/jsonw.h"
+#include "jsonw.h"
+#include "recjson.h"
 #include "http.h"
 
 struct http_server {

@@ -12,7 +12,7 @@
 #include "auth.h"
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "cli/jsonw.h"
+#include "jsonw.h"
 #include "cli/table.h"
 #include "fsutil.h"
 #include "hash.h"
