@@ -30,6 +30,17 @@
 #include "worker.h"
 
 #define LOG_TAIL_MAX (16 * 1024)
+/* Upload connections kept open per worker: a finished task reuses one
+ * instead of connecting and authenticating again, and at most this many
+ * of its tasks upload at once (the rest wait for a lane rather than
+ * bouncing off the master's upload limit with backoff). */
+#define UPLOAD_LANES 4
+
+typedef struct lane {
+    peer p;
+    int open;               /* p is connected and authenticated */
+    int busy;               /* a task thread uses it */
+} lane;
 
 typedef struct wtask {
     task_rec rec;
@@ -51,6 +62,7 @@ typedef struct worker {
     pthread_cond_t cv;
     wtask *tasks;
     int ctl_fd;              /* control connection, -1 when down */
+    lane lanes[UPLOAD_LANES];
     volatile int *stop;
     int nthreads;
     double free_cpu;
@@ -155,15 +167,54 @@ static int send_peer(void *ctx, proto_buf *b)
     return frame_write(p->fd, b, 30000);
 }
 
-/* One attempt: 0 acknowledged, 1 retry later, negative give up. */
+/* Waits for a free upload lane; NULL when the worker stops. */
+static lane *lane_take(worker *w)
+{
+    lane *l = NULL;
+    pthread_mutex_lock(&w->mu);
+    while (!*w->stop) {
+        for (int i = 0; i < UPLOAD_LANES && !l; i++)
+            if (!w->lanes[i].busy && w->lanes[i].open) l = &w->lanes[i];
+        for (int i = 0; i < UPLOAD_LANES && !l; i++)
+            if (!w->lanes[i].busy) l = &w->lanes[i];
+        if (l) {
+            l->busy = 1;
+            break;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return l;
+}
+
+/* keep: the exchange ended cleanly, so the connection can carry the next
+ * upload; otherwise its state is unknown and it is closed. */
+static void lane_give(worker *w, lane *l, int keep)
+{
+    if (!keep && l->open) {
+        peer_close(&l->p);
+        l->open = 0;
+    }
+    pthread_mutex_lock(&w->mu);
+    l->busy = 0;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* One attempt: 0 acknowledged, 1 retry later, 2 retry at once (a kept
+ * connection had gone stale, e.g. closed by the master's idle timeout),
+ * negative give up. */
 static int upload_once(worker *w, wtask *t, char *why, size_t cap)
 {
     char out_dir[CONFIG_PATH_MAX + 80], logp[CONFIG_PATH_MAX + 80], err[512];
-    peer p;
+    lane *l;
     proto_msg m;
     tar_stats st;
     chunk_tx tx;
-    int rc, have_tx = 0, result = 1;
+    int rc, have_tx = 0, result = 1, keep = 0, reused = 0, answered = 0;
     uint64_t offset = 0, ok = 0;
     char *tail = NULL;
 
@@ -174,26 +225,37 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
         snprintf(why, cap, "cannot read the output: %s", err);
         return 1;
     }
-    if (peer_connect(&p, w->cfg->master_addr, PROTO_ROLE_WORKER, w->id, w->cfg->cluster_token,
-                     10000, err, sizeof err) < 0) {
-        snprintf(why, cap, "%s", err);
+    if (!(l = lane_take(w))) {
+        snprintf(why, cap, "the worker is stopping");
         return 1;
     }
+    reused = l->open;
+    if (!l->open) {
+        if (peer_connect(&l->p, w->cfg->master_addr, PROTO_ROLE_WORKER, w->id,
+                         w->cfg->cluster_token, 10000, err, sizeof err) < 0) {
+            snprintf(why, cap, "%s", err);
+            lane_give(w, l, 0);
+            return 1;
+        }
+        l->open = 1;
+    }
+    peer *pp = &l->p;
     tail = read_tail(logp, LOG_TAIL_MAX);
-    proto_begin(&p.wb, PROTO_TASK_RESULT, 0);
-    proto_put_str(&p.wb, T_TASK_ID, t->rec.task_id);
-    proto_put_u64(&p.wb, T_STATUS, (uint64_t)t->status);
-    proto_put_i64(&p.wb, T_EXIT_CODE, t->exit_code);
-    if (t->error[0]) proto_put_str(&p.wb, T_ERROR, t->error);
-    proto_put_str(&p.wb, T_LOG_TAIL, tail ? tail : "");
-    if (peer_send(&p) < 0) goto io;
-    proto_begin(&p.wb, PROTO_UPLOAD_RESUME, 0);
-    proto_put_str(&p.wb, T_TASK_ID, t->rec.task_id);
-    proto_put_u64(&p.wb, T_TOTAL_SIZE, st.archive_bytes);
-    if (peer_send(&p) < 0 || peer_recv(&p, &m, 30000) < 0) goto io;
+    proto_begin(&pp->wb, PROTO_TASK_RESULT, 0);
+    proto_put_str(&pp->wb, T_TASK_ID, t->rec.task_id);
+    proto_put_u64(&pp->wb, T_STATUS, (uint64_t)t->status);
+    proto_put_i64(&pp->wb, T_EXIT_CODE, t->exit_code);
+    if (t->error[0]) proto_put_str(&pp->wb, T_ERROR, t->error);
+    proto_put_str(&pp->wb, T_LOG_TAIL, tail ? tail : "");
+    if (peer_send(pp) < 0) goto io;
+    proto_begin(&pp->wb, PROTO_UPLOAD_RESUME, 0);
+    proto_put_str(&pp->wb, T_TASK_ID, t->rec.task_id);
+    proto_put_u64(&pp->wb, T_TOTAL_SIZE, st.archive_bytes);
+    if (peer_send(pp) < 0 || peer_recv(pp, &m, 30000) < 0) goto io;
+    answered = 1;
     if (m.type == PROTO_FILE_ACK) {
         proto_u64(&m, T_OK, &ok);
-        if (ok) { result = 0; goto out; }
+        if (ok) { result = 0; keep = 1; goto out; }
         proto_str(&m, T_MESSAGE, why, cap);
         goto out;
     }
@@ -212,7 +274,7 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
     }
     proto_u64(&m, T_OFFSET, &offset);
     int level = w->cfg->compress_level < 0 ? 1 : w->cfg->compress_level;
-    if (chunk_tx_init(&tx, t->rec.task_id, st.archive_bytes, offset, level, send_peer, &p) < 0) {
+    if (chunk_tx_init(&tx, t->rec.task_id, st.archive_bytes, offset, level, send_peer, pp) < 0) {
         snprintf(why, cap, "out of memory");
         goto out;
     }
@@ -228,13 +290,14 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
         goto out;
     }
     /* Even when a send failed the master may have said why: read it. */
-    if (peer_recv(&p, &m, 120000) < 0) goto io;
+    if (peer_recv(pp, &m, 120000) < 0) goto io;
     if (m.type == PROTO_FILE_ACK) {
         uint64_t code = 0;
         proto_u64(&m, T_OK, &ok);
         proto_u64(&m, T_CODE, &code);
         proto_str(&m, T_MESSAGE, why, cap);
         result = ok ? 0 : code == PROTO_ERR_ARCHIVE ? -1 : 1;
+        keep = ok != 0;    /* a refusal may have closed the connection */
         if (ok) {
             /* The transfer benchmark reads this line. */
             uint64_t ms = ids_now_ms() - t0;
@@ -251,10 +314,11 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
     goto out;
 io:
     snprintf(why, cap, "connection to the master lost during the upload");
+    if (reused && !answered) result = 2;
 out:
     if (have_tx) chunk_tx_free(&tx);
     free(tail);
-    peer_close(&p);
+    lane_give(w, l, keep);
     return result;
 }
 
@@ -277,6 +341,7 @@ static void upload_until_acked(worker *w, wtask *t)
     int delay = 200, attempt = 0;
     while (!*w->stop) {
         int rc = upload_once(w, t, why, sizeof why);
+        if (rc == 2) continue;     /* the next try connects afresh */
         if (rc == 0) {
             log_info("task %s: output stored by the master; deleting the local copy", t->rec.task_id);
             path_of(w, t->rec.task_id, "", path, sizeof path);
@@ -681,6 +746,8 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
         pthread_cond_timedwait(&w.cv, &w.mu, &ts);
     }
     pthread_mutex_unlock(&w.mu);
+    for (int i = 0; i < UPLOAD_LANES; i++)
+        if (w.lanes[i].open) peer_close(&w.lanes[i].p);
     runtime_free(w.rt);
     return 0;
 }
