@@ -488,6 +488,8 @@ int extract_finish(extract *x)
      * metadata in one batch and, since Linux 5.8, reports writeback
      * errors. The staging directory is on the store's filesystem, so this
      * covers every file and directory written here. */
+    if (x->tcount == 0)
+        return 0;      /* nothing created under the root: nothing to flush */
     if (x->files == 0) {
         /* Nothing was written: an empty output (common for small tasks)
          * needs no filesystem-wide flush. */

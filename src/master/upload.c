@@ -37,6 +37,7 @@ struct upload {
     up_file *files;
     size_t nfiles, capfiles;
     uint64_t bytes;
+    size_t entries;            /* archive entries of any type */
     int attached;
     uint64_t touched;
     int failed;
@@ -124,6 +125,7 @@ void uploads_free(uploads *u)
 static int on_file(void *ctx, const extract_file *f)
 {
     upload *s = ctx;
+    s->entries++;
     if (f->type != '0' && f->type != '1')
         return 0;          /* directories and symlinks are not indexed */
     if (s->nfiles == s->capfiles) {
@@ -354,6 +356,22 @@ int upload_chunk(uploads *u, upload *s, conn *c, const proto_msg *m)
     return fail(u, s, c, why);
 }
 
+/* mkdir -p that starts at the deepest level: the user's and the task
+ * name's directories usually exist, so this is one mkdir, not one (plus a
+ * stat) per component of the store path. 0 or -errno. */
+static int mkdir_up(char *path, mode_t mode)
+{
+    if (mkdir(path, mode) == 0 || errno == EEXIST) return 0;
+    if (errno != ENOENT) return -errno;
+    char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return -ENOENT;
+    *slash = 0;
+    int rc = mkdir_up(path, mode);
+    *slash = '/';
+    if (rc < 0) return rc;
+    return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -errno;
+}
+
 /* Moves the verified staging tree into place; the store never shows a
  * half-written task (DESIGN.md invariant 2). */
 static int publish(upload *s, char *why, size_t cap)
@@ -363,7 +381,7 @@ static int publish(upload *s, char *why, size_t cap)
     snprintf(parent, sizeof parent, "%s", s->final);
     char *slash = strrchr(parent, '/');
     if (slash) *slash = 0;
-    if ((rc = fsutil_mkdir_p(parent, 0755)) < 0) {
+    if ((rc = mkdir_up(parent, 0755)) < 0) {
         snprintf(why, cap, "cannot create %s: %s", parent, strerror(-rc));
         return -1;
     }
@@ -371,16 +389,25 @@ static int publish(upload *s, char *why, size_t cap)
         snprintf(why, cap, "cannot move the output into %s: %s", s->final, strerror(errno));
         return -1;
     }
-    fsutil_fsync_dir(parent);
+    /* An archive without entries leaves an empty directory: a crash that
+     * forgets it loses no byte (the worker's copy was empty as well) and
+     * the task record, synced before FILE_ACK, still says 0 files; so it
+     * costs no directory sync (one journal commit each on ext4). */
+    if (s->entries)
+        fsutil_fsync_dir(parent);
     return 0;
 }
 
 static int index_files(uploads *u, upload *s, char *why, size_t cap)
 {
-    file_rec *batch = calloc(INDEX_BATCH, sizeof *batch);
+    /* A file_rec is ~12 KiB: size the batch to the output, so the many
+     * small uploads do not each clear megabytes they never use. */
+    size_t nb = s->nfiles < INDEX_BATCH ? s->nfiles : INDEX_BATCH;
+    file_rec *batch;
     uint64_t now = ids_now_ms();
     int rc = 0;
-    if (!batch) {
+    if (nb == 0) return 0;
+    if (!(batch = calloc(nb, sizeof *batch))) {
         snprintf(why, cap, "out of memory");
         return -1;
     }
