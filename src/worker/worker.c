@@ -63,6 +63,7 @@ typedef struct worker {
     wtask *tasks;
     int ctl_fd;              /* control connection, -1 when down */
     lane lanes[UPLOAD_LANES];
+    pthread_cond_t lane_cv;  /* a lane was given back (one waiter wakes) */
     volatile int *stop;
     int nthreads;
     double free_cpu;
@@ -184,7 +185,7 @@ static lane *lane_take(worker *w)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
-        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        pthread_cond_timedwait(&w->lane_cv, &w->mu, &ts);
     }
     pthread_mutex_unlock(&w->mu);
     return l;
@@ -200,7 +201,7 @@ static void lane_give(worker *w, lane *l, int keep)
     }
     pthread_mutex_lock(&w->mu);
     l->busy = 0;
-    pthread_cond_broadcast(&w->cv);
+    pthread_cond_signal(&w->lane_cv);   /* one lane: one waiter, no herd */
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -680,6 +681,7 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
     w.ctl_fd = -1;
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
+    pthread_cond_init(&w.lane_cv, NULL);
     if (cfg->worker_id[0]) {
         snprintf(w.id, sizeof w.id, "%s", cfg->worker_id);
     } else {
