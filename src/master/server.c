@@ -641,9 +641,17 @@ static int h_get_file(session *s, const proto_msg *m)
     }
     upload_task_dir(s->srv->cfg, &t, dir, sizeof dir);
     struct stat sb;
+    int empty = 0;
     if (stat(dir, &sb) < 0) {
-        conn_send_error(s->c, PROTO_ERR_NOT_FOUND, "task %s has no stored files", id);
-        goto out;
+        /* An empty output is stored without a directory (upload.c): the
+         * whole of it downloads as an empty archive. */
+        if (nsub || t.output_files || t.status == PROTO_ST_CANCELLED) {
+            conn_send_error(s->c, PROTO_ERR_NOT_FOUND, "task %s has no stored files", id);
+            goto out;
+        }
+        empty = 1;
+        memset(&st, 0, sizeof st);
+        st.archive_bytes = 1024;       /* the two end blocks */
     }
     /* A trailing "/" names the same directory; the archive needs it bare. */
     for (size_t n = strlen(sub); n > 1 && sub[n - 1] == '/'; n--) sub[n - 1] = 0;
@@ -651,7 +659,7 @@ static int h_get_file(session *s, const proto_msg *m)
         conn_send_error(s->c, (uint64_t)rc, "task %s: %s", id, err);
         goto out;
     }
-    if ((rc = tar_measure_tree(dir, nsub ? sub : NULL, NULL, 1, &st, err, sizeof err)) < 0) {
+    if (!empty && (rc = tar_measure_tree(dir, nsub ? sub : NULL, NULL, 1, &st, err, sizeof err)) < 0) {
         conn_send_error(s->c, rc == TAR_E_PATH ? PROTO_ERR_BAD_REQUEST : PROTO_ERR_INTERNAL,
                         "cannot read the stored files: %s", err);
         goto out;
@@ -661,7 +669,8 @@ static int h_get_file(session *s, const proto_msg *m)
         goto out;
     }
     have_tx = 1;
-    rc = tar_write_tree(dir, nsub ? sub : NULL, NULL, 1, chunk_tx_write, &tx, NULL, err, sizeof err);
+    rc = empty ? tar_write_end(chunk_tx_write, &tx)
+               : tar_write_tree(dir, nsub ? sub : NULL, NULL, 1, chunk_tx_write, &tx, NULL, err, sizeof err);
     if (rc == 0) rc = chunk_tx_finish(&tx);
     if (rc < 0) {
         /* Mid-stream failure: the client sees an ERROR instead of FILE_END. */
