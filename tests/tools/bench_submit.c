@@ -13,7 +13,7 @@
 #include "peer.h"
 #include "proto.h"
 
-#define WINDOW 16
+#define WINDOW 128   /* the master acknowledges a burst after one sync */
 
 static double now_s(void)
 {
