@@ -10,6 +10,10 @@ int fsutil_rm_rf(const char *path);
 int fsutil_fsync_dir(const char *path);
 /* Writes data to path via path.tmp + fsync + rename + fsync(dir). */
 int fsutil_write_atomic(const char *path, const void *data, size_t n);
+/* The same without the fsyncs: readers see the old or the new content,
+ * never a mix, but a power loss may lose the change. For state that is no
+ * more durable than the data it describes. */
+int fsutil_write_replace(const char *path, const void *data, size_t n);
 /* Reads a whole (small) file; *out malloc'd, NUL-terminated. max bounds it. */
 int fsutil_read_file(const char *path, char **out, size_t *len, size_t max);
 int fsutil_free_bytes(const char *path, uint64_t *free_bytes);

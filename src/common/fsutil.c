@@ -202,7 +202,7 @@ static int dir_of(const char *path, char *out, size_t cap)
 /* Readers see the old file or the new one, never a mix; after 0 returns the
  * new content survives a crash. Writers of one path must be serialised by
  * the caller: they share path.tmp. */
-int fsutil_write_atomic(const char *path, const void *data, size_t n)
+static int write_replace(const char *path, const void *data, size_t n, int durable)
 {
     char tmp[PATH_MAX], dir[PATH_MAX];
     const char *p = data;
@@ -228,7 +228,7 @@ int fsutil_write_atomic(const char *path, const void *data, size_t n)
         p += w;
         n -= (size_t)w;
     }
-    if (fsync(fd) < 0) {
+    if (durable && fsync(fd) < 0) {
         rc = -errno;
         goto out;
     }
@@ -243,13 +243,24 @@ int fsutil_write_atomic(const char *path, const void *data, size_t n)
         goto out;
     }
     renamed = 1;
-    rc = fsutil_fsync_dir(dir);
+    if (durable)
+        rc = fsutil_fsync_dir(dir);
 out:
     if (fd >= 0)
         close(fd);
     if (!renamed)
         unlink(tmp);
     return rc;
+}
+
+int fsutil_write_atomic(const char *path, const void *data, size_t n)
+{
+    return write_replace(path, data, n, 1);
+}
+
+int fsutil_write_replace(const char *path, const void *data, size_t n)
+{
+    return write_replace(path, data, n, 0);
 }
 
 /* On success *out is malloc'd (caller frees) and NUL-terminated; -EFBIG if

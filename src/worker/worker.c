@@ -108,7 +108,11 @@ static int save_result(worker *w, wtask *t)
                      t->rec.task_id, t->rec.user_id, t->rec.task_name,
                      (unsigned long long)t->rec.submitted_at, t->status, (long long)t->exit_code, err);
     path_of(w, t->rec.task_id, ".result", path, sizeof path);
-    return fsutil_write_atomic(path, buf, (size_t)n);
+    /* Atomic, not synced: the container's own output files are not
+     * fsync'd either, so syncing this note about them would buy nothing
+     * against a power loss; against a crash of the worker process the
+     * page cache keeps both. */
+    return fsutil_write_replace(path, buf, (size_t)n);
 }
 
 static wtask *load_result(const char *path)

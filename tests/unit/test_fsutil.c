@@ -88,6 +88,17 @@ static void test_write_read(void)
     T_EQ_INT(fsutil_write_atomic("rel.txt", "r", 1), 0);
     T_CHECK(exists("rel.txt"));
     T_CHECK(chdir(cwd) == 0);
+    /* The unsynced variant replaces whole contents the same way. */
+    path(p, sizeof p, "note.txt");
+    T_EQ_INT(fsutil_write_replace(p, "first version", 13), 0);
+    T_EQ_INT(fsutil_write_replace(p, "v2", 2), 0);
+    T_EQ_INT(fsutil_read_file(p, &data, &len, 64), 0);
+    T_EQ_STR(data, "v2");
+    free(data);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    T_CHECK(!exists(tmp));
+    path(p, sizeof p, "nodir/y");
+    T_EQ_INT(fsutil_write_replace(p, "y", 1), -ENOENT);
 }
 
 static void test_rm_rf_symlinks(void)
