@@ -248,13 +248,16 @@ static void do_reserve(cl_worker *w, cl_task *t)
 /* The task reached completed/failed/cancelled: persist, forget. */
 static void do_finish(cluster *cl, cl_task *t, int status)
 {
+    /* Only a queued task has a queue slot; a completing task has none, so
+     * completions never scan the queue. */
+    if (t->rec.status == PROTO_ST_QUEUED)
+        do_dequeue(cl, t);
     do_release(cl, t);
     t->rec.status = status;
     t->rec.completed_at = ids_now_ms();
     do_persist(cl, t);
     log_info("task %s %s%s%s", t->rec.task_id, proto_status_name((uint64_t)status),
              t->rec.error[0] ? ": " : "", t->rec.error);
-    do_dequeue(cl, t);
     do_unlink(cl, t);
     task_rec_free(&t->rec);
     free(t);
@@ -460,10 +463,8 @@ static int load_active(void *ctx, const task_rec *r)
          * the worker reconnects and says what it still runs, or is lost. */
         cl_worker *w = do_worker(cl, t->rec.worker_id);
         if (!w) w = do_worker_add(cl, t->rec.worker_id);
-        if (w) {
+        if (w)
             snprintf(w->rec.state, sizeof w->rec.state, "disconnected");
-            if (t->rec.status != PROTO_ST_UPLOADING) t->holds = 0;
-        }
         if (t->rec.status == PROTO_ST_UPLOADING)
             t->result_status = t->rec.exit_code == 0 ? PROTO_ST_COMPLETED : PROTO_ST_FAILED;
     }
@@ -479,6 +480,11 @@ cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
     pthread_cond_init(&cl->cv, NULL);
     cl->cfg = cfg;
     cl->meta = m;
+    {
+        char dir[CONFIG_PATH_MAX + 16];
+        snprintf(dir, sizeof dir, "%s/logs", cfg->meta_dir);
+        fsutil_mkdir_p(dir, 0755);      /* task log tails (cluster_log_path) */
+    }
     cl->policy = sched_policy_parse(cfg->policy);
     if (cl->policy < 0) cl->policy = SCHED_BEST_FIT;
     cl->nbuckets = 1024;
@@ -908,6 +914,7 @@ out:
 void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id, int status,
                          int64_t exit_code, const char *error, const char *log_tail)
 {
+    int save_log = 0;
     pthread_mutex_lock(&cl->mu);
     cl_task *t = do_find(cl, task_id);
     if (!t || strcmp(t->rec.worker_id, worker_id)) {
@@ -917,14 +924,7 @@ void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id
     }
     if (t->rec.status == PROTO_ST_UPLOADING)
         goto out;      /* a repeated report after a reconnect */
-    if (log_tail && log_tail[0]) {
-        char path[CONFIG_PATH_MAX + 128], dir[CONFIG_PATH_MAX + 16];
-        snprintf(dir, sizeof dir, "%s/logs", cl->cfg->meta_dir);
-        fsutil_mkdir_p(dir, 0755);
-        cluster_log_path(cl, task_id, path, sizeof path);
-        if (fsutil_write_atomic(path, log_tail, strlen(log_tail)) < 0)
-            log_warn("task %s: cannot save its log tail to %s", task_id, path);
-    }
+    save_log = log_tail && log_tail[0];
     if (!t->rec.started_at) t->rec.started_at = ids_now_ms();
     t->rec.exit_code = exit_code;
     if (t->cancel_requested) status = PROTO_ST_CANCELLED;
@@ -936,6 +936,14 @@ void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id
     do_persist(cl, t);
 out:
     pthread_mutex_unlock(&cl->mu);
+    if (save_log) {
+        /* Its fsyncs run in the reporting connection's thread, never
+         * under the cluster lock. */
+        char path[CONFIG_PATH_MAX + 128];
+        cluster_log_path(cl, task_id, path, sizeof path);
+        if (fsutil_write_atomic(path, log_tail, strlen(log_tail)) < 0)
+            log_warn("task %s: cannot save its log tail to %s", task_id, path);
+    }
 }
 
 /* ---- uploads ------------------------------------------------------------------------ */

@@ -2,6 +2,7 @@
  * space reservation before each write, cut-back on failure, and replay
  * that stops at a torn tail. Format in journal.h. */
 #include "master/journal.h"
+#include "master/meta_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,16 +30,6 @@ static journal_write_fn write_hook;
 
 void journal_set_write_hook(journal_write_fn fn) { write_hook = fn; }
 
-static void seterr(char *err, size_t errcap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errcap, const char *fmt, ...)
-{
-    if (!err || !errcap) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errcap, fmt, ap);
-    va_end(ap);
-}
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -84,12 +75,12 @@ int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
     *gen = 0;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) < 0) {
-        seterr(err, errcap, "%s: %s", path, strerror(errno));
+        meta_errf(err, errcap, "%s: %s", path, strerror(errno));
         rc = JOURNAL_E_IO;
         goto out;
     }
     if (st.st_size < 0 || (uint64_t)st.st_size > SIZE_MAX) {
-        seterr(err, errcap, "%s: file too large", path);
+        meta_errf(err, errcap, "%s: file too large", path);
         rc = JOURNAL_E_CORRUPT;
         goto out;
     }
@@ -97,23 +88,23 @@ int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
     *file_size = size;
     if (size == 0) goto out;
     if (size < JOURNAL_HDR_SIZE) {
-        seterr(err, errcap, "%s: short file header (%zu bytes)", path, size);
+        meta_errf(err, errcap, "%s: short file header (%zu bytes)", path, size);
         rc = JOURNAL_E_CORRUPT;
         goto out;
     }
     map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
-        seterr(err, errcap, "%s: mmap: %s", path, strerror(errno));
+        meta_errf(err, errcap, "%s: mmap: %s", path, strerror(errno));
         rc = JOURNAL_E_IO;
         goto out;
     }
     if (memcmp(map, JOURNAL_MAGIC, 8) != 0) {
-        seterr(err, errcap, "%s: not a journal (bad magic)", path);
+        meta_errf(err, errcap, "%s: not a journal (bad magic)", path);
         rc = JOURNAL_E_CORRUPT;
         goto out;
     }
     if (get_u32(map + 8) != JOURNAL_VERSION) {
-        seterr(err, errcap, "%s: unsupported journal version %u", path, (unsigned)get_u32(map + 8));
+        meta_errf(err, errcap, "%s: unsupported journal version %u", path, (unsigned)get_u32(map + 8));
         rc = JOURNAL_E_CORRUPT;
         goto out;
     }
@@ -133,7 +124,7 @@ int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
             else off += JOURNAL_REC_HDR_SIZE + len;
         }
         if (why) {
-            seterr(err, errcap, "%s: %s at offset %zu", path, why, off);
+            meta_errf(err, errcap, "%s: %s at offset %zu", path, why, off);
             if (strict) rc = JOURNAL_E_CORRUPT;
             break;
         }
@@ -155,14 +146,14 @@ int journal_header(const char *path, uint32_t *gen, uint64_t *file_size, char *e
     *file_size = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) < 0 || (n = pread(fd, h, sizeof h, 0)) < 0) {
-        seterr(err, errcap, "%s: %s", path, strerror(errno));
+        meta_errf(err, errcap, "%s: %s", path, strerror(errno));
         rc = JOURNAL_E_IO;
         goto out;
     }
     *file_size = (uint64_t)st.st_size;
     if (n == 0) goto out;
     if ((size_t)n < sizeof h || memcmp(h, JOURNAL_MAGIC, 8) != 0 || get_u32(h + 8) != JOURNAL_VERSION) {
-        seterr(err, errcap, "%s: bad journal header", path);
+        meta_errf(err, errcap, "%s: bad journal header", path);
         rc = JOURNAL_E_CORRUPT;
         goto out;
     }
@@ -203,11 +194,11 @@ static int flush_buf(journal *j, char *err, size_t errcap)
     /* EINVAL/EOPNOTSUPP: the filesystem cannot reserve; the write itself
      * still reports a full disk. */
     if (e != 0 && e != EINVAL && e != EOPNOTSUPP) {
-        seterr(err, errcap, "journal: reserving %zu bytes: %s", j->len, strerror(e));
+        meta_errf(err, errcap, "journal: reserving %zu bytes: %s", j->len, strerror(e));
         goto fail;
     }
     if (write_all(j->fd, j->buf, j->len, j->written) < 0) {
-        seterr(err, errcap, "journal: write: %s", strerror(errno));
+        meta_errf(err, errcap, "journal: write: %s", strerror(errno));
         goto fail;
     }
     j->written += j->len;
@@ -224,7 +215,7 @@ int journal_sync(journal *j, char *err, size_t errcap)
     if (rc) return rc;
     if (j->written == j->synced) return 0;
     if (fdatasync(j->fd) < 0) {
-        seterr(err, errcap, "journal: fdatasync: %s", strerror(errno));
+        meta_errf(err, errcap, "journal: fdatasync: %s", strerror(errno));
         cut_back(j);
         return JOURNAL_E_IO;
     }
@@ -235,7 +226,7 @@ int journal_sync(journal *j, char *err, size_t errcap)
 int journal_append(journal *j, const void *body, size_t len, int sync, char *err, size_t errcap)
 {
     if (len == 0 || len > JOURNAL_REC_MAX) {
-        seterr(err, errcap, "journal: record of %zu bytes out of range", len);
+        meta_errf(err, errcap, "journal: record of %zu bytes out of range", len);
         return JOURNAL_E_IO;
     }
     size_t need = j->len + JOURNAL_REC_HDR_SIZE + len;
@@ -244,7 +235,7 @@ int journal_append(journal *j, const void *body, size_t len, int sync, char *err
         while (cap < need) cap *= 2;
         uint8_t *nb = realloc(j->buf, cap);
         if (!nb) {
-            seterr(err, errcap, "journal: out of memory");
+            meta_errf(err, errcap, "journal: out of memory");
             return JOURNAL_E_NOMEM;
         }
         j->buf = nb;
@@ -269,7 +260,7 @@ int journal_flush(journal *j, uint64_t *written, int *dupfd, char *err, size_t e
     *dupfd = -1;
     if (j->written == j->synced) return 0;
     if ((*dupfd = dup(j->fd)) < 0) {
-        seterr(err, errcap, "journal: dup: %s", strerror(errno));
+        meta_errf(err, errcap, "journal: dup: %s", strerror(errno));
         return JOURNAL_E_IO;
     }
     return 0;
@@ -298,17 +289,17 @@ static int open_at(const char *path, int flags, uint64_t end, uint32_t gen, jour
     int rc = 0;
     journal *j = calloc(1, sizeof *j);
     if (!j) {
-        seterr(err, errcap, "journal: out of memory");
+        meta_errf(err, errcap, "journal: out of memory");
         return JOURNAL_E_NOMEM;
     }
     j->fd = open(path, flags | O_RDWR | O_CLOEXEC, 0600);
     if (j->fd < 0) {
-        seterr(err, errcap, "%s: %s", path, strerror(errno));
+        meta_errf(err, errcap, "%s: %s", path, strerror(errno));
         rc = JOURNAL_E_IO;
         goto out;
     }
     if (ftruncate(j->fd, (off_t)end) < 0) {
-        seterr(err, errcap, "%s: truncate: %s", path, strerror(errno));
+        meta_errf(err, errcap, "%s: truncate: %s", path, strerror(errno));
         rc = JOURNAL_E_IO;
         goto out;
     }
@@ -317,14 +308,14 @@ static int open_at(const char *path, int flags, uint64_t end, uint32_t gen, jour
         uint8_t h[JOURNAL_HDR_SIZE];
         make_header(h, gen);
         if (write_all(j->fd, h, sizeof h, 0) < 0) {
-            seterr(err, errcap, "%s: write header: %s", path, strerror(errno));
+            meta_errf(err, errcap, "%s: write header: %s", path, strerror(errno));
             rc = JOURNAL_E_IO;
             goto out;
         }
         j->synced = j->written = JOURNAL_HDR_SIZE;
     }
     if (fsync(j->fd) < 0) {
-        seterr(err, errcap, "%s: fsync: %s", path, strerror(errno));
+        meta_errf(err, errcap, "%s: fsync: %s", path, strerror(errno));
         rc = JOURNAL_E_IO;
         goto out;
     }
@@ -342,7 +333,7 @@ int journal_open(const char *path, uint64_t end, uint32_t gen, journal **out,
                  char *err, size_t errcap)
 {
     if (end != 0 && end < JOURNAL_HDR_SIZE) {
-        seterr(err, errcap, "%s: bad journal end %llu", path, (unsigned long long)end);
+        meta_errf(err, errcap, "%s: bad journal end %llu", path, (unsigned long long)end);
         *out = NULL;
         return JOURNAL_E_CORRUPT;
     }
@@ -358,7 +349,7 @@ int journal_fsync_dir(const char *dir, char *err, size_t errcap)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || fsync(fd) < 0) {
-        seterr(err, errcap, "%s: fsync dir: %s", dir, strerror(errno));
+        meta_errf(err, errcap, "%s: fsync dir: %s", dir, strerror(errno));
         if (fd >= 0) close(fd);
         return JOURNAL_E_IO;
     }

@@ -1,6 +1,7 @@
 /* metadoc.c — record <-> BSON document conversion, table-driven so the
  * field list of each collection is written exactly once. */
 #include "master/metadoc.h"
+#include "master/meta_impl.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -51,16 +52,6 @@ static const struct field worker_fields[] = {
 
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
-static void seterr(char *err, size_t errcap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errcap, const char *fmt, ...)
-{
-    if (!err || !errcap) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errcap, fmt, ap);
-    va_end(ap);
-}
 
 static int append_argv(bson_t *doc, const char *name, const task_rec *t)
 {
@@ -194,7 +185,7 @@ static int from_bson(const struct field *fs, size_t nf, const bson_t *doc, void 
     bson_iter_t it;
     char *base = rec;
     if (!bson_iter_init(&it, doc)) {
-        seterr(err, errcap, "unreadable document");
+        meta_errf(err, errcap, "unreadable document");
         return METADOC_E_CORRUPT;
     }
     while (bson_iter_next(&it)) {
@@ -256,7 +247,7 @@ static int from_bson(const struct field *fs, size_t nf, const bson_t *doc, void 
             break;
         }
         if (rc) {
-            seterr(err, errcap, rc == METADOC_E_NOMEM ? "out of memory at field %s" : "bad field %s", key);
+            meta_errf(err, errcap, rc == METADOC_E_NOMEM ? "out of memory at field %s" : "bad field %s", key);
             return rc;
         }
     }

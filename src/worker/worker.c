@@ -3,7 +3,8 @@
  * Threads: the main thread keeps the control connection to the master
  * (connect with backoff, REGISTER, then ASSIGN/CANCEL frames); a heartbeat
  * thread; one thread per task (run, then upload until acknowledged).
- * Lock: w->mu guards the task table and the control connection's writes.
+ * Locks: w->mu guards the task table and resources; w->ctl_mu the control
+ * connection's writes, so a slow master never blocks task threads on mu.
  *
  * On disk under outputs_dir, per task: <id>/ (mounted at /output),
  * <id>.log (stdout+stderr), <id>.result (written when the task ended: the
@@ -61,7 +62,8 @@ typedef struct worker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     wtask *tasks;
-    int ctl_fd;              /* control connection, -1 when down */
+    pthread_mutex_t ctl_mu;  /* the control connection's writes; never held with mu */
+    int ctl_fd;              /* control connection, -1 when down (under ctl_mu) */
     lane lanes[UPLOAD_LANES];
     pthread_cond_t lane_cv;  /* a lane was given back (one waiter wakes) */
     volatile int *stop;
@@ -87,10 +89,10 @@ static void sleep_ms(int ms)
 static int ctl_send(worker *w, proto_buf *b)
 {
     int rc = -ENOTCONN;
-    pthread_mutex_lock(&w->mu);
+    pthread_mutex_lock(&w->ctl_mu);
     if (w->ctl_fd >= 0)
         rc = frame_write(w->ctl_fd, b, 10000);
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&w->ctl_mu);
     return rc;
 }
 
@@ -155,9 +157,10 @@ static char *read_tail(const char *path, size_t max)
     if (!(buf = malloc(n + 1))) goto out;
     ssize_t got = pread(fd, buf, n, start);
     n = got > 0 ? (size_t)got : 0;
-    /* The wire wants UTF-8 without NUL: replace what would be refused. */
+    /* A NUL would end the C string early; anything else that is not valid
+     * UTF-8 the encoder replaces (proto_put_str), keeping valid UTF-8. */
     for (size_t i = 0; i < n; i++)
-        if (buf[i] == 0 || (unsigned char)buf[i] >= 0x80) buf[i] = '?';
+        if (buf[i] == 0) buf[i] = '?';
     buf[n] = 0;
 out:
     close(fd);
@@ -564,8 +567,8 @@ static void *heartbeat_main(void *arg)
         proto_put_u64(&b, T_FREE_MEMORY, w->free_mem);
         proto_put_u64(&b, T_FREE_GPU, w->free_gpu);
         put_ids(w, &b);
-        if (w->ctl_fd >= 0) frame_write(w->ctl_fd, &b, 10000);
         pthread_mutex_unlock(&w->mu);
+        ctl_send(w, &b);
     }
     proto_buf_free(&b);
     return NULL;
@@ -592,9 +595,9 @@ static int session(worker *w, char *err, size_t errcap)
         snprintf(err, errcap, "registration failed: %s", strerror(rc < -200 ? EPROTO : -rc));
         goto out;
     }
-    pthread_mutex_lock(&w->mu);
+    pthread_mutex_lock(&w->ctl_mu);
     w->ctl_fd = p.fd;
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&w->ctl_mu);
     /* Reconciliation's CANCELs (and an ASSIGN from a quick scheduler) may
      * arrive before the reply to REGISTER: act on them, never drop them,
      * or a task the master moved elsewhere would run here twice. */
@@ -630,9 +633,9 @@ static int session(worker *w, char *err, size_t errcap)
     }
     rc = 0;
 out:
-    pthread_mutex_lock(&w->mu);
+    pthread_mutex_lock(&w->ctl_mu);
     w->ctl_fd = -1;
-    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_unlock(&w->ctl_mu);
     peer_close(&p);
     return rc;
 }
@@ -684,6 +687,7 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
     w.stop = stop;
     w.ctl_fd = -1;
     pthread_mutex_init(&w.mu, NULL);
+    pthread_mutex_init(&w.ctl_mu, NULL);
     pthread_cond_init(&w.cv, NULL);
     pthread_cond_init(&w.lane_cv, NULL);
     if (cfg->worker_id[0]) {
