@@ -1,8 +1,10 @@
 #!/bin/sh
 # test_mongo.sh — the master on the MongoDB backend, end to end: a master
 # whose [mongodb] uri is $CLOUDAI_TEST_MONGO_URI (a fresh database per run,
-# left behind for inspection), a process-runtime worker, one task writing 3
-# files; then the database is checked from outside with mongo_query:
+# left behind for inspection), a worker (Docker when an engine answers, else
+# the process runtime), the seed's Example 3 (status.txt, a 50 MiB random
+# models/model.pkl, result.txt); then the database is checked from outside
+# with mongo_query:
 # FILE_METADATA holds exactly those 3 records with the stored files' sha256,
 # and TASKS has the task completed with output_files 3.
 if [ -z "$CLOUDAI_TEST_MONGO_URI" ]; then
@@ -54,7 +56,12 @@ fi
 if grep -q "metadata store: mongodb" "$T/master.log"; then ok "master uses the mongodb store"
 else notok "master does not report the mongodb store"; fi
 
-"$B/worker" -master "$ADDR" -id w1 -runtime process -outputs "$T/out" >"$T/worker.log" 2>&1 </dev/null &
+# The seed's Example 3 runs in Docker when an engine answers (CI starts one),
+# else in the process runtime; the command is the same in both.
+RT=process
+if docker info >/dev/null 2>&1 && tests/integration/mkimage.sh >/dev/null 2>&1; then RT=docker; fi
+echo "# runtime: $RT"
+"$B/worker" -master "$ADDR" -id w1 -runtime $RT -outputs "$T/out" >"$T/worker.log" 2>&1 </dev/null &
 WPID=$!
 
 # Wait for the worker to register (bounded), then submit.
@@ -64,7 +71,8 @@ while [ $i -lt 100 ]; do
     sleep 0.1; i=$((i + 1))
 done
 "$B/cloudai" -master "$ADDR" task cloudai-test:latest -name ex3 \
-    -cmd 'echo one > a.txt; echo two > b.txt; mkdir -p d; echo three > d/c.txt' >"$T/submit.out" 2>&1
+    -cmd 'cd "$OUTPUT_DIR" && echo starting > status.txt && mkdir -p models && head -c 52428800 /dev/urandom > models/model.pkl && echo 0.97 > result.txt' \
+    >"$T/submit.out" 2>&1
 TID=$(sed -n 's/^ *Task ID: *//p' "$T/submit.out")
 if [ -n "$TID" ]; then ok "task submitted ($TID)"; else notok "submit failed"; cat "$T/submit.out"; show; exit 1; fi
 
@@ -83,7 +91,7 @@ if [ "$status" = completed ]; then ok "task completed"; else notok "task ended a
 if [ "$(tail -n 1 "$T/files.out")" = "count 3" ]; then ok "FILE_METADATA has 3 records for the task"
 else notok "FILE_METADATA for the task: $(tail -n 1 "$T/files.out") $(cat "$T/mq.err")"; fi
 good=0
-for name in a.txt b.txt d/c.txt; do
+for name in status.txt models/model.pkl result.txt; do
     path=$(find "$T/files" -type f -path "*/$TID/$name" | head -n 1)
     [ -n "$path" ] || continue
     sum=$(sha256sum "$path" | cut -d' ' -f1)
