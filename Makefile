@@ -2,7 +2,27 @@
 # `make check` runs unit, fuzz-corpus and integration tests (also under ASan/UBSan).
 CC      ?= cc
 NPROC   := $(shell nproc 2>/dev/null || echo 2)
-PKGS    := libbson-1.0 libmongoc-1.0 zlib libcurl libcrypto libmicrohttpd
+PKGS    := libbson-1.0 libmongoc-1.0 zlib libcurl libcrypto libssl libmicrohttpd
+
+# Dependencies first: one clear message naming the missing Debian packages
+# (scripts/deps.sh holds the one list), instead of a cascade of pkg-config
+# and compiler errors. Skipped for targets that need no compiler.
+NODEPS_GOALS := deps clean help
+ifeq ($(CLOUDAI_DEPS_OK),)
+ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+DEPS_MISSING := $(shell sh scripts/deps.sh build)
+DEPS_INDENT := $(subst x, ,xxxx)
+ifneq ($(DEPS_MISSING),)
+$(info CloudAI needs Debian packages that are not installed: $(DEPS_MISSING))
+$(info Install them with:)
+$(info $(DEPS_INDENT)sudo apt-get install -y $(DEPS_MISSING))
+$(info or run `make deps` (as root) to install everything the build and the tests use.)
+$(error missing build dependencies)
+endif
+export CLOUDAI_DEPS_OK := 1
+endif
+endif
+
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 WARN    := -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wno-unused-parameter -Wno-format-truncation
@@ -38,7 +58,7 @@ REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/fuzz/replay_%,$(FUZZ_SRC
 TOOL_BIN   := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 PROGS      := $(B)/master $(B)/worker $(B)/cloudai
 
-.PHONY: all check check-unit bench fuzz clean install tests
+.PHONY: all check check-unit bench fuzz clean install tests deps
 all:
 	@$(MAKE) --no-print-directory V=rel progs
 	@ln -sf build/rel/master master; ln -sf build/rel/worker worker; ln -sf build/rel/cloudai cloudai
@@ -73,10 +93,14 @@ $(B)/tests/tools/%: $(B)/tests/tools/%.o $(LIB_OBJ)
 
 # Tests run twice: optimised build and ASan/UBSan build. Integration tests use
 # the sanitizer build of the daemons too, so a memory error fails the suite.
+# tests/integration/services.sh starts what the tests need (the Docker test
+# image, FerretDB when Go is there) and says what will skip and why.
 check:
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory -j$(NPROC) V=asan tests
-	@tests/run.sh
+	@m=$$(sh scripts/deps.sh test); [ -z "$$m" ] || \
+	  echo "check: not installed: $$m (\`make deps\` installs them); tests that need them skip"
+	@tests/integration/services.sh tests/run.sh
 
 check-unit:
 	@$(MAKE) --no-print-directory -j$(NPROC) V=asan tests
@@ -94,6 +118,10 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRC)
 fuzz-run: fuzz
 	@for f in build/fuzz/fuzz_*; do t=$${f##*/fuzz_}; mkdir -p build/fuzz/corpus/$$t; \
 	  echo "== $$t"; $$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 build/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; done
+
+# Installs every Debian package the build and the tests use (.ci/run too).
+deps:
+	@sh scripts/deps.sh install
 
 bench: all
 	@tests/bench/run.sh

@@ -26,6 +26,8 @@ run_one() { # name, command...
     fi
     pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
     printf '%-44s %3d ok %3d failed %3d skipped  (%ss)\n' "$name" "$p" "$f" "$s" "$(( $(date +%s) - start ))"
+    # Say why anything was skipped, right under its line.
+    [ "$s" -eq 0 ] || grep '^skip - ' "$log" | head -5 | sed 's/^/    /'
     if [ "$f" -ne 0 ]; then
         failed_names="$failed_names $name"
         grep -E '^(not ok|#)' "$log" | head -40 | sed 's/^/    /'
