@@ -15,7 +15,7 @@ DEPS_INDENT := $(subst x, ,xxxx)
 ifneq ($(DEPS_MISSING),)
 $(info CloudAI needs Debian packages that are not installed: $(DEPS_MISSING))
 $(info Install them with:)
-$(info $(DEPS_INDENT)sudo apt-get install -y $(DEPS_MISSING))
+$(info $(DEPS_INDENT)$(if $(filter 0,$(shell id -u)),,sudo )apt-get install -y $(DEPS_MISSING))
 $(info or run `make deps` (as root) to install everything the build and the tests use.)
 $(error missing build dependencies)
 endif

@@ -97,5 +97,14 @@ int config_parse(config *c, const char *text, size_t len, const char *name,
 /* Sets one key, as from a command-line flag: "worker.cpu" = "4". */
 int config_set(config *c, const char *section, const char *key, const char *value,
                char *err, size_t errcap);
+/* A command-line override "section.key=value" (e.g. "worker.cpu=4",
+ * "auth.user.alice=TOKEN", "retention.rule.tmp-*=2"): the section is the text
+ * before the first '.', the key the rest up to the first '='. Same validation
+ * as config_set. Returns 0, -1 with err filled, or 1 when arg does not have
+ * that form (the caller treats it as some other argument). */
+int config_override(config *c, const char *arg, char *err, size_t errcap);
+/* Refuses the example secrets: -1 with err naming the key when a token
+ * still holds "change-me" (config.example.ini's placeholders), else 0. */
+int config_check_secrets(const config *c, char *err, size_t errcap);
 const config_user *config_user_find(const config *c, const char *name);
 #endif

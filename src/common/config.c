@@ -743,6 +743,53 @@ int config_set(config *c, const char *section, const char *key, const char *valu
     return 0;
 }
 
+int config_override(config *c, const char *arg, char *err, size_t errcap)
+{
+    char section[80], key[CFG_LINE_MAX + 1];
+    const char *eq, *dot;
+    if (!arg || arg[0] == '-' || !(eq = strchr(arg, '=')))
+        return 1;
+    dot = memchr(arg, '.', (size_t)(eq - arg));
+    if (!dot || dot == arg || dot + 1 == eq)
+        return 1;
+    if ((size_t)(dot - arg) >= sizeof section || (size_t)(eq - dot - 1) >= sizeof key) {
+        if (err && errcap)
+            snprintf(err, errcap, "override '%.40s...': section or key too long", arg);
+        return -1;
+    }
+    memcpy(section, arg, (size_t)(dot - arg));
+    section[dot - arg] = '\0';
+    memcpy(key, dot + 1, (size_t)(eq - dot - 1));
+    key[eq - dot - 1] = '\0';
+    return config_set(c, section, key, eq + 1, err, errcap);
+}
+
+/* The placeholders of config.example.ini all contain this. */
+#define CFG_PLACEHOLDER "change-me"
+
+int config_check_secrets(const config *c, char *err, size_t errcap)
+{
+    const char *what = NULL;
+    char name[96];
+    if (strstr(c->cluster_token, CFG_PLACEHOLDER)) {
+        what = "cluster_token";
+    } else {
+        for (int i = 0; i < c->nusers; i++)
+            if (strstr(c->users[i].token, CFG_PLACEHOLDER)) {
+                snprintf(name, sizeof name, "user.%s", c->users[i].name);
+                what = name;
+                break;
+            }
+    }
+    if (!what)
+        return 0;
+    if (err && errcap)
+        snprintf(err, errcap, "[auth] %s is still the example placeholder (\"%s...\"): "
+                 "set a random secret (e.g. `openssl rand -hex 32`), or remove the [auth] "
+                 "tokens for an open local dev cluster", what, CFG_PLACEHOLDER);
+    return -1;
+}
+
 /* The returned pointer aliases c->users and lives as long as c. */
 const config_user *config_user_find(const config *c, const char *name)
 {

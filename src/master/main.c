@@ -21,6 +21,10 @@
 #include "upload.h"
 #include "worker/worker.h"
 
+/* --dev serves the web browser here unless http.listen says otherwise. */
+#define DEV_HTTP_LISTEN "127.0.0.1:8080"
+#define MAX_OVERRIDES 64
+
 static volatile int stopping;
 static server *the_server;
 static char bound[256];
@@ -29,14 +33,17 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "usage: master [--dev] [--console] [-config FILE] [-listen HOST:PORT]\n"
-"              [-files DIR] [-meta DIR] [-v]\n"
-"  --dev          also run one worker in this process (data under ./data)\n"
+"              [-files DIR] [-meta DIR] [-v] [section.key=value ...]\n"
+"  --dev          also run one worker in this process (data under ./data) and\n"
+"                 serve the web browser on http://" DEV_HTTP_LISTEN "/ (http.listen= turns it off)\n"
 "  --console      read commands on stdin even when it is not a terminal\n"
 "  -config FILE   INI configuration (see config.example.ini)\n"
 "  -listen ADDR   address for workers and clients (default 127.0.0.1:7070)\n"
 "  -files DIR     where task outputs are stored (default ./data/files)\n"
 "  -meta DIR      embedded metadata journal (default ./data/meta)\n"
 "  -v             debug logging\n"
+"  section.key=value  set any key of config.example.ini, after -config and the flags\n"
+"                 (e.g. http.listen=127.0.0.1:8081 scheduler.policy=spread)\n"
 "  --migrate-to-mongo  copy the embedded journal (-meta) into [mongodb] uri, then exit;\n"
 "                 idempotent: running it again resumes or re-copies\n");
 }
@@ -104,6 +111,8 @@ int main(int argc, char **argv)
     config cfg;
     int dev = 0, console = isatty(0), verbose = 0, rc = 1, migrate = 0;
     const char *config_path = NULL, *listen = NULL, *files = NULL, *metadir = NULL;
+    const char *overrides[MAX_OVERRIDES];
+    int noverrides = 0;
     char err[1024] = "";
     meta *m = NULL;
     cluster *cl = NULL;
@@ -128,10 +137,13 @@ int main(int argc, char **argv)
         else if (i + 1 < argc && !strcmp(a, "-listen")) listen = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "-files")) files = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "-meta")) metadir = argv[++i];
+        else if (a[0] != '-' && strchr(a, '=') && noverrides < MAX_OVERRIDES) overrides[noverrides++] = a;
         else { fprintf(stderr, "master: unknown argument '%s'\n", argv[i]); usage(stderr); return 2; }
     }
     log_init("master", verbose ? LOG_DEBUG : LOG_INFO);
     config_defaults(&cfg);
+    if (dev)
+        snprintf(cfg.http_listen, sizeof cfg.http_listen, "%s", DEV_HTTP_LISTEN);
     if (config_path && config_load(&cfg, config_path, warn_cb, err, sizeof err) < 0) {
         fprintf(stderr, "master: %s\n", err);
         return 2;
@@ -140,6 +152,18 @@ int main(int argc, char **argv)
         (files && config_set(&cfg, "storage", "files_dir", files, err, sizeof err) < 0) ||
         (metadir && config_set(&cfg, "storage", "meta_dir", metadir, err, sizeof err) < 0)) {
         fprintf(stderr, "master: %s\n", err);
+        return 2;
+    }
+    for (int i = 0; i < noverrides; i++) {
+        int r = config_override(&cfg, overrides[i], err, sizeof err);
+        if (r != 0) {
+            fprintf(stderr, "master: %s\n", r > 0 ? "override is section.key=value" : err);
+            if (r > 0) usage(stderr);
+            return 2;
+        }
+    }
+    if (config_check_secrets(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "master: refusing to start: %s\n", err);
         return 2;
     }
 
@@ -216,12 +240,20 @@ int main(int argc, char **argv)
         log_warn("no [auth] tokens configured: any local user and worker may connect (dev mode)");
     if (cfg.http_listen[0]) {
         char hbound[300];
-        if (!(hs = http_start(&cfg, cl, rt, hbound, sizeof hbound, err, sizeof err))) {
+        hs = http_start(&cfg, cl, rt, hbound, sizeof hbound, err, sizeof err);
+        if (!hs && dev && !strcmp(cfg.http_listen, DEV_HTTP_LISTEN)) {
+            /* Only the --dev default falls back: an address the user chose is kept. */
+            log_warn("web browser: %s; using another free port", err);
+            snprintf(cfg.http_listen, sizeof cfg.http_listen, "127.0.0.1:0");
+            hs = http_start(&cfg, cl, rt, hbound, sizeof hbound, err, sizeof err);
+        }
+        if (!hs) {
             log_error("%s", err);
             goto out;
         }
         log_info("HTTP API and web browser on http://%s/", hbound);
         fprintf(stdout, "master http on %s\n", hbound);
+        fprintf(stdout, "web browser: http://%s/\n", hbound);
         fflush(stdout);
     }
     log_info("listening on %s; files in %s", bound, cfg.files_dir);

@@ -17,8 +17,11 @@ static void usage(FILE *f)
     fprintf(f,
 "usage: worker [-config FILE] [-master HOST:PORT] [-id NAME] [-runtime auto|docker|process]\n"
 "              [-outputs DIR] [-cpu N] [-mem SIZE] [-storage SIZE] [-gpu N] [-token T] [-v]\n"
+"              [section.key=value ...]\n"
 "  Resources not given are detected (CPUs, memory, free disk under -outputs, nvidia-smi).\n"
-"  The cluster token may also come from CLOUDAI_CLUSTER_TOKEN.\n");
+"  The cluster token may also come from CLOUDAI_CLUSTER_TOKEN.\n"
+"  section.key=value sets any key of config.example.ini (worker.cpu=4), applied in\n"
+"  command-line order after -config.\n");
 }
 
 static void warn_cb(const char *msg) { log_warn("%s", msg); }
@@ -65,6 +68,12 @@ int main(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "-help")) { usage(stdout); return 0; }
         if (!strcmp(a, "-v")) { verbose = 1; continue; }
         if (!strcmp(a, "-config")) { i++; continue; }
+        int r = config_override(&cfg, a, err, sizeof err);
+        if (r < 0) {
+            fprintf(stderr, "worker: %s\n", err);
+            return 2;
+        }
+        if (r == 0) continue;
         size_t k;
         for (k = 0; k < sizeof map / sizeof map[0]; k++)
             if (!strcmp(a, map[k].flag)) break;
@@ -77,6 +86,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "worker: %s: %s\n", argv[i - 1], err);
             return 2;
         }
+    }
+    if (config_check_secrets(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "worker: refusing to start: %s\n", err);
+        return 2;
     }
     if (verbose) log_set_level(LOG_DEBUG);
     if (cfg.worker_id[0]) log_init(cfg.worker_id, verbose ? LOG_DEBUG : LOG_INFO);

@@ -393,6 +393,61 @@ static void test_set(void)
     T_CHECK(c.listen[1] == '\0' && c.listen[10] == '\0');
 }
 
+static void test_override(void)
+{
+    config c;
+    char err[512];
+    config_defaults(&c);
+    T_EQ_INT(config_override(&c, "worker.cpu=4", err, sizeof err), 0);
+    T_CHECK(c.cpu == 4);
+    T_EQ_INT(config_override(&c, "http.listen=127.0.0.1:8081", err, sizeof err), 0);
+    T_EQ_STR(c.http_listen, "127.0.0.1:8081");
+    /* An empty value is a value (turns --dev's web browser off). */
+    T_EQ_INT(config_override(&c, "http.listen=", err, sizeof err), 0);
+    T_EQ_STR(c.http_listen, "");
+    /* '=' in the value, dotted keys ([auth] users, retention rules). */
+    T_EQ_INT(config_override(&c, "mongodb.uri=mongodb://h/?a=b", err, sizeof err), 0);
+    T_EQ_STR(c.mongo_uri, "mongodb://h/?a=b");
+    T_EQ_INT(config_override(&c, "auth.user.carol=tok=en", err, sizeof err), 0);
+    T_CHECK(config_user_find(&c, "carol") && !strcmp(config_user_find(&c, "carol")->token, "tok=en"));
+    T_EQ_INT(config_override(&c, "retention.rule.tmp-*=2", err, sizeof err), 0);
+    T_CHECK(c.nrules == 1 && c.rules[0].max_age_days == 2);
+    /* Refused values and keys name what is wrong. */
+    T_EQ_INT(config_override(&c, "worker.cpu=four", err, sizeof err), -1);
+    T_CHECK(strstr(err, "[worker] cpu") != NULL);
+    T_EQ_INT(config_override(&c, "worker.cpux=4", err, sizeof err), -1);
+    T_CHECK(strstr(err, "unknown key 'cpux' in [worker]") != NULL);
+    T_EQ_INT(config_override(&c, "scheduler.policy=fastest", err, sizeof err), -1);
+    /* Not an override: left to the caller. */
+    T_EQ_INT(config_override(&c, "-listen", err, sizeof err), 1);
+    T_EQ_INT(config_override(&c, "noequals.key", err, sizeof err), 1);
+    T_EQ_INT(config_override(&c, "nodot=1", err, sizeof err), 1);
+    T_EQ_INT(config_override(&c, ".key=1", err, sizeof err), 1);
+    T_EQ_INT(config_override(&c, "worker.=1", err, sizeof err), 1);
+    T_EQ_INT(config_override(&c, "-worker.cpu=1", err, sizeof err), 1);
+    T_CHECK(c.cpu == 4);
+}
+
+static void test_secrets(void)
+{
+    config c;
+    char err[512] = "";
+    const char *path = access("config.example.ini", R_OK) == 0 ? "config.example.ini"
+                                                               : "../config.example.ini";
+    config_defaults(&c);
+    T_EQ_INT(config_check_secrets(&c, err, sizeof err), 0);
+    /* The example as a starting point refuses, naming the key. */
+    T_EQ_INT(config_load(&c, path, NULL, err, sizeof err), 0);
+    T_EQ_INT(config_check_secrets(&c, err, sizeof err), -1);
+    T_CHECK(strstr(err, "cluster_token") && strstr(err, "placeholder"));
+    T_EQ_INT(config_override(&c, "auth.cluster_token=9f2c41d07be3", err, sizeof err), 0);
+    T_EQ_INT(config_check_secrets(&c, err, sizeof err), -1);
+    T_CHECK(strstr(err, "user.alice") != NULL);
+    T_EQ_INT(config_override(&c, "auth.user.alice=a1", err, sizeof err), 0);
+    T_EQ_INT(config_override(&c, "auth.user.bob=b2", err, sizeof err), 0);
+    T_EQ_INT(config_check_secrets(&c, err, sizeof err), 0);
+}
+
 int main(void)
 {
     T_RUN(test_defaults);
@@ -403,5 +458,7 @@ int main(void)
     T_RUN(test_syntax);
     T_RUN(test_auth);
     T_RUN(test_set);
+    T_RUN(test_override);
+    T_RUN(test_secrets);
     return T_DONE();
 }
