@@ -126,10 +126,39 @@ deps:
 bench: all
 	@tests/bench/run.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 build/rel/master build/rel/worker build/rel/cloudai $(DESTDIR)$(PREFIX)/bin/
+# `make install PREFIX=/usr DESTDIR=/tmp/pkg`: programs under names that do not
+# collide (cloudai-master, cloudai-worker, cloudai), hardened systemd units,
+# the sysusers.d entry for their user, man pages (cloudai.ini(5) generated from
+# config.example.ini), bash completion and the example configuration.
+# tests/integration/test_install.sh checks the result.
 PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/cloudai
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+COMPLDIR ?= $(PREFIX)/share/bash-completion/completions
+build/gen/cloudai.ini.5: config.example.ini man/ini2man.sh
+	@mkdir -p build/gen
+	sh man/ini2man.sh config.example.ini >$@
+install: all build/gen/cloudai.ini.5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(COMPLDIR)
+	install -m 755 build/rel/master $(DESTDIR)$(BINDIR)/cloudai-master
+	install -m 755 build/rel/worker $(DESTDIR)$(BINDIR)/cloudai-worker
+	install -m 755 build/rel/cloudai $(DESTDIR)$(BINDIR)/cloudai
+	install -m 644 man/cloudai.1 $(DESTDIR)$(MANDIR)/man1/cloudai.1
+	install -m 644 build/gen/cloudai.ini.5 $(DESTDIR)$(MANDIR)/man5/cloudai.ini.5
+	install -m 644 man/cloudai-master.8 man/cloudai-worker.8 $(DESTDIR)$(MANDIR)/man8/
+	for u in cloudai-master cloudai-worker; do \
+	  sed 's|@BINDIR@|$(BINDIR)|g' dist/systemd/$$u.service.in >$(DESTDIR)$(UNITDIR)/$$u.service && \
+	  chmod 644 $(DESTDIR)$(UNITDIR)/$$u.service || exit 1; done
+	install -m 644 dist/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/cloudai.conf
+	install -m 644 dist/bash-completion/cloudai $(DESTDIR)$(COMPLDIR)/cloudai
+	ln -sf cloudai $(DESTDIR)$(COMPLDIR)/cloudai-master
+	ln -sf cloudai $(DESTDIR)$(COMPLDIR)/cloudai-worker
+	install -m 644 config.example.ini $(DESTDIR)$(DATADIR)/cloudai.ini.example
 
 clean:
 	rm -rf build master worker cloudai
