@@ -2,12 +2,24 @@
 # tests/bench/run.sh — `make bench`: CloudAI against the machine's limits and
 # the tools people use instead, measured side by side in one run. Prints a
 # table and writes bench-results.json: a list of {name, value, unit,
-# baseline, baseline_value, ratio}; ratio > 1 means better than the baseline
+# baseline, baseline_value, ratio, samples, value_min, value_max,
+# baseline_min, baseline_max, load_before, load_after, steal_pct,
+# foreign_cpu_pct, busy}; ratio > 1 means better than the baseline
 # (times: baseline/ours; throughputs: ours/baseline).
+#
+# Comparisons are interleaved (ours, baseline, ours, baseline, ...: at
+# least 5 pairs for the big transfers, BENCH_PAIRS to change) and reported
+# as median (min-max) of each side; the ratio is the ratio of medians. A
+# ratio from a busy machine is meaningless, so every row records the load
+# average before and after, the CPU steal, and the CPU time used by
+# processes that are not this bench's ("foreign"); a row is flagged busy
+# when the 1-minute load was over 0.5 when the bench started, foreign work
+# took over 10% of a core, or steal over 2%.
 #
 #   BENCH_QUICK=1     smaller data (128 MiB, 2,000 files/tasks), < 3 minutes
 #   BENCH_ONLY=LIST   comma list of: transfer,memory,sched,docker,netns,meta
 #   BENCH_JSON=FILE   where the results go (default ./bench-results.json)
+#   BENCH_PAIRS=N     interleaved pairs per transfer comparison (default 5, quick 3)
 #
 # Everything lives in one temp dir (removed at exit); the receivers of every
 # transfer (master store, rsync daemon module, tar -x target) write to the
@@ -24,9 +36,11 @@ IMAGE=cloudai-test:latest
 MiB=$((1024 * 1024))
 if [ "$QUICK" = 1 ]; then
     BIG=$((128 * MiB)); NSMALL=2000; NTASKS=2000; NDOCKER=5; BIGMEM=0; NET_BIG=$((128 * MiB))
+    PAIRS=${BENCH_PAIRS:-3}
 else
     BIG=$((1024 * MiB)); NSMALL=10000; NTASKS=10000; NDOCKER=20; BIGMEM=$((4096 * MiB))
     NET_BIG=$((1024 * MiB))
+    PAIRS=${BENCH_PAIRS:-5}
 fi
 BIGNAME="$((BIG / MiB)) MiB"
 
@@ -51,18 +65,86 @@ want() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
 log() { printf '%s\n' "$*" >&2; }
 now_ns() { date +%s%N; }
 secs_since() { echo "$(( $(now_ns) - $1 ))" | awk '{printf "%.4f", $1 / 1e9}'; }
-mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? b / s / 1e6 : 0) }'; }
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f\n", (s > 0 ? b / s / 1e6 : 0) }'; }
 
-# row NAME VALUE UNIT BASELINE BASELINE_VALUE HIGHER_IS_BETTER(1|0)
+# --- the machine's state, so a noisy row is flagged, not believed ----------
+HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
+NCPU=$(nproc 2>/dev/null || echo 1)
+load1() { cut -d' ' -f1 /proc/loadavg; }
+START_LOAD=$(load1)
+# "busy_jiffies steal_jiffies total_jiffies" from /proc/stat (all CPUs).
+# Busy is user+nice+system: interrupt time is not attributed to processes.
+cpu_snap() { awk '/^cpu / { print $2+$3+$4, $9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
+# CPU seconds used by this shell and every child it has waited for (the
+# daemons are waited for by stop_cluster), from bash's `times`.
+own_cpu() {
+    times | awk '{ for (i = 1; i <= NF; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } }
+                 END { printf "%.3f", t }'
+}
+mark_begin() {
+    MB_LOAD=$(load1); MB_CPU=$(cpu_snap); MB_OWN=$(own_cpu); MB_T=$(now_ns)
+}
+# Sets ML_* for the span since mark_begin.
+mark_end() {
+    local now own
+    now=$(cpu_snap); own=$(own_cpu)
+    read -r ML_FOREIGN ML_STEAL < <(awk -v a="$MB_CPU" -v b="$now" -v o0="$MB_OWN" -v o1="$own" \
+        -v hz="$HZ" -v t0="$MB_T" -v t1="$(now_ns)" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        wall = (t1 - t0) / 1e9; if (wall <= 0) wall = 1
+        busy = (y[1] - x[1]) / hz; own = o1 - o0
+        f = (busy - own) / wall * 100; if (f < 0) f = 0
+        tot = y[3] - x[3]; st = (tot > 0 ? (y[2] - x[2]) / tot * 100 : 0)
+        printf "%.0f %.1f\n", f, st }')
+    ML_LOAD0=$MB_LOAD; ML_LOAD1=$(load1)
+    ML_BUSY=$(awk -v l="$START_LOAD" -v f="$ML_FOREIGN" -v s="$ML_STEAL" \
+        'BEGIN { print (l > 0.5 || f > 10 || s > 2) ? "true" : "false" }')
+}
+mark_begin; mark_end   # defaults for rows that are not comparisons
+
+# stats FILE -> "median min max n" of one number per line
+stats() {
+    sort -g "$1" | awk '{ a[NR] = $1 } END {
+        if (NR == 0) { print "0 0 0 0"; exit }
+        m = (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)
+        printf "%s %s %s %d\n", m, a[1], a[NR], NR }'
+}
+fmt1() { awk -v v="$1" 'BEGIN { if (v >= 100) printf "%.0f", v; else if (v >= 10) printf "%.1f", v; else printf "%.3g", v }'; }
+
+# Rows go to a TSV: name value unit baseline base_value ratio samples
+# vmin vmax bmin bmax load0 load1 steal foreign busy
 ROWS=$TMP/rows.tsv
 : > "$ROWS"
-row() {
-    local ratio
-    ratio=$(awk -v v="$2" -v b="$5" -v up="$6" 'BEGIN {
+emit_row() {
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$ROWS"
+    local spread="" bspread="" flag=""
+    [ "$7" -gt 1 ] 2>/dev/null && spread="($(fmt1 "$8")-$(fmt1 "$9"))" &&
+        [ -n "${10}" ] && bspread="($(fmt1 "${10}")-$(fmt1 "${11}"))"
+    [ "${16}" = true ] && flag=" BUSY"
+    printf '  %-52s %9s %-15s %-7s | %-24s %9s %-15s | %5s  n=%s load %s->%s%s\n' "$1" "$(fmt1 "$2")" \
+        "$spread" "$3" "$4" "${5:+$(fmt1 "$5")}" "$bspread" "${6:--}" "$7" "${12}" "${13}" "$flag" >&2
+}
+ratio_of() { # value base higher_is_better
+    awk -v v="$1" -v b="$2" -v up="$3" 'BEGIN {
         if (b == "" || b + 0 == 0 || v + 0 == 0) { print ""; exit }
-        printf "%.2f", (up ? v / b : b / v) }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$ratio" >> "$ROWS"
-    printf '  %-58s %12s %-8s | %-26s %12s | %s\n' "$1" "$2" "$3" "$4" "$5" "${ratio:--}" >&2
+        printf "%.2f", (up ? v / b : b / v) }'
+}
+# row NAME VALUE UNIT BASELINE BASELINE_VALUE HIGHER_IS_BETTER(1|0)
+# (one measurement against a target or a single baseline value)
+row() {
+    emit_row "$1" "$2" "$3" "$4" "$5" "$(ratio_of "$2" "$5" "$6")" 1 "$2" "$2" "$5" "$5" \
+        "$ML_LOAD0" "$ML_LOAD1" "$ML_STEAL" "$ML_FOREIGN" "$ML_BUSY"
+}
+# rowS NAME OURS_SAMPLES UNIT BASELINE BASE_SAMPLES HIGHER_IS_BETTER
+# (interleaved samples, one per line; medians compared; call mark_end first)
+rowS() {
+    local o b
+    read -r om omin omax on < <(stats "$2")
+    if [ -n "$4" ] && [ -s "$5" ]; then
+        read -r bm bmin bmax _ < <(stats "$5")
+    else bm=""; bmin=""; bmax=""; fi
+    emit_row "$1" "$om" "$3" "$4" "$bm" "$(ratio_of "$om" "$bm" "$6")" "$on" "$omin" "$omax" \
+        "$bmin" "$bmax" "$ML_LOAD0" "$ML_LOAD1" "$ML_STEAL" "$ML_FOREIGN" "$ML_BUSY"
 }
 
 # --- build the bench programs with the Makefile's flags and objects ------
@@ -216,10 +298,28 @@ gen_cases() {
     [ -d "$TMP/ds/small" ] || "$U" gen small "$TMP/ds/small" "$NSMALL" 4096 3
 }
 MEM_M=0 MEM_W=0
+# ours_sample CASE_DIR DATASET -> MB/s of one upload on a fresh store and
+# cluster (the cluster's start is not timed; the worker times its upload).
+ours_sample() {
+    local dir=$1 ds=$2 bytes abytes wire ms m w
+    bytes=$(du -sb --apparent-size "$ds" | awk '{print $1}')
+    new_store; sync
+    rm -rf "$dir"
+    start_cluster "$dir" 1 process || return 1
+    read -r abytes wire ms < <(ours_upload "$dir" "$ds") || { stop_cluster; return 1; }
+    m=$(hwm_kib "$MPID"); w=$(hwm_kib "${WPIDS# }")
+    [ "$m" -gt "$MEM_M" ] && MEM_M=$m; [ "$w" -gt "$MEM_W" ] && MEM_W=$w
+    stop_cluster
+    log "    ours: $abytes archive bytes, $wire on the wire, $ms ms; RSS master $((m / 1024)) MiB, worker $((w / 1024)) MiB"
+    mbps "$bytes" "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')"
+}
 if want transfer; then
     gen_cases
-    rt_loop=$(raw_tcp_time 127.0.0.1 $((4 * BIG)))
-    row "raw TCP loopback (ceiling)" "$(mbps $((4 * BIG)) "$rt_loop")" MB/s "" "" 1
+    : > "$TMP/s.raw"
+    mark_begin
+    for _ in 1 2 3; do mbps $((4 * BIG)) "$(raw_tcp_time 127.0.0.1 $((4 * BIG)))" >> "$TMP/s.raw"; done
+    mark_end
+    rowS "raw TCP loopback (ceiling)" "$TMP/s.raw" MB/s "" "" 1
     start_rsyncd
     for c in random text small; do
         case $c in
@@ -228,50 +328,60 @@ if want transfer; then
             small) label="transfer lo: $NSMALL files of 4 KiB" ;;
         esac
         bytes=$(du -sb --apparent-size "$TMP/ds/$c" | awk '{print $1}')
-        new_store; sync
-        start_cluster "$TMP/c-$c" 1 process || exit 1
-        read -r abytes wire ms < <(ours_upload "$TMP/c-$c" "$TMP/ds/$c") || exit 1
-        m=$(hwm_kib "$MPID"); w=$(hwm_kib "${WPIDS# }")
-        [ "$m" -gt "$MEM_M" ] && MEM_M=$m; [ "$w" -gt "$MEM_W" ] && MEM_W=$w
-        stop_cluster
-        ours=$(mbps "$bytes" "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')")
-        log "    ours: $abytes archive bytes, $wire on the wire, $ms ms; RSS master $((m / 1024)) MiB, worker $((w / 1024)) MiB"
-        t=$(rsync_time "$TMP/ds/$c" 127.0.0.1)
-        row "$label" "$ours" MB/s "rsync -a (daemon)" "$(mbps "$bytes" "$t")" 1
-        t=$(tarnc_time "$TMP/ds/$c" 127.0.0.1)
-        row "$label" "$ours" MB/s "tar|nc|tar" "$(mbps "$bytes" "$t")" 1
-        if [ "$c" != random ] || [ "$QUICK" = 1 ]; then
-            t=$(tarnc_time "$TMP/ds/$c" 127.0.0.1 "" "" -z)
-            row "$label" "$ours" MB/s "tar -z|nc|tar -z" "$(mbps "$bytes" "$t")" 1
-        fi
-        row "$label" "$ours" MB/s "raw TCP loopback" "$(mbps $((4 * BIG)) "$rt_loop")" 1
+        : > "$TMP/s.ours"; : > "$TMP/s.rsync"; : > "$TMP/s.tar"; : > "$TMP/s.tarz"
+        mark_begin
+        for i in $(seq "$PAIRS"); do   # interleaved: ours, rsync, tar, (tar -z) ...
+            ours_sample "$TMP/c-$c" "$TMP/ds/$c" >> "$TMP/s.ours" || exit 1
+            mbps "$bytes" "$(rsync_time "$TMP/ds/$c" 127.0.0.1)" >> "$TMP/s.rsync"
+            mbps "$bytes" "$(tarnc_time "$TMP/ds/$c" 127.0.0.1)" >> "$TMP/s.tar"
+            # tar -z is slow (~45 MB/s): three samples are enough to place it
+            if { [ "$c" != random ] || [ "$QUICK" = 1 ]; } && [ "$i" -le 3 ]; then
+                mbps "$bytes" "$(tarnc_time "$TMP/ds/$c" 127.0.0.1 "" "" -z)" >> "$TMP/s.tarz"
+            fi
+        done
+        mark_end
+        rowS "$label" "$TMP/s.ours" MB/s "rsync -a (daemon)" "$TMP/s.rsync" 1
+        rowS "$label" "$TMP/s.ours" MB/s "tar|nc|tar" "$TMP/s.tar" 1
+        [ -s "$TMP/s.tarz" ] && rowS "$label" "$TMP/s.ours" MB/s "tar -z|nc|tar -z" "$TMP/s.tarz" 1
+        rowS "$label" "$TMP/s.ours" MB/s "raw TCP loopback" "$TMP/s.raw" 1
     done
     stop_rsyncd
-    # The same incompressible case stored durably on the disk, vs rsync + sync.
-    STORE=$TMP/disk-store; rm -rf "$STORE"; mkdir -p "$STORE"; sync
-    start_cluster "$TMP/c-disk" 1 process || exit 1
-    read -r abytes wire ms < <(ours_upload "$TMP/c-disk" "$TMP/ds/random") || exit 1
-    stop_cluster
-    rm -rf "$STORE"; sync
-    mkdir -p "$TMP/disk-dst"; t0=$(now_ns)
-    rsync -a "$TMP/ds/random/" "$TMP/disk-dst/" && sync -f "$TMP/disk-dst"
-    t=$(secs_since "$t0"); rm -rf "$TMP/disk-dst"; STORE=""
+    # The incompressible case stored durably on the disk, vs rsync + syncfs,
+    # interleaved.
     bytes=$(du -sb --apparent-size "$TMP/ds/random" | awk '{print $1}')
-    row "transfer lo to ext4, durable: $BIGNAME incompressible" \
-        "$(mbps "$bytes" "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')")" MB/s \
-        "rsync -a local + syncfs" "$(mbps "$bytes" "$t")" 1
+    : > "$TMP/s.ours"; : > "$TMP/s.rsync"
+    mark_begin
+    for i in $(seq "$PAIRS"); do
+        STORE=$TMP/disk-store; rm -rf "$STORE"; mkdir -p "$STORE"; sync
+        rm -rf "$TMP/c-disk"
+        start_cluster "$TMP/c-disk" 1 process || exit 1
+        read -r abytes wire ms < <(ours_upload "$TMP/c-disk" "$TMP/ds/random") || exit 1
+        stop_cluster
+        rm -rf "$STORE"; sync; STORE=""
+        mbps "$bytes" "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')" >> "$TMP/s.ours"
+        mkdir -p "$TMP/disk-dst"; t0=$(now_ns)
+        rsync -a "$TMP/ds/random/" "$TMP/disk-dst/" && sync -f "$TMP/disk-dst"
+        mbps "$bytes" "$(secs_since "$t0")" >> "$TMP/s.rsync"
+        rm -rf "$TMP/disk-dst"; sync
+    done
+    mark_end
+    rowS "transfer lo to ext4, durable: $BIGNAME incompressible" "$TMP/s.ours" MB/s \
+        "rsync -a local + syncfs" "$TMP/s.rsync" 1
     rm -rf "$TMP"/c-*
 fi
 
 # --- 2. memory ------------------------------------------------------------
 if want memory; then
+    mark_begin; mark_end
     [ "$MEM_M" -gt 0 ] && row "master peak RSS, $BIGNAME upload" "$((MEM_M / 1024))" MiB "target" 64 0
     [ "$MEM_W" -gt 0 ] && row "worker peak RSS, $BIGNAME upload" "$((MEM_W / 1024))" MiB "target" 64 0
     if [ "$BIGMEM" -gt 0 ]; then
         "$U" gen random "$TMP/ds/huge" 16 $((BIGMEM / 16)) 4
         new_store
+        mark_begin
         start_cluster "$TMP/c-huge" 1 process || exit 1
         if read -r abytes wire ms < <(ours_upload "$TMP/c-huge" "$TMP/ds/huge"); then
+            mark_end
             row "master peak RSS, $((BIGMEM / MiB)) MiB upload" "$(( $(hwm_kib "$MPID") / 1024 ))" MiB target 64 0
             row "worker peak RSS, $((BIGMEM / MiB)) MiB upload" "$(( $(hwm_kib "${WPIDS# }") / 1024 ))" MiB target 64 0
         fi
@@ -280,6 +390,7 @@ if want memory; then
     fi
     # 8 workers uploading at once (each its own 1/8 of the big case)
     new_store
+    mark_begin
     WCPU=2 start_cluster "$TMP/c-eight" 8 process || exit 1
     for i in $(seq 8); do
         "$U" gen random "$TMP/ds/eight$i" 4 $((BIG / 32)) $((10 + i))
@@ -289,6 +400,7 @@ if want memory; then
     for _ in $(seq 1200); do
         [ "$(cat "$TMP"/c-eight/w*.log | grep -c ': uploaded ')" -ge 8 ] && break; sleep 0.1
     done
+    mark_end
     row "master peak RSS, 8 workers uploading at once" "$(( $(hwm_kib "$MPID") / 1024 ))" MiB target 64 0
     stop_cluster
     rm -rf "$TMP"/ds/eight* "$TMP/c-eight"
@@ -296,27 +408,36 @@ fi
 
 # --- 3. scheduling ----------------------------------------------------------
 if want sched; then
+    mark_begin
     read -r dec secs placed < <("$TMP/bin/bench_sched" 1000 100000)
+    mark_end
     row "placement decisions/s (1,000 workers, 100k tasks)" \
         "$(awk -v d="$dec" -v s="$secs" 'BEGIN{printf "%.0f", d/s}')" "1/s" target 100000 1
-    new_store
-    WCPU=64 start_cluster "$TMP/c-sched" 4 process || exit 1
-    t0=$(now_ns)
-    read -r _ subsecs < <("$TMP/bin/bench_submit" "$MADDR" "$NTASKS" true "$IMAGE" 1) || exit 1
-    done_n=0
-    for _ in $(seq 3000); do     # at most 5 minutes
-        done_n=$(cat "$TMP"/c-sched/w*.log | grep -c 'output stored by the master')
-        [ "$done_n" -ge "$NTASKS" ] && break
-        sleep 0.1
+    : > "$TMP/s.tps"; : > "$TMP/s.sub"
+    mark_begin
+    for _ in $(seq "$([ "$QUICK" = 1 ] && echo 1 || echo 3)"); do
+        new_store
+        rm -rf "$TMP/c-sched"
+        WCPU=64 start_cluster "$TMP/c-sched" 4 process || exit 1
+        t0=$(now_ns)
+        read -r _ subsecs < <("$TMP/bin/bench_submit" "$MADDR" "$NTASKS" true "$IMAGE" 1) || exit 1
+        done_n=0
+        for _ in $(seq 3000); do     # at most 5 minutes
+            done_n=$(cat "$TMP"/c-sched/w*.log | grep -c 'output stored by the master')
+            [ "$done_n" -ge "$NTASKS" ] && break
+            sleep 0.1
+        done
+        t=$(secs_since "$t0")
+        ok=$("$BIN/cloudai" -master "$MADDR" -user bench tasks -status completed --json | grep -c '"task_id"')
+        log "    $NTASKS submitted in ${subsecs}s; $done_n uploaded by workers, $ok completed per master, ${t}s"
+        stop_cluster
+        awk -v n="$ok" -v s="$t" 'BEGIN{printf "%.0f\n", n/s}' >> "$TMP/s.tps"
+        awk -v n="$NTASKS" -v s="$subsecs" 'BEGIN{printf "%.0f\n", n/s}' >> "$TMP/s.sub"
     done
-    t=$(secs_since "$t0")
-    ok=$("$BIN/cloudai" -master "$MADDR" -user bench tasks -status completed --json | grep -c '"task_id"')
-    log "    $NTASKS submitted in ${subsecs}s; $done_n uploaded by workers, $ok completed per master, ${t}s"
-    stop_cluster
-    row "tasks/s end to end ($NTASKS x true, 4 workers)" \
-        "$(awk -v n="$ok" -v s="$t" 'BEGIN{printf "%.0f", n/s}')" "tasks/s" target 1000 1
-    row "submissions/s (one client connection)" \
-        "$(awk -v n="$NTASKS" -v s="$subsecs" 'BEGIN{printf "%.0f", n/s}')" "tasks/s" "" "" 1
+    mark_end
+    echo 2000 > "$TMP/s.target"
+    rowS "tasks/s end to end ($NTASKS x true, 4 workers)" "$TMP/s.tps" "tasks/s" target "$TMP/s.target" 1
+    rowS "submissions/s (one client connection)" "$TMP/s.sub" "tasks/s" "" "" 1
     rm -rf "$TMP/c-sched"
 fi
 
@@ -326,6 +447,7 @@ if want docker; then
         new_store
         start_cluster "$TMP/c-docker" 1 docker || exit 1
         : > "$TMP/lat.ours"; : > "$TMP/lat.bare"
+        mark_begin
         for i in $(seq "$NDOCKER"); do
             t0=$(now_ns)
             "$BIN/cloudai" -master "$MADDR" task "$IMAGE" -cmd true -name "lat$i" > /dev/null
@@ -339,9 +461,9 @@ if want docker; then
             secs_since "$t0" >> "$TMP/lat.bare"
         done
         stop_cluster
-        med() { sort -n "$1" | awk '{a[NR]=$1} END {printf "%.3f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-        row "Docker trivial task latency, median of $NDOCKER" "$(med "$TMP/lat.ours")" s \
-            "docker run --rm" "$(med "$TMP/lat.bare")" 0
+        mark_end
+        rowS "Docker trivial task latency, submit -> completed" "$TMP/lat.ours" s \
+            "docker run --rm" "$TMP/lat.bare" 0
         rm -rf "$TMP/c-docker"
     else
         log "  (docker: no daemon or image; skipped)"
@@ -363,26 +485,37 @@ if want netns; then
         mkdir -p "$TMP/dsn"
         "$U" gen random "$TMP/dsn/random" 16 $((NET_BIG / 16)) 5
         "$U" gen text "$TMP/dsn/text" 16 $((NET_BIG / 16)) 6
-        rt=$(raw_tcp_time 192.168.77.1 $((NET_BIG)) "$NS_W" "$NS_M")
-        link=$(mbps "$NET_BIG" "$rt")
-        row "raw TCP over the 1 Gbit/s veth (ceiling)" "$link" MB/s "link rate" 125.0 1
+        NPAIRS=$((PAIRS < 3 ? PAIRS : 3))   # a link-bound transfer varies little
+        : > "$TMP/s.link"
+        mark_begin
+        for _ in $(seq "$NPAIRS"); do
+            mbps "$NET_BIG" "$(raw_tcp_time 192.168.77.1 $((NET_BIG)) "$NS_W" "$NS_M")" >> "$TMP/s.link"
+        done
+        mark_end
+        echo 125.0 > "$TMP/s.rate"
+        rowS "raw TCP over the 1 Gbit/s veth (ceiling)" "$TMP/s.link" MB/s "link rate" "$TMP/s.rate" 1
         start_rsyncd "$NS_M" 192.168.77.1
         for c in random text; do
             bytes=$(du -sb --apparent-size "$TMP/dsn/$c" | awk '{print $1}')
-            new_store
-            start_cluster "$TMP/n-$c" 1 process "$NS_M" "$NS_W" 192.168.77.1 || exit 1
-            read -r abytes wire ms < <(CLI_NS=$NS_M ours_upload "$TMP/n-$c" "$TMP/dsn/$c") || exit 1
-            stop_cluster
-            ours=$(mbps "$bytes" "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')")
-            log "    ours: $abytes archive bytes, $wire on the wire, $ms ms"
+            : > "$TMP/s.ours"; : > "$TMP/s.rsync"; : > "$TMP/s.tarz"
+            mark_begin
+            for _ in $(seq "$NPAIRS"); do
+                new_store; rm -rf "$TMP/n-$c"
+                start_cluster "$TMP/n-$c" 1 process "$NS_M" "$NS_W" 192.168.77.1 || exit 1
+                read -r abytes wire ms < <(CLI_NS=$NS_M ours_upload "$TMP/n-$c" "$TMP/dsn/$c") || exit 1
+                stop_cluster
+                log "    ours: $abytes archive bytes, $wire on the wire, $ms ms"
+                mbps "$bytes" "$(awk -v ms="$ms" 'BEGIN{print ms/1000}')" >> "$TMP/s.ours"
+                mbps "$bytes" "$(rsync_time "$TMP/dsn/$c" 192.168.77.1 "$NS_W" -z)" >> "$TMP/s.rsync"
+                if [ $c = text ]; then
+                    mbps "$bytes" "$(tarnc_time "$TMP/dsn/$c" 192.168.77.1 "$NS_W" "$NS_M" -z)" >> "$TMP/s.tarz"
+                fi
+            done
+            mark_end
             label="transfer 1 Gbit/s: $((NET_BIG / MiB)) MiB $([ $c = random ] && echo incompressible || echo text)"
-            row "$label" "$ours" MB/s "raw TCP on the link" "$link" 1
-            t=$(rsync_time "$TMP/dsn/$c" 192.168.77.1 "$NS_W" -z)
-            row "$label" "$ours" MB/s "rsync -az (daemon)" "$(mbps "$bytes" "$t")" 1
-            if [ $c = text ]; then
-                t=$(tarnc_time "$TMP/dsn/$c" 192.168.77.1 "$NS_W" "$NS_M" -z)
-                row "$label" "$ours" MB/s "tar -z|nc|tar -z" "$(mbps "$bytes" "$t")" 1
-            fi
+            rowS "$label" "$TMP/s.ours" MB/s "raw TCP on the link" "$TMP/s.link" 1
+            rowS "$label" "$TMP/s.ours" MB/s "rsync -az (daemon)" "$TMP/s.rsync" 1
+            [ -s "$TMP/s.tarz" ] && rowS "$label" "$TMP/s.ours" MB/s "tar -z|nc|tar -z" "$TMP/s.tarz" 1
         done
         stop_rsyncd
         rm -rf "$TMP/dsn" "$TMP"/n-*
@@ -394,8 +527,10 @@ fi
 # --- 6. metadata (tests/bench/meta_bench.c: one JSON line per figure) -------
 if want meta; then
     if [ -x "$TMP/bin/meta_bench" ]; then
+        mark_begin
         (cd "$TMP" && timeout 600 "$TMP/bin/meta_bench" -n "$NSMALL") > "$TMP/meta.out" 2> "$TMP/meta.err" ||
             { log "  (metadata: meta_bench failed)"; sed 's/^/    /' "$TMP/meta.err" >&2; }
+        mark_end
         while read -r line; do
             n=$(printf '%s' "$line" | sed -n 's/.*"name": *"\([^"]*\)".*/\1/p')
             v=$(printf '%s' "$line" | sed -n 's/.*"value": *\([0-9.eE+-]*\).*/\1/p')
@@ -413,13 +548,21 @@ fi
 log "  (Slurm: not installed; the Slurm peer comparison is skipped)"
 
 # --- results -------------------------------------------------------------
+END_LOAD=$(load1)
 awk -F'\t' 'function q(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return "\"" s "\"" }
     function num(s) { return s == "" ? "null" : s }
     BEGIN { print "[" }
-    { printf "%s  {\"name\": %s, \"value\": %s, \"unit\": %s, \"baseline\": %s, \"baseline_value\": %s, \"ratio\": %s}",
-        (NR > 1 ? ",\n" : ""), q($1), num($2), q($3), ($4 == "" ? "null" : q($4)), num($5), num($6) }
+    { printf "%s  {\"name\": %s, \"value\": %s, \"unit\": %s, \"baseline\": %s, \"baseline_value\": %s, \"ratio\": %s, \"samples\": %s, \"value_min\": %s, \"value_max\": %s, \"baseline_min\": %s, \"baseline_max\": %s, \"load_before\": %s, \"load_after\": %s, \"steal_pct\": %s, \"foreign_cpu_pct\": %s, \"busy\": %s}",
+        (NR > 1 ? ",\n" : ""), q($1), num($2), q($3), ($4 == "" ? "null" : q($4)), num($5), num($6),
+        num($7), num($8), num($9), num($10), num($11), num($12), num($13), num($14), num($15), $16 }
     END { print "\n]" }' "$ROWS" > "$JSON"
-echo "| benchmark | ours | unit | baseline | baseline value | ratio |"
-echo "|---|---:|---|---|---:|---:|"
-awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, ($4 == "" ? "-" : $4), ($5 == "" ? "-" : $5), ($6 == "" ? "-" : $6) }' "$ROWS"
+nbusy=$(awk -F'\t' '$16 == "true"' "$ROWS" | wc -l)
+echo "make bench $(date -u '+%Y-%m-%d %H:%M UTC'), $([ "$QUICK" = 1 ] && echo quick || echo full), $PAIRS interleaved pairs; load average $START_LOAD at start, $END_LOAD at end; $nbusy of $(wc -l < "$ROWS") rows taken on a busy machine"
+echo
+echo "| benchmark | ours: median (min-max) | unit | baseline | baseline: median (min-max) | ratio | n | busy |"
+echo "|---|---:|---|---|---:|---:|---:|---|"
+awk -F'\t' 'function f(v) { return v == "" ? "" : (v >= 100 ? sprintf("%.0f", v) : (v >= 10 ? sprintf("%.1f", v) : sprintf("%.3g", v))) }
+    function cell(m, lo, hi, n) { if (m == "") return "-"; return (n > 1 && lo != hi) ? f(m) " (" f(lo) "-" f(hi) ")" : f(m) }
+    { printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, cell($2, $8, $9, $7), $3, ($4 == "" ? "-" : $4),
+        cell($5, $10, $11, $7), ($6 == "" ? "-" : $6), $7, ($16 == "true" ? "BUSY (load " $12 "->" $13 ", foreign " $15 "%)" : "quiet") }' "$ROWS"
 log "results in $JSON"
