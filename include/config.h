@@ -71,7 +71,10 @@ typedef struct config {
     uint64_t max_output_files;         /* per task */
     uint32_t max_frame;                /* payload bytes, <= PROTO_PAYLOAD_MAX */
     int max_uploads;                   /* concurrent uploads at the master */
-    int max_connections;
+    int max_connections;               /* authenticated connections */
+    int max_handshakes;                /* connections before HELLO (all addresses) */
+    int max_handshakes_per_addr;       /* connections before HELLO from one address */
+    int handshake_timeout_s;           /* a HELLO must start, and finish, within */
     int idle_timeout_s;                /* a connection silent this long is closed */
     int frame_timeout_s;               /* a started frame must finish within */
     /* [http] */

@@ -92,7 +92,13 @@ static const cfg_key schema[] = {
     K_SIZE32("limits", "max_frame", max_frame, 65536, PROTO_PAYLOAD_MAX,
              "largest frame payload accepted"),
     K_INT("limits", "max_uploads", max_uploads, 1, 4096, "concurrent uploads at the master"),
-    K_INT("limits", "max_connections", max_connections, 1, 65536, "open connections"),
+    K_INT("limits", "max_connections", max_connections, 1, 65536, "authenticated connections"),
+    K_INT("limits", "max_handshakes", max_handshakes, 1, 4096,
+          "connections still before their HELLO"),
+    K_INT("limits", "max_handshakes_per_addr", max_handshakes_per_addr, 1, 4096,
+          "connections before HELLO from one address"),
+    K_INT("limits", "handshake_timeout_s", handshake_timeout_s, 1, 600,
+          "HELLO must arrive within"),
     K_INT("limits", "idle_timeout_s", idle_timeout_s, 1, 604800,
           "a silent connection is closed after"),
     K_INT("limits", "frame_timeout_s", frame_timeout_s, 1, 3600,
@@ -158,6 +164,9 @@ void config_defaults(config *c)
     c->max_frame = PROTO_PAYLOAD_MAX;
     c->max_uploads = 16;
     c->max_connections = 256;
+    c->max_handshakes = 32;
+    c->max_handshakes_per_addr = 8;
+    c->handshake_timeout_s = 5;
     c->idle_timeout_s = 300;
     c->frame_timeout_s = 30;
     c->sweep_interval_s = 3600;

@@ -1,8 +1,11 @@
 /* conn.c — reference-counted, write-locked connections. */
+#include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "conn.h"
 
@@ -79,4 +82,34 @@ void conn_send_error(conn *c, uint64_t code, const char *fmt, ...)
     proto_error(&b, code, "%s", msg);
     conn_send(c, &b);
     proto_buf_free(&b);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void conn_linger(conn *c, int max_ms, size_t max_bytes)
+{
+    char buf[16384];
+    size_t got = 0;
+    int64_t end = mono_ms() + max_ms;
+    pthread_mutex_lock(&c->wmu);
+    c->dead = 1;
+    shutdown(c->fd, SHUT_WR);
+    pthread_mutex_unlock(&c->wmu);
+    while (got < max_bytes) {
+        int64_t left = end - mono_ms();
+        if (left <= 0) break;
+        struct pollfd p = { c->fd, POLLIN, 0 };
+        int pr = poll(&p, 1, (int)left);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) break;
+        ssize_t k = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (k <= 0) break;
+        got += (size_t)k;
+    }
 }

@@ -28,6 +28,16 @@ void conn_unref(conn *c);      /* closes and frees at zero */
 int conn_send(conn *c, proto_buf *b);
 /* Sends bytes already framed (several frames at once); as conn_send. */
 int conn_send_bytes(conn *c, const void *p, size_t n);
+/* Ends a connection without destroying what was sent last: closing a
+ * socket with unread input makes the kernel answer with a reset, and a
+ * reset can discard a reply (an ERROR, a FILE_ACK verdict) the peer has
+ * not read yet. So the write side is shut down (the peer reads the reply,
+ * then EOF) and input is read and dropped until the peer closes, up to
+ * max_ms and max_bytes. Only the thread that reads c may call it; later
+ * sends fail. */
+#define CONN_LINGER_MS 2000
+#define CONN_LINGER_BYTES (16u << 20)
+void conn_linger(conn *c, int max_ms, size_t max_bytes);
 /* Sends an ERROR frame (best effort). */
 void conn_send_error(conn *c, uint64_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -27,14 +27,21 @@ struct server {
     cluster *cl;
     uploads *up;
     retention *rt;           /* NULL: no expiry shown, PIN refused */
-    pthread_mutex_t mu;
-    int nconns;
+    pthread_mutex_t mu;      /* guards the counts and the pending list */
+    int nauth;               /* authenticated connections (max_connections) */
+    int npending;            /* connections before their HELLO (max_handshakes) */
+    struct session *phead, *ptail;   /* pending, oldest first */
     volatile int stop;
 };
 
 typedef struct session {
     server *srv;
     conn *c;
+    char addr[80];           /* peer address without the port */
+    struct session *pprev, *pnext;
+    int pending;             /* on the pending list (under srv->mu) */
+    int evicted;             /* closed to make room for a newer handshake */
+    int counted;             /* counted in nauth */
     frame_reader rd;
     proto_buf wb;
     upload *up;              /* upload in progress on this connection */
@@ -43,6 +50,125 @@ typedef struct session {
 } session;
 
 typedef int (*handler_fn)(session *s, const proto_msg *m);
+
+/* ---- connection budgets ------------------------------------------------------ */
+
+/* Unauthenticated connections live on a pending list with a budget of
+ * their own (max_handshakes, max_handshakes_per_addr) and a short
+ * deadline, apart from max_connections: sockets that never send HELLO
+ * can then never lock workers and clients out. A new connection over a
+ * budget is not refused: the oldest pending one of its own address (or,
+ * over the global budget, of the address holding the most) is closed to
+ * make room, because a peer that completes its handshake does so within
+ * one round trip while a silent one is the oldest. Caller holds srv->mu. */
+
+/* "127.0.0.1:5555" / "[::1]:5555" without the port. */
+static void peer_host(const char *peer, char *host, size_t cap)
+{
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+    snprintf(host, cap, "%.*s", (int)n, peer);
+}
+
+static void pending_unlink(server *srv, session *s)
+{
+    if (s->pprev) s->pprev->pnext = s->pnext; else srv->phead = s->pnext;
+    if (s->pnext) s->pnext->pprev = s->pprev; else srv->ptail = s->pprev;
+    s->pprev = s->pnext = NULL;
+    s->pending = 0;
+    srv->npending--;
+}
+
+static int pending_from(server *srv, const char *addr, session **oldest)
+{
+    int n = 0;
+    *oldest = NULL;
+    for (session *p = srv->phead; p; p = p->pnext) {
+        if (strcmp(p->addr, addr)) continue;
+        if (!n++) *oldest = p;
+    }
+    return n;
+}
+
+static session *pending_victim(server *srv, const char *addr, int *why_addr)
+{
+    const config *cfg = srv->cfg;
+    session *v = NULL;
+    int most = 0;
+    *why_addr = 0;
+    if (pending_from(srv, addr, &v) >= cfg->max_handshakes_per_addr) {
+        *why_addr = 1;
+        return v;
+    }
+    if (srv->npending < cfg->max_handshakes) return NULL;
+    v = NULL;
+    for (session *p = srv->phead; p; p = p->pnext) {
+        session *o;
+        int n = pending_from(srv, p->addr, &o);
+        if (n > most) { most = n; v = o; }
+    }
+    return v;
+}
+
+/* Adds s to the pending list, closing a victim if a budget is full. */
+static void admit(server *srv, session *s)
+{
+    int why_addr;
+    char vpeer[96] = "";
+    pthread_mutex_lock(&srv->mu);
+    session *v = pending_victim(srv, s->addr, &why_addr);
+    if (v) {
+        pending_unlink(srv, v);
+        v->evicted = 1;
+        snprintf(vpeer, sizeof vpeer, "%s", v->c->peer);
+        /* Its thread sees EOF and ends; the fd stays open until it does. */
+        shutdown(v->c->fd, SHUT_RDWR);
+    }
+    s->pprev = srv->ptail;
+    s->pnext = NULL;
+    if (srv->ptail) srv->ptail->pnext = s; else srv->phead = s;
+    srv->ptail = s;
+    s->pending = 1;
+    srv->npending++;
+    pthread_mutex_unlock(&srv->mu);
+    if (vpeer[0])
+        log_warn("%s: closed before its HELLO to make room for %s (%s)", vpeer, s->c->peer,
+                 why_addr ? "max_handshakes_per_addr" : "max_handshakes");
+}
+
+/* The handshake succeeded: s leaves the pending budget for the
+ * authenticated one. -1 (ERROR sent) if it was evicted meanwhile or
+ * max_connections authenticated connections are open. */
+static int promote(session *s)
+{
+    server *srv = s->srv;
+    int rc = 0;
+    pthread_mutex_lock(&srv->mu);
+    if (s->evicted) {
+        rc = -2;
+    } else if (srv->nauth >= srv->cfg->max_connections) {
+        rc = -1;
+    } else {
+        pending_unlink(srv, s);
+        srv->nauth++;
+        s->counted = 1;
+    }
+    pthread_mutex_unlock(&srv->mu);
+    if (rc == -1) {
+        conn_send_error(s->c, PROTO_ERR_LIMIT, "too many connections (%d)", srv->cfg->max_connections);
+        log_warn("%s: refused, %d connections open", s->c->peer, srv->cfg->max_connections);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+static void release(session *s)
+{
+    server *srv = s->srv;
+    pthread_mutex_lock(&srv->mu);
+    if (s->pending) pending_unlink(srv, s);
+    if (s->counted) srv->nauth--;
+    pthread_mutex_unlock(&srv->mu);
+}
 
 /* ---- handshake ------------------------------------------------------------- */
 
@@ -69,7 +195,8 @@ static int handshake(session *s)
     proto_put_bytes(&s->wb, T_NONCE, nonce, sizeof nonce);
     if (conn_send(s->c, &s->wb) < 0) return -1;
 
-    int t = cfg->frame_timeout_s * 1000;
+    /* Short: an unauthenticated socket holds a pending slot (admit()). */
+    int t = cfg->handshake_timeout_s * 1000;
     if ((rc = frame_read(s->c->fd, &s->rd, &m, t, t)) < 0) {
         if (rc <= PROTO_E_TRUNCATED && rc >= PROTO_E_RANGE) {
             conn_send_error(s->c, rc == PROTO_E_TOOBIG ? PROTO_ERR_TOO_BIG : rc == PROTO_E_TYPE ?
@@ -125,6 +252,7 @@ static int handshake(session *s)
     } else if (!token) {
         token = "";
     }
+    if (promote(s) < 0) return -1;
     auth_master_proof(token, pnonce.p, mproof);
     proto_begin(&s->wb, PROTO_WELCOME, 0);
     proto_put_u64(&s->wb, T_VERSION, version);
@@ -815,6 +943,7 @@ static void *conn_main(void *arg)
     int rc;
 
     proto_buf_init(&s->wb);
+    rc = 0;
     if (frame_reader_init(&s->rd, srv->cfg->max_frame) < 0 || handshake(s) < 0)
         goto out;
     log_debug("%s: %s '%s' connected", s->c->peer,
@@ -840,7 +969,7 @@ static void *conn_main(void *arg)
             break;
         }
         if (rc < 0) break;
-        if (dispatch(s, &m) < 0) break;
+        if ((rc = dispatch(s, &m)) < 0) break;
     }
 out:
     flush_acks(s);
@@ -850,10 +979,14 @@ out:
         cluster_worker_gone(srv->cl, s->c->node_id, s->c);
     frame_reader_free(&s->rd);
     proto_buf_free(&s->wb);
-    conn_unref(s->c);
+    /* Not after an orderly close (nothing left to read) nor an eviction
+     * (the socket is already shut down both ways). */
     pthread_mutex_lock(&srv->mu);
-    srv->nconns--;
+    int evicted = s->evicted;
     pthread_mutex_unlock(&srv->mu);
+    if (rc != -EPIPE && !evicted) conn_linger(s->c, CONN_LINGER_MS, CONN_LINGER_BYTES);
+    release(s);
+    conn_unref(s->c);
     free(s);
     return NULL;
 }
@@ -906,22 +1039,11 @@ int server_run(server *s)
         }
         ss->srv = s;
         ss->c = c;
-        pthread_mutex_lock(&s->mu);
-        int over = s->nconns >= s->cfg->max_connections;
-        if (!over) s->nconns++;
-        pthread_mutex_unlock(&s->mu);
-        if (over) {
-            conn_send_error(c, PROTO_ERR_LIMIT, "too many connections (%d)", s->cfg->max_connections);
-            log_warn("%s: refused, %d connections open", peer, s->cfg->max_connections);
-            conn_unref(c);
-            free(ss);
-            continue;
-        }
+        peer_host(peer, ss->addr, sizeof ss->addr);
+        admit(s, ss);
         pthread_t th;
         if (pthread_create(&th, &attr, conn_main, ss) != 0) {
-            pthread_mutex_lock(&s->mu);
-            s->nconns--;
-            pthread_mutex_unlock(&s->mu);
+            release(ss);
             conn_unref(c);
             free(ss);
         }

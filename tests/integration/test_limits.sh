@@ -1,10 +1,14 @@
 #!/bin/sh
 # test_limits.sh — connection limits from [limits]: a silent peer before
-# HELLO is closed after frame_timeout_s; an authenticated client that says
-# nothing after idle_timeout_s; a slowloris (a header, then a byte a second)
-# after frame_timeout_s although bytes keep arriving; max_connections
-# refuses the extra connections with ERROR LIMIT, and the master serves
-# normally once they are gone.
+# HELLO is closed after handshake_timeout_s; an authenticated client that
+# says nothing after idle_timeout_s; a slowloris (a header, then a byte a
+# second) after frame_timeout_s although bytes keep arriving;
+# max_connections refuses the extra authenticated connections with ERROR
+# LIMIT. Sockets that never send HELLO have their own budget
+# (max_handshakes, max_handshakes_per_addr): 64 of them, from one address
+# or from sixteen, never keep a worker or a client out. A refusal followed
+# by input the master never reads reaches the peer (no reset: the master
+# shuts down its write side and drains before it closes).
 . tests/integration/lib.sh
 EVIL=$CLOUDAI_BIN/tests/tools/evil
 [ -x "$EVIL" ] || { not_ok "evil test client built ($EVIL)"; exit 1; }
@@ -13,7 +17,10 @@ cat >"$T/cfg.ini" <<EOF
 [limits]
 idle_timeout_s = 2
 frame_timeout_s = 4
+handshake_timeout_s = 2
 max_connections = 4
+max_handshakes = 8
+max_handshakes_per_addr = 4
 EOF
 start_master m -config "$T/cfg.ini" || { not_ok "master starts"; exit 1; }
 evil() { ASAN_OPTIONS=$DAEMON_ASAN "$EVIL" "$MADDR" "$@" 2>>"$T/evil.err"; }
@@ -25,19 +32,46 @@ within() {
     if [ -n "$n" ] && [ "$n" -ge "$3" ] && [ "$n" -le "$4" ]; then ok "$1 ($n s)"
     else not_ok "$1"; diag "evil said: $2" "wanted between $3 and $4 s"; fi
 }
-within "silent peer before HELLO closed after frame_timeout_s" "$(evil idle)" 3 7
+within "silent peer before HELLO closed after handshake_timeout_s" "$(evil idle)" 1 5
 within "idle authenticated client closed after idle_timeout_s" "$(evil idle-auth)" 1 4
 within "slowloris (1 byte/s) closed after frame_timeout_s" "$(evil slowloris)" 3 7
 grep -q 'idle or stalled past the timeout' "$T/m.log" && ok "master logs the timeouts" ||
     not_ok "master logs the timeouts"
 
-o=$(evil hold 7)
-want_eq "max_connections = 4: four accepted, three refused with ERROR LIMIT" "$o" "challenge=4 limit=3 other=0"
+o=$(evil hold-auth 7)
+want_eq "max_connections = 4: four clients in, three refused with ERROR LIMIT" "$o" "accepted=4 limit=3 other=0"
 grep -q 'refused, 4 connections open' "$T/m.log" && ok "master logs refused connections" ||
     not_ok "master logs refused connections"
 # The held connections are closed now: a normal client gets in again.
 if wait_for "cai workers" 10; then ok "after the burst a normal client is served"
 else not_ok "after the burst a normal client is served"; fi
+
+# closed_at_least DESC OUTPUT MIN — "client=ok worker=ok closed=K", K >= MIN
+closed_at_least() {
+    k=$(printf '%s\n' "$2" | sed -n 's/^client=ok worker=ok closed=\([0-9]*\)$/\1/p')
+    if [ -n "$k" ] && [ "$k" -ge "$3" ]; then ok "$1 ($2)"
+    else not_ok "$1"; diag "evil said: $2" "wanted client=ok worker=ok closed >= $3"; fi
+}
+# 64 silent sockets from 127.0.0.1: at most max_handshakes_per_addr (4) stay.
+closed_at_least "64 silent sockets from one address: a client lists and a worker registers" \
+    "$(EVIL_WORKER=flood-w1 evil flood 64)" 60
+# From sixteen addresses (4 each): at most max_handshakes (8) stay.
+closed_at_least "64 silent sockets from 16 addresses: a client lists and a worker registers" \
+    "$(EVIL_WORKER=flood-w2 evil flood 64 16)" 56
+grep -q 'closed before its HELLO to make room' "$T/m.log" && ok "master logs the sockets it closed" ||
+    not_ok "master logs the sockets it closed"
+if wait_for "cai workers | grep -q flood-w2" 10; then ok "the worker that came through the flood is listed"
+else not_ok "the worker that came through the flood is listed"; fi
+
+# A refusal with unread input behind it: the verdict arrives, no reset.
+o=$(evil unread-body raw 5)
+want_eq "oversized frame before HELLO + 4 MiB unread: every verdict read, no reset" \
+    "$(printf '%s\n' "$o" | head -1)" "verdicts=5/5 writes=5/5"
+o=$(evil unread-body client 5)
+want_eq "client FILE_CHUNK (FORBIDDEN) + 4 MiB unread: every verdict read, no reset" \
+    "$(printf '%s\n' "$o" | head -1)" "verdicts=5/5 writes=5/5"
+printf '%s\n' "$o" | grep -q '^ERROR 7 FORBIDDEN' && ok "the verdict is FORBIDDEN" ||
+    { not_ok "the verdict is FORBIDDEN"; diag "$o"; }
 # No daemon may have hit a sanitizer report on the way.
 if grep -l -E 'AddressSanitizer|runtime error:' "$T"/*.log >/dev/null 2>&1; then
     not_ok "no sanitizer reports in the daemon logs"; grep -h -A5 -E 'AddressSanitizer|runtime error:' "$T"/*.log | head -20 | sed 's/^/# /'

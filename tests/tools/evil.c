@@ -11,7 +11,17 @@
  * Timing modes: idle (no HELLO), idle-auth (a client that then says
  *   nothing), slowloris (client; a header, then one byte a second);
  *   each prints "closed after N s". hold N: opens N connections at once and
- *   prints "challenge=A limit=B other=C".
+ *   prints "challenge=A limit=B other=C". hold-auth N: N clients that
+ *   authenticate and stay; prints "accepted=A limit=B other=C".
+ * flood N [NADDR]: opens N silent sockets (from 127.0.0.2.. NADDR source
+ *   addresses, default 1 = 127.0.0.1), then a client lists workers and a
+ *   worker (EVIL_WORKER) registers; prints "client=ok|FAIL worker=ok|FAIL
+ *   closed=K" (K: silent sockets the master closed by then).
+ * unread-body raw|client [ROUNDS]: sends a frame the master refuses (a
+ *   header over max_frame before HELLO, or a FILE_CHUNK from a client)
+ *   followed by 4 MiB it never reads, then reads the verdict; prints
+ *   "verdicts=K/ROUNDS writes=W/ROUNDS" (W: rounds whose whole body was
+ *   taken, not reset) and the first verdict line.
  * Worker modes (EVIL_TOKEN = cluster token, EVIL_WORKER = worker id):
  *   resume-other TASK_ID: UPLOAD_RESUME for a task of another worker.
  *   archive KIND [TARGET]: registers as a worker, dispatches a task to
@@ -28,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -588,6 +600,193 @@ static int resume_other(const char *task_id)
     return 0;
 }
 
+/* ---- connection budgets and refusals ---------------------------------------- */
+
+/* A TCP connection to addr from source address 127.0.0.<src> (0: any). */
+static int connect_from(int src)
+{
+    char host[128], port[16];
+    struct sockaddr_in sa, me;
+    if (!src) return net_connect(addr, 5000);
+    if (net_split_hostport(addr, host, sizeof host, port, sizeof port) < 0) return -EINVAL;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    memset(&me, 0, sizeof me);
+    me.sin_family = AF_INET;
+    me.sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)src);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)atoi(port));
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    if (bind(fd, (struct sockaddr *)&me, sizeof me) < 0 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+/* 1 if the master closed fd (EOF or reset after whatever it sent). */
+static int was_closed(int fd)
+{
+    char b[4096];
+    for (int i = 0; i < 64; i++) {
+        ssize_t k = recv(fd, b, sizeof b, MSG_DONTWAIT);
+        if (k == 0) return 1;
+        if (k < 0) return errno != EAGAIN && errno != EINTR;
+    }
+    return 0;
+}
+
+static int flood_mode(int n, int naddr)
+{
+    char err[512];
+    int *fds = calloc((size_t)n, sizeof *fds), closed = 0, cok = 0, wok = 0;
+    peer c, w;
+    proto_msg m;
+    if (!fds) return 2;
+    for (int i = 0; i < n; i++) fds[i] = connect_from(naddr > 1 ? 2 + i % naddr : 0);
+    if (peer_connect(&c, addr, PROTO_ROLE_CLIENT, env_or("EVIL_USER", "local"),
+                     env_or("EVIL_USER_TOKEN", ""), 5000, err, sizeof err) == 0) {
+        proto_begin(&c.wb, PROTO_LIST_WORKERS, 0);
+        cok = peer_send(&c) == 0 && peer_recv(&c, &m, 5000) == 0 && m.type == PROTO_WORKER_LIST;
+        peer_close(&c);
+    } else {
+        fprintf(stderr, "evil: client: %s\n", err);
+    }
+    const char *wid = env_or("EVIL_WORKER", "evil-w");
+    if (peer_connect(&w, addr, PROTO_ROLE_WORKER, wid, env_or("EVIL_TOKEN", ""), 5000,
+                     err, sizeof err) == 0) {
+        proto_begin(&w.wb, PROTO_REGISTER, 0);
+        proto_put_str(&w.wb, T_WORKER_ID, wid);
+        proto_put_f64(&w.wb, T_CPU, 1.0);
+        proto_put_u64(&w.wb, T_MEMORY, 1ull << 30);
+        proto_put_u64(&w.wb, T_STORAGE, 10ull << 30);
+        proto_put_u64(&w.wb, T_GPU, 0);
+        wok = peer_send(&w) == 0 && peer_recv(&w, &m, 5000) == 0 && m.type == PROTO_OK;
+        peer_close(&w);
+    } else {
+        fprintf(stderr, "evil: worker: %s\n", err);
+    }
+    for (int i = 0; i < n; i++) {
+        if (fds[i] < 0) { closed++; continue; }
+        closed += was_closed(fds[i]);
+        close(fds[i]);
+    }
+    printf("client=%s worker=%s closed=%d\n", cok ? "ok" : "FAIL", wok ? "ok" : "FAIL", closed);
+    free(fds);
+    return 0;
+}
+
+static int hold_auth(int n)
+{
+    char err[512];
+    int acc = 0, lim = 0, other = 0;
+    peer *p = calloc((size_t)n, sizeof *p);
+    char *up = calloc((size_t)n, 1);
+    if (!p || !up) return 2;
+    for (int i = 0; i < n; i++) {
+        if (peer_connect(&p[i], addr, PROTO_ROLE_CLIENT, env_or("EVIL_USER", "local"),
+                         env_or("EVIL_USER_TOKEN", ""), 5000, err, sizeof err) == 0) {
+            acc++;
+            up[i] = 1;
+        } else if (strstr(err, "(LIMIT)")) {
+            lim++;
+        } else {
+            other++;
+            fprintf(stderr, "evil: %s\n", err);
+        }
+    }
+    printf("accepted=%d limit=%d other=%d\n", acc, lim, other);
+    for (int i = 0; i < n; i++) if (up[i]) peer_close(&p[i]);
+    free(p);
+    free(up);
+    return 0;
+}
+
+/* One refused frame followed by a body the master never reads. */
+static int unread_round(int client, char *line, size_t cap)
+{
+    enum { BODY = 4 << 20 };
+    char err[512];
+    frame_reader rd;
+    proto_msg m;
+    peer p;
+    int fd, rc = 0;
+    uint8_t *body = calloc(1, BODY);
+    if (!body) return 0;
+    if (client) {
+        if (peer_connect(&p, addr, PROTO_ROLE_CLIENT, env_or("EVIL_USER", "local"),
+                         env_or("EVIL_USER_TOKEN", ""), 5000, err, sizeof err) < 0) {
+            snprintf(line, cap, "AUTH-FAILED %s", err);
+            free(body);
+            return 0;
+        }
+        fd = p.fd;
+        /* A well-formed worker-only frame (FORBIDDEN for a client), then
+         * bytes the master never gets to. */
+        proto_buf b;
+        proto_buf_init(&b);
+        proto_begin(&b, PROTO_FILE_CHUNK, 0);
+        proto_put_str(&b, T_TASK_ID, "task-1-000000000000");
+        proto_put_u64(&b, T_SEQ, 0);
+        proto_put_u64(&b, T_OFFSET, 0);
+        proto_put_u64(&b, T_CRC32, crc32(0, body + (1 << 20), 512 << 10));
+        proto_put_bytes(&b, T_DATA, body + (1 << 20), 512 << 10);
+        if (proto_finish(&b) == 0) memcpy(body, b.p, b.len);
+        proto_buf_free(&b);
+    } else {
+        fd = raw_connect(&rd);
+        if (frame_read(fd, &rd, &m, 5000, 5000) < 0 || m.type != PROTO_CHALLENGE) {
+            snprintf(line, cap, "NO-CHALLENGE");
+            goto out;
+        }
+        put_hdr(body, 0x7fffffffu, PROTO_HELLO);     /* over any max_frame */
+    }
+    /* The write may fail once the master is gone: the verdict must still
+     * be readable, which is the point. */
+    int wr = net_write_full(fd, body, BODY, 5000);
+    frame_reader *r = client ? &p.rd : &rd;
+    int k = frame_read(fd, r, &m, 5000, 5000);
+    if (k == 0 && m.type == PROTO_ERROR) {
+        char msg[512] = "";
+        uint64_t code = 0;
+        proto_u64(&m, T_CODE, &code);
+        proto_str(&m, T_MESSAGE, msg, sizeof msg);
+        snprintf(line, cap, "ERROR %llu %s: %s", (unsigned long long)code, proto_err_name(code), msg);
+        rc = 1 + (wr == 0);
+    } else {
+        snprintf(line, cap, "%s", k < 0 ? strerror(-k > 0 && -k < 200 ? -k : EPROTO) : "not an ERROR");
+    }
+out:
+    if (client) {
+        peer_close(&p);
+    } else {
+        close(fd);
+        frame_reader_free(&rd);
+    }
+    free(body);
+    return rc;
+}
+
+static int unread_mode(const char *kind, int rounds)
+{
+    char first[600] = "", line[600];
+    int got = 0, whole = 0;
+    for (int i = 0; i < rounds; i++) {
+        line[0] = 0;
+        int r = unread_round(!strcmp(kind, "client"), line, sizeof line);
+        if (r) got++;
+        else fprintf(stderr, "evil: round %d lost the verdict: %s\n", i, line);
+        if (r == 2) whole++;
+        if (!first[0]) snprintf(first, sizeof first, "%s", line);
+    }
+    /* writes: rounds whose whole body was taken (no reset) */
+    printf("verdicts=%d/%d writes=%d/%d\n%s\n", got, rounds, whole, rounds, first);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -602,6 +801,10 @@ int main(int argc, char **argv)
         return archive_mode(arg, argc > 4 ? argv[4] : NULL);
     }
     if (!strcmp(mode, "resume-other")) return arg ? resume_other(arg) : 2;
+    if (!strcmp(mode, "flood")) return flood_mode(arg ? atoi(arg) : 64, argc > 4 ? atoi(argv[4]) : 1);
+    if (!strcmp(mode, "hold-auth")) return hold_auth(arg ? atoi(arg) : 4);
+    if (!strcmp(mode, "unread-body"))
+        return unread_mode(arg ? arg : "raw", argc > 4 ? atoi(argv[4]) : 10);
     if (!strcmp(mode, "idle") || !strcmp(mode, "idle-auth") || !strcmp(mode, "slowloris") ||
         !strcmp(mode, "hold"))
         return timing_mode(mode, arg);
