@@ -56,12 +56,14 @@ LIB_OBJ    := $(COMMON_OBJ) $(MASTER_OBJ) $(WORKER_OBJ) $(CLI_OBJ)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/fuzz/replay_%,$(FUZZ_SRC))
 TOOL_BIN   := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
-PROGS      := $(B)/master $(B)/worker $(B)/cloudai
+PROGS      := $(B)/master $(B)/worker $(B)/cloudai $(B)/cloudai-sim
+# The simulator links the master's scheduling code itself, nothing else.
+SIM_OBJ    := $(call obj,src/sim/main.c src/master/sched.c src/master/policy.c src/master/predict.c)
 
 .PHONY: all check check-unit bench fuzz clean install tests deps
 all:
 	@$(MAKE) --no-print-directory V=rel progs
-	@ln -sf build/rel/master master; ln -sf build/rel/worker worker; ln -sf build/rel/cloudai cloudai
+	@ln -sf build/rel/master master; ln -sf build/rel/worker worker; ln -sf build/rel/cloudai cloudai; ln -sf build/rel/cloudai-sim cloudai-sim
 
 progs: $(PROGS)
 tests: $(PROGS) $(UNIT_BIN) $(REPLAY_BIN) $(TOOL_BIN)
@@ -82,6 +84,8 @@ $(B)/master: $(B)/src/master/main.o $(MASTER_OBJ) $(WORKER_OBJ) $(CLI_OBJ) $(COM
 	$(CC) $(LDFLAGS_V) -o $@ $^ $(LDLIBS_ALL)
 $(B)/worker: $(B)/src/worker/main.o $(WORKER_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS_V) -o $@ $^ $(LDLIBS_ALL)
+$(B)/cloudai-sim: $(SIM_OBJ)
+	$(CC) $(LDFLAGS_V) -o $@ $^ -lz -lm
 $(B)/cloudai: $(B)/src/cli/main.o $(CLI_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS_V) -o $@ $^ $(LDLIBS_ALL)
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ)
@@ -161,6 +165,6 @@ install: all build/gen/cloudai.ini.5
 	install -m 644 config.example.ini $(DESTDIR)$(DATADIR)/cloudai.ini.example
 
 clean:
-	rm -rf build master worker cloudai
+	rm -rf build master worker cloudai cloudai-sim
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,575 @@
+/* policy.c — the scheduling passes (policy.h). One pass: order the queue,
+ * start tasks in that order while they fit, give the first that does not
+ * fit (the head) a reservation on the node where it can start earliest,
+ * then backfill the rest around that reservation. fifo stops at the head;
+ * greedy starts anything that fits (no reservation, so a large task can
+ * starve); easy backfills with the users' limits; learned orders the head
+ * by priority and fair share and the backfill by predicted slowdown. Both
+ * easy and learned make the head's reservation from the limits (upper
+ * bounds: tasks are ended at them), and a task backfills on the reserved
+ * node only if its limit ends before the reservation: the reservation is
+ * always kept, so predictions that are too short cannot starve anyone
+ * (predicting for the reservation itself, as EASY++ does, let the longest
+ * wait grow 5x in our runs). Written for long queues: a pass that cannot start anything
+ * returns after one scan, and the order is found by selection, not a full
+ * sort, when only a few tasks can start. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "policy.h"
+
+struct policy_ctx {
+    double *key;            /* per queued task: higher starts first */
+    struct kidx { double k; size_t i; } *order;   /* best first, once sorted */
+    unsigned char *done;    /* considered this pass */
+    double *fs;             /* per user: fair-share factor */
+    double *urun;           /* per user: running CPU-seconds */
+    int *nrun;              /* per user: running tasks */
+    size_t capq, capu;
+    struct endev { double at; int node; sched_res req; } *ends;
+    size_t cape;
+    /* policy_project's private state */
+    policy_run *prun;
+    policy_job *pq;
+    size_t *pidx;
+    int *pstart;
+    size_t capp, capr;
+};
+
+int policy_parse(const char *s)
+{
+    static const char *names[] = { "fifo", "greedy", "easy", "learned" };
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, names[i])) return i;
+    return -1;
+}
+
+const char *policy_name(int kind)
+{
+    switch (kind) {
+    case POLICY_FIFO: return "fifo";
+    case POLICY_GREEDY: return "greedy";
+    case POLICY_EASY: return "easy";
+    case POLICY_LEARNED: return "learned";
+    }
+    return "?";
+}
+
+policy_ctx *policy_ctx_new(void)
+{
+    return calloc(1, sizeof(policy_ctx));
+}
+
+void policy_ctx_free(policy_ctx *c)
+{
+    if (!c) return;
+    free(c->key); free(c->order); free(c->done);
+    free(c->fs); free(c->urun); free(c->nrun); free(c->ends);
+    free(c->prun); free(c->pq); free(c->pidx); free(c->pstart);
+    free(c);
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    size_t nc = *cap ? *cap : 64;
+    while (nc < need) nc *= 2;
+    void *np = realloc(*p, nc * elem);
+    if (!np) return -ENOMEM;
+    *p = np;
+    *cap = nc;
+    return 0;
+}
+
+static int ctx_reserve(policy_ctx *c, size_t nq, size_t nu, size_t nr)
+{
+    size_t cq = c->capq, cu = c->capu;
+    if (nq > cq) {
+        size_t t;
+        t = cq; if (grow((void **)&c->key, &t, nq, sizeof *c->key)) return -ENOMEM;
+        t = cq; if (grow((void **)&c->order, &t, nq, sizeof *c->order)) return -ENOMEM;
+        t = cq; if (grow((void **)&c->done, &t, nq, 1)) return -ENOMEM;
+        c->capq = t;
+    }
+    if (nu > cu) {
+        size_t t;
+        t = cu; if (grow((void **)&c->fs, &t, nu, sizeof *c->fs)) return -ENOMEM;
+        t = cu; if (grow((void **)&c->urun, &t, nu, sizeof *c->urun)) return -ENOMEM;
+        t = cu; if (grow((void **)&c->nrun, &t, nu, sizeof *c->nrun)) return -ENOMEM;
+        c->capu = t;
+    }
+    return grow((void **)&c->ends, &c->cape, nr + 1, sizeof *c->ends);
+}
+
+void policy_fs_charge(policy_user *u, double now, double halflife_s, double cpu_seconds)
+{
+    if (halflife_s > 0 && now > u->usage_at)
+        u->usage *= exp2(-(now - u->usage_at) / halflife_s);
+    if (now > u->usage_at) u->usage_at = now;
+    u->usage += cpu_seconds;
+}
+
+/* ---- ordering ------------------------------------------------------------ */
+
+/* When a running task is expected to end, as this policy sees it. easy
+ * trusts the limit; learned trusts the prediction, and when a task outlives
+ * it, expects it to run as long again as it has (capped by the limit): the
+ * predicted-underestimate correction of Tsafrir et al., in a form that
+ * needs no table of steps. */
+static double run_end(int kind, const policy_run *r, double now)
+{
+    double lim = r->limit > 0 ? r->limit : 0;
+    double end;
+    if (kind == POLICY_LEARNED && r->predict > 0) {
+        end = r->start + r->predict;
+        if (end <= now) {
+            double el = now - r->start;
+            end = now + (el > 60 ? el : 60);
+            if (lim > 0 && end > r->start + lim) end = r->start + lim;
+        }
+    } else {
+        end = r->start + lim;
+    }
+    /* Past its limit and still running (a default limit nobody enforces):
+     * it should end any moment. */
+    if (end <= now) end = now + 1;
+    return end;
+}
+
+static double job_runtime(int kind, const policy_job *j)
+{
+    if (kind == POLICY_LEARNED && j->predict > 0) return j->predict;
+    return j->limit > 0 ? j->limit : 0;
+}
+
+/* Backfill order (learned): the expected bounded slowdown the task would
+ * have if it started now, (wait + p) / max(p, 10 s) with p the predicted
+ * runtime: short tasks first (they gain most), and a long task's key rises
+ * with its wait. Ordering backfill by prediction alone lets the longest
+ * wait grow (a task only gets a reservation once it is the head, and the
+ * older tasks in front of it no longer leave the line by backfilling); so
+ * tasks that have waited at least POLICY_AGE_GUARD times as long as the
+ * head backfill first, oldest first, as under EASY. The guard is relative
+ * to the queue's own state, not a constant fitted to a trace. */
+#define POLICY_AGE_GUARD 0.8
+static double backfill_key(const policy_job *j, double now, double head_wait)
+{
+    double p = j->predict > 0 ? j->predict : (j->limit > 0 ? j->limit : 3600);
+    double w = now > j->submit ? now - j->submit : 0;
+    double b = p > 10 ? p : 10;
+    double k = (w + b) / b;
+    if (w >= POLICY_AGE_GUARD * head_wait) return 2e5 - j->submit * 1e-10;
+    return k < 1e5 ? k : 1e5;
+}
+
+static void fair_share(policy_ctx *c, const policy_cfg *cfg, double now,
+                       const policy_user *users, size_t nu, const policy_run *run, size_t nr)
+{
+    double tot_w = 0, tot_u = 0;
+    for (size_t u = 0; u < nu; u++) { c->urun[u] = 0; c->nrun[u] = 0; }
+    for (size_t i = 0; i < nr; i++) {
+        int u = run[i].user;
+        if (u < 0 || (size_t)u >= nu) continue;
+        c->nrun[u]++;
+        if (now > run[i].start) c->urun[u] += run[i].req.cpu * (now - run[i].start);
+    }
+    if (cfg->halflife_s <= 0) {
+        for (size_t u = 0; u < nu; u++) c->fs[u] = 0.5;
+        return;
+    }
+    for (size_t u = 0; u < nu; u++) {
+        double us = users[u].usage;
+        if (now > users[u].usage_at) us *= exp2(-(now - users[u].usage_at) / cfg->halflife_s);
+        c->fs[u] = us + c->urun[u];      /* usage now, finished + running */
+        tot_u += c->fs[u];
+        tot_w += users[u].weight > 0 ? users[u].weight : 1;
+    }
+    /* Slurm's classic factor: 2^(-usage share / weight share). */
+    for (size_t u = 0; u < nu; u++) {
+        double w = (users[u].weight > 0 ? users[u].weight : 1) / tot_w;
+        double s = tot_u > 0 ? c->fs[u] / tot_u : 0;
+        c->fs[u] = exp2(-s / w);
+    }
+}
+
+/* The order in which tasks start and the head is chosen: priority, then
+ * arrival time, moved earlier by up to FS_WINDOW_S for a user below their
+ * fair share (Slurm's factor, 1 = unused share, 0 = far over it), so a
+ * light user's tasks pass a heavy user's backlog without any task losing
+ * its place for longer than the window. */
+#define FS_WINDOW_S 3600.0
+static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_job *j,
+                       size_t i, size_t nq, double now, const policy_user *users,
+                       size_t nusers, int fs_on)
+{
+    double k;
+    if (cfg->kind == POLICY_LEARNED) {
+        double fs = 0.5;
+        if (fs_on && j->user >= 0 && (size_t)j->user < nusers) fs = c->fs[j->user];
+        double eff = j->submit - fs * FS_WINDOW_S;
+        k = now - eff;               /* older first */
+    } else {
+        k = -(double)i / ((double)nq + 1);   /* the caller's order is arrival order */
+    }
+    return k + (double)j->priority * 1e9;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    const struct kidx *x = a, *y = b;
+    if (x->k > y->k) return -1;
+    if (x->k < y->k) return 1;
+    return x->i < y->i ? -1 : 1;
+}
+
+/* The next task in order among those not yet considered; selection for the
+ * first few, then one sort of the rest. */
+typedef struct ord {
+    policy_ctx *c;
+    size_t nq, picked, sorted_from, nsorted;
+    int sorted;
+} ord;
+
+static long ord_next(ord *o)
+{
+    policy_ctx *c = o->c;
+    if (!o->sorted && o->picked >= 24) {
+        size_t m = 0;
+        for (size_t i = 0; i < o->nq; i++)
+            if (!c->done[i]) { c->order[m].k = c->key[i]; c->order[m].i = i; m++; }
+        qsort(c->order, m, sizeof *c->order, cmp_key);
+        o->sorted = 1;
+        o->sorted_from = 0;
+        o->nsorted = m;
+    }
+    if (o->sorted) {
+        while (o->sorted_from < o->nsorted) {
+            size_t i = c->order[o->sorted_from++].i;
+            if (!c->done[i]) { c->done[i] = 1; return (long)i; }
+        }
+        return -1;
+    }
+    long best = -1;
+    for (size_t i = 0; i < o->nq; i++) {
+        if (c->done[i]) continue;
+        if (best < 0 || c->key[i] > c->key[best]) best = (long)i;
+    }
+    if (best >= 0) { c->done[best] = 1; o->picked++; }
+    return best;
+}
+
+/* ---- placement ----------------------------------------------------------- */
+
+static int first_fit(const sched_node *nodes, size_t nn, const sched_res *req, int skip)
+{
+    for (size_t i = 0; i < nn; i++)
+        if ((int)i != skip && nodes[i].usable && sched_fits(&nodes[i].free, req)) return (int)i;
+    return -1;
+}
+
+static int place(const policy_cfg *cfg, const sched_node *nodes, size_t nn, const policy_job *j,
+                 int skip)
+{
+    if (j->node >= 0) {
+        if ((size_t)j->node >= nn || j->node == skip || !nodes[j->node].usable ||
+            !sched_fits(&nodes[j->node].free, &j->req))
+            return -1;
+        return j->node;
+    }
+    if (cfg->kind == POLICY_FIFO) return first_fit(nodes, nn, &j->req, skip);
+    if (skip < 0)
+        return sched_pick(nodes, nn, &j->req, cfg->placement, NULL, NULL, 0);
+    /* sched_pick has no "except": hide the reserved node for a moment. */
+    sched_node *s = (sched_node *)&nodes[skip];
+    int was = s->usable;
+    s->usable = 0;
+    int p = sched_pick(nodes, nn, &j->req, cfg->placement, NULL, NULL, 0);
+    s->usable = was;
+    return p;
+}
+
+static void take(sched_node *n, const sched_res *r)
+{
+    n->free.cpu -= r->cpu;
+    n->free.memory -= r->memory;
+    n->free.storage -= r->storage;
+    n->free.gpu -= r->gpu;
+}
+
+/* Component-wise most free over usable nodes: a task that does not fit
+ * this fits nowhere (a one-comparison reject for long queues). */
+static sched_res most_free(const sched_node *nodes, size_t nn)
+{
+    sched_res m = { 0, 0, 0, 0 };
+    for (size_t i = 0; i < nn; i++) {
+        if (!nodes[i].usable) continue;
+        if (nodes[i].free.cpu > m.cpu) m.cpu = nodes[i].free.cpu;
+        if (nodes[i].free.memory > m.memory) m.memory = nodes[i].free.memory;
+        if (nodes[i].free.storage > m.storage) m.storage = nodes[i].free.storage;
+        if (nodes[i].free.gpu > m.gpu) m.gpu = nodes[i].free.gpu;
+    }
+    return m;
+}
+
+static int fits_total(const sched_node *nodes, size_t nn, const sched_res *req)
+{
+    for (size_t i = 0; i < nn; i++)
+        if (nodes[i].usable && sched_fits(&nodes[i].total, req)) return 1;
+    return 0;
+}
+
+static int cmp_end(const void *a, const void *b)
+{
+    double x = ((const struct endev *)a)->at, y = ((const struct endev *)b)->at;
+    return x < y ? -1 : x > y;
+}
+
+/* The head's reservation: the node where it can start earliest if running
+ * tasks end when expected, the time, and what that node has left over
+ * then (a backfilled task may use it whatever its length). -1 if none. */
+static int reserve(policy_ctx *c, int kind, double now, const sched_node *nodes, size_t nn,
+                   const policy_run *run, size_t nr, const policy_job *head, double *at,
+                   sched_res *extra)
+{
+    size_t ne = 0;
+    for (size_t i = 0; i < nr; i++) {
+        if (run[i].node < 0 || (size_t)run[i].node >= nn) continue;
+        c->ends[ne].at = run_end(kind, &run[i], now);
+        c->ends[ne].node = run[i].node;
+        c->ends[ne].req = run[i].req;
+        ne++;
+    }
+    qsort(c->ends, ne, sizeof *c->ends, cmp_end);
+    /* Walk the ends in time order, giving resources back to a copy of the
+     * free vectors (only of nodes touched: the scratch is nodes' own free
+     * copy kept in ends' order). */
+    sched_res *fr = malloc((nn ? nn : 1) * sizeof *fr);
+    int best = -1;
+    if (!fr) return -1;
+    for (size_t i = 0; i < nn; i++) fr[i] = nodes[i].free;
+    for (size_t e = 0; e < ne && best < 0; e++) {
+        int n = c->ends[e].node;
+        fr[n].cpu += c->ends[e].req.cpu;
+        fr[n].memory += c->ends[e].req.memory;
+        fr[n].storage += c->ends[e].req.storage;
+        fr[n].gpu += c->ends[e].req.gpu;
+        /* Several tasks may end at the same instant: give them all back. */
+        if (e + 1 < ne && c->ends[e + 1].at == c->ends[e].at) continue;
+        if (!nodes[n].usable || (head->node >= 0 && head->node != n)) {
+            /* the node that changed may not be eligible; others did not change */
+            continue;
+        }
+        if (sched_fits(&fr[n], &head->req)) {
+            best = n;
+            *at = c->ends[e].at;
+            extra->cpu = fr[n].cpu - head->req.cpu;
+            extra->memory = fr[n].memory - head->req.memory;
+            extra->storage = fr[n].storage - head->req.storage;
+            extra->gpu = fr[n].gpu - head->req.gpu;
+        }
+    }
+    /* Ends at the same instant on other nodes: the loop above checks only
+     * the node of the last end of a batch; check the batch's other nodes. */
+    if (best < 0) {
+        for (size_t i = 0; i < nn; i++)
+            if (nodes[i].usable && (head->node < 0 || head->node == (int)i) &&
+                sched_fits(&fr[i], &head->req)) {
+                best = (int)i;
+                *at = ne ? c->ends[ne - 1].at : now;
+                extra->cpu = fr[i].cpu - head->req.cpu;
+                extra->memory = fr[i].memory - head->req.memory;
+                extra->storage = fr[i].storage - head->req.storage;
+                extra->gpu = fr[i].gpu - head->req.gpu;
+                break;
+            }
+    }
+    free(fr);
+    return best;
+}
+
+/* ---- the pass -------------------------------------------------------------- */
+
+int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *nodes, size_t nn,
+                const policy_run *run, size_t nr, const policy_job *q, size_t nq,
+                const policy_user *users, size_t nusers, int *start_node, int *resv_node,
+                double *resv_at)
+{
+    int kind = cfg->kind, started = 0;
+    if (resv_node) *resv_node = -1;
+    if (resv_at) *resv_at = 0;
+    for (size_t i = 0; i < nq; i++) start_node[i] = -1;
+    if (nq == 0) return 0;
+    if (ctx_reserve(c, nq, nusers, nr) < 0) return -ENOMEM;
+
+    /* Nothing can start unless some node fits the smallest request in
+     * every dimension (a lower bound: cheap, and exact for one resource). */
+    sched_res minr = q[0].req;
+    for (size_t i = 1; i < nq; i++) {
+        if (q[i].req.cpu < minr.cpu) minr.cpu = q[i].req.cpu;
+        if (q[i].req.memory < minr.memory) minr.memory = q[i].req.memory;
+        if (q[i].req.storage < minr.storage) minr.storage = q[i].req.storage;
+        if (q[i].req.gpu < minr.gpu) minr.gpu = q[i].req.gpu;
+    }
+    if (first_fit(nodes, nn, &minr, -1) < 0) return 0;
+
+    int fs_on = users && nusers > 0, prio_on;
+    if (fs_on) fair_share(c, cfg, now, users, nusers, run, nr);
+    int any_prio = 0;
+    for (size_t i = 0; i < nq; i++) {
+        c->done[i] = 0;
+        if (q[i].priority != q[0].priority) any_prio = 1;
+    }
+    prio_on = any_prio;
+    for (size_t i = 0; i < nq; i++)
+        c->key[i] = head_key(c, cfg, &q[i], i, nq, now, users, nusers, fs_on);
+
+    sched_res most = most_free(nodes, nn);
+    ord o = { c, nq, 0, 0, 0, 0 };
+    int head = -1, rnode = -1;
+    double rat = 0;
+    sched_res extra = { 0, 0, 0, 0 };
+    long i;
+    while ((i = ord_next(&o)) >= 0) {
+        const policy_job *j = &q[i];
+        int u = j->user;
+        if (fs_on && u >= 0 && (size_t)u < nusers && users[u].max_running > 0 &&
+            c->nrun[u] >= users[u].max_running)
+            continue;       /* at its running limit: neither starts nor blocks */
+        int skip = -1, n = -1;
+        if (!sched_fits(&most, &j->req)) {
+            n = -1;
+        } else if (head >= 0) {
+            /* Backfill: anywhere but the reserved node; there only if it
+             * ends before the reservation or fits in what is left over. */
+            skip = rnode;
+            n = place(cfg, nodes, nn, j, skip);
+            if (n < 0 && rnode >= 0 && (j->node < 0 || j->node == rnode) &&
+                sched_fits(&nodes[rnode].free, &j->req)) {
+                double rt = j->limit;
+                if (rt > 0 && now + rt <= rat) {
+                    n = rnode;
+                } else if (sched_fits(&extra, &j->req)) {
+                    n = rnode;
+                    extra.cpu -= j->req.cpu;
+                    extra.memory -= j->req.memory;
+                    extra.storage -= j->req.storage;
+                    extra.gpu -= j->req.gpu;
+                }
+            }
+        } else {
+            n = place(cfg, nodes, nn, j, -1);
+        }
+        if (n < 0) {
+            if (head >= 0 || kind == POLICY_GREEDY) continue;
+            if (j->node < 0 && !fits_total(nodes, nn, &j->req))
+                continue;   /* can never fit: must not block the queue */
+            if (kind == POLICY_FIFO) break;
+            head = (int)i;
+            rnode = reserve(c, POLICY_EASY, now, nodes, nn, run, nr, j, &rat, &extra);
+            if (resv_node) *resv_node = rnode;
+            if (resv_at) *resv_at = rat;
+            if (kind == POLICY_LEARNED) {
+                /* Backfill in learned's own order from here on. */
+                for (size_t x = 0; x < nq; x++)
+                    c->key[x] = (prio_on ? (double)q[x].priority * 1e9 : 0) +
+                                backfill_key(&q[x], now, now - j->submit);
+                o.picked = 0;
+                o.sorted = 0;
+            }
+            continue;
+        }
+        start_node[i] = n;
+        take(&nodes[n], &j->req);
+        started++;
+        if (fs_on && u >= 0 && (size_t)u < nusers) c->nrun[u]++;
+        if (first_fit(nodes, nn, &minr, -1) < 0) break;
+        most = most_free(nodes, nn);
+    }
+    return started;
+}
+
+/* ---- projection ------------------------------------------------------------ */
+
+int policy_project(policy_ctx *c, const policy_cfg *cfg, double now, const sched_node *nodes,
+                   size_t nn, const policy_run *run, size_t nr, const policy_job *q, size_t nq,
+                   const policy_user *users, size_t nusers, size_t max_steps, double *start_at)
+{
+    int rc = 0;
+    sched_node *nd = malloc((nn ? nn : 1) * sizeof *nd);
+    size_t cap = nr + nq + 1;
+    if (!nd) return -ENOMEM;
+    memcpy(nd, nodes, nn * sizeof *nd);
+    if (grow((void **)&c->prun, &c->capr, cap, sizeof *c->prun) < 0 ||
+        grow((void **)&c->pq, &c->capp, nq + 1, sizeof *c->pq) < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    {
+        size_t cp = 0;
+        if (grow((void **)&c->pidx, &cp, nq + 1, sizeof *c->pidx) < 0) { rc = -ENOMEM; goto out; }
+        cp = 0;
+        if (grow((void **)&c->pstart, &cp, nq + 1, sizeof *c->pstart) < 0) { rc = -ENOMEM; goto out; }
+    }
+    for (size_t i = 0; i < nq; i++) start_at[i] = -1;
+    /* In the projection every task runs as long as the policy expects. */
+    size_t np = 0, nw = 0;
+    for (size_t i = 0; i < nr; i++) {
+        c->prun[np] = run[i];
+        double e = run_end(cfg->kind, &run[i], now);
+        c->prun[np].limit = c->prun[np].predict = e - run[i].start;
+        np++;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        c->pq[nw] = q[i];
+        c->pidx[nw] = i;
+        nw++;
+    }
+    double t = now;
+    for (size_t step = 0; step < max_steps && nw > 0; step++) {
+        int k = policy_pass(c, cfg, t, nd, nn, c->prun, np, c->pq, nw, users, nusers, c->pstart,
+                            NULL, NULL);
+        if (k < 0) { rc = k; goto out; }
+        size_t keep = 0;
+        for (size_t i = 0; i < nw; i++) {
+            if (c->pstart[i] < 0) {
+                c->pq[keep] = c->pq[i];
+                c->pidx[keep] = c->pidx[i];
+                keep++;
+                continue;
+            }
+            start_at[c->pidx[i]] = t;
+            policy_run *r = &c->prun[np++];
+            r->node = c->pstart[i];
+            r->user = c->pq[i].user;
+            r->req = c->pq[i].req;
+            r->start = t;
+            r->predict = r->limit = job_runtime(cfg->kind, &c->pq[i]);
+            if (r->limit <= 0) r->predict = r->limit = 3600;
+        }
+        nw = keep;
+        if (nw == 0 || np == 0) break;
+        /* Advance to the next end; give its resources back. */
+        size_t first = 0;
+        for (size_t i = 1; i < np; i++)
+            if (c->prun[i].start + c->prun[i].limit < c->prun[first].start + c->prun[first].limit)
+                first = i;
+        double e = c->prun[first].start + c->prun[first].limit;
+        if (e > t) t = e;
+        for (size_t i = 0; i < np;) {
+            if (c->prun[i].start + c->prun[i].limit <= t) {
+                sched_node *n = &nd[c->prun[i].node];
+                n->free.cpu += c->prun[i].req.cpu;
+                n->free.memory += c->prun[i].req.memory;
+                n->free.storage += c->prun[i].req.storage;
+                n->free.gpu += c->prun[i].req.gpu;
+                c->prun[i] = c->prun[--np];
+            } else {
+                i++;
+            }
+        }
+    }
+out:
+    free(nd);
+    return rc;
+}

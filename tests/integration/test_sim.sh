@@ -1,0 +1,59 @@
+#!/bin/sh
+# test_sim.sh — cloudai-sim end to end: an SWF trace with unknown (-1)
+# fields, a job no worker can hold, gzip input, -json keys, the synthetic
+# Lublin generator, and the starvation the policies differ on (a wide job
+# behind a stream of narrow ones: greedy delays it, easy and learned keep
+# its reservation).
+. tests/integration/lib.sh
+SIM=$CLOUDAI_BIN/cloudai-sim
+
+# fields: id submit wait run alloc cpu mem reqprocs reqtime reqmem status user group exe queue part prec think
+{
+    echo "; a tiny trace"
+    echo "1 0 -1 100 1 -1 -1 -1 200 -1 1 1 1 1 -1 -1 -1 -1"     # no requested procs: allocated (1)
+    echo "2 5 -1 300 -1 -1 -1 4 -1 -1 1 2 2 -1 -1 -1 -1 -1"     # no estimate: the default limit
+    echo "3 6 -1 50 64 -1 -1 64 100 -1 1 1 1 1 -1 -1 -1 -1"    # never fits 2 x 4 CPUs
+    echo "4 7 -1 -1 1 -1 -1 1 100 -1 0 1 1 1 -1 -1 -1 -1"      # unknown runtime: unusable
+    echo "garbage line"
+} >"$T/t.swf"
+gzip -c "$T/t.swf" >"$T/t.swf.gz"
+"$SIM" -trace "$T/t.swf.gz" -workers 2 -cpu 4 -policy easy -json >"$T/o.json" 2>"$T/o.err"
+check "sim: -json runs on a gzip'ed SWF" test -s "$T/o.json"
+diag "$(cat "$T/o.json" "$T/o.err")"
+L=$(head -n 1 "$T/o.json")
+want_eq "sim: two usable jobs" "$(echo "$L" | jget jobs)" 2
+want_eq "sim: one never fits" "$(echo "$L" | jget never_fit_jobs)" 1
+want_eq "sim: no waits on an empty cluster" "$(echo "$L" | jget max_wait_s)" 0.0
+for k in mean_wait_s mean_bounded_slowdown p99_wait_s max_wait_s utilisation offered_load; do
+    check "sim: -json has $k" grep -q "\"$k\":" "$T/o.json"
+done
+want_eq "sim: bounded slowdown 1 without waits" "$(echo "$L" | jget mean_bounded_slowdown)" 1.000
+
+# A 4-CPU job at t=10 behind 1-CPU jobs arriving every 25 s, 100 s each,
+# on one 4-CPU worker: greedy keeps filling the free CPUs until the stream
+# ends (5,000 s); easy and learned start it by t=100 (the first narrow
+# job's end), so no job waits more than its limit plus one run (250 s).
+{
+    i=0; s=0
+    while [ $i -lt 200 ]; do
+        echo "$((i + 2)) $s -1 100 1 -1 -1 1 150 -1 1 1 1 1 -1 -1 -1 -1"
+        i=$((i + 1)); s=$((s + 25))
+    done
+    echo "1 10 -1 100 4 -1 -1 4 150 -1 1 2 2 2 -1 -1 -1 -1"
+} >"$T/s.swf"
+"$SIM" -trace "$T/s.swf" -workers 1 -cpu 4 -policy all -json >"$T/s.json"
+for p in easy learned; do
+    mw=$(grep "\"policy\":\"$p\"" "$T/s.json" | jget max_wait_s)
+    check "sim: $p starts the wide job in time ($mw s)" awk -v w="$mw" 'BEGIN { exit !(w <= 250) }'
+done
+mg=$(grep '"policy":"greedy"' "$T/s.json" | jget max_wait_s)
+check "sim: greedy starves it ($mg s)" awk -v w="$mg" 'BEGIN { exit !(w > 1000) }'
+
+"$SIM" -gen lublin -jobs 2000 -seed 7 -workers 8 -cpu 32 -time-scale 0.7 -json >"$T/g.json"
+want_eq "sim: lublin, four policies" "$(grep -c '"policy"' "$T/g.json")" 4
+"$SIM" -gen lublin -jobs 50 -seed 7 -cpu 32 -write "$T/g.swf"
+want_eq "sim: -write writes the jobs" "$(grep -vc '^;' "$T/g.swf")" 50
+"$SIM" -trace "$T/g.swf" -workers 8 -cpu 32 -policy fifo -json >"$T/g2.json"
+want_eq "sim: the written trace reads back" "$(jget jobs <"$T/g2.json")" 50
+check "sim: a bad option fails" sh -c "! '$SIM' -trace '$T/t.swf' -workers x -cpu 4 2>/dev/null"
+finish
