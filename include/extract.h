@@ -4,7 +4,10 @@
  * written outside it or through a symlink. Refused: absolute paths, "..",
  * symlinks whose target leaves the tree, hard links to anything not already
  * extracted here, device nodes, FIFOs, sockets, entries replacing existing
- * ones, and anything over the byte / file-count / path-length limits.
+ * ones of another kind (a later regular file replaces an earlier file of
+ * the same name, as in GNU tar: f->replaced says so), and anything over
+ * the byte / file-count / path-length limits. Sparse files are written
+ * with holes.
  * Regular files get mode & 0777 (no set-id bits). One owner, one thread. */
 #ifndef CLOUDAI_EXTRACT_H
 #define CLOUDAI_EXTRACT_H
@@ -25,6 +28,7 @@ typedef struct extract_file {
     uint32_t mode;
     int64_t mtime;
     uint8_t sha256[32];    /* of the content (files and hard links) */
+    int replaced;          /* a file of this name reported earlier is gone */
 } extract_file;
 
 typedef int (*extract_cb)(void *ctx, const extract_file *f);

@@ -21,6 +21,8 @@
 #define TAR_E_EXISTS -12    /* an entry would replace an existing one */
 
 #define TAR_BLOCK 512
+/* Map entries of one sparse file (GNU tar writes one per data extent). */
+#define TAR_SPARSE_MAX 262144
 #define TAR_PATH_MAX 4096
 
 /* Writer: called with archive bytes in order; return 0 or negative to stop. */
@@ -61,7 +63,11 @@ int tar_measure_tree(const char *root, const char *sub, const char *prefix, int 
 int tar_write_end(tar_sink sink, void *ctx);
 
 /* Reader. Entry types: '0' file, '5' directory, '2' symlink, '1' hard
- * link, and anything else as found (the consumer decides). */
+ * link, and anything else as found (the consumer decides). A GNU sparse
+ * file (old-GNU 'S', pax GNU.sparse 0.0/0.1/1.0) is a '0' entry with its
+ * real name and size; its content comes in order, holes through ops.hole.
+ * End of input is accepted after the end blocks, or at a header boundary
+ * with every entry complete (as GNU tar does); see tar_reader.c. */
 typedef struct tar_entry {
     const char *name;       /* normalised: no leading "./", no trailing "/" */
     const char *linkname;   /* for '1' and '2', else "" */
@@ -75,6 +81,9 @@ typedef struct tar_reader_ops {
     int (*entry)(void *ctx, const tar_entry *e);            /* header seen */
     int (*data)(void *ctx, const uint8_t *p, size_t n);    /* file bytes */
     int (*entry_end)(void *ctx, const tar_entry *e);       /* all bytes seen */
+    /* n bytes of zeros in a sparse file; NULL: they come through data,
+     * in slices (then the consumer must bound e->size itself). */
+    int (*hole)(void *ctx, uint64_t n);
 } tar_reader_ops;
 
 typedef struct tar_reader tar_reader;
@@ -84,7 +93,9 @@ void tar_reader_free(tar_reader *r);
 /* Accepts the archive in slices of any size, down to one byte. A callback's
  * negative return stops the reader and is returned. */
 int tar_reader_feed(tar_reader *r, const uint8_t *p, size_t n);
-/* 0 if the end-of-archive blocks were seen, else TAR_E_TRUNCATED. */
+/* 0 if the archive is complete: its end blocks were seen, or input ended
+ * at a header boundary after whole entries; else TAR_E_TRUNCATED (inside a
+ * header, an extended header or an entry's data; or no byte at all). */
 int tar_reader_finish(tar_reader *r);
 const char *tar_reader_error(const tar_reader *r);
 const char *tar_strerror(int rc);

@@ -11,9 +11,14 @@
  * archive cannot block its own content).
  *
  * Everything created is remembered in one hash table keyed by path: it
- * tells "directory we made" (may be re-announced) from "existing entry"
- * (refused), and "regular file extracted here" from anything else, which is
- * the only thing a hard link may point at. Its size is bounded by max_files.
+ * tells "directory we made" (may be re-announced) from "existing entry",
+ * and "regular file extracted here" from anything else, which is the only
+ * thing a hard link may point at. Its size is bounded by max_files. As in
+ * GNU tar, a later regular file replaces an earlier file or hard link of
+ * the same name (appended archives, a path given twice to tar); any other
+ * replacement (a file by a symlink, a directory by a file, ...) is refused.
+ * Sparse files arrive with their holes (tar_reader.c), which become real
+ * holes (lseek) and are hashed as the zeros they read as.
  * On error the partial tree stays in the staging directory; the caller
  * removes it. */
 #define _GNU_SOURCE   /* syncfs */
@@ -55,6 +60,7 @@ struct extract {
     hash_sha256 h;
     extract_file cur;
     uint64_t written;
+    int tail_hole;        /* the entry so far ends in a hole: ftruncate at the end */
     /* created paths */
     xnode *tab;
     size_t tcap, tcount;
@@ -251,6 +257,8 @@ static int refuse_exists(extract *x, const char *name, int e)
 {
     if (e == EEXIST)
         return xfail(x, TAR_E_EXISTS, "refusing '%s': would replace an existing entry", name);
+    if (e == EFBIG)   /* the archive's doing (a huge sparse size), not the store's */
+        return xfail(x, TAR_E_LIMIT, "'%s': larger than the store's filesystem allows", name);
     return xfail(x, TAR_E_IO, "create '%s': %s", name, strerror(e));
 }
 
@@ -273,6 +281,7 @@ static int on_entry(void *ctx, const tar_entry *e)
     x->cur.mode = e->mode & 0777;
     x->cur.mtime = e->mtime;
     x->written = 0;
+    x->tail_hole = 0;
     if (e->type == '5' && e->name[0] == 0)
         return 0;   /* the archive's own root ("./"): it is our target */
     if (e->type != '0' && e->type != '5' && e->type != '1' && e->type != '2') {
@@ -283,11 +292,16 @@ static int on_entry(void *ctx, const tar_entry *e)
     }
     if ((rc = check_name(x, e->name)) < 0)
         return rc;
-    if (x->lim.max_files && x->files >= x->lim.max_files)
+    /* A later regular file replaces an earlier one (or a hard link) of
+     * the same name, as in GNU tar: it takes over its count and bytes. */
+    const xnode *old = tab_find(x, e->name);
+    int replace = old && e->type == '0' && (old->type == '0' || old->type == '1');
+    uint64_t old_bytes = replace && old->type == '0' ? old->size : 0;
+    if (!replace && x->lim.max_files && x->files >= x->lim.max_files)
         return xfail(x, TAR_E_LIMIT, "refusing '%s': over the %llu-entry limit",
                      e->name, (unsigned long long)x->lim.max_files);
     if (e->type == '0' && x->lim.max_bytes &&
-        (e->size > x->lim.max_bytes || x->bytes > x->lim.max_bytes - e->size))
+        (e->size > x->lim.max_bytes || x->bytes - old_bytes > x->lim.max_bytes - e->size))
         return xfail(x, TAR_E_LIMIT, "refusing '%s': %llu bytes would pass the %llu-byte limit",
                      e->name, (unsigned long long)e->size, (unsigned long long)x->lim.max_bytes);
     if (e->type == '2' && (rc = check_symlink(x, e->name, e->linkname)) < 0)
@@ -311,7 +325,7 @@ static int on_entry(void *ctx, const tar_entry *e)
     if ((pfd = open_parent(x, e->name, &base)) < 0)
         return pfd;
     /* Parents made on the way count as entries too. */
-    if (x->lim.max_files && x->files >= x->lim.max_files)
+    if (!replace && x->lim.max_files && x->files >= x->lim.max_files)
         return xfail(x, TAR_E_LIMIT, "refusing '%s': over the %llu-entry limit",
                      e->name, (unsigned long long)x->lim.max_files);
 
@@ -323,16 +337,25 @@ static int on_entry(void *ctx, const tar_entry *e)
             if (!(d = tab_add(x, e->name, '5')))
                 return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
             x->files++;
-        } else if (d->type != '5' || d->explicit_dir) {
-            return xfail(x, TAR_E_EXISTS, "refusing '%s': would replace an existing entry", e->name);
-        }
+        } else if (d->type != '5') {
+            return xfail(x, TAR_E_EXISTS, "refusing '%s': a directory would replace an existing "
+                         "entry", e->name);
+        }   /* a directory announced again: the later mode and mtime win */
         d->explicit_dir = 1;
         d->mode = e->mode & 0777;
         d->mtime = e->mtime;
         return 0;
     }
-    if (tab_find(x, e->name))
-        return xfail(x, TAR_E_EXISTS, "refusing '%s': would replace an existing entry", e->name);
+    if (replace) {
+        if (unlinkat(pfd, base, 0) < 0)
+            return xfail(x, TAR_E_IO, "replace '%s': %s", e->name, strerror(errno));
+        x->bytes -= old_bytes;
+        x->files--;
+        x->cur.replaced = 1;
+    } else if (tab_find(x, e->name)) {
+        return xfail(x, TAR_E_EXISTS, "refusing '%s': would replace an existing entry of "
+                     "another type", e->name);
+    }
     if (e->type == '2') {
         if (symlinkat(e->linkname, pfd, base) < 0)
             return refuse_exists(x, e->name, errno);
@@ -385,6 +408,7 @@ static int on_data(void *ctx, const uint8_t *p, size_t n)
     extract *x = ctx;
     if (x->fd < 0)
         return 0;
+    if (n) x->tail_hole = 0;
     hash_sha256_update(&x->h, p, n);
     while (n > 0) {
         ssize_t w = write(x->fd, p, n);
@@ -393,6 +417,28 @@ static int on_data(void *ctx, const uint8_t *p, size_t n)
         p += w;
         n -= (size_t)w;
         x->written += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* A hole in a sparse file: skipped on disk, hashed as zeros. The reader
+ * keeps holes inside e->size, which on_entry checked against max_bytes. */
+static int on_hole(void *ctx, uint64_t n)
+{
+    static const uint8_t zeros[65536];
+    extract *x = ctx;
+    if (x->fd < 0 || n == 0)
+        return 0;
+    if (lseek(x->fd, (off_t)n, SEEK_CUR) < 0)
+        return errno == EINVAL || errno == EOVERFLOW
+            ? xfail(x, TAR_E_LIMIT, "'%s': larger than the store's filesystem allows", x->cur.name)
+            : xfail(x, TAR_E_IO, "seek '%s': %s", x->cur.name, strerror(errno));
+    x->written += n;
+    x->tail_hole = 1;
+    while (n > 0) {
+        size_t k = n < sizeof zeros ? (size_t)n : sizeof zeros;
+        hash_sha256_update(&x->h, zeros, k);
+        n -= k;
     }
     return 0;
 }
@@ -406,6 +452,11 @@ static int on_entry_end(void *ctx, const tar_entry *e)
         int fd = x->fd;
         x->fd = -1;
         hash_sha256_final(&x->h, x->cur.sha256);
+        if (x->tail_hole && ftruncate(fd, (off_t)x->written) < 0) {
+            int saved = errno;
+            close(fd);
+            return refuse_exists(x, e->name, saved);
+        }
         struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)e->mtime, 0 } };
         /* Durability comes from one syncfs at finish (see there). */
         if (fchmod(fd, e->mode & 0777) < 0 || futimens(fd, ts) < 0) {
@@ -415,8 +466,10 @@ static int on_entry_end(void *ctx, const tar_entry *e)
         }
         if (close(fd) < 0)
             return xfail(x, TAR_E_IO, "close '%s': %s", e->name, strerror(errno));
-        xnode *n = tab_add(x, e->name, '0');
-        if (!n) return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
+        xnode *n = tab_find(x, e->name);   /* found: it replaced a file */
+        if (!n && !(n = tab_add(x, e->name, '0')))
+            return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
+        n->type = '0';
         n->size = e->size;
         memcpy(n->sha, x->cur.sha256, 32);
     }
@@ -425,7 +478,7 @@ static int on_entry_end(void *ctx, const tar_entry *e)
 
 extract *extract_new(const char *dir, const extract_limits *lim, extract_cb on_file, void *ctx)
 {
-    static const tar_reader_ops ops = { on_entry, on_data, on_entry_end };
+    static const tar_reader_ops ops = { on_entry, on_data, on_entry_end, on_hole };
     extract *x = calloc(1, sizeof *x);
     if (!x) return NULL;
     x->fd = -1;

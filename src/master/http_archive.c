@@ -257,7 +257,7 @@ static int zip_finish(producer *p)
 static void *produce(void *arg)
 {
     producer *p = arg;
-    static const tar_reader_ops zops = {z_entry, z_data, z_entry_end};
+    static const tar_reader_ops zops = {z_entry, z_data, z_entry_end, NULL};
     int rc = 0;
     tar_sink sink = p->zip ? zip_sink : gz_sink;
     if (p->zip) {

@@ -18,12 +18,15 @@
 
 #define SESSION_TTL_MS (15 * 60 * 1000)   /* an abandoned upload is dropped after */
 #define INDEX_BATCH 256                   /* file records per store commit */
-/* The two end blocks alone: an archive this short holds no entry (one
- * needs a 512-byte header before them), so its output is empty. */
-#define EMPTY_ARCHIVE 1024
+/* Streams this short are usually an empty output (the two end blocks):
+ * they are buffered and get a staging directory only if they hold an
+ * entry (one header and one data block fit in 1024 bytes when the end
+ * blocks are left out, which GNU tar accepts). */
+#define SMALL_ARCHIVE 1024
 
 typedef struct up_file {
     char *name;
+    size_t seq;                /* archive order: the later duplicate wins */
     uint64_t size;
     uint32_t mode;
     uint8_t sha[32];
@@ -34,17 +37,21 @@ struct upload {
     task_rec task;
     char staging[CONFIG_PATH_MAX + 128];
     char final[CONFIG_PATH_MAX + 512];
-    extract *x;                /* NULL for an empty archive: */
-    tar_reader *zr;            /* checks its end blocks, creates nothing */
+    extract *x;                /* NULL while a small stream is buffered: */
+    uint8_t small[SMALL_ARCHIVE];
+    size_t nsmall;
+    tar_reader *zr;            /* ...then checked, creating nothing unless it holds an entry */
+    int small_entry;
     chunk_rx rx;
     uint64_t total;
     up_file *files;
     size_t nfiles, capfiles;
     uint64_t bytes;
     size_t entries;            /* archive entries of any type */
+    int dups;                  /* a later file replaced an indexed one */
     int attached;
     uint64_t touched;
-    int failed;
+    int failed;                /* the archive was refused: its TAR_E_* code */
     char why[512];
     uint64_t began;            /* ms, for the upload latency metric */
     struct upload *next;
@@ -142,6 +149,8 @@ static int on_file(void *ctx, const extract_file *f)
     }
     up_file *uf = &s->files[s->nfiles];
     if (!(uf->name = strdup(f->name))) return TAR_E_NOMEM;
+    uf->seq = s->nfiles;
+    if (f->replaced) s->dups = 1;
     uf->size = f->size;
     uf->mode = f->mode;
     memcpy(uf->sha, f->sha256, 32);
@@ -150,26 +159,44 @@ static int on_file(void *ctx, const extract_file *f)
     return 0;
 }
 
-/* An entry in an archive announced as empty is refused like any bad
- * archive (nothing is written: there is no directory to write to). */
+#define SMALL_HAS_ENTRY -1000   /* private: stops the check of a small stream */
+
+/* A small stream holds an entry: it is extracted like any other. */
 static int zr_entry(void *ctx, const tar_entry *e)
 {
-    upload *s = ctx;
-    snprintf(s->why, sizeof s->why, "entry '%s' in an archive announced as empty", e->name);
-    return TAR_E_LIMIT;
+    (void)e;
+    ((upload *)ctx)->small_entry = 1;
+    return SMALL_HAS_ENTRY;
+}
+
+/* Refusals that every retry would meet again (the stream's content);
+ * memory and filesystem errors (a full store) are worth a retry. */
+static int archive_permanent(int code)
+{
+    return code < 0 && code != TAR_E_NOMEM && code != TAR_E_IO;
 }
 
 static const char *archive_error(const upload *s)
 {
     if (s->x) return extract_error(s->x);
-    return s->why[0] ? s->why : tar_reader_error(s->zr);
+    return s->why[0] || !s->zr ? s->why : tar_reader_error(s->zr);
 }
 
 static int rx_out(void *ctx, const uint8_t *p, size_t n)
 {
     upload *s = ctx;
-    int rc = s->x ? extract_feed(s->x, p, n) : tar_reader_feed(s->zr, p, n);
-    if (rc < 0) s->failed = 1;     /* tells upload_chunk whose error it is */
+    int rc;
+    if (s->x) {
+        rc = extract_feed(s->x, p, n);
+    } else if (n > sizeof s->small - s->nsmall) {
+        snprintf(s->why, sizeof s->why, "more bytes than the %zu announced", sizeof s->small);
+        rc = TAR_E_LIMIT;
+    } else {
+        memcpy(s->small + s->nsmall, p, n);
+        s->nsmall += n;
+        rc = 0;
+    }
+    if (rc < 0) s->failed = rc;    /* tells upload_chunk whose error it is */
     return rc;
 }
 
@@ -208,15 +235,11 @@ static upload *session_new(uploads *u, const task_rec *t, uint64_t total, char *
         goto fail;
     }
     fsutil_rm_rf(s->staging);
-    if (total <= EMPTY_ARCHIVE) {
+    if (total <= SMALL_ARCHIVE) {
         /* An empty output (the common case of small tasks) gets no
          * staging directory and, stored, no task directory: on ext4 each
-         * new directory inode was the master's largest per-task cost. */
-        static const tar_reader_ops zops = { zr_entry, NULL, NULL };
-        if (!(s->zr = tar_reader_new(&zops, s, 4096))) {
-            snprintf(err, errcap, "out of memory");
-            goto fail;
-        }
+         * new directory inode was the master's largest per-task cost.
+         * small_end decides once the stream is whole. */
     } else if ((rc = mkdir(s->staging, 0700)) < 0) {
         snprintf(err, errcap, "cannot create staging directory %s: %s", s->staging, strerror(errno));
         goto fail;
@@ -361,7 +384,7 @@ void uploads_abort(uploads *u, upload *s, const char *why)
 static int fail(uploads *u, upload *s, conn *c, const char *why)
 {
     /* A refused archive fails the same way on every retry: end the task. */
-    int permanent = s->failed;
+    int permanent = archive_permanent(s->failed);
     log_warn("task %s: upload from %s refused: %s", s->task_id, c->node_id, why);
     cluster_upload_failed(u->cl, s->task_id, why, permanent);
     send_ack_code(c, s->task_id, 0, permanent ? PROTO_ERR_ARCHIVE : 0, why);
@@ -468,6 +491,59 @@ static int index_files(uploads *u, upload *s, char *why, size_t cap)
     return rc;
 }
 
+/* A buffered small stream is whole: without an entry it is an empty
+ * output (no directory); with one, it is extracted as usual. 0 or a
+ * TAR_E_* code (s->failed set, archive_error says why). */
+static int small_end(uploads *u, upload *s)
+{
+    static const tar_reader_ops zops = { zr_entry, NULL, NULL, NULL };
+    extract_limits lim = { u->cfg->max_output_bytes, u->cfg->max_output_files, 0 };
+    int rc;
+    if (!(s->zr = tar_reader_new(&zops, s, TAR_PATH_MAX)))
+        return s->failed = TAR_E_NOMEM;
+    rc = tar_reader_feed(s->zr, s->small, s->nsmall);
+    if (rc == 0) rc = tar_reader_finish(s->zr);
+    if (!s->small_entry)
+        return rc < 0 ? (s->failed = rc) : 0;
+    if (mkdir(s->staging, 0700) < 0) {
+        snprintf(s->why, sizeof s->why, "cannot create staging directory %s: %s", s->staging,
+                 strerror(errno));
+        return s->failed = TAR_E_IO;
+    }
+    if (!(s->x = extract_new(s->staging, &lim, on_file, s))) {
+        snprintf(s->why, sizeof s->why, "out of memory");
+        return s->failed = TAR_E_NOMEM;
+    }
+    if ((rc = extract_feed(s->x, s->small, s->nsmall)) < 0)
+        s->failed = rc;
+    return rc;
+}
+
+static int by_name_seq(const void *a, const void *b)
+{
+    const up_file *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* A later regular file replaced an earlier one of the same name (as in
+ * GNU tar): only the last of each name stays indexed. */
+static void drop_replaced(upload *s)
+{
+    size_t k = 0;
+    qsort(s->files, s->nfiles, sizeof *s->files, by_name_seq);
+    s->bytes = 0;
+    for (size_t i = 0; i < s->nfiles; i++) {
+        if (i + 1 < s->nfiles && !strcmp(s->files[i].name, s->files[i + 1].name)) {
+            free(s->files[i].name);
+            continue;
+        }
+        s->files[k++] = s->files[i];
+        s->bytes += s->files[i].size;
+    }
+    s->nfiles = k;
+}
+
 int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
 {
     char why[600] = "", err[256] = "";
@@ -476,10 +552,17 @@ int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
         snprintf(why, sizeof why, "%s", s->rx.err);
         return fail(u, s, c, why);
     }
-    if ((rc = s->x ? extract_finish(s->x) : tar_reader_finish(s->zr)) < 0) {
+    if (!s->x && (rc = small_end(u, s)) < 0) {
         snprintf(why, sizeof why, "archive refused: %s", archive_error(s));
         return fail(u, s, c, why);
     }
+    if (s->x && (rc = extract_finish(s->x)) < 0) {
+        s->failed = rc;
+        snprintf(why, sizeof why, "archive refused: %s", archive_error(s));
+        return fail(u, s, c, why);
+    }
+    if (s->dups)
+        drop_replaced(s);
     if ((s->x && publish(s, why, sizeof why) < 0) || index_files(u, s, why, sizeof why) < 0)
         return fail(u, s, c, why);
     if (cluster_upload_done(u->cl, s->task_id, s->nfiles, s->bytes, err, sizeof err) == PROTO_ERR_STORE) {

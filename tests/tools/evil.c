@@ -29,7 +29,8 @@
  *   and uploads a hostile output. KIND: ok dotdot abs symlink hardlink
  *   device fifo files longpath bomb-lie bomb-big bomb-range other-task;
  *   and resume: a benign 5 MiB upload whose connection drops after three
- *   chunks, then resumes on a new one (prints "resumed at OFFSET").
+ *   chunks, then resumes on a new one (prints "resumed at OFFSET");
+ *   and file: the archive is the file TARGET, byte for byte.
  *   TARGET: a directory outside the store that escapes aim at (or, for
  *   other-task, the foreign task id). Prints "task <id>" first. */
 #include <errno.h>
@@ -327,6 +328,17 @@ static void tar_entry_named(abuf *a, const char *name, char type, const char *da
 static int build_archive(const char *kind, const char *target, abuf *a)
 {
     char name[8192];
+    if (!strcmp(kind, "file")) {
+        /* The archive's bytes as they are in the file TARGET (made by
+         * GNU tar, say): no end blocks added. */
+        FILE *f = fopen(target, "rb");
+        size_t n;
+        if (!f) return -1;
+        while ((n = fread(name, 1, sizeof name, f)) > 0)
+            memcpy(grow(a, n), name, n);
+        fclose(f);
+        return 0;
+    }
     if (!strcmp(kind, "ok") || !strcmp(kind, "other-task")) {
         tar_entry_named(a, "hello.txt", '0', "hello\n", NULL);
     } else if (!strcmp(kind, "resume")) {

@@ -55,7 +55,7 @@ static int s_end(void *ctx, const tar_entry *e)
     return s->got[s->n - 1] == e->size ? 0 : -101;
 }
 
-static const tar_reader_ops sops = { s_entry, s_data, s_end };
+static const tar_reader_ops sops = { s_entry, s_data, s_end, NULL };
 
 /* Feeds buf in slices: step 0 = random sizes, else fixed step. */
 static int read_all(const uint8_t *p, size_t n, size_t step, seen *s, size_t max_path, int *finish_rc)
@@ -342,8 +342,8 @@ static void test_extensions(void)
     tf_pax(&a, "comment", "ignored");
     tf_pax(&a, "path", "./pax/name/");
     tf_entry(&a, "ignored", '5', NULL);
-    tf_header(&a, "pax_global_header", 'g', NULL, 20, 0644);
-    tb_put(&a, "20 comment=xxxxxxx\n", 20);
+    tf_header(&a, "pax_global_header", 'g', NULL, 19, 0644);
+    tb_put(&a, "19 comment=xxxxxxx\n", 19);
     tb_pad(&a);
     tf_file(&a, "./v7dir/", "", 0, 0755);   /* type '0' + trailing slash */
     a.p[a.len - 512 + 156] = 0;
@@ -410,20 +410,54 @@ static void test_limits_and_truncation(void)
     tb_pad(&a);
     tf_end(&a);
     T_EQ_INT(read_all(a.p, a.len, 0, s, 0, &frc), TAR_E_FORMAT);
-    /* Truncations: inside data, before end blocks, after one zero block. */
+    /* Ends GNU tar accepts (every entry whole): no end blocks, one zero
+     * block, part of a zero block. Ends it refuses: inside data, inside
+     * the padding, inside a header, after an extended header, nothing. */
     a.len = 0;
     tf_file(&a, "f", "0123456789", 10, 0644);
+    T_EQ_INT(read_all(a.p, 516, 7, s, 0, &frc), 0);
+    T_EQ_INT(frc, TAR_E_TRUNCATED);
     T_EQ_INT(read_all(a.p, 600, 7, s, 0, &frc), 0);
     T_EQ_INT(frc, TAR_E_TRUNCATED);
     T_EQ_INT(read_all(a.p, a.len, 7, s, 0, &frc), 0);
-    T_EQ_INT(frc, TAR_E_TRUNCATED);
+    T_EQ_INT(frc, 0);
+    T_EQ_INT(s->n, 1);
+    T_EQ_INT(s->ends, 1);
     T_EQ_INT(read_all(a.p, 100, 7, s, 0, &frc), 0);
     T_EQ_INT(frc, TAR_E_TRUNCATED);
     tf_end(&a);
     T_EQ_INT(read_all(a.p, a.len - 512, 7, s, 0, &frc), 0);
-    T_EQ_INT(frc, TAR_E_TRUNCATED);
+    T_EQ_INT(frc, 0);
+    T_EQ_INT(read_all(a.p, a.len - 700, 7, s, 0, &frc), 0);
+    T_EQ_INT(frc, 0);
     T_EQ_INT(read_all(a.p, 0, 7, s, 0, &frc), 0);
     T_EQ_INT(frc, TAR_E_TRUNCATED);
+    /* An extended header describing nothing is ignored (GNU tar too),
+     * one cut short is not. */
+    a.len = 0;
+    tf_pax(&a, "path", "p");
+    T_EQ_INT(read_all(a.p, a.len, 7, s, 0, &frc), 0);
+    T_EQ_INT(frc, 0);
+    T_EQ_INT(read_all(a.p, 520, 7, s, 0, &frc), 0);
+    T_EQ_INT(frc, TAR_E_TRUNCATED);
+    tf_end(&a);
+    T_EQ_INT(read_all(a.p, a.len, 7, s, 0, &frc), 0);
+    T_EQ_INT(frc, 0);
+    T_EQ_INT(s->n, 0);
+    /* Of two pax headers the last counts; a global path is refused. */
+    a.len = 0;
+    tf_pax(&a, "path", "first");
+    tf_pax(&a, "linkpath", "t");
+    tf_entry(&a, "ustar-name", '2', "x");
+    tf_header(&a, "g", 'g', NULL, 14, 0644);
+    tb_put(&a, "14 path=evil\n", 14);
+    tb_pad(&a);
+    tf_file(&a, "f", "", 0, 0644);
+    tf_end(&a);
+    T_EQ_INT(read_all(a.p, a.len, 7, s, 0, &frc), TAR_E_FORMAT);
+    T_EQ_INT(s->n, 1);
+    T_EQ_STR(s->name[0], "ustar-name");
+    T_EQ_STR(s->link[0], "t");
     /* A lone zero block followed by a header. */
     a.len = 0;
     tf_file(&a, "f", "x", 1, 0644);
@@ -445,6 +479,274 @@ static void test_limits_and_truncation(void)
     T_CHECK(strstr(tar_reader_error(r), "'g'") != NULL);
     tar_reader_free(r);
     free(s);
+    tb_free(&a);
+}
+
+/* ---- sparse files, built by hand to reach every malformed map -------- */
+
+/* One pax 'x' header holding the NULL-terminated key/value pairs. */
+static void pax_recs(tbuf *b, const char *const *kv)
+{
+    tbuf body = { 0 };
+    for (; kv[0]; kv += 2) {
+        size_t n = strlen(kv[0]) + strlen(kv[1]) + 3, len = n + 1;
+        char rec[600], tmp[24];
+        while ((size_t)snprintf(tmp, sizeof tmp, "%zu", len) + n != len)
+            len = (size_t)snprintf(tmp, sizeof tmp, "%zu", len) + n;
+        snprintf(rec, sizeof rec, "%zu %s=%s\n", len, kv[0], kv[1]);
+        tb_put(&body, rec, len);
+    }
+    tf_header(b, "./PaxHeaders/x", 'x', NULL, body.len, 0644);
+    tb_put(b, body.p, body.len);
+    tb_pad(b);
+    tb_free(&body);
+}
+
+/* An old-GNU 'S' header with map m (n pairs), extension blocks as needed. */
+static void gnu_sparse(tbuf *b, const char *name, uint64_t real, const uint64_t *m, size_t n,
+                       uint64_t stored)
+{
+    tf_header(b, name, 'S', NULL, stored, 0644);
+    uint8_t *h = b->p + b->len - 512;
+    memcpy(h + 257, "ustar  ", 8);
+    for (size_t i = 0; i < n && i < 4; i++) {
+        snprintf((char *)h + 386 + 24 * i, 12, "%011llo", (unsigned long long)m[2 * i]);
+        snprintf((char *)h + 398 + 24 * i, 12, "%011llo", (unsigned long long)m[2 * i + 1]);
+    }
+    h[482] = n > 4;
+    snprintf((char *)h + 483, 12, "%011llo", (unsigned long long)real);
+    tf_fix_sum(h);
+    for (size_t i = 4; i < n; i += 21) {
+        uint8_t e[512] = { 0 };
+        for (size_t k = 0; k < 21 && i + k < n; k++) {
+            snprintf((char *)e + 24 * k, 12, "%011llo", (unsigned long long)m[2 * (i + k)]);
+            snprintf((char *)e + 12 + 24 * k, 12, "%011llo", (unsigned long long)m[2 * (i + k) + 1]);
+        }
+        e[504] = i + 21 < n;
+        tb_put(b, e, 512);
+    }
+}
+
+static uint32_t sum_buf(const uint8_t *p, size_t n)
+{
+    uint32_t v = 0;
+    for (size_t i = 0; i < n; i++) v = v * 31 + p[i];
+    return v;
+}
+
+static int holes_seen;
+static int s_hole(void *ctx, uint64_t n)
+{
+    seen *s = ctx;
+    for (uint64_t i = 0; i < n; i++) s->sum[s->n - 1] *= 31;
+    s->got[s->n - 1] += n;
+    holes_seen++;
+    return 0;
+}
+
+static void test_sparse(void)
+{
+    tbuf a = { 0 };
+    seen *s = calloc(1, sizeof *s);
+    int frc;
+    /* The logical file: 10 holes..."abc" at 10, "defg" at 20, hole to 40. */
+    uint8_t want[40] = { 0 };
+    memcpy(want + 10, "abc", 3);
+    memcpy(want + 20, "defg", 4);
+    const uint64_t m[] = { 10, 3, 20, 4, 40, 0 };
+    /* pax 0.0 */
+    pax_recs(&a, (const char *const[]){ "GNU.sparse.size", "40", "GNU.sparse.numblocks", "3",
+        "GNU.sparse.offset", "10", "GNU.sparse.numbytes", "3", "GNU.sparse.offset", "20",
+        "GNU.sparse.numbytes", "4", "GNU.sparse.offset", "40", "GNU.sparse.numbytes", "0", NULL });
+    tf_file(&a, "v00", "abcdefg", 7, 0644);
+    /* pax 0.1, real name from GNU.sparse.name whatever 'path' says */
+    pax_recs(&a, (const char *const[]){ "GNU.sparse.size", "40", "GNU.sparse.numblocks", "3",
+        "GNU.sparse.name", "v01", "path", "GNUSparseFile.1/v01",
+        "GNU.sparse.map", "10,3,20,4,40,0", NULL });
+    tf_file(&a, "GNUSparseFile.1/v01", "abcdefg", 7, 0644);
+    /* pax 1.0: the map leads the data, padded to a block */
+    pax_recs(&a, (const char *const[]){ "GNU.sparse.major", "1", "GNU.sparse.minor", "0",
+        "GNU.sparse.name", "v10", "GNU.sparse.realsize", "40", NULL });
+    tf_header(&a, "GNUSparseFile.1/v10", '0', NULL, 512 + 7, 0644);
+    char map[512] = "3\n10\n3\n20\n4\n40\n0\n";
+    tb_put(&a, map, 512);
+    tb_put(&a, "abcdefg", 7);
+    tb_pad(&a);
+    /* old GNU 'S', and one with 30 entries (two extension blocks) */
+    gnu_sparse(&a, "gnu", 40, m, 3, 7);
+    tb_put(&a, "abcdefg", 7);
+    tb_pad(&a);
+    uint64_t big[60];
+    uint8_t bigwant[30 * 100 + 50] = { 0 };
+    for (int k = 0; k < 30; k++) {
+        big[2 * k] = (uint64_t)k * 100 + 7;
+        big[2 * k + 1] = 2;
+        bigwant[k * 100 + 7] = 'x';
+        bigwant[k * 100 + 8] = (uint8_t)('A' + k);
+    }
+    gnu_sparse(&a, "gnu30", sizeof bigwant, big, 30, 60);
+    for (int k = 0; k < 30; k++) {
+        uint8_t two[2] = { 'x', (uint8_t)('A' + k) };
+        tb_put(&a, two, 2);
+    }
+    tb_pad(&a);
+    tf_file(&a, "plain", "p", 1, 0644);
+    size_t good_len = a.len;
+    const size_t steps[] = { 0, 1, 5, 512 };
+    for (size_t k = 0; k < 4; k++) {
+        T_EQ_INT(read_all(a.p, good_len, steps[k], s, 0, &frc), 0);   /* no end blocks */
+        T_EQ_INT(frc, 0);
+        T_EQ_INT(s->n, 6);
+        T_EQ_INT(s->ends, 6);
+        const char *names[] = { "v00", "v01", "v10", "gnu" };
+        for (int i = 0; i < 4; i++) {
+            T_EQ_STR(s->name[i], names[i]);
+            T_EQ_INT(s->type[i], '0');
+            T_EQ_INT(s->size[i], 40);
+            T_EQ_INT(s->sum[i], sum_buf(want, 40));
+        }
+        T_EQ_STR(s->name[4], "gnu30");
+        T_EQ_INT(s->size[4], sizeof bigwant);
+        T_EQ_INT(s->sum[4], sum_buf(bigwant, sizeof bigwant));
+        T_EQ_STR(s->name[5], "plain");
+    }
+    /* With a hole callback the holes do not come as data. */
+    memset(s, 0, sizeof *s);
+    s->stop_at = -1;
+    tar_reader_ops hops = sops;
+    hops.hole = s_hole;
+    holes_seen = 0;
+    tar_reader *r = tar_reader_new(&hops, s, 0);
+    T_EQ_INT(tar_reader_feed(r, a.p, good_len), 0);
+    T_EQ_INT(tar_reader_finish(r), 0);
+    T_EQ_INT(holes_seen, 3 * 4 + 31);
+    T_EQ_INT(s->sum[0], sum_buf(want, 40));
+    tar_reader_free(r);
+    tb_free(&a);
+    free(s);
+}
+
+/* One malformed sparse entry: expect code and a message containing msg. */
+static void bad_sparse(tbuf *a, int code, const char *msg)
+{
+    seen *s = calloc(1, sizeof *s);
+    s->stop_at = -1;
+    tar_reader *r = tar_reader_new(&sops, s, 0);
+    int rc = tar_reader_feed(r, a->p, a->len);
+    if (rc == 0) rc = tar_reader_finish(r);
+    T_EQ_INT(rc, code);
+    if (msg && !strstr(tar_reader_error(r), msg)) {
+        printf("#   message '%s' lacks '%s'\n", tar_reader_error(r), msg);
+        t_failed_now = 1;
+    }
+    T_EQ_INT(s->n, 0);   /* refused before the entry is announced */
+    tar_reader_free(r);
+    free(s);
+    a->len = 0;
+}
+
+static void map01(tbuf *a, const char *size, const char *map, uint64_t stored)
+{
+    pax_recs(a, (const char *const[]){ "GNU.sparse.size", size, "GNU.sparse.map", map, NULL });
+    tf_header(a, "f", '0', NULL, stored, 0644);
+    tb_put(a, (uint8_t[4096]){ 0 }, stored);
+    tb_pad(a);
+    tf_end(a);
+}
+
+static void map10(tbuf *a, const char *map, uint64_t stored)
+{
+    pax_recs(a, (const char *const[]){ "GNU.sparse.major", "1", "GNU.sparse.minor", "0",
+        "GNU.sparse.realsize", "100", NULL });
+    tf_header(a, "f", '0', NULL, stored, 0644);
+    tb_put(a, map, strlen(map));
+    tb_pad(a);
+    tb_put(a, (uint8_t[1024]){ 0 }, 1024);
+    tf_end(a);
+}
+
+static void test_sparse_malformed(void)
+{
+    tbuf a = { 0 };
+    map01(&a, "100", "0,10,5,10", 20);
+    bad_sparse(&a, TAR_E_FORMAT, "overlapping");
+    map01(&a, "100", "50,10,0,10", 20);
+    bad_sparse(&a, TAR_E_FORMAT, "out of order");
+    map01(&a, "100", "0,10,95,10", 20);
+    bad_sparse(&a, TAR_E_FORMAT, "past its size");
+    map01(&a, "100", "0,10,18446744073709551615,1", 11);
+    bad_sparse(&a, TAR_E_FORMAT, NULL);
+    map01(&a, "100", "0,10,20,10", 30);
+    bad_sparse(&a, TAR_E_FORMAT, "describes 20 stored bytes, the entry holds 30");
+    map01(&a, "100", "0,10,20", 10);
+    bad_sparse(&a, TAR_E_FORMAT, "odd number");
+    map01(&a, "100", "0,x", 10);
+    bad_sparse(&a, TAR_E_FORMAT, "GNU.sparse.map");
+    map01(&a, "99999999999999999999", "0,10", 10);
+    bad_sparse(&a, TAR_E_FORMAT, NULL);
+    pax_recs(&a, (const char *const[]){ "GNU.sparse.size", "100", "GNU.sparse.numblocks", "5",
+        "GNU.sparse.map", "0,10", NULL });
+    tf_file(&a, "f", "0123456789", 10, 0644); tf_end(&a);
+    bad_sparse(&a, TAR_E_FORMAT, "numblocks");
+    pax_recs(&a, (const char *const[]){ "GNU.sparse.size", "100", "GNU.sparse.offset", "0",
+        "GNU.sparse.offset", "5", NULL });
+    tf_file(&a, "f", "", 0, 0644); tf_end(&a);
+    bad_sparse(&a, TAR_E_FORMAT, "without its numbytes");
+    pax_recs(&a, (const char *const[]){ "GNU.sparse.map", "0,10", NULL });
+    tf_file(&a, "f", "0123456789", 10, 0644); tf_end(&a);
+    bad_sparse(&a, TAR_E_FORMAT, "real size");
+    pax_recs(&a, (const char *const[]){ "GNU.sparse.major", "2", "GNU.sparse.minor", "0",
+        "GNU.sparse.realsize", "10", NULL });
+    tf_file(&a, "f", "0123456789", 10, 0644); tf_end(&a);
+    bad_sparse(&a, TAR_E_FORMAT, "unknown GNU sparse format 2.0");
+    pax_recs(&a, (const char *const[]){ "GNU.sparse.size", "10", "GNU.sparse.map", "", NULL });
+    tf_entry(&a, "d", '5', NULL); tf_end(&a);
+    bad_sparse(&a, TAR_E_FORMAT, "type '5'");
+    /* pax 1.0 maps: absurd count (refused before any allocation), bad
+     * digits, a map longer than the entry, values past the real size. */
+    map10(&a, "99999999999\n", 1024);
+    bad_sparse(&a, TAR_E_LIMIT, "announces 99999999999 entries");
+    map10(&a, "1\n0\n1x\n", 1024);
+    bad_sparse(&a, TAR_E_FORMAT, "malformed sparse map");
+    map10(&a, "1\n0\n\n", 1024);
+    bad_sparse(&a, TAR_E_FORMAT, "empty number");
+    map10(&a, "1\n0\n12345678901234567890\n", 1024);
+    bad_sparse(&a, TAR_E_FORMAT, "malformed sparse map");
+    map10(&a, "2\n0\n10\n1", 8);
+    bad_sparse(&a, TAR_E_FORMAT, "fills its whole entry");
+    map10(&a, "1\n95\n10\n", 522);
+    bad_sparse(&a, TAR_E_FORMAT, "past its size");
+    /* old GNU: past the real size, overlapping, bad number, and an
+     * unbounded chain of extension blocks stops at TAR_SPARSE_MAX. */
+    gnu_sparse(&a, "g", 10, (const uint64_t[]){ 5, 10 }, 1, 10);
+    tb_put(&a, (uint8_t[512]){ 0 }, 512); tf_end(&a);
+    bad_sparse(&a, TAR_E_FORMAT, "past its size");
+    gnu_sparse(&a, "g", 100, (const uint64_t[]){ 0, 10, 5, 10 }, 2, 20);
+    tb_put(&a, (uint8_t[512]){ 0 }, 512); tf_end(&a);
+    bad_sparse(&a, TAR_E_FORMAT, "overlapping");
+    gnu_sparse(&a, "g", 100, (const uint64_t[]){ 0, 10 }, 1, 10);
+    a.p[a.len - 512 + 390] = 'z';
+    tf_fix_sum(a.p + a.len - 512);
+    tb_put(&a, (uint8_t[512]){ 0 }, 512); tf_end(&a);
+    bad_sparse(&a, TAR_E_FORMAT, "bad sparse entry");
+    gnu_sparse(&a, "g", 100, (const uint64_t[]){ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, 5, 0);
+    uint8_t ext[512] = { 0 };
+    for (int k = 0; k < 21; k++) {
+        memcpy(ext + 24 * k, "00000000000", 12);
+        memcpy(ext + 24 * k + 12, "00000000000", 12);
+    }
+    ext[504] = 1;                           /* 21 entries, "more follows" */
+    a.p[a.len - 512 + 504] = 1;
+    for (size_t k = 0; k < TAR_SPARSE_MAX / 21 + 2; k++)
+        tb_put(&a, ext, 512);
+    bad_sparse(&a, TAR_E_LIMIT, "more than");
+    /* Cut inside the extension blocks or the 1.0 map: TRUNCATED. */
+    gnu_sparse(&a, "g", 100, (const uint64_t[]){ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, 5, 0);
+    a.len -= 100;
+    bad_sparse(&a, TAR_E_TRUNCATED, "sparse map");
+    map10(&a, "1\n0\n10\n", 1024);
+    a.len = 1024 + 512 + 5;
+    bad_sparse(&a, TAR_E_TRUNCATED, "inside 'f'");
     tb_free(&a);
 }
 
@@ -497,5 +799,7 @@ int main(void)
     T_RUN(test_extensions);
     T_RUN(test_limits_and_truncation);
     T_RUN(test_changed);
+    T_RUN(test_sparse);
+    T_RUN(test_sparse_malformed);
     return T_DONE();
 }
