@@ -61,18 +61,56 @@ static uint32_t crc_of(const uint8_t *p, size_t len)
     return (uint32_t)c;
 }
 
-int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
-                   uint64_t *valid_end, uint64_t *file_size, uint32_t *gen,
-                   char *err, size_t errcap)
+/* Appends one damaged region to the report's text (the first few only). */
+static void note_region(journal_report *rep, uint64_t from, uint64_t to, const char *why)
+{
+    size_t l = strlen(rep->detail);
+    rep->bad_regions++;
+    rep->bad_bytes += to - from;
+    if (rep->bad_regions > 8) {
+        if (rep->bad_regions == 9 && l + 8 < sizeof rep->detail)
+            snprintf(rep->detail + l, sizeof rep->detail - l, "%s...", l ? "; " : "");
+        return;
+    }
+    snprintf(rep->detail + l, sizeof rep->detail - l, "%soffset %llu..%llu (%llu bytes): %s",
+             l ? "; " : "", (unsigned long long)from, (unsigned long long)to,
+             (unsigned long long)(to - from), why);
+}
+
+/* Is there a whole record at off (framing, self-length, CRC)? *len gets
+ * its body length. The self-length test makes resynchronising over a
+ * large damaged stretch cheap: a CRC is only computed where two
+ * independent length fields agree. */
+static int whole_at(const uint8_t *map, size_t size, size_t off, int resync, uint32_t *len,
+                    const char **why)
+{
+    size_t left = size - off;
+    if (left < JOURNAL_REC_HDR_SIZE) { *why = "short record header"; return 0; }
+    uint32_t l = get_u32(map + off), crc = get_u32(map + off + 4);
+    if (l == 0 || l > JOURNAL_REC_MAX) { *why = "bad record length"; return 0; }
+    if (l > left - JOURNAL_REC_HDR_SIZE) { *why = "short record"; return 0; }
+    if (resync && (l < 5 || get_u32(map + off + JOURNAL_REC_HDR_SIZE) != l)) { *why = "no record"; return 0; }
+    if (crc_of(map + off + JOURNAL_REC_HDR_SIZE, l) != crc) { *why = "CRC mismatch"; return 0; }
+    *len = l;
+    return 1;
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return 0;
+    return 1;
+}
+
+static int scan(const char *path, int strict, int salvage, journal_rec_cb cb, void *ctx,
+                journal_report *rep, char *err, size_t errcap)
 {
     int rc = 0, fd = -1;
     uint8_t *map = MAP_FAILED;
     size_t size = 0, off = 0;
     struct stat st;
 
-    *valid_end = 0;
-    *file_size = 0;
-    *gen = 0;
+    memset(rep, 0, sizeof *rep);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) < 0) {
         meta_errf(err, errcap, "%s: %s", path, strerror(errno));
@@ -85,11 +123,13 @@ int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
         goto out;
     }
     size = (size_t)st.st_size;
-    *file_size = size;
+    rep->file_size = size;
     if (size == 0) goto out;
     if (size < JOURNAL_HDR_SIZE) {
         meta_errf(err, errcap, "%s: short file header (%zu bytes)", path, size);
-        rc = JOURNAL_E_CORRUPT;
+        note_region(rep, 0, size, "short file header");
+        rep->tail = JOURNAL_TAIL_DAMAGED;
+        rc = salvage ? 0 : JOURNAL_E_CORRUPT;
         goto out;
     }
     map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -98,41 +138,126 @@ int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
         rc = JOURNAL_E_IO;
         goto out;
     }
-    if (memcmp(map, JOURNAL_MAGIC, 8) != 0) {
-        meta_errf(err, errcap, "%s: not a journal (bad magic)", path);
-        rc = JOURNAL_E_CORRUPT;
-        goto out;
+    if (memcmp(map, JOURNAL_MAGIC, 8) != 0 || get_u32(map + 8) != JOURNAL_VERSION) {
+        int magic = memcmp(map, JOURNAL_MAGIC, 8) != 0;
+        if (magic) meta_errf(err, errcap, "%s: not a journal (bad magic)", path);
+        else meta_errf(err, errcap, "%s: unsupported journal version %u", path, (unsigned)get_u32(map + 8));
+        if (!salvage) { rc = JOURNAL_E_CORRUPT; goto out; }
+        note_region(rep, 0, JOURNAL_HDR_SIZE, magic ? "bad magic" : "bad version");
+    } else {
+        rep->gen = get_u32(map + 12);
     }
-    if (get_u32(map + 8) != JOURNAL_VERSION) {
-        meta_errf(err, errcap, "%s: unsupported journal version %u", path, (unsigned)get_u32(map + 8));
-        rc = JOURNAL_E_CORRUPT;
-        goto out;
-    }
-    *gen = get_u32(map + 12);
     off = JOURNAL_HDR_SIZE;
+    rep->valid_end = off;
     while (off < size) {
         const char *why = NULL;
-        size_t left = size - off;
-        if (left < JOURNAL_REC_HDR_SIZE) {
-            why = "short record header";
-        } else {
-            uint32_t len = get_u32(map + off), crc = get_u32(map + off + 4);
-            if (len == 0 || len > JOURNAL_REC_MAX) why = "bad record length";
-            else if (len > left - JOURNAL_REC_HDR_SIZE) why = "short record";
-            else if (crc_of(map + off + JOURNAL_REC_HDR_SIZE, len) != crc) why = "CRC mismatch";
-            else if (cb && cb(ctx, map + off + JOURNAL_REC_HDR_SIZE, len) != 0) why = "invalid record";
-            else off += JOURNAL_REC_HDR_SIZE + len;
+        uint32_t len = 0;
+        if (whole_at(map, size, off, 0, &len, &why)) {
+            rep->cur_off = off;
+            if (!cb || cb(ctx, map + off + JOURNAL_REC_HDR_SIZE, len) == 0) {
+                off += JOURNAL_REC_HDR_SIZE + len;
+                rep->records++;
+                rep->valid_end = off;
+                continue;
+            }
+            why = "invalid record";
         }
-        if (why) {
+        if (strict) {
             meta_errf(err, errcap, "%s: %s at offset %zu", path, why, off);
-            if (strict) rc = JOURNAL_E_CORRUPT;
+            note_region(rep, off, size, why);
+            rep->tail = JOURNAL_TAIL_DAMAGED;
+            rep->tail_off = off;
+            rc = JOURNAL_E_CORRUPT;
             break;
         }
+        /* An intact frame the caller rejects is skipped exactly; anything
+         * else, byte by byte until a whole record turns up again. */
+        size_t from = off, next = size;
+        int torn = !strcmp(why, "short record header") || !strcmp(why, "short record") ||
+                   all_zero(map + off, size - off);
+        if (!strcmp(why, "invalid record")) {
+            next = off + JOURNAL_REC_HDR_SIZE + len;
+            torn = 0;
+        }
+        for (size_t k = from + 1; next == size && k + JOURNAL_REC_HDR_SIZE < size; k++) {
+            const char *w2;
+            if (!whole_at(map, size, k, 1, &len, &w2)) continue;
+            rep->cur_off = k;
+            if (cb && cb(ctx, map + k + JOURNAL_REC_HDR_SIZE, len) != 0) continue;
+            rep->records++;
+            next = k;
+            off = k + JOURNAL_REC_HDR_SIZE + len;
+            rep->valid_end = off;
+            break;
+        }
+        if (next < size) {
+            note_region(rep, from, next, why);
+            rep->mid_regions++;
+            if (!strcmp(why, "invalid record")) off = next;
+            continue;
+        }
+        note_region(rep, from, size, torn ? (all_zero(map + from, size - from) ?
+                    "zeros never written" : why) : why);
+        rep->tail = torn ? JOURNAL_TAIL_TORN : JOURNAL_TAIL_DAMAGED;
+        rep->tail_off = from;
+        break;
     }
-    *valid_end = off;
+    if (rep->bad_regions && !rc)
+        meta_errf(err, errcap, "%s: %s", path, rep->detail);
 out:
     if (map != MAP_FAILED) munmap(map, size);
     if (fd >= 0) close(fd);
+    return rc;
+}
+
+int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
+                   journal_report *rep, char *err, size_t errcap)
+{
+    journal_report tmp;
+    return scan(path, strict, 0, cb, ctx, rep ? rep : &tmp, err, errcap);
+}
+
+int journal_salvage(const char *path, journal_rec_cb cb, void *ctx, journal_report *rep,
+                    char *err, size_t errcap)
+{
+    journal_report tmp;
+    int rc = scan(path, 0, 1, cb, ctx, rep ? rep : &tmp, err, errcap);
+    return rc == JOURNAL_E_CORRUPT ? 0 : rc;
+}
+
+int journal_copy_file(const char *path, const char *dst, char *err, size_t errcap)
+{
+    int in = -1, out = -1, rc = 0;
+    char buf[65536];
+    if ((in = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
+        (out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+        meta_errf(err, errcap, "copy %s to %s: %s", path, dst, strerror(errno));
+        rc = JOURNAL_E_IO;
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0) break;
+        for (ssize_t done = 0, w = 0; n > 0 && done < n; done += w) {
+            w = write(out, buf + done, (size_t)(n - done));
+            if (w < 0 && errno == EINTR) { w = 0; continue; }
+            if (w <= 0) { n = -1; if (w == 0) errno = ENOSPC; }
+        }
+        if (n < 0) {
+            meta_errf(err, errcap, "copy %s to %s: %s", path, dst, strerror(errno));
+            rc = JOURNAL_E_IO;
+            goto out;
+        }
+    }
+    if (fsync(out) < 0) {
+        meta_errf(err, errcap, "fsync %s: %s", dst, strerror(errno));
+        rc = JOURNAL_E_IO;
+    }
+out:
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
+    if (rc && out >= 0) unlink(dst);
     return rc;
 }
 

@@ -45,17 +45,48 @@ typedef int (*journal_rec_cb)(void *ctx, const uint8_t *body, size_t len);
 typedef ssize_t (*journal_write_fn)(int fd, const void *buf, size_t len, off_t off);
 void journal_set_write_hook(journal_write_fn fn);
 
+/* What a replay found, for logs and `master --check`. */
+#define JOURNAL_TAIL_OK 0       /* the file ends on a record boundary */
+#define JOURNAL_TAIL_TORN 1     /* an incomplete last record (header or body running past the
+                                 * end, or zeros never written): an interrupted write */
+#define JOURNAL_TAIL_DAMAGED 2  /* unreadable bytes up to the end that are not simply
+                                 * incomplete (a CRC mismatch, a bad length): corruption */
+typedef struct journal_report {
+    uint32_t gen;            /* header generation (0 for an empty file) */
+    uint64_t file_size;
+    uint64_t records;        /* intact records accepted */
+    uint64_t valid_end;      /* just past the last intact record (0 for an empty file) */
+    uint64_t bad_regions;    /* damaged stretches skipped, the tail included */
+    uint64_t bad_bytes;      /* their total size */
+    uint64_t mid_regions;    /* of those, the ones with intact records after them */
+    int tail;                /* JOURNAL_TAIL_* */
+    uint64_t tail_off;       /* where the unreadable tail starts (TORN/DAMAGED) */
+    uint64_t cur_off;        /* during a callback: the offset of the record it is given */
+    char detail[1024];       /* "offset A..B (N bytes): why" for the first regions */
+} journal_report;
+
 /* Reads the file at path and calls cb for each intact record in order.
  * A bad file header (wrong magic or version, 1..15 bytes) is
- * JOURNAL_E_CORRUPT; an empty file has no records. With strict, any bad
- * record (short, CRC mismatch, rejected by cb) is JOURNAL_E_CORRUPT; without
- * it, replay stops there. *valid_end gets the offset just past the last good
- * record (0 for an empty file), *file_size the file's size, *gen the header's
- * generation (0 for an empty file); the file is not modified. With cb NULL
- * records are only checked for framing and CRC. Reentrant. */
+ * JOURNAL_E_CORRUPT (with salvage, records are still looked for from
+ * offset 16); an empty file has no records. With strict, any bad record
+ * (short, CRC mismatch, rejected by cb) is JOURNAL_E_CORRUPT. Without it a
+ * damaged stretch is skipped: the replay resynchronises on the next offset
+ * that holds a whole record (length in range, body starting with its own
+ * length as BSON documents do, CRC right, accepted by cb) and goes on, so
+ * one bad byte costs one record, not every record after it. rep (NULL
+ * ok) gets what was found (filled as the scan goes, so a callback
+ * holding it can read cur_off); the file is not modified. With cb NULL records
+ * are only checked for framing and CRC. Reentrant. */
 int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
-                   uint64_t *valid_end, uint64_t *file_size, uint32_t *gen,
-                   char *err, size_t errcap);
+                   journal_report *rep, char *err, size_t errcap);
+/* Like journal_replay without strict, and a bad header does not stop the
+ * scan (for `master --repair`): returns JOURNAL_E_IO only. */
+int journal_salvage(const char *path, journal_rec_cb cb, void *ctx, journal_report *rep,
+                    char *err, size_t errcap);
+
+/* Copies path to dst (created exclusively, fsync'd): how damaged files
+ * are kept before anything is cut or replaced. */
+int journal_copy_file(const char *path, const char *dst, char *err, size_t errcap);
 
 /* Reads only the file header: *gen and *file_size as journal_replay
  * would report them, with the same header errors. Reentrant. */

@@ -1,6 +1,7 @@
 /* master — the CloudAI master: TCP server for workers and clients,
  * scheduler, file store, metadata index, console. `master --dev` also runs
  * one in-process worker, so one command gives a working cluster. */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "meta.h"
 #include "meta_copy.h"
+#include "metarepair.h"
 #include "retention.h"
 #include "server.h"
 #include "upload.h"
@@ -45,7 +47,139 @@ static void usage(FILE *f)
 "  section.key=value  set any key of config.example.ini, after -config and the flags\n"
 "                 (e.g. http.listen=127.0.0.1:8081 scheduler.policy=spread)\n"
 "  --migrate-to-mongo  copy the embedded journal (-meta) into [mongodb] uri, then exit;\n"
-"                 idempotent: running it again resumes or re-copies\n");
+"                 idempotent: running it again resumes or re-copies\n"
+"  --check        report on the embedded store (-meta) and the files (-files): what is\n"
+"                 intact, what is damaged and where, what would be lost; changes nothing;\n"
+"                 exit 0 if all is well, 1 if not (--records: one line per record too)\n"
+"  --repair       salvage every intact record (damaged files kept aside), write a clean\n"
+"                 snapshot, and rebuild missing TASK/FILE records from the files; run it\n"
+"                 with the master stopped\n");
+}
+
+static void say_line(void *ctx, const char *line)
+{
+    fprintf(ctx, "  %s\n", line);
+}
+
+static int count_cb(void *ctx, const void *rec)
+{
+    (void)rec;
+    ++*(uint64_t *)ctx;
+    return 0;
+}
+
+/* Prints the report's lines, indented. */
+static void print_lines(FILE *f, const char *text)
+{
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        fprintf(f, "  %.*s\n", (int)n, p);
+        p += n + (nl ? 1 : 0);
+    }
+}
+
+/* `master --check` (fix 0) and `master --repair` (fix 1): see usage. */
+static int check_or_repair(const config *cfg, int fix, int records)
+{
+    meta_open_report rep;
+    metarepair_stats st;
+    char err[1024] = "";
+    uint64_t ntasks = 0, nfiles = 0;
+    meta_query q = { 0 };
+    memset(&rep, 0, sizeof rep);
+    if (records) rep.listing = stdout;
+    if (cfg->mongo_uri[0]) {
+        fprintf(stderr, "master: --check/--repair are for the embedded store; this configuration uses MongoDB\n");
+        return 2;
+    }
+    printf("%s of the metadata store %s\n", fix ? "repair" : "check", cfg->meta_dir);
+    meta *m = meta_open_journal_ex(cfg->meta_dir, 0, fix ? META_OPEN_REPAIR : META_OPEN_CHECK, &rep,
+                                   err, sizeof err);
+    print_lines(stdout, rep.text);
+    if (!m) {
+        printf("  cannot read the store: %s\n", err);
+        printf("RESULT: %s\n", fix ? "repair failed" : "DAMAGED (unreadable)");
+        return 1;
+    }
+    meta_tasks_find(m, &q, (meta_task_cb)count_cb, &ntasks);
+    meta_files_find(m, &q, (meta_file_cb)count_cb, &nfiles);
+    printf("  %llu intact records read: %llu tasks, %llu file records%s\n",
+           (unsigned long long)rep.records, (unsigned long long)ntasks, (unsigned long long)nfiles,
+           rep.lost_bytes ? "" : "; no damaged bytes");
+    if (rep.lost_bytes)
+        printf("  %llu damaged bytes skipped: the records in them are lost%s\n",
+               (unsigned long long)rep.lost_bytes, fix ? "" : " unless --repair can rebuild them from the files");
+    printf("files %s\n", cfg->files_dir);
+    int rc = metarepair_scan(m, cfg->files_dir, fix, say_line, stdout, &st);
+    printf("  %llu output directories, %llu files; %llu directories without a TASK record, %llu files "
+           "without a FILE record, %llu FILE records without their file, %llu entries outside the "
+           "layout, %llu unreadable\n", (unsigned long long)st.task_dirs, (unsigned long long)st.files_seen,
+           (unsigned long long)st.tasks_missing, (unsigned long long)st.files_missing,
+           (unsigned long long)st.records_orphan, (unsigned long long)st.unexpected,
+           (unsigned long long)st.errors);
+    if (fix) {
+        printf("  rebuilt %llu TASK records and %llu FILE records\n", (unsigned long long)st.tasks_added,
+               (unsigned long long)st.files_added);
+        if (rc == 0 && (st.tasks_added || st.files_added) && meta_compact(m, err, sizeof err) != 0) {
+            printf("  compaction failed: %s\n", err);
+            rc = -1;
+        }
+        meta_close(m);
+        printf("RESULT: %s\n", rc ? "repair incomplete" : "repaired");
+        return rc ? 1 : 0;
+    }
+    meta_close(m);
+    int bad = rep.damaged || rep.dropped || st.tasks_missing || st.files_missing;
+    printf("RESULT: %s\n", bad ? "DAMAGED (run master --repair with the master stopped)" :
+           st.records_orphan || st.errors ? "intact metadata; see the notes on files" : "intact");
+    return bad ? 1 : 0;
+}
+
+/* The embedded store at start: every finding logged, damage loudly. */
+static meta *open_embedded(const config *cfg, char *err, size_t errcap)
+{
+    meta_open_report rep;
+    char note[CONFIG_PATH_MAX + 32];
+    memset(&rep, 0, sizeof rep);
+    snprintf(note, sizeof note, "%s/damage.log", cfg->meta_dir);
+    int earlier = access(note, F_OK) == 0;
+    meta *m = meta_open_journal_ex(cfg->meta_dir, cfg->journal_compact_bytes, META_OPEN_NORMAL, &rep,
+                                   err, errcap);
+    for (const char *p = rep.text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        if (rep.damaged) log_error("metadata store: %.*s", (int)n, p);
+        else log_warn("metadata store: %.*s", (int)n, p);
+        p += n + (nl ? 1 : 0);
+    }
+    if (m && rep.damaged)
+        log_error("metadata store DAMAGED: %llu intact records kept, %llu damaged bytes skipped; the "
+                  "findings are in %s; `master --check` shows what is missing, `master --repair` "
+                  "rebuilds task and file records from the stored files", (unsigned long long)rep.records,
+                  (unsigned long long)rep.lost_bytes, note);
+    else if (m && earlier)
+        log_warn("metadata store: damage found at an earlier start is recorded in %s; "
+                 "`master --check` / `master --repair`", note);
+    if (m) {
+        /* A store that looks new over a file store with outputs: its
+         * journal was probably deleted. */
+        uint64_t n = 0;
+        meta_query q = { 0 };
+        q.limit = 1;
+        meta_tasks_find(m, &q, (meta_task_cb)count_cb, &n);
+        DIR *d = n ? NULL : opendir(cfg->files_dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (e->d_name[0] != '.') {
+                log_error("metadata store: EMPTY, but %s holds stored outputs (%s/...): was the "
+                          "journal in %s deleted? `master --repair` rebuilds the records from the files",
+                          cfg->files_dir, e->d_name, cfg->meta_dir);
+                break;
+            }
+        if (d) closedir(d);
+    }
+    return m;
 }
 
 static void warn_cb(const char *msg)
@@ -109,7 +243,7 @@ static void *console_main(void *arg)
 int main(int argc, char **argv)
 {
     config cfg;
-    int dev = 0, console = isatty(0), verbose = 0, rc = 1, migrate = 0;
+    int dev = 0, console = isatty(0), verbose = 0, rc = 1, migrate = 0, check = 0, repair = 0, records = 0;
     const char *config_path = NULL, *listen = NULL, *files = NULL, *metadir = NULL;
     const char *overrides[MAX_OVERRIDES];
     int noverrides = 0;
@@ -132,6 +266,9 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-no-console")) console = 0;
         else if (!strcmp(a, "-v")) verbose = 1;
         else if (!strcmp(a, "-migrate-to-mongo")) migrate = 1;
+        else if (!strcmp(a, "-check")) check = 1;
+        else if (!strcmp(a, "-repair")) repair = 1;
+        else if (!strcmp(a, "-records")) records = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "-help")) { usage(stdout); return 0; }
         else if (i + 1 < argc && !strcmp(a, "-config")) config_path = argv[++i];
         else if (i + 1 < argc && !strcmp(a, "-listen")) listen = argv[++i];
@@ -173,6 +310,11 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (check || repair) {
+        char *abs = realpath(cfg.files_dir, NULL);
+        if (abs) { snprintf(cfg.files_dir, sizeof cfg.files_dir, "%s", abs); free(abs); }
+        return check_or_repair(&cfg, repair, records);
+    }
     if ((rc = fsutil_mkdir_p(cfg.files_dir, 0755)) < 0 || (rc = fsutil_mkdir_p(cfg.meta_dir, 0700)) < 0) {
         fprintf(stderr, "master: cannot create %s / %s: %s\n", cfg.files_dir, cfg.meta_dir, strerror(-rc));
         return 1;
@@ -210,11 +352,7 @@ int main(int argc, char **argv)
     if (cfg.mongo_uri[0]) {
         m = meta_open_mongo(cfg.mongo_uri, cfg.mongo_database, cfg.mongo_timeout_ms, err, sizeof err);
     } else {
-        uint64_t dropped = 0;
-        m = meta_open_journal(cfg.meta_dir, cfg.journal_compact_bytes, &dropped, err, sizeof err);
-        if (m && dropped)
-            log_warn("metadata journal had a torn tail: dropped %llu bytes (an interrupted write)",
-                     (unsigned long long)dropped);
+        m = open_embedded(&cfg, err, sizeof err);
     }
     if (!m) {
         log_error("metadata store: %s", err);

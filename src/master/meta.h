@@ -7,6 +7,7 @@
 #define CLOUDAI_META_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "records.h"
 
 #define META_E_NOMEM -1
@@ -41,6 +42,34 @@ typedef int (*meta_worker_cb)(void *ctx, const worker_rec *w);
  * snapshot is written when the journal grows past it (0 = never). */
 meta *meta_open_journal(const char *dir, uint64_t compact_bytes, uint64_t *dropped,
                         char *err, size_t errcap);
+/* The same, with a mode and a full account of what was found:
+ *  META_OPEN_NORMAL: a torn tail is cut; any other damage is survived: a
+ *    damaged stretch of the journal is skipped (every intact record after
+ *    it is kept), a damaged or missing snapshot falls back to the previous
+ *    generation (snapshot.prev + journal.prev + journal) or, without one,
+ *    keeps what is intact of it; damaged files are kept aside as
+ *    <name>.damaged-<time> and a clean snapshot is written at once; a
+ *    missing journal or a generation gap is reported. Each event is also
+ *    appended to <dir>/damage.log. A journal whose file header is not a
+ *    journal's is still refused (it may not be ours: see --repair).
+ *  META_OPEN_CHECK: the same analysis, read-only: nothing is created, cut,
+ *    moved or written (`master --check`); the store answers finds.
+ *  META_OPEN_REPAIR: like NORMAL, but a bad file header is salvaged too,
+ *    and a fresh snapshot is always written (`master --repair`).
+ * rep gets counts and one line per event (intact files too in CHECK). */
+#define META_OPEN_NORMAL 0
+#define META_OPEN_CHECK 1
+#define META_OPEN_REPAIR 2
+typedef struct meta_open_report {
+    uint64_t dropped;      /* torn-tail bytes cut (an interrupted write) */
+    int damaged;           /* anything beyond a torn tail: records may be missing */
+    uint64_t lost_bytes;   /* bytes of damaged stretches skipped */
+    uint64_t records;      /* intact records replayed */
+    char text[8192];       /* one event per line */
+    FILE *listing;         /* CHECK: if set, one line per record ("file offset op key") */
+} meta_open_report;
+meta *meta_open_journal_ex(const char *dir, uint64_t compact_bytes, int mode,
+                           meta_open_report *rep, char *err, size_t errcap);
 /* MongoDB: uri, database; fails within timeout_ms if no server answers.
  * Creates the collections' indexes (idempotent). */
 meta *meta_open_mongo(const char *uri, const char *db, int timeout_ms, char *err, size_t errcap);

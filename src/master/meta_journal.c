@@ -31,12 +31,14 @@
 #include <bson/bson.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ids.h"
 #include "master/journal.h"
 #include "master/metadoc.h"
 #include "master/meta_journal.h"
@@ -411,7 +413,22 @@ struct replay {
     struct mj *mj;
     int fatal;          /* out of memory: do not mistake for a torn record */
     file_rec *scratch;
+    FILE *listing;      /* `master --check -v`: one line per record */
+    const char *name;
+    const journal_report *rep;
 };
+
+static void list_rec(struct replay *r, const char *op, bson_t *b)
+{
+    bson_iter_t it;
+    const char *key = "";
+    if (bson_iter_init(&it, b) && (bson_iter_find_descendant(&it, "doc.task_id", &it) ||
+        (bson_iter_init(&it, b) && bson_iter_find_descendant(&it, "doc.worker_id", &it)) ||
+        (bson_iter_init(&it, b) && bson_iter_find_descendant(&it, "docs.0.task_id", &it)) ||
+        (bson_iter_init(&it, b) && bson_iter_find(&it, "task_id"))) && BSON_ITER_HOLDS_UTF8(&it))
+        key = bson_iter_utf8(&it, NULL);
+    fprintf(r->listing, "record %s %llu %s %s\n", r->name, (unsigned long long)r->rep->cur_off, op, key);
+}
 
 static int sub_doc(bson_iter_t *it, bson_t *sub)
 {
@@ -455,6 +472,7 @@ static int replay_rec(void *ctx, const uint8_t *body, size_t len)
     if (!bson_init_static(&b, body, len) || !bson_validate(&b, BSON_VALIDATE_NONE, NULL)) return -1;
     if (!bson_iter_init_find(&it, &b, "op") || !BSON_ITER_HOLDS_UTF8(&it)) return -1;
     const char *op = bson_iter_utf8(&it, NULL);
+    if (r->listing) list_rec(r, op, &b);
     if (!strcmp(op, "task")) {
         task_rec t;
         task_rec_init(&t);
@@ -525,12 +543,24 @@ out:
     return rc;
 }
 
+/* <name>.prev becomes a second name of the file about to be replaced, so
+ * the generation before stays readable (the fallback for a damaged
+ * snapshot). Best effort: without it there is just no fallback. */
+static void keep_prev(const char *path, const char *prev)
+{
+    if (access(path, F_OK) != 0) return;
+    unlink(prev);
+    if (link(path, prev) < 0) { /* no hard links here: no previous generation */ }
+}
+
 /* Puts a fresh journal of the current generation in place of the
- * superseded one: temp -> fsync -> rename -> fsync(dir). */
+ * superseded one (kept as journal.prev): temp -> fsync -> rename ->
+ * fsync(dir). */
 static int swap_journal(struct mj *mj, char *err, size_t errcap)
 {
     journal *nj = NULL;
     int rc = journal_create(mj->jtmp, mj->gen, &nj, err, errcap);
+    keep_prev(mj->jpath, mj->jprev);
     if (!rc && rename(mj->jtmp, mj->jpath) < 0) {
         meta_errf(err, errcap, "rename %s: %s", mj->jtmp, strerror(errno));
         rc = META_E_IO;
@@ -548,7 +578,8 @@ static int swap_journal(struct mj *mj, char *err, size_t errcap)
 }
 
 /* Snapshot G+1 via temp -> fsync -> rename -> fsync(dir), then a fresh
- * journal G+1. A crash before the snapshot's rename leaves the old state;
+ * journal G+1; snapshot G and journal G stay as snapshot.prev and
+ * journal.prev (together they equal snapshot G+1). A crash before the snapshot's rename leaves the old state;
  * after it, the snapshot holds everything and the old journal (generation
  * G) is skipped at open. */
 static int do_compact(struct mj *mj, char *err, size_t errcap)
@@ -557,6 +588,7 @@ static int do_compact(struct mj *mj, char *err, size_t errcap)
     int rc = journal_create(mj->stmp, mj->gen + 1, &s, err, errcap);
     if (!rc) rc = write_snapshot(mj, s, err, errcap);
     journal_close(s);
+    if (!rc) keep_prev(mj->spath, mj->sprev);
     if (!rc && rename(mj->stmp, mj->spath) < 0) {
         meta_errf(err, errcap, "rename %s: %s", mj->stmp, strerror(errno));
         rc = META_E_IO;
@@ -657,15 +689,32 @@ static int j_compact(meta *m, char *err, size_t errcap)
     return rc;
 }
 
-static void j_close(meta *m)
+/* Forgets every record (a replay that must start over from another base). */
+static void clear_state(struct mj *mj)
 {
-    struct mj *mj = (struct mj *)m;
     for (size_t i = 0; i < mj->tasks.cap; i++) {
         task_rec *t = mj->tasks.slot[i].val;
         if (t) { task_rec_free(t); free(t); }
     }
     for (size_t i = 0; i < mj->groups.cap; i++) group_free(mj->groups.slot[i].val);
     for (size_t i = 0; i < mj->workers.cap; i++) free(mj->workers.slot[i].val);
+    metaidx_map_free(&mj->tasks);
+    metaidx_map_free(&mj->groups);
+    metaidx_map_free(&mj->workers);
+    metaidx_ord_free(&mj->tord);
+    metaidx_ord_free(&mj->gord);
+    metaidx_map_init(&mj->tasks, task_key);
+    metaidx_map_init(&mj->groups, group_key);
+    metaidx_map_init(&mj->workers, worker_key);
+    metaidx_ord_init(&mj->tord, task_ord);
+    metaidx_ord_init(&mj->gord, group_ord);
+    mj->mixed_time = 0;
+}
+
+static void j_close(meta *m)
+{
+    struct mj *mj = (struct mj *)m;
+    clear_state(mj);
     metaidx_map_free(&mj->tasks);
     metaidx_map_free(&mj->groups);
     metaidx_map_free(&mj->workers);
@@ -679,6 +728,8 @@ static void j_close(meta *m)
     free(mj->spath);
     free(mj->jtmp);
     free(mj->stmp);
+    free(mj->jprev);
+    free(mj->sprev);
     free(mj);
 }
 
@@ -706,34 +757,280 @@ static char *path_join(const char *dir, const char *name)
     return p;
 }
 
-/* Runs one file's replay; maps journal codes onto META_E_* (equal values). */
-static int replay_file(struct mj *mj, const char *path, int strict, uint64_t *end,
-                       uint64_t *size, char *err, size_t errcap)
+
+static void rep_add(meta_open_report *rep, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rep_add(meta_open_report *rep, const char *fmt, ...)
 {
-    struct replay r = { mj, 0, malloc(sizeof(file_rec)) };
-    if (!r.scratch) { meta_errf(err, errcap, "out of memory"); return META_E_NOMEM; }
+    size_t l = strlen(rep->text);
+    va_list ap;
+    if (l + 2 >= sizeof rep->text) return;
+    va_start(ap, fmt);
+    vsnprintf(rep->text + l, sizeof rep->text - l - 1, fmt, ap);
+    va_end(ap);
+    l = strlen(rep->text);
+    rep->text[l] = '\n';
+    rep->text[l + 1] = 0;
+}
+
+/* One of the four files of a store, as its header describes it. */
+struct sfile {
+    const char *path, *name;
+    int exists, hdr_ok;
     uint32_t gen;
-    int rc = journal_replay(path, strict, replay_rec, &r, end, size, &gen, err, errcap);
+    uint64_t size;
+    char why[256];
+};
+
+static void probe(struct sfile *f, const char *path, const char *name)
+{
+    struct stat st;
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    f->name = name;
+    if (stat(path, &st) != 0) return;
+    f->exists = 1;
+    f->hdr_ok = journal_header(path, &f->gen, &f->size, f->why, sizeof f->why) == 0;
+}
+
+/* Replays one file into mj; maps journal codes onto META_E_* (equal values). */
+static int replay_one(struct mj *mj, const struct sfile *f, int strict, int salvage,
+                      journal_report *jr, meta_open_report *rep, char *err, size_t errcap)
+{
+    struct replay r = { mj, 0, malloc(sizeof(file_rec)), rep->listing, f->name, jr };
+    int rc;
+    if (!r.scratch) { meta_errf(err, errcap, "out of memory"); return META_E_NOMEM; }
+    if (salvage) rc = journal_salvage(f->path, replay_rec, &r, jr, err, errcap);
+    else rc = journal_replay(f->path, strict, replay_rec, &r, jr, err, errcap);
     free(r.scratch);
     if (r.fatal) {
-        meta_errf(err, errcap, "%s: out of memory during replay", path);
+        meta_errf(err, errcap, "%s: out of memory during replay", f->path);
         return META_E_NOMEM;
+    }
+    if (rc == 0) rep->records += jr->records;
+    return rc;
+}
+
+/* The text of a replay's findings, for the report. */
+static void describe(meta_open_report *rep, const struct sfile *f, const journal_report *jr)
+{
+    if (!jr->bad_regions) {
+        rep_add(rep, "%s: generation %u, %llu bytes, %llu records: intact", f->name, (unsigned)jr->gen,
+                (unsigned long long)jr->file_size, (unsigned long long)jr->records);
+        return;
+    }
+    rep_add(rep, "%s: generation %u, %llu bytes, %llu intact records; %llu damaged stretch(es), %llu "
+            "bytes (%llu in the middle with intact records after them%s): %s", f->name, (unsigned)jr->gen,
+            (unsigned long long)jr->file_size, (unsigned long long)jr->records,
+            (unsigned long long)jr->bad_regions, (unsigned long long)jr->bad_bytes,
+            (unsigned long long)jr->mid_regions,
+            jr->tail == JOURNAL_TAIL_TORN ? ", then a torn tail" :
+            jr->tail == JOURNAL_TAIL_DAMAGED ? ", then a damaged tail" : "", jr->detail);
+}
+
+/* Keeps a damaged file: path -> <path>.damaged-<time>[-k], by copy (the
+ * live journal) or by rename (a snapshot about to be replaced). */
+static int keep_damaged(const char *path, int by_rename, meta_open_report *rep, char *err, size_t errcap)
+{
+    char ts[32], dst[4096];
+    int rc = META_E_IO;
+    ids_time_component(ids_now_ms(), ts, sizeof ts);
+    for (int k = 0; k < 100; k++) {
+        if (k) snprintf(dst, sizeof dst, "%s.damaged-%s-%d", path, ts, k);
+        else snprintf(dst, sizeof dst, "%s.damaged-%s", path, ts);
+        if (access(dst, F_OK) == 0) continue;
+        if (by_rename) rc = rename(path, dst) == 0 ? 0 : META_E_IO;
+        else rc = journal_copy_file(path, dst, err, errcap);
+        if (rc == 0) {
+            rep_add(rep, "%s kept as %s", path, dst);
+            return 0;
+        }
+        if (by_rename) meta_errf(err, errcap, "rename %s: %s", path, strerror(errno));
+        break;
     }
     return rc;
 }
 
-meta *meta_open_journal(const char *dir, uint64_t compact_bytes, uint64_t *dropped,
-                        char *err, size_t errcap)
+static void damage_log(struct mj *mj, const meta_open_report *rep)
+{
+    char *p = path_join(mj->dir, "damage.log"), ts[32];
+    FILE *f = p ? fopen(p, "a") : NULL;
+    if (f) {
+        ids_time_component(ids_now_ms(), ts, sizeof ts);
+        fprintf(f, "== %s: opening the store found damage\n%s", ts, rep->text);
+        fflush(f);
+        fsync(fileno(f));
+        fclose(f);
+    }
+    free(p);
+}
+
+/* Replays snapshot (or its fallback) + journals, records what it finds
+ * and puts a live journal in place (not in CHECK). See meta.h. */
+static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_t errcap)
+{
+    struct sfile S, SP, J, JP;
+    journal_report jr, jlive;
+    int rc = 0, have_base = 0, s_bad = 0, need_compact = 0, used_prev = 0, j_replayed = 0;
+    uint32_t base = 0;
+
+    memset(&jlive, 0, sizeof jlive);
+    probe(&S, mj->spath, "snapshot");
+    probe(&SP, mj->sprev, "snapshot.prev");
+    probe(&J, mj->jpath, "journal");
+    probe(&JP, mj->jprev, "journal.prev");
+
+    if (J.exists && !J.hdr_ok && mode == META_OPEN_NORMAL) {
+        meta_errf(err, errcap, "%s; it may not be a CloudAI journal: nothing was changed. "
+                  "`master --check` tells what is readable, `master --repair` salvages it", J.why);
+        return META_E_CORRUPT;
+    }
+    /* 1. The base: the snapshot, else the generation before, else what
+     * can be read of a damaged snapshot. */
+    if (S.exists) {
+        rc = replay_one(mj, &S, 1, 0, &jr, rep, err, errcap);
+        if (rc == 0) {
+            have_base = 1;
+            base = jr.gen;
+            if (mode == META_OPEN_CHECK) describe(rep, &S, &jr);
+        } else if (rc == META_E_CORRUPT) {
+            rep->damaged = 1;
+            rep_add(rep, "snapshot: DAMAGED (%llu bytes): %s", (unsigned long long)S.size,
+                    jr.detail[0] ? jr.detail : err);
+            clear_state(mj);
+            s_bad = 1;
+        } else {
+            return rc;
+        }
+    } else if ((J.exists && J.hdr_ok && J.gen > 0) || SP.exists) {
+        rep->damaged = 1;
+        rep_add(rep, "snapshot: MISSING (the journal is generation %u, so snapshot %u should exist)",
+                (unsigned)J.gen, (unsigned)J.gen);
+        s_bad = 1;
+    }
+    if (s_bad) {
+        if (SP.exists) {
+            rc = replay_one(mj, &SP, 1, 0, &jr, rep, err, errcap);
+            if (rc == 0) {
+                have_base = used_prev = 1;
+                base = jr.gen;
+                rep_add(rep, "falling back to snapshot.prev (generation %u, %llu records) and the "
+                        "journals after it", (unsigned)base, (unsigned long long)jr.records);
+            } else if (rc == META_E_CORRUPT) {
+                rep_add(rep, "snapshot.prev: DAMAGED too: %s", jr.detail[0] ? jr.detail : err);
+                clear_state(mj);
+            } else {
+                return rc;
+            }
+        } else {
+            rep_add(rep, "no snapshot.prev to fall back to");
+        }
+        if (!have_base && S.exists) {
+            if ((rc = replay_one(mj, &S, 0, 1, &jr, rep, err, errcap)) != 0) return rc;
+            have_base = 1;
+            base = jr.gen ? jr.gen : (J.hdr_ok ? J.gen : 0);
+            rep_add(rep, "snapshot: salvaged %llu intact records; %llu bytes unreadable (their records "
+                    "are lost: `master --repair` rebuilds task and file records from the files)",
+                    (unsigned long long)jr.records, (unsigned long long)jr.bad_bytes);
+        }
+        need_compact = 1;
+    }
+    /* 2. The journals of generations >= base, in order. */
+    uint32_t expect = base;
+    int use_jp = JP.exists && JP.hdr_ok && JP.gen >= base && (used_prev || !have_base) &&
+                 !(J.exists && J.hdr_ok && JP.gen >= J.gen);
+    if (use_jp) {
+        if (have_base && JP.gen > expect) {
+            rep->damaged = 1;
+            rep_add(rep, "GAP: journal generation %u missing (journal.prev is %u): its changes are lost",
+                    (unsigned)expect, (unsigned)JP.gen);
+        }
+        if ((rc = replay_one(mj, &JP, 0, 0, &jr, rep, err, errcap)) != 0) return rc;
+        if (jr.bad_regions) rep->damaged = 1;
+        if (jr.bad_regions || mode == META_OPEN_CHECK || used_prev) describe(rep, &JP, &jr);
+        rep->lost_bytes += jr.bad_bytes;
+        expect = JP.gen + 1;
+        have_base = 1;
+    }
+    if (J.exists && (!J.hdr_ok || J.gen >= base || !have_base)) {
+        if (J.hdr_ok && have_base && J.gen > expect) {
+            rep->damaged = 1;
+            rep_add(rep, "GAP: the journal is generation %u but the newest readable state before it is "
+                    "generation %u: the changes of generations %u..%u are lost", (unsigned)J.gen,
+                    (unsigned)expect, (unsigned)expect, (unsigned)J.gen - 1);
+        }
+        if ((rc = replay_one(mj, &J, 0, !J.hdr_ok, &jlive, rep, err, errcap)) != 0) return rc;
+        if (!J.hdr_ok) rep_add(rep, "journal: bad file header (%s): salvaged", J.why);
+        j_replayed = 1;
+        rep->lost_bytes += jlive.bad_bytes;
+        if (jlive.mid_regions || jlive.tail == JOURNAL_TAIL_DAMAGED || !J.hdr_ok) {
+            rep->damaged = 1;
+            need_compact = 1;
+        }
+        if (jlive.tail != JOURNAL_TAIL_OK) rep->dropped = jlive.file_size - jlive.valid_end;
+        if (jlive.bad_regions || mode == META_OPEN_CHECK) describe(rep, &J, &jlive);
+        if (jlive.tail == JOURNAL_TAIL_TORN && !jlive.mid_regions)
+            rep_add(rep, "journal: torn tail at offset %llu: %llu bytes of an interrupted write %s",
+                    (unsigned long long)jlive.tail_off, (unsigned long long)rep->dropped,
+                    mode == META_OPEN_CHECK ? "would be cut" : "cut");
+        if (J.hdr_ok && J.gen > base) base = J.gen;
+    } else if (J.exists) {
+        if (mode == META_OPEN_CHECK)
+            rep_add(rep, "journal: generation %u, superseded by snapshot %u (a compaction was "
+                    "interrupted): not replayed", (unsigned)J.gen, (unsigned)base);
+    } else if (have_base || SP.exists || JP.exists) {
+        rep->damaged = 1;
+        rep_add(rep, "journal: MISSING (deleted?): every change made after snapshot generation %u "
+                "is lost; `master --repair` rebuilds records of stored outputs from the files",
+                (unsigned)base);
+    }
+    mj->gen = base;
+    if (mode == META_OPEN_CHECK) return 0;
+
+    /* 3. A live journal. Damage beyond a torn tail: keep the damaged
+     * files aside and write a clean snapshot of what was read. */
+    if (j_replayed && (need_compact || mode == META_OPEN_REPAIR) && jlive.bad_regions &&
+        (rc = keep_damaged(mj->jpath, 0, rep, err, errcap)) != 0)
+        return rc;
+    if (s_bad && S.exists && (rc = keep_damaged(mj->spath, 1, rep, err, errcap)) != 0) return rc;
+    if (need_compact || mode == META_OPEN_REPAIR) {
+        /* Nothing may be appended to the damaged journal: compaction
+         * replaces it (it stays readable as journal.prev). */
+        if ((rc = do_compact(mj, err, errcap)) != 0) return rc;
+        rep_add(rep, "wrote a clean snapshot (generation %u) of the %llu records read", (unsigned)mj->gen,
+                (unsigned long long)rep->records);
+    } else if (j_replayed && J.gen == mj->gen) {
+        if ((rc = journal_open(mj->jpath, jlive.valid_end, mj->gen, &mj->j, err, errcap)) != 0) return rc;
+    } else {
+        /* No journal yet, or one the snapshot supersedes (a compaction
+         * stopped between its two renames). */
+        mj->stale = 1;
+        if ((rc = swap_journal(mj, err, errcap)) != 0) return rc;
+    }
+    if (mode == META_OPEN_REPAIR) {
+        char *p = path_join(mj->dir, "damage.log"), *q = path_join(mj->dir, "damage.log.repaired");
+        if (p && q && access(p, F_OK) == 0 && rename(p, q) == 0)
+            rep_add(rep, "damage.log renamed damage.log.repaired");
+        free(p);
+        free(q);
+    } else if (rep->damaged) {
+        damage_log(mj, rep);
+    }
+    return 0;
+}
+
+meta *meta_open_journal_ex(const char *dir, uint64_t compact_bytes, int mode,
+                           meta_open_report *rep, char *err, size_t errcap)
 {
     struct mj *mj = NULL;
-    struct stat st;
-    uint64_t end = 0, size = 0;
-    uint32_t jgen = 0;
-    int rc = 0, have_snap = 0;
+    meta_open_report tmp;
+    int rc = 0;
 
-    if (dropped) *dropped = 0;
+    if (!rep) { memset(&tmp, 0, sizeof tmp); rep = &tmp; }
+    rep->dropped = rep->lost_bytes = rep->records = 0;
+    rep->damaged = 0;
+    rep->text[0] = 0;
     if (!dir || !dir[0]) { meta_errf(err, errcap, "journal: no directory"); return NULL; }
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+    if (mode != META_OPEN_CHECK && mkdir(dir, 0700) < 0 && errno != EEXIST) {
         meta_errf(err, errcap, "%s: %s", dir, strerror(errno));
         return NULL;
     }
@@ -756,37 +1053,33 @@ meta *meta_open_journal(const char *dir, uint64_t compact_bytes, uint64_t *dropp
     mj->spath = path_join(dir, "snapshot");
     mj->jtmp = path_join(dir, "journal.tmp");
     mj->stmp = path_join(dir, "snapshot.tmp");
-    if (!mj->dir || !mj->jpath || !mj->spath || !mj->jtmp || !mj->stmp) {
+    mj->jprev = path_join(dir, "journal.prev");
+    mj->sprev = path_join(dir, "snapshot.prev");
+    if (!mj->dir || !mj->jpath || !mj->spath || !mj->jtmp || !mj->stmp || !mj->jprev || !mj->sprev) {
         meta_errf(err, errcap, "out of memory");
         rc = META_E_NOMEM;
         goto out;
     }
-    /* Leftovers of an interrupted compaction were never renamed: not state. */
-    unlink(mj->stmp);
-    unlink(mj->jtmp);
-    if (stat(mj->spath, &st) == 0) {
-        have_snap = 1;
-        if ((rc = replay_file(mj, mj->spath, 1, &end, &size, err, errcap)) != 0) goto out;
-        if ((rc = journal_header(mj->spath, &mj->gen, &size, err, errcap)) != 0) goto out;
+    if (mode != META_OPEN_CHECK) {
+        /* Leftovers of an interrupted compaction were never renamed: not state. */
+        unlink(mj->stmp);
+        unlink(mj->jtmp);
     }
-    if (stat(mj->jpath, &st) == 0 &&
-        (rc = journal_header(mj->jpath, &jgen, &size, err, errcap)) != 0)
-        goto out;
-    if (stat(mj->jpath, &st) == 0 && !(have_snap && size > 0 && jgen < mj->gen)) {
-        if ((rc = replay_file(mj, mj->jpath, 0, &end, &size, err, errcap)) != 0) goto out;
-        if (dropped) *dropped = size - end;
-        if (jgen > mj->gen) mj->gen = jgen;
-        rc = journal_open(mj->jpath, end, mj->gen, &mj->j, err, errcap);
-    } else {
-        /* No journal yet, or one the snapshot supersedes (a compaction
-         * stopped between its two renames). */
-        mj->stale = 1;
-        rc = swap_journal(mj, err, errcap);
-    }
+    rc = load(mj, mode, rep, err, errcap);
 out:
     if (rc) {
         j_close(&mj->base);
         return NULL;
     }
     return &mj->base;
+}
+
+meta *meta_open_journal(const char *dir, uint64_t compact_bytes, uint64_t *dropped,
+                        char *err, size_t errcap)
+{
+    meta_open_report rep;
+    memset(&rep, 0, sizeof rep);
+    meta *m = meta_open_journal_ex(dir, compact_bytes, META_OPEN_NORMAL, &rep, err, errcap);
+    if (dropped) *dropped = rep.dropped;
+    return m;
 }

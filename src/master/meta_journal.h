@@ -37,6 +37,7 @@ struct mj {
     pthread_mutex_t sync_mu;      /* one group-commit fdatasync at a time; taken before lock */
     int nosync;                   /* set by j_task_put_nosync around one change */
     char *dir, *jpath, *spath, *jtmp, *stmp;
+    char *jprev, *sprev;          /* the generation before: fallback for a damaged snapshot */
     journal *j;                   /* NULL while replaying */
     uint32_t gen;                 /* of the snapshot and the live journal */
     int stale;                    /* snapshot renamed, journal not yet swapped */

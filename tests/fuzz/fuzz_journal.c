@@ -1,12 +1,13 @@
 /* fuzz_journal.c — the input is a store's journal file: opening it must
  * never crash, hang or leak, whatever the bytes. When it opens, the store
  * must also survive a change, a compaction and a reopen with its contents
- * unchanged (snapshot writing and strict snapshot replay of whatever the
+ * unchanged (damage in the middle is skipped, not a reason to stop) (snapshot writing and strict snapshot replay of whatever the
  * fuzzed journal let in). Random bytes rarely pass a CRC32, so each input
  * is tried twice: as given, and with every record's CRC made right, which
  * takes the fuzzer into the BSON and record decoding. Everything lives in
  * a mkdtemp directory (in /dev/shm when there is one, as fsync is the
  * bottleneck) that is removed before returning. */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,8 +73,7 @@ static void dump(meta *m, struct text *t)
 
 static void one(const uint8_t *data, size_t size)
 {
-    char dir[] = "/dev/shm/fuzz_journal.XXXXXX", path[64], err[256];
-    static const char *const names[] = { "journal", "journal.tmp", "snapshot", "snapshot.tmp" };
+    char dir[] = "/dev/shm/fuzz_journal.XXXXXX", path[128], err[256];
     struct text before = { 0 }, after = { 0 };
     uint64_t dropped = 0;
     if (!mkdtemp(dir)) {
@@ -103,10 +103,14 @@ static void one(const uint8_t *data, size_t size)
     if (strcmp(before.s, after.s) != 0) abort();
     meta_close(m);
 out:
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
+    /* Damage leaves more behind (<name>.damaged-*, *.prev, damage.log). */
+    DIR *dp = opendir(dir);
+    struct dirent *e;
+    while (dp && (e = readdir(dp))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < sizeof path) unlink(path);
     }
+    if (dp) closedir(dp);
     rmdir(dir);
     free(before.s);
     free(after.s);

@@ -32,8 +32,37 @@ static void rm_flat(const char *d)
     rmdir(d);
 }
 
+/* Removes every file of the store but its journal. */
+static void only_journal(void)
+{
+    DIR *dp = opendir(dir);
+    struct dirent *e;
+    char p[256];
+    while (dp && (e = readdir(dp))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "journal")) continue;
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < sizeof p) unlink(p);
+    }
+    if (dp) closedir(dp);
+}
+
+/* How many files of the store's directory start with prefix. */
+static int count_prefix(const char *prefix)
+{
+    DIR *dp = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (dp && (e = readdir(dp)))
+        if (!strncmp(e->d_name, prefix, strlen(prefix))) n++;
+    if (dp) closedir(dp);
+    return n;
+}
+
+/* In /dev/shm when there is one: the damage tests reopen (and so fsync)
+ * hundreds of times; a disk adds nothing to what they check. */
 static int new_dir(void)
 {
+    snprintf(dir, sizeof dir, "/dev/shm/test_journal.XXXXXX");
+    if (mkdtemp(dir)) return 0;
     snprintf(dir, sizeof dir, "/tmp/test_journal.XXXXXX");
     return mkdtemp(dir) ? 0 : -1;
 }
@@ -231,6 +260,7 @@ static void test_flipped_bit_last_record(void)
     for (size_t at = (size_t)before; full && at < len && !bad; at++) {
         uint64_t dropped = 0;
         full[at] ^= (uint8_t)(1u << (at % 8));
+        only_journal();
         T_CHECK(spit(path_of("journal"), full, len) == 0);
         full[at] ^= (uint8_t)(1u << (at % 8));
         m = reopen(0, &dropped);
@@ -255,8 +285,8 @@ static void test_bad_header(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t len = 0;
-        uint64_t end, size;
-        uint32_t gen;
+        uint64_t end;
+        journal_report jr;
         char err[256] = "";
         T_CHECK(new_dir() == 0);
         meta *m = reopen(0, NULL);
@@ -268,8 +298,7 @@ static void test_bad_header(void)
         if (cases[i].cut) len = cases[i].cut;
         else b[cases[i].at] = cases[i].x;
         T_CHECK(spit(path_of("journal"), b, len) == 0);
-        T_EQ_INT(journal_replay(path_of("journal"), 0, NULL, NULL, &end, &size, &gen, err, sizeof err),
-                 META_E_CORRUPT);
+        T_EQ_INT(journal_replay(path_of("journal"), 0, NULL, NULL, &jr, err, sizeof err), META_E_CORRUPT);
         m = meta_open_journal(dir, 0, &end, err, sizeof err);
         T_CHECK(m == NULL);
         T_CHECK(err[0] != 0);
@@ -395,16 +424,306 @@ static void test_crash_around_compaction(void)
     meta_close(m);
     free(old);
 
-    /* A corrupt snapshot is not a torn tail: refuse. */
+    /* A corrupt snapshot with no generation before it (this store was
+     * compacted once): what is intact of it is kept, the damaged file is
+     * kept aside, a clean snapshot replaces it. */
     size_t slen = 0;
     uint8_t *s = slurp(path_of("snapshot"), &slen);
     T_CHECK(s && slen > 40);
     if (s && slen > 40) {
-        s[slen - 10] ^= 0x20;
+        meta_open_report rep;
+        memset(&rep, 0, sizeof rep);
+        s[slen - 10] ^= 0x20;       /* inside the last record: the worker w2 */
+        unlink(path_of("snapshot.prev"));
         T_CHECK(spit(path_of("snapshot"), s, slen) == 0);
-        T_CHECK(meta_open_journal(dir, 0, &dropped, err, sizeof err) == NULL);
+        m = meta_open_journal_ex(dir, 0, META_OPEN_NORMAL, &rep, err, sizeof err);
+        T_CHECK(m != NULL);
+        T_EQ_INT(rep.damaged, 1);
+        T_CHECK(strstr(rep.text, "snapshot: DAMAGED") && strstr(rep.text, "salvaged"));
+        const char *d = dump(m);
+        T_CHECK(strstr(d, "Tt39:5:610") && strstr(d, "Ft08/f0004"));
+        T_EQ_INT(count_prefix("snapshot.damaged-"), 1);
+        T_EQ_INT(count_prefix("damage.log"), 1);
+        meta_close(m);
+        memset(&rep, 0, sizeof rep);
+        m = meta_open_journal_ex(dir, 0, META_OPEN_NORMAL, &rep, err, sizeof err);
+        T_CHECK(m && rep.damaged == 0 && rep.text[0] == 0);     /* clean from then on */
+        meta_close(m);
     }
     free(s);
+    rm_flat(dir);
+}
+
+
+/* Offsets of every record of a journal file (framing as journal.h). */
+static size_t record_offsets(const uint8_t *b, size_t len, size_t *off, size_t max)
+{
+    size_t n = 0;
+    for (size_t o = JOURNAL_HDR_SIZE; o + 8 <= len && n < max;) {
+        uint32_t l = (uint32_t)b[o] | (uint32_t)b[o + 1] << 8 | (uint32_t)b[o + 2] << 16 | (uint32_t)b[o + 3] << 24;
+        off[n++] = o;
+        o += 8 + l;
+    }
+    return n;
+}
+
+static int count_sub(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++) n++;
+    return n;
+}
+
+/* One flipped byte in the middle of the journal costs that record only:
+ * every intact record after it is kept, the damaged file is kept aside
+ * byte for byte, the report names the offsets, and the store is clean
+ * afterwards. Each byte of a middle record, and each of its header. */
+static void test_mid_journal_damage(void)
+{
+    size_t len = 0, off[64];
+    char err[256] = "";
+    T_CHECK(new_dir() == 0);
+    meta *m = reopen(0, NULL);
+    T_CHECK(m != NULL);
+    if (!m) return;
+    for (int i = 0; i < 12; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "m%02d", i);
+        put_task(m, id, 100 + (uint64_t)i, PROTO_ST_COMPLETED);
+    }
+    meta_close(m);
+    uint8_t *full = slurp(path_of("journal"), &len);
+    size_t n = full ? record_offsets(full, len, off, 64) : 0;
+    T_EQ_INT(n, 12);
+    if (n != 12) { free(full); rm_flat(dir); return; }
+    int bad = 0;
+    /* Record 5 (task m05): every byte. */
+    for (size_t at = off[5]; at < off[6] && !bad; at++) {
+        meta_open_report rep;
+        memset(&rep, 0, sizeof rep);
+        full[at] ^= 0x10;
+        only_journal();
+        T_CHECK(spit(path_of("journal"), full, len) == 0);
+        m = meta_open_journal_ex(dir, 0, META_OPEN_NORMAL, &rep, err, sizeof err);
+        if (!m) { bad = 1; printf("#   open: %s\n", err); full[at] ^= 0x10; break; }
+        const char *d = dump(m);
+        int tasks = count_sub(d, ":5:");
+        char where[64];
+        snprintf(where, sizeof where, "offset %zu..%zu", off[5], off[6]);
+        if (tasks != 11 || strstr(d, "Tm05") || !strstr(d, "Tm11") || !strstr(d, "Tm06")) bad = 2;
+        else if (!rep.damaged || rep.dropped || !strstr(rep.text, where) || !strstr(rep.text, "kept as")) bad = 3;
+        else if (count_prefix("journal.damaged-") != 1 || count_prefix("snapshot") != 1) bad = 4;
+        meta_close(m);
+        /* The copy aside is the damaged file itself. */
+        if (!bad) {
+            DIR *dp = opendir(dir);
+            struct dirent *e;
+            while (dp && (e = readdir(dp)))
+                if (!strncmp(e->d_name, "journal.damaged-", 16)) {
+                    size_t cl = 0;
+                    uint8_t *c = slurp(path_of(e->d_name), &cl);
+                    if (!c || cl != len || memcmp(c, full, len)) bad = 5;
+                    free(c);
+                }
+            if (dp) closedir(dp);
+        }
+        full[at] ^= 0x10;
+        if (!bad) {
+            memset(&rep, 0, sizeof rep);
+            m = meta_open_journal_ex(dir, 0, META_OPEN_NORMAL, &rep, err, sizeof err);
+            if (!m || rep.damaged || count_sub(dump(m), ":5:") != 11) bad = 6;
+            meta_close(m);
+        }
+        if (bad) printf("#   flip at %zu: failure %d; report:\n%s", at, bad, rep.text);
+    }
+    T_EQ_INT(bad, 0);
+
+    /* Two damaged records far apart, and a damaged last record: each is
+     * told apart (the tail as damaged, not torn) and the rest is kept. */
+    full[off[2] + 20] ^= 0xff;
+    full[off[8] + 3] ^= 0x40;           /* a length field */
+    full[len - 5] ^= 0x01;
+    only_journal();
+    T_CHECK(spit(path_of("journal"), full, len) == 0);
+    meta_open_report rep;
+    memset(&rep, 0, sizeof rep);
+    m = meta_open_journal_ex(dir, 0, META_OPEN_NORMAL, &rep, err, sizeof err);
+    T_CHECK(m != NULL);
+    const char *d = dump(m);
+    T_EQ_INT(count_sub(d, ":5:"), 9);
+    T_CHECK(!strstr(d, "Tm02") && !strstr(d, "Tm08") && !strstr(d, "Tm11") && strstr(d, "Tm10"));
+    T_CHECK(strstr(rep.text, "3 damaged stretch(es)") && strstr(rep.text, "then a damaged tail"));
+    T_EQ_INT(rep.dropped, len - off[11]);
+    meta_close(m);
+    free(full);
+    rm_flat(dir);
+}
+
+/* Two compactions, then more changes: snapshot 2 + journal 2, with
+ * snapshot.prev 1 + journal.prev 1 beside them. */
+static meta *two_generations(char *want, size_t cap)
+{
+    char err[256];
+    meta *m = populated(0);
+    if (!m) return NULL;
+    T_EQ_INT(meta_compact(m, err, sizeof err), 0);
+    put_task(m, "g1", 2000, PROTO_ST_COMPLETED);
+    put_files(m, "g1", 3, 20);
+    T_EQ_INT(meta_compact(m, err, sizeof err), 0);
+    put_task(m, "g2", 3000, PROTO_ST_COMPLETED);
+    put_files(m, "g2", 2, 20);
+    snprintf(want, cap, "%s", dump(m));
+    return m;
+}
+
+static void test_snapshot_fallback(void)
+{
+    char want[sizeof dumpbuf], err[256] = "";
+    size_t slen = 0;
+    meta_open_report rep;
+    T_CHECK(new_dir() == 0);
+    meta *m = two_generations(want, sizeof want);
+    T_CHECK(m != NULL);
+    if (!m) return;
+    meta_close(m);
+    uint32_t g = 0;
+    uint64_t sz = 0;
+    T_EQ_INT(journal_header(path_of("snapshot.prev"), &g, &sz, err, sizeof err), 0);
+    T_EQ_INT(g, 1);
+    T_EQ_INT(journal_header(path_of("journal.prev"), &g, &sz, err, sizeof err), 0);
+    T_EQ_INT(g, 1);
+
+    /* A damaged snapshot: snapshot.prev + journal.prev + journal give
+     * back the whole state. */
+    uint8_t *s = slurp(path_of("snapshot"), &slen);
+    T_CHECK(s && slen > 100);
+    if (!s || slen <= 100) { free(s); rm_flat(dir); return; }
+    s[slen / 2] ^= 0x04;
+    T_CHECK(spit(path_of("snapshot"), s, slen) == 0);
+    memset(&rep, 0, sizeof rep);
+    m = meta_open_journal_ex(dir, 0, META_OPEN_NORMAL, &rep, err, sizeof err);
+    T_CHECK(m != NULL);
+    T_EQ_STR(dump(m), want);
+    T_CHECK(rep.damaged && strstr(rep.text, "snapshot: DAMAGED") && strstr(rep.text, "falling back to snapshot.prev"));
+    T_EQ_INT(count_prefix("snapshot.damaged-"), 1);
+    meta_close(m);
+    memset(&rep, 0, sizeof rep);
+    m = meta_open_journal_ex(dir, 0, META_OPEN_NORMAL, &rep, err, sizeof err);
+    T_EQ_STR(dump(m), want);
+    T_EQ_INT(rep.damaged, 0);
+    meta_close(m);
+
+    /* A deleted snapshot: the same fallback. */
+    T_EQ_INT(meta_compact(m = reopen(0, NULL), err, sizeof err), 0);
+    meta_close(m);
+    T_EQ_INT(unlink(path_of("snapshot")), 0);
+    memset(&rep, 0, sizeof rep);
+    m = meta_open_journal_ex(dir, 0, META_OPEN_NORMAL, &rep, err, sizeof err);
+    T_EQ_STR(dump(m), want);
+    T_CHECK(rep.damaged && strstr(rep.text, "snapshot: MISSING") && strstr(rep.text, "falling back"));
+    meta_close(m);
+    free(s);
+    rm_flat(dir);
+}
+
+/* A deleted journal and a generation gap are reported, never silent. */
+static void test_missing_journal_and_gap(void)
+{
+    char want[sizeof dumpbuf], snap_state[sizeof dumpbuf], err[256] = "";
+    meta_open_report rep;
+    T_CHECK(new_dir() == 0);
+    meta *m = populated(0);
+    T_CHECK(m != NULL);
+    if (!m) return;
+    T_EQ_INT(meta_compact(m, err, sizeof err), 0);
+    snprintf(snap_state, sizeof snap_state, "%s", dump(m));
+    put_task(m, "late", 5000, PROTO_ST_COMPLETED);
+    snprintf(want, sizeof want, "%s", dump(m));
+    meta_close(m);
+    T_EQ_INT(unlink(path_of("journal")), 0);
+    memset(&rep, 0, sizeof rep);
+    m = meta_open_journal_ex(dir, 0, META_OPEN_NORMAL, &rep, err, sizeof err);
+    T_CHECK(m != NULL);
+    T_EQ_STR(dump(m), snap_state);      /* the snapshot's state: "late" went with the journal */
+    T_CHECK(rep.damaged && strstr(rep.text, "journal: MISSING"));
+    T_EQ_INT(count_prefix("damage.log"), 1);
+    meta_close(m);
+
+    /* A journal of a later generation than the snapshot. */
+    journal *j = NULL;
+    T_EQ_INT(journal_create(path_of("journal"), 7, &j, err, sizeof err), 0);
+    journal_close(j);
+    memset(&rep, 0, sizeof rep);
+    m = meta_open_journal_ex(dir, 0, META_OPEN_NORMAL, &rep, err, sizeof err);
+    T_CHECK(m != NULL);
+    T_CHECK(rep.damaged && strstr(rep.text, "GAP") && strstr(rep.text, "generations 1..6"));
+    meta_close(m);
+    rm_flat(dir);
+}
+
+/* --check changes nothing, whatever it finds; --repair salvages a journal
+ * whose file header is damaged, which a normal start refuses. */
+static void test_check_and_repair_modes(void)
+{
+    char err[256] = "";
+    size_t len = 0, len2 = 0;
+    meta_open_report rep;
+    T_CHECK(new_dir() == 0);
+    meta *m = reopen(0, NULL);
+    T_CHECK(m != NULL);
+    if (!m) return;
+    for (int i = 0; i < 6; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%d", i);
+        put_task(m, id, 10 + (uint64_t)i, PROTO_ST_COMPLETED);
+    }
+    meta_close(m);
+    uint8_t *b = slurp(path_of("journal"), &len);
+    T_CHECK(b && len > 200);
+    if (!b || len <= 200) { free(b); rm_flat(dir); return; }
+    b[len / 2] ^= 0x01;
+    b[len - 3] = 0x77;
+    T_CHECK(spit(path_of("journal"), b, len) == 0);
+    memset(&rep, 0, sizeof rep);
+    m = meta_open_journal_ex(dir, 0, META_OPEN_CHECK, &rep, err, sizeof err);
+    T_CHECK(m != NULL);
+    T_EQ_INT(count_sub(dump(m), ":5:"), 4);
+    T_CHECK(rep.damaged && strstr(rep.text, "would be cut") == NULL && strstr(rep.text, "2 damaged stretch(es)"));
+    meta_close(m);
+    uint8_t *b2 = slurp(path_of("journal"), &len2);
+    T_CHECK(b2 && len2 == len && memcmp(b, b2, len) == 0);       /* untouched */
+    T_EQ_INT(count_prefix(""), 3);                                /* ".", "..", journal */
+    free(b2);
+
+    /* A bad file header: refused by a normal start, salvaged by repair. */
+    free(b);
+    rm_flat(dir);
+    T_CHECK(new_dir() == 0);
+    m = reopen(0, NULL);
+    for (int i = 0; i < 6; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "r%d", i);
+        put_task(m, id, 10 + (uint64_t)i, PROTO_ST_COMPLETED);
+    }
+    meta_close(m);
+    b = slurp(path_of("journal"), &len);
+    T_CHECK(b != NULL);
+    if (b) {
+        b[0] = 'X';
+        T_CHECK(spit(path_of("journal"), b, len) == 0);
+    }
+    T_CHECK(meta_open_journal_ex(dir, 0, META_OPEN_NORMAL, &rep, err, sizeof err) == NULL);
+    T_CHECK(strstr(err, "--repair") != NULL);
+    memset(&rep, 0, sizeof rep);
+    m = meta_open_journal_ex(dir, 0, META_OPEN_REPAIR, &rep, err, sizeof err);
+    T_CHECK(m != NULL);
+    T_EQ_INT(count_sub(dump(m), ":5:"), 6);
+    T_EQ_INT(count_prefix("journal.damaged-"), 1);
+    meta_close(m);
+    m = reopen(0, NULL);
+    T_EQ_INT(count_sub(dump(m), ":5:"), 6);
+    meta_close(m);
+    free(b);
     rm_flat(dir);
 }
 
@@ -506,6 +825,10 @@ int main(void)
     T_RUN(test_compact_reopen);
     T_RUN(test_auto_compact);
     T_RUN(test_crash_around_compaction);
+    T_RUN(test_mid_journal_damage);
+    T_RUN(test_snapshot_fallback);
+    T_RUN(test_missing_journal_and_gap);
+    T_RUN(test_check_and_repair_modes);
     T_RUN(test_write_fault);
     snprintf(mnt, sizeof mnt, "/tmp/test_journal_fs.XXXXXX");
     if (mkdtemp(mnt) && mount("tmpfs", mnt, "tmpfs", 0, "size=64k") == 0) {

@@ -1,0 +1,320 @@
+/* metarepair.c — compares the file store with the metadata store and
+ * rebuilds missing TASK and FILE records from the files (metarepair.h). */
+#include "master/metarepair.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "hash.h"
+#include "ids.h"
+
+#define BATCH 64
+#define SAY_MAX 20      /* lines per kind of finding; the counts say the rest */
+
+struct ctx {
+    meta *m;
+    int fix;
+    metarepair_say say;
+    void *sctx;
+    metarepair_stats *st;
+    char **names;       /* FILE records of the current task, sorted */
+    size_t n, cap;
+    file_rec *batch;
+    size_t nb;
+    int rc;
+};
+
+static void sayf(struct ctx *c, uint64_t count, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void sayf(struct ctx *c, uint64_t count, const char *fmt, ...)
+{
+    char line[8400];
+    va_list ap;
+    if (count > SAY_MAX) return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    c->say(c->sctx, line);
+}
+
+static int collect(void *ctx, const file_rec *f)
+{
+    struct ctx *c = ctx;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        char **nn = realloc(c->names, cap * sizeof *nn);
+        if (!nn) return c->rc = META_E_NOMEM;
+        c->names = nn;
+        c->cap = cap;
+    }
+    if (!(c->names[c->n] = strdup(f->file_name))) return c->rc = META_E_NOMEM;
+    c->n++;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_free(struct ctx *c)
+{
+    for (size_t i = 0; i < c->n; i++) free(c->names[i]);
+    c->n = 0;
+}
+
+static int flush(struct ctx *c)
+{
+    char err[256] = "";
+    if (c->nb == 0) return 0;
+    int rc = meta_files_put(c->m, c->batch, c->nb, err, sizeof err);
+    if (rc) {
+        sayf(c, 0, "cannot index %zu file records of task %s: %s", c->nb, c->batch[0].task_id, err);
+        c->st->errors++;
+    } else {
+        c->st->files_added += c->nb;
+    }
+    c->nb = 0;
+    return rc;
+}
+
+/* One regular file of an output directory. */
+static void one_file(struct ctx *c, const task_rec *t, const char *path, const char *rel,
+                     const struct stat *sb)
+{
+    const char *key = rel;
+    c->st->files_seen++;
+    if (c->n && bsearch(&key, c->names, c->n, sizeof *c->names, cmp_str)) return;
+    c->st->files_missing++;
+    sayf(c, c->st->files_missing, "file without a FILE record: task %s, %s (%lld bytes)%s", t->task_id,
+         rel, (long long)sb->st_size, c->fix ? ": rebuilt" : "");
+    if (!c->fix) return;
+    file_rec *f = &c->batch[c->nb];
+    memset(f, 0, sizeof *f);
+    uint64_t size = 0;
+    if (strlen(rel) >= sizeof f->file_name || strlen(path) >= sizeof f->file_path ||
+        hash_sha256_file(path, f->sha256, &size) < 0) {
+        sayf(c, 0, "cannot index %s: unreadable or name too long", path);
+        c->st->errors++;
+        return;
+    }
+    snprintf(f->task_id, sizeof f->task_id, "%s", t->task_id);
+    snprintf(f->task_name, sizeof f->task_name, "%s", t->task_name);
+    snprintf(f->user_id, sizeof f->user_id, "%s", t->user_id);
+    f->submitted_at = t->submitted_at;
+    snprintf(f->file_name, sizeof f->file_name, "%s", rel);
+    snprintf(f->file_path, sizeof f->file_path, "%s", path);
+    f->file_size = size;
+    f->mode = sb->st_mode & 0777;
+    f->stored_at = (uint64_t)sb->st_mtim.tv_sec * 1000 + (uint64_t)sb->st_mtim.tv_nsec / 1000000;
+    if (++c->nb == BATCH) flush(c);
+}
+
+/* Every regular file beneath dir, without following links, iteratively:
+ * a stack of relative paths still to read. */
+static void walk_task(struct ctx *c, const task_rec *t, const char *dir, uint64_t *nfiles, uint64_t *bytes)
+{
+    char **stack = NULL;
+    size_t ns = 0, cs = 0;
+    char *path = malloc(16384);
+    if (!path) { c->rc = META_E_NOMEM; return; }
+    stack = malloc(sizeof *stack);
+    if (!stack || !(stack[0] = strdup(""))) { free(stack); free(path); c->rc = META_E_NOMEM; return; }
+    ns = cs = 1;
+    while (ns > 0 && !c->rc) {
+        char *rel = stack[--ns];
+        snprintf(path, 16384, "%s%s%s", dir, rel[0] ? "/" : "", rel);
+        DIR *d = opendir(path);
+        struct dirent *e;
+        if (!d) {
+            sayf(c, 0, "cannot read %s: %s", path, strerror(errno));
+            c->st->errors++;
+        }
+        while (d && (e = readdir(d)) && !c->rc) {
+            struct stat sb;
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            size_t lr = strlen(rel), ln = strlen(e->d_name);
+            char *child = malloc(lr + ln + 2);
+            if (!child) { c->rc = META_E_NOMEM; break; }
+            snprintf(child, lr + ln + 2, "%s%s%s", rel, lr ? "/" : "", e->d_name);
+            int n = snprintf(path, 16384, "%s/%s", dir, child);
+            if (n < 0 || n >= 16384 || lstat(path, &sb) < 0) {
+                c->st->errors++;
+                free(child);
+                continue;
+            }
+            if (S_ISDIR(sb.st_mode)) {
+                if (ns == cs) {
+                    char **nsk = realloc(stack, cs * 2 * sizeof *nsk);
+                    if (!nsk) { free(child); c->rc = META_E_NOMEM; break; }
+                    stack = nsk;
+                    cs *= 2;
+                }
+                stack[ns++] = child;
+                continue;
+            }
+            if (S_ISREG(sb.st_mode)) {
+                (*nfiles)++;
+                *bytes += (uint64_t)sb.st_size;
+                one_file(c, t, path, child, &sb);
+            }
+            free(child);
+        }
+        if (d) closedir(d);
+        free(rel);
+    }
+    while (ns > 0) free(stack[--ns]);
+    free(stack);
+    free(path);
+}
+
+static void one_task_dir(struct ctx *c, const char *dir, const char *user, const char *name,
+                         const char *when, const char *id)
+{
+    task_rec t;
+    uint64_t at = 0, nfiles = 0, bytes = 0;
+    int have;
+    task_rec_init(&t);
+    c->st->task_dirs++;
+    have = meta_task_get(c->m, id, &t) == 0;
+    if (!have) {
+        if (ids_parse_time(when, 0, &at) < 0 || strlen(id) >= sizeof t.task_id) {
+            c->st->unexpected++;
+            sayf(c, c->st->unexpected, "not an output directory (bad time or id): %s", dir);
+            goto out;
+        }
+        c->st->tasks_missing++;
+        snprintf(t.task_id, sizeof t.task_id, "%s", id);
+        snprintf(t.user_id, sizeof t.user_id, "%s", user);
+        snprintf(t.task_name, sizeof t.task_name, "%s", name);
+        t.submitted_at = t.created_at = at;
+    }
+    meta_query q = { 0 };
+    q.task_id = t.task_id;
+    names_free(c);
+    if (meta_files_find(c->m, &q, collect, c) != 0 && !c->rc) c->rc = META_E_IO;
+    if (c->rc) goto out;
+    if (c->n) qsort(c->names, c->n, sizeof *c->names, cmp_str);
+    walk_task(c, &t, dir, &nfiles, &bytes);
+    if (!c->rc && flush(c) < 0) { /* counted; the other tasks still get theirs */ }
+    if (!have) {
+        sayf(c, c->st->tasks_missing, "output directory without a TASK record: %s (%llu files)%s", dir,
+             (unsigned long long)nfiles, c->fix ? ": rebuilt as completed, exit code unknown" : "");
+        if (c->fix) {
+            char err[256] = "";
+            t.status = PROTO_ST_COMPLETED;
+            t.exit_code = -1;
+            t.output_files = nfiles;
+            t.output_bytes = bytes;
+            snprintf(t.error, sizeof t.error, "record rebuilt by master --repair from the stored files "
+                     "(the journal record was lost): command, exit code and times unknown");
+            if (meta_task_put(c->m, &t, err, sizeof err) == 0) {
+                c->st->tasks_added++;
+            } else {
+                sayf(c, 0, "cannot add task %s: %s", id, err);
+                c->st->errors++;
+            }
+        }
+    }
+out:
+    task_rec_free(&t);
+}
+
+/* The entries of dir, minus "." and ".." (and dot-names when skip_dot);
+ * each a directory per lstat, else counted as unexpected. */
+static char **subdirs(struct ctx *c, const char *dir, int skip_dot, size_t *n)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **v = NULL, path[8192];
+    size_t cap = 0;
+    *n = 0;
+    if (!d) {
+        sayf(c, 0, "cannot read %s: %s", dir, strerror(errno));
+        c->st->errors++;
+        return NULL;
+    }
+    while ((e = readdir(d))) {
+        struct stat sb;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (skip_dot && e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+            c->st->unexpected++;
+            sayf(c, c->st->unexpected, "not part of the store layout: %s", path);
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nv = realloc(v, cap * sizeof *nv);
+            if (!nv) break;
+            v = nv;
+        }
+        if (!(v[*n] = strdup(e->d_name))) break;
+        (*n)++;
+    }
+    closedir(d);
+    if (v) qsort(v, *n, sizeof *v, cmp_str);
+    return v;
+}
+
+static void free_v(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+static int orphan(void *ctx, const file_rec *f)
+{
+    struct ctx *c = ctx;
+    struct stat sb;
+    if (lstat(f->file_path, &sb) == 0) return 0;
+    c->st->records_orphan++;
+    sayf(c, c->st->records_orphan, "FILE record without its file: task %s, %s (%s)", f->task_id,
+         f->file_name, f->file_path);
+    return 0;
+}
+
+int metarepair_scan(meta *m, const char *files_dir, int fix, metarepair_say say, void *sctx,
+                    metarepair_stats *st)
+{
+    struct ctx c = { m, fix, say, sctx, st, NULL, 0, 0, NULL, 0, 0 };
+    char p1[8192], p2[8192], p3[8192], p4[8192];
+    memset(st, 0, sizeof *st);
+    if (fix && !(c.batch = calloc(BATCH, sizeof *c.batch))) return META_E_NOMEM;
+    size_t nu = 0;
+    char **users = subdirs(&c, files_dir, 1, &nu);
+    for (size_t a = 0; a < nu && !c.rc; a++) {
+        size_t nn = 0;
+        snprintf(p1, sizeof p1, "%s/%s", files_dir, users[a]);
+        char **names = subdirs(&c, p1, 0, &nn);
+        for (size_t b = 0; b < nn && !c.rc; b++) {
+            size_t nt = 0;
+            snprintf(p2, sizeof p2, "%s/%s", p1, names[b]);
+            char **times = subdirs(&c, p2, 0, &nt);
+            for (size_t k = 0; k < nt && !c.rc; k++) {
+                size_t ni = 0;
+                snprintf(p3, sizeof p3, "%s/%s", p2, times[k]);
+                char **ids = subdirs(&c, p3, 0, &ni);
+                for (size_t i = 0; i < ni && !c.rc; i++) {
+                    snprintf(p4, sizeof p4, "%s/%s", p3, ids[i]);
+                    one_task_dir(&c, p4, users[a], names[b], times[k], ids[i]);
+                }
+                free_v(ids, ni);
+            }
+            free_v(times, nt);
+        }
+        free_v(names, nn);
+    }
+    free_v(users, nu);
+    meta_query q = { 0 };
+    if (!c.rc) meta_files_find(m, &q, orphan, &c);
+    names_free(&c);
+    free(c.names);
+    free(c.batch);
+    return c.rc;
+}
