@@ -61,7 +61,9 @@ enum proto_type {
     PROTO_GET_LOG = 26,      /* client -> master: task id */
     PROTO_LOG = 27,          /* master -> client: task id, log text */
     PROTO_PIN = 28,          /* client -> master: task id, ok (1 pin / 0 unpin) */
-    PROTO_TYPE_MAX = 28
+    PROTO_GET_STATUS = 29,   /* client -> master (admins): no fields */
+    PROTO_CLUSTER_STATUS = 30, /* master -> client: workers, task counts, store, backends */
+    PROTO_TYPE_MAX = 30
 };
 
 /* Field kinds (u8). */
@@ -146,7 +148,11 @@ enum proto_tag {
     T_PATTERN = 66,       /* STR <= 128: task-name glob */
     T_MORE = 67,          /* U64 0/1: more list frames follow */
     T_EXPIRES_AT = 68,    /* U64 ms when retention removes the run; 0 = never */
-    T_TAG_MAX = 68
+    T_COUNT = 69,         /* U64, repeated: tasks with STATUS 1, 2, ... in order */
+    T_STORE_BYTES = 70,   /* U64 output bytes held in the file store */
+    T_BACKEND = 71,       /* STR <= 32: metadata backend, "journal" | "mongodb" */
+    T_DEGRADED = 72,      /* STR <= 4096, repeated: one per degraded backend */
+    T_TAG_MAX = 72
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

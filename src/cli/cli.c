@@ -221,6 +221,7 @@ void cli_usage(FILE *out)
           "  dispatch WORKER IMAGE [flags] [-- ..]  submit a task to a named worker\n"
           "  tasks [-status S] [-name N] ...        list tasks\n"
           "  workers                                list workers and their free resources\n"
+          "  status                                 cluster summary: workers, queue, store, backends\n"
           "  files [-task ID | -name N | -latest N]  list stored output files and their expiry\n"
           "  get TASK_ID [DEST] [-path P]           download a task's files (or one file or\n"
           "                                         sub-directory) into DEST (./TASK_ID)\n"
@@ -269,6 +270,8 @@ int cli_run(int argc, char **argv, const cli_opts *o)
         return cli_verb_tasks(&c, argc, argv);
     if (!strcmp(v, "workers"))
         return cli_verb_workers(&c, argc, argv);
+    if (!strcmp(v, "status"))
+        return cli_verb_status(&c, argc, argv);
     if (!strcmp(v, "files"))
         return cli_verb_files(&c, argc, argv);
     if (!strcmp(v, "get"))

@@ -57,6 +57,7 @@ int cli_recv(cli_ctx *c, proto_msg *m, int idle_ms);
 int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch);
 int cli_verb_tasks(cli_ctx *c, int argc, char **argv);
 int cli_verb_workers(cli_ctx *c, int argc, char **argv);
+int cli_verb_status(cli_ctx *c, int argc, char **argv);
 int cli_verb_files(cli_ctx *c, int argc, char **argv);
 int cli_verb_get(cli_ctx *c, int argc, char **argv);
 

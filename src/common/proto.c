@@ -54,6 +54,7 @@ static const tag_info tags[T_TAG_MAX + 1] = {
     [T_SINCE] = U, [T_UNTIL] = U, [T_LIMIT] = U, [T_STATE] = S(32),
     [T_LAST_SEEN] = U, [T_ADDRESS] = S(256), [T_ADMIN] = UR(0, 1),
     [T_PATTERN] = S(128), [T_MORE] = UR(0, 1), [T_EXPIRES_AT] = U,
+    [T_COUNT] = U, [T_STORE_BYTES] = U, [T_BACKEND] = S(32), [T_DEGRADED] = S(4096),
 };
 
 #undef S
@@ -585,7 +586,8 @@ static const char *const type_names[PROTO_TYPE_MAX + 1] = {
     [PROTO_WORKER_LIST] = "WORKER_LIST", [PROTO_LIST_FILES] = "LIST_FILES",
     [PROTO_FILE_LIST] = "FILE_LIST", [PROTO_GET_FILE] = "GET_FILE",
     [PROTO_CANCEL] = "CANCEL", [PROTO_GET_LOG] = "GET_LOG", [PROTO_LOG] = "LOG",
-    [PROTO_PIN] = "PIN",
+    [PROTO_PIN] = "PIN", [PROTO_GET_STATUS] = "GET_STATUS",
+    [PROTO_CLUSTER_STATUS] = "CLUSTER_STATUS",
 };
 
 const char *proto_type_name(uint16_t type)

@@ -65,8 +65,89 @@ static void histogram(FILE *f, const char *name, const char *help, const uint64_
             (unsigned long long)count);
 }
 
+typedef struct worker_rows {
+    worker_rec *w;
+    size_t n, cap;
+} worker_rows;
+
+static int add_worker(void *ctx, const worker_rec *w)
+{
+    worker_rows *rows = ctx;
+    if (rows->n == rows->cap) {
+        size_t cap = rows->cap ? rows->cap * 2 : 16;
+        worker_rec *nw = realloc(rows->w, cap * sizeof *nw);
+        if (!nw) return 1;     /* a partial list beats none */
+        rows->w = nw;
+        rows->cap = cap;
+    }
+    rows->w[rows->n++] = *w;
+    return 0;
+}
+
+/* A label value: backslash, quote and newline escaped (text format 0.0.4). */
+static void label(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"') fputc('\\', f);
+        if (*s == '\n') { fputs("\\n", f); continue; }
+        fputc(*s, f);
+    }
+}
+
+enum wfield { WF_CPU, WF_FREE_CPU, WF_MEM, WF_FREE_MEM, WF_STO, WF_FREE_STO, WF_GPU,
+              WF_FREE_GPU, WF_RUNNING, WF_LAST_SEEN, WF_READY };
+
+static double wvalue(const worker_rec *w, enum wfield k)
+{
+    switch (k) {
+    case WF_CPU: return w->cpu;
+    case WF_FREE_CPU: return w->free_cpu;
+    case WF_MEM: return (double)w->memory;
+    case WF_FREE_MEM: return (double)w->free_memory;
+    case WF_STO: return (double)w->storage;
+    case WF_FREE_STO: return (double)w->free_storage;
+    case WF_GPU: return (double)w->gpu;
+    case WF_FREE_GPU: return (double)w->free_gpu;
+    case WF_RUNNING: return (double)w->running;
+    case WF_LAST_SEEN: return (double)w->last_seen / 1000.0;
+    case WF_READY: return strcmp(w->state, "ready") == 0;
+    }
+    return 0;
+}
+
+/* One gauge per worker and resource, from the master's memory (workers
+ * are not in the store's task records). */
+static void worker_gauges(FILE *f, const worker_rows *rows)
+{
+    static const struct { enum wfield k; const char *name, *help; } g[] = {
+        { WF_CPU, "cloudai_worker_cpu_total", "CPUs a worker offers." },
+        { WF_FREE_CPU, "cloudai_worker_cpu_free", "CPUs of a worker not reserved by tasks." },
+        { WF_MEM, "cloudai_worker_memory_bytes_total", "Memory a worker offers." },
+        { WF_FREE_MEM, "cloudai_worker_memory_bytes_free", "Memory of a worker not reserved." },
+        { WF_STO, "cloudai_worker_storage_bytes_total", "Output storage a worker offers." },
+        { WF_FREE_STO, "cloudai_worker_storage_bytes_free", "Output storage of a worker not reserved." },
+        { WF_GPU, "cloudai_worker_gpu_total", "GPUs a worker offers." },
+        { WF_FREE_GPU, "cloudai_worker_gpu_free", "GPUs of a worker not reserved." },
+        { WF_RUNNING, "cloudai_worker_running_tasks", "Tasks running on a worker." },
+        { WF_LAST_SEEN, "cloudai_worker_last_seen_timestamp_seconds",
+          "Unix time of a worker's last heartbeat." },
+        { WF_READY, "cloudai_worker_ready", "1 if a worker is ready, 0 if lost or draining." },
+    };
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", g[i].name, g[i].help, g[i].name);
+        for (size_t j = 0; j < rows->n; j++) {
+            fprintf(f, "%s{worker=\"", g[i].name);
+            label(f, rows->w[j].worker_id);
+            fprintf(f, "\",state=\"");
+            label(f, rows->w[j].state);
+            fprintf(f, "\"} %.15g\n", wvalue(&rows->w[j], g[i].k));
+        }
+    }
+}
+
 enum MHD_Result http_metrics(http_req *r)
 {
+    worker_rows rows = {NULL, 0, 0};
     scrape s;
     char *buf = NULL;
     size_t len = 0;
@@ -99,6 +180,9 @@ enum MHD_Result http_metrics(http_req *r)
               uh, atomic_load(&up_count), atomic_load(&up_ms_sum));
     histogram(f, "cloudai_task_duration_seconds",
               "Submission to final status of finished tasks.", s.hist, s.count, s.ms_sum);
+    cluster_workers(r->h->cl, add_worker, &rows);
+    worker_gauges(f, &rows);
+    free(rows.w);
     fclose(f);
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
     if (!resp) { free(buf); return MHD_NO; }

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "retention.h"
 #include "server.h"
+#include "status.h"
 #include "tar.h"
 
 #define LIST_FRAME_SOFT (PROTO_PAYLOAD_MAX - 96 * 1024)  /* start a new list frame past this */
@@ -874,6 +875,18 @@ out:
     return 0;
 }
 
+/* GET_STATUS: admins only, like /metrics (it covers every user's tasks). */
+static int h_status(session *s, const proto_msg *m)
+{
+    (void)m;
+    if (!s->c->admin) {
+        conn_send_error(s->c, PROTO_ERR_FORBIDDEN, "status is for admins ([auth] admins)");
+        return 0;
+    }
+    status_put(s->srv->cl, &s->wb);
+    return conn_send(s->c, &s->wb);
+}
+
 static int h_cancel(session *s, const proto_msg *m)
 {
     char id[64] = "", err[512] = "";
@@ -912,6 +925,7 @@ static const struct {
     { PROTO_GET_LOG, PROTO_ROLE_CLIENT, h_get_log },
     { PROTO_CANCEL, PROTO_ROLE_CLIENT, h_cancel },
     { PROTO_PIN, PROTO_ROLE_CLIENT, h_pin },
+    { PROTO_GET_STATUS, PROTO_ROLE_CLIENT, h_status },
 };
 
 static int dispatch(session *s, const proto_msg *m)

@@ -282,6 +282,7 @@ static void test_string_limits(void)
         { T_NODE_ID, PROTO_K_STR, 64, 0 }, { T_RUNNING, PROTO_K_STR, 64, 0 },
         { T_HELD, PROTO_K_STR, 64, 0 }, { T_STATE, PROTO_K_STR, 32, 0 },
         { T_ADDRESS, PROTO_K_STR, 256, 0 }, { T_PATTERN, PROTO_K_STR, 128, 0 },
+        { T_BACKEND, PROTO_K_STR, 32, 0 }, { T_DEGRADED, PROTO_K_STR, 4096, 0 },
         { T_SHA256, PROTO_K_BYTES, 32, 1 }, { T_NONCE, PROTO_K_BYTES, 32, 1 },
         { T_PROOF, PROTO_K_BYTES, 32, 1 }, { T_DATA, PROTO_K_BYTES, PROTO_CHUNK_MAX, 0 },
     };
