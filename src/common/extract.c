@@ -19,11 +19,18 @@
  * replacement (a file by a symlink, a directory by a file, ...) is refused.
  * Sparse files arrive with their holes (tar_reader.c), which become real
  * holes (lseek) and are hashed as the zeros they read as.
+ *
+ * Names (and link targets) that are not UTF-8 are stored under their
+ * namecode.h encoding, the same on disk and in the index. The table keeps
+ * the raw name of such entries: a later entry whose encoded name meets an
+ * earlier one with another raw name is a collision, refused as
+ * TAR_E_EXISTS, never a replacement.
  * On error the partial tree stays in the staging directory; the caller
  * removes it. */
 #define _GNU_SOURCE   /* syncfs */
 #include "extract.h"
 #include "hash.h"
+#include "namecode.h"
 #include "tar.h"
 
 #include <errno.h>
@@ -38,6 +45,7 @@
 
 typedef struct xnode {
     char *name;
+    char *raw;            /* the name in the archive, if it was encoded */
     char type;            /* '5' dir, '0' file, '1' hard link, '2' symlink */
     uint32_t mode;
     int64_t mtime;
@@ -61,6 +69,8 @@ struct extract {
     extract_file cur;
     uint64_t written;
     int tail_hole;        /* the entry so far ends in a hole: ftruncate at the end */
+    int encoded;          /* its name was not UTF-8: cur.name is ename */
+    char ename[3 * TAR_PATH_MAX + 1], elink[3 * TAR_PATH_MAX + 1];
     /* created paths */
     xnode *tab;
     size_t tcap, tcount;
@@ -123,6 +133,7 @@ static xnode *tab_add(extract *x, const char *name, char type)
     size_t i = fnv(name) & (x->tcap - 1);
     while (x->tab[i].name) i = (i + 1) & (x->tcap - 1);
     if (!(x->tab[i].name = strdup(name))) return NULL;
+    x->tab[i].raw = NULL;
     x->tab[i].type = type;
     x->tcount++;
     if (type == '5') {
@@ -269,9 +280,18 @@ static int report(extract *x)
     return rc < 0 ? xfail(x, rc, "stopped by the caller at '%s' (%d)", x->cur.name, rc) : 0;
 }
 
-static int on_entry(void *ctx, const tar_entry *e)
+/* Remembers the archive's own name of an entry stored under an encoded
+ * one (for collisions). 0 or TAR_E_NOMEM. */
+static int keep_raw(extract *x, xnode *n, const char *raw)
 {
-    extract *x = ctx;
+    if (!x->encoded || !n) return n ? 0 : TAR_E_NOMEM;
+    free(n->raw);
+    return (n->raw = strdup(raw)) ? 0 : TAR_E_NOMEM;
+}
+
+/* e carries the encoded name and link; raw is the archive's name. */
+static int entry_begin(extract *x, const tar_entry *e, const char *raw)
+{
     const char *base;
     int rc, pfd;
 
@@ -295,6 +315,9 @@ static int on_entry(void *ctx, const tar_entry *e)
     /* A later regular file replaces an earlier one (or a hard link) of
      * the same name, as in GNU tar: it takes over its count and bytes. */
     const xnode *old = tab_find(x, e->name);
+    if (old && old->type != '5' && strcmp(old->raw ? old->raw : old->name, raw))
+        return xfail(x, TAR_E_EXISTS, "refusing '%s': another name in the archive is stored under "
+                     "this one (non-UTF-8 bytes are encoded as U+F780-U+F7FF)", e->name);
     int replace = old && e->type == '0' && (old->type == '0' || old->type == '1');
     uint64_t old_bytes = replace && old->type == '0' ? old->size : 0;
     if (!replace && x->lim.max_files && x->files >= x->lim.max_files)
@@ -359,7 +382,7 @@ static int on_entry(void *ctx, const tar_entry *e)
     if (e->type == '2') {
         if (symlinkat(e->linkname, pfd, base) < 0)
             return refuse_exists(x, e->name, errno);
-        if (!tab_add(x, e->name, '2'))
+        if (keep_raw(x, tab_add(x, e->name, '2'), raw) < 0)
             return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
         x->files++;
         return 0;
@@ -384,7 +407,7 @@ static int on_entry(void *ctx, const tar_entry *e)
         if (rc < 0)
             return refuse_exists(x, e->name, saved);
         xnode *n = tab_add(x, e->name, '1');
-        if (!n) return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
+        if (keep_raw(x, n, raw) < 0) return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
         n->size = size;
         memcpy(n->sha, sha, 32);
         x->cur.size = size;
@@ -401,6 +424,25 @@ static int on_entry(void *ctx, const tar_entry *e)
     x->bytes += e->size;
     x->files++;
     return 0;
+}
+
+static int on_entry(void *ctx, const tar_entry *e)
+{
+    extract *x = ctx;
+    tar_entry enc = *e;
+    x->encoded = 0;
+    if (!namecode_is_utf8(e->name)) {
+        if (namecode_encode(e->name, x->ename, sizeof x->ename) < 0)
+            return xfail(x, TAR_E_LIMIT, "refusing '%.200s': name too long once encoded", e->name);
+        enc.name = x->ename;
+        x->encoded = 1;
+    }
+    if (!namecode_is_utf8(e->linkname)) {
+        if (namecode_encode(e->linkname, x->elink, sizeof x->elink) < 0)
+            return xfail(x, TAR_E_LIMIT, "refusing '%.200s': link too long once encoded", e->name);
+        enc.linkname = x->elink;
+    }
+    return entry_begin(x, &enc, e->name);
 }
 
 static int on_data(void *ctx, const uint8_t *p, size_t n)
@@ -446,6 +488,7 @@ static int on_hole(void *ctx, uint64_t n)
 static int on_entry_end(void *ctx, const tar_entry *e)
 {
     extract *x = ctx;
+    const char *name = x->cur.name;   /* encoded if need be; e->name is the raw one */
     if (e->type == '5' && e->name[0] == 0)
         return 0;
     if (e->type == '0' && x->fd >= 0) {
@@ -455,20 +498,20 @@ static int on_entry_end(void *ctx, const tar_entry *e)
         if (x->tail_hole && ftruncate(fd, (off_t)x->written) < 0) {
             int saved = errno;
             close(fd);
-            return refuse_exists(x, e->name, saved);
+            return refuse_exists(x, name, saved);
         }
         struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)e->mtime, 0 } };
         /* Durability comes from one syncfs at finish (see there). */
         if (fchmod(fd, e->mode & 0777) < 0 || futimens(fd, ts) < 0) {
             int saved = errno;
             close(fd);
-            return xfail(x, TAR_E_IO, "finish '%s': %s", e->name, strerror(saved));
+            return xfail(x, TAR_E_IO, "finish '%s': %s", name, strerror(saved));
         }
         if (close(fd) < 0)
-            return xfail(x, TAR_E_IO, "close '%s': %s", e->name, strerror(errno));
-        xnode *n = tab_find(x, e->name);   /* found: it replaced a file */
-        if (!n && !(n = tab_add(x, e->name, '0')))
-            return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
+            return xfail(x, TAR_E_IO, "close '%s': %s", name, strerror(errno));
+        xnode *n = tab_find(x, name);   /* found: it replaced a file */
+        if ((!n && !(n = tab_add(x, name, '0'))) || keep_raw(x, n, e->name) < 0)
+            return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", name);
         n->type = '0';
         n->size = e->size;
         memcpy(n->sha, x->cur.sha256, 32);
@@ -577,8 +620,10 @@ void extract_free(extract *x)
     hash_sha256_free(&x->h);
     if (x->pcache) close(x->pfd);
     free(x->pcache);
-    for (size_t i = 0; i < x->tcap; i++)
+    for (size_t i = 0; i < x->tcap; i++) {
         free(x->tab[i].name);
+        free(x->tab[i].raw);
+    }
     free(x->tab);
     free(x->dirs);
     tar_reader_free(x->r);

@@ -434,6 +434,51 @@ static void test_good_archive(void)
     teardown();
 }
 
+/* Non-UTF-8 names are stored encoded (namecode.h), links follow; two raw
+ * names meeting after encoding are a collision, never a replacement. */
+static void test_non_utf8(void)
+{
+    setup();
+    tbuf b = { 0 };
+    got g = { 0 };
+    char p[300], buf[8] = { 0 };
+    tf_file(&b, "x\x80", "a", 1, 0644);
+    tf_file(&b, "x\x81", "b", 1, 0644);
+    tf_file(&b, "d\xff/f", "c", 1, 0644);
+    tf_entry(&b, "l", '2', "x\x80");
+    tf_entry(&b, "h", '1', "x\x81");
+    tf_file(&b, "x\x80", "A", 1, 0644);   /* the same raw name again: later wins */
+    tf_end(&b);
+    T_EQ_INT(run(&b, NULL, 1, &g), 0);
+    T_EQ_INT(g.n, 6);
+    T_EQ_STR(g.names[0], "x\xef\x9e\x80");
+    T_EQ_STR(g.names[1], "x\xef\x9e\x81");
+    T_EQ_STR(g.names[2], "d\xef\x9f\xbf/f");
+    T_CHECK(g.n == 6 && g.f[5].replaced && !strcmp(g.names[5], "x\xef\x9e\x80"));
+    snprintf(p, sizeof p, "%s/l", target);
+    FILE *f = fopen(p, "r");          /* the symlink reaches the encoded file */
+    T_CHECK(f && fread(buf, 1, 4, f) == 1 && buf[0] == 'A');
+    if (f) fclose(f);
+    snprintf(p, sizeof p, "%s/h", target);
+    f = fopen(p, "r");
+    T_CHECK(f && fread(buf, 1, 4, f) == 1 && buf[0] == 'b');
+    if (f) fclose(f);
+    T_CHECK(!exists_in("x\x80") && exists_in("x\xef\x9e\x80") && exists_in("d\xef\x9f\xbf"));
+    T_CHECK(outer_clean(NULL));
+    /* "x" U+F780 written literally meets x\x80's encoding. */
+    b.len = 0;
+    tf_rm_rf(target); mkdir(target, 0700);
+    tf_file(&b, "x\x80", "a", 1, 0644);
+    tf_file(&b, "x\xef\x9e\x80", "b", 1, 0644); tf_end(&b);
+    hostile(&b, TAR_E_EXISTS, "another name in the archive is stored under this one", NULL);
+    tf_rm_rf(target); mkdir(target, 0700);
+    tf_file(&b, "x\xef\x9e\x80", "b", 1, 0644);
+    tf_entry(&b, "x\x80", '2', "y"); tf_end(&b);
+    hostile(&b, TAR_E_EXISTS, "another name", NULL);
+    tb_free(&b);
+    teardown();
+}
+
 /* ---- archives real tar implementations write -------------------------- */
 
 static int have_gnu_tar(void)
@@ -580,6 +625,8 @@ static const gocase go_cases[] = {
     { "gnu-nil-sparse-data.tar", 0, NULL, 0 },
     { "gnu-nil-sparse-hole.tar", 0, NULL, 0 },
     { "gnu-utf8.tar", 0, NULL, 0 },
+    /* GNU tar writes the raw bytes; we store the namecode.h encoding */
+    { "gnu-not-utf8.tar", 0, "no GNU tar comparison: the name is encoded", 0 },
     { "hardlink.tar", 0, NULL, 0 },
     { "invalid-go17.tar", 0, NULL, 0 },
     { "nil-uid.tar", 0, NULL, 0 },
@@ -676,6 +723,8 @@ static void test_go_corpus(void)
                     }
                     tb_free(&f);
                 }
+            } else if (!strcmp(c->file, "gnu-not-utf8.tar")) {
+                T_CHECK(exists_in("hi\xef\x9e\x80\xef\x9e\x81\xef\x9e\x82\xef\x9e\x83" "bye"));
             } else if (gnu) {
                 snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir '%s' && tar -C '%s' -xf '%s' "
                          "2>/dev/null", ref, ref, ref, path);
@@ -747,6 +796,7 @@ int main(void)
     T_RUN(test_replace);
     T_RUN(test_good_archive);
     T_RUN(test_bomb);
+    T_RUN(test_non_utf8);
     T_RUN(test_gnu_sparse);
     T_RUN(test_go_corpus);
     return T_DONE();
