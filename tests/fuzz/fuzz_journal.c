@@ -102,7 +102,7 @@ static void one(const uint8_t *data, size_t size)
     dump(m, &after);
     if (strcmp(before.s, after.s) != 0) abort();
     meta_close(m);
-out:
+out:;
     /* Damage leaves more behind (<name>.damaged-*, *.prev, damage.log). */
     DIR *dp = opendir(dir);
     struct dirent *e;
