@@ -37,8 +37,13 @@ static int list_loop(cli_ctx *c, uint16_t type, uint8_t tag, rec_fn fn, void *ct
                 return rc;
         }
         proto_u64(&m, T_MORE, &more);
-        if (!more)
+        if (!more) {
+            /* A note on the whole answer (a degraded store: from memory). */
+            char note[512];
+            if (proto_str(&m, T_MESSAGE, note, sizeof note) == 0 && note[0])
+                fprintf(stderr, "note: %s\n", note);
             return 0;
+        }
         rc = cli_recv(c, &m, CLI_REPLY_MS);
     }
     return rc;

@@ -14,8 +14,11 @@
 #include "ids.h"
 #include "log.h"
 
+struct wop;
+
 typedef struct cl_task {
     task_rec rec;
+    struct wop *queued;        /* its store write not yet taken by the writer */
     int holds;                 /* resources reserved on rec.worker_id */
     int result_status;         /* final status reported, pending upload */
     int cancel_requested;
@@ -35,6 +38,23 @@ typedef struct outmsg {
     proto_buf b;
 } outmsg;
 
+/* A store write, queued under cl->mu and applied by the writer thread
+ * after the lock is released (DESIGN.md invariant 9). A task has at most
+ * one write waiting in the queue: a later change of the same task updates
+ * that record in place (same seq), so per-task order holds and a stalled
+ * store costs one record per task, not one per change. */
+typedef struct wop {
+    struct wop *next;
+    uint64_t seq;
+    int is_worker;
+    int failed;
+    cl_task *owner;            /* NULL once taken or the task is forgotten */
+    task_rec task;
+    worker_rec worker;
+} wop;
+
+#define WFAIL_RING 64
+
 struct cluster {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -50,13 +70,34 @@ struct cluster {
     outmsg *out;
     size_t nout, capout;
     int kick, stop, started;
-    int dirty;                 /* changes appended but not yet synced */
     pthread_t thr;
+    /* The store writer (DESIGN.md invariant 9): whead..wtail queued under
+     * mu, wbatch taken and being written; wdone: every write with seq <=
+     * wdone has been tried (its failure, if any, is in wfail). */
+    wop *whead, *wtail, *wbatch;
+    uint64_t wseq, wdone;
+    uint64_t wfail[WFAIL_RING];
+    size_t nwfail;
+    char wfail_err[256];
+    uint64_t wbusy_since;      /* ms the writer took its batch; 0 = idle */
+    pthread_cond_t wcv;        /* the writer waits here for work */
+    pthread_cond_t wdone_cv;   /* committers wait here for wdone */
+    pthread_t wthr;
+    int wstarted, wstop;
+    int readers_stuck;         /* abandoned store reads still running */
+    cluster_clock_fn clock;    /* ids_now_ms unless a test set one */
+    void *clock_ctx;
     cluster_admit_fn admit;    /* quota check, set once before serving */
     void *admit_ctx;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
+
+static uint64_t now_ms(cluster *cl)
+{
+    return cl->clock ? cl->clock(cl->clock_ctx) : ids_now_ms();
+}
+
 
 static uint64_t hash_str(const char *s)
 {
@@ -154,20 +195,185 @@ static cl_worker *do_worker_add(cluster *cl, const char *id)
     memset(w, 0, sizeof *w);
     snprintf(w->rec.worker_id, sizeof w->rec.worker_id, "%s", id);
     snprintf(w->rec.state, sizeof w->rec.state, "unknown");
-    w->last_seen = ids_now_ms();
+    w->last_seen = now_ms(cl);
     return w;
 }
 
-/* Appends the change without waiting for the disk: callers that must not
- * answer before it is durable call sync_store after dropping cl->mu, so
- * many changes share one fsync (group commit in the store). */
-static void do_persist(cluster *cl, cl_task *t)
+static wop *do_wop_new(cluster *cl)
 {
-    char err[256] = "";
-    cl->dirty = 1;
-    if (meta_task_put_nosync(cl->meta, &t->rec, err, sizeof err) < 0)
-        log_error("task %s: metadata store write failed (%s); state kept in memory",
-                  t->rec.task_id, err);
+    wop *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    task_rec_init(&w->task);
+    w->seq = ++cl->wseq;
+    if (cl->wtail) cl->wtail->next = w;
+    else cl->whead = w;
+    cl->wtail = w;
+    pthread_cond_signal(&cl->wcv);
+    return w;
+}
+
+static void wop_free(wop *w)
+{
+    task_rec_free(&w->task);
+    free(w);
+}
+
+/* Queues the task's current record for the store and returns the seq a
+ * committer waits for (do_commit_wait). No I/O: the writer thread applies
+ * it after cl->mu is released. */
+static uint64_t do_persist(cluster *cl, cl_task *t)
+{
+    wop *w = t->queued;
+    if (w) {
+        /* Still waiting in the queue: write the newest state instead. */
+        task_rec_free(&w->task);
+        task_rec_init(&w->task);
+    } else if (!(w = do_wop_new(cl))) {
+        log_error("task %s: out of memory queueing its store write; state kept in memory",
+                  t->rec.task_id);
+        return cl->wseq;
+    }
+    if (task_rec_copy(&w->task, &t->rec) < 0) {
+        log_error("task %s: out of memory queueing its store write; state kept in memory",
+                  t->rec.task_id);
+        snprintf(w->task.task_id, sizeof w->task.task_id, "%s", t->rec.task_id);
+        w->failed = 1;
+    }
+    w->owner = t;
+    t->queued = w;
+    return w->seq;
+}
+
+static void do_persist_worker(cluster *cl, const worker_rec *r)
+{
+    wop *w = do_wop_new(cl);
+    if (!w) {
+        log_error("worker %s: out of memory queueing its store write", r->worker_id);
+        return;
+    }
+    w->is_worker = 1;
+    w->worker = *r;
+}
+
+static int seq_failed(cluster *cl, uint64_t seq)
+{
+    size_t n = cl->nwfail < WFAIL_RING ? cl->nwfail : WFAIL_RING;
+    for (size_t i = 0; i < n; i++)
+        if (cl->wfail[i] == seq) return 1;
+    return 0;
+}
+
+/* Waits (cl->mu held; the wait releases it) until write seq was applied
+ * and made durable. 0, or PROTO_ERR_STORE with err filled: the change is
+ * kept in memory but a restart could lose it, so it must not be
+ * acknowledged as stored. */
+static int do_commit_wait(cluster *cl, uint64_t seq, char *err, size_t errcap)
+{
+    while (cl->wdone < seq)
+        pthread_cond_wait(&cl->wdone_cv, &cl->mu);
+    if (seq_failed(cl, seq)) {
+        if (err) snprintf(err, errcap, "metadata store: %s", cl->wfail_err);
+        return PROTO_ERR_STORE;
+    }
+    return 0;
+}
+
+static int transient_rc(int rc) { return rc == META_E_UNAVAIL || rc == META_E_IO; }
+
+/* One write, retried a few times when the store is away: a store that
+ * comes back within seconds loses nothing. Runs without cl->mu. */
+static int write_one(cluster *cl, wop *w, char *err, size_t errcap)
+{
+    int rc = 0;
+    if (w->failed) {
+        snprintf(err, errcap, "out of memory");
+        return META_E_NOMEM;
+    }
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (attempt) {
+            struct timespec ts = { 0, 500 * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+        rc = w->is_worker ? meta_worker_put_nosync(cl->meta, &w->worker, err, errcap)
+                          : meta_task_put_nosync(cl->meta, &w->task, err, errcap);
+        if (!transient_rc(rc)) break;
+    }
+    return rc;
+}
+
+/* The writer thread: takes everything queued, writes it in order without
+ * cl->mu, makes it durable with one sync (group commit), then wakes the
+ * committers. Drains the queue before it stops. */
+static void *writer_main(void *arg)
+{
+    cluster *cl = arg;
+    char err[256];
+    pthread_mutex_lock(&cl->mu);
+    for (;;) {
+        while (!cl->whead && !cl->wstop)
+            pthread_cond_wait(&cl->wcv, &cl->mu);
+        if (!cl->whead) break;
+        wop *batch = cl->whead;
+        cl->whead = cl->wtail = NULL;
+        for (wop *w = batch; w; w = w->next)
+            if (w->owner) {
+                w->owner->queued = NULL;
+                w->owner = NULL;
+            }
+        uint64_t hi = cl->wseq;
+        cl->wbatch = batch;
+        cl->wbusy_since = now_ms(cl);
+        pthread_mutex_unlock(&cl->mu);
+
+        int nfail = 0, sync_rc;
+        for (wop *w = batch; w; w = w->next) {
+            err[0] = 0;
+            if (write_one(cl, w, err, sizeof err) < 0) {
+                w->failed = 1;
+                nfail++;
+                log_error("%s %s: metadata store write failed (%s); state kept in memory",
+                          w->is_worker ? "worker" : "task",
+                          w->is_worker ? w->worker.worker_id : w->task.task_id, err);
+                pthread_mutex_lock(&cl->mu);
+                snprintf(cl->wfail_err, sizeof cl->wfail_err, "%s", err);
+                pthread_mutex_unlock(&cl->mu);
+            }
+        }
+        err[0] = 0;
+        if ((sync_rc = meta_sync(cl->meta, err, sizeof err)) < 0)
+            log_error("metadata store: sync failed: %s", err);
+
+        pthread_mutex_lock(&cl->mu);
+        if (sync_rc < 0)
+            snprintf(cl->wfail_err, sizeof cl->wfail_err, "%s", err);
+        for (wop *w = batch; w; w = w->next)
+            if (w->failed || sync_rc < 0)
+                cl->wfail[cl->nwfail++ % WFAIL_RING] = w->seq;
+        cl->wdone = hi;
+        cl->wbatch = NULL;
+        cl->wbusy_since = 0;
+        pthread_cond_broadcast(&cl->wdone_cv);
+        pthread_mutex_unlock(&cl->mu);
+        for (wop *w = batch, *nx; w; w = nx) {
+            nx = w->next;
+            wop_free(w);
+        }
+        pthread_mutex_lock(&cl->mu);
+    }
+    pthread_mutex_unlock(&cl->mu);
+    return NULL;
+}
+
+/* The newest record of a task the cluster no longer holds but whose final
+ * write has not reached the store yet (a listing must not lose it). */
+static const task_rec *do_pending(cluster *cl, const char *task_id)
+{
+    const task_rec *r = NULL;
+    for (wop *w = cl->wbatch; w; w = w->next)
+        if (!w->is_worker && !strcmp(w->task.task_id, task_id)) r = &w->task;
+    for (wop *w = cl->whead; w; w = w->next)
+        if (!w->is_worker && !strcmp(w->task.task_id, task_id)) r = &w->task;
+    return r;
 }
 
 static outmsg *do_out(cluster *cl, conn *c)
@@ -185,18 +391,6 @@ static outmsg *do_out(cluster *cl, conn *c)
     conn_ref(c);
     proto_buf_init(&o->b);
     return o;
-}
-
-/* Called without cl->mu. 0 or PROTO_ERR_STORE. */
-static int sync_store(cluster *cl, char *err, size_t errcap)
-{
-    char e[256] = "";
-    if (meta_sync(cl->meta, e, sizeof e) < 0) {
-        log_error("metadata store: sync failed: %s", e);
-        if (err) snprintf(err, errcap, "metadata store: %s", e);
-        return PROTO_ERR_STORE;
-    }
-    return 0;
 }
 
 /* Sends what do_* functions queued. Called with cl->mu held: the list is
@@ -245,8 +439,9 @@ static void do_reserve(cl_worker *w, cl_task *t)
     t->holds = 1;
 }
 
-/* The task reached completed/failed/cancelled: persist, forget. */
-static void do_finish(cluster *cl, cl_task *t, int status)
+/* The task reached completed/failed/cancelled: persist, forget. Returns
+ * the seq of its final write. */
+static uint64_t do_finish(cluster *cl, cl_task *t, int status)
 {
     /* Only a queued task has a queue slot; a completing task has none, so
      * completions never scan the queue. */
@@ -254,13 +449,15 @@ static void do_finish(cluster *cl, cl_task *t, int status)
         do_dequeue(cl, t);
     do_release(cl, t);
     t->rec.status = status;
-    t->rec.completed_at = ids_now_ms();
-    do_persist(cl, t);
+    t->rec.completed_at = now_ms(cl);
+    uint64_t seq = do_persist(cl, t);
     log_info("task %s %s%s%s", t->rec.task_id, proto_status_name((uint64_t)status),
              t->rec.error[0] ? ": " : "", t->rec.error);
     do_unlink(cl, t);
+    if (t->queued) t->queued->owner = NULL;   /* the write outlives the task */
     task_rec_free(&t->rec);
     free(t);
+    return seq;
 }
 
 /* Worker lost or task interrupted: back to the queue, or failed after
@@ -271,7 +468,7 @@ static void do_requeue(cluster *cl, cl_task *t, const char *why)
     if ((int)t->rec.attempts >= cl->cfg->max_attempts) {
         snprintf(t->rec.error, sizeof t->rec.error, "%s; gave up after %llu attempts", why,
                  (unsigned long long)t->rec.attempts);
-        do_finish(cl, t, PROTO_ST_FAILED);
+        (void)do_finish(cl, t, PROTO_ST_FAILED);
         return;
     }
     snprintf(t->rec.error, sizeof t->rec.error, "%s; re-queued (attempt %llu of %d)", why,
@@ -388,7 +585,7 @@ out:
 
 static void do_reap(cluster *cl)
 {
-    uint64_t now = ids_now_ms(), limit = (uint64_t)cl->cfg->heartbeat_timeout_s * 1000;
+    uint64_t now = now_ms(cl), limit = (uint64_t)cl->cfg->heartbeat_timeout_s * 1000;
     for (size_t i = 0; i < cl->nworkers; i++) {
         cl_worker *w = &cl->workers[i];
         if (w->lost || now - w->last_seen < limit)
@@ -430,16 +627,18 @@ static void *sched_main(void *arg)
         do_reap(cl);
         do_schedule(cl);
         flush_out(cl);
-        if (cl->dirty) {
-            /* Bound how long an intermediate status stays volatile. */
-            cl->dirty = 0;
-            pthread_mutex_unlock(&cl->mu);
-            sync_store(cl, NULL, 0);
-            pthread_mutex_lock(&cl->mu);
-        }
     }
     pthread_mutex_unlock(&cl->mu);
     return NULL;
+}
+
+void cluster_tick(cluster *cl)
+{
+    pthread_mutex_lock(&cl->mu);
+    do_reap(cl);
+    do_schedule(cl);
+    flush_out(cl);
+    pthread_mutex_unlock(&cl->mu);
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
@@ -478,6 +677,8 @@ cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
     if (!cl) goto nomem;
     pthread_mutex_init(&cl->mu, NULL);
     pthread_cond_init(&cl->cv, NULL);
+    pthread_cond_init(&cl->wcv, NULL);
+    pthread_cond_init(&cl->wdone_cv, NULL);
     cl->cfg = cfg;
     cl->meta = m;
     {
@@ -499,6 +700,12 @@ cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
     }
     if (cl->ntasks)
         log_info("recovered %zu active tasks (%zu queued)", cl->ntasks, cl->nqueue);
+    if (pthread_create(&cl->wthr, NULL, writer_main, cl) != 0) {
+        snprintf(err, errcap, "cannot start the metadata writer thread");
+        cluster_free(cl);
+        return NULL;
+    }
+    cl->wstarted = 1;
     return cl;
 nomem:
     snprintf(err, errcap, "out of memory");
@@ -515,13 +722,25 @@ int cluster_start(cluster *cl)
 
 void cluster_stop(cluster *cl)
 {
-    if (!cl || !cl->started) return;
-    pthread_mutex_lock(&cl->mu);
-    cl->stop = 1;
-    pthread_cond_signal(&cl->cv);
-    pthread_mutex_unlock(&cl->mu);
-    pthread_join(cl->thr, NULL);
-    cl->started = 0;
+    if (!cl) return;
+    if (cl->started) {
+        pthread_mutex_lock(&cl->mu);
+        cl->stop = 1;
+        pthread_cond_signal(&cl->cv);
+        pthread_mutex_unlock(&cl->mu);
+        pthread_join(cl->thr, NULL);
+        cl->started = 0;
+    }
+    if (cl->wstarted) {
+        /* The writer drains what is queued first: intermediate statuses
+         * reach the store before the process exits. */
+        pthread_mutex_lock(&cl->mu);
+        cl->wstop = 1;
+        pthread_cond_signal(&cl->wcv);
+        pthread_mutex_unlock(&cl->mu);
+        pthread_join(cl->wthr, NULL);
+        cl->wstarted = 0;
+    }
 }
 
 void cluster_free(cluster *cl)
@@ -540,11 +759,17 @@ void cluster_free(cluster *cl)
         proto_buf_free(&cl->out[i].b);
         conn_unref(cl->out[i].c);
     }
+    for (wop *w = cl->whead, *nx; w; w = nx) {   /* only after a failed start */
+        nx = w->next;
+        wop_free(w);
+    }
     free(cl->out);
     free(cl->workers);
     free(cl->buckets);
     free(cl->queue);
     pthread_cond_destroy(&cl->cv);
+    pthread_cond_destroy(&cl->wcv);
+    pthread_cond_destroy(&cl->wdone_cv);
     pthread_mutex_destroy(&cl->mu);
     free(cl);
 }
@@ -556,6 +781,13 @@ void cluster_set_admit(cluster *cl, cluster_admit_fn fn, void *ctx)
     cl->admit_ctx = ctx;
 }
 const config *cluster_config(cluster *cl) { return cl->cfg; }
+void cluster_set_clock(cluster *cl, cluster_clock_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl->clock = fn;
+    cl->clock_ctx = ctx;
+    pthread_mutex_unlock(&cl->mu);
+}
 
 void cluster_log_path(cluster *cl, const char *task_id, char *out, size_t cap)
 {
@@ -567,7 +799,7 @@ void cluster_log_path(cluster *cl, const char *task_id, char *out, size_t cap)
 static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
                   task_rec *out, int sync)
 {
-    uint64_t now = ids_now_ms();
+    uint64_t now = now_ms(cl);
     int rc = 0;
     cl_task *ct = NULL;
     char name[sizeof t->task_name];
@@ -612,26 +844,38 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
         if (!w) {
             snprintf(err, errcap, "no worker named '%s' (see `cloudai workers`)", t->want_worker);
             rc = PROTO_ERR_NOT_FOUND;
-            goto out;
-        }
-        if (!sched_fits(&w->node.total, &req)) {
+        } else if (!sched_fits(&w->node.total, &req)) {
             snprintf(err, errcap, "task does not fit on worker %s (it has %.3g CPUs, %.3g GiB memory, %.3g GiB storage, %llu GPUs in total)",
                      t->want_worker, w->node.total.cpu, w->node.total.memory / 1073741824.0,
                      w->node.total.storage / 1073741824.0, (unsigned long long)w->node.total.gpu);
             rc = PROTO_ERR_NO_FIT;
-            goto out;
         }
     }
+    pthread_mutex_unlock(&cl->mu);
+    if (rc) return rc;
     if (!(ct = calloc(1, sizeof *ct)) || task_rec_copy(&ct->rec, t) < 0) {
         snprintf(err, errcap, "out of memory");
         rc = PROTO_ERR_INTERNAL;
         goto out;
     }
-    if (meta_task_put_nosync(cl->meta, &ct->rec, err, errcap) < 0) {
+    /* The submission's own record is written here, by the submitting
+     * thread and before the task exists in memory, so no other change of
+     * it can overtake it, and a slow store delays only this request
+     * (DESIGN.md invariant 9). Never acknowledge (or run) a task that a
+     * restart would forget: with sync, it is durable before it is queued;
+     * without, the caller syncs before it acknowledges. */
+    char serr[256] = "";
+    if (meta_task_put_nosync(cl->meta, &ct->rec, serr, sizeof serr) < 0 ||
+        (sync && meta_sync(cl->meta, serr, sizeof serr) < 0)) {
+        log_error("task %s: metadata store: %s", ct->rec.task_id, serr);
+        snprintf(err, errcap, "metadata store: %s", serr);
         rc = PROTO_ERR_STORE;
         goto out;
     }
+    pthread_mutex_lock(&cl->mu);
     if (do_insert(cl, ct) < 0 || do_enqueue(cl, ct) < 0) {
+        do_unlink(cl, ct);
+        pthread_mutex_unlock(&cl->mu);
         snprintf(err, errcap, "out of memory");
         rc = PROTO_ERR_INTERNAL;
         goto out;
@@ -646,14 +890,12 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
     if (out && task_rec_copy(out, &ct->rec) < 0) rc = PROTO_ERR_INTERNAL;
     ct = NULL;
     flush_out(cl);
+    pthread_mutex_unlock(&cl->mu);
 out:
     if (ct) {
         task_rec_free(&ct->rec);
         free(ct);
     }
-    pthread_mutex_unlock(&cl->mu);
-    /* Never acknowledge a task that a restart would forget. */
-    if (rc == 0 && sync) rc = sync_store(cl, err, errcap);
     return rc;
 }
 
@@ -669,16 +911,30 @@ int cluster_submit_nosync(cluster *cl, task_rec *t, const char *user, char *err,
     return submit(cl, t, user, err, errcap, out, 0);
 }
 
+/* Read from the store without cl->mu: a task the cluster does not hold
+ * (finished, or never existed). A finished task whose final write is
+ * still queued is answered from the queue. */
+static int stored_task(cluster *cl, const char *task_id, task_rec *out)
+{
+    pthread_mutex_lock(&cl->mu);
+    const task_rec *p = do_pending(cl, task_id);
+    int rc = p ? (task_rec_copy(out, p) < 0 ? META_E_NOMEM : 0) : 1;
+    pthread_mutex_unlock(&cl->mu);
+    return rc == 1 ? meta_task_get(cl->meta, task_id, out) : rc;
+}
+
 int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin,
                    char *err, size_t errcap)
 {
     int rc = 0;
+    uint64_t seq = 0;
     pthread_mutex_lock(&cl->mu);
     cl_task *t = do_find(cl, task_id);
     if (!t) {
+        pthread_mutex_unlock(&cl->mu);
         task_rec r;
         task_rec_init(&r);
-        if (meta_task_get(cl->meta, task_id, &r) == 0 && (admin || !strcmp(r.user_id, user))) {
+        if (stored_task(cl, task_id, &r) == 0 && (admin || !strcmp(r.user_id, user))) {
             snprintf(err, errcap, "task %s is already %s", task_id,
                      proto_status_name((uint64_t)r.status));
             rc = PROTO_ERR_STATE;
@@ -687,7 +943,7 @@ int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin
             rc = PROTO_ERR_NOT_FOUND;
         }
         task_rec_free(&r);
-        goto out;
+        return rc;
     }
     if (!admin && strcmp(t->rec.user_id, user)) {
         snprintf(err, errcap, "no task %s", task_id);   /* do not reveal others' ids */
@@ -697,7 +953,7 @@ int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin
     switch (t->rec.status) {
     case PROTO_ST_QUEUED:
         snprintf(t->rec.error, sizeof t->rec.error, "cancelled by %s", user);
-        do_finish(cl, t, PROTO_ST_CANCELLED);
+        seq = do_finish(cl, t, PROTO_ST_CANCELLED);
         break;
     case PROTO_ST_ASSIGNED:
     case PROTO_ST_RUNNING: {
@@ -708,8 +964,9 @@ int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin
         if (o) {
             proto_begin(&o->b, PROTO_CANCEL, 0);
             proto_put_str(&o->b, T_TASK_ID, task_id);
+            seq = do_persist(cl, t);   /* `tasks` shows who cancelled it */
         } else {
-            do_finish(cl, t, PROTO_ST_CANCELLED);
+            seq = do_finish(cl, t, PROTO_ST_CANCELLED);
         }
         break;
     }
@@ -718,9 +975,10 @@ int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin
         rc = PROTO_ERR_STATE;
     }
     flush_out(cl);
+    /* The reply says it is done: only once the store has it. */
+    if (rc == 0 && seq) rc = do_commit_wait(cl, seq, err, errcap);
 out:
     pthread_mutex_unlock(&cl->mu);
-    if (rc == 0) rc = sync_store(cl, err, errcap);
     return rc;
 }
 
@@ -745,41 +1003,117 @@ int cluster_workers(cluster *cl, meta_worker_cb cb, void *ctx)
     return 0;
 }
 
+int cluster_query_match(const meta_query *q, const task_rec *r)
+{
+    return !((q->task_id && strcmp(q->task_id, r->task_id)) ||
+             (q->user_id && strcmp(q->user_id, r->user_id)) ||
+             (q->task_name && strcmp(q->task_name, r->task_name)) ||
+             (q->pattern && !ids_glob(q->pattern, r->task_name)) ||
+             (q->status && q->status != r->status) ||
+             r->submitted_at < q->since || (q->until && r->submitted_at >= q->until));
+}
+
+typedef struct recs {
+    task_rec *v;
+    size_t n, cap;
+    int oom;
+} recs;
+
+static void recs_add(recs *rs, const task_rec *r)
+{
+    if (rs->oom) return;
+    if (rs->n == rs->cap) {
+        size_t nc = rs->cap ? rs->cap * 2 : 64;
+        task_rec *nv = realloc(rs->v, nc * sizeof *nv);
+        if (!nv) { rs->oom = 1; return; }
+        rs->v = nv;
+        rs->cap = nc;
+    }
+    task_rec_init(&rs->v[rs->n]);
+    if (task_rec_copy(&rs->v[rs->n], r) < 0) { task_rec_free(&rs->v[rs->n]); rs->oom = 1; return; }
+    rs->n++;
+}
+
+static int by_submitted(const void *a, const void *b)
+{
+    const task_rec *x = a, *y = b;
+    if (x->submitted_at != y->submitted_at) return x->submitted_at < y->submitted_at ? -1 : 1;
+    return strcmp(x->task_id, y->task_id);
+}
+
+/* A pending write of a task the cluster no longer holds, newest only
+ * (the batch being written is older than the queue). */
+static int do_pending_shown(cluster *cl, const wop *w, int in_batch)
+{
+    if (w->is_worker || w->owner || do_find(cl, w->task.task_id)) return 0;
+    for (const wop *x = w->next; x; x = x->next)
+        if (!x->is_worker && !strcmp(x->task.task_id, w->task.task_id)) return 0;
+    if (in_batch)
+        for (const wop *x = cl->whead; x; x = x->next)
+            if (!x->is_worker && !strcmp(x->task.task_id, w->task.task_id)) return 0;
+    return 1;
+}
+
 int cluster_tasks_active(cluster *cl, const meta_query *q, meta_task_cb cb, void *ctx)
 {
-    size_t sent = 0;
+    recs rs = { NULL, 0, 0, 0 };
     pthread_mutex_lock(&cl->mu);
     for (size_t b = 0; b < cl->nbuckets; b++)
-        for (cl_task *t = cl->buckets[b]; t; t = t->next) {
-            const task_rec *r = &t->rec;
-            if ((q->task_id && strcmp(q->task_id, r->task_id)) ||
-                (q->user_id && strcmp(q->user_id, r->user_id)) ||
-                (q->task_name && strcmp(q->task_name, r->task_name)) ||
-                (q->pattern && !ids_glob(q->pattern, r->task_name)) ||
-                (q->status && q->status != r->status) ||
-                r->submitted_at < q->since || (q->until && r->submitted_at >= q->until))
-                continue;
-            if ((q->limit && sent >= q->limit) || cb(ctx, r))
-                goto out;
-            sent++;
-        }
-out:
+        for (cl_task *t = cl->buckets[b]; t; t = t->next)
+            if (cluster_query_match(q, &t->rec)) recs_add(&rs, &t->rec);
+    for (int pass = 0; pass < 2; pass++)
+        for (wop *w = pass ? cl->whead : cl->wbatch; w; w = w->next)
+            if (do_pending_shown(cl, w, !pass) && cluster_query_match(q, &w->task)) recs_add(&rs, &w->task);
     pthread_mutex_unlock(&cl->mu);
-    return 0;
+    /* The callback (a socket write) runs without the lock. */
+    if (rs.n) qsort(rs.v, rs.n, sizeof *rs.v, by_submitted);
+    size_t lim = q->limit && q->limit < rs.n ? q->limit : rs.n;
+    for (size_t i = 0; i < lim; i++) {
+        size_t k = q->newest_first ? rs.n - 1 - i : i;
+        if (cb(ctx, &rs.v[k])) break;
+    }
+    for (size_t i = 0; i < rs.n; i++) task_rec_free(&rs.v[i]);
+    free(rs.v);
+    return rs.oom ? META_E_NOMEM : 0;
+}
+
+int cluster_task_fresh(cluster *cl, const char *task_id, task_rec *out)
+{
+    int rc = 0;
+    pthread_mutex_lock(&cl->mu);
+    cl_task *t = do_find(cl, task_id);
+    const task_rec *r = t ? &t->rec : do_pending(cl, task_id);
+    if (r) rc = task_rec_copy(out, r) < 0 ? META_E_NOMEM : 1;
+    pthread_mutex_unlock(&cl->mu);
+    return rc;
+}
+
+int cluster_store_wait(cluster *cl, char *err, size_t errcap)
+{
+    pthread_mutex_lock(&cl->mu);
+    int rc = do_commit_wait(cl, cl->wseq, err, errcap);
+    pthread_mutex_unlock(&cl->mu);
+    return rc;
+}
+
+int cluster_store_busy_ms(cluster *cl)
+{
+    pthread_mutex_lock(&cl->mu);
+    uint64_t since = cl->wbusy_since, now = now_ms(cl);
+    pthread_mutex_unlock(&cl->mu);
+    return since && now > since ? (int)(now - since > 1000000 ? 1000000 : now - since) : 0;
 }
 
 int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, int admin,
                           task_rec *out)
 {
-    int rc = 0;
+    int rc = 0, found;
     pthread_mutex_lock(&cl->mu);
     cl_task *t = do_find(cl, task_id);
-    if (t) {
-        if (task_rec_copy(out, &t->rec) < 0) rc = PROTO_ERR_INTERNAL;
-    } else if (meta_task_get(cl->meta, task_id, out) < 0) {
-        rc = PROTO_ERR_NOT_FOUND;
-    }
+    if ((found = t != NULL) && task_rec_copy(out, &t->rec) < 0) rc = PROTO_ERR_INTERNAL;
     pthread_mutex_unlock(&cl->mu);
+    if (!found && stored_task(cl, task_id, out) < 0)
+        rc = PROTO_ERR_NOT_FOUND;
     if (rc == 0 && !admin && strcmp(out->user_id, user))
         rc = PROTO_ERR_NOT_FOUND;
     return rc;
@@ -811,7 +1145,7 @@ int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr,
     conn_ref(c);
     w->c = c;
     w->lost = 0;
-    w->last_seen = ids_now_ms();
+    w->last_seen = now_ms(cl);
     snprintf(w->rec.address, sizeof w->rec.address, "%s", c->peer);
     snprintf(w->rec.state, sizeof w->rec.state, "ready");
     w->node.total = (sched_res){ wr->cpu, wr->memory, wr->storage, wr->gpu };
@@ -859,7 +1193,7 @@ int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr,
     worker_rec snap = w->rec;
     snap.cpu = wr->cpu; snap.memory = wr->memory; snap.storage = wr->storage; snap.gpu = wr->gpu;
     snap.last_seen = w->last_seen;
-    meta_worker_put(cl->meta, &snap, NULL, 0);
+    do_persist_worker(cl, &snap);   /* no fsync under the lock: the writer thread does it */
     cl->kick = 1;
     pthread_cond_signal(&cl->cv);
     flush_out(cl);
@@ -872,7 +1206,7 @@ void cluster_worker_heartbeat(cluster *cl, const char *worker_id, const worker_r
     pthread_mutex_lock(&cl->mu);
     cl_worker *w = do_worker(cl, worker_id);
     if (w && !w->lost)
-        w->last_seen = ids_now_ms();
+        w->last_seen = now_ms(cl);
     pthread_mutex_unlock(&cl->mu);
 }
 
@@ -903,7 +1237,7 @@ void cluster_task_status(cluster *cl, const char *worker_id, const char *task_id
     }
     if (status == PROTO_ST_RUNNING && t->rec.status == PROTO_ST_ASSIGNED) {
         t->rec.status = PROTO_ST_RUNNING;
-        t->rec.started_at = ids_now_ms();
+        t->rec.started_at = now_ms(cl);
         do_persist(cl, t);
         log_info("task %s running on %s", task_id, worker_id);
     }
@@ -925,7 +1259,7 @@ void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id
     if (t->rec.status == PROTO_ST_UPLOADING)
         goto out;      /* a repeated report after a reconnect */
     save_log = log_tail && log_tail[0];
-    if (!t->rec.started_at) t->rec.started_at = ids_now_ms();
+    if (!t->rec.started_at) t->rec.started_at = now_ms(cl);
     t->rec.exit_code = exit_code;
     if (t->cancel_requested) status = PROTO_ST_CANCELLED;
     t->result_status = status;
@@ -955,9 +1289,10 @@ int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id
     pthread_mutex_lock(&cl->mu);
     cl_task *t = do_find(cl, task_id);
     if (!t) {
+        pthread_mutex_unlock(&cl->mu);
         task_rec r;
         task_rec_init(&r);
-        if (meta_task_get(cl->meta, task_id, &r) == 0 && strcmp(r.worker_id, worker_id)) {
+        if (stored_task(cl, task_id, &r) == 0 && strcmp(r.worker_id, worker_id)) {
             snprintf(err, errcap, "task %s belongs to worker %s", task_id,
                      r.worker_id[0] ? r.worker_id : "(none)");
             rc = PROTO_ERR_FORBIDDEN;
@@ -968,7 +1303,7 @@ int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id
             rc = PROTO_ERR_NOT_FOUND;
         }
         task_rec_free(&r);
-        goto out;
+        return rc;
     }
     if (strcmp(t->rec.worker_id, worker_id)) {
         snprintf(err, errcap, "task %s belongs to worker %s", task_id,
@@ -1008,11 +1343,11 @@ int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64
                               : (t->rec.exit_code == 0 ? PROTO_ST_COMPLETED : PROTO_ST_FAILED);
     if (st == PROTO_ST_FAILED && !t->rec.error[0])
         snprintf(t->rec.error, sizeof t->rec.error, "exit code %lld", (long long)t->rec.exit_code);
-    do_finish(cl, t, st);
+    uint64_t seq = do_finish(cl, t, st);
+    /* FILE_ACK lets the worker delete its copy: the record must be on disk. */
+    rc = do_commit_wait(cl, seq, err, errcap);
 out:
     pthread_mutex_unlock(&cl->mu);
-    /* FILE_ACK lets the worker delete its copy: the record must be on disk. */
-    if (rc == 0) rc = sync_store(cl, err, errcap);
     return rc;
 }
 
@@ -1023,9 +1358,9 @@ void cluster_upload_failed(cluster *cl, const char *task_id, const char *why, in
     if (t && permanent) {
         snprintf(t->rec.error, sizeof t->rec.error,
                  "upload failed: %s (output refused; the worker keeps its copy)", why);
-        do_finish(cl, t, PROTO_ST_FAILED);
+        uint64_t seq = do_finish(cl, t, PROTO_ST_FAILED);
+        (void)do_commit_wait(cl, seq, NULL, 0);   /* the verdict is final: stored first */
         pthread_mutex_unlock(&cl->mu);
-        sync_store(cl, NULL, 0);
         return;
     }
     if (t) {

@@ -1,13 +1,19 @@
-/* cluster.h — the master's live state: workers, active tasks, the queue
- * and the scheduler thread. Every task change is written to the metadata
- * store before it is acknowledged or sent, so a restarted master recovers
- * every task (DESIGN.md invariant 4).
+/* cluster.h — the master's live state: workers, active tasks, the queue,
+ * the scheduler thread and the store writer thread. Every task change is
+ * written to the metadata store before it is acknowledged, so a restarted
+ * master recovers every acknowledged task (DESIGN.md invariant 4).
  *
  * Locking: one mutex (cl->mu) guards all of it; functions named do_* are
- * called with it held, the others take it. Frames to workers are built
- * under the lock but sent after it is released (a slow worker never stalls
- * the cluster). Lock order: cl->mu before any conn's write lock; the meta
- * store's own lock is taken inside cl->mu. */
+ * called with it held, the others take it. No disk or network I/O happens
+ * under it (DESIGN.md invariant 9): frames to workers are built under the
+ * lock and sent after it is released; store writes are queued under it
+ * (one pending record per task, order kept per task) and applied by the
+ * writer thread, which makes each batch durable with one sync; a request
+ * that acknowledges a change (SUBMIT_ACK, FILE_ACK, a cancel's OK) waits
+ * for that commit, nothing else does. Heartbeats only touch memory, so a
+ * stalled store never marks a worker lost. Lock order: the meta store's
+ * lock, then cl->mu, then a conn's write lock (store callbacks may take
+ * cl->mu; cl->mu is never held while calling the store). */
 #ifndef CLOUDAI_CLUSTER_H
 #define CLOUDAI_CLUSTER_H
 #include <pthread.h>
@@ -38,9 +44,11 @@ int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin
                    char *err, size_t errcap);
 /* Lists workers from memory (answers even when the store is degraded). */
 int cluster_workers(cluster *cl, meta_worker_cb cb, void *ctx);
-/* Active (not yet finished) tasks matching q's task_id, user_id,
- * task_name, pattern, status and time range, from memory: the answer when
- * the metadata store is unreachable. */
+/* Tasks matching q's task_id, user_id, task_name, pattern, status and
+ * time range, from memory: the active ones and the finished ones whose
+ * final record has not reached the store yet; by submitted_at (q's
+ * newest_first and limit honoured). The answer when the metadata store
+ * does not answer. cb runs without the cluster lock. */
 int cluster_tasks_active(cluster *cl, const meta_query *q, meta_task_cb cb, void *ctx);
 /* Owner check for reads: 0, PROTO_ERR_NOT_FOUND or PROTO_ERR_FORBIDDEN. */
 int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, int admin,
@@ -75,6 +83,26 @@ void cluster_upload_failed(cluster *cl, const char *task_id, const char *why, in
  * 2 = refuse with msg (PROTO_ERR_LIMIT). Set once before serving. */
 typedef int (*cluster_admit_fn)(void *ctx, const char *user, char *msg, size_t cap);
 void cluster_set_admit(cluster *cl, cluster_admit_fn fn, void *ctx);
+
+/* The newest record of a task when the store may lag behind: the cluster's
+ * own (active task, or a final record still queued for the store) into
+ * out and 1; 0 when the store's record is current. Callable from a store
+ * callback (lock order). */
+int cluster_task_fresh(cluster *cl, const char *task_id, task_rec *out);
+int cluster_query_match(const meta_query *q, const task_rec *r);
+/* Waits until every store write queued so far is applied and durable: 0,
+ * or PROTO_ERR_STORE with err when the last of them failed. */
+int cluster_store_wait(cluster *cl, char *err, size_t errcap);
+/* Milliseconds the store writer has been busy with its current batch (0 =
+ * idle): a listing skips a store that is seen stalled. */
+int cluster_store_busy_ms(cluster *cl);
+
+/* Tests: a fake clock for every time the cluster reads (heartbeats,
+ * reaping, timestamps), and one scheduler pass (reap, place, send)
+ * without the scheduler thread. */
+typedef uint64_t (*cluster_clock_fn)(void *ctx);
+void cluster_set_clock(cluster *cl, cluster_clock_fn fn, void *ctx);
+void cluster_tick(cluster *cl);
 
 meta *cluster_meta(cluster *cl);
 const config *cluster_config(cluster *cl);

@@ -30,6 +30,11 @@ static journal_write_fn write_hook;
 
 void journal_set_write_hook(journal_write_fn fn) { write_hook = fn; }
 
+static journal_sync_fn sync_hook;
+
+void journal_set_sync_hook(journal_sync_fn fn) { sync_hook = fn; }
+int journal_datasync(int fd) { return sync_hook ? sync_hook(fd) : fdatasync(fd); }
+
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -339,7 +344,7 @@ int journal_sync(journal *j, char *err, size_t errcap)
     int rc = flush_buf(j, err, errcap);
     if (rc) return rc;
     if (j->written == j->synced) return 0;
-    if (fdatasync(j->fd) < 0) {
+    if (journal_datasync(j->fd) < 0) {
         meta_errf(err, errcap, "journal: fdatasync: %s", strerror(errno));
         cut_back(j);
         return JOURNAL_E_IO;

@@ -44,6 +44,12 @@ typedef int (*journal_rec_cb)(void *ctx, const uint8_t *body, size_t len);
  * thread-safe: set it before the journals under test are used. */
 typedef ssize_t (*journal_write_fn)(int fd, const void *buf, size_t len, off_t off);
 void journal_set_write_hook(journal_write_fn fn);
+/* Replaceable fdatasync, for tests of a slow or failing disk (as the write
+ * hook). NULL restores fdatasync. journal_datasync is what every journal
+ * fdatasync goes through (meta_journal's group commit too). */
+typedef int (*journal_sync_fn)(int fd);
+void journal_set_sync_hook(journal_sync_fn fn);
+int journal_datasync(int fd);
 
 /* What a replay found, for logs and `master --check`. */
 #define JOURNAL_TAIL_OK 0       /* the file ends on a record boundary */

@@ -97,6 +97,16 @@ int meta_worker_put(meta *m, const worker_rec *w, char *err, size_t errcap)
     return m->ops->worker_put(m, w, err, errcap);
 }
 
+int meta_worker_put_nosync(meta *m, const worker_rec *w, char *err, size_t errcap)
+{
+    if (!m || !w || bad_id(w->worker_id, sizeof w->worker_id)) {
+        meta_errf(err, errcap, "worker_put: missing store, worker or worker_id");
+        return META_E_ARG;
+    }
+    if (!m->ops->worker_put_nosync) return m->ops->worker_put(m, w, err, errcap);
+    return m->ops->worker_put_nosync(m, w, err, errcap);
+}
+
 static const meta_query no_filter;
 
 int meta_tasks_find(meta *m, const meta_query *q, meta_task_cb cb, void *ctx)

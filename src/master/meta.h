@@ -96,6 +96,8 @@ int meta_files_put(meta *m, const file_rec *files, size_t n, char *err, size_t e
 /* Removes a task's file records (all of them) in one commit. */
 int meta_files_delete(meta *m, const char *task_id, char *err, size_t errcap);
 int meta_worker_put(meta *m, const worker_rec *w, char *err, size_t errcap);
+/* As meta_task_put_nosync, for a worker record. */
+int meta_worker_put_nosync(meta *m, const worker_rec *w, char *err, size_t errcap);
 
 /* Finds call cb for each match in order; cb's non-zero return stops early
  * (and is not an error). Records passed to cb are valid only during the call. */

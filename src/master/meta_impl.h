@@ -22,6 +22,8 @@ struct meta_ops {
     /* NULL: task_put is used (every write already durable). */
     int (*task_put_nosync)(meta *m, const task_rec *t, char *err, size_t errcap);
     int (*sync)(meta *m, char *err, size_t errcap);      /* NULL: nothing to do */
+    /* NULL: worker_put is used. */
+    int (*worker_put_nosync)(meta *m, const worker_rec *w, char *err, size_t errcap);
 };
 
 struct meta {

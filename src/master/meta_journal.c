@@ -649,7 +649,7 @@ static int j_sync(meta *m, char *err, size_t errcap)
     if (j) rc = journal_flush(j, &upto, &fd, err, errcap);
     pthread_rwlock_unlock(&mj->lock);
     if (rc == 0 && fd >= 0) {
-        if (fdatasync(fd) < 0) {
+        if (journal_datasync(fd) < 0) {
             meta_errf(err, errcap, "journal: fdatasync: %s", strerror(errno));
             rc = META_E_IO;
         }
@@ -678,6 +678,18 @@ static int j_worker_put(meta *m, const worker_rec *w, char *err, size_t errcap)
 {
     struct mj *mj = (struct mj *)m;
     LOCKED_CHANGE(worker_put_locked(mj, w, err, errcap));
+}
+
+static int j_worker_put_nosync(meta *m, const worker_rec *w, char *err, size_t errcap)
+{
+    struct mj *mj = (struct mj *)m;
+    pthread_rwlock_wrlock(&mj->lock);
+    mj->nosync = 1;
+    int rc = worker_put_locked(mj, w, err, errcap);
+    mj->nosync = 0;
+    if (rc == 0) maybe_compact(mj);
+    pthread_rwlock_unlock(&mj->lock);
+    return rc;
 }
 
 static int j_compact(meta *m, char *err, size_t errcap)
@@ -747,6 +759,7 @@ static const struct meta_ops journal_ops = {
     .compact = j_compact,
     .task_put_nosync = j_task_put_nosync,
     .sync = j_sync,
+    .worker_put_nosync = j_worker_put_nosync,
 };
 
 static char *path_join(const char *dir, const char *name)

@@ -18,6 +18,7 @@
 #include "retention.h"
 #include "server.h"
 #include "status.h"
+#include "storeread.h"
 #include "tar.h"
 
 #define LIST_FRAME_SOFT (PROTO_PAYLOAD_MAX - 96 * 1024)  /* start a new list frame past this */
@@ -615,21 +616,19 @@ static int h_list(session *s, const proto_msg *m)
     meta_query q;
     lister l = { s, 0, 0, 0, 0, NULL };
     expiry exp = { NULL, 0, 0, s->srv->rt, 0, NULL };
-    int rc = 0;
+    int rc = 0, degraded = 0;
+    char note[256] = "";
     read_query(s, m, &q, qbuf, sizeof qbuf);
     switch (m->type) {
     case PROTO_LIST_TASKS:
         l.type = PROTO_TASK_LIST;
         list_begin(&l);
         q.newest_first = 0;
-        rc = meta_tasks_find(cluster_meta(s->srv->cl), &q, list_task, &l);
-        if (rc < 0 && !l.err && l.count == 0) {
-            /* Store down (MongoDB lost): answer from what the master holds,
-             * the active tasks, rather than not at all. */
-            log_warn("metadata store degraded (%d): listing tasks from memory", rc);
-            list_begin(&l);
-            rc = cluster_tasks_active(s->srv->cl, &q, list_task, &l);
-        }
+        /* A store that is down or stalled (MongoDB lost or paused) costs a
+         * listing at most STOREREAD_WAIT_MS: then it is answered from what
+         * the master holds, with a note saying so. */
+        rc = storeread_tasks(s->srv->cl, &q, STOREREAD_WAIT_MS, list_task, &l, &degraded,
+                             note, sizeof note);
         break;
     case PROTO_LIST_FILES:
         l.type = PROTO_FILE_LIST;
@@ -658,6 +657,7 @@ static int h_list(session *s, const proto_msg *m)
         conn_send_error(s->c, PROTO_ERR_STORE, "metadata store unavailable (%d)", rc);
         return 0;
     }
+    if (degraded) proto_put_str(&s->wb, T_MESSAGE, note);
     return list_flush(&l, 0);
 }
 

@@ -64,7 +64,43 @@ struct uploads {
     upload *list;
     int active;
     char staging_root[CONFIG_PATH_MAX + 32];
+    /* Directories moved aside under mu, removed after it is released
+     * (DESIGN.md invariant 9: no rm -rf under a lock a hot path needs). */
+    struct trash { struct trash *next; char path[CONFIG_PATH_MAX + 64]; } *trash;
+    uint64_t ntrash;
 };
+
+/* Called with u->mu held: one rename takes dir out of every name a session
+ * may use; the removal itself waits for empty_trash. */
+static void do_trash(uploads *u, const char *dir)
+{
+    struct trash *t = malloc(sizeof *t);
+    if (!t) { fsutil_rm_rf(dir); return; }
+    snprintf(t->path, sizeof t->path, "%s/.rm-%llu", u->staging_root,
+             (unsigned long long)++u->ntrash);
+    if (rename(dir, t->path) < 0) {
+        free(t);
+        if (errno != ENOENT) fsutil_rm_rf(dir);
+        return;
+    }
+    t->next = u->trash;
+    u->trash = t;
+}
+
+/* Called without u->mu. */
+static void empty_trash(uploads *u)
+{
+    pthread_mutex_lock(&u->mu);
+    struct trash *t = u->trash;
+    u->trash = NULL;
+    pthread_mutex_unlock(&u->mu);
+    while (t) {
+        struct trash *nx = t->next;
+        fsutil_rm_rf(t->path);
+        free(t);
+        t = nx;
+    }
+}
 
 int upload_task_dir(const config *cfg, const task_rec *t, char *out, size_t cap)
 {
@@ -121,7 +157,7 @@ static void do_drop(uploads *u, upload *s, int remove_staging)
             break;
         }
     if (s->attached) u->active--;
-    if (remove_staging) fsutil_rm_rf(s->staging);
+    if (remove_staging) do_trash(u, s->staging);
     session_free(s);
 }
 
@@ -130,6 +166,7 @@ void uploads_free(uploads *u)
     if (!u) return;
     while (u->list)
         do_drop(u, u->list, 1);
+    empty_trash(u);
     pthread_mutex_destroy(&u->mu);
     free(u);
 }
@@ -234,7 +271,7 @@ static upload *session_new(uploads *u, const task_rec *t, uint64_t total, char *
         snprintf(err, errcap, "store path too long");
         goto fail;
     }
-    fsutil_rm_rf(s->staging);
+    do_trash(u, s->staging);    /* a leftover of the same task id */
     if (total <= SMALL_ARCHIVE) {
         /* An empty output (the common case of small tasks) gets no
          * staging directory and, stored, no task directory: on ext4 each
@@ -255,7 +292,7 @@ static upload *session_new(uploads *u, const task_rec *t, uint64_t total, char *
     s->began = ids_now_ms();
     return s;
 fail:
-    if (s) fsutil_rm_rf(s->staging);
+    if (s) do_trash(u, s->staging);
     session_free(s);
     return NULL;
 }
@@ -266,7 +303,7 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
     uint64_t total = 0, now = ids_now_ms(), free_bytes = 0;
     task_rec t;
     upload *s = NULL;
-    int rc;
+    int rc, redo = 0;
 
     *out = NULL;
     task_rec_init(&t);
@@ -327,11 +364,12 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
          * ingest interrupted by a crash: redo it from scratch. */
         char fin[CONFIG_PATH_MAX + 512];
         if (upload_task_dir(u->cfg, &t, fin, sizeof fin) == 0 && access(fin, F_OK) == 0) {
-            fsutil_rm_rf(fin);
-            meta_files_delete(cluster_meta(u->cl), id, NULL, 0);
+            do_trash(u, fin);
+            redo = 1;
         }
         if (!(s = session_new(u, &t, total, err, sizeof err))) {
             pthread_mutex_unlock(&u->mu);
+            if (redo) meta_files_delete(cluster_meta(u->cl), id, NULL, 0);
             conn_send_error(c, PROTO_ERR_STORE, "%s", err);
             goto out;
         }
@@ -342,6 +380,8 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
     s->touched = now;
     u->active++;
     pthread_mutex_unlock(&u->mu);
+    /* The crash's records go before the new upload can index anything. */
+    if (redo) meta_files_delete(cluster_meta(u->cl), id, NULL, 0);
 
     proto_buf b;
     proto_buf_init(&b);
@@ -355,6 +395,7 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
                  (unsigned long long)s->rx.offset, (unsigned long long)total);
     *out = s;
 out:
+    empty_trash(u);
     task_rec_free(&t);
     return 0;
 }
@@ -370,6 +411,7 @@ void uploads_detach(uploads *u, upload *s)
         u->active--;
     }
     pthread_mutex_unlock(&u->mu);
+    empty_trash(u);
 }
 
 void uploads_abort(uploads *u, upload *s, const char *why)
@@ -379,6 +421,7 @@ void uploads_abort(uploads *u, upload *s, const char *why)
     pthread_mutex_lock(&u->mu);
     do_drop(u, s, 1);
     pthread_mutex_unlock(&u->mu);
+    empty_trash(u);
 }
 
 static int fail(uploads *u, upload *s, conn *c, const char *why)
@@ -391,6 +434,7 @@ static int fail(uploads *u, upload *s, conn *c, const char *why)
     pthread_mutex_lock(&u->mu);
     do_drop(u, s, 1);
     pthread_mutex_unlock(&u->mu);
+    empty_trash(u);
     return -1;
 }
 

@@ -1,0 +1,438 @@
+/* test_cluster.c — the cluster's state machine with a fake clock and a
+ * real journal store: submit, assign (the ASSIGN frame read from the
+ * worker's end of a socketpair), running, a lost worker's task re-queued,
+ * max attempts, cancel (queued and running), upload begin / done / failed
+ * (transient and permanent), every acknowledged change in the store; and
+ * a stalled fsync (journal sync hook held shut) that blocks neither
+ * heartbeats, nor listings, nor a worker's registration. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "fsutil.h"
+#include "log.h"
+#include "master/cluster.h"
+#include "master/journal.h"
+#include "master/storeread.h"
+#include "net.h"
+#include "t.h"
+
+#define T0 1700000000000ull
+
+static char root[256];
+static config cfg;
+static meta *m;
+static cluster *cl;
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void *ctx) { return fake_now; }
+
+typedef struct wk {
+    conn *c;
+    int peer;           /* the worker's end */
+    frame_reader rd;
+} wk;
+
+static void setup(int max_attempts)
+{
+    char err[256];
+    snprintf(root, sizeof root, "/tmp/test_cluster.XXXXXX");
+    if (!mkdtemp(root)) abort();
+    config_defaults(&cfg);
+    snprintf(cfg.files_dir, sizeof cfg.files_dir, "%s/files", root);
+    snprintf(cfg.meta_dir, sizeof cfg.meta_dir, "%s/meta", root);
+    cfg.heartbeat_timeout_s = 10;
+    cfg.max_attempts = max_attempts;
+    fsutil_mkdir_p(cfg.meta_dir, 0700);
+    uint64_t dropped = 0;
+    if (!(m = meta_open_journal(cfg.meta_dir, 0, &dropped, err, sizeof err))) {
+        printf("# %s\n", err);
+        abort();
+    }
+    if (!(cl = cluster_new(&cfg, m, err, sizeof err))) {
+        printf("# %s\n", err);
+        abort();
+    }
+    fake_now = T0;
+    cluster_set_clock(cl, fake_clock, NULL);
+}
+
+static void teardown(void)
+{
+    storeread_drain();
+    cluster_free(cl);
+    meta_close(m);
+    fsutil_rm_rf(root);
+}
+
+static void wk_open(wk *w, const char *id, double cpu)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) abort();
+    w->c = conn_new(sv[0], id, 1000);
+    w->peer = sv[1];
+    frame_reader_init(&w->rd, PROTO_PAYLOAD_MAX);
+    worker_rec r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.worker_id, sizeof r.worker_id, "%s", id);
+    r.cpu = cpu;
+    r.memory = 4ull << 30;
+    r.storage = 4ull << 30;
+    if (cluster_worker_register(cl, w->c, &r, NULL, 0, NULL, 0) != 0) abort();
+}
+
+static void wk_close(wk *w)
+{
+    cluster_worker_gone(cl, w->c->node_id[0] ? w->c->node_id : w->c->peer, w->c);
+    conn_unref(w->c);
+    close(w->peer);
+    frame_reader_free(&w->rd);
+}
+
+/* The next frame the master sent this worker: its type and TASK_ID. */
+static int wk_recv(wk *w, char *task_id, size_t cap)
+{
+    proto_msg msg;
+    if (frame_read(w->peer, &w->rd, &msg, 2000, 2000) < 0) return -1;
+    task_id[0] = 0;
+    if (msg.type == PROTO_ASSIGN) {
+        proto_field f;
+        size_t it = 0;
+        if (proto_next(&msg, T_TASK, &it, &f)) {
+            proto_msg sub;
+            proto_rec_open(&f, &sub);
+            proto_str(&sub, T_TASK_ID, task_id, cap);
+        }
+    } else {
+        proto_str(&msg, T_TASK_ID, task_id, cap);
+    }
+    return msg.type;
+}
+
+static int submit(const char *name, double cpu, task_rec *out)
+{
+    task_rec t;
+    char err[256] = "";
+    task_rec_init(&t);
+    task_rec_init(out);
+    snprintf(t.docker_image, sizeof t.docker_image, "img");
+    snprintf(t.task_name, sizeof t.task_name, "%s", name);
+    t.req_cpu = cpu;
+    t.req_memory = 1 << 20;
+    int rc = cluster_submit(cl, &t, "alice", err, sizeof err, out);
+    if (rc) printf("# submit: %d %s\n", rc, err);
+    task_rec_free(&t);
+    return rc;
+}
+
+/* The task's record in the store once every queued write has landed. */
+static int stored(const char *id, task_rec *r)
+{
+    char err[256] = "";
+    task_rec_init(r);
+    if (cluster_store_wait(cl, err, sizeof err) != 0) printf("# store wait: %s\n", err);
+    return meta_task_get(m, id, r);
+}
+
+static int stored_status(const char *id)
+{
+    task_rec r;
+    int st = stored(id, &r) == 0 ? r.status : -1;
+    task_rec_free(&r);
+    return st;
+}
+
+struct find { const char *id; task_rec r; int found; };
+static int find_cb(void *ctx, const task_rec *t)
+{
+    struct find *f = ctx;
+    if (strcmp(t->task_id, f->id)) return 0;
+    f->found = 1;
+    task_rec_copy(&f->r, t);
+    return 1;
+}
+
+/* The task as the cluster holds it in memory. */
+static int active(const char *id, task_rec *r)
+{
+    meta_query q;
+    struct find f;
+    memset(&q, 0, sizeof q);
+    memset(&f, 0, sizeof f);
+    f.id = id;
+    task_rec_init(&f.r);
+    cluster_tasks_active(cl, &q, find_cb, &f);
+    *r = f.r;
+    return f.found ? 0 : -1;
+}
+
+struct wfind { const char *id; worker_rec w; int found; };
+static int wfind_cb(void *ctx, const worker_rec *w)
+{
+    struct wfind *f = ctx;
+    if (!strcmp(w->worker_id, f->id)) { f->w = *w; f->found = 1; }
+    return 0;
+}
+
+static void worker_state(const char *id, char *state, size_t cap)
+{
+    struct wfind f;
+    memset(&f, 0, sizeof f);
+    f.id = id;
+    cluster_workers(cl, wfind_cb, &f);
+    snprintf(state, cap, "%s", f.found ? f.w.state : "(none)");
+}
+
+static void test_submit_assign_run_complete(void)
+{
+    wk w;
+    task_rec t, r;
+    char id[64], err[256];
+    setup(3);
+    wk_open(&w, "w1", 2);
+    T_EQ_INT(submit("job", 1, &t), 0);
+    T_EQ_INT(t.status, PROTO_ST_ASSIGNED);
+    T_EQ_STR(t.worker_id, "w1");
+    T_EQ_INT(t.submitted_at, T0);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_STR(id, t.task_id);
+    T_EQ_INT(stored_status(t.task_id), PROTO_ST_ASSIGNED);
+
+    fake_now += 1000;
+    cluster_task_status(cl, "w1", t.task_id, PROTO_ST_RUNNING, "");
+    T_EQ_INT(active(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_RUNNING);
+    T_EQ_INT(r.started_at, T0 + 1000);
+    task_rec_free(&r);
+    /* Another worker's report is ignored. */
+    cluster_task_status(cl, "w2", t.task_id, PROTO_ST_QUEUED, "");
+    T_EQ_INT(stored_status(t.task_id), PROTO_ST_RUNNING);
+
+    fake_now += 1000;
+    cluster_task_result(cl, "w1", t.task_id, PROTO_ST_COMPLETED, 0, "", NULL);
+    T_EQ_INT(stored_status(t.task_id), PROTO_ST_UPLOADING);
+    T_EQ_INT(cluster_upload_begin(cl, "w2", t.task_id, &r, err, sizeof err), PROTO_ERR_FORBIDDEN);
+    task_rec_init(&r);
+    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, &r, err, sizeof err), 0);
+    task_rec_free(&r);
+    /* A transient failure keeps it uploading, and says why. */
+    cluster_upload_failed(cl, t.task_id, "store full", 0);
+    T_EQ_INT(stored(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_UPLOADING);
+    T_CHECK(strstr(r.error, "store full") != NULL);
+    task_rec_free(&r);
+    fake_now += 1000;
+    /* FILE_ACK may follow: the final record is in the store on return. */
+    T_EQ_INT(cluster_upload_done(cl, t.task_id, 3, 300, err, sizeof err), 0);
+    T_EQ_INT(meta_task_get(m, t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_COMPLETED);
+    T_EQ_INT(r.output_files, 3);
+    T_EQ_INT(r.completed_at, T0 + 3000);
+    task_rec_free(&r);
+    task_rec_init(&r);
+    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, &r, err, sizeof err), 1);   /* already stored */
+    task_rec_free(&r);
+    T_CHECK(active(t.task_id, &r) < 0);
+    task_rec_free(&r);
+    task_rec_free(&t);
+    wk_close(&w);
+    teardown();
+}
+
+static void test_lost_worker_requeue_and_max_attempts(void)
+{
+    wk w1, w2;
+    task_rec t, r;
+    char id[64], st[32];
+    setup(2);
+    wk_open(&w1, "w1", 1);
+    T_EQ_INT(submit("job", 1, &t), 0);
+    T_EQ_INT(wk_recv(&w1, id, sizeof id), PROTO_ASSIGN);
+    /* Heartbeats keep it: 9 s silent, a heartbeat, 9 s more. */
+    fake_now += 9000;
+    cluster_worker_heartbeat(cl, "w1", NULL);
+    fake_now += 9000;
+    cluster_tick(cl);
+    worker_state("w1", st, sizeof st);
+    T_EQ_STR(st, "ready");
+    /* 11 s silent: lost, its task back in the queue (attempt 1 of 2). */
+    fake_now += 11000;
+    cluster_tick(cl);
+    worker_state("w1", st, sizeof st);
+    T_EQ_STR(st, "lost");
+    T_EQ_INT(active(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_QUEUED);
+    T_EQ_INT(r.attempts, 1);
+    T_EQ_STR(r.error, "waiting for a worker (none connected)");
+    task_rec_free(&r);
+    T_EQ_INT(stored_status(t.task_id), PROTO_ST_QUEUED);
+    /* A late heartbeat does not revive a lost worker. */
+    cluster_worker_heartbeat(cl, "w1", NULL);
+    worker_state("w1", st, sizeof st);
+    T_EQ_STR(st, "lost");
+
+    wk_open(&w2, "w2", 1);
+    cluster_tick(cl);
+    T_EQ_INT(wk_recv(&w2, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_STR(id, t.task_id);
+    fake_now += 11000;
+    cluster_tick(cl);
+    T_EQ_INT(stored(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_FAILED);
+    T_EQ_INT(r.attempts, 2);
+    T_CHECK(strstr(r.error, "gave up after 2 attempts") != NULL);
+    task_rec_free(&r);
+    task_rec_free(&t);
+    wk_close(&w1);
+    wk_close(&w2);
+    teardown();
+}
+
+static void test_cancel(void)
+{
+    wk w;
+    task_rec a, b, r;
+    char id[64], err[256];
+    setup(3);
+    wk_open(&w, "w1", 1);
+    T_EQ_INT(submit("a", 1, &a), 0);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_INT(submit("b", 1, &b), 0);          /* no room: stays queued */
+    T_EQ_INT(b.status, PROTO_ST_QUEUED);
+    /* Another user cannot see it; the owner cancels it from the queue. */
+    T_EQ_INT(cluster_cancel(cl, b.task_id, "mallory", 0, err, sizeof err), PROTO_ERR_NOT_FOUND);
+    T_EQ_INT(cluster_cancel(cl, b.task_id, "alice", 0, err, sizeof err), 0);
+    T_EQ_INT(meta_task_get(m, b.task_id, &r), 0);      /* durable on return */
+    T_EQ_INT(r.status, PROTO_ST_CANCELLED);
+    task_rec_free(&r);
+    T_EQ_INT(cluster_cancel(cl, b.task_id, "alice", 0, err, sizeof err), PROTO_ERR_STATE);
+    /* A running task: CANCEL goes to its worker; its result is "cancelled". */
+    cluster_task_status(cl, "w1", a.task_id, PROTO_ST_RUNNING, "");
+    T_EQ_INT(cluster_cancel(cl, a.task_id, "alice", 0, err, sizeof err), 0);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_CANCEL);
+    T_EQ_STR(id, a.task_id);
+    cluster_task_result(cl, "w1", a.task_id, PROTO_ST_FAILED, 137, "killed", NULL);
+    T_EQ_INT(cluster_upload_done(cl, a.task_id, 0, 0, err, sizeof err), 0);
+    T_EQ_INT(meta_task_get(m, a.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_CANCELLED);
+    T_CHECK(strstr(r.error, "cancelled by alice") != NULL);
+    task_rec_free(&r);
+    task_rec_free(&a);
+    task_rec_free(&b);
+    wk_close(&w);
+    teardown();
+}
+
+static void test_upload_refused_for_good(void)
+{
+    wk w;
+    task_rec t, r;
+    char id[64];
+    setup(3);
+    wk_open(&w, "w1", 1);
+    T_EQ_INT(submit("x", 1, &t), 0);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    cluster_task_result(cl, "w1", t.task_id, PROTO_ST_COMPLETED, 0, "", NULL);
+    cluster_upload_failed(cl, t.task_id, "archive refused: ../escape", 1);
+    T_EQ_INT(meta_task_get(m, t.task_id, &r), 0);     /* durable on return */
+    T_EQ_INT(r.status, PROTO_ST_FAILED);
+    T_CHECK(strstr(r.error, "output refused") != NULL);
+    task_rec_free(&r);
+    task_rec_free(&t);
+    wk_close(&w);
+    teardown();
+}
+
+/* ---- a stalled disk ---- */
+
+static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hook_cv = PTHREAD_COND_INITIALIZER;
+static int hook_entered, hook_open;
+
+static int slow_sync(int fd)
+{
+    pthread_mutex_lock(&hook_mu);
+    hook_entered++;
+    pthread_cond_broadcast(&hook_cv);
+    while (!hook_open)
+        pthread_cond_wait(&hook_cv, &hook_mu);
+    pthread_mutex_unlock(&hook_mu);
+    return fdatasync(fd);
+}
+
+struct sub_arg { task_rec out; int rc, done; };
+
+static void *submit_thread(void *arg)
+{
+    struct sub_arg *a = arg;
+    a->rc = submit("slow", 1, &a->out);
+    pthread_mutex_lock(&hook_mu);
+    a->done = 1;
+    pthread_mutex_unlock(&hook_mu);
+    return NULL;
+}
+
+static int count_cb(void *ctx, const task_rec *t)
+{
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_slow_fsync_blocks_no_heartbeat(void)
+{
+    wk w, w2;
+    pthread_t th;
+    struct sub_arg a;
+    char st[32], note[256] = "";
+    int n = 0, degraded = 0;
+    meta_query q;
+    setup(3);
+    wk_open(&w, "w1", 1);
+    memset(&a, 0, sizeof a);
+    journal_set_sync_hook(slow_sync);
+    pthread_create(&th, NULL, submit_thread, &a);
+    /* The submission is stuck in its fdatasync... */
+    pthread_mutex_lock(&hook_mu);
+    while (!hook_entered)
+        pthread_cond_wait(&hook_cv, &hook_mu);
+    pthread_mutex_unlock(&hook_mu);
+    /* ...while heartbeats, listings, a registration and the reaper go on. */
+    fake_now += 9000;
+    cluster_worker_heartbeat(cl, "w1", NULL);
+    fake_now += 9000;
+    cluster_tick(cl);
+    worker_state("w1", st, sizeof st);
+    T_EQ_STR(st, "ready");
+    wk_open(&w2, "w2", 1);
+    worker_state("w2", st, sizeof st);
+    T_EQ_STR(st, "ready");
+    memset(&q, 0, sizeof q);
+    T_EQ_INT(storeread_tasks(cl, &q, STOREREAD_WAIT_MS, count_cb, &n, &degraded, note,
+                             sizeof note), 0);
+    pthread_mutex_lock(&hook_mu);
+    T_EQ_INT(a.done, 0);           /* all of that while the disk was stalled */
+    hook_open = 1;
+    pthread_cond_broadcast(&hook_cv);
+    pthread_mutex_unlock(&hook_mu);
+    pthread_join(th, NULL);
+    T_EQ_INT(a.rc, 0);
+    T_EQ_INT(stored_status(a.out.task_id) > 0, 1);
+    journal_set_sync_hook(NULL);
+    task_rec_free(&a.out);
+    wk_close(&w);
+    wk_close(&w2);
+    teardown();
+}
+
+int main(void)
+{
+    log_set_level(LOG_ERROR);
+    T_RUN(test_submit_assign_run_complete);
+    T_RUN(test_lost_worker_requeue_and_max_attempts);
+    T_RUN(test_cancel);
+    T_RUN(test_upload_refused_for_good);
+    T_RUN(test_slow_fsync_blocks_no_heartbeat);
+    return T_DONE();
+}
