@@ -9,6 +9,7 @@
 #include "config.h"
 #include "meta.h"
 #include "records.h"
+#include "storeread.h"
 
 static int count_task(void *ctx, const task_rec *t)
 {
@@ -36,16 +37,19 @@ int status_collect(cluster *cl, status_health *h)
     memset(h, 0, sizeof *h);
     memset(&q, 0, sizeof q);
     h->backend = meta_backend(m);
-    if ((rc = meta_tasks_find(m, &q, count_task, h)) < 0) {
-        memset(h->by_status, 0, sizeof h->by_status);
-        h->store_bytes = 0;
-        memset(&q, 0, sizeof q);
-        cluster_tasks_active(cl, &q, count_task, h);
+    /* A stalled store costs this at most STOREREAD_WAIT_MS (storeread.h). */
+    int from_memory = 0;
+    rc = storeread_tasks(cl, &q, STOREREAD_WAIT_MS, count_task, h, &from_memory, NULL, 0);
+    if (rc < 0 || from_memory) {
+        if (rc < 0) {
+            memset(h->by_status, 0, sizeof h->by_status);
+            h->store_bytes = 0;
+        }
         char *d = degraded(h);
         if (d)
             snprintf(d, sizeof h->degraded[0], "metadata store (%s): not answering (%s); task "
-                     "counts are the active tasks the master holds", h->backend,
-                     strerror(rc < -1 ? -rc : EIO));
+                     "counts are the tasks the master holds in memory", h->backend,
+                     rc < 0 ? strerror(rc < -1 ? -rc : EIO) : "no answer within 50 ms");
     }
     if (statvfs(cfg->files_dir, &vfs) == 0) {
         h->fs_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
