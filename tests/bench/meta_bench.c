@@ -5,8 +5,19 @@
  * MongoDB when a URI is given (-mongo URI, or CLOUDAI_TEST_MONGO_URI), in a
  * fresh database that is dropped afterwards.
  * Prints one JSON line per figure: {"name":...,"value":...,"unit":"records/s"}.
- * usage: meta_bench [-n N] [-mongo URI] [-single-max M] */
+ *
+ * -scale T -files-per-task K: the embedded store's cost at size. Builds a
+ * store of T tasks (then T*K file records) in a temp dir (in /dev/shm when
+ * there is one: building is not what is measured), compacts it, and opens
+ * it in a fresh process (this program re-run with -open DIR), which
+ * reports the start (replay) time, the RSS the store adds, and the
+ * latency of paged listings (median of 21). Costs per task and per file
+ * record come from the two sizes (tasks only, then with files).
+ * usage: meta_bench [-n N] [-mongo URI] [-single-max M]
+ *        meta_bench -scale T [-files-per-task K] */
 #include <dirent.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <mongoc/mongoc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,8 +105,224 @@ static void drop_db(const char *uri, const char *db)
     mongoc_client_destroy(c);
 }
 
+static long rss_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t fl = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, fl)) v = strtol(line + fl + 1, NULL, 10);
+    if (f) fclose(f);
+    return v;
+}
+
+static int count_cb(void *ctx, const void *r) { (void)r; ++*(size_t *)ctx; return 0; }
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define REPS 21
+/* Median ms of REPS runs of one find. */
+static double find_ms(meta *m, const meta_query *q, int files, size_t *got)
+{
+    double t[REPS];
+    for (int i = 0; i < REPS; i++) {
+        size_t n = 0;
+        double t0 = now_s();
+        if (files) meta_files_find(m, q, (meta_file_cb)count_cb, &n);
+        else meta_tasks_find(m, q, (meta_task_cb)count_cb, &n);
+        t[i] = (now_s() - t0) * 1000;
+        *got = n;
+    }
+    qsort(t, REPS, sizeof t[0], cmp_d);
+    return t[REPS / 2];
+}
+
+#define NUSERS 100
+static void task_of(task_rec *t, size_t i)
+{
+    snprintf(t->task_id, sizeof t->task_id, "task-%010zu-%08zx", 1700000000 + i, i * 2654435761u);
+    snprintf(t->user_id, sizeof t->user_id, "user%03zu", i % NUSERS);
+    snprintf(t->task_name, sizeof t->task_name, "train-resnet-%zu", i % 1000);
+    snprintf(t->docker_image, sizeof t->docker_image, "pytorch/pytorch:2.1.0-cuda12.1-cudnn8-runtime");
+    t->submitted_at = 1700000000000ull + i * 1000;
+    t->created_at = t->submitted_at;
+    t->started_at = t->submitted_at + 100;
+    t->completed_at = t->submitted_at + 60000;
+    t->status = PROTO_ST_COMPLETED;
+    t->exit_code = 0;
+    t->req_cpu = 4;
+    t->req_memory = 8ull << 30;
+    t->attempts = 1;
+    snprintf(t->worker_id, sizeof t->worker_id, "worker-%02zu", i % 16);
+}
+
+/* The child: opens dir, prints its figures as "key value" lines. */
+static int open_child(const char *dir, size_t ntasks)
+{
+    char err[512] = "";
+    uint64_t dropped = 0;
+    long base = rss_kib("VmRSS:");
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    double t0 = now_s();
+    meta *m = meta_open_journal(dir, 0, &dropped, err, sizeof err);
+    double dt = now_s() - t0;
+    getrusage(RUSAGE_SELF, &r1);
+    if (!m) { fprintf(stderr, "meta_bench: open: %s\n", err); return 1; }
+    double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+                 (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+    printf("open_s %.3f\nopen_cpu_s %.3f\nrss_kib %ld\nhwm_kib %ld\n", dt, cpu, rss_kib("VmRSS:") - base,
+           rss_kib("VmHWM:"));
+    meta_query q = { 0 };
+    size_t got = 0;
+    q.limit = 100;
+    q.newest_first = 1;
+    printf("tasks_page_ms %.4f\n", find_ms(m, &q, 0, &got));
+    q.until = 1700000000000ull + (uint64_t)ntasks / 2 * 1000;     /* a page from the middle (cursor) */
+    printf("tasks_page_mid_ms %.4f\n", find_ms(m, &q, 0, &got));
+    q.until = 0;
+    q.user_id = "user042";
+    printf("tasks_page_user_ms %.4f\n", find_ms(m, &q, 0, &got));
+    q.user_id = NULL;
+    printf("files_page_ms %.4f\n", find_ms(m, &q, 1, &got));
+    q.user_id = "user042";
+    printf("files_page_user_ms %.4f\n", find_ms(m, &q, 1, &got));
+    meta_query qt = { 0 };
+    task_rec t;
+    task_rec_init(&t);
+    task_of(&t, ntasks / 3);
+    qt.task_id = t.task_id;
+    printf("files_of_task_ms %.4f\n", find_ms(m, &qt, 1, &got));
+    printf("files_of_task_n %zu\n", got);
+    t0 = now_s();
+    if (meta_compact(m, err, sizeof err) == 0) printf("compact_s %.3f\n", now_s() - t0);
+    fflush(stdout);
+    meta_close(m);
+    return 0;
+}
+
+/* Runs `self -open dir ntasks`; fills the figures it printed. */
+static int run_child(const char *self, const char *dir, size_t ntasks, double *open_s, double *rss,
+                     char *out, size_t cap)
+{
+    char cmd[1024], line[256];
+    snprintf(cmd, sizeof cmd, "'%s' -open '%s' %zu", self, dir, ntasks);
+    FILE *p = popen(cmd, "r");
+    size_t l = 0;
+    if (!p) return -1;
+    out[0] = 0;
+    while (fgets(line, sizeof line, p)) {
+        double v = 0;
+        char k[64];
+        if (sscanf(line, "%63s %lf", k, &v) != 2) continue;
+        if (!strcmp(k, "open_cpu_s")) *open_s = v;
+        if (!strcmp(k, "rss_kib")) *rss = v;
+        if (l < cap) l += (size_t)snprintf(out + l, cap - l, "%s %.4g\n", k, v);
+    }
+    return pclose(p) == 0 ? 0 : -1;
+}
+
+static void emitv(const char *name, double v, const char *unit)
+{
+    printf("{\"name\":\"%s\",\"value\":%.3f,\"unit\":\"%s\"}\n", name, v, unit);
+    fflush(stdout);
+}
+
+static int scale(const char *self, size_t ntasks, size_t per_task)
+{
+    char dir[] = "/dev/shm/meta_scale.XXXXXX", err[512] = "", a[2048], b[2048];
+    uint64_t dropped = 0;
+    double open_a = 0, rss_a = 0, open_b = 0, rss_b = 0;
+    int rc = 1;
+    if (!mkdtemp(dir)) {
+        memcpy(dir, "/tmp/meta_scale.XXXXXX", sizeof "/tmp/meta_scale.XXXXXX");
+        if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
+    }
+    meta *m = meta_open_journal(dir, 0, &dropped, err, sizeof err);
+    file_rec *f = calloc(per_task ? per_task : 1, sizeof *f);
+    task_rec t;
+    task_rec_init(&t);
+    if (!m || !f || task_rec_set_command(&t, "python train.py --epochs 10 --out /output") != 0) goto out;
+    double t0 = now_s();
+    for (size_t i = 0; i < ntasks; i++) {
+        task_of(&t, i);
+        if (meta_task_put_nosync(m, &t, err, sizeof err) != 0) goto out;
+        if (i % 10000 == 9999 && meta_sync(m, err, sizeof err) != 0) goto out;
+    }
+    if (meta_sync(m, err, sizeof err) != 0 || meta_compact(m, err, sizeof err) != 0) goto out;
+    fprintf(stderr, "meta_bench: %zu tasks built in %.1f s\n", ntasks, now_s() - t0);
+    meta_close(m);
+    m = NULL;
+    if (run_child(self, dir, ntasks, &open_a, &rss_a, a, sizeof a) != 0) goto out;
+    if (!(m = meta_open_journal(dir, 0, &dropped, err, sizeof err))) goto out;
+    t0 = now_s();
+    for (size_t i = 0; i < ntasks && per_task; i++) {
+        task_of(&t, i);
+        for (size_t k = 0; k < per_task; k++) {
+            file_rec *r = &f[k];
+            snprintf(r->task_id, sizeof r->task_id, "%s", t.task_id);
+            snprintf(r->user_id, sizeof r->user_id, "%s", t.user_id);
+            snprintf(r->task_name, sizeof r->task_name, "%s", t.task_name);
+            r->submitted_at = t.submitted_at;
+            snprintf(r->file_name, sizeof r->file_name, "checkpoints/epoch-%03zu.pt", k);
+            snprintf(r->file_path, sizeof r->file_path, "/var/lib/cloudai/files/%s/%s/20231114T221320Z/%s/%s",
+                     t.user_id, t.task_name, t.task_id, r->file_name);
+            r->file_size = 1000000 + k;
+            r->mode = 0644;
+            r->stored_at = t.completed_at;
+            for (int x = 0; x < 32; x++) r->sha256[x] = (uint8_t)(i * 7 + k * 13 + (size_t)x);
+        }
+        if (meta_files_put(m, f, per_task, err, sizeof err) != 0) goto out;
+    }
+    if (meta_compact(m, err, sizeof err) != 0) goto out;
+    fprintf(stderr, "meta_bench: %zu file records built in %.1f s\n", ntasks * per_task, now_s() - t0);
+    meta_close(m);
+    m = NULL;
+    if (run_child(self, dir, ntasks, &open_b, &rss_b, b, sizeof b) != 0) goto out;
+    fprintf(stderr, "meta_bench: %zu tasks only:\n%s", ntasks, a);
+    fprintf(stderr, "meta_bench: %zu tasks, %zu file records:\n%s", ntasks, ntasks * per_task, b);
+    double per_t = rss_a * 1024 / (double)ntasks;
+    double per_f = per_task ? (rss_b - rss_a) * 1024 / (double)(ntasks * per_task) : 0;
+    emitv("meta_scale_rss_per_task", per_t, "bytes");
+    emitv("meta_scale_rss_per_file", per_f, "bytes");
+    emitv("meta_scale_rss", rss_b / 1024, "MiB");
+    emitv("meta_scale_open_cpu", open_b, "s");
+    /* Linear projections to 1M tasks / 10M file records. */
+    emitv("meta_scale_rss_at_10M_files", (per_t * 1e6 + per_f * 1e7) / 1048576.0, "MiB");
+    double per_rec_s = open_b / (double)(ntasks + ntasks * per_task);
+    emitv("meta_scale_open_cpu_at_10M_files", per_rec_s * 11e6, "s");
+    const char *keys[] = { "open_s", "tasks_page_ms", "tasks_page_mid_ms", "tasks_page_user_ms", "files_page_ms",
+                           "files_page_user_ms", "files_of_task_ms", "compact_s" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *p = strstr(b, keys[i]);
+        char name[96];
+        if (!p) continue;
+        snprintf(name, sizeof name, "meta_scale_%s", keys[i]);
+        emitv(name, strtod(p + strlen(keys[i]) + 1, NULL), strstr(keys[i], "_ms") ? "ms" : "s");
+        if (i == 0) emitv("meta_scale_open_wall_at_10M_files", strtod(p + 7, NULL) / (double)(ntasks + ntasks * per_task) * 11e6, "s");
+    }
+    rc = 0;
+out:
+    if (rc) fprintf(stderr, "meta_bench: scale: %s\n", err);
+    meta_close(m);
+    task_rec_free(&t);
+    free(f);
+    rm_flat(dir);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "-open")) return open_child(argv[2], strtoul(argv[3], NULL, 10));
+    if (argc >= 3 && !strcmp(argv[1], "-scale"))
+        return scale(argv[0], strtoul(argv[2], NULL, 10),
+                     argc >= 5 && !strcmp(argv[3], "-files-per-task") ? strtoul(argv[4], NULL, 10) : 10);
+
     size_t n = 10000, single_max = 0;
     const char *uri = getenv("CLOUDAI_TEST_MONGO_URI");
     char err[512] = "", dir[] = "/tmp/meta_bench.XXXXXX";

@@ -541,6 +541,28 @@ if want meta; then
                 *) row "metadata: $n ($NSMALL files)" "$v" "$u" "" "" 1 ;;
             esac
         done < "$TMP/meta.out"
+        # The embedded store at size (tests/bench/meta_bench.c -scale): built
+        # in /dev/shm, opened by a fresh process; projections are linear.
+        NSCALE=$([ "$QUICK" = 1 ] && echo 20000 || echo 100000)
+        mark_begin
+        (cd "$TMP" && timeout 900 "$TMP/bin/meta_bench" -scale "$NSCALE" -files-per-task 10) \
+            > "$TMP/scale.out" 2> "$TMP/scale.err" ||
+            { log "  (metadata scale: meta_bench -scale failed)"; sed 's/^/    /' "$TMP/scale.err" >&2; }
+        mark_end
+        sv() { sed -n "s/.*\"name\":\"$1\",\"value\":\([0-9.eE+-]*\).*/\1/p" "$TMP/scale.out"; }
+        F=$((NSCALE * 10))
+        if [ -s "$TMP/scale.out" ]; then
+            row "metadata: store RSS per task (journal)" "$(sv meta_scale_rss_per_task)" bytes "" "" 0
+            row "metadata: store RSS per file record (journal)" "$(sv meta_scale_rss_per_file)" bytes "" "" 0
+            row "metadata: store RSS, $NSCALE tasks + $F files" "$(sv meta_scale_rss)" MiB "" "" 0
+            row "metadata: start (replay) CPU, $NSCALE tasks + $F files" "$(sv meta_scale_open_cpu)" s "" "" 0
+            row "metadata: RSS projected to 1M tasks + 10M files" "$(sv meta_scale_rss_at_10M_files)" MiB target 1024 0
+            row "metadata: start CPU projected to 1M tasks + 10M files" "$(sv meta_scale_open_cpu_at_10M_files)" s target 10 0
+            row "metadata: page of 100 newest tasks, $NSCALE tasks" "$(sv meta_scale_tasks_page_ms)" ms target 50 0
+            row "metadata: page of 100 tasks of one user (1%)" "$(sv meta_scale_tasks_page_user_ms)" ms target 50 0
+            row "metadata: page of 100 newest files, $F files" "$(sv meta_scale_files_page_ms)" ms target 50 0
+            row "metadata: compaction (write lock held), $F files" "$(sv meta_scale_compact_s)" s "" "" 0
+        fi
     else
         log "  (metadata: tests/bench/meta_bench.c not present; skipped)"
     fi
