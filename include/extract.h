@@ -1,13 +1,14 @@
 /* extract.h — safe, streaming extraction of a tar stream into a directory
  * (DESIGN.md invariant 3). Every path is resolved component by component
  * with openat(O_NOFOLLOW) under the target's directory fd, so nothing is
- * written outside it or through a symlink. Refused: absolute paths, "..",
- * symlinks whose target leaves the tree, hard links to anything not already
- * extracted here, device nodes, FIFOs, sockets, entries replacing existing
- * ones of another kind (a later regular file replaces an earlier file of
- * the same name, as in GNU tar: f->replaced says so), and anything over
- * the byte / file-count / path-length limits. Sparse files are written
- * with holes.
+ * written outside it or through a symlink. Refused (or, with a skip
+ * callback, skipped one by one): absolute paths, "..", symlinks whose
+ * target leaves the tree, hard links to anything not already extracted
+ * here, device nodes, FIFOs, entries replacing existing ones of another
+ * kind (a later regular file replaces an earlier file of the same name,
+ * as in GNU tar: f->replaced says so), paths over the length limit.
+ * Refused always: a malformed or truncated stream and anything over the
+ * byte / file-count limits. Sparse files are written with holes.
  * Regular files get mode & 0777 (no set-id bits). One owner, one thread. */
 #ifndef CLOUDAI_EXTRACT_H
 #define CLOUDAI_EXTRACT_H
@@ -33,9 +34,34 @@ typedef struct extract_file {
 
 typedef int (*extract_cb)(void *ctx, const extract_file *f);
 
+/* An entry that cannot be stored safely, left out instead of refusing the
+ * stream: a path that is absolute, holds "..", "." or an empty component,
+ * or is over the length limit; a symlink whose target leaves the tree; a
+ * hard link to anything not extracted here; a device, FIFO or unknown
+ * type; an entry below a symlink or a file; an entry replacing another.
+ * Integrity failures (a bad header, a truncated stream), the byte and
+ * entry-count limits and I/O errors are never skipped. */
+typedef struct extract_skip {
+    const char *name;      /* the entry's path as the archive gives it */
+    const char *reason;    /* short text, without the name */
+    int code;              /* the TAR_E_* that would have refused the stream */
+} extract_skip;
+
+/* Return 0 to go on, or a negative code to stop the extraction with it. */
+typedef int (*extract_skip_cb)(void *ctx, const extract_skip *s);
+
 typedef struct extract extract;
 /* dir must exist (the staging directory). on_file may be NULL. */
 extract *extract_new(const char *dir, const extract_limits *lim, extract_cb on_file, void *ctx);
+/* With on_skip set, unsafe entries (see extract_skip) are left out and
+ * reported; without it (the default) the first one refuses the stream
+ * with "refusing 'NAME': REASON". Call before the first extract_feed. */
+void extract_set_skip(extract *x, extract_skip_cb on_skip, void *ctx);
+/* Absolute symlink targets inside root (e.g. "/output"), root itself
+ * excluded, are rewritten as the equivalent relative target before the
+ * link is judged, so "latest -> /output/ckpt" is stored as
+ * "latest -> ckpt". root is copied; NULL turns the rewrite off. */
+int extract_set_link_root(extract *x, const char *root);
 /* Feeds tar bytes; 0 or a negative TAR_E_* code (then extract_error says why). */
 int extract_feed(extract *x, const uint8_t *p, size_t n);
 /* Requires the archive end; fsyncs every file and directory written. */

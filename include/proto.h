@@ -152,7 +152,8 @@ enum proto_tag {
     T_STORE_BYTES = 70,   /* U64 output bytes held in the file store */
     T_BACKEND = 71,       /* STR <= 32: metadata backend, "journal" | "mongodb" */
     T_DEGRADED = 72,      /* STR <= 4096, repeated: one per degraded backend */
-    T_TAG_MAX = 72
+    T_NOTES = 73,         /* STR <= 4096: output entries left out, and why */
+    T_TAG_MAX = 73
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

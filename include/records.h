@@ -2,7 +2,7 @@
  * FILE_METADATA, WORKERS), shared by the master's stores, the wire codec
  * and the client. Field names follow the seed design. Strings are fixed
  * arrays so a record is plain data (copyable with =), except the command
- * and the argv, which are malloc'd and owned by the record:
+ * the argv and the notes, which are malloc'd and owned by the record:
  * task_rec_free releases them, task_rec_copy deep-copies. */
 #ifndef CLOUDAI_RECORDS_H
 #define CLOUDAI_RECORDS_H
@@ -29,7 +29,13 @@ typedef struct task_rec {
     uint64_t created_at, started_at, completed_at;  /* ms, 0 = not yet */
     uint64_t output_files, output_bytes;
     uint64_t timeout_s;
+    char *notes;                /* what the store left out and why, or NULL
+                                 * (<= TASK_NOTES_MAX bytes; most tasks have
+                                 * none, so it is not a fixed array) */
 } task_rec;
+
+/* Bound of task_rec.notes (and of NOTES on the wire). */
+#define TASK_NOTES_MAX 4096
 
 typedef struct file_rec {
     char task_id[64];
@@ -60,6 +66,9 @@ int task_rec_copy(task_rec *dst, const task_rec *src);   /* 0 or -ENOMEM */
 /* Sets argv (deep copy) / command (copy); 0 or -ENOMEM. */
 int task_rec_set_argv(task_rec *t, int argc, char *const *argv);
 int task_rec_set_command(task_rec *t, const char *cmd);
+/* Sets notes (a copy cut to TASK_NOTES_MAX bytes at a UTF-8 boundary;
+ * NULL or "" clears); 0 or -ENOMEM (the old notes are kept). */
+int task_rec_set_notes(task_rec *t, const char *notes);
 
 /* Wire encoding: fields straight into the current message or record. */
 void task_rec_put(proto_buf *b, const task_rec *t);

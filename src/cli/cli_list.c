@@ -170,6 +170,14 @@ static int task_row(void *ctx, const proto_msg *rec)
     }
     if (t.error[0])
         table_note(o->t, t.error);
+    if (t.notes) {
+        char *n = malloc(strlen(t.notes) + 16);
+        if (n) {
+            sprintf(n, "not stored: %s", t.notes);
+            table_note(o->t, n);
+            free(n);
+        }
+    }
 out:
     task_rec_free(&t);
     return rc;

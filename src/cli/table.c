@@ -129,7 +129,21 @@ int table_note(table *t, const char *s)
     if (!d)
         return -ENOMEM;
     table_rowv *r = &t->rows[t->nrows - 1];
-    free(r->note);
+    if (r->note) {
+        /* A second note goes on a line of its own. */
+        size_t a = strlen(r->note), b = strlen(d);
+        char *j = malloc(a + b + 9);
+        if (!j) {
+            free(d);
+            return -ENOMEM;
+        }
+        memcpy(j, r->note, a);
+        memcpy(j + a, "\n    -> ", 8);
+        memcpy(j + a + 8, d, b + 1);
+        free(d);
+        free(r->note);
+        d = j;
+    }
     r->note = d;
     return 0;
 }

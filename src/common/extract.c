@@ -60,8 +60,13 @@ struct extract {
     extract_limits lim;
     extract_cb cb;
     void *ctx;
+    extract_skip_cb skip_cb;
+    void *skip_ctx;
+    char *link_root;      /* absolute targets under it become relative */
     uint64_t bytes, files;
     int err;
+    int skippable;        /* err is about the entry, not the stream */
+    int skipping;         /* the current entry is being left out */
     char msg[512];
     /* the entry being written */
     int fd;
@@ -88,6 +93,24 @@ static int xfail(extract *x, int code, const char *fmt, ...)
     vsnprintf(x->msg, sizeof x->msg, fmt, ap);
     va_end(ap);
     x->err = code;
+    return code;
+}
+
+/* An entry that cannot be stored safely: refuses the stream, or is left
+ * out by on_entry when a skip callback is set. reason excludes the name. */
+static int xskip(extract *x, int code, const char *name, const char *fmt, ...)
+{
+    char reason[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    xfail(x, code, "refusing '%.200s': %s", name, reason);
+    /* Keep the bare reason for the callback after the message. */
+    size_t used = strlen(x->msg) + 1;
+    if (used < sizeof x->msg)
+        snprintf(x->msg + used, sizeof x->msg - used, "%s", reason);
+    x->skippable = 1;
     return code;
 }
 
@@ -149,21 +172,21 @@ static int check_name(extract *x, const char *name)
 {
     size_t len = strlen(name);
     if (len == 0)
-        return xfail(x, TAR_E_PATH, "refusing an entry with an empty name");
+        return xskip(x, TAR_E_PATH, name, "empty name");
     if (len > x->lim.max_path)
-        return xfail(x, TAR_E_LIMIT, "refusing '%.80s...': path of %zu bytes over the %zu-byte limit",
-                     name, len, x->lim.max_path);
+        return xskip(x, TAR_E_LIMIT, name, "path of %zu bytes over the %zu-byte limit",
+                     len, x->lim.max_path);
     if (name[0] == '/')
-        return xfail(x, TAR_E_PATH, "refusing '%s': absolute path", name);
+        return xskip(x, TAR_E_PATH, name, "absolute path");
     for (const char *c = name; ; ) {
         const char *e = strchr(c, '/');
         size_t n = e ? (size_t)(e - c) : strlen(c);
         if (n == 0)
-            return xfail(x, TAR_E_PATH, "refusing '%s': empty path component", name);
+            return xskip(x, TAR_E_PATH, name, "empty path component");
         if (n == 2 && c[0] == '.' && c[1] == '.')
-            return xfail(x, TAR_E_PATH, "refusing '%s': path leaves the target", name);
+            return xskip(x, TAR_E_PATH, name, "path leaves the target");
         if (n == 1 && c[0] == '.')
-            return xfail(x, TAR_E_PATH, "refusing '%s': '.' path component", name);
+            return xskip(x, TAR_E_PATH, name, "'.' path component");
         if (!e) break;
         c = e + 1;
     }
@@ -185,7 +208,7 @@ static int open_parent(extract *x, const char *name, const char **base)
 
     char path[TAR_PATH_MAX + 1];
     if (plen > TAR_PATH_MAX)
-        return xfail(x, TAR_E_LIMIT, "refusing '%s': path too long", name);
+        return xskip(x, TAR_E_LIMIT, name, "path too long");
     memcpy(path, name, plen);
     path[plen] = 0;
     int cur = x->root;
@@ -213,8 +236,7 @@ static int open_parent(extract *x, const char *name, const char **base)
         if (cur != x->root) close(cur);
         if (fd < 0) {
             if (saved == ELOOP || saved == ENOTDIR)
-                return xfail(x, TAR_E_LINK, "refusing '%s': '%s' is a symlink or not a directory",
-                             name, path);
+                return xskip(x, TAR_E_LINK, name, "'%.200s' is a symlink or not a directory", path);
             return xfail(x, TAR_E_IO, "open '%s': %s", path, strerror(saved));
         }
         cur = fd;
@@ -243,18 +265,17 @@ static int check_symlink(extract *x, const char *name, const char *target)
     for (const char *c = name; (c = strchr(c, '/')); c++)
         depth++;
     if (!target[0] || target[0] == '/')
-        return xfail(x, TAR_E_LINK, "refusing symlink '%s' -> '%s': target must be relative",
-                     name, target);
+        return xskip(x, TAR_E_LINK, name, "symlink to '%.200s': target must be relative%s",
+                     target, target[0] ? " (or inside the output)" : "");
     if (strlen(target) > x->lim.max_path)
-        return xfail(x, TAR_E_LIMIT, "refusing symlink '%s': target too long", name);
+        return xskip(x, TAR_E_LIMIT, name, "symlink target too long");
     int seen_name = 0;
     for (const char *c = target; *c; ) {
         const char *e = strchr(c, '/');
         size_t n = e ? (size_t)(e - c) : strlen(c);
         if (n == 2 && c[0] == '.' && c[1] == '.') {
             if (seen_name || --depth < 0)
-                return xfail(x, TAR_E_LINK, "refusing symlink '%s' -> '%s': target leaves the target",
-                             name, target);
+                return xskip(x, TAR_E_LINK, name, "symlink to '%.200s' leaves the target", target);
         } else if (n > 0 && !(n == 1 && c[0] == '.')) {
             seen_name = 1;
         }
@@ -267,7 +288,7 @@ static int check_symlink(extract *x, const char *name, const char *target)
 static int refuse_exists(extract *x, const char *name, int e)
 {
     if (e == EEXIST)
-        return xfail(x, TAR_E_EXISTS, "refusing '%s': would replace an existing entry", name);
+        return xskip(x, TAR_E_EXISTS, name, "would replace an existing entry");
     if (e == EFBIG)   /* the archive's doing (a huge sparse size), not the store's */
         return xfail(x, TAR_E_LIMIT, "'%s': larger than the store's filesystem allows", name);
     return xfail(x, TAR_E_IO, "create '%s': %s", name, strerror(e));
@@ -307,7 +328,7 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
     if (e->type != '0' && e->type != '5' && e->type != '1' && e->type != '2') {
         const char *what = e->type == '3' ? "character device" : e->type == '4' ? "block device"
                          : e->type == '6' ? "FIFO" : "unsupported entry type";
-        return xfail(x, TAR_E_TYPE, "refusing '%s': %s ('%c')", e->name, what,
+        return xskip(x, TAR_E_TYPE, e->name, "%s ('%c')", what,
                      e->type > 32 && e->type < 127 ? e->type : '?');
     }
     if ((rc = check_name(x, e->name)) < 0)
@@ -316,8 +337,8 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
      * the same name, as in GNU tar: it takes over its count and bytes. */
     const xnode *old = tab_find(x, e->name);
     if (old && old->type != '5' && strcmp(old->raw ? old->raw : old->name, raw))
-        return xfail(x, TAR_E_EXISTS, "refusing '%s': another name in the archive is stored under "
-                     "this one (non-UTF-8 bytes are encoded as U+F780-U+F7FF)", e->name);
+        return xskip(x, TAR_E_EXISTS, e->name, "another name in the archive is stored under "
+                     "this one (non-UTF-8 bytes are encoded as U+F780-U+F7FF)");
     int replace = old && e->type == '0' && (old->type == '0' || old->type == '1');
     uint64_t old_bytes = replace && old->type == '0' ? old->size : 0;
     if (!replace && x->lim.max_files && x->files >= x->lim.max_files)
@@ -340,8 +361,8 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
             memmove(lname, lname + 2, strlen(lname + 2) + 1);
         hl = tab_find(x, lname);
         if (!hl || (hl->type != '0' && hl->type != '1'))
-            return xfail(x, TAR_E_LINK, "refusing hard link '%s' -> '%s': not a file extracted here",
-                         e->name, e->linkname);
+            return xskip(x, TAR_E_LINK, e->name, "hard link to '%.200s', not a file extracted here",
+                         e->linkname);
         hl_size = hl->size;   /* tab may move when parents get created */
         memcpy(hl_sha, hl->sha, 32);
     }
@@ -361,8 +382,7 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
                 return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
             x->files++;
         } else if (d->type != '5') {
-            return xfail(x, TAR_E_EXISTS, "refusing '%s': a directory would replace an existing "
-                         "entry", e->name);
+            return xskip(x, TAR_E_EXISTS, e->name, "a directory would replace an existing entry");
         }   /* a directory announced again: the later mode and mtime win */
         d->explicit_dir = 1;
         d->mode = e->mode & 0777;
@@ -376,8 +396,7 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
         x->files--;
         x->cur.replaced = 1;
     } else if (tab_find(x, e->name)) {
-        return xfail(x, TAR_E_EXISTS, "refusing '%s': would replace an existing entry of "
-                     "another type", e->name);
+        return xskip(x, TAR_E_EXISTS, e->name, "would replace an existing entry of another type");
     }
     if (e->type == '2') {
         if (symlinkat(e->linkname, pfd, base) < 0)
@@ -426,11 +445,37 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
     return 0;
 }
 
+/* "/output/a/b" seen from "d/link" (root "/output") -> "../a/b": the same
+ * file, reached without leaving the tree. Anything else is returned as is
+ * and judged by check_symlink. */
+static const char *link_rewrite(const extract *x, const char *name, const char *target,
+                                char *buf, size_t cap)
+{
+    size_t rl = strlen(x->link_root), depth = 0, k = 0;
+    if (strncmp(target, x->link_root, rl) || target[rl] != '/')
+        return target;
+    const char *rest = target + rl;
+    while (*rest == '/') rest++;
+    if (!*rest)
+        return target;      /* the root itself: not an entry of the tree */
+    for (const char *c = name; (c = strchr(c, '/')); c++)
+        depth++;
+    if (depth * 3 + strlen(rest) >= cap)
+        return target;
+    for (size_t i = 0; i < depth; i++, k += 3)
+        memcpy(buf + k, "../", 3);
+    memcpy(buf + k, rest, strlen(rest) + 1);
+    return buf;
+}
+
 static int on_entry(void *ctx, const tar_entry *e)
 {
     extract *x = ctx;
     tar_entry enc = *e;
+    char tbuf[TAR_PATH_MAX + 1];
     x->encoded = 0;
+    x->skipping = 0;
+    x->skippable = 0;
     if (!namecode_is_utf8(e->name)) {
         if (namecode_encode(e->name, x->ename, sizeof x->ename) < 0)
             return xfail(x, TAR_E_LIMIT, "refusing '%.200s': name too long once encoded", e->name);
@@ -442,7 +487,24 @@ static int on_entry(void *ctx, const tar_entry *e)
             return xfail(x, TAR_E_LIMIT, "refusing '%.200s': link too long once encoded", e->name);
         enc.linkname = x->elink;
     }
-    return entry_begin(x, &enc, e->name);
+    if (enc.type == '2' && x->link_root && enc.linkname[0] == '/')
+        enc.linkname = link_rewrite(x, enc.name, enc.linkname, tbuf, sizeof tbuf);
+    int rc = entry_begin(x, &enc, e->name);
+    if (rc < 0 && x->skippable && x->skip_cb && x->fd < 0) {
+        /* The stream is fine, this entry is not: leave it out (its data,
+         * if any, is read and dropped) and tell the caller, under the
+         * encoded (valid UTF-8) name. */
+        extract_skip sk = { enc.name, x->msg + strlen(x->msg) + 1, rc };
+        x->err = 0;
+        x->skippable = 0;
+        x->skipping = 1;
+        int r = x->skip_cb(x->skip_ctx, &sk);
+        x->msg[0] = 0;
+        if (r < 0)
+            return xfail(x, r, "stopped by the caller at '%.200s' (%d)", enc.name, r);
+        return 0;
+    }
+    return rc;
 }
 
 static int on_data(void *ctx, const uint8_t *p, size_t n)
@@ -489,7 +551,7 @@ static int on_entry_end(void *ctx, const tar_entry *e)
 {
     extract *x = ctx;
     const char *name = x->cur.name;   /* encoded if need be; e->name is the raw one */
-    if (e->type == '5' && e->name[0] == 0)
+    if ((e->type == '5' && e->name[0] == 0) || x->skipping)
         return 0;
     if (e->type == '0' && x->fd >= 0) {
         int fd = x->fd;
@@ -537,6 +599,25 @@ extract *extract_new(const char *dir, const extract_limits *lim, extract_cb on_f
         return NULL;
     }
     return x;
+}
+
+void extract_set_skip(extract *x, extract_skip_cb on_skip, void *ctx)
+{
+    x->skip_cb = on_skip;
+    x->skip_ctx = ctx;
+}
+
+int extract_set_link_root(extract *x, const char *root)
+{
+    char *r = NULL;
+    if (root) {
+        size_t n = strlen(root);
+        while (n > 1 && root[n - 1] == '/') n--;
+        if (!(r = strndup(root, n))) return -ENOMEM;
+    }
+    free(x->link_root);
+    x->link_root = r;
+    return 0;
 }
 
 int extract_feed(extract *x, const uint8_t *p, size_t n)
@@ -626,6 +707,7 @@ void extract_free(extract *x)
     }
     free(x->tab);
     free(x->dirs);
+    free(x->link_root);
     tar_reader_free(x->r);
     close(x->root);
     free(x);

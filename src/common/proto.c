@@ -55,6 +55,7 @@ static const tag_info tags[T_TAG_MAX + 1] = {
     [T_LAST_SEEN] = U, [T_ADDRESS] = S(256), [T_ADMIN] = UR(0, 1),
     [T_PATTERN] = S(128), [T_MORE] = UR(0, 1), [T_EXPIRES_AT] = U,
     [T_COUNT] = U, [T_STORE_BYTES] = U, [T_BACKEND] = S(32), [T_DEGRADED] = S(4096),
+    [T_NOTES] = S(4096),
 };
 
 #undef S

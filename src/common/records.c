@@ -27,6 +27,8 @@ void task_rec_free(task_rec *t)
     }
     t->argv = NULL;
     t->argc = 0;
+    free(t->notes);
+    t->notes = NULL;
 }
 
 static char **argv_dup(int argc, char *const *argv)
@@ -43,24 +45,27 @@ static char **argv_dup(int argc, char *const *argv)
     return v;
 }
 
-/* dst is overwritten without being freed: it must not own a command or an
- * argv. On -ENOMEM dst owns nothing (command and argv are NULL). */
+/* dst is overwritten without being freed: it must not own a command, an
+ * argv or notes. On -ENOMEM dst owns nothing (all three are NULL). */
 int task_rec_copy(task_rec *dst, const task_rec *src)
 {
     *dst = *src;
     dst->command = NULL;
     dst->argv = NULL;
     dst->argc = 0;
-    if (src->command && !(dst->command = strdup(src->command))) return -ENOMEM;
+    dst->notes = NULL;
+    if (src->command && !(dst->command = strdup(src->command))) goto nomem;
+    if (src->notes && !(dst->notes = strdup(src->notes))) goto nomem;
     if (src->argv && src->argc > 0) {
-        if (!(dst->argv = argv_dup(src->argc, src->argv))) {
-            free(dst->command);
-            dst->command = NULL;
-            return -ENOMEM;
-        }
+        if (!(dst->argv = argv_dup(src->argc, src->argv))) goto nomem;
         dst->argc = src->argc;
     }
     return 0;
+nomem:
+    free(dst->command);
+    free(dst->notes);
+    dst->command = dst->notes = NULL;
+    return -ENOMEM;
 }
 
 /* Replaces t's argv with a deep copy; argc 0 or argv NULL clears it. On
@@ -85,6 +90,25 @@ int task_rec_set_command(task_rec *t, const char *cmd)
     if (cmd && !(c = strdup(cmd))) return -ENOMEM;
     free(t->command);
     t->command = c;
+    return 0;
+}
+
+int task_rec_set_notes(task_rec *t, const char *notes)
+{
+    char *n = NULL;
+    if (notes && notes[0]) {
+        size_t len = strlen(notes);
+        if (len > TASK_NOTES_MAX) {
+            len = TASK_NOTES_MAX;
+            while (len > 0 && ((unsigned char)notes[len] & 0xC0) == 0x80)
+                len--;     /* never cut a UTF-8 sequence in two */
+        }
+        if (!(n = malloc(len + 1))) return -ENOMEM;
+        memcpy(n, notes, len);
+        n[len] = 0;
+    }
+    free(t->notes);
+    t->notes = n;
     return 0;
 }
 
@@ -124,6 +148,7 @@ void task_rec_put(proto_buf *b, const task_rec *t)
     put_u(b, T_OUTPUT_FILES, t->output_files);
     put_u(b, T_OUTPUT_BYTES, t->output_bytes);
     put_u(b, T_TIMEOUT, t->timeout_s);
+    put_s(b, T_NOTES, t->notes);
 }
 
 void file_rec_put(proto_buf *b, const file_rec *f)
@@ -235,7 +260,14 @@ int task_rec_get(const proto_msg *m, task_rec *t)
     if ((rc = get_u(m, T_COMPLETED_AT, &t->completed_at))) goto out;
     if ((rc = get_u(m, T_OUTPUT_FILES, &t->output_files))) goto out;
     if ((rc = get_u(m, T_OUTPUT_BYTES, &t->output_bytes))) goto out;
-    rc = get_u(m, T_TIMEOUT, &t->timeout_s);
+    if ((rc = get_u(m, T_TIMEOUT, &t->timeout_s))) goto out;
+    if (proto_get(m, T_NOTES, &f) == 0) {
+        char *n = malloc(f.len + 1);
+        if (!n) { rc = PROTO_E_NOMEM; goto out; }
+        proto_field_str(&f, n, f.len + 1);
+        free(t->notes);
+        t->notes = n;
+    }
 out:
     return rc;
 }

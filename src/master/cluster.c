@@ -1327,7 +1327,7 @@ out:
 }
 
 int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64_t bytes,
-                        char *err, size_t errcap)
+                        const char *notes, char *err, size_t errcap)
 {
     int rc = 0;
     pthread_mutex_lock(&cl->mu);
@@ -1339,6 +1339,8 @@ int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64
     }
     t->rec.output_files = files;
     t->rec.output_bytes = bytes;
+    /* On -ENOMEM the notes stay as they were: the files are stored. */
+    if (notes) task_rec_set_notes(&t->rec, notes);
     int st = t->result_status ? t->result_status
                               : (t->rec.exit_code == 0 ? PROTO_ST_COMPLETED : PROTO_ST_FAILED);
     if (st == PROTO_ST_FAILED && !t->rec.error[0])

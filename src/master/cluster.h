@@ -69,9 +69,10 @@ void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id
  * PROTO_ERR_* (positive) with err. */
 int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id,
                          task_rec *out, char *err, size_t errcap);
-/* The output is stored and indexed: the task gets its final status. */
+/* The output is stored and indexed: the task gets its final status, and
+ * notes (what was left out; NULL keeps the task's notes) replace its notes. */
 int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64_t bytes,
-                        char *err, size_t errcap);
+                        const char *notes, char *err, size_t errcap);
 /* The upload failed: the task shows why. Transient (store full, a bad
  * chunk): the worker keeps the output and retries. Permanent (the archive
  * was refused: hostile entries, limits): the task fails for good. */

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { K_STR, K_U64, K_I64, K_F64, K_U32, K_STATUS, K_SHA, K_CMD, K_ARGV };
+enum kind { K_STR, K_U64, K_I64, K_F64, K_U32, K_STATUS, K_SHA, K_CMD, K_NOTES, K_ARGV };
 
 struct field {
     const char *name;
@@ -31,6 +31,7 @@ static const struct field task_fields[] = {
     F(task_rec, K_U64, created_at), F(task_rec, K_U64, started_at),
     F(task_rec, K_U64, completed_at), F(task_rec, K_U64, output_files),
     F(task_rec, K_U64, output_bytes), F(task_rec, K_U64, timeout_s),
+    F(task_rec, K_NOTES, notes),
 };
 
 static const struct field file_fields[] = {
@@ -95,7 +96,8 @@ static int to_bson(const struct field *fs, size_t nf, const void *rec, bson_t *d
             ok = bson_append_utf8(doc, f->name, -1, s, 64);
             break;
         }
-        case K_CMD: {
+        case K_CMD:
+        case K_NOTES: {
             const char *c = *(char *const *)p;
             if (c) ok = bson_append_utf8(doc, f->name, -1, c, -1);
             break;
@@ -201,6 +203,7 @@ static int from_bson(const struct field *fs, size_t nf, const bson_t *doc, void 
         switch (f->kind) {
         case K_STR:
         case K_CMD:
+        case K_NOTES:
         case K_STATUS:
         case K_SHA: {
             uint32_t len;
@@ -213,6 +216,8 @@ static int from_bson(const struct field *fs, size_t nf, const bson_t *doc, void 
                 rc = 0;
             } else if (f->kind == K_CMD) {
                 rc = task_rec_set_command(rec, s) ? METADOC_E_NOMEM : 0;
+            } else if (f->kind == K_NOTES) {
+                rc = task_rec_set_notes(rec, s) ? METADOC_E_NOMEM : 0;
             } else if (f->kind == K_STATUS) {
                 int st = proto_status_parse(s);
                 if (st < 0) break;

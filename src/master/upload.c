@@ -13,6 +13,7 @@
 #include "http_metrics.h"
 #include "ids.h"
 #include "log.h"
+#include "notes.h"
 #include "tar.h"
 #include "upload.h"
 
@@ -49,6 +50,7 @@ struct upload {
     uint64_t bytes;
     size_t entries;            /* archive entries of any type */
     int dups;                  /* a later file replaced an indexed one */
+    notes skipped;             /* entries left out, for the task's notes */
     int attached;
     uint64_t touched;
     int failed;                /* the archive was refused: its TAR_E_* code */
@@ -144,6 +146,7 @@ static void session_free(upload *s)
     for (size_t i = 0; i < s->nfiles; i++)
         free(s->files[i].name);
     free(s->files);
+    notes_free(&s->skipped);
     task_rec_free(&s->task);
     free(s);
 }
@@ -193,6 +196,16 @@ static int on_file(void *ctx, const extract_file *f)
     memcpy(uf->sha, f->sha256, 32);
     s->nfiles++;
     s->bytes += f->size;
+    return 0;
+}
+
+/* An entry that cannot be stored safely is left out and named in the
+ * task's notes; the rest of the run is stored (issue 10, item 2). */
+static int on_skip(void *ctx, const extract_skip *k)
+{
+    upload *s = ctx;
+    log_info("task %s: output entry '%.200s' not stored: %s", s->task_id, k->name, k->reason);
+    notes_add(&s->skipped, k->name, k->reason);
     return 0;
 }
 
@@ -256,16 +269,34 @@ static void send_ack(conn *c, const char *task_id, int ok, const char *msg)
     send_ack_code(c, task_id, ok, 0, msg);
 }
 
+/* The extractor of a session: unsafe entries are skipped into the notes,
+ * absolute links into /output (the task's view) made relative. */
+static extract *new_extract(uploads *u, upload *s)
+{
+    extract_limits lim = { u->cfg->max_output_bytes, u->cfg->max_output_files, 0 };
+    extract *x = extract_new(s->staging, &lim, on_file, s);
+    if (x && extract_set_link_root(x, "/output") < 0) {
+        extract_free(x);
+        return NULL;
+    }
+    if (x) extract_set_skip(x, on_skip, s);
+    return x;
+}
+
 static upload *session_new(uploads *u, const task_rec *t, uint64_t total, char *err, size_t errcap)
 {
     upload *s = calloc(1, sizeof *s);
-    extract_limits lim = { u->cfg->max_output_bytes, u->cfg->max_output_files, 0 };
     int rc;
     if (!s || task_rec_copy(&s->task, t) < 0) {
         snprintf(err, errcap, "out of memory");
         goto fail;
     }
     snprintf(s->task_id, sizeof s->task_id, "%s", t->task_id);
+    /* What the worker already left out (its TASK_RESULT) comes first. */
+    if (notes_add_text(&s->skipped, t->notes) < 0) {
+        snprintf(err, errcap, "out of memory");
+        goto fail;
+    }
     snprintf(s->staging, sizeof s->staging, "%s/%s", u->staging_root, t->task_id);
     if (upload_task_dir(u->cfg, t, s->final, sizeof s->final) < 0) {
         snprintf(err, errcap, "store path too long");
@@ -280,7 +311,7 @@ static upload *session_new(uploads *u, const task_rec *t, uint64_t total, char *
     } else if ((rc = mkdir(s->staging, 0700)) < 0) {
         snprintf(err, errcap, "cannot create staging directory %s: %s", s->staging, strerror(errno));
         goto fail;
-    } else if (!(s->x = extract_new(s->staging, &lim, on_file, s))) {
+    } else if (!(s->x = new_extract(u, s))) {
         snprintf(err, errcap, "out of memory");
         goto fail;
     }
@@ -541,7 +572,6 @@ static int index_files(uploads *u, upload *s, char *why, size_t cap)
 static int small_end(uploads *u, upload *s)
 {
     static const tar_reader_ops zops = { zr_entry, NULL, NULL, NULL };
-    extract_limits lim = { u->cfg->max_output_bytes, u->cfg->max_output_files, 0 };
     int rc;
     if (!(s->zr = tar_reader_new(&zops, s, TAR_PATH_MAX)))
         return s->failed = TAR_E_NOMEM;
@@ -554,7 +584,7 @@ static int small_end(uploads *u, upload *s)
                  strerror(errno));
         return s->failed = TAR_E_IO;
     }
-    if (!(s->x = extract_new(s->staging, &lim, on_file, s))) {
+    if (!(s->x = new_extract(u, s))) {
         snprintf(s->why, sizeof s->why, "out of memory");
         return s->failed = TAR_E_NOMEM;
     }
@@ -609,7 +639,10 @@ int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
         drop_replaced(s);
     if ((s->x && publish(s, why, sizeof why) < 0) || index_files(u, s, why, sizeof why) < 0)
         return fail(u, s, c, why);
-    if (cluster_upload_done(u->cl, s->task_id, s->nfiles, s->bytes, err, sizeof err) == PROTO_ERR_STORE) {
+    char *nt = notes_render(&s->skipped, TASK_NOTES_MAX);
+    rc = cluster_upload_done(u->cl, s->task_id, s->nfiles, s->bytes, nt, err, sizeof err);
+    free(nt);
+    if (rc == PROTO_ERR_STORE) {
         /* Stored but not durably indexed: the worker keeps its copy and
          * retries; the retry is answered "already stored" once the
          * record is on disk. */
@@ -619,8 +652,9 @@ int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
         pthread_mutex_unlock(&u->mu);
         return -1;
     }
-    log_info("task %s: stored %zu files, %llu bytes in %s", s->task_id, s->nfiles,
-             (unsigned long long)s->bytes, s->x ? s->final : "(empty output: no directory)");
+    log_info("task %s: stored %zu files, %llu bytes in %s%s", s->task_id, s->nfiles,
+             (unsigned long long)s->bytes, s->x ? s->final : "(empty output: no directory)",
+             s->skipped.total ? " (some entries left out: see the task's notes)" : "");
     send_ack(c, s->task_id, 1, "stored");
     http_metrics_upload_done(ids_now_ms() - s->began);
     pthread_mutex_lock(&u->mu);

@@ -118,6 +118,7 @@ static void test_task_put_get_replace(void)
     t.req_memory = 1 << 20;
     t.req_gpu = 1;
     t.timeout_s = 60;
+    T_EQ_INT(task_rec_set_notes(&t, "'pipe': FIFO ('6')"), 0);
     snprintf(t.want_worker, sizeof t.want_worker, "w1");
     T_EQ_INT(meta_task_put(m, &t, NULL, 0), 0);
     T_EQ_INT(meta_task_get(m, "task-1-aaa", &g), 0);
@@ -134,6 +135,7 @@ static void test_task_put_get_replace(void)
     T_EQ_INT(g.status, PROTO_ST_QUEUED);
     T_EQ_INT(g.exit_code, -1);
     T_EQ_INT(g.timeout_s, 60);
+    T_EQ_STR(g.notes, "'pipe': FIFO ('6')");
     task_rec_free(&g);
 
     t.status = PROTO_ST_COMPLETED;

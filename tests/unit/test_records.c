@@ -40,6 +40,7 @@ static void fill_task(task_rec *t)
     t->created_at = 1; t->started_at = 2; t->completed_at = 3;
     t->output_files = 17; t->output_bytes = 123456789;
     t->timeout_s = 3600;
+    task_rec_set_notes(t, "'pipe': FIFO ('6'); '\xc3\xa9': symlink to '/etc/passwd' leaves the target");
 }
 
 static void check_task_eq(const task_rec *a, const task_rec *b, int want_worker_too)
@@ -66,6 +67,7 @@ static void check_task_eq(const task_rec *a, const task_rec *b, int want_worker_
     T_CHECK(a->completed_at == b->completed_at);
     T_CHECK(a->output_files == b->output_files && a->output_bytes == b->output_bytes);
     T_CHECK(a->timeout_s == b->timeout_s);
+    if (a->notes || b->notes) T_EQ_STR(a->notes, b->notes);
 }
 
 static void test_task_init_copy(void)
@@ -81,6 +83,7 @@ static void test_task_init_copy(void)
     T_EQ_INT(task_rec_copy(&c, &t), 0);
     check_task_eq(&t, &c, 1);
     T_CHECK(c.command != t.command && c.argv != t.argv && c.argv[0] != t.argv[0]);
+    T_CHECK(c.notes && c.notes != t.notes);
     task_rec_free(&t);          /* the copy outlives the original */
     T_EQ_STR(c.argv[2], "print('hi')");
     T_EQ_INT(task_rec_set_argv(&c, 0, NULL), 0);
@@ -92,6 +95,15 @@ static void test_task_init_copy(void)
     T_EQ_INT(c.argc, 1);
     T_EQ_STR(c.argv[0], "true");
     T_CHECK(c.argv[1] == NULL);
+    /* Notes are bounded at TASK_NOTES_MAX, never cut inside a character. */
+    char big[TASK_NOTES_MAX + 8];
+    memset(big, 'x', sizeof big);
+    memcpy(big + TASK_NOTES_MAX - 1, "\xc3\xa9", 2);
+    big[sizeof big - 1] = 0;
+    T_EQ_INT(task_rec_set_notes(&c, big), 0);
+    T_EQ_INT(strlen(c.notes), TASK_NOTES_MAX - 1);
+    T_EQ_INT(task_rec_set_notes(&c, ""), 0);
+    T_CHECK(c.notes == NULL);
     task_rec_free(&c);
     task_rec_free(&c);          /* idempotent */
     T_CHECK(c.argv == NULL && c.command == NULL);

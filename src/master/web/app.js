@@ -155,6 +155,7 @@ async function selectRun(id) {
   row('Completed', when(t.completed_at));
   row('Exit code', t.exit_code == null ? '-' : t.exit_code);
   if (t.error) row('Note', t.error);
+  if (t.notes) row('Not stored', t.notes);
   row('Expires', t.pinned ? 'never (pinned)' : t.expires_at ? when(t.expires_at) : 'never');
   box.append(info);
   box.append(el('div', { class: 'actions' },
