@@ -225,7 +225,7 @@ static void test_submit_assign_run_complete(void)
     task_rec_free(&r);
     fake_now += 1000;
     /* FILE_ACK may follow: the final record is in the store on return. */
-    T_EQ_INT(cluster_upload_done(cl, t.task_id, 3, 300, err, sizeof err), 0);
+    T_EQ_INT(cluster_upload_done(cl, t.task_id, 3, 300, NULL, err, sizeof err), 0);
     T_EQ_INT(meta_task_get(m, t.task_id, &r), 0);
     T_EQ_INT(r.status, PROTO_ST_COMPLETED);
     T_EQ_INT(r.output_files, 3);
@@ -314,7 +314,7 @@ static void test_cancel(void)
     T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_CANCEL);
     T_EQ_STR(id, a.task_id);
     cluster_task_result(cl, "w1", a.task_id, PROTO_ST_FAILED, 137, "killed", NULL);
-    T_EQ_INT(cluster_upload_done(cl, a.task_id, 0, 0, err, sizeof err), 0);
+    T_EQ_INT(cluster_upload_done(cl, a.task_id, 0, 0, NULL, err, sizeof err), 0);
     T_EQ_INT(meta_task_get(m, a.task_id, &r), 0);
     T_EQ_INT(r.status, PROTO_ST_CANCELLED);
     T_CHECK(strstr(r.error, "cancelled by alice") != NULL);
