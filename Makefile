@@ -152,6 +152,7 @@ install: all build/gen/cloudai.ini.5
 	install -m 755 build/rel/master $(DESTDIR)$(BINDIR)/cloudai-master
 	install -m 755 build/rel/worker $(DESTDIR)$(BINDIR)/cloudai-worker
 	install -m 755 build/rel/cloudai $(DESTDIR)$(BINDIR)/cloudai
+	install -m 755 scripts/cloudai-certs $(DESTDIR)$(BINDIR)/cloudai-certs
 	install -m 644 man/cloudai.1 $(DESTDIR)$(MANDIR)/man1/cloudai.1
 	install -m 644 build/gen/cloudai.ini.5 $(DESTDIR)$(MANDIR)/man5/cloudai.ini.5
 	install -m 644 man/cloudai-master.8 man/cloudai-worker.8 $(DESTDIR)$(MANDIR)/man8/

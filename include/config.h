@@ -1,6 +1,6 @@
 /* config.h — the INI configuration (config.example.ini documents every
  * key). Sections: [master] [worker] [storage] [mongodb] [auth] [scheduler]
- * [limits] [http] [retention]. Typed values with defaults; unknown keys produce a warning; a
+ * [limits] [tls] [http] [retention]. Typed values with defaults; unknown keys produce a warning; a
  * bad value is an error naming file:line. A config is plain data: fill it
  * once at start, then share it read-only between threads. */
 #ifndef CLOUDAI_CONFIG_H
@@ -77,6 +77,12 @@ typedef struct config {
     int handshake_timeout_s;           /* a HELLO must start, and finish, within */
     int idle_timeout_s;                /* a connection silent this long is closed */
     int frame_timeout_s;               /* a started frame must finish within */
+    /* [tls] */
+    char tls_cert[CONFIG_PATH_MAX];    /* master: its certificate; peers: a client certificate */
+    char tls_key[CONFIG_PATH_MAX];
+    char tls_ca[CONFIG_PATH_MAX];      /* peers: CA of the master; master: CA of client certs */
+    int tls_require_client_cert;       /* master: refuse peers without a valid client cert */
+    char tls_server_name[256];         /* peers: name the master's cert must carry, "" = host of master */
     /* [http] */
     char http_listen[256];             /* "" = no HTTP API / web browser */
     /* [retention] */

@@ -23,6 +23,12 @@ typedef struct peer {
  * "connection refused") and p is closed. */
 int peer_connect(peer *p, const char *addr, int role, const char *node_id,
                  const char *token, int timeout_ms, char *err, size_t errcap);
+/* TLS for every later peer_connect of this process (NULL = plain TCP):
+ * the master's certificate must carry server_name, or when that is empty
+ * the host part of the address connected to. Call once at start, before
+ * any thread connects; t must outlive every peer. */
+struct tls_ctx;
+void peer_set_tls(struct tls_ctx *t, const char *server_name);
 /* Sends p->wb (after proto_begin/put by the caller). */
 int peer_send(peer *p);
 /* Receives one frame; idle_ms bounds the wait (-1 forever). An ERROR frame

@@ -1,7 +1,11 @@
 /* main.c — the `cloudai` program: global flags, then one verb. */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "peer.h"
+#include "tls.h"
 
 /* Global flags come before the verb; afterwards every word belongs to the
  * verb (so `tasks -user bob` filters while `-user bob tasks` is identity). */
@@ -54,6 +58,20 @@ int main(int argc, char **argv)
     if (i >= argc) {
         cli_usage(stderr);
         return CLI_EXIT_USAGE;
+    }
+    /* TLS from the environment: the CA the master's certificate must chain
+     * to, and optionally a client certificate. */
+    const char *ca = getenv("CLOUDAI_TLS_CA");
+    if (ca && ca[0]) {
+        char err[512];
+        const char *cert = getenv("CLOUDAI_TLS_CERT"), *key = getenv("CLOUDAI_TLS_KEY");
+        tls_ctx *t = tls_client_new(ca, cert ? cert : "", key ? key : "", err, sizeof err);
+        if (!t) {
+            fprintf(stderr, "cloudai: %s\n", err);
+            return CLI_EXIT_ERROR;
+        }
+        signal(SIGPIPE, SIG_IGN);    /* OpenSSL writes with write(), not MSG_NOSIGNAL */
+        peer_set_tls(t, getenv("CLOUDAI_TLS_SERVER_NAME"));
     }
     return cli_run(argc - i, argv + i, &o);
 }

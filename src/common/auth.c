@@ -13,6 +13,17 @@ void auth_peer_proof(const char *token, int role, const char *node_id,
     hash_hmac_sha256(token, strlen(token), msg, (size_t)n + PROTO_NONCE_LEN, out);
 }
 
+void auth_bind_nonce(const uint8_t nonce[PROTO_NONCE_LEN], const uint8_t binding[32],
+                     uint8_t out[PROTO_NONCE_LEN])
+{
+    static const char tag[] = "cloudai-v1-tls|";
+    uint8_t msg[sizeof tag - 1 + PROTO_NONCE_LEN + 32];
+    memcpy(msg, tag, sizeof tag - 1);
+    memcpy(msg + sizeof tag - 1, nonce, PROTO_NONCE_LEN);
+    memcpy(msg + sizeof tag - 1 + PROTO_NONCE_LEN, binding, 32);
+    hash_sha256_buf(msg, sizeof msg, out);
+}
+
 void auth_master_proof(const char *token, const uint8_t peer_nonce[PROTO_NONCE_LEN],
                        uint8_t out[PROTO_PROOF_LEN])
 {

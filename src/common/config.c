@@ -52,6 +52,8 @@ static const char *const policies[] = {"best-fit", "spread", NULL};
     {s, k, CT_DOUBLE, offsetof(config, f), FSIZE(f), lo, hi, 0, 0, NULL, 0, d}
 #define K_SIZE(s, k, f, lo, hi, d) \
     {s, k, CT_SIZE, offsetof(config, f), FSIZE(f), 0, 0, lo, hi, NULL, 0, d}
+#define K_BOOL(s, k, f, d) \
+    {s, k, CT_BOOL, offsetof(config, f), FSIZE(f), 0, 1, 0, 0, NULL, 0, d}
 #define K_SIZE32(s, k, f, lo, hi, d) \
     {s, k, CT_SIZE32, offsetof(config, f), FSIZE(f), 0, 0, lo, hi, NULL, 0, d}
 
@@ -103,6 +105,11 @@ static const cfg_key schema[] = {
           "a silent connection is closed after"),
     K_INT("limits", "frame_timeout_s", frame_timeout_s, 1, 3600,
           "a started frame must finish within"),
+    K_STR("tls", "cert", tls_cert, 0, NULL, "PEM certificate (master: its own; peers: client cert)"),
+    K_STR("tls", "key", tls_key, 0, NULL, "PEM private key of cert"),
+    K_STR("tls", "ca", tls_ca, 0, NULL, "PEM CA: peers verify the master; master verifies client certs"),
+    K_BOOL("tls", "require_client_cert", tls_require_client_cert, "master: peers need a client cert"),
+    K_STR("tls", "server_name", tls_server_name, 0, NULL, "name in the master's cert, empty = host"),
     K_STR("http", "listen", http_listen, 0, NULL, "host:port of the HTTP API, empty = off"),
     K_INT("retention", "max_age_days", retention_max_age_days, 0, 1000000,
           "runs older than this are removed, 0 = keep forever"),

@@ -4,6 +4,7 @@
  * Reads and writes use MSG_DONTWAIT, which makes the deadline hold on
  * blocking sockets too (accept()ed sockets stay blocking). */
 #include "net.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -212,6 +213,8 @@ static int read_until(int fd, uint8_t *buf, size_t n, int64_t deadline, size_t *
 {
     size_t have = 0;
     int rc = 0, sock = 1;
+    if (tls_active(fd))
+        return tls_read_until(fd, buf, n, deadline, got);
     while (have < n) {
         ssize_t k = sock ? recv(fd, buf + have, n - have, MSG_DONTWAIT) : read(fd, buf + have, n - have);
         if (k > 0) { have += (size_t)k; continue; }
@@ -234,6 +237,8 @@ static int write_until(int fd, const uint8_t *buf, size_t n, int64_t deadline)
 {
     size_t done = 0;
     int sock = 1;
+    if (tls_active(fd))
+        return tls_write_until(fd, buf, n, deadline);
     while (done < n) {
         ssize_t k = sock ? send(fd, buf + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT)
                          : write(fd, buf + done, n - done);
@@ -274,7 +279,8 @@ int frame_read(int fd, frame_reader *r, proto_msg *m, int idle_ms, int timeout_m
     size_t got = 0;
     uint32_t len;
     uint16_t type, flags;
-    int rc = wait_fd(fd, POLLIN, deadline_of(idle_ms));
+    /* Bytes TLS already decrypted are invisible to poll(). */
+    int rc = tls_pending(fd) > 0 ? 0 : wait_fd(fd, POLLIN, deadline_of(idle_ms));
     if (rc) return rc;
     int64_t deadline = deadline_of(timeout_ms);
     rc = read_until(fd, r->buf, PROTO_HDR_LEN, deadline, &got);

@@ -6,6 +6,17 @@
 #include "auth.h"
 #include "hash.h"
 #include "peer.h"
+#include "tls.h"
+
+/* Process-wide: set once at start, before threads connect. */
+static tls_ctx *client_tls;
+static char client_tls_name[256];
+
+void peer_set_tls(tls_ctx *t, const char *server_name)
+{
+    client_tls = t;
+    snprintf(client_tls_name, sizeof client_tls_name, "%s", server_name ? server_name : "");
+}
 
 void peer_error_text(const proto_msg *m, char *err, size_t errcap)
 {
@@ -22,6 +33,8 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
     proto_msg m;
     proto_field f;
     uint8_t nonce[PROTO_NONCE_LEN], proof[PROTO_PROOF_LEN], want[PROTO_PROOF_LEN];
+    uint8_t binding[TLS_BINDING_LEN], bound_nonce[PROTO_NONCE_LEN];
+    int tls = 0;
     uint64_t vmin = 0, vmax = 0, v = 0, admin = 0;
     int rc;
 
@@ -39,9 +52,25 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
         snprintf(err, errcap, "cannot connect to master at %s: %s", addr, strerror(-rc));
         goto fail;
     }
+    if (client_tls) {
+        char host[256], port[16], why[768];
+        const char *name = client_tls_name;
+        if (!name[0] && net_split_hostport(addr, host, sizeof host, port, sizeof port) == 0)
+            name = host;
+        if ((rc = tls_connect(client_tls, p->fd, name, timeout_ms, why, sizeof why)) < 0) {
+            snprintf(err, errcap, "master at %s: %s", addr, why);
+            goto fail;
+        }
+        if ((rc = tls_binding(p->fd, binding)) < 0) {
+            snprintf(err, errcap, "master at %s: TLS exporter unavailable", addr);
+            goto fail;
+        }
+        tls = 1;
+    }
     if ((rc = frame_read(p->fd, &p->rd, &m, timeout_ms, timeout_ms)) < 0) {
-        snprintf(err, errcap, "master at %s sent no greeting: %s", addr,
-                 rc < -100 || rc > -20 ? strerror(-rc) : proto_rc_str(rc));
+        snprintf(err, errcap, "master at %s sent no greeting: %s%s", addr,
+                 rc < -100 || rc > -20 ? strerror(-rc) : proto_rc_str(rc),
+                 tls ? "" : " (if the master uses TLS, give its CA: [tls] ca or CLOUDAI_TLS_CA)");
         goto fail;
     }
     if (m.type == PROTO_ERROR) {
@@ -64,7 +93,12 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
         rc = -EPROTO;
         goto fail;
     }
-    auth_peer_proof(token ? token : "", role, node_id, f.p, proof);
+    if (tls) {
+        auth_bind_nonce(f.p, binding, bound_nonce);
+        auth_peer_proof(token ? token : "", role, node_id, bound_nonce, proof);
+    } else {
+        auth_peer_proof(token ? token : "", role, node_id, f.p, proof);
+    }
     if ((rc = hash_random(nonce, sizeof nonce)) < 0) {
         snprintf(err, errcap, "getrandom: %s", strerror(-rc));
         goto fail;
@@ -95,7 +129,12 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
     }
     /* The master proves it knows the token too, so a worker never uploads
      * outputs to an impostor. */
-    auth_master_proof(token ? token : "", nonce, want);
+    if (tls) {
+        auth_bind_nonce(nonce, binding, bound_nonce);
+        auth_master_proof(token ? token : "", bound_nonce, want);
+    } else {
+        auth_master_proof(token ? token : "", nonce, want);
+    }
     if (proto_get(&m, T_PROOF, &f) < 0 || !hash_equal(f.p, want, PROTO_PROOF_LEN)) {
         snprintf(err, errcap, "master at %s failed to prove the token", addr);
         rc = -EACCES;
@@ -124,7 +163,7 @@ int peer_recv(peer *p, proto_msg *m, int idle_ms)
 void peer_close(peer *p)
 {
     if (p->fd >= 0)
-        close(p->fd);
+        tls_close(p->fd);
     p->fd = -1;
     frame_reader_free(&p->rd);
     proto_buf_free(&p->wb);

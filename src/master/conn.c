@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "conn.h"
+#include "tls.h"
 
 conn *conn_new(int fd, const char *peer, int write_timeout_ms)
 {
@@ -36,7 +37,7 @@ void conn_unref(conn *c)
     last = --c->refs == 0;
     pthread_mutex_unlock(&c->wmu);
     if (!last) return;
-    close(c->fd);
+    tls_close(c->fd);
     pthread_mutex_destroy(&c->wmu);
     free(c);
 }

@@ -20,6 +20,8 @@
 #include "metarepair.h"
 #include "retention.h"
 #include "server.h"
+#include "peer.h"
+#include "tls.h"
 #include "upload.h"
 #include "worker/worker.h"
 
@@ -180,6 +182,14 @@ static meta *open_embedded(const config *cfg, char *err, size_t errcap)
         if (d) closedir(d);
     }
     return m;
+}
+
+/* 127.0.0.0/8, ::1 or localhost: the only places plain TCP is fine. */
+static int loopback(const char *hostport)
+{
+    char host[256], port[16];
+    if (net_split_hostport(hostport, host, sizeof host, port, sizeof port) < 0) return 0;
+    return !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "localhost");
 }
 
 static void warn_cb(const char *msg)
@@ -374,6 +384,23 @@ int main(int argc, char **argv)
         goto out;
     }
     server_set_retention(the_server, rt);
+    if (!cfg.tls_cert[0] && !loopback(cfg.listen))
+        log_warn("listening on %s without TLS: tokens stay secret, but outputs and listings "
+                 "cross the network in clear and can be altered on the way; set [tls] cert and "
+                 "key (cloudai-certs makes them)", cfg.listen);
+    else if (cfg.tls_cert[0])
+        log_info("TLS on %s (certificate %s%s)", cfg.listen, cfg.tls_cert,
+                 cfg.tls_require_client_cert ? ", client certificates required" : "");
+    /* The console and the --dev worker connect to this master like any peer. */
+    if (cfg.tls_cert[0] && cfg.tls_ca[0] && (dev || console)) {
+        tls_ctx *ct = tls_client_new(cfg.tls_ca, cfg.tls_require_client_cert ? cfg.tls_cert : "",
+                                     cfg.tls_key, err, sizeof err);
+        if (!ct) {
+            log_error("%s", err);
+            goto out;
+        }
+        peer_set_tls(ct, cfg.tls_server_name);
+    }
     if (cfg.nusers == 0 && !cfg.cluster_token[0])
         log_warn("no [auth] tokens configured: any local user and worker may connect (dev mode)");
     if (cfg.http_listen[0]) {

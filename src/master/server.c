@@ -19,6 +19,7 @@
 #include "server.h"
 #include "status.h"
 #include "storeread.h"
+#include "tls.h"
 #include "tar.h"
 
 #define LIST_FRAME_SOFT (PROTO_PAYLOAD_MAX - 96 * 1024)  /* start a new list frame past this */
@@ -29,6 +30,7 @@ struct server {
     cluster *cl;
     uploads *up;
     retention *rt;           /* NULL: no expiry shown, PIN refused */
+    tls_ctx *tls;            /* NULL: plain TCP */
     pthread_mutex_t mu;      /* guards the counts and the pending list */
     int nauth;               /* authenticated connections (max_connections) */
     int npending;            /* connections before their HELLO (max_handshakes) */
@@ -190,7 +192,21 @@ static int handshake(session *s)
     const char *token = NULL;
     int admin = 0, rc;
 
+    /* TLS first, under the same handshake budget; the token proofs are
+     * then bound to this session (auth_bind_nonce). */
+    uint8_t binding[TLS_BINDING_LEN], bnonce[PROTO_NONCE_LEN], bpnonce[PROTO_NONCE_LEN];
+    int tls = 0;
+    if (s->srv->tls) {
+        char why[512];
+        if (tls_accept(s->srv->tls, s->c->fd, cfg->handshake_timeout_s * 1000, why, sizeof why) < 0) {
+            log_warn("%s: %s", s->c->peer, why);
+            return -1;
+        }
+        if (tls_binding(s->c->fd, binding) < 0) return -1;
+        tls = 1;
+    }
     if (hash_random(nonce, sizeof nonce) < 0) return -1;
+    if (tls) auth_bind_nonce(nonce, binding, bnonce);
     proto_begin(&s->wb, PROTO_CHALLENGE, 0);
     proto_put_u64(&s->wb, T_VERSION_MIN, PROTO_VERSION_MIN);
     proto_put_u64(&s->wb, T_VERSION_MAX, PROTO_VERSION_MAX);
@@ -243,7 +259,7 @@ static int handshake(session *s)
             log_warn("%s: auth refused for unknown user '%s'", s->c->peer, node);
             return -1;
         }
-        auth_peer_proof(token, (int)role, node, nonce, want);
+        auth_peer_proof(token, (int)role, node, tls ? bnonce : nonce, want);
         if (!hash_equal(want, proof.p, PROTO_PROOF_LEN)) {
             conn_send_error(s->c, PROTO_ERR_AUTH, role == PROTO_ROLE_WORKER ?
                             "bad cluster token" : "unknown user or bad token");
@@ -255,7 +271,8 @@ static int handshake(session *s)
         token = "";
     }
     if (promote(s) < 0) return -1;
-    auth_master_proof(token, pnonce.p, mproof);
+    if (tls) auth_bind_nonce(pnonce.p, binding, bpnonce);
+    auth_master_proof(token, tls ? bpnonce : pnonce.p, mproof);
     proto_begin(&s->wb, PROTO_WELCOME, 0);
     proto_put_u64(&s->wb, T_VERSION, version);
     proto_put_str(&s->wb, T_NODE_ID, cfg->master_id);
@@ -1017,9 +1034,22 @@ server *server_new(const config *cfg, cluster *cl, uploads *up, char *bound, siz
     s->cl = cl;
     s->up = up;
     pthread_mutex_init(&s->mu, NULL);
+    if (cfg->tls_cert[0] || cfg->tls_key[0]) {
+        if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+            snprintf(err, errcap, "[tls] needs both cert and key on the master");
+            free(s);
+            return NULL;
+        }
+        if (!(s->tls = tls_server_new(cfg->tls_cert, cfg->tls_key, cfg->tls_ca,
+                                      cfg->tls_require_client_cert, err, errcap))) {
+            free(s);
+            return NULL;
+        }
+    }
     s->lfd = net_listen(cfg->listen, 128, bound, boundcap);
     if (s->lfd < 0) {
         snprintf(err, errcap, "cannot listen on %s: %s", cfg->listen, strerror(-s->lfd));
+        tls_ctx_free(s->tls);
         free(s);
         return NULL;
     }
@@ -1076,6 +1106,7 @@ void server_free(server *s)
 {
     if (!s) return;
     close(s->lfd);
+    tls_ctx_free(s->tls);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

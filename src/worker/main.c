@@ -8,6 +8,9 @@
 #include <unistd.h>
 #include "config.h"
 #include "log.h"
+#include "net.h"
+#include "peer.h"
+#include "tls.h"
 #include "worker.h"
 
 static volatile int stopping;
@@ -100,6 +103,21 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     pthread_create(&th, NULL, signal_main, &set);
     pthread_detach(th);
+    if (cfg.tls_ca[0]) {
+        tls_ctx *t = tls_client_new(cfg.tls_ca, cfg.tls_cert, cfg.tls_key, err, sizeof err);
+        if (!t) {
+            fprintf(stderr, "worker: %s\n", err);
+            return 2;
+        }
+        peer_set_tls(t, cfg.tls_server_name);
+        log_info("TLS to the master, verified against %s", cfg.tls_ca);
+    } else {
+        char host[256], port[16];
+        if (net_split_hostport(cfg.master_addr, host, sizeof host, port, sizeof port) == 0 &&
+            strncmp(host, "127.", 4) && strcmp(host, "::1") && strcmp(host, "localhost"))
+            log_warn("connecting to %s without TLS: outputs cross the network in clear; "
+                     "set [tls] ca (and the master's [tls] cert and key)", cfg.master_addr);
+    }
     worker_detect_resources(&cfg);
     if (worker_run(&cfg, &stopping, err, sizeof err) < 0) {
         fprintf(stderr, "worker: %s\n", err);

@@ -15,6 +15,7 @@ fi
 (cd "$D" && find . \( -type f -o -type l \) | sort) >"$T/files"
 cat >"$T/want" <<'LIST'
 ./usr/bin/cloudai
+./usr/bin/cloudai-certs
 ./usr/bin/cloudai-master
 ./usr/bin/cloudai-worker
 ./usr/lib/systemd/system/cloudai-master.service
@@ -29,8 +30,7 @@ cat >"$T/want" <<'LIST'
 ./usr/share/man/man8/cloudai-master.8
 ./usr/share/man/man8/cloudai-worker.8
 LIST
-# Programs added later (cloudai-certs) may extend the list: every wanted
-# file must be there, nothing may land outside PREFIX.
+# Every wanted file must be there, nothing may land outside PREFIX.
 missing=$(comm -23 "$T/want" "$T/files")
 want_eq "every expected file is installed" "$missing" ""
 check "nothing installed outside PREFIX" sh -c "! grep -v '^./usr/' '$T/files'"
