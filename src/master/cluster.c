@@ -48,6 +48,7 @@ typedef struct wop {
     uint64_t seq;
     int is_worker;
     int failed;
+    int retry;                 /* failed, but the store may come back: write again */
     cl_task *owner;            /* NULL once taken or the task is forgotten */
     task_rec task;
     worker_rec worker;
@@ -280,25 +281,43 @@ static int do_commit_wait(cluster *cl, uint64_t seq, char *err, size_t errcap)
 
 static int transient_rc(int rc) { return rc == META_E_UNAVAIL || rc == META_E_IO; }
 
-/* One write, retried a few times when the store is away: a store that
- * comes back within seconds loses nothing. Runs without cl->mu. */
+/* One write (the MongoDB backend retries a lost server itself). Runs
+ * without cl->mu. */
 static int write_one(cluster *cl, wop *w, char *err, size_t errcap)
 {
-    int rc = 0;
     if (w->failed) {
         snprintf(err, errcap, "out of memory");
         return META_E_NOMEM;
     }
-    for (int attempt = 0; attempt < 3; attempt++) {
-        if (attempt) {
-            struct timespec ts = { 0, 500 * 1000000L };
-            nanosleep(&ts, NULL);
+    return w->is_worker ? meta_worker_put_nosync(cl->meta, &w->worker, err, errcap)
+                        : meta_task_put_nosync(cl->meta, &w->task, err, errcap);
+}
+
+/* After a batch (cl->mu held): a task write that failed because the store
+ * was away is queued again, unless a newer record of the task is already
+ * queued, so the store catches up once it is back. Its committers were
+ * told it failed; later readers see the pending record. Returns how many
+ * were queued again. */
+static int do_requeue_failed(cluster *cl, wop *batch, int sync_failed)
+{
+    int n = 0;
+    for (wop *w = batch; w; w = w->next) {
+        if (w->is_worker || !(w->retry || (sync_failed && !w->failed))) continue;
+        cl_task *t = do_find(cl, w->task.task_id);
+        if (t) {
+            if (!t->queued) { do_persist(cl, t); n++; }
+            continue;
         }
-        rc = w->is_worker ? meta_worker_put_nosync(cl->meta, &w->worker, err, errcap)
-                          : meta_task_put_nosync(cl->meta, &w->task, err, errcap);
-        if (!transient_rc(rc)) break;
+        int newer = 0;
+        for (wop *x = cl->whead; x && !newer; x = x->next)
+            newer = !x->is_worker && !strcmp(x->task.task_id, w->task.task_id);
+        wop *nw = newer ? NULL : do_wop_new(cl);
+        if (!nw) continue;
+        nw->task = w->task;              /* moved: w gives up its strings */
+        task_rec_init(&w->task);
+        n++;
     }
-    return rc;
+    return n;
 }
 
 /* The writer thread: takes everything queued, writes it in order without
@@ -328,7 +347,9 @@ static void *writer_main(void *arg)
         int nfail = 0, sync_rc;
         for (wop *w = batch; w; w = w->next) {
             err[0] = 0;
-            if (write_one(cl, w, err, sizeof err) < 0) {
+            int rc = write_one(cl, w, err, sizeof err);
+            if (rc < 0) {
+                w->retry = transient_rc(rc);
                 w->failed = 1;
                 nfail++;
                 log_error("%s %s: metadata store write failed (%s); state kept in memory",
@@ -353,12 +374,22 @@ static void *writer_main(void *arg)
         cl->wbatch = NULL;
         cl->wbusy_since = 0;
         pthread_cond_broadcast(&cl->wdone_cv);
+        int again = cl->wstop ? 0 : do_requeue_failed(cl, batch, sync_rc < 0 && transient_rc(sync_rc));
         pthread_mutex_unlock(&cl->mu);
         for (wop *w = batch, *nx; w; w = nx) {
             nx = w->next;
             wop_free(w);
         }
         pthread_mutex_lock(&cl->mu);
+        if (again) {
+            /* The store is away: try again in a second, not in a loop. */
+            log_warn("metadata store: %d task records to write again in 1 s", again);
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            while (!cl->wstop && pthread_cond_timedwait(&cl->wcv, &cl->mu, &ts) != ETIMEDOUT)
+                ;
+        }
     }
     pthread_mutex_unlock(&cl->mu);
     return NULL;

@@ -9,6 +9,7 @@
 #include "http_int.h"
 #include "ids.h"
 #include "log.h"
+#include "storeread.h"
 
 #define LIST_DEFAULT 100
 #define LIST_MAX 10000
@@ -123,8 +124,17 @@ enum MHD_Result http_api_tasks(http_req *r)
     jsonw_object_begin(&j.w);
     jsonw_key(&j.w, "tasks");
     jsonw_array_begin(&j.w);
-    int rc = meta_tasks_find(r->h->m, &q, page_task, &p);
+    /* A stalled store costs at most STOREREAD_WAIT_MS; then the tasks the
+     * master holds in memory, with the same note as over TCP. */
+    int degraded = 0;
+    char note[256] = "";
+    int rc = storeread_tasks(r->h->cl, &q, STOREREAD_WAIT_MS, page_task, &p, &degraded, note,
+                             sizeof note);
     jsonw_array_end(&j.w);
+    if (degraded) {
+        jsonw_key(&j.w, "degraded");
+        jsonw_str(&j.w, note);
+    }
     jsonw_key(&j.w, "next_cursor");
     if (p.more) {
         char buf[96];

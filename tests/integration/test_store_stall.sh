@@ -27,6 +27,8 @@ cat >"$T/m.ini" <<EOF2
 [master]
 heartbeat_interval_s = 1
 heartbeat_timeout_s = 2
+[http]
+listen = 127.0.0.1:0
 [mongodb]
 uri = "$URI"
 database = stall
@@ -48,13 +50,20 @@ for i in 1 2 3; do
     cai task cloudai-test:latest -name "stall-$i" -cmd "echo $i > out.txt" >"$T/sub$i.out" 2>&1 &
     eval "S$i=\$!"
 done
-sleep 3
+sleep 1
+# The HTTP front answers too, from memory, saying so.
+HADDR=$(sed -n 's/^master http on \([^ ]*\).*/\1/p' "$T/m.out" | head -n 1)
+curl -s -m 2 "http://$HADDR/api/tasks" >"$T/http.json" 2>&1
+sleep 2
 waiting=0
 for i in 1 2 3; do eval "kill -0 \$S$i" 2>/dev/null && waiting=$((waiting + 1)); done
 kill -CONT "$FPID"
 [ "$waiting" = 3 ] && ok "submissions wait for the paused store (no acknowledgement before it is stored)" ||
     not_ok "submissions wait for the paused store (no acknowledgement before it is stored): $waiting of 3 waited"
 for i in 1 2 3; do eval "wait \$S$i"; done
+grep -q '"degraded":"degraded: the metadata store is not answering' "$T/http.json" &&
+    ok "GET /api/tasks answered from memory during the pause, saying so" ||
+    { not_ok "GET /api/tasks answered from memory during the pause, saying so"; diag "$(cat "$T/http.json")"; }
 wait "$PRPID"; prc=$?
 diag "$(cat "$T/probe.out")"
 [ "$prc" = 0 ] || { not_ok "the probe ran"; diag "$(cat "$T/probe.err")"; }

@@ -3,8 +3,11 @@
  * worker's end of a socketpair), running, a lost worker's task re-queued,
  * max attempts, cancel (queued and running), upload begin / done / failed
  * (transient and permanent), every acknowledged change in the store; and
+ * a failed write (journal write hook: disk full) written again by the
+ * store writer once the disk works, without another change; and
  * a stalled fsync (journal sync hook held shut) that blocks neither
  * heartbeats, nor listings, nor a worker's registration. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,6 +348,39 @@ static void test_upload_refused_for_good(void)
     teardown();
 }
 
+/* ---- a failing disk: the change is written again once it works ---- */
+
+static ssize_t full_disk(int fd, const void *buf, size_t len, off_t off)
+{
+    errno = ENOSPC;
+    return -1;
+}
+
+static void test_failed_write_lands_later(void)
+{
+    wk w;
+    task_rec t, r;
+    char id[64], err[256] = "";
+    setup(3);
+    wk_open(&w, "w1", 1);
+    T_EQ_INT(submit("job", 1, &t), 0);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_INT(stored_status(t.task_id), PROTO_ST_ASSIGNED);
+    journal_set_write_hook(full_disk);
+    cluster_task_status(cl, "w1", t.task_id, PROTO_ST_RUNNING, "");
+    T_EQ_INT(cluster_store_wait(cl, err, sizeof err), PROTO_ERR_STORE);
+    T_CHECK(strstr(err, "metadata store") != NULL);
+    journal_set_write_hook(NULL);
+    /* Queued again by the writer: it lands without another change. */
+    T_EQ_INT(cluster_store_wait(cl, err, sizeof err), 0);
+    T_EQ_INT(meta_task_get(m, t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_RUNNING);
+    task_rec_free(&r);
+    task_rec_free(&t);
+    wk_close(&w);
+    teardown();
+}
+
 /* ---- a stalled disk ---- */
 
 static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -433,6 +469,7 @@ int main(void)
     T_RUN(test_lost_worker_requeue_and_max_attempts);
     T_RUN(test_cancel);
     T_RUN(test_upload_refused_for_good);
+    T_RUN(test_failed_write_lands_later);
     T_RUN(test_slow_fsync_blocks_no_heartbeat);
     return T_DONE();
 }
