@@ -76,6 +76,7 @@ static void group_free(struct fgroup *g)
     if (!g) return;
     for (size_t i = 0; i < g->n; i++) free(g->v[i]);
     free(g->v);
+    free(g->dir);
     metaidx_map_free(&g->byname);
     free(g);
 }
@@ -83,17 +84,27 @@ static void group_free(struct fgroup *g)
 /* Strings of a caller's record must end inside their arrays. */
 static int str_ok(const char *s, size_t cap) { return strnlen(s, cap) < cap; }
 
-static struct fnode *fnode_new(const file_rec *f)
+/* Is path exactly <g->dir>/<name>? */
+static int derived_path(const struct fgroup *g, const char *path, const char *name, size_t lname)
 {
-    size_t lu = strlen(f->user_id) + 1, ln = strlen(f->task_name) + 1;
-    size_t lf = strlen(f->file_name) + 1, lp = strlen(f->file_path) + 1;
+    return g->dir && strlen(path) == g->dirlen + 1 + lname && !memcmp(path, g->dir, g->dirlen) &&
+           path[g->dirlen] == '/' && !memcmp(path + g->dirlen + 1, name, lname);
+}
+
+static struct fnode *fnode_new(const struct fgroup *g, const file_rec *f)
+{
+    int own_user = strcmp(f->user_id, g->user_id) != 0, own_name = strcmp(f->task_name, g->task_name) != 0;
+    size_t lf = strlen(f->file_name) + 1;
+    int own_path = !derived_path(g, f->file_path, f->file_name, lf - 1);
+    size_t lu = own_user ? strlen(f->user_id) + 1 : 0, ln = own_name ? strlen(f->task_name) + 1 : 0;
+    size_t lp = own_path ? strlen(f->file_path) + 1 : 0;
     struct fnode *n = malloc(sizeof *n + lu + ln + lf + lp);
     if (!n) return NULL;
     char *p = n->buf;
-    n->user_id = memcpy(p, f->user_id, lu), p += lu;
-    n->task_name = memcpy(p, f->task_name, ln), p += ln;
+    n->user_id = own_user ? memcpy(p, f->user_id, lu) : g->user_id, p += lu;
+    n->task_name = own_name ? memcpy(p, f->task_name, ln) : g->task_name, p += ln;
     n->file_name = memcpy(p, f->file_name, lf), p += lf;
-    n->file_path = memcpy(p, f->file_path, lp);
+    n->file_path = own_path ? memcpy(p, f->file_path, lp) : NULL;
     n->idx = 0;
     n->submitted_at = f->submitted_at;
     n->file_size = f->file_size;
@@ -102,7 +113,6 @@ static struct fnode *fnode_new(const file_rec *f)
     memcpy(n->sha256, f->sha256, 32);
     return n;
 }
-
 
 static void pend_init(struct pend *p)
 {
@@ -152,11 +162,16 @@ static int pend_add(struct mj *mj, struct pend *p, const file_rec *f)
         memcpy(g->task_name, f->task_name, sizeof g->task_name);
         g->submitted_at = f->submitted_at;
         g->fresh = 1;
+        size_t lp = strlen(f->file_path), lf = strlen(f->file_name);
+        if (lp > lf + 1 && f->file_path[lp - lf - 1] == '/' && !strcmp(f->file_path + lp - lf, f->file_name)) {
+            g->dirlen = lp - lf - 1;
+            if (!(g->dir = strndup(f->file_path, g->dirlen))) { free(g); return META_E_NOMEM; }
+        }
         metaidx_map_init(&g->byname, fnode_key);
         metaidx_map_put(&p->fresh, g, &e);
-        if (e) { free(g); return META_E_NOMEM; }
+        if (e) { free(g->dir); free(g); return META_E_NOMEM; }
     }
-    struct fnode *n = fnode_new(f);
+    struct fnode *n = fnode_new(g, f);
     if (!n) return META_E_NOMEM;
     if (g->pending++ == 0) p->touched[p->ntouched++] = g;
     p->node[p->n] = n;

@@ -14,13 +14,19 @@ struct fnode {
     uint64_t submitted_at, file_size, stored_at;
     uint32_t mode;
     uint8_t sha256[32];
-    const char *user_id, *task_name, *file_name, *file_path;   /* into buf */
+    /* Into buf, except: user_id and task_name point at the group's when
+     * equal to them, and file_path is NULL when it is the group's dir +
+     * "/" + file_name (as the store lays files out): a file record costs
+     * its name and little else. */
+    const char *user_id, *task_name, *file_name, *file_path;
     char buf[];
 };
 
 struct fgroup {
     char task_id[64];
     char user_id[64], task_name[128];   /* of its first file */
+    char *dir;                          /* its first file's path minus "/" file_name, or NULL */
+    size_t dirlen;
     uint64_t submitted_at;              /* least of its files': the order key */
     int mixed;                          /* files disagree on user or name */
     int mixed_time;                     /* files disagree on submitted_at */

@@ -16,7 +16,15 @@ void meta_journal_fnode_to_rec(const struct fgroup *g, const struct fnode *n, fi
     memcpy(f->user_id, n->user_id, strlen(n->user_id) + 1);
     memcpy(f->task_name, n->task_name, strlen(n->task_name) + 1);
     memcpy(f->file_name, n->file_name, strlen(n->file_name) + 1);
-    memcpy(f->file_path, n->file_path, strlen(n->file_path) + 1);
+    if (n->file_path) {
+        memcpy(f->file_path, n->file_path, strlen(n->file_path) + 1);
+    } else {
+        /* Derived (meta_journal.h); fits: it fitted when it was stored. */
+        size_t lf = strlen(n->file_name) + 1;
+        memcpy(f->file_path, g->dir, g->dirlen);
+        f->file_path[g->dirlen] = '/';
+        memcpy(f->file_path + g->dirlen + 1, n->file_name, lf);
+    }
     f->submitted_at = n->submitted_at;
     f->file_size = n->file_size;
     f->stored_at = n->stored_at;
