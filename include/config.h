@@ -65,7 +65,12 @@ typedef struct config {
     config_user users[CONFIG_USERS_MAX]; /* "user.NAME = TOKEN", admins = a,b */
     int nusers;
     /* [scheduler] */
-    char policy[16];                   /* "best-fit" | "spread" */
+    char policy[16];                   /* learned | easy | greedy | fifo (best-fit, spread: greedy) */
+    char placement[16];                /* "best-fit" | "spread" */
+    int fairshare_halflife_s;          /* 0 = no fair share */
+    char fairshare_weights[512];       /* "alice:2, bob:0.5" */
+    int max_running_per_user;          /* 0 = no limit */
+    int default_limit_s;               /* backfilling a task without -timeout */
     /* [limits] */
     uint64_t max_output_bytes;         /* per task, 0 = unlimited */
     uint64_t max_output_files;         /* per task */

@@ -153,7 +153,10 @@ enum proto_tag {
     T_BACKEND = 71,       /* STR <= 32: metadata backend, "journal" | "mongodb" */
     T_DEGRADED = 72,      /* STR <= 4096, repeated: one per degraded backend */
     T_NOTES = 73,         /* STR <= 4096: output entries left out, and why */
-    T_TAG_MAX = 73
+    T_PRIORITY = 74,      /* I64 -1000..1000: higher starts first */
+    T_EXPECTED_START = 75,/* U64 ms: the scheduler's expected start of a queued task */
+    T_PREDICTED_S = 76,   /* U64 s: predicted runtime from similar finished tasks */
+    T_TAG_MAX = 76
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

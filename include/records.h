@@ -32,6 +32,7 @@ typedef struct task_rec {
     char *notes;                /* what the store left out and why, or NULL
                                  * (<= TASK_NOTES_MAX bytes; most tasks have
                                  * none, so it is not a fixed array) */
+    int64_t priority;           /* -1000..1000, higher starts first */
 } task_rec;
 
 /* Bound of task_rec.notes (and of NOTES on the wire). */

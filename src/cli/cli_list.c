@@ -141,8 +141,20 @@ static int task_row(void *ctx, const proto_msg *rec)
         rc = cli_fail("master sent a malformed task record");
         goto out;
     }
+    /* The scheduler's view of a queued task, when the master sent it. */
+    uint64_t es = 0, ps = 0;
+    int has_es = proto_u64(rec, T_EXPECTED_START, &es) == 0;
+    int has_ps = proto_u64(rec, T_PREDICTED_S, &ps) == 0;
     if (o->c->json) {
-        cli_json_task(&o->w, &t);
+        jsonw_object_begin(&o->w);
+        recjson_task_fields(&o->w, &t);
+        if (t.status == PROTO_ST_QUEUED) {
+            recjson_time(&o->w, "expected_start", has_es ? es : 0);
+            jsonw_key(&o->w, "predicted_runtime_s");
+            if (has_ps) jsonw_u64(&o->w, ps);
+            else jsonw_null(&o->w);
+        }
+        jsonw_object_end(&o->w);
         goto out;
     }
     int done = t.status == PROTO_ST_COMPLETED || t.status == PROTO_ST_FAILED;
@@ -168,8 +180,24 @@ static int task_row(void *ctx, const proto_msg *rec)
         table_set(o->t, 6, "-");
         table_set(o->t, 7, "-");
     }
-    if (t.error[0])
+    if (t.status == PROTO_ST_QUEUED && (has_es || has_ps)) {
+        char note[1400], when[64] = "", ran[64] = "";
+        if (has_es) {
+            ids_time_human(es, buf, sizeof buf);
+            if (es > o->now)
+                snprintf(when, sizeof when, "expected to start %s UTC (in %llu min)", buf,
+                         (unsigned long long)((es - o->now + 59999) / 60000));
+            else
+                snprintf(when, sizeof when, "expected to start now");
+        }
+        if (has_ps)
+            snprintf(ran, sizeof ran, "%ssimilar tasks ran ~%llu s", has_es ? "; " : "",
+                     (unsigned long long)ps);
+        snprintf(note, sizeof note, "%s%s%s%s", t.error, t.error[0] ? "; " : "", when, ran);
+        table_note(o->t, note);
+    } else if (t.error[0]) {
         table_note(o->t, t.error);
+    }
     if (t.notes) {
         char *n = malloc(strlen(t.notes) + 16);
         if (n) {

@@ -65,6 +65,7 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     double cpu = DEF_CPU;
     uint64_t mem = DEF_MEMORY, sto = DEF_STORAGE, gpu = DEF_GPU, timeout = 0;
     int have_timeout = 0;
+    const char *prio = NULL;
     args_spec specs[] = {
         {"name", ARGS_STR, &name, NULL, "N", "task name (default IMAGE-<unix seconds>)"},
         {"cmd", ARGS_STR, &cmd, NULL, "CMD", "shell command, run as /bin/sh -c CMD"},
@@ -74,10 +75,13 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         {"gpu_cores", ARGS_U64, &gpu, NULL, "G", "GPUs (default 0)"},
         {"timeout", ARGS_SECONDS, &timeout, &have_timeout, "SECONDS",
          "kill the task after this long (90, 30m, 2h; default: master's)"},
+        {"priority", ARGS_STR, &prio, NULL, "P",
+         "-1000..1000, higher starts first (default 0)"},
         {"json", ARGS_BOOL, &c->json, NULL, NULL, "print the task record as a JSON object"},
         CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c),
     };
     char *pos[CLI_POS_MAX];
+    long priority = 0;
     args_result r;
     proto_msg m;
     proto_field f;
@@ -103,6 +107,12 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         return cli_usage_error(c, "-name must be 1 to 127 bytes");
     if (mem == 0)
         return cli_usage_error(c, "-mem must be more than 0");
+    if (prio) {
+        char *e = NULL;
+        priority = strtol(prio, &e, 10);
+        if (!*prio || *e || priority < -1000 || priority > 1000)
+            return cli_usage_error(c, "-priority must be a whole number from -1000 to 1000");
+    }
     if ((rc = cli_connect(c)) != 0)
         return rc;
     proto_buf *b = &c->p.wb;
@@ -122,6 +132,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     proto_put_u64(b, T_REQ_GPU, gpu);
     if (have_timeout)
         proto_put_u64(b, T_TIMEOUT, timeout);
+    if (priority)
+        proto_put_i64(b, T_PRIORITY, priority);
     if ((rc = cli_request(c, &m)) != 0)
         goto out;
     if (m.type != PROTO_SUBMIT_ACK || proto_get(&m, T_TASK, &f) < 0) {

@@ -39,7 +39,10 @@ typedef struct cfg_key {
 } cfg_key;
 
 static const char *const runtimes[] = {"auto", "docker", "process", NULL};
-static const char *const policies[] = {"best-fit", "spread", NULL};
+/* best-fit and spread: the old spellings, greedy with that placement. */
+static const char *const policies[] = {"learned", "easy", "greedy", "fifo", "best-fit", "spread",
+                                      NULL};
+static const char *const placements[] = {"best-fit", "spread", NULL};
 
 #define FSIZE(f) sizeof(((config *)0)->f)
 #define K_STR(s, k, f, ne, ch, d) \
@@ -87,7 +90,16 @@ static const cfg_key schema[] = {
           "-1 adaptive, 0 store, 1..9 zlib level"),
     K_INT("worker", "upload_threads", upload_threads, 1, 64, "deflate threads per upload"),
     K_STR("auth", "cluster_token", cluster_token, 0, NULL, "secret workers prove"),
-    K_STR("scheduler", "policy", policy, 1, policies, "best-fit | spread"),
+    K_STR("scheduler", "policy", policy, 1, policies, "learned | easy | greedy | fifo"),
+    K_STR("scheduler", "placement", placement, 1, placements, "best-fit | spread"),
+    K_INT("scheduler", "fairshare_halflife_s", fairshare_halflife_s, 0, 2147483647,
+          "fair-share usage half-life, 0 = no fair share"),
+    K_STR("scheduler", "weights", fairshare_weights, 0, NULL,
+          "fair-share weights: user:weight, ... (others 1)"),
+    K_INT("scheduler", "max_running_per_user", max_running_per_user, 0, 1000000,
+          "running tasks per user, 0 = no limit"),
+    K_INT("scheduler", "default_limit_s", default_limit_s, 1, 2147483647,
+          "runtime assumed for backfilling a task without -timeout"),
     K_SIZE("limits", "max_output_bytes", max_output_bytes, 0, UINT64_MAX,
            "per task, 0 = unlimited"),
     K_SIZE("limits", "max_output_files", max_output_files, 1, UINT64_MAX, "per task"),
@@ -150,6 +162,9 @@ void config_defaults(config *c)
     c->heartbeat_timeout_s = 10;
     c->max_attempts = 3;
     c->task_timeout_s = 0;
+    snprintf(c->placement, sizeof c->placement, "best-fit");
+    c->fairshare_halflife_s = 604800;
+    c->default_limit_s = 86400;
     snprintf(c->files_dir, sizeof c->files_dir, "./data/files");
     snprintf(c->meta_dir, sizeof c->meta_dir, "./data/meta");
     c->journal_compact_bytes = 64ull << 20;
@@ -165,7 +180,7 @@ void config_defaults(config *c)
     c->gpu = -1;
     c->compress_level = -1;
     c->upload_threads = 2;
-    snprintf(c->policy, sizeof c->policy, "best-fit");
+    snprintf(c->policy, sizeof c->policy, "learned");
     c->max_output_bytes = 0;
     c->max_output_files = 1000000;
     c->max_frame = PROTO_PAYLOAD_MAX;

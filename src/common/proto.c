@@ -56,6 +56,7 @@ static const tag_info tags[T_TAG_MAX + 1] = {
     [T_PATTERN] = S(128), [T_MORE] = UR(0, 1), [T_EXPIRES_AT] = U,
     [T_COUNT] = U, [T_STORE_BYTES] = U, [T_BACKEND] = S(32), [T_DEGRADED] = S(4096),
     [T_NOTES] = S(4096),
+    [T_PRIORITY] = I, [T_EXPECTED_START] = U, [T_PREDICTED_S] = U,
 };
 
 #undef S

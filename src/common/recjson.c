@@ -49,6 +49,7 @@ void recjson_task_fields(jsonw *w, const task_rec *t)
     jsonw_key(w, "output_bytes"); jsonw_u64(w, t->output_bytes);
     jsonw_key(w, "timeout"); jsonw_u64(w, t->timeout_s);
     jsonw_key(w, "notes"); jsonw_str(w, t->notes);
+    jsonw_key(w, "priority"); jsonw_i64(w, t->priority);
 }
 
 void recjson_file_fields(jsonw *w, const file_rec *f, int with_path)

@@ -149,6 +149,7 @@ void task_rec_put(proto_buf *b, const task_rec *t)
     put_u(b, T_OUTPUT_BYTES, t->output_bytes);
     put_u(b, T_TIMEOUT, t->timeout_s);
     put_s(b, T_NOTES, t->notes);
+    if (t->priority) proto_put_i64(b, T_PRIORITY, t->priority);
 }
 
 void file_rec_put(proto_buf *b, const file_rec *f)
@@ -268,6 +269,8 @@ int task_rec_get(const proto_msg *m, task_rec *t)
         free(t->notes);
         t->notes = n;
     }
+    rc = proto_i64(m, T_PRIORITY, &t->priority);
+    if (rc == PROTO_E_MISSING) rc = 0;
 out:
     return rc;
 }

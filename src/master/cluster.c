@@ -13,6 +13,7 @@
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
+#include "schedstate.h"
 
 struct wop;
 
@@ -22,6 +23,8 @@ typedef struct cl_task {
     int holds;                 /* resources reserved on rec.worker_id */
     int result_status;         /* final status reported, pending upload */
     int cancel_requested;
+    double predict_s;          /* runtime prediction, refreshed by the scheduler */
+    uint64_t predict_gen;      /* history generation it was made at (0 = never) */
     struct cl_task *next;      /* hash chain */
 } cl_task;
 
@@ -61,7 +64,9 @@ struct cluster {
     pthread_cond_t cv;
     const config *cfg;
     meta *meta;
-    int policy;
+    schedstate *ss;            /* policy, fair share, history (under mu) */
+    uint64_t hist_gen;         /* bumped when the history learns a run */
+    uint64_t published_ms;     /* last expected-start projection */
     cl_worker *workers;
     size_t nworkers, capw;
     cl_task **buckets;
@@ -533,13 +538,45 @@ static void do_assign(cluster *cl, cl_task *t, cl_worker *w)
              (unsigned long long)t->rec.attempts);
 }
 
+/* Why a task that did not start waits: the scarcest resource when it fits
+ * nowhere now, else the policy holding it back. */
+static void do_reason(cluster *cl, cl_task *t, const sched_node *nodes, size_t n,
+                      const char *const *names, int explain, char *reason, size_t cap)
+{
+    sched_res req = { t->rec.req_cpu, t->rec.req_memory, t->rec.req_storage, t->rec.req_gpu };
+    if (t->rec.want_worker[0]) {
+        int pick = -1;
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(names[i], t->rec.want_worker)) pick = (int)i;
+        if (pick < 0 || !nodes[pick].usable)
+            snprintf(reason, cap, "waiting for worker %s (not connected)", t->rec.want_worker);
+        else
+            snprintf(reason, cap, "waiting for free resources on worker %s", t->rec.want_worker);
+        return;
+    }
+    if (!explain) {
+        snprintf(reason, cap, "waiting for free resources");
+        return;
+    }
+    if (sched_pick(nodes, n, &req, SCHED_BEST_FIT, names, reason, cap) >= 0)
+        snprintf(reason, cap, "waiting its turn (scheduler policy %s)",
+                 policy_name(schedstate_kind(cl->ss)));
+}
+
 static void do_schedule(cluster *cl)
 {
-    size_t keep = 0, n = cl->nworkers;
+    size_t n = cl->nworkers, nq = 0, nr = 0, cap = cl->ntasks + 1;
     sched_node *nodes = n ? calloc(n, sizeof *nodes) : NULL;
     const char **names = n ? calloc(n, sizeof *names) : NULL;
+    policy_job *q = calloc(cap, sizeof *q);
+    policy_run *run = calloc(cap, sizeof *run);
+    int *start = calloc(cap, sizeof *start);
+    cl_task **qt = calloc(cap, sizeof *qt);
+    const char **ids = calloc(cap, sizeof *ids);
+    uint64_t nowms = now_ms(cl);
+    double now = (double)nowms / 1000.0;
 
-    if (n && (!nodes || !names))
+    if ((n && (!nodes || !names)) || !q || !run || !start || !qt || !ids)
         goto out;
     for (size_t i = 0; i < n; i++) {
         cl_worker *w = &cl->workers[i];
@@ -547,71 +584,82 @@ static void do_schedule(cluster *cl)
         nodes[i] = w->node;
         names[i] = w->rec.worker_id;
     }
-    sched_res most = { 0, 0, 0, 0 };
-    int most_stale = 1;
-    size_t explained = 0;
+    /* Running tasks: where, since when, for how long at most / likely. */
+    for (size_t b = 0; b < cl->nbuckets; b++)
+        for (cl_task *t = cl->buckets[b]; t; t = t->next) {
+            if (!t->holds || nr >= cap) continue;
+            int node = -1;
+            for (size_t i = 0; i < n; i++)
+                if (!strcmp(names[i], t->rec.worker_id)) { node = (int)i; break; }
+            if (node < 0) continue;
+            double st = t->rec.started_at ? (double)t->rec.started_at / 1000.0 : now;
+            run[nr++] = (policy_run){ node, schedstate_user(cl->ss, t->rec.user_id),
+                                      { t->rec.req_cpu, t->rec.req_memory, t->rec.req_storage,
+                                        t->rec.req_gpu },
+                                      st, schedstate_limit(cl->ss, &t->rec), t->predict_s };
+        }
     for (size_t qi = 0; qi < cl->nqueue; qi++) {
         cl_task *t = cl->queue[qi];
         if (t->rec.status != PROTO_ST_QUEUED)
             continue;
-        sched_res req = { t->rec.req_cpu, t->rec.req_memory, t->rec.req_storage, t->rec.req_gpu };
-        int pick = -1;
-        char reason[256] = "";
-        if (most_stale) {
-            most = (sched_res){ 0, 0, 0, 0 };
-            for (size_t i = 0; i < n; i++) {
-                if (!nodes[i].usable) continue;
-                if (nodes[i].free.cpu > most.cpu) most.cpu = nodes[i].free.cpu;
-                if (nodes[i].free.memory > most.memory) most.memory = nodes[i].free.memory;
-                if (nodes[i].free.storage > most.storage) most.storage = nodes[i].free.storage;
-                if (nodes[i].free.gpu > most.gpu) most.gpu = nodes[i].free.gpu;
-            }
-            most_stale = 0;
+        if (t->predict_gen != cl->hist_gen + 1) {
+            predict_est e;
+            schedstate_predict(cl->ss, &t->rec, &e);
+            t->predict_s = e.level >= 0 ? e.runtime : 0;
+            t->predict_gen = cl->hist_gen + 1;
         }
-        /* A long queue behind full workers: reject without a full scan,
-         * and explain (which costs a scan) only for the first few. */
-        if (!t->rec.want_worker[0] && !sched_fits(&most, &req) && explained >= 64) {
-            if (!t->rec.error[0]) {
-                snprintf(t->rec.error, sizeof t->rec.error, "waiting for free resources");
-                do_persist(cl, t);
-            }
-            cl->queue[keep++] = t;
-            continue;
-        }
+        int node = -1;
         if (t->rec.want_worker[0]) {
+            node = -2;       /* a worker not (yet) known: never placed */
             for (size_t i = 0; i < n; i++)
-                if (!strcmp(names[i], t->rec.want_worker)) pick = (int)i;
-            if (pick < 0 || !nodes[pick].usable) {
-                snprintf(reason, sizeof reason, "waiting for worker %s (not connected)",
-                         t->rec.want_worker);
-                pick = -1;
-            } else if (!sched_fits(&nodes[pick].free, &req)) {
-                snprintf(reason, sizeof reason, "waiting for free resources on worker %s",
-                         t->rec.want_worker);
-                pick = -1;
-            }
-        } else {
-            pick = sched_pick(nodes, n, &req, cl->policy, names, reason, sizeof reason);
+                if (!strcmp(names[i], t->rec.want_worker)) { node = (int)i; break; }
         }
-        if (pick < 0) {
-            explained++;
-            /* Persist the reason only when it changes: `tasks` shows it. */
-            if (strcmp(t->rec.error, reason)) {
-                snprintf(t->rec.error, sizeof t->rec.error, "%s", reason);
-                do_persist(cl, t);
-            }
-            cl->queue[keep++] = t;
+        q[nq] = (policy_job){ { t->rec.req_cpu, t->rec.req_memory, t->rec.req_storage,
+                                t->rec.req_gpu },
+                              (double)t->rec.submitted_at / 1000.0,
+                              schedstate_limit(cl->ss, &t->rec), t->predict_s,
+                              (int)t->rec.priority, schedstate_user(cl->ss, t->rec.user_id),
+                              node == -2 ? (int)n : node };
+        qt[nq] = t;
+        ids[nq] = t->rec.task_id;
+        nq++;
+    }
+    /* Expected starts for `tasks`, from the state before this pass's
+     * starts, at most every 2 s and for queues a projection can afford. */
+    if (nq && nq <= 2000 && nowms - cl->published_ms >= 2000) {
+        schedstate_publish(cl->ss, now, nodes, n, run, nr, q, nq, ids);
+        cl->published_ms = nowms;
+    }
+    int k = nq ? schedstate_pass(cl->ss, now, nodes, n, run, nr, q, nq, start) : 0;
+    if (k < 0) goto out;
+    size_t keep = 0, explained = 0;
+    for (size_t i = 0; i < nq; i++) {
+        cl_task *t = qt[i];
+        if (start[i] >= 0) {
+            do_assign(cl, t, &cl->workers[start[i]]);
             continue;
         }
-        cl_worker *w = &cl->workers[pick];
-        do_assign(cl, t, w);
-        nodes[pick].free = w->node.free;
-        most_stale = 1;
+        char reason[256] = "";
+        do_reason(cl, t, nodes, n, names, explained++ < 64, reason, sizeof reason);
+        /* Persist the reason only when it changes: `tasks` shows it. */
+        if (strcmp(t->rec.error, reason)) {
+            snprintf(t->rec.error, sizeof t->rec.error, "%s", reason);
+            do_persist(cl, t);
+        }
     }
+    /* The queue keeps arrival order, minus what started. */
+    for (size_t qi = 0; qi < cl->nqueue; qi++)
+        if (cl->queue[qi]->rec.status == PROTO_ST_QUEUED)
+            cl->queue[keep++] = cl->queue[qi];
     cl->nqueue = keep;
 out:
     free(nodes);
     free(names);
+    free(q);
+    free(run);
+    free(start);
+    free(qt);
+    free(ids);
 }
 
 static void do_reap(cluster *cl)
@@ -678,8 +726,14 @@ static int load_active(void *ctx, const task_rec *r)
 {
     cluster *cl = ctx;
     if (r->status == PROTO_ST_COMPLETED || r->status == PROTO_ST_FAILED ||
-        r->status == PROTO_ST_CANCELLED)
+        r->status == PROTO_ST_CANCELLED) {
+        /* History for predictions: wall time from start to the stored
+         * output (the upload included; the result time is not kept). */
+        if (r->status != PROTO_ST_CANCELLED && r->started_at && r->completed_at > r->started_at)
+            schedstate_learn(cl->ss, r, (double)(r->completed_at - r->started_at) / 1000.0,
+                             (double)r->completed_at / 1000.0);
         return 0;
+    }
     cl_task *t = calloc(1, sizeof *t);
     if (!t || task_rec_copy(&t->rec, r) < 0 || do_insert(cl, t) < 0) {
         if (t) task_rec_free(&t->rec);
@@ -717,8 +771,7 @@ cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
         snprintf(dir, sizeof dir, "%s/logs", cfg->meta_dir);
         fsutil_mkdir_p(dir, 0755);      /* task log tails (cluster_log_path) */
     }
-    cl->policy = sched_policy_parse(cfg->policy);
-    if (cl->policy < 0) cl->policy = SCHED_BEST_FIT;
+    if (!(cl->ss = schedstate_new(cfg))) goto nomem;
     cl->nbuckets = 1024;
     if (!(cl->buckets = calloc(cl->nbuckets, sizeof *cl->buckets))) goto nomem;
     pthread_mutex_lock(&cl->mu);
@@ -798,6 +851,7 @@ void cluster_free(cluster *cl)
     free(cl->workers);
     free(cl->buckets);
     free(cl->queue);
+    schedstate_free(cl->ss);
     pthread_cond_destroy(&cl->cv);
     pthread_cond_destroy(&cl->wcv);
     pthread_cond_destroy(&cl->wdone_cv);
@@ -806,6 +860,11 @@ void cluster_free(cluster *cl)
 }
 
 meta *cluster_meta(cluster *cl) { return cl->meta; }
+
+int cluster_expected(cluster *cl, const char *task_id, uint64_t *start_ms, uint64_t *predicted_s)
+{
+    return schedstate_expected(cl->ss, task_id, start_ms, predicted_s);
+}
 void cluster_set_admit(cluster *cl, cluster_admit_fn fn, void *ctx)
 {
     cl->admit = fn;
@@ -841,6 +900,10 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
     }
     if (t->req_cpu < 0 || t->req_cpu > 1e6) {
         snprintf(err, errcap, "cpu request out of range");
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    if (t->priority < -1000 || t->priority > 1000) {
+        snprintf(err, errcap, "priority must be from -1000 to 1000");
         return PROTO_ERR_BAD_REQUEST;
     }
     /* Quota: only this user's submissions are refused; the check reads
@@ -913,6 +976,10 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
     }
     log_info("task %s submitted by %s: %s (%s)", ct->rec.task_id, user, ct->rec.task_name,
              ct->rec.docker_image);
+    /* A request far above what such tasks used: say so (after a quota
+     * warning, which matters more). */
+    if (errcap && !err[0])
+        schedstate_warn(cl->ss, &ct->rec, err, errcap);
     /* With nothing else waiting, place it now so the reply can say where
      * it went or why it waits; behind a queue, the scheduler thread keeps
      * FIFO order (and a long queue is not rescanned per submission). */
@@ -1290,7 +1357,15 @@ void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id
     if (t->rec.status == PROTO_ST_UPLOADING)
         goto out;      /* a repeated report after a reconnect */
     save_log = log_tail && log_tail[0];
-    if (!t->rec.started_at) t->rec.started_at = now_ms(cl);
+    uint64_t now = now_ms(cl);
+    if (!t->rec.started_at) t->rec.started_at = now;
+    /* What it used, for predictions and fair share (a cancelled run says
+     * little about how long such tasks take). */
+    if (status != PROTO_ST_CANCELLED && !t->cancel_requested) {
+        schedstate_learn(cl->ss, &t->rec, (double)(now - t->rec.started_at) / 1000.0,
+                         (double)now / 1000.0);
+        cl->hist_gen++;
+    }
     t->rec.exit_code = exit_code;
     if (t->cancel_requested) status = PROTO_ST_CANCELLED;
     t->result_status = status;

@@ -105,6 +105,10 @@ typedef uint64_t (*cluster_clock_fn)(void *ctx);
 void cluster_set_clock(cluster *cl, cluster_clock_fn fn, void *ctx);
 void cluster_tick(cluster *cl);
 
+/* The scheduler's expected start (ms) and predicted runtime (s) of a
+ * queued task, as last projected; 0 if known, -1 if not. Takes no cluster
+ * lock: safe inside a metadata-store callback. */
+int cluster_expected(cluster *cl, const char *task_id, uint64_t *start_ms, uint64_t *predicted_s);
 meta *cluster_meta(cluster *cl);
 const config *cluster_config(cluster *cl);
 /* Where the task's log tail is kept: <meta_dir>/logs/<task_id>.log */

@@ -32,6 +32,7 @@ static const struct field task_fields[] = {
     F(task_rec, K_U64, completed_at), F(task_rec, K_U64, output_files),
     F(task_rec, K_U64, output_bytes), F(task_rec, K_U64, timeout_s),
     F(task_rec, K_NOTES, notes),
+    F(task_rec, K_I64, priority),
 };
 
 static const struct field file_fields[] = {

@@ -462,8 +462,10 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
         }
         if (n < 0) {
             if (head >= 0 || kind == POLICY_GREEDY) continue;
-            if (j->node < 0 && !fits_total(nodes, nn, &j->req))
-                continue;   /* can never fit: must not block the queue */
+            /* Tied to one node (DISPATCH), or can never fit: must not
+             * block the queue. */
+            if (j->node >= 0 || !fits_total(nodes, nn, &j->req))
+                continue;
             if (kind == POLICY_FIFO) break;
             head = (int)i;
             rnode = reserve(c, POLICY_EASY, now, nodes, nn, run, nr, j, &rat, &extra);

@@ -577,6 +577,12 @@ static int list_task(void *ctx, const task_rec *t)
     task_rec_put(&l->s->wb, t);
     /* Takes only the retention lock: safe inside the store's callback. */
     if (rt) proto_put_u64(&l->s->wb, T_EXPIRES_AT, retention_expires_at(rt, t));
+    /* The scheduler's projection; takes only its own lock, like the above. */
+    uint64_t es, ps;
+    if (t->status == PROTO_ST_QUEUED && cluster_expected(l->s->srv->cl, t->task_id, &es, &ps) == 0) {
+        if (es) proto_put_u64(&l->s->wb, T_EXPECTED_START, es);
+        if (ps) proto_put_u64(&l->s->wb, T_PREDICTED_S, ps);
+    }
     proto_rec_end(&l->s->wb, mark);
     l->count++;
     return 0;

@@ -92,7 +92,9 @@ static void test_defaults(void)
     T_EQ_INT(c.upload_threads, 2);
     T_EQ_STR(c.cluster_token, "");
     T_EQ_INT(c.nusers, 0);
-    T_EQ_STR(c.policy, "best-fit");
+    T_EQ_STR(c.policy, "learned");
+    T_EQ_STR(c.placement, "best-fit");
+    T_EQ_INT(c.fairshare_halflife_s, 604800);
     T_CHECK(c.max_output_bytes == 0);
     T_CHECK(c.max_output_files == 1000000);
     T_CHECK(c.max_frame == PROTO_PAYLOAD_MAX);

@@ -1,0 +1,80 @@
+#!/bin/sh
+# test_predict.sh — the scheduler with real workers (process runtime): after
+# a few runs of one kind of task, queued tasks of that kind show a predicted
+# runtime and an expected start in `cloudai tasks` (table and --json) and
+# in the HTTP API; -priority reorders the queue; a -timeout far above what
+# that kind used draws a warning at submit.
+. tests/integration/lib.sh
+IMG=cloudai-test:latest
+
+cat >"$T/cfg.ini" <<EOF2
+[master]
+heartbeat_interval_s = 1
+heartbeat_timeout_s = 5
+[auth]
+cluster_token = cluster-secret
+user.tester = tester-secret
+[http]
+listen = 127.0.0.1:0
+EOF2
+start_master m -config "$T/cfg.ini" || { not_ok "master starts"; exit 1; }
+HADDR=$(sed -n 's/^master http on \([^ ]*\).*/\1/p' "$T/m.out" | head -n 1)
+export CLOUDAI_USER=tester CLOUDAI_TOKEN=tester-secret
+CLOUDAI_CLUSTER_TOKEN=cluster-secret start_worker w1 -runtime process -cpu 1 -mem 2g \
+    -config "$T/cfg.ini" || { not_ok "worker registers"; exit 1; }
+
+# History: three runs of "nap-N" (about 1 s each), one after the other.
+for i in 1 2 3; do
+    id=$(submit task $IMG -name "nap-$i" -cpu_cores 1 -cmd 'sleep 1')
+    [ -n "$id" ] && wait_final "$id" 60 || not_ok "history run $i finishes"
+done
+
+# A blocker holds the only CPU; then two naps (low and high priority) wait.
+BLOCK=$(submit task $IMG -name blocker -cpu_cores 1 -cmd 'sleep 25')
+wait_for "[ \"\$(tfield $BLOCK status)\" = running ]" 30 || not_ok "blocker runs"
+LOW=$(submit task $IMG -name nap-low -cpu_cores 1 -priority -5 -cmd 'sleep 1')
+HIGH=$(submit task $IMG -name nap-high -cpu_cores 1 -priority 5 -cmd 'sleep 1')
+
+# The projection is refreshed every 2 s.
+wait_for "task_json $LOW | grep -q '\"expected_start\":[0-9]'" 15
+J=$(task_json "$LOW")
+diag "$J"
+want_eq "predict: queued task is queued" "$(echo "$J" | jget status)" queued
+ES=$(echo "$J" | jget expected_start)
+want_eq "predict: priority kept" "$(echo "$J" | jget priority)" -5
+ES=$(echo "$J" | jget expected_start)
+PS=$(echo "$J" | jget predicted_runtime_s)
+NOW=$(($(date +%s) * 1000))
+check "predict: expected_start in --json ($ES)" test -n "$ES"
+check "predict: expected start within a minute" awk -v e="$ES" -v n="$NOW" 'BEGIN { exit !(e > n - 5000 && e < n + 60000) }'
+check "predict: predicted runtime from the naps ($PS s)" awk -v p="$PS" 'BEGIN { exit !(p >= 1 && p <= 10) }'
+wait_for "task_json $HIGH | grep -q '\"expected_start\":[0-9]'" 15
+# Both from one listing (one projection): the high-priority task first.
+cai tasks -status queued --json >"$T/q.json"
+EH=$(grep "\"task_id\":\"$HIGH\"" "$T/q.json" | jget expected_start)
+EL=$(grep "\"task_id\":\"$LOW\"" "$T/q.json" | jget expected_start)
+check "predict: the high-priority task is expected first ($EH < $EL)" awk -v h="$EH" -v l="$EL" 'BEGIN { exit !(h != "" && l != "" && h < l) }'
+cai tasks -status queued >"$T/tasks.txt" 2>&1
+diag "$(cat "$T/tasks.txt")"
+check "predict: the table shows the expected start" grep -q 'expected to start' "$T/tasks.txt"
+check "predict: the table shows the prediction" grep -q 'similar tasks ran' "$T/tasks.txt"
+if command -v curl >/dev/null 2>&1 && [ -n "$HADDR" ]; then
+    curl -s -H "Authorization: Bearer tester-secret" "http://$HADDR/api/tasks?status=queued" >"$T/api.json"
+    diag "$(head -c 600 "$T/api.json")"
+    check "predict: the HTTP API has expected_start" grep -q '"expected_start":[0-9]' "$T/api.json"
+    check "predict: the HTTP API has predicted_runtime_s" grep -q '"predicted_runtime_s":[0-9]' "$T/api.json"
+else
+    skip "predict: HTTP API (no curl or no address)"
+fi
+
+for id in "$BLOCK" "$LOW" "$HIGH"; do wait_final "$id" 60 || not_ok "task $id finishes"; done
+SH=$(tfield "$HIGH" started_at); SL=$(tfield "$LOW" started_at)
+check "predict: -priority 5 started before -priority -5" awk -v h="$SH" -v l="$SL" 'BEGIN { exit !(h <= l) }'
+
+# A limit 10x above anything that kind used: a warning on stderr, still submitted.
+cai task $IMG -name nap-9 -cpu_cores 1 -timeout 10h -cmd 'sleep 1' >"$T/warn.out" 2>"$T/warn.err"
+diag "$(cat "$T/warn.err")"
+check "predict: a far-too-long -timeout warns" grep -q 'far above what' "$T/warn.err"
+check "predict: and the task is submitted anyway" grep -q 'Task submitted' "$T/warn.out"
+check "predict: -priority out of range is refused" sh -c "! '$CLOUDAI_BIN/cloudai' -master '$MADDR' task $IMG -priority 5000 -cmd true 2>/dev/null"
+finish
