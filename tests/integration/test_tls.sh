@@ -4,7 +4,8 @@
 # (upload of an output, then its download) holds none of the output's
 # bytes, while the same run in plain TCP does (so the capture can see them);
 # an untrusted CA is refused with a message saying so; a plain client gets a
-# hint; client certificates can be required; a non-loopback listener without
+# hint; client certificates can be required; a relay terminating TLS cannot
+# pass a token proof on (channel binding); a non-loopback listener without
 # TLS logs a warning. Certificates come from scripts/cloudai-certs.
 . tests/integration/lib.sh
 
@@ -108,6 +109,33 @@ printf '%s\n' "$out" >"$T/plain-client.txt"
 want_eq "plain client against a TLS master fails" "$rc" 1
 check "plain client gets a hint about TLS" grep -q "CLOUDAI_TLS_CA" "$T/plain-client.txt"
 check "master logs the refused handshakes" grep -q "TLS" "$T/m.log"
+stop_pid "$MPID"
+
+# Channel binding: a relay that terminates TLS with a certificate the client
+# trusts (same CA) and opens its own TLS session to the master forwards every
+# byte faithfully, yet alice's correct token fails: her proof is bound to the
+# client-relay session, the master checks it against the relay-master one.
+start_master b tls.cert="$CERTS/master.crt" tls.key="$CERTS/master.key" auth.user.alice=alice-token ||
+    { not_ok "master with tokens and TLS starts"; finish; }
+out=$(CLOUDAI_TLS_CA=$CERTS/ca.crt "$CLOUDAI_BIN/cloudai" -master "$MADDR" -user alice -token alice-token workers 2>&1)
+want_eq "direct TLS connection with alice's token works" "$?" 0
+RP=""
+for p in $(seq $((${MADDR##*:} + 1)) $((${MADDR##*:} + 40))); do
+    ss -ltn 2>/dev/null | grep -q "[:.]$p " || { RP=$p; break; }
+done
+rm -f "$T/relay.fifo"; mkfifo "$T/relay.fifo"
+(timeout 30 openssl s_server -quiet -naccept 1 -accept "127.0.0.1:$RP" -cert "$CERTS/master.crt" \
+    -key "$CERTS/master.key" <"$T/relay.fifo" 2>"$T/relay-srv.err" |
+ timeout 30 openssl s_client -quiet -connect "$MADDR" -CAfile "$CERTS/ca.crt" >"$T/relay.fifo" 2>"$T/relay-cli.err") &
+RLY=$!
+wait_for "ss -ltn | grep -q '127.0.0.1:$RP '" 10
+out=$(CLOUDAI_TLS_CA=$CERTS/ca.crt timeout 20 "$CLOUDAI_BIN/cloudai" -master "127.0.0.1:$RP" -user alice \
+      -token alice-token workers 2>&1); rc=$?
+printf '%s\n' "$out" >"$T/relay.txt"
+want_eq "through a TLS-terminating relay, alice's correct token is refused" "$rc" 1
+check "the refusal is the token check (proof bound to the other session)" grep -q "bad token" "$T/relay.txt"
+check "the master saw alice's HELLO through the relay and refused it" grep -q "auth refused for user 'alice'" "$T/b.log"
+kill "$RLY" 2>/dev/null; wait "$RLY" 2>/dev/null
 stop_pid "$MPID"
 
 # A listener beyond loopback without TLS warns (nothing connects to it).
