@@ -56,14 +56,14 @@ struct pend {
     metaidx_map fresh;            /* new groups by task_id */
 };
 
-static const char *task_key(const void *v) { return ((const task_rec *)v)->task_id; }
+static const char *task_key(const void *v) { return ((const struct tnode *)v)->task_id; }
 static const char *group_key(const void *v) { return ((const struct fgroup *)v)->task_id; }
 static const char *fnode_key(const void *v) { return ((const struct fnode *)v)->file_name; }
 static const char *worker_key(const void *v) { return ((const worker_rec *)v)->worker_id; }
 static void task_ord(const void *v, uint64_t *t, const char **id)
 {
-    *t = ((const task_rec *)v)->submitted_at;
-    *id = ((const task_rec *)v)->task_id;
+    *t = ((const struct tnode *)v)->submitted_at;
+    *id = ((const struct tnode *)v)->task_id;
 }
 static void group_ord(const void *v, uint64_t *t, const char **id)
 {
@@ -282,27 +282,50 @@ static void maybe_compact(struct mj *mj)
     if (do_compact(mj, NULL, 0) != 0) mj->compact_next = size + mj->compact_bytes;
 }
 
-static int task_put_locked(struct mj *mj, const task_rec *t, char *err, size_t errcap)
+static struct tnode *tnode_new(const task_rec *t, const bson_t *doc)
 {
-    int rc, e;
-    bson_t rec = BSON_INITIALIZER, doc;
-    task_rec *n = malloc(sizeof *n);
-    if (!n) { rc = META_E_NOMEM; goto out; }
-    task_rec_init(n);
-    if (task_rec_copy(n, t) != 0) { free(n); n = NULL; rc = META_E_NOMEM; goto out; }
+    size_t li = strlen(t->task_id) + 1, lu = strlen(t->user_id) + 1, ln = strlen(t->task_name) + 1;
+    struct tnode *n = malloc(sizeof *n + li + lu + ln + doc->len);
+    if (!n) return NULL;
+    char *p = n->buf;
+    n->submitted_at = t->submitted_at;
+    n->status = t->status;
+    n->doclen = doc->len;
+    n->task_id = memcpy(p, t->task_id, li), p += li;
+    n->user_id = memcpy(p, t->user_id, lu), p += lu;
+    n->task_name = memcpy(p, t->task_name, ln), p += ln;
+    n->doc = memcpy(p, bson_get_data(doc), doc->len);
+    return n;
+}
+
+/* doc: t's document when the caller has it (replay), else NULL. */
+static int task_put_locked(struct mj *mj, const task_rec *t, const bson_t *doc, char *err, size_t errcap)
+{
+    int rc = 0, e;
+    bson_t rec = BSON_INITIALIZER, own = BSON_INITIALIZER;
+    struct tnode *n = NULL;
+    if (!doc) {
+        if ((rc = metadoc_task_to_bson(t, &own)) != 0) {
+            meta_errf(err, errcap, "task %s: bad or oversized record", t->task_id);
+            goto out;
+        }
+        doc = &own;
+    }
+    if (!(n = tnode_new(t, doc))) { rc = META_E_NOMEM; goto out; }
     if (metaidx_map_reserve(&mj->tasks, 1) < 0 || metaidx_ord_reserve(&mj->tord, 1) < 0) {
         rc = META_E_NOMEM;
         goto out;
     }
     if (mj->j) {
         BSON_APPEND_UTF8(&rec, "op", "task");
-        BSON_APPEND_DOCUMENT_BEGIN(&rec, "doc", &doc);
-        rc = metadoc_task_to_bson(t, &doc);
-        if (!bson_append_document_end(&rec, &doc) && !rc) rc = META_E_NOMEM;
-        if (rc) { meta_errf(err, errcap, "task %s: bad or oversized record", t->task_id); goto out; }
+        if (!BSON_APPEND_DOCUMENT(&rec, "doc", doc)) {
+            meta_errf(err, errcap, "task %s: bad or oversized record", t->task_id);
+            rc = META_E_NOMEM;
+            goto out;
+        }
         if ((rc = commit(mj, &rec, err, errcap)) != 0) goto out;
     }
-    task_rec *old = metaidx_map_put(&mj->tasks, n, &e);
+    struct tnode *old = metaidx_map_put(&mj->tasks, n, &e);
     if (old) {
         size_t i = metaidx_ord_find(&mj->tord, old);
         if (old->submitted_at == n->submitted_at && i != (size_t)-1) {
@@ -311,7 +334,6 @@ static int task_put_locked(struct mj *mj, const task_rec *t, char *err, size_t e
             metaidx_ord_remove_at(&mj->tord, i);
             metaidx_ord_insert(&mj->tord, n);
         }
-        task_rec_free(old);
         free(old);
     } else {
         metaidx_ord_insert(&mj->tord, n);
@@ -319,7 +341,8 @@ static int task_put_locked(struct mj *mj, const task_rec *t, char *err, size_t e
     n = NULL;
     rc = 0;
 out:
-    if (n) { task_rec_free(n); free(n); }
+    free(n);
+    bson_destroy(&own);
     bson_destroy(&rec);
     return rc;
 }
@@ -493,7 +516,7 @@ static int replay_rec(void *ctx, const uint8_t *body, size_t len)
         task_rec_init(&t);
         if (bson_iter_init_find(&it, &b, "doc") && sub_doc(&it, &d) == 0 &&
             (rc = metadoc_task_from_bson(&d, &t, NULL, 0)) == 0) {
-            rc = t.task_id[0] ? task_put_locked(r->mj, &t, NULL, 0) : META_E_CORRUPT;
+            rc = t.task_id[0] ? task_put_locked(r->mj, &t, &d, NULL, 0) : META_E_CORRUPT;
         }
         task_rec_free(&t);
     } else if (!strcmp(op, "files")) {
@@ -528,10 +551,13 @@ static int write_snapshot(struct mj *mj, journal *s, char *err, size_t errcap)
     file_rec *scratch = malloc(sizeof *scratch);
     if (!scratch) { meta_errf(err, errcap, "out of memory"); rc = META_E_NOMEM; goto out; }
     for (size_t i = 0; i < mj->tord.n && !rc; i++) {
+        const struct tnode *n = mj->tord.v[i];
+        bson_t d;
         BSON_APPEND_UTF8(&rec, "op", "task");
-        BSON_APPEND_DOCUMENT_BEGIN(&rec, "doc", &doc);
-        rc = metadoc_task_to_bson(mj->tord.v[i], &doc);
-        bson_append_document_end(&rec, &doc);
+        if (!bson_init_static(&d, n->doc, n->doclen) || !BSON_APPEND_DOCUMENT(&rec, "doc", &d)) {
+            meta_errf(err, errcap, "snapshot: task %s: bad record", n->task_id);
+            rc = META_E_NOMEM;
+        }
         if (!rc) rc = snap_append(s, &rec, err, errcap);
     }
     for (size_t i = 0; i < mj->gord.n && !rc; i++) {
@@ -631,7 +657,7 @@ static int do_compact(struct mj *mj, char *err, size_t errcap)
 static int j_task_put(meta *m, const task_rec *t, char *err, size_t errcap)
 {
     struct mj *mj = (struct mj *)m;
-    LOCKED_CHANGE(task_put_locked(mj, t, err, errcap));
+    LOCKED_CHANGE(task_put_locked(mj, t, NULL, err, errcap));
 }
 
 static int j_task_put_nosync(meta *m, const task_rec *t, char *err, size_t errcap)
@@ -639,7 +665,7 @@ static int j_task_put_nosync(meta *m, const task_rec *t, char *err, size_t errca
     struct mj *mj = (struct mj *)m;
     pthread_rwlock_wrlock(&mj->lock);
     mj->nosync = 1;
-    int rc = task_put_locked(mj, t, err, errcap);
+    int rc = task_put_locked(mj, t, NULL, err, errcap);
     mj->nosync = 0;
     if (rc == 0) maybe_compact(mj);
     pthread_rwlock_unlock(&mj->lock);
@@ -719,10 +745,7 @@ static int j_compact(meta *m, char *err, size_t errcap)
 /* Forgets every record (a replay that must start over from another base). */
 static void clear_state(struct mj *mj)
 {
-    for (size_t i = 0; i < mj->tasks.cap; i++) {
-        task_rec *t = mj->tasks.slot[i].val;
-        if (t) { task_rec_free(t); free(t); }
-    }
+    for (size_t i = 0; i < mj->tasks.cap; i++) free(mj->tasks.slot[i].val);
     for (size_t i = 0; i < mj->groups.cap; i++) group_free(mj->groups.slot[i].val);
     for (size_t i = 0; i < mj->workers.cap; i++) free(mj->workers.slot[i].val);
     metaidx_map_free(&mj->tasks);

@@ -22,6 +22,21 @@ struct fnode {
     char buf[];
 };
 
+/* A task as the store keeps it: its BSON document (metadoc), decoded on
+ * the way out, plus the fields the indexes and filters need. A task_rec is
+ * ~1.9 KiB of fixed arrays; this is the size of what the task holds. */
+struct tnode {
+    uint64_t submitted_at;
+    int status;
+    uint32_t doclen;
+    const char *task_id, *user_id, *task_name;   /* into buf */
+    const uint8_t *doc;                          /* into buf */
+    char buf[];
+};
+
+/* Decodes n into t (task_rec_init'ed here; the caller task_rec_free's). */
+int meta_journal_tnode_to_rec(const struct tnode *n, task_rec *t);
+
 struct fgroup {
     char task_id[64];
     char user_id[64], task_name[128];   /* of its first file */

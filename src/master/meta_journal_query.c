@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "master/metadoc.h"
 
 void meta_journal_fnode_to_rec(const struct fgroup *g, const struct fnode *n, file_rec *f)
 {
@@ -32,7 +33,15 @@ void meta_journal_fnode_to_rec(const struct fgroup *g, const struct fnode *n, fi
     memcpy(f->sha256, n->sha256, 32);
 }
 
-static int task_match(const task_rec *t, const meta_query *q)
+int meta_journal_tnode_to_rec(const struct tnode *n, task_rec *t)
+{
+    bson_t d;
+    task_rec_init(t);
+    if (!bson_init_static(&d, n->doc, n->doclen)) return META_E_CORRUPT;
+    return metadoc_task_from_bson(&d, t, NULL, 0);
+}
+
+static int task_match(const struct tnode *t, const meta_query *q)
 {
     return (!q->user_id || !strcmp(t->user_id, q->user_id)) &&
            (!q->task_name || !strcmp(t->task_name, q->task_name)) &&
@@ -67,21 +76,30 @@ static void time_slice(const metaidx_ord *o, const meta_query *q, size_t *lo, si
     if (*hi < *lo) *hi = *lo;
 }
 
+/* cb's answer; a task that does not decode (it did when it was stored) is skipped. */
+static int emit_task(const struct tnode *n, meta_task_cb cb, void *ctx)
+{
+    task_rec t;
+    int rc = meta_journal_tnode_to_rec(n, &t) == 0 ? cb(ctx, &t) : 0;
+    task_rec_free(&t);
+    return rc;
+}
+
 int meta_journal_tasks_find(meta *m, const meta_query *q, meta_task_cb cb, void *ctx)
 {
     struct mj *mj = (struct mj *)m;
     size_t lo, hi, sent = 0;
     pthread_rwlock_rdlock(&mj->lock);
     if (q->task_id) {
-        const task_rec *t = metaidx_map_get(&mj->tasks, q->task_id);
-        if (t && task_match(t, q)) cb(ctx, t);
+        const struct tnode *n = metaidx_map_get(&mj->tasks, q->task_id);
+        if (n && task_match(n, q)) emit_task(n, cb, ctx);
         goto out;
     }
     time_slice(&mj->tord, q, &lo, &hi);
     for (size_t k = 0; k < hi - lo; k++) {
-        const task_rec *t = mj->tord.v[q->newest_first ? hi - 1 - k : lo + k];
-        if (!task_match(t, q)) continue;
-        if (cb(ctx, t) != 0 || (q->limit && ++sent >= q->limit)) break;
+        const struct tnode *n = mj->tord.v[q->newest_first ? hi - 1 - k : lo + k];
+        if (!task_match(n, q)) continue;
+        if (emit_task(n, cb, ctx) != 0 || (q->limit && ++sent >= q->limit)) break;
     }
 out:
     pthread_rwlock_unlock(&mj->lock);
@@ -158,8 +176,11 @@ int meta_journal_task_get(meta *m, const char *task_id, task_rec *out)
     struct mj *mj = (struct mj *)m;
     int rc = META_E_NOTFOUND;
     pthread_rwlock_rdlock(&mj->lock);
-    const task_rec *t = metaidx_map_get(&mj->tasks, task_id);
-    if (t) rc = task_rec_copy(out, t) ? META_E_NOMEM : 0;
+    const struct tnode *n = metaidx_map_get(&mj->tasks, task_id);
+    if (n && (rc = meta_journal_tnode_to_rec(n, out)) != 0) {
+        task_rec_free(out);
+        rc = rc == META_E_NOMEM ? META_E_NOMEM : META_E_CORRUPT;
+    }
     pthread_rwlock_unlock(&mj->lock);
     return rc;
 }
