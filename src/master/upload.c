@@ -350,10 +350,11 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
         goto out;
     }
     if (u->cfg->max_output_bytes && total > u->cfg->max_output_bytes + u->cfg->max_output_bytes / 8 + (1u << 20)) {
-        snprintf(err, sizeof err, "output of %llu bytes exceeds the limit of %llu bytes",
+        /* The same output is as big on every retry: final. */
+        snprintf(err, sizeof err, "archive refused: output of %llu bytes exceeds the limit of %llu bytes",
                  (unsigned long long)total, (unsigned long long)u->cfg->max_output_bytes);
-        cluster_upload_failed(u->cl, id, err, 0);
-        send_ack(c, id, 0, err);
+        cluster_upload_failed(u->cl, id, err, 1);
+        send_ack_code(c, id, 0, PROTO_ERR_ARCHIVE, err);
         goto out;
     }
     if (fsutil_free_bytes(u->cfg->files_dir, &free_bytes) == 0 && free_bytes < total) {

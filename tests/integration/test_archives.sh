@@ -7,7 +7,8 @@
 # are not UTF-8 (x\x80, x\x81) are stored and indexed under distinct
 # encoded names and downloaded back; an archive without end blocks, a
 # 1 KiB archive holding a file, and an appended duplicate (the later file
-# wins) are stored; an archive cut inside a file fails the task for good.
+# wins) are stored; an archive cut inside a file, and one over
+# max_output_bytes, fail the task for good (no endless retries).
 . tests/integration/lib.sh
 EVIL=$CLOUDAI_BIN/tests/tools/evil
 [ -x "$EVIL" ] || { not_ok "evil test client built ($EVIL)"; exit 1; }
@@ -48,7 +49,9 @@ head -c $((n - 1024)) "$S/nu.tar" >"$S/noend.tar"
 printf '%512s' '' | tr ' ' z >"$S/dup/z512"
 tar -C "$S/dup" --format=ustar -b 1 -cf - z512 | head -c 1024 >"$S/small.tar"
 # Cut inside a file's data: refused for good.
-head -c 1300 "$S/sparse-1.0.tar" >"$S/cut.tar"
+tar -C "$S/dup" --format=ustar -cf - z512 | head -c 700 >"$S/cut.tar"
+# 12 MiB, over max_output_bytes = 8 MiB before the first chunk.
+mkdir "$S/big" && truncate -s 12M "$S/big/zeros" && tar -C "$S/big" -cf "$S/big.tar" zeros
 want_eq "the 1 KiB archive is 1 KiB" "$(stat -c %s "$S/small.tar")" 1024
 
 # push NAME FILE — uploads FILE as the output of a new task; sets ID, VERDICT.
@@ -86,6 +89,8 @@ run_backend() {
 [auth]
 cluster_token = archives-secret
 user.alice = alice-secret
+[limits]
+max_output_bytes = 8MiB
 EOC
     if [ "$BK" = mongo ]; then
         cat >>"$T/$BK.ini" <<EOC
@@ -142,8 +147,13 @@ EOC
     else not_ok "$BK: a 1 KiB archive holding a file is stored"; diag "verdict: $VERDICT"; fi
 
     push cut "$S/cut.tar"
-    case $VERDICT in "FILE_ACK ok=0 "*"archive refused"*) ok "$BK: a cut archive is refused" ;;
-        *) not_ok "$BK: a cut archive is refused"; diag "verdict: $VERDICT" ;; esac
+    case $VERDICT in "FILE_ACK ok=0 CODE=ARCHIVE "*"archive refused"*) ok "$BK: an archive cut inside a file is refused (CODE=ARCHIVE)" ;;
+        *) not_ok "$BK: an archive cut inside a file is refused (CODE=ARCHIVE)"; diag "verdict: $VERDICT" ;; esac
+    want_eq "$BK: ... for good (no retry)" "$(tfield "$ID" status)" failed
+
+    push big "$S/big.tar"
+    case $VERDICT in "FILE_ACK ok=0 CODE=ARCHIVE "*"exceeds the limit"*) ok "$BK: an output over max_output_bytes is refused (CODE=ARCHIVE)" ;;
+        *) not_ok "$BK: an output over max_output_bytes is refused"; diag "verdict: $VERDICT" ;; esac
     want_eq "$BK: ... for good (no retry)" "$(tfield "$ID" status)" failed
     stop_pid "$MPID"
 }

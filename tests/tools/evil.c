@@ -66,13 +66,26 @@ static const char *env_or(const char *name, const char *dflt)
     return v && *v ? v : dflt;
 }
 
+/* "FILE_ACK ok=N [CODE=NAME] message": CODE=ARCHIVE marks a final refusal. */
+static void print_ack(const proto_msg *m)
+{
+    char msg[4200] = "";
+    uint64_t ok = 0, code = 0;
+    proto_str(m, T_MESSAGE, msg, sizeof msg);
+    proto_u64(m, T_OK, &ok);
+    if (proto_u64(m, T_CODE, &code) == 0 && code)
+        printf("FILE_ACK ok=%llu CODE=%s %s\n", (unsigned long long)ok, proto_err_name(code), msg);
+    else
+        printf("FILE_ACK ok=%llu %s\n", (unsigned long long)ok, msg);
+}
+
 /* Prints what one frame from the master says; returns its type, 0 on
  * close, -1 on timeout or error. */
 static int report(int fd, frame_reader *rd, int timeout_ms)
 {
     proto_msg m;
     char msg[4200] = "";
-    uint64_t code = 0, ok = 0;
+    uint64_t code = 0;
     int rc = frame_read(fd, rd, &m, timeout_ms, timeout_ms);
     if (rc == -EPIPE || rc == -ECONNRESET) {
         printf("CLOSED\n");
@@ -91,8 +104,7 @@ static int report(int fd, frame_reader *rd, int timeout_ms)
         proto_u64(&m, T_CODE, &code);
         printf("ERROR %llu %s: %s\n", (unsigned long long)code, proto_err_name(code), msg);
     } else if (m.type == PROTO_FILE_ACK) {
-        proto_u64(&m, T_OK, &ok);
-        printf("FILE_ACK ok=%llu %s\n", (unsigned long long)ok, msg);
+        print_ack(&m);
     } else {
         printf("%s %s\n", proto_type_name(m.type), msg);
     }
@@ -447,6 +459,10 @@ static int recv_type(peer *p, proto_msg *m, uint16_t want, int ms)
     for (int i = 0; i < 50; i++) {
         if (peer_recv(p, m, ms) < 0) return -1;
         if (m->type == want) return 0;
+        if (m->type == PROTO_FILE_ACK) {   /* a verdict before the stream */
+            print_ack(m);
+            return -1;
+        }
         if (m->type == PROTO_ERROR) {
             char e[600];
             peer_error_text(m, e, sizeof e);
