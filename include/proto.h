@@ -156,7 +156,8 @@ enum proto_tag {
     T_PRIORITY = 74,      /* I64 -1000..1000: higher starts first */
     T_EXPECTED_START = 75,/* U64 ms: the scheduler's expected start of a queued task */
     T_PREDICTED_S = 76,   /* U64 s: predicted runtime from similar finished tasks */
-    T_TAG_MAX = 76
+    T_CURSOR = 77,        /* STR <= 4352: where a listing's next page starts */
+    T_TAG_MAX = 77
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

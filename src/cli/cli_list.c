@@ -1,5 +1,7 @@
-/* cli_list.c — `tasks`, `workers`, `files`: one request, then list frames
- * until MORE is 0, printed as an aligned table or a JSON array. */
+/* cli_list.c — `tasks`, `workers`, `files`: a request, list frames until
+ * MORE is 0, and again with the CURSOR the master returned until there is
+ * none (every page), printed as an aligned table or a JSON array. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli_int.h"
@@ -17,12 +19,21 @@ typedef struct list_out {
     uint64_t now;
 } list_out;
 
+static int has_glob(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
 /* Sends c->p.wb and walks every record (tag) of every reply frame (type).
- * The master splits long lists over frames; MORE=1 says another follows. */
-static int list_loop(cli_ctx *c, uint16_t type, uint8_t tag, rec_fn fn, void *ctx)
+ * The master splits long lists over frames; MORE=1 says another follows.
+ * The last frame's CURSOR (a next page exists) goes to cursor (malloc'd,
+ * NULL on the last page); *n counts the records. */
+static int list_loop(cli_ctx *c, uint16_t type, uint8_t tag, rec_fn fn, void *ctx,
+                     char **cursor, uint64_t *n)
 {
     proto_msg m;
     int rc = cli_request(c, &m);
+    *cursor = NULL;
     while (rc == 0) {
         uint64_t more = 0;
         proto_field f;
@@ -35,6 +46,7 @@ static int list_loop(cli_ctx *c, uint16_t type, uint8_t tag, rec_fn fn, void *ct
             proto_rec_open(&f, &sub);
             if ((rc = fn(ctx, &sub)) != 0)
                 return rc;
+            (*n)++;
         }
         proto_u64(&m, T_MORE, &more);
         if (!more) {
@@ -42,6 +54,7 @@ static int list_loop(cli_ctx *c, uint16_t type, uint8_t tag, rec_fn fn, void *ct
             char note[512];
             if (proto_str(&m, T_MESSAGE, note, sizeof note) == 0 && note[0])
                 fprintf(stderr, "note: %s\n", note);
+            *cursor = proto_strdup(&m, T_CURSOR);
             return 0;
         }
         rc = cli_recv(c, &m, CLI_REPLY_MS);
@@ -49,10 +62,57 @@ static int list_loop(cli_ctx *c, uint16_t type, uint8_t tag, rec_fn fn, void *ct
     return rc;
 }
 
-static int has_glob(const char *s)
+/* The filters of a LIST_TASKS / LIST_FILES request. */
+typedef struct list_filter {
+    uint16_t type;
+    int has_status, status;
+    const char *name, *user, *id;
+    int has_since, has_until;
+    uint64_t since, until;
+} list_filter;
+
+#define CLI_PAGE_MAX 10000      /* the master's page bound (CATALOG_PAGE_MAX) */
+
+/* Every page of a listing: the master pages and says where the next page
+ * starts (CURSOR); this follows it until the end or until limit records
+ * (0 = all) were shown. */
+static int list_pages(cli_ctx *c, const list_filter *lf, uint64_t limit, uint16_t type,
+                      uint8_t tag, rec_fn fn, void *ctx)
 {
-    return strpbrk(s, "*?[") != NULL;
+    char *cursor = NULL;
+    uint64_t got = 0;
+    int rc;
+    for (int page = 0;; page++) {
+        proto_buf *b = &c->p.wb;
+        proto_begin(b, lf->type, 0);
+        if (lf->has_status)
+            proto_put_u64(b, T_STATUS, (uint64_t)lf->status);
+        if (lf->name)
+            proto_put_str(b, has_glob(lf->name) ? T_PATTERN : T_TASK_NAME, lf->name);
+        proto_put_str(b, T_USER_ID, lf->user);
+        proto_put_str(b, T_TASK_ID, lf->id);
+        if (lf->has_since)
+            proto_put_u64(b, T_SINCE, lf->since);
+        if (lf->has_until)
+            proto_put_u64(b, T_UNTIL, lf->until);
+        if (limit)
+            proto_put_u64(b, T_LIMIT, limit - got < CLI_PAGE_MAX ? limit - got : CLI_PAGE_MAX);
+        if (cursor)
+            proto_put_str(b, T_CURSOR, cursor);
+        free(cursor);
+        if ((rc = list_loop(c, type, tag, fn, ctx, &cursor, &got)) != 0)
+            break;
+        if (!cursor || (limit && got >= limit))
+            break;
+        if (page >= 1000000) {          /* a master that never ends the list */
+            rc = cli_fail("the master's listing does not end");
+            break;
+        }
+    }
+    free(cursor);
+    return rc;
 }
+
 
 void cli_json_task(jsonw *w, const task_rec *t)
 {
@@ -247,27 +307,18 @@ int cli_verb_tasks(cli_ctx *c, int argc, char **argv)
         return cli_usage_error(c, "-status: unknown status '%s'", status);
     if ((rc = cli_connect(c)) != 0)
         return rc;
-    proto_buf *b = &c->p.wb;
-    proto_begin(b, PROTO_LIST_TASKS, 0);
-    if (status)
-        proto_put_u64(b, T_STATUS, (uint64_t)st);
-    if (name)
-        proto_put_str(b, has_glob(name) ? T_PATTERN : T_TASK_NAME, name);
-    proto_put_str(b, T_USER_ID, user);
-    proto_put_str(b, T_TASK_ID, id);
-    if (has_since)
-        proto_put_u64(b, T_SINCE, since);
-    if (has_until)
-        proto_put_u64(b, T_UNTIL, until);
-    if (has_limit)
-        proto_put_u64(b, T_LIMIT, limit);
+    list_filter lf = {PROTO_LIST_TASKS, status != NULL, st, name, user, id,
+                      has_since, has_until, since, until};
     if ((rc = out_begin(&o, c, 8, heads)) != 0) {
         cli_disconnect(c);
         return rc;
     }
-    table_align_right(o.t, 6);
-    table_align_right(o.t, 7);
-    return out_end(&o, list_loop(c, PROTO_TASK_LIST, T_TASK, task_row, &o));
+    if (o.t) {
+        table_align_right(o.t, 6);
+        table_align_right(o.t, 7);
+    }
+    return out_end(&o, list_pages(c, &lf, has_limit ? limit : 0, PROTO_TASK_LIST, T_TASK,
+                                  task_row, &o));
 }
 
 static int worker_row(void *ctx, const proto_msg *rec)
@@ -326,7 +377,11 @@ int cli_verb_workers(cli_ctx *c, int argc, char **argv)
         return rc;
     }
     table_align_right(o.t, 6);
-    return out_end(&o, list_loop(c, PROTO_WORKER_LIST, T_WORKER, worker_row, &o));
+    char *cursor = NULL;       /* workers come in one listing */
+    uint64_t n = 0;
+    rc = list_loop(c, PROTO_WORKER_LIST, T_WORKER, worker_row, &o, &cursor, &n);
+    free(cursor);
+    return out_end(&o, rc);
 }
 
 static int file_row(void *ctx, const proto_msg *rec)
@@ -408,11 +463,11 @@ static int pick_latest(void *ctx, const proto_msg *rec)
 static int find_latest(cli_ctx *c, const char *name, const char *user, latest_pick *l)
 {
     int rc;
+    list_filter lf = {PROTO_LIST_TASKS, 0, 0, NULL, user, NULL, 0, 0, 0, 0};
     memset(l, 0, sizeof *l);
-    proto_begin(&c->p.wb, PROTO_LIST_TASKS, 0);
-    proto_put_str(&c->p.wb, T_TASK_NAME, name);
-    proto_put_str(&c->p.wb, T_USER_ID, user);
-    if ((rc = list_loop(c, PROTO_TASK_LIST, T_TASK, pick_latest, l)) != 0)
+    /* Exact name (a glob in it is refused by the caller): sent as TASK_NAME. */
+    lf.name = name;
+    if ((rc = list_pages(c, &lf, 0, PROTO_TASK_LIST, T_TASK, pick_latest, l)) != 0)
         return rc;
     if (!l->found)
         return cli_fail("no finished run named '%s'%s%s", name, user ? " of user " : "",
@@ -465,23 +520,13 @@ int cli_verb_files(cli_ctx *c, int argc, char **argv)
         }
         id = lp.task_id;
     }
-    proto_buf *b = &c->p.wb;
-    proto_begin(b, PROTO_LIST_FILES, 0);
-    proto_put_str(b, T_TASK_ID, id);
-    if (name)
-        proto_put_str(b, has_glob(name) ? T_PATTERN : T_TASK_NAME, name);
-    proto_put_str(b, T_USER_ID, user);
-    if (has_since)
-        proto_put_u64(b, T_SINCE, since);
-    if (has_until)
-        proto_put_u64(b, T_UNTIL, until);
-    if (has_limit)
-        proto_put_u64(b, T_LIMIT, limit);
+    list_filter lf = {PROTO_LIST_FILES, 0, 0, name, user, id, has_since, has_until, since, until};
     if ((rc = out_begin(&o, c, 7, heads)) != 0) {
         cli_disconnect(c);
         return rc;
     }
     if (o.t)
         table_align_right(o.t, 3);
-    return out_end(&o, list_loop(c, PROTO_FILE_LIST, T_FILE, file_row, &o));
+    return out_end(&o, list_pages(c, &lf, has_limit ? limit : 0, PROTO_FILE_LIST, T_FILE,
+                                  file_row, &o));
 }

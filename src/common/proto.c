@@ -57,6 +57,7 @@ static const tag_info tags[T_TAG_MAX + 1] = {
     [T_COUNT] = U, [T_STORE_BYTES] = U, [T_BACKEND] = S(32), [T_DEGRADED] = S(4096),
     [T_NOTES] = S(4096),
     [T_PRIORITY] = I, [T_EXPECTED_START] = U, [T_PREDICTED_S] = U,
+    [T_CURSOR] = S(4352),
 };
 
 #undef S

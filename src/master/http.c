@@ -206,7 +206,7 @@ static enum MHD_Result route(http_req *r)
         return http_error(r, MHD_HTTP_NOT_FOUND, "use /api/names/TASK_NAME/latest");
     }
     if (!strcmp(p, "workers")) {
-        if (!r->admin) return http_error(r, MHD_HTTP_FORBIDDEN, "the worker list is for admins");
+        /* Every user, as `cloudai workers` (catalog.h). */
         return http_api_workers(r);
     }
     return http_error(r, MHD_HTTP_NOT_FOUND, "no such endpoint: %s", r->path);

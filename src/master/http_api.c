@@ -6,153 +6,139 @@
 #include "cli/cli_int.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "catalog.h"
 #include "http_int.h"
 #include "ids.h"
 #include "log.h"
 #include "storeread.h"
 
-#define LIST_DEFAULT 100
-#define LIST_MAX 10000
+/* ---- listings (the catalog decides who sees what, and pages) ------------------- */
 
-/* ---- filters ---------------------------------------------------------------- */
-
-/* Reads the shared filters into q (strings point into the connection's
- * argument table, valid for this request). A non-admin asking for another
- * user's records is refused, not silently narrowed. 0 or an HTTP status
- * with the reply already queued in *ret. */
-static int read_filters(http_req *r, meta_query *q, int tasks, enum MHD_Result *ret)
+/* Reads the listing parameters into rq (strings point into the
+ * connection's argument table, valid for this request). 0, or -1 with a
+ * 400 reply queued in *ret. */
+static int read_req(http_req *r, catalog_req *rq, int tasks, enum MHD_Result *ret)
 {
     const char *v;
-    memset(q, 0, sizeof *q);
-    q->task_id = http_arg(r, "task_id");
-    q->user_id = http_arg(r, "user_id");
-    q->task_name = http_arg(r, "task_name");
-    q->pattern = http_arg(r, "pattern");
-    if (!tasks && (v = http_arg(r, "name"))) q->pattern = v;
-    if (q->user_id && !r->admin && strcmp(q->user_id, r->user)) {
-        *ret = http_error(r, MHD_HTTP_FORBIDDEN, "only admins may list other users' records");
-        return 403;
-    }
-    if (!r->admin) q->user_id = r->user;
-    if ((v = http_arg(r, "status")) && (q->status = proto_status_parse(v)) < 0) {
+    memset(rq, 0, sizeof *rq);
+    rq->task_id = http_arg(r, "task_id");
+    rq->user_id = http_arg(r, "user_id");
+    rq->worker_id = http_arg(r, "worker_id");
+    rq->task_name = http_arg(r, "task_name");
+    rq->pattern = http_arg(r, "pattern");
+    rq->cursor = http_arg(r, "cursor");
+    if (!tasks && (v = http_arg(r, "name"))) rq->pattern = v;
+    if ((v = http_arg(r, "status")) && (rq->status = proto_status_parse(v)) < 0) {
         *ret = http_error(r, MHD_HTTP_BAD_REQUEST, "status: '%s' is not one of queued, assigned, "
                           "running, uploading, completed, failed, cancelled", v);
-        return 400;
+        return -1;
     }
-    if (http_arg_time(r, "since", &q->since) < 0 || http_arg_time(r, "until", &q->until) < 0) {
+    if (http_arg_time(r, "since", &rq->since) < 0 || http_arg_time(r, "until", &rq->until) < 0) {
         *ret = http_error(r, MHD_HTTP_BAD_REQUEST, "since/until: use unix seconds, YYYY-MM-DD, "
                           "YYYY-MM-DDTHH:MM:SSZ or an age like 7d");
-        return 400;
+        return -1;
     }
-    q->limit = LIST_DEFAULT;
     if ((v = http_arg(r, "limit"))) {
         char *end;
         errno = 0;
         unsigned long long n = strtoull(v, &end, 10);
-        if (errno || *end || v[0] < '0' || v[0] > '9' || n < 1 || n > LIST_MAX) {
-            *ret = http_error(r, MHD_HTTP_BAD_REQUEST, "limit: an integer in 1..%d", LIST_MAX);
-            return 400;
+        if (errno || *end || v[0] < '0' || v[0] > '9' || n < 1 || n > CATALOG_PAGE_MAX) {
+            *ret = http_error(r, MHD_HTTP_BAD_REQUEST, "limit: an integer in 1..%d (follow "
+                              "next_cursor for more)", CATALOG_PAGE_MAX);
+            return -1;
         }
-        q->limit = (size_t)n;
+        rq->limit = (size_t)n;
     }
     return 0;
 }
 
-/* ---- GET /api/tasks ------------------------------------------------------------- */
-
-/* The cursor is "<submitted_at ms>.<task_id>" of the last row returned:
- * the next page asks the store for rows at or before that time (newest
- * first) and skips up to and including that row, so pages neither repeat
- * nor miss rows when tasks are added meanwhile. */
-typedef struct task_page {
-    http_req *r;
-    http_json *j;
-    uint64_t cur_ts;
-    char cur_id[64];
-    int skipping;
-    size_t want, n;
-    uint64_t last_ts;
-    char last_id[64];
-    int more;
-} task_page;
-
-static int page_task(void *ctx, const task_rec *t)
+static enum MHD_Result list_refused(http_req *r, int rc, const catalog_page *pg)
 {
-    task_page *p = ctx;
-    if (p->skipping) {
-        if (t->submitted_at == p->cur_ts) {
-            if (!strcmp(t->task_id, p->cur_id)) p->skipping = 0;
-            return 0;
-        }
-        p->skipping = 0;
+    unsigned st = rc == CATALOG_E_FORBIDDEN ? MHD_HTTP_FORBIDDEN
+                : rc == CATALOG_E_ARG ? MHD_HTTP_BAD_REQUEST
+                : rc == CATALOG_E_UNAVAIL ? MHD_HTTP_SERVICE_UNAVAILABLE
+                : MHD_HTTP_INTERNAL_SERVER_ERROR;
+    return http_error(r, st, "%s", pg->err[0] ? pg->err : "out of memory");
+}
+
+/* The page's tail: "next_cursor" (null on the last page) and, when the
+ * answer came from memory, "degraded": why. */
+static void list_tail(jsonw *w, const catalog_page *pg)
+{
+    jsonw_key(w, "next_cursor");
+    if (pg->next_cursor[0]) jsonw_str(w, pg->next_cursor);
+    else jsonw_null(w);
+    if (pg->degraded) {
+        jsonw_key(w, "degraded");
+        jsonw_str(w, pg->note);
     }
-    if (p->n == p->want) {
-        p->more = 1;
-        return 1;
-    }
-    http_json_task(p->r, &p->j->w, t);
-    p->n++;
-    p->last_ts = t->submitted_at;
-    snprintf(p->last_id, sizeof p->last_id, "%s", t->task_id);
+}
+
+typedef struct page_out {
+    http_req *r;
+    jsonw *w;
+} page_out;
+
+static int page_task(void *ctx, const task_rec *t, uint64_t expires_at)
+{
+    page_out *o = ctx;
+    (void)expires_at;          /* http_json_task adds it with "pinned" */
+    http_json_task(o->r, o->w, t);
     return 0;
+}
+
+static int page_file(void *ctx, const file_rec *f, uint64_t expires_at)
+{
+    page_out *o = ctx;
+    jsonw_object_begin(o->w);
+    recjson_file_fields(o->w, f, 0);
+    if (o->r->h->rt) recjson_time(o->w, "expires_at", expires_at);   /* null = never */
+    jsonw_object_end(o->w);
+    return 0;
+}
+
+/* GET /api/tasks and GET /api/files: one page each. */
+static enum MHD_Result api_list(http_req *r, int tasks)
+{
+    catalog cat = { r->h->m, r->h->cl, r->h->rt };
+    catalog_who who = { r->user, r->admin };
+    catalog_req rq;
+    enum MHD_Result ret;
+    http_json j;
+    catalog_page *pg = malloc(sizeof *pg);
+    if (!pg) return MHD_NO;
+    if (read_req(r, &rq, tasks, &ret)) goto out;
+    if (http_json_begin(&j) < 0) { ret = MHD_NO; goto out; }
+    page_out o = { r, &j.w };
+    jsonw_object_begin(&j.w);
+    jsonw_key(&j.w, tasks ? "tasks" : "files");
+    jsonw_array_begin(&j.w);
+    int rc = tasks ? catalog_tasks(&cat, &who, &rq, page_task, &o, pg)
+                   : catalog_files(&cat, &who, &rq, page_file, &o, pg);
+    jsonw_array_end(&j.w);
+    list_tail(&j.w, pg);
+    jsonw_object_end(&j.w);
+    if (rc != CATALOG_OK) {
+        fclose(j.f);
+        free(j.buf);
+        ret = list_refused(r, rc, pg);
+        goto out;
+    }
+    ret = http_json_send(r, &j, MHD_HTTP_OK);
+out:
+    free(pg);
+    return ret;
 }
 
 enum MHD_Result http_api_tasks(http_req *r)
 {
-    meta_query q;
-    enum MHD_Result ret;
-    http_json j;
-    task_page p = {0};
-    const char *cur = http_arg(r, "cursor");
-    if (read_filters(r, &q, 1, &ret)) return ret;
-    if (cur) {
-        char *dot;
-        errno = 0;
-        p.cur_ts = strtoull(cur, &dot, 10);
-        if (errno || *dot != '.' || strlen(dot + 1) >= sizeof p.cur_id || !dot[1])
-            return http_error(r, MHD_HTTP_BAD_REQUEST, "cursor: pass next_cursor unchanged");
-        snprintf(p.cur_id, sizeof p.cur_id, "%s", dot + 1);
-        p.skipping = 1;
-        if (!q.until || q.until > p.cur_ts + 1) q.until = p.cur_ts + 1;
-    }
-    p.want = q.limit;
-    q.limit = 0;            /* the callback stops the walk */
-    q.newest_first = 1;
-    if (http_json_begin(&j) < 0) return MHD_NO;
-    p.r = r;
-    p.j = &j;
-    jsonw_object_begin(&j.w);
-    jsonw_key(&j.w, "tasks");
-    jsonw_array_begin(&j.w);
-    /* A stalled store costs at most STOREREAD_WAIT_MS; then the tasks the
-     * master holds in memory, with the same note as over TCP. */
-    int degraded = 0;
-    char note[256] = "";
-    int rc = storeread_tasks(r->h->cl, &q, STOREREAD_WAIT_MS, page_task, &p, &degraded, note,
-                             sizeof note);
-    jsonw_array_end(&j.w);
-    if (degraded) {
-        jsonw_key(&j.w, "degraded");
-        jsonw_str(&j.w, note);
-    }
-    jsonw_key(&j.w, "next_cursor");
-    if (p.more) {
-        char buf[96];
-        snprintf(buf, sizeof buf, "%llu.%s", (unsigned long long)p.last_ts, p.last_id);
-        jsonw_str(&j.w, buf);
-    } else {
-        jsonw_null(&j.w);
-    }
-    jsonw_object_end(&j.w);
-    if (rc < 0) {
-        fclose(j.f);
-        free(j.buf);
-        return http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "metadata store unavailable (%d)", rc);
-    }
-    return http_json_send(r, &j, MHD_HTTP_OK);
+    return api_list(r, 1);
 }
 
-/* ---- GET /api/files ---------------------------------------------------------------- */
+enum MHD_Result http_api_files(http_req *r)
+{
+    return api_list(r, 0);
+}
 
 typedef struct file_list {
     http_req *r;
@@ -160,41 +146,14 @@ typedef struct file_list {
     size_t n;
 } file_list;
 
-static void json_file(jsonw *w, const file_rec *f)
-{
-    jsonw_object_begin(w);
-    recjson_file_fields(w, f, 0);
-    jsonw_object_end(w);
-}
-
 static int list_file(void *ctx, const file_rec *f)
 {
     file_list *l = ctx;
-    json_file(l->w, f);
+    jsonw_object_begin(l->w);
+    recjson_file_fields(l->w, f, 0);
+    jsonw_object_end(l->w);
     l->n++;
     return 0;
-}
-
-enum MHD_Result http_api_files(http_req *r)
-{
-    meta_query q;
-    enum MHD_Result ret;
-    http_json j;
-    if (read_filters(r, &q, 0, &ret)) return ret;
-    if (http_json_begin(&j) < 0) return MHD_NO;
-    file_list l = {r, &j.w, 0};
-    jsonw_object_begin(&j.w);
-    jsonw_key(&j.w, "files");
-    jsonw_array_begin(&j.w);
-    int rc = meta_files_find(r->h->m, &q, list_file, &l);
-    jsonw_array_end(&j.w);
-    jsonw_object_end(&j.w);
-    if (rc < 0) {
-        fclose(j.f);
-        free(j.buf);
-        return http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "metadata store unavailable (%d)", rc);
-    }
-    return http_json_send(r, &j, MHD_HTTP_OK);
 }
 
 /* ---- GET /api/names/{name}/latest -------------------------------------------------- */
@@ -220,7 +179,8 @@ enum MHD_Result http_api_latest(http_req *r, const char *name)
     latest l;
     http_json j;
     const char *user = http_arg(r, "user_id");
-    if (user && !r->admin && strcmp(user, r->user))
+    catalog_who who = { r->user, r->admin };
+    if (catalog_may_see(&who, user) != CATALOG_OK)
         return http_error(r, MHD_HTTP_FORBIDDEN, "only admins may see other users' runs");
     task_rec_init(&l.t);
     l.found = 0;
@@ -261,7 +221,9 @@ enum MHD_Result http_api_workers(http_req *r)
     jsonw_object_begin(&j.w);
     jsonw_key(&j.w, "workers");
     jsonw_array_begin(&j.w);
-    cluster_workers(r->h->cl, list_worker, &j.w);
+    catalog cat = { r->h->m, r->h->cl, r->h->rt };
+    catalog_who who = { r->user, r->admin };
+    catalog_workers(&cat, &who, list_worker, &j.w);
     jsonw_array_end(&j.w);
     jsonw_object_end(&j.w);
     return http_json_send(r, &j, MHD_HTTP_OK);

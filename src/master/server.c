@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "auth.h"
+#include "catalog.h"
 #include "chunk.h"
 #include "fsutil.h"
 #include "hash.h"
@@ -492,57 +493,11 @@ out:
     return rc < 0 ? -1 : 0;
 }
 
-/* Expiry of the runs a file listing may show, looked up per file record:
- * a file record does not carry what retention needs (status, completion
- * time), and the store's find must not be re-entered from its callback,
- * so the runs are collected first. Only runs that do expire are kept. */
-typedef struct expiry {
-    struct expiry_ent { char task_id[64]; uint64_t at; } *v;
-    size_t n, cap;
-    retention *rt;
-    int oom;
-    const struct expiry_ent *last;   /* files come grouped by run */
-} expiry;
-
-static int expiry_add(void *ctx, const task_rec *t)
-{
-    expiry *e = ctx;
-    uint64_t at = retention_expires_at(e->rt, t);
-    if (!at) return 0;
-    if (e->n == e->cap) {
-        size_t nc = e->cap ? e->cap * 2 : 64;
-        struct expiry_ent *nv = realloc(e->v, nc * sizeof *nv);
-        if (!nv) { e->oom = 1; return 1; }
-        e->v = nv;
-        e->cap = nc;
-    }
-    snprintf(e->v[e->n].task_id, sizeof e->v[e->n].task_id, "%s", t->task_id);
-    e->v[e->n++].at = at;
-    return 0;
-}
-
-static int expiry_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct expiry_ent *)a)->task_id, ((const struct expiry_ent *)b)->task_id);
-}
-
-static uint64_t expiry_find(expiry *e, const char *task_id)
-{
-    struct expiry_ent key;
-    if (e->last && !strcmp(e->last->task_id, task_id)) return e->last->at;
-    snprintf(key.task_id, sizeof key.task_id, "%s", task_id);
-    const struct expiry_ent *hit = e->n ? bsearch(&key, e->v, e->n, sizeof *e->v, expiry_cmp) : NULL;
-    if (hit) e->last = hit;
-    return hit ? hit->at : 0;
-}
-
 typedef struct lister {
     session *s;
     uint16_t type;
-    uint8_t tag;
     int err;
     size_t count;
-    expiry *exp;            /* FILE_LIST with retention: expiry per run */
 } lister;
 
 static void list_begin(lister *l)
@@ -568,16 +523,14 @@ static int list_room(lister *l)
     return 0;
 }
 
-static int list_task(void *ctx, const task_rec *t)
+static int list_task(void *ctx, const task_rec *t, uint64_t expires_at)
 {
     lister *l = ctx;
-    retention *rt = l->s->srv->rt;
     if (list_room(l) < 0) return 1;
     size_t mark = proto_rec_begin(&l->s->wb, T_TASK);
     task_rec_put(&l->s->wb, t);
-    /* Takes only the retention lock: safe inside the store's callback. */
-    if (rt) proto_put_u64(&l->s->wb, T_EXPIRES_AT, retention_expires_at(rt, t));
-    /* The scheduler's projection; takes only its own lock, like the above. */
+    if (l->s->srv->rt) proto_put_u64(&l->s->wb, T_EXPIRES_AT, expires_at);
+    /* The scheduler's projection; takes only its own lock. */
     uint64_t es, ps;
     if (t->status == PROTO_ST_QUEUED && cluster_expected(l->s->srv->cl, t->task_id, &es, &ps) == 0) {
         if (es) proto_put_u64(&l->s->wb, T_EXPECTED_START, es);
@@ -588,13 +541,13 @@ static int list_task(void *ctx, const task_rec *t)
     return 0;
 }
 
-static int list_file(void *ctx, const file_rec *f)
+static int list_file(void *ctx, const file_rec *f, uint64_t expires_at)
 {
     lister *l = ctx;
     if (list_room(l) < 0) return 1;
     size_t mark = proto_rec_begin(&l->s->wb, T_FILE);
     file_rec_put(&l->s->wb, f);
-    if (l->exp) proto_put_u64(&l->s->wb, T_EXPIRES_AT, expiry_find(l->exp, f->task_id));
+    if (l->s->srv->rt) proto_put_u64(&l->s->wb, T_EXPIRES_AT, expires_at);
     proto_rec_end(&l->s->wb, mark);
     l->count++;
     return 0;
@@ -611,77 +564,79 @@ static int list_worker(void *ctx, const worker_rec *w)
     return 0;
 }
 
-/* Builds a query from filter fields; a non-admin is confined to their own
- * records whatever they ask for. */
-static void read_query(session *s, const proto_msg *m, meta_query *q, char *buf, size_t cap)
+/* The filter fields of LIST_TASKS / LIST_FILES, as the catalog takes
+ * them (strings point into buf). Who may see what is the catalog's rule. */
+typedef struct list_args {
+    char task_id[64], user[64], worker[64], name[129], pat[129];
+    char cursor[CATALOG_CURSOR_MAX];
+} list_args;
+
+static void read_req(const proto_msg *m, catalog_req *rq, list_args *a)
 {
-    char *task_id = buf, *user = buf + 80, *name = buf + 160, *pat = buf + 300;
     uint64_t v;
-    memset(q, 0, sizeof *q);
-    memset(buf, 0, cap);
-    if (proto_str(m, T_TASK_ID, task_id, 64) == 0) q->task_id = task_id;
-    if (proto_str(m, T_USER_ID, user, 64) == 0) q->user_id = user;
-    if (proto_str(m, T_TASK_NAME, name, 129) == 0) q->task_name = name;
-    if (proto_str(m, T_PATTERN, pat, 129) == 0) q->pattern = pat;
-    if (proto_u64(m, T_STATUS, &v) == 0) q->status = (int)v;
-    proto_u64(m, T_SINCE, &q->since);
-    proto_u64(m, T_UNTIL, &q->until);
-    if (proto_u64(m, T_LIMIT, &v) == 0) q->limit = (size_t)v;
-    if (!s->c->admin) {
-        snprintf(user, 64, "%s", s->c->node_id);
-        q->user_id = user;
-    }
+    memset(rq, 0, sizeof *rq);
+    memset(a, 0, sizeof *a);
+    if (proto_str(m, T_TASK_ID, a->task_id, sizeof a->task_id) == 0) rq->task_id = a->task_id;
+    if (proto_str(m, T_USER_ID, a->user, sizeof a->user) == 0) rq->user_id = a->user;
+    if (proto_str(m, T_WORKER_ID, a->worker, sizeof a->worker) == 0) rq->worker_id = a->worker;
+    if (proto_str(m, T_TASK_NAME, a->name, sizeof a->name) == 0) rq->task_name = a->name;
+    if (proto_str(m, T_PATTERN, a->pat, sizeof a->pat) == 0) rq->pattern = a->pat;
+    if (proto_str(m, T_CURSOR, a->cursor, sizeof a->cursor) == 0) rq->cursor = a->cursor;
+    if (proto_u64(m, T_STATUS, &v) == 0) rq->status = (int)v;
+    proto_u64(m, T_SINCE, &rq->since);
+    proto_u64(m, T_UNTIL, &rq->until);
+    if (proto_u64(m, T_LIMIT, &v) == 0)
+        rq->limit = v > CATALOG_PAGE_MAX ? CATALOG_PAGE_MAX + 1 : (size_t)v;   /* refused */
 }
 
 static int h_list(session *s, const proto_msg *m)
 {
-    char qbuf[512];
-    meta_query q;
-    lister l = { s, 0, 0, 0, 0, NULL };
-    expiry exp = { NULL, 0, 0, s->srv->rt, 0, NULL };
-    int rc = 0, degraded = 0;
-    char note[256] = "";
-    read_query(s, m, &q, qbuf, sizeof qbuf);
-    switch (m->type) {
-    case PROTO_LIST_TASKS:
-        l.type = PROTO_TASK_LIST;
-        list_begin(&l);
-        q.newest_first = 0;
-        /* A store that is down or stalled (MongoDB lost or paused) costs a
-         * listing at most STOREREAD_WAIT_MS: then it is answered from what
-         * the master holds, with a note saying so. */
-        rc = storeread_tasks(s->srv->cl, &q, STOREREAD_WAIT_MS, list_task, &l, &degraded,
-                             note, sizeof note);
-        break;
-    case PROTO_LIST_FILES:
-        l.type = PROTO_FILE_LIST;
-        list_begin(&l);
-        if (exp.rt) {
-            /* The same filters select the runs; a file LIMIT is not a run limit. */
-            meta_query tq = q;
-            tq.limit = 0;
-            rc = meta_tasks_find(cluster_meta(s->srv->cl), &tq, expiry_add, &exp);
-            if (rc >= 0 && !exp.oom) {
-                if (exp.n) qsort(exp.v, exp.n, sizeof *exp.v, expiry_cmp);
-                l.exp = &exp;
-            }
-            /* Without the runs the listing still works, only without expiry. */
-        }
-        rc = meta_files_find(cluster_meta(s->srv->cl), &q, list_file, &l);
-        free(exp.v);
-        break;
-    default:
+    catalog cat = { cluster_meta(s->srv->cl), s->srv->cl, s->srv->rt };
+    catalog_who who = { s->c->node_id, s->c->admin };
+    catalog_req rq;
+    catalog_page *pg = NULL;
+    list_args *a = NULL;
+    lister l = { s, 0, 0, 0 };
+    int rc;
+    if (m->type == PROTO_LIST_WORKERS) {
         l.type = PROTO_WORKER_LIST;
         list_begin(&l);
-        rc = cluster_workers(s->srv->cl, list_worker, &l);
+        catalog_workers(&cat, &who, list_worker, &l);
+        return l.err ? -1 : list_flush(&l, 0);
     }
-    if (l.err) return -1;
-    if (rc < 0) {
-        conn_send_error(s->c, PROTO_ERR_STORE, "metadata store unavailable (%d)", rc);
-        return 0;
+    if (!(pg = malloc(sizeof *pg)) || !(a = malloc(sizeof *a))) {
+        conn_send_error(s->c, PROTO_ERR_INTERNAL, "out of memory");
+        rc = 0;
+        goto out;
     }
-    if (degraded) proto_put_str(&s->wb, T_MESSAGE, note);
-    return list_flush(&l, 0);
+    read_req(m, &rq, a);
+    if (m->type == PROTO_LIST_TASKS) {
+        l.type = PROTO_TASK_LIST;
+        list_begin(&l);
+        rc = catalog_tasks(&cat, &who, &rq, list_task, &l, pg);
+    } else {
+        l.type = PROTO_FILE_LIST;
+        list_begin(&l);
+        rc = catalog_files(&cat, &who, &rq, list_file, &l, pg);
+    }
+    if (l.err || rc == CATALOG_E_ABORT) {
+        rc = -1;
+        goto out;
+    }
+    if (rc != CATALOG_OK) {
+        static const uint64_t code[] = { 0, PROTO_ERR_FORBIDDEN, PROTO_ERR_BAD_REQUEST,
+                                         PROTO_ERR_STORE, PROTO_ERR_INTERNAL, PROTO_ERR_INTERNAL };
+        conn_send_error(s->c, code[-rc], "%s", pg->err[0] ? pg->err : "out of memory");
+        rc = 0;
+        goto out;
+    }
+    if (pg->degraded) proto_put_str(&s->wb, T_MESSAGE, pg->note);
+    if (pg->next_cursor[0]) proto_put_str(&s->wb, T_CURSOR, pg->next_cursor);
+    rc = list_flush(&l, 0);
+out:
+    free(pg);
+    free(a);
+    return rc;
 }
 
 static int send_frame(void *ctx, proto_buf *b)

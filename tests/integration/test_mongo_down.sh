@@ -1,6 +1,7 @@
 #!/bin/sh
 # test_mongo_down.sh — the MongoDB server is lost while the master runs:
-# `tasks` and `workers` keep answering from what the master holds, the log
+# `tasks` and `workers` keep answering from what the master holds (over
+# TCP and HTTP alike, marked degraded; files get ERROR STORE / 503), the log
 # says the store is degraded, and once the server is back a task submitted
 # before the loss completes and is recorded. Uses its own FerretDB
 # ($CLOUDAI_FERRETDB, set by .ci/run) so it can stop and restart it.
@@ -25,6 +26,8 @@ heartbeat_timeout_s = 30
 uri = "mongodb://127.0.0.1:$PORT/?directConnection=true"
 database = down
 server_selection_timeout_ms = 1000
+[http]
+listen = 127.0.0.1:0
 EOF2
 start_master m -config "$T/m.ini" || { not_ok "master starts on MongoDB"; finish; }
 start_worker w1 -runtime process -cpu 1 || { not_ok "worker starts"; finish; }
@@ -36,6 +39,14 @@ kill -KILL "$FPID"; wait "$FPID" 2>/dev/null; stop_pid "$FPID"
 out=$(cai tasks --json 2>&1)
 echo "$out" | grep -q "\"task_id\":\"$B\"" && ok "tasks answers from memory while the store is down" ||
     { not_ok "tasks answers from memory while the store is down"; diag "$out"; }
+H=http://$(sed -n 's/^master http on \([^ ]*\).*/\1/p' "$T/m.out" | head -n 1)
+body=$(curl -s "$H/api/tasks" 2>&1)
+if echo "$body" | grep -q "\"task_id\":\"$B\"" && echo "$body" | grep -q '"degraded":"'; then
+    ok "HTTP answers the same from memory, marked degraded (catalog rule)"
+else not_ok "HTTP answers the same from memory, marked degraded (catalog rule)"; diag "$body"; fi
+curl -s -o /dev/null -w '%{http_code}' "$H/api/files" | grep -q 503 &&
+    ok "files cannot come from memory: 503 (ERROR STORE over TCP)" ||
+    not_ok "files cannot come from memory: 503 (ERROR STORE over TCP)"
 cai workers >/dev/null 2>&1 && ok "workers answers while the store is down" || not_ok "workers answers while the store is down"
 wait_for "grep -q 'store degraded' '$T/m.log'" 10 && ok "the log says the store is degraded" ||
     not_ok "the log says the store is degraded"

@@ -68,11 +68,26 @@ function download(href, label) {
   return a;
 }
 
+// Every page of a listing: the API pages with next_cursor and never cuts
+// silently, so the browser follows it (bounded, against a looping server).
+async function listAll(path, key) {
+  const out = [];
+  let cursor = null;
+  for (let i = 0; i < 1000; i++) {
+    const sep = path.includes('?') ? '&' : '?';
+    const r = await (await api(path + sep + 'limit=10000' +
+                               (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''))).json();
+    out.push(...r[key]);
+    if (!r.next_cursor) break;
+    cursor = r.next_cursor;
+  }
+  return out;
+}
+
 async function load() {
   const pat = $('filter').value.trim();
   try {
-    const r = await api('/api/tasks?limit=10000' + (pat ? '&pattern=' + encodeURIComponent(pat) : ''));
-    const tasks = (await r.json()).tasks;
+    const tasks = await listAll('/api/tasks' + (pat ? '?pattern=' + encodeURIComponent(pat) : ''), 'tasks');
     const by = new Map();
     for (const t of tasks) {
       if (!by.has(t.task_name)) by.set(t.task_name, []);
@@ -166,7 +181,7 @@ async function selectRun(id) {
   const log = el('pre', { class: 'log', id: 'log' });
   box.append(el('h2', {}, 'Files'), files, preview, el('h2', {}, 'Log'), log);
   try {
-    const fl = (await (await api('/api/files?task_id=' + encodeURIComponent(id) + '&limit=10000')).json()).files;
+    const fl = await listAll('/api/files?task_id=' + encodeURIComponent(id), 'files');
     files.replaceChildren(fl.length ? tree(id, fl, preview) : el('p', { class: 'muted' }, 'No stored files.'));
     // Show something useful at once: the first small text file.
     const first = fl.find((f) => textExt.test(f.file_name) && f.file_size < 65536);
