@@ -197,8 +197,9 @@ static void fair_share(policy_ctx *c, const policy_cfg *cfg, double now,
  * arrival time, moved earlier by up to FS_WINDOW_S for a user below their
  * fair share (Slurm's factor, 1 = unused share, 0 = far over it), so a
  * light user's tasks pass a heavy user's backlog without any task losing
- * its place for longer than the window. */
-#define FS_WINDOW_S 3600.0
+ * its place for longer than the window (10 min: with 1 h the longest
+ * waits on our synthetic workload grew past EASY's). */
+#define FS_WINDOW_S 600.0
 static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_job *j,
                        size_t i, size_t nq, double now, const policy_user *users,
                        size_t nusers, int fs_on)
