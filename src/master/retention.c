@@ -21,6 +21,7 @@ struct retention {
     const config *cfg;
     meta *m;
     pthread_mutex_t mu;
+    pthread_mutex_t save_mu;   /* one pins file writer at a time, without mu */
     pthread_cond_t cv;
     char (*pins)[64];
     size_t npins, cappins;
@@ -84,49 +85,62 @@ static int load_pins(retention *r, char *err, size_t errcap)
 }
 
 /* Whole file rewritten through temp + fsync + rename: a crash keeps the
- * old or the new set, never half of one. */
-static int do_save_pins(retention *r, char *err, size_t errcap)
+ * old or the new set, never half of one. The write runs outside r->mu,
+ * which listings take for every task they show (DESIGN.md invariant 9):
+ * save_mu lets one writer at a time write the newest set. */
+static int save_pins(retention *r, char *err, size_t errcap)
 {
     char path[CONFIG_PATH_MAX + 16];
+    int rc;
+    pthread_mutex_lock(&r->save_mu);
+    pthread_mutex_lock(&r->mu);
     size_t cap = r->npins * 65 + 1, off = 0;
     char *buf = malloc(cap);
+    for (size_t i = 0; buf && i < r->npins; i++)
+        off += (size_t)snprintf(buf + off, cap - off, "%s\n", r->pins[i]);
+    pthread_mutex_unlock(&r->mu);
     if (!buf) {
         snprintf(err, errcap, "out of memory");
-        return RETENTION_E_NOMEM;
+        rc = RETENTION_E_NOMEM;
+        goto out;
     }
-    for (size_t i = 0; i < r->npins; i++)
-        off += (size_t)snprintf(buf + off, cap - off, "%s\n", r->pins[i]);
     pins_path(r, path, sizeof path);
-    int rc = fsutil_write_atomic(path, buf, off);
-    free(buf);
-    if (rc < 0) {
+    if ((rc = fsutil_write_atomic(path, buf, off)) < 0) {
         snprintf(err, errcap, "cannot write %s: %s", path, strerror(-rc));
-        return RETENTION_E_IO;
+        rc = RETENTION_E_IO;
     }
-    return 0;
+out:
+    pthread_mutex_unlock(&r->save_mu);
+    free(buf);
+    return rc;
+}
+
+static void do_pin_del(retention *r, ssize_t i)
+{
+    memcpy(r->pins[i], r->pins[r->npins - 1], sizeof r->pins[0]);
+    r->npins--;
 }
 
 int retention_pin(retention *r, const char *task_id, int pin, char *err, size_t errcap)
 {
-    int rc = 0;
+    int rc = 0, changed = 0;
     pthread_mutex_lock(&r->mu);
     ssize_t i = do_pin_index(r, task_id);
     if (pin && i < 0) {
-        if ((rc = do_pin_add(r, task_id)) == 0 && (rc = do_save_pins(r, err, errcap)) < 0)
-            r->npins--;
-        else if (rc == RETENTION_E_NOMEM)
-            snprintf(err, errcap, "out of memory");
+        if ((rc = do_pin_add(r, task_id)) == RETENTION_E_NOMEM) snprintf(err, errcap, "out of memory");
+        changed = rc == 0;
     } else if (!pin && i >= 0) {
-        char saved[64];
-        memcpy(saved, r->pins[i], sizeof saved);
-        memcpy(r->pins[i], r->pins[r->npins - 1], sizeof saved);
-        r->npins--;
-        if ((rc = do_save_pins(r, err, errcap)) < 0) {
-            memcpy(r->pins[r->npins], r->pins[i], sizeof saved);
-            memcpy(r->pins[i], saved, sizeof saved);
-            r->npins++;
-        }
+        do_pin_del(r, i);
+        changed = 1;
     }
+    pthread_mutex_unlock(&r->mu);
+    if (!changed || (rc = save_pins(r, err, errcap)) == 0)
+        return rc;
+    /* Not saved: undo the change in memory, so a restart agrees. */
+    pthread_mutex_lock(&r->mu);
+    i = do_pin_index(r, task_id);
+    if (pin && i >= 0) do_pin_del(r, i);
+    else if (!pin && i < 0) do_pin_add(r, task_id);
     pthread_mutex_unlock(&r->mu);
     return rc;
 }
@@ -391,6 +405,7 @@ retention *retention_new(const config *cfg, meta *m, char *err, size_t errcap)
     r->cfg = cfg;
     r->m = m;
     pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_init(&r->save_mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (load_pins(r, err, errcap) < 0 || retention_recover(cfg, m, err, errcap) < 0) {
         retention_free(r);
@@ -424,6 +439,7 @@ void retention_free(retention *r)
     retention_stop(r);
     free(r->pins);
     pthread_mutex_destroy(&r->mu);
+    pthread_mutex_destroy(&r->save_mu);
     pthread_cond_destroy(&r->cv);
     free(r);
 }
