@@ -502,7 +502,7 @@ int policy_project(policy_ctx *c, const policy_cfg *cfg, double now, const sched
     sched_node *nd = malloc((nn ? nn : 1) * sizeof *nd);
     size_t cap = nr + nq + 1;
     if (!nd) return -ENOMEM;
-    memcpy(nd, nodes, nn * sizeof *nd);
+    if (nn) memcpy(nd, nodes, nn * sizeof *nd);   /* nodes is NULL with no worker (UBSan) */
     if (grow((void **)&c->prun, &c->capr, cap, sizeof *c->prun) < 0 ||
         grow((void **)&c->pq, &c->capp, nq + 1, sizeof *c->pq) < 0) {
         rc = -ENOMEM;
