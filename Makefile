@@ -52,13 +52,13 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC))
 MASTER_OBJ := $(call obj,$(MASTER_SRC))
 WORKER_OBJ := $(call obj,$(WORKER_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
-LIB_OBJ    := $(COMMON_OBJ) $(MASTER_OBJ) $(WORKER_OBJ) $(CLI_OBJ)
+LIB_OBJ    := $(COMMON_OBJ) $(MASTER_OBJ) $(WORKER_OBJ) $(CLI_OBJ) $(call obj,src/sim/swf.c)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/fuzz/replay_%,$(FUZZ_SRC))
 TOOL_BIN   := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 PROGS      := $(B)/master $(B)/worker $(B)/cloudai $(B)/cloudai-sim
 # The simulator links the master's scheduling code itself, nothing else.
-SIM_OBJ    := $(call obj,src/sim/main.c src/master/sched.c src/master/policy.c src/master/predict.c)
+SIM_OBJ    := $(call obj,src/sim/main.c src/sim/swf.c src/master/sched.c src/master/policy.c src/master/predict.c)
 
 .PHONY: all check check-unit bench fuzz clean install tests deps
 all:
@@ -114,7 +114,7 @@ check-unit:
 FUZZ_CC ?= clang
 FUZZ_TIME ?= 60
 FUZZ_FLAGS := -std=c11 $(DEFS) -O1 -g -Iinclude -Isrc -Ibuild/gen $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
-FUZZ_LIBSRC := $(COMMON_SRC) $(MASTER_SRC) $(WORKER_SRC) $(CLI_SRC)
+FUZZ_LIBSRC := $(COMMON_SRC) $(MASTER_SRC) $(WORKER_SRC) $(CLI_SRC) src/sim/swf.c
 fuzz: $(patsubst tests/fuzz/fuzz_%.c,build/fuzz/fuzz_%,$(FUZZ_SRC))
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRC)
 	@mkdir -p build/fuzz

@@ -25,6 +25,7 @@
 #include "master/policy.h"
 #include "master/predict.h"
 #include "master/sched.h"
+#include "swf.h"
 
 typedef struct job {
     double submit, run, limit, predict, start;
@@ -105,20 +106,13 @@ static int umap_get(umap *m, long id)
 static int read_swf(const char *path, const sim_cfg *cfg, jobs *js, umap *um, size_t *skipped)
 {
     gzFile f = gzopen(path, "rb");
-    char line[4096];
+    char line[SWF_LINE_MAX + 1];
     if (!f) return -errno ? -errno : -EIO;
     while (gzgets(f, line, sizeof line)) {
-        double v[18];
-        char *p = line, *e;
-        int nf = 0;
-        while (*p == ' ' || *p == '\t') p++;
-        if (*p == ';' || *p == '\n' || !*p) continue;
-        for (; nf < 18; nf++) {
-            v[nf] = strtod(p, &e);
-            if (e == p) break;
-            p = e;
-        }
-        if (nf < 18) { (*skipped)++; continue; }
+        double v[SWF_FIELDS];
+        int k = swf_parse_line(line, strlen(line), v);
+        if (k == 0) continue;
+        if (k < 0) { (*skipped)++; continue; }
         double run = v[3], procs = v[7] > 0 ? v[7] : v[4], lim = v[8];
         if (run < 0 || procs <= 0 || v[1] < 0) { (*skipped)++; continue; }
         job j = { 0 };
