@@ -91,8 +91,7 @@ int cli_recv(cli_ctx *c, proto_msg *m, int idle_ms)
         return cli_fail("master at %s did not answer within %d s", c->master, idle_ms / 1000);
     if (rc < 0)
         return cli_fail("reading from master at %s: %s", c->master,
-                        rc <= PROTO_E_TRUNCATED && rc >= PROTO_E_RANGE ? proto_rc_str(rc)
-                                                                      : strerror(-rc));
+                        proto_rc_str(rc));
     if (m->type == PROTO_ERROR) {
         peer_error_text(m, err, sizeof err);
         return cli_fail("%s", err);
@@ -106,7 +105,7 @@ int cli_request(cli_ctx *c, proto_msg *m)
     if (rc < 0)
         return cli_fail("request too large: %s", proto_rc_str(rc));
     if ((rc = peer_send(&c->p)) < 0)
-        return cli_fail("sending to master at %s: %s", c->master, strerror(-rc));
+        return cli_fail("sending to master at %s: %s", c->master, proto_rc_str(rc));
     return cli_recv(c, m, CLI_REPLY_MS);
 }
 

@@ -69,7 +69,7 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
     }
     if ((rc = frame_read(p->fd, &p->rd, &m, timeout_ms, timeout_ms)) < 0) {
         snprintf(err, errcap, "master at %s sent no greeting: %s%s", addr,
-                 rc < -100 || rc > -20 ? strerror(-rc) : proto_rc_str(rc),
+                 proto_rc_str(rc),
                  tls ? "" : " (if the master uses TLS, give its CA: [tls] ca or CLOUDAI_TLS_CA)");
         goto fail;
     }
@@ -110,7 +110,7 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
     proto_put_bytes(&p->wb, T_NONCE, nonce, sizeof nonce);
     proto_put_bytes(&p->wb, T_PROOF, proof, sizeof proof);
     if ((rc = frame_write(p->fd, &p->wb, timeout_ms)) < 0) {
-        snprintf(err, errcap, "sending HELLO: %s", strerror(-rc));
+        snprintf(err, errcap, "sending HELLO: %s", proto_rc_str(rc));
         goto fail;
     }
     if ((rc = frame_read(p->fd, &p->rd, &m, timeout_ms, timeout_ms)) < 0) {

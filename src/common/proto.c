@@ -642,7 +642,11 @@ const char *proto_rc_str(int rc)
     case -EADDRINUSE: return "address in use";
     case -EINVAL: return "invalid argument";
     case -ENOMEM: return "out of memory";
-    default: return "error";
+    default:
+        /* Any other system error by its own name (glibc's strerror
+         * returns constant strings for known values). */
+        if (rc < 0 && rc >= -PROTO_ERRNO_MAX) return strerror(-rc);
+        return "error";
     }
 }
 

@@ -217,7 +217,7 @@ static int handshake(session *s)
     /* Short: an unauthenticated socket holds a pending slot (admit()). */
     int t = cfg->handshake_timeout_s * 1000;
     if ((rc = frame_read(s->c->fd, &s->rd, &m, t, t)) < 0) {
-        if (rc <= PROTO_E_TRUNCATED && rc >= PROTO_E_RANGE) {
+        if (proto_rc_is_codec(rc)) {
             conn_send_error(s->c, rc == PROTO_E_TOOBIG ? PROTO_ERR_TOO_BIG : rc == PROTO_E_TYPE ?
                             PROTO_ERR_UNKNOWN_TYPE : PROTO_ERR_BAD_FRAME, "bad frame: %s", proto_rc_str(rc));
             log_warn("%s: bad frame during handshake: %s", s->c->peer, proto_rc_str(rc));
@@ -948,7 +948,7 @@ static void *conn_main(void *arg)
             log_info("%s (%s): idle or stalled past the timeout; closing", s->c->peer, s->c->node_id);
             break;
         }
-        if (rc <= PROTO_E_TRUNCATED && rc >= PROTO_E_RANGE) {
+        if (proto_rc_is_codec(rc)) {
             conn_send_error(s->c, rc == PROTO_E_TOOBIG ? PROTO_ERR_TOO_BIG : rc == PROTO_E_TYPE ?
                             PROTO_ERR_UNKNOWN_TYPE : PROTO_ERR_BAD_FRAME, "bad frame: %s", proto_rc_str(rc));
             log_warn("%s (%s): bad frame: %s; closing", s->c->peer, s->c->node_id, proto_rc_str(rc));

@@ -592,7 +592,7 @@ static int session(worker *w, char *err, size_t errcap)
     put_ids(w, &p.wb);
     pthread_mutex_unlock(&w->mu);
     if ((rc = peer_send(&p)) < 0) {
-        snprintf(err, errcap, "registration failed: %s", strerror(rc < -200 ? EPROTO : -rc));
+        snprintf(err, errcap, "registration failed: %s", proto_rc_str(rc));
         goto out;
     }
     pthread_mutex_lock(&w->ctl_mu);
@@ -604,7 +604,7 @@ static int session(worker *w, char *err, size_t errcap)
     for (int i = 0; ; i++) {
         if (i > 10000 || (rc = peer_recv(&p, &m, 10000)) < 0) {
             snprintf(err, errcap, "registration failed: %s",
-                     strerror(i > 10000 ? EPROTO : rc < -200 ? EPROTO : -rc));
+                     i > 10000 ? strerror(EPROTO) : proto_rc_str(rc));
             goto out;
         }
         if (m.type == PROTO_ASSIGN) on_assign(w, &m);

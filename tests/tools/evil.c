@@ -96,7 +96,7 @@ static int report(int fd, frame_reader *rd, int timeout_ms)
         return -1;
     }
     if (rc < 0) {
-        printf("READ-ERROR %s\n", rc < -200 || rc > -12 ? proto_rc_str(rc) : strerror(-rc));
+        printf("READ-ERROR %s\n", proto_rc_str(rc));
         return -1;
     }
     proto_str(&m, T_MESSAGE, msg, sizeof msg);

@@ -1,3 +1,4 @@
+#include <errno.h>
 /* test_proto.c — the wire codec: round trips of every kind and message
  * type, exact limits, every rejection with its own code, truncation at
  * every byte, nesting, lists, and the hex dumps printed in proto.txt.
@@ -790,8 +791,35 @@ static void test_pin_and_expires(void)
     proto_buf_free(&b);
 }
 
+/* One error space: codec codes never overlap a negated errno, so a
+ * socket error is never read as a bad frame (-EIO was PROTO_E_STRLEN). */
+static void test_error_space(void)
+{
+    static const int codes[] = { PROTO_E_TRUNCATED, PROTO_E_TOOBIG, PROTO_E_TYPE, PROTO_E_KIND,
+                                 PROTO_E_STRLEN, PROTO_E_MISSING, PROTO_E_DEPTH, PROTO_E_STRING,
+                                 PROTO_E_NOMEM, PROTO_E_RANGE };
+    size_t n = sizeof codes / sizeof codes[0];
+    for (size_t i = 0; i < n; i++) {
+        T_CHECK(codes[i] < -PROTO_ERRNO_MAX);
+        T_CHECK(proto_rc_is_codec(codes[i]));
+        for (size_t j = i + 1; j < n; j++) T_CHECK(codes[i] != codes[j]);
+    }
+    for (int e = 1; e <= PROTO_ERRNO_MAX; e++) {
+        if (proto_rc_is_codec(-e)) {
+            T_CHECK(!"a negated errno reads as a codec code");
+            break;
+        }
+    }
+    T_CHECK(!proto_rc_is_codec(0));
+    T_EQ_STR(proto_rc_str(-EIO), strerror(EIO));
+    T_CHECK(strcmp(proto_rc_str(-EIO), proto_rc_str(PROTO_E_STRLEN)) != 0);
+    T_EQ_STR(proto_rc_str(-EPIPE), "connection closed");
+    T_EQ_STR(proto_rc_str(PROTO_E_STRLEN), "string or bytes over limit");
+}
+
 int main(void)
 {
+    T_RUN(test_error_space);
     T_RUN(test_every_type);
     T_RUN(test_kinds_roundtrip);
     T_RUN(test_encoder_rules);
