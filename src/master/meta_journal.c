@@ -1035,7 +1035,21 @@ static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_
                 (unsigned)base);
     }
     mj->gen = base;
-    if (mode == META_OPEN_CHECK) return 0;
+    if (mode == META_OPEN_CHECK) {
+        /* The fallback generation too: is it there if it is needed? */
+        const struct sfile *prev[2] = { &SP, &JP };
+        int used[2] = { used_prev, use_jp };
+        for (int i = 0; i < 2; i++) {
+            char e2[256];
+            if (!prev[i]->exists || used[i]) continue;
+            if (journal_replay(prev[i]->path, 0, NULL, NULL, &jr, e2, sizeof e2) != 0) {
+                rep_add(rep, "%s (the fallback): unreadable: %s", prev[i]->name, e2);
+                continue;
+            }
+            describe(rep, prev[i], &jr);
+        }
+        return 0;
+    }
 
     /* 3. A live journal. Damage beyond a torn tail: keep the damaged
      * files aside and write a clean snapshot of what was read. */

@@ -163,4 +163,5 @@ check "damaged snapshot kept aside" sh -c "ls '$META'/snapshot.damaged-* >/dev/n
 stop_master
 master_cmd --check >"$T/check3" 2>&1
 want_eq "--check after the fallback: intact" "$(tail -n 1 "$T/check3")" "RESULT: intact"
+check "--check also reads the fallback generation" grep -q "snapshot.prev: generation [0-9]*, [0-9]* bytes, [0-9]* records: intact" "$T/check3"
 finish
