@@ -5,6 +5,7 @@
  * PROTO_DUMP=1 prints the dumps instead of checking them. */
 #include "proto.h"
 #include "t.h"
+#include "chunk.h"
 
 #include <float.h>
 #include <math.h>
@@ -684,21 +685,40 @@ static void build_hello(proto_buf *b)
     proto_finish(b);
 }
 
-/* First FILE_CHUNK of task "t-1", stored (no RAW_LEN), 6 data bytes. */
+/* First FILE_CHUNK of task "t-1", stored (no RAW_LEN), 6 data bytes,
+ * built by the worker's own chunk encoder (chunk_tx), so the dump in
+ * proto.txt is what the code sends, in its field order. */
+static proto_buf *chunk_out;
+
+static int keep_chunk(void *ctx, proto_buf *f)
+{
+    (void)ctx;
+    if (proto_finish(f) < 0) return -1;      /* as frame_write does */
+    if (chunk_out->len) return 0;            /* the first frame only, not FILE_END */
+    if (chunk_out->cap < f->len) {
+        uint8_t *np = realloc(chunk_out->p, f->len);
+        if (!np) return -1;
+        chunk_out->p = np;
+        chunk_out->cap = f->len;
+    }
+    memcpy(chunk_out->p, f->p, f->len);
+    chunk_out->len = f->len;
+    return 0;
+}
+
 static void build_chunk(proto_buf *b)
 {
-    const char *data = "hello\n";
+    chunk_tx tx;
+    chunk_out = b;
     proto_begin(b, PROTO_FILE_CHUNK, 0);
-    proto_put_str(b, T_TASK_ID, "t-1");
-    proto_put_u64(b, T_SEQ, 0);
-    proto_put_u64(b, T_OFFSET, 0);
-    proto_put_u64(b, T_CRC32, crc32(0, (const Bytef *)data, 6));
-    proto_put_bytes(b, T_DATA, data, 6);
-    proto_put_str(b, T_TASK_NAME, "demo");
-    proto_put_str(b, T_USER_ID, "alice");
-    proto_put_u64(b, T_SUBMITTED_AT, 1764340800000ull);
-    proto_put_u64(b, T_TOTAL_SIZE, 6);
-    proto_finish(b);
+    b->len = 0;
+    if (chunk_tx_init(&tx, "t-1", 6, 0, 0, keep_chunk, NULL) < 0) { b->err = -1; return; }
+    tx.task_name = "demo";
+    tx.user_id = "alice";
+    tx.submitted_at = 1764340800000ull;
+    if (chunk_tx_write(&tx, (const uint8_t *)"hello\n", 6) < 0 || chunk_tx_finish(&tx) < 0)
+        b->err = -1;
+    chunk_tx_free(&tx);
 }
 
 static char *slurp(const char *path)
