@@ -102,7 +102,7 @@ want_eq "restart: 5 tasks after two restarts" "$(cai tasks --json | grep -c '"ta
 
 # A worker killed mid-task: the master re-queues the task on another worker.
 start_worker w3 -runtime process -cpu 2 -mem 2g -config "$T/cfg.ini" || not_ok "worker w3 registers"
-L=$(submit task $IMG -name lost-worker -cmd 'sleep 4; echo finished > l.txt')
+L=$(submit task $IMG -name lost-worker -cmd 'sleep 10; echo finished > l.txt')   # outlasts a slow client
 if [ -n "$L" ] && wait_for "[ \"\$(tfield $L status)\" = running ]" 20; then
     first=$(tfield "$L" worker_id)
     kill -KILL "$(cat "$T/$first.pid")"
