@@ -21,7 +21,11 @@ typedef struct cl_task {
     task_rec rec;
     struct wop *queued;        /* its store write not yet taken by the writer */
     int holds;                 /* resources reserved on rec.worker_id */
-    int result_status;         /* final status reported, pending upload */
+    int result_status;         /* final status reported, pending upload;
+                                * 0 until this master has the worker's
+                                * TASK_RESULT (a held output listed at
+                                * REGISTER, or a task replayed at start) */
+    int upload_noted;          /* rec.error is an upload failure note */
     int cancel_requested;
     double predict_s;          /* runtime prediction, refreshed by the scheduler */
     uint64_t predict_gen;      /* history generation it was made at (0 = never) */
@@ -749,8 +753,9 @@ static int load_active(void *ctx, const task_rec *r)
         if (!w) w = do_worker_add(cl, t->rec.worker_id);
         if (w)
             snprintf(w->rec.state, sizeof w->rec.state, "disconnected");
-        if (t->rec.status == PROTO_ST_UPLOADING)
-            t->result_status = t->rec.exit_code == 0 ? PROTO_ST_COMPLETED : PROTO_ST_FAILED;
+        /* An uploading task's result (status, exit code, error) comes
+         * again in the TASK_RESULT that opens each upload attempt; until
+         * then result_status stays 0 and no upload is taken. */
     }
     return 0;
 }
@@ -1261,7 +1266,12 @@ int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr,
                     t->holds = 0;
                     do_reserve(w, t);
                 } else if (in_list(held, nheld, t->rec.task_id)) {
+                    /* It ended while this master was away: the output is
+                     * held, but the result is not known yet. It comes in
+                     * the TASK_RESULT that opens the upload, which
+                     * cluster_task_result takes (result_status == 0). */
                     t->holds = 0;
+                    t->result_status = 0;
                     t->rec.status = PROTO_ST_UPLOADING;
                     do_persist(cl, t);
                 } else {
@@ -1354,8 +1364,17 @@ void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id
                  worker_id, task_id);
         goto out;
     }
-    if (t->rec.status == PROTO_ST_UPLOADING)
+    /* Every upload attempt restates the result. Taken when this master
+     * does not have it yet (the task ended while it was down) and after
+     * an upload failure note, which it replaces: a retry that completes
+     * shows the task's own result, not the old failure. */
+    if (t->rec.status == PROTO_ST_UPLOADING && t->result_status && !t->upload_noted)
         goto out;      /* a repeated report after a reconnect */
+    if (status != PROTO_ST_COMPLETED && status != PROTO_ST_FAILED && status != PROTO_ST_CANCELLED) {
+        log_warn("worker %s reports task %s ended with status %d; taken as failed", worker_id,
+                 task_id, status);
+        status = PROTO_ST_FAILED;
+    }
     save_log = log_tail && log_tail[0];
     uint64_t now = now_ms(cl);
     if (!t->rec.started_at) t->rec.started_at = now;
@@ -1369,8 +1388,9 @@ void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id
     t->rec.exit_code = exit_code;
     if (t->cancel_requested) status = PROTO_ST_CANCELLED;
     t->result_status = status;
-    if (error && error[0] && !t->cancel_requested)
-        snprintf(t->rec.error, sizeof t->rec.error, "%s", error);
+    t->upload_noted = 0;
+    if (!t->cancel_requested)
+        snprintf(t->rec.error, sizeof t->rec.error, "%s", error ? error : "");
     do_release(cl, t);
     t->rec.status = PROTO_ST_UPLOADING;
     do_persist(cl, t);
@@ -1417,9 +1437,11 @@ int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id
         rc = PROTO_ERR_FORBIDDEN;
         goto out;
     }
-    if (t->rec.status != PROTO_ST_UPLOADING) {
-        snprintf(err, errcap, "task %s is %s, not uploading (send TASK_RESULT first)", task_id,
-                 proto_status_name((uint64_t)t->rec.status));
+    if (t->rec.status != PROTO_ST_UPLOADING || !t->result_status) {
+        /* Never store an output without its result: the final status
+         * and exit code come only from the worker's TASK_RESULT. */
+        snprintf(err, errcap, "task %s is %s without a result here (send TASK_RESULT first)",
+                 task_id, proto_status_name((uint64_t)t->rec.status));
         rc = PROTO_ERR_STATE;
         goto out;
     }
@@ -1447,8 +1469,9 @@ int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64
     t->rec.output_bytes = bytes;
     /* On -ENOMEM the notes stay as they were: the files are stored. */
     if (notes) task_rec_set_notes(&t->rec, notes);
-    int st = t->result_status ? t->result_status
-                              : (t->rec.exit_code == 0 ? PROTO_ST_COMPLETED : PROTO_ST_FAILED);
+    int st = t->result_status;    /* set: cluster_upload_begin checked */
+    if (t->upload_noted)
+        t->rec.error[0] = 0;      /* the upload did succeed in the end */
     if (st == PROTO_ST_FAILED && !t->rec.error[0])
         snprintf(t->rec.error, sizeof t->rec.error, "exit code %lld", (long long)t->rec.exit_code);
     uint64_t seq = do_finish(cl, t, st);
@@ -1474,6 +1497,7 @@ void cluster_upload_failed(cluster *cl, const char *task_id, const char *why, in
     if (t) {
         /* The worker keeps the output and retries; the task says why. */
         snprintf(t->rec.error, sizeof t->rec.error, "upload failed: %s (the worker keeps the output and retries)", why);
+        t->upload_noted = 1;
         do_persist(cl, t);
     }
     pthread_mutex_unlock(&cl->mu);
