@@ -19,6 +19,16 @@
 #define TAR_E_CHANGED -10   /* a file changed size while being archived */
 #define TAR_E_SINK -11      /* the sink returned an error */
 #define TAR_E_EXISTS -12    /* an entry would replace an existing one */
+#define TAR_E_RESOURCE -13  /* the filesystem is full or failing (ENOSPC, EDQUOT,
+                             * EIO, out of fds): not the archive's fault */
+
+/* 1 when rc says nothing about the archive (the same bytes may succeed
+ * later: a resource ran out), 0 for a content error that would fail the
+ * same way again. */
+static inline int tar_error_retryable(int rc)
+{
+    return rc == TAR_E_RESOURCE || rc == TAR_E_NOMEM;
+}
 
 #define TAR_BLOCK 512
 /* Map entries of one sparse file (GNU tar writes one per data extent). */

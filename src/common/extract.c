@@ -114,6 +114,19 @@ static int xskip(extract *x, int code, const char *name, const char *fmt, ...)
     return code;
 }
 
+/* A filesystem error: a resource (space, quota, a failing disk, fds) is
+ * TAR_E_RESOURCE, which the caller may retry; anything else TAR_E_IO. */
+static int io_code(int e)
+{
+    switch (e) {
+    case ENOSPC: case EDQUOT: case EIO: case ENOMEM: case EMFILE: case ENFILE:
+    case EROFS: case EAGAIN: case EINTR: case EBUSY:
+        return TAR_E_RESOURCE;
+    default:
+        return TAR_E_IO;
+    }
+}
+
 static uint64_t fnv(const char *s)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -237,7 +250,7 @@ static int open_parent(extract *x, const char *name, const char **base)
         if (fd < 0) {
             if (saved == ELOOP || saved == ENOTDIR)
                 return xskip(x, TAR_E_LINK, name, "'%.200s' is a symlink or not a directory", path);
-            return xfail(x, TAR_E_IO, "open '%s': %s", path, strerror(saved));
+            return xfail(x, io_code(saved), "open '%s': %s", path, strerror(saved));
         }
         cur = fd;
         if (!e) break;
@@ -291,7 +304,7 @@ static int refuse_exists(extract *x, const char *name, int e)
         return xskip(x, TAR_E_EXISTS, name, "would replace an existing entry");
     if (e == EFBIG)   /* the archive's doing (a huge sparse size), not the store's */
         return xfail(x, TAR_E_LIMIT, "'%s': larger than the store's filesystem allows", name);
-    return xfail(x, TAR_E_IO, "create '%s': %s", name, strerror(e));
+    return xfail(x, io_code(e), "create '%s': %s", name, strerror(e));
 }
 
 static int report(extract *x)
@@ -391,7 +404,7 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
     }
     if (replace) {
         if (unlinkat(pfd, base, 0) < 0)
-            return xfail(x, TAR_E_IO, "replace '%s': %s", e->name, strerror(errno));
+            return xfail(x, io_code(errno), "replace '%s': %s", e->name, strerror(errno));
         x->bytes -= old_bytes;
         x->files--;
         x->cur.replaced = 1;
@@ -416,7 +429,7 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
         int tfd = open_parent(x, lname, &tbase);
         if (tfd < 0) return tfd;
         int tdup = dup(tfd);
-        if (tdup < 0) return xfail(x, TAR_E_IO, "dup: %s", strerror(errno));
+        if (tdup < 0) return xfail(x, io_code(errno), "dup: %s", strerror(errno));
         char tb[TAR_PATH_MAX + 1];
         snprintf(tb, sizeof tb, "%s", tbase);
         if ((pfd = open_parent(x, e->name, &base)) < 0) { close(tdup); return pfd; }
@@ -517,7 +530,7 @@ static int on_data(void *ctx, const uint8_t *p, size_t n)
     while (n > 0) {
         ssize_t w = write(x->fd, p, n);
         if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return xfail(x, TAR_E_IO, "write '%s': %s", x->cur.name, strerror(errno));
+        if (w < 0) return xfail(x, io_code(errno), "write '%s': %s", x->cur.name, strerror(errno));
         p += w;
         n -= (size_t)w;
         x->written += (uint64_t)w;
@@ -536,7 +549,7 @@ static int on_hole(void *ctx, uint64_t n)
     if (lseek(x->fd, (off_t)n, SEEK_CUR) < 0)
         return errno == EINVAL || errno == EOVERFLOW
             ? xfail(x, TAR_E_LIMIT, "'%s': larger than the store's filesystem allows", x->cur.name)
-            : xfail(x, TAR_E_IO, "seek '%s': %s", x->cur.name, strerror(errno));
+            : xfail(x, io_code(errno), "seek '%s': %s", x->cur.name, strerror(errno));
     x->written += n;
     x->tail_hole = 1;
     while (n > 0) {
@@ -567,10 +580,10 @@ static int on_entry_end(void *ctx, const tar_entry *e)
         if (fchmod(fd, e->mode & 0777) < 0 || futimens(fd, ts) < 0) {
             int saved = errno;
             close(fd);
-            return xfail(x, TAR_E_IO, "finish '%s': %s", name, strerror(saved));
+            return xfail(x, io_code(saved), "finish '%s': %s", name, strerror(saved));
         }
         if (close(fd) < 0)
-            return xfail(x, TAR_E_IO, "close '%s': %s", name, strerror(errno));
+            return xfail(x, io_code(errno), "close '%s': %s", name, strerror(errno));
         xnode *n = tab_find(x, name);   /* found: it replaced a file */
         if ((!n && !(n = tab_add(x, name, '0'))) || keep_raw(x, n, e->name) < 0)
             return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", name);
@@ -636,7 +649,7 @@ static int open_dir_path(extract *x, const char *name)
     int pfd = open_parent(x, name, &base);
     if (pfd < 0) return pfd;
     int fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    return fd < 0 ? xfail(x, TAR_E_IO, "open dir '%s': %s", name, strerror(errno)) : fd;
+    return fd < 0 ? xfail(x, io_code(errno), "open dir '%s': %s", name, strerror(errno)) : fd;
 }
 
 int extract_finish(extract *x)
@@ -655,7 +668,7 @@ int extract_finish(extract *x)
         if (fchmod(fd, d->mode) < 0 || (d->mtime >= 0 && futimens(fd, ts) < 0)) {
             int saved = errno;
             close(fd);
-            return xfail(x, TAR_E_IO, "finish dir '%s': %s", d->name, strerror(saved));
+            return xfail(x, io_code(saved), "finish dir '%s': %s", d->name, strerror(saved));
         }
         close(fd);
     }
@@ -671,11 +684,11 @@ int extract_finish(extract *x)
         /* Nothing was written: an empty output (common for small tasks)
          * needs no filesystem-wide flush. */
         if (fsync(x->root) < 0)
-            return xfail(x, TAR_E_IO, "sync target: %s", strerror(errno));
+            return xfail(x, io_code(errno), "sync target: %s", strerror(errno));
         return 0;
     }
     if (syncfs(x->root) < 0 || fsync(x->root) < 0)
-        return xfail(x, TAR_E_IO, "sync target: %s", strerror(errno));
+        return xfail(x, io_code(errno), "sync target: %s", strerror(errno));
     return 0;
 }
 

@@ -220,10 +220,12 @@ static int zr_entry(void *ctx, const tar_entry *e)
 }
 
 /* Refusals that every retry would meet again (the stream's content);
- * memory and filesystem errors (a full store) are worth a retry. */
+ * memory and filesystem errors are worth a retry: a full store
+ * (TAR_E_RESOURCE: ENOSPC while extracting, even after the free-space
+ * check passed, as concurrent uploads share the space) above all. */
 static int archive_permanent(int code)
 {
-    return code < 0 && code != TAR_E_NOMEM && code != TAR_E_IO;
+    return code < 0 && !tar_error_retryable(code) && code != TAR_E_IO;
 }
 
 static const char *archive_error(const upload *s)
@@ -479,7 +481,9 @@ int upload_chunk(uploads *u, upload *s, conn *c, const proto_msg *m)
         s->touched = ids_now_ms();
         return 0;
     }
-    if (s->failed)
+    if (s->failed && !archive_permanent(s->failed))
+        snprintf(why, sizeof why, "store: %s", archive_error(s));
+    else if (s->failed)
         snprintf(why, sizeof why, "archive refused: %s", archive_error(s));
     else
         snprintf(why, sizeof why, "%s", s->rx.err[0] ? s->rx.err : "out of memory");
@@ -627,13 +631,10 @@ int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
         snprintf(why, sizeof why, "%s", s->rx.err);
         return fail(u, s, c, why);
     }
-    if (!s->x && (rc = small_end(u, s)) < 0) {
-        snprintf(why, sizeof why, "archive refused: %s", archive_error(s));
-        return fail(u, s, c, why);
-    }
-    if (s->x && (rc = extract_finish(s->x)) < 0) {
+    if ((!s->x && (rc = small_end(u, s)) < 0) || (s->x && (rc = extract_finish(s->x)) < 0)) {
         s->failed = rc;
-        snprintf(why, sizeof why, "archive refused: %s", archive_error(s));
+        snprintf(why, sizeof why, "%s: %s", archive_permanent(rc) ? "archive refused" : "store",
+                 archive_error(s));
         return fail(u, s, c, why);
     }
     if (s->dups)
