@@ -55,6 +55,7 @@ const char *tar_strerror(int rc)
     case TAR_E_CHANGED: return "file changed while archiving";
     case TAR_E_SINK: return "sink failed";
     case TAR_E_EXISTS: return "entry exists";
+    case TAR_E_RESOURCE: return "filesystem full or failing";
     default: return "unknown error";
     }
 }
