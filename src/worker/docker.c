@@ -250,6 +250,9 @@ static char *create_body(const rt_spec *s, int use_init)
     bson_append_array_end(&doc, &env);
     bson_append_document_begin(&doc, "Labels", -1, &labels);
     bson_append_utf8(&labels, "cloudai.task_id", -1, s->task_id, -1);
+    /* So a restarted worker finds what it left running (docker_sweep). */
+    if (s->worker_id && s->worker_id[0])
+        bson_append_utf8(&labels, "cloudai.worker_id", -1, s->worker_id, -1);
     bson_append_document_end(&doc, &labels);
     if (geteuid() != 0) {
         /* Files in /output must stay removable by the worker. */
@@ -624,7 +627,57 @@ static void docker_destroy(runtime *r)
     free(r);
 }
 
-static const struct runtime_ops docker_ops = { "docker", docker_run, docker_destroy };
+/* Containers of a previous run of this worker (killed before it could
+ * delete them) are killed and deleted: a task never outlives its worker's
+ * restart, and its name is free for a retry. */
+static int docker_sweep(runtime *r, const char *worker_id, char *err, size_t errcap)
+{
+    docker *d = (docker *)r;
+    dk_task t;
+    dk_req q = { 0 };
+    int rc, n = 0;
+    if (!valid_chars(worker_id, "_.-")) {
+        snprintf(err, errcap, "worker id '%s' cannot be a label filter", worker_id);
+        return RT_E_START;
+    }
+    memset(&t, 0, sizeof t);
+    t.d = d;
+    if (!(t.h = curl_easy_init())) {
+        snprintf(err, errcap, "out of memory");
+        return RT_E_NOMEM;
+    }
+    /* filters={"label":["cloudai.worker_id=<id>"]}, URL-encoded. */
+    snprintf(q.path, sizeof q.path,
+             "/containers/json?all=1&filters=%%7B%%22label%%22%%3A%%5B%%22cloudai.worker_id%%3D%s%%22%%5D%%7D",
+             worker_id);
+    rc = dk_simple(&t, &q, "GET", DK_SHORT_MS);
+    if (rc < 0 || q.status != 200) {
+        dk_error_message(&q, "container list", err, errcap);
+        if (rc == 0) rc = RT_E_IO;
+        goto out;
+    }
+    /* Only the "Id" values are needed: 64 hex digits each. */
+    for (const char *p = q.resp.p; p && (p = strstr(p, "\"Id\":\"")); ) {
+        char id[80];
+        size_t k = 0;
+        p += 6;
+        while (k < 64 && isxdigit((unsigned char)p[k])) {
+            id[k] = p[k];
+            k++;
+        }
+        id[k] = 0;
+        if (k != 64 || p[k] != '"') continue;
+        delete_container(&t, id);
+        n++;
+    }
+    rc = n;
+out:
+    dk_req_clear(&q);
+    curl_easy_cleanup(t.h);
+    return rc;
+}
+
+static const struct runtime_ops docker_ops = { "docker", docker_run, docker_destroy, docker_sweep };
 
 /* Whether GET /info names an init binary (docker-init, Debian's tini). */
 static int daemon_has_init(docker *d, CURL *h)

@@ -11,6 +11,15 @@
  * after RUNTIME_STOP_GRACE_S); anything the task left running in its
  * group when it exits is killed too.
  *
+ * A task dies with its worker. Its first process gets PR_SET_PDEATHSIG
+ * (SIGKILL). That signal follows the death of the creating *thread*, not
+ * of the process: here the creator is the task thread that runs
+ * proc_run, which stays in supervise() until that process has exited, so
+ * the signal fires only when the whole worker dies. The group, with
+ * whatever the task forked, is recorded in <output_dir>.pgid while it
+ * runs: the worker's reaper process kills it when the worker dies, and a
+ * restarted worker sweeps what is left (worker.c).
+ *
  * vfork+exec rather than posix_spawn because POSIX has no portable chdir
  * or close-all file action; after vfork the child only makes
  * async-signal-safe calls, everything it needs is prepared before. */
@@ -22,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -46,6 +56,7 @@ typedef struct launch {
     char *env_out;        /* "OUTPUT_DIR=..." */
     char *path_buf;       /* owned, for a PATH-resolved program */
     int close_max;        /* fds 3..close_max-1 closed if close_range fails */
+    pid_t parent;         /* the worker: if it is already gone, do not start */
 } launch;
 
 static double now_s(void)
@@ -137,8 +148,12 @@ static void child_exec(const launch *l, int logfd, int nullfd, int errfd,
             sigaction(s, &dfl, NULL);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    if (setpgid(0, 0) < 0 || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 ||
-        dup2(logfd, 2) < 0 || chdir(cwd) < 0)
+    if (setpgid(0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        goto fail;
+    /* The worker died before the line above: nobody would kill us. */
+    if (getppid() != l->parent)
+        _exit(127);
+    if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 || chdir(cwd) < 0)
         goto fail;
     /* Worker sockets and files opened without O_CLOEXEC must not leak
      * into the task. errfd stays: it is close-on-exec. */
@@ -176,6 +191,72 @@ static pid_t __attribute__((noinline)) spawn(const launch *l, int logfd, int nul
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = e;
     return pid;
+}
+
+/* Field 22 of /proc/<pid>/stat: when the process started (clock ticks
+ * since boot), which tells a pid from a later process reusing it.
+ * 0 or -1 (no such process). No allocation. */
+static int proc_start_time(pid_t pid, unsigned long long *out)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');       /* the command name may hold anything */
+    if (!p) return -1;
+    /* After ")": field 3 (state) ... field 22 (starttime). */
+    for (int field = 2; field < 22; field++) {
+        p = strchr(p + 1, ' ');
+        if (!p) return -1;
+    }
+    *out = strtoull(p + 1, NULL, 10);
+    return 0;
+}
+
+static void record_path(const char *output_dir, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s.pgid", output_dir);
+}
+
+/* "<pgid> <start time>\n" in <output_dir>.pgid; not synced (a power loss
+ * ends the processes too). */
+static void record_group(const char *output_dir, pid_t pgid)
+{
+    char path[4200], tmp[4220], text[64];
+    unsigned long long start = 0;
+    proc_start_time(pgid, &start);
+    record_path(output_dir, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int n = snprintf(text, sizeof text, "%d %llu\n", (int)pgid, start);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    int ok = write(fd, text, (size_t)n) == n;
+    close(fd);
+    if (!ok || rename(tmp, path) < 0) unlink(tmp);
+}
+
+int runtime_proc_kill_recorded(const char *record_path, long long *pgid)
+{
+    char text[64];
+    long long g = 0;
+    unsigned long long start = 0, now = 0;
+    int fd = open(record_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    text[n] = 0;
+    if (sscanf(text, "%lld %llu", &g, &start) != 2 || g <= 1) return -1;
+    if (pgid) *pgid = g;
+    /* The leader alive with another start time: the number was reused,
+     * not ours. The leader gone: a group id is never reused while any
+     * member lives, so the members left are the task's. */
+    if (proc_start_time((pid_t)g, &now) == 0 && now != start) return 0;
+    return kill(-(pid_t)g, SIGKILL) == 0 ? 1 : 0;
 }
 
 /* Waits for pid, enforcing cancel and the deadline; fills exit_code,
@@ -273,6 +354,7 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
         goto nomem;
     long om = sysconf(_SC_OPEN_MAX);
     l.close_max = om > 0 && om < 65536 ? (int)om : 65536;
+    l.parent = getpid();
 
     logfd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (logfd < 0) {
@@ -318,7 +400,13 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
         rc = RT_E_START;
         goto out;
     }
+    record_group(spec->output_dir, pid);
     supervise(&task, pid, spec->timeout_s, res);
+    {
+        char rp[4200];
+        record_path(spec->output_dir, rp, sizeof rp);
+        unlink(rp);
+    }
     rc = 0;
     goto out;
 nomem:
@@ -346,7 +434,7 @@ static void proc_destroy(runtime *r)
     free(r);
 }
 
-static const struct runtime_ops proc_ops = { "process", proc_run, proc_destroy };
+static const struct runtime_ops proc_ops = { "process", proc_run, proc_destroy, NULL };
 
 /* Always succeeds unless memory runs out. The returned runtime is owned by
  * the caller (runtime_free) and thread-safe. */

@@ -16,6 +16,7 @@
 
 typedef struct rt_spec {
     const char *task_id;
+    const char *worker_id;     /* docker: label cloudai.worker_id (may be NULL) */
     const char *image;         /* docker only */
     const char *command;       /* run as /bin/sh -c command; or NULL */
     char *const *argv;         /* exact argv (NULL-terminated); or NULL */
@@ -50,6 +51,19 @@ const char *runtime_name(const runtime *r);     /* "docker" | "process" */
  * exit code: see res), or a negative RT_E_* when it could not run (res->error
  * says why, exit_code -1). */
 int runtime_run(runtime *r, const rt_spec *spec, rt_result *res);
+/* Process runtime: while a task runs, <output_dir>.pgid records its process
+ * group and the start time of its first process. Reads such a record and,
+ * unless the pid now belongs to another process (start time differs),
+ * SIGKILLs the group. 1 signalled, 0 nothing to do or not ours, negative
+ * if the record is unreadable; *pgid gets the recorded group. Does not
+ * remove the record. Async-signal-safe enough for a forked child: no
+ * allocation, no locks. */
+int runtime_proc_kill_recorded(const char *record_path, long long *pgid);
+/* At worker start: removes what a previous run of worker_id left behind
+ * (docker: every container labelled cloudai.worker_id=<worker_id>, killed
+ * and deleted; process runtime: nothing, worker.c sweeps its records).
+ * Returns how many were removed, or a negative RT_E_* (err filled). */
+int runtime_sweep(runtime *r, const char *worker_id, char *err, size_t errcap);
 /* Stops a running task (docker stop / SIGTERM then SIGKILL after a grace
  * period). 0, or RT_E_* if no such task runs. */
 int runtime_cancel(runtime *r, const char *task_id);

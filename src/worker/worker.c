@@ -6,10 +6,14 @@
  * Locks: w->mu guards the task table and resources; w->ctl_mu the control
  * connection's writes, so a slow master never blocks task threads on mu.
  *
- * On disk under outputs_dir, per task: <id>/ (mounted at /output),
- * <id>.log (stdout+stderr), <id>.result (written when the task ended: the
- * output is then "held" until the master's FILE_ACK). A restarted worker
- * finds its held outputs by their .result files and uploads them again. */
+ * On disk under outputs_dir, per attempt of a task (stem <id>.<attempt>,
+ * so two attempts never share a directory): <stem>/ (mounted at /output),
+ * <stem>.log (stdout+stderr), <stem>.pgid (process runtime: the task's
+ * process group while it runs), <stem>.result (written when the task
+ * ended: the output is then "held" until the master's FILE_ACK), or
+ * <stem>.refused (the master refused it for good: kept for a person, for
+ * a bounded time). A restarted worker kills what a previous run left
+ * running, uploads its held outputs again and removes interrupted ones. */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "chunk.h"
@@ -36,6 +43,11 @@
  * of its tasks upload at once (the rest wait for a lane rather than
  * bouncing off the master's upload limit with backoff). */
 #define UPLOAD_LANES 4
+/* Refused outputs are kept for a person to look at, but not forever:
+ * at start the worker removes those older than this, and all but the
+ * newest REFUSED_KEEP. */
+#define REFUSED_KEEP_S (7 * 24 * 3600)
+#define REFUSED_KEEP 16
 
 typedef struct lane {
     peer p;
@@ -45,6 +57,7 @@ typedef struct lane {
 
 typedef struct wtask {
     task_rec rec;
+    char stem[96];          /* <task_id>.<attempt>: this attempt's files */
     int running;            /* 1 while the container/process runs */
     int held;               /* ended; output kept until acknowledged */
     int status;             /* final status as this worker sees it */
@@ -72,9 +85,10 @@ typedef struct worker {
     uint64_t free_mem, free_gpu;
 } worker;
 
-static void path_of(const worker *w, const char *id, const char *suffix, char *out, size_t cap)
+/* <outputs>/<stem><suffix>: the files of one attempt. */
+static void path_of(const worker *w, const char *stem, const char *suffix, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/%s%s", w->cfg->outputs_dir, id, suffix);
+    snprintf(out, cap, "%s/%s%s", w->cfg->outputs_dir, stem, suffix);
 }
 
 static void sleep_ms(int ms)
@@ -109,7 +123,7 @@ static int save_result(worker *w, wtask *t)
                      "task_id=%s\nuser_id=%s\ntask_name=%s\nsubmitted_at=%llu\nstatus=%d\nexit_code=%lld\nerror=%s\n",
                      t->rec.task_id, t->rec.user_id, t->rec.task_name,
                      (unsigned long long)t->rec.submitted_at, t->status, (long long)t->exit_code, err);
-    path_of(w, t->rec.task_id, ".result", path, sizeof path);
+    path_of(w, t->stem, ".result", path, sizeof path);
     /* Atomic, not synced: the container's own output files are not
      * fsync'd either, so syncing this note about them would buy nothing
      * against a power loss; against a crash of the worker process the
@@ -140,7 +154,13 @@ static wtask *load_result(const char *path)
     if (!t->rec.task_id[0]) {
         free(t);
         t = NULL;
+        goto out;
     }
+    /* The stem is the note's own name: <id>.<attempt>.result (or an
+     * older worker's <id>.result). */
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(t->stem, sizeof t->stem, "%.*s", (int)(strlen(base) - strlen(".result")), base);
 out:
     free(text);
     return t;
@@ -226,8 +246,8 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
     uint64_t offset = 0, ok = 0;
     char *tail = NULL;
 
-    path_of(w, t->rec.task_id, "", out_dir, sizeof out_dir);
-    path_of(w, t->rec.task_id, ".log", logp, sizeof logp);
+    path_of(w, t->stem, "", out_dir, sizeof out_dir);
+    path_of(w, t->stem, ".log", logp, sizeof logp);
     fsutil_mkdir_p(out_dir, 0755);
     if ((rc = tar_measure_dir(out_dir, NULL, &st, err, sizeof err)) < 0) {
         snprintf(why, cap, "cannot read the output: %s", err);
@@ -352,11 +372,11 @@ static void upload_until_acked(worker *w, wtask *t)
         if (rc == 2) continue;     /* the next try connects afresh */
         if (rc == 0) {
             log_info("task %s: output stored by the master; deleting the local copy", t->rec.task_id);
-            path_of(w, t->rec.task_id, "", path, sizeof path);
+            path_of(w, t->stem, "", path, sizeof path);
             fsutil_rm_rf(path);
-            path_of(w, t->rec.task_id, ".log", path, sizeof path);
+            path_of(w, t->stem, ".log", path, sizeof path);
             unlink(path);
-            path_of(w, t->rec.task_id, ".result", path, sizeof path);
+            path_of(w, t->stem, ".result", path, sizeof path);
             unlink(path);
             forget_task(w, t);
             return;
@@ -365,11 +385,11 @@ static void upload_until_acked(worker *w, wtask *t)
             /* Keep the copy for a person to look at, out of the way of
              * the restart recovery (which looks for .result files). */
             char from[CONFIG_PATH_MAX + 128];
-            path_of(w, t->rec.task_id, ".result", from, sizeof from);
-            path_of(w, t->rec.task_id, ".refused", path, sizeof path);
+            path_of(w, t->stem, ".result", from, sizeof from);
+            path_of(w, t->stem, ".refused", path, sizeof path);
             rename(from, path);
-            log_error("task %s: the master will not take this output (%s); keeping it in %s/%s",
-                      t->rec.task_id, why, w->cfg->outputs_dir, t->rec.task_id);
+            log_error("task %s: the master will not take this output (%s); keeping it in %s/%s for %d days",
+                      t->rec.task_id, why, w->cfg->outputs_dir, t->stem, REFUSED_KEEP_S / 86400);
             forget_task(w, t);
             return;
         }
@@ -411,9 +431,10 @@ static void *task_main(void *arg)
     pthread_mutex_unlock(&w->mu);
 
     if (t->held) goto upload;          /* recovered after a restart */
-    path_of(w, t->rec.task_id, "", out_dir, sizeof out_dir);
-    path_of(w, t->rec.task_id, ".log", logp, sizeof logp);
+    path_of(w, t->stem, "", out_dir, sizeof out_dir);
+    path_of(w, t->stem, ".log", logp, sizeof logp);
     fsutil_rm_rf(out_dir);
+    unlink(logp);
     if ((rc = fsutil_mkdir_p(out_dir, 0777)) < 0) {
         t->status = PROTO_ST_FAILED;
         snprintf(t->error, sizeof t->error, "cannot create %s: %s", out_dir, strerror(-rc));
@@ -430,6 +451,7 @@ static void *task_main(void *arg)
 
     memset(&spec, 0, sizeof spec);
     spec.task_id = t->rec.task_id;
+    spec.worker_id = w->id;
     spec.image = t->rec.docker_image;
     spec.command = t->rec.command;
     spec.argv = t->rec.argv;
@@ -522,6 +544,10 @@ static void on_assign(worker *w, const proto_msg *m)
             free(t);
             return;
         }
+    /* Each attempt has its own directory: whatever an earlier attempt
+     * left (or still writes) can never mix into this one's output. */
+    snprintf(t->stem, sizeof t->stem, "%s.%llu", t->rec.task_id,
+             (unsigned long long)(t->rec.attempts ? t->rec.attempts : 1));
     t->running = 1;
     w->free_cpu -= t->rec.req_cpu;
     w->free_mem -= t->rec.req_memory;
@@ -640,45 +666,197 @@ out:
     return rc;
 }
 
-/* Held outputs of a previous run; directories without a result were
- * interrupted mid-run: the master re-queues those tasks. */
-static void recover(worker *w)
+/* ---- leftovers of a previous run ---------------------------------------------- */
+
+static int has_suffix(const char *s, const char *suffix)
 {
-    DIR *d = opendir(w->cfg->outputs_dir);
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && !strcmp(s + n - k, suffix);
+}
+
+/* Kills the process groups that tasks left running, from the process
+ * runtime's <stem>.pgid records, and removes the records. Run at start
+ * (a worker killed before) and by the reaper (this worker just died).
+ * quiet: no logging (the reaper is a forked child of a threaded process).
+ * Returns the number of groups signalled. */
+static int sweep_groups(const char *outputs_dir, int quiet)
+{
+    DIR *d = opendir(outputs_dir);
     struct dirent *e;
     char path[CONFIG_PATH_MAX + 300];
-    if (!d) return;
+    int killed = 0;
+    if (!d) return 0;
     while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (n < 8 || strcmp(e->d_name + n - 7, ".result")) continue;
+        if (strncmp(e->d_name, "task-", 5) || !has_suffix(e->d_name, ".pgid")) continue;
+        snprintf(path, sizeof path, "%s/%s", outputs_dir, e->d_name);
+        long long pgid = 0;
+        int r = runtime_proc_kill_recorded(path, &pgid);
+        if (r > 0) killed++;
+        if (r > 0 && !quiet)
+            log_warn("%s: killed process group %lld, left running by a previous run of this worker",
+                     e->d_name, pgid);
+        unlink(path);
+    }
+    closedir(d);
+    return killed;
+}
+
+/* The reaper: a child forked before the worker starts any task. It waits
+ * for the worker to die (even by SIGKILL: the pipe's write end closes
+ * with it) and then kills every task process group still recorded, so a
+ * task never outlives its worker. (Each task's first process also has a
+ * parent-death signal, but that reaches no process the task forked.)
+ * Returns the pipe's write end, which the worker keeps open; -1 if the
+ * reaper could not start (the start-up sweep still covers a restart). */
+static int reaper_start(const char *outputs_dir, pid_t *pid_out)
+{
+    int p[2];
+    if (pipe(p) < 0) return -1;
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);    /* no task may hold it open */
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        char c, msg[160];
+        ssize_t n;
+        close(p[1]);
+        prctl(PR_SET_NAME, "cloudai-reaper");
+        /* Stops only through the pipe: the worker handles the terminal's
+         * signals; this must outlive it. */
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
+            ;
+        int k = sweep_groups(outputs_dir, 1);
+        if (k > 0) {
+            int len = snprintf(msg, sizeof msg,
+                               "worker reaper: the worker is gone; killed %d task process group(s)\n", k);
+            (void)!write(2, msg, (size_t)len);
+        }
+        _exit(0);
+    }
+    close(p[0]);
+    *pid_out = pid;
+    return p[1];
+}
+
+typedef struct refused {
+    char stem[96];
+    time_t mtime;
+} refused;
+
+static int refused_newer_first(const void *a, const void *b)
+{
+    const refused *x = a, *y = b;
+    return x->mtime < y->mtime ? 1 : x->mtime > y->mtime ? -1 : strcmp(x->stem, y->stem);
+}
+
+static void remove_attempt(const worker *w, const char *stem)
+{
+    char path[CONFIG_PATH_MAX + 128];
+    path_of(w, stem, "", path, sizeof path);
+    fsutil_rm_rf(path);
+    path_of(w, stem, ".log", path, sizeof path);
+    unlink(path);
+    path_of(w, stem, ".refused", path, sizeof path);
+    unlink(path);
+}
+
+/* Refused outputs are kept for a person, within bounds: the newest
+ * REFUSED_KEEP, none older than REFUSED_KEEP_S. */
+static void reclaim_refused(worker *w, refused *list, size_t n)
+{
+    time_t now = time(NULL);
+    if (n == 0) return;
+    qsort(list, n, sizeof *list, refused_newer_first);
+    for (size_t i = 0; i < n; i++) {
+        if (i < REFUSED_KEEP && now - list[i].mtime < REFUSED_KEEP_S) continue;
+        log_info("%s: removing a refused output (kept %lld days; the newest %d are kept for %d days)",
+                 list[i].stem, (long long)((now - list[i].mtime) / 86400), REFUSED_KEEP,
+                 REFUSED_KEEP_S / 86400);
+        remove_attempt(w, list[i].stem);
+    }
+}
+
+/* At start: kill what a previous run left running, upload held outputs
+ * again (those with a .result), remove attempts interrupted mid-run (the
+ * master re-queues those tasks) and stray logs, reclaim old refused
+ * outputs. */
+static void recover(worker *w)
+{
+    DIR *d;
+    struct dirent *e;
+    char path[CONFIG_PATH_MAX + 300], stem[256];
+    refused *ref = NULL;
+    size_t nref = 0, capref = 0;
+    struct stat st;
+
+    int k = sweep_groups(w->cfg->outputs_dir, 0);
+    if (k > 0) log_warn("killed %d task process group(s) left by a previous run", k);
+    if (!(d = opendir(w->cfg->outputs_dir))) return;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "task-", 5) || !has_suffix(e->d_name, ".result")) continue;
         snprintf(path, sizeof path, "%s/%s", w->cfg->outputs_dir, e->d_name);
         wtask *t = load_result(path);
         if (!t) continue;
         t->held = 1;
-        log_info("task %s: found a held output from a previous run; uploading it", t->rec.task_id);
+        log_info("task %s: found a held output from a previous run (%s); uploading it",
+                 t->rec.task_id, t->stem);
         start_task(w, t);
     }
     rewinddir(d);
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "task-", 5) || strchr(e->d_name, '.')) continue;
-        snprintf(path, sizeof path, "%s/%s.result", w->cfg->outputs_dir, e->d_name);
-        if (access(path, F_OK) == 0) continue;
-        snprintf(path, sizeof path, "%s/%s.refused", w->cfg->outputs_dir, e->d_name);
-        if (access(path, F_OK) == 0) continue;
-        snprintf(path, sizeof path, "%s/%s", w->cfg->outputs_dir, e->d_name);
-        log_warn("task %s was interrupted by a worker restart; removing its partial output", e->d_name);
-        fsutil_rm_rf(path);
-        snprintf(path, sizeof path, "%s/%s.log", w->cfg->outputs_dir, e->d_name);
-        unlink(path);
+        const char *name = e->d_name;
+        if (strncmp(name, "task-", 5)) continue;
+        snprintf(path, sizeof path, "%s/%s", w->cfg->outputs_dir, name);
+        if (lstat(path, &st) < 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            snprintf(stem, sizeof stem, "%s", name);
+        } else if (has_suffix(name, ".log") || has_suffix(name, ".refused")) {
+            snprintf(stem, sizeof stem, "%.*s", (int)(strrchr(name, '.') - name), name);
+        } else {
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s.result", w->cfg->outputs_dir, stem);
+        if (access(path, F_OK) == 0) continue;            /* held: uploading */
+        if (has_suffix(name, ".refused")) {
+            if (nref == capref) {
+                size_t nc = capref ? capref * 2 : 16;
+                refused *nr = realloc(ref, nc * sizeof *nr);
+                if (!nr) continue;
+                ref = nr;
+                capref = nc;
+            }
+            snprintf(ref[nref].stem, sizeof ref[nref].stem, "%s", stem);
+            ref[nref++].mtime = st.st_mtime;
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s.refused", w->cfg->outputs_dir, stem);
+        if (access(path, F_OK) == 0) continue;            /* handled with its note */
+        snprintf(path, sizeof path, "%s/%s", w->cfg->outputs_dir, stem);
+        if (!S_ISDIR(st.st_mode) && access(path, F_OK) == 0)
+            continue;                                     /* handled with its directory */
+        if (S_ISDIR(st.st_mode))
+            log_warn("%s: an attempt interrupted by a worker restart; removing its partial output",
+                     stem);
+        remove_attempt(w, stem);
     }
     closedir(d);
+    reclaim_refused(w, ref, nref);
+    free(ref);
 }
 
 int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
 {
     worker w;
     pthread_t hb;
-    int rc, delay = 100;
+    int rc, delay = 100, reaper_fd = -1;
+    pid_t reaper = -1;
     char why[512] = "", rterr[512] = "";
 
     memset(&w, 0, sizeof w);
@@ -712,6 +890,10 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
         free(abs);
     }
     cfg = &w.own;
+    /* Before any task thread exists (fork copies only this thread). */
+    if ((reaper_fd = reaper_start(cfg->outputs_dir, &reaper)) < 0)
+        log_warn("cannot start the reaper process (%s): tasks of a killed worker run on until it restarts",
+                 strerror(errno));
     if (!strcmp(cfg->runtime, "process")) {
         w.rt = runtime_process_new(rterr, sizeof rterr);
     } else {
@@ -723,16 +905,23 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
     }
     if (!w.rt) {
         snprintf(err, errcap, "no runtime: %s", rterr);
-        return -1;
+        rc = -1;
+        goto out;
     }
     log_info("worker %s: runtime %s, %.3g CPUs, %.1f GiB memory, %.1f GiB storage, %lld GPUs, outputs in %s",
              w.id, runtime_name(w.rt), cfg->cpu, cfg->memory / 1073741824.0,
              cfg->storage / 1073741824.0, (long long)cfg->gpu, cfg->outputs_dir);
+    rc = runtime_sweep(w.rt, w.id, rterr, sizeof rterr);
+    if (rc > 0)
+        log_warn("removed %d container(s) a previous run of worker %s left behind", rc, w.id);
+    else if (rc < 0)
+        log_warn("cannot look for containers a previous run left behind: %s", rterr);
     recover(&w);
     if (pthread_create(&hb, NULL, heartbeat_main, &w) != 0) {
         snprintf(err, errcap, "cannot start the heartbeat thread");
         runtime_free(w.rt);
-        return -1;
+        rc = -1;
+        goto out;
     }
     while (!*stop) {
         rc = session(&w, why, sizeof why);
@@ -759,5 +948,12 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
     for (int i = 0; i < UPLOAD_LANES; i++)
         if (w.lanes[i].open) peer_close(&w.lanes[i].p);
     runtime_free(w.rt);
-    return 0;
+    rc = 0;
+out:
+    if (reaper_fd >= 0) {
+        close(reaper_fd);      /* the reaper sweeps (nothing left) and exits */
+        while (waitpid(reaper, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    return rc;
 }
