@@ -31,7 +31,7 @@ running_on() { # ID — the worker once the task runs
 }
 
 # ---- 1. SIGKILL a worker mid-task
-K=$(submit task busybox -name killme -cmd 'sleep 4; echo survived > k.txt')
+K=$(submit task busybox -name killme -cmd 'sleep 12; echo survived > k.txt')
 if [ -n "$K" ] && wait_for "[ -n \"\$(running_on $K)\" ]" 20; then
     V=$(running_on "$K"); O=$(other_of "$V")
     kill -KILL "$(pid_of "$V")"
