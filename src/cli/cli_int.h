@@ -32,7 +32,7 @@ typedef struct cli_ctx {
 #define CLI_SPEC_USER(c) {"user", ARGS_STR, &(c)->user, NULL, "U", \
     "act as user U (else $CLOUDAI_USER, else $USER)"}
 #define CLI_SPEC_JSON(c) {"json", ARGS_BOOL, &(c)->json, NULL, NULL, \
-    "print a JSON array of objects (DESIGN.md field names) for scripts"}
+    "print a JSON array of objects (field names: README \"Record fields\") for scripts"}
 
 /* Prints "cloudai: <msg>" to stderr; returns CLI_EXIT_ERROR. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -61,7 +61,7 @@ int cli_verb_status(cli_ctx *c, int argc, char **argv);
 int cli_verb_files(cli_ctx *c, int argc, char **argv);
 int cli_verb_get(cli_ctx *c, int argc, char **argv);
 
-/* Records as JSON objects with the DESIGN.md field names; times are unix
+/* Records as JSON objects (README "Record fields"); times are unix
  * milliseconds, unset times and unknown exit codes are null. */
 void cli_json_task(jsonw *w, const task_rec *t);
 void cli_json_file(jsonw *w, const file_rec *f);

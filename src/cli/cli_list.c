@@ -140,22 +140,7 @@ void cli_json_file(jsonw *w, const file_rec *f)
 void cli_json_worker(jsonw *w, const worker_rec *r)
 {
     jsonw_object_begin(w);
-    jsonw_key(w, "worker_id"); jsonw_str(w, r->worker_id);
-    jsonw_key(w, "address"); jsonw_str(w, r->address);
-    jsonw_key(w, "resources");
-    jsonw_object_begin(w);
-    jsonw_key(w, "cpu"); jsonw_f64(w, r->cpu);
-    jsonw_key(w, "memory"); jsonw_u64(w, r->memory);
-    jsonw_key(w, "storage"); jsonw_u64(w, r->storage);
-    jsonw_key(w, "gpu"); jsonw_u64(w, r->gpu);
-    jsonw_key(w, "free_cpu"); jsonw_f64(w, r->free_cpu);
-    jsonw_key(w, "free_memory"); jsonw_u64(w, r->free_memory);
-    jsonw_key(w, "free_storage"); jsonw_u64(w, r->free_storage);
-    jsonw_key(w, "free_gpu"); jsonw_u64(w, r->free_gpu);
-    jsonw_object_end(w);
-    recjson_time(w, "last_seen", r->last_seen);
-    jsonw_key(w, "state"); jsonw_str(w, r->state);
-    jsonw_key(w, "running"); jsonw_u64(w, r->running);
+    recjson_worker_fields(w, r);
     jsonw_object_end(w);
 }
 

@@ -47,7 +47,7 @@ void recjson_task_fields(jsonw *w, const task_rec *t)
     recjson_time(w, "completed_at", t->completed_at);
     jsonw_key(w, "output_files"); jsonw_u64(w, t->output_files);
     jsonw_key(w, "output_bytes"); jsonw_u64(w, t->output_bytes);
-    jsonw_key(w, "timeout"); jsonw_u64(w, t->timeout_s);
+    jsonw_key(w, "timeout_s"); jsonw_u64(w, t->timeout_s);
     jsonw_key(w, "notes"); jsonw_str(w, t->notes);
     jsonw_key(w, "priority"); jsonw_i64(w, t->priority);
 }
@@ -68,4 +68,26 @@ void recjson_file_fields(jsonw *w, const file_rec *f, int with_path)
     jsonw_key(w, "sha256"); jsonw_str(w, hex);
     jsonw_key(w, "mode"); jsonw_u64(w, f->mode);
     recjson_time(w, "stored_at", f->stored_at);
+}
+
+/* WORKERS' resources (DESIGN.md) are one nested object: totals and what
+ * is free now. */
+void recjson_worker_fields(jsonw *w, const worker_rec *r)
+{
+    jsonw_key(w, "worker_id"); jsonw_str(w, r->worker_id);
+    jsonw_key(w, "address"); jsonw_str(w, r->address);
+    jsonw_key(w, "resources");
+    jsonw_object_begin(w);
+    jsonw_key(w, "cpu"); jsonw_f64(w, r->cpu);
+    jsonw_key(w, "memory"); jsonw_u64(w, r->memory);
+    jsonw_key(w, "storage"); jsonw_u64(w, r->storage);
+    jsonw_key(w, "gpu"); jsonw_u64(w, r->gpu);
+    jsonw_key(w, "free_cpu"); jsonw_f64(w, r->free_cpu);
+    jsonw_key(w, "free_memory"); jsonw_u64(w, r->free_memory);
+    jsonw_key(w, "free_storage"); jsonw_u64(w, r->free_storage);
+    jsonw_key(w, "free_gpu"); jsonw_u64(w, r->free_gpu);
+    jsonw_object_end(w);
+    recjson_time(w, "last_seen", r->last_seen);
+    jsonw_key(w, "state"); jsonw_str(w, r->state);
+    jsonw_key(w, "running"); jsonw_u64(w, r->running);
 }

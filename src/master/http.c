@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "cli/cli_int.h"
 #include "hash.h"
 #include "http_int.h"
 #include "ids.h"

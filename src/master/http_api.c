@@ -3,13 +3,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cli/cli_int.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "catalog.h"
 #include "http_int.h"
 #include "ids.h"
 #include "log.h"
+#include "recjson.h"
 #include "storeread.h"
 
 /* ---- listings (the catalog decides who sees what, and pages) ------------------- */
@@ -210,7 +210,9 @@ enum MHD_Result http_api_latest(http_req *r, const char *name)
 
 static int list_worker(void *ctx, const worker_rec *wr)
 {
-    cli_json_worker(ctx, wr);
+    jsonw_object_begin(ctx);
+    recjson_worker_fields(ctx, wr);
+    jsonw_object_end(ctx);
     return 0;
 }
 
