@@ -71,6 +71,7 @@ typedef struct config {
     char fairshare_weights[512];       /* "alice:2, bob:0.5" */
     int max_running_per_user;          /* 0 = no limit */
     int default_limit_s;               /* backfilling a task without -timeout */
+    int queue_unsatisfiable;           /* 1: queue what no registered worker could run */
     /* [limits] */
     uint64_t max_output_bytes;         /* per task, 0 = unlimited */
     uint64_t max_output_files;         /* per task */

@@ -17,8 +17,8 @@ static const char about_task[] =
     "`docker run IMAGE sh -c CMD`); words after -- are the exact argv; with\n"
     "neither, the image's own default command runs.\n"
     "Defaults: -cpu_cores 1, -mem 512m, -storage 1 (GiB), -gpu_cores 0, -timeout 0\n"
-    "(the master's configured default). -mem and -storage take GB numbers (0.5)\n"
-    "or sizes (512m, 2g). The name defaults to IMAGE-<unix seconds>.";
+    "(the master's configured default). -mem takes a size with its unit (512m,\n"
+    "2g; a bare number is refused); -storage GB numbers (0.5) or sizes. The name defaults to IMAGE-<unix seconds>.";
 static const char about_dispatch[] =
     "Like `task`, but runs on the named worker (it must exist and fit the\n"
     "request, else the master refuses). See `cloudai task --help` for flags.\n"
@@ -65,12 +65,12 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     double cpu = DEF_CPU;
     uint64_t mem = DEF_MEMORY, sto = DEF_STORAGE, gpu = DEF_GPU, timeout = 0;
     int have_timeout = 0;
-    const char *prio = NULL;
+    const char *prio = NULL, *mem_s = NULL;
     args_spec specs[] = {
         {"name", ARGS_STR, &name, NULL, "N", "task name (default IMAGE-<unix seconds>)"},
         {"cmd", ARGS_STR, &cmd, NULL, "CMD", "shell command, run as /bin/sh -c CMD"},
         {"cpu_cores", ARGS_CPU, &cpu, NULL, "C", "CPU cores, fractions allowed (default 1)"},
-        {"mem", ARGS_GIB, &mem, NULL, "GB", "memory in GB or a size like 512m (default 512m)"},
+        {"mem", ARGS_STR, &mem_s, NULL, "SIZE", "memory with its unit: 512m, 2g (default 512m)"},
         {"storage", ARGS_GIB, &sto, NULL, "GB", "storage in GB or a size (default 1 GiB)"},
         {"gpu_cores", ARGS_U64, &gpu, NULL, "G", "GPUs (default 0)"},
         {"timeout", ARGS_SECONDS, &timeout, &have_timeout, "SECONDS",
@@ -105,6 +105,15 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         return cli_usage_error(c, "'%.40s' is not a worker id", worker);
     if (name && (!*name || strlen(name) > 127))
         return cli_usage_error(c, "-name must be 1 to 127 bytes");
+    /* A bare -mem 512 meant 512 GiB, which no one wants: the unit is required. */
+    if (mem_s) {
+        size_t n = strlen(mem_s);
+        if (n == 0 || (mem_s[n - 1] >= '0' && mem_s[n - 1] <= '9') || mem_s[n - 1] == '.')
+            return cli_usage_error(c, "-mem %.40s has no unit: say %.30sm or %.30sg", mem_s, mem_s,
+                                   mem_s);
+        if (args_parse_gib(mem_s, &mem) < 0)
+            return cli_usage_error(c, "-mem: '%.40s' is not a size (512m, 2g)", mem_s);
+    }
     if (mem == 0)
         return cli_usage_error(c, "-mem must be more than 0");
     if (prio) {

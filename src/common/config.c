@@ -100,6 +100,8 @@ static const cfg_key schema[] = {
           "running tasks per user, 0 = no limit"),
     K_INT("scheduler", "default_limit_s", default_limit_s, 1, 2147483647,
           "runtime assumed for backfilling a task without -timeout"),
+    K_BOOL("scheduler", "queue_unsatisfiable", queue_unsatisfiable,
+           "queue a task no registered worker could run (the cluster may grow)"),
     K_SIZE("limits", "max_output_bytes", max_output_bytes, 0, UINT64_MAX,
            "per task, 0 = unlimited"),
     K_SIZE("limits", "max_output_files", max_output_files, 1, UINT64_MAX, "per task"),

@@ -891,6 +891,48 @@ void cluster_log_path(cluster *cl, const char *task_id, char *out, size_t cap)
 
 /* ---- client requests -------------------------------------------------------- */
 
+/* A request no registered worker could ever run, even idle: refused at
+ * submit (Slurm does the same) unless [scheduler] queue_unsatisfiable, so
+ * `-cpu_cores 64` or a GPU on a GPU-less cluster does not wait forever.
+ * Workers known only from stored tasks (no totals yet) do not count; with
+ * none registered the task waits. 1 with err set when it never fits. */
+static int do_never_fits(cluster *cl, const task_rec *t, char *err, size_t errcap)
+{
+    sched_res req = { t->req_cpu, t->req_memory, t->req_storage, t->req_gpu };
+    cl_worker *big = NULL;
+    int known = 0, anygpu = 0;
+    for (size_t i = 0; i < cl->nworkers; i++) {
+        cl_worker *w = &cl->workers[i];
+        const sched_res *tot = &w->node.total;
+        if (tot->cpu <= 0 && !tot->memory) continue;
+        known = 1;
+        if (sched_fits(tot, &req)) return 0;
+        anygpu |= tot->gpu > 0;
+        /* The largest: most CPUs, then memory, then GPUs. */
+        if (!big || tot->cpu > big->node.total.cpu ||
+            (tot->cpu == big->node.total.cpu && (tot->memory > big->node.total.memory ||
+             (tot->memory == big->node.total.memory && tot->gpu > big->node.total.gpu))))
+            big = w;
+    }
+    if (!known) return 0;
+    const sched_res *b = &big->node.total;
+    char need[96];
+    if (req.gpu > 0 && !anygpu)
+        snprintf(need, sizeof need, "no worker has any GPU (it asks for %llu)",
+                 (unsigned long long)req.gpu);
+    else
+        snprintf(need, sizeof need, "it asks for %.3g CPUs, %.3g GiB memory, %.3g GiB storage, %llu GPUs",
+                 req.cpu, req.memory / 1073741824.0, req.storage / 1073741824.0,
+                 (unsigned long long)req.gpu);
+    snprintf(err, errcap,
+             "no registered worker could ever run this task: %s; the largest, %s, has %.3g CPUs, "
+             "%.3g GiB memory, %.3g GiB storage, %llu GPUs in total "
+             "(the master's [scheduler] queue_unsatisfiable = true queues such tasks)",
+             need, big->rec.worker_id, b->cpu, b->memory / 1073741824.0,
+             b->storage / 1073741824.0, (unsigned long long)b->gpu);
+    return 1;
+}
+
 static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
                   task_rec *out, int sync)
 {
@@ -905,6 +947,13 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
     }
     if (t->req_cpu < 0 || t->req_cpu > 1e6) {
         snprintf(err, errcap, "cpu request out of range");
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    /* Docker refuses NanoCpus under 0.01 CPU when the container starts;
+     * say so now, not as a failed run later (one rule for both runtimes). */
+    if (t->req_cpu > 0 && t->req_cpu < 0.01) {
+        snprintf(err, errcap, "-cpu_cores %g is below 0.01, the least the runtime accepts",
+                 t->req_cpu);
         return PROTO_ERR_BAD_REQUEST;
     }
     if (t->priority < -1000 || t->priority > 1000) {
@@ -949,6 +998,8 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
                      w->node.total.storage / 1073741824.0, (unsigned long long)w->node.total.gpu);
             rc = PROTO_ERR_NO_FIT;
         }
+    } else if (!cl->cfg->queue_unsatisfiable && do_never_fits(cl, t, err, errcap)) {
+        rc = PROTO_ERR_NO_FIT;
     }
     pthread_mutex_unlock(&cl->mu);
     if (rc) return rc;

@@ -44,6 +44,17 @@ static void explain(const sched_node *nodes, size_t n, const sched_res *req,
         snprintf(reason, cap, "waiting for a worker (none connected)");
         return;
     }
+    /* GPUs asked of a cluster without any: say that, not "the most free is 0". */
+    if (req->gpu > 0) {
+        int anygpu = 0;
+        for (size_t i = 0; i < n; i++)
+            anygpu |= nodes[i].usable && nodes[i].total.gpu > 0;
+        if (!anygpu) {
+            snprintf(reason, cap, "needs %llu GPUs; no worker has any GPU",
+                     (unsigned long long)req->gpu);
+            return;
+        }
+    }
     /* Name the first resource no node can satisfy, with the best offer. */
 #define SCARCE(field, label, u, conv) \
     if (!what) { \

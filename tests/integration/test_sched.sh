@@ -7,6 +7,9 @@
 IMG=cloudai-test:latest
 
 write_config "$T/cfg.ini"
+# The 16-CPU task below must wait, not be refused (test_submit_checks.sh
+# covers the refusal).
+printf '[scheduler]\nqueue_unsatisfiable = true\n' >>"$T/cfg.ini"
 start_master m -config "$T/cfg.ini" || { not_ok "master starts"; exit 1; }
 start_worker w-small -runtime process -cpu 1 -mem 1g -config "$T/cfg.ini" &&
     start_worker w-big -runtime process -cpu 2 -mem 4g -config "$T/cfg.ini" ||

@@ -10,6 +10,8 @@ heartbeat_interval_s = 1
 heartbeat_timeout_s = 3
 [http]
 listen = 127.0.0.1:0
+[scheduler]
+queue_unsatisfiable = true
 CFG
 start_master m -config "$T/cfg.ini" || { not_ok "master starts"; finish; }
 HADDR=$(sed -n 's/^master http on \([^ ]*\).*/\1/p' "$T/m.out" | head -n 1)

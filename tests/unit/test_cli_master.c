@@ -304,7 +304,7 @@ static void test_fake_submit(void)
 
     /* dispatch with -cmd: WORKER_ID and COMMAND, no ARGV. */
     T_EQ_INT(fake_start(&fk, FK_SUBMIT), 0);
-    char *d[] = {"dispatch", "w7", "alpine", "-cmd", "echo hi > /output/a", "-mem", "2",
+    char *d[] = {"dispatch", "w7", "alpine", "-cmd", "echo hi > /output/a", "-mem", "2g",
                  "-timeout", "1m", "-master", fk.addr};
     T_EQ_INT(run_cli(&o, &e, 11, d), CLI_EXIT_OK);
     fake_stop(&fk, &req);
@@ -317,6 +317,12 @@ static void test_fake_submit(void)
     T_CHECK(!proto_next(&req, T_ARGV, &it, &f));
     free(o); free(e);
     proto_buf_free(&fk.req);
+
+    /* -mem without a unit is refused before anything is sent. */
+    char *bare[] = {"task", "alpine", "-mem", "512", "-master", "127.0.0.1:1"};
+    T_EQ_INT(run_cli(&o, &e, 6, bare), CLI_EXIT_USAGE);
+    T_CHECK(strstr(e, "512m or 512g") != NULL);
+    free(o); free(e);
 }
 
 static void test_fake_lists(void)
