@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* [mongodb] socket_timeout_ms when not set (the driver's own is 300 s). */
+#define CONFIG_MONGO_SOCKET_TIMEOUT_MS 10000
+
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_USERS_MAX 64
 
@@ -48,6 +51,7 @@ typedef struct config {
     char mongo_uri[CONFIG_PATH_MAX];   /* "" = embedded journal */
     char mongo_database[64];           /* "cloudai" */
     int mongo_timeout_ms;              /* 5000: server selection */
+    int mongo_socket_timeout_ms;       /* 10000: one operation's reply (socketTimeoutMS) */
     /* [worker] */
     char worker_id[64];                /* "" = hostname */
     char master_addr[256];             /* "127.0.0.1:7070" */

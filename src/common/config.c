@@ -77,6 +77,8 @@ static const cfg_key schema[] = {
     K_STR("mongodb", "uri", mongo_uri, 0, NULL, "MongoDB URI, empty = embedded journal"),
     K_STR("mongodb", "database", mongo_database, 1, NULL, "database name"),
     K_INT("mongodb", "server_selection_timeout_ms", mongo_timeout_ms, 1, 600000, "server selection timeout"),
+    K_INT("mongodb", "socket_timeout_ms", mongo_socket_timeout_ms, 100, 600000,
+          "how long one operation may wait for the server's reply"),
     K_STR("worker", "id", worker_id, 0, NULL, "worker name, empty = hostname"),
     K_STR("worker", "master", master_addr, 1, NULL, "host:port of the master"),
     K_STR("worker", "runtime", runtime, 1, runtimes, "auto | docker | process"),
@@ -172,6 +174,7 @@ void config_defaults(config *c)
     c->journal_compact_bytes = 64ull << 20;
     snprintf(c->mongo_database, sizeof c->mongo_database, "cloudai");
     c->mongo_timeout_ms = 5000;
+    c->mongo_socket_timeout_ms = CONFIG_MONGO_SOCKET_TIMEOUT_MS;
     snprintf(c->master_addr, sizeof c->master_addr, "127.0.0.1:7070");
     snprintf(c->runtime, sizeof c->runtime, "auto");
     snprintf(c->docker_socket, sizeof c->docker_socket, "/var/run/docker.sock");

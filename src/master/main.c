@@ -340,8 +340,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "master: embedded store %s: %s\n", cfg.meta_dir, err);
             return 1;
         }
-        if (!(to = meta_open_mongo(cfg.mongo_uri, cfg.mongo_database, cfg.mongo_timeout_ms,
-                                   err, sizeof err))) {
+        if (!(to = meta_open_mongo_ex(cfg.mongo_uri, cfg.mongo_database, cfg.mongo_timeout_ms,
+                                      cfg.mongo_socket_timeout_ms, err, sizeof err))) {
             fprintf(stderr, "master: MongoDB: %s\n", err);
             meta_close(from);
             return 1;
@@ -360,7 +360,8 @@ int main(int argc, char **argv)
     char *abs = realpath(cfg.files_dir, NULL);
     if (abs) { snprintf(cfg.files_dir, sizeof cfg.files_dir, "%s", abs); free(abs); }
     if (cfg.mongo_uri[0]) {
-        m = meta_open_mongo(cfg.mongo_uri, cfg.mongo_database, cfg.mongo_timeout_ms, err, sizeof err);
+        m = meta_open_mongo_ex(cfg.mongo_uri, cfg.mongo_database, cfg.mongo_timeout_ms,
+                               cfg.mongo_socket_timeout_ms, err, sizeof err);
     } else {
         m = open_embedded(&cfg, err, sizeof err);
     }

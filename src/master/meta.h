@@ -71,8 +71,14 @@ typedef struct meta_open_report {
 meta *meta_open_journal_ex(const char *dir, uint64_t compact_bytes, int mode,
                            meta_open_report *rep, char *err, size_t errcap);
 /* MongoDB: uri, database; fails within timeout_ms if no server answers.
- * Creates the collections' indexes (idempotent). */
+ * Creates the collections' indexes (idempotent). One operation waits at
+ * most CONFIG_MONGO_SOCKET_TIMEOUT_MS (config.h) for its reply (socketTimeoutMS) unless
+ * the URI says otherwise. */
 meta *meta_open_mongo(const char *uri, const char *db, int timeout_ms, char *err, size_t errcap);
+/* The same with socketTimeoutMS = socket_timeout_ms (<= 0: the default),
+ * still unless the URI sets it. */
+meta *meta_open_mongo_ex(const char *uri, const char *db, int timeout_ms, int socket_timeout_ms,
+                         char *err, size_t errcap);
 void meta_close(meta *m);
 const char *meta_backend(const meta *m);   /* "journal" | "mongodb" */
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "master/metadoc.h"
 
 #define C_TASKS "TASKS"
@@ -727,6 +728,16 @@ static int create_indexes(mongoc_client_t *c, const char *db, bson_error_t *e)
  * is thread-safe; meta_close it once no other thread uses it. */
 meta *meta_open_mongo(const char *uri, const char *db, int timeout_ms, char *err, size_t errcap)
 {
+    return meta_open_mongo_ex(uri, db, timeout_ms, 0, err, errcap);
+}
+
+/* The driver's default socketTimeoutMS is 300 s: a server that accepts
+ * but never answers (stopped, wedged) would hold the thread that writes
+ * for five minutes per attempt. A bounded wait fails the operation like
+ * any other store error, and the caller queues it again. */
+meta *meta_open_mongo_ex(const char *uri, const char *db, int timeout_ms, int socket_timeout_ms,
+                         char *err, size_t errcap)
+{
     struct mm *mm = NULL;
     mongoc_client_t *c = NULL;
     bson_error_t e;
@@ -747,6 +758,9 @@ meta *meta_open_mongo(const char *uri, const char *db, int timeout_ms, char *err
     }
     if (timeout_ms > 0 && !mongoc_uri_has_option(mm->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
         mongoc_uri_set_option_as_int32(mm->uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, timeout_ms);
+    if (socket_timeout_ms <= 0) socket_timeout_ms = CONFIG_MONGO_SOCKET_TIMEOUT_MS;
+    if (!mongoc_uri_has_option(mm->uri, MONGOC_URI_SOCKETTIMEOUTMS))
+        mongoc_uri_set_option_as_int32(mm->uri, MONGOC_URI_SOCKETTIMEOUTMS, socket_timeout_ms);
     if (!(mm->pool = mongoc_client_pool_new_with_error(mm->uri, &e))) {
         meta_errf(err, errcap, "mongodb: %s", e.message);
         goto fail;
