@@ -47,6 +47,26 @@ enum MHD_Result http_json_send(http_req *r, http_json *j, unsigned status)
         free(j->buf);
         return MHD_NO;
     }
+    /* A tag of the body, so the web page can poll running tasks with
+     * If-None-Match and get an empty 304 while nothing changed. */
+    char etag[40] = "";
+    if (status == MHD_HTTP_OK) {
+        uint8_t d[32];
+        hash_sha256_buf(j->buf, j->len, d);
+        etag[0] = '"';
+        hash_hex(d, 16, etag + 1);
+        strcat(etag, "\"");
+        const char *inm = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "If-None-Match");
+        if (inm && strstr(inm, etag)) {
+            free(j->buf);
+            struct MHD_Response *nm = MHD_create_response_from_buffer(0, (void *)"",
+                                                                      MHD_RESPMEM_PERSISTENT);
+            if (!nm) return MHD_NO;
+            MHD_add_response_header(nm, "ETag", etag);
+            MHD_add_response_header(nm, "Cache-Control", "no-cache");
+            return http_queue(r, MHD_HTTP_NOT_MODIFIED, nm);
+        }
+    }
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(j->len, j->buf, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -54,7 +74,12 @@ enum MHD_Result http_json_send(http_req *r, http_json *j, unsigned status)
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (etag[0]) {
+        MHD_add_response_header(resp, "ETag", etag);
+        MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    } else {
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+    }
     return http_queue(r, status, resp);
 }
 
@@ -203,6 +228,17 @@ static enum MHD_Result route(http_req *r)
         const char *rest = segment(p + 6, seg, sizeof seg);
         if (rest && seg[0] && !strcmp(rest, "latest")) return http_api_latest(r, seg);
         return http_error(r, MHD_HTTP_NOT_FOUND, "use /api/names/TASK_NAME/latest");
+    }
+    if (!strcmp(p, "whoami")) {
+        /* Who the token belongs to: the web page's "signed in as". */
+        http_json j;
+        if (http_json_begin(&j) < 0) return MHD_NO;
+        jsonw_object_begin(&j.w);
+        jsonw_key(&j.w, "user_id"); jsonw_str(&j.w, r->user);
+        jsonw_key(&j.w, "admin"); jsonw_bool(&j.w, r->admin);
+        jsonw_key(&j.w, "open"); jsonw_bool(&j.w, r->h->open);
+        jsonw_object_end(&j.w);
+        return http_json_send(r, &j, MHD_HTTP_OK);
     }
     if (!strcmp(p, "workers")) {
         /* Every user, as `cloudai workers` (catalog.h). */
