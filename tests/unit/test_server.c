@@ -2,7 +2,8 @@
  * journal store in a temp dir, real sockets on 127.0.0.1 port 0): before
  * the handshake, a frame over the size limit, a frame of an unknown type
  * and a frame other than HELLO are each answered with ERROR and the
- * connection closed; the server keeps serving the next connection. */
+ * connection closed; a wrong cluster token is refused in the handshake,
+ * the right one welcomed; the server keeps serving the next connection. */
 #include <errno.h>
 #include <signal.h>
 #include <pthread.h>
@@ -15,11 +16,14 @@
 #include "config.h"
 #include "fsutil.h"
 #include "net.h"
+#include "peer.h"
 #include "proto.h"
 #include "master/cluster.h"
 #include "master/meta.h"
 #include "master/server.h"
 #include "master/upload.h"
+
+#define TOKEN "test-server-cluster-token-0123456789abcdef"
 
 static char root[64], bound[128];
 static config cfg;
@@ -45,6 +49,7 @@ static int setup(void)
     snprintf(cfg.files_dir, sizeof cfg.files_dir, "%s/files", root);
     snprintf(cfg.meta_dir, sizeof cfg.meta_dir, "%s/meta", root);
     snprintf(cfg.listen, sizeof cfg.listen, "127.0.0.1:0");
+    snprintf(cfg.cluster_token, sizeof cfg.cluster_token, "%s", TOKEN);
     fsutil_mkdir_p(cfg.meta_dir, 0700);
     fsutil_mkdir_p(cfg.files_dir, 0700);
     if (!(m = meta_open_journal(cfg.meta_dir, 0, &dropped, err, sizeof err)) ||
@@ -124,6 +129,22 @@ static void test_before_hello(void)
     proto_buf_free(&b);
 }
 
+/* A worker with the wrong cluster token is refused in the handshake; the
+ * right one is welcomed. */
+static void test_handshake(void)
+{
+    peer p;
+    char err[256] = "";
+    int rc = peer_connect(&p, bound, PROTO_ROLE_WORKER, "w-bad", "not-the-token", 5000, err, sizeof err);
+    printf("#   wrong token: %d %s\n", rc, err);
+    T_EQ_INT(rc, -EACCES);
+    T_CHECK(err[0] != 0);
+    rc = peer_connect(&p, bound, PROTO_ROLE_WORKER, "w-good", TOKEN, 5000, err, sizeof err);
+    if (rc) printf("#   right token: %d %s\n", rc, err);
+    T_EQ_INT(rc, 0);
+    if (rc == 0) peer_close(&p);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -134,5 +155,6 @@ int main(void)
     T_RUN(test_oversized);
     T_RUN(test_unknown_type);
     T_RUN(test_before_hello);
+    T_RUN(test_handshake);
     return finish(T_DONE());
 }
