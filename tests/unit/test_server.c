@@ -3,7 +3,8 @@
  * the handshake, a frame over the size limit, a frame of an unknown type
  * and a frame other than HELLO are each answered with ERROR and the
  * connection closed; a wrong cluster token is refused in the handshake,
- * the right one welcomed; the server keeps serving the next connection. */
+ * the right one welcomed; LIST_TASKS for another user's tasks is
+ * refused (FORBIDDEN), one's own answered; the server keeps serving the next connection. */
 #include <errno.h>
 #include <signal.h>
 #include <pthread.h>
@@ -24,6 +25,7 @@
 #include "master/upload.h"
 
 #define TOKEN "test-server-cluster-token-0123456789abcdef"
+#define ALICE "alice-token-0123456789abcdef0123456789"
 
 static char root[64], bound[128];
 static config cfg;
@@ -50,6 +52,11 @@ static int setup(void)
     snprintf(cfg.meta_dir, sizeof cfg.meta_dir, "%s/meta", root);
     snprintf(cfg.listen, sizeof cfg.listen, "127.0.0.1:0");
     snprintf(cfg.cluster_token, sizeof cfg.cluster_token, "%s", TOKEN);
+    snprintf(cfg.users[0].name, sizeof cfg.users[0].name, "alice");
+    snprintf(cfg.users[0].token, sizeof cfg.users[0].token, "%s", ALICE);
+    snprintf(cfg.users[1].name, sizeof cfg.users[1].name, "bob");
+    snprintf(cfg.users[1].token, sizeof cfg.users[1].token, "bob-token-0123456789abcdef0123456789");
+    cfg.nusers = 2;
     fsutil_mkdir_p(cfg.meta_dir, 0700);
     fsutil_mkdir_p(cfg.files_dir, 0700);
     if (!(m = meta_open_journal(cfg.meta_dir, 0, &dropped, err, sizeof err)) ||
@@ -145,6 +152,37 @@ static void test_handshake(void)
     if (rc == 0) peer_close(&p);
 }
 
+/* LIST_TASKS: a non-admin asking for another user's tasks is refused
+ * (FORBIDDEN, as over HTTP); her own listing is answered. */
+static void test_list_other_user(void)
+{
+    peer p;
+    proto_msg msg;
+    char err[256] = "";
+    int rc = peer_connect(&p, bound, PROTO_ROLE_CLIENT, "alice", ALICE, 5000, err, sizeof err);
+    if (rc) printf("#   alice: %d %s\n", rc, err);
+    T_EQ_INT(rc, 0);
+    if (rc) return;
+    proto_begin(&p.wb, PROTO_LIST_TASKS, 0);
+    proto_put_str(&p.wb, T_USER_ID, "bob");
+    T_EQ_INT(peer_send(&p), 0);
+    T_EQ_INT(peer_recv(&p, &msg, 10000), 0);
+    T_EQ_INT(msg.type, PROTO_ERROR);
+    uint64_t code = 0;
+    proto_u64(&msg, T_CODE, &code);
+    T_EQ_INT(code, PROTO_ERR_FORBIDDEN);
+    peer_close(&p);
+    rc = peer_connect(&p, bound, PROTO_ROLE_CLIENT, "alice", ALICE, 5000, err, sizeof err);
+    T_EQ_INT(rc, 0);
+    if (rc) return;
+    proto_begin(&p.wb, PROTO_LIST_TASKS, 0);
+    proto_put_str(&p.wb, T_USER_ID, "alice");
+    T_EQ_INT(peer_send(&p), 0);
+    T_EQ_INT(peer_recv(&p, &msg, 10000), 0);
+    T_EQ_INT(msg.type, PROTO_TASK_LIST);
+    peer_close(&p);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -156,5 +194,6 @@ int main(void)
     T_RUN(test_unknown_type);
     T_RUN(test_before_hello);
     T_RUN(test_handshake);
+    T_RUN(test_list_other_user);
     return finish(T_DONE());
 }
