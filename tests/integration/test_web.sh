@@ -110,6 +110,18 @@ tr '>' '\n' <"$T/big.html" | grep -o 'part-[0-9]*\.txt<' | head -n 12 | tr -d '<
 want_eq "files in natural order" "$(head -n 11 "$T/order" | tr '\n' ' ')" \
     "part-1.txt part-2.txt part-3.txt part-4.txt part-5.txt part-6.txt part-7.txt part-8.txt part-9.txt part-10.txt part-11.txt "
 
+# drive SCENARIO ARGS... — what a dumped DOM cannot show (typing, back and
+# forward), through the DevTools protocol (tests/integration/web_drive.js).
+drive() {
+    if ! command -v node >/dev/null 2>&1; then skip "node not installed: $1 not driven"; return 0; fi
+    timeout 120 node "$ROOT/tests/integration/web_drive.js" "$CHROME" "$1" "http://$HADDR" "$2" >"$T/drive.out" 2>&1
+    while IFS= read -r l; do
+        case $l in "ok - "*) ok "${l#ok - }" ;; "not ok - "*) not_ok "${l#not ok - }" ;; *) diag "$l" ;; esac
+    done <"$T/drive.out"
+    grep -q '^ok - ' "$T/drive.out" || not_ok "web_drive $1 ran"
+}
+drive history "$ID"
+
 shot screenshot "http://$HADDR/"
 shot run "http://$HADDR/#/runs/$ID/files/metrics.csv"
 shot tasks "http://$HADDR/#/tasks"
@@ -138,4 +150,5 @@ curl -s -H 'Authorization: Bearer alice-secret' "http://$HADDR/api/whoami" | tr 
 want_eq "a wrong token is 401" \
     "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer nope' "http://$HADDR/api/whoami")" 401
 shot signin "http://$HADDR/"
+drive signin alice-secret
 exit 0

@@ -1,0 +1,86 @@
+// web_drive.js CHROME SCENARIO BASE [ARGS...] — drives the web page in
+// headless Chromium over the DevTools protocol (--remote-debugging-pipe:
+// NUL-separated JSON on fds 3/4, no WebSocket library needed) where a
+// dumped DOM cannot: typing a token, signing out, back and forward.
+// Prints "ok - ..." / "not ok - ..." lines; every wait is bounded.
+'use strict';
+const { spawn } = require('child_process');
+const [chrome, scenario, base, ...args] = process.argv.slice(2);
+const os = require('os'), fs = require('fs'), path = require('path');
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'cloudai-drive-'));
+const p = spawn(chrome, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+  '--no-first-run', '--user-data-dir=' + profile, '--remote-debugging-pipe', 'about:blank'],
+  { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] });
+const out = p.stdio[3], inp = p.stdio[4];
+let seq = 0, buf = '', session = null;
+const waiting = new Map();
+inp.on('data', (d) => {
+  buf += d.toString();
+  let i;
+  while ((i = buf.indexOf('\0')) >= 0) {
+    const m = JSON.parse(buf.slice(0, i));
+    buf = buf.slice(i + 1);
+    if (m.id && waiting.has(m.id)) { waiting.get(m.id)(m); waiting.delete(m.id); }
+  }
+});
+function send(method, params, sid) {
+  const id = ++seq;
+  out.write(JSON.stringify({ id, method, params: params || {}, sessionId: sid }) + '\0');
+  return new Promise((ok, bad) => waiting.set(id, (m) => m.error ? bad(new Error(m.error.message)) : ok(m.result)));
+}
+async function js(expr) {
+  const r = await send('Runtime.evaluate', { expression: expr, returnByValue: true, awaitPromise: true }, session);
+  return r.result.value;
+}
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+async function until(expr, ms) {
+  for (let t = 0; t < (ms || 15000); t += 100) {
+    try { if (await js(expr)) return true; } catch (e) { /* page loading */ }
+    await sleep(100);
+  }
+  return false;
+}
+let failed = 0;
+async function check(desc, expr, ms) {
+  const good = await until(expr, ms);
+  if (!good) failed++;
+  console.log((good ? 'ok - ' : 'not ok - ') + desc);
+}
+const vis = (id) => `(document.getElementById('${id}') && !document.getElementById('${id}').hidden)`;
+const text = (id) => `(document.getElementById('${id}') || {}).textContent`;
+
+async function main() {
+  const { targetId } = await send('Target.createTarget', { url: 'about:blank' });
+  session = (await send('Target.attachToTarget', { targetId, flatten: true })).sessionId;
+  await send('Page.enable', {}, session);
+  if (scenario === 'signin') {
+    const [good] = args;
+    await send('Page.navigate', { url: base + '/' }, session);
+    await check('the sign-in form shows', vis('signin'));
+    await js(`document.getElementById('token').value = 'not-a-token'; document.getElementById('signinform').requestSubmit(); 1`);
+    await check('a wrong token is said so', `${text('signinerr')} === 'wrong token' && ${vis('signin')}`);
+    await js(`document.getElementById('token').value = ${JSON.stringify(good)}; document.getElementById('signinform').requestSubmit(); 1`);
+    await check('signed in: the header says "signed in as alice"', `${text('who')} === 'signed in as alice' && !${vis('signin')}`);
+    await check('signed in: the runs view shows', `${vis('browse')} && ${vis('signout')}`);
+    await check('a non-admin gets no user filter', `!${vis('userfilter')}`);
+    await js(`document.getElementById('signout').click(); 1`);
+    await check('sign-out shows the form again, without the token', `${vis('signin')} && !${vis('browse')} && !sessionStorage.getItem('cloudai-token')`);
+  } else if (scenario === 'history') {
+    const [id] = args;
+    await send('Page.navigate', { url: base + '/#/tasks' }, session);
+    await check('#/tasks opens the task table', `${vis('tasks')} && !!document.querySelector('table.tasks')`);
+    await js(`document.querySelector('a[href="#/runs/${id}"]').click(); 1`);
+    await check('a click on a task opens its run', `${vis('browse')} && ${text('run')}.includes('${id}')`);
+    await js(`history.back(); 1`);
+    await check('back returns to the task table', `${vis('tasks')} && !${vis('browse')} && location.hash === '#/tasks'`);
+    await js(`history.forward(); 1`);
+    await check('forward opens the run again', `${vis('browse')} && ${text('run')}.includes('${id}')`);
+  }
+}
+const killer = setTimeout(() => { console.log('not ok - web_drive timed out'); p.kill('SIGKILL'); process.exit(1); }, 90000);
+main().catch((e) => { console.log('not ok - web_drive: ' + e.message); failed++; }).finally(() => {
+  clearTimeout(killer);
+  p.kill('SIGTERM');
+  fs.rmSync(profile, { recursive: true, force: true });
+  process.exit(failed ? 1 : 0);
+});
