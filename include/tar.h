@@ -34,6 +34,12 @@ static inline int tar_error_retryable(int rc)
 /* Map entries of one sparse file (GNU tar writes one per data extent). */
 #define TAR_SPARSE_MAX 262144
 #define TAR_PATH_MAX 4096
+/* The one path rule, the same when storing and serving: an entry's path
+ * relative to the run's top (no trailing "/") is at most TAR_NAME_MAX
+ * bytes. The writer skips (and reports) longer ones, a directory with
+ * everything below it; extraction skips them too; so anything stored can
+ * be archived again, with or without a prefix in front. */
+#define TAR_NAME_MAX (TAR_PATH_MAX - 1)
 
 /* Writer: called with archive bytes in order; return 0 or negative to stop. */
 typedef int (*tar_sink)(void *ctx, const uint8_t *p, size_t n);
@@ -42,17 +48,37 @@ typedef struct tar_stats {
     uint64_t files, dirs, symlinks;  /* entries written */
     uint64_t data_bytes;             /* sum of regular file sizes */
     uint64_t archive_bytes;          /* total archive length incl. end blocks */
+    uint64_t skipped;                /* entries left out (see tar_skip_fn) */
 } tar_stats;
 
+/* An entry the writer leaves out: a path over TAR_NAME_MAX (for a
+ * directory, its whole subtree, reported once), a FIFO, socket or device.
+ * name is relative (may be long). A negative return stops the walk. */
+typedef int (*tar_skip_fn)(void *ctx, const char *name, const char *reason);
+
+typedef struct tar_write_opts {
+    const char *exclude;             /* top-level name to leave out, or NULL */
+    tar_skip_fn on_skip;             /* may be NULL: skipped silently */
+    void *skip_ctx;
+    const char *link_root;           /* absolute symlink targets under it are
+                                        written relative (NULL = as found) */
+} tar_write_opts;
+
 /* Walks root in sorted (deterministic) order and writes every entry under
- * it, names relative to root, directories before their content. Regular
+ * it, names relative to root, directories before their content, with an
+ * explicit stack and a bounded number of open fds (any depth). Regular
  * files, directories (with modes, mtimes), symlinks (recorded, never
- * followed); other types are skipped and counted nowhere. Names over 100
+ * followed); other types and paths over TAR_NAME_MAX are skipped
+ * (st->skipped). Names over 100
  * bytes use the prefix field, over 255 bytes a pax 'path' record; sizes
  * >= 8 GiB a pax 'size' record. Ends with two zero blocks. exclude (may be
  * NULL) is a top-level name to leave out. */
 int tar_write_dir(const char *root, const char *exclude, tar_sink sink, void *ctx,
                   tar_stats *st, char *err, size_t errcap);
+/* tar_write_dir with options; sink NULL measures instead (the exact size,
+ * skipping and reporting the same entries). */
+int tar_write_dir_opts(const char *root, const tar_write_opts *o, tar_sink sink, void *ctx,
+                       tar_stats *st, char *err, size_t errcap);
 /* Same walk, no reading of contents: the exact archive size the writer will
  * produce (st->archive_bytes) if nothing changes in between. */
 int tar_measure_dir(const char *root, const char *exclude, tar_stats *st,

@@ -69,7 +69,12 @@ typedef struct twriter {
     char *err;
     size_t errcap;
     uint8_t *buf;           /* TAR_IO_PIECE, write mode only */
-    char path[TAR_PATH_MAX + 2];
+    tar_skip_fn on_skip;    /* entries left out; may be NULL */
+    void *skip_ctx;
+    const char *link_root;  /* absolute link targets under it become relative */
+    size_t rel0;            /* where the relative name starts in path */
+    size_t pathcap;
+    char *path;             /* prefix "/" relative name: the limit is on the latter */
 } twriter;
 
 static int emit(twriter *w, const void *p, size_t n)
@@ -323,54 +328,103 @@ static int list_dir(twriter *w, int dfd, char ***out, size_t *count)
     return 0;
 }
 
-static int walk(twriter *w, int dfd, size_t plen, const char *exclude);
+/* Directory fds held by one walk beyond the root: deeper directories give
+ * theirs up while their subtree is written and get it back through ".."
+ * (checked against the inode seen on the way down), so a tree of any
+ * depth costs a bounded number of fds and no stack. */
+#define WALK_FDS 16
 
-static int walk_entry(twriter *w, int dfd, const char *nm, size_t plen)
+typedef struct wframe {
+    char **names;          /* sorted entries of the directory */
+    size_t n, i;           /* count, next to write */
+    int fd;                /* -1 while given up */
+    size_t plen;           /* length of w->path naming this directory */
+    dev_t dev;
+    ino_t ino;
+} wframe;
+
+static void frame_free(wframe *f, int own_fd)
+{
+    for (size_t k = 0; k < f->n; k++) free(f->names[k]);
+    free(f->names);
+    f->names = NULL;
+    if (own_fd && f->fd >= 0) close(f->fd);
+    f->fd = -1;
+}
+
+static int skip(twriter *w, const char *reason)
+{
+    w->st->skipped++;
+    if (!w->on_skip) return 0;
+    return w->on_skip(w->skip_ctx, w->path + w->rel0, reason) < 0 ? TAR_E_SINK : 0;
+}
+
+/* "/out/a/b" seen from "d/link" (root "/out") -> "../a/b". */
+static const char *link_rewrite(const twriter *w, const char *target, char *buf, size_t cap)
+{
+    size_t rl = w->link_root ? strlen(w->link_root) : 0, depth = 0, k = 0;
+    if (!rl || strncmp(target, w->link_root, rl) || target[rl] != '/')
+        return target;
+    const char *rest = target + rl;
+    while (*rest == '/') rest++;
+    if (!*rest)
+        return target;
+    for (const char *c = w->path + w->rel0; (c = strchr(c, '/')); c++)
+        depth++;
+    if (depth * 3 + strlen(rest) >= cap)
+        return target;
+    for (size_t i = 0; i < depth; i++, k += 3)
+        memcpy(buf + k, "../", 3);
+    memcpy(buf + k, rest, strlen(rest) + 1);
+    return buf;
+}
+
+/* Writes one entry nm of directory dfd, named w->path (already set, of
+ * length end). A directory is not descended here: *child gets its open
+ * fd (and *cst its stat) for the caller to push. */
+static int write_entry(twriter *w, int dfd, const char *nm, size_t end, int *child,
+                       struct stat *cst)
 {
     struct stat st;
     int rc = 0;
-    size_t nlen = strlen(nm);
-    if (plen + nlen + 2 > TAR_PATH_MAX) {
-        set_err(w->err, w->errcap, "path under '%s' longer than %d bytes", w->path, TAR_PATH_MAX);
-        return TAR_E_PATH;
-    }
-    if (plen) w->path[plen] = '/';
-    size_t base = plen ? plen + 1 : 0;
-    memcpy(w->path + base, nm, nlen + 1);
-    size_t end = base + nlen;
-
+    *child = -1;
     if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         set_err(w->err, w->errcap, "stat '%s': %s", w->path, strerror(errno));
-        rc = TAR_E_IO;
-        goto out;
+        return TAR_E_IO;
     }
+    if (end - w->rel0 > TAR_NAME_MAX)
+        return skip(w, S_ISDIR(st.st_mode)
+                           ? "path over the 4095-byte limit (the directory and all below it)"
+                           : "path over the 4095-byte limit");
     if (S_ISDIR(st.st_mode)) {
         int cfd = openat(dfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (cfd < 0) {
+        if (cfd < 0 || fstat(cfd, cst) < 0) {
             set_err(w->err, w->errcap, "open dir '%s': %s", w->path, strerror(errno));
-            rc = TAR_E_IO;
-            goto out;
+            if (cfd >= 0) close(cfd);
+            return TAR_E_IO;
         }
         w->path[end] = '/';
         w->path[end + 1] = 0;
         rc = write_header(w, w->path, NULL, '5', st.st_mode, 0, st.st_mtim.tv_sec);
         w->path[end] = 0;
-        if (rc == 0) {
-            w->st->dirs++;
-            rc = walk(w, cfd, end, NULL);
+        if (rc < 0) {
+            close(cfd);
+            return rc;
         }
-        close(cfd);
+        w->st->dirs++;
+        *child = cfd;
     } else if (S_ISLNK(st.st_mode)) {
-        char target[TAR_PATH_MAX + 1];
+        char target[TAR_PATH_MAX + 1], rw[TAR_PATH_MAX + 1];
         ssize_t n = readlinkat(dfd, nm, target, sizeof target);
-        if (n < 0 || (size_t)n >= sizeof target) {
-            set_err(w->err, w->errcap, "readlink '%s': %s", w->path,
-                    n < 0 ? strerror(errno) : "target too long");
-            rc = n < 0 ? TAR_E_IO : TAR_E_PATH;
-            goto out;
+        if (n < 0) {
+            set_err(w->err, w->errcap, "readlink '%s': %s", w->path, strerror(errno));
+            return TAR_E_IO;
         }
+        if ((size_t)n >= sizeof target)
+            return skip(w, "symlink target over the 4096-byte limit");
         target[n] = 0;
-        rc = write_header(w, w->path, target, '2', 0777, 0, st.st_mtim.tv_sec);
+        rc = write_header(w, w->path, link_rewrite(w, target, rw, sizeof rw), '2', 0777, 0,
+                          st.st_mtim.tv_sec);
         if (rc == 0) w->st->symlinks++;
     } else if (S_ISREG(st.st_mode)) {
         if (!w->sink) {
@@ -382,14 +436,12 @@ static int walk_entry(twriter *w, int dfd, const char *nm, size_t plen)
             if (fd < 0 || fstat(fd, &st) < 0) {
                 set_err(w->err, w->errcap, "open '%s': %s", w->path, strerror(errno));
                 if (fd >= 0) close(fd);
-                rc = TAR_E_IO;
-                goto out;
+                return TAR_E_IO;
             }
             if (!S_ISREG(st.st_mode)) {
                 set_err(w->err, w->errcap, "'%s' stopped being a regular file", w->path);
                 close(fd);
-                rc = TAR_E_CHANGED;
-                goto out;
+                return TAR_E_CHANGED;
             }
             rc = write_header(w, w->path, NULL, '0', st.st_mode, (uint64_t)st.st_size, st.st_mtim.tv_sec);
             if (rc == 0)
@@ -400,76 +452,193 @@ static int walk_entry(twriter *w, int dfd, const char *nm, size_t plen)
             w->st->files++;
             w->st->data_bytes += (uint64_t)st.st_size;
         }
+    } else {
+        /* Devices, FIFOs, sockets carry nothing a run could use back:
+         * left out, and said so. */
+        rc = skip(w, S_ISFIFO(st.st_mode) ? "FIFO" : S_ISSOCK(st.st_mode) ? "socket"
+                     : S_ISCHR(st.st_mode) ? "character device"
+                     : S_ISBLK(st.st_mode) ? "block device" : "unsupported file type");
     }
-    /* Devices, FIFOs, sockets: skipped on purpose; nothing to carry. */
-out:
-    w->path[plen] = 0;
     return rc;
 }
 
+/* Writes everything under dfd (named w->path, of length plen), depth
+ * first in sorted order, with an explicit stack (no recursion on a depth
+ * the tree's owner controls). dfd stays the caller's. */
 static int walk(twriter *w, int dfd, size_t plen, const char *exclude)
 {
-    char **names = NULL;
-    size_t n = 0;
-    int rc = list_dir(w, dfd, &names, &n);
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (exclude && !strcmp(names[i], exclude))
-            continue;
-        rc = walk_entry(w, dfd, names[i], plen);
+    wframe *stk = NULL;
+    size_t depth = 0, cap = 0;
+    int rc = 0;
+    struct stat rst;
+    if (fstat(dfd, &rst) < 0) {
+        set_err(w->err, w->errcap, "stat '%s': %s", w->path, strerror(errno));
+        return TAR_E_IO;
     }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    if (!(stk = calloc(cap = 16, sizeof *stk))) {
+        set_err(w->err, w->errcap, "out of memory");
+        return TAR_E_NOMEM;
+    }
+    stk[0] = (wframe){ NULL, 0, 0, dfd, plen, rst.st_dev, rst.st_ino };
+    if ((rc = list_dir(w, dfd, &stk[0].names, &stk[0].n)) < 0)
+        goto out;
+    depth = 1;
+    while (depth > 0 && rc == 0) {
+        wframe *f = &stk[depth - 1];
+        if (f->i == f->n) {
+            /* Done with this directory: back to its parent, whose fd may
+             * have been given up. */
+            wframe *p = depth > 1 ? &stk[depth - 2] : NULL;
+            if (p && p->fd < 0) {
+                struct stat pst;
+                int pfd = openat(f->fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (pfd < 0 || fstat(pfd, &pst) < 0 || pst.st_dev != p->dev || pst.st_ino != p->ino) {
+                    w->path[p->plen] = 0;
+                    set_err(w->err, w->errcap, "directory '%s' moved while being archived", w->path);
+                    if (pfd >= 0) close(pfd);
+                    rc = TAR_E_CHANGED;
+                    break;
+                }
+                p->fd = pfd;
+            }
+            frame_free(f, depth > 1);
+            depth--;
+            if (p) w->path[p->plen] = 0;
+            continue;
+        }
+        const char *nm = f->names[f->i++];
+        if (depth == 1 && exclude && !strcmp(nm, exclude))
+            continue;
+        size_t nlen = strlen(nm), base = f->plen ? f->plen + 1 : 0, end = base + nlen;
+        if (end > w->pathcap - 2) {
+            /* Cannot even be named: over the limit whatever it is. */
+            w->path[f->plen] = 0;
+            char why[64];
+            snprintf(why, sizeof why, "an entry below is over the %d-byte path limit",
+                     TAR_NAME_MAX);
+            rc = skip(w, why);
+            continue;
+        }
+        if (f->plen) w->path[f->plen] = '/';
+        memcpy(w->path + base, nm, nlen + 1);
+        int cfd;
+        struct stat cst;
+        rc = write_entry(w, f->fd, nm, end, &cfd, &cst);
+        if (rc < 0 || cfd < 0) {
+            if (cfd >= 0) close(cfd);
+            w->path[f->plen] = 0;
+            continue;
+        }
+        if (depth == cap) {
+            wframe *ns = realloc(stk, 2 * cap * sizeof *ns);
+            if (!ns) {
+                close(cfd);
+                set_err(w->err, w->errcap, "out of memory at '%s'", w->path);
+                rc = TAR_E_NOMEM;
+                break;
+            }
+            stk = ns;
+            cap *= 2;
+            f = &stk[depth - 1];
+        }
+        wframe *c = &stk[depth];
+        *c = (wframe){ NULL, 0, 0, cfd, end, cst.st_dev, cst.st_ino };
+        if ((rc = list_dir(w, cfd, &c->names, &c->n)) < 0) {
+            close(cfd);
+            break;
+        }
+        /* Past WALK_FDS levels the parent's fd is given up (never the
+         * root's, which is the caller's). */
+        if (depth > WALK_FDS && f->fd >= 0) {
+            close(f->fd);
+            f->fd = -1;
+        }
+        depth++;
+    }
+out:
+    while (depth > 0) {
+        frame_free(&stk[depth - 1], depth > 1);
+        depth--;
+    }
+    free(stk);
+    w->path[plen] = 0;
     return rc;
 }
 
 /* Descends sub's directory components under dfd (O_NOFOLLOW each),
  * writing a header for each so the archive extracts on its own, then
- * writes the last component (file or tree). plen: length of w->path. */
+ * writes the last component (file or tree). plen: length of w->path. A
+ * loop, not recursion: sub comes from the client. */
 static int walk_sub(twriter *w, int dfd, size_t plen, const char *sub)
 {
-    char comp[256];
-    const char *slash = strchr(sub, '/');
-    size_t n = slash ? (size_t)(slash - sub) : strlen(sub);
-    if (n == 0 || n >= sizeof comp || plen + n + 3 > TAR_PATH_MAX) {
-        set_err(w->err, w->errcap, "bad path '%s'", sub);
-        return TAR_E_PATH;
-    }
-    memcpy(comp, sub, n);
-    comp[n] = 0;
-    if (!strcmp(comp, ".") || !strcmp(comp, "..")) {
-        set_err(w->err, w->errcap, "bad path component '%s'", comp);
-        return TAR_E_PATH;
-    }
-    if (!slash || !slash[1])
-        return walk_entry(w, dfd, comp, plen);
-    struct stat st;
-    int cfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (cfd < 0 || fstat(cfd, &st) < 0) {
-        set_err(w->err, w->errcap, "open dir '%s': %s", comp, strerror(errno));
-        if (cfd >= 0) close(cfd);
-        return errno == ENOENT ? TAR_E_PATH : TAR_E_IO;
-    }
-    size_t base = plen ? plen + 1 : 0;
-    if (plen) w->path[plen] = '/';
-    memcpy(w->path + base, comp, n);
-    w->path[base + n] = '/';
-    w->path[base + n + 1] = 0;
-    int rc = write_header(w, w->path, NULL, '5', st.st_mode, 0, st.st_mtim.tv_sec);
-    w->path[base + n] = 0;
-    if (rc == 0) {
+    int cur = dfd, rc = 0;
+    size_t plen0 = plen;
+    for (;;) {
+        const char *slash = strchr(sub, '/');
+        size_t n = slash ? (size_t)(slash - sub) : strlen(sub);
+        size_t base = plen ? plen + 1 : 0;
+        if (n == 0 || base + n + 2 > w->pathcap) {
+            set_err(w->err, w->errcap, "bad path '%s'", sub);
+            rc = TAR_E_PATH;
+            break;
+        }
+        if ((n == 1 && sub[0] == '.') || (n == 2 && sub[0] == '.' && sub[1] == '.')) {
+            set_err(w->err, w->errcap, "bad path component '%.*s'", (int)n, sub);
+            rc = TAR_E_PATH;
+            break;
+        }
+        if (plen) w->path[plen] = '/';
+        memcpy(w->path + base, sub, n);
+        w->path[base + n] = 0;
+        if (!slash || !slash[1]) {
+            struct stat st;
+            if (fstatat(cur, w->path + base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+                int cfd;
+                struct stat cst;
+                char comp[TAR_PATH_MAX + 1];
+                memcpy(comp, w->path + base, n + 1);
+                rc = write_entry(w, cur, comp, base + n, &cfd, &cst);
+                if (rc == 0 && cfd >= 0) {
+                    rc = walk(w, cfd, base + n, NULL);
+                    close(cfd);
+                }
+            } else {
+                char comp[TAR_PATH_MAX + 1];
+                memcpy(comp, w->path + base, n + 1);
+                int cfd;
+                struct stat cst;
+                rc = write_entry(w, cur, comp, base + n, &cfd, &cst);
+                if (cfd >= 0) close(cfd);
+            }
+            break;
+        }
+        struct stat st;
+        int cfd = openat(cur, w->path + base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (cfd < 0 || fstat(cfd, &st) < 0) {
+            int e = errno;
+            set_err(w->err, w->errcap, "open dir '%s': %s", w->path, strerror(e));
+            if (cfd >= 0) close(cfd);
+            rc = e == ENOENT ? TAR_E_PATH : TAR_E_IO;
+            break;
+        }
+        w->path[base + n] = '/';
+        w->path[base + n + 1] = 0;
+        rc = write_header(w, w->path, NULL, '5', st.st_mode, 0, st.st_mtim.tv_sec);
+        w->path[base + n] = 0;
+        if (cur != dfd) close(cur);
+        cur = cfd;
+        if (rc < 0) break;
         w->st->dirs++;
-        rc = walk_sub(w, cfd, base + n, slash + 1);
+        plen = base + n;
+        sub = slash + 1;
     }
-    w->path[plen] = 0;
-    close(cfd);
+    if (cur != dfd) close(cur);
+    w->path[plen0] = 0;
     return rc;
 }
 
 static int run_writer_ex(const char *root, const char *sub, const char *prefix, int end,
-                         const char *exclude, tar_sink sink, void *ctx, tar_stats *st,
+                         const tar_write_opts *o, tar_sink sink, void *ctx, tar_stats *st,
                          char *err, size_t errcap)
 {
     tar_stats local;
@@ -488,9 +657,23 @@ static int run_writer_ex(const char *root, const char *sub, const char *prefix, 
     w->st = st;
     w->err = err;
     w->errcap = errcap;
+    if (o) {
+        w->on_skip = o->on_skip;
+        w->skip_ctx = o->skip_ctx;
+        w->link_root = o->link_root;
+    }
     if (plen + 2 > TAR_PATH_MAX) {
         set_err(err, errcap, "prefix too long");
         rc = TAR_E_PATH;
+        goto out;
+    }
+    /* Room for the prefix, its "/", a relative name one byte over the
+     * limit (so it is seen, then skipped), a directory's "/" and NUL. */
+    w->rel0 = plen ? plen + 1 : 0;
+    w->pathcap = w->rel0 + TAR_NAME_MAX + 300;   /* + a 255-byte name */
+    if (!(w->path = calloc(1, w->pathcap))) {
+        set_err(err, errcap, "out of memory");
+        rc = TAR_E_NOMEM;
         goto out;
     }
     if (plen) memcpy(w->path, prefix, plen + 1);
@@ -514,12 +697,14 @@ static int run_writer_ex(const char *root, const char *sub, const char *prefix, 
         w->path[plen] = 0;
         if (rc == 0) w->st->dirs++;
     }
-    if (rc == 0) rc = sub && *sub ? walk_sub(w, fd, plen, sub) : walk(w, fd, plen, exclude);
+    if (rc == 0) rc = sub && *sub ? walk_sub(w, fd, plen, sub)
+                                  : walk(w, fd, plen, o ? o->exclude : NULL);
     if (rc == 0 && end) rc = emit(w, zero_block, TAR_BLOCK);
     if (rc == 0 && end) rc = emit(w, zero_block, TAR_BLOCK);
 out:
     if (fd >= 0) close(fd);
     free(w->buf);
+    free(w->path);
     free(w);
     return rc;
 }
@@ -527,7 +712,14 @@ out:
 static int run_writer(const char *root, const char *exclude, tar_sink sink, void *ctx,
                       tar_stats *st, char *err, size_t errcap)
 {
-    return run_writer_ex(root, NULL, NULL, 1, exclude, sink, ctx, st, err, errcap);
+    tar_write_opts o = { exclude, NULL, NULL, NULL };
+    return run_writer_ex(root, NULL, NULL, 1, &o, sink, ctx, st, err, errcap);
+}
+
+int tar_write_dir_opts(const char *root, const tar_write_opts *o, tar_sink sink, void *ctx,
+                       tar_stats *st, char *err, size_t errcap)
+{
+    return run_writer_ex(root, NULL, NULL, 1, o, sink, ctx, st, err, errcap);
 }
 
 int tar_write_tree(const char *root, const char *sub, const char *prefix, int end,

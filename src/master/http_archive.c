@@ -261,7 +261,8 @@ static void *produce(void *arg)
     int rc = 0;
     tar_sink sink = p->zip ? zip_sink : gz_sink;
     if (p->zip) {
-        if (!(p->tr = tar_reader_new(&zops, p, TAR_PATH_MAX))) rc = -1;
+        /* names are a run prefix plus up to TAR_NAME_MAX bytes */
+        if (!(p->tr = tar_reader_new(&zops, p, 2 * TAR_PATH_MAX))) rc = -1;
     } else if (deflateInit2(&p->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         rc = -1;
     }

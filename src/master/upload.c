@@ -285,7 +285,8 @@ static extract *new_extract(uploads *u, upload *s)
     return x;
 }
 
-static upload *session_new(uploads *u, const task_rec *t, uint64_t total, char *err, size_t errcap)
+static upload *session_new(uploads *u, const task_rec *t, uint64_t total, const char *wnotes,
+                           char *err, size_t errcap)
 {
     upload *s = calloc(1, sizeof *s);
     int rc;
@@ -294,8 +295,8 @@ static upload *session_new(uploads *u, const task_rec *t, uint64_t total, char *
         goto fail;
     }
     snprintf(s->task_id, sizeof s->task_id, "%s", t->task_id);
-    /* What the worker already left out (its TASK_RESULT) comes first. */
-    if (notes_add_text(&s->skipped, t->notes) < 0) {
+    /* What the worker already left out of the archive comes first. */
+    if (notes_add_text(&s->skipped, wnotes) < 0) {
         snprintf(err, errcap, "out of memory");
         goto fail;
     }
@@ -332,7 +333,7 @@ fail:
 
 int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
 {
-    char id[64], err[512] = "";
+    char id[64], err[512] = "", wnotes[TASK_NOTES_MAX + 1] = "";
     uint64_t total = 0, now = ids_now_ms(), free_bytes = 0;
     task_rec t;
     upload *s = NULL;
@@ -342,6 +343,7 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
     task_rec_init(&t);
     proto_str(m, T_TASK_ID, id, sizeof id);
     proto_u64(m, T_TOTAL_SIZE, &total);
+    proto_str(m, T_NOTES, wnotes, sizeof wnotes);
     rc = cluster_upload_begin(u->cl, c->node_id, id, &t, err, sizeof err);
     if (rc == 1) {
         send_ack(c, id, 1, "already stored");
@@ -401,7 +403,7 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
             do_trash(u, fin);
             redo = 1;
         }
-        if (!(s = session_new(u, &t, total, err, sizeof err))) {
+        if (!(s = session_new(u, &t, total, wnotes, err, sizeof err))) {
             pthread_mutex_unlock(&u->mu);
             if (redo) meta_files_delete(cluster_meta(u->cl), id, NULL, 0);
             conn_send_error(c, PROTO_ERR_STORE, "%s", err);

@@ -31,6 +31,7 @@
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
+#include "notes.h"
 #include "peer.h"
 #include "records.h"
 #include "runtime.h"
@@ -232,6 +233,12 @@ static void lane_give(worker *w, lane *l, int keep)
     pthread_mutex_unlock(&w->mu);
 }
 
+static int note_skip(void *ctx, const char *name, const char *reason)
+{
+    notes_add(ctx, name, reason);
+    return 0;
+}
+
 /* One attempt: 0 acknowledged, 1 retry later, 2 retry at once (a kept
  * connection had gone stale, e.g. closed by the master's idle timeout),
  * negative give up. */
@@ -249,11 +256,23 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
     path_of(w, t->stem, "", out_dir, sizeof out_dir);
     path_of(w, t->stem, ".log", logp, sizeof logp);
     fsutil_mkdir_p(out_dir, 0755);
-    if ((rc = tar_measure_dir(out_dir, NULL, &st, err, sizeof err)) < 0) {
+    /* What cannot go into the archive (a FIFO, a socket, a path over the
+     * limit) is named to the master, which shows it in the task's notes.
+     * Absolute links into the output directory (the process runtime's
+     * OUTPUT_DIR is this host path) are written relative. */
+    notes left;
+    notes_init(&left);
+    tar_write_opts wo = { NULL, note_skip, &left, out_dir };
+    rc = tar_write_dir_opts(out_dir, &wo, NULL, NULL, &st, err, sizeof err);
+    char *left_text = notes_render(&left, TASK_NOTES_MAX);
+    notes_free(&left);
+    if (rc < 0) {
+        free(left_text);
         snprintf(why, cap, "cannot read the output: %s", err);
         return 1;
     }
     if (!(l = lane_take(w))) {
+        free(left_text);
         snprintf(why, cap, "the worker is stopping");
         return 1;
     }
@@ -263,6 +282,7 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
                          w->cfg->cluster_token, 10000, err, sizeof err) < 0) {
             snprintf(why, cap, "%s", err);
             lane_give(w, l, 0);
+            free(left_text);
             return 1;
         }
         l->open = 1;
@@ -279,6 +299,7 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
     proto_begin(&pp->wb, PROTO_UPLOAD_RESUME, 0);
     proto_put_str(&pp->wb, T_TASK_ID, t->rec.task_id);
     proto_put_u64(&pp->wb, T_TOTAL_SIZE, st.archive_bytes);
+    if (left_text) proto_put_str(&pp->wb, T_NOTES, left_text);
     if (peer_send(pp) < 0 || peer_recv(pp, &m, 30000) < 0) goto io;
     answered = 1;
     if (m.type == PROTO_FILE_ACK) {
@@ -311,7 +332,8 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
     tx.task_name = t->rec.task_name;
     tx.user_id = t->rec.user_id;
     tx.submitted_at = t->rec.submitted_at;
-    rc = tar_write_dir(out_dir, NULL, chunk_tx_write, &tx, NULL, err, sizeof err);
+    wo.on_skip = NULL;      /* reported above */
+    rc = tar_write_dir_opts(out_dir, &wo, chunk_tx_write, &tx, NULL, err, sizeof err);
     if (rc == 0) rc = chunk_tx_finish(&tx);
     if (rc < 0 && rc != TAR_E_SINK && rc != CHUNK_E_SEND) {
         snprintf(why, cap, "packing the output failed: %s", err);
@@ -346,6 +368,7 @@ io:
 out:
     if (have_tx) chunk_tx_free(&tx);
     free(tail);
+    free(left_text);
     lane_give(w, l, keep);
     return result;
 }

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <time.h>
+#include <sys/resource.h>
+#include "fsutil.h"
 
 /* ---- a reader that records what it sees */
 #define MAXE 64
@@ -790,6 +792,110 @@ static void test_changed(void)
     tf_rm_rf(tmp);
 }
 
+/* A reader that only counts entries and keeps the longest name. */
+typedef struct deepseen { uint64_t entries, files; size_t longest; int saw_top; } deepseen;
+static int d_entry(void *ctx, const tar_entry *e)
+{
+    deepseen *d = ctx;
+    d->entries++;
+    if (e->type == '0') d->files++;
+    if (strlen(e->name) > d->longest) d->longest = strlen(e->name);
+    if (!strcmp(e->name, "top.txt")) d->saw_top = 1;
+    return 0;
+}
+
+typedef struct skiplog { int n; char first[TAR_PATH_MAX + 400]; char reason[200]; } skiplog;
+static int on_skip_log(void *ctx, const char *name, const char *reason)
+{
+    skiplog *l = ctx;
+    if (l->n++ == 0) {
+        snprintf(l->first, sizeof l->first, "%s", name);
+        snprintf(l->reason, sizeof l->reason, "%s", reason);
+    }
+    return 0;
+}
+
+/* A 10,000-level tree (what `mkdir -p` of a task may leave): the walk is
+ * iterative and holds few fds (run under RLIMIT_NOFILE = 64), the part
+ * past the 4095-byte path limit is skipped and reported once, the rest
+ * (shallow files, files just under the limit, a FIFO reported) is
+ * written; measure and write agree; it can be done twice, with a prefix. */
+static void test_deep_walk(void)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/t_tar_deep_XXXXXX");
+    if (!mkdtemp(tmp)) { T_CHECK(0); return; }
+    int fd = open(tmp, O_RDONLY | O_DIRECTORY);
+    mkfile("top.txt", "top\n", 0644);
+    char fifo[200];
+    snprintf(fifo, sizeof fifo, "%s/pipe", tmp);
+    T_EQ_INT(mkfifo(fifo, 0644), 0);
+    int depth_ok = 1;
+    for (int i = 0; i < 10000 && depth_ok; i++) {
+        if (mkdirat(fd, "d", 0755) < 0) { depth_ok = 0; break; }
+        if (i % 1000 == 0) {
+            int f = openat(fd, "f.txt", O_WRONLY | O_CREAT, 0644);
+            if (f >= 0) { if (write(f, "x", 1) != 1) depth_ok = 0; close(f); }
+        }
+        int nfd = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+        close(fd);
+        if ((fd = nfd) < 0) depth_ok = 0;
+    }
+    if (fd >= 0) close(fd);
+    T_CHECK(depth_ok);
+
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_NOFILE, &old);
+    lim = old;
+    lim.rlim_cur = 64;
+    setrlimit(RLIMIT_NOFILE, &lim);
+    tar_stats ms, ws;
+    char err[300] = "";
+    skiplog sk = { 0 };
+    tar_write_opts o = { NULL, on_skip_log, &sk, NULL };
+    int rc = tar_write_dir_opts(tmp, &o, NULL, NULL, &ms, err, sizeof err);
+    T_EQ_INT(rc, 0);
+    if (rc) printf("#   measure: %s\n", err);
+    tbuf b = { 0 };
+    rc = tar_write_dir_opts(tmp, NULL, to_tbuf, &b, &ws, err, sizeof err);
+    T_EQ_INT(rc, 0);
+    T_EQ_INT(ws.archive_bytes, ms.archive_bytes);
+    T_EQ_INT(b.len, ms.archive_bytes);
+    /* The first directory over the limit (sorted first) and the FIFO:
+     * two reports. */
+    T_EQ_INT(sk.n, 2);
+    T_EQ_INT(ms.skipped, 2);
+    T_CHECK(strstr(sk.reason, "4095-byte limit") != NULL);
+    T_EQ_INT(strlen(sk.first), 4097);
+    /* "d/d/.../d" of 2047 levels is 4093 bytes: the 2048th ("+/d") is
+     * 4095, still in; the 2049th is over. */
+    T_EQ_INT(ws.dirs, 2048);
+    T_EQ_INT(ws.files, 1 + 3);
+    deepseen d = { 0 };
+    tar_reader *r = tar_reader_new(&(tar_reader_ops){ d_entry, NULL, NULL, NULL }, &d, TAR_PATH_MAX);
+    T_EQ_INT(tar_reader_feed(r, b.p, b.len), 0);
+    T_EQ_INT(tar_reader_finish(r), 0);
+    tar_reader_free(r);
+    T_EQ_INT(d.entries, 2048 + 4);
+    T_CHECK(d.saw_top && d.longest <= TAR_NAME_MAX);
+    /* Served again with a prefix in front: same entries plus the prefix. */
+    tbuf b2 = { 0 };
+    tar_stats ps;
+    T_EQ_INT(tar_write_tree(tmp, NULL, "run-1", 1, to_tbuf, &b2, &ps, err, sizeof err), 0);
+    T_EQ_INT(ps.dirs, 2048 + 1);
+    T_EQ_INT(ps.files, 4);
+    /* A sub-tree request deep inside. */
+    tbuf b3 = { 0 };
+    T_EQ_INT(tar_write_tree(tmp, "d/d/d", NULL, 1, to_tbuf, &b3, &ps, err, sizeof err), 0);
+    T_EQ_INT(ps.files, 2);
+    setrlimit(RLIMIT_NOFILE, &old);
+    tb_free(&b);
+    tb_free(&b2);
+    tb_free(&b3);
+    T_EQ_INT(fsutil_rm_rf(tmp), 0);
+    struct stat st;
+    T_CHECK(stat(tmp, &st) < 0);
+}
+
 int main(void)
 {
     T_RUN(test_roundtrip_slicing);
@@ -801,5 +907,6 @@ int main(void)
     T_RUN(test_changed);
     T_RUN(test_sparse);
     T_RUN(test_sparse_malformed);
+    T_RUN(test_deep_walk);
     return T_DONE();
 }
