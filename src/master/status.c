@@ -49,7 +49,7 @@ int status_collect(cluster *cl, status_health *h)
         if (d)
             snprintf(d, sizeof h->degraded[0], "metadata store (%s): not answering (%s); task "
                      "counts are the tasks the master holds in memory", h->backend,
-                     rc < 0 ? strerror(rc < -1 ? -rc : EIO) : "no answer within 50 ms");
+                     rc < 0 ? strerror(rc < -1 ? -rc : EIO) : "no answer in time");
     }
     if (statvfs(cfg->files_dir, &vfs) == 0) {
         h->fs_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;

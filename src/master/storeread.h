@@ -12,8 +12,13 @@
 #include "cluster.h"
 #include "meta.h"
 
-/* How long a listing waits for the store's first record. */
-#define STOREREAD_WAIT_MS 50
+/* How long a listing waits for the store's first record. Long enough that
+ * a store that is merely slow (a loaded machine, a busy FerretDB: tens to
+ * a few hundred ms) still gives the whole answer, since the memory answer
+ * lacks every finished task; short enough that only the first listing of
+ * a real stall waits, as later ones see the stuck reader and go to memory
+ * at once. */
+#define STOREREAD_WAIT_MS 250
 
 /* The note of a degraded answer; callers add it to their reply. */
 #define STOREREAD_NOTE_FMT \
