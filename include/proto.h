@@ -157,7 +157,8 @@ enum proto_tag {
     T_EXPECTED_START = 75,/* U64 ms: the scheduler's expected start of a queued task */
     T_PREDICTED_S = 76,   /* U64 s: predicted runtime from similar finished tasks */
     T_CURSOR = 77,        /* STR <= 4352: where a listing's next page starts */
-    T_TAG_MAX = 77
+    T_ENV = 78,           /* STR <= 8192, repeated: KEY=VALUE for the task */
+    T_TAG_MAX = 78
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

@@ -33,6 +33,8 @@ typedef struct task_rec {
                                  * (<= TASK_NOTES_MAX bytes; most tasks have
                                  * none, so it is not a fixed array) */
     int64_t priority;           /* -1000..1000, higher starts first */
+    char **env;                 /* "KEY=VALUE" for the task (NULL-terminated) or NULL */
+    int envc;
 } task_rec;
 
 /* Bound of task_rec.notes (and of NOTES on the wire). */
@@ -67,6 +69,14 @@ int task_rec_copy(task_rec *dst, const task_rec *src);   /* 0 or -ENOMEM */
 /* Sets argv (deep copy) / command (copy); 0 or -ENOMEM. */
 int task_rec_set_argv(task_rec *t, int argc, char *const *argv);
 int task_rec_set_command(task_rec *t, const char *cmd);
+/* Sets env ("KEY=VALUE" strings, deep copy; n 0 clears); 0 or -ENOMEM. */
+int task_rec_set_env(task_rec *t, int n, char *const *env);
+/* Bounds of a task's environment: entries, and bytes of one entry. */
+#define TASK_ENV_MAX 256
+#define TASK_ENV_LEN 8192
+/* NULL if "KEY=VALUE" is acceptable (KEY [A-Za-z_][A-Za-z0-9_]*, not one
+ * the runtime sets), else why not. */
+const char *task_env_invalid(const char *kv);
 /* Sets notes (a copy cut to TASK_NOTES_MAX bytes at a UTF-8 boundary;
  * NULL or "" clears); 0 or -ENOMEM (the old notes are kept). */
 int task_rec_set_notes(task_rec *t, const char *notes);

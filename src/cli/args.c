@@ -103,6 +103,7 @@ static const char *kind_what(int kind)
     case ARGS_GIB: return "GB (e.g. 0.5, 4) or a size (512m, 2g)";
     case ARGS_TIME: return "a time (unix seconds, 2026-11-28, \"2026-11-28 14:00:00\", 2h, 7d)";
     case ARGS_SECONDS: return "seconds (90, 30s, 5m, 2h)";
+    case ARGS_LIST: return "a value (given at most 256 times)";
     default: return "a value";
     }
 }
@@ -129,6 +130,13 @@ static int set_value(const args_spec *sp, const char *v)
         return ids_parse_time(v, ids_now_ms(), (uint64_t *)sp->dst) < 0 ? ARGS_E_VALUE : 0;
     case ARGS_SECONDS:
         return args_parse_seconds(v, (uint64_t *)sp->dst);
+    case ARGS_LIST: {
+        args_list *l = sp->dst;
+        if (l->n >= ARGS_LIST_MAX)
+            return ARGS_E_VALUE;
+        l->v[l->n++] = v;
+        return 0;
+    }
     default:
         return ARGS_E_VALUE;
     }

@@ -25,8 +25,15 @@ enum args_kind {
     ARGS_CPU,       /* double *: cores, finite, > 0 and <= 4096 */
     ARGS_GIB,       /* uint64_t * bytes: GiB number ("0.5") or a size ("512m") */
     ARGS_TIME,      /* uint64_t * unix ms: see ids_parse_time */
-    ARGS_SECONDS    /* uint64_t * seconds: "90", "30s", "5m", "2h", "1d" */
+    ARGS_SECONDS,   /* uint64_t * seconds: "90", "30s", "5m", "2h", "1d" */
+    ARGS_LIST       /* args_list *: every value, in order (a repeatable flag) */
 };
+
+#define ARGS_LIST_MAX 256
+typedef struct args_list {
+    const char *v[ARGS_LIST_MAX];   /* point into argv */
+    int n;
+} args_list;
 
 typedef struct args_spec {
     const char *name;   /* without dashes, e.g. "cpu_cores" */

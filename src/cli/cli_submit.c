@@ -1,5 +1,6 @@
 /* cli_submit.c — `task` and `dispatch`: build a SUBMIT / DISPATCH frame
  * from flags and print the submission banner. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli_int.h"
@@ -23,6 +24,80 @@ static const char about_dispatch[] =
     "Like `task`, but runs on the named worker (it must exist and fit the\n"
     "request, else the master refuses). See `cloudai task --help` for flags.\n"
     "Defaults: -cpu_cores 1, -mem 512m, -storage 1 (GiB), -gpu_cores 0.";
+
+/* The task's environment: -env-file lines first, then -env flags, a later
+ * KEY replacing an earlier one in place (so Docker and execve agree on
+ * which value wins). Lines of the file: KEY=VALUE taken literally (no
+ * quotes, no expansion); blank lines and lines starting with # skipped.
+ * Returns the count, or -1 with a message printed; *held owns the file's
+ * strings (free each, then the array). */
+static int env_add(const char **envs, int n, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    size_t klen = eq ? (size_t)(eq - kv) : strlen(kv);
+    for (int i = 0; i < n; i++)
+        if (!strncmp(envs[i], kv, klen) && envs[i][klen] == '=') {
+            envs[i] = kv;
+            return n;
+        }
+    envs[n] = kv;
+    return n + 1;
+}
+
+static int env_build(cli_ctx *c, const char *file, const args_list *flags, const char **envs,
+                     char ***held, int *nheld)
+{
+    int n = 0;
+    *held = NULL;
+    *nheld = 0;
+    if (file) {
+        FILE *f = fopen(file, "r");
+        if (!f) {
+            cli_usage_error(c, "-env-file %.200s: cannot open it", file);
+            return -1;
+        }
+        char line[TASK_ENV_LEN + 2];
+        int lineno = 0;
+        while (fgets(line, sizeof line, f)) {
+            lineno++;
+            size_t len = strlen(line);
+            if (len == sizeof line - 1 && line[len - 1] != '\n') {
+                fclose(f);
+                cli_usage_error(c, "-env-file %.200s:%d: longer than %d bytes", file, lineno,
+                                TASK_ENV_LEN);
+                return -1;
+            }
+            while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+            if (!len || line[0] == '#') continue;
+            const char *why = task_env_invalid(line);
+            char **grown = why ? NULL : realloc(*held, (size_t)(*nheld + 1) * sizeof **held);
+            if (why || !grown || n >= TASK_ENV_MAX || !(grown[*nheld] = strdup(line))) {
+                fclose(f);
+                if (grown) *held = grown;
+                cli_usage_error(c, "-env-file %.200s:%d: %s", file, lineno,
+                                why ? why : n >= TASK_ENV_MAX ? "more than 256 entries"
+                                                              : "out of memory");
+                return -1;
+            }
+            *held = grown;
+            n = env_add(envs, n, grown[(*nheld)++]);
+        }
+        fclose(f);
+    }
+    for (int i = 0; i < flags->n; i++) {
+        const char *why = task_env_invalid(flags->v[i]);
+        if (why) {
+            cli_usage_error(c, "-env '%.60s': %s", flags->v[i], why);
+            return -1;
+        }
+        if (n >= TASK_ENV_MAX) {
+            cli_usage_error(c, "more than %d -env entries", TASK_ENV_MAX);
+            return -1;
+        }
+        n = env_add(envs, n, flags->v[i]);
+    }
+    return n;
+}
 
 /* The Status line: the status, then what the user most wants to know next —
  * where it runs, or why it has not started. */
@@ -57,6 +132,12 @@ static void print_banner(const task_rec *t)
     printf("  Resources:    cpu %g, memory %s, storage %s, gpu %llu\n", t->req_cpu, mem, sto,
            (unsigned long long)t->req_gpu);
     printf("  Status:       %s\n", st);
+    for (int i = 0; i < t->envc && t->env && t->env[i]; i++) {
+        printf("  %s", i ? "              " : "Environment:  ");
+        for (const char *p = t->env[i]; *p; p++)   /* one line, no terminal escapes */
+            putchar((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p);
+        putchar('\n');
+    }
 }
 
 int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
@@ -65,7 +146,12 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     double cpu = DEF_CPU;
     uint64_t mem = DEF_MEMORY, sto = DEF_STORAGE, gpu = DEF_GPU, timeout = 0;
     int have_timeout = 0;
-    const char *prio = NULL, *mem_s = NULL;
+    const char *prio = NULL, *mem_s = NULL, *env_file = NULL;
+    static args_list env_flags;
+    static const char *envs[TASK_ENV_MAX];
+    char **held = NULL;
+    int nheld = 0, nenv = 0;
+    env_flags.n = 0;
     args_spec specs[] = {
         {"name", ARGS_STR, &name, NULL, "N", "task name (default IMAGE-<unix seconds>)"},
         {"cmd", ARGS_STR, &cmd, NULL, "CMD", "shell command, run as /bin/sh -c CMD"},
@@ -75,6 +161,10 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         {"gpu_cores", ARGS_U64, &gpu, NULL, "G", "GPUs (default 0)"},
         {"timeout", ARGS_SECONDS, &timeout, &have_timeout, "SECONDS",
          "kill the task after this long (90, 30m, 2h; default: master's)"},
+        {"env", ARGS_LIST, &env_flags, NULL, "K=V",
+         "environment variable for the task (repeatable)"},
+        {"env-file", ARGS_STR, &env_file, NULL, "FILE",
+         "KEY=VALUE lines (# comments), before the -env flags"},
         {"priority", ARGS_STR, &prio, NULL, "P",
          "-1000..1000, higher starts first (default 0)"},
         {"json", ARGS_BOOL, &c->json, NULL, NULL, "print the task record as a JSON object"},
@@ -122,8 +212,12 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         if (!*prio || *e || priority < -1000 || priority > 1000)
             return cli_usage_error(c, "-priority must be a whole number from -1000 to 1000");
     }
+    if ((nenv = env_build(c, env_file, &env_flags, envs, &held, &nheld)) < 0) {
+        rc = CLI_EXIT_USAGE;
+        goto out_env;
+    }
     if ((rc = cli_connect(c)) != 0)
-        return rc;
+        goto out_env;
     proto_buf *b = &c->p.wb;
     proto_begin(b, dispatch ? PROTO_DISPATCH : PROTO_SUBMIT, 0);
     proto_put_str(b, T_DOCKER_IMAGE, image);
@@ -143,6 +237,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         proto_put_u64(b, T_TIMEOUT, timeout);
     if (priority)
         proto_put_i64(b, T_PRIORITY, priority);
+    for (int i = 0; i < nenv; i++)
+        proto_put_str(b, T_ENV, envs[i]);
     if ((rc = cli_request(c, &m)) != 0)
         goto out;
     if (m.type != PROTO_SUBMIT_ACK || proto_get(&m, T_TASK, &f) < 0) {
@@ -175,5 +271,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         rc = cli_fail("writing output failed");
 out:
     cli_disconnect(c);
+out_env:
+    for (int i = 0; i < nheld; i++) free(held[i]);
+    free(held);
     return rc;
 }

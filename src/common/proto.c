@@ -58,6 +58,7 @@ static const tag_info tags[T_TAG_MAX + 1] = {
     [T_NOTES] = S(4096),
     [T_PRIORITY] = I, [T_EXPECTED_START] = U, [T_PREDICTED_S] = U,
     [T_CURSOR] = S(4352),
+    [T_ENV] = S(8192),
 };
 
 #undef S

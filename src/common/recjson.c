@@ -50,6 +50,15 @@ void recjson_task_fields(jsonw *w, const task_rec *t)
     jsonw_key(w, "timeout_s"); jsonw_u64(w, t->timeout_s);
     jsonw_key(w, "notes"); jsonw_str(w, t->notes);
     jsonw_key(w, "priority"); jsonw_i64(w, t->priority);
+    jsonw_key(w, "env");
+    if (t->env) {
+        jsonw_array_begin(w);
+        for (int i = 0; i < t->envc && t->env[i]; i++)
+            jsonw_str(w, t->env[i]);
+        jsonw_array_end(w);
+    } else {
+        jsonw_null(w);
+    }
 }
 
 void recjson_file_fields(jsonw *w, const file_rec *f, int with_path)

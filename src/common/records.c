@@ -29,6 +29,12 @@ void task_rec_free(task_rec *t)
     t->argc = 0;
     free(t->notes);
     t->notes = NULL;
+    if (t->env) {
+        for (int i = 0; i < t->envc; i++) free(t->env[i]);
+        free(t->env);
+    }
+    t->env = NULL;
+    t->envc = 0;
 }
 
 static char **argv_dup(int argc, char *const *argv)
@@ -54,13 +60,24 @@ int task_rec_copy(task_rec *dst, const task_rec *src)
     dst->argv = NULL;
     dst->argc = 0;
     dst->notes = NULL;
+    dst->env = NULL;
+    dst->envc = 0;
     if (src->command && !(dst->command = strdup(src->command))) goto nomem;
     if (src->notes && !(dst->notes = strdup(src->notes))) goto nomem;
     if (src->argv && src->argc > 0) {
         if (!(dst->argv = argv_dup(src->argc, src->argv))) goto nomem;
         dst->argc = src->argc;
     }
+    if (src->env && src->envc > 0) {
+        if (!(dst->env = argv_dup(src->envc, src->env))) goto nomem_argv;
+        dst->envc = src->envc;
+    }
     return 0;
+nomem_argv:
+    for (int i = 0; i < dst->argc; i++) free(dst->argv[i]);
+    free(dst->argv);
+    dst->argv = NULL;
+    dst->argc = 0;
 nomem:
     free(dst->command);
     free(dst->notes);
@@ -81,6 +98,37 @@ int task_rec_set_argv(task_rec *t, int argc, char *const *argv)
     t->argv = v;
     t->argc = v ? argc : 0;
     return 0;
+}
+
+int task_rec_set_env(task_rec *t, int n, char *const *env)
+{
+    char **v = NULL;
+    if (n > 0 && env && !(v = argv_dup(n, env))) return -ENOMEM;
+    if (t->env) {
+        for (int i = 0; i < t->envc; i++) free(t->env[i]);
+        free(t->env);
+    }
+    t->env = v;
+    t->envc = v ? n : 0;
+    return 0;
+}
+
+const char *task_env_invalid(const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) return "not KEY=VALUE";
+    if (strlen(kv) > TASK_ENV_LEN) return "longer than 8192 bytes";
+    for (const char *p = kv; p < eq; p++) {
+        char c = *p;
+        int ok = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                 (p > kv && c >= '0' && c <= '9');
+        if (!ok) return "KEY must be letters, digits and _, not starting with a digit";
+    }
+    /* Set by the runtime: a task that moved them would lose its outputs. */
+    if ((eq - kv == 10 && !strncmp(kv, "OUTPUT_DIR", 10)) ||
+        (eq - kv == 9 && !strncmp(kv, "INPUT_DIR", 9)))
+        return "set by the runtime";
+    return NULL;
 }
 
 /* Replaces t's command with a copy; NULL clears it. */
@@ -150,6 +198,7 @@ void task_rec_put(proto_buf *b, const task_rec *t)
     put_u(b, T_TIMEOUT, t->timeout_s);
     put_s(b, T_NOTES, t->notes);
     if (t->priority) proto_put_i64(b, T_PRIORITY, t->priority);
+    for (int i = 0; t->env && i < t->envc; i++) proto_put_str(b, T_ENV, t->env[i]);
 }
 
 void file_rec_put(proto_buf *b, const file_rec *f)
@@ -205,25 +254,31 @@ static int get_f(const proto_msg *m, uint8_t tag, double *v)
     return rc == PROTO_E_MISSING ? 0 : rc;
 }
 
-static int get_argv(const proto_msg *m, task_rec *t)
+/* A repeated string field (ARGV, ENV) into a NULL-terminated list. */
+static int get_list(const proto_msg *m, uint8_t tag, char ***list, int *count)
 {
     size_t pos = 0;
     proto_field f;
     int n = 0;
-    while (proto_next(m, T_ARGV, &pos, &f)) n++;
+    while (proto_next(m, tag, &pos, &f)) n++;
     if (n == 0) return 0;
-    t->argv = calloc((size_t)n + 1, sizeof *t->argv);
-    if (!t->argv) return PROTO_E_NOMEM;
+    *list = calloc((size_t)n + 1, sizeof **list);
+    if (!*list) return PROTO_E_NOMEM;
     pos = 0;
-    while (t->argc < n && proto_next(m, T_ARGV, &pos, &f)) {
+    while (*count < n && proto_next(m, tag, &pos, &f)) {
         if (f.kind != PROTO_K_STR) return PROTO_E_KIND;
         char *s = malloc((size_t)f.len + 1);
         if (!s) return PROTO_E_NOMEM;
         memcpy(s, f.p, f.len);
         s[f.len] = '\0';
-        t->argv[t->argc++] = s;
+        (*list)[(*count)++] = s;
     }
     return 0;
+}
+
+static int get_argv(const proto_msg *m, task_rec *t)
+{
+    return get_list(m, T_ARGV, &t->argv, &t->argc);
 }
 
 /* t is overwritten (task_rec_init first): it must not own a command or an
@@ -271,6 +326,8 @@ int task_rec_get(const proto_msg *m, task_rec *t)
     }
     rc = proto_i64(m, T_PRIORITY, &t->priority);
     if (rc == PROTO_E_MISSING) rc = 0;
+    if (rc) goto out;
+    rc = get_list(m, T_ENV, &t->env, &t->envc);
 out:
     return rc;
 }

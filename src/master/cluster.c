@@ -956,6 +956,17 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
                  t->req_cpu);
         return PROTO_ERR_BAD_REQUEST;
     }
+    if (t->envc > TASK_ENV_MAX) {
+        snprintf(err, errcap, "more than %d -env entries", TASK_ENV_MAX);
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    for (int i = 0; i < t->envc; i++) {
+        const char *why = task_env_invalid(t->env[i]);
+        if (why) {
+            snprintf(err, errcap, "-env '%.60s': %s", t->env[i], why);
+            return PROTO_ERR_BAD_REQUEST;
+        }
+    }
     if (t->priority < -1000 || t->priority > 1000) {
         snprintf(err, errcap, "priority must be from -1000 to 1000");
         return PROTO_ERR_BAD_REQUEST;

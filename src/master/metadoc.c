@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { K_STR, K_U64, K_I64, K_F64, K_U32, K_STATUS, K_SHA, K_CMD, K_NOTES, K_ARGV };
+enum kind { K_STR, K_U64, K_I64, K_F64, K_U32, K_STATUS, K_SHA, K_CMD, K_NOTES, K_ARGV, K_ENV };
 
 struct field {
     const char *name;
@@ -33,6 +33,7 @@ static const struct field task_fields[] = {
     F(task_rec, K_U64, output_bytes), F(task_rec, K_U64, timeout_s),
     F(task_rec, K_NOTES, notes),
     F(task_rec, K_I64, priority),
+    F(task_rec, K_ENV, env),
 };
 
 static const struct field file_fields[] = {
@@ -55,15 +56,15 @@ static const struct field worker_fields[] = {
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
 
-static int append_argv(bson_t *doc, const char *name, const task_rec *t)
+static int append_argv(bson_t *doc, const char *name, char *const *list, int n)
 {
     bson_t arr;
     char key[16];
     const char *k;
     if (!bson_append_array_begin(doc, name, -1, &arr)) return METADOC_E_NOMEM;
-    for (int i = 0; i < t->argc && t->argv && t->argv[i]; i++) {
+    for (int i = 0; i < n && list && list[i]; i++) {
         bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
-        if (!bson_append_utf8(&arr, k, -1, t->argv[i], -1)) return METADOC_E_NOMEM;
+        if (!bson_append_utf8(&arr, k, -1, list[i], -1)) return METADOC_E_NOMEM;
     }
     return bson_append_array_end(doc, &arr) ? 0 : METADOC_E_NOMEM;
 }
@@ -106,7 +107,15 @@ static int to_bson(const struct field *fs, size_t nf, const void *rec, bson_t *d
         case K_ARGV: {
             const task_rec *t = rec;
             if (t->argv) {
-                int rc = append_argv(doc, f->name, t);
+                int rc = append_argv(doc, f->name, t->argv, t->argc);
+                if (rc) return rc;
+            }
+            break;
+        }
+        case K_ENV: {
+            const task_rec *t = rec;
+            if (t->env) {
+                int rc = append_argv(doc, f->name, t->env, t->envc);
                 if (rc) return rc;
             }
             break;
@@ -156,7 +165,7 @@ static int hexval(char c)
     return -1;
 }
 
-static int get_argv(bson_iter_t *it, task_rec *t)
+static int get_argv(bson_iter_t *it, task_rec *t, int env)
 {
     bson_iter_t sub;
     char **v = NULL;
@@ -176,7 +185,7 @@ static int get_argv(bson_iter_t *it, task_rec *t)
         if (strlen(s) != len) goto out;   /* embedded NUL */
         v[n++] = (char *)s;
     }
-    rc = task_rec_set_argv(t, n, v) ? METADOC_E_NOMEM : 0;
+    rc = (env ? task_rec_set_env(t, n, v) : task_rec_set_argv(t, n, v)) ? METADOC_E_NOMEM : 0;
 out:
     free(v);
     return rc;
@@ -249,7 +258,10 @@ static int from_bson(const struct field *fs, size_t nf, const bson_t *doc, void 
             if (BSON_ITER_HOLDS_NUMBER(&it)) { *(double *)p = bson_iter_as_double(&it); rc = 0; }
             break;
         case K_ARGV:
-            rc = get_argv(&it, rec);
+            rc = get_argv(&it, rec, 0);
+            break;
+        case K_ENV:
+            rc = get_argv(&it, rec, 1);
             break;
         }
         if (rc) {

@@ -247,6 +247,11 @@ static char *create_body(const rt_spec *s, int use_init)
     }
     bson_append_array_begin(&doc, "Env", -1, &env);
     bson_append_utf8(&env, "0", -1, "OUTPUT_DIR=/output", -1);
+    for (uint32_t i = 0; s->env && s->env[i]; i++) {
+        const char *k;
+        bson_uint32_to_string(i + 1, &k, key, sizeof key);
+        bson_append_utf8(&env, k, -1, s->env[i], -1);
+    }
     bson_append_array_end(&doc, &env);
     bson_append_document_begin(&doc, "Labels", -1, &labels);
     bson_append_utf8(&labels, "cloudai.task_id", -1, s->task_id, -1);

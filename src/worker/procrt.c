@@ -102,10 +102,24 @@ static int resolve_program(launch *l, const char *prog, char *err, size_t errcap
     return RT_E_START;
 }
 
-static int build_env(launch *l, const char *output_dir)
+/* 1 if environ entry e sets a KEY the task's own env sets too. */
+static int env_overridden(const char *e, char *const *env)
+{
+    const char *eq = strchr(e, '=');
+    size_t klen = eq ? (size_t)(eq - e) : strlen(e);
+    for (; env && *env; env++)
+        if (!strncmp(*env, e, klen) && (*env)[klen] == '=')
+            return 1;
+    return 0;
+}
+
+/* The worker's environment, the task's KEY=VALUE over it, then OUTPUT_DIR. */
+static int build_env(launch *l, const char *output_dir, char *const *env)
 {
     size_t n = 0;
     for (char **e = environ; e && *e; e++)
+        n++;
+    for (char *const *e = env; e && *e; e++)
         n++;
     l->envp = calloc(n + 2, sizeof *l->envp);
     l->env_out = malloc(strlen(output_dir) + sizeof "OUTPUT_DIR=");
@@ -114,6 +128,9 @@ static int build_env(launch *l, const char *output_dir)
     sprintf(l->env_out, "OUTPUT_DIR=%s", output_dir);
     size_t k = 0;
     for (char **e = environ; e && *e; e++)
+        if (strncmp(*e, "OUTPUT_DIR=", 11) != 0 && !env_overridden(*e, env))
+            l->envp[k++] = *e;
+    for (char *const *e = env; e && *e; e++)
         if (strncmp(*e, "OUTPUT_DIR=", 11) != 0)
             l->envp[k++] = *e;
     l->envp[k++] = l->env_out;
@@ -350,7 +367,7 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
         if ((rc = resolve_program(&l, spec->argv[0], res->error, sizeof res->error)) < 0)
             goto out;
     }
-    if ((rc = build_env(&l, spec->output_dir)) < 0)
+    if ((rc = build_env(&l, spec->output_dir, spec->env)) < 0)
         goto nomem;
     long om = sysconf(_SC_OPEN_MAX);
     l.close_max = om > 0 && om < 65536 ? (int)om : 65536;

@@ -20,6 +20,7 @@ typedef struct rt_spec {
     const char *image;         /* docker only */
     const char *command;       /* run as /bin/sh -c command; or NULL */
     char *const *argv;         /* exact argv (NULL-terminated); or NULL */
+    char *const *env;          /* the task's KEY=VALUE (NULL-terminated); or NULL */
     /* neither command nor argv: the image's default command (process
      * runtime: an error) */
     double cpu;                /* cores; 0 = no limit */

@@ -478,6 +478,7 @@ static void *task_main(void *arg)
     spec.image = t->rec.docker_image;
     spec.command = t->rec.command;
     spec.argv = t->rec.argv;
+    spec.env = t->rec.env;
     spec.cpu = t->rec.req_cpu;
     spec.memory = t->rec.req_memory;
     spec.gpu = t->rec.req_gpu;

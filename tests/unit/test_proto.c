@@ -278,6 +278,7 @@ static void test_string_limits(void)
         { T_TASK_ID, PROTO_K_STR, 64, 0 }, { T_USER_ID, PROTO_K_STR, 64, 0 },
         { T_TASK_NAME, PROTO_K_STR, 128, 0 }, { T_DOCKER_IMAGE, PROTO_K_STR, 256, 0 },
         { T_COMMAND, PROTO_K_STR, 8192, 0 }, { T_ARGV, PROTO_K_STR, 8192, 0 },
+        { T_ENV, PROTO_K_STR, 8192, 0 },
         { T_WORKER_ID, PROTO_K_STR, 64, 0 }, { T_ERROR, PROTO_K_STR, 4096, 0 },
         { T_LOG_TAIL, PROTO_K_STR, 65536, 0 }, { T_FILE_NAME, PROTO_K_STR, 4096, 0 },
         { T_FILE_PATH, PROTO_K_STR, 8192, 0 }, { T_MESSAGE, PROTO_K_STR, 4096, 0 },

@@ -66,6 +66,8 @@ static const struct col task_cols[] = {
     C(task_rec, timeout_s, ALL, T_TIMEOUT),
     C(task_rec, notes, ALL, T_NOTES),
     C(task_rec, priority, ALL, T_PRIORITY),
+    C(task_rec, env, ALL, T_ENV),
+    PART(task_rec, envc),
 };
 
 static const struct col file_cols[] = {
@@ -275,6 +277,8 @@ static void full_task(task_rec *t)
     t->output_files = 5; t->output_bytes = 6; t->timeout_s = 60;
     T_EQ_INT(task_rec_set_notes(t, "'x': left out"), 0);
     t->priority = -5;
+    char *env[] = { "A=1", "B=two words", NULL };
+    T_EQ_INT(task_rec_set_env(t, 2, env), 0);
 }
 
 static void full_file(file_rec *f)
