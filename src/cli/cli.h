@@ -14,6 +14,7 @@
 #define CLI_EXIT_USAGE 2     /* bad flags or arguments */
 
 #define CLI_DEFAULT_MASTER "127.0.0.1:7070"
+#define CLOUDAI_VERSION "0.9.0"
 
 /* Runs one verb: argv[0] is the verb, the rest its words (flags may also
  * name -master, -user, -token). The master address comes from -master,

@@ -17,6 +17,7 @@ typedef struct list_out {
     table *t;
     jsonw w;
     uint64_t now;
+    uint64_t rows;      /* records seen (tasks -task ID: 0 = no such task) */
 } list_out;
 
 static int has_glob(const char *s)
@@ -186,6 +187,7 @@ static int task_row(void *ctx, const proto_msg *rec)
         rc = cli_fail("master sent a malformed task record");
         goto out;
     }
+    o->rows++;
     /* The scheduler's view of a queued task, when the master sent it. */
     uint64_t es = 0, ps = 0;
     int has_es = proto_u64(rec, T_EXPECTED_START, &es) == 0;
@@ -302,8 +304,18 @@ int cli_verb_tasks(cli_ctx *c, int argc, char **argv)
         table_align_right(o.t, 6);
         table_align_right(o.t, 7);
     }
-    return out_end(&o, list_pages(c, &lf, has_limit ? limit : 0, PROTO_TASK_LIST, T_TASK,
-                                  task_row, &o));
+    rc = list_pages(c, &lf, has_limit ? limit : 0, PROTO_TASK_LIST, T_TASK, task_row, &o);
+    /* An empty table for a task id that does not exist (or is not yours)
+     * reads like success; say so and exit 1 instead. */
+    if (rc == 0 && id && o.rows == 0) {
+        if (c->json)
+            jsonw_array_end(&o.w);      /* still valid JSON: [] */
+        table_free(o.t);
+        cli_disconnect(c);
+        fflush(stdout);
+        return cli_fail("no task %s", id);
+    }
+    return out_end(&o, rc);
 }
 
 static int worker_row(void *ctx, const proto_msg *rec)

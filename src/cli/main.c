@@ -31,6 +31,10 @@ int main(int argc, char **argv)
     int i = 1;
     while (i < argc && argv[i][0] == '-' && argv[i][1] != '\0') {
         const char *name, *val;
+        if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-version")) {
+            printf("cloudai %s (protocol %d)\n", CLOUDAI_VERSION, PROTO_VERSION_MAX);
+            return CLI_EXIT_OK;
+        }
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "-help")) {
             cli_usage(stdout);
             return CLI_EXIT_OK;

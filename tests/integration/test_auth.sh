@@ -97,7 +97,7 @@ bt=$(as bob bob-secret tasks -user alice --json 2>&1)
 printf '%s\n' "$bt" | grep -q "$A1" && { not_ok "bob cannot list alice's tasks with -user alice"; diag "$bt"; } ||
     ok "bob cannot list alice's tasks with -user alice"
 bt=$(as bob bob-secret tasks -task "$A1" --json 2>&1)
-printf '%s\n' "$bt" | grep -q "$A1" && not_ok "bob cannot look up alice's task by id" ||
+printf '%s\n' "$bt" | grep -q "\"task_id\":\"$A1\"" && not_ok "bob cannot look up alice's task by id" ||
     ok "bob cannot look up alice's task by id"
 bf=$(as bob bob-secret files -task "$A1" --json 2>&1)
 printf '%s\n' "$bf" | grep -q 'a.txt' && { not_ok "bob cannot list alice's files"; diag "$bf"; } ||

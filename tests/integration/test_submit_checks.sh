@@ -38,6 +38,10 @@ if [ -n "$OK" ] && wait_final "$OK" 30; then
 else
     not_ok "submit: a task that fits w-big is accepted and finishes"
 fi
+cai tasks -task nope >"$T/n.out" 2>"$T/n.err"; rc=$?
+want_eq "tasks -task nope exits 1" "$rc" 1
+check "tasks -task nope says 'no task nope'" grep -q 'no task nope' "$T/n.err"
+check "cloudai --version" sh -c "$CLOUDAI_BIN/cloudai --version | grep -q '^cloudai [0-9]'"
 [ -n "$EARLY" ] && cai cancel "$EARLY" >/dev/null 2>&1
 n=$(cai tasks --json 2>/dev/null | grep -c '"task_id"')
 want_eq "submit: refused tasks left no record (early + fits)" "$n" 2
