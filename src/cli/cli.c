@@ -68,6 +68,10 @@ int cli_connect(cli_ctx *c)
                      err, sizeof err) < 0) {
         if (!strncmp(err, "cannot connect", 14))
             return cli_fail("%s (is ./master running? set -master or CLOUDAI_MASTER)", err);
+        /* Which identity was refused: the user may come from $USER unseen. */
+        if (strstr(err, "AUTH"))
+            return cli_fail("%s; tried as user '%s' (set -user or CLOUDAI_USER, and -token or "
+                            "CLOUDAI_TOKEN)", err, c->user);
         return cli_fail("%s", err);
     }
     c->connected = 1;

@@ -66,6 +66,8 @@ o=$(as alice wrong-token tasks 2>&1); rc=$?
 if [ $rc -ne 0 ] && printf '%s' "$o" | grep -qi 'auth'; then ok "client with a wrong token: refused, non-zero exit, says auth"
 else not_ok "client with a wrong token: refused, non-zero exit, says auth"; diag "rc=$rc: $o"; fi
 o=$(as mallory whatever tasks 2>&1); rc=$?
+case $o in *"tried as user 'mallory'"*) ok "the AUTH error names the user it tried" ;;
+    *) not_ok "the AUTH error names the user it tried"; diag "$o" ;; esac
 if [ $rc -ne 0 ] && printf '%s' "$o" | grep -qi 'auth'; then ok "unknown user: refused, non-zero exit, says auth"
 else not_ok "unknown user: refused, non-zero exit, says auth"; diag "rc=$rc: $o"; fi
 o=$(CLOUDAI_TOKEN= as alice "" tasks 2>&1); rc=$?
