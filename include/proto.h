@@ -309,4 +309,8 @@ const char *proto_err_name(uint64_t code);
 void proto_error(proto_buf *b, uint64_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Length of the valid, NUL-free UTF-8 sequence at p (at most n bytes
+ * read, 1..4), or 0. Rejects overlong forms, surrogates and code points
+ * above U+10FFFF (RFC 3629). The one UTF-8 rule of the tree. */
+size_t proto_utf8_seq(const uint8_t *p, size_t n);
 #endif

@@ -97,6 +97,12 @@ int tar_write_tree(const char *root, const char *sub, const char *prefix, int en
 int tar_measure_tree(const char *root, const char *sub, const char *prefix, int end,
                      tar_stats *st, char *err, size_t errcap);
 int tar_write_end(tar_sink sink, void *ctx);
+/* An absolute link target inside root ("/output/a/b"), seen from the
+ * entry name ("d/link"), as the equivalent relative target ("../a/b"),
+ * written to buf; anything else (root NULL or "", a target outside root,
+ * root itself, no room) is returned unchanged for the caller to judge. */
+const char *tar_link_relative(const char *root, const char *name, const char *target,
+                              char *buf, size_t cap);
 
 /* Reader. Entry types: '0' file, '5' directory, '2' symlink, '1' hard
  * link, and anything else as found (the consumer decides). A GNU sparse

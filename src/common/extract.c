@@ -458,28 +458,6 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
     return 0;
 }
 
-/* "/output/a/b" seen from "d/link" (root "/output") -> "../a/b": the same
- * file, reached without leaving the tree. Anything else is returned as is
- * and judged by check_symlink. */
-static const char *link_rewrite(const extract *x, const char *name, const char *target,
-                                char *buf, size_t cap)
-{
-    size_t rl = strlen(x->link_root), depth = 0, k = 0;
-    if (strncmp(target, x->link_root, rl) || target[rl] != '/')
-        return target;
-    const char *rest = target + rl;
-    while (*rest == '/') rest++;
-    if (!*rest)
-        return target;      /* the root itself: not an entry of the tree */
-    for (const char *c = name; (c = strchr(c, '/')); c++)
-        depth++;
-    if (depth * 3 + strlen(rest) >= cap)
-        return target;
-    for (size_t i = 0; i < depth; i++, k += 3)
-        memcpy(buf + k, "../", 3);
-    memcpy(buf + k, rest, strlen(rest) + 1);
-    return buf;
-}
 
 static int on_entry(void *ctx, const tar_entry *e)
 {
@@ -501,7 +479,7 @@ static int on_entry(void *ctx, const tar_entry *e)
         enc.linkname = x->elink;
     }
     if (enc.type == '2' && x->link_root && enc.linkname[0] == '/')
-        enc.linkname = link_rewrite(x, enc.name, enc.linkname, tbuf, sizeof tbuf);
+        enc.linkname = tar_link_relative(x->link_root, enc.name, enc.linkname, tbuf, sizeof tbuf);
     int rc = entry_begin(x, &enc, e->name);
     if (rc < 0 && x->skippable && x->skip_cb && x->fd < 0) {
         /* The stream is fine, this entry is not: leave it out (its data,

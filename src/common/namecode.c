@@ -3,26 +3,13 @@
 
 #include <stdint.h>
 #include <string.h>
+#include "proto.h"
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 (RFC 3629; the
- * same rule as the wire's strings in proto.c). p is NUL-terminated. */
+/* The wire's UTF-8 rule (proto_utf8_seq) on a NUL-terminated string: it
+ * never reads past the NUL, which no valid sequence contains. */
 static size_t seq_len(const uint8_t *p)
 {
-    uint8_t c = p[0], lo = 0x80, hi = 0xbf;
-    size_t len;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) len = 2;
-    else if (c == 0xe0) { len = 3; lo = 0xa0; }
-    else if (c == 0xed) { len = 3; hi = 0x9f; }
-    else if (c >= 0xe1 && c <= 0xef) len = 3;
-    else if (c == 0xf0) { len = 4; lo = 0x90; }
-    else if (c >= 0xf1 && c <= 0xf3) len = 4;
-    else if (c == 0xf4) { len = 4; hi = 0x8f; }
-    else return 0;
-    if (p[1] < lo || p[1] > hi) return 0;          /* also stops at the NUL */
-    for (size_t i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf) return 0;
-    return len;
+    return proto_utf8_seq(p, strnlen((const char *)p, 4));
 }
 
 int namecode_is_utf8(const char *s)

@@ -142,9 +142,7 @@ static double f64_from_bits(uint64_t u)
 
 /* ---- UTF-8 ---- */
 
-/* Length of the valid, NUL-free UTF-8 sequence at p (1..4), or 0. Rejects
- * overlong forms, surrogates and code points above U+10FFFF (RFC 3629). */
-static size_t utf8_seq(const uint8_t *p, size_t n)
+size_t proto_utf8_seq(const uint8_t *p, size_t n)
 {
     uint8_t c = p[0];
     if (c == 0) return 0;
@@ -171,7 +169,7 @@ static int utf8_valid(const uint8_t *p, size_t n)
     size_t i = 0;
     while (i < n) {
         if (p[i] >= 0x01 && p[i] < 0x80) { i++; continue; }   /* fast path */
-        size_t k = utf8_seq(p + i, n - i);
+        size_t k = proto_utf8_seq(p + i, n - i);
         if (!k) return 0;
         i += k;
     }
@@ -306,7 +304,7 @@ void proto_put_strn(proto_buf *b, uint8_t tag, const char *s, size_t n)
     const uint8_t *src = (const uint8_t *)s;
     size_t i = 0;
     while (i < n) {
-        size_t k = utf8_seq(src + i, n - i);
+        size_t k = proto_utf8_seq(src + i, n - i);
         if (k) { memcpy(d + i, src + i, k); i += k; }
         else d[i++] = '?';
     }
@@ -680,7 +678,7 @@ void proto_error(proto_buf *b, uint64_t code, const char *fmt, ...)
     if (n >= (int)sizeof msg) {
         size_t k = len;
         while (k > 0 && (msg[k - 1] & 0xc0) == 0x80) k--;
-        if (k > 0 && ((uint8_t)msg[k - 1] & 0x80) && utf8_seq((const uint8_t *)msg + k - 1, len - k + 1) != len - k + 1)
+        if (k > 0 && ((uint8_t)msg[k - 1] & 0x80) && proto_utf8_seq((const uint8_t *)msg + k - 1, len - k + 1) != len - k + 1)
             len = k - 1;
     }
     proto_begin(b, PROTO_ERROR, PROTO_F_NONE);

@@ -359,17 +359,17 @@ static int skip(twriter *w, const char *reason)
     return w->on_skip(w->skip_ctx, w->path + w->rel0, reason) < 0 ? TAR_E_SINK : 0;
 }
 
-/* "/out/a/b" seen from "d/link" (root "/out") -> "../a/b". */
-static const char *link_rewrite(const twriter *w, const char *target, char *buf, size_t cap)
+const char *tar_link_relative(const char *root, const char *name, const char *target,
+                              char *buf, size_t cap)
 {
-    size_t rl = w->link_root ? strlen(w->link_root) : 0, depth = 0, k = 0;
-    if (!rl || strncmp(target, w->link_root, rl) || target[rl] != '/')
+    size_t rl = root ? strlen(root) : 0, depth = 0, k = 0;
+    if (!rl || strncmp(target, root, rl) || target[rl] != '/')
         return target;
     const char *rest = target + rl;
     while (*rest == '/') rest++;
     if (!*rest)
-        return target;
-    for (const char *c = w->path + w->rel0; (c = strchr(c, '/')); c++)
+        return target;      /* the root itself: not an entry of the tree */
+    for (const char *c = name; (c = strchr(c, '/')); c++)
         depth++;
     if (depth * 3 + strlen(rest) >= cap)
         return target;
@@ -423,8 +423,8 @@ static int write_entry(twriter *w, int dfd, const char *nm, size_t end, int *chi
         if ((size_t)n >= sizeof target)
             return skip(w, "symlink target over the 4096-byte limit");
         target[n] = 0;
-        rc = write_header(w, w->path, link_rewrite(w, target, rw, sizeof rw), '2', 0777, 0,
-                          st.st_mtim.tv_sec);
+        const char *link = tar_link_relative(w->link_root, w->path + w->rel0, target, rw, sizeof rw);
+        rc = write_header(w, w->path, link, '2', 0777, 0, st.st_mtim.tv_sec);
         if (rc == 0) w->st->symlinks++;
     } else if (S_ISREG(st.st_mode)) {
         if (!w->sink) {
