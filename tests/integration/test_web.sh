@@ -21,12 +21,14 @@ HADDR=$(sed -n 's/^master http on \([^ ]*\).*/\1/p' "$T/m.out" | head -n 1)
 start_worker w1 -runtime process -cpu 2 -mem 1g || true
 # Two runs of one name, so the comparison has two lines with different values.
 ID0=$(submit task cloudai-test:latest -name web-demo -cmd 'echo "{\"accuracy\": 0.81}" > metrics.json &&
-printf "epoch,loss\n1,0.95\n2,0.77\n3,0.61\n" > metrics.csv && echo first')
+printf "epoch,loss\n1,0.95\n2,0.77\n3,0.61\n" > metrics.csv && mkdir -p plots &&
+echo iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg== | base64 -d > plots/curve.png && echo first')
 wait_final "$ID0" 60 || not_ok "first task finishes"
 ID=$(submit task cloudai-test:latest -name web-demo -cmd 'mkdir -p models plots &&
 echo "{\"accuracy\": 0.93}" > metrics.json && printf "epoch,loss\n1,0.9\n2,0.4\n" > history.csv &&
 printf "epoch,loss\n1,0.9\n2,0.4\n3,0.2\n" > metrics.csv &&
-head -c 65536 /dev/urandom > models/weights.bin && echo done > plots/summary.txt && echo trained')
+head -c 65536 /dev/urandom > models/weights.bin && echo done > plots/summary.txt &&
+echo iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg== | base64 -d > plots/curve.png && echo trained')
 wait_final "$ID" 60 || not_ok "task finishes"
 # A run with 3,000 files at top level: natural order, and only the visible rows in the DOM.
 BIG=$(submit task cloudai-test:latest -name web-big -cmd 'i=1; while [ $i -le 3000 ]; do echo $i > part-$i.txt; i=$((i+1)); done')
@@ -102,6 +104,8 @@ has cmp "the chart has the first run's line and values" "data-run=\"$ID0\".*$ID0
 has cmp "the chart has the second run's line and values" "data-run=\"$ID\".*$ID: 0.9 0.4 0.2"
 has cmp "metrics.json's accuracy is a column" '<th class="sortable">accuracy'
 has cmp "with each run's value" '>0.81<'
+want_eq "#/compare/N shows an image of both runs side by side" \
+    "$(grep -o '<img src="data:image/png;base64,[^"]*" alt="plots/curve.png of task-' "$T/cmp.html" | wc -l)" 2
 view big "#/runs/$BIG"
 n=$(grep -o 'class="frow' "$T/big.html" | wc -l)
 [ "$n" -gt 5 ] && [ "$n" -lt 120 ] && ok "a 3,000-file run renders only visible rows ($n)" ||

@@ -633,12 +633,38 @@ async function compareView(name) {
     tbl.replaceChildren(keys.length ? t : el('p', { class: 'muted' }, 'No result.json or metrics.json with numbers in these runs.'));
   };
   draw();
+  await compareImages(runs, files, box);
   const withCsv = data.filter((d) => d.csv);
   if (!withCsv.length) return;
   const series = [...new Set(withCsv.flatMap((d) => d.csv.head.slice(1)))];
   const charts = el('div', { class: 'charts' });
   for (const s of series) charts.append(chart(s, withCsv));
   box.append(el('h2', {}, 'metrics.csv'), charts);
+}
+
+// Images at the same path in several runs, side by side (data: URLs, as
+// the CSP allows no blob:), newest run first; at most 6 paths, 4 MiB each.
+async function compareImages(runs, files, box) {
+  const count = new Map();
+  for (const t of runs) for (const f of files.get(t.task_id)) if (imgExt.test(f)) count.set(f, (count.get(f) || 0) + 1);
+  const paths = [...count.entries()].filter((e) => e[1] > 1).map((e) => e[0]).sort(coll.compare).slice(0, 6);
+  if (!paths.length) return;
+  box.append(el('h2', {}, 'Images'));
+  for (const pth of paths) {
+    const row = el('div', { class: 'imgcmp', 'data-path': pth });
+    box.append(el('h3', {}, pth), row);
+    for (const t of runs) {
+      if (!files.get(t.task_id).has(pth)) continue;
+      try {
+        const r = await api(fileHref(t.task_id, pth));
+        const blob = await r.blob();
+        if (blob.size > 4 * 1024 * 1024) throw new Error('too large to show');
+        const url = await new Promise((ok) => { const fr = new FileReader(); fr.onload = () => ok(fr.result); fr.readAsDataURL(blob); });
+        row.append(el('figure', {}, el('img', { src: url, alt: pth + ' of ' + t.task_id }),
+          el('figcaption', {}, el('a', { href: '#/runs/' + encodeURIComponent(t.task_id) + '/files/' + enc(pth) }, t.task_id))));
+      } catch (e) { row.append(el('figure', {}, el('p', { class: 'err' }, e.message), el('figcaption', {}, t.task_id))); }
+    }
+  }
 }
 
 // One SVG line chart: x = the CSV's first column, one polyline per run.
