@@ -99,6 +99,7 @@ view tasks "#/tasks"
 has tasks "#/tasks is a task table" 'class="tasks"'
 for s in "$ID0" "$ID" "$BIG" web-big st-completed; do has tasks "#/tasks shows $s" "$s"; done
 view cmp "#/compare/web-demo"
+cp "$T/cmp.html" "$ROOT/build/web-compare.html"
 want_eq "#/compare/N draws one line per run" "$(grep -o 'class="series"' "$T/cmp.html" | wc -l)" 2
 has cmp "the chart has the first run's line and values" "data-run=\"$ID0\".*$ID0: 0.95 0.77 0.61"
 has cmp "the chart has the second run's line and values" "data-run=\"$ID\".*$ID: 0.9 0.4 0.2"

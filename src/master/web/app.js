@@ -596,10 +596,8 @@ async function compareView(name) {
   const all = await listAll('/api/tasks' + q + userParam('&'), 'tasks');
   const runs = all.filter((t) => FINAL.has(t.status)).slice(0, 40);
   const files = new Map();
-  for (const t of runs) {
-    const fl = await listAll('/api/files?task_id=' + encodeURIComponent(t.task_id), 'files');
-    files.set(t.task_id, new Set(fl.map((f) => f.file_name)));
-  }
+  const lists = await Promise.all(runs.map((t) => listAll('/api/files?task_id=' + encodeURIComponent(t.task_id), 'files')));
+  runs.forEach((t, i) => files.set(t.task_id, new Set(lists[i].map((f) => f.file_name))));
   const data = await Promise.all(runs.map(async (t) => {
     const have = files.get(t.task_id), s = {};
     for (const f of ['result.json', 'metrics.json']) {
@@ -633,13 +631,14 @@ async function compareView(name) {
     tbl.replaceChildren(keys.length ? t : el('p', { class: 'muted' }, 'No result.json or metrics.json with numbers in these runs.'));
   };
   draw();
-  await compareImages(runs, files, box);
   const withCsv = data.filter((d) => d.csv);
-  if (!withCsv.length) return;
-  const series = [...new Set(withCsv.flatMap((d) => d.csv.head.slice(1)))];
-  const charts = el('div', { class: 'charts' });
-  for (const s of series) charts.append(chart(s, withCsv));
-  box.append(el('h2', {}, 'metrics.csv'), charts);
+  if (withCsv.length) {
+    const series = [...new Set(withCsv.flatMap((d) => d.csv.head.slice(1)))];
+    const charts = el('div', { class: 'charts' });
+    for (const s of series) charts.append(chart(s, withCsv));
+    box.append(el('h2', {}, 'metrics.csv'), charts);
+  }
+  await compareImages(runs, files, box);
 }
 
 // Images at the same path in several runs, side by side (data: URLs, as
