@@ -29,7 +29,9 @@ WARN    := -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes -Wno-unused-para
 DEFS    := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 OPT     ?= -O2 -g
 CFLAGS_ALL = -std=c11 $(WARN) $(DEFS) $(OPT) -Iinclude -Isrc -Ibuild/gen $(PKG_CFLAGS) -MMD -MP $(EXTRA_CFLAGS)
-LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm
+# --as-needed: a program links only the libraries it calls (the client and
+# the worker never load libmongoc, whose load-time init writes to stderr).
+LDLIBS_ALL = -Wl,--as-needed $(PKG_LIBS) -lpthread -lm
 
 # Variants: build/rel (the programs), build/asan (tests under sanitizers).
 V ?= rel

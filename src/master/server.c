@@ -46,6 +46,7 @@ typedef struct session {
     struct session *pprev, *pnext;
     int pending;             /* on the pending list (under srv->mu) */
     int evicted;             /* closed to make room for a newer handshake */
+    uint64_t pending_ms;     /* when it joined the pending list (monotonic) */
     int counted;             /* counted in nauth */
     frame_reader rd;
     proto_buf wb;
@@ -64,8 +65,21 @@ typedef int (*handler_fn)(session *s, const proto_msg *m);
  * can then never lock workers and clients out. A new connection over a
  * budget is not refused: the oldest pending one of its own address (or,
  * over the global budget, of the address holding the most) is closed to
- * make room, because a peer that completes its handshake does so within
- * one round trip while a silent one is the oldest. Caller holds srv->mu. */
+ * make room, if it has been pending for PENDING_GRACE_MS, since a peer
+ * that completes its handshake does so within a round trip or two while a
+ * silent one only grows old. A burst of real clients (a script submitting
+ * in parallel) is younger than that: it is admitted over the budget, up to
+ * PENDING_HARD_FACTOR times it, and only at that hard bound is the oldest
+ * closed whatever its age. Caller holds srv->mu. */
+#define PENDING_GRACE_MS 1000
+#define PENDING_HARD_FACTOR 4
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* "127.0.0.1:5555" / "[::1]:5555" without the port. */
 static void peer_host(const char *peer, char *host, size_t cap)
@@ -95,24 +109,34 @@ static int pending_from(server *srv, const char *addr, session **oldest)
     return n;
 }
 
+/* The victim for a newcomer from addr, or NULL to admit it over the
+ * budget (nobody old enough yet, and under the hard bound). */
 static session *pending_victim(server *srv, const char *addr, int *why_addr)
 {
     const config *cfg = srv->cfg;
     session *v = NULL;
-    int most = 0;
+    int most = 0, n;
+    uint64_t now = mono_ms();
     *why_addr = 0;
-    if (pending_from(srv, addr, &v) >= cfg->max_handshakes_per_addr) {
+    n = pending_from(srv, addr, &v);
+    if (n >= cfg->max_handshakes_per_addr) {
         *why_addr = 1;
-        return v;
+        if (now - v->pending_ms >= PENDING_GRACE_MS ||
+            n >= PENDING_HARD_FACTOR * cfg->max_handshakes_per_addr)
+            return v;
     }
     if (srv->npending < cfg->max_handshakes) return NULL;
+    *why_addr = 0;
     v = NULL;
     for (session *p = srv->phead; p; p = p->pnext) {
         session *o;
-        int n = pending_from(srv, p->addr, &o);
-        if (n > most) { most = n; v = o; }
+        int k = pending_from(srv, p->addr, &o);
+        if (k > most) { most = k; v = o; }
     }
-    return v;
+    if (v && (now - v->pending_ms >= PENDING_GRACE_MS ||
+              srv->npending >= PENDING_HARD_FACTOR * cfg->max_handshakes))
+        return v;
+    return NULL;
 }
 
 /* Adds s to the pending list, closing a victim if a budget is full. */
@@ -129,6 +153,7 @@ static void admit(server *srv, session *s)
         /* Its thread sees EOF and ends; the fd stays open until it does. */
         shutdown(v->c->fd, SHUT_RDWR);
     }
+    s->pending_ms = mono_ms();
     s->pprev = srv->ptail;
     s->pnext = NULL;
     if (srv->ptail) srv->ptail->pnext = s; else srv->phead = s;

@@ -52,12 +52,14 @@ closed_at_least() {
     if [ -n "$k" ] && [ "$k" -ge "$3" ]; then ok "$1 ($2)"
     else not_ok "$1"; diag "evil said: $2" "wanted client=ok worker=ok closed >= $3"; fi
 }
-# 64 silent sockets from 127.0.0.1: at most max_handshakes_per_addr (4) stay.
+# 64 silent sockets from 127.0.0.1: sockets younger than a second may stay
+# over the budget (a burst of real clients looks the same), but never more
+# than 4 x max_handshakes_per_addr (4 x 4) of them.
 closed_at_least "64 silent sockets from one address: a client lists and a worker registers" \
-    "$(EVIL_WORKER=flood-w1 evil flood 64)" 60
-# From sixteen addresses (4 each): at most max_handshakes (8) stay.
+    "$(EVIL_WORKER=flood-w1 evil flood 64)" 48
+# From sixteen addresses (4 each): at most 4 x max_handshakes (4 x 8) stay.
 closed_at_least "64 silent sockets from 16 addresses: a client lists and a worker registers" \
-    "$(EVIL_WORKER=flood-w2 evil flood 64 16)" 56
+    "$(EVIL_WORKER=flood-w2 evil flood 64 16)" 32
 grep -q 'closed before its HELLO to make room' "$T/m.log" && ok "master logs the sockets it closed" ||
     not_ok "master logs the sockets it closed"
 if wait_for "cai workers | grep -q flood-w2" 10; then ok "the worker that came through the flood is listed"
