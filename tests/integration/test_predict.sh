@@ -29,8 +29,9 @@ for i in 1 2 3; do
     [ -n "$id" ] && wait_final "$id" 60 || not_ok "history run $i finishes"
 done
 
-# A blocker holds the only CPU; then two naps (low and high priority) wait.
-BLOCK=$(submit task $IMG -name blocker -cpu_cores 1 -cmd 'sleep 25')
+# A blocker holds the only CPU (its -timeout bounds its predicted end: it has
+# no history); then two naps (low and high priority) wait.
+BLOCK=$(submit task $IMG -name blocker -cpu_cores 1 -timeout 30 -cmd 'sleep 25')
 wait_for "[ \"\$(tfield $BLOCK status)\" = running ]" 30 || not_ok "blocker runs"
 LOW=$(submit task $IMG -name nap-low -cpu_cores 1 -priority -5 -cmd 'sleep 1')
 HIGH=$(submit task $IMG -name nap-high -cpu_cores 1 -priority 5 -cmd 'sleep 1')
