@@ -83,6 +83,10 @@ int runtime_run(runtime *r, const rt_spec *spec, rt_result *res)
     return r->ops->run(r, spec, res);
 }
 
+/* Thread-safe; returns at once: the thread inside runtime_run stops the
+ * task (SIGTERM, SIGKILL after RUNTIME_STOP_GRACE_S) and reports
+ * res->cancelled. RT_E_IO if no task with that id is running here (there
+ * is no dedicated "no such task" code in runtime.h). */
 int runtime_sweep(runtime *r, const char *worker_id, char *err, size_t errcap)
 {
     if (!r->ops->sweep || !worker_id || !worker_id[0])
@@ -90,10 +94,6 @@ int runtime_sweep(runtime *r, const char *worker_id, char *err, size_t errcap)
     return r->ops->sweep(r, worker_id, err, errcap);
 }
 
-/* Thread-safe; returns at once: the thread inside runtime_run stops the
- * task (SIGTERM, SIGKILL after RUNTIME_STOP_GRACE_S) and reports
- * res->cancelled. RT_E_IO if no task with that id is running here (there
- * is no dedicated "no such task" code in runtime.h). */
 int runtime_cancel(runtime *r, const char *task_id)
 {
     int rc = RT_E_IO;

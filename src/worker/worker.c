@@ -730,14 +730,9 @@ static int sweep_groups(const char *outputs_dir, int quiet)
  * with it) and then kills every task process group still recorded, so a
  * task never outlives its worker. (Each task's first process also has a
  * parent-death signal, but that reaches no process the task forked.)
- * With docker_socket (NULL for the process runtime) it also kills and
- * removes this worker's labelled containers, so a Docker task never runs
- * on while the master re-queues it elsewhere. Forked before any other
- * thread exists, so the child may use libcurl.
  * Returns the pipe's write end, which the worker keeps open; -1 if the
  * reaper could not start (the start-up sweep still covers a restart). */
-static int reaper_start(const char *outputs_dir, const char *docker_socket, const char *worker_id,
-                        pid_t *pid_out)
+static int reaper_start(const char *outputs_dir, pid_t *pid_out)
 {
     int p[2];
     if (pipe(p) < 0) return -1;
@@ -766,14 +761,6 @@ static int reaper_start(const char *outputs_dir, const char *docker_socket, cons
             int len = snprintf(msg, sizeof msg,
                                "worker reaper: the worker is gone; killed %d task process group(s)\n", k);
             (void)!write(2, msg, (size_t)len);
-        }
-        if (docker_socket) {
-            char e[256];
-            runtime *rt = runtime_docker_new(docker_socket, e, sizeof e);
-            if (rt) {
-                runtime_sweep(rt, worker_id, e, sizeof e);
-                runtime_free(rt);
-            }
         }
         _exit(0);
     }
@@ -928,9 +915,7 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
     }
     cfg = &w.own;
     /* Before any task thread exists (fork copies only this thread). */
-    if ((reaper_fd = reaper_start(cfg->outputs_dir,
-                                  strcmp(cfg->runtime, "process") ? cfg->docker_socket : NULL,
-                                  w.id, &reaper)) < 0)
+    if ((reaper_fd = reaper_start(cfg->outputs_dir, &reaper)) < 0)
         log_warn("cannot start the reaper process (%s): tasks of a killed worker run on until it restarts",
                  strerror(errno));
     if (!strcmp(cfg->runtime, "process")) {
