@@ -1129,6 +1129,7 @@ int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin
         if (o) {
             proto_begin(&o->b, PROTO_CANCEL, 0);
             proto_put_str(&o->b, T_TASK_ID, task_id);
+            proto_put_u64(&o->b, T_ATTEMPTS, t->rec.attempts);   /* this attempt only */
             seq = do_persist(cl, t);   /* `tasks` shows who cancelled it */
         } else {
             seq = do_finish(cl, t, PROTO_ST_CANCELLED);
@@ -1349,6 +1350,9 @@ int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr,
         if (t && !strcmp(t->rec.worker_id, w->rec.worker_id) &&
             (t->rec.status == PROTO_ST_ASSIGNED || t->rec.status == PROTO_ST_RUNNING))
             continue;
+        /* Without ATTEMPTS: whichever attempt it runs now (the master
+         * gave it none on this connection yet); an ASSIGN that follows
+         * on this connection, even of the same task, is not affected. */
         outmsg *o = do_out(cl, c);
         if (o) {
             proto_begin(&o->b, PROTO_CANCEL, 0);
@@ -1395,14 +1399,27 @@ void cluster_worker_gone(cluster *cl, const char *worker_id, conn *c)
     pthread_mutex_unlock(&cl->mu);
 }
 
-void cluster_task_status(cluster *cl, const char *worker_id, const char *task_id, int status,
-                         const char *message)
+/* A report of another attempt than the current one (the worker was lost,
+ * the task placed again, maybe on the same worker): never taken. */
+static int do_superseded(const cl_task *t, uint64_t attempt)
+{
+    return attempt && attempt != t->rec.attempts;
+}
+
+void cluster_task_status(cluster *cl, const char *worker_id, const char *task_id,
+                         uint64_t attempt, int status, const char *message)
 {
     pthread_mutex_lock(&cl->mu);
     cl_task *t = do_find(cl, task_id);
     if (!t || strcmp(t->rec.worker_id, worker_id)) {
         log_warn("worker %s reports task %s %s, which is not assigned to it", worker_id, task_id,
                  proto_status_name((uint64_t)status));
+        goto out;
+    }
+    if (do_superseded(t, attempt)) {
+        log_warn("worker %s reports task %s attempt %llu %s, which is superseded by attempt %llu",
+                 worker_id, task_id, (unsigned long long)attempt,
+                 proto_status_name((uint64_t)status), (unsigned long long)t->rec.attempts);
         goto out;
     }
     if (status == PROTO_ST_RUNNING && t->rec.status == PROTO_ST_ASSIGNED) {
@@ -1415,8 +1432,9 @@ out:
     pthread_mutex_unlock(&cl->mu);
 }
 
-void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id, int status,
-                         int64_t exit_code, const char *error, const char *log_tail)
+void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id,
+                         uint64_t attempt, int status, int64_t exit_code, const char *error,
+                         const char *log_tail)
 {
     int save_log = 0;
     pthread_mutex_lock(&cl->mu);
@@ -1424,6 +1442,12 @@ void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id
     if (!t || strcmp(t->rec.worker_id, worker_id)) {
         log_warn("worker %s reports a result for task %s, which is not assigned to it",
                  worker_id, task_id);
+        goto out;
+    }
+    if (do_superseded(t, attempt)) {
+        log_warn("worker %s reports a result for task %s attempt %llu, which is superseded by attempt %llu",
+                 worker_id, task_id, (unsigned long long)attempt,
+                 (unsigned long long)t->rec.attempts);
         goto out;
     }
     /* Every upload attempt restates the result. Taken when this master
@@ -1471,7 +1495,7 @@ out:
 /* ---- uploads ------------------------------------------------------------------------ */
 
 int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id,
-                         task_rec *out, char *err, size_t errcap)
+                         uint64_t attempt, task_rec *out, char *err, size_t errcap)
 {
     int rc = 0;
     pthread_mutex_lock(&cl->mu);
@@ -1496,6 +1520,13 @@ int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id
     if (strcmp(t->rec.worker_id, worker_id)) {
         snprintf(err, errcap, "task %s belongs to worker %s", task_id,
                  t->rec.worker_id[0] ? t->rec.worker_id : "(none)");
+        rc = PROTO_ERR_FORBIDDEN;
+        goto out;
+    }
+    if (do_superseded(t, attempt)) {
+        /* The worker lets this copy go: it will never be taken. */
+        snprintf(err, errcap, "task %s attempt %llu is superseded by attempt %llu", task_id,
+                 (unsigned long long)attempt, (unsigned long long)t->rec.attempts);
         rc = PROTO_ERR_FORBIDDEN;
         goto out;
     }

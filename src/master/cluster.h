@@ -59,16 +59,20 @@ int cluster_worker_register(cluster *cl, conn *c, const worker_rec *w,
                             char **running, size_t nrunning, char **held, size_t nheld);
 void cluster_worker_heartbeat(cluster *cl, const char *worker_id, const worker_rec *free_res);
 void cluster_worker_gone(cluster *cl, const char *worker_id, conn *c);
-void cluster_task_status(cluster *cl, const char *worker_id, const char *task_id, int status,
-                         const char *message);
-void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id, int status,
-                         int64_t exit_code, const char *error, const char *log_tail);
+/* attempt: the attempt the worker reports on (ATTEMPTS; 0 = not said).
+ * A report for an attempt other than the task's current one is ignored:
+ * a superseded attempt never decides the task's fate. */
+void cluster_task_status(cluster *cl, const char *worker_id, const char *task_id,
+                         uint64_t attempt, int status, const char *message);
+void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id,
+                         uint64_t attempt, int status, int64_t exit_code, const char *error,
+                         const char *log_tail);
 
 /* Uploads. begin: 0 and a copy of the task if the worker may upload it;
  * 1 if it is already stored (the worker may delete its copy); or a
  * PROTO_ERR_* (positive) with err. */
 int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id,
-                         task_rec *out, char *err, size_t errcap);
+                         uint64_t attempt, task_rec *out, char *err, size_t errcap);
 /* The output is stored and indexed: the task gets its final status, and
  * notes (what was left out; NULL keeps the task's notes) replace its notes. */
 int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64_t bytes,

@@ -373,25 +373,27 @@ static int h_heartbeat(session *s, const proto_msg *m)
 static int h_task_status(session *s, const proto_msg *m)
 {
     char id[64], msg[1024] = "";
-    uint64_t st = 0;
+    uint64_t st = 0, attempt = 0;
     proto_str(m, T_TASK_ID, id, sizeof id);
     proto_u64(m, T_STATUS, &st);
+    proto_u64(m, T_ATTEMPTS, &attempt);
     proto_str(m, T_MESSAGE, msg, sizeof msg);
-    cluster_task_status(s->srv->cl, s->c->node_id, id, (int)st, msg);
+    cluster_task_status(s->srv->cl, s->c->node_id, id, attempt, (int)st, msg);
     return 0;
 }
 
 static int h_task_result(session *s, const proto_msg *m)
 {
     char id[64], error[1024] = "";
-    uint64_t st = 0;
+    uint64_t st = 0, attempt = 0;
     int64_t code = -1;
     char *tail = proto_strdup(m, T_LOG_TAIL);
     proto_str(m, T_TASK_ID, id, sizeof id);
     proto_u64(m, T_STATUS, &st);
+    proto_u64(m, T_ATTEMPTS, &attempt);
     proto_i64(m, T_EXIT_CODE, &code);
     proto_str(m, T_ERROR, error, sizeof error);
-    cluster_task_result(s->srv->cl, s->c->node_id, id, (int)st, code, error, tail);
+    cluster_task_result(s->srv->cl, s->c->node_id, id, attempt, (int)st, code, error, tail);
     free(tail);
     return 0;
 }

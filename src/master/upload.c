@@ -334,7 +334,7 @@ fail:
 int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
 {
     char id[64], err[512] = "", wnotes[TASK_NOTES_MAX + 1] = "";
-    uint64_t total = 0, now = ids_now_ms(), free_bytes = 0;
+    uint64_t total = 0, now = ids_now_ms(), free_bytes = 0, attempt = 0;
     task_rec t;
     upload *s = NULL;
     int rc, redo = 0;
@@ -344,7 +344,8 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
     proto_str(m, T_TASK_ID, id, sizeof id);
     proto_u64(m, T_TOTAL_SIZE, &total);
     proto_str(m, T_NOTES, wnotes, sizeof wnotes);
-    rc = cluster_upload_begin(u->cl, c->node_id, id, &t, err, sizeof err);
+    proto_u64(m, T_ATTEMPTS, &attempt);
+    rc = cluster_upload_begin(u->cl, c->node_id, id, attempt, &t, err, sizeof err);
     if (rc == 1) {
         send_ack(c, id, 1, "already stored");
         goto out;

@@ -2,7 +2,7 @@
  * Docker Engine API over the daemon's unix socket (libcurl).
  *
  * Per task, the race-free sequence (REFERENCE.md §A): image present? →
- * create (AutoRemove off, name cloudai-<task_id>) → start → wait
+ * create (AutoRemove off, name cloudai-<run_id>: <task_id>.<attempt>) → start → wait
  * (condition not-running) → inspect (ExitCode, OOMKilled) → logs
  * (demultiplexed into log_path) → delete (force, volumes), the delete
  * on every path once the container exists. No registry is reachable, so a
@@ -570,8 +570,9 @@ static int docker_run(runtime *r, const rt_spec *spec, rt_result *res)
     t.spec = spec;
     t.res = res;
 
-    if (!valid_chars(spec->task_id, "_.-") ||
-        strlen(spec->task_id) >= RUNTIME_TASK_ID_MAX) {
+    const char *run_id = spec->run_id ? spec->run_id : spec->task_id;
+    if (!valid_chars(spec->task_id, "_.-") || !valid_chars(run_id, "_.-") ||
+        strlen(run_id) >= RUNTIME_TASK_ID_MAX) {
         snprintf(res->error, sizeof res->error, "invalid task id (container names allow [A-Za-z0-9_.-])");
         rc = RT_E_START;
         goto out;
@@ -592,8 +593,8 @@ static int docker_run(runtime *r, const rt_spec *spec, rt_result *res)
         rc = RT_E_START;
         goto out;
     }
-    snprintf(t.name, sizeof t.name, "cloudai-%s", spec->task_id);
-    if ((rc = runtime_task_enter(r, &task, spec->task_id, res->error, sizeof res->error)) < 0)
+    snprintf(t.name, sizeof t.name, "cloudai-%s", run_id);
+    if ((rc = runtime_task_enter(r, &task, run_id, res->error, sizeof res->error)) < 0)
         goto out;
     entered = 1;
     if (!(t.h = curl_easy_init())) {

@@ -355,7 +355,8 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
         rc = RT_E_START;
         goto out;
     }
-    if ((rc = runtime_task_enter(r, &task, spec->task_id, res->error, sizeof res->error)) < 0)
+    if ((rc = runtime_task_enter(r, &task, spec->run_id ? spec->run_id : spec->task_id,
+                                 res->error, sizeof res->error)) < 0)
         goto out;
     entered = 1;
     if (spec->command) {

@@ -94,14 +94,14 @@ int runtime_sweep(runtime *r, const char *worker_id, char *err, size_t errcap)
     return r->ops->sweep(r, worker_id, err, errcap);
 }
 
-int runtime_cancel(runtime *r, const char *task_id)
+int runtime_cancel(runtime *r, const char *run_id)
 {
     int rc = RT_E_IO;
-    if (!task_id)
+    if (!run_id)
         return rc;
     pthread_mutex_lock(&r->mu);
     for (runtime_task *t = r->tasks; t; t = t->next) {
-        if (strcmp(t->task_id, task_id) == 0) {
+        if (strcmp(t->task_id, run_id) == 0) {
             atomic_store(&t->cancel, 1);
             rc = 0;
             break;

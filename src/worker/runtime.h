@@ -16,6 +16,9 @@
 
 typedef struct rt_spec {
     const char *task_id;
+    const char *run_id;        /* this run (attempt) of the task: the key of
+                                * runtime_cancel, docker's container name
+                                * cloudai-<run_id>; NULL = task_id */
     const char *worker_id;     /* docker: label cloudai.worker_id (may be NULL) */
     const char *image;         /* docker only */
     const char *command;       /* run as /bin/sh -c command; or NULL */
@@ -66,6 +69,7 @@ int runtime_proc_kill_recorded(const char *record_path, long long *pgid);
  * Returns how many were removed, or a negative RT_E_* (err filled). */
 int runtime_sweep(runtime *r, const char *worker_id, char *err, size_t errcap);
 /* Stops a running task (docker stop / SIGTERM then SIGKILL after a grace
- * period). 0, or RT_E_* if no such task runs. */
-int runtime_cancel(runtime *r, const char *task_id);
+ * period), named by its run_id (or task_id when it had none). 0, or RT_E_*
+ * if no such run is running. */
+int runtime_cancel(runtime *r, const char *run_id);
 #endif

@@ -68,6 +68,10 @@ typedef struct wtask {
     struct wtask *next;
 } wtask;
 
+/* The attempt this run is (ASSIGN's ATTEMPTS; 1 from a master that
+ * did not say). Every message about the task carries it. */
+static uint64_t attempt_of(const wtask *t) { return t->rec.attempts ? t->rec.attempts : 1; }
+
 typedef struct worker {
     const config *cfg;       /* = &own, with outputs_dir made absolute */
     config own;
@@ -162,6 +166,8 @@ static wtask *load_result(const char *path)
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     snprintf(t->stem, sizeof t->stem, "%.*s", (int)(strlen(base) - strlen(".result")), base);
+    const char *dot = strrchr(t->stem, '.');
+    if (dot) t->rec.attempts = strtoull(dot + 1, NULL, 10);   /* 0 (not said) for an old stem */
 out:
     free(text);
     return t;
@@ -291,6 +297,7 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
     tail = read_tail(logp, LOG_TAIL_MAX);
     proto_begin(&pp->wb, PROTO_TASK_RESULT, 0);
     proto_put_str(&pp->wb, T_TASK_ID, t->rec.task_id);
+    if (t->rec.attempts) proto_put_u64(&pp->wb, T_ATTEMPTS, t->rec.attempts);
     proto_put_u64(&pp->wb, T_STATUS, (uint64_t)t->status);
     proto_put_i64(&pp->wb, T_EXIT_CODE, t->exit_code);
     if (t->error[0]) proto_put_str(&pp->wb, T_ERROR, t->error);
@@ -298,6 +305,7 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
     if (peer_send(pp) < 0) goto io;
     proto_begin(&pp->wb, PROTO_UPLOAD_RESUME, 0);
     proto_put_str(&pp->wb, T_TASK_ID, t->rec.task_id);
+    if (t->rec.attempts) proto_put_u64(&pp->wb, T_ATTEMPTS, t->rec.attempts);
     proto_put_u64(&pp->wb, T_TOTAL_SIZE, st.archive_bytes);
     if (left_text) proto_put_str(&pp->wb, T_NOTES, left_text);
     if (peer_send(pp) < 0 || peer_recv(pp, &m, 30000) < 0) goto io;
@@ -468,12 +476,14 @@ static void *task_main(void *arg)
     proto_buf_init(&b);
     proto_begin(&b, PROTO_TASK_STATUS, 0);
     proto_put_str(&b, T_TASK_ID, t->rec.task_id);
+    proto_put_u64(&b, T_ATTEMPTS, attempt_of(t));
     proto_put_u64(&b, T_STATUS, PROTO_ST_RUNNING);
     ctl_send(w, &b);
     proto_buf_free(&b);
 
     memset(&spec, 0, sizeof spec);
     spec.task_id = t->rec.task_id;
+    spec.run_id = t->stem;
     spec.worker_id = w->id;
     spec.image = t->rec.docker_image;
     spec.command = t->rec.command;
@@ -560,10 +570,13 @@ static void on_assign(worker *w, const proto_msg *m)
         return;
     }
     pthread_mutex_lock(&w->mu);
+    /* Another attempt of the same task may still be here (stopping, or
+     * its output held): this one runs beside it, under its own stem. */
     for (wtask *x = w->tasks; x; x = x->next)
-        if (!strcmp(x->rec.task_id, t->rec.task_id)) {
+        if (!strcmp(x->rec.task_id, t->rec.task_id) && attempt_of(x) == attempt_of(t)) {
             pthread_mutex_unlock(&w->mu);
-            log_warn("task %s assigned twice; already here", t->rec.task_id);
+            log_warn("task %s attempt %llu assigned twice; already here", t->rec.task_id,
+                     (unsigned long long)attempt_of(t));
             task_rec_free(&t->rec);
             free(t);
             return;
@@ -571,7 +584,7 @@ static void on_assign(worker *w, const proto_msg *m)
     /* Each attempt has its own directory: whatever an earlier attempt
      * left (or still writes) can never mix into this one's output. */
     snprintf(t->stem, sizeof t->stem, "%s.%llu", t->rec.task_id,
-             (unsigned long long)(t->rec.attempts ? t->rec.attempts : 1));
+             (unsigned long long)attempt_of(t));
     t->running = 1;
     w->free_cpu -= t->rec.req_cpu;
     w->free_mem -= t->rec.req_memory;
@@ -584,12 +597,31 @@ static void on_assign(worker *w, const proto_msg *m)
     }
 }
 
+/* CANCEL { TASK_ID, ATTEMPTS }: stops that attempt only, and only if it
+ * runs here; without ATTEMPTS, every attempt of the task running here now
+ * (the master's reconciliation at REGISTER). Never a later attempt: an
+ * ASSIGN read after this frame is not touched. */
 static void on_cancel(worker *w, const proto_msg *m)
 {
-    char id[64] = "";
+    char id[64] = "", stems[8][96];
+    uint64_t attempt = 0, att[8];
+    int n = 0;
     proto_str(m, T_TASK_ID, id, sizeof id);
-    if (runtime_cancel(w->rt, id) == 0)
-        log_info("task %s: cancel requested by the master", id);
+    proto_u64(m, T_ATTEMPTS, &attempt);
+    pthread_mutex_lock(&w->mu);
+    for (wtask *t = w->tasks; t && n < 8; t = t->next)
+        if (t->running && !strcmp(t->rec.task_id, id) && (!attempt || attempt_of(t) == attempt)) {
+            snprintf(stems[n], sizeof stems[n], "%s", t->stem);
+            att[n++] = attempt_of(t);
+        }
+    pthread_mutex_unlock(&w->mu);
+    if (!n && attempt)
+        log_info("task %s attempt %llu: not running here; cancel ignored", id,
+                 (unsigned long long)attempt);
+    for (int i = 0; i < n; i++)
+        if (runtime_cancel(w->rt, stems[i]) == 0)
+            log_info("task %s attempt %llu: cancel requested by the master", id,
+                     (unsigned long long)att[i]);
 }
 
 /* ---- control connection ---------------------------------------------------------- */

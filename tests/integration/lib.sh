@@ -92,7 +92,10 @@ cleanup() {
     for _p in $PIDS; do stop_pid "$_p"; done
     if [ -s "$T/task_ids" ] && command -v docker >/dev/null 2>&1; then
         for _id in $(cat "$T/task_ids"); do
-            docker rm -f "cloudai-$_id" >/dev/null 2>&1
+            # Containers are named cloudai-<id>.<attempt>: found by label.
+            for _c in $(docker ps -aq --filter "label=cloudai.task_id=$_id" 2>/dev/null); do
+                docker rm -f "$_c" >/dev/null 2>&1
+            done
         done
     fi
     rm -rf "$T"

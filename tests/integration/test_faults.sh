@@ -69,7 +69,7 @@ if [ -n "$S" ] && wait_for "[ -n \"\$(running_on $S)\" ]" 20; then
     else
         not_ok "SIGCONT: the worker reconnects and the master cancels its duplicate run"
     fi
-    wait_for "grep -q 'task $S: cancel requested by the master' '$T/$V.log'" 10 &&
+    wait_for "grep -q 'task $S attempt 1: cancel requested by the master' '$T/$V.log'" 10 &&
         ok "SIGCONT: the stale worker stops its copy" || not_ok "SIGCONT: the stale worker stops its copy"
     if wait_final "$S" 40; then
         want_eq "SIGSTOP: task completed" "$(tfield "$S" status)" completed

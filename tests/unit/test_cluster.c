@@ -94,12 +94,15 @@ static void wk_close(wk *w)
     frame_reader_free(&w->rd);
 }
 
+static uint64_t last_attempts;    /* ATTEMPTS of the last frame wk_recv read (0: none) */
+
 /* The next frame the master sent this worker: its type and TASK_ID. */
 static int wk_recv(wk *w, char *task_id, size_t cap)
 {
     proto_msg msg;
     if (frame_read(w->peer, &w->rd, &msg, 2000, 2000) < 0) return -1;
     task_id[0] = 0;
+    last_attempts = 0;
     if (msg.type == PROTO_ASSIGN) {
         proto_field f;
         size_t it = 0;
@@ -107,9 +110,11 @@ static int wk_recv(wk *w, char *task_id, size_t cap)
             proto_msg sub;
             proto_rec_open(&f, &sub);
             proto_str(&sub, T_TASK_ID, task_id, cap);
+            proto_u64(&sub, T_ATTEMPTS, &last_attempts);
         }
     } else {
         proto_str(&msg, T_TASK_ID, task_id, cap);
+        proto_u64(&msg, T_ATTEMPTS, &last_attempts);
     }
     return msg.type;
 }
@@ -204,21 +209,21 @@ static void test_submit_assign_run_complete(void)
     T_EQ_INT(stored_status(t.task_id), PROTO_ST_ASSIGNED);
 
     fake_now += 1000;
-    cluster_task_status(cl, "w1", t.task_id, PROTO_ST_RUNNING, "");
+    cluster_task_status(cl, "w1", t.task_id, 0, PROTO_ST_RUNNING, "");
     T_EQ_INT(active(t.task_id, &r), 0);
     T_EQ_INT(r.status, PROTO_ST_RUNNING);
     T_EQ_INT(r.started_at, T0 + 1000);
     task_rec_free(&r);
     /* Another worker's report is ignored. */
-    cluster_task_status(cl, "w2", t.task_id, PROTO_ST_QUEUED, "");
+    cluster_task_status(cl, "w2", t.task_id, 0, PROTO_ST_QUEUED, "");
     T_EQ_INT(stored_status(t.task_id), PROTO_ST_RUNNING);
 
     fake_now += 1000;
-    cluster_task_result(cl, "w1", t.task_id, PROTO_ST_COMPLETED, 0, "", NULL);
+    cluster_task_result(cl, "w1", t.task_id, 0, PROTO_ST_COMPLETED, 0, "", NULL);
     T_EQ_INT(stored_status(t.task_id), PROTO_ST_UPLOADING);
-    T_EQ_INT(cluster_upload_begin(cl, "w2", t.task_id, &r, err, sizeof err), PROTO_ERR_FORBIDDEN);
+    T_EQ_INT(cluster_upload_begin(cl, "w2", t.task_id, 0, &r, err, sizeof err), PROTO_ERR_FORBIDDEN);
     task_rec_init(&r);
-    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, &r, err, sizeof err), 0);
+    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 0, &r, err, sizeof err), 0);
     task_rec_free(&r);
     /* A transient failure keeps it uploading, and says why. */
     cluster_upload_failed(cl, t.task_id, "store full", 0);
@@ -235,7 +240,7 @@ static void test_submit_assign_run_complete(void)
     T_EQ_INT(r.completed_at, T0 + 3000);
     task_rec_free(&r);
     task_rec_init(&r);
-    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, &r, err, sizeof err), 1);   /* already stored */
+    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 0, &r, err, sizeof err), 1);   /* already stored */
     task_rec_free(&r);
     T_CHECK(active(t.task_id, &r) < 0);
     task_rec_free(&r);
@@ -312,11 +317,11 @@ static void test_cancel(void)
     task_rec_free(&r);
     T_EQ_INT(cluster_cancel(cl, b.task_id, "alice", 0, err, sizeof err), PROTO_ERR_STATE);
     /* A running task: CANCEL goes to its worker; its result is "cancelled". */
-    cluster_task_status(cl, "w1", a.task_id, PROTO_ST_RUNNING, "");
+    cluster_task_status(cl, "w1", a.task_id, 0, PROTO_ST_RUNNING, "");
     T_EQ_INT(cluster_cancel(cl, a.task_id, "alice", 0, err, sizeof err), 0);
     T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_CANCEL);
     T_EQ_STR(id, a.task_id);
-    cluster_task_result(cl, "w1", a.task_id, PROTO_ST_FAILED, 137, "killed", NULL);
+    cluster_task_result(cl, "w1", a.task_id, 0, PROTO_ST_FAILED, 137, "killed", NULL);
     T_EQ_INT(cluster_upload_done(cl, a.task_id, 0, 0, NULL, err, sizeof err), 0);
     T_EQ_INT(meta_task_get(m, a.task_id, &r), 0);
     T_EQ_INT(r.status, PROTO_ST_CANCELLED);
@@ -325,6 +330,72 @@ static void test_cancel(void)
     task_rec_free(&a);
     task_rec_free(&b);
     wk_close(&w);
+    teardown();
+}
+
+/* A worker lost mid-run comes back still running attempt 1, and gets
+ * attempt 2 of the same task: the reconciliation CANCEL names no attempt
+ * (whatever runs there now), everything after names its attempt, and
+ * attempt 1's late reports (result, upload) change nothing. */
+static void test_superseded_attempt(void)
+{
+    wk w, w2;
+    task_rec t, r;
+    char id[64], err[256], *running[1];
+    setup(3);
+    wk_open(&w, "w1", 1);
+    T_EQ_INT(submit("job", 1, &t), 0);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_INT(last_attempts, 1);
+    cluster_task_status(cl, "w1", t.task_id, 1, PROTO_ST_RUNNING, "");
+    fake_now += 11000;
+    cluster_tick(cl);                       /* lost: queued again */
+    T_EQ_INT(stored_status(t.task_id), PROTO_ST_QUEUED);
+    wk_close(&w);
+    /* Back, with attempt 1 still running. */
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) abort();
+    w2.c = conn_new(sv[0], "w1", 1000);
+    w2.peer = sv[1];
+    frame_reader_init(&w2.rd, PROTO_PAYLOAD_MAX);
+    worker_rec wr;
+    memset(&wr, 0, sizeof wr);
+    snprintf(wr.worker_id, sizeof wr.worker_id, "w1");
+    wr.cpu = 1;
+    wr.memory = wr.storage = 4ull << 30;
+    running[0] = t.task_id;
+    T_EQ_INT(cluster_worker_register(cl, w2.c, &wr, running, 1, NULL, 0), 0);
+    T_EQ_INT(wk_recv(&w2, id, sizeof id), PROTO_CANCEL);
+    T_EQ_STR(id, t.task_id);
+    T_EQ_INT(last_attempts, 0);             /* any attempt running there now */
+    cluster_tick(cl);
+    T_EQ_INT(wk_recv(&w2, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_INT(last_attempts, 2);
+    /* Attempt 1's late reports are ignored. */
+    cluster_task_status(cl, "w1", t.task_id, 1, PROTO_ST_RUNNING, "");
+    cluster_task_result(cl, "w1", t.task_id, 1, PROTO_ST_CANCELLED, 143, "cancelled", NULL);
+    T_EQ_INT(active(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_ASSIGNED);
+    T_EQ_INT(r.attempts, 2);
+    task_rec_free(&r);
+    task_rec_init(&r);
+    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 1, &r, err, sizeof err), PROTO_ERR_FORBIDDEN);
+    T_CHECK(strstr(err, "superseded by attempt 2") != NULL);
+    task_rec_free(&r);
+    /* A cancel now names attempt 2. */
+    cluster_task_status(cl, "w1", t.task_id, 2, PROTO_ST_RUNNING, "");
+    T_EQ_INT(cluster_cancel(cl, t.task_id, "alice", 0, err, sizeof err), 0);
+    T_EQ_INT(wk_recv(&w2, id, sizeof id), PROTO_CANCEL);
+    T_EQ_INT(last_attempts, 2);
+    /* Attempt 2's own result is taken. */
+    cluster_task_result(cl, "w1", t.task_id, 2, PROTO_ST_CANCELLED, 143, "cancelled", NULL);
+    task_rec_init(&r);
+    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 2, &r, err, sizeof err), 0);
+    task_rec_free(&r);
+    T_EQ_INT(cluster_upload_done(cl, t.task_id, 0, 0, NULL, err, sizeof err), 0);
+    T_EQ_INT(stored_status(t.task_id), PROTO_ST_CANCELLED);
+    task_rec_free(&t);
+    wk_close(&w2);
     teardown();
 }
 
@@ -337,7 +408,7 @@ static void test_upload_refused_for_good(void)
     wk_open(&w, "w1", 1);
     T_EQ_INT(submit("x", 1, &t), 0);
     T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
-    cluster_task_result(cl, "w1", t.task_id, PROTO_ST_COMPLETED, 0, "", NULL);
+    cluster_task_result(cl, "w1", t.task_id, 0, PROTO_ST_COMPLETED, 0, "", NULL);
     cluster_upload_failed(cl, t.task_id, "archive refused: ../escape", 1);
     T_EQ_INT(meta_task_get(m, t.task_id, &r), 0);     /* durable on return */
     T_EQ_INT(r.status, PROTO_ST_FAILED);
@@ -367,7 +438,7 @@ static void test_failed_write_lands_later(void)
     T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
     T_EQ_INT(stored_status(t.task_id), PROTO_ST_ASSIGNED);
     journal_set_write_hook(full_disk);
-    cluster_task_status(cl, "w1", t.task_id, PROTO_ST_RUNNING, "");
+    cluster_task_status(cl, "w1", t.task_id, 0, PROTO_ST_RUNNING, "");
     T_EQ_INT(cluster_store_wait(cl, err, sizeof err), PROTO_ERR_STORE);
     T_CHECK(strstr(err, "metadata store") != NULL);
     journal_set_write_hook(NULL);
@@ -468,6 +539,7 @@ int main(void)
     T_RUN(test_submit_assign_run_complete);
     T_RUN(test_lost_worker_requeue_and_max_attempts);
     T_RUN(test_cancel);
+    T_RUN(test_superseded_attempt);
     T_RUN(test_upload_refused_for_good);
     T_RUN(test_failed_write_lands_later);
     T_RUN(test_slow_fsync_blocks_no_heartbeat);
