@@ -395,6 +395,7 @@ static int file_row(void *ctx, const proto_msg *rec)
         rc = cli_fail("master sent a malformed file record");
         goto out;
     }
+    o->rows++;
     if (o->c->json) {
         json_file(&o->w, f, has_exp ? &exp : NULL);
         goto out;
@@ -472,6 +473,13 @@ static int find_latest(cli_ctx *c, const char *name, const char *user, latest_pi
     return 0;
 }
 
+static int count_row(void *ctx, const proto_msg *rec)
+{
+    (void)rec;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
 int cli_verb_files(cli_ctx *c, int argc, char **argv)
 {
     const char *id = NULL, *name = NULL, *user = NULL, *latest = NULL;
@@ -524,6 +532,21 @@ int cli_verb_files(cli_ctx *c, int argc, char **argv)
     }
     if (o.t)
         table_align_right(o.t, 3);
-    return out_end(&o, list_pages(c, &lf, has_limit ? limit : 0, PROTO_FILE_LIST, T_FILE,
-                                  file_row, &o));
+    rc = list_pages(c, &lf, has_limit ? limit : 0, PROTO_FILE_LIST, T_FILE, file_row, &o);
+    /* No files for an id: a task without outputs lists nothing (exit 0),
+     * an id that names no task of yours is an error, as in `tasks -task`. */
+    if (rc == 0 && id && !latest && o.rows == 0) {
+        size_t n = 0;
+        list_filter tf = {PROTO_LIST_TASKS, 0, 0, NULL, user, id, 0, 0, 0, 0};
+        rc = list_pages(c, &tf, 1, PROTO_TASK_LIST, T_TASK, count_row, &n);
+        if (rc == 0 && n == 0) {
+            if (c->json)
+                jsonw_array_end(&o.w);      /* still valid JSON: [] */
+            table_free(o.t);
+            cli_disconnect(c);
+            fflush(stdout);
+            return cli_fail("no task %s", id);
+        }
+    }
+    return out_end(&o, rc);
 }

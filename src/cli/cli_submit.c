@@ -114,7 +114,9 @@ static void status_line(const task_rec *t, char *out, size_t cap)
         snprintf(out, cap, "%s", st);
 }
 
-static void print_banner(const task_rec *t)
+/* given: the -name as typed (NULL = none); the master stores the
+ * normalised form (README "Task names"), shown when it differs. */
+static void print_banner(const task_rec *t, const char *given)
 {
     char when[64], mem[32], sto[32], st[1300];
     ids_time_human(t->submitted_at, when, sizeof when);
@@ -126,7 +128,8 @@ static void print_banner(const task_rec *t)
             *p = '?';
     printf("Task submitted\n");
     printf("  Task ID:      %s\n", t->task_id);
-    printf("  Task Name:    %s\n", t->task_name);
+    printf("  Task Name:    %s%s\n", t->task_name,
+           given && strcmp(given, t->task_name) ? "  (stored name; see README \"Task names\")" : "");
     printf("  Docker Image: %s\n", t->docker_image);
     printf("  Submitted At: %s UTC\n", when);
     printf("  Resources:    cpu %g, memory %s, storage %s, gpu %llu\n", t->req_cpu, mem, sto,
@@ -193,8 +196,11 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         return cli_usage_error(c, "'%.40s' is not a Docker image name", image);
     if (worker && (!*worker || strlen(worker) > 63))
         return cli_usage_error(c, "'%.40s' is not a worker id", worker);
-    if (name && (!*name || strlen(name) > 127))
-        return cli_usage_error(c, "-name must be 1 to 127 bytes");
+    if (name && !*name)
+        return cli_usage_error(c, "-name is empty");
+    if (name && strlen(name) > IDS_NAME_MAX)   /* the master's rule too */
+        return cli_usage_error(c, "-name: at most %d bytes (%zu given)", IDS_NAME_MAX,
+                               strlen(name));
     /* A bare -mem 512 meant 512 GiB, which no one wants: the unit is required. */
     if (mem_s) {
         size_t n = strlen(mem_s);
@@ -259,7 +265,7 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         jsonw_init(&w, stdout);
         cli_json_task(&w, &t);
     } else {
-        print_banner(&t);
+        print_banner(&t, name);
     }
     task_rec_free(&t);
     /* The master's warning (a user over the soft quota) goes to stderr so

@@ -4,9 +4,9 @@
  * any thread may call any function. Parsers are strict: a number followed by
  * anything unexpected is an error, and so is a value that would overflow. */
 #include "ids.h"
+#include "proto.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -59,14 +59,85 @@ static int name_char_ok(unsigned char ch)
            (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
 }
 
-/* Sanitises in[0..len) into out (limit bytes at most, limit < cap). The
- * rules make the result a fixed point: sanitising it again changes nothing. */
+/* Decodes one valid UTF-8 sequence (the wire's rule: no overlong forms or
+ * surrogates) at p[0..n); its length, or 0 if it is not one. */
+static size_t utf8_next(const char *p, size_t n, uint32_t *cp)
+{
+    const uint8_t *u = (const uint8_t *)p;
+    size_t k = proto_utf8_seq(u, n);
+    if (k == 1)
+        *cp = u[0];
+    else if (k == 2)
+        *cp = (uint32_t)(u[0] & 0x1f) << 6 | (u[1] & 0x3f);
+    else if (k == 3)
+        *cp = (uint32_t)(u[0] & 0x0f) << 12 | (uint32_t)(u[1] & 0x3f) << 6 | (u[2] & 0x3f);
+    else if (k == 4)
+        *cp = (uint32_t)(u[0] & 0x07) << 18 | (uint32_t)(u[1] & 0x3f) << 12 |
+              (uint32_t)(u[2] & 0x3f) << 6 | (u[3] & 0x3f);
+    return k;
+}
+
+/* Code points above ASCII that are not letters, digits or combining marks
+ * in practice: controls, spaces, invisible and bidi formatting, punctuation
+ * and symbol blocks, private use, noncharacters. A fixed table rather than
+ * the C library's locale, so the rule is the same on every machine. */
+static const struct { uint32_t lo, hi; } not_name[] = {
+    {0x0080, 0x00a9}, {0x00ab, 0x00b4}, {0x00b6, 0x00b9}, {0x00bb, 0x00bf},
+    {0x00d7, 0x00d7}, {0x00f7, 0x00f7}, {0x037e, 0x037e}, {0x0387, 0x0387},
+    {0x055a, 0x055f}, {0x0589, 0x058a}, {0x05be, 0x05be}, {0x05c0, 0x05c0},
+    {0x05c3, 0x05c3}, {0x05c6, 0x05c6}, {0x05f3, 0x05f4}, {0x0600, 0x060f},
+    {0x061b, 0x061f}, {0x066a, 0x066d}, {0x06d4, 0x06d4}, {0x06dd, 0x06dd},
+    {0x0964, 0x0965}, {0x0e4f, 0x0e4f}, {0x0e5a, 0x0e5b}, {0x10fb, 0x10fb},
+    {0x1680, 0x1680}, {0x180e, 0x180e}, {0x2000, 0x206f}, {0x20a0, 0x20cf},
+    {0x2190, 0x245f}, {0x2500, 0x2775}, {0x2794, 0x2bff}, {0x2e00, 0x2e7f},
+    {0x3000, 0x3004}, {0x3008, 0x3020}, {0x3030, 0x3030}, {0x303d, 0x303f},
+    {0x30fb, 0x30fb}, {0xd800, 0xf8ff}, {0xfd3e, 0xfd3f}, {0xfdd0, 0xfdef},
+    {0xfe00, 0xfe6f}, {0xfeff, 0xfeff}, {0xff00, 0xff0f}, {0xff1a, 0xff20},
+    {0xff3b, 0xff40}, {0xff5b, 0xff65}, {0xffe0, 0xffff}, {0x1f000, 0x1faff},
+    {0xe0000, 0xe0fff}, {0xf0000, 0x10ffff},
+};
+
+static int name_cp_ok(uint32_t cp)
+{
+    if (cp < 0x80)
+        return name_char_ok((unsigned char)cp);
+    if ((cp & 0xfffe) == 0xfffe)                 /* U+xFFFE, U+xFFFF */
+        return 0;
+    size_t lo = 0, hi = sizeof not_name / sizeof not_name[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < not_name[mid].lo)
+            hi = mid;
+        else if (cp > not_name[mid].hi)
+            lo = mid + 1;
+        else
+            return 0;
+    }
+    return 1;
+}
+
+/* Sanitises in[0..len) into out (limit bytes at most, limit < cap). Letters
+ * and digits of any script are kept whole (never cut mid-character); every
+ * other byte or character becomes '_'. The rules make the result a fixed
+ * point: sanitising it again changes nothing. */
 static size_t sanitize_n(const char *in, size_t len, char *out, size_t limit)
 {
     size_t o = 0;
-    for (size_t i = 0; i < len && o < limit; i++) {
-        unsigned char ch = (unsigned char)in[i];
-        char c = name_char_ok(ch) ? (char)ch : '_';
+    for (size_t i = 0; i < len && o < limit;) {
+        uint32_t cp = 0;
+        size_t k = utf8_next(in + i, len - i, &cp);
+        if (k > 1 && name_cp_ok(cp)) {
+            if (o + k > limit)
+                break;
+            memcpy(out + o, in + i, k);
+            o += k;
+            i += k;
+            continue;
+        }
+        if (k == 0)
+            k = 1;                              /* one '_' per stray byte */
+        char c = (k == 1 && name_char_ok((unsigned char)in[i])) ? in[i] : '_';
+        i += k;
         if (o == 0 && c == '.')
             c = '_';
         if (c == '_' && o > 0 && out[o - 1] == '_')
@@ -318,9 +389,100 @@ int ids_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+/* One character of s (a UTF-8 sequence, or one stray byte); its length. */
+static size_t glob_char(const char *s, uint32_t *cp)
+{
+    size_t k = utf8_next(s, strnlen(s, 4), cp);
+    if (k == 0) {
+        *cp = 0x110000u + (unsigned char)s[0];  /* a stray byte matches itself */
+        k = 1;
+    }
+    return k;
+}
+
+/* Matches one character against the bracket expression at p (just past
+ * '['); *end gets the position after ']'. -1 if the bracket never closes
+ * (then '[' is an ordinary character, as in fnmatch). */
+static int glob_class(const char *p, uint32_t c, const char **end)
+{
+    int neg = 0, hit = 0;
+    if (*p == '!' || *p == '^') {
+        neg = 1;
+        p++;
+    }
+    const char *first = p;
+    while (*p && (*p != ']' || p == first)) {
+        uint32_t lo, hi;
+        if (*p == '\\' && p[1])
+            p++;
+        p += glob_char(p, &lo);
+        hi = lo;
+        if (p[0] == '-' && p[1] && p[1] != ']') {
+            p++;
+            if (*p == '\\' && p[1])
+                p++;
+            p += glob_char(p, &hi);
+        }
+        if (c >= lo && c <= hi)
+            hit = 1;
+    }
+    if (*p != ']')
+        return -1;
+    *end = p + 1;
+    return hit != neg;
+}
+
+/* Shell glob over characters, not bytes ('?' matches one CJK letter), with
+ * the usual single backtrack point per '*': linear in practice, never
+ * recursive. */
 int ids_glob(const char *pattern, const char *name)
 {
     if (!pattern || !name)
         return 0;
-    return fnmatch(pattern, name, 0) == 0 ? 1 : 0;
+    const char *p = pattern, *n = name, *star_p = NULL, *star_n = NULL;
+    while (*n) {
+        uint32_t c, pc;
+        size_t nk = glob_char(n, &c);
+        if (*p == '*') {
+            star_p = ++p;
+            star_n = n;
+            continue;
+        }
+        if (*p == '?') {
+            p++;
+            n += nk;
+            continue;
+        }
+        if (*p == '[') {
+            const char *end;
+            int m = glob_class(p + 1, c, &end);
+            if (m == 1) {
+                p = end;
+                n += nk;
+                continue;
+            }
+            if (m == 0)
+                goto backtrack;
+        }
+        if (*p) {
+            const char *q = p;
+            if (*q == '\\' && q[1])
+                q++;
+            size_t pk = glob_char(q, &pc);
+            if (pc == c) {
+                p = q + pk;
+                n += nk;
+                continue;
+            }
+        }
+    backtrack:
+        if (!star_p)
+            return 0;
+        p = star_p;
+        star_n += glob_char(star_n, &c);
+        n = star_n;
+    }
+    while (*p == '*')
+        p++;
+    return *p == '\0';
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "catalog.h"
+#include "ids.h"
 #include "storeread.h"
 
 #define FILE_NAME_CAP 4097
@@ -28,6 +29,7 @@ typedef struct pager {
     uint64_t last_ts;
     char last_id[64];
     char last_file[FILE_NAME_CAP];
+    char name[IDS_NAME_MAX + 1];  /* the task_name filter, normalised as at submit */
 } pager;
 
 int catalog_may_see(const catalog_who *who, const char *user)
@@ -56,7 +58,10 @@ static int prepare(const catalog_who *who, const catalog_req *rq, int files, int
     }
     q->task_id = rq->task_id;
     q->user_id = who->admin ? rq->user_id : who->user;
-    q->task_name = rq->task_name;
+    if (rq->task_name) {
+        ids_sanitize(rq->task_name, p->name, sizeof p->name);
+        q->task_name = p->name;
+    }
     q->pattern = rq->pattern;
     q->status = files ? 0 : rq->status;
     q->since = rq->since;

@@ -967,6 +967,13 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
             return PROTO_ERR_BAD_REQUEST;
         }
     }
+    /* One cap for names everywhere: a longer name is refused, not cut, so
+     * two long names can never meet on one stored prefix. */
+    if (strlen(t->task_name) > IDS_NAME_MAX) {
+        snprintf(err, errcap, "-name: at most %d bytes (%zu given)", IDS_NAME_MAX,
+                 strlen(t->task_name));
+        return PROTO_ERR_BAD_REQUEST;
+    }
     if (t->priority < -1000 || t->priority > 1000) {
         snprintf(err, errcap, "priority must be from -1000 to 1000");
         return PROTO_ERR_BAD_REQUEST;

@@ -182,9 +182,11 @@ enum MHD_Result http_api_latest(http_req *r, const char *name)
     catalog_who who = { r->user, r->admin };
     if (catalog_may_see(&who, user) != CATALOG_OK)
         return http_error(r, MHD_HTTP_FORBIDDEN, "only admins may see other users' runs");
+    char norm[IDS_NAME_MAX + 1];
     task_rec_init(&l.t);
     l.found = 0;
-    q.task_name = name;
+    ids_sanitize(name, norm, sizeof norm);          /* as at submit */
+    q.task_name = norm;
     q.user_id = r->admin ? user : r->user;
     q.newest_first = 1;
     if (meta_tasks_find(r->h->m, &q, keep_first_stored, &l) < 0)

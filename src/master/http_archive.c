@@ -423,7 +423,9 @@ enum MHD_Result http_archive_name(http_req *r)
     producer *p = new_producer(r, &ret);
     if (!p) return ret;
     meta_query q = {0};
-    q.task_name = name;
+    char norm[IDS_NAME_MAX + 1];
+    ids_sanitize(name, norm, sizeof norm);          /* as at submit */
+    q.task_name = norm;
     q.user_id = r->admin ? user : r->user;
     runs_ctx c = {p, r->h->cfg, 0, 0};
     if (meta_tasks_find(r->h->m, &q, add_found, &c) < 0 || c.oom) {

@@ -1,12 +1,14 @@
 /* fuzz_sanitize.c — ids_sanitize's promise as a property: the result is a
- * non-empty, safe path component of at most IDS_NAME_MAX bytes from
- * [A-Za-z0-9._-], not "." or "..", not starting with '.', and a fixed point
- * (sanitising it again reports no change). abort() if any of that fails. */
+ * non-empty, safe path component of at most IDS_NAME_MAX bytes: valid
+ * UTF-8 whose ASCII bytes are [A-Za-z0-9._-], not "." or "..", not starting
+ * with '.', and a fixed point (sanitising it again reports no change).
+ * abort() if any of that fails. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ids.h"
+#include "namecode.h"
 
 static int fuzz_sanitize_ok(const char *s)
 {
@@ -15,8 +17,12 @@ static int fuzz_sanitize_ok(const char *s)
         return 0;
     if (!strcmp(s, ".") || !strcmp(s, ".."))
         return 0;
+    if (!namecode_is_utf8(s))
+        return 0;
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
+        if ((unsigned char)ch >= 0x80)
+            continue;
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
               (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
             return 0;

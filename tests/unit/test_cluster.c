@@ -533,6 +533,29 @@ static void test_slow_fsync_blocks_no_heartbeat(void)
     teardown();
 }
 
+/* Names: UTF-8 letters kept, the rest normalised, over 64 bytes refused. */
+static void test_name_rules(void)
+{
+    task_rec t;
+    char name[80];
+    setup(3);
+    T_EQ_INT(submit("\xe6\xa8\xa1\xe5\x9e\x8b-\xe8\xae\xad\xe7\xbb\x83", 1, &t), 0);
+    T_EQ_STR(t.task_name, "\xe6\xa8\xa1\xe5\x9e\x8b-\xe8\xae\xad\xe7\xbb\x83");
+    task_rec_free(&t);
+    T_EQ_INT(submit("a b/c", 1, &t), 0);
+    T_EQ_STR(t.task_name, "a_b_c");
+    task_rec_free(&t);
+    memset(name, 'x', 65);
+    name[65] = 0;
+    T_EQ_INT(submit(name, 1, &t), PROTO_ERR_BAD_REQUEST);
+    task_rec_free(&t);
+    name[64] = 0;
+    T_EQ_INT(submit(name, 1, &t), 0);
+    T_EQ_STR(t.task_name, name);
+    task_rec_free(&t);
+    teardown();
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -543,5 +566,6 @@ int main(void)
     T_RUN(test_upload_refused_for_good);
     T_RUN(test_failed_write_lands_later);
     T_RUN(test_slow_fsync_blocks_no_heartbeat);
+    T_RUN(test_name_rules);
     return T_DONE();
 }

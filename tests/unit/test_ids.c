@@ -130,8 +130,20 @@ static void test_sanitize(void)
         {"../../etc", "_._.._etc", 1},
         {"my task", "my_task", 1},
         {"tab\there\n", "tab_here_", 1},
-        {"caf\xc3\xa9", "caf_", 1},
-        {"\xe4\xb8\xad\xe6\x96\x87", "_", 1},
+        {"caf\xc3\xa9", "caf\xc3\xa9", 0},                         /* café */
+        {"\xe4\xb8\xad\xe6\x96\x87", "\xe4\xb8\xad\xe6\x96\x87", 0},      /* 中文 */
+        {"\xe6\xa8\xa1\xe5\x9e\x8b-\xe8\xae\xad\xe7\xbb\x83",            /* 模型-训练 */
+         "\xe6\xa8\xa1\xe5\x9e\x8b-\xe8\xae\xad\xe7\xbb\x83", 0},
+        {"\xd0\xbc\xd0\xbe\xd0\xb4\xd0\xb5\xd0\xbb\xd1\x8c_1", "\xd0\xbc\xd0\xbe\xd0\xb4\xd0\xb5\xd0\xbb\xd1\x8c_1", 0},
+        {"\xd9\xa3\xd9\xa4", "\xd9\xa3\xd9\xa4", 0},                  /* Arabic-Indic digits */
+        {"a\xc2\xa0" "b", "a_b", 1},                                /* no-break space */
+        {"a\xe2\x80\x8b" "b", "a_b", 1},                            /* zero-width space */
+        {"a\xe2\x80\xae" "b", "a_b", 1},                            /* bidi override */
+        {"run\xf0\x9f\x9a\x80", "run_", 1},                          /* emoji */
+        {"\xe3\x80\x81x\xe3\x80\x82", "_x_", 1},                     /* CJK punctuation */
+        {"\xef\x9e\x80", "_", 1},                                  /* private use */
+        {"caf\xe9", "caf_", 1},                                     /* Latin-1 byte */
+        {"\xe4\xb8", "_", 1},                                      /* cut sequence */
         {"a__b", "a_b", 1},
         {"a\x01\x02" "b", "a_b", 1},
         {"ok-name_1.2", "ok-name_1.2", 0},
@@ -155,6 +167,15 @@ static void test_sanitize(void)
     char tiny[4];
     ids_sanitize("abcdef", tiny, sizeof tiny);
     T_EQ_STR(tiny, "abc");
+    /* The cap never cuts a character: 22 x "中" (66 bytes) keeps 21. */
+    char cjk[22 * 3 + 1] = "";
+    for (int i = 0; i < 22; i++)
+        strcat(cjk, "\xe4\xb8\xad");
+    T_EQ_INT(ids_sanitize(cjk, out, sizeof out), 1);
+    T_EQ_INT(strlen(out), 63);
+    T_EQ_INT(ids_sanitize(out, twice, sizeof twice), 0);
+    ids_sanitize("\xe4\xb8\xad\xe4\xb8\xad", tiny, sizeof tiny);
+    T_EQ_STR(tiny, "\xe4\xb8\xad");
 }
 
 static void test_time_format(void)
@@ -259,6 +280,16 @@ static void test_glob(void)
     T_EQ_INT(ids_glob("alp*", "ubuntu"), 0);
     T_EQ_INT(ids_glob("alpine", "alpine-1"), 0);
     T_EQ_INT(ids_glob("[!a]*", "alpine"), 0);
+    /* Characters, not bytes: '?' is one CJK letter, ranges over code points. */
+    T_EQ_INT(ids_glob("?\xe5\x9e\x8b-*", "\xe6\xa8\xa1\xe5\x9e\x8b-\xe8\xae\xad\xe7\xbb\x83"), 1);
+    T_EQ_INT(ids_glob("??" "-*", "\xe6\xa8\xa1\xe5\x9e\x8b-x"), 1);
+    T_EQ_INT(ids_glob("???" "-*", "\xe6\xa8\xa1\xe5\x9e\x8b-x"), 0);
+    T_EQ_INT(ids_glob("[\xe4\xb8\x80-\xe9\xbf\xbf]*", "\xe6\xa8\xa1x"), 1);
+    T_EQ_INT(ids_glob("*[!a]", "xa"), 0);
+    T_EQ_INT(ids_glob("a\\*", "a*"), 1);
+    T_EQ_INT(ids_glob("a\\*", "ab"), 0);
+    T_EQ_INT(ids_glob("*a*b*c", "xxaxxbxxc"), 1);
+    T_EQ_INT(ids_glob("[ab", "[ab"), 1);
 }
 
 int main(void)
