@@ -15,13 +15,22 @@
  * inside it and is not replayed at all. So a crash at any point of
  * compaction leaves either the old state or the new one.
  *
+ * The documents are not copied into memory: a task or file record is a
+ * reference to its document inside the record that stored it (metaref.h),
+ * in the snapshot or a journal, read back when a find needs it. A
+ * compaction writes every live document into the new snapshot and moves
+ * the references there, so older files can go. A task change made without
+ * a sync keeps a copy of its document until the journal is synced (a failed
+ * sync cuts the unsynced records, and a reference must never point at
+ * bytes that may be overwritten).
+ *
  * Indexes: tasks by task_id (hash) and by (submitted_at, task_id) (ordered
- * array); file groups (one per task_id, files sorted by file_name, with a
- * per-group file_name hash) by task_id and by (least submitted_at of the
- * group's files, task_id); workers by worker_id. So files are found in the
- * order (their task's submitted_at, task_id, file_name). A change allocates
- * everything it needs *before* the append, so once the record is durable,
- * applying it cannot fail.
+ * array); file groups (one per task_id, references sorted by file_name) by
+ * task_id and by (least submitted_at of the group's files, task_id);
+ * workers by worker_id. So files are found in the order (their task's
+ * submitted_at, task_id, file_name). A change allocates everything it
+ * needs and does every read it needs *before* the append, so once the
+ * record is durable, applying it cannot fail.
  *
  * Locking: one rwlock; finds hold it shared, changes exclusive (the fsync
  * happens under it, serialising writers, which share one file anyway).
@@ -43,22 +52,13 @@
 #include "master/metadoc.h"
 #include "master/meta_journal.h"
 #include "master/metaidx.h"
+#include "master/metaref.h"
 
 #define FILES_PER_SNAP_REC 4096   /* keeps snapshot records far below JOURNAL_REC_MAX */
 
-/* A prepared files change: nodes allocated, room reserved. */
-struct pend {
-    size_t n, cap;
-    struct fnode **node;
-    struct fgroup **grp;
-    struct fgroup **touched;      /* distinct groups, fresh ones included */
-    size_t ntouched;
-    metaidx_map fresh;            /* new groups by task_id */
-};
-
 static const char *task_key(const void *v) { return ((const struct tnode *)v)->task_id; }
 static const char *group_key(const void *v) { return ((const struct fgroup *)v)->task_id; }
-static const char *fnode_key(const void *v) { return ((const struct fnode *)v)->file_name; }
+static const char *str_key(const void *v) { return ((const struct istr *)v)->s; }
 static const char *worker_key(const void *v) { return ((const worker_rec *)v)->worker_id; }
 static void task_ord(const void *v, uint64_t *t, const char **id)
 {
@@ -71,203 +71,99 @@ static void group_ord(const void *v, uint64_t *t, const char **id)
     *id = ((const struct fgroup *)v)->task_id;
 }
 
+const char *meta_journal_intern(struct mj *mj, const char *s)
+{
+    const struct istr *have = metaidx_map_get(&mj->strings, s);
+    int e;
+    if (have) return have->s;
+    size_t l = strlen(s) + 1;
+    struct istr *c = malloc(sizeof *c + l);
+    if (!c) return NULL;
+    c->id = 0;
+    memcpy(c->s, s, l);
+    metaidx_map_put(&mj->strings, c, &e);
+    if (e) { free(c); return NULL; }
+    return c->s;
+}
+
 static void group_free(struct fgroup *g)
 {
     if (!g) return;
-    for (size_t i = 0; i < g->n; i++) free(g->v[i]);
-    free(g->v);
-    free(g->dir);
-    metaidx_map_free(&g->byname);
+    free(g->ref);
     free(g);
 }
 
 /* Strings of a caller's record must end inside their arrays. */
 static int str_ok(const char *s, size_t cap) { return strnlen(s, cap) < cap; }
 
-/* Is path exactly <g->dir>/<name>? */
-static int derived_path(const struct fgroup *g, const char *path, const char *name, size_t lname)
+/* Offset of the sub-document `key` inside rec's bytes. */
+static uint64_t doc_offset(const bson_t *rec, const char *key)
 {
-    return g->dir && strlen(path) == g->dirlen + 1 + lname && !memcmp(path, g->dir, g->dirlen) &&
-           path[g->dirlen] == '/' && !memcmp(path + g->dirlen + 1, name, lname);
+    bson_iter_t it;
+    const uint8_t *data = NULL;
+    uint32_t len = 0;
+    if (!bson_iter_init_find(&it, rec, key)) return 0;
+    bson_iter_document(&it, &len, &data);
+    return data ? (uint64_t)(data - bson_get_data(rec)) : 0;
 }
 
-static struct fnode *fnode_new(const struct fgroup *g, const file_rec *f)
+/* ---- tasks not yet durable ---- */
+
+static void dirty_drop(struct mj *mj, struct tnode *n)
 {
-    int own_user = strcmp(f->user_id, g->user_id) != 0, own_name = strcmp(f->task_name, g->task_name) != 0;
-    size_t lf = strlen(f->file_name) + 1;
-    int own_path = !derived_path(g, f->file_path, f->file_name, lf - 1);
-    size_t lu = own_user ? strlen(f->user_id) + 1 : 0, ln = own_name ? strlen(f->task_name) + 1 : 0;
-    size_t lp = own_path ? strlen(f->file_path) + 1 : 0;
-    struct fnode *n = malloc(sizeof *n + lu + ln + lf + lp);
-    if (!n) return NULL;
-    char *p = n->buf;
-    n->user_id = own_user ? memcpy(p, f->user_id, lu) : g->user_id, p += lu;
-    n->task_name = own_name ? memcpy(p, f->task_name, ln) : g->task_name, p += ln;
-    n->file_name = memcpy(p, f->file_name, lf), p += lf;
-    n->file_path = own_path ? memcpy(p, f->file_path, lp) : NULL;
-    n->idx = 0;
-    n->submitted_at = f->submitted_at;
-    n->file_size = f->file_size;
-    n->stored_at = f->stored_at;
-    n->mode = f->mode;
-    memcpy(n->sha256, f->sha256, 32);
-    return n;
+    if (!n->dirty) return;
+    size_t i = n->dirty - 1;
+    mj->dirty[i] = mj->dirty[--mj->ndirty];
+    mj->dirty[i]->dirty = (uint32_t)i + 1;
+    n->dirty = 0;
+    free(n->doc);
+    n->doc = NULL;
 }
 
-static void pend_init(struct pend *p)
+/* Documents now on disk for good no longer need their copies. */
+static void dirty_clean(struct mj *mj)
 {
-    memset(p, 0, sizeof *p);
-    metaidx_map_init(&p->fresh, group_key);
-}
-
-/* Undoes a prepared change that was not applied. */
-static void pend_abort(struct pend *p)
-{
-    for (size_t i = 0; i < p->n; i++) free(p->node[i]);
-    for (size_t i = 0; i < p->ntouched; i++) {
-        p->touched[i]->pending = 0;
-        if (p->touched[i]->fresh) group_free(p->touched[i]);
+    if (!mj->j) return;
+    uint64_t synced = journal_synced(mj->j);
+    for (size_t i = mj->ndirty; i-- > 0;) {
+        struct tnode *n = mj->dirty[i];
+        if (n->ref != METAREF_NONE && metaref_src(n->ref) == mj->jsrc && metaref_off(n->ref) < synced)
+            dirty_drop(mj, n);
     }
-    free(p->node);
-    free(p->grp);
-    free(p->touched);
-    metaidx_map_free(&p->fresh);
 }
 
-static int pend_add(struct mj *mj, struct pend *p, const file_rec *f)
+/* After a failed append or sync the journal may have been cut back to its
+ * last sync: the copies are all that is left of the records past it. */
+static void dirty_fail(struct mj *mj)
 {
-    if (!str_ok(f->task_id, sizeof f->task_id) || !f->task_id[0] || !f->file_name[0] ||
-        !str_ok(f->user_id, sizeof f->user_id) || !str_ok(f->task_name, sizeof f->task_name) ||
-        !str_ok(f->file_name, sizeof f->file_name) || !str_ok(f->file_path, sizeof f->file_path))
-        return META_E_ARG;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        struct fnode **nn = realloc(p->node, cap * sizeof *nn);
-        if (nn) p->node = nn;
-        struct fgroup **ng = realloc(p->grp, cap * sizeof *ng);
-        if (ng) p->grp = ng;
-        struct fgroup **nt = realloc(p->touched, cap * sizeof *nt);
-        if (nt) p->touched = nt;
-        if (!nn || !ng || !nt) return META_E_NOMEM;
-        p->cap = cap;
+    if (!mj->j) return;
+    uint64_t synced = journal_synced(mj->j);
+    for (size_t i = 0; i < mj->ndirty; i++) {
+        struct tnode *n = mj->dirty[i];
+        if (n->ref != METAREF_NONE && metaref_src(n->ref) == mj->jsrc && metaref_off(n->ref) >= synced)
+            n->ref = METAREF_NONE;
     }
-    struct fgroup *g = metaidx_map_get(&mj->groups, f->task_id);
-    if (!g) g = metaidx_map_get(&p->fresh, f->task_id);
-    if (!g) {
-        int e;
-        g = calloc(1, sizeof *g);
-        if (!g) return META_E_NOMEM;
-        memcpy(g->task_id, f->task_id, sizeof g->task_id);
-        memcpy(g->user_id, f->user_id, sizeof g->user_id);
-        memcpy(g->task_name, f->task_name, sizeof g->task_name);
-        g->submitted_at = f->submitted_at;
-        g->fresh = 1;
-        size_t lp = strlen(f->file_path), lf = strlen(f->file_name);
-        if (lp > lf + 1 && f->file_path[lp - lf - 1] == '/' && !strcmp(f->file_path + lp - lf, f->file_name)) {
-            g->dirlen = lp - lf - 1;
-            if (!(g->dir = strndup(f->file_path, g->dirlen))) { free(g); return META_E_NOMEM; }
-        }
-        metaidx_map_init(&g->byname, fnode_key);
-        metaidx_map_put(&p->fresh, g, &e);
-        if (e) { free(g->dir); free(g); return META_E_NOMEM; }
-    }
-    struct fnode *n = fnode_new(g, f);
-    if (!n) return META_E_NOMEM;
-    if (g->pending++ == 0) p->touched[p->ntouched++] = g;
-    p->node[p->n] = n;
-    p->grp[p->n++] = g;
-    return 0;
 }
 
-static int pend_reserve(struct mj *mj, struct pend *p)
-{
-    if (metaidx_map_reserve(&mj->groups, p->fresh.n) < 0 ||
-        metaidx_ord_reserve(&mj->gord, p->fresh.n) < 0)
-        return META_E_NOMEM;
-    for (size_t i = 0; i < p->ntouched; i++) {
-        struct fgroup *g = p->touched[i];
-        if (metaidx_map_reserve(&g->byname, g->pending) < 0) return META_E_NOMEM;
-        if (g->n + g->pending > g->cap) {
-            struct fnode **nv = realloc(g->v, (g->n + g->pending) * sizeof *nv);
-            if (!nv) return META_E_NOMEM;
-            g->v = nv;
-            g->cap = g->n + g->pending;
-        }
-    }
-    return 0;
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp((*(struct fnode *const *)a)->file_name, (*(struct fnode *const *)b)->file_name);
-}
-
-/* Cannot fail: everything was reserved. Consumes p. */
-static void pend_apply(struct mj *mj, struct pend *p)
-{
-    int e;
-    for (size_t i = 0; i < p->n; i++) {
-        struct fgroup *g = p->grp[i];
-        struct fnode *n = p->node[i];
-        if (g->fresh) {
-            g->fresh = 0;
-            metaidx_map_put(&mj->groups, g, &e);
-            metaidx_ord_insert(&mj->gord, g);
-        }
-        if (strcmp(n->user_id, g->user_id) || strcmp(n->task_name, g->task_name)) g->mixed = 1;
-        struct fnode *old = metaidx_map_put(&g->byname, n, &e);
-        if (old) {
-            n->idx = old->idx;
-            g->v[n->idx] = n;
-            free(old);
-        } else {
-            n->idx = g->n;
-            g->v[g->n++] = n;
-        }
-    }
-    for (size_t i = 0; i < p->ntouched; i++) {
-        struct fgroup *g = p->touched[i];
-        int sorted = 1, mixed_time = 0;
-        uint64_t least = g->v[0]->submitted_at;
-        g->pending = 0;
-        /* The order key is a function of the files alone (not of the order
-         * they came in), so a snapshot replays to the same order. */
-        for (size_t k = 1; k < g->n; k++) {
-            if (g->v[k]->submitted_at != least) mixed_time = 1;
-            if (g->v[k]->submitted_at < least) least = g->v[k]->submitted_at;
-        }
-        if (mixed_time != g->mixed_time) {
-            g->mixed_time = mixed_time;
-            if (mixed_time) mj->mixed_time++;
-            else mj->mixed_time--;
-        }
-        if (least != g->submitted_at) {
-            /* Same count, so the re-insert cannot need memory. */
-            metaidx_ord_remove_at(&mj->gord, metaidx_ord_find(&mj->gord, g));
-            g->submitted_at = least;
-            metaidx_ord_insert(&mj->gord, g);
-        }
-        for (size_t k = 1; k < g->n && sorted; k++)
-            if (strcmp(g->v[k - 1]->file_name, g->v[k]->file_name) > 0) sorted = 0;
-        if (!sorted) {
-            qsort(g->v, g->n, sizeof *g->v, by_name);
-            for (size_t k = 0; k < g->n; k++) g->v[k]->idx = k;
-        }
-    }
-    p->n = p->ntouched = 0;
-    pend_abort(p);
-}
-
-/* Durably appends rec (no-op while replaying). */
+/* Durably appends rec (no-op while replaying); *body_off gets where its
+ * body starts in the live journal. */
 static int swap_journal(struct mj *mj, char *err, size_t errcap);
-static int commit(struct mj *mj, const bson_t *rec, char *err, size_t errcap)
+static int commit(struct mj *mj, const bson_t *rec, uint64_t *body_off, char *err, size_t errcap)
 {
     if (!mj->j) return 0;
     if (mj->stale) {
         int rc = swap_journal(mj, err, errcap);
         if (rc && mj->stale) return rc;
     }
-    return journal_append(mj->j, bson_get_data(rec), rec->len, !mj->nosync, err, errcap);
+    uint64_t off = journal_size(mj->j);
+    int rc = journal_append(mj->j, bson_get_data(rec), rec->len, !mj->nosync, err, errcap);
+    if (rc) {
+        dirty_fail(mj);
+        return rc;
+    }
+    *body_off = off + JOURNAL_REC_HDR_SIZE;
+    if (!mj->nosync) dirty_clean(mj);
+    return 0;
 }
 
 static int do_compact(struct mj *mj, char *err, size_t errcap);
@@ -282,48 +178,57 @@ static void maybe_compact(struct mj *mj)
     if (do_compact(mj, NULL, 0) != 0) mj->compact_next = size + mj->compact_bytes;
 }
 
-static struct tnode *tnode_new(const task_rec *t, const bson_t *doc)
-{
-    size_t li = strlen(t->task_id) + 1, lu = strlen(t->user_id) + 1, ln = strlen(t->task_name) + 1;
-    struct tnode *n = malloc(sizeof *n + li + lu + ln + doc->len);
-    if (!n) return NULL;
-    char *p = n->buf;
-    n->submitted_at = t->submitted_at;
-    n->status = t->status;
-    n->doclen = doc->len;
-    n->task_id = memcpy(p, t->task_id, li), p += li;
-    n->user_id = memcpy(p, t->user_id, lu), p += lu;
-    n->task_name = memcpy(p, t->task_name, ln), p += ln;
-    n->doc = memcpy(p, bson_get_data(doc), doc->len);
-    return n;
-}
+/* ---- tasks ---- */
 
-/* doc: t's document when the caller has it (replay), else NULL. */
-static int task_put_locked(struct mj *mj, const task_rec *t, const bson_t *doc, char *err, size_t errcap)
+/* A task change: t's key fields, its document (doc, len) and, when
+ * replaying, ref = where that document is stored (else METAREF_NONE: the
+ * record is appended here). */
+static int task_put_locked(struct mj *mj, const task_rec *t, const uint8_t *doc, uint32_t len,
+                           uint64_t ref, char *err, size_t errcap)
 {
     int rc = 0, e;
-    bson_t rec = BSON_INITIALIZER, own = BSON_INITIALIZER;
-    struct tnode *n = NULL;
-    if (!doc) {
-        if ((rc = metadoc_task_to_bson(t, &own)) != 0) {
-            meta_errf(err, errcap, "task %s: bad or oversized record", t->task_id);
-            goto out;
-        }
-        doc = &own;
-    }
-    if (!(n = tnode_new(t, doc))) { rc = META_E_NOMEM; goto out; }
-    if (metaidx_map_reserve(&mj->tasks, 1) < 0 || metaidx_ord_reserve(&mj->tord, 1) < 0) {
+    bson_t rec = BSON_INITIALIZER, d;
+    size_t li = strlen(t->task_id) + 1;
+    struct tnode *n = malloc(sizeof *n + li);
+    if (!n) { rc = META_E_NOMEM; goto out; }
+    memset(n, 0, sizeof *n);
+    memcpy(n->task_id, t->task_id, li);
+    n->submitted_at = t->submitted_at;
+    n->status = t->status;
+    n->ref = ref;
+    n->user_id = meta_journal_intern(mj, t->user_id);
+    n->task_name = meta_journal_intern(mj, t->task_name);
+    if (!n->user_id || !n->task_name || metaidx_map_reserve(&mj->tasks, 1) < 0 ||
+        metaidx_ord_reserve(&mj->tord, 1) < 0) {
         rc = META_E_NOMEM;
         goto out;
     }
     if (mj->j) {
+        uint64_t body = 0;
+        if (mj->ndirty == mj->capdirty) {
+            size_t cap = mj->capdirty ? mj->capdirty * 2 : 64;
+            struct tnode **nd = realloc(mj->dirty, cap * sizeof *nd);
+            if (!nd) { rc = META_E_NOMEM; goto out; }
+            mj->dirty = nd;
+            mj->capdirty = cap;
+        }
+        if (!(n->doc = malloc(len))) { rc = META_E_NOMEM; goto out; }
+        memcpy(n->doc, doc, len);
         BSON_APPEND_UTF8(&rec, "op", "task");
-        if (!BSON_APPEND_DOCUMENT(&rec, "doc", doc)) {
+        if (!bson_init_static(&d, doc, len) || !BSON_APPEND_DOCUMENT(&rec, "doc", &d)) {
             meta_errf(err, errcap, "task %s: bad or oversized record", t->task_id);
             rc = META_E_NOMEM;
             goto out;
         }
-        if ((rc = commit(mj, &rec, err, errcap)) != 0) goto out;
+        if ((rc = commit(mj, &rec, &body, err, errcap)) != 0) goto out;
+        n->ref = metaref_make(mj->jsrc, body + doc_offset(&rec, "doc"));
+        if (!mj->nosync) {
+            free(n->doc);
+            n->doc = NULL;
+        } else {
+            mj->dirty[mj->ndirty++] = n;
+            n->dirty = (uint32_t)mj->ndirty;
+        }
     }
     struct tnode *old = metaidx_map_put(&mj->tasks, n, &e);
     if (old) {
@@ -334,6 +239,7 @@ static int task_put_locked(struct mj *mj, const task_rec *t, const bson_t *doc, 
             metaidx_ord_remove_at(&mj->tord, i);
             metaidx_ord_insert(&mj->tord, n);
         }
+        dirty_drop(mj, old);
         free(old);
     } else {
         metaidx_ord_insert(&mj->tord, n);
@@ -341,27 +247,324 @@ static int task_put_locked(struct mj *mj, const task_rec *t, const bson_t *doc, 
     n = NULL;
     rc = 0;
 out:
+    if (n) free(n->doc);
     free(n);
-    bson_destroy(&own);
     bson_destroy(&rec);
     return rc;
 }
 
-/* The i-th record of a files commit: from a caller's array, or rebuilt
- * into one scratch record from the index (snapshots). */
-typedef const file_rec *(*file_at_fn)(void *ctx, size_t i);
-
-static const file_rec *array_at(void *ctx, size_t i) { return (const file_rec *)ctx + i; }
-
-struct group_src { const struct fgroup *g; size_t base; file_rec *scratch; };
-static const file_rec *group_at(void *ctx, size_t i)
+/* A store opened for `master --check` is read-only. */
+static int writable(const struct mj *mj, char *err, size_t errcap)
 {
-    struct group_src *s = ctx;
-    meta_journal_fnode_to_rec(s->g, s->g->v[s->base + i], s->scratch);
-    return s->scratch;
+    if (mj->j) return 0;
+    meta_errf(err, errcap, "the store is open read-only");
+    return META_E_ARG;
 }
 
-static int build_files_rec(bson_t *rec, size_t n, file_at_fn at, void *ctx)
+static int task_put_rec(struct mj *mj, const task_rec *t, char *err, size_t errcap)
+{
+    bson_t doc = BSON_INITIALIZER;
+    int rc = writable(mj, err, errcap);
+    if (rc) return rc;
+    rc = metadoc_task_to_bson(t, &doc);
+    if (rc) meta_errf(err, errcap, "task %s: bad or oversized record", t->task_id);
+    else rc = task_put_locked(mj, t, bson_get_data(&doc), doc.len, METAREF_NONE, err, errcap);
+    bson_destroy(&doc);
+    return rc;
+}
+
+/* ---- files ---- */
+
+/* One file of a prepared change. */
+struct pitem {
+    struct fgroup *g;
+    size_t name;             /* offset of its file_name in the change's arena */
+    const char *nm;          /* the same as a pointer, once the arena is complete */
+    uint64_t submitted_at;
+    uint64_t ref;            /* its document, once the record's place is known */
+    uint32_t seq;            /* order in the change: the later of two same names wins */
+    uint32_t pos;            /* where it goes among g's files (before the change) */
+    uint8_t differs;         /* user or task name differ from the group's */
+    uint8_t replace;         /* pos holds a file of the same name */
+    uint8_t drop;            /* a later item has the same name */
+};
+
+/* What a change does to one group. */
+struct gprep {
+    struct fgroup *g;
+    size_t a, b;             /* its items, [a, b) after sorting */
+    uint32_t ins;            /* files added */
+    uint64_t least;
+    uint8_t mixed, mixed_time;
+};
+
+/* A prepared files change: groups created, reads done, room reserved. */
+struct pend {
+    struct pitem *it;
+    size_t n, cap;
+    char *arena;
+    size_t alen, acap;
+    struct gprep *gp;
+    size_t ngp;
+    metaidx_map fresh;            /* new groups by task_id */
+};
+
+static void pend_init(struct pend *p)
+{
+    memset(p, 0, sizeof *p);
+    metaidx_map_init(&p->fresh, group_key);
+}
+
+/* Undoes a prepared change that was not applied (or frees an applied one). */
+static void pend_abort(struct pend *p)
+{
+    for (size_t i = 0; i < p->fresh.cap; i++)
+        if (p->fresh.slot && p->fresh.slot[i].val) {
+            struct fgroup *g = p->fresh.slot[i].val;
+            if (g->fresh) group_free(g);
+        }
+    free(p->it);
+    free(p->arena);
+    free(p->gp);
+    metaidx_map_free(&p->fresh);
+}
+
+static const char *pname(const struct pend *p, const struct pitem *it) { (void)p; return it->nm; }
+
+/* Adds one file; ref: where its document is (replay) or 0 (set after commit). */
+static int pend_add(struct mj *mj, struct pend *p, const file_rec *f, uint64_t ref)
+{
+    if (!str_ok(f->task_id, sizeof f->task_id) || !f->task_id[0] || !f->file_name[0] ||
+        !str_ok(f->user_id, sizeof f->user_id) || !str_ok(f->task_name, sizeof f->task_name) ||
+        !str_ok(f->file_name, sizeof f->file_name) || !str_ok(f->file_path, sizeof f->file_path))
+        return META_E_ARG;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        struct pitem *ni = realloc(p->it, cap * sizeof *ni);
+        if (!ni) return META_E_NOMEM;
+        p->it = ni;
+        p->cap = cap;
+    }
+    size_t ln = strlen(f->file_name) + 1;
+    if (p->alen + ln > p->acap) {
+        size_t cap = p->acap ? p->acap : 4096;
+        while (cap < p->alen + ln) cap *= 2;
+        char *na = realloc(p->arena, cap);
+        if (!na) return META_E_NOMEM;
+        p->arena = na;
+        p->acap = cap;
+    }
+    struct fgroup *g = metaidx_map_get(&mj->groups, f->task_id);
+    if (!g) g = metaidx_map_get(&p->fresh, f->task_id);
+    if (!g) {
+        int e = 0;
+        size_t li = strlen(f->task_id) + 1;
+        g = calloc(1, sizeof *g + li);
+        if (!g) return META_E_NOMEM;
+        memcpy(g->task_id, f->task_id, li);
+        g->user_id = meta_journal_intern(mj, f->user_id);
+        g->task_name = meta_journal_intern(mj, f->task_name);
+        g->submitted_at = f->submitted_at;
+        g->fresh = 1;
+        if (g->user_id && g->task_name) metaidx_map_put(&p->fresh, g, &e);
+        if (!g->user_id || !g->task_name || e) { free(g); return META_E_NOMEM; }
+    }
+    struct pitem *it = &p->it[p->n];
+    memset(it, 0, sizeof *it);
+    it->g = g;
+    it->name = p->alen;
+    memcpy(p->arena + p->alen, f->file_name, ln);
+    p->alen += ln;
+    it->submitted_at = f->submitted_at;
+    it->ref = ref;
+    it->seq = (uint32_t)p->n++;
+    it->differs = strcmp(f->user_id, g->user_id) || strcmp(f->task_name, g->task_name);
+    return 0;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+    const struct pitem *x = a, *y = b;
+    if (x->g != y->g) return (uintptr_t)x->g < (uintptr_t)y->g ? -1 : 1;
+    int c = strcmp(x->nm, y->nm);
+    if (c) return c;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The file_name of a stored document (into r's window), or NULL. */
+static const char *stored_name(metaref_reader *r, uint64_t ref, int *rc)
+{
+    const uint8_t *doc;
+    uint32_t len;
+    bson_t b;
+    bson_iter_t it;
+    if ((*rc = metaref_read(r, ref, &doc, &len)) != 0) return NULL;
+    if (bson_init_static(&b, doc, len) && bson_iter_init_find(&it, &b, "file_name") &&
+        BSON_ITER_HOLDS_UTF8(&it))
+        return bson_iter_utf8(&it, NULL);
+    *rc = META_E_CORRUPT;
+    return NULL;
+}
+
+/* Exact group statistics when files are replaced by ones that differ in
+ * user, name or time: every remaining stored file is read. */
+static int recompute(struct pend *p, struct gprep *gp, metaref_reader *r, file_rec *scratch)
+{
+    struct fgroup *g = gp->g;
+    int first = 1, rc;
+    uint64_t t0 = 0;
+    gp->mixed = gp->mixed_time = 0;
+    gp->least = UINT64_MAX;
+    size_t k = gp->a;
+    for (uint32_t i = 0; i < g->n; i++) {
+        /* Replaced positions ascend with the (sorted) names. */
+        while (k < gp->b && (p->it[k].drop || !p->it[k].replace || p->it[k].pos < i)) k++;
+        if (k < gp->b && p->it[k].pos == i) continue;
+        const uint8_t *doc;
+        uint32_t len;
+        if ((rc = metaref_read(r, g->ref[i], &doc, &len)) != 0 ||
+            (rc = meta_journal_file_decode(doc, len, scratch)) != 0)
+            return rc;
+        if (strcmp(scratch->user_id, g->user_id) || strcmp(scratch->task_name, g->task_name)) gp->mixed = 1;
+        if (first) t0 = scratch->submitted_at, first = 0;
+        else if (scratch->submitted_at != t0) gp->mixed_time = 1;
+        if (scratch->submitted_at < gp->least) gp->least = scratch->submitted_at;
+    }
+    for (size_t j = gp->a; j < gp->b; j++) {
+        const struct pitem *it = &p->it[j];
+        if (it->drop) continue;
+        if (it->differs) gp->mixed = 1;
+        if (first) t0 = it->submitted_at, first = 0;
+        else if (it->submitted_at != t0) gp->mixed_time = 1;
+        if (it->submitted_at < gp->least) gp->least = it->submitted_at;
+    }
+    return 0;
+}
+
+/* Orders the items, finds where each goes (reading stored names where the
+ * group has files already), computes the groups' new statistics and
+ * reserves every byte the apply needs. I/O errors fail the change. */
+static int pend_prepare(struct mj *mj, struct pend *p)
+{
+    metaref_reader r;
+    file_rec *scratch = NULL;
+    int rc = 0, sorted = 1;
+    size_t ngroups = 0;
+    metaref_reader_init(&r, &mj->src);
+    for (size_t i = 0; i < p->n; i++) p->it[i].nm = p->arena + p->it[i].name;
+    for (size_t i = 1; i < p->n && sorted; i++)
+        if (item_cmp(&p->it[i - 1], &p->it[i]) > 0) sorted = 0;
+    if (!sorted) qsort(p->it, p->n, sizeof *p->it, item_cmp);
+    for (size_t i = 0; i < p->n; i++) {
+        if (i == 0 || p->it[i].g != p->it[i - 1].g) ngroups++;
+        if (i + 1 < p->n && p->it[i + 1].g == p->it[i].g && !strcmp(pname(p, &p->it[i]), pname(p, &p->it[i + 1])))
+            p->it[i].drop = 1;
+    }
+    if (!(p->gp = calloc(ngroups ? ngroups : 1, sizeof *p->gp))) { rc = META_E_NOMEM; goto out; }
+    for (size_t a = 0; a < p->n;) {
+        struct fgroup *g = p->it[a].g;
+        size_t b = a;
+        while (b < p->n && p->it[b].g == g) b++;
+        struct gprep *gp = &p->gp[p->ngp++];
+        int need_exact = 0;
+        gp->g = g;
+        gp->a = a;
+        gp->b = b;
+        gp->mixed = g->mixed;
+        gp->mixed_time = g->mixed_time;
+        gp->least = g->n ? g->submitted_at : p->it[a].submitted_at;
+        uint64_t t0 = g->n ? g->submitted_at : p->it[a].submitted_at;
+        /* Appending past the last stored name needs one read, not a search. */
+        const char *last = NULL;
+        if (g->n && !(last = stored_name(&r, g->ref[g->n - 1], &rc))) goto out;
+        int append = !g->n || strcmp(pname(p, &p->it[a]), last) > 0;
+        for (size_t k = a; k < b; k++) {
+            struct pitem *it = &p->it[k];
+            if (it->drop) continue;
+            if (append) {
+                it->pos = g->n;
+            } else {
+                uint32_t lo = 0, hi = g->n;
+                while (lo < hi) {
+                    uint32_t mid = lo + (hi - lo) / 2;
+                    const char *s = stored_name(&r, g->ref[mid], &rc);
+                    if (!s) goto out;
+                    int c = strcmp(s, pname(p, it));
+                    if (c == 0) { lo = mid; it->replace = 1; break; }
+                    if (c < 0) lo = mid + 1;
+                    else hi = mid;
+                }
+                it->pos = lo;
+                if (it->replace) need_exact = 1;
+            }
+            if (!it->replace) gp->ins++;
+            if (it->differs) gp->mixed = 1;
+            if (it->submitted_at != t0) gp->mixed_time = 1;
+            if (it->submitted_at < gp->least) gp->least = it->submitted_at;
+        }
+        /* A replaced file may have been the one that made the group mixed
+         * or set its least time: only a full look tells. */
+        if (need_exact && (g->mixed || g->mixed_time || gp->mixed || gp->mixed_time)) {
+            if (!scratch && !(scratch = malloc(sizeof *scratch))) { rc = META_E_NOMEM; goto out; }
+            if ((rc = recompute(p, gp, &r, scratch)) != 0) goto out;
+        }
+        if (g->n + gp->ins > g->cap) {
+            uint64_t *nr = realloc(g->ref, (g->n + gp->ins) * sizeof *nr);
+            if (!nr) { rc = META_E_NOMEM; goto out; }
+            g->ref = nr;
+            g->cap = g->n + gp->ins;
+        }
+        a = b;
+    }
+    if (metaidx_map_reserve(&mj->groups, p->fresh.n) < 0 || metaidx_ord_reserve(&mj->gord, p->fresh.n) < 0)
+        rc = META_E_NOMEM;
+out:
+    free(scratch);
+    metaref_reader_free(&r);
+    return rc;
+}
+
+/* Cannot fail: everything was read and reserved. */
+static void pend_apply(struct mj *mj, struct pend *p)
+{
+    int e;
+    for (size_t gi = 0; gi < p->ngp; gi++) {
+        struct gprep *gp = &p->gp[gi];
+        struct fgroup *g = gp->g;
+        if (g->fresh) {
+            g->fresh = 0;
+            metaidx_map_put(&mj->groups, g, &e);
+            metaidx_ord_insert(&mj->gord, g);
+        }
+        for (size_t k = gp->a; k < gp->b; k++)
+            if (!p->it[k].drop && p->it[k].replace) g->ref[p->it[k].pos] = p->it[k].ref;
+        /* Inserts merged in from the back, so each stored ref moves once. */
+        size_t src = g->n, dst = g->n + gp->ins;
+        for (size_t k = gp->b; k-- > gp->a;) {
+            const struct pitem *it = &p->it[k];
+            if (it->drop || it->replace) continue;
+            while (src > it->pos) g->ref[--dst] = g->ref[--src];
+            g->ref[--dst] = it->ref;
+        }
+        g->n += gp->ins;
+        mj->nfiles += gp->ins;
+        g->mixed = gp->mixed;
+        if (gp->mixed_time != g->mixed_time) {
+            g->mixed_time = gp->mixed_time;
+            if (gp->mixed_time) mj->mixed_time++;
+            else mj->mixed_time--;
+        }
+        if (gp->least != g->submitted_at) {
+            /* Same count, so the re-insert cannot need memory. */
+            metaidx_ord_remove_at(&mj->gord, metaidx_ord_find(&mj->gord, g));
+            g->submitted_at = gp->least;
+            metaidx_ord_insert(&mj->gord, g);
+        }
+    }
+}
+
+/* The i-th record of a files commit. */
+static int build_files_rec(bson_t *rec, const file_rec *files, size_t n)
 {
     bson_t arr, doc;
     char key[16];
@@ -372,34 +575,59 @@ static int build_files_rec(bson_t *rec, size_t n, file_at_fn at, void *ctx)
     for (size_t i = 0; i < n && !rc; i++) {
         bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
         if (!bson_append_document_begin(&arr, k, -1, &doc)) { rc = META_E_NOMEM; break; }
-        rc = metadoc_file_to_bson(at(ctx, i), &doc);
+        rc = metadoc_file_to_bson(&files[i], &doc);
         if (!bson_append_document_end(&arr, &doc) && !rc) rc = META_E_NOMEM;
     }
     if (!bson_append_array_end(rec, &arr) && !rc) rc = META_E_NOMEM;
     return rc;
 }
 
+/* Offsets of the documents of rec's "docs" array inside rec: off[0..n). */
+static int docs_offsets(const bson_t *rec, uint64_t *off, size_t n)
+{
+    bson_iter_t it, arr;
+    size_t i = 0;
+    if (!bson_iter_init_find(&it, rec, "docs") || !bson_iter_recurse(&it, &arr)) return -1;
+    while (i < n && bson_iter_next(&arr)) {
+        const uint8_t *data = NULL;
+        uint32_t len = 0;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&arr)) return -1;
+        bson_iter_document(&arr, &len, &data);
+        off[i++] = (uint64_t)(data - bson_get_data(rec));
+    }
+    return i == n ? 0 : -1;
+}
+
 static int files_put_locked(struct mj *mj, const file_rec *files, size_t n, char *err, size_t errcap)
 {
     struct pend p;
     bson_t rec = BSON_INITIALIZER;
-    int rc = 0;
+    uint64_t *off = NULL, body = 0;
+    int rc = writable(mj, err, errcap);
+    if (rc) return rc;
     pend_init(&p);
-    for (size_t i = 0; i < n && !rc; i++) rc = pend_add(mj, &p, &files[i]);
-    if (!rc) rc = pend_reserve(mj, &p);
+    for (size_t i = 0; i < n && !rc; i++) rc = pend_add(mj, &p, &files[i], 0);
     if (rc) { meta_errf(err, errcap, rc == META_E_ARG ? "files_put: bad record" : "out of memory"); goto out; }
-    if (mj->j) {
-        if ((rc = build_files_rec(&rec, n, array_at, (void *)files)) != 0) {
-            meta_errf(err, errcap, "files_put: bad or oversized records");
-            goto out;
-        }
-        if ((rc = commit(mj, &rec, err, errcap)) != 0) goto out;
+    if ((rc = build_files_rec(&rec, files, n)) != 0) {
+        meta_errf(err, errcap, "files_put: bad or oversized records");
+        goto out;
     }
+    if (!(off = malloc(n * sizeof *off)) || docs_offsets(&rec, off, n) != 0) {
+        rc = META_E_NOMEM;
+        meta_errf(err, errcap, "out of memory");
+        goto out;
+    }
+    if ((rc = pend_prepare(mj, &p)) != 0) {
+        meta_errf(err, errcap, rc == META_E_NOMEM ? "out of memory" : "files_put: reading the task's stored "
+                  "file records failed");
+        goto out;
+    }
+    if (mj->j && (rc = commit(mj, &rec, &body, err, errcap)) != 0) goto out;
+    for (size_t i = 0; i < p.n; i++) p.it[i].ref = metaref_make(mj->jsrc, body + off[p.it[i].seq]);
     pend_apply(mj, &p);
-    bson_destroy(&rec);
-    return 0;
 out:
     pend_abort(&p);
+    free(off);
     bson_destroy(&rec);
     return rc;
 }
@@ -407,15 +635,17 @@ out:
 static int files_del_locked(struct mj *mj, const char *task_id, char *err, size_t errcap)
 {
     bson_t rec = BSON_INITIALIZER;
+    uint64_t body;
     int rc = 0;
     struct fgroup *g = metaidx_map_get(&mj->groups, task_id);
     if (!g) goto out;   /* nothing to delete is not an error, and needs no record */
     BSON_APPEND_UTF8(&rec, "op", "files_del");
     BSON_APPEND_UTF8(&rec, "task_id", task_id);
-    if ((rc = commit(mj, &rec, err, errcap)) != 0) goto out;
+    if ((rc = commit(mj, &rec, &body, err, errcap)) != 0) goto out;
     metaidx_map_del(&mj->groups, task_id);
     metaidx_ord_remove_at(&mj->gord, metaidx_ord_find(&mj->gord, g));
     if (g->mixed_time) mj->mixed_time--;
+    mj->nfiles -= g->n;
     group_free(g);
 out:
     bson_destroy(&rec);
@@ -425,6 +655,7 @@ out:
 static int worker_put_locked(struct mj *mj, const worker_rec *w, char *err, size_t errcap)
 {
     bson_t rec = BSON_INITIALIZER, doc;
+    uint64_t body;
     int rc = 0, e;
     worker_rec *n = malloc(sizeof *n);
     if (!n || metaidx_map_reserve(&mj->workers, 1) < 0) { rc = META_E_NOMEM; goto out; }
@@ -435,7 +666,7 @@ static int worker_put_locked(struct mj *mj, const worker_rec *w, char *err, size
         rc = metadoc_worker_to_bson(w, &doc);
         if (!bson_append_document_end(&rec, &doc) && !rc) rc = META_E_NOMEM;
         if (rc) { meta_errf(err, errcap, "worker %s: bad record", w->worker_id); goto out; }
-        if ((rc = commit(mj, &rec, err, errcap)) != 0) goto out;
+        if ((rc = commit(mj, &rec, &body, err, errcap)) != 0) goto out;
     }
     free(metaidx_map_put(&mj->workers, n, &e));
     n = NULL;
@@ -454,6 +685,7 @@ struct replay {
     FILE *listing;      /* `master --check -v`: one line per record */
     const char *name;
     const journal_report *rep;
+    int src;            /* the file as a metaref source */
 };
 
 static void list_rec(struct replay *r, const char *op, bson_t *b)
@@ -477,7 +709,13 @@ static int sub_doc(bson_iter_t *it, bson_t *sub)
     return bson_init_static(sub, data, len) ? 0 : -1;
 }
 
-static int replay_files(struct replay *r, bson_iter_t *it)
+/* Where a document inside the record being replayed is stored. */
+static uint64_t replay_ref(const struct replay *r, const uint8_t *body, const bson_t *d)
+{
+    return metaref_make(r->src, r->rep->cur_off + JOURNAL_REC_HDR_SIZE + (uint64_t)(bson_get_data(d) - body));
+}
+
+static int replay_files(struct replay *r, const uint8_t *body, bson_iter_t *it)
 {
     struct pend p;
     bson_iter_t arr;
@@ -487,18 +725,15 @@ static int replay_files(struct replay *r, bson_iter_t *it)
     while (!rc && bson_iter_next(&arr)) {
         bson_t d;
         file_rec *f = r->scratch;
-        f->task_id[0] = f->user_id[0] = f->task_name[0] = f->file_name[0] = f->file_path[0] = 0;
-        f->submitted_at = f->file_size = f->stored_at = 0;
-        f->mode = 0;
-        memset(f->sha256, 0, sizeof f->sha256);
-        rc = sub_doc(&arr, &d) ? META_E_CORRUPT : metadoc_file_from_bson(&d, f, NULL, 0);
-        if (!rc) rc = pend_add(r->mj, &p, f);
+        if (sub_doc(&arr, &d)) { rc = META_E_CORRUPT; break; }
+        rc = meta_journal_file_decode(bson_get_data(&d), d.len, f);
+        if (!rc) rc = pend_add(r->mj, &p, f, replay_ref(r, body, &d));
         if (rc == META_E_ARG) rc = META_E_CORRUPT;
     }
-    if (!rc) rc = pend_reserve(r->mj, &p);
-    if (rc) { pend_abort(&p); return rc; }
-    pend_apply(r->mj, &p);
-    return 0;
+    if (!rc) rc = pend_prepare(r->mj, &p);
+    if (!rc) pend_apply(r->mj, &p);
+    pend_abort(&p);
+    return rc;
 }
 
 static int replay_rec(void *ctx, const uint8_t *body, size_t len)
@@ -516,11 +751,13 @@ static int replay_rec(void *ctx, const uint8_t *body, size_t len)
         task_rec_init(&t);
         if (bson_iter_init_find(&it, &b, "doc") && sub_doc(&it, &d) == 0 &&
             (rc = metadoc_task_from_bson(&d, &t, NULL, 0)) == 0) {
-            rc = t.task_id[0] ? task_put_locked(r->mj, &t, &d, NULL, 0) : META_E_CORRUPT;
+            rc = t.task_id[0] ? task_put_locked(r->mj, &t, bson_get_data(&d), d.len, replay_ref(r, body, &d),
+                                                NULL, 0)
+                              : META_E_CORRUPT;
         }
         task_rec_free(&t);
     } else if (!strcmp(op, "files")) {
-        if (bson_iter_init_find(&it, &b, "docs")) rc = replay_files(r, &it);
+        if (bson_iter_init_find(&it, &b, "docs")) rc = replay_files(r, body, &it);
     } else if (!strcmp(op, "files_del")) {
         if (bson_iter_init_find(&it, &b, "task_id") && BSON_ITER_HOLDS_UTF8(&it))
             rc = files_del_locked(r->mj, bson_iter_utf8(&it, NULL), NULL, 0);
@@ -537,49 +774,86 @@ static int replay_rec(void *ctx, const uint8_t *body, size_t len)
 
 /* ---- snapshot / compaction ---- */
 
-static int snap_append(journal *s, bson_t *rec, char *err, size_t errcap)
+/* Appends rec to the snapshot; *body_off gets where its body starts. */
+static int snap_append(journal *s, bson_t *rec, uint64_t *body_off, char *err, size_t errcap)
 {
+    *body_off = journal_size(s) + JOURNAL_REC_HDR_SIZE;
     int rc = journal_append(s, bson_get_data(rec), rec->len, 0, err, errcap);
-    bson_reinit(rec);
     return rc;
 }
 
-static int write_snapshot(struct mj *mj, journal *s, char *err, size_t errcap)
+/* Writes every live record into s (source ssrc) and fills the documents'
+ * new places: ntask[i] for tord.v[i], nfile[] for the groups' files in
+ * gord order. */
+static int write_snapshot(struct mj *mj, journal *s, int ssrc, uint64_t *ntask, uint64_t *nfile,
+                          char *err, size_t errcap)
 {
     bson_t rec = BSON_INITIALIZER, doc;
+    metaref_reader r;
+    uint64_t body = 0, *off = NULL;
+    size_t fi = 0;
     int rc = 0;
-    file_rec *scratch = malloc(sizeof *scratch);
-    if (!scratch) { meta_errf(err, errcap, "out of memory"); rc = META_E_NOMEM; goto out; }
+    metaref_reader_init(&r, &mj->src);
+    if (!(off = malloc(FILES_PER_SNAP_REC * sizeof *off))) { rc = META_E_NOMEM; goto out; }
     for (size_t i = 0; i < mj->tord.n && !rc; i++) {
         const struct tnode *n = mj->tord.v[i];
+        const uint8_t *dp;
+        uint32_t dl;
         bson_t d;
+        bson_reinit(&rec);
+        if ((rc = meta_journal_task_doc(mj, n, &r, &dp, &dl)) != 0) {
+            meta_errf(err, errcap, "snapshot: task %s: its stored document is unreadable", n->task_id);
+            break;
+        }
         BSON_APPEND_UTF8(&rec, "op", "task");
-        if (!bson_init_static(&d, n->doc, n->doclen) || !BSON_APPEND_DOCUMENT(&rec, "doc", &d)) {
+        if (!bson_init_static(&d, dp, dl) || !BSON_APPEND_DOCUMENT(&rec, "doc", &d)) {
             meta_errf(err, errcap, "snapshot: task %s: bad record", n->task_id);
             rc = META_E_NOMEM;
         }
-        if (!rc) rc = snap_append(s, &rec, err, errcap);
+        if (!rc) rc = snap_append(s, &rec, &body, err, errcap);
+        ntask[i] = metaref_make(ssrc, body + doc_offset(&rec, "doc"));
     }
     for (size_t i = 0; i < mj->gord.n && !rc; i++) {
         struct fgroup *g = mj->gord.v[i];
         for (size_t k = 0; k < g->n && !rc; k += FILES_PER_SNAP_REC) {
             size_t m = g->n - k < FILES_PER_SNAP_REC ? g->n - k : FILES_PER_SNAP_REC;
-            struct group_src src = { g, k, scratch };
-            rc = build_files_rec(&rec, m, group_at, &src);
-            if (!rc) rc = snap_append(s, &rec, err, errcap);
+            bson_t arr;
+            char key[16];
+            const char *kk;
+            bson_reinit(&rec);
+            BSON_APPEND_UTF8(&rec, "op", "files");
+            BSON_APPEND_ARRAY_BEGIN(&rec, "docs", &arr);
+            for (size_t x = 0; x < m && !rc; x++) {
+                const uint8_t *dp;
+                uint32_t dl;
+                bson_t d;
+                if ((rc = metaref_read(&r, g->ref[k + x], &dp, &dl)) != 0) {
+                    meta_errf(err, errcap, "snapshot: a file record of task %s is unreadable", g->task_id);
+                    break;
+                }
+                bson_uint32_to_string((uint32_t)x, &kk, key, sizeof key);
+                if (!bson_init_static(&d, dp, dl) || !bson_append_document(&arr, kk, -1, &d)) rc = META_E_NOMEM;
+            }
+            if (!bson_append_array_end(&rec, &arr) && !rc) rc = META_E_NOMEM;
+            if (!rc && docs_offsets(&rec, off, m) != 0) rc = META_E_NOMEM;
+            if (!rc) rc = snap_append(s, &rec, &body, err, errcap);
+            for (size_t x = 0; x < m && !rc; x++) nfile[fi++] = metaref_make(ssrc, body + off[x]);
         }
     }
     for (size_t i = 0; i < mj->workers.cap && !rc; i++) {
         if (!mj->workers.slot[i].val) continue;
+        bson_reinit(&rec);
         BSON_APPEND_UTF8(&rec, "op", "worker");
         BSON_APPEND_DOCUMENT_BEGIN(&rec, "doc", &doc);
         rc = metadoc_worker_to_bson(mj->workers.slot[i].val, &doc);
         bson_append_document_end(&rec, &doc);
-        if (!rc) rc = snap_append(s, &rec, err, errcap);
+        if (!rc) rc = snap_append(s, &rec, &body, err, errcap);
     }
     if (!rc) rc = journal_sync(s, err, errcap);
 out:
-    free(scratch);
+    if (rc == META_E_NOMEM) meta_errf(err, errcap, "snapshot: out of memory");
+    free(off);
+    metaref_reader_free(&r);
     bson_destroy(&rec);
     return rc;
 }
@@ -600,19 +874,28 @@ static void keep_prev(const char *path, const char *prev)
 static int swap_journal(struct mj *mj, char *err, size_t errcap)
 {
     journal *nj = NULL;
+    int src = -1;
     int rc = journal_create(mj->jtmp, mj->gen, &nj, err, errcap);
-    keep_prev(mj->jpath, mj->jprev);
+    if (!rc && (src = metaref_open(&mj->src, mj->jtmp)) < 0) {
+        meta_errf(err, errcap, "%s: %s", mj->jtmp, strerror(errno));
+        rc = META_E_IO;
+    }
+    if (!rc) keep_prev(mj->jpath, mj->jprev);
     if (!rc && rename(mj->jtmp, mj->jpath) < 0) {
         meta_errf(err, errcap, "rename %s: %s", mj->jtmp, strerror(errno));
         rc = META_E_IO;
     }
     if (rc) {
+        metaref_close(&mj->src, src);
         journal_close(nj);
         unlink(mj->jtmp);
         return rc;
     }
     journal_close(mj->j);
     mj->j = nj;
+    /* Nothing refers to the superseded journal: compaction moved it all. */
+    metaref_close(&mj->src, mj->jsrc);
+    mj->jsrc = src;
     mj->stale = 0;
     mj->compact_next = 0;
     return journal_fsync_dir(mj->dir, err, errcap);
@@ -622,29 +905,67 @@ static int swap_journal(struct mj *mj, char *err, size_t errcap)
  * journal G+1; snapshot G and journal G stay as snapshot.prev and
  * journal.prev (together they equal snapshot G+1). A crash before the snapshot's rename leaves the old state;
  * after it, the snapshot holds everything and the old journal (generation
- * G) is skipped at open. */
+ * G) is skipped at open. Every reference moves into the new snapshot. */
 static int do_compact(struct mj *mj, char *err, size_t errcap)
 {
     journal *s = NULL;
-    int rc = journal_create(mj->stmp, mj->gen + 1, &s, err, errcap);
-    if (!rc) rc = write_snapshot(mj, s, err, errcap);
+    int ssrc = -1;
+    uint64_t *ntask = malloc((mj->tord.n + 1) * sizeof *ntask), *nfile = malloc((mj->nfiles + 1) * sizeof *nfile);
+    uint64_t snap_size = 0;
+    int rc = ntask && nfile ? 0 : META_E_NOMEM;
+    if (rc) meta_errf(err, errcap, "compaction: out of memory");
+    if (!rc) rc = journal_create(mj->stmp, mj->gen + 1, &s, err, errcap);
+    if (!rc && (ssrc = metaref_open(&mj->src, mj->stmp)) < 0) {
+        meta_errf(err, errcap, "%s: %s", mj->stmp, strerror(errno));
+        rc = META_E_IO;
+    }
+    if (!rc) rc = write_snapshot(mj, s, ssrc, ntask, nfile, err, errcap);
+    if (!rc) snap_size = journal_size(s);
     journal_close(s);
+    /* The index of the old snapshot must be gone before the new one is
+     * in place (meta_journal_index.c). */
+    if (!rc && access(mj->ipath, F_OK) == 0 &&
+        (unlink(mj->ipath) < 0 || journal_fsync_dir(mj->dir, err, errcap) != 0)) {
+        if (!err || !err[0]) meta_errf(err, errcap, "unlink %s: %s", mj->ipath, strerror(errno));
+        rc = META_E_IO;
+    }
     if (!rc) keep_prev(mj->spath, mj->sprev);
     if (!rc && rename(mj->stmp, mj->spath) < 0) {
         meta_errf(err, errcap, "rename %s: %s", mj->stmp, strerror(errno));
         rc = META_E_IO;
     }
     if (rc) {
+        metaref_close(&mj->src, ssrc);
         unlink(mj->stmp);
-        return rc;
+        goto out;
     }
+    for (size_t i = 0; i < mj->tord.n; i++) {
+        struct tnode *n = mj->tord.v[i];
+        n->ref = ntask[i];
+        if (n->dirty) dirty_drop(mj, n);
+    }
+    for (size_t i = 0, fi = 0; i < mj->gord.n; i++) {
+        struct fgroup *g = mj->gord.v[i];
+        memcpy(g->ref, nfile + fi, g->n * sizeof *nfile);
+        fi += g->n;
+    }
+    /* Only the new snapshot and the live journal (until it is swapped) are
+     * still referred to... and the live journal no longer is either. */
+    metaref_close_except(&mj->src, ssrc, mj->jsrc);
+    mj->ssrc = ssrc;
     /* From here the live journal is superseded: appending to it would be
      * lost at the next open, so until a fresh one is in place (here, or
      * retried by the next change) changes fail instead. */
     mj->gen++;
     mj->stale = 1;
-    if ((rc = journal_fsync_dir(mj->dir, err, errcap)) != 0) return rc;
-    return swap_journal(mj, err, errcap);
+    if ((rc = journal_fsync_dir(mj->dir, err, errcap)) != 0) goto out;
+    /* Without an index the next start replays the snapshot: slower, no less right. */
+    if (meta_journal_index_write(mj, mj->itmp, mj->ipath, snap_size, NULL, 0) != 0) unlink(mj->itmp);
+    rc = swap_journal(mj, err, errcap);
+out:
+    free(ntask);
+    free(nfile);
+    return rc;
 }
 
 #define LOCKED_CHANGE(call) do { \
@@ -657,7 +978,7 @@ static int do_compact(struct mj *mj, char *err, size_t errcap)
 static int j_task_put(meta *m, const task_rec *t, char *err, size_t errcap)
 {
     struct mj *mj = (struct mj *)m;
-    LOCKED_CHANGE(task_put_locked(mj, t, NULL, err, errcap));
+    LOCKED_CHANGE(task_put_rec(mj, t, err, errcap));
 }
 
 static int j_task_put_nosync(meta *m, const task_rec *t, char *err, size_t errcap)
@@ -665,7 +986,7 @@ static int j_task_put_nosync(meta *m, const task_rec *t, char *err, size_t errca
     struct mj *mj = (struct mj *)m;
     pthread_rwlock_wrlock(&mj->lock);
     mj->nosync = 1;
-    int rc = task_put_locked(mj, t, NULL, err, errcap);
+    int rc = task_put_rec(mj, t, err, errcap);
     mj->nosync = 0;
     if (rc == 0) maybe_compact(mj);
     pthread_rwlock_unlock(&mj->lock);
@@ -687,7 +1008,7 @@ static int j_sync(meta *m, char *err, size_t errcap)
     pthread_rwlock_wrlock(&mj->lock);
     j = mj->j;
     gen = mj->gen;
-    if (j) rc = journal_flush(j, &upto, &fd, err, errcap);
+    if (j && (rc = journal_flush(j, &upto, &fd, err, errcap)) != 0) dirty_fail(mj);
     pthread_rwlock_unlock(&mj->lock);
     if (rc == 0 && fd >= 0) {
         if (journal_datasync(fd) < 0) {
@@ -696,7 +1017,10 @@ static int j_sync(meta *m, char *err, size_t errcap)
         }
         close(fd);
         pthread_rwlock_wrlock(&mj->lock);
-        if (rc == 0 && mj->j == j && mj->gen == gen) journal_mark_synced(j, upto);
+        if (rc == 0 && mj->j == j && mj->gen == gen) {
+            journal_mark_synced(j, upto);
+            dirty_clean(mj);
+        }
         pthread_rwlock_unlock(&mj->lock);
     }
     pthread_mutex_unlock(&mj->sync_mu);
@@ -742,23 +1066,41 @@ static int j_compact(meta *m, char *err, size_t errcap)
     return rc;
 }
 
-/* Forgets every record (a replay that must start over from another base). */
-static void clear_state(struct mj *mj)
+static void init_state(struct mj *mj)
 {
-    for (size_t i = 0; i < mj->tasks.cap; i++) free(mj->tasks.slot[i].val);
-    for (size_t i = 0; i < mj->groups.cap; i++) group_free(mj->groups.slot[i].val);
-    for (size_t i = 0; i < mj->workers.cap; i++) free(mj->workers.slot[i].val);
-    metaidx_map_free(&mj->tasks);
-    metaidx_map_free(&mj->groups);
-    metaidx_map_free(&mj->workers);
-    metaidx_ord_free(&mj->tord);
-    metaidx_ord_free(&mj->gord);
     metaidx_map_init(&mj->tasks, task_key);
     metaidx_map_init(&mj->groups, group_key);
     metaidx_map_init(&mj->workers, worker_key);
+    metaidx_map_init(&mj->strings, str_key);
     metaidx_ord_init(&mj->tord, task_ord);
     metaidx_ord_init(&mj->gord, group_ord);
-    mj->mixed_time = 0;
+    mj->mixed_time = mj->nfiles = mj->ndirty = 0;
+}
+
+/* Forgets every record and closes every source (a replay that must start
+ * over from another base). */
+static void clear_state(struct mj *mj)
+{
+    for (size_t i = 0; i < mj->tasks.cap; i++) {
+        struct tnode *n = mj->tasks.slot[i].val;
+        if (n) free(n->doc);
+        free(n);
+    }
+    for (size_t i = 0; i < mj->groups.cap; i++) group_free(mj->groups.slot[i].val);
+    for (size_t i = 0; i < mj->workers.cap; i++) free(mj->workers.slot[i].val);
+    for (size_t i = 0; i < mj->strings.cap; i++) free(mj->strings.slot[i].val);
+    metaidx_map_free(&mj->tasks);
+    metaidx_map_free(&mj->groups);
+    metaidx_map_free(&mj->workers);
+    metaidx_map_free(&mj->strings);
+    metaidx_ord_free(&mj->tord);
+    metaidx_ord_free(&mj->gord);
+    free(mj->dirty);
+    mj->dirty = NULL;
+    mj->capdirty = 0;
+    metaref_close_except(&mj->src, -1, -1);
+    mj->jsrc = mj->ssrc = -1;
+    init_state(mj);
 }
 
 static void j_close(meta *m)
@@ -768,6 +1110,7 @@ static void j_close(meta *m)
     metaidx_map_free(&mj->tasks);
     metaidx_map_free(&mj->groups);
     metaidx_map_free(&mj->workers);
+    metaidx_map_free(&mj->strings);
     metaidx_ord_free(&mj->tord);
     metaidx_ord_free(&mj->gord);
     journal_close(mj->j);
@@ -780,6 +1123,8 @@ static void j_close(meta *m)
     free(mj->stmp);
     free(mj->jprev);
     free(mj->sprev);
+    free(mj->ipath);
+    free(mj->itmp);
     free(mj);
 }
 
@@ -845,11 +1190,18 @@ static void probe(struct sfile *f, const char *path, const char *name)
 
 /* Replays one file into mj; maps journal codes onto META_E_* (equal values). */
 static int replay_one(struct mj *mj, const struct sfile *f, int strict, int salvage,
-                      journal_report *jr, meta_open_report *rep, char *err, size_t errcap)
+                      journal_report *jr, meta_open_report *rep, int *src, char *err, size_t errcap)
 {
-    struct replay r = { mj, 0, malloc(sizeof(file_rec)), rep->listing, f->name, jr };
+    struct replay r = { mj, 0, malloc(sizeof(file_rec)), rep->listing, f->name, jr, -1 };
     int rc;
     if (!r.scratch) { meta_errf(err, errcap, "out of memory"); return META_E_NOMEM; }
+    /* Its documents stay where they are: the file is kept open to read them. */
+    if ((r.src = metaref_open(&mj->src, f->path)) < 0) {
+        meta_errf(err, errcap, "%s: %s", f->path, strerror(errno));
+        free(r.scratch);
+        return META_E_IO;
+    }
+    if (src) *src = r.src;
     if (salvage) rc = journal_salvage(f->path, replay_rec, &r, jr, err, errcap);
     else rc = journal_replay(f->path, strict, replay_rec, &r, jr, err, errcap);
     free(r.scratch);
@@ -915,13 +1267,32 @@ static void damage_log(struct mj *mj, const meta_open_report *rep)
     free(p);
 }
 
+/* The fast start: the snapshot's records are checked (framing and CRC,
+ * as a strict replay would) but not decoded; its index supplies the
+ * state. Any trouble leaves an empty state for the full replay. */
+static int load_index(struct mj *mj, journal_report *jr)
+{
+    char e2[256];
+    int src = -1, rc = META_E_CORRUPT;
+    if (access(mj->ipath, F_OK) != 0) return rc;
+    if ((src = metaref_open(&mj->src, mj->spath)) >= 0 &&
+        journal_replay(mj->spath, 1, NULL, NULL, jr, e2, sizeof e2) == 0 && jr->gen > 0)
+        rc = meta_journal_index_load(mj, mj->ipath, jr->gen, jr->file_size, src, e2, sizeof e2);
+    if (rc) {
+        clear_state(mj);
+        return rc;
+    }
+    mj->ssrc = src;
+    return 0;
+}
+
 /* Replays snapshot (or its fallback) + journals, records what it finds
  * and puts a live journal in place (not in CHECK). See meta.h. */
 static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_t errcap)
 {
     struct sfile S, SP, J, JP;
     journal_report jr, jlive;
-    int rc = 0, have_base = 0, s_bad = 0, need_compact = 0, used_prev = 0, j_replayed = 0;
+    int rc = 0, have_base = 0, s_bad = 0, need_compact = 0, used_prev = 0, j_replayed = 0, jsrc = -1;
     uint32_t base = 0;
 
     memset(&jlive, 0, sizeof jlive);
@@ -937,8 +1308,12 @@ static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_
     }
     /* 1. The base: the snapshot, else the generation before, else what
      * can be read of a damaged snapshot. */
-    if (S.exists) {
-        rc = replay_one(mj, &S, 1, 0, &jr, rep, err, errcap);
+    if (S.exists && mode == META_OPEN_NORMAL && load_index(mj, &jr) == 0) {
+        have_base = 1;
+        base = jr.gen;
+        rep->records += jr.records;
+    } else if (S.exists) {
+        rc = replay_one(mj, &S, 1, 0, &jr, rep, &mj->ssrc, err, errcap);
         if (rc == 0) {
             have_base = 1;
             base = jr.gen;
@@ -960,7 +1335,7 @@ static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_
     }
     if (s_bad) {
         if (SP.exists) {
-            rc = replay_one(mj, &SP, 1, 0, &jr, rep, err, errcap);
+            rc = replay_one(mj, &SP, 1, 0, &jr, rep, &mj->ssrc, err, errcap);
             if (rc == 0) {
                 have_base = used_prev = 1;
                 base = jr.gen;
@@ -976,7 +1351,7 @@ static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_
             rep_add(rep, "no snapshot.prev to fall back to");
         }
         if (!have_base && S.exists) {
-            if ((rc = replay_one(mj, &S, 0, 1, &jr, rep, err, errcap)) != 0) return rc;
+            if ((rc = replay_one(mj, &S, 0, 1, &jr, rep, &mj->ssrc, err, errcap)) != 0) return rc;
             have_base = 1;
             base = jr.gen ? jr.gen : (J.hdr_ok ? J.gen : 0);
             rep_add(rep, "snapshot: salvaged %llu intact records; %llu bytes unreadable (their records "
@@ -995,7 +1370,7 @@ static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_
             rep_add(rep, "GAP: journal generation %u missing (journal.prev is %u): its changes are lost",
                     (unsigned)expect, (unsigned)JP.gen);
         }
-        if ((rc = replay_one(mj, &JP, 0, 0, &jr, rep, err, errcap)) != 0) return rc;
+        if ((rc = replay_one(mj, &JP, 0, 0, &jr, rep, NULL, err, errcap)) != 0) return rc;
         if (jr.bad_regions) rep->damaged = 1;
         if (jr.bad_regions || mode == META_OPEN_CHECK || used_prev) describe(rep, &JP, &jr);
         rep->lost_bytes += jr.bad_bytes;
@@ -1009,7 +1384,7 @@ static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_
                     "generation %u: the changes of generations %u..%u are lost", (unsigned)J.gen,
                     (unsigned)expect, (unsigned)expect, (unsigned)J.gen - 1);
         }
-        if ((rc = replay_one(mj, &J, 0, !J.hdr_ok, &jlive, rep, err, errcap)) != 0) return rc;
+        if ((rc = replay_one(mj, &J, 0, !J.hdr_ok, &jlive, rep, &jsrc, err, errcap)) != 0) return rc;
         if (!J.hdr_ok) rep_add(rep, "journal: bad file header (%s): salvaged", J.why);
         j_replayed = 1;
         rep->lost_bytes += jlive.bad_bytes;
@@ -1065,6 +1440,7 @@ static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_
                 (unsigned long long)rep->records);
     } else if (j_replayed && J.gen == mj->gen) {
         if ((rc = journal_open(mj->jpath, jlive.valid_end, mj->gen, &mj->j, err, errcap)) != 0) return rc;
+        mj->jsrc = jsrc;
     } else {
         /* No journal yet, or one the snapshot supersedes (a compaction
          * stopped between its two renames). */
@@ -1108,11 +1484,9 @@ meta *meta_open_journal_ex(const char *dir, uint64_t compact_bytes, int mode,
     }
     mj->base.ops = &journal_ops;
     mj->compact_bytes = compact_bytes;
-    metaidx_map_init(&mj->tasks, task_key);
-    metaidx_map_init(&mj->groups, group_key);
-    metaidx_map_init(&mj->workers, worker_key);
-    metaidx_ord_init(&mj->tord, task_ord);
-    metaidx_ord_init(&mj->gord, group_ord);
+    init_state(mj);
+    metaref_set_init(&mj->src);
+    mj->jsrc = mj->ssrc = -1;
     mj->dir = strdup(dir);
     mj->jpath = path_join(dir, "journal");
     mj->spath = path_join(dir, "snapshot");
@@ -1120,7 +1494,10 @@ meta *meta_open_journal_ex(const char *dir, uint64_t compact_bytes, int mode,
     mj->stmp = path_join(dir, "snapshot.tmp");
     mj->jprev = path_join(dir, "journal.prev");
     mj->sprev = path_join(dir, "snapshot.prev");
-    if (!mj->dir || !mj->jpath || !mj->spath || !mj->jtmp || !mj->stmp || !mj->jprev || !mj->sprev) {
+    mj->ipath = path_join(dir, "snapshot.idx");
+    mj->itmp = path_join(dir, "snapshot.idx.tmp");
+    if (!mj->dir || !mj->jpath || !mj->spath || !mj->jtmp || !mj->stmp || !mj->jprev || !mj->sprev ||
+        !mj->ipath || !mj->itmp) {
         meta_errf(err, errcap, "out of memory");
         rc = META_E_NOMEM;
         goto out;
@@ -1129,6 +1506,7 @@ meta *meta_open_journal_ex(const char *dir, uint64_t compact_bytes, int mode,
         /* Leftovers of an interrupted compaction were never renamed: not state. */
         unlink(mj->stmp);
         unlink(mj->jtmp);
+        unlink(mj->itmp);
     }
     rc = load(mj, mode, rep, err, errcap);
 out:

@@ -1,55 +1,51 @@
 /* meta_journal.h — private to the embedded metadata backend: the state
  * shared by meta_journal.c (changes, replay, compaction, open/close) and
  * meta_journal_query.c (finds). Locking as described in meta_journal.c:
- * the query functions take the rwlock shared themselves. */
+ * the query functions take the rwlock shared themselves.
+ *
+ * Memory: the documents themselves stay in the store's files (metaref.h);
+ * memory holds per task its key fields and one reference, per task with
+ * files a group with the references of its files sorted by file_name (8
+ * bytes a file), and user ids and task names once each (interned). */
 #ifndef CLOUDAI_META_JOURNAL_H
 #define CLOUDAI_META_JOURNAL_H
 #include <pthread.h>
+#include <stddef.h>
 #include "master/journal.h"
 #include "master/meta_impl.h"
 #include "master/metaidx.h"
+#include "master/metaref.h"
 
-struct fnode {
-    size_t idx;                   /* position in the group's vector */
-    uint64_t submitted_at, file_size, stored_at;
-    uint32_t mode;
-    uint8_t sha256[32];
-    /* Into buf, except: user_id and task_name point at the group's when
-     * equal to them, and file_path is NULL when it is the group's dir +
-     * "/" + file_name (as the store lays files out): a file record costs
-     * its name and little else. */
-    const char *user_id, *task_name, *file_name, *file_path;
-    char buf[];
+/* An interned string (user ids, task names): one copy per distinct value,
+ * kept until close; id numbers it in a snapshot index. */
+struct istr {
+    uint32_t id;
+    char s[];
 };
+#define META_ISTR(p) ((struct istr *)(void *)((char *)(p) - offsetof(struct istr, s)))
 
-/* A task as the store keeps it: its BSON document (metadoc), decoded on
- * the way out, plus the fields the indexes and filters need. A task_rec is
- * ~1.9 KiB of fixed arrays; this is the size of what the task holds. */
+/* A task: what the indexes and filters need, and where its document is. */
 struct tnode {
     uint64_t submitted_at;
+    uint64_t ref;                  /* its document on disk (METAREF_NONE: only in doc) */
+    uint8_t *doc;                  /* a copy while the record is not yet durable, else NULL */
+    uint32_t dirty;                /* 1 + position in mj->dirty while doc is set, else 0 */
     int status;
-    uint32_t doclen;
-    const char *task_id, *user_id, *task_name;   /* into buf */
-    const uint8_t *doc;                          /* into buf */
-    char buf[];
+    const char *user_id, *task_name;   /* interned */
+    char task_id[];
 };
 
-/* Decodes n into t (task_rec_init'ed here; the caller task_rec_free's). */
-int meta_journal_tnode_to_rec(const struct tnode *n, task_rec *t);
-
+/* The file records of one task_id. */
 struct fgroup {
-    char task_id[64];
-    char user_id[64], task_name[128];   /* of its first file */
-    char *dir;                          /* its first file's path minus "/" file_name, or NULL */
-    size_t dirlen;
-    uint64_t submitted_at;              /* least of its files': the order key */
-    int mixed;                          /* files disagree on user or name */
-    int mixed_time;                     /* files disagree on submitted_at */
-    int fresh;                          /* prepared, not yet in the indexes */
-    size_t pending;                     /* files a prepared change may add */
-    struct fnode **v;
-    size_t n, cap;
-    metaidx_map byname;
+    uint64_t submitted_at;         /* least of its files': the order key */
+    uint64_t *ref;                 /* its files' documents, in file_name order */
+    uint32_t n, cap;
+    uint32_t pending;              /* files a prepared change may add */
+    uint8_t mixed;                 /* files disagree on user or name */
+    uint8_t mixed_time;            /* files disagree on submitted_at */
+    uint8_t fresh;                 /* prepared, not yet in the indexes */
+    const char *user_id, *task_name;   /* of its files when not mixed (interned) */
+    char task_id[];
 };
 
 struct mj {
@@ -59,17 +55,39 @@ struct mj {
     int nosync;                   /* set by j_task_put_nosync around one change */
     char *dir, *jpath, *spath, *jtmp, *stmp;
     char *jprev, *sprev;          /* the generation before: fallback for a damaged snapshot */
+    char *ipath, *itmp;           /* the snapshot's index (meta_journal_index.c) */
     journal *j;                   /* NULL while replaying */
+    int jsrc;                     /* the live journal as a metaref source (-1: none) */
+    int ssrc;                     /* the snapshot's (-1: none) */
     uint32_t gen;                 /* of the snapshot and the live journal */
     int stale;                    /* snapshot renamed, journal not yet swapped */
     uint64_t compact_bytes, compact_next;
     size_t mixed_time;            /* groups whose files disagree on time */
-    metaidx_map tasks, groups, workers;
+    size_t nfiles;                /* file records in all groups */
+    metaidx_map tasks, groups, workers, strings;
     metaidx_ord tord, gord;
+    metaref_set src;
+    struct tnode **dirty;         /* tasks whose latest record is not yet durable */
+    size_t ndirty, capdirty;
 };
 
-/* Fills f from a stored file (only the used part of each string). */
-void meta_journal_fnode_to_rec(const struct fgroup *g, const struct fnode *n, file_rec *f);
+/* The store's one copy of s; NULL: no memory. */
+const char *meta_journal_intern(struct mj *mj, const char *s);
+
+/* A task's document: its in-memory copy, or read through r. */
+int meta_journal_task_doc(struct mj *mj, const struct tnode *n, metaref_reader *r,
+                          const uint8_t **doc, uint32_t *len);
+/* Decodes a stored file document into f (strings cleared first). */
+int meta_journal_file_decode(const uint8_t *doc, uint32_t len, file_rec *f);
+
+/* meta_journal_index.c: writes the index of the snapshot just written
+ * (snap_size bytes, generation mj->gen) via tmp -> fsync -> rename ->
+ * fsync(dir); loads one into an empty state whose snapshot is source ssrc
+ * (on failure the caller clears the partial state). 0 or META_E_*. */
+int meta_journal_index_write(struct mj *mj, const char *tmp, const char *path, uint64_t snap_size,
+                             char *err, size_t errcap);
+int meta_journal_index_load(struct mj *mj, const char *path, uint32_t gen, uint64_t snap_size, int ssrc,
+                            char *err, size_t errcap);
 
 /* The read side of journal_ops (meta_impl.h contracts). */
 int meta_journal_task_get(meta *m, const char *task_id, task_rec *out);

@@ -312,7 +312,8 @@ out:
     meta_close(m);
     task_rec_free(&t);
     free(f);
-    rm_flat(dir);
+    if (getenv("META_BENCH_KEEP")) fprintf(stderr, "meta_bench: store kept in %s\n", dir);
+    else rm_flat(dir);
     return rc;
 }
 

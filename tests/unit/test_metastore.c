@@ -1,0 +1,485 @@
+/* test_metastore.c — the embedded store keeps documents on disk and only
+ * references in memory (metaref.h): what it reads back must be exactly
+ * what was acknowledged, whatever was cut, replaced, compacted or lost:
+ *  - a crash at every write point (the journal truncated at every byte,
+ *    the snapshot and its index at every record boundary and a sample of
+ *    bytes) reopens to the acknowledged prefix, documents read back whole;
+ *  - a task change made without a sync stays readable when a failed write
+ *    cuts its record off the journal;
+ *  - files replaced, added one by one out of order, deleted, queried by name;
+ *  - references move into the new snapshot: the old files can go. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "t.h"
+#include "master/journal.h"
+#include "master/meta.h"
+
+
+static void rm_flat(const char *d)
+{
+    DIR *dp = opendir(d);
+    struct dirent *e;
+    char p[256];
+    while (dp && (e = readdir(dp))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", d, e->d_name) < sizeof p) unlink(p);
+    }
+    if (dp) closedir(dp);
+    rmdir(d);
+}
+
+static int new_dir(char *d, size_t cap)
+{
+    snprintf(d, cap, "/dev/shm/test_metastore.XXXXXX");
+    if (mkdtemp(d)) return 0;
+    snprintf(d, cap, "/tmp/test_metastore.XXXXXX");
+    return mkdtemp(d) ? 0 : -1;
+}
+
+static const char *path_in(const char *d, const char *name)
+{
+    static char p[4][256];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", d, name);
+    return p[k];
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *b = NULL;
+    long n;
+    *len = 0;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (b = malloc((size_t)n + 1)) && fread(b, 1, (size_t)n, f) == (size_t)n)
+        *len = (size_t)n;
+    fclose(f);
+    return b;
+}
+
+static int spit(const char *path, const uint8_t *b, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int rc = fwrite(b, 1, len, f) == len ? 0 : -1;
+    return fclose(f) == 0 ? rc : -1;
+}
+
+/* Copies every file of src into a fresh directory dst. */
+static int copy_store(const char *src, char *dst, size_t cap)
+{
+    DIR *dp = opendir(src);
+    struct dirent *e;
+    int rc = new_dir(dst, cap);
+    while (!rc && dp && (e = readdir(dp))) {
+        size_t len;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        uint8_t *b = slurp(path_in(src, e->d_name), &len);
+        if (!b || spit(path_in(dst, e->d_name), b, len) != 0) rc = -1;
+        free(b);
+    }
+    if (dp) closedir(dp);
+    return rc;
+}
+
+static meta *open_at(const char *d, uint64_t compact)
+{
+    char err[256] = "";
+    uint64_t dropped = 0;
+    meta *m = meta_open_journal(d, compact, &dropped, err, sizeof err);
+    if (!m) printf("#   open %s: %s\n", d, err);
+    return m;
+}
+
+static void mk_task(task_rec *t, const char *id, uint64_t at, int status, const char *cmd)
+{
+    task_rec_init(t);
+    snprintf(t->task_id, sizeof t->task_id, "%s", id);
+    snprintf(t->user_id, sizeof t->user_id, "u%d", (int)(at % 3));
+    snprintf(t->task_name, sizeof t->task_name, "name-%s", id);
+    t->submitted_at = at;
+    t->status = status;
+    if (cmd) task_rec_set_command(t, cmd);
+}
+
+static int put_task(meta *m, const char *id, uint64_t at, int status, int sync)
+{
+    task_rec t;
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "run %s status %d", id, status);
+    mk_task(&t, id, at, status, cmd);
+    int rc = sync ? meta_task_put(m, &t, NULL, 0) : meta_task_put_nosync(m, &t, NULL, 0);
+    task_rec_free(&t);
+    return rc;
+}
+
+/* Files first..first+n-1 of task, named with a stride so later calls can
+ * land between earlier names; size encodes a version. */
+static int put_files_v(meta *m, const char *task, int first, int n, int stride, uint64_t version)
+{
+    file_rec *f = calloc((size_t)n, sizeof *f);
+    if (!f) return -1;
+    for (int i = 0; i < n; i++) {
+        int k = (first + i) * stride;
+        snprintf(f[i].task_id, sizeof f[i].task_id, "%s", task);
+        snprintf(f[i].user_id, sizeof f[i].user_id, "u1");
+        snprintf(f[i].task_name, sizeof f[i].task_name, "name-%s", task);
+        snprintf(f[i].file_name, sizeof f[i].file_name, "dir/f%05d", k);
+        snprintf(f[i].file_path, sizeof f[i].file_path, "/store/u1/%s/%s", task, f[i].file_name);
+        f[i].file_size = version * 100000 + (uint64_t)k;
+        f[i].submitted_at = 100;
+        f[i].stored_at = 200 + version;
+        f[i].mode = 0644;
+        for (int x = 0; x < 32; x++) f[i].sha256[x] = (uint8_t)(k + x);
+    }
+    int rc = meta_files_put(m, f, (size_t)n, NULL, 0);
+    free(f);
+    return rc;
+}
+
+/* A canonical text of the whole store (every document decoded). */
+static char *dbuf;
+static size_t dlen, dcap;
+static void dadd(const char *s)
+{
+    size_t l = strlen(s);
+    if (dlen + l + 2 > dcap) {
+        dcap = (dlen + l + 2) * 2;
+        dbuf = realloc(dbuf, dcap);
+    }
+    memcpy(dbuf + dlen, s, l);
+    dlen += l;
+    dbuf[dlen++] = ';';
+    dbuf[dlen] = 0;
+}
+static int d_task(void *c, const task_rec *t)
+{
+    char s[300];
+    (void)c;
+    snprintf(s, sizeof s, "T%s:%s:%s:%d:%llu:%s", t->task_id, t->user_id, t->task_name, t->status,
+             (unsigned long long)t->submitted_at, t->command ? t->command : "-");
+    dadd(s);
+    return 0;
+}
+static int d_file(void *c, const file_rec *f)
+{
+    char s[400];
+    (void)c;
+    snprintf(s, sizeof s, "F%s/%s:%s:%llu:%llu:%o:%02x%02x", f->task_id, f->file_name, f->file_path,
+             (unsigned long long)f->file_size, (unsigned long long)f->stored_at, (unsigned)f->mode,
+             f->sha256[0], f->sha256[31]);
+    dadd(s);
+    return 0;
+}
+static int d_worker(void *c, const worker_rec *w)
+{
+    char s[200];
+    (void)c;
+    snprintf(s, sizeof s, "W%s:%s", w->worker_id, w->state);
+    dadd(s);
+    return 0;
+}
+/* Returns a malloc'd copy. */
+static char *dump(meta *m)
+{
+    meta_query q = { 0 };
+    dlen = 0;
+    dadd("");
+    if (m) {
+        meta_tasks_find(m, &q, d_task, NULL);
+        meta_files_find(m, &q, d_file, NULL);
+        meta_workers_list(m, d_worker, NULL);
+    }
+    return strdup(dbuf);
+}
+
+static int put_worker(meta *m, const char *id, const char *state)
+{
+    worker_rec w;
+    memset(&w, 0, sizeof w);
+    snprintf(w.worker_id, sizeof w.worker_id, "%s", id);
+    snprintf(w.state, sizeof w.state, "%s", state);
+    return meta_worker_put(m, &w, NULL, 0);
+}
+
+/* ---- crash at every write point ---- */
+
+#define NSTEPS 12
+/* One acknowledged change per step; the state after each is kept. */
+static int step(meta *m, int i)
+{
+    char id[16];
+    snprintf(id, sizeof id, "t%d", i % 4);
+    switch (i % 6) {
+    case 0: return put_task(m, id, 1000 + (uint64_t)i, PROTO_ST_QUEUED, 1);
+    case 1: return put_files_v(m, id, 0, 5, 2, (uint64_t)i);
+    case 2: return put_files_v(m, id, 0, 3, 3, (uint64_t)i);           /* replaces and inserts */
+    case 3: return put_task(m, id, 1000 + (uint64_t)i, PROTO_ST_RUNNING, 1);
+    case 4: return put_worker(m, "w1", i % 2 ? "ready" : "lost");
+    default: return i == 11 ? meta_files_delete(m, "t1", NULL, 0) : put_files_v(m, id, 7, 1, 1, (uint64_t)i);
+    }
+}
+
+static void test_truncate_every_byte(void)
+{
+    char base[128], cp[128], *want[NSTEPS + 1];
+    off_t end[NSTEPS + 1];
+    struct stat st;
+    T_CHECK(new_dir(base, sizeof base) == 0);
+    meta *m = open_at(base, 0);
+    T_CHECK(m != NULL);
+    if (!m) return;
+    /* A snapshot under the journal, so both kinds of reference are read. */
+    T_EQ_INT(put_task(m, "t0", 5, PROTO_ST_COMPLETED, 1), 0);
+    T_EQ_INT(put_files_v(m, "t0", 0, 4, 5, 1), 0);
+    T_EQ_INT(meta_compact(m, NULL, 0), 0);
+    want[0] = dump(m);
+    stat(path_in(base, "journal"), &st);
+    end[0] = st.st_size;
+    for (int i = 1; i <= NSTEPS; i++) {
+        T_EQ_INT(step(m, i), 0);
+        want[i] = dump(m);
+        stat(path_in(base, "journal"), &st);
+        end[i] = st.st_size;
+    }
+    meta_close(m);
+    size_t jlen;
+    uint8_t *j = slurp(path_in(base, "journal"), &jlen);
+    T_CHECK(j != NULL && (off_t)jlen == end[NSTEPS]);
+    int bad = 0;
+    for (size_t cut = (size_t)end[0]; j && cut <= jlen && bad < 3; cut++) {
+        int k = 0;
+        while (k < NSTEPS && end[k + 1] <= (off_t)cut) k++;
+        if (copy_store(base, cp, sizeof cp) != 0) { bad++; break; }
+        spit(path_in(cp, "journal"), j, cut);
+        meta *r = open_at(cp, 0);
+        char *got = dump(r);
+        if (!r || strcmp(got, want[k])) {
+            printf("#   cut at %zu (step %d): got %s\n#   want %s\n", cut, k, got, want[k]);
+            bad++;
+        }
+        /* A change after the cut lands where the torn bytes were and
+         * reads back; nothing before it moves. */
+        if (r && put_task(r, "tx", 9, PROTO_ST_QUEUED, 1) == 0) {
+            char *after = dump(r);
+            if (!strstr(after, "Ttx:")) bad++;
+            free(after);
+            if (cut % 7 == 0) {          /* and survives a restart (a sample: each costs fsyncs) */
+                meta_close(r);
+                r = open_at(cp, 0);
+                after = dump(r);
+                if (!strstr(after, "Ttx:")) bad++;
+                free(after);
+            }
+        } else {
+            bad++;
+        }
+        free(got);
+        meta_close(r);
+        rm_flat(cp);
+    }
+    T_EQ_INT(bad, 0);
+    free(j);
+    for (int i = 0; i <= NSTEPS; i++) free(want[i]);
+    rm_flat(base);
+}
+
+/* ---- an unsynced change whose record a failed write cuts off ---- */
+
+static int hook_calls, hook_fail_after;
+static ssize_t failing_write(int fd, const void *buf, size_t len, off_t off)
+{
+    if (hook_calls++ >= hook_fail_after) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return pwrite(fd, buf, len, off);
+}
+
+static void test_unsynced_cut(void)
+{
+    char d[128], *want = NULL, *got = NULL;
+    task_rec t;
+    T_CHECK(new_dir(d, sizeof d) == 0);
+    meta *m = open_at(d, 0);
+    T_CHECK(m != NULL);
+    if (!m) return;
+    T_EQ_INT(put_task(m, "a", 10, PROTO_ST_QUEUED, 1), 0);
+    T_EQ_INT(put_task(m, "a", 10, PROTO_ST_RUNNING, 0), 0);      /* buffered, not durable */
+    T_EQ_INT(meta_task_get(m, "a", &t), 0);
+    T_EQ_INT(t.status, PROTO_ST_RUNNING);
+    task_rec_free(&t);
+    /* The next durable write fails: the journal is cut back to its last
+     * sync, taking the unsynced record with it. */
+    hook_calls = 0;
+    hook_fail_after = 0;
+    journal_set_write_hook(failing_write);
+    T_EQ_INT(put_files_v(m, "a", 0, 2, 1, 1), META_E_IO);
+    journal_set_write_hook(NULL);
+    /* Later records overwrite the bytes it had: "a" still reads as it was
+     * acknowledged in memory, not as whatever lies there now. */
+    T_EQ_INT(put_task(m, "b", 20, PROTO_ST_QUEUED, 1), 0);
+    T_EQ_INT(put_files_v(m, "b", 0, 3, 1, 2), 0);
+    T_EQ_INT(meta_task_get(m, "a", &t), 0);
+    T_EQ_INT(t.status, PROTO_ST_RUNNING);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "run a status %d", PROTO_ST_RUNNING);
+    T_EQ_STR(t.command, cmd);
+    task_rec_free(&t);
+    want = dump(m);
+    /* A compaction writes the in-memory copy; after it everything reads
+     * from the snapshot alone. */
+    T_EQ_INT(meta_compact(m, NULL, 0), 0);
+    unlink(path_in(d, "journal.prev"));
+    unlink(path_in(d, "snapshot.prev"));
+    got = dump(m);
+    T_EQ_STR(got, want);
+    free(got);
+    meta_close(m);
+    m = open_at(d, 0);
+    got = dump(m);
+    T_EQ_STR(got, want);
+    free(got);
+    free(want);
+    meta_close(m);
+    rm_flat(d);
+}
+
+/* ---- files: replace, out-of-order singles, delete, by name ---- */
+
+static size_t nseen;
+static char seen_last[64];
+static int f_count(void *c, const file_rec *f)
+{
+    (void)c;
+    nseen++;
+    snprintf(seen_last, sizeof seen_last, "%s:%llu", f->file_name, (unsigned long long)f->file_size);
+    return 0;
+}
+
+static void test_files_order_replace(void)
+{
+    char d[128], *want, *got;
+    T_CHECK(new_dir(d, sizeof d) == 0);
+    meta *m = open_at(d, 0);
+    T_CHECK(m != NULL);
+    if (!m) return;
+    /* 200 single puts in a scrambled order, then a bulk that replaces
+     * every third and adds others between them. */
+    for (int i = 0; i < 200; i++) T_EQ_INT(put_files_v(m, "t", (i * 37) % 200, 1, 2, 1), 0);
+    T_EQ_INT(put_files_v(m, "t", 0, 134, 3, 2), 0);
+    want = dump(m);
+    const char *p = want, *prev = NULL;
+    size_t n = 0;
+    int sorted = 1;
+    while ((p = strstr(p, ";Ft/"))) {
+        p += 4;
+        if (prev && strncmp(prev, p, 10) >= 0) sorted = 0;
+        prev = p;
+        n++;
+    }
+    T_CHECK(sorted);
+    /* 200 names 0,2,..398 and 134 names 0,3,..399: 67 shared (multiples of 6). */
+    T_EQ_INT(n, 200 + 134 - 67);
+    T_CHECK(strstr(want, "Ft/dir/f00006:/store/u1/t/dir/f00006:200006:") != NULL);   /* replaced */
+    T_CHECK(strstr(want, "Ft/dir/f00004:/store/u1/t/dir/f00004:100004:") != NULL);   /* kept */
+    meta_query q = { 0 };
+    q.task_id = "t";
+    q.file_name = "dir/f00399";
+    nseen = 0;
+    meta_files_find(m, &q, f_count, NULL);
+    T_EQ_INT(nseen, 1);
+    T_EQ_STR(seen_last, "dir/f00399:200399");
+    q.file_name = "dir/f00001";
+    nseen = 0;
+    meta_files_find(m, &q, f_count, NULL);
+    T_EQ_INT(nseen, 0);
+    /* The same after a restart (journal replay) and after a compaction. */
+    meta_close(m);
+    m = open_at(d, 0);
+    got = dump(m);
+    T_EQ_STR(got, want);
+    free(got);
+    T_EQ_INT(meta_compact(m, NULL, 0), 0);
+    got = dump(m);
+    T_EQ_STR(got, want);
+    free(got);
+    meta_close(m);
+    m = open_at(d, 0);
+    got = dump(m);
+    T_EQ_STR(got, want);
+    free(got);
+    T_EQ_INT(meta_files_delete(m, "t", NULL, 0), 0);
+    got = dump(m);
+    T_CHECK(strstr(got, "Ft/") == NULL);
+    free(got);
+    meta_close(m);
+    m = open_at(d, 0);
+    got = dump(m);
+    T_CHECK(strstr(got, "Ft/") == NULL);
+    free(got);
+    free(want);
+    meta_close(m);
+    rm_flat(d);
+}
+
+/* A group whose files disagree on time: its order key is the least time,
+ * and replacing the file that held it moves the group. */
+static void test_group_time_key(void)
+{
+    char d[128];
+    file_rec *f = calloc(2, sizeof *f);
+    T_CHECK(new_dir(d, sizeof d) == 0 && f);
+    meta *m = open_at(d, 0);
+    if (!m || !f) { free(f); return; }
+    for (int i = 0; i < 2; i++) {
+        snprintf(f[i].task_id, sizeof f[i].task_id, "g");
+        snprintf(f[i].user_id, sizeof f[i].user_id, "u");
+        snprintf(f[i].file_name, sizeof f[i].file_name, "x%d", i);
+        f[i].submitted_at = i ? 500 : 50;
+    }
+    T_EQ_INT(meta_files_put(m, f, 2, NULL, 0), 0);
+    meta_query q = { 0 };
+    q.since = 100;
+    nseen = 0;
+    meta_files_find(m, &q, f_count, NULL);
+    T_EQ_INT(nseen, 1);                       /* x1 only */
+    f[0].submitted_at = 900;                  /* x0 replaced: the group's least is now 500 */
+    T_EQ_INT(meta_files_put(m, f, 1, NULL, 0), 0);
+    nseen = 0;
+    meta_files_find(m, &q, f_count, NULL);
+    T_EQ_INT(nseen, 2);
+    char *want = dump(m);
+    meta_close(m);
+    m = open_at(d, 0);
+    char *got = dump(m);
+    T_EQ_STR(got, want);
+    nseen = 0;
+    meta_files_find(m, &q, f_count, NULL);
+    T_EQ_INT(nseen, 2);
+    free(got);
+    free(want);
+    free(f);
+    meta_close(m);
+    rm_flat(d);
+}
+
+int main(void)
+{
+    T_RUN(test_truncate_every_byte);
+    T_RUN(test_unsynced_cut);
+    T_RUN(test_files_order_replace);
+    T_RUN(test_group_time_key);
+    free(dbuf);
+    return T_DONE();
+}
