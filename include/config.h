@@ -79,6 +79,8 @@ typedef struct config {
     /* [limits] */
     uint64_t max_output_bytes;         /* per task, 0 = unlimited */
     uint64_t max_output_files;         /* per task */
+    uint64_t max_input_bytes;          /* one -input (file, or directory's ustar), 0 = unlimited */
+    int input_keep_s;                  /* an input no task refers to is kept this long */
     uint32_t max_frame;                /* payload bytes, <= PROTO_PAYLOAD_MAX */
     int max_uploads;                   /* concurrent uploads at the master */
     int max_connections;               /* authenticated connections */

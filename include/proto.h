@@ -63,7 +63,11 @@ enum proto_type {
     PROTO_PIN = 28,          /* client -> master: task id, ok (1 pin / 0 unpin) */
     PROTO_GET_STATUS = 29,   /* client -> master (admins): no fields */
     PROTO_CLUSTER_STATUS = 30, /* master -> client: workers, task counts, store, backends */
-    PROTO_TYPE_MAX = 30
+    PROTO_INPUT_QUERY = 31,  /* client -> master: SHA256* of inputs it means to use */
+    PROTO_INPUT_NEED = 32,   /* master -> client: SHA256* of those it does not hold */
+    PROTO_INPUT_PUT = 33,    /* client -> master: SHA256, TOTAL_SIZE; a stream follows */
+    PROTO_GET_INPUT = 34,    /* worker -> master: SHA256, OFFSET; reply is a stream */
+    PROTO_TYPE_MAX = 34
 };
 
 /* Field kinds (u8). */
@@ -158,7 +162,10 @@ enum proto_tag {
     T_PREDICTED_S = 76,   /* U64 s: predicted runtime from similar finished tasks */
     T_CURSOR = 77,        /* STR <= 4352: where a listing's next page starts */
     T_ENV = 78,           /* STR <= 8192, repeated: KEY=VALUE for the task */
-    T_TAG_MAX = 78
+    T_INPUT = 79,         /* REC, repeated: one input of a task (proto.txt 5) */
+    T_SOURCE = 80,        /* STR <= 4096: where an input came from */
+    T_IS_DIR = 81,        /* U64 0..1: the input is a directory (a ustar stream) */
+    T_TAG_MAX = 81
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

@@ -35,7 +35,29 @@ typedef struct task_rec {
     int64_t priority;           /* -1000..1000, higher starts first */
     char **env;                 /* "KEY=VALUE" for the task (NULL-terminated) or NULL */
     int envc;
+    struct task_input *inputs;  /* -input, in order (owned), or NULL */
+    int ninputs;
 } task_rec;
+
+/* One input of a task (proto.txt "INPUT record"): content-addressed in the
+ * master's input store, seen by the task at /input/<dest>. */
+typedef struct task_input {
+    uint8_t sha256[32];         /* of the file, or of the directory's ustar stream */
+    int has_sha;                /* 0: a task:ID reference the master has not resolved yet */
+    uint64_t size;              /* bytes of the file / of the stream */
+    int is_dir;
+    char *dest;                 /* relative path under /input (owned) */
+    char *source;               /* as given: a local path, or task:ID[/PATH] (owned) */
+} task_input;
+#define TASK_INPUTS_MAX 64
+/* Sets the inputs (deep copy; n 0 clears); 0 or -ENOMEM. */
+int task_rec_set_inputs(task_rec *t, int n, const task_input *in);
+/* NULL if dest is an acceptable place under /input: relative, 1..1024
+ * bytes of components that are not empty, "." or "..", no NUL; else why. */
+const char *task_input_dest_invalid(const char *dest);
+/* NULL if the inputs' dests are valid and none is another's, or below
+ * another's (two mounts on one path); else why (in buf). */
+const char *task_inputs_conflict(const task_input *in, int n, char *buf, size_t cap);
 
 /* Bound of task_rec.notes (and of NOTES on the wire). */
 #define TASK_NOTES_MAX 4096
@@ -85,6 +107,8 @@ int task_rec_set_notes(task_rec *t, const char *notes);
 void task_rec_put(proto_buf *b, const task_rec *t);
 void file_rec_put(proto_buf *b, const file_rec *f);
 void worker_rec_put(proto_buf *b, const worker_rec *w);
+/* One INPUT record (tag INPUT), as in a TASK record and a SUBMIT. */
+void task_input_put(proto_buf *b, const task_input *in);
 /* Decoding from a message or an opened record; missing fields keep their
  * init value. 0, or a PROTO_E_* code (string too long, no memory). */
 int task_rec_get(const proto_msg *m, task_rec *t);

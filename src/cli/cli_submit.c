@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cli_input.h"
 #include "cli_int.h"
+#include "hash.h"
 #include "ids.h"
 #include "table.h"
 
@@ -141,6 +143,14 @@ static void print_banner(const task_rec *t, const char *given)
             putchar((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p);
         putchar('\n');
     }
+    for (int i = 0; i < t->ninputs && t->inputs; i++) {
+        char hx[65] = "", size[32];
+        const task_input *in = &t->inputs[i];
+        if (in->has_sha) hash_hex(in->sha256, 32, hx);
+        table_fmt_size(in->size, size, sizeof size);
+        printf("  %s/input/%s  %s %s  sha256 %.16s  (%s)\n", i ? "              " : "Inputs:       ",
+               in->dest, in->is_dir ? "dir" : "file", size, hx, in->source);
+    }
 }
 
 int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
@@ -150,11 +160,14 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     uint64_t mem = DEF_MEMORY, sto = DEF_STORAGE, gpu = DEF_GPU, timeout = 0;
     int have_timeout = 0;
     const char *prio = NULL, *mem_s = NULL, *env_file = NULL;
-    static args_list env_flags;
+    static args_list env_flags, input_flags;
+    static cli_inputs inputs;
     static const char *envs[TASK_ENV_MAX];
     char **held = NULL;
     int nheld = 0, nenv = 0;
     env_flags.n = 0;
+    input_flags.n = 0;
+    memset(&inputs, 0, sizeof inputs);
     args_spec specs[] = {
         {"name", ARGS_STR, &name, NULL, "N", "task name (default IMAGE-<unix seconds>)"},
         {"cmd", ARGS_STR, &cmd, NULL, "CMD", "shell command, run as /bin/sh -c CMD"},
@@ -168,6 +181,9 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
          "environment variable for the task (repeatable)"},
         {"env-file", ARGS_STR, &env_file, NULL, "FILE",
          "KEY=VALUE lines (# comments), before the -env flags"},
+        {"input", ARGS_LIST, &input_flags, NULL, "PATH[:DEST]",
+         "file or directory for the task, read-only at /input/DEST (DEST: its name); "
+         "task:ID[/PATH] takes another task's output (repeatable)"},
         {"priority", ARGS_STR, &prio, NULL, "P",
          "-1000..1000, higher starts first (default 0)"},
         {"json", ARGS_BOOL, &c->json, NULL, NULL, "print the task record as a JSON object"},
@@ -222,8 +238,15 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         rc = CLI_EXIT_USAGE;
         goto out_env;
     }
+    char ierr[1024];
+    if (input_flags.n && cli_inputs_prepare(&input_flags, &inputs, ierr, sizeof ierr) < 0) {
+        rc = cli_fail("%s", ierr);
+        goto out_env;
+    }
     if ((rc = cli_connect(c)) != 0)
         goto out_env;
+    if (inputs.n && (rc = cli_inputs_send(c, &inputs, c->json)) != 0)
+        goto out;
     proto_buf *b = &c->p.wb;
     proto_begin(b, dispatch ? PROTO_DISPATCH : PROTO_SUBMIT, 0);
     proto_put_str(b, T_DOCKER_IMAGE, image);
@@ -245,6 +268,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         proto_put_i64(b, T_PRIORITY, priority);
     for (int i = 0; i < nenv; i++)
         proto_put_str(b, T_ENV, envs[i]);
+    for (int i = 0; i < inputs.n; i++)
+        task_input_put(b, &inputs.in[i]);
     if ((rc = cli_request(c, &m)) != 0)
         goto out;
     if (m.type != PROTO_SUBMIT_ACK || proto_get(&m, T_TASK, &f) < 0) {
@@ -278,6 +303,7 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
 out:
     cli_disconnect(c);
 out_env:
+    cli_inputs_free(&inputs);
     for (int i = 0; i < nheld; i++) free(held[i]);
     free(held);
     return rc;

@@ -107,6 +107,10 @@ static const cfg_key schema[] = {
     K_SIZE("limits", "max_output_bytes", max_output_bytes, 0, UINT64_MAX,
            "per task, 0 = unlimited"),
     K_SIZE("limits", "max_output_files", max_output_files, 1, UINT64_MAX, "per task"),
+    K_SIZE("limits", "max_input_bytes", max_input_bytes, 0, UINT64_MAX,
+           "one -input (a file, or a directory as ustar), 0 = unlimited"),
+    K_INT("limits", "input_keep_s", input_keep_s, 0, 2147483647,
+          "an input no task refers to is removed after this long"),
     K_SIZE32("limits", "max_frame", max_frame, 65536, PROTO_PAYLOAD_MAX,
              "largest frame payload accepted"),
     K_INT("limits", "max_uploads", max_uploads, 1, 4096, "concurrent uploads at the master"),
@@ -187,6 +191,8 @@ void config_defaults(config *c)
     c->upload_threads = 2;
     snprintf(c->policy, sizeof c->policy, "learned");
     c->max_output_bytes = 0;
+    c->max_input_bytes = 16ull << 30;
+    c->input_keep_s = 3600;
     c->max_output_files = 1000000;
     c->max_frame = PROTO_PAYLOAD_MAX;
     c->max_uploads = 16;

@@ -59,6 +59,7 @@ static const tag_info tags[T_TAG_MAX + 1] = {
     [T_PRIORITY] = I, [T_EXPECTED_START] = U, [T_PREDICTED_S] = U,
     [T_CURSOR] = S(4352),
     [T_ENV] = S(8192),
+    [T_INPUT] = R, [T_SOURCE] = S(4096), [T_IS_DIR] = UR(0, 1),
 };
 
 #undef S
@@ -100,6 +101,8 @@ static const uint8_t required[PROTO_TYPE_MAX + 1][REQ_MAX + 1] = {
     [PROTO_GET_LOG] = { T_TASK_ID },
     [PROTO_LOG] = { T_TASK_ID },
     [PROTO_PIN] = { T_TASK_ID, T_OK },
+    [PROTO_INPUT_PUT] = { T_SHA256, T_TOTAL_SIZE },
+    [PROTO_GET_INPUT] = { T_SHA256 },
 };
 
 /* ---- byte order ---- */
@@ -590,6 +593,8 @@ static const char *const type_names[PROTO_TYPE_MAX + 1] = {
     [PROTO_CANCEL] = "CANCEL", [PROTO_GET_LOG] = "GET_LOG", [PROTO_LOG] = "LOG",
     [PROTO_PIN] = "PIN", [PROTO_GET_STATUS] = "GET_STATUS",
     [PROTO_CLUSTER_STATUS] = "CLUSTER_STATUS",
+    [PROTO_INPUT_QUERY] = "INPUT_QUERY", [PROTO_INPUT_NEED] = "INPUT_NEED",
+    [PROTO_INPUT_PUT] = "INPUT_PUT", [PROTO_GET_INPUT] = "GET_INPUT",
 };
 
 const char *proto_type_name(uint16_t type)

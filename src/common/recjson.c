@@ -1,4 +1,5 @@
 /* recjson.c — metadata records as JSON fields (recjson.h). */
+#include <stdio.h>
 #include "hash.h"
 #include "proto.h"
 #include "recjson.h"
@@ -59,6 +60,25 @@ void recjson_task_fields(jsonw *w, const task_rec *t)
     } else {
         jsonw_null(w);
     }
+    /* Provenance: what the task read, by content. */
+    jsonw_key(w, "inputs");
+    jsonw_array_begin(w);
+    for (int i = 0; t->inputs && i < t->ninputs; i++) {
+        const task_input *in = &t->inputs[i];
+        char hx[65] = "";
+        if (in->has_sha) hash_hex(in->sha256, 32, hx);
+        jsonw_object_begin(w);
+        jsonw_key(w, "dest"); jsonw_str(w, in->dest);
+        char path[1040];
+        snprintf(path, sizeof path, "/input/%s", in->dest);
+        jsonw_key(w, "path"); jsonw_str(w, path);
+        jsonw_key(w, "sha256"); jsonw_str(w, hx);
+        jsonw_key(w, "size"); jsonw_u64(w, in->size);
+        jsonw_key(w, "kind"); jsonw_str(w, in->is_dir ? "dir" : "file");
+        jsonw_key(w, "source"); jsonw_str(w, in->source);
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
 }
 
 void recjson_file_fields(jsonw *w, const file_rec *f, int with_path)

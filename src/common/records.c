@@ -7,6 +7,7 @@
 #include "records.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,7 @@ void task_rec_free(task_rec *t)
     }
     t->env = NULL;
     t->envc = 0;
+    task_rec_set_inputs(t, 0, NULL);
 }
 
 static char **argv_dup(int argc, char *const *argv)
@@ -62,6 +64,9 @@ int task_rec_copy(task_rec *dst, const task_rec *src)
     dst->notes = NULL;
     dst->env = NULL;
     dst->envc = 0;
+    dst->inputs = NULL;
+    dst->ninputs = 0;
+    if (src->ninputs > 0 && task_rec_set_inputs(dst, src->ninputs, src->inputs) < 0) goto nomem;
     if (src->command && !(dst->command = strdup(src->command))) goto nomem;
     if (src->notes && !(dst->notes = strdup(src->notes))) goto nomem;
     if (src->argv && src->argc > 0) {
@@ -79,6 +84,7 @@ nomem_argv:
     dst->argv = NULL;
     dst->argc = 0;
 nomem:
+    task_rec_set_inputs(dst, 0, NULL);
     free(dst->command);
     free(dst->notes);
     dst->command = dst->notes = NULL;
@@ -111,6 +117,80 @@ int task_rec_set_env(task_rec *t, int n, char *const *env)
     t->env = v;
     t->envc = v ? n : 0;
     return 0;
+}
+
+static void inputs_free(task_input *v, int n)
+{
+    for (int i = 0; v && i < n; i++) {
+        free(v[i].dest);
+        free(v[i].source);
+    }
+    free(v);
+}
+
+int task_rec_set_inputs(task_rec *t, int n, const task_input *in)
+{
+    task_input *v = NULL;
+    if (n > 0 && in) {
+        if (!(v = calloc((size_t)n, sizeof *v))) return -ENOMEM;
+        for (int i = 0; i < n; i++) {
+            v[i] = in[i];
+            v[i].dest = strdup(in[i].dest ? in[i].dest : "");
+            v[i].source = strdup(in[i].source ? in[i].source : "");
+            if (!v[i].dest || !v[i].source) {
+                inputs_free(v, i + 1);
+                return -ENOMEM;
+            }
+        }
+    }
+    inputs_free(t->inputs, t->ninputs);
+    t->inputs = v;
+    t->ninputs = v ? n : 0;
+    return 0;
+}
+
+const char *task_input_dest_invalid(const char *dest)
+{
+    size_t n = strlen(dest);
+    if (n == 0) return "is empty";
+    if (n > 1024) return "is longer than 1024 bytes";
+    if (dest[0] == '/') return "must be relative (it is placed under /input)";
+    for (const char *p = dest;;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 0) return "has an empty component";
+        if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return "may not contain '.' or '..'";
+        if (!slash) break;
+        p = slash + 1;
+    }
+    return NULL;
+}
+
+/* 1 if a == b or a is a directory above b. */
+static int dest_covers(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    return !strncmp(a, b, n) && (b[n] == 0 || b[n] == '/');
+}
+
+const char *task_inputs_conflict(const task_input *in, int n, char *buf, size_t cap)
+{
+    for (int i = 0; i < n; i++) {
+        const char *why = task_input_dest_invalid(in[i].dest ? in[i].dest : "");
+        if (why) {
+            snprintf(buf, cap, "input destination '%.200s' %s", in[i].dest ? in[i].dest : "", why);
+            return buf;
+        }
+        for (int j = 0; j < i; j++)
+            if (dest_covers(in[j].dest, in[i].dest) || dest_covers(in[i].dest, in[j].dest)) {
+                snprintf(buf, cap, "inputs '%.200s' and '%.200s' would overlap at /input/%.200s "
+                         "(give one a :DEST)", in[j].source, in[i].source,
+                         strlen(in[j].dest) < strlen(in[i].dest) ? in[j].dest : in[i].dest);
+                return buf;
+            }
+    }
+    return NULL;
 }
 
 const char *task_env_invalid(const char *kv)
@@ -199,6 +279,18 @@ void task_rec_put(proto_buf *b, const task_rec *t)
     put_s(b, T_NOTES, t->notes);
     if (t->priority) proto_put_i64(b, T_PRIORITY, t->priority);
     for (int i = 0; t->env && i < t->envc; i++) proto_put_str(b, T_ENV, t->env[i]);
+    for (int i = 0; t->inputs && i < t->ninputs; i++) task_input_put(b, &t->inputs[i]);
+}
+
+void task_input_put(proto_buf *b, const task_input *in)
+{
+    size_t mark = proto_rec_begin(b, T_INPUT);
+    if (in->has_sha) proto_put_bytes(b, T_SHA256, in->sha256, sizeof in->sha256);
+    proto_put_u64(b, T_TOTAL_SIZE, in->size);
+    if (in->is_dir) proto_put_u64(b, T_IS_DIR, 1);
+    proto_put_str(b, T_FILE_NAME, in->dest);
+    put_s(b, T_SOURCE, in->source);
+    proto_rec_end(b, mark);
 }
 
 void file_rec_put(proto_buf *b, const file_rec *f)
@@ -281,6 +373,39 @@ static int get_argv(const proto_msg *m, task_rec *t)
     return get_list(m, T_ARGV, &t->argv, &t->argc);
 }
 
+/* INPUT records; more than TASK_INPUTS_MAX is PROTO_E_RANGE. */
+static int get_inputs(const proto_msg *m, task_rec *t)
+{
+    size_t pos = 0;
+    proto_field f;
+    int n = 0;
+    while (proto_next(m, T_INPUT, &pos, &f)) n++;
+    if (n == 0) return 0;
+    if (n > TASK_INPUTS_MAX) return PROTO_E_RANGE;
+    if (!(t->inputs = calloc((size_t)n, sizeof *t->inputs))) return PROTO_E_NOMEM;
+    pos = 0;
+    while (t->ninputs < n && proto_next(m, T_INPUT, &pos, &f)) {
+        task_input *in = &t->inputs[t->ninputs++];
+        proto_msg sub;
+        proto_field sf;
+        uint64_t dir = 0;
+        if (f.kind != PROTO_K_REC) return PROTO_E_KIND;
+        proto_rec_open(&f, &sub);
+        if (proto_get(&sub, T_SHA256, &sf) == 0 && sf.len == 32) {
+            memcpy(in->sha256, sf.p, 32);
+            in->has_sha = 1;
+        }
+        proto_u64(&sub, T_TOTAL_SIZE, &in->size);
+        proto_u64(&sub, T_IS_DIR, &dir);
+        in->is_dir = dir != 0;
+        in->dest = proto_strdup(&sub, T_FILE_NAME);
+        in->source = proto_strdup(&sub, T_SOURCE);
+        if (!in->dest && !(in->dest = strdup(""))) return PROTO_E_NOMEM;
+        if (!in->source && !(in->source = strdup(""))) return PROTO_E_NOMEM;
+    }
+    return 0;
+}
+
 /* t is overwritten (task_rec_init first): it must not own a command or an
  * argv. On failure t may own some; task_rec_free releases them. The
  * error text is truncated to fit rather than refused: it is prose. */
@@ -328,6 +453,8 @@ int task_rec_get(const proto_msg *m, task_rec *t)
     if (rc == PROTO_E_MISSING) rc = 0;
     if (rc) goto out;
     rc = get_list(m, T_ENV, &t->env, &t->envc);
+    if (rc) goto out;
+    rc = get_inputs(m, t);
 out:
     return rc;
 }

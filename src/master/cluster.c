@@ -974,6 +974,17 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
                  strlen(t->task_name));
         return PROTO_ERR_BAD_REQUEST;
     }
+    if (t->ninputs > TASK_INPUTS_MAX) {
+        snprintf(err, errcap, "more than %d inputs", TASK_INPUTS_MAX);
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    if (t->ninputs && task_inputs_conflict(t->inputs, t->ninputs, err, errcap))
+        return PROTO_ERR_BAD_REQUEST;
+    for (int i = 0; i < t->ninputs; i++)
+        if (!t->inputs[i].has_sha) {
+            snprintf(err, errcap, "input '%.200s' was not resolved", t->inputs[i].source);
+            return PROTO_ERR_BAD_REQUEST;
+        }
     if (t->priority < -1000 || t->priority > 1000) {
         snprintf(err, errcap, "priority must be from -1000 to 1000");
         return PROTO_ERR_BAD_REQUEST;

@@ -9,11 +9,18 @@
 #include <string.h>
 #include "http_int.h"
 #include "http_metrics.h"
+#include "instore.h"
 
 static const double buckets_s[] = {1, 5, 15, 60, 300, 900, 3600, 14400, 86400};
 #define NB (sizeof buckets_s / sizeof buckets_s[0])
 
 static atomic_uint_least64_t up_bytes, up_count, up_ms_sum, up_hist[NB + 1];
+static instore *_Atomic the_instore;
+
+void http_metrics_set_instore(struct instore *ins)
+{
+    atomic_store(&the_instore, ins);
+}
 
 void http_metrics_upload_bytes(uint64_t n)
 {
@@ -171,6 +178,23 @@ enum MHD_Result http_metrics(http_req *r)
                "(as sent, compressed).\n# TYPE cloudai_upload_bytes_received_total counter\n"
                "cloudai_upload_bytes_received_total %llu\n",
             (unsigned long long)atomic_load(&up_bytes));
+    instore *ins = atomic_load(&the_instore);
+    if (ins) {
+        instore_stats is;
+        instore_get_stats(ins, &is);
+        fprintf(f, "# HELP cloudai_input_bytes_received_total Input bytes written into the "
+                   "input store since start (uncompressed).\n"
+                   "# TYPE cloudai_input_bytes_received_total counter\n"
+                   "cloudai_input_bytes_received_total %llu\n"
+                   "# HELP cloudai_inputs_stored_total Inputs added to the store since start.\n"
+                   "# TYPE cloudai_inputs_stored_total counter\ncloudai_inputs_stored_total %llu\n"
+                   "# HELP cloudai_inputs_deduplicated_total Inputs a client did not send "
+                   "because the store held them.\n"
+                   "# TYPE cloudai_inputs_deduplicated_total counter\n"
+                   "cloudai_inputs_deduplicated_total %llu\n",
+                (unsigned long long)is.bytes_received, (unsigned long long)is.blobs_added,
+                (unsigned long long)is.blobs_deduped);
+    }
     fprintf(f, "# HELP cloudai_stored_bytes Output bytes in the store.\n"
                "# TYPE cloudai_stored_bytes gauge\ncloudai_stored_bytes %llu\n",
             (unsigned long long)s.stored_bytes);

@@ -7,4 +7,7 @@
 void http_metrics_upload_bytes(uint64_t n);
 /* An upload was stored, ms after its session began. */
 void http_metrics_upload_done(uint64_t ms);
+/* The input store whose counters /metrics shows (NULL = none). */
+struct instore;
+void http_metrics_set_instore(struct instore *ins);
 #endif

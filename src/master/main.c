@@ -18,6 +18,8 @@
 #include "meta.h"
 #include "meta_copy.h"
 #include "metarepair.h"
+#include "http_metrics.h"
+#include "instore.h"
 #include "retention.h"
 #include "server.h"
 #include "peer.h"
@@ -262,6 +264,7 @@ int main(int argc, char **argv)
     cluster *cl = NULL;
     uploads *up = NULL;
     retention *rt = NULL;
+    instore *ins = NULL;
     http_server *hs = NULL;
     dev_worker *dw = NULL;
     pthread_t sigth, conth;
@@ -385,6 +388,13 @@ int main(int argc, char **argv)
         goto out;
     }
     server_set_retention(the_server, rt);
+    if (!(ins = instore_open(cfg.files_dir, cfg.max_input_bytes, err, sizeof err))) {
+        log_error("input store: %s", err);
+        goto out;
+    }
+    server_set_instore(the_server, ins);
+    retention_set_instore(rt, ins);
+    http_metrics_set_instore(ins);
     if (!cfg.tls_cert[0] && !loopback(cfg.listen))
         log_warn("listening on %s without TLS: tokens stay secret, but outputs and listings "
                  "cross the network in clear and can be altered on the way; set [tls] cert and "

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { K_STR, K_U64, K_I64, K_F64, K_U32, K_STATUS, K_SHA, K_CMD, K_NOTES, K_ARGV, K_ENV };
+enum kind { K_STR, K_U64, K_I64, K_F64, K_U32, K_STATUS, K_SHA, K_CMD, K_NOTES, K_ARGV, K_ENV, K_INPUTS };
 
 struct field {
     const char *name;
@@ -34,6 +34,7 @@ static const struct field task_fields[] = {
     F(task_rec, K_NOTES, notes),
     F(task_rec, K_I64, priority),
     F(task_rec, K_ENV, env),
+    F(task_rec, K_INPUTS, inputs),
 };
 
 static const struct field file_fields[] = {
@@ -65,6 +66,38 @@ static int append_argv(bson_t *doc, const char *name, char *const *list, int n)
     for (int i = 0; i < n && list && list[i]; i++) {
         bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
         if (!bson_append_utf8(&arr, k, -1, list[i], -1)) return METADOC_E_NOMEM;
+    }
+    return bson_append_array_end(doc, &arr) ? 0 : METADOC_E_NOMEM;
+}
+
+static void sha_hex(const uint8_t *h, char s[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int k = 0; k < 32; k++) { s[2 * k] = hex[h[k] >> 4]; s[2 * k + 1] = hex[h[k] & 15]; }
+    s[64] = 0;
+}
+
+/* inputs: [{sha256, size, dir, dest, source}], sha256 as lowercase hex. */
+static int append_inputs(bson_t *doc, const char *name, const task_rec *t)
+{
+    bson_t arr, d;
+    char key[16], hx[65];
+    const char *k;
+    if (!bson_append_array_begin(doc, name, -1, &arr)) return METADOC_E_NOMEM;
+    for (int i = 0; i < t->ninputs; i++) {
+        const task_input *in = &t->inputs[i];
+        bson_uint32_to_string((uint32_t)i, &k, key, sizeof key);
+        if (!bson_append_document_begin(&arr, k, -1, &d)) return METADOC_E_NOMEM;
+        if (in->has_sha) {
+            sha_hex(in->sha256, hx);
+            bson_append_utf8(&d, "sha256", -1, hx, 64);
+        }
+        bson_append_int64(&d, "size", -1, (int64_t)in->size);
+        bson_append_bool(&d, "dir", -1, in->is_dir != 0);
+        bson_append_utf8(&d, "dest", -1, in->dest, -1);
+        if (!bson_append_utf8(&d, "source", -1, in->source, -1) ||
+            !bson_append_document_end(&arr, &d))
+            return METADOC_E_NOMEM;
     }
     return bson_append_array_end(doc, &arr) ? 0 : METADOC_E_NOMEM;
 }
@@ -116,6 +149,14 @@ static int to_bson(const struct field *fs, size_t nf, const void *rec, bson_t *d
             const task_rec *t = rec;
             if (t->env) {
                 int rc = append_argv(doc, f->name, t->env, t->envc);
+                if (rc) return rc;
+            }
+            break;
+        }
+        case K_INPUTS: {
+            const task_rec *t = rec;
+            if (t->inputs && t->ninputs > 0) {
+                int rc = append_inputs(doc, f->name, t);
                 if (rc) return rc;
             }
             break;
@@ -191,6 +232,54 @@ out:
     return rc;
 }
 
+static const char *doc_str(const bson_t *d, const char *key)
+{
+    bson_iter_t it;
+    uint32_t len;
+    if (!bson_iter_init_find(&it, d, key) || !BSON_ITER_HOLDS_UTF8(&it)) return NULL;
+    const char *s = bson_iter_utf8(&it, &len);
+    return strlen(s) == len ? s : NULL;
+}
+
+static int get_inputs(bson_iter_t *it, task_rec *t)
+{
+    bson_iter_t sub;
+    task_input v[TASK_INPUTS_MAX];
+    int n = 0;
+    if (!BSON_ITER_HOLDS_ARRAY(it) || !bson_iter_recurse(it, &sub)) return METADOC_E_CORRUPT;
+    while (bson_iter_next(&sub)) {
+        const uint8_t *data;
+        uint32_t len;
+        bson_t d;
+        bson_iter_t f;
+        int64_t iv = 0;
+        if (n >= TASK_INPUTS_MAX || !BSON_ITER_HOLDS_DOCUMENT(&sub)) return METADOC_E_CORRUPT;
+        bson_iter_document(&sub, &len, &data);
+        if (!bson_init_static(&d, data, len)) return METADOC_E_CORRUPT;
+        task_input *in = &v[n];
+        memset(in, 0, sizeof *in);
+        const char *hx = doc_str(&d, "sha256");
+        if (hx) {
+            if (strlen(hx) != 64) return METADOC_E_CORRUPT;
+            for (int k = 0; k < 32; k++) {
+                int a = hexval(hx[2 * k]), b = hexval(hx[2 * k + 1]);
+                if (a < 0 || b < 0) return METADOC_E_CORRUPT;
+                in->sha256[k] = (uint8_t)(a << 4 | b);
+            }
+            in->has_sha = 1;
+        }
+        if (bson_iter_init_find(&f, &d, "size") && get_int(&f, &iv) == 0 && iv >= 0)
+            in->size = (uint64_t)iv;
+        if (bson_iter_init_find(&f, &d, "dir") && BSON_ITER_HOLDS_BOOL(&f))
+            in->is_dir = bson_iter_bool(&f);
+        in->dest = (char *)doc_str(&d, "dest");
+        in->source = (char *)doc_str(&d, "source");
+        if (!in->dest) return METADOC_E_CORRUPT;
+        n++;
+    }
+    return task_rec_set_inputs(t, n, v) ? METADOC_E_NOMEM : 0;
+}
+
 static int from_bson(const struct field *fs, size_t nf, const bson_t *doc, void *rec,
                      char *err, size_t errcap)
 {
@@ -262,6 +351,9 @@ static int from_bson(const struct field *fs, size_t nf, const bson_t *doc, void 
             break;
         case K_ENV:
             rc = get_argv(&it, rec, 1);
+            break;
+        case K_INPUTS:
+            rc = get_inputs(&it, rec);
             break;
         }
         if (rc) {

@@ -11,6 +11,7 @@
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
+#include "instore.h"
 #include "retention.h"
 #include "upload.h"
 
@@ -27,6 +28,7 @@ struct retention {
     size_t npins, cappins;
     pthread_t thr;
     int running, stop;
+    instore *ins;              /* NULL: no input sweep */
 };
 
 static int finished(int status)
@@ -375,6 +377,65 @@ out:
     return rc;
 }
 
+/* ---- inputs: a blob lives as long as a run that used it ----------------- */
+
+typedef struct refs_ctx {
+    retention *r;
+    uint64_t now;
+    uint8_t (*sha)[32];
+    size_t n, cap;
+    int oom;
+} refs_ctx;
+
+static int collect_refs(void *ctx, const task_rec *t)
+{
+    refs_ctx *c = ctx;
+    if (!t->ninputs) return 0;
+    uint64_t exp = retention_expires_at(c->r, t);
+    if (finished(t->status) && exp && exp <= c->now) return 0;   /* the run is gone */
+    for (int i = 0; i < t->ninputs; i++) {
+        if (!t->inputs[i].has_sha) continue;
+        if (c->n == c->cap) {
+            size_t nc = c->cap ? c->cap * 2 : 64;
+            void *p = realloc(c->sha, nc * 32);
+            if (!p) { c->oom = 1; return 1; }
+            c->sha = p;
+            c->cap = nc;
+        }
+        memcpy(c->sha[c->n++], t->inputs[i].sha256, 32);
+    }
+    return 0;
+}
+
+void retention_set_instore(retention *r, instore *ins)
+{
+    r->ins = ins;
+}
+
+int retention_sweep_inputs(retention *r, uint64_t now_ms, char *err, size_t errcap)
+{
+    meta_query q = {0};
+    refs_ctx c = {r, now_ms, NULL, 0, 0, 0};
+    uint64_t freed = 0;
+    long removed;
+    int rc;
+    if (!r->ins) return 0;
+    /* A store that does not answer keeps every blob: never sweep blind. */
+    if ((rc = meta_tasks_find(r->m, &q, collect_refs, &c)) < 0 || c.oom) {
+        snprintf(err, errcap, c.oom ? "out of memory" : "metadata store unavailable (%d)", rc);
+        free(c.sha);
+        return c.oom ? RETENTION_E_NOMEM : RETENTION_E_IO;
+    }
+    if (c.n) qsort(c.sha, c.n, 32, instore_sha_cmp);
+    removed = instore_sweep(r->ins, (const uint8_t (*)[32])c.sha, c.n, now_ms,
+                            (uint64_t)r->cfg->input_keep_s * 1000u, &freed);
+    free(c.sha);
+    if (removed > 0)
+        log_info("retention: removed %ld input(s) no run refers to (%llu bytes)", removed,
+                 (unsigned long long)freed);
+    return (int)removed;
+}
+
 static void *sweeper_main(void *arg)
 {
     retention *r = arg;
@@ -384,6 +445,8 @@ static void *sweeper_main(void *arg)
         pthread_mutex_unlock(&r->mu);
         int rc = retention_sweep(r, ids_now_ms(), err, sizeof err);
         if (rc < 0) log_warn("retention sweep: %s", err);
+        if (retention_sweep_inputs(r, ids_now_ms(), err, sizeof err) < 0)
+            log_warn("retention sweep of inputs: %s", err);
         pthread_mutex_lock(&r->mu);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

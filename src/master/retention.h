@@ -63,4 +63,12 @@ int retention_remove_run(const config *cfg, meta *m, const task_rec *t, char *er
  * records are deleted (idempotent), then the directory. Returns the
  * number completed, or RETENTION_E_IO. */
 int retention_recover(const config *cfg, meta *m, char *err, size_t errcap);
+/* Inputs: the store whose blobs retention sweeps (NULL = none). A blob
+ * is kept while a task refers to it whose run is not removed, and for
+ * [limits] input_keep_s after its last use in any case (a client's
+ * query or upload, before it submits). Call before retention_start. */
+struct instore;
+void retention_set_instore(retention *r, struct instore *ins);
+/* One sweep of the inputs: the number removed, or a negative code. */
+int retention_sweep_inputs(retention *r, uint64_t now_ms, char *err, size_t errcap);
 #endif

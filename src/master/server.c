@@ -14,6 +14,7 @@
 #include "chunk.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "inxfer.h"
 #include "ids.h"
 #include "log.h"
 #include "retention.h"
@@ -31,6 +32,7 @@ struct server {
     cluster *cl;
     uploads *up;
     retention *rt;           /* NULL: no expiry shown, PIN refused */
+    instore *ins;            /* NULL: inputs refused */
     tls_ctx *tls;            /* NULL: plain TCP */
     pthread_mutex_t mu;      /* guards the counts and the pending list */
     int nauth;               /* authenticated connections (max_connections) */
@@ -489,6 +491,32 @@ static int hold_ack(session *s)
     return flush_acks(s);
 }
 
+static inxfer_ctx *xfer(session *s, inxfer_ctx *x)
+{
+    x->ins = s->srv->ins;
+    x->cl = s->srv->cl;
+    x->cfg = s->srv->cfg;
+    x->c = s->c;
+    x->rd = &s->rd;
+    x->wb = &s->wb;
+    return x;
+}
+
+static int h_input(session *s, const proto_msg *m)
+{
+    inxfer_ctx x;
+    if (!s->srv->ins) {
+        conn_send_error(s->c, PROTO_ERR_STATE, "this master keeps no inputs");
+        return 0;
+    }
+    xfer(s, &x);
+    switch (m->type) {
+    case PROTO_INPUT_QUERY: return inxfer_query(&x, m);
+    case PROTO_INPUT_PUT: return inxfer_put(&x, m);
+    default: return inxfer_get(&x, m);
+    }
+}
+
 static int h_submit(session *s, const proto_msg *m)
 {
     task_rec t, out;
@@ -501,6 +529,19 @@ static int h_submit(session *s, const proto_msg *m)
         goto out;
     }
     if (m->type == PROTO_SUBMIT) t.want_worker[0] = 0;
+    if (t.ninputs) {
+        inxfer_ctx x;
+        rc = s->srv->ins ? inxfer_resolve(xfer(s, &x), &t, s->c->node_id, s->c->admin, err,
+                                          sizeof err)
+                         : PROTO_ERR_STATE;
+        if (!s->srv->ins) snprintf(err, sizeof err, "this master keeps no inputs");
+        if (rc) {
+            if (flush_acks(s) < 0) { rc = -1; goto out; }
+            conn_send_error(s->c, (uint64_t)rc, "%s", err);
+            rc = 0;
+            goto out;
+        }
+    }
     rc = cluster_submit_nosync(s->srv->cl, &t, s->c->node_id, err, sizeof err, &out);
     if (rc) {
         if (flush_acks(s) < 0) { rc = -1; goto out; }   /* replies stay in order */
@@ -676,7 +717,7 @@ static int send_frame(void *ctx, proto_buf *b)
  * empty, "." or ".." component, and every component reached without
  * following a symbolic link (a link in the store could point anywhere).
  * 0, or a PROTO_ERR_* code with err filled. */
-static int check_sub(const char *dir, const char *sub, char *err, size_t errcap)
+int server_check_sub(const char *dir, const char *sub, char *err, size_t errcap)
 {
     char comp[256];
     const char *p = sub;
@@ -789,7 +830,7 @@ static int h_get_file(session *s, const proto_msg *m)
     }
     /* A trailing "/" names the same directory; the archive needs it bare. */
     for (size_t n = strlen(sub); n > 1 && sub[n - 1] == '/'; n--) sub[n - 1] = 0;
-    if (nsub && (rc = check_sub(dir, sub, err, sizeof err)) != 0) {
+    if (nsub && (rc = server_check_sub(dir, sub, err, sizeof err)) != 0) {
         conn_send_error(s->c, (uint64_t)rc, "task %s: %s", id, err);
         goto out;
     }
@@ -931,6 +972,9 @@ static const struct {
     { PROTO_CANCEL, PROTO_ROLE_CLIENT, h_cancel },
     { PROTO_PIN, PROTO_ROLE_CLIENT, h_pin },
     { PROTO_GET_STATUS, PROTO_ROLE_CLIENT, h_status },
+    { PROTO_INPUT_QUERY, PROTO_ROLE_CLIENT, h_input },
+    { PROTO_INPUT_PUT, PROTO_ROLE_CLIENT, h_input },
+    { PROTO_GET_INPUT, PROTO_ROLE_WORKER, h_input },
 };
 
 static int dispatch(session *s, const proto_msg *m)
@@ -1047,6 +1091,11 @@ server *server_new(const config *cfg, cluster *cl, uploads *up, char *bound, siz
 void server_set_retention(server *s, retention *rt)
 {
     s->rt = rt;
+}
+
+void server_set_instore(server *s, instore *ins)
+{
+    s->ins = ins;
 }
 
 int server_run(server *s)

@@ -6,6 +6,7 @@
 #define CLOUDAI_SERVER_H
 #include "cluster.h"
 #include "retention.h"
+#include "instore.h"
 #include "upload.h"
 
 typedef struct server server;
@@ -17,6 +18,15 @@ server *server_new(const config *cfg, cluster *cl, uploads *up, char *bound, siz
  * PIN changes and list replies read expiry from. Call before server_run;
  * rt must outlive the server. */
 void server_set_retention(server *s, retention *rt);
+/* The input store (NULL = inputs refused); as server_set_retention. */
+void server_set_instore(server *s, instore *ins);
+/* Checks a client's path below a stored run's directory before anything
+ * is read: relative, no empty, "." or ".." component, every component
+ * reached without following a symbolic link (openat O_NOFOLLOW). 0, or a
+ * PROTO_ERR_* code (NOT_FOUND, BAD_REQUEST) with err filled. (Until
+ * store.c's one safe walk lands, this is that walk for GET_FILE and
+ * task:ID/PATH inputs.) */
+int server_check_sub(const char *dir, const char *sub, char *err, size_t errcap);
 /* Accept loop; returns when server_stop is called. */
 int server_run(server *s);
 void server_stop(server *s);

@@ -247,10 +247,16 @@ static char *create_body(const rt_spec *s, int use_init)
     }
     bson_append_array_begin(&doc, "Env", -1, &env);
     bson_append_utf8(&env, "0", -1, "OUTPUT_DIR=/output", -1);
+    uint32_t ne = 1;
     for (uint32_t i = 0; s->env && s->env[i]; i++) {
         const char *k;
-        bson_uint32_to_string(i + 1, &k, key, sizeof key);
+        bson_uint32_to_string(ne++, &k, key, sizeof key);
         bson_append_utf8(&env, k, -1, s->env[i], -1);
+    }
+    if (s->input_dir) {
+        const char *k;
+        bson_uint32_to_string(ne++, &k, key, sizeof key);
+        bson_append_utf8(&env, k, -1, "INPUT_DIR=/input", -1);
     }
     bson_append_array_end(&doc, &env);
     bson_append_document_begin(&doc, "Labels", -1, &labels);
@@ -275,6 +281,15 @@ static char *create_body(const rt_spec *s, int use_init)
     bson_append_utf8(&m, "Target", -1, "/output", -1);
     bson_append_bool(&m, "ReadOnly", -1, false);
     bson_append_document_end(&mounts, &m);
+    if (s->input_dir) {
+        /* Inputs: a read-only bind mount; a write there fails with EROFS. */
+        bson_append_document_begin(&mounts, "1", -1, &m);
+        bson_append_utf8(&m, "Type", -1, "bind", -1);
+        bson_append_utf8(&m, "Source", -1, s->input_dir, -1);
+        bson_append_utf8(&m, "Target", -1, "/input", -1);
+        bson_append_bool(&m, "ReadOnly", -1, true);
+        bson_append_document_end(&mounts, &m);
+    }
     bson_append_array_end(&hc, &mounts);
     if (s->cpu > 0)
         bson_append_int64(&hc, "NanoCpus", -1, (int64_t)(s->cpu * 1e9 + 0.5));

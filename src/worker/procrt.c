@@ -23,6 +23,7 @@
  * vfork+exec rather than posix_spawn because POSIX has no portable chdir
  * or close-all file action; after vfork the child only makes
  * async-signal-safe calls, everything it needs is prepared before. */
+#define _GNU_SOURCE 1   /* unshare, CLONE_NEWNS */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -31,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -54,6 +57,8 @@ typedef struct launch {
     const char *path;     /* resolved program path */
     char **envp;          /* environ + OUTPUT_DIR (owned array, owned last entry) */
     char *env_out;        /* "OUTPUT_DIR=..." */
+    char *env_in;         /* "INPUT_DIR=..." or NULL */
+    const char *input_dir;/* made read-only in the child's mount namespace, or NULL */
     char *path_buf;       /* owned, for a PATH-resolved program */
     int close_max;        /* fds 3..close_max-1 closed if close_range fails */
     pid_t parent;         /* the worker: if it is already gone, do not start */
@@ -113,27 +118,34 @@ static int env_overridden(const char *e, char *const *env)
     return 0;
 }
 
-/* The worker's environment, the task's KEY=VALUE over it, then OUTPUT_DIR. */
-static int build_env(launch *l, const char *output_dir, char *const *env)
+/* The worker's environment, the task's KEY=VALUE over it, then OUTPUT_DIR
+ * (and INPUT_DIR). */
+static int build_env(launch *l, const char *output_dir, const char *input_dir, char *const *env)
 {
     size_t n = 0;
     for (char **e = environ; e && *e; e++)
         n++;
     for (char *const *e = env; e && *e; e++)
         n++;
-    l->envp = calloc(n + 2, sizeof *l->envp);
+    l->envp = calloc(n + 3, sizeof *l->envp);
     l->env_out = malloc(strlen(output_dir) + sizeof "OUTPUT_DIR=");
+    if (input_dir && !(l->env_in = malloc(strlen(input_dir) + sizeof "INPUT_DIR=")))
+        return RT_E_NOMEM;
     if (!l->envp || !l->env_out)
         return RT_E_NOMEM;
     sprintf(l->env_out, "OUTPUT_DIR=%s", output_dir);
+    if (input_dir) sprintf(l->env_in, "INPUT_DIR=%s", input_dir);
+    l->input_dir = input_dir;
     size_t k = 0;
     for (char **e = environ; e && *e; e++)
-        if (strncmp(*e, "OUTPUT_DIR=", 11) != 0 && !env_overridden(*e, env))
+        if (strncmp(*e, "OUTPUT_DIR=", 11) != 0 && strncmp(*e, "INPUT_DIR=", 10) != 0 &&
+            !env_overridden(*e, env))
             l->envp[k++] = *e;
     for (char *const *e = env; e && *e; e++)
-        if (strncmp(*e, "OUTPUT_DIR=", 11) != 0)
+        if (strncmp(*e, "OUTPUT_DIR=", 11) != 0 && strncmp(*e, "INPUT_DIR=", 10) != 0)
             l->envp[k++] = *e;
     l->envp[k++] = l->env_out;
+    if (l->env_in) l->envp[k++] = l->env_in;
     l->envp[k] = NULL;
     return 0;
 }
@@ -142,6 +154,7 @@ static void launch_free(launch *l)
 {
     free(l->envp);
     free(l->env_out);
+    free(l->env_in);
     free(l->path_buf);
 }
 
@@ -172,6 +185,17 @@ static void child_exec(const launch *l, int logfd, int nullfd, int errfd,
         _exit(127);
     if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 || chdir(cwd) < 0)
         goto fail;
+    /* Inputs read-only: a bind mount of INPUT_DIR onto itself, read-only,
+     * in a mount namespace of the task's own (nothing leaks into the
+     * host's mounts, and it ends with the task). Only a privileged worker
+     * may make one (EPERM otherwise): then INPUT_DIR is a private copy the
+     * task could alter, which changes nothing for other tasks. */
+    if (l->input_dir && unshare(CLONE_NEWNS) == 0) {
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+            mount(l->input_dir, l->input_dir, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+            mount(NULL, l->input_dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+            goto fail;
+    }
     /* Worker sockets and files opened without O_CLOEXEC must not leak
      * into the task. errfd stays: it is close-on-exec. */
     if (syscall(SYS_close_range, 3, errfd - 1, 0) < 0) {
@@ -368,7 +392,7 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
         if ((rc = resolve_program(&l, spec->argv[0], res->error, sizeof res->error)) < 0)
             goto out;
     }
-    if ((rc = build_env(&l, spec->output_dir, spec->env)) < 0)
+    if ((rc = build_env(&l, spec->output_dir, spec->input_dir, spec->env)) < 0)
         goto nomem;
     long om = sysconf(_SC_OPEN_MAX);
     l.close_max = om > 0 && om < 65536 ? (int)om : 65536;

@@ -30,6 +30,8 @@ typedef struct rt_spec {
     uint64_t memory;           /* bytes; 0 = no limit */
     uint64_t gpu;              /* count; 0 = none */
     const char *output_dir;    /* absolute host dir, mounted at /output */
+    const char *input_dir;     /* absolute host dir of the task's inputs, shown
+                                  read-only at /input ($INPUT_DIR); or NULL */
     const char *log_path;      /* stdout+stderr go here (demultiplexed) */
     uint64_t timeout_s;        /* 0 = none */
 } rt_spec;

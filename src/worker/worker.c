@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include "chunk.h"
 #include "fsutil.h"
+#include "incache.h"
 #include "ids.h"
 #include "log.h"
 #include "notes.h"
@@ -450,7 +451,7 @@ static void *task_main(void *arg)
 {
     wtask *t = arg;
     worker *w = t->w;
-    char out_dir[CONFIG_PATH_MAX + 80], logp[CONFIG_PATH_MAX + 80];
+    char out_dir[CONFIG_PATH_MAX + 80], logp[CONFIG_PATH_MAX + 80], in_dir[CONFIG_PATH_MAX + 80];
     rt_spec spec;
     rt_result res;
     proto_buf b;
@@ -481,6 +482,19 @@ static void *task_main(void *arg)
     ctl_send(w, &b);
     proto_buf_free(&b);
 
+    path_of(w, t->stem, ".input", in_dir, sizeof in_dir);
+    if (t->rec.ninputs) {
+        incache_src src = { w->cfg, w->id, w->stop };
+        char why[1024];
+        if (incache_prepare(&src, &t->rec, in_dir, why, sizeof why) < 0) {
+            t->status = PROTO_ST_FAILED;
+            snprintf(t->error, sizeof t->error, "could not start: %s", why);
+            log_warn("task %s: %s", t->rec.task_id, t->error);
+            fsutil_rm_rf(in_dir);
+            release(w, t);
+            goto result;
+        }
+    }
     memset(&spec, 0, sizeof spec);
     spec.task_id = t->rec.task_id;
     spec.run_id = t->stem;
@@ -493,12 +507,14 @@ static void *task_main(void *arg)
     spec.memory = t->rec.req_memory;
     spec.gpu = t->rec.req_gpu;
     spec.output_dir = out_dir;
+    spec.input_dir = t->rec.ninputs ? in_dir : NULL;
     spec.log_path = logp;
     spec.timeout_s = t->rec.timeout_s;
     memset(&res, 0, sizeof res);
     log_info("task %s: running %s on %s", t->rec.task_id, t->rec.docker_image, runtime_name(w->rt));
     rc = runtime_run(w->rt, &spec, &res);
     t->exit_code = res.exit_code;
+    if (t->rec.ninputs) fsutil_rm_rf(in_dir);     /* the private copy; the cache stays */
     if (rc < 0) {
         t->status = PROTO_ST_FAILED;
         snprintf(t->error, sizeof t->error, "%s", res.error[0] ? res.error : "the task could not start");
@@ -870,6 +886,10 @@ static void recover(worker *w)
         const char *name = e->d_name;
         if (strncmp(name, "task-", 5)) continue;
         snprintf(path, sizeof path, "%s/%s", w->cfg->outputs_dir, name);
+        if (has_suffix(name, ".input")) {      /* an attempt's copy of its inputs */
+            fsutil_rm_rf(path);
+            continue;
+        }
         if (lstat(path, &st) < 0) continue;
         if (S_ISDIR(st.st_mode)) {
             snprintf(stem, sizeof stem, "%s", name);

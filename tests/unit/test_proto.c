@@ -108,6 +108,8 @@ static const uint8_t req[PROTO_TYPE_MAX + 1][6] = {
     [PROTO_GET_LOG] = { T_TASK_ID },
     [PROTO_LOG] = { T_TASK_ID },
     [PROTO_PIN] = { T_TASK_ID, T_OK },
+    [PROTO_INPUT_PUT] = { T_SHA256, T_TOTAL_SIZE },
+    [PROTO_GET_INPUT] = { T_SHA256 },
 };
 
 static void test_every_type(void)
@@ -278,7 +280,7 @@ static void test_string_limits(void)
         { T_TASK_ID, PROTO_K_STR, 64, 0 }, { T_USER_ID, PROTO_K_STR, 64, 0 },
         { T_TASK_NAME, PROTO_K_STR, 128, 0 }, { T_DOCKER_IMAGE, PROTO_K_STR, 256, 0 },
         { T_COMMAND, PROTO_K_STR, 8192, 0 }, { T_ARGV, PROTO_K_STR, 8192, 0 },
-        { T_ENV, PROTO_K_STR, 8192, 0 },
+        { T_ENV, PROTO_K_STR, 8192, 0 }, { T_SOURCE, PROTO_K_STR, 4096, 0 },
         { T_WORKER_ID, PROTO_K_STR, 64, 0 }, { T_ERROR, PROTO_K_STR, 4096, 0 },
         { T_LOG_TAIL, PROTO_K_STR, 65536, 0 }, { T_FILE_NAME, PROTO_K_STR, 4096, 0 },
         { T_FILE_PATH, PROTO_K_STR, 8192, 0 }, { T_MESSAGE, PROTO_K_STR, 4096, 0 },

@@ -68,6 +68,8 @@ static const struct col task_cols[] = {
     C(task_rec, priority, ALL, T_PRIORITY),
     C(task_rec, env, ALL, T_ENV),
     PART(task_rec, envc),
+    C(task_rec, inputs, ALL, T_INPUT),
+    PART(task_rec, ninputs),
 };
 
 static const struct col file_cols[] = {
@@ -279,6 +281,9 @@ static void full_task(task_rec *t)
     t->priority = -5;
     char *env[] = { "A=1", "B=two words", NULL };
     T_EQ_INT(task_rec_set_env(t, 2, env), 0);
+    task_input in = { .has_sha = 1, .size = 5, .is_dir = 1, .dest = "data", .source = "./data" };
+    memset(in.sha256, 0xcd, sizeof in.sha256);
+    T_EQ_INT(task_rec_set_inputs(t, 1, &in), 0);
 }
 
 static void full_file(file_rec *f)
@@ -348,7 +353,9 @@ static void test_task(void)
 {
     task_rec t;
     full_task(&t);
-    check(task_cols, N(task_cols), &t, "task", tb, jt, pt, PROTO_TASK_LIST, T_TASK, NULL);
+    /* The keys inside each element of "inputs" (README "Record fields"). */
+    static const char *const extra[] = { "dest", "path", "sha256", "size", "kind", "source", NULL };
+    check(task_cols, N(task_cols), &t, "task", tb, jt, pt, PROTO_TASK_LIST, T_TASK, extra);
     task_rec_free(&t);
 }
 

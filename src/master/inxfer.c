@@ -1,0 +1,311 @@
+/* inxfer.c — task inputs on the wire, master side (inxfer.h). */
+#include "inxfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "chunk.h"
+#include "hash.h"
+#include "log.h"
+#include "server.h"
+#include "upload.h"
+
+#define QUERY_MAX 1024     /* SHA256 fields in one INPUT_QUERY */
+
+void inxfer_stream_id(const uint8_t sha[32], char out[32])
+{
+    char hx[65];
+    hash_hex(sha, 32, hx);
+    snprintf(out, 32, "input-%.16s", hx);
+}
+
+int inxfer_query(inxfer_ctx *x, const proto_msg *m)
+{
+    size_t pos = 0, n = 0, held = 0;
+    proto_field f;
+    proto_begin(x->wb, PROTO_INPUT_NEED, 0);
+    while (proto_next(m, T_SHA256, &pos, &f)) {
+        if (++n > QUERY_MAX) {
+            conn_send_error(x->c, PROTO_ERR_BAD_REQUEST, "more than %d inputs in one INPUT_QUERY",
+                            QUERY_MAX);
+            return 0;
+        }
+        if (instore_has(x->ins, f.p, NULL))
+            held++;
+        else
+            proto_put_bytes(x->wb, T_SHA256, f.p, 32);
+    }
+    if (held) instore_count_dedup(x->ins, held);
+    return conn_send(x->c, x->wb) < 0 ? -1 : 0;
+}
+
+static void send_ack(inxfer_ctx *x, const char *id, int ok, const char *msg)
+{
+    proto_begin(x->wb, PROTO_FILE_ACK, 0);
+    proto_put_str(x->wb, T_TASK_ID, id);
+    proto_put_u64(x->wb, T_OK, ok ? 1 : 0);
+    if (msg && *msg) proto_put_str(x->wb, T_MESSAGE, msg);
+    conn_send(x->c, x->wb);
+}
+
+/* INPUT_PUT { SHA256, TOTAL_SIZE }: answered OK (send the stream),
+ * FILE_ACK OK = 1 (already held: send nothing) or ERROR; then the
+ * stream's frames are read here, and FILE_ACK gives the verdict. */
+int inxfer_put(inxfer_ctx *x, const proto_msg *m)
+{
+    proto_field f;
+    uint64_t total = 0;
+    uint8_t sha[32];
+    char id[32], err[512] = "", hx[65];
+    instore_put *w = NULL;
+    chunk_rx rx;
+    int rc = -1, have_rx = 0;
+
+    proto_get(m, T_SHA256, &f);
+    memcpy(sha, f.p, 32);
+    proto_u64(m, T_TOTAL_SIZE, &total);
+    inxfer_stream_id(sha, id);
+    hash_hex(sha, 32, hx);
+    if (instore_has(x->ins, sha, NULL)) {
+        instore_count_dedup(x->ins, 1);
+        send_ack(x, id, 1, "already held");
+        return 0;
+    }
+    if (!(w = instore_put_begin(x->ins, sha, total, err, sizeof err))) {
+        uint64_t max = instore_max_bytes(x->ins);
+        conn_send_error(x->c, max && total > max ? PROTO_ERR_LIMIT : PROTO_ERR_STORE, "%s", err);
+        return 0;
+    }
+    if (chunk_rx_init(&rx, id, instore_put_write, w) < 0) {
+        instore_put_abort(w);
+        conn_send_error(x->c, PROTO_ERR_INTERNAL, "out of memory");
+        return 0;
+    }
+    have_rx = 1;
+    rx.total = total;
+    proto_begin(x->wb, PROTO_OK, 0);
+    proto_put_str(x->wb, T_MESSAGE, "send");
+    if (conn_send(x->c, x->wb) < 0) goto out;
+    for (;;) {
+        proto_msg fm;
+        int r = frame_read(x->c->fd, x->rd, &fm, x->cfg->idle_timeout_s * 1000,
+                           x->cfg->frame_timeout_s * 1000);
+        if (r < 0) {
+            if (proto_rc_is_codec(r)) {
+                conn_send_error(x->c, PROTO_ERR_BAD_FRAME, "bad frame: %s", proto_rc_str(r));
+            }
+            log_warn("%s (%s): input %.12s: stream broken: %s", x->c->peer, x->c->node_id, hx,
+                     proto_rc_str(r));
+            goto out;
+        }
+        if (fm.type == PROTO_FILE_CHUNK) {
+            if ((r = chunk_rx_chunk(&rx, &fm)) < 0) {
+                const char *why = rx.err[0] ? rx.err : instore_put_error(w);
+                send_ack(x, id, 0, why);
+                log_warn("%s (%s): input %.12s refused: %s", x->c->peer, x->c->node_id, hx, why);
+                goto out;
+            }
+            continue;
+        }
+        if (fm.type != PROTO_FILE_END) {
+            conn_send_error(x->c, PROTO_ERR_STATE, "%s inside an input stream",
+                            proto_type_name(fm.type));
+            goto out;
+        }
+        if (chunk_rx_end(&rx, &fm) < 0) {
+            send_ack(x, id, 0, rx.err);
+            goto out;
+        }
+        break;
+    }
+    uint64_t size = 0;
+    int crc = instore_put_commit(w, NULL, &size, err, sizeof err);
+    w = NULL;
+    if (crc < 0) {
+        send_ack(x, id, 0, err);
+        log_warn("%s (%s): input %.12s not stored: %s", x->c->peer, x->c->node_id, hx, err);
+        rc = 0;
+        goto out;
+    }
+    log_info("input %s stored: %llu bytes from %s", hx, (unsigned long long)size, x->c->node_id);
+    send_ack(x, id, 1, "stored");
+    rc = 0;
+out:
+    if (w) instore_put_abort(w);
+    if (have_rx) chunk_rx_free(&rx);
+    return rc;
+}
+
+static int send_conn(void *ctx, proto_buf *b)
+{
+    return conn_send(ctx, b);
+}
+
+/* GET_INPUT { SHA256, OFFSET }: the blob as a stream from OFFSET (a chunk
+ * boundary), or ERROR NOT_FOUND. The bytes below OFFSET are read for the
+ * stream's SHA-256 but not sent. */
+int inxfer_get(inxfer_ctx *x, const proto_msg *m)
+{
+    proto_field f;
+    uint64_t off = 0;
+    uint8_t sha[32];
+    char id[32], path[CONFIG_PATH_MAX + 128], hx[65];
+    struct stat st;
+    chunk_tx tx;
+    uint8_t *buf = NULL;
+    int fd = -1, rc = 0;
+
+    proto_get(m, T_SHA256, &f);
+    memcpy(sha, f.p, 32);
+    proto_u64(m, T_OFFSET, &off);
+    hash_hex(sha, 32, hx);
+    inxfer_stream_id(sha, id);
+    instore_path(x->ins, sha, path, sizeof path);
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+        conn_send_error(x->c, PROTO_ERR_NOT_FOUND, "no input %s", hx);
+        goto out;
+    }
+    if (off % PROTO_CHUNK_MAX || off > (uint64_t)st.st_size) {
+        conn_send_error(x->c, PROTO_ERR_BAD_REQUEST, "OFFSET %llu is not a chunk boundary of input %s",
+                        (unsigned long long)off, hx);
+        goto out;
+    }
+    if (!(buf = malloc(1 << 16)) ||
+        chunk_tx_init(&tx, id, (uint64_t)st.st_size, off, 1, send_conn, x->c) < 0) {
+        conn_send_error(x->c, PROTO_ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    if (off) log_info("input %s: worker %s resumes at byte %llu", hx, x->c->node_id,
+                      (unsigned long long)off);
+    for (;;) {
+        ssize_t k = read(fd, buf, 1 << 16);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            conn_send_error(x->c, PROTO_ERR_STORE, "reading input %s: %s", hx, strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (k == 0) {
+            if (chunk_tx_finish(&tx) < 0) rc = -1;
+            break;
+        }
+        if (chunk_tx_write(&tx, buf, (size_t)k) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    chunk_tx_free(&tx);
+out:
+    free(buf);
+    if (fd >= 0) close(fd);
+    return rc;
+}
+
+/* task:ID[/PATH] -> id and path ("" = the whole output). */
+static int parse_ref(const char *src, char *id, size_t idcap, const char **path)
+{
+    const char *p = src + 5, *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n == 0 || n >= idcap) return -1;
+    memcpy(id, p, n);
+    id[n] = 0;
+    *path = slash ? slash + 1 : "";
+    return 0;
+}
+
+static int resolve_ref(inxfer_ctx *x, task_input *in, const char *user, int admin, char *err,
+                       size_t errcap)
+{
+    char id[64], dir[CONFIG_PATH_MAX + 512], sub[4097], full[CONFIG_PATH_MAX + 4700], e2[512];
+    const char *path;
+    task_rec t;
+    int rc = 0;
+    if (parse_ref(in->source, id, sizeof id, &path) < 0) {
+        snprintf(err, errcap, "input '%.200s': give task:ID or task:ID/PATH", in->source);
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    task_rec_init(&t);
+    if (cluster_task_for_user(x->cl, id, user, admin, &t)) {
+        snprintf(err, errcap, "input '%.200s': no task %s", in->source, id);
+        rc = PROTO_ERR_NOT_FOUND;
+        goto out;
+    }
+    if (t.status != PROTO_ST_COMPLETED && t.status != PROTO_ST_FAILED &&
+        t.status != PROTO_ST_CANCELLED) {
+        snprintf(err, errcap, "input '%.200s': task %s is %s; its outputs are not stored yet",
+                 in->source, id, proto_status_name((uint64_t)t.status));
+        rc = PROTO_ERR_STATE;
+        goto out;
+    }
+    snprintf(sub, sizeof sub, "%s", path);
+    for (size_t n = strlen(sub); n > 0 && sub[n - 1] == '/'; n--) sub[n - 1] = 0;
+    if (upload_task_dir(x->cfg, &t, dir, sizeof dir) < 0) {
+        snprintf(err, errcap, "input '%.200s': store path too long", in->source);
+        rc = PROTO_ERR_INTERNAL;
+        goto out;
+    }
+    struct stat st;
+    if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errcap, "input '%.200s': task %s stored no output files", in->source, id);
+        rc = PROTO_ERR_NOT_FOUND;
+        goto out;
+    }
+    /* The master never follows a link inside a stored run: every
+     * component is checked with O_NOFOLLOW (server_check_sub). */
+    if (sub[0] && (rc = server_check_sub(dir, sub, e2, sizeof e2)) != 0) {
+        snprintf(err, errcap, "input '%.200s': %s", in->source,
+                 rc == PROTO_ERR_NOT_FOUND ? "not in that task's outputs" : e2);
+        goto out;
+    }
+    snprintf(full, sizeof full, "%s%s%s", dir, sub[0] ? "/" : "", sub);
+    if ((rc = instore_add_path(x->ins, full, in, e2, sizeof e2)) < 0) {
+        snprintf(err, errcap, "input '%.200s': %s", in->source, e2);
+        rc = rc == INSTORE_E_LIMIT ? PROTO_ERR_LIMIT : PROTO_ERR_STORE;
+        goto out;
+    }
+out:
+    task_rec_free(&t);
+    return rc;
+}
+
+int inxfer_resolve(inxfer_ctx *x, task_rec *t, const char *user, int admin, char *err,
+                   size_t errcap)
+{
+    char buf[600];
+    if (t->ninputs == 0) return 0;
+    if (t->ninputs > TASK_INPUTS_MAX) {
+        snprintf(err, errcap, "more than %d inputs", TASK_INPUTS_MAX);
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    if (task_inputs_conflict(t->inputs, t->ninputs, buf, sizeof buf)) {
+        snprintf(err, errcap, "%s", buf);
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    for (int i = 0; i < t->ninputs; i++) {
+        task_input *in = &t->inputs[i];
+        if (!in->has_sha) {
+            if (strncmp(in->source, "task:", 5) != 0) {
+                snprintf(err, errcap, "input '%.200s' has no SHA-256 and is not a task:ID reference",
+                         in->source);
+                return PROTO_ERR_BAD_REQUEST;
+            }
+            int rc = resolve_ref(x, in, user, admin, err, errcap);
+            if (rc) return rc;
+            continue;
+        }
+        uint64_t size = 0;
+        if (!instore_has(x->ins, in->sha256, &size)) {
+            char hx[65];
+            hash_hex(in->sha256, 32, hx);
+            snprintf(err, errcap, "input '%.200s' (sha256 %s) is not held by the master: "
+                     "send it first (INPUT_PUT)", in->source, hx);
+            return PROTO_ERR_BAD_REQUEST;
+        }
+        in->size = size;
+    }
+    return 0;
+}
