@@ -262,6 +262,11 @@ int main(int argc, char **argv)
     char err[1024] = "";
     meta *m = NULL;
     cluster *cl = NULL;
+    /* `master --dev` runs a worker in-process; its reaper is this binary
+     * exec'd again (worker.c reaper_start). */
+    int reaped = worker_reaper_main(argc, argv);
+    if (reaped >= 0)
+        return reaped;
     uploads *up = NULL;
     retention *rt = NULL;
     instore *ins = NULL;

@@ -264,6 +264,9 @@ static char *create_body(const rt_spec *s, int use_init)
     /* So a restarted worker finds what it left running (docker_sweep). */
     if (s->worker_id && s->worker_id[0])
         bson_append_utf8(&labels, "cloudai.worker_id", -1, s->worker_id, -1);
+    /* So the reaper of this run of the worker finds them (worker.c). */
+    if (s->worker_run && s->worker_run[0])
+        bson_append_utf8(&labels, "cloudai.worker_run", -1, s->worker_run, -1);
     bson_append_document_end(&doc, &labels);
     if (geteuid() != 0) {
         /* Files in /output must stay removable by the worker. */
@@ -648,29 +651,43 @@ static void docker_destroy(runtime *r)
     free(r);
 }
 
-/* Containers of a previous run of this worker (killed before it could
- * delete them) are killed and deleted: a task never outlives its worker's
- * restart, and its name is free for a retry. */
-static int docker_sweep(runtime *r, const char *worker_id, char *err, size_t errcap)
+/* Containers labelled key=value (cloudai.worker_id: a previous run of
+ * this worker, killed before it could delete them; cloudai.worker_run: the
+ * run whose reaper this is) are killed and deleted: a task never outlives
+ * its worker, and its name is free for a retry. */
+static int docker_sweep(runtime *r, const char *key, const char *worker_id, char *err,
+                        size_t errcap)
 {
     docker *d = (docker *)r;
     dk_task t;
     dk_req q = { 0 };
     int rc, n = 0;
-    if (!valid_chars(worker_id, "_.-")) {
-        snprintf(err, errcap, "worker id '%s' cannot be a label filter", worker_id);
-        return RT_E_START;
+    char enc[3 * 64 + 1];
+    size_t e = 0;
+    /* The value goes into a JSON string in a URL: percent-encoded, and
+     * nothing that would end or escape the JSON string (ids never hold
+     * such bytes; UTF-8 letters are fine). */
+    for (const unsigned char *p = (const unsigned char *)worker_id; *p; p++) {
+        if (*p < 0x20 || *p == '"' || *p == '\\' || e + 4 > sizeof enc) {
+            snprintf(err, errcap, "'%s' cannot be a label filter", worker_id);
+            return RT_E_START;
+        }
+        if (isalnum(*p) || strchr("_.-", *p))
+            enc[e++] = (char)*p;
+        else
+            e += (size_t)snprintf(enc + e, sizeof enc - e, "%%%02X", *p);
     }
+    enc[e] = 0;
     memset(&t, 0, sizeof t);
     t.d = d;
     if (!(t.h = curl_easy_init())) {
         snprintf(err, errcap, "out of memory");
         return RT_E_NOMEM;
     }
-    /* filters={"label":["cloudai.worker_id=<id>"]}, URL-encoded. */
+    /* filters={"label":["<key>=<value>"]}, URL-encoded (the keys are ours). */
     snprintf(q.path, sizeof q.path,
-             "/containers/json?all=1&filters=%%7B%%22label%%22%%3A%%5B%%22cloudai.worker_id%%3D%s%%22%%5D%%7D",
-             worker_id);
+             "/containers/json?all=1&filters=%%7B%%22label%%22%%3A%%5B%%22%s%%3D%s%%22%%5D%%7D",
+             key, enc);
     rc = dk_simple(&t, &q, "GET", DK_SHORT_MS);
     if (rc < 0 || q.status != 200) {
         dk_error_message(&q, "container list", err, errcap);

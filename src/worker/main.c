@@ -55,6 +55,9 @@ int main(int argc, char **argv)
     sigset_t set;
     pthread_t th;
 
+    int reaped = worker_reaper_main(argc, argv);
+    if (reaped >= 0)
+        return reaped;
     config_defaults(&cfg);
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-config") && i + 1 < argc) config_path = argv[i + 1];

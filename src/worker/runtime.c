@@ -91,7 +91,14 @@ int runtime_sweep(runtime *r, const char *worker_id, char *err, size_t errcap)
 {
     if (!r->ops->sweep || !worker_id || !worker_id[0])
         return 0;
-    return r->ops->sweep(r, worker_id, err, errcap);
+    return r->ops->sweep(r, "cloudai.worker_id", worker_id, err, errcap);
+}
+
+int runtime_sweep_run(runtime *r, const char *run, char *err, size_t errcap)
+{
+    if (!r->ops->sweep || !run || !run[0])
+        return 0;
+    return r->ops->sweep(r, "cloudai.worker_run", run, err, errcap);
 }
 
 int runtime_cancel(runtime *r, const char *run_id)

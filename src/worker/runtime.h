@@ -20,6 +20,8 @@ typedef struct rt_spec {
                                 * runtime_cancel, docker's container name
                                 * cloudai-<run_id>; NULL = task_id */
     const char *worker_id;     /* docker: label cloudai.worker_id (may be NULL) */
+    const char *worker_run;    /* docker: label cloudai.worker_run, this run of
+                                * the worker (its reaper's sweep); may be NULL */
     const char *image;         /* docker only */
     const char *command;       /* run as /bin/sh -c command; or NULL */
     char *const *argv;         /* exact argv (NULL-terminated); or NULL */
@@ -70,6 +72,10 @@ int runtime_proc_kill_recorded(const char *record_path, long long *pgid);
  * and deleted; process runtime: nothing, worker.c sweeps its records).
  * Returns how many were removed, or a negative RT_E_* (err filled). */
 int runtime_sweep(runtime *r, const char *worker_id, char *err, size_t errcap);
+/* The reaper's sweep: the same for the containers labelled
+ * cloudai.worker_run=<run> only (one run of a worker, so a reaper never
+ * touches what a restarted worker of the same id already started). */
+int runtime_sweep_run(runtime *r, const char *run, char *err, size_t errcap);
 /* Stops a running task (docker stop / SIGTERM then SIGKILL after a grace
  * period), named by its run_id (or task_id when it had none). 0, or RT_E_*
  * if no such run is running. */

@@ -16,7 +16,8 @@ struct runtime_ops {
     const char *name;
     int (*run)(runtime *r, const rt_spec *spec, rt_result *res);
     void (*destroy)(runtime *r);
-    int (*sweep)(runtime *r, const char *worker_id, char *err, size_t errcap);   /* or NULL */
+    /* Kills and removes what carries the label key=value; or NULL. */
+    int (*sweep)(runtime *r, const char *key, const char *value, char *err, size_t errcap);
 };
 
 /* One running task. Lives on the stack of the thread inside runtime_run;

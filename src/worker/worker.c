@@ -23,6 +23,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -77,6 +78,7 @@ typedef struct worker {
     const config *cfg;       /* = &own, with outputs_dir made absolute */
     config own;
     char id[64];
+    char run[16];            /* this run of the worker: its containers' cloudai.worker_run */
     runtime *rt;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -499,6 +501,7 @@ static void *task_main(void *arg)
     spec.task_id = t->rec.task_id;
     spec.run_id = t->stem;
     spec.worker_id = w->id;
+    spec.worker_run = w->run;
     spec.image = t->rec.docker_image;
     spec.command = t->rec.command;
     spec.argv = t->rec.argv;
@@ -773,19 +776,32 @@ static int sweep_groups(const char *outputs_dir, int quiet)
     return killed;
 }
 
-/* The reaper: a child forked before the worker starts any task. It waits
- * for the worker to die (even by SIGKILL: the pipe's write end closes
- * with it) and then kills every task process group still recorded, so a
- * task never outlives its worker. (Each task's first process also has a
- * parent-death signal, but that reaches no process the task forked.)
+/* The reaper: a process that outlives a killed worker. It waits for the
+ * worker to die (even by SIGKILL: the pipe's write end closes with it),
+ * then kills every task process group still recorded and, on Docker,
+ * kills and deletes the containers of this run of the worker (label
+ * cloudai.worker_run), so a task never runs on while the master retries
+ * it elsewhere. (Each task's first process also has a parent-death
+ * signal, but that reaches no process the task forked.)
+ *
+ * The child exec()s the worker binary again (/proc/self/exe --reaper ...):
+ * a forked child of a threaded process may only make async-signal-safe
+ * calls, and the Docker sweep needs libcurl and malloc (a forked sweep
+ * once deadlocked on a lock another thread held at fork time). If the
+ * exec fails, the child falls back to killing process groups only.
  * Returns the pipe's write end, which the worker keeps open; -1 if the
  * reaper could not start (the start-up sweep still covers a restart). */
-static int reaper_start(const char *outputs_dir, pid_t *pid_out)
+static int reaper_start(const config *cfg, const char *run, const char *id, pid_t *pid_out)
 {
     int p[2];
+    char fdarg[16];
     if (pipe(p) < 0) return -1;
-    fcntl(p[0], F_SETFD, FD_CLOEXEC);
     fcntl(p[1], F_SETFD, FD_CLOEXEC);    /* no task may hold it open */
+    fcntl(p[0], F_SETFD, FD_CLOEXEC);    /* nor the read end, but the reaper */
+    snprintf(fdarg, sizeof fdarg, "%d", p[0]);
+    char *const argv[] = { "cloudai-reaper", "--reaper", fdarg, (char *)cfg->outputs_dir,
+                           (char *)cfg->runtime, (char *)cfg->docker_socket, (char *)run,
+                           (char *)id, NULL };
     pid_t pid = fork();
     if (pid < 0) {
         close(p[0]);
@@ -793,28 +809,64 @@ static int reaper_start(const char *outputs_dir, pid_t *pid_out)
         return -1;
     }
     if (pid == 0) {
-        char c, msg[160];
-        ssize_t n;
+        char c;
         close(p[1]);
+        fcntl(p[0], F_SETFD, 0);
+        execv("/proc/self/exe", argv);
+        /* No exec: what is safe here, process groups only. */
         prctl(PR_SET_NAME, "cloudai-reaper");
-        /* Stops only through the pipe: the worker handles the terminal's
-         * signals; this must outlive it. */
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
-        while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
+        while (read(p[0], &c, 1) < 0 && errno == EINTR)
             ;
-        int k = sweep_groups(outputs_dir, 1);
-        if (k > 0) {
-            int len = snprintf(msg, sizeof msg,
-                               "worker reaper: the worker is gone; killed %d task process group(s)\n", k);
-            (void)!write(2, msg, (size_t)len);
-        }
+        sweep_groups(cfg->outputs_dir, 1);
         _exit(0);
     }
     close(p[0]);
     *pid_out = pid;
     return p[1];
+}
+
+/* worker --reaper FD OUTPUTS RUNTIME SOCKET RUN ID: the exec'd reaper
+ * (reaper_start). Not a user command. */
+int worker_reaper_main(int argc, char **argv)
+{
+    char c, err[512];
+    if (argc < 2 || strcmp(argv[1], "--reaper") != 0) return -1;
+    if (argc != 8) return 2;
+    int fd = atoi(argv[2]);
+    const char *outputs = argv[3], *rtname = argv[4], *sock = argv[5], *run = argv[6];
+    char who[96];
+    snprintf(who, sizeof who, "%.60s reaper", argv[7]);
+    log_init(who, LOG_INFO);
+    prctl(PR_SET_NAME, "cloudai-reaper");
+    /* Stops only through the pipe: the worker handles the terminal's
+     * signals; this must outlive it. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    ssize_t n;
+    while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+        ;
+    int k = sweep_groups(outputs, 1);
+    if (k > 0)
+        log_warn("the worker is gone; killed %d task process group(s)", k);
+    if (strcmp(rtname, "process") != 0) {
+        runtime *rt = runtime_docker_new(sock[0] ? sock : NULL, err, sizeof err);
+        if (rt) {
+            int r = runtime_sweep_run(rt, run, err, sizeof err);
+            if (r > 0)
+                log_warn("the worker is gone; removed %d of its container(s)", r);
+            else if (r < 0)
+                log_warn("the worker is gone; cannot remove its containers: %s", err);
+            runtime_free(rt);
+        }
+    }
+    return 0;
 }
 
 typedef struct refused {
@@ -967,7 +1019,12 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
     }
     cfg = &w.own;
     /* Before any task thread exists (fork copies only this thread). */
-    if ((reaper_fd = reaper_start(cfg->outputs_dir, &reaper)) < 0)
+    unsigned char rnd[6] = {0};
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        memcpy(rnd, &(pid_t){getpid()}, sizeof(pid_t));
+    snprintf(w.run, sizeof w.run, "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
+             rnd[4], rnd[5]);
+    if ((reaper_fd = reaper_start(cfg, w.run, w.id, &reaper)) < 0)
         log_warn("cannot start the reaper process (%s): tasks of a killed worker run on until it restarts",
                  strerror(errno));
     if (!strcmp(cfg->runtime, "process")) {
@@ -1013,7 +1070,7 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
      * cancelled so nothing outlives the worker. */
     pthread_mutex_lock(&w.mu);
     for (wtask *t = w.tasks; t; t = t->next)
-        if (t->running) runtime_cancel(w.rt, t->rec.task_id);
+        if (t->running) runtime_cancel(w.rt, t->stem);   /* runs are keyed by stem */
     while (w.nthreads > 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -1028,8 +1085,9 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
 out:
     if (reaper_fd >= 0) {
         close(reaper_fd);      /* the reaper sweeps (nothing left) and exits */
-        while (waitpid(reaper, NULL, 0) < 0 && errno == EINTR)
-            ;
+        /* Bounded: a stuck Docker daemon must not hold the worker's exit. */
+        for (int i = 0; i < 100 && waitpid(reaper, NULL, WNOHANG) == 0; i++)
+            sleep_ms(100);
     }
     return rc;
 }

@@ -11,6 +11,11 @@
  * could not start (err filled). */
 int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap);
 
+/* The exec'd reaper (`worker --reaper ...`, started by worker_run; also
+ * reached through the master binary for `master --dev`): when argv[1] is
+ * "--reaper", runs it and returns the exit status; else returns -1. */
+int worker_reaper_main(int argc, char **argv);
+
 /* Resource detection (resources.c): fills zero/negative fields of cfg
  * with what this machine has. */
 void worker_detect_resources(config *cfg);

@@ -93,30 +93,43 @@ else
     not_ok "B: the retry completes"
 fi
 
-# ---- D. Docker: containers labelled with the worker's id are swept at start
+# ---- D. Docker: the reaper removes a SIGKILLed worker's containers; with
+# the reaper gone too, the restarted worker sweeps them at start
 if docker_ok; then
-    start_worker wd -runtime docker -cpu 1 -mem 1g -config "$T/cfg.ini" || not_ok "D: docker worker registers"
-    WD=$WPID
-    D=$(submit dispatch wd $IMG -name orphan-d -cmd 'echo go > /output/d.txt; sleep 4')
     labelled() { docker ps -q --filter "label=cloudai.worker_id=wd" | grep -q .; }
-    if [ -n "$D" ] && wait_for labelled 60; then
-        ok "D: the task's container is labelled with its worker's id"
-        wait_for "[ -f '$T/wd.outputs/$D.1/d.txt' ]" 30
-        kill -KILL "$WD"; stop_pid "$WD"
-        check "D: the container outlives the SIGKILLed worker (Docker owns it)" labelled
-        start_worker wd -runtime docker -cpu 1 -mem 1g -config "$T/cfg.ini" || not_ok "D: worker restarts"
-        check "D: the restarted worker removed its leftover container" wait_for "! labelled" 30
-        grep -q "removed 1 container(s) a previous run of worker wd left behind" "$T/wd.log" &&
-            ok "D: the sweep is logged" || not_ok "D: the sweep is logged"
-        if wait_final "$D" 90; then
-            want_eq "D: the retry completes" "$(tfield "$D" status) $(tfield "$D" attempts)" "completed 2"
+    for round in reaper sweep; do
+        start_worker wd -runtime docker -cpu 1 -mem 1g -config "$T/cfg.ini" || not_ok "D: docker worker registers"
+        WD=$WPID
+        D=$(submit dispatch wd $IMG -name orphan-d -cmd 'echo go > /output/d.txt; sleep 30')
+        if [ -n "$D" ] && wait_for labelled 60; then
+            ok "D($round): the task's container is labelled with its worker's id"
+            wait_for "[ -f '$T/wd.outputs/$D.1/d.txt' ]" 30
+            if [ $round = reaper ]; then
+                kill -KILL "$WD"; stop_pid "$WD"
+                check "D(reaper): the SIGKILLed worker's reaper removed its container" wait_for "! labelled" 30
+                start_worker wd -runtime docker -cpu 1 -mem 1g -config "$T/cfg.ini" || not_ok "D: worker restarts"
+            else
+                R=$(pgrep -P "$WD" -x cloudai-reaper)
+                [ -n "$R" ] && kill -KILL "$R"
+                kill -KILL "$WD"; stop_pid "$WD"
+                check "D(sweep): without its reaper the container outlives the SIGKILLed worker" labelled
+                start_worker wd -runtime docker -cpu 1 -mem 1g -config "$T/cfg.ini" || not_ok "D: worker restarts"
+                check "D(sweep): the restarted worker removed its leftover container" wait_for "! labelled" 30
+                grep -q "removed 1 container(s) a previous run of worker wd left behind" "$T/wd.log" &&
+                    ok "D(sweep): the sweep is logged" || not_ok "D(sweep): the sweep is logged"
+            fi
+            WD=$WPID
+            # the retry runs the same command: cancel it, its attempt count is what matters
+            wait_for "[ \"\$(tfield $D attempts)\" = 2 ]" 60
+            want_eq "D($round): the task is retried as attempt 2" "$(tfield "$D" attempts)" "2"
+            cai cancel "$D" >/dev/null 2>&1
+            wait_final "$D" 60 || not_ok "D($round): the cancelled retry ends"
         else
-            not_ok "D: the retry completes"
+            not_ok "D($round): the task's container is labelled with its worker's id"
         fi
-    else
-        not_ok "D: the task's container is labelled with its worker's id"
-    fi
-    stop_pid "$WD"
+        stop_pid "$WD"
+        wait_for "! labelled" 30
+    done
 else
     skip "D: Docker sweep (no Docker engine or test image here)"
 fi
