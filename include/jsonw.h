@@ -17,6 +17,7 @@ typedef struct jsonw {
     int depth;
     int count[JSONW_DEPTH_MAX];   /* values written at each level */
     int after_key;
+    int oneline;                  /* set after init: no newlines inside (JSON Lines) */
 } jsonw;
 
 void jsonw_init(jsonw *w, FILE *out);

@@ -67,7 +67,8 @@ enum proto_type {
     PROTO_INPUT_NEED = 32,   /* master -> client: SHA256* of those it does not hold */
     PROTO_INPUT_PUT = 33,    /* client -> master: SHA256, TOTAL_SIZE; a stream follows */
     PROTO_GET_INPUT = 34,    /* worker -> master: SHA256, OFFSET; reply is a stream */
-    PROTO_TYPE_MAX = 34
+    PROTO_WAIT = 35,         /* client -> master: task ids; a TASK_LIST frame as each ends */
+    PROTO_TYPE_MAX = 35
 };
 
 /* Field kinds (u8). */

@@ -230,6 +230,7 @@ void cli_usage(FILE *out)
           "                                         sub-directory) into DEST (./TASK_ID)\n"
           "  logs TASK_ID                           print a task's output log\n"
           "  cancel TASK_ID                         cancel a queued or running task\n"
+          "  wait TASK_ID...                        block until the tasks end; exit with their code\n"
           "  pin TASK_ID / unpin TASK_ID            keep a run from expiring / let it expire\n"
           "  help [VERB]                            this text, or a verb's flags\n"
           "\n"
@@ -238,7 +239,8 @@ void cli_usage(FILE *out)
           "-user after the verb is a filter: put the identity before the verb); the\n"
           "token from -token, else $CLOUDAI_TOKEN (dev clusters need none).\n"
           "Listings take --json.\n"
-          "Exit codes: 0 ok, 1 error from the master or I/O, 2 usage.\n", out);
+          "Exit codes: 0 ok, 1 error from the master or I/O, 2 usage; `wait` and\n"
+          "`task -wait`: the task's own (see `cloudai wait --help`).\n", out);
 }
 
 int cli_run(int argc, char **argv, const cli_opts *o)
@@ -283,6 +285,8 @@ int cli_run(int argc, char **argv, const cli_opts *o)
         return one_task_verb(&c, argc, argv, 0);
     if (!strcmp(v, "cancel"))
         return one_task_verb(&c, argc, argv, 1);
+    if (!strcmp(v, "wait"))
+        return cli_verb_wait(&c, argc, argv);
     if (!strcmp(v, "pin"))
         return pin_verb(&c, argc, argv, 1);
     if (!strcmp(v, "unpin"))

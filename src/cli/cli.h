@@ -12,6 +12,14 @@
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_ERROR 1     /* the master said no, or I/O failed */
 #define CLI_EXIT_USAGE 2     /* bad flags or arguments */
+/* `wait` and `task -wait` (README "Waiting for tasks"): a task that
+ * completed is 0, one that failed with an exit code of its own exits with
+ * it (1..255); these say how the others ended. Several tasks: 0 when all
+ * completed, else the code of the first, in the order given, that did not. */
+#define CLI_EXIT_WAITLOST 120   /* the wait failed: no master within 60 s */
+#define CLI_EXIT_NOSTART 121    /* failed without an exit code (never started, output refused) */
+#define CLI_EXIT_CANCELLED 122
+#define CLI_EXIT_LOST 123       /* given up after its worker was lost max_attempts times */
 
 #define CLI_DEFAULT_MASTER "127.0.0.1:7070"
 #define CLOUDAI_VERSION "0.9.0"

@@ -60,6 +60,12 @@ int cli_verb_workers(cli_ctx *c, int argc, char **argv);
 int cli_verb_status(cli_ctx *c, int argc, char **argv);
 int cli_verb_files(cli_ctx *c, int argc, char **argv);
 int cli_verb_get(cli_ctx *c, int argc, char **argv);
+int cli_verb_wait(cli_ctx *c, int argc, char **argv);
+/* On a connected c: waits for ids (cli_wait.c), printing a line per task
+ * as it ends; returns the exit code of the rule in cli.h. */
+int cli_wait_run(cli_ctx *c, char *const *ids, size_t n);
+/* The exit code for one ended task (cli.h). */
+int cli_wait_code(const task_rec *t);
 
 /* Records as JSON objects (README "Record fields"); times are unix
  * milliseconds, unset times and unknown exit codes are null. */

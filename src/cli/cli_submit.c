@@ -158,7 +158,7 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     const char *name = NULL, *cmd = NULL;
     double cpu = DEF_CPU;
     uint64_t mem = DEF_MEMORY, sto = DEF_STORAGE, gpu = DEF_GPU, timeout = 0;
-    int have_timeout = 0;
+    int have_timeout = 0, wait = 0;
     const char *prio = NULL, *mem_s = NULL, *env_file = NULL;
     static args_list env_flags, input_flags;
     static cli_inputs inputs;
@@ -186,6 +186,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
          "task:ID[/PATH] takes another task's output (repeatable)"},
         {"priority", ARGS_STR, &prio, NULL, "P",
          "-1000..1000, higher starts first (default 0)"},
+        {"wait", ARGS_BOOL, &wait, NULL, NULL,
+         "block until the task ends; exit with its code (as `cloudai wait`)"},
         {"json", ARGS_BOOL, &c->json, NULL, NULL, "print the task record as a JSON object"},
         CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c),
     };
@@ -292,6 +294,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     } else {
         print_banner(&t, name);
     }
+    char id[sizeof t.task_id];
+    snprintf(id, sizeof id, "%s", t.task_id);
     task_rec_free(&t);
     /* The master's warning (a user over the soft quota) goes to stderr so
      * --json output stays parseable. */
@@ -300,6 +304,10 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         fprintf(stderr, "cloudai: %s\n", note);
     if (fflush(stdout) != 0)
         rc = cli_fail("writing output failed");
+    else if (wait) {
+        char *ids[1] = { id };
+        rc = cli_wait_run(c, ids, 1);
+    }
 out:
     cli_disconnect(c);
 out_env:

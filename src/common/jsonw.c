@@ -21,7 +21,7 @@ static void pre_value(jsonw *w)
     }
     if (w->depth > 0 && w->count[w->depth - 1]++ > 0)
         fputc(',', w->out);
-    if (w->depth == 1)
+    if (w->depth == 1 && !w->oneline)
         fputs("\n  ", w->out);
 }
 

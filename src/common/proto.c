@@ -595,6 +595,7 @@ static const char *const type_names[PROTO_TYPE_MAX + 1] = {
     [PROTO_CLUSTER_STATUS] = "CLUSTER_STATUS",
     [PROTO_INPUT_QUERY] = "INPUT_QUERY", [PROTO_INPUT_NEED] = "INPUT_NEED",
     [PROTO_INPUT_PUT] = "INPUT_PUT", [PROTO_GET_INPUT] = "GET_INPUT",
+    [PROTO_WAIT] = "WAIT",
 };
 
 const char *proto_type_name(uint16_t type)

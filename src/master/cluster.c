@@ -92,6 +92,7 @@ struct cluster {
     uint64_t wbusy_since;      /* ms the writer took its batch; 0 = idle */
     pthread_cond_t wcv;        /* the writer waits here for work */
     pthread_cond_t wdone_cv;   /* committers wait here for wdone */
+    pthread_cond_t end_cv;     /* broadcast when a task ends (WAIT) */
     pthread_t wthr;
     int wstarted, wstop;
     int readers_stuck;         /* abandoned store reads still running */
@@ -494,6 +495,7 @@ static uint64_t do_finish(cluster *cl, cl_task *t, int status)
     log_info("task %s %s%s%s", t->rec.task_id, proto_status_name((uint64_t)status),
              t->rec.error[0] ? ": " : "", t->rec.error);
     do_unlink(cl, t);
+    pthread_cond_broadcast(&cl->end_cv);
     if (t->queued) t->queued->owner = NULL;   /* the write outlives the task */
     task_rec_free(&t->rec);
     free(t);
@@ -769,6 +771,7 @@ cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
     pthread_cond_init(&cl->cv, NULL);
     pthread_cond_init(&cl->wcv, NULL);
     pthread_cond_init(&cl->wdone_cv, NULL);
+    pthread_cond_init(&cl->end_cv, NULL);
     cl->cfg = cfg;
     cl->meta = m;
     {
@@ -860,6 +863,7 @@ void cluster_free(cluster *cl)
     pthread_cond_destroy(&cl->cv);
     pthread_cond_destroy(&cl->wcv);
     pthread_cond_destroy(&cl->wdone_cv);
+    pthread_cond_destroy(&cl->end_cv);
     pthread_mutex_destroy(&cl->mu);
     free(cl);
 }
@@ -1270,6 +1274,34 @@ int cluster_task_fresh(cluster *cl, const char *task_id, task_rec *out)
     if (r) rc = task_rec_copy(out, r) < 0 ? META_E_NOMEM : 1;
     pthread_mutex_unlock(&cl->mu);
     return rc;
+}
+
+static size_t do_mark_ended(cluster *cl, char *const *ids, char *done, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!done[i] && !do_find(cl, ids[i])) {
+            done[i] = 1;
+            k++;
+        }
+    return k;
+}
+
+size_t cluster_wait_ended(cluster *cl, char *const *ids, char *done, size_t n, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    pthread_mutex_lock(&cl->mu);
+    size_t k;
+    while (!(k = do_mark_ended(cl, ids, done, n)) &&
+           pthread_cond_timedwait(&cl->end_cv, &cl->mu, &ts) != ETIMEDOUT)
+        ;
+    if (!k) k = do_mark_ended(cl, ids, done, n);
+    pthread_mutex_unlock(&cl->mu);
+    return k;
 }
 
 int cluster_store_wait(cluster *cl, char *err, size_t errcap)

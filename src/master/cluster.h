@@ -58,6 +58,12 @@ int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, in
 int cluster_worker_register(cluster *cl, conn *c, const worker_rec *w,
                             char **running, size_t nrunning, char **held, size_t nheld);
 void cluster_worker_heartbeat(cluster *cl, const char *worker_id, const worker_rec *free_res);
+/* WAIT: marks done[i] = 1 for each ids[i] (done[i] == 0) that is no
+ * longer active (it ended: its final record is in the store or on its
+ * way, cluster_task_for_user reads it), waiting up to timeout_ms for one
+ * to end when none has. Returns how many it marked; tasks end with a
+ * broadcast, so a waiter wakes at once, never by polling. */
+size_t cluster_wait_ended(cluster *cl, char *const *ids, char *done, size_t n, int timeout_ms);
 void cluster_worker_gone(cluster *cl, const char *worker_id, conn *c);
 /* attempt: the attempt the worker reports on (ATTEMPTS; 0 = not said).
  * A report for an attempt other than the task's current one is ignored:

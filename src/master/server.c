@@ -948,6 +948,95 @@ static int h_cancel(session *s, const proto_msg *m)
     return conn_send(s->c, &s->wb);
 }
 
+/* WAIT: a subscription on this connection. Each named task's final
+ * record goes out in its own TASK_LIST frame as it ends (those already
+ * ended first), MORE = 1 until the last; the cluster wakes this thread
+ * when a task ends. While nothing ends, an empty TASK_LIST (MORE = 1)
+ * every WAIT_KEEPALIVE_MS tells the client the master is there. A frame
+ * from the client (or its close) ends the wait; so does a stopping master,
+ * by closing the connection (the client reconnects and waits again). */
+#define WAIT_MAX 10000
+#define WAIT_KEEPALIVE_MS 30000
+
+static int wait_send(session *s, const task_rec *t, int more)
+{
+    proto_begin(&s->wb, PROTO_TASK_LIST, 0);
+    if (t) {
+        size_t mark = proto_rec_begin(&s->wb, T_TASK);
+        task_rec_put(&s->wb, t);
+        proto_rec_end(&s->wb, mark);
+    }
+    proto_put_u64(&s->wb, T_MORE, (uint64_t)more);
+    return conn_send(s->c, &s->wb);
+}
+
+static int h_wait(session *s, const proto_msg *m)
+{
+    size_t n = 0, left;
+    char **ids = collect_ids(m, T_TASK_ID, &n), *done = NULL;
+    int rc = 0;
+    task_rec t;
+    task_rec_init(&t);
+    if (!n) {
+        conn_send_error(s->c, PROTO_ERR_BAD_REQUEST, "WAIT names no task");
+        goto out;
+    }
+    if (n > WAIT_MAX) {
+        conn_send_error(s->c, PROTO_ERR_LIMIT, "WAIT names %zu tasks; at most %d", n, WAIT_MAX);
+        goto out;
+    }
+    if (!(done = calloc(n, 1))) {
+        conn_send_error(s->c, PROTO_ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    /* Every id must be the user's own (or any, for an admin): refused
+     * whole before anything is sent. A repeated id is reported once. */
+    left = n;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i && !done[i]; j++)
+            if (!strcmp(ids[i], ids[j])) { done[i] = 2; left--; }
+        if (done[i]) continue;
+        task_rec_free(&t);
+        task_rec_init(&t);
+        if (cluster_task_for_user(s->srv->cl, ids[i], s->c->node_id, s->c->admin, &t)) {
+            conn_send_error(s->c, PROTO_ERR_NOT_FOUND, "no task %s", ids[i]);
+            goto out;
+        }
+    }
+    uint64_t quiet_since = ids_now_ms();
+    while (left && !s->srv->stop) {
+        if (!cluster_wait_ended(s->srv->cl, ids, done, n, 1000)) {
+            if (input_pending(s)) break;          /* a frame or the client's close */
+            if (ids_now_ms() - quiet_since >= WAIT_KEEPALIVE_MS) {
+                if ((rc = wait_send(s, NULL, 1)) < 0) goto out;
+                quiet_since = ids_now_ms();
+            }
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (done[i] != 1) continue;
+            done[i] = 2;
+            left--;
+            task_rec_free(&t);
+            task_rec_init(&t);
+            if (cluster_task_for_user(s->srv->cl, ids[i], s->c->node_id, s->c->admin, &t)) {
+                /* Ended and gone (removed by retention at once): say so. */
+                snprintf(t.task_id, sizeof t.task_id, "%s", ids[i]);
+                t.status = PROTO_ST_FAILED;
+                snprintf(t.error, sizeof t.error, "its record is no longer in the store");
+            }
+            if ((rc = wait_send(s, &t, left > 0)) < 0) goto out;
+        }
+        quiet_since = ids_now_ms();
+    }
+    if (s->srv->stop) rc = -1;
+out:
+    task_rec_free(&t);
+    free(done);
+    free_ids(ids, n);
+    return rc < 0 ? -1 : 0;
+}
+
 /* ---- dispatch --------------------------------------------------------------------- */
 
 static const struct {
@@ -975,6 +1064,7 @@ static const struct {
     { PROTO_INPUT_QUERY, PROTO_ROLE_CLIENT, h_input },
     { PROTO_INPUT_PUT, PROTO_ROLE_CLIENT, h_input },
     { PROTO_GET_INPUT, PROTO_ROLE_WORKER, h_input },
+    { PROTO_WAIT, PROTO_ROLE_CLIENT, h_wait },
 };
 
 static int dispatch(session *s, const proto_msg *m)

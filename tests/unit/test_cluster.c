@@ -399,6 +399,41 @@ static void test_superseded_attempt(void)
     teardown();
 }
 
+/* WAIT's core: an ended task is marked at once, an active one only when
+ * it ends (the wait wakes on the end, not at its deadline). */
+static void *cancel_later(void *arg)
+{
+    char err[256];
+    usleep(200000);
+    cluster_cancel(cl, arg, "alice", 0, err, sizeof err);
+    return NULL;
+}
+
+static void test_wait_ended(void)
+{
+    task_rec a, b;
+    char err[256], done[3] = { 0, 0, 0 };
+    setup(3);
+    T_EQ_INT(submit("a", 1, &a), 0);       /* no worker: both stay queued */
+    T_EQ_INT(submit("b", 1, &b), 0);
+    char *ids[3] = { a.task_id, b.task_id, "task-never" };
+    T_EQ_INT(cluster_wait_ended(cl, ids, done, 3, 0), 1);   /* the unknown one */
+    T_EQ_INT(done[2], 1);
+    T_EQ_INT(cluster_wait_ended(cl, ids, done, 3, 50), 0);
+    T_EQ_INT(cluster_cancel(cl, a.task_id, "alice", 0, err, sizeof err), 0);
+    T_EQ_INT(cluster_wait_ended(cl, ids, done, 3, 0), 1);
+    T_EQ_INT(done[0], 1);
+    T_EQ_INT(done[1], 0);
+    pthread_t th;
+    pthread_create(&th, NULL, cancel_later, b.task_id);
+    T_EQ_INT(cluster_wait_ended(cl, ids, done, 3, 20000), 1);   /* woken by the end */
+    T_EQ_INT(done[1], 1);
+    pthread_join(th, NULL);
+    task_rec_free(&a);
+    task_rec_free(&b);
+    teardown();
+}
+
 static void test_upload_refused_for_good(void)
 {
     wk w;
@@ -563,6 +598,7 @@ int main(void)
     T_RUN(test_lost_worker_requeue_and_max_attempts);
     T_RUN(test_cancel);
     T_RUN(test_superseded_attempt);
+    T_RUN(test_wait_ended);
     T_RUN(test_upload_refused_for_good);
     T_RUN(test_failed_write_lands_later);
     T_RUN(test_slow_fsync_blocks_no_heartbeat);

@@ -1,0 +1,200 @@
+/* cli_wait.c — `wait ID...` and `task ... -wait`: one WAIT frame, then the
+ * master pushes each task's final record as it ends (proto.txt WAIT). A
+ * dropped connection (a master restart) is dialled again for up to
+ * CLI_WAIT_RECONNECT_S and the wait resumed for the tasks not yet
+ * reported; the exit code follows the rule in cli.h (CLI_EXIT_*). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "cli_int.h"
+#include "ids.h"
+
+#define CLI_WAIT_RECONNECT_S 60
+#define CLI_WAIT_IDLE_MS 90000     /* the master says something every 30 s */
+
+int cli_wait_code(const task_rec *t)
+{
+    if (t->status == PROTO_ST_COMPLETED) return CLI_EXIT_OK;
+    if (t->status == PROTO_ST_CANCELLED) return CLI_EXIT_CANCELLED;
+    if (strstr(t->error, " lost") && strstr(t->error, "gave up after")) return CLI_EXIT_LOST;
+    if (t->exit_code > 0) return t->exit_code > 255 ? 255 : (int)t->exit_code;
+    return CLI_EXIT_NOSTART;
+}
+
+static void print_line(cli_ctx *c, const task_rec *t)
+{
+    if (c->json) {
+        jsonw w;
+        jsonw_init(&w, stdout);
+        w.oneline = 1;            /* one object per line, as each task ends */
+        cli_json_task(&w, t);
+    } else {
+        char line[1400], code[32];
+        if (t->exit_code >= 0) snprintf(code, sizeof code, "%lld", (long long)t->exit_code);
+        else snprintf(code, sizeof code, "-");
+        snprintf(line, sizeof line, "%s %s %s, exit %s%s%s", t->task_id,
+                 t->task_name[0] ? t->task_name : "-", proto_status_name((uint64_t)t->status), code,
+                 t->error[0] ? ": " : "", t->error);
+        for (char *p = line; *p; p++)     /* one line, no terminal escapes */
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+        puts(line);
+    }
+    fflush(stdout);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Dials the master again after a drop, quietly, for up to
+ * CLI_WAIT_RECONNECT_S. 0 when connected. */
+static int redial(cli_ctx *c)
+{
+    char err[512] = "";
+    int delay = 250;
+    time_t end = time(NULL) + CLI_WAIT_RECONNECT_S;
+    cli_disconnect(c);
+    fprintf(stderr, "cloudai: the connection to the master at %s was lost; reconnecting "
+            "(up to %d s)\n", c->master, CLI_WAIT_RECONNECT_S);
+    while (time(NULL) < end) {
+        if (peer_connect(&c->p, c->master, PROTO_ROLE_CLIENT, c->user, c->token, CLI_CONNECT_MS,
+                         err, sizeof err) == 0) {
+            c->connected = 1;
+            return 0;
+        }
+        sleep_ms(delay);
+        delay = delay * 2 > 4000 ? 4000 : delay * 2;
+    }
+    cli_fail("could not reconnect to the master at %s within %d s: %s", c->master,
+             CLI_WAIT_RECONNECT_S, err);
+    return -1;
+}
+
+int cli_wait_run(cli_ctx *c, char *const *ids, size_t n)
+{
+    int *code = calloc(n ? n : 1, sizeof *code);
+    char *got = calloc(n ? n : 1, 1);
+    size_t left = n;
+    int rc = CLI_EXIT_OK, sent = 0;
+    if (!code || !got) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    /* Repeated ids are reported once (as the master does). */
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (!got[i] && !strcmp(ids[i], ids[j])) { got[i] = 2; left--; }
+    while (left) {
+        if (!sent) {
+            proto_begin(&c->p.wb, PROTO_WAIT, 0);
+            for (size_t i = 0; i < n; i++)
+                if (!got[i]) proto_put_str(&c->p.wb, T_TASK_ID, ids[i]);
+            int prc = proto_finish(&c->p.wb);
+            if (prc < 0) {
+                rc = cli_fail("too many tasks to wait for in one request: %s", proto_rc_str(prc));
+                goto out;
+            }
+            if (peer_send(&c->p) < 0) {
+                if (redial(c) < 0) { rc = CLI_EXIT_WAITLOST; goto out; }
+                continue;
+            }
+            sent = 1;
+        }
+        proto_msg m;
+        int r = peer_recv(&c->p, &m, CLI_WAIT_IDLE_MS);
+        if (r < 0) {
+            /* Closed (a master restart), silent too long, or garbled:
+             * dial again and wait for what is left. */
+            if (redial(c) < 0) { rc = CLI_EXIT_WAITLOST; goto out; }
+            sent = 0;
+            continue;
+        }
+        if (m.type == PROTO_ERROR) {
+            char err[1200];
+            peer_error_text(&m, err, sizeof err);
+            rc = cli_fail("%s", err);
+            goto out;
+        }
+        if (m.type != PROTO_TASK_LIST) {
+            rc = cli_fail("unexpected %s reply to WAIT", proto_type_name(m.type));
+            goto out;
+        }
+        proto_field f;
+        size_t it = 0;
+        while (proto_next(&m, T_TASK, &it, &f)) {
+            proto_msg sub;
+            task_rec t;
+            proto_rec_open(&f, &sub);
+            task_rec_init(&t);
+            if (task_rec_get(&sub, &t) < 0) {
+                task_rec_free(&t);
+                rc = cli_fail("master sent a malformed task record");
+                goto out;
+            }
+            for (size_t i = 0; i < n; i++)
+                if (!got[i] && !strcmp(ids[i], t.task_id)) {
+                    got[i] = 1;
+                    code[i] = cli_wait_code(&t);
+                    left--;
+                    print_line(c, &t);
+                    break;
+                }
+            task_rec_free(&t);
+        }
+    }
+    /* Several tasks: 0 when every one completed, else the code of the
+     * first (in the order given) that did not. */
+    for (size_t i = 0; i < n; i++)
+        if (got[i] == 1 && code[i] != CLI_EXIT_OK) { rc = code[i]; break; }
+out:
+    free(code);
+    free(got);
+    return rc;
+}
+
+static const char about_wait[] =
+    "Waits until every named task has ended, printing one line per task as it\n"
+    "ends (ID NAME STATUS, exit CODE: reason); the master pushes each end, no\n"
+    "polling. If the connection drops (a master restart) it reconnects for up\n"
+    "to 60 s and goes on waiting.\n"
+    "Exit code, one task: 0 completed; its own exit code (1..255) when it\n"
+    "failed with one; 121 it failed without an exit code of its own (could not\n"
+    "start: image missing, bad parameters; or its output was refused); 122\n"
+    "cancelled; 123 lost (its worker was lost max_attempts times); 120 the wait\n"
+    "itself failed (no master within 60 s). Several tasks: 0 when all\n"
+    "completed, else the code of the first task, in the order given, that did\n"
+    "not. 1: a task is unknown (or not yours), nothing waited for.";
+
+int cli_verb_wait(cli_ctx *c, int argc, char **argv)
+{
+    args_spec specs[] = {
+        {"json", ARGS_BOOL, &c->json, NULL, NULL, "print each ended task as a JSON object line"},
+        CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c),
+    };
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    args_result r;
+    if (!pos) return cli_fail("out of memory");
+    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 1, argc, &r,
+                       "wait TASK_ID...", about_wait);
+    if (rc >= 0) goto out;
+    rc = CLI_EXIT_USAGE;
+    if (r.dashdash) {
+        cli_usage_error(c, "unexpected '--'");
+        goto out;
+    }
+    for (int i = 0; i < r.npos; i++)
+        if (!*pos[i] || strlen(pos[i]) >= 64) {
+            cli_usage_error(c, "'%.20s' is not a task id", pos[i]);
+            goto out;
+        }
+    if ((rc = cli_connect(c)) != 0) goto out;
+    rc = cli_wait_run(c, pos, (size_t)r.npos);
+    cli_disconnect(c);
+out:
+    free(pos);
+    return rc;
+}
