@@ -29,6 +29,7 @@ typedef struct cl_task {
     int cancel_requested;
     double predict_s;          /* runtime prediction, refreshed by the scheduler */
     uint64_t predict_gen;      /* history generation it was made at (0 = never) */
+    double passed;             /* CPU-seconds younger tasks ran while it waited */
     struct cl_task *next;      /* hash chain */
 } cl_task;
 
@@ -602,7 +603,8 @@ static void do_schedule(cluster *cl)
             run[nr++] = (policy_run){ node, schedstate_user(cl->ss, t->rec.user_id),
                                       { t->rec.req_cpu, t->rec.req_memory, t->rec.req_storage,
                                         t->rec.req_gpu },
-                                      st, schedstate_limit(cl->ss, &t->rec), t->predict_s };
+                                      st, schedstate_limit(cl->ss, &t->rec), t->predict_s,
+                                      (double)t->rec.submitted_at / 1000.0 };
         }
     for (size_t qi = 0; qi < cl->nqueue; qi++) {
         cl_task *t = cl->queue[qi];
@@ -625,11 +627,14 @@ static void do_schedule(cluster *cl)
                               (double)t->rec.submitted_at / 1000.0,
                               schedstate_limit(cl->ss, &t->rec), t->predict_s,
                               (int)t->rec.priority, schedstate_user(cl->ss, t->rec.user_id),
-                              node == -2 ? (int)n : node };
+                              node == -2 ? (int)n : node, t->passed };
         qt[nq] = t;
         ids[nq] = t->rec.task_id;
         nq++;
     }
+    /* learned: what younger tasks ran while each waited (kept per task) */
+    schedstate_account(cl->ss, now, run, nr, q, nq);
+    for (size_t i = 0; i < nq; i++) qt[i]->passed = q[i].passed;
     /* Expected starts for `tasks`, from the state before this pass's
      * starts, at most every 2 s and for queues a projection can afford. */
     if (nq && nq <= 2000 && nowms - cl->published_ms >= 2000) {

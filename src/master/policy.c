@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include "policy.h"
 
 struct policy_ctx {
@@ -35,6 +36,9 @@ struct policy_ctx {
     size_t *pidx;
     int *pstart;
     size_t capp, capr;
+    double acct_t;          /* learned: policy_account's last time */
+    struct subcpu { double submit, cpu; } *rs;   /* running tasks by submit */
+    size_t caprs;
 };
 
 int policy_parse(const char *s)
@@ -66,7 +70,7 @@ void policy_ctx_free(policy_ctx *c)
     if (!c) return;
     free(c->key); free(c->order); free(c->done);
     free(c->fs); free(c->urun); free(c->nrun); free(c->ends);
-    free(c->prun); free(c->pq); free(c->pidx); free(c->pstart);
+    free(c->prun); free(c->pq); free(c->pidx); free(c->pstart); free(c->rs);
     free(c);
 }
 
@@ -143,26 +147,6 @@ static double job_runtime(int kind, const policy_job *j)
     return j->limit > 0 ? j->limit : 0;
 }
 
-/* Backfill order (learned): the expected bounded slowdown the task would
- * have if it started now, (wait + p) / max(p, 10 s) with p the predicted
- * runtime: short tasks first (they gain most), and a long task's key rises
- * with its wait. Ordering backfill by prediction alone lets the longest
- * wait grow (a task only gets a reservation once it is the head, and the
- * older tasks in front of it no longer leave the line by backfilling); so
- * tasks that have waited at least POLICY_AGE_GUARD times as long as the
- * head backfill first, oldest first, as under EASY. The guard is relative
- * to the queue's own state, not a constant fitted to a trace. */
-#define POLICY_AGE_GUARD 0.8
-static double backfill_key(const policy_job *j, double now, double head_wait)
-{
-    double p = j->predict > 0 ? j->predict : (j->limit > 0 ? j->limit : 3600);
-    double w = now > j->submit ? now - j->submit : 0;
-    double b = p > 10 ? p : 10;
-    double k = (w + b) / b;
-    if (w >= POLICY_AGE_GUARD * head_wait) return 2e5 - j->submit * 1e-10;
-    return k < 1e5 ? k : 1e5;
-}
-
 static void fair_share(policy_ctx *c, const policy_cfg *cfg, double now,
                        const policy_user *users, size_t nu, const policy_run *run, size_t nr)
 {
@@ -193,26 +177,95 @@ static void fair_share(policy_ctx *c, const policy_cfg *cfg, double now,
     }
 }
 
-/* The order in which tasks start and the head is chosen: priority, then
- * arrival time, moved earlier by up to FS_WINDOW_S for a user below their
- * fair share (Slurm's factor, 1 = unused share, 0 = far over it), so a
- * light user's tasks pass a heavy user's backlog without any task losing
- * its place for longer than the window (10 min: with 1 h the longest
- * waits on our synthetic workload grew past EASY's). */
-#define FS_WINDOW_S 600.0
+/* The order in which tasks start and the head is chosen. fifo, greedy,
+ * easy: priority, then arrival. learned: priority, then
+ *  - tasks that are owed their turn, oldest first (as EASY): those that
+ *    younger tasks have passed for more than the slack (cfg->slack,
+ *    default POLICY_SLACK) of the capacity while they waited (passed,
+ *    measured CPU-seconds, against slack x wait x CPUs). A user below
+ *    their fair share is owed sooner (the slack is scaled by
+ *    min(1, 2 (1 - fs)): a user with no recent use is owed at once, one
+ *    far over their share never later than the slack says);
+ *  - then the others by predicted bounded slowdown if started now,
+ *    (wait + p) / max(p, 10 s): short tasks first, and every task's key
+ *    grows with its wait.
+ * So short tasks pass long ones only until the long ones have lent the
+ * slack's share of the machine to younger tasks; what passes is measured
+ * as it runs, so a task predicted short that runs long counts in full.
+ * The slack is not fitted to a trace: it is the share of the capacity that
+ * a waiting task lends to younger ones before it is owed, the one knob
+ * between slowdown (short tasks first) and the longest wait (FIFO).
+ * It bounds the work that passes a task, not its wait: on our traces the
+ * longest wait still grew (README "Scheduling"). */
+static double slack_of(const policy_cfg *cfg)
+{
+    return cfg->slack > 0 ? cfg->slack : POLICY_SLACK;
+}
+
+static int cmp_sub(const void *a, const void *b)
+{
+    double x = ((const struct subcpu *)a)->submit, y = ((const struct subcpu *)b)->submit;
+    return x < y ? -1 : x > y;
+}
+
+int policy_account(policy_ctx *c, double now, const policy_run *run, size_t nr, policy_job *q,
+                   size_t nq)
+{
+    if (c->acct_t <= 0 || now < c->acct_t) { c->acct_t = now; return 0; }
+    double dt = now - c->acct_t;
+    if (dt < POLICY_ACCOUNT_S) return 0;
+    c->acct_t = now;
+    if (grow((void **)&c->rs, &c->caprs, nr + 1, sizeof *c->rs) < 0) return -ENOMEM;
+    double tot = 0;
+    for (size_t i = 0; i < nr; i++) {
+        c->rs[i].submit = run[i].submit;
+        c->rs[i].cpu = run[i].req.cpu;
+        tot += run[i].req.cpu;
+    }
+    qsort(c->rs, nr, sizeof *c->rs, cmp_sub);
+    for (size_t i = 1; i < nr; i++) c->rs[i].cpu += c->rs[i - 1].cpu;   /* prefix sums */
+    /* The running tasks as they are now stand for the whole interval
+     * (starts and ends within it blur; waits are long). Each queued task
+     * gets the CPUs of the running tasks submitted after it (a binary
+     * search: q need not be in arrival order, e.g. a retried task). */
+    for (size_t i = 0; i < nq; i++) {
+        size_t lo = 0, hi = nr;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (c->rs[mid].submit <= q[i].submit) lo = mid + 1; else hi = mid;
+        }
+        double older = lo ? c->rs[lo - 1].cpu : 0;
+        double w = now - q[i].submit;
+        double d = dt < w ? dt : w;
+        if (d > 0) q[i].passed += (tot - older) * d;
+    }
+    return 0;
+}
+
 static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_job *j,
                        size_t i, size_t nq, double now, const policy_user *users,
-                       size_t nusers, int fs_on)
+                       size_t nusers, int fs_on, double cap)
 {
     double k;
     if (cfg->kind == POLICY_LEARNED) {
-        double fs = 0.5;
-        if (fs_on && j->user >= 0 && (size_t)j->user < nusers) fs = c->fs[j->user];
-        double eff = j->submit - fs * FS_WINDOW_S;
-        k = now - eff;               /* older first */
-    } else {
-        k = -(double)i / ((double)nq + 1);   /* the caller's order is arrival order */
+        double g = 1;
+        if (fs_on && cfg->halflife_s > 0 && j->user >= 0 && (size_t)j->user < nusers) {
+            g = 2 * (1 - c->fs[j->user]);
+            if (g > 1) g = 1;
+            if (g < 0) g = 0;
+        }
+        double w = now > j->submit ? now - j->submit : 0;
+        if (g == 0 || (w > 0 && j->passed >= slack_of(cfg) * g * w * cap)) {
+            k = 4e10 + w;                    /* owed: oldest first */
+        } else {
+            double p = j->predict > 0 ? j->predict : (j->limit > 0 ? j->limit : 3600);
+            double b = p > 10 ? p : 10;
+            k = (w + b) / b;
+            if (k > 1e10) k = 1e10;
+        }
+        return k + (double)j->priority * 1e12;
     }
+    k = -(double)i / ((double)nq + 1);   /* the caller's order is arrival order */
     return k + (double)j->priority * 1e9;
 }
 
@@ -414,16 +467,16 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
     }
     if (first_fit(nodes, nn, &minr, -1) < 0) return 0;
 
-    int fs_on = users && nusers > 0, prio_on;
+    int fs_on = users && nusers > 0;
     if (fs_on) fair_share(c, cfg, now, users, nusers, run, nr);
-    int any_prio = 0;
-    for (size_t i = 0; i < nq; i++) {
-        c->done[i] = 0;
-        if (q[i].priority != q[0].priority) any_prio = 1;
+    for (size_t i = 0; i < nq; i++) c->done[i] = 0;
+    double cap = 0;
+    if (kind == POLICY_LEARNED) {
+        for (size_t i = 0; i < nn; i++)
+            if (nodes[i].usable) cap += nodes[i].total.cpu;
     }
-    prio_on = any_prio;
     for (size_t i = 0; i < nq; i++)
-        c->key[i] = head_key(c, cfg, &q[i], i, nq, now, users, nusers, fs_on);
+        c->key[i] = head_key(c, cfg, &q[i], i, nq, now, users, nusers, fs_on, cap);
 
     sched_res most = most_free(nodes, nn);
     ord o = { c, nq, 0, 0, 0, 0 };
@@ -472,14 +525,6 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
             rnode = reserve(c, POLICY_EASY, now, nodes, nn, run, nr, j, &rat, &extra);
             if (resv_node) *resv_node = rnode;
             if (resv_at) *resv_at = rat;
-            if (kind == POLICY_LEARNED) {
-                /* Backfill in learned's own order from here on. */
-                for (size_t x = 0; x < nq; x++)
-                    c->key[x] = (prio_on ? (double)q[x].priority * 1e9 : 0) +
-                                backfill_key(&q[x], now, now - j->submit);
-                o.picked = 0;
-                o.sorted = 0;
-            }
             continue;
         }
         start_node[i] = n;

@@ -26,13 +26,18 @@ typedef struct policy_run {
     int node, user;
     sched_res req;
     double start, limit, predict;
+    double submit;       /* when it was submitted (learned's accounting) */
 } policy_run;
 
-/* A queued task. node: a required node (DISPATCH) or -1. */
+/* A queued task. node: a required node (DISPATCH) or -1. passed (learned
+ * only): the CPU-seconds that tasks submitted after it have run while it
+ * waited, kept up to date by policy_account; the caller keeps it with the
+ * task (0 when queued) and passes it back in every later pass. */
 typedef struct policy_job {
     sched_res req;
     double submit, limit, predict;
     int priority, user, node;
+    double passed;
 } policy_job;
 
 /* Per user (index = policy_job.user): the fair-share weight (Slurm's
@@ -47,7 +52,11 @@ typedef struct policy_cfg {
     int kind;
     int placement;            /* SCHED_BEST_FIT | SCHED_SPREAD */
     double halflife_s;        /* fair-share usage decay; <= 0: no fair share */
+    double slack;             /* learned: share of the capacity a waiting task lends
+                               * to younger ones before it is owed its turn;
+                               * <= 0: POLICY_SLACK */
 } policy_cfg;
+#define POLICY_SLACK 0.05
 
 /* Usage accounting: decay u's usage to now, then add cpu_seconds. */
 void policy_fs_charge(policy_user *u, double now, double halflife_s, double cpu_seconds);
@@ -55,6 +64,14 @@ void policy_fs_charge(policy_user *u, double now, double halflife_s, double cpu_
 typedef struct policy_ctx policy_ctx;
 policy_ctx *policy_ctx_new(void);
 void policy_ctx_free(policy_ctx *c);
+
+/* learned: adds to each queued task's passed the CPU-seconds run since
+ * the last call by the running tasks submitted after it (measured, not
+ * predicted). Call before each pass; cheap when called often (it
+ * accounts at most every POLICY_ACCOUNT_S seconds of now). */
+#define POLICY_ACCOUNT_S 30.0
+int policy_account(policy_ctx *c, double now, const policy_run *run, size_t nr, policy_job *q,
+                   size_t nq);
 
 /* One scheduling pass at time now. nodes' free resources are updated for
  * every start. start_node[i] gets the node queued task i starts on now, or

@@ -173,6 +173,13 @@ double schedstate_limit(const schedstate *s, const task_rec *t)
     return t->timeout_s ? (double)t->timeout_s : s->default_limit;
 }
 
+void schedstate_account(schedstate *s, double now, const policy_run *run, size_t nr,
+                        policy_job *q, size_t nq)
+{
+    if (s->pcfg.kind == POLICY_LEARNED)
+        (void)policy_account(s->ctx, now, run, nr, q, nq);   /* -ENOMEM: next time */
+}
+
 int schedstate_pass(schedstate *s, double now, sched_node *nodes, size_t nn,
                     const policy_run *run, size_t nr, const policy_job *q, size_t nq,
                     int *start_node)

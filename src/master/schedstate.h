@@ -32,6 +32,10 @@ int schedstate_predict(const schedstate *s, const task_rec *t, predict_est *est)
 int schedstate_warn(const schedstate *s, const task_rec *t, char *msg, size_t cap);
 /* The limit the policy may rely on: -timeout, else default_limit_s. */
 double schedstate_limit(const schedstate *s, const task_rec *t);
+/* learned: account what younger tasks ran while each queued task waited
+ * (policy_account); q's passed fields are updated for the caller to keep. */
+void schedstate_account(schedstate *s, double now, const policy_run *run, size_t nr,
+                        policy_job *q, size_t nq);
 /* One pass (policy.h) with this master's users. */
 int schedstate_pass(schedstate *s, double now, sched_node *nodes, size_t nn,
                     const policy_run *run, size_t nr, const policy_job *q, size_t nq,

@@ -37,7 +37,7 @@ typedef struct job {
 
 typedef struct sim_cfg {
     size_t workers;
-    double cpu, mem, time_scale, default_limit, halflife;
+    double cpu, mem, time_scale, default_limit, halflife, slack, load;
     int json;
 } sim_cfg;
 
@@ -50,8 +50,11 @@ static void usage(FILE *f)
 "       cloudai-sim -gen lublin -jobs N [-seed S] -cpu C -write FILE.swf (write it, no run)\n"
 "  -workers N        identical workers, each with -cpu C cores and -mem BYTES memory\n"
 "  -time-scale F     multiply submit times by F (F < 1 raises the offered load)\n"
+"  -load L           pick the time scale that makes the offered load L (0 < L < 2)\n"
 "  -default-limit S  a job's limit when the trace has no requested time (default 86400)\n"
 "  -halflife S       fair-share usage half-life for learned (default 604800; 0 = off)\n"
+"  -slack F          learned: share of the capacity a waiting job lends to younger\n"
+"                    ones before it is owed its turn (default 0.05)\n"
 "  -json             one JSON object per policy, one per line\n");
 }
 
@@ -282,10 +285,15 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void group_keys(const job *j, char k[2][48])
+/* The most specific group first: user + executable + requested time (a
+ * user's jobs with the same request tend to be the same kind of work, as
+ * the master's name stem), user + executable, user. */
+#define NKEYS 3
+static void group_keys(const job *j, char k[NKEYS][48])
 {
-    snprintf(k[0], 48, "u%d/e%ld", j->user, j->exe);
-    snprintf(k[1], 48, "u%d", j->user);
+    snprintf(k[0], 48, "u%d/e%ld/l%.0f", j->user, j->exe, j->limit);
+    snprintf(k[1], 48, "u%d/e%ld", j->user, j->exe);
+    snprintf(k[2], 48, "u%d", j->user);
 }
 
 static int simulate(const sim_cfg *cfg, int kind, jobs *js, size_t nusers, result *res)
@@ -305,7 +313,7 @@ static int simulate(const sim_cfg *cfg, int kind, jobs *js, size_t nusers, resul
     policy_ctx *pc = policy_ctx_new();
     predict *pr = kind == POLICY_LEARNED ? predict_new(0) : NULL;
     policy_cfg pcfg = { kind, kind == POLICY_FIFO ? SCHED_BEST_FIT : SCHED_BEST_FIT,
-                        kind == POLICY_LEARNED ? cfg->halflife : 0 };
+                        kind == POLICY_LEARNED ? cfg->halflife : 0, cfg->slack };
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(res, 0, sizeof *res);
@@ -334,10 +342,10 @@ static int simulate(const sim_cfg *cfg, int kind, jobs *js, size_t nusers, resul
             run_job[p] = run_job[nr];
             pos[run_job[p]] = p;
             if (pr) {
-                char k[2][48];
-                const char *kp[2] = { k[0], k[1] };
+                char k[NKEYS][48];
+                const char *kp[NKEYS] = { k[0], k[1], k[2] };
                 group_keys(j, k);
-                predict_add(pr, kp, 2, j->run, 0, 0);
+                predict_add(pr, kp, NKEYS, j->run, 0, 0);
             }
             if (pcfg.halflife_s > 0)
                 policy_fs_charge(&users[j->user], t, pcfg.halflife_s, j->req.cpu * j->run);
@@ -353,18 +361,19 @@ static int simulate(const sim_cfg *cfg, int kind, jobs *js, size_t nusers, resul
             }
             j->predict = 0;
             if (pr) {
-                char k[2][48];
-                const char *kp[2] = { k[0], k[1] };
+                char k[NKEYS][48];
+                const char *kp[NKEYS] = { k[0], k[1], k[2] };
                 predict_est e;
                 group_keys(j, k);
-                predict_get(pr, kp, 2, j->limit, &e);
+                predict_get(pr, kp, NKEYS, j->limit, &e);
                 j->predict = e.runtime;
             }
-            q[nq] = (policy_job){ j->req, j->submit, j->limit, j->predict, 0, j->user, -1 };
+            q[nq] = (policy_job){ j->req, j->submit, j->limit, j->predict, 0, j->user, -1, 0 };
             qidx[nq++] = next;
             last_submit = j->submit;
             next++;
         }
+        if (kind == POLICY_LEARNED && policy_account(pc, t, run, nr, q, nq) < 0) goto out;
         int k = policy_pass(pc, &pcfg, t, nodes, nn, run, nr, q, nq, users, nusers, start, NULL,
                             NULL);
         if (k < 0) goto out;
@@ -380,7 +389,8 @@ static int simulate(const sim_cfg *cfg, int kind, jobs *js, size_t nusers, resul
                 job *j = &js->v[x];
                 j->start = t;
                 node_of[x] = start[i];
-                run[nr] = (policy_run){ start[i], j->user, j->req, t, j->limit, j->predict };
+                run[nr] = (policy_run){ start[i], j->user, j->req, t, j->limit, j->predict,
+                                        j->submit };
                 run_job[nr] = x;
                 pos[x] = nr++;
                 hpush(&h, x);
@@ -433,7 +443,7 @@ static int cmp_submit(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    sim_cfg cfg = { 0, 0, 0, 1.0, 86400, 604800, 0 };
+    sim_cfg cfg = { 0, 0, 0, 1.0, 86400, 604800, 0, 0, 0 };
     const char *trace = NULL, *gen = NULL, *pol = "all", *out = NULL;
     size_t njobs = 10000;
     uint64_t seed = 1;
@@ -453,6 +463,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-time-scale")) cfg.time_scale = strtod(v, &e);
         else if (!strcmp(a, "-default-limit")) cfg.default_limit = strtod(v, &e);
         else if (!strcmp(a, "-halflife")) cfg.halflife = strtod(v, &e);
+        else if (!strcmp(a, "-slack")) cfg.slack = strtod(v, &e);
+        else if (!strcmp(a, "-load")) cfg.load = strtod(v, &e);
         else if (!strcmp(a, "-jobs")) njobs = strtoul(v, &e, 10);
         else if (!strcmp(a, "-seed")) seed = strtoull(v, &e, 10);
         else { fprintf(stderr, "cloudai-sim: unknown option %s\n", a); usage(stderr); return 2; }
@@ -463,6 +475,12 @@ int main(int argc, char **argv)
     if (!strcmp(pol, "all")) { for (int k = 0; k < 4; k++) kinds[nk++] = k; }
     else if ((kinds[0] = policy_parse(pol)) >= 0) nk = 1;
     else { fprintf(stderr, "cloudai-sim: unknown policy %s\n", pol); return 2; }
+    int scale_given = 0;
+    for (int i = 1; i < argc; i++) if (!strcmp(argv[i], "-time-scale")) scale_given = 1;
+    if (cfg.load < 0 || cfg.load >= 2 || (cfg.load > 0 && scale_given)) {
+        fprintf(stderr, "cloudai-sim: -load wants 0 < L < 2, and not with -time-scale\n");
+        return 2;
+    }
     if ((!trace == !gen) || cfg.cpu <= 0 || cfg.time_scale <= 0 || (!out && cfg.workers == 0)) {
         usage(stderr);
         return 2;
@@ -490,6 +508,20 @@ int main(int argc, char **argv)
     }
     qsort(js.v, js.n, sizeof *js.v, cmp_submit);
     double t0 = js.n ? js.v[0].submit : 0;
+    if (cfg.load > 0 && js.n > 1) {
+        /* the offered load as simulate() reports it: work of the jobs
+         * that fit over the submit span, scaled by 1 / F */
+        double work = 0, span = js.v[js.n - 1].submit - t0;
+        for (size_t i = 0; i < js.n; i++)
+            if (js.v[i].req.cpu <= cfg.cpu && (cfg.mem <= 0 || js.v[i].req.memory <= cfg.mem))
+                work += js.v[i].req.cpu * js.v[i].run;
+        if (work <= 0 || span <= 0) {
+            fprintf(stderr, "cloudai-sim: -load: the trace has no work or no span\n");
+            rc = -EINVAL;
+            goto done;
+        }
+        cfg.time_scale = work / ((double)cfg.workers * cfg.cpu * span) / cfg.load;
+    }
     for (size_t i = 0; i < js.n; i++) js.v[i].submit = (js.v[i].submit - t0) * cfg.time_scale;
     if (!cfg.json)
         printf("%zu jobs (%zu unusable lines), %zu users; %zu workers x %g CPUs; time scale %g\n"
