@@ -78,6 +78,7 @@ typedef struct config {
     int queue_unsatisfiable;           /* 1: queue what no registered worker could run */
     /* [limits] */
     uint64_t max_output_bytes;         /* per task, 0 = unlimited */
+    uint64_t max_log_bytes;            /* per task attempt, 0 = unlimited */
     uint64_t max_output_files;         /* per task */
     uint64_t max_input_bytes;          /* one -input (file, or directory's ustar), 0 = unlimited */
     int input_keep_s;                  /* an input no task refers to is kept this long */

@@ -68,7 +68,10 @@ enum proto_type {
     PROTO_INPUT_PUT = 33,    /* client -> master: SHA256, TOTAL_SIZE; a stream follows */
     PROTO_GET_INPUT = 34,    /* worker -> master: SHA256, OFFSET; reply is a stream */
     PROTO_WAIT = 35,         /* client -> master: task ids; a TASK_LIST frame as each ends */
-    PROTO_TYPE_MAX = 35
+    PROTO_LOG_DATA = 36,     /* worker -> master, master -> client: task id, offset, log bytes */
+    PROTO_LOG_ACK = 37,      /* master -> worker: task id, offset the master holds the log to */
+    PROTO_LOG_END = 38,      /* master -> client: end of a GET_LOG stream (status, exit code) */
+    PROTO_TYPE_MAX = 38
 };
 
 /* Field kinds (u8). */
@@ -166,7 +169,9 @@ enum proto_tag {
     T_INPUT = 79,         /* REC, repeated: one input of a task (proto.txt 5) */
     T_SOURCE = 80,        /* STR <= 4096: where an input came from */
     T_IS_DIR = 81,        /* U64 0..1: the input is a directory (a ustar stream) */
-    T_TAG_MAX = 81
+    T_FOLLOW = 82,        /* U64 0/1: GET_LOG keeps streaming until the task ends */
+    T_LOG_SIZE = 83,      /* U64: bytes the task wrote to its log (TASK_RESULT, LOG_END) */
+    T_TAG_MAX = 83
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

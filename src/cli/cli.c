@@ -228,7 +228,7 @@ void cli_usage(FILE *out)
           "  files [-task ID | -name N | -latest N]  list stored output files and their expiry\n"
           "  get TASK_ID [DEST] [-path P]           download a task's files (or one file or\n"
           "                                         sub-directory) into DEST (./TASK_ID)\n"
-          "  logs TASK_ID                           print a task's output log\n"
+          "  logs [-f] TASK_ID                      print a task's whole log; -f follows it live\n"
           "  cancel TASK_ID                         cancel a queued or running task\n"
           "  wait TASK_ID...                        block until the tasks end; exit with their code\n"
           "  pin TASK_ID / unpin TASK_ID            keep a run from expiring / let it expire\n"
@@ -282,7 +282,7 @@ int cli_run(int argc, char **argv, const cli_opts *o)
     if (!strcmp(v, "get"))
         return cli_verb_get(&c, argc, argv);
     if (!strcmp(v, "logs"))
-        return one_task_verb(&c, argc, argv, 0);
+        return cli_verb_logs(&c, argc, argv);
     if (!strcmp(v, "cancel"))
         return one_task_verb(&c, argc, argv, 1);
     if (!strcmp(v, "wait"))

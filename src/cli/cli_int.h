@@ -66,6 +66,7 @@ int cli_verb_wait(cli_ctx *c, int argc, char **argv);
 int cli_wait_run(cli_ctx *c, char *const *ids, size_t n);
 /* The exit code for one ended task (cli.h). */
 int cli_wait_code(const task_rec *t);
+int cli_verb_logs(cli_ctx *c, int argc, char **argv);
 
 /* Records as JSON objects (README "Record fields"); times are unix
  * milliseconds, unset times and unknown exit codes are null. */

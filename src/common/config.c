@@ -74,6 +74,8 @@ static const cfg_key schema[] = {
     K_STR("storage", "meta_dir", meta_dir, 1, NULL, "journal and snapshots"),
     K_SIZE("storage", "journal_compact_bytes", journal_compact_bytes, 4096, UINT64_MAX,
            "journal size that triggers a snapshot"),
+    K_SIZE("storage", "max_log_bytes", max_log_bytes, 0, UINT64_MAX,
+           "log bytes kept per task attempt, 0 = unlimited"),
     K_STR("mongodb", "uri", mongo_uri, 0, NULL, "MongoDB URI, empty = embedded journal"),
     K_STR("mongodb", "database", mongo_database, 1, NULL, "database name"),
     K_INT("mongodb", "server_selection_timeout_ms", mongo_timeout_ms, 1, 600000, "server selection timeout"),
@@ -176,6 +178,7 @@ void config_defaults(config *c)
     snprintf(c->files_dir, sizeof c->files_dir, "./data/files");
     snprintf(c->meta_dir, sizeof c->meta_dir, "./data/meta");
     c->journal_compact_bytes = 64ull << 20;
+    c->max_log_bytes = 64ull << 20;
     snprintf(c->mongo_database, sizeof c->mongo_database, "cloudai");
     c->mongo_timeout_ms = 5000;
     c->mongo_socket_timeout_ms = CONFIG_MONGO_SOCKET_TIMEOUT_MS;

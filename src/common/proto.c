@@ -60,6 +60,7 @@ static const tag_info tags[T_TAG_MAX + 1] = {
     [T_CURSOR] = S(4352),
     [T_ENV] = S(8192),
     [T_INPUT] = R, [T_SOURCE] = S(4096), [T_IS_DIR] = UR(0, 1),
+    [T_FOLLOW] = UR(0, 1), [T_LOG_SIZE] = U,
 };
 
 #undef S
@@ -103,6 +104,9 @@ static const uint8_t required[PROTO_TYPE_MAX + 1][REQ_MAX + 1] = {
     [PROTO_PIN] = { T_TASK_ID, T_OK },
     [PROTO_INPUT_PUT] = { T_SHA256, T_TOTAL_SIZE },
     [PROTO_GET_INPUT] = { T_SHA256 },
+    [PROTO_LOG_DATA] = { T_TASK_ID, T_OFFSET, T_DATA },
+    [PROTO_LOG_ACK] = { T_TASK_ID, T_OFFSET },
+    [PROTO_LOG_END] = { T_TASK_ID, T_STATUS },
 };
 
 /* ---- byte order ---- */
@@ -596,6 +600,7 @@ static const char *const type_names[PROTO_TYPE_MAX + 1] = {
     [PROTO_INPUT_QUERY] = "INPUT_QUERY", [PROTO_INPUT_NEED] = "INPUT_NEED",
     [PROTO_INPUT_PUT] = "INPUT_PUT", [PROTO_GET_INPUT] = "GET_INPUT",
     [PROTO_WAIT] = "WAIT",
+    [PROTO_LOG_DATA] = "LOG_DATA", [PROTO_LOG_ACK] = "LOG_ACK", [PROTO_LOG_END] = "LOG_END",
 };
 
 const char *proto_type_name(uint16_t type)

@@ -13,6 +13,7 @@
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
+#include "logbook.h"
 #include "schedstate.h"
 
 struct wop;
@@ -27,6 +28,7 @@ typedef struct cl_task {
                                 * REGISTER, or a task replayed at start) */
     int upload_noted;          /* rec.error is an upload failure note */
     int cancel_requested;
+    char log_note[192];        /* the log was cut at the cap: goes into the notes */
     double predict_s;          /* runtime prediction, refreshed by the scheduler */
     uint64_t predict_gen;      /* history generation it was made at (0 = never) */
     double passed;             /* CPU-seconds younger tasks ran while it waited */
@@ -69,6 +71,7 @@ struct cluster {
     pthread_cond_t cv;
     const config *cfg;
     meta *meta;
+    logbook *lb;               /* task logs (thread-safe on its own) */
     schedstate *ss;            /* policy, fair share, history (under mu) */
     uint64_t hist_gen;         /* bumped when the history learns a run */
     uint64_t published_ms;     /* last expected-start projection */
@@ -782,7 +785,7 @@ cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
     {
         char dir[CONFIG_PATH_MAX + 16];
         snprintf(dir, sizeof dir, "%s/logs", cfg->meta_dir);
-        fsutil_mkdir_p(dir, 0755);      /* task log tails (cluster_log_path) */
+        if (!(cl->lb = logbook_new(dir, cfg->max_log_bytes))) goto nomem;
     }
     if (!(cl->ss = schedstate_new(cfg))) goto nomem;
     cl->nbuckets = 1024;
@@ -865,6 +868,7 @@ void cluster_free(cluster *cl)
     free(cl->buckets);
     free(cl->queue);
     schedstate_free(cl->ss);
+    logbook_free(cl->lb);
     pthread_cond_destroy(&cl->cv);
     pthread_cond_destroy(&cl->wcv);
     pthread_cond_destroy(&cl->wdone_cv);
@@ -895,7 +899,36 @@ void cluster_set_clock(cluster *cl, cluster_clock_fn fn, void *ctx)
 
 void cluster_log_path(cluster *cl, const char *task_id, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/logs/%s.log", cl->cfg->meta_dir, task_id);
+    logbook_path(cl->lb, task_id, 0, out, cap);
+}
+
+logbook *cluster_logbook(cluster *cl)
+{
+    return cl->lb;
+}
+
+int cluster_log_attempt(cluster *cl, const char *worker_id, const char *task_id,
+                        uint64_t *attempt)
+{
+    int rc = -1;
+    pthread_mutex_lock(&cl->mu);
+    cl_task *t = do_find(cl, task_id);
+    if (t && !strcmp(t->rec.worker_id, worker_id) &&
+        (t->rec.status == PROTO_ST_ASSIGNED || t->rec.status == PROTO_ST_RUNNING ||
+         t->rec.status == PROTO_ST_UPLOADING)) {
+        *attempt = t->rec.attempts;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&cl->mu);
+    return rc;
+}
+
+void cluster_log_note(cluster *cl, const char *task_id, const char *note)
+{
+    pthread_mutex_lock(&cl->mu);
+    cl_task *t = do_find(cl, task_id);
+    if (t) snprintf(t->log_note, sizeof t->log_note, "%s", note);
+    pthread_mutex_unlock(&cl->mu);
 }
 
 /* ---- client requests -------------------------------------------------------- */
@@ -1616,7 +1649,18 @@ int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64
     t->rec.output_files = files;
     t->rec.output_bytes = bytes;
     /* On -ENOMEM the notes stay as they were: the files are stored. */
-    if (notes) task_rec_set_notes(&t->rec, notes);
+    if (t->log_note[0]) {
+        size_t n = (notes ? strlen(notes) : 0) + sizeof t->log_note + 2;
+        char *both = malloc(n);
+        if (both) {
+            snprintf(both, n, "%s%s%s", notes && notes[0] ? notes : "",
+                     notes && notes[0] ? "\n" : "", t->log_note);
+            task_rec_set_notes(&t->rec, both);
+            free(both);
+        }
+    } else if (notes) {
+        task_rec_set_notes(&t->rec, notes);
+    }
     int st = t->result_status;    /* set: cluster_upload_begin checked */
     if (t->upload_noted)
         t->rec.error[0] = 0;      /* the upload did succeed in the end */

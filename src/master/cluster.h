@@ -121,6 +121,15 @@ void cluster_tick(cluster *cl);
 int cluster_expected(cluster *cl, const char *task_id, uint64_t *start_ms, uint64_t *predicted_s);
 meta *cluster_meta(cluster *cl);
 const config *cluster_config(cluster *cl);
-/* Where the task's log tail is kept: <meta_dir>/logs/<task_id>.log */
+/* Where an older worker's log tail is kept: <meta_dir>/logs/<task_id>.log */
 void cluster_log_path(cluster *cl, const char *task_id, char *out, size_t cap);
+/* The task logs (logbook.h), owned by the cluster. */
+struct logbook *cluster_logbook(cluster *cl);
+/* The current attempt of a task assigned to worker_id that may still send
+ * log bytes (assigned, running, uploading): 0, else -1. */
+int cluster_log_attempt(cluster *cl, const char *worker_id, const char *task_id,
+                        uint64_t *attempt);
+/* Remembers a note about the task's log (cut at the cap) for its NOTES
+ * when the output is stored. */
+void cluster_log_note(cluster *cl, const char *task_id, const char *note);
 #endif

@@ -327,6 +327,7 @@ http_server *http_start(const config *cfg, cluster *cl, retention *rt, char *bou
 void http_stop(http_server *h)
 {
     if (!h) return;
+    h->stopping = 1;
     MHD_stop_daemon(h->d);
     free(h);
 }

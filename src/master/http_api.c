@@ -235,21 +235,6 @@ enum MHD_Result http_api_workers(http_req *r)
 
 /* ---- /api/tasks/{id}[/...] ---------------------------------------------------------------- */
 
-static enum MHD_Result task_log(http_req *r, const task_rec *t)
-{
-    char path[CONFIG_PATH_MAX + 128], *text = NULL;
-    size_t len = 0;
-    cluster_log_path(r->h->cl, t->task_id, path, sizeof path);
-    fsutil_read_file(path, &text, &len, 65536);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        text ? len : 0, text ? text : (void *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!resp) { free(text); return MHD_NO; }
-    MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
-    MHD_add_response_header(resp, "Content-Security-Policy", "sandbox");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    return http_queue(r, MHD_HTTP_OK, resp);
-}
-
 static enum MHD_Result task_delete_files(http_req *r, const task_rec *t)
 {
     char err[1024];
@@ -300,7 +285,7 @@ enum MHD_Result http_api_task(http_req *r, const char *id, const char *rest)
         http_json_task(r, &j.w, &t);
         ret = http_json_send(r, &j, MHD_HTTP_OK);
     } else if (!strcmp(rest, "log") && get) {
-        ret = task_log(r, &t);
+        ret = http_log_task(r, &t);
     } else if (!strcmp(rest, "archive") && get) {
         ret = http_archive_task(r, &t);
     } else if (!strcmp(rest, "files") && del) {

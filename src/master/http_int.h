@@ -16,6 +16,7 @@ struct http_server {
     meta *m;
     retention *rt;
     int open;                 /* no tokens configured: everyone is an admin */
+    volatile int stopping;    /* live streams end (http_stop) */
 };
 
 typedef struct http_req {
@@ -60,6 +61,7 @@ enum MHD_Result http_api_latest(http_req *r, const char *name);
 enum MHD_Result http_api_workers(http_req *r);
 enum MHD_Result http_file_get(http_req *r, const char *task_id, const char *relpath);
 enum MHD_Result http_archive_task(http_req *r, const task_rec *t);
+enum MHD_Result http_log_task(http_req *r, const task_rec *t);
 enum MHD_Result http_archive_name(http_req *r);
 enum MHD_Result http_metrics(http_req *r);
 enum MHD_Result http_web(http_req *r);

@@ -17,6 +17,7 @@
 #include "inxfer.h"
 #include "ids.h"
 #include "log.h"
+#include "logbook.h"
 #include "retention.h"
 #include "server.h"
 #include "status.h"
@@ -389,15 +390,56 @@ static int h_task_result(session *s, const proto_msg *m)
     char id[64], error[1024] = "";
     uint64_t st = 0, attempt = 0;
     int64_t code = -1;
-    char *tail = proto_strdup(m, T_LOG_TAIL);
+    uint64_t log_size = 0;
+    /* A worker that streamed the log states its length; its LOG_TAIL
+     * would only overwrite the streamed copy (proto.txt 9.1). */
+    int streamed = proto_u64(m, T_LOG_SIZE, &log_size) == 0;
+    char *tail = streamed ? NULL : proto_strdup(m, T_LOG_TAIL);
     proto_str(m, T_TASK_ID, id, sizeof id);
     proto_u64(m, T_STATUS, &st);
     proto_u64(m, T_ATTEMPTS, &attempt);
     proto_i64(m, T_EXIT_CODE, &code);
     proto_str(m, T_ERROR, error, sizeof error);
+    uint64_t cur = 0;
+    if (streamed && cluster_log_attempt(s->srv->cl, s->c->node_id, id, &cur) == 0 &&
+        (!attempt || attempt == cur)) {
+        char note[192];
+        logbook_cut_note(cluster_logbook(s->srv->cl), log_size, note, sizeof note);
+        if (note[0]) cluster_log_note(s->srv->cl, id, note);
+    }
     cluster_task_result(s->srv->cl, s->c->node_id, id, attempt, (int)st, code, error, tail);
     free(tail);
+    logbook_kick(cluster_logbook(s->srv->cl));    /* followers see the end now */
     return 0;
+}
+
+/* LOG_DATA from a worker: appended at its offset, acknowledged with the
+ * length held (proto.txt 9.1). Data for a task or attempt that is no
+ * longer this worker's is dropped, and acknowledged so the worker stops. */
+static int h_log_data(session *s, const proto_msg *m)
+{
+    char id[64] = "";
+    uint64_t off = 0, att = 0, cur = 0, held;
+    proto_field d;
+    proto_str(m, T_TASK_ID, id, sizeof id);
+    proto_u64(m, T_OFFSET, &off);
+    proto_get(m, T_DATA, &d);
+    int have_att = proto_u64(m, T_ATTEMPTS, &att) == 0;
+    held = UINT64_MAX;      /* not ours to keep: the worker stops sending it */
+    if (off > UINT64_MAX - d.len) {
+        conn_send_error(s->c, PROTO_ERR_BAD_REQUEST, "LOG_DATA offset out of range");
+        return -1;
+    }
+    if (cluster_log_attempt(s->srv->cl, s->c->node_id, id, &cur) == 0 && (!have_att || att == cur)) {
+        int rc = logbook_append(cluster_logbook(s->srv->cl), id, cur, off, d.p, d.len, &held);
+        if (rc < 0)
+            log_warn("task %s: cannot append to its log: %s", id, strerror(-rc));
+    }
+    proto_begin(&s->wb, PROTO_LOG_ACK, 0);
+    proto_put_str(&s->wb, T_TASK_ID, id);
+    proto_put_u64(&s->wb, T_OFFSET, held);
+    if (have_att) proto_put_u64(&s->wb, T_ATTEMPTS, att);
+    return conn_send(s->c, &s->wb);
 }
 
 static int h_upload_resume(session *s, const proto_msg *m)
@@ -897,20 +939,139 @@ out:
     return 0;
 }
 
+/* The task's status has no more log to come: it ran and ended (or never
+ * will run). */
+static int log_ended(int status)
+{
+    return status == PROTO_ST_UPLOADING || status == PROTO_ST_COMPLETED ||
+           status == PROTO_ST_FAILED || status == PROTO_ST_CANCELLED;
+}
+
+/* The peer closed (or sent something, which a follower never does). */
+static int peer_gone(session *s)
+{
+    struct pollfd pfd = { s->c->fd, POLLIN, 0 };
+    return poll(&pfd, 1, 0) > 0;
+}
+
+#define LOG_PIECE (256 * 1024)
+#define LOG_KEEPALIVE_MS 30000
+
+/* GET_LOG with OFFSET: the log from there in LOG_DATA frames and a
+ * LOG_END; with FOLLOW, pushed as the worker streams it (the connection's
+ * thread waits on the logbook, no polling of the disk) until the task has
+ * ended (proto.txt 9.1). */
+static int h_get_log_stream(session *s, const char *id, uint64_t off, int follow)
+{
+    logbook *lb = cluster_logbook(s->srv->cl);
+    char path[CONFIG_PATH_MAX + 128];
+    uint8_t *buf = malloc(LOG_PIECE);
+    uint64_t attempt = UINT64_MAX, quiet_since = mono_ms();
+    int rc = 0;
+    task_rec t;
+    task_rec_init(&t);
+    if (!buf) {
+        conn_send_error(s->c, PROTO_ERR_INTERNAL, "out of memory");
+        return 0;
+    }
+    for (;;) {
+        uint64_t gen = logbook_gen(lb);
+        task_rec_free(&t);
+        task_rec_init(&t);
+        if (cluster_task_for_user(s->srv->cl, id, s->c->node_id, s->c->admin, &t)) {
+            conn_send_error(s->c, PROTO_ERR_NOT_FOUND, "no task %s", id);
+            goto out;
+        }
+        /* A new attempt (the task was re-queued) has a log of its own. */
+        if (attempt != UINT64_MAX && t.attempts != attempt) off = 0;
+        attempt = t.attempts;
+        int ended = log_ended(t.status);    /* read before the file: no byte missed */
+        logbook_read_path(lb, id, t.attempts, path, sizeof path);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        for (int pieces = 0; fd >= 0 && pieces < 64; pieces++) {
+            ssize_t n = pread(fd, buf, LOG_PIECE, (off_t)off);
+            if (n <= 0) break;
+            proto_begin(&s->wb, PROTO_LOG_DATA, 0);
+            proto_put_str(&s->wb, T_TASK_ID, id);
+            proto_put_u64(&s->wb, T_OFFSET, off);
+            proto_put_bytes(&s->wb, T_DATA, buf, (size_t)n);
+            if ((rc = conn_send(s->c, &s->wb)) < 0) {
+                close(fd);
+                goto out;
+            }
+            off += (uint64_t)n;
+            quiet_since = mono_ms();
+            gen = 0;            /* more may be waiting: look again at once */
+        }
+        if (fd >= 0) close(fd);
+        if (gen == 0) continue;
+        if (!follow || ended) {
+            char note[192] = "";
+            if (logbook_cap(lb) && off > logbook_cap(lb))
+                snprintf(note, sizeof note, "the log was cut at %llu bytes ([storage] max_log_bytes)",
+                         (unsigned long long)logbook_cap(lb));
+            proto_begin(&s->wb, PROTO_LOG_END, 0);
+            proto_put_str(&s->wb, T_TASK_ID, id);
+            proto_put_u64(&s->wb, T_STATUS, (uint64_t)t.status);
+            proto_put_i64(&s->wb, T_EXIT_CODE, t.exit_code);
+            proto_put_u64(&s->wb, T_LOG_SIZE, off);
+            if (t.error[0]) proto_put_str(&s->wb, T_ERROR, t.error);
+            if (note[0]) proto_put_str(&s->wb, T_MESSAGE, note);
+            rc = conn_send(s->c, &s->wb);
+            goto out;
+        }
+        if (s->srv->stop || peer_gone(s)) {
+            rc = -1;
+            goto out;
+        }
+        if (mono_ms() - quiet_since >= LOG_KEEPALIVE_MS) {
+            /* An empty frame now and then: the client tells a quiet task
+             * from a dead connection. */
+            proto_begin(&s->wb, PROTO_LOG_DATA, 0);
+            proto_put_str(&s->wb, T_TASK_ID, id);
+            proto_put_u64(&s->wb, T_OFFSET, off);
+            proto_put_bytes(&s->wb, T_DATA, "", 0);
+            if ((rc = conn_send(s->c, &s->wb)) < 0) goto out;
+            quiet_since = mono_ms();
+        }
+        logbook_wait(lb, gen, 1000);
+    }
+out:
+    free(buf);
+    task_rec_free(&t);
+    return rc < 0 ? -1 : 0;
+}
+
 static int h_get_log(session *s, const proto_msg *m)
 {
     char id[64] = "", path[CONFIG_PATH_MAX + 128];
     char *text = NULL;
-    size_t len = 0;
+    uint64_t off = 0, follow = 0;
     task_rec t;
     task_rec_init(&t);
     proto_str(m, T_TASK_ID, id, sizeof id);
+    if (proto_u64(m, T_OFFSET, &off) == 0) {
+        proto_u64(m, T_FOLLOW, &follow);
+        return h_get_log_stream(s, id, off, follow != 0);
+    }
     if (cluster_task_for_user(s->srv->cl, id, s->c->node_id, s->c->admin, &t)) {
         conn_send_error(s->c, PROTO_ERR_NOT_FOUND, "no task %s", id);
         goto out;
     }
-    cluster_log_path(s->srv->cl, id, path, sizeof path);
-    fsutil_read_file(path, &text, &len, 65536);
+    /* An older client: the last 64 KiB, one frame. */
+    logbook_read_path(cluster_logbook(s->srv->cl), id, t.attempts, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        off_t end = lseek(fd, 0, SEEK_END);
+        off_t start = end > 65536 ? end - 65536 : 0;
+        if (end >= 0 && (text = malloc((size_t)(end - start) + 1))) {
+            ssize_t n = pread(fd, text, (size_t)(end - start), start);
+            text[n > 0 ? n : 0] = 0;
+            for (ssize_t i = 0; i < n; i++)
+                if (!text[i]) text[i] = '?';
+        }
+        close(fd);
+    }
     proto_begin(&s->wb, PROTO_LOG, 0);
     proto_put_str(&s->wb, T_TASK_ID, id);
     proto_put_str(&s->wb, T_LOG_TAIL, text ? text : "");
@@ -1051,6 +1212,7 @@ static const struct {
     { PROTO_UPLOAD_RESUME, PROTO_ROLE_WORKER, h_upload_resume },
     { PROTO_FILE_CHUNK, PROTO_ROLE_WORKER, h_file_chunk },
     { PROTO_FILE_END, PROTO_ROLE_WORKER, h_file_end },
+    { PROTO_LOG_DATA, PROTO_ROLE_WORKER, h_log_data },
     { PROTO_SUBMIT, PROTO_ROLE_CLIENT, h_submit },
     { PROTO_DISPATCH, PROTO_ROLE_CLIENT, h_submit },
     { PROTO_LIST_TASKS, PROTO_ROLE_CLIENT, h_list },

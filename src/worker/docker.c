@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,10 +56,13 @@ typedef struct dk_buf {
 
 /* Watch on a long request: abort when cancelled or past the deadline. */
 typedef struct dk_watch {
-    runtime_task *task;
+    runtime_task *task;               /* or NULL */
     double deadline;                  /* monotonic seconds; 0 = none */
     int fired;                        /* 1 cancel, 2 deadline */
+    atomic_int *ended;                /* or NULL: once set, a deadline DK_DRAIN_S away */
 } dk_watch;
+
+#define DK_DRAIN_S 5.0                /* a log stream may end this long after the container */
 
 typedef struct dk_req {
     const char *method;
@@ -67,6 +71,8 @@ typedef struct dk_req {
     long timeout_ms;                  /* 0 = none */
     dk_watch *watch;
     logdemux *demux;                  /* body goes here instead of resp */
+    curl_write_callback header_fn;    /* or NULL */
+    void *header_ud;
     long status;
     dk_buf resp;
     CURLcode cc;
@@ -119,7 +125,9 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
     dk_watch *w = ud;
-    if (runtime_task_cancelled(w->task))
+    if (w->ended && w->deadline == 0 && atomic_load(w->ended))
+        w->deadline = now_s() + DK_DRAIN_S;
+    if (w->task && runtime_task_cancelled(w->task))
         w->fired = 1;
     else if (w->deadline > 0 && now_s() >= w->deadline)
         w->fired = 2;
@@ -162,6 +170,10 @@ static int dk_perform(docker *d, CURL *h, dk_req *q)
         /* Unbounded transfers (logs) may be long but must not stall. */
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    }
+    if (q->header_fn) {
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, q->header_fn);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, q->header_ud);
     }
     if (q->watch) {
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -464,7 +476,7 @@ static void stop_container(dk_task *t)
  * timeout. 0 once it has stopped. */
 static int wait_container(dk_task *t, runtime_task *task)
 {
-    dk_watch w = { task, 0, 0 };
+    dk_watch w = { task, 0, 0, NULL };
     int rc = 0;
     if (t->spec->timeout_s)
         w.deadline = now_s() + (double)t->spec->timeout_s;
@@ -541,21 +553,145 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* Log bytes go to the file, after skipping those an interrupted follow
+ * already wrote (the daemon replays a container's log in the same order). */
+typedef struct log_out {
+    int fd;
+    uint64_t skip;
+    uint64_t written;
+} log_out;
+
 static int log_sink(void *ud, int stream, const uint8_t *p, size_t n)
 {
-    return write_all(*(int *)ud, p, n);
+    log_out *o = ud;
+    (void)stream;
+    if (o->skip >= n) {
+        o->skip -= n;
+        return 0;
+    }
+    p += o->skip;
+    n -= (size_t)o->skip;
+    o->skip = 0;
+    if (write_all(o->fd, p, n) < 0) return -1;
+    o->written += n;
+    return 0;
 }
 
-/* Copies both streams, in order, into log_path. A log that cannot be
- * fetched does not undo the run: the error goes into the log itself. */
-static void fetch_logs(dk_task *t)
+/* Following the output while the container runs, so the worker streams
+ * it to the master live: attached (POST /attach?stream=1) before the
+ * start, on its own curl handle and thread. Not logs?follow=1: live, the
+ * daemon's json-file follower skipped whole stretches of a fast writer's
+ * output (600,000 lines of seq lost 260,000 in the middle), while attach
+ * is the copy `docker run` itself prints. The stream ends when the
+ * container stops; DK_DRAIN_S after that it is cut, and whatever it did
+ * not deliver is fetched from the log (logs?follow=0, which is complete). */
+typedef struct dk_follow {
+    docker *d;
+    const char *path;                 /* container id, for the URL */
+    const char *log_path;
+    pthread_t th;
+    atomic_int ended;                 /* the container has stopped */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int attached;                     /* under mu: headers came (or the request ended) */
+    log_out out;
+    int ok;                           /* the stream ended cleanly */
+} dk_follow;
+
+static void follow_attached(dk_follow *f)
+{
+    pthread_mutex_lock(&f->mu);
+    f->attached = 1;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* The attach is in place once the daemon answered: its headers end. */
+static size_t on_follow_header(char *p, size_t sz, size_t n, void *ud)
+{
+    if (sz * n == 2 && p[0] == '\r' && p[1] == '\n')
+        follow_attached(ud);
+    return sz * n;
+}
+
+static void *follow_main(void *arg)
+{
+    dk_follow *f = arg;
+    dk_req q = { 0 };
+    logdemux dm;
+    dk_watch w = { NULL, 0, 0, &f->ended };
+    CURL *h = curl_easy_init();
+    if (!h || f->out.fd < 0) goto out;
+    logdemux_init(&dm, log_sink, &f->out);
+    snprintf(q.path, sizeof q.path, "/containers/%s/attach?stream=1&stdout=1&stderr=1", f->path);
+    q.method = "POST";
+    q.demux = &dm;
+    q.watch = &w;
+    q.header_fn = on_follow_header;
+    q.header_ud = f;
+    int rc = dk_perform(f->d, h, &q);
+    f->ok = rc == 0 && q.status == 200 && logdemux_finish(&dm) == 0;
+out:
+    follow_attached(f);     /* never leave the starter waiting */
+    dk_req_clear(&q);
+    if (h) curl_easy_cleanup(h);
+    return NULL;
+}
+
+static int follow_start(dk_task *t, dk_follow *f)
+{
+    memset(f, 0, sizeof *f);
+    f->d = t->d;
+    f->path = t->id;
+    f->log_path = t->spec->log_path;
+    f->out.fd = open(t->spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (f->out.fd < 0) return -1;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    if (pthread_create(&f->th, NULL, follow_main, f) != 0) {
+        close(f->out.fd);
+        pthread_mutex_destroy(&f->mu);
+        pthread_cond_destroy(&f->cv);
+        return -1;
+    }
+    /* Start only once attached, so no output is written before; a daemon
+     * slow to answer costs nothing but liveness (the log fills the gap). */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&f->mu);
+    while (!f->attached)
+        if (pthread_cond_timedwait(&f->cv, &f->mu, &until) != 0) break;
+    pthread_mutex_unlock(&f->mu);
+    return 0;
+}
+
+/* After the container stopped: the bytes the follow wrote, and whether it
+ * got them all. */
+static int follow_finish(dk_follow *f, uint64_t *written)
+{
+    atomic_store(&f->ended, 1);
+    pthread_join(f->th, NULL);
+    close(f->out.fd);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    *written = f->out.written;
+    return f->ok;
+}
+
+/* Copies both streams, in order, into log_path, after the first skip
+ * bytes. A log that cannot be fetched does not undo the run: the error
+ * goes into the log itself. */
+static void fetch_logs(dk_task *t, uint64_t skip)
 {
     dk_req q = { 0 };
     logdemux dm;
+    log_out o = { -1, skip, 0 };
     int fd = open(t->spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         return;
-    logdemux_init(&dm, log_sink, &fd);
+    o.fd = fd;
+    logdemux_init(&dm, log_sink, &o);
     snprintf(q.path, sizeof q.path, "/containers/%s/logs?stdout=1&stderr=1&follow=0", t->id);
     q.demux = &dm;
     int rc = dk_simple(t, &q, "GET", 0);
@@ -628,11 +764,19 @@ static int docker_run(runtime *r, const rt_spec *spec, rt_result *res)
         rc = 0;
         goto out;
     }
-    if ((rc = start_container(&t)) < 0 || (rc = wait_container(&t, &task)) < 0)
+    dk_follow fl;
+    int following = follow_start(&t, &fl) == 0;
+    if ((rc = start_container(&t)) == 0)
+        rc = wait_container(&t, &task);
+    uint64_t got = 0;
+    if (following) follow_finish(&fl, &got);
+    if (rc < 0)
         goto out;
     if ((rc = inspect_container(&t)) < 0)
         goto out;
-    fetch_logs(&t);
+    /* The stored log has what the attach stream may have missed (it
+     * attached late, or was cut): appended past the bytes already written. */
+    fetch_logs(&t, got);
 out:
     if (t.id[0])
         delete_container(&t, t.id);

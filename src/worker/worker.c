@@ -41,6 +41,14 @@
 #include "worker.h"
 
 #define LOG_TAIL_MAX (16 * 1024)
+/* Log streaming (proto.txt 9.1): a LOG_DATA frame carries at most
+ * LOG_FRAME bytes, one frame per task is in flight until its LOG_ACK, and
+ * the shipper looks for new bytes every LOG_TICK_MS. The task writes to
+ * its log file and never waits for any of this: the file is the buffer. */
+#define LOG_FRAME (256 * 1024)
+#define LOG_TICK_MS 200
+#define LOG_SHIP_MAX 256          /* tasks looked at per tick */
+#define LOG_FINAL_WAIT_MS 10000   /* at the end, for the master to hold it all */
 /* Upload connections kept open per worker: a finished task reuses one
  * instead of connecting and authenticating again, and at most this many
  * of its tasks upload at once (the rest wait for a lane rather than
@@ -64,6 +72,9 @@ typedef struct wtask {
     int running;            /* 1 while the container/process runs */
     int held;               /* ended; output kept until acknowledged */
     int status;             /* final status as this worker sees it */
+    uint64_t log_sent;      /* log bytes sent (under w->mu) */
+    uint64_t log_acked;     /* log bytes the master holds, per its LOG_ACK */
+    int log_done;           /* ended, and the master holds the whole log */
     int64_t exit_code;
     char error[1024];
     struct worker *w;       /* owner */
@@ -87,6 +98,7 @@ typedef struct worker {
     int ctl_fd;              /* control connection, -1 when down (under ctl_mu) */
     lane lanes[UPLOAD_LANES];
     pthread_cond_t lane_cv;  /* a lane was given back (one waiter wakes) */
+    pthread_cond_t log_cv;   /* a LOG_ACK arrived (under mu) */
     volatile int *stop;
     int nthreads;
     double free_cpu;
@@ -116,6 +128,156 @@ static int ctl_send(worker *w, proto_buf *b)
         rc = frame_write(w->ctl_fd, b, 10000);
     pthread_mutex_unlock(&w->ctl_mu);
     return rc;
+}
+
+/* ---- log streaming (proto.txt 9.1) ------------------------------------------- */
+
+static uint64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+typedef struct ship {
+    char task_id[64];
+    char stem[96];
+    uint64_t attempt, sent;
+    int ended;
+} ship;
+
+/* One tick: for each task whose log has bytes the master lacks and no
+ * frame in flight, one LOG_DATA frame. Disk and socket I/O happen outside
+ * w->mu, on a snapshot; a task that went away meanwhile is skipped. */
+static void ship_tick(worker *w, uint8_t *buf, proto_buf *b)
+{
+    ship list[LOG_SHIP_MAX];
+    size_t n = 0;
+    char path[CONFIG_PATH_MAX + 128];
+    pthread_mutex_lock(&w->ctl_mu);
+    int up = w->ctl_fd >= 0;
+    pthread_mutex_unlock(&w->ctl_mu);
+    if (!up) return;
+    pthread_mutex_lock(&w->mu);
+    for (wtask *t = w->tasks; t && n < LOG_SHIP_MAX; t = t->next) {
+        if (t->log_done || t->log_sent != t->log_acked) continue;
+        if (!t->running && !t->held) continue;
+        snprintf(list[n].task_id, sizeof list[n].task_id, "%s", t->rec.task_id);
+        snprintf(list[n].stem, sizeof list[n].stem, "%s", t->stem);
+        list[n].attempt = t->rec.attempts;
+        list[n].sent = t->log_sent;
+        list[n].ended = !t->running;
+        n++;
+    }
+    pthread_mutex_unlock(&w->mu);
+    for (size_t i = 0; i < n; i++) {
+        ship *sp = &list[i];
+        path_of(w, sp->stem, ".log", path, sizeof path);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t got = fd >= 0 ? pread(fd, buf, LOG_FRAME, (off_t)sp->sent) : -1;
+        if (fd >= 0) close(fd);
+        if (got <= 0) {
+            /* Nothing new. An ended task whose log the master holds whole
+             * is done (its log no longer grows). */
+            if (sp->ended) {
+                pthread_mutex_lock(&w->mu);
+                for (wtask *t = w->tasks; t; t = t->next)
+                    if (!strcmp(t->stem, sp->stem) && t->log_acked == sp->sent &&
+                        t->log_acked >= file_size(path)) {
+                        t->log_done = 1;
+                        pthread_cond_broadcast(&w->log_cv);
+                    }
+                pthread_mutex_unlock(&w->mu);
+            }
+            continue;
+        }
+        proto_begin(b, PROTO_LOG_DATA, 0);
+        proto_put_str(b, T_TASK_ID, sp->task_id);
+        proto_put_u64(b, T_OFFSET, sp->sent);
+        proto_put_bytes(b, T_DATA, buf, (size_t)got);
+        if (sp->attempt) proto_put_u64(b, T_ATTEMPTS, sp->attempt);
+        pthread_mutex_lock(&w->mu);
+        wtask *t = w->tasks;
+        for (; t; t = t->next)
+            if (!strcmp(t->stem, sp->stem)) break;
+        /* In flight from now: an ack may come before ctl_send returns. */
+        int go = t && t->log_sent == sp->sent && t->log_acked == sp->sent;
+        if (go) t->log_sent = sp->sent + (uint64_t)got;
+        pthread_mutex_unlock(&w->mu);
+        if (go && ctl_send(w, b) < 0) {
+            pthread_mutex_lock(&w->mu);
+            for (t = w->tasks; t; t = t->next)
+                if (!strcmp(t->stem, sp->stem) && t->log_sent == sp->sent + (uint64_t)got)
+                    t->log_sent = t->log_acked;     /* resent after the reconnect */
+            pthread_mutex_unlock(&w->mu);
+        }
+    }
+}
+
+static void *logship_main(void *arg)
+{
+    worker *w = arg;
+    uint8_t *buf = malloc(LOG_FRAME);
+    proto_buf b;
+    proto_buf_init(&b);
+    if (!buf) {
+        log_error("log streaming disabled: out of memory");
+        return NULL;
+    }
+    while (!*w->stop) {
+        ship_tick(w, buf, &b);
+        /* An ack wakes us for the next frame at once (a backlog drains at
+         * the master's pace); otherwise new bytes are batched per tick. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += LOG_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&w->mu);
+        pthread_cond_timedwait(&w->log_cv, &w->mu, &ts);
+        pthread_mutex_unlock(&w->mu);
+    }
+    proto_buf_free(&b);
+    free(buf);
+    return NULL;
+}
+
+/* LOG_ACK: the master holds the log up to OFFSET; the next frame starts
+ * there (after a gap or a restart of either side, too). */
+static void on_log_ack(worker *w, const proto_msg *m)
+{
+    char id[64] = "";
+    uint64_t off = 0, att = 0;
+    proto_str(m, T_TASK_ID, id, sizeof id);
+    proto_u64(m, T_OFFSET, &off);
+    int have_att = proto_u64(m, T_ATTEMPTS, &att) == 0;
+    pthread_mutex_lock(&w->mu);
+    for (wtask *t = w->tasks; t; t = t->next)
+        if (!strcmp(t->rec.task_id, id) && (!have_att || t->rec.attempts == att)) {
+            t->log_acked = t->log_sent = off;
+            pthread_cond_broadcast(&w->log_cv);
+        }
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* At the end of a task, before its TASK_RESULT: waits (bounded) until the
+ * master holds the whole log, so a follower sees every line before the
+ * end. Returns the log's length. */
+static uint64_t log_final(worker *w, wtask *t)
+{
+    char path[CONFIG_PATH_MAX + 128];
+    path_of(w, t->stem, ".log", path, sizeof path);
+    uint64_t size = file_size(path);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += LOG_FINAL_WAIT_MS / 1000;
+    pthread_mutex_lock(&w->mu);
+    pthread_cond_broadcast(&w->log_cv);      /* ship the rest now */
+    while (!*w->stop && t->log_acked < size && !t->log_done)
+        if (pthread_cond_timedwait(&w->log_cv, &w->mu, &until) != 0) break;
+    pthread_mutex_unlock(&w->mu);
+    return size;
 }
 
 /* ---- result files ------------------------------------------------------------ */
@@ -251,7 +413,7 @@ static int note_skip(void *ctx, const char *name, const char *reason)
 /* One attempt: 0 acknowledged, 1 retry later, 2 retry at once (a kept
  * connection had gone stale, e.g. closed by the master's idle timeout),
  * negative give up. */
-static int upload_once(worker *w, wtask *t, char *why, size_t cap)
+static int upload_once(worker *w, wtask *t, uint64_t log_size, char *why, size_t cap)
 {
     char out_dir[CONFIG_PATH_MAX + 80], logp[CONFIG_PATH_MAX + 80], err[512];
     lane *l;
@@ -305,6 +467,7 @@ static int upload_once(worker *w, wtask *t, char *why, size_t cap)
     proto_put_i64(&pp->wb, T_EXIT_CODE, t->exit_code);
     if (t->error[0]) proto_put_str(&pp->wb, T_ERROR, t->error);
     proto_put_str(&pp->wb, T_LOG_TAIL, tail ? tail : "");
+    proto_put_u64(&pp->wb, T_LOG_SIZE, log_size);
     if (peer_send(pp) < 0) goto io;
     proto_begin(&pp->wb, PROTO_UPLOAD_RESUME, 0);
     proto_put_str(&pp->wb, T_TASK_ID, t->rec.task_id);
@@ -401,8 +564,9 @@ static void upload_until_acked(worker *w, wtask *t)
 {
     char why[1024] = "", path[CONFIG_PATH_MAX + 128];
     int delay = 200, attempt = 0;
+    uint64_t log_size = log_final(w, t);
     while (!*w->stop) {
-        int rc = upload_once(w, t, why, sizeof why);
+        int rc = upload_once(w, t, log_size, why, sizeof why);
         if (rc == 2) continue;     /* the next try connects afresh */
         if (rc == 0) {
             log_info("task %s: output stored by the master; deleting the local copy", t->rec.task_id);
@@ -696,6 +860,12 @@ static int session(worker *w, char *err, size_t errcap)
         snprintf(err, errcap, "registration failed: %s", proto_rc_str(rc));
         goto out;
     }
+    /* What was sent on the old connection without an ack goes again: the
+     * master skips what it already holds. */
+    pthread_mutex_lock(&w->mu);
+    for (wtask *t = w->tasks; t; t = t->next)
+        t->log_sent = t->log_acked;
+    pthread_mutex_unlock(&w->mu);
     pthread_mutex_lock(&w->ctl_mu);
     w->ctl_fd = p.fd;
     pthread_mutex_unlock(&w->ctl_mu);
@@ -710,6 +880,7 @@ static int session(worker *w, char *err, size_t errcap)
         }
         if (m.type == PROTO_ASSIGN) on_assign(w, &m);
         else if (m.type == PROTO_CANCEL) on_cancel(w, &m);
+        else if (m.type == PROTO_LOG_ACK) on_log_ack(w, &m);
         else break;
     }
     if (m.type == PROTO_ERROR) {
@@ -727,6 +898,7 @@ static int session(worker *w, char *err, size_t errcap)
         }
         if (m.type == PROTO_ASSIGN) on_assign(w, &m);
         else if (m.type == PROTO_CANCEL) on_cancel(w, &m);
+        else if (m.type == PROTO_LOG_ACK) on_log_ack(w, &m);
         else if (m.type == PROTO_ERROR) {
             peer_error_text(&m, err, errcap);
             log_warn("master says: %s", err);
@@ -982,7 +1154,7 @@ static void recover(worker *w)
 int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
 {
     worker w;
-    pthread_t hb;
+    pthread_t hb, ls;
     int rc, delay = 100, reaper_fd = -1;
     pid_t reaper = -1;
     char why[512] = "", rterr[512] = "";
@@ -996,6 +1168,7 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
     pthread_mutex_init(&w.ctl_mu, NULL);
     pthread_cond_init(&w.cv, NULL);
     pthread_cond_init(&w.lane_cv, NULL);
+    pthread_cond_init(&w.log_cv, NULL);
     if (cfg->worker_id[0]) {
         snprintf(w.id, sizeof w.id, "%s", cfg->worker_id);
     } else {
@@ -1056,6 +1229,14 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
         rc = -1;
         goto out;
     }
+    if (pthread_create(&ls, NULL, logship_main, &w) != 0) {
+        snprintf(err, errcap, "cannot start the log streaming thread");
+        *w.stop = 1;
+        pthread_join(hb, NULL);
+        runtime_free(w.rt);
+        rc = -1;
+        goto out;
+    }
     while (!*stop) {
         rc = session(&w, why, sizeof why);
         if (*stop) break;
@@ -1066,6 +1247,7 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
         delay = delay * 2 > 5000 ? 5000 : delay * 2;
     }
     pthread_join(hb, NULL);
+    pthread_join(ls, NULL);
     /* Task threads finish their upload attempts on stop; running tasks are
      * cancelled so nothing outlives the worker. */
     pthread_mutex_lock(&w.mu);

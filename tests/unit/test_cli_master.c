@@ -224,9 +224,22 @@ static void *fake_run(void *arg)
         send_frame(fd, &b);
         break;
     case FK_LOGS:
-        proto_begin(&b, PROTO_LOG, 0);
+        /* Cut mid-line: the client prints whole lines only. */
+        proto_begin(&b, PROTO_LOG_DATA, 0);
         proto_put_str(&b, T_TASK_ID, "task-1");
-        proto_put_str(&b, T_LOG_TAIL, "line1\nline2");
+        proto_put_u64(&b, T_OFFSET, 0);
+        proto_put_bytes(&b, T_DATA, "line1\nli", 8);
+        send_frame(fd, &b);
+        proto_begin(&b, PROTO_LOG_DATA, 0);
+        proto_put_str(&b, T_TASK_ID, "task-1");
+        proto_put_u64(&b, T_OFFSET, 8);
+        proto_put_bytes(&b, T_DATA, "ne2", 3);
+        send_frame(fd, &b);
+        proto_begin(&b, PROTO_LOG_END, 0);
+        proto_put_str(&b, T_TASK_ID, "task-1");
+        proto_put_u64(&b, T_STATUS, PROTO_ST_FAILED);
+        proto_put_i64(&b, T_EXIT_CODE, 3);
+        proto_put_u64(&b, T_LOG_SIZE, 11);
         send_frame(fd, &b);
         break;
     default:
@@ -411,6 +424,23 @@ static void test_fake_errors_and_logs(void)
     T_EQ_INT(run_cli(&o, &e, 4, l), CLI_EXIT_OK);
     fake_stop(&fk, NULL);
     T_EQ_STR(o, "line1\nline2\n");
+    free(o); free(e);
+    proto_buf_free(&fk.req);
+
+    /* -f: asks to follow from offset 0, exits with the task's code. */
+    T_EQ_INT(fake_start(&fk, FK_LOGS), 0);
+    char *lf[] = {"logs", "-f", "task-1", "-master", fk.addr};
+    T_EQ_INT(run_cli(&o, &e, 5, lf), 3);
+    fake_stop(&fk, NULL);
+    T_EQ_STR(o, "line1\nline2\n");
+    T_EQ_INT(fk.req_type, PROTO_GET_LOG);
+    proto_msg rq;
+    uint64_t v = 9;
+    T_EQ_INT(proto_decode(&rq, PROTO_GET_LOG, 0, fk.req.p, (uint32_t)fk.req.len), 0);
+    T_EQ_INT(proto_u64(&rq, T_OFFSET, &v), 0);
+    T_EQ_INT(v, 0);
+    T_EQ_INT(proto_u64(&rq, T_FOLLOW, &v), 0);
+    T_EQ_INT(v, 1);
     free(o); free(e);
     proto_buf_free(&fk.req);
 }

@@ -1,0 +1,126 @@
+#!/bin/sh
+# test_logs.sh — live logs (proto.txt 9.1, issue 13), on the process runtime
+# and on Docker (the test image of services.sh):
+#  - `logs -f` prints the first line while the task still runs: proved by
+#    ordering, not timing (the task waits for a gate file the test creates
+#    only after the follower printed its first line), then follows to the
+#    end and exits with the task's exit code; stdout and stderr both there,
+#    every line once, in order, the same as `logs` afterwards;
+#  - a 5 MiB log is kept whole (byte for byte); a 7 MiB one is cut at the
+#    cap ([storage] max_log_bytes = 6 MiB), marked at the end of the log and
+#    in the task's notes;
+#  - a master restart while a task writes (the worker reconnects and resumes
+#    by offset): every line once, in order;
+#  - `logs -f` of a finished task prints it and ends at once.
+. tests/integration/lib.sh
+IMG=cloudai-test:latest
+
+write_config "$T/cfg.ini"
+cat >>"$T/cfg.ini" <<EOF
+[storage]
+max_log_bytes = 6MiB
+EOF
+
+# The live task: 15 lines (and 15 on stderr) at 0.2 s, then waits (at most
+# 60 s) for the gate file in its output directory, then exits 7.
+LIVE_CMD='i=0; while [ $i -lt 15 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.2; done; n=0; while [ ! -f "$OUTPUT_DIR/go" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; rm -f "$OUTPUT_DIR/go"; echo done; exit 7'
+# 5 MiB: 81920 lines of 64 bytes, then a line on stderr.
+LINE=abcdefghij0123456789abcdefghij0123456789abcdefghij0123456789abc
+BIG_CMD="yes $LINE | head -n 81920; echo big-end >&2"
+HUGE_CMD="yes $LINE | head -n 114688; echo huge-end >&2"
+
+live_test() { # RUNTIME WORKER
+    rt=$1; w=$2
+    id=$(submit task $IMG -name "live-$rt" -cmd "$LIVE_CMD") || { not_ok "$rt: live task submitted"; return; }
+    cai logs -f "$id" >"$T/$rt.follow" 2>"$T/$rt.follow.err" &
+    fpid=$!
+    if wait_for "grep -q '^out 0\$' '$T/$rt.follow'" 60; then
+        st=$(tfield "$id" status)
+        # The task cannot end before the gate exists: the line came first.
+        want_eq "$rt: logs -f prints the first line while the task runs" "$st" running
+    else
+        not_ok "$rt: logs -f prints the first line"; diag "$(cat "$T/$rt.follow.err")"
+    fi
+    gate=$(for d in "$T/$w.outputs/$id".*; do [ -d "$d" ] && echo "$d"; done | head -n 1)
+    [ -n "$gate" ] && touch "$gate/go" || diag "no output dir for $id under $T/$w.outputs"
+    n=0; while kill -0 "$fpid" 2>/dev/null && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+    wait "$fpid"; frc=$?
+    want_eq "$rt: logs -f ends with the task's exit code" "$frc" 7
+    want_eq "$rt: followed log has all 15 stdout lines in order" \
+        "$(grep '^out ' "$T/$rt.follow" | tr '\n' ' ')" "$(i=0; while [ $i -lt 15 ]; do printf 'out %d ' $i; i=$((i+1)); done)"
+    want_eq "$rt: followed log has all 15 stderr lines in order" \
+        "$(grep '^err ' "$T/$rt.follow" | tr '\n' ' ')" "$(i=0; while [ $i -lt 15 ]; do printf 'err %d ' $i; i=$((i+1)); done)"
+    want_eq "$rt: followed log ends with the task's last line" "$(tail -n 1 "$T/$rt.follow")" done
+    wait_final "$id" 60
+    cai logs "$id" >"$T/$rt.whole" 2>/dev/null
+    if cmp -s "$T/$rt.whole" "$T/$rt.follow"; then ok "$rt: logs after the end = what -f printed"
+    else not_ok "$rt: logs after the end = what -f printed"; diag "$(diff "$T/$rt.whole" "$T/$rt.follow" | head -5)"; fi
+    # A finished task: -f prints it and ends at once, with its code.
+    cai logs -f "$id" >"$T/$rt.again" 2>/dev/null; arc=$?
+    want_eq "$rt: logs -f of a finished task exits with its code" "$arc" 7
+    check "$rt: logs -f of a finished task prints the whole log" cmp -s "$T/$rt.again" "$T/$rt.whole"
+}
+
+big_test() { # RUNTIME
+    rt=$1
+    big=$(submit task $IMG -name "big-$rt" -cmd "$BIG_CMD") || { not_ok "$rt: 5 MiB task submitted"; return; }
+    huge=$(submit task $IMG -name "huge-$rt" -cmd "$HUGE_CMD") || { not_ok "$rt: 7 MiB task submitted"; return; }
+    { yes $LINE | head -n 81920; echo big-end; } >"$T/big.want"
+    if wait_final "$big" 120; then
+        cai logs "$big" >"$T/$rt.big" 2>"$T/$rt.big.err"
+        want_eq "$rt: 5 MiB log kept whole (sha256)" "$(sha_of "$T/$rt.big")" "$(sha_of "$T/big.want")"
+        check "$rt: 5 MiB log has no cut note" sh -c "! grep -q 'cut at' '$T/$rt.big.err'"
+    else
+        not_ok "$rt: 5 MiB task finishes"
+    fi
+    if wait_final "$huge" 120; then
+        cai logs "$huge" >"$T/$rt.huge" 2>"$T/$rt.huge.err"
+        # 6 MiB of log, then the marker line.
+        want_eq "$rt: 7 MiB log: the first 6 MiB kept" \
+            "$(head -c 6291456 "$T/$rt.huge" | sha256sum | cut -d' ' -f1)" \
+            "$(yes $LINE | head -c 6291456 | sha256sum | cut -d' ' -f1)"
+        check "$rt: 7 MiB log: the cut is marked in the log" \
+            sh -c "tail -n 1 '$T/$rt.huge' | grep -q 'cloudai: log cut at 6291456 bytes'"
+        check "$rt: 7 MiB log: logs says it was cut" grep -q 'cut at 6291456' "$T/$rt.huge.err"
+        case $(tfield "$huge" notes) in
+        *"log: 7340041 bytes written, the first 6291456 kept"*) ok "$rt: 7 MiB log: the task's notes say what was dropped" ;;
+        *) not_ok "$rt: 7 MiB log: the task's notes say what was dropped"; diag "$(task_json "$huge")" ;;
+        esac
+    else
+        not_ok "$rt: 7 MiB task finishes"
+    fi
+}
+
+start_master m -config "$T/cfg.ini" || { not_ok "master starts"; exit 1; }
+ADDR=$MADDR
+start_worker w-proc -runtime process -cpu 4 -mem 4g -config "$T/cfg.ini" ||
+    { not_ok "process worker registers"; exit 1; }
+live_test process w-proc
+big_test process
+
+# Resume after a reconnect: the master restarts while the task writes.
+RES_CMD='i=0; while [ $i -lt 40 ]; do echo "n $i"; i=$((i+1)); sleep 0.1; done; n=0; while [ ! -f "$OUTPUT_DIR/go" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; rm -f "$OUTPUT_DIR/go"; echo "n 40"'
+rid=$(submit task $IMG -name resume -cmd "$RES_CMD")
+if [ -n "$rid" ] && wait_for "cai logs $rid 2>/dev/null | grep -q '^n 5\$'" 60; then
+    kill -9 "$MPID"; stop_pid "$MPID"
+    LISTEN=$ADDR MDATA=m start_master m2 -config "$T/cfg.ini" || { not_ok "master restarts"; exit 1; }
+    wait_for "worker_ready w-proc" 30
+    wait_for "cai logs $rid 2>/dev/null | grep -q '^n 39\$'" 60
+    for d in "$T/w-proc.outputs/$rid".*; do [ -d "$d" ] && touch "$d/go"; done
+    wait_final "$rid" 60
+    want_eq "restart: every line once, in order (resumed by offset)" \
+        "$(cai logs "$rid" 2>/dev/null | tr '\n' ' ')" "$(i=0; while [ $i -le 40 ]; do printf 'n %d ' $i; i=$((i+1)); done)"
+else
+    not_ok "restart: resume task writes its first lines"
+fi
+
+if docker_ok; then
+    start_worker w-dock -runtime docker -cpu 2 -mem 2g -config "$T/cfg.ini" ||
+        { not_ok "docker worker registers"; finish; exit; }
+    stop_pid "$(cat "$T/w-proc.pid")"
+    live_test docker w-dock
+    big_test docker
+else
+    skip "docker: no Docker or no test image"
+fi
+finish
