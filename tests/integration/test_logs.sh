@@ -115,10 +115,13 @@ else
 fi
 
 if docker_ok; then
-    start_worker w-dock -runtime docker -cpu 2 -mem 2g -config "$T/cfg.ini" ||
+    # A worker id of its own: a Docker worker's start-up sweep removes the
+    # containers labelled with its id, and tests may run side by side.
+    WD=w-dock-logs-$$
+    start_worker $WD -runtime docker -cpu 2 -mem 2g -config "$T/cfg.ini" ||
         { not_ok "docker worker registers"; finish; exit; }
     stop_pid "$(cat "$T/w-proc.pid")"
-    live_test docker w-dock
+    live_test docker $WD
     big_test docker
 else
     skip "docker: no Docker or no test image"
