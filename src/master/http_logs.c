@@ -264,8 +264,20 @@ enum MHD_Result http_log_task(http_req *r, const task_rec *t)
     struct MHD_Response *resp = NULL;
     logbook_read_path(cluster_logbook(r->h->cl), t->task_id, t->attempts, path, sizeof path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    uint64_t tail = 0;
+    const char *tv = http_arg(r, "tail");
+    if (tv) {
+        char *end;
+        tail = strtoull(tv, &end, 10);
+        if (*end || !tail) {
+            if (fd >= 0) close(fd);
+            return http_error(r, MHD_HTTP_BAD_REQUEST, "tail is a number of bytes (> 0)");
+        }
+    }
     if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
-        resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);   /* owns fd */
+        /* ?tail=N: the last N bytes (the web page shows the end of a long log). */
+        uint64_t size = (uint64_t)st.st_size, from = tail && tail < size ? size - tail : 0;
+        resp = MHD_create_response_from_fd_at_offset64(size - from, fd, from);   /* owns fd */
         if (!resp) close(fd);
     } else {
         if (fd >= 0) close(fd);

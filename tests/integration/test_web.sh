@@ -3,7 +3,8 @@
 # mode (no tokens) with a process-runtime worker runs tasks; headless
 # Chromium loads http://.../ and each route (#/runs/ID, #/runs/ID/files/P,
 # #/names/N, #/tasks, #/compare/N) opened directly, lets the page's script
-# render, and the dumped DOM must show what the view is for. Screenshots
+# render, and the dumped DOM must show what the view is for; the run view of
+# a running task follows its log live (web_drive.js livelog). Screenshots
 # are kept under build/web-*.png for people to look at. A second master
 # with tokens shows the sign-in form instead of any data.
 . tests/integration/lib.sh
@@ -126,6 +127,27 @@ drive() {
     grep -q '^ok - ' "$T/drive.out" || not_ok "web_drive $1 ran"
 }
 drive history "$ID"
+
+# The live log: the task prints a line, then waits (at most 60 s) for a gate
+# file the test creates only once the page has shown that line, so the line
+# was on screen while the task ran (ordering, not timing); then the page
+# follows it to its last line.
+LIVE=$(submit task cloudai-test:latest -name web-live -cmd 'echo "live line 1"; n=0; while [ ! -f "$OUTPUT_DIR/go" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; rm -f "$OUTPUT_DIR/go"; echo "live line 2"')
+if [ -n "$LIVE" ] && command -v node >/dev/null 2>&1 &&
+   wait_for "[ \"\$(tfield $LIVE status)\" = running ]" 60; then
+    timeout 180 node "$ROOT/tests/integration/web_drive.js" "$CHROME" livelog "http://$HADDR" "$LIVE" >"$T/live.out" 2>&1 &
+    dpid=$!
+    wait_for "grep -q 'the live log shows the first line' '$T/live.out'" 90
+    want_eq "the task still runs when the page shows its first line" "$(tfield "$LIVE" status)" running
+    for d in "$T/w1.outputs/$LIVE".*; do [ -d "$d" ] && touch "$d/go"; done
+    wait "$dpid"
+    while IFS= read -r l; do
+        case $l in "ok - "*) ok "${l#ok - }" ;; "not ok - "*) not_ok "${l#not ok - }" ;; *) diag "$l" ;; esac
+    done <"$T/live.out"
+    grep -q '^ok - ' "$T/live.out" || not_ok "web_drive livelog ran"
+else
+    skip "live log: no node, or the task did not start"
+fi
 
 shot screenshot "http://$HADDR/"
 shot run "http://$HADDR/#/runs/$ID/files/metrics.csv"

@@ -65,6 +65,16 @@ async function main() {
     await check('a non-admin gets no user filter', `!${vis('userfilter')}`);
     await js(`document.getElementById('signout').click(); 1`);
     await check('sign-out shows the form again, without the token', `${vis('signin')} && !${vis('browse')} && !sessionStorage.getItem('cloudai-token')`);
+  } else if (scenario === 'livelog') {
+    // The task prints its first line, then waits for a gate the test opens
+    // only after this first check passed (test_web.sh): the line was shown
+    // while the task provably ran.
+    const [id] = args;
+    await send('Page.navigate', { url: base + '/#/runs/' + id }, session);
+    await check('the live log shows the first line while the task runs',
+      `(document.getElementById('log') || {}).textContent.includes('live line 1') && document.getElementById('log').classList.contains('live')`, 60000);
+    await check('the live log follows the task to its last line',
+      `(document.getElementById('log') || {}).textContent.includes('live line 2')`, 90000);
   } else if (scenario === 'history') {
     const [id] = args;
     await send('Page.navigate', { url: base + '/#/tasks' }, session);
@@ -77,7 +87,7 @@ async function main() {
     await check('forward opens the run again', `${vis('browse')} && ${text('run')}.includes('${id}')`);
   }
 }
-const killer = setTimeout(() => { console.log('not ok - web_drive timed out'); p.kill('SIGKILL'); process.exit(1); }, 90000);
+const killer = setTimeout(() => { console.log('not ok - web_drive timed out'); p.kill('SIGKILL'); process.exit(1); }, 170000);
 main().catch((e) => { console.log('not ok - web_drive: ' + e.message); failed++; }).finally(() => {
   clearTimeout(killer);
   p.kill('SIGTERM');

@@ -14,6 +14,7 @@ let token = sessionStorage.getItem('cloudai-token') || '';
 let me = null;               // /api/whoami once signed in
 let state = { names: [], name: null, runs: [], run: null, task: null, files: null, open: new Set() };
 let poller = null;           // the one live-refresh timer of the current view
+let logFollow = null;        // AbortController of the live log being followed
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -189,6 +190,7 @@ async function route() {
   if (!me) return;
   clearTimeout(poller);
   poller = null;
+  stopLog();
   const rt = parseRoute();
   try {
     if (rt.view === 'tasks') { show('tasks'); return await tasksView(); }
@@ -332,8 +334,12 @@ async function selectRun(id, file) {
       state.files = await listAll('/api/files?task_id=' + encodeURIComponent(id), 'files');
       files.replaceChildren(state.files.length ? fileBrowser(id, state.files) : el('p', { class: 'muted' }, 'No stored files.'));
     } catch (e) { files.replaceChildren(el('p', { class: 'err' }, e.message)); state.files = []; }
-    await loadLog(id);
-    if (!FINAL.has(t.status)) pollRun(id);
+    if (FINAL.has(t.status)) await loadLog(id);
+  }
+  // Also when only the file changed: a route change stopped both.
+  if (!FINAL.has(state.task.status)) {
+    if (!logFollow) followLog(id);
+    if (!poller) pollRun(id);
   }
   state.file = file;
   if (state.vl) state.vl.refresh();
@@ -342,21 +348,86 @@ async function selectRun(id, file) {
   if (f) await showPreview($('preview'), fileHref(id, f.file_name), f.file_name, f.file_size);
   else if (file) $('preview').replaceChildren(el('p', { class: 'err' }, 'no file ' + file + ' in this run'));
 }
+// The log view keeps the last LOG_KEEP characters (the whole log is one
+// click away, and `cloudai logs ID` has it all).
+const LOG_KEEP = 512 * 1024;
+function logShow(text, append) {
+  const pre = $('log');
+  if (!pre) return;
+  const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+  let all = (append ? pre.dataset.text || '' : '') + text;
+  if (all.length > LOG_KEEP) all = all.slice(all.indexOf('\n', all.length - LOG_KEEP) + 1);
+  pre.dataset.text = all;
+  pre.textContent = all || '(empty)';
+  if (atEnd || !append) pre.scrollTop = pre.scrollHeight;
+}
+function stopLog() {
+  if (logFollow) logFollow.abort();
+  logFollow = null;
+}
 async function loadLog(id) {
   try {
-    $('log').textContent = await (await api('/api/tasks/' + encodeURIComponent(id) + '/log')).text() || '(empty)';
-    $('log').scrollTop = $('log').scrollHeight;
+    logShow(await (await api('/api/tasks/' + encodeURIComponent(id) + '/log?tail=' + LOG_KEEP)).text(), false);
   } catch (e) { $('log').textContent = e.message; }
 }
+// The log of a running task, pushed by the master as server-sent events
+// (GET .../log?follow=1, with the bearer token like every API call, so
+// fetch and a small parser rather than EventSource). Resumes from the
+// last event's id if the stream breaks; ends with the task.
+async function followLog(id) {
+  stopLog();
+  const ctl = new AbortController();
+  logFollow = ctl;
+  let last = null, ended = false;
+  logShow('', false);
+  $('log').classList.add('live');
+  for (let tries = 0; !ended && !ctl.signal.aborted && tries < 20; tries++) {
+    try {
+      const h = hdrs();
+      if (last !== null) h['Last-Event-ID'] = last;
+      const r = await fetch('/api/tasks/' + encodeURIComponent(id) + '/log?follow=1',
+        { headers: h, cache: 'no-store', signal: ctl.signal });
+      if (!r.ok || !r.body) throw new Error(r.statusText);
+      const rd = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buf = '';
+      for (;;) {
+        const { value, done } = await rd.read();
+        if (done) break;
+        buf += value;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const ev = { event: 'message', data: [], id: null };
+          for (const line of buf.slice(0, i).split('\n')) {
+            const c = line.indexOf(':');
+            if (c === 0) continue;                       // a comment: keepalive
+            const k = c < 0 ? line : line.slice(0, c), v = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+            if (k === 'data') ev.data.push(v); else if (k === 'event') ev.event = v; else if (k === 'id') ev.id = v;
+          }
+          buf = buf.slice(i + 2);
+          if (ev.id !== null) last = ev.id;
+          if (state.run !== id) return;
+          if (ev.event === 'log') logShow(ev.data.join('\n') + '\n', true);
+          else if (ev.event === 'restart') logShow('[the task started again]\n', true);
+          else if (ev.event === 'end') ended = true;
+        }
+      }
+    } catch (e) {
+      if (ctl.signal.aborted) return;
+      await new Promise((ok) => setTimeout(ok, 1000));
+    }
+  }
+  if (logFollow === ctl) logFollow = null;
+  const pre = $('log');
+  if (pre && state.run === id) { pre.classList.remove('live'); pre.dataset.ended = '1'; }
+}
 // A running task updates by itself: its record by conditional GET (a 304
-// costs nothing), its log tail alongside; when it finishes, its files.
+// costs nothing), its log as the master pushes it; when it finishes, its files.
 function pollRun(id) {
   poller = setTimeout(async () => {
     if (state.run !== id) return;
     try {
       const t = await apiIfChanged('/api/tasks/' + encodeURIComponent(id));
       if (t && state.run === id) { state.task = t; $('info').replaceChildren(runInfo(t)); }
-      await loadLog(id);
       if (t && FINAL.has(t.status)) { state.files = null; state.names = []; return route(); }
     } catch (e) { /* shown on the next full load */ }
     if (state.run === id) pollRun(id);
