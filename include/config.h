@@ -64,6 +64,7 @@ typedef struct config {
     int64_t gpu;                       /* -1 = detect (nvidia-smi) */
     int compress_level;                /* -1 = adaptive, 0 = store, 1..9 */
     int upload_threads;                /* 2: deflate threads per upload */
+    uint64_t input_cache_bytes;        /* inputs kept in <outputs>/.input-cache, 0 = unbounded */
     /* [auth] */
     char cluster_token[256];           /* workers prove this */
     config_user users[CONFIG_USERS_MAX]; /* "user.NAME = TOKEN", admins = a,b */

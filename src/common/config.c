@@ -93,6 +93,8 @@ static const cfg_key schema[] = {
     K_INT("worker", "compress_level", compress_level, -1, 9,
           "-1 adaptive, 0 store, 1..9 zlib level"),
     K_INT("worker", "upload_threads", upload_threads, 1, 64, "deflate threads per upload"),
+    K_SIZE("worker", "input_cache_bytes", input_cache_bytes, 0, UINT64_MAX,
+           "task inputs kept on the worker (least recently used go first), 0 = unbounded"),
     K_STR("auth", "cluster_token", cluster_token, 0, NULL, "secret workers prove"),
     K_STR("scheduler", "policy", policy, 1, policies, "learned | easy | greedy | fifo"),
     K_STR("scheduler", "placement", placement, 1, placements, "best-fit | spread"),
@@ -195,6 +197,7 @@ void config_defaults(config *c)
     snprintf(c->policy, sizeof c->policy, "learned");
     c->max_output_bytes = 0;
     c->max_input_bytes = 16ull << 30;
+    c->input_cache_bytes = 32ull << 30;
     c->input_keep_s = 3600;
     c->max_output_files = 1000000;
     c->max_frame = PROTO_PAYLOAD_MAX;

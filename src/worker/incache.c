@@ -1,6 +1,7 @@
 /* incache.c — fetch, cache and lay out a task's inputs (incache.h). */
 #include "incache.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -196,6 +197,8 @@ out:
     return rc;
 }
 
+static void evict(const incache_src *src, const char *keep);
+
 /* The blob of in in the cache, fetched if missing. */
 static int ensure(const incache_src *src, const task_input *in, char *blob, size_t cap, char *err,
                   size_t errcap)
@@ -227,6 +230,7 @@ static int ensure(const incache_src *src, const task_input *in, char *blob, size
         if (r == 0) {
             log_info("input %.12s: fetched (%llu bytes)", hx, (unsigned long long)in->size);
             rc = 0;
+            evict(src, hx);
             break;
         }
         if (r < 0) break;
@@ -235,6 +239,68 @@ static int ensure(const incache_src *src, const task_input *in, char *blob, size
     }
     close(lfd);      /* the lock file stays: unlinking it would let two fetchers in */
     return rc;
+}
+
+typedef struct cached {
+    char name[65];
+    uint64_t size;
+    struct timespec used;
+} cached;
+
+static int older(const void *a, const void *b)
+{
+    const cached *x = a, *y = b;
+    if (x->used.tv_sec != y->used.tv_sec) return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+    return x->used.tv_nsec < y->used.tv_nsec ? -1 : x->used.tv_nsec > y->used.tv_nsec;
+}
+
+/* Bounds the cache to [worker] input_cache_bytes: the least recently used
+ * blobs go first, except keep and any a task holds (its lock busy). */
+static void evict(const incache_src *src, const char *keep)
+{
+    char dir[CONFIG_PATH_MAX + 32], path[CONFIG_PATH_MAX + 112];
+    cached *v = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t total = 0, limit = src->cfg->input_cache_bytes;
+    struct dirent *e;
+    struct stat st;
+    DIR *d;
+    if (!limit) return;
+    snprintf(dir, sizeof dir, "%s/.input-cache", src->cfg->outputs_dir);
+    if (!(d = opendir(dir))) return;
+    while ((e = readdir(d))) {
+        if (strlen(e->d_name) != 64 || strspn(e->d_name, "0123456789abcdef") != 64) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode)) continue;
+        total += (uint64_t)st.st_size;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            cached *nv = realloc(v, nc * sizeof *nv);
+            if (!nv) break;
+            v = nv;
+            cap = nc;
+        }
+        snprintf(v[n].name, sizeof v[n].name, "%s", e->d_name);
+        v[n].size = (uint64_t)st.st_size;
+        v[n++].used = st.st_mtim;
+    }
+    closedir(d);
+    if (n) qsort(v, n, sizeof *v, older);
+    for (size_t i = 0; i < n && total > limit; i++) {
+        if (!strcmp(v[i].name, keep)) continue;
+        snprintf(path, sizeof path, "%s/%s.lock", dir, v[i].name);
+        int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lfd < 0) continue;
+        if (flock(lfd, LOCK_EX | LOCK_NB) == 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, v[i].name);
+            if (unlink(path) == 0) {
+                total -= v[i].size;
+                log_info("input %.12s: removed from the cache (least recently used)", v[i].name);
+            }
+        }
+        close(lfd);
+    }
+    free(v);
 }
 
 static int copy_file(const char *from, const char *to, char *err, size_t errcap)
@@ -317,18 +383,33 @@ int incache_prepare(const incache_src *src, const task_rec *t, const char *dir, 
                      bad ? bad : "has no SHA-256");
             return -1;
         }
-        if (ensure(src, in, blob, sizeof blob, why, sizeof why) < 0) {
-            snprintf(err, errcap, "input '%.200s': %s", in->source, why);
-            return -1;
+        /* A shared lock on the blob while it is copied: eviction passes
+         * it by. Evicted between fetch and lock: fetch again, once. */
+        int lfd = -1;
+        for (int k = 0; k < 2; k++) {
+            char lock[CONFIG_PATH_MAX + 112], hx[65];
+            if (ensure(src, in, blob, sizeof blob, why, sizeof why) < 0) {
+                snprintf(err, errcap, "input '%.200s': %s", in->source, why);
+                return -1;
+            }
+            hash_hex(in->sha256, 32, hx);
+            snprintf(lock, sizeof lock, "%s/.input-cache/%s.lock", src->cfg->outputs_dir, hx);
+            if ((lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) >= 0 &&
+                flock(lfd, LOCK_SH) == 0 && access(blob, F_OK) == 0)
+                break;
+            if (lfd >= 0) close(lfd);
+            lfd = -1;
         }
         why[0] = 0;
         snprintf(to, sizeof to, "%s/%s", dir, in->dest);
         char parent[sizeof to];
         snprintf(parent, sizeof parent, "%s", to);
         *strrchr(parent, '/') = 0;
-        if (fsutil_mkdir_p(parent, 0755) < 0 ||
-            (in->is_dir ? extract_blob(blob, to, why, sizeof why)
-                        : copy_file(blob, to, why, sizeof why)) < 0) {
+        int prc = fsutil_mkdir_p(parent, 0755) < 0 ||
+                  (in->is_dir ? extract_blob(blob, to, why, sizeof why)
+                              : copy_file(blob, to, why, sizeof why)) < 0;
+        if (lfd >= 0) close(lfd);
+        if (prc) {
             snprintf(err, errcap, "input '%.200s' at /input/%.200s: %s", in->source, in->dest,
                      why[0] ? why : strerror(errno));
             return -1;

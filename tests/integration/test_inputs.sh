@@ -25,6 +25,9 @@ user.root = root-secret
 admins = root
 [limits]
 max_input_bytes = 40m
+input_keep_s = 2
+[retention]
+sweep_interval_s = 1
 [http]
 listen = 127.0.0.1:0
 EOF
@@ -163,6 +166,19 @@ mkdir -p "$T/withfifo"; mkfifo "$T/withfifo/f"
 bad "a directory with a FIFO is refused, the FIFO named" "'f' cannot be sent" task $IMG -input "$T/withfifo" -cmd true
 want_eq "refused submissions stored no input bytes" "$(metric cloudai_input_bytes_received_total)" "$R0"
 
+# An input sent for a submission that was then refused is referred to by no
+# task: retention's sweep removes it after input_keep_s (2 s here); the
+# inputs of stored runs stay.
+head -c 100000 /dev/urandom >"$T/orphan.bin"
+OS=$(sha_of "$T/orphan.bin")
+OB=$FILES/.inputs/sha256/$(echo "$OS" | cut -c1-2)/$(echo "$OS" | cut -c3-)
+cai task $IMG -input "$T/orphan.bin" -input task:task-000-nope -cmd true >/dev/null 2>&1
+check "an orphan input (its submission refused) was stored" test -f "$OB"
+if wait_for "[ ! -e '$OB' ]" 20; then ok "retention's sweep removes an input no task refers to"
+else not_ok "retention's sweep removes an input no task refers to"; fi
+check "the sweep keeps the inputs of stored runs" \
+    test -f "$FILES/.inputs/sha256/$(echo "$BIG" | cut -c1-2)/$(echo "$BIG" | cut -c3-)"
+
 # ---- a worker killed in the middle of a fetch resumes it after a restart
 head -c 31457280 /dev/urandom >"$T/fetch.bin"
 FS=$(sha_of "$T/fetch.bin")
@@ -190,4 +206,31 @@ fi
 check "the restarted worker resumed the fetch, not restarted it" \
     grep -q "input $(echo "$FS" | cut -c1-12): resuming its fetch at byte [1-9]" "$T/w-slow.log"
 check "the master served the rest from that offset" grep -q "input $FS: worker w-slow resumes at byte [1-9]" "$T/m.log"
+
+# ---- the worker's cache is bounded: least recently used inputs go first
+stop_pid "$(cat "$T/w-slow.pid")"
+start_worker w-slow -runtime process -cpu 2 -mem 2g -config "$T/cfg.ini" worker.input_cache_bytes=35m ||
+    not_ok "worker restarts with a 35 MiB input cache"
+head -c 10485760 /dev/urandom >"$T/ten.bin"
+TS=$(sha_of "$T/ten.bin")
+E=$(submit dispatch w-slow $IMG -name evict -input "$T/ten.bin" -cmd 'test -s "$INPUT_DIR/ten.bin"')
+wait_final "$E" 60 && want_eq "a task with a new 10 MiB input completes" "$(tfield "$E" status)" completed
+check "past input_cache_bytes the least recently used input left the cache" \
+    sh -c "[ ! -e '$T/w-slow.outputs/.input-cache/$FS' ] && [ -f '$T/w-slow.outputs/.input-cache/$TS' ]"
+K2=$(submit dispatch w-slow $IMG -name resume2 -input "$T/fetch.bin:f.bin" \
+    -cmd 'sha256sum "$INPUT_DIR/f.bin" | cut -d" " -f1 > "$OUTPUT_DIR/sum"')
+if wait_final "$K2" 60; then
+    want_eq "an evicted input is fetched again when a task needs it" \
+        "$(cat "$(task_dir "$FILES/alice/resume2" "$K2")/sum" 2>/dev/null)" "$FS"
+else not_ok "an evicted input is fetched again when a task needs it"; fi
+
+# ---- a master restart keeps the inputs and their records
+stop_pid "$MPID"
+LISTEN=$MADDR start_master m -config "$T/cfg.ini" || { not_ok "master restarts"; finish; }
+task_json "$P" >"$T/p2.json"
+check "after a master restart (journal) tasks --json still lists the inputs" \
+    grep -q "\"sha256\":\"$BIG\"" "$T/p2.json"
+cai task $IMG -input "$T/big.bin:cfg/big.bin" -cmd true >/dev/null 2>"$T/again2.err"
+check "after a master restart the inputs are still held (nothing sent)" \
+    grep -q 'already on the master, nothing sent' "$T/again2.err"
 finish

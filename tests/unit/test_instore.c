@@ -7,6 +7,8 @@
  * input destination rules shared by client and master (records.c). */
 #define _GNU_SOURCE
 #include "master/instore.h"
+#include "master/metadoc.h"
+#include "proto.h"
 #include "fsutil.h"
 #include "hash.h"
 #include "t.h"
@@ -194,6 +196,70 @@ static void test_dest_rules(void)
     T_CHECK(task_inputs_conflict(in, 3, buf, sizeof buf) != NULL);
 }
 
+/* The inputs of a task survive the wire and the BSON of the stores. */
+static void test_record_roundtrip(void)
+{
+    task_rec t, w, b;
+    task_input in[2] = { { .has_sha = 1, .size = 20971520, .dest = "cfg/big.bin", .source = "./big.bin" },
+                         { .has_sha = 1, .size = 4096, .is_dir = 1, .dest = "ds",
+                           .source = "task:task-1-ab/model" } };
+    memset(in[0].sha256, 0x11, 32);
+    memset(in[1].sha256, 0xfe, 32);
+    task_rec_init(&t);
+    task_rec_init(&w);
+    task_rec_init(&b);
+    strcpy(t.task_id, "t-1");
+    T_EQ_INT(task_rec_set_inputs(&t, 2, in), 0);
+    /* wire */
+    proto_buf pb;
+    proto_msg m;
+    proto_buf_init(&pb);
+    proto_begin(&pb, PROTO_SUBMIT, 0);
+    proto_put_str(&pb, T_DOCKER_IMAGE, "img");
+    task_rec_put(&pb, &t);
+    T_EQ_INT(proto_finish(&pb), 0);
+    T_EQ_INT(proto_decode(&m, PROTO_SUBMIT, 0, pb.p + PROTO_HDR_LEN, (uint32_t)(pb.len - PROTO_HDR_LEN)), 0);
+    T_EQ_INT(task_rec_get(&m, &w), 0);
+    /* BSON */
+    bson_t doc = BSON_INITIALIZER;
+    char err[128];
+    T_EQ_INT(metadoc_task_to_bson(&t, &doc), 0);
+    T_EQ_INT(metadoc_task_from_bson(&doc, &b, err, sizeof err), 0);
+    bson_destroy(&doc);
+    const task_rec *got[2] = { &w, &b };
+    for (int k = 0; k < 2; k++) {
+        T_EQ_INT(got[k]->ninputs, 2);
+        for (int i = 0; i < 2 && got[k]->ninputs == 2; i++) {
+            const task_input *g = &got[k]->inputs[i];
+            T_CHECK(g->has_sha && !memcmp(g->sha256, in[i].sha256, 32));
+            T_EQ_INT(g->size, in[i].size);
+            T_EQ_INT(g->is_dir, in[i].is_dir);
+            T_EQ_STR(g->dest, in[i].dest);
+            T_EQ_STR(g->source, in[i].source);
+        }
+    }
+    /* A copy is deep. */
+    task_rec c;
+    task_rec_init(&c);
+    T_EQ_INT(task_rec_copy(&c, &t), 0);
+    T_CHECK(c.inputs != t.inputs && c.inputs[1].dest != t.inputs[1].dest);
+    T_EQ_STR(c.inputs[1].dest, "ds");
+    task_rec_free(&c);
+    /* More than TASK_INPUTS_MAX on the wire is refused. */
+    proto_begin(&pb, PROTO_SUBMIT, 0);
+    proto_put_str(&pb, T_DOCKER_IMAGE, "img");
+    for (int i = 0; i <= TASK_INPUTS_MAX; i++) task_input_put(&pb, &in[0]);
+    T_EQ_INT(proto_finish(&pb), 0);
+    T_EQ_INT(proto_decode(&m, PROTO_SUBMIT, 0, pb.p + PROTO_HDR_LEN, (uint32_t)(pb.len - PROTO_HDR_LEN)), 0);
+    task_rec_free(&w);
+    task_rec_init(&w);
+    T_EQ_INT(task_rec_get(&m, &w), PROTO_E_RANGE);
+    proto_buf_free(&pb);
+    task_rec_free(&t);
+    task_rec_free(&w);
+    task_rec_free(&b);
+}
+
 int main(void)
 {
     setup();
@@ -202,6 +268,7 @@ int main(void)
     T_RUN(test_add_path);
     T_RUN(test_sweep);
     T_RUN(test_dest_rules);
+    T_RUN(test_record_roundtrip);
     fsutil_rm_rf(root);
     return T_DONE();
 }

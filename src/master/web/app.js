@@ -308,6 +308,10 @@ function runInfo(t) {
   row('Exit code', t.exit_code == null ? '-' : t.exit_code);
   if (t.error) row('Note', t.error);
   if (t.notes) row('Notes', t.notes);
+  // Provenance: what the run read, by content.
+  if (t.inputs && t.inputs.length) row('Inputs', el('div', {}, ...t.inputs.map((i) =>
+    el('div', { class: 'input' }, el('code', {}, i.path), ` ${i.kind}, ${size(i.size)}, from ${i.source}, sha256 `,
+      el('code', { title: 'SHA-256 of the ' + (i.kind === 'dir' ? 'directory as ustar' : 'file') }, i.sha256)))));
   row('Outputs', `${t.output_files} files, ${size(t.output_bytes)}`);
   row('Expires', t.pinned ? 'never (pinned)' : t.expires_at ? when(t.expires_at) : 'never');
   return info;
