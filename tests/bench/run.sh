@@ -17,7 +17,7 @@
 # took over 10% of a core, or steal over 2%.
 #
 #   BENCH_QUICK=1     smaller data (128 MiB, 2,000 files/tasks), < 3 minutes
-#   BENCH_ONLY=LIST   comma list of: transfer,memory,sched,docker,netns,meta
+#   BENCH_ONLY=LIST   comma list of: transfer,memory,sched,docker,netns,meta,web
 #   BENCH_JSON=FILE   where the results go (default ./bench-results.json)
 #   BENCH_PAIRS=N     interleaved pairs per transfer comparison (default 5, quick 3)
 #
@@ -30,7 +30,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BIN=$ROOT/build/rel
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-transfer,memory,sched,docker,netns,meta}
+ONLY=${BENCH_ONLY:-transfer,memory,sched,docker,netns,meta,web}
 JSON=${BENCH_JSON:-$ROOT/bench-results.json}
 IMAGE=cloudai-test:latest
 MiB=$((1024 * 1024))
@@ -565,6 +565,58 @@ if want meta; then
         fi
     else
         log "  (metadata: tests/bench/meta_bench.c not present; skipped)"
+    fi
+fi
+# --- 7. the web page: a 50,000-file run opened in headless Chromium --------
+# Chromium's own clock (tests/integration/web_drive.js perf): first
+# contentful paint, and the first frame that shows the run's file rows
+# (the run view fetched its 50,000 file records and rendered the visible
+# part of its tree). Each sample is a fresh navigation.
+if want web; then
+    CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+    if [ -n "$CHROME" ] && command -v node >/dev/null 2>&1; then
+        NWEB=50000
+        d=$TMP/web; mkdir -p "$d"
+        printf '[http]\nlisten = 127.0.0.1:0\n' > "$d/cfg.ini"
+        "$BIN/master" -listen 127.0.0.1:0 -files "$d/files" -meta "$d/meta" -config "$d/cfg.ini" \
+            --no-console > "$d/master.out" 2> "$d/master.log" &
+        WMPID=$!; PIDS="$PIDS $WMPID"
+        for _ in $(seq 200); do grep -q '^master http on' "$d/master.out" && break; sleep 0.05; done
+        WMADDR=$(sed -n 's/^master listening on \([^ ]*\).*/\1/p' "$d/master.out")
+        WHADDR=$(sed -n 's/^master http on \([^ ]*\).*/\1/p' "$d/master.out")
+        "$BIN/worker" -master "$WMADDR" -id wweb -runtime process -outputs "$d/out" -cpu 2 -mem 8g \
+            > "$d/w.log" 2>&1 &
+        PIDS="$PIDS $!"
+        for _ in $(seq 200); do grep -q "registered with master" "$d/w.log" && break; sleep 0.05; done
+        # 50 directories of 1,000 files each.
+        WID=$("$BIN/cloudai" -master "$WMADDR" task cloudai-test:latest -name web-50k -json -cmd \
+            "awk 'BEGIN { for (i = 0; i < 50; i++) system(sprintf(\"mkdir -p d%02d\", i));
+                          for (i = 1; i <= $NWEB; i++) { f = sprintf(\"d%02d/part-%d.txt\", i % 50, i); print i > f; close(f) } }'" |
+            sed -n 's/.*"task_id":"\([^"]*\)".*/\1/p')
+        for _ in $(seq 1200); do
+            "$BIN/cloudai" -master "$WMADDR" tasks -task "$WID" --json 2>/dev/null | grep -q '"status":"completed"' && break
+            sleep 0.25
+        done
+        nf=$("$BIN/cloudai" -master "$WMADDR" tasks -task "$WID" --json 2>/dev/null | sed -n 's/.*"output_files":\([0-9]*\).*/\1/p')
+        if [ "${nf:-0}" -ge "$NWEB" ]; then
+            mark_begin
+            timeout 300 node "$ROOT/tests/integration/web_drive.js" "$CHROME" perf "http://$WHADDR" "$WID" 5 \
+                > "$d/perf.out" 2>&1
+            mark_end
+            awk '$1 == "sample" { print $2 }' "$d/perf.out" > "$TMP/s.fcp"
+            awk '$1 == "sample" { print $3 }' "$d/perf.out" > "$TMP/s.rows"
+            if [ -s "$TMP/s.rows" ]; then
+                rowS "web: first contentful paint, $NWEB-file run" "$TMP/s.fcp" ms "" "" 0
+                rowS "web: run view with its files rendered, $NWEB-file run" "$TMP/s.rows" ms "" "" 0
+            else
+                log "  (web: no samples)"; sed 's/^/    /' "$d/perf.out" >&2
+            fi
+        else
+            log "  (web: the $NWEB-file task did not complete: ${nf:-0} files)"; tail -5 "$d/w.log" >&2
+        fi
+        kill "$WMPID" 2>/dev/null
+    else
+        log "  (web: no chromium or node; skipped)"
     fi
 fi
 log "  (Slurm: not installed; the Slurm peer comparison is skipped)"
