@@ -1,6 +1,6 @@
 /* config.h — the INI configuration (config.example.ini documents every
  * key). Sections: [master] [worker] [storage] [mongodb] [auth] [scheduler]
- * [limits] [tls] [http] [retention]. Typed values with defaults; unknown keys produce a warning; a
+ * [limits] [tls] [http] [retention] [store]. Typed values with defaults; unknown keys produce a warning; a
  * bad value is an error naming file:line. A config is plain data: fill it
  * once at start, then share it read-only between threads. */
 #ifndef CLOUDAI_CONFIG_H
@@ -107,6 +107,18 @@ typedef struct config {
     config_quota quotas[CONFIG_USERS_MAX];
     int nquotas;
     int sweep_interval_s;              /* 3600: seconds between retention sweeps */
+    int archive_after_days;            /* 0 = never: [store] backend = s3 moves older runs there */
+    /* [store] where finished outputs live (README "Object storage") */
+    char store_backend[8];             /* "local" | "s3" */
+    char s3_endpoint[512];             /* "http://127.0.0.1:8333", "https://s3.eu-west-1.amazonaws.com" */
+    char s3_bucket[256];
+    char s3_region[64];                /* "" = AWS_REGION, else us-east-1 */
+    char s3_prefix[256];               /* key prefix before <user>/<task_name>/... */
+    char s3_access_key[256];           /* "" = AWS_ACCESS_KEY_ID */
+    char s3_secret_key[256];           /* "" = AWS_SECRET_ACCESS_KEY */
+    uint64_t s3_part_size;             /* 16 MiB: multipart above it, memory per upload */
+    int s3_retries;                    /* 5: attempts after the first, with backoff */
+    int s3_stall_timeout_s;            /* 60: a transfer moving nothing this long is retried */
 } config;
 
 typedef void (*config_warn_fn)(const char *msg);

@@ -97,6 +97,13 @@ int tar_write_tree(const char *root, const char *sub, const char *prefix, int en
 int tar_measure_tree(const char *root, const char *sub, const char *prefix, int end,
                      tar_stats *st, char *err, size_t errcap);
 int tar_write_end(tar_sink sink, void *ctx);
+/* For content that comes from elsewhere (an object store): one entry's
+ * header(s) (name as it goes into the archive: a directory ends in "/",
+ * type '5'; a file is '0'), counted in st (may be NULL; sink NULL only
+ * counts). The caller then sends exactly size bytes and tar_write_pad. */
+int tar_write_header(tar_sink sink, void *ctx, tar_stats *st, const char *name, char type,
+                     uint32_t mode, uint64_t size, int64_t mtime, char *err, size_t errcap);
+int tar_write_pad(tar_sink sink, void *ctx, tar_stats *st, uint64_t size);
 /* An absolute link target inside root ("/output/a/b"), seen from the
  * entry name ("d/link"), as the equivalent relative target ("../a/b"),
  * written to buf; anything else (root NULL or "", a target outside root,

@@ -43,6 +43,7 @@ static const char *const runtimes[] = {"auto", "docker", "process", NULL};
 static const char *const policies[] = {"learned", "easy", "greedy", "fifo", "best-fit", "spread",
                                       NULL};
 static const char *const placements[] = {"best-fit", "spread", NULL};
+static const char *const backends[] = {"local", "s3", NULL};
 
 #define FSIZE(f) sizeof(((config *)0)->f)
 #define K_STR(s, k, f, ne, ch, d) \
@@ -143,6 +144,20 @@ static const cfg_key schema[] = {
            "stored bytes per user that refuse new submissions, 0 = none"),
     K_INT("retention", "sweep_interval_s", sweep_interval_s, 1, 604800,
           "seconds between retention sweeps"),
+    K_INT("retention", "archive_after_days", archive_after_days, 0, 1000000,
+          "with [store] backend = s3: runs older than this move from the disk to the bucket"),
+    K_STR("store", "backend", store_backend, 1, backends, "local | s3: where finished outputs live"),
+    K_STR("store", "endpoint", s3_endpoint, 0, NULL, "S3 endpoint URL (http:// or https://)"),
+    K_STR("store", "bucket", s3_bucket, 0, NULL, "S3 bucket"),
+    K_STR("store", "region", s3_region, 0, NULL, "S3 region, empty = AWS_REGION or us-east-1"),
+    K_STR("store", "prefix", s3_prefix, 0, NULL, "key prefix before <user>/<task_name>/..."),
+    K_STR("store", "access_key", s3_access_key, 0, NULL, "empty = AWS_ACCESS_KEY_ID"),
+    K_STR("store", "secret_key", s3_secret_key, 0, NULL, "empty = AWS_SECRET_ACCESS_KEY"),
+    K_SIZE("store", "part_size", s3_part_size, 5ull << 20, 5ull << 30,
+           "multipart part size: files above it go in parts, memory per upload"),
+    K_INT("store", "retries", s3_retries, 0, 100, "S3 attempts after the first, with backoff"),
+    K_INT("store", "stall_timeout_s", s3_stall_timeout_s, 1, 3600,
+          "an S3 transfer moving no byte this long is retried"),
     /* Aliases: short spellings some command-line flag tables use. */
     K_STR("worker", "master", master_addr, 1, NULL, "alias of master_addr"),
     K_STR("worker", "id", worker_id, 0, NULL, "alias of worker_id"),
@@ -209,6 +224,10 @@ void config_defaults(config *c)
     c->idle_timeout_s = 300;
     c->frame_timeout_s = 30;
     c->sweep_interval_s = 3600;
+    snprintf(c->store_backend, sizeof c->store_backend, "local");
+    c->s3_part_size = 16ull << 20;
+    c->s3_retries = 5;
+    c->s3_stall_timeout_s = 60;
 }
 
 /* Copies untrusted bytes into a message: printable ASCII only, shortened. */

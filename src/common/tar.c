@@ -760,3 +760,42 @@ int tar_measure_dir(const char *root, const char *exclude, tar_stats *st,
 {
     return run_writer(root, exclude, NULL, NULL, st, err, errcap);
 }
+
+/* ------------------------------------------------- entries from elsewhere */
+
+int tar_write_header(tar_sink sink, void *ctx, tar_stats *st, const char *name, char type,
+                     uint32_t mode, uint64_t size, int64_t mtime, char *err, size_t errcap)
+{
+    tar_stats dummy = {0};
+    char path[TAR_PATH_MAX + 2];
+    twriter w = {0};
+    if (strlen(name) > TAR_PATH_MAX) {
+        set_err(err, errcap, "name too long: '%.100s...'", name);
+        return TAR_E_PATH;
+    }
+    snprintf(path, sizeof path, "%s", name);
+    w.sink = sink;
+    w.ctx = ctx;
+    w.st = st ? st : &dummy;
+    w.err = err;
+    w.errcap = errcap;
+    w.path = path;
+    w.pathcap = sizeof path;
+    int rc = write_header(&w, name, NULL, type, mode, type == '5' ? 0 : size, mtime);
+    if (rc == 0) {
+        if (type == '5') w.st->dirs++;
+        else w.st->files++, w.st->data_bytes += size;
+    }
+    return rc;
+}
+
+int tar_write_pad(tar_sink sink, void *ctx, tar_stats *st, uint64_t size)
+{
+    tar_stats dummy = {0};
+    twriter w = {0};
+    w.sink = sink;
+    w.ctx = ctx;
+    w.st = st ? st : &dummy;
+    w.path = (char *)"";
+    return emit_pad(&w, size);
+}

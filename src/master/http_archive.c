@@ -28,6 +28,7 @@
 #include "log.h"
 #include "tar.h"
 #include "upload.h"
+#include "objstore.h"
 
 #define RUNS_MAX 10000
 #define U32MAX 0xffffffffull
@@ -45,6 +46,8 @@ typedef struct producer {
     int zip;
     char **dirs, **prefixes;  /* runs: store dir, name prefix ("" = none) */
     size_t nruns;
+    char **remote;            /* task id of a run in the object store (dirs[i] "") */
+    meta *m;
     pthread_t thr;
     atomic_int failed;
     char err[512];
@@ -266,9 +269,19 @@ static void *produce(void *arg)
     } else if (deflateInit2(&p->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
         rc = -1;
     }
-    for (size_t i = 0; rc == 0 && i < p->nruns; i++)
+    for (size_t i = 0; rc == 0 && i < p->nruns; i++) {
+        if (p->remote && p->remote[i]) {
+            task_rec t;
+            task_rec_init(&t);
+            snprintf(t.task_id, sizeof t.task_id, "%s", p->remote[i]);
+            rc = objstore_write_tar(p->m, &t, NULL, p->prefixes[i], 0, sink, p, NULL, p->err,
+                                    sizeof p->err);
+            task_rec_free(&t);
+            continue;
+        }
         rc = tar_write_tree(p->dirs[i], NULL, p->prefixes[i], 0, sink, p, NULL, p->err,
                             sizeof p->err);
+    }
     if (rc == 0) rc = tar_write_end(sink, p);
     if (rc == 0) rc = p->zip ? (tar_reader_finish(p->tr) < 0 ? -1 : zip_finish(p))
                              : gz_feed(p, NULL, 0, Z_FINISH);
@@ -299,7 +312,12 @@ static void producer_free(void *cls)
     if (p->rfd >= 0) close(p->rfd);     /* a producer still writing gets EPIPE */
     if (p->thr) pthread_join(p->thr, NULL);
     if (p->failed && p->err[0]) log_warn("http: archive stream failed: %s", p->err);
-    for (size_t i = 0; i < p->nruns; i++) { free(p->dirs[i]); free(p->prefixes[i]); }
+    for (size_t i = 0; i < p->nruns; i++) {
+        free(p->dirs[i]);
+        free(p->prefixes[i]);
+        if (p->remote) free(p->remote[i]);
+    }
+    free(p->remote);
     free(p->dirs);
     free(p->prefixes);
     for (size_t i = 0; i < p->nents; i++) free(p->ents[i].name);
@@ -312,17 +330,24 @@ static int add_run(producer *p, const config *cfg, const task_rec *t, int prefix
 {
     char dir[CONFIG_PATH_MAX + 512];
     struct stat st;
-    if (upload_task_dir(cfg, t, dir, sizeof dir) < 0 || stat(dir, &st) < 0) return 0;
+    /* files in the object store are streamed from the bucket */
+    int remote = p->m && objstore_task_remote(p->m, t->task_id);
+    if (remote) dir[0] = 0;
+    else if (upload_task_dir(cfg, t, dir, sizeof dir) < 0 || stat(dir, &st) < 0) return 0;
     char **d = realloc(p->dirs, (p->nruns + 1) * sizeof *d);
     if (d) p->dirs = d;
     char **x = realloc(p->prefixes, (p->nruns + 1) * sizeof *x);
     if (x) p->prefixes = x;
-    if (!d || !x) return -1;
+    char **rm = realloc(p->remote, (p->nruns + 1) * sizeof *rm);
+    if (rm) p->remote = rm;
+    if (!d || !x || !rm) return -1;
     p->dirs[p->nruns] = strdup(dir);
     p->prefixes[p->nruns] = strdup(prefixed ? t->task_id : "");
-    if (!p->dirs[p->nruns] || !p->prefixes[p->nruns]) {
+    p->remote[p->nruns] = remote ? strdup(t->task_id) : NULL;
+    if (!p->dirs[p->nruns] || !p->prefixes[p->nruns] || (remote && !p->remote[p->nruns])) {
         free(p->dirs[p->nruns]);
         free(p->prefixes[p->nruns]);
+        free(p->remote[p->nruns]);
         return -1;
     }
     p->nruns++;
@@ -371,6 +396,7 @@ static producer *new_producer(http_req *r, enum MHD_Result *ret)
     if (!p) { *ret = MHD_NO; return NULL; }
     p->zip = !f || !strcmp(f, "zip");
     p->fd = p->rfd = -1;
+    p->m = r->h->m;
     return p;
 }
 

@@ -9,10 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include "hash.h"
 #include "http_int.h"
 #include "upload.h"
+#include "objstore.h"
+#include "log.h"
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 int http_open_under(const char *dir, const char *relpath, int want_dir)
 {
@@ -147,6 +153,175 @@ static int keep_file(void *ctx, const file_rec *f)
     return 1;
 }
 
+/* ---- a file in the object store: streamed through a pipe from a thread
+ * running the S3 GET (Range passed through; a whole file is checked
+ * against its record's SHA-256, and a mismatch cuts the response short so
+ * no client takes it for whole). */
+
+typedef struct rfile {
+    char key[8192];
+    uint64_t off, len;
+    int whole;
+    uint8_t sha[32];
+    int rfd, wfd;
+    pthread_t thr;
+    atomic_int failed;
+    char err[512];
+    size_t nhold;
+    uint8_t hold[65536];   /* the tail, sent only once the checksum is right */
+} rfile;
+
+static int rf_write(rfile *f, const void *p, size_t n)
+{
+    const char *b = p;
+    while (n) {
+        ssize_t w = write(f->wfd, b, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;     /* the client went away */
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int rf_sink(void *ctx, const void *p, size_t n)
+{
+    rfile *f = ctx;
+    if (f->nhold + n > sizeof f->hold) {
+        if (rf_write(f, f->hold, f->nhold) < 0) return -1;
+        f->nhold = 0;
+        if (n > sizeof f->hold) return rf_write(f, p, n);
+    }
+    memcpy(f->hold + f->nhold, p, n);
+    f->nhold += n;
+    return 0;
+}
+
+static void *rf_main(void *arg)
+{
+    rfile *f = arg;
+    s3_obj info;
+    int rc = s3_get(objstore_s3(), f->key, f->off, f->len, f->whole ? f->sha : NULL, rf_sink, f,
+                    &info, f->err, sizeof f->err);
+    if (rc == 0 && rf_write(f, f->hold, f->nhold) < 0) rc = S3_E_SINK;
+    if (rc) atomic_store(&f->failed, rc);
+    close(f->wfd);
+    f->wfd = -1;
+    return NULL;
+}
+
+static ssize_t rf_content(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    rfile *f = cls;
+    (void)pos;
+    for (;;) {
+        ssize_t n = read(f->rfd, buf, max);
+        if (n < 0 && errno == EINTR) continue;
+        if (n > 0) return n;
+        return MHD_CONTENT_READER_END_WITH_ERROR;   /* short of Content-Length */
+    }
+}
+
+static void rf_free(void *cls)
+{
+    rfile *f = cls;
+    if (f->rfd >= 0) close(f->rfd);
+    if (f->thr) pthread_join(f->thr, NULL);
+    if (atomic_load(&f->failed) && atomic_load(&f->failed) != S3_E_SINK)
+        log_warn("http: object %s: %s", f->key, f->err);
+    free(f);
+}
+
+static enum MHD_Result file_remote(http_req *r, const file_rec *rec, const char *relpath)
+{
+    char etag[72], hex[65], buf[1200];
+    const char *key = objstore_path_key(rec->file_path);
+    struct MHD_Response *resp;
+    unsigned status = MHD_HTTP_OK;
+    uint64_t size = rec->file_size, a = 0, b = size ? size - 1 : 0;
+    int rr = 0, fds[2];
+    if (!objstore_s3() || !key)
+        return http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "file '%s' is in an object store, but "
+                          "[store] backend is not s3 on this master", relpath);
+    hash_hex(rec->sha256, 32, hex);
+    snprintf(etag, sizeof etag, "\"%s\"", hex);
+    const char *inm = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "If-None-Match");
+    if (inm && (strstr(inm, hex) || !strcmp(inm, "*"))) {
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!resp) return MHD_NO;
+        MHD_add_response_header(resp, "ETag", etag);
+        return http_queue(r, MHD_HTTP_NOT_MODIFIED, resp);
+    }
+    const char *range = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "Range");
+    const char *ifr = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "If-Range");
+    rr = ifr && strcmp(ifr, etag) ? 0 : parse_range(range, size, &a, &b);
+    if (rr < 0) {
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!resp) return MHD_NO;
+        snprintf(buf, sizeof buf, "bytes */%llu", (unsigned long long)size);
+        MHD_add_response_header(resp, "Content-Range", buf);
+        return http_queue(r, MHD_HTTP_RANGE_NOT_SATISFIABLE, resp);
+    }
+    rfile *f = calloc(1, sizeof *f);
+    if (!f) return MHD_NO;
+    snprintf(f->key, sizeof f->key, "%s", key);
+    f->off = a;
+    f->len = size ? b - a + 1 : 0;
+    f->whole = rr == 0;
+    memcpy(f->sha, rec->sha256, 32);
+    f->rfd = f->wfd = -1;
+    if (size == 0) {
+        free(f);
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else {
+        if (pipe(fds) < 0) {
+            free(f);
+            return http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "out of file descriptors");
+        }
+        fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+        fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+        f->rfd = fds[0];
+        f->wfd = fds[1];
+        if (pthread_create(&f->thr, NULL, rf_main, f) != 0) {
+            f->thr = 0;
+            close(f->wfd);
+            rf_free(f);
+            return http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot start a thread");
+        }
+        /* Wait for the first byte or the end: a store that fails before
+         * sending anything gets a proper error status, not a cut body. */
+        struct pollfd pf = { f->rfd, POLLIN, 0 };
+        while (poll(&pf, 1, -1) < 0 && errno == EINTR)
+            ;
+        int avail = 0;
+        if (ioctl(f->rfd, FIONREAD, &avail) == 0 && avail == 0 && atomic_load(&f->failed)) {
+            int fr = atomic_load(&f->failed);
+            snprintf(buf, sizeof buf, "%s", f->err);
+            rf_free(f);
+            return http_error(r, fr == S3_E_NOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_GATEWAY,
+                              "file '%s': object store: %s", relpath, buf);
+        }
+        resp = MHD_create_response_from_callback(f->len, 65536, rf_content, f, rf_free);
+        if (!resp) { rf_free(f); return MHD_NO; }
+    }
+    if (!resp) return MHD_NO;
+    if (rr > 0) {
+        status = MHD_HTTP_PARTIAL_CONTENT;
+        snprintf(buf, sizeof buf, "bytes %llu-%llu/%llu", (unsigned long long)a,
+                 (unsigned long long)b, (unsigned long long)size);
+        MHD_add_response_header(resp, "Content-Range", buf);
+    }
+    MHD_add_response_header(resp, "ETag", etag);
+    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    MHD_add_response_header(resp, "Content-Type", content_type(relpath));
+    disposition(relpath, http_arg(r, "inline") != NULL, buf, sizeof buf);
+    MHD_add_response_header(resp, "Content-Disposition", buf);
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'");
+    MHD_add_response_header(resp, "Cache-Control", "private, max-age=0, must-revalidate");
+    return http_queue(r, status, resp);
+}
+
 enum MHD_Result http_file_get(http_req *r, const char *task_id, const char *relpath)
 {
     task_rec t;
@@ -166,6 +341,10 @@ enum MHD_Result http_file_get(http_req *r, const char *task_id, const char *relp
     meta_files_find(r->h->m, &q, keep_file, o);
     if (!o->found) {
         ret = http_error(r, MHD_HTTP_NOT_FOUND, "task %s has no file '%s'", task_id, relpath);
+        goto out;
+    }
+    if (objstore_is_remote(o->f.file_path)) {
+        ret = file_remote(r, &o->f, relpath);
         goto out;
     }
     upload_task_dir(r->h->cfg, &t, dir, sizeof dir);

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "meta.h"
+#include "objstore.h"
 #include "meta_copy.h"
 #include "metarepair.h"
 #include "http_metrics.h"
@@ -378,6 +379,23 @@ int main(int argc, char **argv)
         goto out;
     }
     log_info("metadata store: %s", meta_backend(m));
+    /* Outputs in an object store: a bucket that is missing or refuses our
+     * key is a configuration error, said now; an unreachable one is not
+     * (uploads retry, workers keep their copies). */
+    if ((rc = objstore_open(&cfg, err, sizeof err)) < 0) {
+        log_error("[store] object store: %s", err);
+        rc = 1;
+        goto out;
+    }
+    if (rc > 0)
+        log_warn("[store] backend = s3: %s; uploads are retried until it answers", err);
+    else if (objstore_backend())
+        log_info("outputs go to the object store %s, bucket %s%s%s", cfg.s3_endpoint,
+                 cfg.s3_bucket, cfg.s3_prefix[0] ? ", prefix " : "", cfg.s3_prefix);
+    else if (objstore_s3())
+        log_info("runs older than %d days move to the object store %s, bucket %s",
+                 cfg.archive_after_days, cfg.s3_endpoint, cfg.s3_bucket);
+    rc = 1;
     if (!(cl = cluster_new(&cfg, m, err, sizeof err)) || !(up = uploads_new(cl, err, sizeof err))) {
         log_error("%s", err);
         goto out;

@@ -272,6 +272,7 @@ static int orphan(void *ctx, const file_rec *f)
 {
     struct ctx *c = ctx;
     struct stat sb;
+    if (!strncmp(f->file_path, "s3://", 5)) return 0;   /* in the object store, not on disk */
     if (lstat(f->file_path, &sb) == 0) return 0;
     c->st->records_orphan++;
     sayf(c, c->st->records_orphan, "FILE record without its file: task %s, %s (%s)", f->task_id,

@@ -12,6 +12,8 @@
 #include "ids.h"
 #include "log.h"
 #include "instore.h"
+#include "objstore.h"
+#include "tier.h"
 #include "retention.h"
 #include "upload.h"
 
@@ -262,9 +264,18 @@ int retention_remove_run(const config *cfg, meta *m, const task_rec *t, char *er
     snprintf(parent, sizeof parent, "%s", dir);
     char *slash = strrchr(parent, '/');
     if (slash) { *slash = 0; fsutil_fsync_dir(parent); }
+    /* Objects in the bucket go after their records (step 4): no reader
+     * ever sees a record whose object is gone. */
+    objstore_keys keys;
+    if (objstore_run_keys(m, t->task_id, &keys) < 0) {
+        objstore_keys_free(&keys);
+        snprintf(err, errcap, "out of memory");
+        return RETENTION_E_IO;
+    }
     /* Step 2: the records, in one commit. A crash before it: recovery
      * sees the trash entry and deletes them. */
     if (meta_files_delete(m, t->task_id, merr, sizeof merr) < 0) {
+        objstore_keys_free(&keys);
         snprintf(err, errcap, "cannot delete the file records of %s: %s (the files are in %s; "
                  "the next start finishes the removal)", t->task_id, merr, trash);
         return RETENTION_E_IO;
@@ -276,6 +287,14 @@ int retention_remove_run(const config *cfg, meta *m, const task_rec *t, char *er
         meta_task_put(m, &upd, merr, sizeof merr);
     }
     task_rec_free(&upd);
+    /* Step 4 (backend s3): the objects. */
+    if (keys.n && (rc = objstore_delete_run(cfg, t, &keys, merr, sizeof merr)) != 0) {
+        objstore_keys_free(&keys);
+        snprintf(err, errcap, "removed the records of %s but not all its objects: %s",
+                 t->task_id, merr);
+        return RETENTION_E_IO;
+    }
+    objstore_keys_free(&keys);
     /* Step 3: nothing refers to the trash any more. */
     if ((rc = fsutil_rm_rf(trash)) < 0) {
         snprintf(err, errcap, "removed the records of %s but not %s: %s", t->task_id, trash,
@@ -371,6 +390,12 @@ int retention_sweep(retention *r, uint64_t now_ms, char *err, size_t errcap)
         removed++;
     }
     rc = removed;
+    /* Tiering: runs old enough leave the local disk for the bucket. */
+    if (objstore_s3() && r->cfg->archive_after_days > 0) {
+        int moved = tier_sweep(r->cfg, r->m, now_ms, why, sizeof why);
+        if (why[0]) log_warn("tiering: %s (retried at the next sweep)", why);
+        if (moved > 0) log_info("tiering: %d runs moved to the object store", moved);
+    }
 out:
     for (size_t i = 0; i < d.n; i++) task_rec_free(&d.due[i]);
     free(d.due);

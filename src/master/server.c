@@ -18,6 +18,7 @@
 #include "ids.h"
 #include "log.h"
 #include "logbook.h"
+#include "objstore.h"
 #include "retention.h"
 #include "server.h"
 #include "status.h"
@@ -824,6 +825,37 @@ int server_check_sub(const char *dir, const char *sub, char *err, size_t errcap)
     return rc;
 }
 
+/* GET_FILE of a run whose files are in the object store: the same
+ * archive, built from the records and streamed from the bucket (each
+ * object checked against its SHA-256). */
+static void get_file_remote(session *s, const task_rec *t, char *sub)
+{
+    char err[512] = "";
+    tar_stats st;
+    chunk_tx tx;
+    meta *m = cluster_meta(s->srv->cl);
+    int rc;
+    for (size_t n = sub ? strlen(sub) : 0; n > 1 && sub[n - 1] == '/'; n--) sub[n - 1] = 0;
+    if ((rc = objstore_write_tar(m, t, sub, NULL, 1, NULL, NULL, &st, err, sizeof err)) < 0) {
+        conn_send_error(s->c, rc == TAR_E_PATH ? PROTO_ERR_NOT_FOUND : PROTO_ERR_INTERNAL,
+                        "task %s: %s", t->task_id, err);
+        return;
+    }
+    if (chunk_tx_init(&tx, t->task_id, st.archive_bytes, 0, 1, send_frame, s) < 0) {
+        conn_send_error(s->c, PROTO_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    rc = objstore_write_tar(m, t, sub, NULL, 1, chunk_tx_write, &tx, NULL, err, sizeof err);
+    if (rc == 0) rc = chunk_tx_finish(&tx);
+    if (rc < 0) {
+        conn_send_error(s->c, PROTO_ERR_INTERNAL, "reading the stored files failed: %s",
+                        err[0] ? err : "send failed");
+        log_warn("task %s: download to %s from the object store failed: %s", t->task_id,
+                 s->c->peer, err);
+    }
+    chunk_tx_free(&tx);
+}
+
 static int h_get_file(session *s, const proto_msg *m)
 {
     char id[64] = "", dir[CONFIG_PATH_MAX + 512], err[512] = "";
@@ -855,6 +887,10 @@ static int h_get_file(session *s, const proto_msg *m)
             goto out;
         }
         proto_field_str(&f, sub, sizeof sub);
+    }
+    if (objstore_task_remote(cluster_meta(s->srv->cl), id)) {
+        get_file_remote(s, &t, nsub ? sub : NULL);
+        goto out;
     }
     upload_task_dir(s->srv->cfg, &t, dir, sizeof dir);
     struct stat sb;

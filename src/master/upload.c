@@ -14,6 +14,7 @@
 #include "ids.h"
 #include "log.h"
 #include "notes.h"
+#include "objstore.h"
 #include "tar.h"
 #include "upload.h"
 
@@ -56,6 +57,7 @@ struct upload {
     int failed;                /* the archive was refused: its TAR_E_* code */
     char why[512];
     uint64_t began;            /* ms, for the upload latency metric */
+    int remote;                /* [store] backend = s3: the files went to the bucket */
     struct upload *next;
 };
 
@@ -535,6 +537,71 @@ static int publish(upload *s, char *why, size_t cap)
     return 0;
 }
 
+/* Puts every indexed file of the verified staging tree into the bucket,
+ * each with its SHA-256 as the object checksum, PUT_THREADS at a time
+ * (an output of many small files is bound by round trips, not bytes);
+ * memory is at most one part buffer per thread. */
+#define PUT_THREADS 4
+
+typedef struct put_job {
+    uploads *u;
+    upload *s;
+    pthread_mutex_t mu;
+    size_t next;
+    int failed;
+    char why[600];
+} put_job;
+
+static void *put_main(void *arg)
+{
+    put_job *j = arg;
+    char fp[8448], err[512];
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        size_t i = j->next++;
+        int stop = j->failed || i >= j->s->nfiles;
+        pthread_mutex_unlock(&j->mu);
+        if (stop) break;
+        const up_file *f = &j->s->files[i];
+        int rc = objstore_put(j->u->cfg, &j->s->task, j->s->staging, f->name, f->sha, fp,
+                              sizeof fp, err, sizeof err);
+        if (rc) {
+            pthread_mutex_lock(&j->mu);
+            if (!j->failed)
+                snprintf(j->why, sizeof j->why, "object store: %s: %s", f->name, err);
+            j->failed = 1;
+            pthread_mutex_unlock(&j->mu);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static int put_remote(uploads *u, upload *s, char *why, size_t cap)
+{
+    put_job j;
+    pthread_t th[PUT_THREADS];
+    int n = 0;
+    uint64_t t0 = ids_now_ms();
+    memset(&j, 0, sizeof j);
+    j.u = u;
+    j.s = s;
+    pthread_mutex_init(&j.mu, NULL);
+    for (; n < PUT_THREADS && (size_t)n < s->nfiles; n++)
+        if (pthread_create(&th[n], NULL, put_main, &j) != 0) break;
+    if (n == 0 && s->nfiles) put_main(&j);     /* no thread: this one */
+    for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&j.mu);
+    if (j.failed) {
+        snprintf(why, cap, "%s", j.why);
+        return -1;
+    }
+    if (s->nfiles)
+        log_info("task %s: %zu files, %llu bytes put in the object store in %llu ms", s->task_id,
+                 s->nfiles, (unsigned long long)s->bytes, (unsigned long long)(ids_now_ms() - t0));
+    return 0;
+}
+
 static int index_files(uploads *u, upload *s, char *why, size_t cap)
 {
     /* A file_rec is ~12 KiB: size the batch to the output, so the many
@@ -558,7 +625,10 @@ static int index_files(uploads *u, upload *s, char *why, size_t cap)
             snprintf(f->user_id, sizeof f->user_id, "%s", s->task.user_id);
             f->submitted_at = s->task.submitted_at;
             snprintf(f->file_name, sizeof f->file_name, "%s", uf->name);
-            snprintf(f->file_path, sizeof f->file_path, "%s/%s", s->final, uf->name);
+            if (s->remote)
+                objstore_file_path(u->cfg, &s->task, uf->name, f->file_path, sizeof f->file_path);
+            else
+                snprintf(f->file_path, sizeof f->file_path, "%s/%s", s->final, uf->name);
             f->file_size = uf->size;
             memcpy(f->sha256, uf->sha, 32);
             f->mode = uf->mode;
@@ -642,7 +712,14 @@ int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
     }
     if (s->dups)
         drop_replaced(s);
-    if ((s->x && publish(s, why, sizeof why) < 0) || index_files(u, s, why, sizeof why) < 0)
+    /* backend = s3: the verified staging tree goes to the bucket instead
+     * of into the local tree; the worker keeps its copy until FILE_ACK,
+     * so an object store that fails costs a retry, never the output. */
+    s->remote = s->x && objstore_backend();
+    if (s->remote && put_remote(u, s, why, sizeof why) < 0)
+        return fail(u, s, c, why);
+    if ((s->x && !s->remote && publish(s, why, sizeof why) < 0) ||
+        index_files(u, s, why, sizeof why) < 0)
         return fail(u, s, c, why);
     char *nt = notes_render(&s->skipped, TASK_NOTES_MAX);
     rc = cluster_upload_done(u->cl, s->task_id, s->nfiles, s->bytes, nt, err, sizeof err);
@@ -653,17 +730,20 @@ int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
          * record is on disk. */
         send_ack(c, s->task_id, 0, err);
         pthread_mutex_lock(&u->mu);
-        do_drop(u, s, 0);
+        do_drop(u, s, s->remote);
         pthread_mutex_unlock(&u->mu);
+        empty_trash(u);
         return -1;
     }
-    log_info("task %s: stored %zu files, %llu bytes in %s%s", s->task_id, s->nfiles,
-             (unsigned long long)s->bytes, s->x ? s->final : "(empty output: no directory)",
+    log_info("task %s: stored %zu files, %llu bytes in %s%s%s", s->task_id, s->nfiles,
+             (unsigned long long)s->bytes, s->remote ? "the object store, " : "",
+             s->x ? s->final : "(empty output: no directory)",
              s->skipped.total ? " (some entries left out: see the task's notes)" : "");
     send_ack(c, s->task_id, 1, "stored");
     http_metrics_upload_done(ids_now_ms() - s->began);
     pthread_mutex_lock(&u->mu);
-    do_drop(u, s, 0);
+    do_drop(u, s, s->remote);     /* the staging copy of what is in the bucket */
     pthread_mutex_unlock(&u->mu);
+    empty_trash(u);
     return 0;
 }

@@ -650,8 +650,7 @@ static void *task_main(void *arg)
 
     path_of(w, t->stem, ".input", in_dir, sizeof in_dir);
     if (t->rec.ninputs) {
-        incache_src src = { w->cfg, w->id, w->stop,
-                            !strcmp(runtime_name(w->rt), "docker") || geteuid() == 0 };
+        incache_src src = { w->cfg, w->id, w->stop };
         char why[1024];
         if (incache_prepare(&src, &t->rec, in_dir, why, sizeof why) < 0) {
             t->status = PROTO_ST_FAILED;

@@ -76,6 +76,7 @@ stop_pid() { # PID: TERM, wait up to 10 s, then KILL; reaps it and drops it
 # none of them hit a sanitizer report (shutdown included), and exits.
 finish() {
     for _p in $PIDS; do stop_pid "$_p"; done
+    stop_s3
     # shellcheck disable=SC2086
     if grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error:' $LOGS >/dev/null 2>&1; then
         not_ok "no sanitizer reports in the daemon logs"
@@ -90,6 +91,7 @@ cleanup() {
     trap - EXIT INT TERM
     [ "$FAILS" -gt 0 ] && dump_logs
     for _p in $PIDS; do stop_pid "$_p"; done
+    stop_s3
     if [ -s "$T/task_ids" ] && command -v docker >/dev/null 2>&1; then
         for _id in $(cat "$T/task_ids"); do
             # Containers are named cloudai-<id>.<attempt>: found by label.
@@ -264,3 +266,29 @@ check_example3() {
     done
     check "$_l: get gives identical bytes" cmp -s "$_dir/models/model.pkl" "$T/$_l.dl/models/model.pkl"
 }
+
+# start_s3 — a SeaweedFS S3 gateway of this script's own in $T/s3 (free
+# 127.0.0.1 ports, bucket cloudai-test, one identity), stopped by finish
+# or cleanup; exports its settings (S3_ENDPOINT S3_BUCKET AWS_* S3_PID,
+# tests/integration/s3srv.sh). The binary is services.sh's CLOUDAI_WEED,
+# else built once. 0 started; 2 no Go toolchain (skip); 1 failed.
+start_s3() {
+    _wb=${CLOUDAI_WEED:-}
+    if [ -z "$_wb" ]; then
+        _go=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+        [ -x "$_go" ] || return 2
+        _wb=$(GO=$_go sh "$ROOT/tests/integration/s3srv.sh" build 2>"$T/s3build.log") ||
+            { sed 's/^/# /' "$T/s3build.log" | tail -20; return 1; }
+    fi
+    S3D=$T/s3
+    if ! sh "$ROOT/tests/integration/s3srv.sh" start "$S3D" "$_wb" 2>"$T/s3start.log"; then
+        sed 's/^/# /' "$T/s3start.log" "$S3D/weed.log" 2>/dev/null | tail -20
+        sh "$ROOT/tests/integration/s3srv.sh" stop "$S3D"
+        return 1
+    fi
+    LOGS="$LOGS $S3D/weed.log"
+    S3_STOP="$S3D"
+    set -a; . "$S3D/env"; set +a
+}
+S3_STOP=""
+stop_s3() { [ -n "$S3_STOP" ] && sh "$ROOT/tests/integration/s3srv.sh" stop "$S3_STOP"; S3_STOP=""; }

@@ -10,6 +10,13 @@
 #   FerretDB v1.24.2 is built once into $(go env GOPATH)/bin and started on
 #   a free 127.0.0.1 port for the duration of CMD. Without Go the MongoDB
 #   backend tests skip, and this says so.
+# - S3 (SeaweedFS's S3 gateway): when Go is installed, `weed` is built
+#   once into $(go env GOPATH)/bin (tests/integration/s3srv.sh build) and
+#   one server is started on free 127.0.0.1 ports with a test bucket and
+#   one identity; CLOUDAI_WEED names the binary (tests that stop or kill
+#   the server start their own with it) and CLOUDAI_TEST_S3_ENV the file
+#   with the endpoint, bucket and credentials. Without Go the object
+#   store tests skip, and this says so.
 # Every notice starts with "services:".
 set -u
 cd "$(dirname "$0")/../.." || exit 2
@@ -28,7 +35,12 @@ fi
 
 FERRET_PID=""
 FERRET_DIR=""
+S3_DIR=""
 cleanup() {
+    if [ -n "$S3_DIR" ]; then
+        tests/integration/s3srv.sh stop "$S3_DIR"
+        rm -rf "$S3_DIR"
+    fi
     if [ -n "$FERRET_PID" ]; then
         kill "$FERRET_PID" 2>/dev/null
         wait "$FERRET_PID" 2>/dev/null
@@ -97,6 +109,29 @@ else
         else
             say "FerretDB did not start: MongoDB backend tests will skip"
             tail -5 "$FERRET_DIR/ferretdb.log" >&2
+        fi
+    fi
+fi
+
+if [ -n "${CLOUDAI_TEST_S3_ENV:-}" ]; then
+    say "S3 tests use CLOUDAI_TEST_S3_ENV as set"
+else
+    GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+    WBIN=${CLOUDAI_WEED:-}
+    if [ -z "$WBIN" ] && [ -x "$GO" ]; then
+        WBIN=$(GO=$GO tests/integration/s3srv.sh build) || WBIN=""
+    fi
+    if [ -z "$WBIN" ] || [ ! -x "$WBIN" ]; then
+        say "no Go toolchain (or SeaweedFS did not build): object store (S3) tests will skip"
+    else
+        export CLOUDAI_WEED=$WBIN
+        S3_DIR=$(mktemp -d /tmp/cloudai-s3.XXXXXX)
+        if tests/integration/s3srv.sh start "$S3_DIR" "$WBIN"; then
+            export CLOUDAI_TEST_S3_ENV=$S3_DIR/env
+            say "SeaweedFS S3 gateway on $(sed -n 's/^S3_ENDPOINT=//p' "$S3_DIR/env"), bucket cloudai-test"
+        else
+            say "SeaweedFS did not start: S3 tests start their own or skip"
+            tail -5 "$S3_DIR/weed.log" >&2
         fi
     fi
 fi

@@ -1,0 +1,204 @@
+/* tier.c — moving old runs from the local disk to the bucket (tier.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "fsutil.h"
+#include "ids.h"
+#include "log.h"
+#include "objstore.h"
+#include "tier.h"
+#include "upload.h"
+
+#define DAY_MS (86400ull * 1000ull)
+#define BATCH 256
+
+typedef struct tfile {
+    char *name;
+    uint64_t size, stored_at;
+    uint32_t mode;
+    uint8_t sha[32];
+    int remote;
+} tfile;
+
+typedef struct tfiles {
+    tfile *v;
+    size_t n, cap;
+    int oom;
+} tfiles;
+
+static int keep(void *ctx, const file_rec *f)
+{
+    tfiles *l = ctx;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        tfile *nv = realloc(l->v, nc * sizeof *nv);
+        if (!nv) { l->oom = 1; return 1; }
+        l->v = nv;
+        l->cap = nc;
+    }
+    tfile *x = &l->v[l->n];
+    if (!(x->name = strdup(f->file_name))) { l->oom = 1; return 1; }
+    x->size = f->file_size;
+    x->stored_at = f->stored_at;
+    x->mode = f->mode;
+    memcpy(x->sha, f->sha256, 32);
+    x->remote = objstore_is_remote(f->file_path);
+    l->n++;
+    return 0;
+}
+
+int tier_move_run(const config *cfg, meta *m, const task_rec *t, char *err, size_t errcap)
+{
+    tfiles l = {0};
+    meta_query q = {0};
+    file_rec *batch = NULL;
+    char dir[CONFIG_PATH_MAX + 512], aside[CONFIG_PATH_MAX + 128], perr[512];
+    size_t moved = 0;
+    uint64_t bytes = 0, t0 = ids_now_ms();
+    int rc = -1;
+    struct stat st;
+
+    if (!objstore_s3()) {
+        snprintf(err, errcap, "no object store configured ([store] backend = s3)");
+        return -1;
+    }
+    if (upload_task_dir(cfg, t, dir, sizeof dir) < 0) {
+        snprintf(err, errcap, "store path too long");
+        return -1;
+    }
+    if (stat(dir, &st) < 0) return 0;          /* nothing local */
+    q.task_id = t->task_id;
+    if (meta_files_find(m, &q, keep, &l) < 0 || l.oom) {
+        snprintf(err, errcap, l.oom ? "out of memory" : "metadata store unavailable");
+        goto out;
+    }
+    /* 1: every local file into the bucket, verified against its record. */
+    for (size_t i = 0; i < l.n; i++) {
+        if (l.v[i].remote) continue;           /* moved by an interrupted sweep */
+        char fp[8448];
+        int r = objstore_put(cfg, t, dir, l.v[i].name, l.v[i].sha, fp, sizeof fp, perr,
+                             sizeof perr);
+        if (r) {
+            snprintf(err, errcap, "%s: %s%s", l.v[i].name, perr,
+                     r == S3_E_LOCAL ? " (the local copy does not match its record: kept where "
+                                       "it is)" : "");
+            goto out;
+        }
+        moved++;
+        bytes += l.v[i].size;
+    }
+    /* 2: the records name the objects now. */
+    if (!(batch = calloc(BATCH, sizeof *batch))) {
+        snprintf(err, errcap, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < l.n;) {
+        size_t n = 0;
+        for (; i < l.n && n < BATCH; i++) {
+            if (l.v[i].remote) continue;
+            file_rec *f = &batch[n];
+            snprintf(f->task_id, sizeof f->task_id, "%s", t->task_id);
+            snprintf(f->task_name, sizeof f->task_name, "%s", t->task_name);
+            snprintf(f->user_id, sizeof f->user_id, "%s", t->user_id);
+            f->submitted_at = t->submitted_at;
+            snprintf(f->file_name, sizeof f->file_name, "%s", l.v[i].name);
+            if (objstore_file_path(cfg, t, l.v[i].name, f->file_path, sizeof f->file_path) < 0) {
+                snprintf(err, errcap, "%s: object path too long", l.v[i].name);
+                goto out;
+            }
+            f->file_size = l.v[i].size;
+            memcpy(f->sha256, l.v[i].sha, 32);
+            f->mode = l.v[i].mode;
+            f->stored_at = l.v[i].stored_at;
+            n++;
+        }
+        if (n && meta_files_put(m, batch, n, perr, sizeof perr) < 0) {
+            snprintf(err, errcap, "metadata store: %s (the local copy stays)", perr);
+            goto out;
+        }
+    }
+    /* 3: nothing refers to the local copy: out of the tree with one rename
+     * (into .staging, which a restart empties), then removed. */
+    snprintf(aside, sizeof aside, "%s/.staging/.tier-%s", cfg->files_dir, t->task_id);
+    fsutil_rm_rf(aside);
+    if (rename(dir, aside) < 0) {
+        snprintf(err, errcap, "moved to the bucket, but cannot remove %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    fsutil_rm_rf(aside);
+    log_info("tiering: run %s (%s of %s) moved to the object store: %zu files, %llu bytes in %llu ms",
+             t->task_id, t->task_name, t->user_id, moved, (unsigned long long)bytes,
+             (unsigned long long)(ids_now_ms() - t0));
+    rc = 0;
+out:
+    for (size_t i = 0; i < l.n; i++) free(l.v[i].name);
+    free(l.v);
+    free(batch);
+    return rc;
+}
+
+typedef struct due {
+    const config *cfg;
+    uint64_t before;
+    task_rec *v;
+    size_t n, cap;
+    int oom;
+} due;
+
+static int collect(void *ctx, const task_rec *t)
+{
+    due *d = ctx;
+    if (t->status != PROTO_ST_COMPLETED && t->status != PROTO_ST_FAILED &&
+        t->status != PROTO_ST_CANCELLED)
+        return 0;
+    if (!t->output_files) return 0;
+    uint64_t base = t->completed_at ? t->completed_at : t->submitted_at;
+    if (base > d->before) return 0;
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? d->cap * 2 : 16;
+        task_rec *p = realloc(d->v, nc * sizeof *p);
+        if (!p) { d->oom = 1; return 1; }
+        d->v = p;
+        d->cap = nc;
+    }
+    task_rec_init(&d->v[d->n]);
+    if (task_rec_copy(&d->v[d->n], t) < 0) { d->oom = 1; return 1; }
+    d->n++;
+    return 0;
+}
+
+int tier_sweep(const config *cfg, meta *m, uint64_t now_ms, char *err, size_t errcap)
+{
+    meta_query q = {0};
+    int moved = 0, failed = 0;
+    err[0] = 0;
+    if (!objstore_s3() || cfg->archive_after_days <= 0) return 0;
+    uint64_t age = (uint64_t)cfg->archive_after_days * DAY_MS;
+    due d = {cfg, now_ms > age ? now_ms - age : 0, NULL, 0, 0, 0};
+    if (meta_tasks_find(m, &q, collect, &d) < 0 || d.oom) {
+        snprintf(err, errcap, d.oom ? "out of memory" : "metadata store unavailable");
+        moved = -1;
+        goto out;
+    }
+    for (size_t i = 0; i < d.n; i++) {
+        char dir[CONFIG_PATH_MAX + 512];
+        struct stat st;
+        if (upload_task_dir(cfg, &d.v[i], dir, sizeof dir) < 0 || stat(dir, &st) < 0) continue;
+        char why[768];
+        if (tier_move_run(cfg, m, &d.v[i], why, sizeof why) < 0) {
+            /* one run's failure does not hold the others back */
+            if (!err[0]) snprintf(err, errcap, "run %s: %s", d.v[i].task_id, why);
+            failed++;
+            continue;
+        }
+        moved++;
+    }
+out:
+    for (size_t i = 0; i < d.n; i++) task_rec_free(&d.v[i]);
+    free(d.v);
+    if (failed && err[0] && failed > 1)
+        snprintf(err + strlen(err), errcap - strlen(err), " (and %d more runs)", failed - 1);
+    return moved;
+}
