@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "chunk.h"
+#include "fsutil.h"
 #include "cli_input.h"
 #include "hash.h"
 #include "tar.h"
@@ -64,6 +65,129 @@ static int split_spec(const char *spec, char *src, size_t scap, char *dest, size
     memcpy(src, spec, n);
     src[n] = 0;
     if (colon) snprintf(dest, dcap, "%s", colon + 1);
+    return 0;
+}
+
+static int hash_unhex_prefix(const char *hex, uint8_t out[32])
+{
+    char buf[65];
+    memcpy(buf, hex, 64);
+    buf[64] = 0;
+    return hash_unhex(buf, out, 32);
+}
+
+/* ---- files: SHA-256, remembered ------------------------------------------ */
+
+/* Hashing a large file on every submission costs a read of all of it, so
+ * the client remembers the digest of files of 1 MiB and more in
+ * $XDG_CACHE_HOME/cloudai/input-hashes (else ~/.cache/...), keyed by
+ * device, inode, size, mtime and ctime (nanoseconds): any write changes
+ * the ctime, so a remembered digest is of the bytes on disk (as git's
+ * index and restic do). The master checks the SHA-256 of every byte it
+ * receives in any case. CLOUDAI_NO_HASH_CACHE=1 turns it off. */
+#define HASH_CACHE_MIN (1u << 20)
+#define HASH_CACHE_KEEP 4096
+
+static int hash_cache_path(char *out, size_t cap)
+{
+    const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    const char *off = getenv("CLOUDAI_NO_HASH_CACHE");
+    if (off && *off && strcmp(off, "0")) return -1;
+    if (x && *x) snprintf(out, cap, "%s/cloudai/input-hashes", x);
+    else if (home && *home) snprintf(out, cap, "%s/.cache/cloudai/input-hashes", home);
+    else return -1;
+    return 0;
+}
+
+static void hash_key(const struct stat *st, char *out, size_t cap)
+{
+    snprintf(out, cap, "%llu %llu %lld %lld.%09ld %lld.%09ld", (unsigned long long)st->st_dev,
+             (unsigned long long)st->st_ino, (long long)st->st_size,
+             (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+             (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+}
+
+/* 0 with sha filled when remembered, else -1. */
+static int hash_recall(const struct stat *st, uint8_t sha[32])
+{
+    char path[PATH_MAX], key[160], line[320];
+    FILE *f;
+    int rc = -1;
+    if (hash_cache_path(path, sizeof path) < 0 || !(f = fopen(path, "r"))) return -1;
+    hash_key(st, key, sizeof key);
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, key, kl) && line[kl] == ' ' && strlen(line + kl + 1) >= 64 &&
+            hash_unhex_prefix(line + kl + 1, sha) == 0)
+            rc = 0;        /* the last match wins */
+    }
+    fclose(f);
+    return rc;
+}
+
+static void hash_remember(const struct stat *st, const uint8_t sha[32])
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 16], key[160], hx[65], line[320], dev_ino[64];
+    char **keep = NULL;
+    size_t n = 0, cap = 0;
+    FILE *f;
+    if (hash_cache_path(path, sizeof path) < 0) return;
+    hash_key(st, key, sizeof key);
+    hash_hex(sha, 32, hx);
+    snprintf(dev_ino, sizeof dev_ino, "%llu %llu ", (unsigned long long)st->st_dev,
+             (unsigned long long)st->st_ino);
+    if ((f = fopen(path, "r"))) {
+        while (fgets(line, sizeof line, f)) {
+            if (!strncmp(line, dev_ino, strlen(dev_ino))) continue;   /* the file's old entry */
+            if (n == cap) {
+                size_t nc = cap ? cap * 2 : 256;
+                char **nk = realloc(keep, nc * sizeof *nk);
+                if (!nk) break;
+                keep = nk;
+                cap = nc;
+            }
+            if (!(keep[n] = strdup(line))) break;
+            n++;
+        }
+        fclose(f);
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = 0;
+    snprintf(tmp, sizeof tmp, "%s.%ld", path, (long)getpid());
+    if (fsutil_mkdir_p(dir, 0700) == 0 && (f = fopen(tmp, "w"))) {
+        size_t from = n >= HASH_CACHE_KEEP ? n - HASH_CACHE_KEEP + 1 : 0;
+        for (size_t i = from; i < n; i++) fputs(keep[i], f);
+        fprintf(f, "%s %s\n", key, hx);
+        if (fclose(f) == 0) rename(tmp, path);
+        else unlink(tmp);
+    }
+    for (size_t i = 0; i < n; i++) free(keep[i]);
+    free(keep);
+}
+
+static int hash_file(const char *path, task_input *in)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+    if (fd < 0) return -errno;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    close(fd);
+    if ((uint64_t)st.st_size >= HASH_CACHE_MIN && hash_recall(&st, in->sha256) == 0) {
+        in->size = (uint64_t)st.st_size;
+        return 0;
+    }
+    if ((rc = hash_sha256_file(path, in->sha256, &in->size)) < 0) return rc;
+    struct stat after;
+    /* Remembered only if the file did not change while it was read. */
+    if (in->size >= HASH_CACHE_MIN && stat(path, &after) == 0 && after.st_ino == st.st_ino &&
+        after.st_size == st.st_size && after.st_ctim.tv_sec == st.st_ctim.tv_sec &&
+        after.st_ctim.tv_nsec == st.st_ctim.tv_nsec)
+        hash_remember(&st, in->sha256);
     return 0;
 }
 
@@ -198,7 +322,7 @@ int cli_inputs_prepare(const args_list *specs, cli_inputs *out, char *err, size_
                     goto fail;
                 }
             } else {
-                int rc = hash_sha256_file(src, in->sha256, &in->size);
+                int rc = hash_file(src, in);
                 if (rc < 0) {
                     snprintf(err, errcap, "-input %.200s: %s", src, strerror(-rc));
                     goto fail;

@@ -3,6 +3,7 @@
  * the master returns, so this never grows with output sizes. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "table.h"
@@ -36,12 +37,48 @@ static char *safe_dup(const char *s)
     return d;
 }
 
+/* Terminal columns of one code point: 2 for East Asian wide and fullwidth
+ * characters, 0 for combining marks and zero-width ones, else 1 (the
+ * common ranges of Unicode's East_Asian_Width W/F, not a full table). */
+static int cp_width(uint32_t c)
+{
+    if ((c >= 0x0300 && c <= 0x036f) || (c >= 0x1ab0 && c <= 0x1aff) ||
+        (c >= 0x1dc0 && c <= 0x1dff) || (c >= 0x200b && c <= 0x200f) ||
+        (c >= 0x20d0 && c <= 0x20ff) || (c >= 0xfe00 && c <= 0xfe0f) ||
+        (c >= 0xfe20 && c <= 0xfe2f))
+        return 0;
+    if ((c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0x303e) ||
+        (c >= 0x3041 && c <= 0x33ff) || (c >= 0x3400 && c <= 0x4dbf) ||
+        (c >= 0x4e00 && c <= 0x9fff) || (c >= 0xa000 && c <= 0xa4cf) ||
+        (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
+        (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
+        (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
+        (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd))
+        return 2;
+    return 1;
+}
+
 size_t table_width(const char *s)
 {
     size_t w = 0;
-    for (; s && *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
+    const unsigned char *p = (const unsigned char *)s;
+    while (p && *p) {
+        uint32_t c = *p;
+        int k = 1;
+        if (c >= 0xf0 && c < 0xf8) { c &= 0x07; k = 4; }
+        else if (c >= 0xe0) { c &= 0x0f; k = 3; }
+        else if (c >= 0xc0) { c &= 0x1f; k = 2; }
+        int i = 1;
+        for (; i < k && (p[i] & 0xc0) == 0x80; i++)
+            c = c << 6 | (p[i] & 0x3f);
+        if (i < k) {                  /* a cut sequence: one column per byte */
             w++;
+            p++;
+            continue;
+        }
+        w += (size_t)cp_width(c);
+        p += k;
+    }
     return w;
 }
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#define DROP_BEHIND ((size_t)64 << 20)   /* replay: pages given back in steps of this */
 /* Buffered (unsynced) bytes are written out once they pass this. */
 #define JOURNAL_FLUSH_AT (1u << 20)
 
@@ -154,9 +155,18 @@ static int scan(const char *path, int strict, int salvage, journal_rec_cb cb, vo
     }
     off = JOURNAL_HDR_SIZE;
     rep->valid_end = off;
+    /* Read once, front to back: pages behind the scan are given back, so
+     * replaying a snapshot of gigabytes does not hold it all resident. */
+    madvise(map, size, MADV_SEQUENTIAL);
+    size_t dropped = 0;
     while (off < size) {
         const char *why = NULL;
         uint32_t len = 0;
+        if (off - dropped >= DROP_BEHIND) {
+            size_t to = off & ~(size_t)(DROP_BEHIND - 1);
+            madvise(map + dropped, to - dropped, MADV_DONTNEED);
+            dropped = to;
+        }
         if (whole_at(map, size, off, 0, &len, &why)) {
             rep->cur_off = off;
             if (!cb || cb(ctx, map + off + JOURNAL_REC_HDR_SIZE, len) == 0) {

@@ -65,6 +65,8 @@ typedef struct meta_open_report {
     int damaged;           /* anything beyond a torn tail: records may be missing */
     uint64_t lost_bytes;   /* bytes of damaged stretches skipped */
     uint64_t records;      /* intact records replayed */
+    int from_index;        /* the snapshot's state came from snapshot.idx (its records
+                            * checked, not decoded) */
     char text[8192];       /* one event per line */
     FILE *listing;         /* CHECK: if set, one line per record ("file offset op key") */
 } meta_open_report;

@@ -174,7 +174,10 @@ static void maybe_compact(struct mj *mj)
 {
     if (!mj->j || !mj->compact_bytes) return;
     uint64_t size = journal_size(mj->j);
-    if (size < mj->compact_bytes || size < mj->compact_next) return;
+    /* A compaction rewrites the whole store: with a big one, wait for a
+     * journal of an eighth of the snapshot, so a change is rewritten at
+     * most ~8 times over and a start replays at most that much. */
+    if (size < mj->compact_bytes || size < mj->snap_bytes / 8 || size < mj->compact_next) return;
     if (do_compact(mj, NULL, 0) != 0) mj->compact_next = size + mj->compact_bytes;
 }
 
@@ -782,28 +785,72 @@ static int snap_append(journal *s, bson_t *rec, uint64_t *body_off, char *err, s
     return rc;
 }
 
+/* Is doc (framed and validated by the reader) a record of task_id? */
+static int doc_is(const uint8_t *doc, uint32_t len, const char *task_id)
+{
+    bson_t b;
+    bson_iter_t it;
+    return bson_init_static(&b, doc, len) && bson_iter_init_find(&it, &b, "task_id") &&
+           BSON_ITER_HOLDS_UTF8(&it) && !strcmp(bson_iter_utf8(&it, NULL), task_id);
+}
+
+/* Drops what a compaction left out (ref METAREF_NONE): tasks, files,
+ * emptied groups. Cannot fail. */
+static void drop_unreadable(struct mj *mj)
+{
+    for (size_t i = mj->tord.n; i-- > 0;) {
+        struct tnode *n = mj->tord.v[i];
+        if (n->ref != METAREF_NONE) continue;
+        metaidx_map_del(&mj->tasks, n->task_id);
+        metaidx_ord_remove_at(&mj->tord, i);
+        dirty_drop(mj, n);
+        free(n);
+    }
+    for (size_t i = mj->gord.n; i-- > 0;) {
+        struct fgroup *g = mj->gord.v[i];
+        uint32_t k = 0;
+        for (uint32_t x = 0; x < g->n; x++)
+            if (g->ref[x] != METAREF_NONE) g->ref[k++] = g->ref[x];
+        mj->nfiles -= g->n - k;
+        g->n = k;
+        if (k) continue;
+        metaidx_map_del(&mj->groups, g->task_id);
+        metaidx_ord_remove_at(&mj->gord, i);
+        if (g->mixed_time) mj->mixed_time--;
+        group_free(g);
+    }
+}
+
 /* Writes every live record into s (source ssrc) and fills the documents'
  * new places: ntask[i] for tord.v[i], nfile[] for the groups' files in
  * gord order. */
 static int write_snapshot(struct mj *mj, journal *s, int ssrc, uint64_t *ntask, uint64_t *nfile,
-                          char *err, size_t errcap)
+                          size_t *skipped, char *err, size_t errcap)
 {
     bson_t rec = BSON_INITIALIZER, doc;
     metaref_reader r;
     uint64_t body = 0, *off = NULL;
+    uint8_t *keep = NULL;
     size_t fi = 0;
     int rc = 0;
     metaref_reader_init(&r, &mj->src);
-    if (!(off = malloc(FILES_PER_SNAP_REC * sizeof *off))) { rc = META_E_NOMEM; goto out; }
+    if (!(off = malloc(FILES_PER_SNAP_REC * sizeof *off)) || !(keep = malloc(FILES_PER_SNAP_REC))) {
+        rc = META_E_NOMEM;
+        goto out;
+    }
     for (size_t i = 0; i < mj->tord.n && !rc; i++) {
         const struct tnode *n = mj->tord.v[i];
         const uint8_t *dp;
         uint32_t dl;
         bson_t d;
         bson_reinit(&rec);
-        if ((rc = meta_journal_task_doc(mj, n, &r, &dp, &dl)) != 0) {
-            meta_errf(err, errcap, "snapshot: task %s: its stored document is unreadable", n->task_id);
-            break;
+        ntask[i] = METAREF_NONE;
+        /* A document that no longer reads back as this task's (the disk
+         * changed under us) is left out: finds already skip it, and the
+         * snapshot must hold only records a replay accepts. */
+        if (meta_journal_task_doc(mj, n, &r, &dp, &dl) != 0 || !doc_is(dp, dl, n->task_id)) {
+            (*skipped)++;
+            continue;
         }
         BSON_APPEND_UTF8(&rec, "op", "task");
         if (!bson_init_static(&d, dp, dl) || !BSON_APPEND_DOCUMENT(&rec, "doc", &d)) {
@@ -823,21 +870,27 @@ static int write_snapshot(struct mj *mj, journal *s, int ssrc, uint64_t *ntask, 
             bson_reinit(&rec);
             BSON_APPEND_UTF8(&rec, "op", "files");
             BSON_APPEND_ARRAY_BEGIN(&rec, "docs", &arr);
+            size_t kept = 0;
             for (size_t x = 0; x < m && !rc; x++) {
                 const uint8_t *dp;
                 uint32_t dl;
                 bson_t d;
-                if ((rc = metaref_read(&r, g->ref[k + x], &dp, &dl)) != 0) {
-                    meta_errf(err, errcap, "snapshot: a file record of task %s is unreadable", g->task_id);
-                    break;
+                keep[x] = 0;
+                if (metaref_read(&r, g->ref[k + x], &dp, &dl) != 0 || !doc_is(dp, dl, g->task_id)) {
+                    (*skipped)++;
+                    continue;
                 }
-                bson_uint32_to_string((uint32_t)x, &kk, key, sizeof key);
+                bson_uint32_to_string((uint32_t)kept, &kk, key, sizeof key);
                 if (!bson_init_static(&d, dp, dl) || !bson_append_document(&arr, kk, -1, &d)) rc = META_E_NOMEM;
+                keep[x] = 1;
+                kept++;
             }
             if (!bson_append_array_end(&rec, &arr) && !rc) rc = META_E_NOMEM;
-            if (!rc && docs_offsets(&rec, off, m) != 0) rc = META_E_NOMEM;
-            if (!rc) rc = snap_append(s, &rec, &body, err, errcap);
-            for (size_t x = 0; x < m && !rc; x++) nfile[fi++] = metaref_make(ssrc, body + off[x]);
+            if (!rc && docs_offsets(&rec, off, kept) != 0) rc = META_E_NOMEM;
+            if (!rc && kept) rc = snap_append(s, &rec, &body, err, errcap);
+            for (size_t x = 0, y = 0; x < m && !rc; x++)
+                nfile[fi + x] = keep[x] ? metaref_make(ssrc, body + off[y++]) : METAREF_NONE;
+            fi += m;
         }
     }
     for (size_t i = 0; i < mj->workers.cap && !rc; i++) {
@@ -853,6 +906,7 @@ static int write_snapshot(struct mj *mj, journal *s, int ssrc, uint64_t *ntask, 
 out:
     if (rc == META_E_NOMEM) meta_errf(err, errcap, "snapshot: out of memory");
     free(off);
+    free(keep);
     metaref_reader_free(&r);
     bson_destroy(&rec);
     return rc;
@@ -919,8 +973,10 @@ static int do_compact(struct mj *mj, char *err, size_t errcap)
         meta_errf(err, errcap, "%s: %s", mj->stmp, strerror(errno));
         rc = META_E_IO;
     }
-    if (!rc) rc = write_snapshot(mj, s, ssrc, ntask, nfile, err, errcap);
+    size_t skipped = 0;
+    if (!rc) rc = write_snapshot(mj, s, ssrc, ntask, nfile, &skipped, err, errcap);
     if (!rc) snap_size = journal_size(s);
+    if (!rc) mj->snap_bytes = snap_size;
     journal_close(s);
     /* The index of the old snapshot must be gone before the new one is
      * in place (meta_journal_index.c). */
@@ -949,6 +1005,7 @@ static int do_compact(struct mj *mj, char *err, size_t errcap)
         memcpy(g->ref, nfile + fi, g->n * sizeof *nfile);
         fi += g->n;
     }
+    if (skipped) drop_unreadable(mj);
     /* Only the new snapshot and the live journal (until it is swapped) are
      * still referred to... and the live journal no longer is either. */
     metaref_close_except(&mj->src, ssrc, mj->jsrc);
@@ -1309,7 +1366,7 @@ static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_
     /* 1. The base: the snapshot, else the generation before, else what
      * can be read of a damaged snapshot. */
     if (S.exists && mode == META_OPEN_NORMAL && load_index(mj, &jr) == 0) {
-        have_base = 1;
+        have_base = rep->from_index = 1;
         base = jr.gen;
         rep->records += jr.records;
     } else if (S.exists) {
@@ -1410,6 +1467,10 @@ static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_
                 (unsigned)base);
     }
     mj->gen = base;
+    {
+        struct stat st;
+        mj->snap_bytes = stat(mj->spath, &st) == 0 ? (uint64_t)st.st_size : 0;
+    }
     if (mode == META_OPEN_CHECK) {
         /* The fallback generation too: is it there if it is needed? */
         const struct sfile *prev[2] = { &SP, &JP };
@@ -1468,7 +1529,7 @@ meta *meta_open_journal_ex(const char *dir, uint64_t compact_bytes, int mode,
 
     if (!rep) { memset(&tmp, 0, sizeof tmp); rep = &tmp; }
     rep->dropped = rep->lost_bytes = rep->records = 0;
-    rep->damaged = 0;
+    rep->damaged = rep->from_index = 0;
     rep->text[0] = 0;
     if (!dir || !dir[0]) { meta_errf(err, errcap, "journal: no directory"); return NULL; }
     if (mode != META_OPEN_CHECK && mkdir(dir, 0700) < 0 && errno != EEXIST) {

@@ -62,6 +62,7 @@ struct mj {
     uint32_t gen;                 /* of the snapshot and the live journal */
     int stale;                    /* snapshot renamed, journal not yet swapped */
     uint64_t compact_bytes, compact_next;
+    uint64_t snap_bytes;          /* size of the current snapshot */
     size_t mixed_time;            /* groups whose files disagree on time */
     size_t nfiles;                /* file records in all groups */
     metaidx_map tasks, groups, workers, strings;

@@ -184,7 +184,9 @@ static int fetch_once(const incache_src *src, const task_input *in, const char *
         }
         break;
     }
-    if (fsync(o.fd) < 0 || rename(part, blob) < 0) {
+    /* Read-only: attempts hard-link it (a write through a link would
+     * change the cache). */
+    if (fchmod(o.fd, 0444) < 0 || fsync(o.fd) < 0 || rename(part, blob) < 0) {
         snprintf(err, errcap, "cannot keep %s: %s", blob, strerror(errno));
         rc = -1;
         goto out;
@@ -405,8 +407,12 @@ int incache_prepare(const incache_src *src, const task_rec *t, const char *dir, 
         char parent[sizeof to];
         snprintf(parent, sizeof parent, "%s", to);
         *strrchr(parent, '/') = 0;
+        /* A file is hard-linked from the cache when the task cannot
+         * write through the link (no copy of a large input per attempt),
+         * else copied; a directory is extracted. */
         int prc = fsutil_mkdir_p(parent, 0755) < 0 ||
                   (in->is_dir ? extract_blob(blob, to, why, sizeof why)
+                              : (src->link_ok && link(blob, to) == 0) ? 0
                               : copy_file(blob, to, why, sizeof why)) < 0;
         if (lfd >= 0) close(lfd);
         if (prc) {

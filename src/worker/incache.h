@@ -22,6 +22,9 @@ typedef struct incache_src {
     const config *cfg;          /* master_addr, cluster_token, outputs_dir */
     const char *worker_id;
     volatile int *stop;         /* the worker is stopping: give up */
+    int link_ok;                /* a file input may be a hard link to the cache: the
+                                   task cannot write through it (Docker's read-only
+                                   mount; a root worker's read-only bind) */
 } incache_src;
 
 /* Fetches (or finds) every input of t and lays them out under dir (created).

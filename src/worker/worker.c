@@ -650,7 +650,8 @@ static void *task_main(void *arg)
 
     path_of(w, t->stem, ".input", in_dir, sizeof in_dir);
     if (t->rec.ninputs) {
-        incache_src src = { w->cfg, w->id, w->stop };
+        incache_src src = { w->cfg, w->id, w->stop,
+                            !strcmp(runtime_name(w->rt), "docker") || geteuid() == 0 };
         char why[1024];
         if (incache_prepare(&src, &t->rec, in_dir, why, sizeof why) < 0) {
             t->status = PROTO_ST_FAILED;

@@ -7,12 +7,15 @@
  * Prints one JSON line per figure: {"name":...,"value":...,"unit":"records/s"}.
  *
  * -scale T -files-per-task K: the embedded store's cost at size. Builds a
- * store of T tasks (then T*K file records) in a temp dir (in /dev/shm when
- * there is one: building is not what is measured), compacts it, and opens
- * it in a fresh process (this program re-run with -open DIR), which
- * reports the start (replay) time, the RSS the store adds, and the
- * latency of paged listings (median of 21). Costs per task and per file
- * record come from the two sizes (tasks only, then with files).
+ * store of T tasks (then T*K file records, 256 tasks' files per commit) in
+ * a temp dir (/dev/shm for small stores, /var/tmp for big ones, or
+ * META_BENCH_DIR: building is not what is measured), compacts it, and
+ * opens it in a fresh process (this program re-run with -open DIR), which
+ * reports the start time (wall and CPU), the RSS the store adds and the
+ * peak, and the latency of paged listings at random places (p50/p99 of 200,
+ * and the p99 of their own CPU time), then a compaction. Costs per task and
+ * per file record come from the two sizes (tasks only, then with files).
+ * META_BENCH_KEEP=1 keeps the store.
  * usage: meta_bench [-n N] [-mongo URI] [-single-max M]
  *        meta_bench -scale T [-files-per-task K] */
 #include <dirent.h>
@@ -125,22 +128,9 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-#define REPS 21
-/* Median ms of REPS runs of one find. */
-static double find_ms(meta *m, const meta_query *q, int files, size_t *got)
-{
-    double t[REPS];
-    for (int i = 0; i < REPS; i++) {
-        size_t n = 0;
-        double t0 = now_s();
-        if (files) meta_files_find(m, q, (meta_file_cb)count_cb, &n);
-        else meta_tasks_find(m, q, (meta_task_cb)count_cb, &n);
-        t[i] = (now_s() - t0) * 1000;
-        *got = n;
-    }
-    qsort(t, REPS, sizeof t[0], cmp_d);
-    return t[REPS / 2];
-}
+#define REPS 200
+static uint64_t rng = 88172645463325252ull;
+static uint64_t rnd(void) { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng; }
 
 #define NUSERS 100
 static void task_of(task_rec *t, size_t i)
@@ -161,46 +151,95 @@ static void task_of(task_rec *t, size_t i)
     snprintf(t->worker_id, sizeof t->worker_id, "worker-%02zu", i % 16);
 }
 
+/* One kind of paged listing, REPS times at random places (a cursor page
+ * of 100 from a random time, or a random task): p50 and p99 in ms. */
+enum kind { K_TASKS, K_TASKS_USER, K_FILES, K_FILES_USER, K_FILES_OF_TASK, K_TASK_GET };
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Wall p50/p99 and the p99 of the CPU time the listing itself took (on a
+ * loaded machine the wall p99 is mostly time spent descheduled). */
+static void latency(meta *m, enum kind k, size_t ntasks, double *p50, double *p99, double *cpu99, size_t *rows)
+{
+    double t[REPS], c[REPS];
+    task_rec tr;
+    task_rec_init(&tr);
+    *rows = 0;
+    for (int i = 0; i < REPS; i++) {
+        meta_query q = { 0 };
+        size_t n = 0, at = (size_t)(rnd() % (ntasks ? ntasks : 1));
+        char user[16];
+        snprintf(user, sizeof user, "user%03zu", at % NUSERS);
+        q.limit = 100;
+        q.newest_first = 1;
+        q.until = 1700000000000ull + (uint64_t)at * 1000 + 1;
+        if (k == K_TASKS_USER || k == K_FILES_USER) q.user_id = user;
+        task_of(&tr, at);
+        double t0 = now_s(), c0 = cpu_now();
+        switch (k) {
+        case K_TASKS: case K_TASKS_USER: meta_tasks_find(m, &q, (meta_task_cb)count_cb, &n); break;
+        case K_FILES: case K_FILES_USER: meta_files_find(m, &q, (meta_file_cb)count_cb, &n); break;
+        case K_FILES_OF_TASK: {
+            meta_query qt = { 0 };
+            qt.task_id = tr.task_id;
+            meta_files_find(m, &qt, (meta_file_cb)count_cb, &n);
+            break;
+        }
+        case K_TASK_GET: {
+            task_rec o;
+            n = meta_task_get(m, tr.task_id, &o) == 0;
+            if (n) task_rec_free(&o);
+            break;
+        }
+        }
+        t[i] = (now_s() - t0) * 1000;
+        c[i] = (cpu_now() - c0) * 1000;
+        *rows += n;
+    }
+    task_rec_free(&tr);
+    qsort(t, REPS, sizeof t[0], cmp_d);
+    qsort(c, REPS, sizeof c[0], cmp_d);
+    *p50 = t[REPS / 2];
+    *p99 = t[REPS * 99 / 100];
+    *cpu99 = c[REPS * 99 / 100];
+    *rows /= REPS;
+}
+
 /* The child: opens dir, prints its figures as "key value" lines. */
 static int open_child(const char *dir, size_t ntasks)
 {
     char err[512] = "";
-    uint64_t dropped = 0;
     long base = rss_kib("VmRSS:");
     struct rusage r0, r1;
+    meta_open_report rep;
+    memset(&rep, 0, sizeof rep);
     getrusage(RUSAGE_SELF, &r0);
     double t0 = now_s();
-    meta *m = meta_open_journal(dir, 0, &dropped, err, sizeof err);
+    meta *m = meta_open_journal_ex(dir, 0, META_OPEN_NORMAL, &rep, err, sizeof err);
     double dt = now_s() - t0;
     getrusage(RUSAGE_SELF, &r1);
     if (!m) { fprintf(stderr, "meta_bench: open: %s\n", err); return 1; }
     double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
                  (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
-    printf("open_s %.3f\nopen_cpu_s %.3f\nrss_kib %ld\nhwm_kib %ld\n", dt, cpu, rss_kib("VmRSS:") - base,
-           rss_kib("VmHWM:"));
-    meta_query q = { 0 };
-    size_t got = 0;
-    q.limit = 100;
-    q.newest_first = 1;
-    printf("tasks_page_ms %.4f\n", find_ms(m, &q, 0, &got));
-    q.until = 1700000000000ull + (uint64_t)ntasks / 2 * 1000;     /* a page from the middle (cursor) */
-    printf("tasks_page_mid_ms %.4f\n", find_ms(m, &q, 0, &got));
-    q.until = 0;
-    q.user_id = "user042";
-    printf("tasks_page_user_ms %.4f\n", find_ms(m, &q, 0, &got));
-    q.user_id = NULL;
-    printf("files_page_ms %.4f\n", find_ms(m, &q, 1, &got));
-    q.user_id = "user042";
-    printf("files_page_user_ms %.4f\n", find_ms(m, &q, 1, &got));
-    meta_query qt = { 0 };
-    task_rec t;
-    task_rec_init(&t);
-    task_of(&t, ntasks / 3);
-    qt.task_id = t.task_id;
-    printf("files_of_task_ms %.4f\n", find_ms(m, &qt, 1, &got));
-    printf("files_of_task_n %zu\n", got);
-    t0 = now_s();
-    if (meta_compact(m, err, sizeof err) == 0) printf("compact_s %.3f\n", now_s() - t0);
+    printf("open_s %.3f\nopen_cpu_s %.3f\nrss_kib %ld\nhwm_kib %ld\nfrom_index %d\n", dt, cpu,
+           rss_kib("VmRSS:") - base, rss_kib("VmHWM:"), rep.from_index);
+    static const char *names[] = { "tasks_page", "tasks_page_user", "files_page", "files_page_user",
+                                   "files_of_task", "task_get" };
+    for (int k = 0; k <= K_TASK_GET; k++) {
+        double p50, p99, c99;
+        size_t rows;
+        latency(m, (enum kind)k, ntasks, &p50, &p99, &c99, &rows);
+        printf("%s_p50_ms %.4f\n%s_p99_ms %.4f\n%s_cpu99_ms %.4f\n%s_rows %zu\n", names[k], p50, names[k], p99,
+               names[k], c99, names[k], rows);
+    }
+    if (!getenv("META_BENCH_NO_COMPACT")) {
+        t0 = now_s();
+        if (meta_compact(m, err, sizeof err) == 0) printf("compact_s %.3f\n", now_s() - t0);
+    }
     fflush(stdout);
     meta_close(m);
     return 0;
@@ -211,6 +250,7 @@ static int run_child(const char *self, const char *dir, size_t ntasks, double *o
                      char *out, size_t cap)
 {
     char cmd[1024], line[256];
+    (void)0;
     snprintf(cmd, sizeof cmd, "'%s' -open '%s' %zu", self, dir, ntasks);
     FILE *p = popen(cmd, "r");
     size_t l = 0;
@@ -233,18 +273,46 @@ static void emitv(const char *name, double v, const char *unit)
     fflush(stdout);
 }
 
+static double loadavg1(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f && fscanf(f, "%lf", &l) != 1) l = -1;
+    if (f) fclose(f);
+    return l;
+}
+
+/* The fallback generation is not what is measured, and costs space. */
+static void drop_prev(const char *dir)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/snapshot.prev", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/journal.prev", dir);
+    unlink(p);
+}
+
+#define TASKS_PER_PUT 256   /* file records of this many tasks per commit while building */
+
 static int scale(const char *self, size_t ntasks, size_t per_task)
 {
-    char dir[] = "/dev/shm/meta_scale.XXXXXX", err[512] = "", a[2048], b[2048];
+    char dir[64], err[512] = "", a[4096], b[4096];
     uint64_t dropped = 0;
     double open_a = 0, rss_a = 0, open_b = 0, rss_b = 0;
     int rc = 1;
+    /* Small stores in /dev/shm (building is not what is measured); a big
+     * one (gigabytes of snapshot) on disk, or META_BENCH_DIR. */
+    const char *base = getenv("META_BENCH_DIR");
+    if (!base) base = ntasks * per_task > 2000000 ? "/var/tmp" : "/dev/shm";
+    snprintf(dir, sizeof dir, "%s/meta_scale.XXXXXX", base);
     if (!mkdtemp(dir)) {
-        memcpy(dir, "/tmp/meta_scale.XXXXXX", sizeof "/tmp/meta_scale.XXXXXX");
+        snprintf(dir, sizeof dir, "/tmp/meta_scale.XXXXXX");
         if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
     }
+    fprintf(stderr, "meta_bench: store in %s (load %.1f)\n", dir, loadavg1());
     meta *m = meta_open_journal(dir, 0, &dropped, err, sizeof err);
-    file_rec *f = calloc(per_task ? per_task : 1, sizeof *f);
+    size_t batch = per_task * TASKS_PER_PUT;
+    file_rec *f = calloc(batch ? batch : 1, sizeof *f);
     task_rec t;
     task_rec_init(&t);
     if (!m || !f || task_rec_set_command(&t, "python train.py --epochs 10 --out /output") != 0) goto out;
@@ -258,13 +326,15 @@ static int scale(const char *self, size_t ntasks, size_t per_task)
     fprintf(stderr, "meta_bench: %zu tasks built in %.1f s\n", ntasks, now_s() - t0);
     meta_close(m);
     m = NULL;
+    drop_prev(dir);
     if (run_child(self, dir, ntasks, &open_a, &rss_a, a, sizeof a) != 0) goto out;
     if (!(m = meta_open_journal(dir, 0, &dropped, err, sizeof err))) goto out;
     t0 = now_s();
+    size_t nf = 0;
     for (size_t i = 0; i < ntasks && per_task; i++) {
         task_of(&t, i);
         for (size_t k = 0; k < per_task; k++) {
-            file_rec *r = &f[k];
+            file_rec *r = &f[nf++];
             snprintf(r->task_id, sizeof r->task_id, "%s", t.task_id);
             snprintf(r->user_id, sizeof r->user_id, "%s", t.user_id);
             snprintf(r->task_name, sizeof r->task_name, "%s", t.task_name);
@@ -277,34 +347,51 @@ static int scale(const char *self, size_t ntasks, size_t per_task)
             r->stored_at = t.completed_at;
             for (int x = 0; x < 32; x++) r->sha256[x] = (uint8_t)(i * 7 + k * 13 + (size_t)x);
         }
-        if (meta_files_put(m, f, per_task, err, sizeof err) != 0) goto out;
+        if (nf == batch || i + 1 == ntasks) {
+            if (meta_files_put(m, f, nf, err, sizeof err) != 0) goto out;
+            nf = 0;
+        }
     }
+    fprintf(stderr, "meta_bench: %zu file records put in %.1f s (load %.1f)\n", ntasks * per_task,
+            now_s() - t0, loadavg1());
+    t0 = now_s();
     if (meta_compact(m, err, sizeof err) != 0) goto out;
-    fprintf(stderr, "meta_bench: %zu file records built in %.1f s\n", ntasks * per_task, now_s() - t0);
+    fprintf(stderr, "meta_bench: compacted in %.1f s\n", now_s() - t0);
     meta_close(m);
     m = NULL;
+    drop_prev(dir);
+    double load0 = loadavg1();
     if (run_child(self, dir, ntasks, &open_b, &rss_b, b, sizeof b) != 0) goto out;
     fprintf(stderr, "meta_bench: %zu tasks only:\n%s", ntasks, a);
     fprintf(stderr, "meta_bench: %zu tasks, %zu file records:\n%s", ntasks, ntasks * per_task, b);
     double per_t = rss_a * 1024 / (double)ntasks;
     double per_f = per_task ? (rss_b - rss_a) * 1024 / (double)(ntasks * per_task) : 0;
+    emitv("meta_scale_loadavg", (load0 + loadavg1()) / 2, "load");
     emitv("meta_scale_rss_per_task", per_t, "bytes");
     emitv("meta_scale_rss_per_file", per_f, "bytes");
     emitv("meta_scale_rss", rss_b / 1024, "MiB");
     emitv("meta_scale_open_cpu", open_b, "s");
-    /* Linear projections to 1M tasks / 10M file records. */
+    /* Linear projections to 1M tasks / 10M file records (the quick size). */
     emitv("meta_scale_rss_at_10M_files", (per_t * 1e6 + per_f * 1e7) / 1048576.0, "MiB");
     double per_rec_s = open_b / (double)(ntasks + ntasks * per_task);
     emitv("meta_scale_open_cpu_at_10M_files", per_rec_s * 11e6, "s");
-    const char *keys[] = { "open_s", "tasks_page_ms", "tasks_page_mid_ms", "tasks_page_user_ms", "files_page_ms",
-                           "files_page_user_ms", "files_of_task_ms", "compact_s" };
+    const char *keys[] = { "open_s", "hwm_kib", "from_index", "tasks_page_p50_ms", "tasks_page_p99_ms",
+                           "tasks_page_user_p50_ms", "tasks_page_user_p99_ms", "files_page_p50_ms",
+                           "files_page_p99_ms", "files_page_user_p50_ms", "files_page_user_p99_ms",
+                           "files_of_task_p50_ms", "files_of_task_p99_ms", "task_get_p50_ms",
+                           "task_get_p99_ms", "compact_s", "tasks_page_cpu99_ms", "tasks_page_user_cpu99_ms",
+                           "files_page_cpu99_ms", "files_page_user_cpu99_ms", "files_of_task_cpu99_ms",
+                           "task_get_cpu99_ms" };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const char *p = strstr(b, keys[i]);
         char name[96];
         if (!p) continue;
+        if (i == 0 && p > b && p[-1] != '\n') p = strstr(p + 1, keys[i]);
+        if (!p) continue;
         snprintf(name, sizeof name, "meta_scale_%s", keys[i]);
-        emitv(name, strtod(p + strlen(keys[i]) + 1, NULL), strstr(keys[i], "_ms") ? "ms" : "s");
-        if (i == 0) emitv("meta_scale_open_wall_at_10M_files", strtod(p + 7, NULL) / (double)(ntasks + ntasks * per_task) * 11e6, "s");
+        double v = strtod(p + strlen(keys[i]) + 1, NULL);
+        emitv(name, v, strstr(keys[i], "_ms") ? "ms" : strstr(keys[i], "kib") ? "KiB" : i == 2 ? "bool" : "s");
+        if (i == 0) emitv("meta_scale_open_wall_at_10M_files", v / (double)(ntasks + ntasks * per_task) * 11e6, "s");
     }
     rc = 0;
 out:

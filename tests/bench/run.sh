@@ -17,7 +17,7 @@
 # took over 10% of a core, or steal over 2%.
 #
 #   BENCH_QUICK=1     smaller data (128 MiB, 2,000 files/tasks), < 3 minutes
-#   BENCH_ONLY=LIST   comma list of: transfer,memory,sched,docker,netns,meta,s3
+#   BENCH_ONLY=LIST   comma list of: transfer,memory,sched,docker,netns,meta,web,s3
 #   BENCH_JSON=FILE   where the results go (default ./bench-results.json)
 #   BENCH_PAIRS=N     interleaved pairs per transfer comparison (default 5, quick 3)
 #
@@ -30,7 +30,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BIN=$ROOT/build/rel
 QUICK=${BENCH_QUICK:-0}
-ONLY=${BENCH_ONLY:-transfer,memory,sched,docker,netns,meta,s3}
+ONLY=${BENCH_ONLY:-transfer,memory,sched,docker,netns,meta,web,s3}
 JSON=${BENCH_JSON:-$ROOT/bench-results.json}
 IMAGE=cloudai-test:latest
 MiB=$((1024 * 1024))
@@ -541,35 +541,105 @@ if want meta; then
                 *) row "metadata: $n ($NSMALL files)" "$v" "$u" "" "" 1 ;;
             esac
         done < "$TMP/meta.out"
-        # The embedded store at size (tests/bench/meta_bench.c -scale): built
-        # in /dev/shm, opened by a fresh process; projections are linear.
-        NSCALE=$([ "$QUICK" = 1 ] && echo 20000 || echo 100000)
+        # The embedded store at size (tests/bench/meta_bench.c -scale): 1M
+        # tasks + 10M file records (BENCH_QUICK: 20k + 200k, with linear
+        # projections to the full size), built, compacted, then opened by a
+        # fresh process that measures its start, its RSS and paged listings
+        # at random places (p50/p99 of 200; cpu99 = the CPU the listing
+        # itself took, as a loaded machine's wall p99 is mostly time spent
+        # descheduled). The load columns say how busy the machine was.
+        NSCALE=$([ "$QUICK" = 1 ] && echo 20000 || echo 1000000)
         mark_begin
-        (cd "$TMP" && timeout 900 "$TMP/bin/meta_bench" -scale "$NSCALE" -files-per-task 10) \
+        (cd "$TMP" && timeout 3600 "$TMP/bin/meta_bench" -scale "$NSCALE" -files-per-task 10) \
             > "$TMP/scale.out" 2> "$TMP/scale.err" ||
             { log "  (metadata scale: meta_bench -scale failed)"; sed 's/^/    /' "$TMP/scale.err" >&2; }
         mark_end
         sv() { sed -n "s/.*\"name\":\"$1\",\"value\":\([0-9.eE+-]*\).*/\1/p" "$TMP/scale.out"; }
         F=$((NSCALE * 10))
+        S="$NSCALE tasks + $F files"
         if [ -s "$TMP/scale.out" ]; then
+            row "metadata: store RSS after start, $S" "$(sv meta_scale_rss)" MiB target 1024 0
             row "metadata: store RSS per task (journal)" "$(sv meta_scale_rss_per_task)" bytes "" "" 0
             row "metadata: store RSS per file record (journal)" "$(sv meta_scale_rss_per_file)" bytes "" "" 0
-            row "metadata: store RSS, $NSCALE tasks + $F files" "$(sv meta_scale_rss)" MiB "" "" 0
-            row "metadata: start (replay) CPU, $NSCALE tasks + $F files" "$(sv meta_scale_open_cpu)" s "" "" 0
-            row "metadata: RSS projected to 1M tasks + 10M files" "$(sv meta_scale_rss_at_10M_files)" MiB target 1024 0
-            row "metadata: start CPU projected to 1M tasks + 10M files" "$(sv meta_scale_open_cpu_at_10M_files)" s target 10 0
-            row "metadata: page of 100 newest tasks, $NSCALE tasks" "$(sv meta_scale_tasks_page_ms)" ms target 50 0
-            row "metadata: page of 100 tasks of one user (1%)" "$(sv meta_scale_tasks_page_user_ms)" ms target 50 0
-            row "metadata: page of 100 newest files, $F files" "$(sv meta_scale_files_page_ms)" ms target 50 0
-            row "metadata: compaction (write lock held), $F files" "$(sv meta_scale_compact_s)" s "" "" 0
+            row "metadata: peak RSS while starting, $S" "$(awk -v k="$(sv meta_scale_hwm_kib)" 'BEGIN { printf "%.1f", k / 1024 }')" MiB "" "" 0
+            row "metadata: start (open) wall time, $S" "$(sv meta_scale_open_s)" s target 10 0
+            row "metadata: start (open) CPU time, $S" "$(sv meta_scale_open_cpu)" s target 10 0
+            if [ "$QUICK" = 1 ]; then
+                row "metadata: RSS projected to 1M tasks + 10M files" "$(sv meta_scale_rss_at_10M_files)" MiB target 1024 0
+                row "metadata: start CPU projected to 1M tasks + 10M files" "$(sv meta_scale_open_cpu_at_10M_files)" s target 10 0
+            fi
+            for q in "tasks_page:page of 100 tasks at a random cursor" \
+                     "tasks_page_user:page of 100 tasks of one user (1%)" \
+                     "files_page:page of 100 files at a random cursor" \
+                     "files_page_user:page of 100 files of one user" \
+                     "files_of_task:files of a random task (10)" \
+                     "task_get:one task by id"; do
+                k=${q%%:*}; what=${q#*:}
+                row "metadata: $what, p50" "$(sv "meta_scale_${k}_p50_ms")" ms target 50 0
+                row "metadata: $what, p99" "$(sv "meta_scale_${k}_p99_ms")" ms target 50 0
+                row "metadata: $what, CPU p99" "$(sv "meta_scale_${k}_cpu99_ms")" ms target 50 0
+            done
+            row "metadata: compaction (write lock held), $S" "$(sv meta_scale_compact_s)" s "" "" 0
         fi
     else
         log "  (metadata: tests/bench/meta_bench.c not present; skipped)"
     fi
 fi
+# --- 7. the web page: a 50,000-file run opened in headless Chromium --------
+# Chromium's own clock (tests/integration/web_drive.js perf): first
+# contentful paint, and the first frame that shows the run's file rows
+# (the run view fetched its 50,000 file records and rendered the visible
+# part of its tree). Each sample is a fresh navigation.
+if want web; then
+    CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+    if [ -n "$CHROME" ] && command -v node >/dev/null 2>&1; then
+        NWEB=50000
+        d=$TMP/web; mkdir -p "$d"
+        printf '[http]\nlisten = 127.0.0.1:0\n' > "$d/cfg.ini"
+        "$BIN/master" -listen 127.0.0.1:0 -files "$d/files" -meta "$d/meta" -config "$d/cfg.ini" \
+            --no-console > "$d/master.out" 2> "$d/master.log" &
+        WMPID=$!; PIDS="$PIDS $WMPID"
+        for _ in $(seq 200); do grep -q '^master http on' "$d/master.out" && break; sleep 0.05; done
+        WMADDR=$(sed -n 's/^master listening on \([^ ]*\).*/\1/p' "$d/master.out")
+        WHADDR=$(sed -n 's/^master http on \([^ ]*\).*/\1/p' "$d/master.out")
+        "$BIN/worker" -master "$WMADDR" -id wweb -runtime process -outputs "$d/out" -cpu 2 -mem 8g \
+            > "$d/w.log" 2>&1 &
+        PIDS="$PIDS $!"
+        for _ in $(seq 200); do grep -q "registered with master" "$d/w.log" && break; sleep 0.05; done
+        # 50 directories of 1,000 files each.
+        WID=$("$BIN/cloudai" -master "$WMADDR" task cloudai-test:latest -name web-50k -json -cmd \
+            "awk 'BEGIN { for (i = 0; i < 50; i++) system(sprintf(\"mkdir -p d%02d\", i));
+                          for (i = 1; i <= $NWEB; i++) { f = sprintf(\"d%02d/part-%d.txt\", i % 50, i); print i > f; close(f) } }'" |
+            sed -n 's/.*"task_id":"\([^"]*\)".*/\1/p')
+        for _ in $(seq 1200); do
+            "$BIN/cloudai" -master "$WMADDR" tasks -task "$WID" --json 2>/dev/null | grep -q '"status":"completed"' && break
+            sleep 0.25
+        done
+        nf=$("$BIN/cloudai" -master "$WMADDR" tasks -task "$WID" --json 2>/dev/null | sed -n 's/.*"output_files":\([0-9]*\).*/\1/p')
+        if [ "${nf:-0}" -ge "$NWEB" ]; then
+            mark_begin
+            timeout 300 node "$ROOT/tests/integration/web_drive.js" "$CHROME" perf "http://$WHADDR" "$WID" 5 \
+                > "$d/perf.out" 2>&1
+            mark_end
+            awk '$1 == "sample" { print $2 }' "$d/perf.out" > "$TMP/s.fcp"
+            awk '$1 == "sample" { print $3 }' "$d/perf.out" > "$TMP/s.rows"
+            if [ -s "$TMP/s.rows" ]; then
+                rowS "web: first contentful paint, $NWEB-file run" "$TMP/s.fcp" ms "" "" 0
+                rowS "web: run view with its files rendered, $NWEB-file run" "$TMP/s.rows" ms "" "" 0
+            else
+                log "  (web: no samples)"; sed 's/^/    /' "$d/perf.out" >&2
+            fi
+        else
+            log "  (web: the $NWEB-file task did not complete: ${nf:-0} files)"; tail -5 "$d/w.log" >&2
+        fi
+        kill "$WMPID" 2>/dev/null
+    else
+        log "  (web: no chromium or node; skipped)"
+    fi
+fi
 log "  (Slurm: not installed; the Slurm peer comparison is skipped)"
 
-# --- 7. object store (SeaweedFS's S3 gateway on loopback) ---------------------
+# --- 8. object store (SeaweedFS's S3 gateway on loopback) ---------------------
 # Our S3 client (the master's, through tests/tools/s3tool: SigV4, SHA-256
 # checksum sent on PUT and checked on GET, multipart in 16 MiB parts) vs
 # curl --aws-sigv4 moving the same bytes (one PUT, no checksum), then the

@@ -44,6 +44,7 @@ else
     skip "inputs on docker: no Docker or no image"
 fi
 FILES=$T/m/files
+export XDG_CACHE_HOME=$T/xdg        # the client's remembered file hashes
 metric() { curl -s -H "Authorization: Bearer root-secret" "$H/metrics" |
     sed -n "s/^$1 \([0-9]*\)$/\1/p"; }
 
@@ -107,6 +108,18 @@ check "inputs: the master stored the 20 MiB input once (one 'stored' log line)" 
 check "inputs: the blob is content-addressed on the master" \
     test -f "$FILES/.inputs/sha256/$(echo "$BIG" | cut -c1-2)/$(echo "$BIG" | cut -c3-)"
 check "inputs: the submit banner lists the inputs" grep -q 'Inputs:       /input/cfg/big.bin' "$T/again.out"
+check "inputs: the client remembers the 20 MiB file's hash (no re-read next time)" \
+    grep -q " $BIG\$" "$T/xdg/cloudai/input-hashes"
+# A changed file (same size, same second) is hashed again, never taken for the old one.
+cp "$T/big.bin" "$T/big2.bin"
+cai task $IMG -input "$T/big2.bin" -cmd true >/dev/null 2>&1
+printf 'CHANGED' | dd of="$T/big2.bin" bs=1 seek=1000 conv=notrunc 2>/dev/null
+B2S=$(sha_of "$T/big2.bin")
+C2=$(submit dispatch w-proc $IMG -name changed -input "$T/big2.bin" -cmd 'sha256sum "$INPUT_DIR/big2.bin" | cut -d" " -f1 > "$OUTPUT_DIR/sum"')
+if [ -n "$C2" ] && wait_final "$C2" 60; then
+    want_eq "inputs: a file changed in place is sent as it is now" \
+        "$(cat "$(task_dir "$FILES/alice/changed" "$C2")/sum" 2>/dev/null)" "$B2S"
+else not_ok "inputs: a file changed in place is sent as it is now"; fi
 
 # Provenance: tasks --json and the HTTP API list every input with its sha256.
 task_json "$P" >"$T/p.json"

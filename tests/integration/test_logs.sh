@@ -12,7 +12,9 @@
 #    in the task's notes;
 #  - a master restart while a task writes (the worker reconnects and resumes
 #    by offset): every line once, in order;
-#  - `logs -f` of a finished task prints it and ends at once.
+#  - `logs -f` of a finished task prints it and ends at once;
+#  - GET /api/tasks/ID/log?follow=1: server-sent events while the task
+#    runs, its exit code at the end, resumed by Last-Event-ID; ?tail=N.
 . tests/integration/lib.sh
 IMG=cloudai-test:latest
 
@@ -20,6 +22,8 @@ write_config "$T/cfg.ini"
 cat >>"$T/cfg.ini" <<EOF
 [storage]
 max_log_bytes = 6MiB
+[http]
+listen = 127.0.0.1:0
 EOF
 
 # The live task: 15 lines (and 15 on stderr) at 0.2 s, then waits (at most
@@ -101,12 +105,39 @@ big_test() { # RUNTIME
     fi
 }
 
+# The same over HTTP: server-sent events while the task runs (ordering by
+# a gate, as above), resumed by Last-Event-ID without duplicates; ?tail=N.
+sse_test() {
+    id=$(submit task $IMG -name sse -cmd 'echo "s 1"; echo "s 2" >&2; n=0; while [ ! -f "$OUTPUT_DIR/go" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; rm -f "$OUTPUT_DIR/go"; echo "s 3"; exit 4') ||
+        { not_ok "sse: task submitted"; return; }
+    curl -sN --max-time 120 "http://$HADDR/api/tasks/$id/log?follow=1" >"$T/sse.out" 2>/dev/null &
+    cpid=$!
+    if wait_for "grep -q '^data: s 2\$' '$T/sse.out'" 60; then
+        want_eq "sse: lines arrive while the task runs" "$(tfield "$id" status)" running
+    else
+        not_ok "sse: lines arrive while the task runs"
+    fi
+    for d in "$T/w-proc.outputs/$id".*; do [ -d "$d" ] && touch "$d/go"; done
+    wait "$cpid"
+    want_eq "sse: every line once, in order" "$(sed -n 's/^data: \(s [0-9]\)$/\1/p' "$T/sse.out" | tr '\n' ' ')" "s 1 s 2 s 3 "
+    check "sse: log events carry their offset as id" grep -q '^id: 8$' "$T/sse.out"
+    check "sse: the stream ends with the task's exit code" grep -q '^data: {"status":"[a-z]*","exit_code":4,' "$T/sse.out"
+    curl -sN --max-time 30 -H 'Last-Event-ID: 8' "http://$HADDR/api/tasks/$id/log?follow=1" >"$T/sse2.out" 2>/dev/null
+    want_eq "sse: Last-Event-ID resumes after what was seen" "$(sed -n 's/^data: \(s [0-9]\)$/\1/p' "$T/sse2.out" | tr '\n' ' ')" "s 3 "
+    want_eq "http: the whole log" "$(curl -s "http://$HADDR/api/tasks/$id/log" | tr '\n' ' ')" "s 1 s 2 s 3 "
+    want_eq "http: ?tail=4 is its last 4 bytes" "$(curl -s "http://$HADDR/api/tasks/$id/log?tail=4")" "s 3"
+    want_eq "http: a bad follow value is 400" \
+        "$(curl -s -o /dev/null -w '%{http_code}' "http://$HADDR/api/tasks/$id/log?follow=yes")" 400
+}
+
 start_master m -config "$T/cfg.ini" || { not_ok "master starts"; exit 1; }
 ADDR=$MADDR
+HADDR=$(sed -n 's/^master http on \([^ ]*\).*/\1/p' "$T/m.out" | head -n 1)
 start_worker w-proc -runtime process -cpu 4 -mem 4g -config "$T/cfg.ini" ||
     { not_ok "process worker registers"; exit 1; }
 live_test process w-proc
 big_test process
+sse_test
 
 # Resume after a reconnect: the master restarts while the task writes.
 RES_CMD='i=0; while [ $i -lt 40 ]; do echo "n $i"; i=$((i+1)); sleep 0.1; done; n=0; while [ ! -f "$OUTPUT_DIR/go" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; rm -f "$OUTPUT_DIR/go"; echo "n 40"'

@@ -73,7 +73,7 @@ curl -s "http://$HADDR/api/whoami" | grep -q '"open":true' && ok "whoami says op
 mkdir -p "$ROOT/build"
 shot() {
     rm -f "$ROOT/build/web-$1.png"
-    chrome --window-size=1280,900 --screenshot="$ROOT/build/web-$1.png" "$2" >/dev/null
+    chrome --window-size=1200,800 --screenshot="$ROOT/build/web-$1.png" "$2" >/dev/null
     if [ -s "$ROOT/build/web-$1.png" ]; then ok "screenshot at build/web-$1.png"
     else not_ok "screenshot at build/web-$1.png"; sed 's/^/# /' "$T/chrome.err" | tail -20; fi
 }

@@ -53,7 +53,26 @@ async function main() {
   const { targetId } = await send('Target.createTarget', { url: 'about:blank' });
   session = (await send('Target.attachToTarget', { targetId, flatten: true })).sessionId;
   await send('Page.enable', {}, session);
-  if (scenario === 'signin') {
+  if (scenario === 'perf') {
+    // make bench: load #/runs/ID N times; Chromium's own clock (Paint
+    // Timing's first-contentful-paint, and performance.now() at the first
+    // animation frame that shows a file row) gives "sample FCP_MS ROWS_MS".
+    const [id, n] = args;
+    await send('Page.addScriptToEvaluateOnNewDocument', { source: `(() => {
+      const tick = () => { if (document.querySelector('.frow')) window.__rows = performance.now(); else requestAnimationFrame(tick); };
+      requestAnimationFrame(tick);
+    })();` }, session);
+    for (let i = 0; i < Number(n || 5); i++) {
+      await send('Page.navigate', { url: 'about:blank' }, session);
+      await send('Page.navigate', { url: base + '/#/runs/' + id }, session);
+      const good = await until('window.__rows > 0', 60000);
+      if (!good) { console.log('not ok - the run view rendered its files'); failed++; break; }
+      const r = await js(`JSON.stringify({ fcp: (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime || 0, rows: window.__rows, n: document.querySelectorAll('.frow').length })`);
+      const v = JSON.parse(r);
+      console.log(`sample ${v.fcp.toFixed(1)} ${v.rows.toFixed(1)} ${v.n}`);
+    }
+    if (!failed) console.log('ok - the run view rendered its files each time');
+  } else if (scenario === 'signin') {
     const [good] = args;
     await send('Page.navigate', { url: base + '/' }, session);
     await check('the sign-in form shows', vis('signin'));

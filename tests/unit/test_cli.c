@@ -279,6 +279,10 @@ static void test_table_alignment(void)
     const char *h[] = {"X"};
     T_CHECK(table_new(0, h) == NULL);
     T_EQ_INT(table_width("h\xc3\xa9"), 2);
+    /* Terminal columns: CJK is two wide, a combining accent none. */
+    T_EQ_INT(table_width("\xe6\xa8\xa1\xe5\x9e\x8b-\xe8\xae\xad\xe7\xbb\x83"), 9);
+    T_EQ_INT(table_width("e\xcc\x81"), 1);
+    T_EQ_INT(table_width("\xe4\xb8"), 2);
 }
 
 static void test_size_format(void)
