@@ -6,6 +6,7 @@
 #include "ids.h"
 #include "proto.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -400,6 +401,37 @@ static size_t glob_char(const char *s, uint32_t *cp)
     return k;
 }
 
+/* [:name:] in a bracket: ASCII classes, as fnmatch in the C locale and
+ * the MongoDB backend's regex; 1 match, 0 no match, -1 not a class name. */
+static int glob_named_class(const char *name, size_t n, uint32_t c)
+{
+    static const char *const names[] = {"alnum", "alpha", "blank", "cntrl", "digit", "graph",
+                                         "lower", "print", "punct", "space", "upper", "xdigit"};
+    size_t k;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (strlen(names[k]) == n && !memcmp(names[k], name, n))
+            break;
+    if (k == sizeof names / sizeof names[0])
+        return -1;
+    if (c >= 0x80)
+        return 0;
+    int ch = (int)c;
+    switch (k) {
+    case 0: return isalnum(ch) != 0;
+    case 1: return isalpha(ch) != 0;
+    case 2: return ch == ' ' || ch == '\t';
+    case 3: return iscntrl(ch) != 0;
+    case 4: return isdigit(ch) != 0;
+    case 5: return isgraph(ch) != 0;
+    case 6: return islower(ch) != 0;
+    case 7: return isprint(ch) != 0;
+    case 8: return ispunct(ch) != 0;
+    case 9: return isspace(ch) != 0;
+    case 10: return isupper(ch) != 0;
+    default: return isxdigit(ch) != 0;
+    }
+}
+
 /* Matches one character against the bracket expression at p (just past
  * '['); *end gets the position after ']'. -1 if the bracket never closes
  * (then '[' is an ordinary character, as in fnmatch). */
@@ -413,6 +445,15 @@ static int glob_class(const char *p, uint32_t c, const char **end)
     const char *first = p;
     while (*p && (*p != ']' || p == first)) {
         uint32_t lo, hi;
+        const char *e;
+        if (p[0] == '[' && p[1] == ':' && (e = strstr(p + 2, ":]"))) {
+            int m = glob_named_class(p + 2, (size_t)(e - p - 2), c);
+            if (m >= 0) {
+                hit |= m;
+                p = e + 2;
+                continue;
+            }
+        }
         if (*p == '\\' && p[1])
             p++;
         p += glob_char(p, &lo);

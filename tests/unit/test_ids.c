@@ -1,6 +1,8 @@
 /* test_ids.c — task ids (uniqueness in and across processes), auto names,
  * the sanitiser, time formats and parsers, sizes, globs. */
 #include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -290,6 +292,32 @@ static void test_glob(void)
     T_EQ_INT(ids_glob("a\\*", "ab"), 0);
     T_EQ_INT(ids_glob("*a*b*c", "xxaxxbxxc"), 1);
     T_EQ_INT(ids_glob("[ab", "[ab"), 1);
+    T_EQ_INT(ids_glob("[[:upper:]]*", "Train"), 1);
+    T_EQ_INT(ids_glob("[[:upper:]]*", "train"), 0);
+    T_EQ_INT(ids_glob("x[[:digit:]_]", "x_"), 1);
+    T_EQ_INT(ids_glob("b[]-]c", "b]c"), 1);
+    T_EQ_INT(ids_glob("b[!]]c", "b]c"), 0);
+    T_EQ_INT(ids_glob("b[!]]c", "bxc"), 1);
+    /* A trailing backslash matches itself (fnmatch matches nothing; the
+     * MongoDB backend's regex takes it literally, and so does this). */
+    T_EQ_INT(ids_glob("\\", "\\"), 1);
+    /* Otherwise the same answers as fnmatch(3) over ASCII. */
+    {
+        static const char *pats[] = {"a.b", "x[1]", "x\\[1]", "*", "?", "train-?", "tr*ain",
+                                     "a\\*b", "a[.+]b", "a[!.]b", "a[^x]b", "[a-c]*", "b[]-]c",
+                                     "b[!]]c", "[[:upper:]]*", "[[:digit:]]", "*[", "x[", "[]",
+                                     "[!]", "a[", "back\\\\slash", "*a*b*"};
+        static const char *names[] = {"a.b", "axb", "x1", "x[1]", "train-1", "train-12", "tr-x-ain",
+                                      "a*b", "a+b", "b]c", "b-c", "Abc", "7", "*[", "x[", "[]",
+                                      "a[", "\\", "back\\slash", "", "ab", "xaxb"};
+        for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++)
+            for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+                int want = fnmatch(pats[i], names[k], 0) == 0;
+                if (ids_glob(pats[i], names[k]) != want)
+                    printf("#   glob '%s' on '%s': fnmatch says %d\n", pats[i], names[k], want);
+                T_EQ_INT(ids_glob(pats[i], names[k]), want);
+            }
+    }
 }
 
 int main(void)
