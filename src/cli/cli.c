@@ -1,5 +1,5 @@
 /* cli.c — verb dispatch, the connection to the master, console line
- * splitting, help, and the one-frame verbs (logs, cancel, pin, unpin). */
+ * splitting, help, and the one-frame verbs (cancel, pin, unpin). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -113,17 +113,16 @@ int cli_request(cli_ctx *c, proto_msg *m)
     return cli_recv(c, m, CLI_REPLY_MS);
 }
 
-/* Verbs that name one task and get one frame back. */
-static int one_task_verb(cli_ctx *c, int argc, char **argv, int cancel)
+/* cancel: one CANCEL frame, one OK back. (logs: cli_logs.c.) */
+static int cancel_verb(cli_ctx *c, int argc, char **argv)
 {
     args_spec specs[] = {CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c)};
     char *pos[CLI_POS_MAX];
     args_result r;
     proto_msg m;
+    char msg[4200] = "";
     int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 1, 1, &r,
-                       cancel ? "cancel TASK_ID" : "logs TASK_ID",
-                       cancel ? "Cancels a queued or running task; its container is stopped."
-                              : "Prints the last output (stdout and stderr) of a task.");
+                       "cancel TASK_ID", "Cancels a queued or running task; its container is stopped.");
     if (rc >= 0)
         return rc;
     if (r.dashdash)
@@ -132,33 +131,16 @@ static int one_task_verb(cli_ctx *c, int argc, char **argv, int cancel)
         return cli_usage_error(c, "'%.20s...' is not a task id", pos[0]);
     if ((rc = cli_connect(c)) != 0)
         return rc;
-    proto_begin(&c->p.wb, cancel ? PROTO_CANCEL : PROTO_GET_LOG, 0);
+    proto_begin(&c->p.wb, PROTO_CANCEL, 0);
     proto_put_str(&c->p.wb, T_TASK_ID, pos[0]);
     if ((rc = cli_request(c, &m)) != 0)
         goto out;
-    if (cancel) {
-        char msg[4200] = "";
-        if (m.type != PROTO_OK) {
-            rc = cli_fail("unexpected %s reply to CANCEL", proto_type_name(m.type));
-            goto out;
-        }
-        proto_str(&m, T_MESSAGE, msg, sizeof msg);
-        printf("%s\n", msg[0] ? msg : "Cancel requested");
-    } else {
-        proto_field f;
-        if (m.type != PROTO_LOG) {
-            rc = cli_fail("unexpected %s reply to GET_LOG", proto_type_name(m.type));
-            goto out;
-        }
-        /* Raw bytes: the log is the task's own output, shown as it was. */
-        if (proto_get(&m, T_LOG_TAIL, &f) == 0 && f.len > 0) {
-            fwrite(f.p, 1, f.len, stdout);
-            if (f.p[f.len - 1] != '\n')
-                fputc('\n', stdout);
-        } else {
-            fprintf(stderr, "cloudai: task %s has no log yet\n", pos[0]);
-        }
+    if (m.type != PROTO_OK) {
+        rc = cli_fail("unexpected %s reply to CANCEL", proto_type_name(m.type));
+        goto out;
     }
+    proto_str(&m, T_MESSAGE, msg, sizeof msg);
+    printf("%s\n", msg[0] ? msg : "Cancel requested");
     if (fflush(stdout) != 0)
         rc = cli_fail("writing output: %s", strerror(errno));
 out:
@@ -284,7 +266,7 @@ int cli_run(int argc, char **argv, const cli_opts *o)
     if (!strcmp(v, "logs"))
         return cli_verb_logs(&c, argc, argv);
     if (!strcmp(v, "cancel"))
-        return one_task_verb(&c, argc, argv, 1);
+        return cancel_verb(&c, argc, argv);
     if (!strcmp(v, "wait"))
         return cli_verb_wait(&c, argc, argv);
     if (!strcmp(v, "pin"))
