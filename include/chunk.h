@@ -2,8 +2,10 @@
  * frames and put back together (proto.txt "File streams"). The sender
  * buffers at most one chunk (PROTO_CHUNK_MAX) and deflates each chunk on its
  * own, storing it when deflate does not shrink it; the receiver checks
- * sequence, offset and CRC32 of every chunk and the SHA-256 of the whole
- * stream. Memory is bounded by a few chunks whatever the stream's size.
+ * sequence, offset and checksum (CRC32 or CRC32C) of every chunk, and at
+ * the end either the SHA-256 of the whole stream or, for a worker's output
+ * upload in protocol version 2, the digest of the files' SHA-256s
+ * (FILES_SHA256), which the extractor computes anyway. Memory is bounded by a few chunks whatever the stream's size.
  * A chunk_tx / chunk_rx belongs to one thread (a chunk_tx runs a private
  * helper thread that deflates chunks in parallel with the caller; frames
  * are still sent in order, from the caller's thread only). */
@@ -45,6 +47,8 @@ typedef struct chunk_tx {
      * (chunk.c); NULL when running on one thread. */
     struct chunk_pipe *pipe;
     uint64_t stored_chunks, deflated_chunks;   /* statistics */
+    int crc32c;               /* chunks carry CRC32C, not CRC32 (chunk_tx_v2) */
+    int files;                /* FILE_END carries FILES_SHA256: no stream hash */
 } chunk_tx;
 
 /* total: the exact stream size; skip: resume offset (a multiple of
@@ -56,6 +60,12 @@ int chunk_tx_write(void *t, const uint8_t *p, size_t n);
 /* Flushes the last chunk and sends FILE_END. CHUNK_E_SIZE if the stream
  * was not exactly `total` bytes. */
 int chunk_tx_finish(chunk_tx *t);
+/* Protocol version 2 (proto.txt 9), before the first write: chunks carry
+ * CRC32C. files = 1: the stream is not hashed, and chunk_tx_finish_files
+ * ends it with FILES_SHA256 (the caller's digest of the files' SHA-256s,
+ * see tar_write_opts.files_sha256) instead of the stream's SHA256. */
+void chunk_tx_v2(chunk_tx *t, int files);
+int chunk_tx_finish_files(chunk_tx *t, const uint8_t files_sha256[32]);
 void chunk_tx_free(chunk_tx *t);
 
 typedef int (*chunk_out_fn)(void *ctx, const uint8_t *p, size_t n);
@@ -67,6 +77,8 @@ typedef struct chunk_rx {
     hash_sha256 sha;
     chunk_out_fn out;
     void *ctx;
+    int files;                /* chunk_rx_expect_files */
+    uint8_t files_sha256[32]; /* FILE_END's FILES_SHA256, after chunk_rx_end */
     char err[256];
 } chunk_rx;
 
@@ -75,5 +87,9 @@ int chunk_rx_init(chunk_rx *r, const char *task_id, chunk_out_fn out, void *ctx)
 int chunk_rx_chunk(chunk_rx *r, const proto_msg *m);
 /* FILE_END: byte count and SHA-256. */
 int chunk_rx_end(chunk_rx *r, const proto_msg *m);
+/* Before the first chunk: FILE_END must carry FILES_SHA256, which
+ * chunk_rx_end copies to r->files_sha256 for the caller to compare with
+ * the digest of what it extracted; the stream itself is not hashed. */
+void chunk_rx_expect_files(chunk_rx *r);
 void chunk_rx_free(chunk_rx *r);
 #endif

@@ -66,6 +66,11 @@ int extract_set_link_root(extract *x, const char *root);
 int extract_feed(extract *x, const uint8_t *p, size_t n);
 /* Requires the archive end; fsyncs every file and directory written. */
 int extract_finish(extract *x);
+/* FILES_SHA256 (proto.txt 9) of the archive fed so far: the SHA-256 over
+ * the SHA-256 of every regular file's content in archive order, files
+ * left out included (their content is hashed, not stored). Call after
+ * extract_finish; x NULL (nothing extracted) gives the digest of no files. */
+void extract_files_sha256(extract *x, uint8_t out[32]);
 const char *extract_error(const extract *x);
 uint64_t extract_bytes(const extract *x);
 uint64_t extract_files(const extract *x);

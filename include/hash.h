@@ -17,6 +17,11 @@ int hash_sha256_file(const char *path, uint8_t out[32], uint64_t *size);
 void hash_hex(const uint8_t *p, size_t n, char *out);  /* out: 2n+1 bytes */
 int hash_unhex(const char *hex, uint8_t *out, size_t n); /* 0 or -EINVAL */
 uint32_t hash_crc32(uint32_t crc, const void *p, size_t n); /* start with 0 */
+/* CRC32C (Castagnoli), start with 0; the CPU's crc32 instruction when it
+ * has one (picked once, at the first call), else a table. Thread-safe. */
+uint32_t hash_crc32c(uint32_t crc, const void *p, size_t n);
+uint32_t hash_crc32c_portable(uint32_t crc, const void *p, size_t n); /* table only, for tests */
+int hash_crc32c_hardware(void);    /* 1 when hash_crc32c uses the instruction */
 void hash_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n, uint8_t out[32]);
 int hash_equal(const uint8_t *a, const uint8_t *b, size_t n);  /* constant time, 1 if equal */
 int hash_random(void *p, size_t n);                    /* 0 or -errno */

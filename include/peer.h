@@ -29,6 +29,10 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
  * any thread connects; t must outlive every peer. */
 struct tls_ctx;
 void peer_set_tls(struct tls_ctx *t, const char *server_name);
+/* The highest protocol version later peer_connects offer (default
+ * PROTO_VERSION_MAX; clamped to the supported range): test tools use it to
+ * speak as an older program would. Call once at start, as peer_set_tls. */
+void peer_set_max_version(int v);
 /* Sends p->wb (after proto_begin/put by the caller). */
 int peer_send(peer *p);
 /* Receives one frame; idle_ms bounds the wait (-1 forever). An ERROR frame

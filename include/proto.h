@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define PROTO_VERSION_MIN 1
-#define PROTO_VERSION_MAX 1
+#define PROTO_VERSION_MAX 2
 #define PROTO_HDR_LEN 8
 #define PROTO_CHUNK_MAX (1u << 20)                        /* file data per FILE_CHUNK */
 #define PROTO_PAYLOAD_MAX (PROTO_CHUNK_MAX + 64u * 1024u)  /* any frame's payload */
@@ -171,7 +171,9 @@ enum proto_tag {
     T_IS_DIR = 81,        /* U64 0..1: the input is a directory (a ustar stream) */
     T_FOLLOW = 82,        /* U64 0/1: GET_LOG keeps streaming until the task ends */
     T_LOG_SIZE = 83,      /* U64: bytes the task wrote to its log (TASK_RESULT, LOG_END) */
-    T_TAG_MAX = 83
+    T_CRC32C = 90,        /* U64: CRC32C of T_DATA as sent (version 2) */
+    T_FILES_SHA256 = 91,  /* BYTES == 32: SHA-256 over each regular file's SHA-256 */
+    T_TAG_MAX = 91
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

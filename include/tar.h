@@ -62,6 +62,11 @@ typedef struct tar_write_opts {
     void *skip_ctx;
     const char *link_root;           /* absolute symlink targets under it are
                                         written relative (NULL = as found) */
+    uint8_t *files_sha256;           /* NULL, or 32 bytes set when a write (not a
+                                        measure) succeeds: the SHA-256 of the
+                                        SHA-256s of the regular files' contents,
+                                        in archive order (proto.txt 9,
+                                        FILES_SHA256) */
 } tar_write_opts;
 
 /* Walks root in sorted (deterministic) order and writes every entry under

@@ -85,14 +85,17 @@ static void remove_partial(const char *dest, int created)
 
 static int on_chunk(get_state *g, const proto_msg *m)
 {
-    uint64_t seq, off, crc, raw_len, total;
+    uint64_t seq, off, crc = 0, crcc = 0, raw_len, total;
+    int has_crc, has_crcc;
     proto_field data;
     char id[64] = "";
     const uint8_t *p;
     size_t n;
     int rc;
+    has_crc = proto_u64(m, T_CRC32, &crc) == 0;
+    has_crcc = proto_u64(m, T_CRC32C, &crcc) == 0;
     if (proto_u64(m, T_SEQ, &seq) < 0 || proto_u64(m, T_OFFSET, &off) < 0 ||
-        proto_u64(m, T_CRC32, &crc) < 0 || proto_get(m, T_DATA, &data) < 0)
+        (!has_crc && !has_crcc) || proto_get(m, T_DATA, &data) < 0)
         return cli_fail("malformed FILE_CHUNK from the master");
     if (proto_str(m, T_TASK_ID, id, sizeof id) == 0 && strcmp(id, g->task_id))
         return cli_fail("master sent chunks of task %s, not %s", id, g->task_id);
@@ -100,9 +103,10 @@ static int on_chunk(get_state *g, const proto_msg *m)
         return cli_fail("chunk %llu at offset %llu out of order (expected chunk %llu at %llu)",
                         (unsigned long long)seq, (unsigned long long)off,
                         (unsigned long long)g->seq, (unsigned long long)g->offset);
-    if (hash_crc32(0, data.p, data.len) != (uint32_t)crc || crc > UINT32_MAX)
-        return cli_fail("chunk %llu failed its CRC32 check: the transfer was corrupted",
-                        (unsigned long long)seq);
+    if ((has_crcc && (crcc > UINT32_MAX || hash_crc32c(0, data.p, data.len) != (uint32_t)crcc)) ||
+        (has_crc && (crc > UINT32_MAX || hash_crc32(0, data.p, data.len) != (uint32_t)crc)))
+        return cli_fail("chunk %llu failed its %s check: the transfer was corrupted",
+                        (unsigned long long)seq, has_crcc ? "CRC32C" : "CRC32");
     if (proto_u64(m, T_TOTAL_SIZE, &total) == 0 && !g->have_total) {
         g->total = total;
         g->have_total = 1;

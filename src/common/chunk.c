@@ -91,7 +91,7 @@ static void slot_build(const chunk_tx *t, struct chunk_slot *sl)
     }
     /* CRC32 goes before DATA so the frame is built in one pass: reserve
      * the field now and patch it when the data is known. */
-    proto_put_u64(f, T_CRC32, 0);
+    proto_put_u64(f, t->crc32c ? T_CRC32C : T_CRC32, 0);
     crc_pos = f->len - 8;
     uint8_t *dst = proto_put_bytes_reserve(f, T_DATA, sl->rawlen);
     if (!dst) {
@@ -127,7 +127,8 @@ store:
      * before RAW_LEN: locate it from the lengths we know. */
     size_t dlen = zlen > 0 ? (size_t)zlen : sl->rawlen;
     size_t end = f->len - (zlen > 0 ? 10 : 0);
-    uint32_t crc = hash_crc32(0, f->p + end - dlen, dlen);
+    uint32_t crc = t->crc32c ? hash_crc32c(0, f->p + end - dlen, dlen)
+                             : hash_crc32(0, f->p + end - dlen, dlen);
     for (int i = 0; i < 8; i++)
         f->p[crc_pos + i] = (uint8_t)((uint64_t)crc >> (56 - 8 * i));
     sl->dlen = dlen;
@@ -331,10 +332,17 @@ done:
     return 0;
 }
 
+void chunk_tx_v2(chunk_tx *t, int files)
+{
+    t->crc32c = 1;
+    t->files = files != 0;
+}
+
 int chunk_tx_write(void *vt, const uint8_t *p, size_t n)
 {
     chunk_tx *t = vt;
-    hash_sha256_update(&t->sha, p, n);
+    if (!t->files)
+        hash_sha256_update(&t->sha, p, n);
     while (n > 0) {
         size_t take = PROTO_CHUNK_MAX - t->rawlen;
         if (take > n) take = n;
@@ -353,19 +361,34 @@ int chunk_tx_write(void *vt, const uint8_t *p, size_t n)
     return 0;
 }
 
-int chunk_tx_finish(chunk_tx *t)
+static int tx_end(chunk_tx *t, const uint8_t *files_sha)
 {
     uint8_t sha[32];
     int rc = tx_flush(t);
     if (rc < 0) return rc;
     if ((rc = pipe_drain(t, 0)) < 0) return rc;
     if (t->offset != t->total) return CHUNK_E_SIZE;
-    hash_sha256_final(&t->sha, sha);
     proto_begin(&t->frame, PROTO_FILE_END, 0);
     proto_put_str(&t->frame, T_TASK_ID, t->task_id);
     proto_put_u64(&t->frame, T_TOTAL_SIZE, t->offset);
-    proto_put_bytes(&t->frame, T_SHA256, sha, sizeof sha);
+    if (files_sha) {
+        proto_put_bytes(&t->frame, T_FILES_SHA256, files_sha, 32);
+    } else {
+        hash_sha256_final(&t->sha, sha);
+        proto_put_bytes(&t->frame, T_SHA256, sha, sizeof sha);
+    }
     return t->send(t->ctx, &t->frame) < 0 ? CHUNK_E_SEND : 0;
+}
+
+int chunk_tx_finish(chunk_tx *t)
+{
+    /* A files-mode stream was never hashed: its SHA256 would be wrong. */
+    return t->files ? CHUNK_E_SHA : tx_end(t, NULL);
+}
+
+int chunk_tx_finish_files(chunk_tx *t, const uint8_t files_sha256[32])
+{
+    return t->files ? tx_end(t, files_sha256) : CHUNK_E_SHA;
 }
 
 void chunk_tx_free(chunk_tx *t)
@@ -411,7 +434,8 @@ int chunk_rx_init(chunk_rx *r, const char *task_id, chunk_out_fn out, void *ctx)
 int chunk_rx_chunk(chunk_rx *r, const proto_msg *m)
 {
     char id[64];
-    uint64_t seq = 0, off = 0, crc = 0, raw_len = 0, total = 0;
+    uint64_t seq = 0, off = 0, crc = 0, crcc = 0, raw_len = 0, total = 0;
+    int has_crc, has_crcc;
     proto_field data;
     const uint8_t *p;
     size_t n;
@@ -422,7 +446,8 @@ int chunk_rx_chunk(chunk_rx *r, const proto_msg *m)
     }
     proto_u64(m, T_SEQ, &seq);
     proto_u64(m, T_OFFSET, &off);
-    proto_u64(m, T_CRC32, &crc);
+    has_crc = proto_u64(m, T_CRC32, &crc) == 0;
+    has_crcc = proto_u64(m, T_CRC32C, &crcc) == 0;
     proto_get(m, T_DATA, &data);
     if (seq != r->seq || off != r->offset) {
         snprintf(r->err, sizeof r->err, "chunk seq %llu offset %llu, expected seq %llu offset %llu",
@@ -432,8 +457,15 @@ int chunk_rx_chunk(chunk_rx *r, const proto_msg *m)
     }
     if (off == 0 && proto_u64(m, T_TOTAL_SIZE, &total) == 0)
         r->total = total;
-    if (hash_crc32(0, data.p, data.len) != (uint32_t)crc || crc > UINT32_MAX) {
-        snprintf(r->err, sizeof r->err, "chunk %llu: CRC32 mismatch", (unsigned long long)seq);
+    /* Either checksum will do (proto.txt 9); each one present must match. */
+    if (!has_crc && !has_crcc) {
+        snprintf(r->err, sizeof r->err, "chunk %llu: no CRC32 or CRC32C", (unsigned long long)seq);
+        return CHUNK_E_CRC;
+    }
+    if ((has_crcc && (crcc > UINT32_MAX || hash_crc32c(0, data.p, data.len) != (uint32_t)crcc)) ||
+        (has_crc && (crc > UINT32_MAX || hash_crc32(0, data.p, data.len) != (uint32_t)crc))) {
+        snprintf(r->err, sizeof r->err, "chunk %llu: %s mismatch", (unsigned long long)seq,
+                 has_crcc ? "CRC32C" : "CRC32");
         return CHUNK_E_CRC;
     }
     p = data.p;
@@ -452,7 +484,8 @@ int chunk_rx_chunk(chunk_rx *r, const proto_msg *m)
                  (unsigned long long)r->total);
         return CHUNK_E_SIZE;
     }
-    hash_sha256_update(&r->sha, p, n);
+    if (!r->files)
+        hash_sha256_update(&r->sha, p, n);
     r->offset += n;
     r->seq++;
     return r->out ? r->out(r->ctx, p, n) : 0;
@@ -470,12 +503,25 @@ int chunk_rx_end(chunk_rx *r, const proto_msg *m)
                  (unsigned long long)r->offset, (unsigned long long)total);
         return CHUNK_E_SIZE;
     }
+    if (r->files) {
+        if (proto_get(m, T_FILES_SHA256, &f) < 0 || f.len != 32) {
+            snprintf(r->err, sizeof r->err, "FILE_END lacks FILES_SHA256");
+            return CHUNK_E_SHA;
+        }
+        memcpy(r->files_sha256, f.p, 32);
+        return 0;
+    }
     hash_sha256_final(&r->sha, sha);
     if (proto_get(m, T_SHA256, &f) < 0 || !hash_equal(f.p, sha, 32)) {
         snprintf(r->err, sizeof r->err, "stream SHA-256 mismatch");
         return CHUNK_E_SHA;
     }
     return 0;
+}
+
+void chunk_rx_expect_files(chunk_rx *r)
+{
+    r->files = 1;
 }
 
 void chunk_rx_free(chunk_rx *r)

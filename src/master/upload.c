@@ -45,6 +45,7 @@ struct upload {
     tar_reader *zr;            /* ...then checked, creating nothing unless it holds an entry */
     int small_entry;
     chunk_rx rx;
+    int version;               /* of the connection that began it */
     uint64_t total;
     up_file *files;
     size_t nfiles, capfiles;
@@ -288,7 +289,7 @@ static extract *new_extract(uploads *u, upload *s)
 }
 
 static upload *session_new(uploads *u, const task_rec *t, uint64_t total, const char *wnotes,
-                           char *err, size_t errcap)
+                           int version, char *err, size_t errcap)
 {
     upload *s = calloc(1, sizeof *s);
     int rc;
@@ -324,6 +325,12 @@ static upload *session_new(uploads *u, const task_rec *t, uint64_t total, const 
         snprintf(err, errcap, "out of memory");
         goto fail;
     }
+    /* Version 2: the worker hashes each file as it reads it and sends the
+     * digest of those hashes; the extractor hashes each file as it writes
+     * it, so the stream needs no hash of its own (proto.txt 9). */
+    s->version = version;
+    if (version >= 2)
+        chunk_rx_expect_files(&s->rx);
     s->total = total;
     s->began = ids_now_ms();
     return s;
@@ -382,7 +389,7 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
     }
     for (s = u->list; s && strcmp(s->task_id, id); s = s->next)
         ;
-    if (s && (s->attached || s->total != total)) {
+    if (s && (s->attached || s->total != total || s->version != c->version)) {
         if (s->attached) {
             pthread_mutex_unlock(&u->mu);
             conn_send_error(c, PROTO_ERR_STATE, "an upload of %s is already in progress", id);
@@ -406,7 +413,7 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
             do_trash(u, fin);
             redo = 1;
         }
-        if (!(s = session_new(u, &t, total, wnotes, err, sizeof err))) {
+        if (!(s = session_new(u, &t, total, wnotes, c->version, err, sizeof err))) {
             pthread_mutex_unlock(&u->mu);
             if (redo) meta_files_delete(cluster_meta(u->cl), id, NULL, 0);
             conn_send_error(c, PROTO_ERR_STORE, "%s", err);
@@ -709,6 +716,15 @@ int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
         snprintf(why, sizeof why, "%s: %s", archive_permanent(rc) ? "archive refused" : "store",
                  archive_error(s));
         return fail(u, s, c, why);
+    }
+    if (s->version >= 2) {
+        uint8_t got[32];
+        extract_files_sha256(s->x, got);
+        if (!hash_equal(got, s->rx.files_sha256, 32)) {
+            /* Not the content the worker read: a retry may fare better. */
+            snprintf(why, sizeof why, "output files SHA-256 mismatch (FILES_SHA256)");
+            return fail(u, s, c, why);
+        }
     }
     if (s->dups)
         drop_replaced(s);

@@ -433,7 +433,7 @@ static int upload_once(worker *w, wtask *t, uint64_t log_size, char *why, size_t
      * OUTPUT_DIR is this host path) are written relative. */
     notes left;
     notes_init(&left);
-    tar_write_opts wo = { NULL, note_skip, &left, out_dir };
+    tar_write_opts wo = { NULL, note_skip, &left, out_dir, NULL };
     rc = tar_write_dir_opts(out_dir, &wo, NULL, NULL, &st, err, sizeof err);
     char *left_text = notes_render(&left, TASK_NOTES_MAX);
     notes_free(&left);
@@ -507,8 +507,15 @@ static int upload_once(worker *w, wtask *t, uint64_t log_size, char *why, size_t
     tx.user_id = t->rec.user_id;
     tx.submitted_at = t->rec.submitted_at;
     wo.on_skip = NULL;      /* reported above */
+    /* Version 2: one SHA-256 pass per file, here while reading it, and
+     * CRC32C chunks; the stream itself is not hashed (proto.txt 9). */
+    uint8_t files_sha[32];
+    if (pp->version >= 2) {
+        chunk_tx_v2(&tx, 1);
+        wo.files_sha256 = files_sha;
+    }
     rc = tar_write_dir_opts(out_dir, &wo, chunk_tx_write, &tx, NULL, err, sizeof err);
-    if (rc == 0) rc = chunk_tx_finish(&tx);
+    if (rc == 0) rc = pp->version >= 2 ? chunk_tx_finish_files(&tx, files_sha) : chunk_tx_finish(&tx);
     if (rc < 0 && rc != TAR_E_SINK && rc != CHUNK_E_SEND) {
         snprintf(why, cap, "packing the output failed: %s", err);
         goto out;

@@ -64,6 +64,21 @@ expect "benign archive through evil is stored (control)" '^FILE_ACK ok=1' "$(pri
 [ -n "$OKID" ] && [ -n "$(find "$FILES/alice" -path "*/$OKID/hello.txt" 2>/dev/null)" ] &&
     ok "control: hello.txt is in the store" || not_ok "control: hello.txt is in the store"
 
+# A version-1 worker (CRC32 chunks, the stream's SHA256) is still served.
+o=$(EVIL_VERSION=1 EVIL_WORKER=evil-v1 evil archive ok)
+V1ID=$(printf '%s\n' "$o" | sed -n 's/^task //p')
+expect "protocol version 1 upload is stored" '^FILE_ACK ok=1' "$(printf '%s\n' "$o" | tail -n 1)"
+[ -n "$V1ID" ] && [ -n "$(find "$FILES/alice" -path "*/$V1ID/hello.txt" 2>/dev/null)" ] &&
+    ok "version 1: hello.txt is in the store" || not_ok "version 1: hello.txt is in the store"
+
+# Version 2: content that is not what the worker hashed (FILES_SHA256 off
+# by one bit) is refused and retryable (no ARCHIVE code), and not stored.
+o=$(EVIL_WORKER=evil-digest evil archive bad-digest)
+BDID=$(printf '%s\n' "$o" | sed -n 's/^task //p')
+expect "FILES_SHA256 mismatch: refused, retryable" '^FILE_ACK ok=0 output files SHA-256 mismatch' "$(printf '%s\n' "$o" | tail -n 1)"
+[ -n "$BDID" ] && [ -z "$(find "$FILES/alice" -path "*/$BDID/*" 2>/dev/null)" ] &&
+    ok "FILES_SHA256 mismatch: nothing stored" || not_ok "FILES_SHA256 mismatch: nothing stored"
+
 # An interrupted upload resumes at the last whole chunk (3 MiB) and completes.
 o=$(EVIL_WORKER=evil-resume evil archive resume)
 RID=$(printf '%s\n' "$o" | sed -n 's/^task //p')

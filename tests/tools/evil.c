@@ -27,12 +27,16 @@
  *   archive KIND [TARGET]: registers as a worker, dispatches a task to
  *   itself as client EVIL_USER (token EVIL_USER_TOKEN), reports it done
  *   and uploads a hostile output. KIND: ok dotdot abs symlink hardlink
- *   device fifo files longpath bomb-lie bomb-big bomb-range other-task;
+ *   device fifo files longpath bomb-lie bomb-big bomb-range other-task
+ *   bad-digest (the ok archive, FILES_SHA256 one bit off);
  *   and resume: a benign 5 MiB upload whose connection drops after three
  *   chunks, then resumes on a new one (prints "resumed at OFFSET");
  *   and file: the archive is the file TARGET, byte for byte.
  *   TARGET: a directory outside the store that escapes aim at (or, for
- *   other-task, the foreign task id). Prints "task <id>" first. */
+ *   other-task, the foreign task id). Prints "task <id>" first.
+ * EVIL_VERSION=N: offer protocol version N at most (1: CRC32 chunks and
+ * the stream's SHA256, as a version-1 worker; else CRC32C and
+ * FILES_SHA256, computed here from the archive). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -50,6 +54,7 @@
 #include "peer.h"
 #include "proto.h"
 #include "records.h"
+#include "tar.h"
 
 static const char *addr;
 
@@ -351,7 +356,7 @@ static int build_archive(const char *kind, const char *target, abuf *a)
         fclose(f);
         return 0;
     }
-    if (!strcmp(kind, "ok") || !strcmp(kind, "other-task")) {
+    if (!strcmp(kind, "ok") || !strcmp(kind, "other-task") || !strcmp(kind, "bad-digest")) {
         tar_entry_named(a, "hello.txt", '0', "hello\n", NULL);
     } else if (!strcmp(kind, "resume")) {
         size_t n = 5u << 20;
@@ -402,6 +407,70 @@ static int build_archive(const char *kind, const char *target, abuf *a)
     }
     grow(a, 1024);            /* end of archive */
     return 0;
+}
+
+/* FILES_SHA256 of any archive (proto.txt 9), for version-2 uploads: the
+ * SHA-256 over each regular file's SHA-256, holes read as zeros. Computed
+ * independently of the master's extractor, from the reader's events. A
+ * malformed archive gets the digest of what was read; the master refuses
+ * it before it gets that far. */
+typedef struct fdig { hash_sha256 list, f; int in_file; } fdig;
+static int fd_entry(void *ctx, const tar_entry *e)
+{
+    fdig *d = ctx;
+    d->in_file = e->type == '0' && hash_sha256_init(&d->f) == 0;
+    return 0;
+}
+static int fd_data(void *ctx, const uint8_t *p, size_t n)
+{
+    fdig *d = ctx;
+    if (d->in_file) hash_sha256_update(&d->f, p, n);
+    return 0;
+}
+static int fd_hole(void *ctx, uint64_t n)
+{
+    static const uint8_t zeros[4096];
+    fdig *d = ctx;
+    for (; d->in_file && n > 0; n -= n < sizeof zeros ? n : sizeof zeros)
+        hash_sha256_update(&d->f, zeros, n < sizeof zeros ? (size_t)n : sizeof zeros);
+    return 0;
+}
+static int fd_end(void *ctx, const tar_entry *e)
+{
+    fdig *d = ctx;
+    uint8_t h[32];
+    (void)e;
+    if (d->in_file) {
+        hash_sha256_final(&d->f, h);
+        hash_sha256_update(&d->list, h, 32);
+        d->in_file = 0;
+    }
+    return 0;
+}
+static void files_digest(const uint8_t *p, size_t n, uint8_t out[32])
+{
+    static const tar_reader_ops ops = { fd_entry, fd_data, fd_end, fd_hole };
+    fdig d;
+    memset(&d, 0, sizeof d);
+    hash_sha256_init(&d.list);
+    tar_reader *r = tar_reader_new(&ops, &d, TAR_PATH_MAX);
+    if (r && tar_reader_feed(r, p, n) == 0)
+        tar_reader_finish(r);
+    tar_reader_free(r);
+    hash_sha256_free(&d.f);
+    hash_sha256_final(&d.list, out);
+}
+
+/* Ends an upload the way the connection's version wants; lie: a
+ * FILES_SHA256 one bit off (the content is not what the worker read). */
+static int finish_upload(chunk_tx *tx, const peer *w, const uint8_t *p, size_t n, int lie)
+{
+    uint8_t d[32];
+    if (w->version < 2)
+        return chunk_tx_finish(tx);
+    files_digest(p, n, d);
+    if (lie) d[7] ^= 4;
+    return chunk_tx_finish_files(tx, d);
 }
 
 typedef struct sender {
@@ -560,6 +629,7 @@ static int archive_mode(const char *kind, const char *target)
         chunk_tx tx;
         uint64_t off = 0;
         chunk_tx_init(&tx, task_id, total, 0, 0, send_chunk, &s);
+        if (w.version >= 2) chunk_tx_v2(&tx, 1);
         tx.task_name = t.task_name;
         tx.user_id = t.user_id;
         tx.submitted_at = t.submitted_at;
@@ -583,21 +653,23 @@ static int archive_mode(const char *kind, const char *target)
         printf("resumed at %llu\n", (unsigned long long)off);
         s.budget = 0;
         chunk_tx_init(&tx, task_id, total, off, 0, send_chunk, &s);
+        if (w.version >= 2) chunk_tx_v2(&tx, 1);
         tx.task_name = t.task_name;
         tx.user_id = t.user_id;
         tx.submitted_at = t.submitted_at;
-        if (chunk_tx_write(&tx, a.p, a.n) == 0) chunk_tx_finish(&tx);
+        if (chunk_tx_write(&tx, a.p, a.n) == 0) finish_upload(&tx, &w, a.p, a.n, 0);
         chunk_tx_free(&tx);
     } else {
         sender s = { &w, 0, 0 };
         chunk_tx tx;
         const char *as = !strcmp(kind, "other-task") && target ? target : task_id;
         if (chunk_tx_init(&tx, as, total, 0, 6, send_chunk, &s) < 0) goto out_t;
+        if (w.version >= 2) chunk_tx_v2(&tx, 1);
         tx.task_name = t.task_name;
         tx.user_id = t.user_id;
         tx.submitted_at = t.submitted_at;
         if (chunk_tx_write(&tx, a.p, a.n) == 0)
-            chunk_tx_finish(&tx);
+            finish_upload(&tx, &w, a.p, a.n, !strcmp(kind, "bad-digest"));
         chunk_tx_free(&tx);
     }
     report(w.fd, &w.rd, 60000);
@@ -824,6 +896,8 @@ int main(int argc, char **argv)
     }
     addr = argv[1];
     const char *mode = argv[2], *arg = argc > 3 ? argv[3] : NULL;
+    if (getenv("EVIL_VERSION"))       /* speak as an older peer would */
+        peer_set_max_version(atoi(getenv("EVIL_VERSION")));
     if (!strcmp(mode, "archive")) {
         if (!arg) return 2;
         return archive_mode(arg, argc > 4 ? argv[4] : NULL);

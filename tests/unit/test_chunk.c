@@ -1,6 +1,7 @@
 /* test_chunk.c — chunk_tx → chunk_rx round trips through the 2-thread
  * deflate pipeline: every arm (stored, deflated, probed-and-stored), short
- * and multi-chunk streams, resume offsets, a failing send, a wrong size. */
+ * and multi-chunk streams, resume offsets, a failing send, a wrong size;
+ * protocol version 2 (CRC32C, FILES_SHA256) and the checksum fields. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@ typedef struct sink {
     uint8_t *got;
     size_t len, cap;
     int frames, deflated, rx_rc, fail_after;
+    int crc32_frames, crc32c_frames, end_sha, end_files, corrupt_seq;
+    char first_err[256];
 } sink;
 
 static int sink_out(void *ctx, const uint8_t *p, size_t n)
@@ -38,10 +41,24 @@ static int sink_send(void *ctx, proto_buf *b)
         return 0;
     }
     if (type == PROTO_FILE_CHUNK) {
+        uint64_t v, seq = 0;
+        proto_field f;
         if (proto_u64(&m, T_RAW_LEN, &rl) == 0) s->deflated++;
+        if (proto_u64(&m, T_CRC32, &v) == 0) s->crc32_frames++;
+        if (proto_u64(&m, T_CRC32C, &v) == 0) s->crc32c_frames++;
+        proto_u64(&m, T_SEQ, &seq);
+        /* A byte flipped on the way, after the sender's checksum. */
+        if (s->corrupt_seq > 0 && seq == (uint64_t)s->corrupt_seq && proto_get(&m, T_DATA, &f) == 0)
+            ((uint8_t *)f.p)[f.len / 2] ^= 0x10;
         int rc = chunk_rx_chunk(&s->rx, &m);
-        if (rc < 0 && !s->rx_rc) s->rx_rc = rc;
+        if (rc < 0 && !s->rx_rc) {
+            s->rx_rc = rc;
+            snprintf(s->first_err, sizeof s->first_err, "%s", s->rx.err);
+        }
     } else if (type == PROTO_FILE_END) {
+        proto_field f;
+        s->end_sha += proto_get(&m, T_SHA256, &f) == 0;
+        s->end_files += proto_get(&m, T_FILES_SHA256, &f) == 0;
         int rc = chunk_rx_end(&s->rx, &m);
         if (rc < 0 && !s->rx_rc) s->rx_rc = rc;
     }
@@ -182,6 +199,91 @@ static void test_send_failure_and_size(void)
     free(d);
 }
 
+/* Protocol version 2: CRC32C chunks, no stream hash, FILES_SHA256 handed
+ * through; a corrupted chunk is still caught; each side refuses the
+ * other mode's ending. */
+static void test_v2(void)
+{
+    size_t n = 3 * (size_t)PROTO_CHUNK_MAX + 99;
+    uint8_t *d = make(n, MIXED), digest[32];
+    for (int i = 0; i < 32; i++) digest[i] = (uint8_t)(i * 7 + 1);
+    for (int round = 0; round < 4; round++) {
+        chunk_tx tx;
+        sink s;
+        memset(&s, 0, sizeof s);
+        s.fail_after = -1;
+        s.cap = n;
+        s.got = malloc(n);
+        s.corrupt_seq = round == 1 ? 2 : 0;
+        T_CHECK(chunk_rx_init(&s.rx, "task-1", sink_out, &s) == 0);
+        if (round != 2) chunk_rx_expect_files(&s.rx);
+        T_CHECK(chunk_tx_init(&tx, "task-1", n, 0, 1, sink_send, &s) == 0);
+        chunk_tx_v2(&tx, round != 3);
+        T_EQ_INT(chunk_tx_write(&tx, d, n), 0);
+        int rc = round == 3 ? chunk_tx_finish(&tx) : chunk_tx_finish_files(&tx, digest);
+        T_EQ_INT(rc, 0);
+        T_EQ_INT(s.crc32_frames, 0);
+        T_EQ_INT(s.crc32c_frames, 4);
+        if (round == 0) {           /* the happy path */
+            T_EQ_INT(s.rx_rc, 0);
+            T_EQ_INT(s.len, n);
+            T_CHECK(memcmp(s.got, d, n) == 0);
+            T_EQ_INT(s.end_files, 1);
+            T_EQ_INT(s.end_sha, 0);
+            T_CHECK(memcmp(s.rx.files_sha256, digest, 32) == 0);
+        } else if (round == 1) {    /* a flipped byte */
+            T_EQ_INT(s.rx_rc, CHUNK_E_CRC);
+            T_CHECK(strstr(s.first_err, "chunk 2: CRC32C mismatch") != NULL);
+        } else {                    /* FILES_SHA256 where SHA256 is due, and back */
+            T_EQ_INT(s.rx_rc, CHUNK_E_SHA);
+        }
+        chunk_tx_free(&tx);
+        chunk_rx_free(&s.rx);
+        free(s.got);
+    }
+    /* The wrong finish for the mode is refused before anything is sent. */
+    chunk_tx tx;
+    sink s;
+    memset(&s, 0, sizeof s);
+    s.fail_after = -1;
+    T_CHECK(chunk_tx_init(&tx, "task-1", 0, 0, 1, sink_send, &s) == 0);
+    chunk_tx_v2(&tx, 1);
+    T_EQ_INT(chunk_tx_finish(&tx), CHUNK_E_SHA);
+    chunk_tx_free(&tx);
+    T_CHECK(chunk_tx_init(&tx, "task-1", 0, 0, 1, sink_send, &s) == 0);
+    T_EQ_INT(chunk_tx_finish_files(&tx, digest), CHUNK_E_SHA);
+    chunk_tx_free(&tx);
+    free(d);
+}
+
+/* A chunk with neither checksum is refused; one with both needs both. */
+static void test_checksum_fields(void)
+{
+    chunk_rx rx;
+    proto_buf b;
+    proto_msg m;
+    uint32_t len;
+    uint16_t type, flags;
+    const char *data = "hello";
+    for (int k = 0; k < 4; k++) {
+        proto_buf_init(&b);
+        T_CHECK(chunk_rx_init(&rx, "t", NULL, NULL) == 0);
+        proto_begin(&b, PROTO_FILE_CHUNK, 0);
+        proto_put_str(&b, T_TASK_ID, "t");
+        proto_put_u64(&b, T_SEQ, 0);
+        proto_put_u64(&b, T_OFFSET, 0);
+        if (k == 1 || k == 3) proto_put_u64(&b, T_CRC32, hash_crc32(0, data, 5));
+        if (k == 2) proto_put_u64(&b, T_CRC32C, hash_crc32c(0, data, 5));
+        if (k == 3) proto_put_u64(&b, T_CRC32C, hash_crc32(0, data, 5));   /* wrong one */
+        proto_put_bytes(&b, T_DATA, data, 5);
+        T_CHECK(proto_finish(&b) == 0 && proto_header(b.p, PROTO_PAYLOAD_MAX, &len, &type, &flags) == 0);
+        T_CHECK(proto_decode(&m, type, flags, b.p + PROTO_HDR_LEN, len) == 0);
+        T_EQ_INT(chunk_rx_chunk(&rx, &m), k == 1 || k == 2 ? 0 : CHUNK_E_CRC);
+        chunk_rx_free(&rx);
+        proto_buf_free(&b);
+    }
+}
+
 int main(void)
 {
     T_RUN(test_short_streams);
@@ -189,5 +291,7 @@ int main(void)
     T_RUN(test_text_gets_deflated_when_explored);
     T_RUN(test_resume);
     T_RUN(test_send_failure_and_size);
+    T_RUN(test_v2);
+    T_RUN(test_checksum_fields);
     return T_DONE();
 }

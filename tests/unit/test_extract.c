@@ -105,7 +105,9 @@ static int on_skip(void *ctx, const extract_skip *k)
     return 0;
 }
 
-/* run() with a skip callback and a link root ("/output"). */
+/* run() with a skip callback and a link root ("/output"); last_files gets
+ * the extractor's FILES_SHA256. */
+static uint8_t last_files[32];
 static int run_skip(const tbuf *b, size_t step, got *g, skips *sk)
 {
     extract *x = extract_new(target, NULL, g ? on_file : NULL, g);
@@ -121,6 +123,7 @@ static int run_skip(const tbuf *b, size_t step, got *g, skips *sk)
     }
     if (rc == 0) rc = extract_finish(x);
     snprintf(last_err, sizeof last_err, "%s", extract_error(x));
+    extract_files_sha256(x, last_files);
     extract_free(x);
     return rc;
 }
@@ -884,6 +887,14 @@ static void test_skip(void)
     }
     T_CHECK(seen_after);
     T_CHECK(outer_clean(NULL));
+    /* FILES_SHA256 covers every regular file the sender hashed, the one
+     * left out ("../evil") too, in archive order. */
+    uint8_t fs[3][32], want_files[32];
+    hash_sha256_buf("ten", 3, fs[0]);
+    hash_sha256_buf(big, sizeof big, fs[1]);
+    hash_sha256_buf("after", 5, fs[2]);
+    hash_sha256_buf(fs, sizeof fs, want_files);
+    T_CHECK(memcmp(last_files, want_files, 32) == 0);
 
     /* A callback's negative answer stops the extraction with its code. */
     tf_rm_rf(target); mkdir(target, 0700);

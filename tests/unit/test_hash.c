@@ -80,6 +80,31 @@ static void test_crc32(void)
     T_EQ_INT(hash_crc32(0, "", 0), 0);
 }
 
+static void test_crc32c(void)
+{
+    /* RFC 3720 B.4 and the usual check value */
+    T_EQ_INT(hash_crc32c(0, "123456789", 9), 0xE3069283u);
+    T_EQ_INT(hash_crc32c_portable(0, "123456789", 9), 0xE3069283u);
+    uint8_t z[32] = { 0 }, ff[32];
+    memset(ff, 0xff, sizeof ff);
+    T_EQ_INT(hash_crc32c(0, z, 32), 0x8A9136AAu);
+    T_EQ_INT(hash_crc32c(0, ff, 32), 0x62A8AB43u);
+    T_EQ_INT(hash_crc32c(0, "", 0), 0);
+    uint32_t c = hash_crc32c(0, "1234", 4);
+    T_EQ_INT(hash_crc32c(c, "56789", 5), 0xE3069283u);
+    /* The instruction and the table agree at every length and alignment. */
+    uint8_t buf[4096 + 16];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof buf; i++) { x = x * 1103515245u + 12345u; buf[i] = (uint8_t)(x >> 16); }
+    int same = 1;
+    for (size_t off = 0; off < 9; off++)
+        for (size_t n = 0; n < 300; n += 7)
+            same &= hash_crc32c(0, buf + off, n) == hash_crc32c_portable(0, buf + off, n);
+    same &= hash_crc32c(7, buf + 3, 4096) == hash_crc32c_portable(7, buf + 3, 4096);
+    T_CHECK(same);
+    printf("# crc32c: %s\n", hash_crc32c_hardware() ? "SSE4.2 instruction" : "table");
+}
+
 static void test_hmac(void)
 {
     uint8_t d[32];
@@ -116,6 +141,7 @@ int main(void)
     T_RUN(test_sha256_file);
     T_RUN(test_hex);
     T_RUN(test_crc32);
+    T_RUN(test_crc32c);
     T_RUN(test_hmac);
     T_RUN(test_equal_random);
     return T_DONE();

@@ -3,7 +3,7 @@
  * 300-byte path and a 50 MiB random file goes tar_write_dir -> 1 MiB
  * chunks -> zchunk_compress -> zchunk_decompress -> extract (odd-sized
  * slices); then every file's bytes, mode and link target are compared with
- * the source. Memory must stay flat: the peak RSS may grow by less than
+ * the source, and the writer's FILES_SHA256 with the extractor's. Memory must stay flat: the peak RSS may grow by less than
  * 32 MiB over what the test itself held before the pipeline ran. */
 #define _XOPEN_SOURCE 700   /* nftw */
 #include "extract.h"
@@ -163,11 +163,13 @@ static int sink(void *ctx, const uint8_t *p, size_t n)
     return 0;
 }
 
-typedef struct seen_files { uint64_t n; int big_ok; } seen_files;
+typedef struct seen_files { uint64_t n; int big_ok; hash_sha256 list; } seen_files;
 static int on_file(void *ctx, const extract_file *f)
 {
     seen_files *s = ctx;
     s->n++;
+    if (f->type == '0')     /* FILES_SHA256, computed a third way */
+        hash_sha256_update(&s->list, f->sha256, 32);
     if (!strcmp(f->name, "big.bin"))
         s->big_ok = f->size == BIG_SIZE && hash_equal(f->sha256, big_sha, 32);
     return 0;
@@ -224,7 +226,9 @@ static void test_roundtrip(void)
     long before = peak_kib();
     char err[256] = "";
     tar_stats ms, st;
-    seen_files sf = { 0, 0 };
+    seen_files sf = { 0, 0, { NULL } };
+    uint8_t files_w[32], files_x[32], files_cb[32];
+    T_EQ_INT(hash_sha256_init(&sf.list), 0);
     T_EQ_INT(tar_measure_dir(src, NULL, &ms, err, sizeof err), 0);
     pipe_ctx c = { 0 };
     c.chunk = malloc(CHUNK);
@@ -234,7 +238,8 @@ static void test_roundtrip(void)
     extract_limits lim = { 100ULL << 20, 20000, 0 };
     c.x = extract_new(dst, &lim, on_file, &sf);
     T_CHECK(c.x != NULL);
-    int rc = tar_write_dir(src, NULL, sink, &c, &st, err, sizeof err);
+    tar_write_opts wo = { NULL, NULL, NULL, NULL, files_w };
+    int rc = tar_write_dir_opts(src, &wo, sink, &c, &st, err, sizeof err);
     if (rc < 0) printf("#   writer: %s / extract: %s\n", err, extract_error(c.x));
     T_EQ_INT(rc, 0);
     if (rc == 0 && c.fill) push_chunk(&c);
@@ -251,6 +256,12 @@ static void test_roundtrip(void)
     T_EQ_INT(extract_bytes(c.x), st.data_bytes);
     T_EQ_INT(sf.n, st.files + st.dirs + st.symlinks);
     T_CHECK(sf.big_ok);
+    /* The writer's digest of the files (the worker's FILES_SHA256) is the
+     * extractor's (the master's check) and the one from the callbacks. */
+    extract_files_sha256(c.x, files_x);
+    hash_sha256_final(&sf.list, files_cb);
+    T_CHECK(memcmp(files_w, files_x, 32) == 0);
+    T_CHECK(memcmp(files_w, files_cb, 32) == 0);
     extract_free(c.x);
     free(c.chunk);
     free(c.raw);
