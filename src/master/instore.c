@@ -95,6 +95,37 @@ int instore_has(instore *s, const uint8_t sha[32], uint64_t *size)
     return 1;
 }
 
+static void owner_path(const instore *s, const uint8_t sha[32], const char *user, char *out,
+                       size_t cap)
+{
+    char hx[65], uh[2 * 64 + 1];
+    size_t n = strlen(user);
+    hash_hex(sha, 32, hx);
+    hash_hex((const uint8_t *)user, n > 64 ? 64 : n, uh);
+    snprintf(out, cap, "%s/owners/%s/%s", s->root, hx, uh);
+}
+
+int instore_owns(instore *s, const uint8_t sha[32], const char *user)
+{
+    char path[CONFIG_PATH_MAX + 256];
+    owner_path(s, sha, user, path, sizeof path);
+    return access(path, F_OK) == 0;
+}
+
+int instore_own(instore *s, const uint8_t sha[32], const char *user)
+{
+    char path[CONFIG_PATH_MAX + 256];
+    owner_path(s, sha, user, path, sizeof path);
+    char dir[sizeof path];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = 0;
+    if (fsutil_mkdir_p(dir, 0700) < 0) return INSTORE_E_IO;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return INSTORE_E_IO;
+    close(fd);
+    return 0;
+}
+
 instore_put *instore_put_begin(instore *s, const uint8_t *sha, uint64_t total, char *err,
                                size_t errcap)
 {
@@ -327,8 +358,11 @@ long instore_sweep(instore *s, const uint8_t (*keep)[32], size_t n, uint64_t now
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
             if (lstat(path, &st) < 0 || mtime_ms(&st) + keep_ms > now_ms) continue;
             if (unlink(path) == 0) {
+                char od[CONFIG_PATH_MAX + 256];
                 removed++;
                 freed += (uint64_t)st.st_size;
+                snprintf(od, sizeof od, "%s/owners/%02x%s", s->root, hi, e->d_name);
+                fsutil_rm_rf(od);
             }
         }
         closedir(d);

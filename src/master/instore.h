@@ -39,6 +39,17 @@ void instore_path(const instore *s, const uint8_t sha[32], char *out, size_t cap
  * submission), else 0. */
 int instore_has(instore *s, const uint8_t sha[32], uint64_t *size);
 
+/* Ownership: who has shown they hold a blob's bytes (sent them, or took
+ * them from a task output they may read). A client is told "held" and may
+ * submit an input by its SHA-256 alone only for blobs it owns, so the
+ * store is no oracle of other users' data (a user who merely knows a hash
+ * cannot read the content, nor learn that someone stored it): a second
+ * user's identical input travels once more and is verified, then stored
+ * once. Markers: <root>/owners/<sha hex>/<user hex>. */
+int instore_owns(instore *s, const uint8_t sha[32], const char *user);
+/* Records user as an owner; 0 or INSTORE_E_IO. */
+int instore_own(instore *s, const uint8_t sha[32], const char *user);
+
 /* A blob being written. sha NULL: the name is whatever the bytes hash to
  * (an input the master builds itself from a stored output). total:
  * the exact size announced (UINT64_MAX: not known in advance). */

@@ -23,6 +23,13 @@ void inxfer_stream_id(const uint8_t sha[32], char out[32])
     snprintf(out, 32, "input-%.16s", hx);
 }
 
+/* Held for this client: in the store, and shown to be the client's. */
+static int held_for(inxfer_ctx *x, const uint8_t sha[32], uint64_t *size)
+{
+    return instore_has(x->ins, sha, size) &&
+           (x->c->admin || instore_owns(x->ins, sha, x->c->node_id));
+}
+
 int inxfer_query(inxfer_ctx *x, const proto_msg *m)
 {
     size_t pos = 0, n = 0, held = 0;
@@ -34,7 +41,7 @@ int inxfer_query(inxfer_ctx *x, const proto_msg *m)
                             QUERY_MAX);
             return 0;
         }
-        if (instore_has(x->ins, f.p, NULL))
+        if (held_for(x, f.p, NULL))
             held++;
         else
             proto_put_bytes(x->wb, T_SHA256, f.p, 32);
@@ -70,7 +77,7 @@ int inxfer_put(inxfer_ctx *x, const proto_msg *m)
     proto_u64(m, T_TOTAL_SIZE, &total);
     inxfer_stream_id(sha, id);
     hash_hex(sha, 32, hx);
-    if (instore_has(x->ins, sha, NULL)) {
+    if (held_for(x, sha, NULL)) {
         instore_count_dedup(x->ins, 1);
         send_ack(x, id, 1, "already held");
         return 0;
@@ -128,6 +135,11 @@ int inxfer_put(inxfer_ctx *x, const proto_msg *m)
     if (crc < 0) {
         send_ack(x, id, 0, err);
         log_warn("%s (%s): input %.12s not stored: %s", x->c->peer, x->c->node_id, hx, err);
+        rc = 0;
+        goto out;
+    }
+    if (instore_own(x->ins, sha, x->c->node_id) < 0) {
+        send_ack(x, id, 0, "the input store failed to record its owner");
         rc = 0;
         goto out;
     }
@@ -267,6 +279,12 @@ static int resolve_ref(inxfer_ctx *x, task_input *in, const char *user, int admi
         rc = rc == INSTORE_E_LIMIT ? PROTO_ERR_LIMIT : PROTO_ERR_STORE;
         goto out;
     }
+    /* The client may read that output: the blob is now its own too. */
+    if (instore_own(x->ins, in->sha256, user) < 0) {
+        snprintf(err, errcap, "input '%.200s': the input store failed", in->source);
+        rc = PROTO_ERR_STORE;
+        goto out;
+    }
 out:
     task_rec_free(&t);
     return rc;
@@ -298,7 +316,8 @@ int inxfer_resolve(inxfer_ctx *x, task_rec *t, const char *user, int admin, char
             continue;
         }
         uint64_t size = 0;
-        if (!instore_has(x->ins, in->sha256, &size)) {
+        if (!(instore_has(x->ins, in->sha256, &size) &&
+              (admin || instore_owns(x->ins, in->sha256, user)))) {
             char hx[65];
             hash_hex(in->sha256, 32, hx);
             snprintf(err, errcap, "input '%.200s' (sha256 %s) is not held by the master: "

@@ -108,6 +108,18 @@ check "inputs: the master stored the 20 MiB input once (one 'stored' log line)" 
 check "inputs: the blob is content-addressed on the master" \
     test -f "$FILES/.inputs/sha256/$(echo "$BIG" | cut -c1-2)/$(echo "$BIG" | cut -c3-)"
 check "inputs: the submit banner lists the inputs" grep -q 'Inputs:       /input/cfg/big.bin' "$T/again.out"
+# Another user with the same bytes: not served on the hash alone (the store
+# is no oracle of other users' data): bob sends them, they are checked and
+# kept once.
+BB0=$(metric cloudai_input_bytes_received_total)
+(export CLOUDAI_USER=bob CLOUDAI_TOKEN=bob-secret XDG_CACHE_HOME=$T/xdg-bob
+ cai task $IMG -input "$T/big.bin:cfg/big.bin" -cmd true) >"$T/bob.out" 2>"$T/bob.err"
+check "inputs: another user's identical input is sent again, not taken on its hash" \
+    grep -q "sending input $T/big.bin (20971520 bytes)" "$T/bob.err"
+check "inputs: ... and received in full ($BB0 -> $(metric cloudai_input_bytes_received_total))" \
+    test "$(($(metric cloudai_input_bytes_received_total) - BB0))" -ge 20971520
+check "inputs: ... and stored once (one blob of that hash)" \
+    test "$(ls "$FILES/.inputs/sha256/$(echo "$BIG" | cut -c1-2)" | grep -c "^$(echo "$BIG" | cut -c3-)\$")" = 1
 check "inputs: the client remembers the 20 MiB file's hash (no re-read next time)" \
     grep -q " $BIG\$" "$T/xdg/cloudai/input-hashes"
 # A changed file (same size, same second) is hashed again, never taken for the old one.

@@ -94,6 +94,15 @@ static void test_put_and_has(void)
     instore_put_write(w, (const uint8_t *)"ab", 2);
     instore_put_abort(w);
     T_EQ_INT(count_files(tmp), 0);
+    /* Ownership markers, per user. */
+    T_EQ_INT(instore_owns(s, sha, "alice"), 0);
+    T_EQ_INT(instore_own(s, sha, "alice"), 0);
+    T_EQ_INT(instore_own(s, sha, "alice"), 0);
+    T_EQ_INT(instore_owns(s, sha, "alice"), 1);
+    T_EQ_INT(instore_owns(s, sha, "bob"), 0);
+    T_EQ_INT(instore_owns(s, sha, ".."), 0);
+    T_EQ_INT(instore_own(s, sha, ".."), 0);      /* any id is one safe component */
+    T_EQ_INT(instore_owns(s, sha, ".."), 1);
     instore_stats st;
     instore_get_stats(s, &st);
     T_EQ_INT(st.blobs_added, 2);
@@ -170,8 +179,10 @@ static void test_sweep(void)
     before = instore_sweep(s, NULL, 0, now_ms, 3600 * 1000, &freed);
     T_EQ_INT(before, 0);
     T_EQ_INT(instore_has(s, k3, NULL), 1);
+    T_EQ_INT(instore_own(s, k3, "alice"), 0);
     T_EQ_INT(instore_sweep(s, NULL, 0, now_ms + 3601 * 1000, 3600 * 1000, &freed), 2);
     T_EQ_INT(instore_has(s, k1, NULL) + instore_has(s, k3, NULL), 0);
+    T_EQ_INT(instore_owns(s, k3, "alice"), 0);   /* its owners go with it */
     instore_free(s);
 }
 
