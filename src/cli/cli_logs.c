@@ -2,15 +2,44 @@
  * followed live (proto.txt 9.1). The master pushes LOG_DATA frames as the
  * worker streams them and ends with LOG_END; the verb prints whole lines
  * only, so two lines never run into each other on the terminal (a line
- * longer than LINE_MAX is printed in pieces). */
+ * longer than LINE_MAX is printed in pieces). A follow whose connection
+ * drops (a master restart) dials again for up to a minute and resumes at
+ * the offset printed so far, so no line is doubled or lost. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "cli_int.h"
 
 #define LINE_MAX_BYTES (64 * 1024)
-#define FOLLOW_IDLE_MS (10 * 60 * 1000)   /* the master sends a keepalive every 30 s */
+#define FOLLOW_IDLE_MS 90000      /* the master sends a keepalive every 30 s */
+#define FOLLOW_RECONNECT_S 60     /* after a drop (a master restart), as `wait` */
+
+/* Dials the master again after a drop, for up to FOLLOW_RECONNECT_S; the
+ * follow then resumes at the offset printed so far. 0 when connected. */
+static int redial(cli_ctx *c)
+{
+    char err[512] = "";
+    int delay = 250;
+    time_t end = time(NULL) + FOLLOW_RECONNECT_S;
+    cli_disconnect(c);
+    fprintf(stderr, "cloudai: the connection to the master at %s was lost; reconnecting "
+            "(up to %d s)\n", c->master, FOLLOW_RECONNECT_S);
+    while (time(NULL) < end) {
+        if (peer_connect(&c->p, c->master, PROTO_ROLE_CLIENT, c->user, c->token, CLI_CONNECT_MS,
+                         err, sizeof err) == 0) {
+            c->connected = 1;
+            return 0;
+        }
+        struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+        delay = delay * 2 > 4000 ? 4000 : delay * 2;
+    }
+    cli_fail("could not reconnect to the master at %s within %d s: %s", c->master,
+             FOLLOW_RECONNECT_S, err);
+    return -1;
+}
 
 typedef struct linebuf {
     char *p;
@@ -55,7 +84,8 @@ int cli_verb_logs(cli_ctx *c, int argc, char **argv)
                        "Prints a task's whole log (stdout and stderr, as written).\n"
                        "With -f, follows it while the task runs and ends when the task ends,\n"
                        "with the task's exit code, as `wait` (121 it did not start, 122\n"
-                       "cancelled, 123 lost).");
+                       "cancelled, 123 lost; 120 no master within 60 s after the connection\n"
+                       "dropped: it reconnects and resumes where it was).");
     if (rc >= 0)
         return rc;
     if (r.dashdash)
@@ -66,13 +96,28 @@ int cli_verb_logs(cli_ctx *c, int argc, char **argv)
         return cli_fail("out of memory");
     if ((rc = cli_connect(c)) != 0)
         goto out;
-    proto_begin(&c->p.wb, PROTO_GET_LOG, 0);
-    proto_put_str(&c->p.wb, T_TASK_ID, pos[0]);
-    proto_put_u64(&c->p.wb, T_OFFSET, 0);
-    if (follow) proto_put_u64(&c->p.wb, T_FOLLOW, 1);
-    if ((rc = cli_request(c, &m)) != 0)
-        goto out;
-    for (;;) {
+    for (int sent = 0;;) {
+        if (!sent) {
+            /* From the start, or after a reconnect from where we are. */
+            proto_begin(&c->p.wb, PROTO_GET_LOG, 0);
+            proto_put_str(&c->p.wb, T_TASK_ID, pos[0]);
+            proto_put_u64(&c->p.wb, T_OFFSET, off);
+            if (follow) proto_put_u64(&c->p.wb, T_FOLLOW, 1);
+            if (!follow) {
+                if ((rc = cli_request(c, &m)) != 0) goto out;
+            } else if (proto_finish(&c->p.wb) < 0 || peer_send(&c->p) < 0 ||
+                       peer_recv(&c->p, &m, FOLLOW_IDLE_MS) < 0) {
+                if (redial(c) < 0) { rc = CLI_EXIT_WAITLOST; goto out; }
+                continue;
+            }
+            sent = 1;
+        }
+        if (m.type == PROTO_ERROR) {
+            char err[1200];
+            peer_error_text(&m, err, sizeof err);
+            rc = cli_fail("%s", err);
+            goto out;
+        }
         if (m.type == PROTO_LOG_DATA) {
             proto_field f;
             uint64_t at = 0;
@@ -121,8 +166,12 @@ int cli_verb_logs(cli_ctx *c, int argc, char **argv)
             rc = cli_fail("unexpected %s reply to GET_LOG", proto_type_name(m.type));
             goto out;
         }
-        if ((rc = cli_recv(c, &m, follow ? FOLLOW_IDLE_MS : CLI_STREAM_MS)) != 0)
-            goto out;
+        if (!follow) {
+            if ((rc = cli_recv(c, &m, CLI_STREAM_MS)) != 0) goto out;
+        } else if (peer_recv(&c->p, &m, FOLLOW_IDLE_MS) < 0) {
+            if (redial(c) < 0) { rc = CLI_EXIT_WAITLOST; goto out; }
+            sent = 0;
+        }
     }
 wfail:
     rc = cli_fail("writing output: %s", strerror(errno));

@@ -11,7 +11,8 @@
 #    cap ([storage] max_log_bytes = 6 MiB), marked at the end of the log and
 #    in the task's notes;
 #  - a master restart while a task writes (the worker reconnects and resumes
-#    by offset): every line once, in order;
+#    by offset): every line once, in order; a `logs -f` across the restart
+#    dials again and resumes too;
 #  - `logs -f` of a finished task prints it and ends at once;
 #  - GET /api/tasks/ID/log?follow=1: server-sent events while the task
 #    runs, its exit code at the end, resumed by Last-Event-ID; ?tail=N.
@@ -143,6 +144,10 @@ sse_test
 RES_CMD='i=0; while [ $i -lt 40 ]; do echo "n $i"; i=$((i+1)); sleep 0.1; done; n=0; while [ ! -f "$OUTPUT_DIR/go" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; rm -f "$OUTPUT_DIR/go"; echo "n 40"'
 rid=$(submit task $IMG -name resume -cmd "$RES_CMD")
 if [ -n "$rid" ] && wait_for "cai logs $rid 2>/dev/null | grep -q '^n 5\$'" 60; then
+    # A follower across the restart: it dials again and resumes by offset.
+    cai logs -f "$rid" >"$T/res.follow" 2>"$T/res.follow.err" &
+    rfpid=$!
+    wait_for "grep -q '^n 5\$' '$T/res.follow'" 30
     kill -9 "$MPID"; stop_pid "$MPID"
     LISTEN=$ADDR MDATA=m start_master m2 -config "$T/cfg.ini" || { not_ok "master restarts"; exit 1; }
     wait_for "worker_ready w-proc" 30
@@ -151,6 +156,12 @@ if [ -n "$rid" ] && wait_for "cai logs $rid 2>/dev/null | grep -q '^n 5\$'" 60; 
     wait_final "$rid" 60
     want_eq "restart: every line once, in order (resumed by offset)" \
         "$(cai logs "$rid" 2>/dev/null | tr '\n' ' ')" "$(i=0; while [ $i -le 40 ]; do printf 'n %d ' $i; i=$((i+1)); done)"
+    n=0; while kill -0 "$rfpid" 2>/dev/null && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+    wait "$rfpid"; rfrc=$?
+    want_eq "restart: logs -f across it exits with the task's code" "$rfrc" 0
+    want_eq "restart: logs -f across it printed every line once, in order" \
+        "$(tr '\n' ' ' <"$T/res.follow")" "$(i=0; while [ $i -le 40 ]; do printf 'n %d ' $i; i=$((i+1)); done)"
+    check "restart: logs -f said it reconnected" grep -q 'reconnecting' "$T/res.follow.err"
 else
     not_ok "restart: resume task writes its first lines"
 fi
