@@ -215,13 +215,22 @@ int policy_account(policy_ctx *c, double now, const policy_run *run, size_t nr, 
     double dt = now - c->acct_t;
     if (dt < POLICY_ACCOUNT_S) return 0;
     c->acct_t = now;
+    if (nq == 0) return 0;
     if (grow((void **)&c->rs, &c->caprs, nr + 1, sizeof *c->rs) < 0) return -ENOMEM;
-    double tot = 0;
+    /* Only running tasks younger than the oldest queued one pass anyone:
+     * the others need no sorting (and are most of them in a backlog). */
+    double oldest = q[0].submit, tot = 0;
+    for (size_t i = 1; i < nq; i++)
+        if (q[i].submit < oldest) oldest = q[i].submit;
+    size_t m = 0;
     for (size_t i = 0; i < nr; i++) {
-        c->rs[i].submit = run[i].submit;
-        c->rs[i].cpu = run[i].req.cpu;
+        if (run[i].submit <= oldest) continue;
+        c->rs[m].submit = run[i].submit;
+        c->rs[m].cpu = run[i].req.cpu;
         tot += run[i].req.cpu;
+        m++;
     }
+    nr = m;
     qsort(c->rs, nr, sizeof *c->rs, cmp_sub);
     for (size_t i = 1; i < nr; i++) c->rs[i].cpu += c->rs[i - 1].cpu;   /* prefix sums */
     /* The running tasks as they are now stand for the whole interval
