@@ -3,8 +3,9 @@
  * fit (the head) a reservation on the node where it can start earliest,
  * then backfill the rest around that reservation. fifo stops at the head;
  * greedy starts anything that fits (no reservation, so a large task can
- * starve); easy backfills with the users' limits; learned orders the head
- * by priority and fair share and the backfill by predicted slowdown. Both
+ * starve); easy backfills with the users' limits; learned orders the
+ * whole queue: tasks owed their turn (passed by enough younger work)
+ * oldest first, then the rest by predicted slowdown (head_key). Both
  * easy and learned make the head's reservation from the limits (upper
  * bounds: tasks are ended at them), and a task backfills on the reserved
  * node only if its limit ends before the reservation: the reservation is
@@ -17,7 +18,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 #include "policy.h"
 
 struct policy_ctx {
@@ -251,20 +251,26 @@ int policy_account(policy_ctx *c, double now, const policy_run *run, size_t nr, 
     return 0;
 }
 
+/* A user who has used less than an eighth of their share (Slurm's factor
+ * 2^(-usage share / weight share) above 2^(-1/8)) goes before everyone
+ * else: a light user's tasks never wait behind a heavy user's backlog.
+ * Not every user under their share (factor above 1/2): on a trace with
+ * hundreds of users most are, and their tasks would all go first in
+ * arrival order, giving back most of what ordering by prediction wins
+ * (LCG at load 0.85: slowdown 39.5 instead of 27.5). */
+#define FS_FAR_UNDER 0.917
+
 static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_job *j,
                        size_t i, size_t nq, double now, const policy_user *users,
                        size_t nusers, int fs_on, double cap)
 {
     double k;
     if (cfg->kind == POLICY_LEARNED) {
-        double g = 1;
-        if (fs_on && cfg->halflife_s > 0 && j->user >= 0 && (size_t)j->user < nusers) {
-            g = 2 * (1 - c->fs[j->user]);
-            if (g > 1) g = 1;
-            if (g < 0) g = 0;
-        }
+        /* a user far under their fair share */
+        int under = fs_on && cfg->halflife_s > 0 && j->user >= 0 &&
+                    (size_t)j->user < nusers && c->fs[j->user] > FS_FAR_UNDER;
         double w = now > j->submit ? now - j->submit : 0;
-        if (g == 0 || (w > 0 && j->passed >= slack_of(cfg) * g * w * cap)) {
+        if (w > 0 && j->passed >= slack_of(cfg) * w * cap) {
             k = 4e10 + w;                    /* owed: oldest first */
         } else {
             double p = j->predict > 0 ? j->predict : (j->limit > 0 ? j->limit : 3600);
@@ -272,7 +278,8 @@ static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_
             k = (w + b) / b;
             if (k > 1e10) k = 1e10;
         }
-        return k + (double)j->priority * 1e12;
+        /* users under their share before the others (Slurm's fair share) */
+        return k + (under ? 1e11 : 0) + (double)j->priority * 1e12;
     }
     k = -(double)i / ((double)nq + 1);   /* the caller's order is arrival order */
     return k + (double)j->priority * 1e9;

@@ -121,6 +121,18 @@ static void test_fairness(void)
         T_CHECK(ts[NA + i].started);
         T_CHECK(ts[NA + i].start - ts[NA + i].submit <= 60);
     }
+    /* B's tasks one at a time, every 100 s, while A's backlog (by now owed
+     * its turn: B's tasks passed it) still waits: each starts within one
+     * task length, as B is under its share and A far over it */
+    for (int i = 0; i < NA + NB; i++) ts[i].started = ts[i].done = 0, ts[i].passed = 0;
+    for (int i = 0; i < NB; i++) ts[NA + i].submit = 5 + 100 * i;
+    nd = node(16, 0);
+    drive(POLICY_LEARNED, &nd, 1, ts, NA + NB, 2, 1200, 3600);
+    for (int i = 0; i < NB; i++) {
+        T_CHECK(ts[NA + i].started);
+        T_CHECK(ts[NA + i].start - ts[NA + i].submit <= 60);
+    }
+    for (int i = 0; i < NB; i++) ts[NA + i].submit = 5;
     /* and under fifo they would wait for A's whole backlog */
     for (int i = 0; i < NA + NB; i++) ts[i].started = ts[i].done = 0;
     nd = node(16, 0);
