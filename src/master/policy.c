@@ -270,16 +270,20 @@ static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_
         int under = fs_on && cfg->halflife_s > 0 && j->user >= 0 &&
                     (size_t)j->user < nusers && c->fs[j->user] > FS_FAR_UNDER;
         double w = now > j->submit ? now - j->submit : 0;
-        if (w > 0 && j->passed >= slack_of(cfg) * w * cap) {
+        double lent = w > 0 ? j->passed / (w * cap) : 0;   /* share of the machine */
+        double p = j->predict > 0 ? j->predict : (j->limit > 0 ? j->limit : 3600);
+        double b = p > 10 ? p : 10;
+        double hrrn = (w + b) / b;
+        if (hrrn > 1e9) hrrn = 1e9;
+        if (lent >= 2 * slack_of(cfg))
+            k = 8e10 + w;                    /* owed even before light users */
+        else if (under)
+            k = 6e10 + (lent >= slack_of(cfg) ? 1e10 + w : hrrn);
+        else if (lent >= slack_of(cfg))
             k = 4e10 + w;                    /* owed: oldest first */
-        } else {
-            double p = j->predict > 0 ? j->predict : (j->limit > 0 ? j->limit : 3600);
-            double b = p > 10 ? p : 10;
-            k = (w + b) / b;
-            if (k > 1e10) k = 1e10;
-        }
-        /* users under their share before the others (Slurm's fair share) */
-        return k + (under ? 1e11 : 0) + (double)j->priority * 1e12;
+        else
+            k = hrrn;
+        return k + (double)j->priority * 1e12;
     }
     k = -(double)i / ((double)nq + 1);   /* the caller's order is arrival order */
     return k + (double)j->priority * 1e9;
