@@ -477,6 +477,10 @@ int main(int argc, char **argv)
     else { fprintf(stderr, "cloudai-sim: unknown policy %s\n", pol); return 2; }
     int scale_given = 0;
     for (int i = 1; i < argc; i++) if (!strcmp(argv[i], "-time-scale")) scale_given = 1;
+    if (cfg.slack < 0 || cfg.slack > 1) {
+        fprintf(stderr, "cloudai-sim: -slack wants a share of the machine, 0 < F <= 1\n");
+        return 2;
+    }
     if (cfg.load < 0 || cfg.load >= 2 || (cfg.load > 0 && scale_given)) {
         fprintf(stderr, "cloudai-sim: -load wants 0 < L < 2, and not with -time-scale\n");
         return 2;

@@ -56,4 +56,14 @@ want_eq "sim: -write writes the jobs" "$(grep -vc '^;' "$T/g.swf")" 50
 "$SIM" -trace "$T/g.swf" -workers 8 -cpu 32 -policy fifo -json >"$T/g2.json"
 want_eq "sim: the written trace reads back" "$(jget jobs <"$T/g2.json")" 50
 check "sim: a bad option fails" sh -c "! '$SIM' -trace '$T/t.swf' -workers x -cpu 4 2>/dev/null"
+
+# -load picks the time scale that gives that offered load; not with -time-scale
+"$SIM" -gen lublin -jobs 2000 -seed 7 -workers 8 -cpu 32 -load 0.85 -policy easy -json >"$T/l.json"
+want_eq "sim: -load 0.85 gives offered load 0.85" "$(jget offered_load <"$T/l.json")" 0.8500
+check "sim: -load with -time-scale is refused" sh -c "! '$SIM' -gen lublin -jobs 10 -workers 1 -cpu 4 -load 0.8 -time-scale 0.5 2>/dev/null"
+check "sim: -load 3 is refused" sh -c "! '$SIM' -gen lublin -jobs 10 -workers 1 -cpu 4 -load 3 2>/dev/null"
+# -slack: 0.0001 keeps learned close to arrival order; both run
+"$SIM" -gen lublin -jobs 2000 -seed 7 -workers 8 -cpu 32 -load 0.9 -policy learned -slack 0.0001 -json >"$T/sl.json"
+want_eq "sim: -slack runs" "$(jget policy <"$T/sl.json")" learned
+check "sim: -slack 2 is refused" sh -c "! '$SIM' -gen lublin -jobs 10 -workers 1 -cpu 4 -slack 2 2>/dev/null"
 finish
