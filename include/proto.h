@@ -171,9 +171,16 @@ enum proto_tag {
     T_IS_DIR = 81,        /* U64 0..1: the input is a directory (a ustar stream) */
     T_FOLLOW = 82,        /* U64 0/1: GET_LOG keeps streaming until the task ends */
     T_LOG_SIZE = 83,      /* U64: bytes the task wrote to its log (TASK_RESULT, LOG_END) */
+    T_AFTER = 84,         /* STR <= 6500: "ID,ID..." to complete (exit 0) first */
+    T_AFTER_ANY = 85,     /* STR <= 6500: "ID,ID..." to have ended first */
+    T_RETRIES = 86,       /* U64 0..100: re-runs allowed after a non-zero exit */
+    T_RETRIED = 87,       /* U64: re-runs done after a non-zero exit */
+    T_ARRAY_ID = 88,      /* STR <= 64: the array a task belongs to */
+    T_ARRAY_INDEX = 89,   /* U64: its index (CLOUDAI_ARRAY_INDEX) */
     T_CRC32C = 90,        /* U64: CRC32C of T_DATA as sent (version 2) */
     T_FILES_SHA256 = 91,  /* BYTES == 32: SHA-256 over each regular file's SHA-256 */
-    T_TAG_MAX = 91
+    T_ARRAY_PARALLEL = 92,/* U64: at most this many members run at once; 0 = no cap */
+    T_TAG_MAX = 92
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

@@ -37,7 +37,20 @@ typedef struct task_rec {
     int envc;
     struct task_input *inputs;  /* -input, in order (owned), or NULL */
     int ninputs;
+    char *after;                /* -after: "ID,ID..." to complete (exit 0) first, or NULL */
+    char *after_any;            /* -after-any: "ID,ID..." to have ended first, or NULL */
+    uint64_t retries;           /* -retries N: re-runs allowed after a non-zero exit */
+    uint64_t retried;           /* re-runs done so far after a non-zero exit */
+    char array_id[64];          /* -array: the submission's id, "" for a lone task */
+    uint64_t array_index;       /* CLOUDAI_ARRAY_INDEX of an array member */
+    uint64_t array_parallel;    /* -array A-B%P: at most P members run at once; 0 = no cap */
 } task_rec;
+/* Bounds of -after/-after-any (ids per list) and -retries. */
+#define TASK_AFTER_MAX 100
+#define TASK_RETRIES_MAX 100
+/* Replaces *slot (a malloc'd string member: after, after_any) with a copy
+ * of s (NULL or "" clears); 0 or -ENOMEM (the old value kept). */
+int task_rec_set_str(char **slot, const char *s);
 
 /* One input of a task (proto.txt "INPUT record"): content-addressed in the
  * master's input store, seen by the task at /input/<dest>. */

@@ -137,6 +137,8 @@ static void print_banner(const task_rec *t, const char *given)
     printf("  Resources:    cpu %g, memory %s, storage %s, gpu %llu\n", t->req_cpu, mem, sto,
            (unsigned long long)t->req_gpu);
     printf("  Status:       %s\n", st);
+    if (t->after) printf("  After:        %s (completed)\n", t->after);
+    if (t->after_any) printf("  After any:    %s (ended)\n", t->after_any);
     for (int i = 0; i < t->envc && t->env && t->env[i]; i++) {
         printf("  %s", i ? "              " : "Environment:  ");
         for (const char *p = t->env[i]; *p; p++)   /* one line, no terminal escapes */
@@ -159,7 +161,7 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     double cpu = DEF_CPU;
     uint64_t mem = DEF_MEMORY, sto = DEF_STORAGE, gpu = DEF_GPU, timeout = 0;
     int have_timeout = 0, wait = 0;
-    const char *prio = NULL, *mem_s = NULL, *env_file = NULL;
+    const char *prio = NULL, *mem_s = NULL, *env_file = NULL, *after = NULL, *after_any = NULL;
     static args_list env_flags, input_flags;
     static cli_inputs inputs;
     static const char *envs[TASK_ENV_MAX];
@@ -186,6 +188,10 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
          "task:ID[/PATH] takes another task's output (repeatable)"},
         {"priority", ARGS_STR, &prio, NULL, "P",
          "-1000..1000, higher starts first (default 0)"},
+        {"after", ARGS_STR, &after, NULL, "ID,...",
+         "start only after these tasks completed (exit 0); fail if one does not"},
+        {"after-any", ARGS_STR, &after_any, NULL, "ID,...",
+         "start only after these tasks ended, however they ended"},
         {"wait", ARGS_BOOL, &wait, NULL, NULL,
          "block until the task ends; exit with its code (as `cloudai wait`)"},
         {"json", ARGS_BOOL, &c->json, NULL, NULL, "print the task record as a JSON object"},
@@ -270,6 +276,10 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         proto_put_i64(b, T_PRIORITY, priority);
     for (int i = 0; i < nenv; i++)
         proto_put_str(b, T_ENV, envs[i]);
+    if (after && *after)
+        proto_put_str(b, T_AFTER, after);
+    if (after_any && *after_any)
+        proto_put_str(b, T_AFTER_ANY, after_any);
     for (int i = 0; i < inputs.n; i++)
         task_input_put(b, &inputs.in[i]);
     if ((rc = cli_request(c, &m)) != 0)

@@ -60,6 +60,13 @@ void recjson_task_fields(jsonw *w, const task_rec *t)
     } else {
         jsonw_null(w);
     }
+    jsonw_key(w, "after"); jsonw_str(w, t->after);
+    jsonw_key(w, "after_any"); jsonw_str(w, t->after_any);
+    jsonw_key(w, "retries"); jsonw_u64(w, t->retries);
+    jsonw_key(w, "retried"); jsonw_u64(w, t->retried);
+    jsonw_key(w, "array_id"); jsonw_str(w, t->array_id[0] ? t->array_id : NULL);
+    jsonw_key(w, "array_index"); jsonw_u64(w, t->array_index);
+    jsonw_key(w, "array_parallel"); jsonw_u64(w, t->array_parallel);
     /* Provenance: what the task read, by content. */
     jsonw_key(w, "inputs");
     jsonw_array_begin(w);

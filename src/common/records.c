@@ -37,6 +37,18 @@ void task_rec_free(task_rec *t)
     t->env = NULL;
     t->envc = 0;
     task_rec_set_inputs(t, 0, NULL);
+    free(t->after);
+    free(t->after_any);
+    t->after = t->after_any = NULL;
+}
+
+int task_rec_set_str(char **slot, const char *s)
+{
+    char *v = NULL;
+    if (s && *s && !(v = strdup(s))) return -ENOMEM;
+    free(*slot);
+    *slot = v;
+    return 0;
 }
 
 static char **argv_dup(int argc, char *const *argv)
@@ -66,6 +78,10 @@ int task_rec_copy(task_rec *dst, const task_rec *src)
     dst->envc = 0;
     dst->inputs = NULL;
     dst->ninputs = 0;
+    dst->after = dst->after_any = NULL;
+    if ((src->after && !(dst->after = strdup(src->after))) ||
+        (src->after_any && !(dst->after_any = strdup(src->after_any))))
+        goto nomem;
     if (src->ninputs > 0 && task_rec_set_inputs(dst, src->ninputs, src->inputs) < 0) goto nomem;
     if (src->command && !(dst->command = strdup(src->command))) goto nomem;
     if (src->notes && !(dst->notes = strdup(src->notes))) goto nomem;
@@ -85,6 +101,9 @@ nomem_argv:
     dst->argc = 0;
 nomem:
     task_rec_set_inputs(dst, 0, NULL);
+    free(dst->after);
+    free(dst->after_any);
+    dst->after = dst->after_any = NULL;
     free(dst->command);
     free(dst->notes);
     dst->command = dst->notes = NULL;
@@ -280,6 +299,13 @@ void task_rec_put(proto_buf *b, const task_rec *t)
     if (t->priority) proto_put_i64(b, T_PRIORITY, t->priority);
     for (int i = 0; t->env && i < t->envc; i++) proto_put_str(b, T_ENV, t->env[i]);
     for (int i = 0; t->inputs && i < t->ninputs; i++) task_input_put(b, &t->inputs[i]);
+    put_s(b, T_AFTER, t->after);
+    put_s(b, T_AFTER_ANY, t->after_any);
+    put_u(b, T_RETRIES, t->retries);
+    put_u(b, T_RETRIED, t->retried);
+    put_s(b, T_ARRAY_ID, t->array_id);
+    put_u(b, T_ARRAY_INDEX, t->array_index);
+    put_u(b, T_ARRAY_PARALLEL, t->array_parallel);
 }
 
 void task_input_put(proto_buf *b, const task_input *in)
@@ -455,6 +481,22 @@ int task_rec_get(const proto_msg *m, task_rec *t)
     rc = get_list(m, T_ENV, &t->env, &t->envc);
     if (rc) goto out;
     rc = get_inputs(m, t);
+    if (rc) goto out;
+    for (int k = 0; k < 2; k++) {
+        char **slot = k ? &t->after_any : &t->after;
+        if (proto_get(m, k ? T_AFTER_ANY : T_AFTER, &f) == 0) {
+            char *n = malloc(f.len + 1);
+            if (!n) { rc = PROTO_E_NOMEM; goto out; }
+            proto_field_str(&f, n, f.len + 1);
+            free(*slot);
+            *slot = n[0] ? n : (free(n), NULL);
+        }
+    }
+    if ((rc = get_u(m, T_RETRIES, &t->retries))) goto out;
+    if ((rc = get_u(m, T_RETRIED, &t->retried))) goto out;
+    if ((rc = get_s(m, T_ARRAY_ID, t->array_id, sizeof t->array_id))) goto out;
+    if ((rc = get_u(m, T_ARRAY_INDEX, &t->array_index))) goto out;
+    if ((rc = get_u(m, T_ARRAY_PARALLEL, &t->array_parallel))) goto out;
 out:
     return rc;
 }

@@ -18,8 +18,18 @@
 
 struct wop;
 
+/* One -after / -after-any dependency of a queued task. */
+typedef struct cl_dep {
+    char id[64];
+    int any;                   /* -after-any: any end will do */
+    int met;
+} cl_dep;
+
 typedef struct cl_task {
     task_rec rec;
+    cl_dep *deps;              /* parsed from rec.after / rec.after_any */
+    int ndeps, deps_left;      /* deps_left > 0: not placed yet */
+    int dep_failed;            /* a broken -after: the scheduler fails it (rec.error says why) */
     struct wop *queued;        /* its store write not yet taken by the writer */
     int holds;                 /* resources reserved on rec.worker_id */
     int result_status;         /* final status reported, pending upload;
@@ -104,6 +114,8 @@ struct cluster {
     void *clock_ctx;
     cluster_admit_fn admit;    /* quota check, set once before serving */
     void *admit_ctx;
+    size_t nblocked;           /* tasks with deps_left > 0 (a task's end looks for them) */
+    size_t ndepfail;           /* tasks with dep_failed set, not failed yet */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -486,8 +498,26 @@ static void do_reserve(cl_worker *w, cl_task *t)
 
 /* The task reached completed/failed/cancelled: persist, forget. Returns
  * the seq of its final write. */
+static void do_deps_ended(cluster *cl, const char *id, int status, int64_t exit_code,
+                          const char *error);
+
+static void task_free(cl_task *t)
+{
+    task_rec_free(&t->rec);
+    free(t->deps);
+    free(t);
+}
+
 static uint64_t do_finish(cluster *cl, cl_task *t, int status)
 {
+    if (t->deps_left) {
+        t->deps_left = 0;
+        cl->nblocked--;
+    }
+    if (t->dep_failed) {
+        t->dep_failed = 0;
+        cl->ndepfail--;
+    }
     /* Only a queued task has a queue slot; a completing task has none, so
      * completions never scan the queue. */
     if (t->rec.status == PROTO_ST_QUEUED)
@@ -501,9 +531,151 @@ static uint64_t do_finish(cluster *cl, cl_task *t, int status)
     do_unlink(cl, t);
     pthread_cond_broadcast(&cl->end_cv);
     if (t->queued) t->queued->owner = NULL;   /* the write outlives the task */
-    task_rec_free(&t->rec);
-    free(t);
+    char id[sizeof t->rec.task_id], error[sizeof t->rec.error];
+    int64_t code = t->rec.exit_code;
+    snprintf(id, sizeof id, "%s", t->rec.task_id);
+    snprintf(error, sizeof error, "%s", t->rec.error);
+    task_free(t);
+    if (cl->nblocked) do_deps_ended(cl, id, status, code, error);
     return seq;
+}
+
+/* ---- dependencies (-after, -after-any) ------------------------------------ */
+
+/* Splits "ID,ID..." into deps; duplicates kept once. 0, or -1 with err. */
+static int deps_parse(const char *list, int any, cl_dep **v, int *n, char *err, size_t errcap)
+{
+    int count = 0;
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (!len || len >= sizeof (*v)->id) {
+            snprintf(err, errcap, "-after%s: '%.*s' is not a task id", any ? "-any" : "",
+                     (int)(len > 40 ? 40 : len), p);
+            return -1;
+        }
+        if (++count > TASK_AFTER_MAX) {
+            snprintf(err, errcap, "-after%s: more than %d tasks", any ? "-any" : "", TASK_AFTER_MAX);
+            return -1;
+        }
+        char id[64];
+        memcpy(id, p, len);
+        id[len] = 0;
+        int dup = 0;
+        for (int i = 0; i < *n && !dup; i++) dup = !strcmp((*v)[i].id, id) && (*v)[i].any == any;
+        if (!dup) {
+            cl_dep *nv = realloc(*v, (size_t)(*n + 1) * sizeof **v);
+            if (!nv) { snprintf(err, errcap, "out of memory"); return -1; }
+            *v = nv;
+            memset(&nv[*n], 0, sizeof nv[*n]);
+            snprintf(nv[*n].id, sizeof nv[*n].id, "%s", id);
+            nv[*n].any = any;
+            (*n)++;
+        }
+        p = e ? e + 1 : p + len;
+    }
+    return 0;
+}
+
+/* A dependency ended with status: met, or the reason the dependent fails
+ * (returns 1, why filled). */
+static int dep_broken(const cl_dep *d, int status, int64_t exit_code, const char *error,
+                      char *why, size_t cap)
+{
+    if (d->any || status == PROTO_ST_COMPLETED) return 0;
+    char code[32] = "";
+    if (exit_code >= 0 && !strstr(error, "exit code"))
+        snprintf(code, sizeof code, ", exit %lld", (long long)exit_code);
+    snprintf(why, cap, "dependency %s %s%s%s%s; not run", d->id,
+             proto_status_name((uint64_t)status), code, error[0] ? ": " : "", error);
+    return 1;
+}
+
+/* Task id ended: its dependents learn it. A broken -after marks the
+ * dependent, which the scheduler fails on its next pass (do_fail_broken):
+ * never here, since do_finish runs inside loops over the task table. */
+static void do_deps_ended(cluster *cl, const char *id, int status, int64_t exit_code,
+                          const char *error)
+{
+    for (size_t b = 0; b < cl->nbuckets; b++)
+        for (cl_task *t = cl->buckets[b]; t; t = t->next) {
+            if (!t->deps_left || t->dep_failed) continue;
+            for (int i = 0; i < t->ndeps; i++) {
+                cl_dep *d = &t->deps[i];
+                if (d->met || strcmp(d->id, id)) continue;
+                if (dep_broken(d, status, exit_code, error, t->rec.error, sizeof t->rec.error)) {
+                    t->dep_failed = 1;
+                    cl->ndepfail++;
+                    break;
+                }
+                d->met = 1;
+                if (!--t->deps_left) {
+                    cl->nblocked--;
+                    t->rec.error[0] = 0;
+                }
+            }
+        }
+    cl->kick = 1;
+    pthread_cond_signal(&cl->cv);
+}
+
+/* Fails the tasks a broken -after marked, and so on down their own
+ * dependents, until none is marked (each round finishes at least one). */
+static void do_fail_broken(cluster *cl)
+{
+    while (cl->ndepfail) {
+        cl_task *t = NULL;
+        for (size_t i = 0; i < cl->nqueue && !t; i++)
+            if (cl->queue[i]->dep_failed) t = cl->queue[i];
+        if (!t) { cl->ndepfail = 0; break; }
+        (void)do_finish(cl, t, PROTO_ST_FAILED);
+    }
+}
+
+/* t's deps parsed and checked against what the cluster holds: an active
+ * dependency is waited for; an ended one is judged from *ended (the
+ * record read from the store, by the caller, without cl->mu), or the
+ * pending write. Returns 0, 1 with why set when a broken -after fails t
+ * at once, or 2 when an ended dependency's record must be read again. */
+static int do_deps_bind(cluster *cl, cl_task *t, const task_rec *ended, int nended,
+                        char *why, size_t cap)
+{
+    t->deps_left = 0;
+    for (int i = 0; i < t->ndeps; i++) {
+        cl_dep *d = &t->deps[i];
+        d->met = 0;
+        if (do_find(cl, d->id)) {
+            t->deps_left++;
+            continue;
+        }
+        const task_rec *r = do_pending(cl, d->id);
+        for (int k = 0; !r && k < nended; k++)
+            if (!strcmp(ended[k].task_id, d->id)) r = &ended[k];
+        if (!r || (r->status != PROTO_ST_COMPLETED && r->status != PROTO_ST_FAILED &&
+                   r->status != PROTO_ST_CANCELLED))
+            return 2;      /* it ended between the read and now */
+        if (dep_broken(d, r->status, r->exit_code, r->error, why, cap)) return 1;
+        d->met = 1;
+    }
+    if (t->deps_left) cl->nblocked++;
+    return 0;
+}
+
+/* "waiting for task-a to complete, task-b to end" (at most 3 named). */
+static void deps_reason(const cl_task *t, char *out, size_t cap)
+{
+    size_t len = (size_t)snprintf(out, cap, "waiting for");
+    int shown = 0;
+    for (int i = 0; i < t->ndeps && len < cap; i++) {
+        if (t->deps[i].met) continue;
+        if (shown == 3) {
+            snprintf(out + len, cap - len, " and %d more", t->deps_left - 3);
+            return;
+        }
+        len += (size_t)snprintf(out + len, cap - len, "%s %s to %s", shown ? "," : "",
+                                t->deps[i].id, t->deps[i].any ? "end" : "complete");
+        shown++;
+    }
 }
 
 /* Worker lost or task interrupted: back to the queue, or failed after
@@ -575,6 +747,7 @@ static void do_reason(cluster *cl, cl_task *t, const sched_node *nodes, size_t n
 
 static void do_schedule(cluster *cl)
 {
+    do_fail_broken(cl);
     size_t n = cl->nworkers, nq = 0, nr = 0, cap = cl->ntasks + 1;
     sched_node *nodes = n ? calloc(n, sizeof *nodes) : NULL;
     const char **names = n ? calloc(n, sizeof *names) : NULL;
@@ -613,6 +786,16 @@ static void do_schedule(cluster *cl)
         cl_task *t = cl->queue[qi];
         if (t->rec.status != PROTO_ST_QUEUED)
             continue;
+        if (t->deps_left) {
+            /* Not placed, not projected: `tasks` says what it waits for. */
+            char reason[256];
+            deps_reason(t, reason, sizeof reason);
+            if (strcmp(t->rec.error, reason)) {
+                snprintf(t->rec.error, sizeof t->rec.error, "%s", reason);
+                do_persist(cl, t);
+            }
+            continue;
+        }
         if (t->predict_gen != cl->hist_gen + 1) {
             predict_est e;
             schedstate_predict(cl->ss, &t->rec, &e);
@@ -770,6 +953,46 @@ static int load_active(void *ctx, const task_rec *r)
     return 0;
 }
 
+/* After a restart: the queued tasks' dependencies are bound again, an
+ * ended dependency judged from its stored record (before any thread
+ * runs, so these reads take no lock); a broken -after is failed by the
+ * scheduler's first pass. */
+static void deps_restore(cluster *cl)
+{
+    for (size_t b = 0; b < cl->nbuckets; b++)
+        for (cl_task *t = cl->buckets[b]; t; t = t->next) {
+            char err[256];
+            if (t->rec.status != PROTO_ST_QUEUED || (!t->rec.after && !t->rec.after_any)) continue;
+            if (deps_parse(t->rec.after, 0, &t->deps, &t->ndeps, err, sizeof err) < 0 ||
+                deps_parse(t->rec.after_any, 1, &t->deps, &t->ndeps, err, sizeof err) < 0) {
+                snprintf(t->rec.error, sizeof t->rec.error, "its dependencies cannot be read: %s", err);
+                t->dep_failed = 1;
+                cl->ndepfail++;
+                continue;
+            }
+            task_rec *recs = calloc((size_t)t->ndeps + 1, sizeof *recs);
+            int n = 0;
+            for (int i = 0; recs && i < t->ndeps; i++) {
+                task_rec_init(&recs[n]);
+                if (do_find(cl, t->deps[i].id) || meta_task_get(cl->meta, t->deps[i].id, &recs[n]) < 0) {
+                    task_rec_free(&recs[n]);
+                    continue;
+                }
+                n++;
+            }
+            int rc = recs ? do_deps_bind(cl, t, recs, n, t->rec.error, sizeof t->rec.error) : 2;
+            if (rc == 2)
+                snprintf(t->rec.error, sizeof t->rec.error,
+                         "a dependency's record is missing from the store; not run");
+            if (rc) {
+                t->dep_failed = 1;
+                cl->ndepfail++;
+            }
+            for (int i = 0; i < n; i++) task_rec_free(&recs[i]);
+            free(recs);
+        }
+}
+
 cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
 {
     cluster *cl = calloc(1, sizeof *cl);
@@ -798,8 +1021,10 @@ cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
         cluster_free(cl);
         return NULL;
     }
+    deps_restore(cl);
     if (cl->ntasks)
-        log_info("recovered %zu active tasks (%zu queued)", cl->ntasks, cl->nqueue);
+        log_info("recovered %zu active tasks (%zu queued, %zu waiting for dependencies)",
+                 cl->ntasks, cl->nqueue, cl->nblocked);
     if (pthread_create(&cl->wthr, NULL, writer_main, cl) != 0) {
         snprintf(err, errcap, "cannot start the metadata writer thread");
         cluster_free(cl);
@@ -850,8 +1075,7 @@ void cluster_free(cluster *cl)
     for (size_t i = 0; i < cl->nbuckets && cl->buckets; i++)
         for (cl_task *t = cl->buckets[i], *nx; t; t = nx) {
             nx = t->next;
-            task_rec_free(&t->rec);
-            free(t);
+            task_free(t);
         }
     for (size_t i = 0; i < cl->nworkers; i++)
         conn_unref(cl->workers[i].c);
@@ -975,12 +1199,30 @@ static int do_never_fits(cluster *cl, const task_rec *t, char *err, size_t errca
     return 1;
 }
 
+/* The records of a new task's dependencies, read without cl->mu (an
+ * ended one is judged from it): each must exist and be the user's own. */
+static int deps_read(cluster *cl, const cl_dep *deps, int n, const char *user, task_rec *out,
+                     char *err, size_t errcap)
+{
+    for (int i = 0; i < n; i++) {
+        task_rec_free(&out[i]);
+        task_rec_init(&out[i]);
+        if (cluster_task_for_user(cl, deps[i].id, user, 0, &out[i])) {
+            snprintf(err, errcap, "-after%s: no task %s", deps[i].any ? "-any" : "", deps[i].id);
+            return PROTO_ERR_NOT_FOUND;
+        }
+    }
+    return 0;
+}
+
 static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
                   task_rec *out, int sync)
 {
     uint64_t now = now_ms(cl);
-    int rc = 0;
+    int rc = 0, ndeps = 0;
     cl_task *ct = NULL;
+    cl_dep *deps = NULL;
+    task_rec *dep_recs = NULL;
     char name[sizeof t->task_name];
 
     if (!t->docker_image[0]) {
@@ -1031,17 +1273,40 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
         snprintf(err, errcap, "priority must be from -1000 to 1000");
         return PROTO_ERR_BAD_REQUEST;
     }
+    if (t->retries > TASK_RETRIES_MAX) {
+        snprintf(err, errcap, "-retries must be from 0 to %d", TASK_RETRIES_MAX);
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    t->retried = 0;
+    t->array_id[0] = 0;            /* set by the master's array path only */
+    t->array_index = t->array_parallel = 0;
+    /* Dependencies name tasks that exist already: no cycle can form. */
+    if (deps_parse(t->after, 0, &deps, &ndeps, err, errcap) < 0 ||
+        deps_parse(t->after_any, 1, &deps, &ndeps, err, errcap) < 0) {
+        free(deps);
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    if (ndeps) {
+        if (!(dep_recs = calloc((size_t)ndeps, sizeof *dep_recs))) {
+            free(deps);
+            snprintf(err, errcap, "out of memory");
+            return PROTO_ERR_INTERNAL;
+        }
+        for (int i = 0; i < ndeps; i++) task_rec_init(&dep_recs[i]);
+        if ((rc = deps_read(cl, deps, ndeps, user, dep_recs, err, errcap))) goto out;
+    }
     /* Quota: only this user's submissions are refused; the check reads
      * the store, so it runs before the cluster lock is taken. */
     if (cl->admit) {
         int a = cl->admit(cl->admit_ctx, user, err, errcap);
-        if (a == 2) return PROTO_ERR_LIMIT;
+        if (a == 2) { rc = PROTO_ERR_LIMIT; goto out; }
         if (a == 1) log_warn("%s", err);
         else if (errcap) err[0] = 0;
     }
     if (ids_task_id(now, t->task_id, sizeof t->task_id) < 0) {
         snprintf(err, errcap, "cannot draw a random task id");
-        return PROTO_ERR_INTERNAL;
+        rc = PROTO_ERR_INTERNAL;
+        goto out;
     }
     snprintf(t->user_id, sizeof t->user_id, "%s", user);
     if (!t->task_name[0])
@@ -1073,7 +1338,7 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
         rc = PROTO_ERR_NO_FIT;
     }
     pthread_mutex_unlock(&cl->mu);
-    if (rc) return rc;
+    if (rc) goto out;
     if (!(ct = calloc(1, sizeof *ct)) || task_rec_copy(&ct->rec, t) < 0) {
         snprintf(err, errcap, "out of memory");
         rc = PROTO_ERR_INTERNAL;
@@ -1094,8 +1359,26 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
         goto out;
     }
     pthread_mutex_lock(&cl->mu);
+    char broken[512] = "";
+    if (ndeps) {
+        ct->deps = deps;
+        ct->ndeps = ndeps;
+        deps = NULL;
+        /* A dependency that ended after deps_read and whose final write
+         * has landed since: read it again (bounded). */
+        int b;
+        for (int tries = 0; (b = do_deps_bind(cl, ct, dep_recs, ndeps, broken, sizeof broken)) == 2 &&
+                            tries < 5; tries++) {
+            pthread_mutex_unlock(&cl->mu);
+            deps_read(cl, ct->deps, ct->ndeps, user, dep_recs, serr, sizeof serr);
+            pthread_mutex_lock(&cl->mu);
+        }
+        if (b == 2) snprintf(broken, sizeof broken, "a dependency's record could not be read");
+        else if (b == 0) broken[0] = 0;
+    }
     if (do_insert(cl, ct) < 0 || do_enqueue(cl, ct) < 0) {
         do_unlink(cl, ct);
+        if (ct->deps_left) cl->nblocked--;
         pthread_mutex_unlock(&cl->mu);
         snprintf(err, errcap, "out of memory");
         rc = PROTO_ERR_INTERNAL;
@@ -1103,6 +1386,21 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
     }
     log_info("task %s submitted by %s: %s (%s)", ct->rec.task_id, user, ct->rec.task_name,
              ct->rec.docker_image);
+    if (broken[0]) {
+        /* A dependency failed already: the task fails now, with why. */
+        snprintf(ct->rec.error, sizeof ct->rec.error, "%s", broken);
+        if (out && task_rec_copy(out, &ct->rec) < 0) rc = PROTO_ERR_INTERNAL;
+        if (out) { out->status = PROTO_ST_FAILED; out->completed_at = now_ms(cl); }
+        (void)do_finish(cl, ct, PROTO_ST_FAILED);
+        ct = NULL;
+        flush_out(cl);
+        pthread_mutex_unlock(&cl->mu);
+        goto out;
+    }
+    if (ct->deps_left) {
+        deps_reason(ct, ct->rec.error, sizeof ct->rec.error);
+        do_persist(cl, ct);
+    }
     /* A request far above what such tasks used: say so (after a quota
      * warning, which matters more). */
     if (errcap && !err[0])
@@ -1117,10 +1415,10 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
     flush_out(cl);
     pthread_mutex_unlock(&cl->mu);
 out:
-    if (ct) {
-        task_rec_free(&ct->rec);
-        free(ct);
-    }
+    if (ct) task_free(ct);
+    free(deps);
+    for (int i = 0; dep_recs && i < ndeps; i++) task_rec_free(&dep_recs[i]);
+    free(dep_recs);
     return rc;
 }
 

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kind { K_STR, K_U64, K_I64, K_F64, K_U32, K_STATUS, K_SHA, K_CMD, K_NOTES, K_ARGV, K_ENV, K_INPUTS };
+enum kind { K_STR, K_U64, K_I64, K_F64, K_U32, K_STATUS, K_SHA, K_CMD, K_NOTES, K_ARGV, K_ENV, K_INPUTS,
+            K_DSTR /* a malloc'd string member, absent when NULL */ };
 
 struct field {
     const char *name;
@@ -35,6 +36,10 @@ static const struct field task_fields[] = {
     F(task_rec, K_I64, priority),
     F(task_rec, K_ENV, env),
     F(task_rec, K_INPUTS, inputs),
+    F(task_rec, K_DSTR, after), F(task_rec, K_DSTR, after_any),
+    F(task_rec, K_U64, retries), F(task_rec, K_U64, retried),
+    F(task_rec, K_STR, array_id), F(task_rec, K_U64, array_index),
+    F(task_rec, K_U64, array_parallel),
 };
 
 static const struct field file_fields[] = {
@@ -132,6 +137,7 @@ static int to_bson(const struct field *fs, size_t nf, const void *rec, bson_t *d
             break;
         }
         case K_CMD:
+        case K_DSTR:
         case K_NOTES: {
             const char *c = *(char *const *)p;
             if (c) ok = bson_append_utf8(doc, f->name, -1, c, -1);
@@ -302,6 +308,7 @@ static int from_bson(const struct field *fs, size_t nf, const bson_t *doc, void 
         switch (f->kind) {
         case K_STR:
         case K_CMD:
+        case K_DSTR:
         case K_NOTES:
         case K_STATUS:
         case K_SHA: {
@@ -317,6 +324,8 @@ static int from_bson(const struct field *fs, size_t nf, const bson_t *doc, void 
                 rc = task_rec_set_command(rec, s) ? METADOC_E_NOMEM : 0;
             } else if (f->kind == K_NOTES) {
                 rc = task_rec_set_notes(rec, s) ? METADOC_E_NOMEM : 0;
+            } else if (f->kind == K_DSTR) {
+                rc = task_rec_set_str(p, s) ? METADOC_E_NOMEM : 0;
             } else if (f->kind == K_STATUS) {
                 int st = proto_status_parse(s);
                 if (st < 0) break;

@@ -434,6 +434,67 @@ static void test_wait_ended(void)
     teardown();
 }
 
+static int submit_after(const char *name, const char *after, const char *after_any, task_rec *out)
+{
+    task_rec t;
+    char err[256] = "";
+    task_rec_init(&t);
+    task_rec_init(out);
+    snprintf(t.docker_image, sizeof t.docker_image, "img");
+    snprintf(t.task_name, sizeof t.task_name, "%s", name);
+    t.req_cpu = 1;
+    t.req_memory = 1 << 20;
+    task_rec_set_str(&t.after, after);
+    task_rec_set_str(&t.after_any, after_any);
+    int rc = cluster_submit(cl, &t, "alice", err, sizeof err, out);
+    task_rec_free(&t);
+    return rc;
+}
+
+/* -after / -after-any: a dependent waits with its reason, a broken -after
+ * fails it (and its dependents, one scheduler pass each), -after-any is
+ * freed by any end, an unknown id is refused, a dependency ended before
+ * the submit is judged at once. */
+static void test_dependencies(void)
+{
+    task_rec a, b, c, d, e, r;
+    char err[256];
+    setup(3);
+    T_EQ_INT(submit("a", 1, &a), 0);                  /* no worker: queued */
+    T_EQ_INT(submit_after("b", a.task_id, NULL, &b), 0);
+    T_EQ_INT(submit_after("c", NULL, a.task_id, &c), 0);
+    T_EQ_INT(submit_after("d", b.task_id, NULL, &d), 0);
+    T_CHECK(strstr(b.error, "waiting for") && strstr(b.error, "to complete"));
+    T_CHECK(strstr(c.error, "to end") != NULL);
+    T_EQ_INT(submit_after("x", "task-nope", NULL, &e), PROTO_ERR_NOT_FOUND);
+    task_rec_free(&e);
+    T_EQ_INT(submit_after("x", ",", NULL, &e), PROTO_ERR_BAD_REQUEST);
+    task_rec_free(&e);
+    T_EQ_INT(cluster_cancel(cl, a.task_id, "alice", 0, err, sizeof err), 0);
+    cluster_tick(cl);                                  /* fails b */
+    cluster_tick(cl);                                  /* then d */
+    T_EQ_INT(stored(b.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_FAILED);
+    T_CHECK(strstr(r.error, "cancelled") && strstr(r.error, "not run"));
+    T_EQ_INT(r.attempts, 0);
+    task_rec_free(&r);
+    T_EQ_INT(stored_status(d.task_id), PROTO_ST_FAILED);
+    T_EQ_INT(active(c.task_id, &r), 0);               /* -after-any: free to run */
+    T_EQ_INT(r.status, PROTO_ST_QUEUED);
+    T_CHECK(strstr(r.error, "waiting for task-") == NULL);
+    task_rec_free(&r);
+    /* A dependency that ended before the submit. */
+    T_EQ_INT(submit_after("late", a.task_id, NULL, &e), 0);
+    T_EQ_INT(e.status, PROTO_ST_FAILED);
+    T_EQ_INT(stored_status(e.task_id), PROTO_ST_FAILED);
+    task_rec_free(&e);
+    T_EQ_INT(submit_after("late-any", NULL, a.task_id, &e), 0);
+    T_EQ_INT(e.status, PROTO_ST_QUEUED);
+    task_rec_free(&e);
+    task_rec_free(&a); task_rec_free(&b); task_rec_free(&c); task_rec_free(&d);
+    teardown();
+}
+
 static void test_upload_refused_for_good(void)
 {
     wk w;
@@ -599,6 +660,7 @@ int main(void)
     T_RUN(test_cancel);
     T_RUN(test_superseded_attempt);
     T_RUN(test_wait_ended);
+    T_RUN(test_dependencies);
     T_RUN(test_upload_refused_for_good);
     T_RUN(test_failed_write_lands_later);
     T_RUN(test_slow_fsync_blocks_no_heartbeat);

@@ -70,6 +70,13 @@ static const struct col task_cols[] = {
     PART(task_rec, envc),
     C(task_rec, inputs, ALL, T_INPUT),
     PART(task_rec, ninputs),
+    C(task_rec, after, ALL, T_AFTER),
+    C(task_rec, after_any, ALL, T_AFTER_ANY),
+    C(task_rec, retries, ALL, T_RETRIES),
+    C(task_rec, retried, ALL, T_RETRIED),
+    C(task_rec, array_id, ALL, T_ARRAY_ID),
+    C(task_rec, array_index, ALL, T_ARRAY_INDEX),
+    C(task_rec, array_parallel, ALL, T_ARRAY_PARALLEL),
 };
 
 static const struct col file_cols[] = {
@@ -284,6 +291,11 @@ static void full_task(task_rec *t)
     task_input in = { .has_sha = 1, .size = 5, .is_dir = 1, .dest = "data", .source = "./data" };
     memset(in.sha256, 0xcd, sizeof in.sha256);
     T_EQ_INT(task_rec_set_inputs(t, 1, &in), 0);
+    T_EQ_INT(task_rec_set_str(&t->after, "task-a,task-b"), 0);
+    T_EQ_INT(task_rec_set_str(&t->after_any, "task-c"), 0);
+    t->retries = 3; t->retried = 1;
+    strcpy(t->array_id, "array-1-abc");
+    t->array_index = 7; t->array_parallel = 2;
 }
 
 static void full_file(file_rec *f)
