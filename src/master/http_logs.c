@@ -284,7 +284,10 @@ enum MHD_Result http_log_task(http_req *r, const task_rec *t)
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     }
     if (!resp) return MHD_NO;
+    char disp[128];
+    snprintf(disp, sizeof disp, "inline; filename=\"%s.log\"", t->task_id);   /* ids are [A-Za-z0-9._-] */
     MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, "Content-Disposition", disp);
     MHD_add_response_header(resp, "Content-Security-Policy", "sandbox");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     return http_queue(r, MHD_HTTP_OK, resp);

@@ -329,7 +329,8 @@ async function selectRun(id, file) {
     box.replaceChildren(el('h2', {}, t.task_name + ' — ' + t.task_id), el('div', { id: 'info' }, runInfo(t)));
     box.append(el('div', { class: 'actions' },
       download('/api/tasks/' + encodeURIComponent(id) + '/archive?format=zip', 'Run (zip)'),
-      download('/api/tasks/' + encodeURIComponent(id) + '/archive?format=tar.gz', 'Run (tar.gz)')));
+      download('/api/tasks/' + encodeURIComponent(id) + '/archive?format=tar.gz', 'Run (tar.gz)'),
+      download('/api/tasks/' + encodeURIComponent(id) + '/log', 'Whole log')));
     const files = el('div', { id: 'files' }, el('p', { class: 'muted' }, 'Loading files…'));
     const preview = el('div', { id: 'preview' });
     const log = el('pre', { class: 'log', id: 'log' });
