@@ -186,8 +186,13 @@ int inxfer_get(inxfer_ctx *x, const proto_msg *m)
                         (unsigned long long)off, hx);
         goto out;
     }
-    if (!(buf = malloc(1 << 16)) ||
-        chunk_tx_init(&tx, id, (uint64_t)st.st_size, off, 1, send_conn, x->c) < 0) {
+    hash_sha256 check;
+    if (!(buf = malloc(1 << 16)) || hash_sha256_init(&check) < 0) {
+        conn_send_error(x->c, PROTO_ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    if (chunk_tx_init(&tx, id, (uint64_t)st.st_size, off, 1, send_conn, x->c) < 0) {
+        hash_sha256_free(&check);
         conn_send_error(x->c, PROTO_ERR_INTERNAL, "out of memory");
         goto out;
     }
@@ -202,14 +207,31 @@ int inxfer_get(inxfer_ctx *x, const proto_msg *m)
             break;
         }
         if (k == 0) {
+            /* The blob is checked against its name before FILE_END: a
+             * blob damaged on disk is never served as the input; it is
+             * set aside, so the next client that has it sends it again. */
+            uint8_t got[32];
+            hash_sha256_final(&check, got);
+            if (memcmp(got, sha, 32) != 0) {
+                char aside[CONFIG_PATH_MAX + 160];
+                snprintf(aside, sizeof aside, "%s.damaged", path);
+                rename(path, aside);
+                log_error("input %s is damaged in the store (its bytes hash otherwise); "
+                          "set aside as %s", hx, aside);
+                conn_send_error(x->c, PROTO_ERR_STORE, "input %s is damaged in the master's "
+                                "store and was set aside; its owner must send it again", hx);
+                break;
+            }
             if (chunk_tx_finish(&tx) < 0) rc = -1;
             break;
         }
+        hash_sha256_update(&check, buf, (size_t)k);
         if (chunk_tx_write(&tx, buf, (size_t)k) < 0) {
             rc = -1;
             break;
         }
     }
+    hash_sha256_free(&check);
     chunk_tx_free(&tx);
 out:
     free(buf);

@@ -152,7 +152,11 @@ static int fetch_once(const incache_src *src, const task_input *in, const char *
             peer_error_text(&m, perr, sizeof perr);
             proto_u64(&m, T_CODE, &code);
             snprintf(err, errcap, "the master: %s", perr);
-            if (code == PROTO_ERR_NOT_FOUND || code == PROTO_ERR_BAD_REQUEST) rc = -1;
+            /* No such input, or one the master found damaged: asking
+             * again cannot help. */
+            if (code == PROTO_ERR_NOT_FOUND || code == PROTO_ERR_BAD_REQUEST ||
+                code == PROTO_ERR_STORE)
+                rc = -1;
             goto out;
         }
         if (m.type == PROTO_FILE_CHUNK) {

@@ -249,6 +249,33 @@ if wait_final "$K2" 60; then
         "$(cat "$(task_dir "$FILES/alice/resume2" "$K2")/sum" 2>/dev/null)" "$FS"
 else not_ok "an evicted input is fetched again when a task needs it"; fi
 
+# ---- an input damaged in the master's store is never served as the input:
+# the fetch fails clearly, the blob is set aside, its owner's next
+# submission sends it again
+head -c 3000000 /dev/urandom >"$T/dmg.bin"
+DS=$(sha_of "$T/dmg.bin")
+DB=$FILES/.inputs/sha256/$(echo "$DS" | cut -c1-2)/$(echo "$DS" | cut -c3-)
+D1=$(submit dispatch w-proc $IMG -name dmg1 -input "$T/dmg.bin" -cmd true)
+wait_final "$D1" 60 || not_ok "a task with a fresh input finishes"
+printf 'X' | dd of="$DB" bs=1 seek=100 conv=notrunc 2>/dev/null
+D2=$(submit dispatch w-slow $IMG -name dmg2 -input "$T/dmg.bin" -cmd true)
+if [ -n "$D2" ] && wait_final "$D2" 60; then
+    want_eq "a task whose input is damaged on the master fails" "$(tfield "$D2" status)" failed
+    check "... saying so ($(tfield "$D2" error | cut -c1-150))" \
+        sh -c "'$CLOUDAI_BIN/cloudai' -master $MADDR tasks -task $D2 --json | grep -q 'could not start: input .*damaged in the master'"
+else not_ok "a task whose input is damaged on the master fails"; fi
+check "the master logs the damage and sets the blob aside" \
+    sh -c "grep -q 'input $DS is damaged in the store' '$T/m.log' && [ -f '$DB.damaged' ] && [ ! -e '$DB' ]"
+DM0=$(metric cloudai_input_bytes_received_total)
+D3=$(cai task $IMG -input "$T/dmg.bin" -cmd 'sha256sum "$INPUT_DIR/dmg.bin" | cut -d" " -f1 > "$OUTPUT_DIR/sum"' \
+    -json 2>"$T/dmg.err" | jget task_id)
+check "its owner's next submission sends it again" \
+    test "$(($(metric cloudai_input_bytes_received_total) - DM0))" = 3000000
+if [ -n "$D3" ] && wait_final "$D3" 60; then
+    _n=$(tfield "$D3" task_name)
+    want_eq "... and the task reads the intact bytes" "$(cat "$(task_dir "$FILES/alice/$_n" "$D3")/sum" 2>/dev/null)" "$DS"
+else not_ok "... and the task reads the intact bytes"; fi
+
 # ---- a master restart keeps the inputs and their records
 stop_pid "$MPID"
 LISTEN=$MADDR start_master m -config "$T/cfg.ini" || { not_ok "master restarts"; finish; }
