@@ -1026,7 +1026,7 @@ static int h_get_log_stream(session *s, const char *id, uint64_t off, int follow
         attempt = t.attempts;
         int ended = log_ended(t.status);    /* read before the file: no byte missed */
         logbook_read_path(lb, id, t.attempts, path, sizeof path);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        int fd = open(path, O_RDONLY | O_CLOEXEC), more = 0;
         for (int pieces = 0; fd >= 0 && pieces < 64; pieces++) {
             ssize_t n = pread(fd, buf, LOG_PIECE, (off_t)off);
             if (n <= 0) break;
@@ -1040,10 +1040,10 @@ static int h_get_log_stream(session *s, const char *id, uint64_t off, int follow
             }
             off += (uint64_t)n;
             quiet_since = mono_ms();
-            gen = 0;            /* more may be waiting: look again at once */
+            more = 1;           /* more may be waiting: look again at once */
         }
         if (fd >= 0) close(fd);
-        if (gen == 0) continue;
+        if (more) continue;
         if (!follow || ended) {
             char note[192] = "";
             if (logbook_cap(lb) && off > logbook_cap(lb))

@@ -134,6 +134,23 @@ sse_test() {
 start_master m -config "$T/cfg.ini" || { not_ok "master starts"; exit 1; }
 ADDR=$MADDR
 HADDR=$(sed -n 's/^master http on \([^ ]*\).*/\1/p' "$T/m.out" | head -n 1)
+# Before any worker: a queued task has no log yet; a follower waits, and
+# ends with the cancel (exit 122, as wait).
+qid=$(submit task $IMG -name queued -cmd 'echo never')
+if [ -n "$qid" ]; then
+    timeout 30 "$CLOUDAI_BIN/cloudai" -master "$MADDR" logs "$qid" >"$T/q.out" 2>"$T/q.err"; qrc=$?
+    want_eq "queued: logs answers at once, exit 0" "$qrc" 0
+    check "queued: logs says there is no log yet" grep -q 'has no log yet (queued)' "$T/q.err"
+    timeout 60 "$CLOUDAI_BIN/cloudai" -master "$MADDR" logs -f "$qid" >/dev/null 2>&1 &
+    qf=$!
+    sleep 1    # not a timed assertion: the follower may start before or after the cancel
+    cai cancel "$qid" >/dev/null 2>&1
+    wait "$qf"; qfrc=$?
+    want_eq "queued: logs -f ends with the cancel, exit 122" "$qfrc" 122
+else
+    not_ok "queued: task submitted"
+fi
+
 start_worker w-proc -runtime process -cpu 4 -mem 4g -config "$T/cfg.ini" ||
     { not_ok "process worker registers"; exit 1; }
 live_test process w-proc
