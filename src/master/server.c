@@ -411,7 +411,10 @@ static int h_task_result(session *s, const proto_msg *m)
     }
     cluster_task_result(s->srv->cl, s->c->node_id, id, attempt, (int)st, code, error, tail);
     free(tail);
-    logbook_kick(cluster_logbook(s->srv->cl));    /* followers see the end now */
+    /* The task ended: its log's in-memory state goes (memory stays bounded
+     * by running tasks); a late LOG_DATA finds it again from the file.
+     * Followers are woken to see the end. */
+    logbook_forget(cluster_logbook(s->srv->cl), id);
     return 0;
 }
 
