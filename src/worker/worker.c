@@ -179,10 +179,11 @@ static void ship_tick(worker *w, uint8_t *buf, proto_buf *b)
             /* Nothing new. An ended task whose log the master holds whole
              * is done (its log no longer grows). */
             if (sp->ended) {
+                uint64_t size = file_size(path);
                 pthread_mutex_lock(&w->mu);
                 for (wtask *t = w->tasks; t; t = t->next)
                     if (!strcmp(t->stem, sp->stem) && t->log_acked == sp->sent &&
-                        t->log_acked >= file_size(path)) {
+                        t->log_acked >= size) {
                         t->log_done = 1;
                         pthread_cond_broadcast(&w->log_cv);
                     }
