@@ -42,6 +42,7 @@ typedef struct config {
     int heartbeat_interval_s;      /* 2: workers send this often */
     int heartbeat_timeout_s;       /* 10: silent longer = lost */
     int max_attempts;              /* 3 */
+    int retry_backoff_s;           /* 5: -retries waits this, doubled per retry, at most 300 s */
     int task_timeout_s;            /* 0 = none; default for tasks without -timeout */
     /* [storage] */
     char files_dir[CONFIG_PATH_MAX];   /* "./data/files" */

@@ -245,6 +245,14 @@ static int task_row(void *ctx, const proto_msg *rec)
     } else if (t.error[0]) {
         table_note(o->t, t.error);
     }
+    if (t.retries) {
+        char note[256];
+        snprintf(note, sizeof note, "attempts %llu; -retries %llu, %llu used%s",
+                 (unsigned long long)t.attempts, (unsigned long long)t.retries,
+                 (unsigned long long)t.retried,
+                 t.retried ? " (earlier attempts' outputs: -task ID.attempt-N)" : "");
+        table_note(o->t, note);
+    }
     if (t.notes) {
         char *n = malloc(strlen(t.notes) + 16);
         if (n) {

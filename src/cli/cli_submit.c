@@ -160,7 +160,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     const char *name = NULL, *cmd = NULL;
     double cpu = DEF_CPU;
     uint64_t mem = DEF_MEMORY, sto = DEF_STORAGE, gpu = DEF_GPU, timeout = 0;
-    int have_timeout = 0, wait = 0;
+    int have_timeout = 0, wait = 0, have_retries = 0;
+    uint64_t retries = 0;
     const char *prio = NULL, *mem_s = NULL, *env_file = NULL, *after = NULL, *after_any = NULL;
     static args_list env_flags, input_flags;
     static cli_inputs inputs;
@@ -192,6 +193,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
          "start only after these tasks completed (exit 0); fail if one does not"},
         {"after-any", ARGS_STR, &after_any, NULL, "ID,...",
          "start only after these tasks ended, however they ended"},
+        {"retries", ARGS_U64, &retries, &have_retries, "N",
+         "re-run up to N times after a non-zero exit, with backoff (0..100)"},
         {"wait", ARGS_BOOL, &wait, NULL, NULL,
          "block until the task ends; exit with its code (as `cloudai wait`)"},
         {"json", ARGS_BOOL, &c->json, NULL, NULL, "print the task record as a JSON object"},
@@ -276,6 +279,12 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         proto_put_i64(b, T_PRIORITY, priority);
     for (int i = 0; i < nenv; i++)
         proto_put_str(b, T_ENV, envs[i]);
+    if (have_retries && retries > 100) {
+        rc = cli_usage_error(c, "-retries must be from 0 to 100");
+        goto out;
+    }
+    if (retries)
+        proto_put_u64(b, T_RETRIES, retries);
     if (after && *after)
         proto_put_str(b, T_AFTER, after);
     if (after_any && *after_any)

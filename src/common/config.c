@@ -69,6 +69,8 @@ static const cfg_key schema[] = {
     K_INT("master", "heartbeat_timeout_s", heartbeat_timeout_s, 1, 86400,
           "silence after which a worker is lost"),
     K_INT("master", "max_attempts", max_attempts, 1, 1000, "runs of a task before it fails"),
+    K_INT("master", "retry_backoff_s", retry_backoff_s, 0, 3600,
+          "-retries: wait before the first re-run, doubled for each next one, at most 300 s"),
     K_INT("master", "task_timeout_s", task_timeout_s, 0, 2147483647,
           "default task time limit, 0 = none"),
     K_STR("storage", "files_dir", files_dir, 1, NULL, "root of the output file store"),
@@ -188,6 +190,7 @@ void config_defaults(config *c)
     c->heartbeat_interval_s = 2;
     c->heartbeat_timeout_s = 10;
     c->max_attempts = 3;
+    c->retry_backoff_s = 5;
     c->task_timeout_s = 0;
     snprintf(c->placement, sizeof c->placement, "best-fit");
     c->fairshare_halflife_s = 604800;

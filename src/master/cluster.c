@@ -30,6 +30,7 @@ typedef struct cl_task {
     cl_dep *deps;              /* parsed from rec.after / rec.after_any */
     int ndeps, deps_left;      /* deps_left > 0: not placed yet */
     int dep_failed;            /* a broken -after: the scheduler fails it (rec.error says why) */
+    uint64_t not_before;       /* -retries backoff: not placed before this (ms) */
     struct wop *queued;        /* its store write not yet taken by the writer */
     int holds;                 /* resources reserved on rec.worker_id */
     int result_status;         /* final status reported, pending upload;
@@ -786,6 +787,8 @@ static void do_schedule(cluster *cl)
         cl_task *t = cl->queue[qi];
         if (t->rec.status != PROTO_ST_QUEUED)
             continue;
+        if (t->not_before > nowms)
+            continue;          /* a -retries backoff: rec.error says until when */
         if (t->deps_left) {
             /* Not placed, not projected: `tasks` says what it waits for. */
             char reason[256];
@@ -1664,8 +1667,29 @@ int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, in
     cl_task *t = do_find(cl, task_id);
     if ((found = t != NULL) && task_rec_copy(out, &t->rec) < 0) rc = PROTO_ERR_INTERNAL;
     pthread_mutex_unlock(&cl->mu);
-    if (!found && stored_task(cl, task_id, out) < 0)
+    if (!found && stored_task(cl, task_id, out) < 0) {
+        /* <id>.attempt-<k>: an attempt re-run by -retries, kept as a run
+         * of its own (the task's record, under that id). */
+        const char *dot = strstr(task_id, ".attempt-");
+        char *end = NULL;
+        unsigned long long k = dot ? strtoull(dot + 9, &end, 10) : 0;
+        char base[64];
+        if (k && end && !*end && (size_t)(dot - task_id) < sizeof base) {
+            snprintf(base, sizeof base, "%.*s", (int)(dot - task_id), task_id);
+            task_rec_free(out);
+            task_rec_init(out);
+            rc = cluster_task_for_user(cl, base, user, admin, out);
+            if (rc == 0 && (!out->retried || k > out->attempts)) rc = PROTO_ERR_NOT_FOUND;
+            if (rc == 0) {
+                snprintf(out->task_id, sizeof out->task_id, "%s", task_id);
+                out->status = PROTO_ST_FAILED;
+                snprintf(out->error, sizeof out->error,
+                         "attempt %llu of task %s, run again by -retries", k, base);
+            }
+            return rc;
+        }
         rc = PROTO_ERR_NOT_FOUND;
+    }
     if (rc == 0 && !admin && strcmp(out->user_id, user))
         rc = PROTO_ERR_NOT_FOUND;
     return rc;
@@ -1880,6 +1904,14 @@ out:
 
 /* ---- uploads ------------------------------------------------------------------------ */
 
+/* The run ended with a non-zero exit of its own and has -retries left:
+ * it is run again instead of finishing. */
+static int do_will_retry(const cl_task *t)
+{
+    return t->result_status == PROTO_ST_FAILED && !t->cancel_requested && t->rec.exit_code > 0 &&
+           t->rec.retried < t->rec.retries;
+}
+
 int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id,
                          uint64_t attempt, task_rec *out, char *err, size_t errcap)
 {
@@ -1927,6 +1959,10 @@ int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id
     if (task_rec_copy(out, &t->rec) < 0) {
         snprintf(err, errcap, "out of memory");
         rc = PROTO_ERR_INTERNAL;
+    } else if (do_will_retry(t)) {
+        /* This attempt's output is kept as a run of its own. */
+        snprintf(out->task_id, sizeof out->task_id, "%s.attempt-%llu", t->rec.task_id,
+                 (unsigned long long)t->rec.attempts);
     }
 out:
     pthread_mutex_unlock(&cl->mu);
@@ -1962,6 +1998,29 @@ int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64
     int st = t->result_status;    /* set: cluster_upload_begin checked */
     if (t->upload_noted)
         t->rec.error[0] = 0;      /* the upload did succeed in the end */
+    if (do_will_retry(t)) {
+        /* Stored as <id>.attempt-<k>; run again after the backoff. */
+        uint64_t k = ++t->rec.retried, wait_s = (uint64_t)cl->cfg->retry_backoff_s;
+        for (uint64_t i = 1; i < k && wait_s < 300; i++) wait_s *= 2;
+        if (wait_s > 300) wait_s = 300;
+        snprintf(t->rec.error, sizeof t->rec.error,
+                 "attempt %llu: exit code %lld (output: task %s.attempt-%llu); retry %llu of %llu in %llu s",
+                 (unsigned long long)t->rec.attempts, (long long)t->rec.exit_code, task_id,
+                 (unsigned long long)t->rec.attempts, (unsigned long long)k,
+                 (unsigned long long)t->rec.retries, (unsigned long long)wait_s);
+        log_info("task %s: %s", task_id, t->rec.error);
+        t->not_before = now_ms(cl) + wait_s * 1000;
+        t->result_status = 0;
+        t->upload_noted = 0;
+        t->rec.status = PROTO_ST_QUEUED;
+        t->rec.worker_id[0] = 0;
+        t->rec.started_at = 0;
+        t->rec.exit_code = -1;
+        uint64_t seq = do_persist(cl, t);
+        do_enqueue(cl, t);
+        rc = do_commit_wait(cl, seq, err, errcap);
+        goto out;
+    }
     if (st == PROTO_ST_FAILED && !t->rec.error[0])
         snprintf(t->rec.error, sizeof t->rec.error, "exit code %lld", (long long)t->rec.exit_code);
     uint64_t seq = do_finish(cl, t, st);

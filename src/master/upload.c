@@ -288,8 +288,11 @@ static extract *new_extract(uploads *u, upload *s)
     return x;
 }
 
-static upload *session_new(uploads *u, const task_rec *t, uint64_t total, const char *wnotes,
-                           int version, char *err, size_t errcap)
+/* id: the task as the worker names it (frames, acks); t->task_id: the
+ * run the output is stored and indexed as (an attempt to be retried is
+ * stored as its own run, <id>.attempt-<k>: cluster_upload_begin). */
+static upload *session_new(uploads *u, const char *id, const task_rec *t, uint64_t total,
+                           const char *wnotes, int version, char *err, size_t errcap)
 {
     upload *s = calloc(1, sizeof *s);
     int rc;
@@ -297,7 +300,7 @@ static upload *session_new(uploads *u, const task_rec *t, uint64_t total, const 
         snprintf(err, errcap, "out of memory");
         goto fail;
     }
-    snprintf(s->task_id, sizeof s->task_id, "%s", t->task_id);
+    snprintf(s->task_id, sizeof s->task_id, "%s", id);
     /* What the worker already left out of the archive comes first. */
     if (notes_add_text(&s->skipped, wnotes) < 0) {
         snprintf(err, errcap, "out of memory");
@@ -321,7 +324,7 @@ static upload *session_new(uploads *u, const task_rec *t, uint64_t total, const 
         snprintf(err, errcap, "out of memory");
         goto fail;
     }
-    if (chunk_rx_init(&s->rx, t->task_id, rx_out, s) < 0) {
+    if (chunk_rx_init(&s->rx, id, rx_out, s) < 0) {
         snprintf(err, errcap, "out of memory");
         goto fail;
     }
@@ -413,7 +416,7 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
             do_trash(u, fin);
             redo = 1;
         }
-        if (!(s = session_new(u, &t, total, wnotes, c->version, err, sizeof err))) {
+        if (!(s = session_new(u, id, &t, total, wnotes, c->version, err, sizeof err))) {
             pthread_mutex_unlock(&u->mu);
             if (redo) meta_files_delete(cluster_meta(u->cl), id, NULL, 0);
             conn_send_error(c, PROTO_ERR_STORE, "%s", err);

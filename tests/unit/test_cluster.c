@@ -495,6 +495,68 @@ static void test_dependencies(void)
     teardown();
 }
 
+/* -retries: a non-zero exit stores the attempt as <id>.attempt-<k> and
+ * queues the task again after the backoff (fake clock); the last attempt
+ * is stored as the task itself and ends it. */
+static void test_retries(void)
+{
+    wk w;
+    task_rec t, in, r;
+    char id[64], err[256], want[96];
+    setup(3);
+    wk_open(&w, "w1", 1);
+    task_rec_init(&in);
+    snprintf(in.docker_image, sizeof in.docker_image, "img");
+    in.req_cpu = 1;
+    in.req_memory = 1 << 20;
+    in.retries = 1;
+    T_EQ_INT(cluster_submit(cl, &in, "alice", err, sizeof err, &t), 0);
+    task_rec_free(&in);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    cluster_task_result(cl, "w1", t.task_id, 1, PROTO_ST_FAILED, 3, "exit code 3", NULL);
+    task_rec_init(&r);
+    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 1, &r, err, sizeof err), 0);
+    snprintf(want, sizeof want, "%s.attempt-1", t.task_id);
+    T_EQ_STR(r.task_id, want);                 /* stored as a run of its own */
+    task_rec_free(&r);
+    T_EQ_INT(cluster_upload_done(cl, t.task_id, 1, 10, NULL, err, sizeof err), 0);
+    T_EQ_INT(stored(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_QUEUED);
+    T_EQ_INT(r.retried, 1);
+    T_CHECK(strstr(r.error, "retry 1 of 1 in 5 s") != NULL);
+    task_rec_free(&r);
+    fake_now += 4000;
+    cluster_tick(cl);                          /* backoff: not yet */
+    T_EQ_INT(active(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_QUEUED);
+    task_rec_free(&r);
+    fake_now += 1500;
+    cluster_tick(cl);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_INT(last_attempts, 2);
+    cluster_task_result(cl, "w1", t.task_id, 2, PROTO_ST_FAILED, 3, "exit code 3", NULL);
+    task_rec_init(&r);
+    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 2, &r, err, sizeof err), 0);
+    T_EQ_STR(r.task_id, t.task_id);            /* no retry left: the task's own run */
+    task_rec_free(&r);
+    T_EQ_INT(cluster_upload_done(cl, t.task_id, 1, 10, NULL, err, sizeof err), 0);
+    T_EQ_INT(stored(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_FAILED);
+    T_EQ_INT(r.attempts, 2);
+    task_rec_free(&r);
+    /* The kept attempt answers under its own id. */
+    task_rec_init(&r);
+    T_EQ_INT(cluster_task_for_user(cl, want, "alice", 0, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_FAILED);
+    task_rec_free(&r);
+    task_rec_init(&r);
+    T_EQ_INT(cluster_task_for_user(cl, want, "mallory", 0, &r), PROTO_ERR_NOT_FOUND);
+    task_rec_free(&r);
+    task_rec_free(&t);
+    wk_close(&w);
+    teardown();
+}
+
 static void test_upload_refused_for_good(void)
 {
     wk w;
@@ -661,6 +723,7 @@ int main(void)
     T_RUN(test_superseded_attempt);
     T_RUN(test_wait_ended);
     T_RUN(test_dependencies);
+    T_RUN(test_retries);
     T_RUN(test_upload_refused_for_good);
     T_RUN(test_failed_write_lands_later);
     T_RUN(test_slow_fsync_blocks_no_heartbeat);
