@@ -156,7 +156,7 @@ static const cfg_key schema[] = {
     K_STR("store", "access_key", s3_access_key, 0, NULL, "empty = AWS_ACCESS_KEY_ID"),
     K_STR("store", "secret_key", s3_secret_key, 0, NULL, "empty = AWS_SECRET_ACCESS_KEY"),
     K_SIZE("store", "part_size", s3_part_size, 5ull << 20, 5ull << 30,
-           "multipart part size: files above it go in parts, memory per upload"),
+           "multipart part size: files above it go in parts"),
     K_INT("store", "retries", s3_retries, 0, 100, "S3 attempts after the first, with backoff"),
     K_INT("store", "stall_timeout_s", s3_stall_timeout_s, 1, 3600,
           "an S3 transfer moving no byte this long is retried"),

@@ -9,11 +9,10 @@
  *   and CURLOPT_PATH_AS_IS keeps curl from touching dot segments.
  * - It does not send x-amz-content-sha256 (S3 requires it), but it signs a
  *   user-set one and puts its value in the canonical request. So every
- *   request here sets it: the SHA-256 of the body (known before sending:
- *   a part is hashed as it is read into memory, a single file's hash is
- *   the one its record holds), the empty body's for GET/HEAD/DELETE.
- *   The body is then covered by the signature, and the server refuses
- *   one that differs (as it checks x-amz-checksum-sha256).
+ *   request here sets it: the SHA-256 of a body from memory (the empty
+ *   body's for GET/HEAD/DELETE), UNSIGNED-PAYLOAD for a body streamed from
+ *   a file, whose x-amz-checksum-sha256 header (signed like every x-amz-*
+ *   header) covers it: the server hashes it once and refuses a mismatch.
  * - Credentials go through CURLOPT_USERNAME/PASSWORD, never "key:secret"
  *   (a secret may hold ':').
  * - A user-set X-Amz-Date header is the one signed (tests of clock skew).
@@ -39,6 +38,7 @@
 #define ERRBODY_MAX (64 * 1024)      /* an error body kept for its <Code> */
 #define LISTBODY_MAX (16u << 20)     /* one listing page (1000 keys) */
 #define URL_MAX 8192
+#define PIECE (256 * 1024)            /* file reads while hashing a part */
 #define BACKOFF_MS 250
 #define BACKOFF_CAP_MS 8000
 
@@ -394,6 +394,8 @@ static CURLcode attempt(s3 *s, req *r)
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024);
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
     if (getenv("CLOUDAI_S3_DEBUG")) curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
     if (!strcmp(r->method, "HEAD")) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
@@ -615,8 +617,9 @@ static int put_single(s3 *s, const char *key, int fd, uint64_t size, const uint8
     r.hdr[r.nhdr++] = hdr;
     r.fd = fd;
     r.fd_len = size;
-    hash_hex(sha, 32, hexs);
-    snprintf(r.phash, sizeof r.phash, "x-amz-content-sha256: %s", hexs);
+    /* x-amz-checksum-sha256 (signed) covers the body: one hash at the server. */
+    (void)hexs;
+    snprintf(r.phash, sizeof r.phash, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
     /* The file is hashed as it is sent, so each attempt is one pass; the
      * retries are run here, each with a fresh hash. */
     for (int i = 0; i <= s->c.retries; i++) {
@@ -677,9 +680,9 @@ static int put_multipart(s3 *s, const char *key, int fd, uint64_t size, const ui
         psize = (psize + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
     }
     size_t nparts = (size_t)((size + psize - 1) / psize);
-    if (!(buf = malloc(psize)) || !(parts = calloc(nparts, sizeof *parts)) ||
+    if (!(buf = malloc(PIECE)) || !(parts = calloc(nparts, sizeof *parts)) ||
         hash_sha256_init(&wh) < 0) {
-        snprintf(err, errcap, "out of memory for a %llu-byte part", (unsigned long long)psize);
+        snprintf(err, errcap, "out of memory");
         rc = S3_E_NOMEM;
         goto out;
     }
@@ -707,32 +710,47 @@ static int put_multipart(s3 *s, const char *key, int fd, uint64_t size, const ui
         rc = S3_E_REFUSED;
         goto out;
     }
-    /* Parts: each read whole into buf (its checksum goes in the header,
-     * which is sent before the body), so memory is one part. */
+    /* Parts: the checksum goes in a header, sent before the body, so each
+     * part is read twice: hashed in small pieces, then streamed from the
+     * file (the page cache, usually). Memory is one piece whatever the
+     * part size, the file size or the number of uploads. */
     for (size_t i = 0; i < nparts; i++) {
         uint64_t off = (uint64_t)i * psize;
-        size_t n = (size_t)(size - off < psize ? size - off : psize), got = 0;
+        uint64_t n = size - off < psize ? size - off : psize, got = 0;
+        hash_sha256 ph;
+        if (hash_sha256_init(&ph) < 0) {
+            snprintf(err, errcap, "out of memory");
+            rc = S3_E_NOMEM;
+            goto out;
+        }
         while (got < n) {
-            ssize_t k = pread(fd, buf + got, n - got, (off_t)(off + got));
+            size_t want = n - got < PIECE ? (size_t)(n - got) : PIECE;
+            ssize_t k = pread(fd, buf, want, (off_t)(off + got));
             if (k < 0 && errno == EINTR) continue;
             if (k <= 0) {
                 snprintf(err, errcap, "reading the local file at byte %llu: %s",
                          (unsigned long long)(off + got), k < 0 ? strerror(errno) : "file shrank");
+                hash_sha256_free(&ph);
                 rc = S3_E_LOCAL;
                 goto out;
             }
-            got += (size_t)k;
+            hash_sha256_update(&wh, buf, (size_t)k);
+            hash_sha256_update(&ph, buf, (size_t)k);
+            got += (uint64_t)k;
         }
-        hash_sha256_update(&wh, buf, n);
-        hash_sha256_buf(buf, n, psha);
+        hash_sha256_final(&ph, psha);
         b64(psha, 32, parts[i].sha);
         req_init(&r, "PUT");
         snprintf(q, sizeof q, "partNumber=%zu&uploadId=%s", i + 1, qid);
         key_url(s, key, q, r.url, sizeof r.url);
         snprintf(hdr, sizeof hdr, "x-amz-checksum-sha256: %s", parts[i].sha);
         r.hdr[r.nhdr++] = hdr;
-        r.body = buf;
-        r.body_len = n;
+        /* The signed checksum header covers the body: the server hashes
+         * it once, not twice (a signed payload hash would be a second). */
+        snprintf(r.phash, sizeof r.phash, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+        r.fd = fd;
+        r.fd_off = off;
+        r.fd_len = n;
         snprintf(what, sizeof what, "PUT part %zu of %zu", i + 1, nparts);
         rc = run(s, &r, what, NULL, NULL, err, errcap);
         snprintf(parts[i].etag, sizeof parts[i].etag, "%s", r.etag);

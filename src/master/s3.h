@@ -1,6 +1,7 @@
 /* s3.h — a small S3 client on libcurl (CURLOPT_AWS_SIGV4): PUT of a file
- * (one request up to the part size, a streaming multipart upload above
- * it: memory is one part per upload whatever the file's size), GET with a
+ * (one request up to the part size, a multipart upload above it, both
+ * streamed from the file: memory is a 256 KiB piece per upload whatever
+ * the file's size), GET with a
  * range into a sink, HEAD, DELETE and listing by prefix. Path-style URLs
  * (<endpoint>/<bucket>/<key>), so any S3-compatible server works (AWS,
  * MinIO, Ceph RGW, SeaweedFS, GCS's XML API).
