@@ -150,8 +150,13 @@ static void print_banner(const task_rec *t, const char *given)
         const task_input *in = &t->inputs[i];
         if (in->has_sha) hash_hex(in->sha256, 32, hx);
         table_fmt_size(in->size, size, sizeof size);
-        printf("  %s/input/%s  %s %s  sha256 %.16s  (%s)\n", i ? "              " : "Inputs:       ",
-               in->dest, in->is_dir ? "dir" : "file", size, hx, in->source);
+        if (!in->has_sha)      /* a dependency's output: taken when this task starts */
+            printf("  %s/input/%s  (%s, taken when the task starts)\n",
+                   i ? "              " : "Inputs:       ", in->dest, in->source);
+        else
+            printf("  %s/input/%s  %s %s  sha256 %.16s  (%s)\n",
+                   i ? "              " : "Inputs:       ", in->dest, in->is_dir ? "dir" : "file",
+                   size, hx, in->source);
     }
 }
 

@@ -79,7 +79,8 @@ void recjson_task_fields(jsonw *w, const task_rec *t)
         char path[1040];
         snprintf(path, sizeof path, "/input/%s", in->dest);
         jsonw_key(w, "path"); jsonw_str(w, path);
-        jsonw_key(w, "sha256"); jsonw_str(w, hx);
+        jsonw_key(w, "sha256");                  /* null: bound when the task starts */
+        if (in->has_sha) jsonw_str(w, hx); else jsonw_null(w);
         jsonw_key(w, "size"); jsonw_u64(w, in->size);
         jsonw_key(w, "kind"); jsonw_str(w, in->is_dir ? "dir" : "file");
         jsonw_key(w, "source"); jsonw_str(w, in->source);

@@ -1267,8 +1267,10 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
     }
     if (t->ninputs && task_inputs_conflict(t->inputs, t->ninputs, err, errcap))
         return PROTO_ERR_BAD_REQUEST;
+    /* Unresolved: only a task: reference to a dependency still running
+     * (inxfer_resolve checked it); it is bound when a worker fetches it. */
     for (int i = 0; i < t->ninputs; i++)
-        if (!t->inputs[i].has_sha) {
+        if (!t->inputs[i].has_sha && strncmp(t->inputs[i].source, "task:", 5) != 0) {
             snprintf(err, errcap, "input '%.200s' was not resolved", t->inputs[i].source);
             return PROTO_ERR_BAD_REQUEST;
         }
@@ -1657,6 +1659,25 @@ int cluster_store_busy_ms(cluster *cl)
     uint64_t since = cl->wbusy_since, now = now_ms(cl);
     pthread_mutex_unlock(&cl->mu);
     return since && now > since ? (int)(now - since > 1000000 ? 1000000 : now - since) : 0;
+}
+
+int cluster_task_bind_input(cluster *cl, const char *task_id, const task_input *in)
+{
+    int rc = PROTO_ERR_NOT_FOUND;
+    pthread_mutex_lock(&cl->mu);
+    cl_task *t = do_find(cl, task_id);
+    for (int i = 0; t && i < t->rec.ninputs; i++) {
+        task_input *x = &t->rec.inputs[i];
+        if (x->has_sha || strcmp(x->source, in->source)) continue;
+        memcpy(x->sha256, in->sha256, 32);
+        x->size = in->size;
+        x->is_dir = in->is_dir;
+        x->has_sha = 1;
+        rc = 0;
+    }
+    if (rc == 0) do_persist(cl, t);
+    pthread_mutex_unlock(&cl->mu);
+    return rc;
 }
 
 int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, int admin,

@@ -53,6 +53,10 @@ int cluster_tasks_active(cluster *cl, const meta_query *q, meta_task_cb cb, void
 /* Owner check for reads: 0, PROTO_ERR_NOT_FOUND or PROTO_ERR_FORBIDDEN. */
 int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, int admin,
                           task_rec *out);
+/* Records what an input of an active task resolved to (a task: reference
+ * bound when its worker fetched it): sha256, size, is_dir of every
+ * unresolved input with in->source. 0, or PROTO_ERR_NOT_FOUND. */
+int cluster_task_bind_input(cluster *cl, const char *task_id, const task_input *in);
 
 /* Worker events. running/held: task ids the worker reports. */
 int cluster_worker_register(cluster *cl, conn *c, const worker_rec *w,

@@ -157,6 +157,63 @@ static int send_conn(void *ctx, proto_buf *b)
     return conn_send(ctx, b);
 }
 
+static int resolve_ref(inxfer_ctx *x, task_input *in, const char *user, int admin,
+                       const task_rec *consumer, char *err, size_t errcap);
+
+/* GET_INPUT { TASK_ID, SOURCE } for an input the task's SUBMIT left to
+ * bind at its start (task:ID of a dependency): the master resolves it now
+ * from its store, records it in the task (provenance) and answers OK
+ * { INPUT }; the worker then fetches it by SHA256. */
+static int bind_ref(inxfer_ctx *x, const proto_msg *m)
+{
+    char tid[64] = "", err[768] = "";
+    char *src = proto_strdup(m, T_SOURCE);
+    task_rec t;
+    task_input in;
+    int rc = 0, found = 0;      /* an ERROR answered keeps the connection */
+    task_rec_init(&t);
+    memset(&in, 0, sizeof in);
+    proto_str(m, T_TASK_ID, tid, sizeof tid);
+    if (!src || !tid[0]) {
+        conn_send_error(x->c, PROTO_ERR_BAD_REQUEST, "GET_INPUT needs SHA256, or TASK_ID and SOURCE");
+        goto out;
+    }
+    /* The reference must be an unbound input of that task: a worker
+     * cannot name any task's output this way. */
+    if (cluster_task_for_user(x->cl, tid, "", 1, &t) == 0)
+        for (int i = 0; i < t.ninputs; i++)
+            if (!t.inputs[i].has_sha && !strcmp(t.inputs[i].source, src)) found = 1;
+    if (!found) {
+        conn_send_error(x->c, PROTO_ERR_NOT_FOUND, "task %s has no unbound input '%.200s'", tid, src);
+        goto out;
+    }
+    in.source = src;
+    /* Visibility was checked at submit, for the task's owner. */
+    int r = resolve_ref(x, &in, t.user_id, 1, NULL, err, sizeof err);
+    if (r) {
+        conn_send_error(x->c, (uint64_t)r, "%s", err);
+        goto out;
+    }
+    if (cluster_task_bind_input(x->cl, tid, &in) != 0) {
+        conn_send_error(x->c, PROTO_ERR_NOT_FOUND, "task %s is no longer active", tid);
+        goto out;
+    }
+    char hx[65];
+    hash_hex(in.sha256, 32, hx);
+    log_info("task %s: input '%s' bound to %s (%llu bytes)", tid, src, hx,
+             (unsigned long long)in.size);
+    in.dest = "";
+    proto_begin(x->wb, PROTO_OK, 0);
+    proto_put_str(x->wb, T_TASK_ID, tid);
+    task_input_put(x->wb, &in);
+    rc = conn_send(x->c, x->wb) < 0 ? -1 : 0;
+    in.dest = NULL;
+out:
+    free(src);
+    task_rec_free(&t);
+    return rc;
+}
+
 /* GET_INPUT { SHA256, OFFSET }: the blob as a stream from OFFSET (a chunk
  * boundary), or ERROR NOT_FOUND. The bytes below OFFSET are read for the
  * stream's SHA-256 but not sent. */
@@ -171,9 +228,10 @@ int inxfer_get(inxfer_ctx *x, const proto_msg *m)
     uint8_t *buf = NULL;
     int fd = -1, rc = 0;
 
-    proto_get(m, T_SHA256, &f);
-    memcpy(sha, f.p, 32);
     proto_u64(m, T_OFFSET, &off);
+    if (proto_get(m, T_SHA256, &f) < 0)
+        return bind_ref(x, m);   /* answers OK { INPUT } or ERROR */
+    memcpy(sha, f.p, 32);
     hash_hex(sha, 32, hx);
     inxfer_stream_id(sha, id);
     instore_path(x->ins, sha, path, sizeof path);
@@ -251,8 +309,24 @@ static int parse_ref(const char *src, char *id, size_t idcap, const char **path)
     return 0;
 }
 
-static int resolve_ref(inxfer_ctx *x, task_input *in, const char *user, int admin, char *err,
-                       size_t errcap)
+/* 1 if id is one of the comma-separated ids of list. */
+static int in_list(const char *list, const char *id)
+{
+    size_t n = strlen(id);
+    for (const char *p = list; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t k = c ? (size_t)(c - p) : strlen(p);
+        if (k == n && !strncmp(p, id, n)) return 1;
+        if (!c) break;
+        p = c + 1;
+    }
+    return 0;
+}
+
+/* consumer: the task being submitted (its -after lists allow a reference to
+ * a task still running: returns 1, bound later), or NULL (bind now). */
+static int resolve_ref(inxfer_ctx *x, task_input *in, const char *user, int admin,
+                       const task_rec *consumer, char *err, size_t errcap)
 {
     char id[64], dir[CONFIG_PATH_MAX + 512], sub[4097], full[CONFIG_PATH_MAX + 4700], e2[512];
     const char *path;
@@ -270,8 +344,20 @@ static int resolve_ref(inxfer_ctx *x, task_input *in, const char *user, int admi
     }
     if (t.status != PROTO_ST_COMPLETED && t.status != PROTO_ST_FAILED &&
         t.status != PROTO_ST_CANCELLED) {
-        snprintf(err, errcap, "input '%.200s': task %s is %s; its outputs are not stored yet",
-                 in->source, id, proto_status_name((uint64_t)t.status));
+        /* A dependency: its output is taken when the consumer starts. */
+        if (consumer && (in_list(consumer->after, id) || in_list(consumer->after_any, id))) {
+            const char *bad = path[0] ? task_input_dest_invalid(path) : NULL;
+            if (bad) {
+                snprintf(err, errcap, "input '%.200s': the path %s", in->source, bad);
+                rc = PROTO_ERR_BAD_REQUEST;
+            } else {
+                rc = 1;
+            }
+            goto out;
+        }
+        snprintf(err, errcap, "input '%.200s': task %s is %s; its outputs are not stored yet "
+                 "(add -after %s to start once it has completed)", in->source, id,
+                 proto_status_name((uint64_t)t.status), id);
         rc = PROTO_ERR_STATE;
         goto out;
     }
@@ -333,8 +419,8 @@ int inxfer_resolve(inxfer_ctx *x, task_rec *t, const char *user, int admin, char
                          in->source);
                 return PROTO_ERR_BAD_REQUEST;
             }
-            int rc = resolve_ref(x, in, user, admin, err, errcap);
-            if (rc) return rc;
+            int rc = resolve_ref(x, in, user, admin, t, err, errcap);
+            if (rc < 0 || rc > 1) return rc;
             continue;
         }
         uint64_t size = 0;

@@ -371,6 +371,58 @@ out:
     return rc;
 }
 
+/* An input the SUBMIT left unbound (task:ID of a dependency that was
+ * still running): the master binds it now (GET_INPUT { TASK_ID, SOURCE }
+ * answered OK { INPUT }); *out gets its SHA-256, size and kind. */
+static int bind(const incache_src *src, const task_rec *t, const task_input *in, task_input *out,
+                char *err, size_t errcap)
+{
+    char perr[512];
+    peer p;
+    proto_msg m;
+    proto_field f;
+    int rc = -1;
+    if (peer_connect(&p, src->cfg->master_addr, PROTO_ROLE_WORKER, src->worker_id,
+                     src->cfg->cluster_token, 10000, perr, sizeof perr) < 0) {
+        snprintf(err, errcap, "cannot reach the master: %s", perr);
+        return -1;
+    }
+    proto_begin(&p.wb, PROTO_GET_INPUT, 0);
+    proto_put_str(&p.wb, T_TASK_ID, t->task_id);
+    proto_put_str(&p.wb, T_SOURCE, in->source);
+    if (peer_send(&p) < 0 || peer_recv(&p, &m, FETCH_RECV_MS) < 0) {
+        snprintf(err, errcap, "the master did not answer");
+        goto out;
+    }
+    if (m.type == PROTO_ERROR) {
+        peer_error_text(&m, perr, sizeof perr);
+        snprintf(err, errcap, "the master: %s", perr);
+        goto out;
+    }
+    if (m.type != PROTO_OK || proto_get(&m, T_INPUT, &f) < 0) {
+        snprintf(err, errcap, "unexpected %s binding the input", proto_type_name(m.type));
+        goto out;
+    }
+    proto_msg sub;
+    proto_field sf;
+    uint64_t dir = 0;
+    proto_rec_open(&f, &sub);
+    if (proto_get(&sub, T_SHA256, &sf) < 0) {
+        snprintf(err, errcap, "the master bound the input to nothing");
+        goto out;
+    }
+    *out = *in;
+    memcpy(out->sha256, sf.p, 32);
+    proto_u64(&sub, T_TOTAL_SIZE, &out->size);
+    proto_u64(&sub, T_IS_DIR, &dir);
+    out->is_dir = dir != 0;
+    out->has_sha = 1;
+    rc = 0;
+out:
+    peer_close(&p);
+    return rc;
+}
+
 int incache_prepare(const incache_src *src, const task_rec *t, const char *dir, char *err,
                     size_t errcap)
 {
@@ -383,6 +435,14 @@ int incache_prepare(const incache_src *src, const task_rec *t, const char *dir, 
     chmod(dir, 0755);
     for (int i = 0; i < t->ninputs; i++) {
         const task_input *in = &t->inputs[i];
+        task_input bound;
+        if (!in->has_sha && !strncmp(in->source, "task:", 5)) {
+            if (bind(src, t, in, &bound, why, sizeof why) < 0) {
+                snprintf(err, errcap, "input '%.200s': %s", in->source, why);
+                return -1;
+            }
+            in = &bound;
+        }
         const char *bad = task_input_dest_invalid(in->dest);
         if (bad || !in->has_sha) {
             snprintf(err, errcap, "input '%.200s': destination '%.200s' %s", in->source, in->dest,

@@ -176,6 +176,21 @@ ROOTS=$(CLOUDAI_USER=root CLOUDAI_TOKEN=root-secret submit dispatch w-proc $IMG 
 if [ -n "$ROOTS" ] && as_root wait_final "$ROOTS" 60; then
     want_eq "an admin may use another user's output" "$(as_root tfield "$ROOTS" status)" completed
 else not_ok "an admin may use another user's output"; fi
+# -after A -input task:A/PATH: submitted while A runs, bound when the
+# dependent starts (its SHA-256 recorded then); without -after refused.
+A=$(submit dispatch w-proc $IMG -name slowprod -cmd 'sleep 2; echo late > late.txt')
+bad "task:ID of a task still running, without -after, is refused naming -after" "add -after $A" \
+    task $IMG -input "task:$A/late.txt" -cmd true
+L=$(submit dispatch w-proc $IMG -name latecons -after "$A" -input "task:$A/late.txt" \
+    -cmd 'cat "$INPUT_DIR/late.txt" > "$OUTPUT_DIR/got"')
+check "-after + task:ID: accepted while the dependency runs, listed without a hash yet" \
+    sh -c "'$CLOUDAI_BIN/cloudai' -master $MADDR tasks -task $L --json | grep -q '\"dest\":\"late.txt\",\"path\":\"/input/late.txt\",\"sha256\":null'"
+if [ -n "$L" ] && wait_final "$L" 60; then
+    want_eq "-after + task:ID: the dependent reads the dependency's output" \
+        "$(cat "$(task_dir "$FILES/alice/latecons" "$L")/got" 2>/dev/null)" late
+    check "-after + task:ID: its SHA-256 is recorded when bound (provenance)" \
+        sh -c "'$CLOUDAI_BIN/cloudai' -master $MADDR tasks -task $L --json | grep -q '\"sha256\":\"$(printf 'late\n' | sha256sum | cut -d' ' -f1)\"'"
+else not_ok "-after + task:ID: the dependent finishes"; diag "$(task_json "$L")"; fi
 R0=$(metric cloudai_input_bytes_received_total)
 bad "a missing local path: clear error" "nope.bin: No such file or directory" task $IMG -input "$T/nope.bin" -cmd true
 bad "an unknown task: clear error" "no task task-000-nope" task $IMG -input task:task-000-nope -cmd true

@@ -109,7 +109,6 @@ static const uint8_t req[PROTO_TYPE_MAX + 1][6] = {
     [PROTO_LOG] = { T_TASK_ID },
     [PROTO_PIN] = { T_TASK_ID, T_OK },
     [PROTO_INPUT_PUT] = { T_SHA256, T_TOTAL_SIZE },
-    [PROTO_GET_INPUT] = { T_SHA256 },
     [PROTO_LOG_DATA] = { T_TASK_ID, T_OFFSET, T_DATA },
     [PROTO_LOG_ACK] = { T_TASK_ID, T_OFFSET },
     [PROTO_LOG_END] = { T_TASK_ID, T_STATUS },
