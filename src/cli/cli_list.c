@@ -176,6 +176,19 @@ static int out_end(list_out *o, int rc)
     return rc;
 }
 
+/* An empty listing for a task id that does not exist (or is not yours)
+ * reads like success: ends the output (still valid JSON: []) and fails
+ * with "no task ID" (exit 1). */
+static int no_task(list_out *o, const char *id)
+{
+    if (o->c->json)
+        jsonw_array_end(&o->w);
+    table_free(o->t);
+    cli_disconnect(o->c);
+    fflush(stdout);
+    return cli_fail("no task %s", id);
+}
+
 static int task_row(void *ctx, const proto_msg *rec)
 {
     list_out *o = ctx;
@@ -313,16 +326,8 @@ int cli_verb_tasks(cli_ctx *c, int argc, char **argv)
         table_align_right(o.t, 7);
     }
     rc = list_pages(c, &lf, has_limit ? limit : 0, PROTO_TASK_LIST, T_TASK, task_row, &o);
-    /* An empty table for a task id that does not exist (or is not yours)
-     * reads like success; say so and exit 1 instead. */
-    if (rc == 0 && id && o.rows == 0) {
-        if (c->json)
-            jsonw_array_end(&o.w);      /* still valid JSON: [] */
-        table_free(o.t);
-        cli_disconnect(c);
-        fflush(stdout);
-        return cli_fail("no task %s", id);
-    }
+    if (rc == 0 && id && o.rows == 0)
+        return no_task(&o, id);
     return out_end(&o, rc);
 }
 
@@ -547,14 +552,8 @@ int cli_verb_files(cli_ctx *c, int argc, char **argv)
         size_t n = 0;
         list_filter tf = {PROTO_LIST_TASKS, 0, 0, NULL, user, id, 0, 0, 0, 0};
         rc = list_pages(c, &tf, 1, PROTO_TASK_LIST, T_TASK, count_row, &n);
-        if (rc == 0 && n == 0) {
-            if (c->json)
-                jsonw_array_end(&o.w);      /* still valid JSON: [] */
-            table_free(o.t);
-            cli_disconnect(c);
-            fflush(stdout);
-            return cli_fail("no task %s", id);
-        }
+        if (rc == 0 && n == 0)
+            return no_task(&o, id);
     }
     return out_end(&o, rc);
 }

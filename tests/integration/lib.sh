@@ -212,6 +212,24 @@ heartbeat_timeout_s = 5
 EOF
 }
 
+# ferret_start — a FerretDB of the script's own (SQLite under $T/fdb), for
+# tests that stop or kill their database: on FPORT (picked at the first
+# call, kept across restarts), sets FPID and FURI; 1 if it does not listen
+# within 20 s. ferret_ok says whether a FerretDB binary is there.
+ferret_ok() { [ -n "${CLOUDAI_FERRETDB:-}" ] && [ -x "$CLOUDAI_FERRETDB" ]; }
+ferret_start() {
+    [ -n "${FPORT:-}" ] ||
+        FPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    mkdir -p "$T/fdb"
+    DO_NOT_TRACK=1 "$CLOUDAI_FERRETDB" --handler=sqlite --sqlite-url="file:$T/fdb/" \
+        --listen-addr=127.0.0.1:$FPORT --state-dir=- --debug-addr=- --telemetry=disable \
+        --log-level=warn >>"$T/fdb.log" 2>&1 &
+    FPID=$!
+    PIDS="$PIDS $FPID"
+    FURI="mongodb://127.0.0.1:$FPORT/?directConnection=true"
+    wait_for "nc -z 127.0.0.1 $FPORT" 20
+}
+
 # sha_of FILE — hex sha256 of FILE.
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
 

@@ -29,21 +29,10 @@ heartbeat_interval_s = 1
 heartbeat_timeout_s = 3
 max_attempts = 20
 EOF
-FDB=${CLOUDAI_FERRETDB:-}
-start_ferret() {
-    DO_NOT_TRACK=1 "$FDB" --handler=sqlite --sqlite-url="file:$T/fdb/" --listen-addr=127.0.0.1:$FPORT \
-        --state-dir=- --debug-addr=- --telemetry=disable --log-level=warn >>"$T/fdb.log" 2>&1 &
-    FPID=$!
-    PIDS="$PIDS $FPID"
-    wait_for "nc -z 127.0.0.1 $FPORT" 20
-}
 if [ "$BACKEND" = mongo ]; then
-    [ -n "$FDB" ] && [ -x "$FDB" ] || { skip "chaos on mongo: no FerretDB binary (CLOUDAI_FERRETDB)"; exit 0; }
-    FPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    mkdir -p "$T/fdb"
-    start_ferret || { not_ok "FerretDB starts"; finish; }
-    printf '[mongodb]\nuri = "mongodb://127.0.0.1:%s/?directConnection=true"\ndatabase = chaos\n' \
-        "$FPORT" >>"$T/cfg.ini"
+    ferret_ok || { skip "chaos on mongo: no FerretDB binary (CLOUDAI_FERRETDB)"; exit 0; }
+    ferret_start || { not_ok "FerretDB starts"; finish; }
+    printf '[mongodb]\nuri = "%s"\ndatabase = chaos\n' "$FURI" >>"$T/cfg.ini"
 fi
 start_master m -config "$T/cfg.ini" || { not_ok "master starts"; exit 1; }
 ADDR=$MADDR
@@ -121,7 +110,7 @@ while [ $step -lt "$STEPS" ]; do
         submit_one; wait $! ;;
     8)  diag "step $step: SIGKILL FerretDB, restart"
         kill -KILL "$FPID" 2>/dev/null; wait "$FPID" 2>/dev/null
-        start_ferret || diag "FerretDB did not come back" ;;
+        ferret_start || diag "FerretDB did not come back" ;;
     *)  diag "step $step: submit two"; submit_one; submit_one ;;
     esac
     sleep "0.$(rnd 10)"

@@ -6,24 +6,14 @@
 # before the loss completes and is recorded. Uses its own FerretDB
 # ($CLOUDAI_FERRETDB, set by .ci/run) so it can stop and restart it.
 . tests/integration/lib.sh
-FDB=${CLOUDAI_FERRETDB:-}
-[ -n "$FDB" ] && [ -x "$FDB" ] || { skip "mongo down: no FerretDB binary (CLOUDAI_FERRETDB)"; exit 0; }
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$T/fdb"
-start_fdb() {
-    DO_NOT_TRACK=1 "$FDB" --handler=sqlite --sqlite-url="file:$T/fdb/" --listen-addr=127.0.0.1:$PORT \
-        --state-dir=- --debug-addr=- --telemetry=disable --log-level=warn >>"$T/fdb.log" 2>&1 &
-    FPID=$!
-    PIDS="$PIDS $FPID"
-    wait_for "nc -z 127.0.0.1 $PORT" 20
-}
-start_fdb || { not_ok "FerretDB starts"; finish; }
+ferret_ok || { skip "mongo down: no FerretDB binary (CLOUDAI_FERRETDB)"; exit 0; }
+ferret_start || { not_ok "FerretDB starts"; finish; }
 cat >"$T/m.ini" <<EOF2
 [master]
 heartbeat_interval_s = 1
 heartbeat_timeout_s = 30
 [mongodb]
-uri = "mongodb://127.0.0.1:$PORT/?directConnection=true"
+uri = "$FURI"
 database = down
 server_selection_timeout_ms = 1000
 [http]
@@ -50,7 +40,7 @@ curl -s -o /dev/null -w '%{http_code}' "$H/api/files" | grep -q 503 &&
 cai workers >/dev/null 2>&1 && ok "workers answers while the store is down" || not_ok "workers answers while the store is down"
 wait_for "grep -q 'store degraded' '$T/m.log'" 10 && ok "the log says the store is degraded" ||
     not_ok "the log says the store is degraded"
-start_fdb || { not_ok "FerretDB restarts"; finish; }
+ferret_start || { not_ok "FerretDB restarts"; finish; }
 wait_for "[ \"\$(tfield $B status)\" = completed ]" 60 && ok "after the server returns, the queued task completes and is recorded" ||
     { not_ok "after the server returns, the queued task completes and is recorded"; diag "$(task_json "$B")"; dump_logs; }
 n=$(cai files -task "$B" --json 2>/dev/null | grep -c '"file_name"')

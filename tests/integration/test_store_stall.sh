@@ -9,19 +9,12 @@
 # once stored), and once the server resumes every acknowledged change is
 # in FerretDB (checked from outside with mongo_query) and the tasks run.
 . tests/integration/lib.sh
-FDB=${CLOUDAI_FERRETDB:-}
-[ -n "$FDB" ] && [ -x "$FDB" ] || { skip "store stall: no FerretDB binary (CLOUDAI_FERRETDB)"; exit 0; }
+ferret_ok || { skip "store stall: no FerretDB binary (CLOUDAI_FERRETDB)"; exit 0; }
 MQ=$CLOUDAI_BIN/tests/tools/mongo_query
 PROBE=$CLOUDAI_BIN/tests/tools/probe_latency
 [ -x "$MQ" ] && [ -x "$PROBE" ] || { not_ok "test tools built"; finish; }
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$T/fdb"
-DO_NOT_TRACK=1 "$FDB" --handler=sqlite --sqlite-url="file:$T/fdb/" --listen-addr=127.0.0.1:$PORT \
-    --state-dir=- --debug-addr=- --telemetry=disable --log-level=warn >>"$T/fdb.log" 2>&1 &
-FPID=$!
-PIDS="$PIDS $FPID"
-wait_for "nc -z 127.0.0.1 $PORT" 20 || { not_ok "FerretDB starts"; finish; }
-URI="mongodb://127.0.0.1:$PORT/?directConnection=true"
+ferret_start || { not_ok "FerretDB starts"; finish; }
+URI=$FURI
 # A heartbeat held up for 2 s would mark the worker lost.
 cat >"$T/m.ini" <<EOF2
 [master]
