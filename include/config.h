@@ -48,6 +48,7 @@ typedef struct config {
     char files_dir[CONFIG_PATH_MAX];   /* "./data/files" */
     char meta_dir[CONFIG_PATH_MAX];    /* "./data/meta" */
     uint64_t journal_compact_bytes;    /* 64 MiB: snapshot when the journal grows past */
+    uint64_t snapshot_check_sync_max;  /* 1 GiB: a bigger snapshot is checked after the start */
     /* [mongodb] */
     char mongo_uri[CONFIG_PATH_MAX];   /* "" = embedded journal */
     char mongo_database[64];           /* "cloudai" */

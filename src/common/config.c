@@ -77,6 +77,8 @@ static const cfg_key schema[] = {
     K_STR("storage", "meta_dir", meta_dir, 1, NULL, "journal and snapshots"),
     K_SIZE("storage", "journal_compact_bytes", journal_compact_bytes, 4096, UINT64_MAX,
            "journal size that triggers a snapshot"),
+    K_SIZE("storage", "snapshot_check_sync_max", snapshot_check_sync_max, 0, UINT64_MAX,
+           "a snapshot up to this size is checked before the start, a bigger one after it"),
     K_SIZE("storage", "max_log_bytes", max_log_bytes, 0, UINT64_MAX,
            "log bytes kept per task attempt, 0 = unlimited"),
     K_STR("mongodb", "uri", mongo_uri, 0, NULL, "MongoDB URI, empty = embedded journal"),
@@ -198,6 +200,7 @@ void config_defaults(config *c)
     snprintf(c->files_dir, sizeof c->files_dir, "./data/files");
     snprintf(c->meta_dir, sizeof c->meta_dir, "./data/meta");
     c->journal_compact_bytes = 64ull << 20;
+    c->snapshot_check_sync_max = 1ull << 30;
     c->max_log_bytes = 64ull << 20;
     snprintf(c->mongo_database, sizeof c->mongo_database, "cloudai");
     c->mongo_timeout_ms = 5000;

@@ -240,6 +240,81 @@ int journal_salvage(const char *path, journal_rec_cb cb, void *ctx, journal_repo
     return rc == JOURNAL_E_CORRUPT ? 0 : rc;
 }
 
+#define CHECK_WINDOW ((size_t)8 << 20)
+
+/* Fills buf with up to want bytes at off; the count read, or -1. */
+static ssize_t read_at(int fd, uint8_t *buf, size_t want, uint64_t off)
+{
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n = pread(fd, buf + got, want - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -1;
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+int journal_check_fd(int fd, uint64_t size, const volatile int *stop, journal_report *rep,
+                     char *err, size_t errcap)
+{
+    uint8_t *buf = NULL;
+    size_t cap = CHECK_WINDOW, have = 0;
+    uint64_t base = 0, off = JOURNAL_HDR_SIZE;
+    int rc = 0;
+    memset(rep, 0, sizeof *rep);
+    rep->file_size = size;
+    if (!(buf = malloc(cap))) return JOURNAL_E_NOMEM;
+    ssize_t n = read_at(fd, buf, size < cap ? (size_t)size : cap, 0);
+    if (n < 0) { rc = JOURNAL_E_IO; goto out; }
+    have = (size_t)n;
+    if (size < JOURNAL_HDR_SIZE || have < JOURNAL_HDR_SIZE || memcmp(buf, JOURNAL_MAGIC, 8) ||
+        get_u32(buf + 8) != JOURNAL_VERSION) {
+        note_region(rep, 0, size, "bad file header");
+        rc = JOURNAL_E_CORRUPT;
+        goto out;
+    }
+    rep->gen = get_u32(buf + 12);
+    while (off < size) {
+        if (stop && *stop) { rc = 1; goto out; }
+        /* The record's header and body in the window, else the window moves to it. */
+        size_t at = (size_t)(off - base);
+        uint32_t len = 0;
+        if (at + JOURNAL_REC_HDR_SIZE > have || (len = get_u32(buf + at)) > have - at - JOURNAL_REC_HDR_SIZE) {
+            uint64_t need = JOURNAL_REC_HDR_SIZE + (uint64_t)(at + JOURNAL_REC_HDR_SIZE <= have ? len : 0);
+            if (need > JOURNAL_REC_HDR_SIZE + (uint64_t)JOURNAL_REC_MAX) need = JOURNAL_REC_HDR_SIZE;
+            if (need > cap) {
+                uint8_t *nb = realloc(buf, (size_t)need);
+                if (!nb) { rc = JOURNAL_E_NOMEM; goto out; }
+                buf = nb;
+                cap = (size_t)need;
+            }
+            uint64_t want = size - off < cap ? size - off : cap;
+            if ((n = read_at(fd, buf, (size_t)want, off)) < 0) { rc = JOURNAL_E_IO; goto out; }
+            base = off;
+            have = (size_t)n;
+            at = 0;
+        }
+        const char *why = NULL;
+        if (!whole_at(buf, have, at, 0, &len, &why)) {
+            note_region(rep, off, size, why);
+            rep->tail = JOURNAL_TAIL_DAMAGED;
+            rep->tail_off = off;
+            rc = JOURNAL_E_CORRUPT;
+            goto out;
+        }
+        off += JOURNAL_REC_HDR_SIZE + len;
+        rep->records++;
+        rep->valid_end = off;
+    }
+out:
+    if (rc == JOURNAL_E_CORRUPT) meta_errf(err, errcap, "%s", rep->detail);
+    else if (rc == JOURNAL_E_IO) meta_errf(err, errcap, "read: %s", strerror(errno));
+    free(buf);
+    return rc;
+}
+
 int journal_copy_file(const char *path, const char *dst, char *err, size_t errcap)
 {
     int in = -1, out = -1, rc = 0;

@@ -90,6 +90,15 @@ int journal_replay(const char *path, int strict, journal_rec_cb cb, void *ctx,
 int journal_salvage(const char *path, journal_rec_cb cb, void *ctx, journal_report *rep,
                     char *err, size_t errcap);
 
+/* The strict check of journal_replay (header, framing, every CRC; no
+ * callback, no resynchronisation) over an open fd of size bytes, read with
+ * pread through a window, so it can run beside the store (a background
+ * check: fd is the caller's, a file renamed meanwhile is still read).
+ * *stop set by another thread ends it early (returns 1). 0 intact,
+ * JOURNAL_E_CORRUPT (rep->detail says where), JOURNAL_E_IO, JOURNAL_E_NOMEM. */
+int journal_check_fd(int fd, uint64_t size, const volatile int *stop, journal_report *rep,
+                     char *err, size_t errcap);
+
 /* Copies path to dst (created exclusively, fsync'd): how damaged files
  * are kept before anything is cut or replaced. */
 int journal_copy_file(const char *path, const char *dst, char *err, size_t errcap);

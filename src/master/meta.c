@@ -127,6 +127,13 @@ int meta_workers_list(meta *m, meta_worker_cb cb, void *ctx)
     return m->ops->workers_list(m, cb, ctx);
 }
 
+int meta_check_wait(meta *m, char *text, size_t cap)
+{
+    if (text && cap) text[0] = 0;
+    if (!m) return META_E_ARG;
+    return m->ops->check_wait ? m->ops->check_wait(m, text, cap) : 0;
+}
+
 int meta_compact(meta *m, char *err, size_t errcap)
 {
     if (!m) return META_E_ARG;

@@ -69,6 +69,17 @@ typedef struct meta_open_report {
                             * checked, not decoded) */
     char text[8192];       /* one event per line */
     FILE *listing;         /* CHECK: if set, one line per record ("file offset op key") */
+    /* In, NORMAL: when the start comes from snapshot.idx, check the
+     * snapshot's records (framing, CRC) in a background thread after the
+     * open instead of before it (a start no longer reads the whole
+     * snapshot). Damage found then is appended to damage.log, the index is
+     * removed and compactions are held, so the next start finds it and
+     * recovers from the previous generation; on_check (may be NULL) is
+     * called from that thread once the check ends (damaged 0/1, the
+     * finding). Compactions also wait for the check to end. */
+    int check_later;
+    void (*on_check)(void *ctx, int damaged, const char *text);
+    void *on_check_ctx;
 } meta_open_report;
 meta *meta_open_journal_ex(const char *dir, uint64_t compact_bytes, int mode,
                            meta_open_report *rep, char *err, size_t errcap);
@@ -112,6 +123,11 @@ int meta_worker_put_nosync(meta *m, const worker_rec *w, char *err, size_t errca
 int meta_tasks_find(meta *m, const meta_query *q, meta_task_cb cb, void *ctx);
 int meta_files_find(meta *m, const meta_query *q, meta_file_cb cb, void *ctx);
 int meta_workers_list(meta *m, meta_worker_cb cb, void *ctx);
+
+/* Journal only: waits for a background check of the snapshot
+ * (meta_open_report.check_later): 0 intact or no check, META_E_CORRUPT
+ * damaged (text says where), META_E_IO unreadable. */
+int meta_check_wait(meta *m, char *text, size_t cap);
 
 /* Journal only: write a snapshot now and truncate the journal. */
 int meta_compact(meta *m, char *err, size_t errcap);

@@ -24,6 +24,7 @@ struct meta_ops {
     int (*sync)(meta *m, char *err, size_t errcap);      /* NULL: nothing to do */
     /* NULL: worker_put is used. */
     int (*worker_put_nosync)(meta *m, const worker_rec *w, char *err, size_t errcap);
+    int (*check_wait)(meta *m, char *text, size_t cap);   /* NULL: nothing to wait for */
 };
 
 struct meta {

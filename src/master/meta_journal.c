@@ -481,11 +481,30 @@ static int pend_prepare(struct mj *mj, struct pend *p)
         const char *last = NULL;
         if (g->n && !(last = stored_name(&r, g->ref[g->n - 1], &rc))) goto out;
         int append = !g->n || strcmp(pname(p, &p->it[a]), last) > 0;
+        /* Many files into a group (a re-upload): one pass over its stored
+         * names beats a binary search per file. */
+        unsigned lg = 0;
+        while ((1ull << lg) < g->n) lg++;
+        int walk = !append && (uint64_t)(b - a) * lg > g->n;
+        uint32_t at = 0;
         for (size_t k = a; k < b; k++) {
             struct pitem *it = &p->it[k];
             if (it->drop) continue;
             if (append) {
                 it->pos = g->n;
+            } else if (walk) {
+                int c = 1;
+                while (at < g->n) {
+                    const char *s = stored_name(&r, g->ref[at], &rc);
+                    if (!s) goto out;
+                    if ((c = strcmp(s, pname(p, it))) >= 0) break;
+                    at++;
+                }
+                it->pos = at;
+                if (at < g->n && c == 0) {
+                    it->replace = 1;
+                    need_exact = 1;
+                }
             } else {
                 uint32_t lo = 0, hi = g->n;
                 while (lo < hi) {
@@ -963,6 +982,14 @@ static int swap_journal(struct mj *mj, char *err, size_t errcap)
 static int do_compact(struct mj *mj, char *err, size_t errcap)
 {
     journal *s = NULL;
+    /* A snapshot being checked, or found damaged, must stay as it is:
+     * the next start recovers from it and the generation before. */
+    if (mj->chk_running || mj->hold_compact) {
+        meta_errf(err, errcap, mj->hold_compact ? "compaction held: the snapshot was found damaged after the "
+                  "start; restart the master to recover it from the previous generation" :
+                  "compaction waits for the snapshot's check to end");
+        return META_E_IO;
+    }
     int ssrc = -1;
     uint64_t *ntask = malloc((mj->tord.n + 1) * sizeof *ntask), *nfile = malloc((mj->nfiles + 1) * sizeof *nfile);
     uint64_t snap_size = 0;
@@ -1163,6 +1190,11 @@ static void clear_state(struct mj *mj)
 static void j_close(meta *m)
 {
     struct mj *mj = (struct mj *)m;
+    if (mj->chk_started) {
+        mj->chk_stop = 1;
+        pthread_join(mj->chk, NULL);
+    }
+    if (mj->chk_fd >= 0) close(mj->chk_fd);
     clear_state(mj);
     metaidx_map_free(&mj->tasks);
     metaidx_map_free(&mj->groups);
@@ -1185,6 +1217,8 @@ static void j_close(meta *m)
     free(mj);
 }
 
+static int j_check_wait(meta *m, char *text, size_t cap);
+
 static const struct meta_ops journal_ops = {
     .name = "journal",
     .close = j_close,
@@ -1200,6 +1234,7 @@ static const struct meta_ops journal_ops = {
     .task_put_nosync = j_task_put_nosync,
     .sync = j_sync,
     .worker_put_nosync = j_worker_put_nosync,
+    .check_wait = j_check_wait,
 };
 
 static char *path_join(const char *dir, const char *name)
@@ -1327,20 +1362,80 @@ static void damage_log(struct mj *mj, const meta_open_report *rep)
 /* The fast start: the snapshot's records are checked (framing and CRC,
  * as a strict replay would) but not decoded; its index supplies the
  * state. Any trouble leaves an empty state for the full replay. */
-static int load_index(struct mj *mj, journal_report *jr)
+static int load_index(struct mj *mj, int later, journal_report *jr)
 {
     char e2[256];
     int src = -1, rc = META_E_CORRUPT;
     if (access(mj->ipath, F_OK) != 0) return rc;
-    if ((src = metaref_open(&mj->src, mj->spath)) >= 0 &&
-        journal_replay(mj->spath, 1, NULL, NULL, jr, e2, sizeof e2) == 0 && jr->gen > 0)
+    memset(jr, 0, sizeof *jr);
+    if ((src = metaref_open(&mj->src, mj->spath)) < 0) return rc;
+    if (later) {
+        /* Only the header now; the records are checked by check_thread. */
+        if (journal_header(mj->spath, &jr->gen, &jr->file_size, e2, sizeof e2) == 0 && jr->gen > 0 &&
+            (mj->chk_fd = dup(mj->src.fd[src])) >= 0) {
+            mj->chk_size = jr->file_size;
+            rc = meta_journal_index_load(mj, mj->ipath, jr->gen, jr->file_size, src, e2, sizeof e2);
+        }
+    } else if (journal_replay(mj->spath, 1, NULL, NULL, jr, e2, sizeof e2) == 0 && jr->gen > 0) {
         rc = meta_journal_index_load(mj, mj->ipath, jr->gen, jr->file_size, src, e2, sizeof e2);
+    }
+    if (rc && mj->chk_fd >= 0) {
+        close(mj->chk_fd);
+        mj->chk_fd = -1;
+    }
     if (rc) {
         clear_state(mj);
         return rc;
     }
     mj->ssrc = src;
     return 0;
+}
+
+/* The snapshot's records checked after a start from its index: damage
+ * is recorded (damage.log), the index removed and compactions held, so
+ * the next start finds it and recovers from the previous generation. */
+static void *check_thread(void *arg)
+{
+    struct mj *mj = arg;
+    journal_report jr;
+    char e2[512] = "";
+    int rc = journal_check_fd(mj->chk_fd, mj->chk_size, &mj->chk_stop, &jr, e2, sizeof e2);
+    pthread_rwlock_wrlock(&mj->lock);
+    mj->chk_running = 0;
+    mj->chk_rc = rc == 1 ? 0 : rc;
+    if (rc == JOURNAL_E_CORRUPT || rc == JOURNAL_E_IO) {
+        meta_open_report r;
+        memset(&r, 0, sizeof r);
+        mj->hold_compact = 1;
+        unlink(mj->ipath);
+        snprintf(mj->chk_text, sizeof mj->chk_text, "snapshot: DAMAGED (found by the check after the start, "
+                 "%llu intact records before it): %s; the records there are unreadable until a restart "
+                 "recovers them from the previous generation (snapshot.idx removed, compactions held)",
+                 (unsigned long long)jr.records, e2);
+        rep_add(&r, "%s", mj->chk_text);
+        damage_log(mj, &r);
+    }
+    void (*cb)(void *, int, const char *) = mj->on_check;
+    void *ctx = mj->on_check_ctx;
+    int damaged = mj->chk_rc != 0;
+    char text[sizeof mj->chk_text];
+    memcpy(text, mj->chk_text, sizeof text);
+    pthread_rwlock_unlock(&mj->lock);
+    close(mj->chk_fd);
+    mj->chk_fd = -1;
+    if (cb && rc != 1) cb(ctx, damaged, text);
+    return NULL;
+}
+
+static int j_check_wait(meta *m, char *text, size_t cap)
+{
+    struct mj *mj = (struct mj *)m;
+    if (mj->chk_started) {
+        pthread_join(mj->chk, NULL);
+        mj->chk_started = 0;
+    }
+    if (text && cap) snprintf(text, cap, "%s", mj->chk_text);
+    return mj->chk_rc;
 }
 
 /* Replays snapshot (or its fallback) + journals, records what it finds
@@ -1365,7 +1460,7 @@ static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_
     }
     /* 1. The base: the snapshot, else the generation before, else what
      * can be read of a damaged snapshot. */
-    if (S.exists && mode == META_OPEN_NORMAL && load_index(mj, &jr) == 0) {
+    if (S.exists && mode == META_OPEN_NORMAL && load_index(mj, rep->check_later, &jr) == 0) {
         have_base = rep->from_index = 1;
         base = jr.gen;
         rep->records += jr.records;
@@ -1545,6 +1640,7 @@ meta *meta_open_journal_ex(const char *dir, uint64_t compact_bytes, int mode,
     }
     mj->base.ops = &journal_ops;
     mj->compact_bytes = compact_bytes;
+    mj->chk_fd = -1;
     init_state(mj);
     metaref_set_init(&mj->src);
     mj->jsrc = mj->ssrc = -1;
@@ -1570,6 +1666,18 @@ meta *meta_open_journal_ex(const char *dir, uint64_t compact_bytes, int mode,
         unlink(mj->itmp);
     }
     rc = load(mj, mode, rep, err, errcap);
+    if (rc == 0 && mj->chk_fd >= 0) {
+        mj->on_check = rep->on_check;
+        mj->on_check_ctx = rep->on_check_ctx;
+        mj->chk_running = 1;
+        if (pthread_create(&mj->chk, NULL, check_thread, mj) == 0) {
+            mj->chk_started = 1;
+        } else {
+            /* No thread: check now, as a start without check_later would. */
+            mj->chk_running = 0;
+            check_thread(mj);
+        }
+    }
 out:
     if (rc) {
         j_close(&mj->base);

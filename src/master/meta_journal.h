@@ -70,6 +70,17 @@ struct mj {
     metaref_set src;
     struct tnode **dirty;         /* tasks whose latest record is not yet durable */
     size_t ndirty, capdirty;
+    /* The background check of the snapshot (meta_open_report.check_later). */
+    pthread_t chk;
+    int chk_started;              /* a thread to join */
+    int chk_running;              /* under lock: compactions wait */
+    volatile int chk_stop;
+    int chk_fd, chk_rc;
+    uint64_t chk_size;
+    char chk_text[1024];
+    int hold_compact;             /* the check found damage: until a restart */
+    void (*on_check)(void *ctx, int damaged, const char *text);
+    void *on_check_ctx;
 };
 
 /* The store's one copy of s; NULL: no memory. */

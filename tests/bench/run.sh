@@ -564,9 +564,12 @@ if want meta; then
             row "metadata: peak RSS while starting, $S" "$(awk -v k="$(sv meta_scale_hwm_kib)" 'BEGIN { printf "%.1f", k / 1024 }')" MiB "" "" 0
             row "metadata: start (open) wall time, $S" "$(sv meta_scale_open_s)" s target 10 0
             row "metadata: start (open) CPU time, $S" "$(sv meta_scale_open_cpu)" s target 10 0
+            row "metadata: start, snapshot checked in background, $S" "$(sv meta_scale_open_later_s)" s target 10 0
+            row "metadata: that background check of the snapshot, $S" "$(sv meta_scale_check_s)" s "" "" 0
             if [ "$QUICK" = 1 ]; then
                 row "metadata: RSS projected to 1M tasks + 10M files" "$(sv meta_scale_rss_at_10M_files)" MiB target 1024 0
                 row "metadata: start CPU projected to 1M tasks + 10M files" "$(sv meta_scale_open_cpu_at_10M_files)" s target 10 0
+                row "metadata: start (background check) projected to 1M + 10M" "$(sv meta_scale_open_later_wall_at_10M_files)" s target 10 0
             fi
             for q in "tasks_page:page of 100 tasks at a random cursor" \
                      "tasks_page_user:page of 100 tasks of one user (1%)" \
