@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "http_int.h"
 #include "logbook.h"
@@ -24,6 +25,7 @@
 #define SSE_READ (64 * 1024)      /* log bytes turned into one event */
 #define SSE_LINE_MAX (64 * 1024)  /* a longer line is sent in pieces */
 #define SSE_KEEPALIVE_S 15
+#define SSE_LATE_S 30             /* how long to wait for a log's last bytes after the end */
 
 static atomic_int sse_open;
 
@@ -39,7 +41,15 @@ typedef struct sse {
     char *out;                    /* the event being sent */
     size_t olen, opos, ocap;
     int done;
+    time_t ended_at;              /* monotonic s when the task was first seen ended */
 } sse;
+
+static time_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
 
 static int ended(int status)
 {
@@ -150,6 +160,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         s->attempt = t.attempts;
         int fin = ended(t.status);        /* before reading: no byte missed */
+        if (fin && !s->ended_at) s->ended_at = mono_s();
         logbook_read_path(lb, s->task_id, t.attempts, path, sizeof path);
         ssize_t n = -1;
         int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -168,6 +179,11 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
             if (ev > 0 || s->olen) break;
             continue;           /* a partial line only: read on */
         }
+        /* Ended, but the worker said its log is longer than what is here
+         * (still on its way): wait for it, a bounded time. */
+        if (fin && !logbook_complete(lb, s->task_id, t.attempts, s->off) &&
+            mono_s() - s->ended_at < SSE_LATE_S)
+            fin = 0;
         if (fin) {
             char end[256];
             uint64_t cap = logbook_cap(lb);

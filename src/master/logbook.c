@@ -21,6 +21,11 @@ typedef struct lb_entry {
     struct lb_entry *next;
 } lb_entry;
 
+typedef struct lb_final {
+    char task_id[64];
+    uint64_t attempt, size;
+} lb_final;
+
 struct logbook {
     char dir[4096];
     uint64_t cap;
@@ -29,12 +34,18 @@ struct logbook {
     pthread_cond_t cv;
     uint64_t gen;
     lb_entry *entries;
+    lb_final *finals;       /* ring of LOGBOOK_FINALS, under mu */
+    size_t nfinal;          /* next slot */
 };
 
 logbook *logbook_new(const char *dir, uint64_t cap)
 {
     logbook *lb = calloc(1, sizeof *lb);
     if (!lb) return NULL;
+    if (!(lb->finals = calloc(LOGBOOK_FINALS, sizeof *lb->finals))) {
+        free(lb);
+        return NULL;
+    }
     snprintf(lb->dir, sizeof lb->dir, "%s", dir);
     lb->cap = cap;
     pthread_mutex_init(&lb->mu, NULL);
@@ -55,6 +66,7 @@ void logbook_free(logbook *lb)
         n = e->next;
         free(e);
     }
+    free(lb->finals);
     pthread_mutex_destroy(&lb->mu);
     pthread_mutex_destroy(&lb->wmu);
     pthread_cond_destroy(&lb->cv);
@@ -196,6 +208,38 @@ void logbook_forget(logbook *lb, const char *task_id)
         }
     pthread_mutex_unlock(&lb->mu);
     bump(lb);
+}
+
+void logbook_set_final(logbook *lb, const char *task_id, uint64_t attempt, uint64_t size)
+{
+    pthread_mutex_lock(&lb->mu);
+    lb_final *f = NULL;
+    for (size_t i = 0; i < LOGBOOK_FINALS && !f; i++)
+        if (lb->finals[i].task_id[0] && !strcmp(lb->finals[i].task_id, task_id)) f = &lb->finals[i];
+    if (!f) {
+        f = &lb->finals[lb->nfinal];
+        lb->nfinal = (lb->nfinal + 1) % LOGBOOK_FINALS;
+    }
+    snprintf(f->task_id, sizeof f->task_id, "%s", task_id);
+    f->attempt = attempt;
+    f->size = size;
+    pthread_mutex_unlock(&lb->mu);
+    bump(lb);
+}
+
+int logbook_complete(logbook *lb, const char *task_id, uint64_t attempt, uint64_t file_bytes)
+{
+    int done = 1;
+    pthread_mutex_lock(&lb->mu);
+    for (size_t i = 0; i < LOGBOOK_FINALS; i++) {
+        const lb_final *f = &lb->finals[i];
+        if (!f->task_id[0] || strcmp(f->task_id, task_id) || f->attempt != attempt) continue;
+        if (lb->cap && f->size > lb->cap) done = file_bytes > lb->cap;   /* the marker is there */
+        else done = file_bytes >= f->size;
+        break;
+    }
+    pthread_mutex_unlock(&lb->mu);
+    return done;
 }
 
 uint64_t logbook_gen(logbook *lb)

@@ -41,6 +41,15 @@ int logbook_append(logbook *lb, const char *task_id, uint64_t attempt, uint64_t 
  * stays). A later append recovers it from the file. */
 void logbook_forget(logbook *lb, const char *task_id);
 
+/* The length the worker says the attempt's log has (TASK_RESULT's
+ * LOG_SIZE), remembered for the last LOGBOOK_FINALS tasks. */
+#define LOGBOOK_FINALS 4096
+void logbook_set_final(logbook *lb, const char *task_id, uint64_t attempt, uint64_t size);
+/* Whether a reader who has file_bytes of the attempt's file has it all:
+ * 1 when the stated length is reached (or the log was cut at the cap, or
+ * no length was stated), else 0 (more is still on its way). */
+int logbook_complete(logbook *lb, const char *task_id, uint64_t attempt, uint64_t file_bytes);
+
 /* Current generation: changes on every append and logbook_kick. */
 uint64_t logbook_gen(logbook *lb);
 /* Waits until the generation differs from gen, at most timeout_ms.

@@ -406,6 +406,7 @@ static int h_task_result(session *s, const proto_msg *m)
     if (streamed && cluster_log_attempt(s->srv->cl, s->c->node_id, id, &cur) == 0 &&
         (!attempt || attempt == cur)) {
         char note[192];
+        logbook_set_final(cluster_logbook(s->srv->cl), id, cur, log_size);
         logbook_cut_note(cluster_logbook(s->srv->cl), log_size, note, sizeof note);
         if (note[0]) cluster_log_note(s->srv->cl, id, note);
     }
@@ -998,6 +999,7 @@ static int peer_gone(session *s)
 
 #define LOG_PIECE (256 * 1024)
 #define LOG_KEEPALIVE_MS 30000
+#define LOG_LATE_MS 30000        /* how long a follower waits for a log's last bytes */
 
 /* GET_LOG with OFFSET: the log from there in LOG_DATA frames and a
  * LOG_END; with FOLLOW, pushed as the worker streams it (the connection's
@@ -1008,7 +1010,7 @@ static int h_get_log_stream(session *s, const char *id, uint64_t off, int follow
     logbook *lb = cluster_logbook(s->srv->cl);
     char path[CONFIG_PATH_MAX + 128];
     uint8_t *buf = malloc(LOG_PIECE);
-    uint64_t attempt = UINT64_MAX, quiet_since = mono_ms();
+    uint64_t attempt = UINT64_MAX, quiet_since = mono_ms(), ended_ms = 0;
     int rc = 0;
     task_rec t;
     task_rec_init(&t);
@@ -1028,6 +1030,7 @@ static int h_get_log_stream(session *s, const char *id, uint64_t off, int follow
         if (attempt != UINT64_MAX && t.attempts != attempt) off = 0;
         attempt = t.attempts;
         int ended = log_ended(t.status);    /* read before the file: no byte missed */
+        if (ended && !ended_ms) ended_ms = mono_ms();
         logbook_read_path(lb, id, t.attempts, path, sizeof path);
         int fd = open(path, O_RDONLY | O_CLOEXEC), more = 0;
         for (int pieces = 0; fd >= 0 && pieces < 64; pieces++) {
@@ -1047,6 +1050,11 @@ static int h_get_log_stream(session *s, const char *id, uint64_t off, int follow
         }
         if (fd >= 0) close(fd);
         if (more) continue;
+        /* Ended, but the worker said its log is longer than what is here
+         * (it is still on its way): wait for it, a bounded time. */
+        if (follow && ended && !logbook_complete(lb, id, t.attempts, off) &&
+            mono_ms() - ended_ms < LOG_LATE_MS)
+            ended = 0;
         if (!follow || ended) {
             char note[192] = "";
             if (logbook_cap(lb) && off > logbook_cap(lb))

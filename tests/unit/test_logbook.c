@@ -100,6 +100,28 @@ static void test_cap(void)
     logbook_free(lb);
 }
 
+static void test_final(void)
+{
+    logbook *lb = logbook_new(root, 10);
+    T_EQ_INT(logbook_complete(lb, "t-4", 1, 0), 1);          /* nothing stated */
+    logbook_set_final(lb, "t-4", 1, 6);
+    T_EQ_INT(logbook_complete(lb, "t-4", 1, 5), 0);          /* a byte is still coming */
+    T_EQ_INT(logbook_complete(lb, "t-4", 1, 6), 1);
+    T_EQ_INT(logbook_complete(lb, "t-4", 2, 0), 1);          /* another attempt */
+    logbook_set_final(lb, "t-4", 2, 50);                     /* over the cap of 10 */
+    T_EQ_INT(logbook_complete(lb, "t-4", 2, 10), 0);
+    T_EQ_INT(logbook_complete(lb, "t-4", 2, 60), 1);         /* the marker is there */
+    /* The ring forgets the oldest, never grows. */
+    for (int i = 0; i < LOGBOOK_FINALS + 1; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "r-%d", i);
+        logbook_set_final(lb, id, 1, 100);
+    }
+    T_EQ_INT(logbook_complete(lb, "r-0", 1, 0), 1);
+    T_EQ_INT(logbook_complete(lb, "r-1", 1, 0), 0);
+    logbook_free(lb);
+}
+
 typedef struct waiter {
     logbook *lb;
     uint64_t gen, got;
@@ -137,6 +159,7 @@ int main(void)
     }
     T_RUN(test_offsets);
     T_RUN(test_cap);
+    T_RUN(test_final);
     T_RUN(test_wait);
     fsutil_rm_rf(root);
     return T_DONE();
