@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "worker/cgroup.h"
 #include "worker/runtime_impl.h"
 
 extern char **environ;
@@ -49,6 +50,7 @@ extern char **environ;
 
 typedef struct procrt {
     struct runtime base;
+    char cg_base[CGROUP_PATH_MAX];   /* this worker's cgroup, "" = none (cgroup.h) */
 } procrt;
 
 /* Everything the child needs, built before fork. */
@@ -62,6 +64,7 @@ typedef struct launch {
     char *path_buf;       /* owned, for a PATH-resolved program */
     int close_max;        /* fds 3..close_max-1 closed if close_range fails */
     pid_t parent;         /* the worker: if it is already gone, do not start */
+    int cgfd;             /* the task cgroup's cgroup.procs, or -1 */
 } launch;
 
 static double now_s(void)
@@ -180,6 +183,10 @@ static void child_exec(const launch *l, int logfd, int nullfd, int errfd,
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (setpgid(0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         goto fail;
+    /* Into the task's cgroup before anything can fork: then no process
+     * of the task escapes it, whatever session or group it makes. */
+    if (l->cgfd >= 0)
+        (void)!write(l->cgfd, "0", 1);
     /* The worker died before the line above: nobody would kill us. */
     if (getppid() != l->parent)
         _exit(127);
@@ -263,16 +270,17 @@ static void record_path(const char *output_dir, char *out, size_t cap)
     snprintf(out, cap, "%s.pgid", output_dir);
 }
 
-/* "<pgid> <start time>\n" in <output_dir>.pgid; not synced (a power loss
- * ends the processes too). */
-static void record_group(const char *output_dir, pid_t pgid)
+/* "<pgid> <start time> <cgroup path>\n" in <output_dir>.pgid (the path
+ * empty without a cgroup); not synced (a power loss ends the processes
+ * too). */
+static void record_group(const char *output_dir, pid_t pgid, const char *cg)
 {
-    char path[4200], tmp[4220], text[64];
+    char path[4200], tmp[4220], text[CGROUP_PATH_MAX + 64];
     unsigned long long start = 0;
     proc_start_time(pgid, &start);
     record_path(output_dir, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int n = snprintf(text, sizeof text, "%d %llu\n", (int)pgid, start);
+    int n = snprintf(text, sizeof text, "%d %llu %s\n", (int)pgid, start, cg);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return;
     int ok = write(fd, text, (size_t)n) == n;
@@ -282,17 +290,29 @@ static void record_group(const char *output_dir, pid_t pgid)
 
 int runtime_proc_kill_recorded(const char *record_path, long long *pgid)
 {
-    char text[64];
+    char text[CGROUP_PATH_MAX + 64];
     long long g = 0;
     unsigned long long start = 0, now = 0;
+    int off = 0;
     int fd = open(record_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     ssize_t n = read(fd, text, sizeof text - 1);
     close(fd);
     if (n <= 0) return -1;
     text[n] = 0;
-    if (sscanf(text, "%lld %llu", &g, &start) != 2 || g <= 1) return -1;
+    if (sscanf(text, "%lld %llu%n", &g, &start, &off) != 2 || g <= 1) return -1;
     if (pgid) *pgid = g;
+    /* The task's cgroup is its own (worker pid and run in its name): all
+     * in it are the task's, escaped from the group or not. */
+    char *cg = text + off;
+    if (*cg == ' ') cg++;
+    cg[strcspn(cg, "\n")] = 0;
+    if (*cg == '/') {
+        int k = cgroup_kill(cg);
+        cgroup_task_remove(cg);
+        kill(-(pid_t)g, SIGKILL);
+        if (k > 0) return 1;
+    }
     /* The leader alive with another start time: the number was reused,
      * not ours. The leader gone: a group id is never reused while any
      * member lives, so the members left are the task's. */
@@ -303,7 +323,8 @@ int runtime_proc_kill_recorded(const char *record_path, long long *pgid)
 /* Waits for pid, enforcing cancel and the deadline; fills exit_code,
  * timed_out, cancelled. Kills the rest of the group once the leader is
  * gone, while its zombie still pins the group id. */
-static void supervise(runtime_task *t, pid_t pid, uint64_t timeout_s, rt_result *res)
+static void supervise(runtime_task *t, pid_t pid, const char *cg, uint64_t timeout_s,
+                      rt_result *res)
 {
     double start = now_s(), term_at = 0;
     int status = 0;
@@ -339,6 +360,7 @@ static void supervise(runtime_task *t, pid_t pid, uint64_t timeout_s, rt_result 
             }
         } else if (term_at > 0 && now - term_at >= RUNTIME_STOP_GRACE_S) {
             kill(-pid, SIGKILL);
+            cgroup_kill(cg);
             term_at = -1;           /* sent; just wait now */
         }
         if (pfd >= 0) {
@@ -352,6 +374,7 @@ static void supervise(runtime_task *t, pid_t pid, uint64_t timeout_s, rt_result 
     if (pfd >= 0)
         close(pfd);
     kill(-pid, SIGKILL);
+    cgroup_kill(cg);                /* what left the group (setsid) too */
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (WIFEXITED(status))
@@ -394,6 +417,7 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
     }
     if ((rc = build_env(&l, spec->output_dir, spec->input_dir, spec->env)) < 0)
         goto nomem;
+    l.cgfd = -1;
     long om = sysconf(_SC_OPEN_MAX);
     l.close_max = om > 0 && om < 65536 ? (int)om : 65536;
     l.parent = getpid();
@@ -418,9 +442,18 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
         rc = 0;
         goto out;
     }
+    procrt *pr = (procrt *)r;
+    char cg[CGROUP_PATH_MAX] = "";
+    cgroup_task_create(pr->cg_base, spec->run_id ? spec->run_id : spec->task_id, cg, sizeof cg,
+                       &l.cgfd);       /* none: the process group alone */
     pid_t pid = spawn(&l, logfd, nullfd, errp[1], spec->output_dir);
+    if (l.cgfd >= 0) {              /* vfork: the child has used it by now */
+        close(l.cgfd);
+        l.cgfd = -1;
+    }
     if (pid < 0) {
         snprintf(res->error, sizeof res->error, "vfork: %s", strerror(errno));
+        cgroup_task_remove(cg);
         rc = RT_E_START;
         goto out;
     }
@@ -439,11 +472,13 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
             ;
         snprintf(res->error, sizeof res->error, "cannot run '%s' in %s: %s",
                  l.argv[0], spec->output_dir, strerror(cerr));
+        cgroup_task_remove(cg);
         rc = RT_E_START;
         goto out;
     }
-    record_group(spec->output_dir, pid);
-    supervise(&task, pid, spec->timeout_s, res);
+    record_group(spec->output_dir, pid, cg);
+    supervise(&task, pid, cg, spec->timeout_s, res);
+    cgroup_task_remove(cg);
     {
         char rp[4200];
         record_path(spec->output_dir, rp, sizeof rp);
@@ -472,6 +507,7 @@ out:
 
 static void proc_destroy(runtime *r)
 {
+    cgroup_base_free(((procrt *)r)->cg_base);
     runtime_base_destroy(r);
     free(r);
 }
@@ -489,5 +525,11 @@ runtime *runtime_process_new(char *err, size_t errcap)
             snprintf(err, errcap, "out of memory");
         return NULL;
     }
+    cgroup_base_init(p->cg_base, sizeof p->cg_base);   /* "" where there is none */
     return &p->base;
+}
+
+const char *runtime_proc_cgroup(const runtime *r)
+{
+    return r->ops == &proc_ops ? ((const procrt *)r)->cg_base : "";
 }

@@ -52,6 +52,10 @@ typedef struct runtime runtime;
  * NULL with err filled if the daemon does not answer. */
 runtime *runtime_docker_new(const char *socket_path, char *err, size_t errcap);
 runtime *runtime_process_new(char *err, size_t errcap);
+/* The process runtime's cgroup (each task in a cgroup of its own below it,
+ * so a process that leaves the task's group is still killed), or "" when
+ * none could be made (then the process group alone; cgroup.h). */
+const char *runtime_proc_cgroup(const runtime *r);
 void runtime_free(runtime *r);
 const char *runtime_name(const runtime *r);     /* "docker" | "process" */
 
@@ -62,10 +66,11 @@ int runtime_run(runtime *r, const rt_spec *spec, rt_result *res);
 /* Process runtime: while a task runs, <output_dir>.pgid records its process
  * group and the start time of its first process. Reads such a record and,
  * unless the pid now belongs to another process (start time differs),
- * SIGKILLs the group. 1 signalled, 0 nothing to do or not ours, negative
- * if the record is unreadable; *pgid gets the recorded group. Does not
- * remove the record. Async-signal-safe enough for a forked child: no
- * allocation, no locks. */
+ * SIGKILLs the group, and every process of the task's cgroup when the
+ * record names one (then removes that cgroup). 1 signalled, 0 nothing to
+ * do or not ours, negative if the record is unreadable; *pgid gets the
+ * recorded group. Does not remove the record. No locks; allocates only on
+ * a kernel without cgroup.kill. */
 int runtime_proc_kill_recorded(const char *record_path, long long *pgid);
 /* At worker start: removes what a previous run of worker_id left behind
  * (docker: every container labelled cloudai.worker_id=<worker_id>, killed

@@ -1223,6 +1223,11 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
         rc = -1;
         goto out;
     }
+    if (!strcmp(runtime_name(w.rt), "process"))
+        log_info("process runtime: %s", runtime_proc_cgroup(w.rt)[0]
+                 ? "each task in a cgroup of its own, so none of its processes outlives it"
+                 : "no writable cgroup v2 here: a task's processes are held by their process "
+                   "group only (one that calls setsid escapes it)");
     log_info("worker %s: runtime %s, %.3g CPUs, %.1f GiB memory, %.1f GiB storage, %lld GPUs, outputs in %s",
              w.id, runtime_name(w.rt), cfg->cpu, cfg->memory / 1073741824.0,
              cfg->storage / 1073741824.0, (long long)cfg->gpu, cfg->outputs_dir);

@@ -15,6 +15,9 @@
 #  C. Leftovers at start: an interrupted attempt's directory and log, and
 #     a refused output older than the retention, are removed; a fresh
 #     refused output is kept.
+#  E. Where a cgroup v2 is writable (the worker says so), a process that
+#     left the task's process group (setsid) is killed too: when the task
+#     ends, and by the reaper when the worker is SIGKILLed.
 . tests/integration/lib.sh
 IMG=cloudai-test:latest
 
@@ -150,4 +153,27 @@ check "C: ... with its note" test ! -e "$O/task-2-bbbb.1.refused"
 grep -q "task-2-bbbb.1: removing a refused output" "$T/w.log" && ok "C: the removal is logged" ||
     not_ok "C: the removal is logged"
 check "C: a fresh refused output is kept" test -e "$O/task-3-cccc.2.refused"
+
+# ---- E. escaped processes (setsid) and the task's cgroup
+if grep -q "each task in a cgroup of its own" "$T/w.log"; then
+    TOKE1=3011.$$; TOKE2=3022.$$
+    E1=$(submit task $IMG -name orphan-e1 -cmd "setsid sh -c 'exec sleep $TOKE1' </dev/null >/dev/null 2>&1 & sleep 1; echo done")
+    if [ -n "$E1" ] && wait_final "$E1" 30; then
+        check "E: a setsid process is gone once its task ended" wait_for "! alive 'sleep $TOKE1'" 10
+    else
+        not_ok "E: the setsid task ends"
+    fi
+    E2=$(submit task $IMG -name orphan-e2 -cmd "setsid sh -c 'exec sleep $TOKE2' </dev/null >/dev/null 2>&1 & sleep 60")
+    if [ -n "$E2" ] && wait_for "alive 'sleep $TOKE2'" 30; then
+        kill -KILL "$WPID"; stop_pid "$WPID"
+        check "E: the reaper kills the setsid process of a SIGKILLed worker's task" \
+            wait_for "! alive 'sleep $TOKE2'" 10
+        cai cancel "$E2" >/dev/null 2>&1
+    else
+        not_ok "E: the second setsid task runs"
+    fi
+    pkill -f "sleep $TOKE1" 2>/dev/null; pkill -f "sleep $TOKE2" 2>/dev/null
+else
+    skip "E: no writable cgroup v2 here (the worker holds tasks by process group only)"
+fi
 finish
