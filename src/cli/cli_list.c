@@ -18,6 +18,7 @@ typedef struct list_out {
     jsonw w;
     uint64_t now;
     uint64_t rows;      /* records seen (tasks -task ID: 0 = no such task) */
+    int one;            /* tasks -task ID: each input gets a note line */
 } list_out;
 
 static int has_glob(const char *s)
@@ -266,6 +267,22 @@ static int task_row(void *ctx, const proto_msg *rec)
                  t.retried ? " (earlier attempts' outputs: -task ID.attempt-N)" : "");
         table_note(o->t, note);
     }
+    for (int i = 0; t.inputs && i < t.ninputs; i++) {
+        const task_input *in = &t.inputs[i];
+        char note[1600], hx[65] = "", sz[32];
+        if (!o->one) {
+            snprintf(note, sizeof note, "inputs: %d (tasks -task %s shows them)", t.ninputs,
+                     t.task_id);
+            table_note(o->t, note);
+            break;
+        }
+        table_fmt_size(in->size, sz, sizeof sz);
+        if (in->has_sha) hash_hex(in->sha256, 32, hx);
+        snprintf(note, sizeof note, "input /input/%.1000s: %s %s sha256 %s (%.300s)", in->dest,
+                 in->is_dir ? "dir" : "file", sz, in->has_sha ? hx : "taken when it starts",
+                 in->source);
+        table_note(o->t, note);
+    }
     if (t.notes) {
         char *n = malloc(strlen(t.notes) + 16);
         if (n) {
@@ -321,6 +338,7 @@ int cli_verb_tasks(cli_ctx *c, int argc, char **argv)
         cli_disconnect(c);
         return rc;
     }
+    o.one = id != NULL;
     if (o.t) {
         table_align_right(o.t, 6);
         table_align_right(o.t, 7);

@@ -139,6 +139,9 @@ check "inputs: tasks --json lists the file with its sha256" \
     grep -q "\"dest\":\"cfg/big.bin\",\"path\":\"/input/cfg/big.bin\",\"sha256\":\"$BIG\",\"size\":20971520,\"kind\":\"file\"" "$T/p.json"
 check "inputs: tasks --json lists the directory" \
     grep -q '"dest":"ds","path":"/input/ds","sha256":"[0-9a-f]\{64\}","size":[0-9]*,"kind":"dir"' "$T/p.json"
+cai tasks -task "$P" >"$T/p.txt" 2>&1
+check "inputs: tasks -task ID shows each input with its sha256" \
+    grep -q "input /input/cfg/big.bin: file 20.0 MiB sha256 $BIG ($T/big.bin)" "$T/p.txt"
 curl -s -H 'Authorization: Bearer alice-secret' "$H/api/tasks/$P" >"$T/api.json"
 check "inputs: the HTTP API lists them too" grep -q "\"sha256\":\"$BIG\"" "$T/api.json"
 
