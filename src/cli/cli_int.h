@@ -64,8 +64,13 @@ int cli_verb_wait(cli_ctx *c, int argc, char **argv);
 /* On a connected c: waits for ids (cli_wait.c), printing a line per task
  * as it ends; returns the exit code of the rule in cli.h. */
 int cli_wait_run(cli_ctx *c, char *const *ids, size_t n);
+/* The same for words that are task ids or array ids (expanded). */
+int cli_wait_ids(cli_ctx *c, char *const *args, size_t nargs);
 /* The exit code for one ended task (cli.h). */
 int cli_wait_code(const task_rec *t);
+/* On a connected c: the task ids of an -array, in index order (malloc'd
+ * list of malloc'd strings); CLI_EXIT_ERROR (printed) when none. */
+int cli_array_ids(cli_ctx *c, const char *array_id, char ***ids, size_t *n);
 int cli_verb_logs(cli_ctx *c, int argc, char **argv);
 
 /* Records as JSON objects (README "Record fields"); times are unix

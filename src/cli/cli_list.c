@@ -71,6 +71,7 @@ typedef struct list_filter {
     const char *name, *user, *id;
     int has_since, has_until;
     uint64_t since, until;
+    const char *array;         /* tasks of one -array submission */
 } list_filter;
 
 #define CLI_PAGE_MAX 10000      /* the master's page bound (CATALOG_PAGE_MAX) */
@@ -93,6 +94,8 @@ static int list_pages(cli_ctx *c, const list_filter *lf, uint64_t limit, uint16_
             proto_put_str(b, has_glob(lf->name) ? T_PATTERN : T_TASK_NAME, lf->name);
         proto_put_str(b, T_USER_ID, lf->user);
         proto_put_str(b, T_TASK_ID, lf->id);
+        if (lf->array)
+            proto_put_str(b, T_ARRAY_ID, lf->array);
         if (lf->has_since)
             proto_put_u64(b, T_SINCE, lf->since);
         if (lf->has_until)
@@ -298,7 +301,7 @@ out:
 
 int cli_verb_tasks(cli_ctx *c, int argc, char **argv)
 {
-    const char *status = NULL, *name = NULL, *user = NULL, *id = NULL;
+    const char *status = NULL, *name = NULL, *user = NULL, *id = NULL, *array = NULL;
     uint64_t since = 0, until = 0, limit = 0;
     int has_since = 0, has_until = 0, has_limit = 0;
     args_spec specs[] = {
@@ -307,6 +310,7 @@ int cli_verb_tasks(cli_ctx *c, int argc, char **argv)
         {"name", ARGS_STR, &name, NULL, "N", "task name, or a glob (\"exp-*\")"},
         {"user", ARGS_STR, &user, NULL, "U", "tasks of user U (admins only, for others)"},
         {"task", ARGS_STR, &id, NULL, "ID", "one task"},
+        {"array", ARGS_STR, &array, NULL, "ARRAY_ID", "the tasks of one -array submission"},
         {"since", ARGS_TIME, &since, &has_since, "TIME",
          "submitted at/after TIME (2026-11-28, \"2026-11-28 14:00:00\", unix s, 2h, 7d)"},
         {"until", ARGS_TIME, &until, &has_until, "TIME", "submitted before TIME"},
@@ -333,7 +337,7 @@ int cli_verb_tasks(cli_ctx *c, int argc, char **argv)
     if ((rc = cli_connect(c)) != 0)
         return rc;
     list_filter lf = {PROTO_LIST_TASKS, status != NULL, st, name, user, id,
-                      has_since, has_until, since, until};
+                      has_since, has_until, since, until, array};
     if ((rc = out_begin(&o, c, 8, heads)) != 0) {
         cli_disconnect(c);
         return rc;
@@ -346,7 +350,64 @@ int cli_verb_tasks(cli_ctx *c, int argc, char **argv)
     rc = list_pages(c, &lf, has_limit ? limit : 0, PROTO_TASK_LIST, T_TASK, task_row, &o);
     if (rc == 0 && id && o.rows == 0)
         return no_task(&o, id);
+    if (rc == 0 && array && o.rows == 0) {
+        if (c->json)
+            jsonw_array_end(&o.w);
+        table_free(o.t);
+        cli_disconnect(c);
+        fflush(stdout);
+        return cli_fail("no array %s", array);
+    }
     return out_end(&o, rc);
+}
+
+typedef struct arr_ids { char **ids; uint64_t *idx; size_t n, cap; int oom; } arr_ids;
+
+static int arr_row(void *ctx, const proto_msg *rec)
+{
+    arr_ids *a = ctx;
+    task_rec t;
+    task_rec_init(&t);
+    if (task_rec_get(rec, &t) < 0) {
+        task_rec_free(&t);
+        return cli_fail("master sent a malformed task record");
+    }
+    if (a->n == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 64;
+        char **ni = realloc(a->ids, nc * sizeof *ni);
+        if (ni) a->ids = ni;
+        uint64_t *nx = ni ? realloc(a->idx, nc * sizeof *nx) : NULL;
+        if (nx) a->idx = nx;
+        if (!ni || !nx) { task_rec_free(&t); return cli_fail("out of memory"); }
+        a->cap = nc;
+    }
+    if (!(a->ids[a->n] = strdup(t.task_id))) { task_rec_free(&t); return cli_fail("out of memory"); }
+    a->idx[a->n++] = t.array_index;
+    task_rec_free(&t);
+    return 0;
+}
+
+int cli_array_ids(cli_ctx *c, const char *array_id, char ***ids, size_t *n)
+{
+    arr_ids a = { NULL, NULL, 0, 0, 0 };
+    list_filter lf = {PROTO_LIST_TASKS, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0, array_id};
+    int rc = list_pages(c, &lf, 0, PROTO_TASK_LIST, T_TASK, arr_row, &a);
+    if (rc == 0 && !a.n) rc = cli_fail("no array %s", array_id);
+    /* In index order (the listing is newest first). */
+    for (size_t i = 1; rc == 0 && i < a.n; i++)
+        for (size_t j = i; j > 0 && a.idx[j - 1] > a.idx[j]; j--) {
+            uint64_t x = a.idx[j]; a.idx[j] = a.idx[j - 1]; a.idx[j - 1] = x;
+            char *y = a.ids[j]; a.ids[j] = a.ids[j - 1]; a.ids[j - 1] = y;
+        }
+    free(a.idx);
+    if (rc) {
+        for (size_t i = 0; i < a.n; i++) free(a.ids[i]);
+        free(a.ids);
+        return rc;
+    }
+    *ids = a.ids;
+    *n = a.n;
+    return 0;
 }
 
 static int worker_row(void *ctx, const proto_msg *rec)
@@ -492,7 +553,7 @@ static int pick_latest(void *ctx, const proto_msg *rec)
 static int find_latest(cli_ctx *c, const char *name, const char *user, latest_pick *l)
 {
     int rc;
-    list_filter lf = {PROTO_LIST_TASKS, 0, 0, NULL, user, NULL, 0, 0, 0, 0};
+    list_filter lf = {PROTO_LIST_TASKS, 0, 0, NULL, user, NULL, 0, 0, 0, 0, NULL};
     memset(l, 0, sizeof *l);
     /* Exact name (a glob in it is refused by the caller): sent as TASK_NAME. */
     lf.name = name;
@@ -556,7 +617,7 @@ int cli_verb_files(cli_ctx *c, int argc, char **argv)
         }
         id = lp.task_id;
     }
-    list_filter lf = {PROTO_LIST_FILES, 0, 0, name, user, id, has_since, has_until, since, until};
+    list_filter lf = {PROTO_LIST_FILES, 0, 0, name, user, id, has_since, has_until, since, until, NULL};
     if ((rc = out_begin(&o, c, 7, heads)) != 0) {
         cli_disconnect(c);
         return rc;
@@ -568,7 +629,7 @@ int cli_verb_files(cli_ctx *c, int argc, char **argv)
      * an id that names no task of yours is an error, as in `tasks -task`. */
     if (rc == 0 && id && !latest && o.rows == 0) {
         size_t n = 0;
-        list_filter tf = {PROTO_LIST_TASKS, 0, 0, NULL, user, id, 0, 0, 0, 0};
+        list_filter tf = {PROTO_LIST_TASKS, 0, 0, NULL, user, id, 0, 0, 0, 0, NULL};
         rc = list_pages(c, &tf, 1, PROTO_TASK_LIST, T_TASK, count_row, &n);
         if (rc == 0 && n == 0)
             return no_task(&o, id);

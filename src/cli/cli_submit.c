@@ -137,6 +137,9 @@ static void print_banner(const task_rec *t, const char *given)
     printf("  Resources:    cpu %g, memory %s, storage %s, gpu %llu\n", t->req_cpu, mem, sto,
            (unsigned long long)t->req_gpu);
     printf("  Status:       %s\n", st);
+    if (t->array_id[0])
+        printf("  Array:        %s (this is its first task, index %llu; `cloudai tasks -array %s`)\n",
+               t->array_id, (unsigned long long)t->array_index, t->array_id);
     if (t->after) printf("  After:        %s (completed)\n", t->after);
     if (t->after_any) printf("  After any:    %s (ended)\n", t->after_any);
     for (int i = 0; i < t->envc && t->env && t->env[i]; i++) {
@@ -168,6 +171,7 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     int have_timeout = 0, wait = 0, have_retries = 0;
     uint64_t retries = 0;
     const char *prio = NULL, *mem_s = NULL, *env_file = NULL, *after = NULL, *after_any = NULL;
+    const char *array = NULL;
     static args_list env_flags, input_flags;
     static cli_inputs inputs;
     static const char *envs[TASK_ENV_MAX];
@@ -198,6 +202,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
          "start only after these tasks completed (exit 0); fail if one does not"},
         {"after-any", ARGS_STR, &after_any, NULL, "ID,...",
          "start only after these tasks ended, however they ended"},
+        {"array", ARGS_STR, &array, NULL, "A-B[%P]",
+         "one task per index A..B (CLOUDAI_ARRAY_INDEX), at most P running at once"},
         {"retries", ARGS_U64, &retries, &have_retries, "N",
          "re-run up to N times after a non-zero exit, with backoff (0..100)"},
         {"wait", ARGS_BOOL, &wait, NULL, NULL,
@@ -244,6 +250,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     }
     if (mem == 0)
         return cli_usage_error(c, "-mem must be more than 0");
+    if (array && (!*array || strlen(array) > 32))
+        return cli_usage_error(c, "-array: want A-B or A-B%%P (e.g. 1-100%%10)");
     if (prio) {
         char *e = NULL;
         priority = strtol(prio, &e, 10);
@@ -290,6 +298,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     }
     if (retries)
         proto_put_u64(b, T_RETRIES, retries);
+    if (array)
+        proto_put_str(b, T_ARRAY, array);
     if (after && *after)
         proto_put_str(b, T_AFTER, after);
     if (after_any && *after_any)
@@ -319,7 +329,7 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         print_banner(&t, name);
     }
     char id[sizeof t.task_id];
-    snprintf(id, sizeof id, "%s", t.task_id);
+    snprintf(id, sizeof id, "%s", t.array_id[0] ? t.array_id : t.task_id);   /* -wait: all */
     task_rec_free(&t);
     /* The master's warning (a user over the soft quota) goes to stderr so
      * --json output stays parseable. */
@@ -330,7 +340,7 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         rc = cli_fail("writing output failed");
     else if (wait) {
         char *ids[1] = { id };
-        rc = cli_wait_run(c, ids, 1);
+        rc = cli_wait_ids(c, ids, 1);
     }
 out:
     cli_disconnect(c);

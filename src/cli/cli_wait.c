@@ -167,7 +167,8 @@ static const char about_wait[] =
     "cancelled; 123 lost (its worker was lost max_attempts times); 120 the wait\n"
     "itself failed (no master within 60 s). Several tasks: 0 when all\n"
     "completed, else the code of the first task, in the order given, that did\n"
-    "not. 1: a task is unknown (or not yours), nothing waited for.";
+    "not. 1: a task is unknown (or not yours), nothing waited for.\n"
+    "An ARRAY_ID (from -array) stands for all its tasks, in index order.";
 
 int cli_verb_wait(cli_ctx *c, int argc, char **argv)
 {
@@ -179,7 +180,7 @@ int cli_verb_wait(cli_ctx *c, int argc, char **argv)
     args_result r;
     if (!pos) return cli_fail("out of memory");
     int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 1, argc, &r,
-                       "wait TASK_ID...", about_wait);
+                       "wait TASK_ID|ARRAY_ID...", about_wait);
     if (rc >= 0) goto out;
     rc = CLI_EXIT_USAGE;
     if (r.dashdash) {
@@ -192,9 +193,39 @@ int cli_verb_wait(cli_ctx *c, int argc, char **argv)
             goto out;
         }
     if ((rc = cli_connect(c)) != 0) goto out;
-    rc = cli_wait_run(c, pos, (size_t)r.npos);
+    rc = cli_wait_ids(c, pos, (size_t)r.npos);
     cli_disconnect(c);
 out:
     free(pos);
+    return rc;
+}
+
+int cli_wait_ids(cli_ctx *c, char *const *args, size_t nargs)
+{
+    char **all = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    for (size_t i = 0; i < nargs && rc == 0; i++) {
+        char **ids = NULL, *one[1] = { args[i] };
+        size_t k = 1;
+        int arr = !strncmp(args[i], "array-", 6);
+        if (arr && (rc = cli_array_ids(c, args[i], &ids, &k)) != 0) break;
+        if (n + k > cap) {
+            size_t nc = (n + k) * 2;
+            char **na = realloc(all, nc * sizeof *na);
+            if (!na) { rc = cli_fail("out of memory"); }
+            else { all = na; cap = nc; }
+        }
+        for (size_t j = 0; j < k; j++) {
+            char *id = strdup(arr ? ids[j] : one[0]);
+            if (rc == 0 && id) all[n++] = id;
+            else free(id);
+            if (arr) free(ids[j]);
+        }
+        free(ids);
+    }
+    if (rc == 0) rc = cli_wait_run(c, all, n);
+    for (size_t i = 0; i < n; i++) free(all[i]);
+    free(all);
     return rc;
 }

@@ -150,6 +150,7 @@ static int walk_task(void *ctx, const task_rec *t)
 {
     task_walk *w = ctx;
     if (w->rq->worker_id && strcmp(t->worker_id, w->rq->worker_id)) return 0;
+    if (w->rq->array_id && strcmp(t->array_id, w->rq->array_id)) return 0;
     int k = pager_take(w->p, t->submitted_at, t->task_id, NULL);
     if (k <= 0) return k < 0;
     /* retention_expires_at takes only the retention lock: safe here. */

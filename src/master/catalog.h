@@ -55,6 +55,7 @@ typedef struct catalog_who {
 /* A listing request as either front reads it; NULL / 0 = no filter. */
 typedef struct catalog_req {
     const char *task_id, *user_id, *task_name, *pattern, *worker_id;
+    const char *array_id;      /* tasks of one -array submission */
     int status;                  /* tasks only */
     uint64_t since, until;       /* submitted_at: since <= t < until */
     size_t limit;                /* page size; 0 = CATALOG_PAGE_DEFAULT */

@@ -746,9 +746,24 @@ static void do_reason(cluster *cl, cl_task *t, const sched_node *nodes, size_t n
                  policy_name(schedstate_kind(cl->ss)));
 }
 
+/* -array A-B%P: members of each capped array that hold a slot now
+ * (assigned or running), counted once per pass. */
+typedef struct arr_slot { const char *id; uint64_t n; } arr_slot;
+
+static arr_slot *arr_find(arr_slot *v, size_t *n, size_t cap, const char *id)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(v[i].id, id)) return &v[i];
+    if (*n == cap) return NULL;
+    v[*n] = (arr_slot){ id, 0 };
+    return &v[(*n)++];
+}
+
 static void do_schedule(cluster *cl)
 {
     do_fail_broken(cl);
+    arr_slot *arrs = NULL;
+    size_t narrs = 0, caparrs = 0;
     size_t n = cl->nworkers, nq = 0, nr = 0, cap = cl->ntasks + 1;
     sched_node *nodes = n ? calloc(n, sizeof *nodes) : NULL;
     const char **names = n ? calloc(n, sizeof *names) : NULL;
@@ -783,10 +798,37 @@ static void do_schedule(cluster *cl)
                                       st, schedstate_limit(cl->ss, &t->rec), t->predict_s,
                                       (double)t->rec.submitted_at / 1000.0 };
         }
+    for (size_t b = 0; b < cl->nbuckets; b++)
+        for (cl_task *t = cl->buckets[b]; t; t = t->next)
+            if (t->rec.array_parallel) caparrs++;
+    if (caparrs && (arrs = calloc(caparrs, sizeof *arrs)))
+        for (size_t b = 0; b < cl->nbuckets; b++)
+            for (cl_task *t = cl->buckets[b]; t; t = t->next)
+                if (t->rec.array_parallel && (t->rec.status == PROTO_ST_ASSIGNED ||
+                                              t->rec.status == PROTO_ST_RUNNING)) {
+                    arr_slot *a = arr_find(arrs, &narrs, caparrs, t->rec.array_id);
+                    if (a) a->n++;
+                }
     for (size_t qi = 0; qi < cl->nqueue; qi++) {
         cl_task *t = cl->queue[qi];
         if (t->rec.status != PROTO_ST_QUEUED)
             continue;
+        if (t->rec.array_parallel && arrs && !t->deps_left && t->not_before <= nowms) {
+            /* At most P members run at once: the rest are not candidates. */
+            arr_slot *a = arr_find(arrs, &narrs, caparrs, t->rec.array_id);
+            if (a && a->n >= t->rec.array_parallel) {
+                char reason[256];
+                snprintf(reason, sizeof reason, "waiting: %llu tasks of %s run (-array %%%llu)",
+                         (unsigned long long)a->n, t->rec.array_id,
+                         (unsigned long long)t->rec.array_parallel);
+                if (strcmp(t->rec.error, reason)) {
+                    snprintf(t->rec.error, sizeof t->rec.error, "%s", reason);
+                    do_persist(cl, t);
+                }
+                continue;
+            }
+            if (a) a->n++;
+        }
         if (t->not_before > nowms)
             continue;          /* a -retries backoff: rec.error says until when */
         if (t->deps_left) {
@@ -853,6 +895,7 @@ static void do_schedule(cluster *cl)
             cl->queue[keep++] = cl->queue[qi];
     cl->nqueue = keep;
 out:
+    free(arrs);
     free(nodes);
     free(names);
     free(q);
@@ -1218,8 +1261,9 @@ static int deps_read(cluster *cl, const cl_dep *deps, int n, const char *user, t
     return 0;
 }
 
+/* member: t is one task of an -array (its array fields are the master's). */
 static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
-                  task_rec *out, int sync)
+                  task_rec *out, int sync, int member)
 {
     uint64_t now = now_ms(cl);
     int rc = 0, ndeps = 0;
@@ -1283,8 +1327,10 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
         return PROTO_ERR_BAD_REQUEST;
     }
     t->retried = 0;
-    t->array_id[0] = 0;            /* set by the master's array path only */
-    t->array_index = t->array_parallel = 0;
+    if (!member) {                 /* set by the master's array path only */
+        t->array_id[0] = 0;
+        t->array_index = t->array_parallel = 0;
+    }
     /* Dependencies name tasks that exist already: no cycle can form. */
     if (deps_parse(t->after, 0, &deps, &ndeps, err, errcap) < 0 ||
         deps_parse(t->after_any, 1, &deps, &ndeps, err, errcap) < 0) {
@@ -1430,13 +1476,93 @@ out:
 int cluster_submit(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
                    task_rec *out)
 {
-    return submit(cl, t, user, err, errcap, out, 1);
+    return submit(cl, t, user, err, errcap, out, 1, 0);
 }
 
 int cluster_submit_nosync(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
                           task_rec *out)
 {
-    return submit(cl, t, user, err, errcap, out, 0);
+    return submit(cl, t, user, err, errcap, out, 0, 0);
+}
+
+int cluster_submit_array(cluster *cl, task_rec *t, const char *spec, const char *user,
+                         char *err, size_t errcap, task_rec *out)
+{
+    unsigned long long a = 0, b = 0, p = 0;
+    int rc = 0;
+    char id[64], **env = NULL, idx[48];
+    const char *s = spec;
+    char *e;
+    int ok = *s >= '0' && *s <= '9';
+    if (ok) { a = strtoull(s, &e, 10); s = e; ok = *s == '-' && s[1] >= '0' && s[1] <= '9'; }
+    if (ok) { b = strtoull(s + 1, &e, 10); s = e; }
+    if (ok && *s == '%') {
+        ok = s[1] >= '0' && s[1] <= '9';
+        if (ok) { p = strtoull(s + 1, &e, 10); s = e; ok = p > 0; }
+    }
+    if (!ok || *s || a > b || b > 1000000000ull || b - a + 1 > CLUSTER_ARRAY_MAX) {
+        snprintf(err, errcap, "-array '%.32s': want A-B or A-B%%P with 0 <= A <= B, at most %d "
+                 "tasks, P >= 1", spec, CLUSTER_ARRAY_MAX);
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    if (ids_task_id(now_ms(cl), id, sizeof id) < 0) {
+        snprintf(err, errcap, "cannot draw a random array id");
+        return PROTO_ERR_INTERNAL;
+    }
+    char array_id[64];
+    snprintf(array_id, sizeof array_id, "array-%s", strncmp(id, "task-", 5) ? id : id + 5);
+    /* The member's environment: the task's, CLOUDAI_ARRAY_INDEX last (a
+     * value given with -env is replaced). */
+    int n = 0;
+    if (!(env = calloc((size_t)t->envc + 2, sizeof *env))) {
+        snprintf(err, errcap, "out of memory");
+        return PROTO_ERR_INTERNAL;
+    }
+    for (int i = 0; i < t->envc; i++)
+        if (strncmp(t->env[i], "CLOUDAI_ARRAY_INDEX=", 20)) env[n++] = t->env[i];
+    env[n++] = idx;
+    char (*made)[64] = calloc((size_t)(b - a + 1), sizeof *made);
+    size_t nmade = 0;
+    if (!made) {
+        free(env);
+        snprintf(err, errcap, "out of memory");
+        return PROTO_ERR_INTERNAL;
+    }
+    for (unsigned long long i = a; i <= b && rc == 0; i++) {
+        task_rec m, o;
+        task_rec_init(&o);
+        if (task_rec_copy(&m, t) < 0) { rc = PROTO_ERR_INTERNAL; snprintf(err, errcap, "out of memory"); break; }
+        snprintf(idx, sizeof idx, "CLOUDAI_ARRAY_INDEX=%llu", i);
+        if (task_rec_set_env(&m, n, env) < 0) {
+            task_rec_free(&m);
+            rc = PROTO_ERR_INTERNAL;
+            snprintf(err, errcap, "out of memory");
+            break;
+        }
+        char warn[1024] = "";
+        snprintf(m.array_id, sizeof m.array_id, "%s", array_id);
+        m.array_index = i;
+        m.array_parallel = p;
+        rc = submit(cl, &m, user, i == a ? err : warn, i == a ? errcap : sizeof warn, &o, 0, 1);
+        if (rc && i != a) snprintf(err, errcap, "task %llu of the array: %s", i, warn);
+        if (rc == 0) {
+            snprintf(made[nmade++], sizeof made[0], "%s", o.task_id);
+            if (i == a && out) { task_rec_free(out); if (task_rec_copy(out, &o) < 0) rc = PROTO_ERR_INTERNAL; }
+        }
+        task_rec_free(&o);
+        task_rec_free(&m);
+    }
+    if (rc) {
+        /* All or none: those made are withdrawn. */
+        char cerr[256];
+        for (size_t i = 0; i < nmade; i++)
+            cluster_cancel(cl, made[i], user, 1, cerr, sizeof cerr);
+    } else {
+        log_info("array %s submitted by %s: %zu tasks (%s)", array_id, user, nmade, spec);
+    }
+    free(made);
+    free(env);
+    return rc;
 }
 
 /* Read from the store without cl->mu: a task the cluster does not hold

@@ -38,6 +38,14 @@ int cluster_submit(cluster *cl, task_rec *t, const char *user, char *err, size_t
                    task_rec *out);
 /* The same without waiting for the disk: the caller must meta_sync before
  * it acknowledges (lets a connection answer a burst with one sync). */
+/* -array: one task per index of spec "A-B[%P]" (0 <= A <= B, at most
+ * CLUSTER_ARRAY_MAX tasks, P >= 1), each with CLOUDAI_ARRAY_INDEX in its
+ * environment and the array's id; as cluster_submit_nosync (the caller
+ * syncs before it acknowledges); out is the first task. All or none: a
+ * refusal of one cancels those already made. */
+#define CLUSTER_ARRAY_MAX 10000
+int cluster_submit_array(cluster *cl, task_rec *t, const char *spec, const char *user,
+                         char *err, size_t errcap, task_rec *out);
 int cluster_submit_nosync(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
                           task_rec *out);
 int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin,

@@ -24,6 +24,7 @@ static int read_req(http_req *r, catalog_req *rq, int tasks, enum MHD_Result *re
     rq->task_id = http_arg(r, "task_id");
     rq->user_id = http_arg(r, "user_id");
     rq->worker_id = http_arg(r, "worker_id");
+    if (tasks) rq->array_id = http_arg(r, "array_id");
     rq->task_name = http_arg(r, "task_name");
     rq->pattern = http_arg(r, "pattern");
     rq->cursor = http_arg(r, "cursor");

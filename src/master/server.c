@@ -590,7 +590,11 @@ static int h_submit(session *s, const proto_msg *m)
             goto out;
         }
     }
-    rc = cluster_submit_nosync(s->srv->cl, &t, s->c->node_id, err, sizeof err, &out);
+    char spec[33] = "";
+    if (proto_str(m, T_ARRAY, spec, sizeof spec) == 0 && spec[0])
+        rc = cluster_submit_array(s->srv->cl, &t, spec, s->c->node_id, err, sizeof err, &out);
+    else
+        rc = cluster_submit_nosync(s->srv->cl, &t, s->c->node_id, err, sizeof err, &out);
     if (rc) {
         if (flush_acks(s) < 0) { rc = -1; goto out; }   /* replies stay in order */
         conn_send_error(s->c, (uint64_t)rc, "%s", err);
@@ -683,7 +687,7 @@ static int list_worker(void *ctx, const worker_rec *w)
 /* The filter fields of LIST_TASKS / LIST_FILES, as the catalog takes
  * them (strings point into buf). Who may see what is the catalog's rule. */
 typedef struct list_args {
-    char task_id[64], user[64], worker[64], name[129], pat[129];
+    char task_id[64], user[64], worker[64], name[129], pat[129], array[64];
     char cursor[CATALOG_CURSOR_MAX];
 } list_args;
 
@@ -695,6 +699,8 @@ static void read_req(const proto_msg *m, catalog_req *rq, list_args *a)
     if (proto_str(m, T_TASK_ID, a->task_id, sizeof a->task_id) == 0) rq->task_id = a->task_id;
     if (proto_str(m, T_USER_ID, a->user, sizeof a->user) == 0) rq->user_id = a->user;
     if (proto_str(m, T_WORKER_ID, a->worker, sizeof a->worker) == 0) rq->worker_id = a->worker;
+    if (m->type == PROTO_LIST_TASKS && proto_str(m, T_ARRAY_ID, a->array, sizeof a->array) == 0)
+        rq->array_id = a->array;
     if (proto_str(m, T_TASK_NAME, a->name, sizeof a->name) == 0) rq->task_name = a->name;
     if (proto_str(m, T_PATTERN, a->pat, sizeof a->pat) == 0) rq->pattern = a->pat;
     if (proto_str(m, T_CURSOR, a->cursor, sizeof a->cursor) == 0) rq->cursor = a->cursor;

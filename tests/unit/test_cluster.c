@@ -162,6 +162,16 @@ static int find_cb(void *ctx, const task_rec *t)
     return 1;
 }
 
+typedef struct recs_count_ctx { const char *array_id; int assigned, queued; } recs_count_ctx;
+static int arr_count_cb(void *ctx, const task_rec *t)
+{
+    recs_count_ctx *c = ctx;
+    if (strcmp(t->array_id, c->array_id)) return 0;
+    if (t->status == PROTO_ST_ASSIGNED || t->status == PROTO_ST_RUNNING) c->assigned++;
+    if (t->status == PROTO_ST_QUEUED) c->queued++;
+    return 0;
+}
+
 /* The task as the cluster holds it in memory. */
 static int active(const char *id, task_rec *r)
 {
@@ -557,6 +567,50 @@ static void test_retries(void)
     teardown();
 }
 
+/* -array A-B%P: one task per index with CLOUDAI_ARRAY_INDEX, and never
+ * more than P of them assigned or running at once. */
+static void test_array_cap(void)
+{
+    wk w;
+    task_rec in, first, r;
+    char id[64], err[256];
+    setup(3);
+    wk_open(&w, "w1", 4);
+    task_rec_init(&in);
+    snprintf(in.docker_image, sizeof in.docker_image, "img");
+    in.req_cpu = 1;
+    in.req_memory = 1 << 20;
+    task_rec_init(&first);
+    T_EQ_INT(cluster_submit_array(cl, &in, "1-3%1", "alice", err, sizeof err, &first), 0);
+    T_CHECK(!strncmp(first.array_id, "array-", 6));
+    T_EQ_INT(first.array_index, 1);
+    T_EQ_STR(first.env[first.envc - 1], "CLOUDAI_ARRAY_INDEX=1");
+    cluster_tick(cl);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    cluster_tick(cl);
+    /* Room for 4, but the cap is 1: nothing else was sent. */
+    meta_query q;
+    memset(&q, 0, sizeof q);
+    recs_count_ctx cc = { first.array_id, 0, 0 };
+    cluster_tasks_active(cl, &q, arr_count_cb, &cc);
+    T_EQ_INT(cc.assigned, 1);
+    T_EQ_INT(cc.queued, 2);
+    /* The first ends: the next one goes. */
+    cluster_task_result(cl, "w1", id, 1, PROTO_ST_COMPLETED, 0, "", NULL);
+    task_rec_init(&r);
+    T_EQ_INT(cluster_upload_begin(cl, "w1", id, 1, &r, err, sizeof err), 0);
+    task_rec_free(&r);
+    T_EQ_INT(cluster_upload_done(cl, id, 0, 0, NULL, err, sizeof err), 0);
+    cluster_tick(cl);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_INT(cluster_submit_array(cl, &in, "3-1", "alice", err, sizeof err, &r), PROTO_ERR_BAD_REQUEST);
+    T_EQ_INT(cluster_submit_array(cl, &in, "1-2%0", "alice", err, sizeof err, &r), PROTO_ERR_BAD_REQUEST);
+    task_rec_free(&in);
+    task_rec_free(&first);
+    wk_close(&w);
+    teardown();
+}
+
 static void test_upload_refused_for_good(void)
 {
     wk w;
@@ -724,6 +778,7 @@ int main(void)
     T_RUN(test_wait_ended);
     T_RUN(test_dependencies);
     T_RUN(test_retries);
+    T_RUN(test_array_cap);
     T_RUN(test_upload_refused_for_good);
     T_RUN(test_failed_write_lands_later);
     T_RUN(test_slow_fsync_blocks_no_heartbeat);
