@@ -28,6 +28,7 @@ for W in $RUNTIMES; do
     check "$W: -array 3-7 is accepted and names its array" [ -n "$AID" ]
     r=$(cai wait "$AID" >"$T/wait.out" 2>&1; echo $?)
     want_eq "$W: wait ARRAY_ID waits for every task (exit 0)" "$r $(wc -l <"$T/wait.out")" "0 5"
+    [ "$r" = 0 ] || diag "$(cat "$T/wait.out")"
     cai tasks -array "$AID" --json >"$T/list.json"
     want_eq "$W: tasks -array lists its 5 tasks" "$(grep -c '"task_id"' "$T/list.json")" 5
     want_eq "$W: with their indices" \
