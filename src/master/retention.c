@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include "fsutil.h"
@@ -227,6 +228,25 @@ static void trash_path(const config *cfg, const char *task_id, char *out, size_t
     snprintf(out, cap, "%s/.trash/%s", cfg->files_dir, task_id);
 }
 
+/* The keys of a run's objects, NUL-separated (a key may hold any byte
+ * but NUL), written durably. 0 or -1 (errno). */
+static int write_keys(const char *path, const objstore_keys *k)
+{
+    size_t n = 0, o = 0;
+    for (size_t i = 0; i < k->n; i++) n += strlen(k->v[i]) + 1;
+    char *buf = malloc(n ? n : 1);
+    if (!buf) { errno = ENOMEM; return -1; }
+    for (size_t i = 0; i < k->n; i++) {
+        size_t l = strlen(k->v[i]) + 1;
+        memcpy(buf + o, k->v[i], l);
+        o += l;
+    }
+    int rc = fsutil_write_atomic(path, buf, n);
+    free(buf);
+    if (rc < 0) { errno = -rc; return -1; }
+    return 0;
+}
+
 int retention_remove_run(const config *cfg, meta *m, const task_rec *t, char *err,
                          size_t errcap)
 {
@@ -272,6 +292,16 @@ int retention_remove_run(const config *cfg, meta *m, const task_rec *t, char *er
         snprintf(err, errcap, "out of memory");
         return RETENTION_E_IO;
     }
+    /* Objects to delete are written down first (.trash/.s3-<task_id>,
+     * synced): a crash before they are all gone leaves the list for the
+     * next start, which finishes the removal (records, then objects). */
+    char marker[CONFIG_PATH_MAX + 128];
+    snprintf(marker, sizeof marker, "%s/.s3-%s", root, t->task_id);
+    if (keys.n && write_keys(marker, &keys) < 0) {
+        objstore_keys_free(&keys);
+        snprintf(err, errcap, "cannot write %s: %s", marker, strerror(errno));
+        return RETENTION_E_IO;
+    }
     /* Step 2: the records, in one commit. A crash before it: recovery
      * sees the trash entry and deletes them. */
     if (meta_files_delete(m, t->task_id, merr, sizeof merr) < 0) {
@@ -290,10 +320,11 @@ int retention_remove_run(const config *cfg, meta *m, const task_rec *t, char *er
     /* Step 4 (backend s3): the objects. */
     if (keys.n && (rc = objstore_delete_run(cfg, t, &keys, merr, sizeof merr)) != 0) {
         objstore_keys_free(&keys);
-        snprintf(err, errcap, "removed the records of %s but not all its objects: %s",
-                 t->task_id, merr);
+        snprintf(err, errcap, "removed the records of %s but not all its objects: %s (the "
+                 "next start deletes them)", t->task_id, merr);
         return RETENTION_E_IO;
     }
+    if (keys.n) unlink(marker);
     objstore_keys_free(&keys);
     /* Step 3: nothing refers to the trash any more. */
     if ((rc = fsutil_rm_rf(trash)) < 0) {
@@ -304,6 +335,76 @@ int retention_remove_run(const config *cfg, meta *m, const task_rec *t, char *er
     return 0;
 }
 
+/* A removal interrupted after its objects were listed (.s3-<task_id>):
+ * the records go (if they had not), then the objects. 1 done, 0 left for
+ * a later start (no object store configured, or it failed), -1 on a
+ * metadata error. */
+static int recover_objects(const config *cfg, meta *m, const char *root, const char *name,
+                           char *err, size_t errcap)
+{
+    char path[CONFIG_PATH_MAX + 128], merr[256];
+    const char *id = name + 4;
+    char *text = NULL;
+    size_t len = 0;
+    task_rec t;
+    int rc = 1;
+    snprintf(path, sizeof path, "%s/%s", root, name);
+    if (meta_files_delete(m, id, merr, sizeof merr) < 0) {
+        snprintf(err, errcap, "cannot delete the file records of %s: %s", id, merr);
+        return -1;
+    }
+    task_rec_init(&t);
+    if (meta_task_get(m, id, &t) == 0 && (t.output_files || t.output_bytes)) {
+        t.output_files = t.output_bytes = 0;
+        meta_task_put(m, &t, merr, sizeof merr);
+    }
+    if (!objstore_s3()) {
+        log_warn("retention: the objects of removed run %s are still in the bucket (%s lists "
+                 "them); configure [store] to delete them", id, path);
+        rc = 0;
+        goto out;
+    }
+    if (fsutil_read_file(path, &text, &len, 256u << 20) < 0) {
+        rc = 0;
+        goto out;
+    }
+    objstore_keys k = {0};
+    for (size_t o = 0; o < len;) {
+        size_t l = strnlen(text + o, len - o);
+        if (l && k.n == k.cap) {
+            size_t nc = k.cap ? k.cap * 2 : 64;
+            char **nv = realloc(k.v, nc * sizeof *nv);
+            if (!nv) break;
+            k.v = nv;
+            k.cap = nc;
+        }
+        if (l && !(k.v[k.n] = strndup(text + o, l))) break;
+        if (l) k.n++;
+        o += l + 1;
+    }
+    char e2[512] = "";
+    int dr = 0;
+    if (t.task_id[0]) {
+        dr = objstore_delete_run(cfg, &t, &k, e2, sizeof e2);
+    } else {
+        for (size_t i = 0; i < k.n && dr == 0; i++)
+            dr = s3_delete(objstore_s3(), k.v[i], e2, sizeof e2);
+    }
+    if (dr == 0) {
+        unlink(path);
+        log_info("retention: finished removing run %s: %zu objects deleted", id, k.n);
+    } else {
+        log_warn("retention: the objects of removed run %s: %s (retried at the next start)", id,
+                 e2);
+        rc = 0;
+    }
+    objstore_keys_free(&k);
+out:
+    free(text);
+    task_rec_free(&t);
+    return rc;
+}
+
 int retention_recover(const config *cfg, meta *m, char *err, size_t errcap)
 {
     char root[CONFIG_PATH_MAX + 16], path[CONFIG_PATH_MAX + 128], merr[256];
@@ -312,6 +413,12 @@ int retention_recover(const config *cfg, meta *m, char *err, size_t errcap)
     DIR *d = opendir(root);
     if (!d) return 0;
     for (struct dirent *e; (e = readdir(d));) {
+        if (!strncmp(e->d_name, ".s3-", 4) && strlen(e->d_name) < 68) {
+            int r = recover_objects(cfg, m, root, e->d_name, err, errcap);
+            if (r < 0) { closedir(d); return RETENTION_E_IO; }
+            done += r;
+            continue;
+        }
         if (e->d_name[0] == '.' || strlen(e->d_name) >= 64) continue;
         if (meta_files_delete(m, e->d_name, merr, sizeof merr) < 0) {
             snprintf(err, errcap, "cannot delete the file records of %s: %s", e->d_name, merr);

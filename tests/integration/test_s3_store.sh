@@ -143,6 +143,25 @@ hc "/api/files?task_id=$A" >/dev/null
 want_eq "its records are gone" "$(grep -o '"file_name"' "$T/body" | wc -l | tr -d ' ')" 0
 want_eq "the other run is untouched" "$(hc "/api/files/$B/b.bin")" 200
 
+# ---- a removal cut short by the object store: finished at the next start
+C=$(submit task cloudai-test:latest -name exp -cmd 'echo c > c.txt && echo d > d.txt')
+wait_final "$C" 60 || not_ok "task $C finishes"
+"$S3T" list "runs/alice/exp/" 2>/dev/null | grep -c "/$C/" >"$T/nc"
+want_eq "a third run: 2 objects" "$(cat "$T/nc")" 2
+kill -STOP "$S3_PID"
+c=$(hc "/api/tasks/$C/files" -X DELETE)
+kill -CONT "$S3_PID"
+[ "$c" != 200 ] && ok "DELETE while S3 is stopped: an error ($c)" || not_ok "DELETE while S3 is stopped: an error"
+diag "$(head -c 300 "$T/body")"
+want_eq "...its records are gone at once" "$(hc "/api/files/$C/c.txt")" 404
+check "...the objects to delete are written down" test -f "$T/m/files/.trash/.s3-$C"
+stop_pid "$MPID"
+start_master m -config "$T/cfg.ini" || not_ok "master restarts"
+"$S3T" list "runs/alice/exp/" 2>/dev/null | grep -c "/$C/" >"$T/nc"
+want_eq "the next start deleted its objects" "$(cat "$T/nc")" 0
+check "...and the list" test ! -e "$T/m/files/.trash/.s3-$C"
+grep -q "finished removing run $C: 2 objects deleted" "$T/m.log" && ok "...and said so" || not_ok "...and said so"
+
 # ---- configuration errors a master must not start with
 stop_pid "$MPID"
 for c in "wrong-secret:credentials" "missing-bucket:does not exist"; do
