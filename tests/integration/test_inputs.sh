@@ -303,4 +303,31 @@ check "after a master restart (journal) tasks --json still lists the inputs" \
 cai task $IMG -input "$T/big.bin:cfg/big.bin" -cmd true >/dev/null 2>"$T/again2.err"
 check "after a master restart the inputs are still held (nothing sent)" \
     grep -q 'already on the master, nothing sent' "$T/again2.err"
+
+# ---- the MongoDB backend (FerretDB) keeps a task's inputs too
+if [ -n "${CLOUDAI_TEST_MONGO_URI:-}" ]; then
+    cat >"$T/mg.ini" <<EOF
+[mongodb]
+uri = "$CLOUDAI_TEST_MONGO_URI"
+database = inputs_$$_$(date +%s)
+[auth]
+cluster_token = cluster-secret
+user.alice = alice-secret
+EOF
+    stop_pid "$MPID"
+    start_master mg -config "$T/mg.ini" || { not_ok "master on MongoDB starts"; finish; }
+    start_worker w-mg -runtime process -cpu 1 -mem 1g -config "$T/mg.ini" || not_ok "worker w-mg registers"
+    G=$(submit dispatch w-mg $IMG -name mongo-in -input "$T/ds/train.csv:t.csv" \
+        -cmd 'sha256sum "$INPUT_DIR/t.csv" | cut -d" " -f1 > "$OUTPUT_DIR/sum"')
+    if [ -n "$G" ] && wait_final "$G" 60; then
+        want_eq "MongoDB: the task read its input" \
+            "$(cat "$(task_dir "$T/mg/files/alice/mongo-in" "$G")/sum" 2>/dev/null)" "$TRAIN"
+    else not_ok "MongoDB: the task read its input"; fi
+    stop_pid "$MPID"
+    LISTEN=$MADDR start_master mg -config "$T/mg.ini" || { not_ok "master on MongoDB restarts"; finish; }
+    check "MongoDB: after a restart tasks --json lists the input with its sha256" \
+        sh -c "'$CLOUDAI_BIN/cloudai' -master $MADDR tasks -task $G --json | grep -q '\"dest\":\"t.csv\",\"path\":\"/input/t.csv\",\"sha256\":\"$TRAIN\"'"
+else
+    skip "inputs on the MongoDB backend: no CLOUDAI_TEST_MONGO_URI (services.sh starts FerretDB)"
+fi
 finish
