@@ -1039,6 +1039,54 @@ static void deps_restore(cluster *cl)
         }
 }
 
+/* Finished tasks the predictions learn from at start: the newest, as a
+ * store of millions would otherwise be read and decoded whole. */
+#define LEARN_AT_START 20000
+
+struct oldest { uint64_t at; size_t n; };
+static int note_oldest(void *ctx, const task_rec *r)
+{
+    struct oldest *o = ctx;
+    o->at = r->submitted_at;
+    o->n++;
+    return 0;
+}
+
+/* Learns from a finished task (load_active's first half); others skipped. */
+static int learn_done(void *ctx, const task_rec *r)
+{
+    if (r->status != PROTO_ST_COMPLETED && r->status != PROTO_ST_FAILED) return 0;
+    return load_active(ctx, r);
+}
+
+/* The active tasks (found by status, which the store filters without
+ * reading documents), then, in time order, the finished ones from the
+ * oldest of the newest LEARN_AT_START completed and failed. Caller holds
+ * cl->mu (nothing else runs yet). */
+static int load_store(cluster *cl, meta *m, meta_query *q)
+{
+    static const int done[] = { PROTO_ST_COMPLETED, PROTO_ST_FAILED };
+    uint64_t since = UINT64_MAX;
+    int rc = 0;
+    for (int st = 1; st <= PROTO_ST_MAX && rc >= 0; st++) {
+        if (st == PROTO_ST_COMPLETED || st == PROTO_ST_FAILED || st == PROTO_ST_CANCELLED) continue;
+        q->status = st;
+        rc = meta_tasks_find(m, q, load_active, cl);
+    }
+    for (size_t i = 0; i < sizeof done / sizeof done[0] && rc >= 0; i++) {
+        struct oldest o = { 0, 0 };
+        memset(q, 0, sizeof *q);
+        q->status = done[i];
+        q->newest_first = 1;
+        q->limit = LEARN_AT_START;
+        if ((rc = meta_tasks_find(m, q, note_oldest, &o)) >= 0 && o.n && o.at < since) since = o.at;
+    }
+    if (rc < 0 || since == UINT64_MAX) return rc;
+    memset(q, 0, sizeof *q);
+    q->since = since;
+    return meta_tasks_find(m, q, learn_done, cl);
+}
+
 cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
 {
     cluster *cl = calloc(1, sizeof *cl);
@@ -1060,7 +1108,7 @@ cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
     cl->nbuckets = 1024;
     if (!(cl->buckets = calloc(cl->nbuckets, sizeof *cl->buckets))) goto nomem;
     pthread_mutex_lock(&cl->mu);
-    int rc = meta_tasks_find(m, &q, load_active, cl);
+    int rc = load_store(cl, m, &q);
     pthread_mutex_unlock(&cl->mu);
     if (rc < 0) {
         snprintf(err, errcap, "loading tasks from the metadata store failed (%d)", rc);
