@@ -99,15 +99,21 @@ static int emit_pad(twriter *w, uint64_t size)
     return emit(w, zero_block, pad);
 }
 
+/* n octal digits, zero-padded (by hand: snprintf was 10 calls a header,
+ * twice a file with the measuring pass). */
+static void put_octal(uint8_t *f, size_t n, uint64_t v)
+{
+    for (size_t i = n; i-- > 0; v >>= 3)
+        f[i] = (uint8_t)('0' + (v & 7));
+}
+
 /* Octal with NUL terminator when it fits in the field, else GNU base-256
  * (high bit set, big-endian, two's complement for negatives). */
 static void put_num(uint8_t *f, size_t len, int64_t v)
 {
     uint64_t limit = UINT64_C(1) << (3 * (len - 1));
     if (v >= 0 && (uint64_t)v < limit) {
-        char tmp[24];
-        snprintf(tmp, sizeof tmp, "%0*" PRIo64, (int)(len - 1), (uint64_t)v);
-        memcpy(f, tmp, len - 1);
+        put_octal(f, len - 1, (uint64_t)v);
         f[len - 1] = 0;
         return;
     }
@@ -125,9 +131,7 @@ static void put_checksum(uint8_t *h)
     memset(h + 148, ' ', 8);
     for (int i = 0; i < TAR_BLOCK; i++)
         sum += h[i];
-    char tmp[8];
-    snprintf(tmp, sizeof tmp, "%06o", sum & 0777777);
-    memcpy(h + 148, tmp, 6);
+    put_octal(h + 148, 6, sum & 0777777);
     h[154] = 0;
     h[155] = ' ';
 }
@@ -254,8 +258,12 @@ static int write_content(twriter *w, int fd, uint64_t size)
         set_err(w->err, w->errcap, "out of memory at '%s'", w->path);
         return TAR_E_NOMEM;
     }
+    int at_eof = 0;
     while (done < size) {
-        size_t want = size - done > TAR_IO_PIECE ? TAR_IO_PIECE : (size_t)(size - done);
+        /* One byte more than remains, when it fits: a file that grew
+         * shows at once, and a short read of a regular file means end of
+         * file, so most files need no extra read to prove it. */
+        size_t want = size - done >= TAR_IO_PIECE ? TAR_IO_PIECE : (size_t)(size - done) + 1;
         ssize_t n = read(fd, w->buf, want);
         if (n < 0 && errno == EINTR)
             continue;
@@ -269,6 +277,12 @@ static int write_content(twriter *w, int fd, uint64_t size)
             hash_sha256_free(&fh);
             return TAR_E_CHANGED;
         }
+        if ((uint64_t)n > size - done) {
+            set_err(w->err, w->errcap, "'%s' grew while being archived", w->path);
+            hash_sha256_free(&fh);
+            return TAR_E_CHANGED;
+        }
+        at_eof = (size_t)n < want;
         /* Hashed as emitted: the digest covers exactly the bytes sent. */
         if (w->hashing)
             hash_sha256_update(&fh, w->buf, (size_t)n);
@@ -284,8 +298,8 @@ static int write_content(twriter *w, int fd, uint64_t size)
         hash_sha256_update(&w->list, digest, sizeof digest);
     }
     uint8_t extra;
-    ssize_t n;
-    while ((n = read(fd, &extra, 1)) < 0 && errno == EINTR)
+    ssize_t n = 0;
+    while (!at_eof && (n = read(fd, &extra, 1)) < 0 && errno == EINTR)
         ;
     if (n > 0) {
         set_err(w->err, w->errcap, "'%s' grew while being archived", w->path);
