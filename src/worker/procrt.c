@@ -56,6 +56,9 @@ typedef struct procrt {
 /* Everything the child needs, built before fork. */
 typedef struct launch {
     char *const *argv;    /* argv to exec (borrowed strings) */
+    char *const *sh_argv; /* the same command through /bin/sh, tried if
+                             argv cannot be exec'd (a script without #!, a
+                             missing or unreadable program), or NULL */
     const char *path;     /* resolved program path */
     char **envp;          /* environ + OUTPUT_DIR (owned array, owned last entry) */
     char *env_out;        /* "OUTPUT_DIR=..." */
@@ -108,6 +111,60 @@ static int resolve_program(launch *l, const char *prog, char *err, size_t errcap
     }
     snprintf(err, errcap, "cannot run '%s': not found in PATH", prog);
     return RT_E_START;
+}
+
+/* A command with no shell syntax ("python3 train.py --lr 0.1") is run
+ * directly, as make does: one exec instead of /bin/sh's, whose start was
+ * the largest per-task cost of a trivial task. The shell still runs
+ * anything it could read differently: quotes, $, globs, ~, redirections,
+ * pipes, ;, &, #, =, \, newlines; a shell builtin or keyword first
+ * (echo and printf too: the shell's differ from /usr/bin's); a program
+ * not found in PATH (the shell says so, exit 127, as before); and a task
+ * that sets its own PATH. true and false alone stay direct (same status,
+ * no output). If the exec fails the child execs the shell after all.
+ * Fills argv (words split on blanks, pointing into buf) and
+ * returns the word count, or 0: use the shell. */
+#define SIMPLE_WORDS 64
+#define RT_SIMPLE_MAX 8193    /* COMMAND's limit (proto.txt) and a NUL */
+static int split_simple(const char *cmd, char *buf, size_t cap, char **argv, char *const *env)
+{
+    static const char *const shell_words[] = {
+        ".", ":", "[", "alias", "bg", "break", "case", "cd", "chdir", "command", "continue",
+        "do", "done", "echo", "elif", "else", "esac", "eval", "exec", "exit", "export", "fc",
+        "fg", "fi", "for", "function", "getopts", "hash", "if", "in", "jobs", "kill", "local",
+        "printf", "pwd", "read", "readonly", "return", "select", "set", "shift", "source",
+        "test", "then", "time", "times", "trap", "type", "ulimit", "umask", "unalias",
+        "unset", "until", "wait", "while", "{", "}", "!", NULL };
+    size_t n = strlen(cmd);
+    int argc = 0;
+    if (n == 0 || n >= cap)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)cmd[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr(" \t_./,:+@%-", c)) || c == '\\')
+            return 0;
+    }
+    for (char *const *e = env; e && *e; e++)
+        if (!strncmp(*e, "PATH=", 5))
+            return 0;
+    memcpy(buf, cmd, n + 1);
+    for (char *p = buf; *p; ) {
+        while (*p == ' ' || *p == '\t') *p++ = 0;
+        if (!*p) break;
+        if (argc == SIMPLE_WORDS) return 0;
+        argv[argc++] = p;
+        while (*p && *p != ' ' && *p != '\t') p++;
+    }
+    argv[argc] = NULL;
+    if (argc == 0)
+        return 0;
+    for (int i = 0; shell_words[i]; i++)
+        if (!strcmp(argv[0], shell_words[i]))
+            return 0;
+    if ((!strcmp(argv[0], "true") || !strcmp(argv[0], "false")) && argc > 1)
+        return 0;
+    return argc;
 }
 
 /* 1 if environ entry e sets a KEY the task's own env sets too. */
@@ -214,6 +271,8 @@ static void child_exec(const launch *l, int logfd, int nullfd, int errfd,
             close(fd);
     }
     execve(l->path, l->argv, l->envp);
+    if (l->sh_argv)   /* the shell says why, or runs it, as it always did */
+        execve("/bin/sh", l->sh_argv, l->envp);
 fail:
     e = errno;
     (void)!write(errfd, &e, sizeof e);
@@ -388,6 +447,7 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
     runtime_task task;
     launch l;
     char *shargv[4] = { "/bin/sh", "-c", NULL, NULL };
+    char *cargv[SIMPLE_WORDS + 1], *cbuf = NULL, scratch[64];
     int logfd = -1, nullfd = -1, errp[2] = { -1, -1 }, rc, entered = 0;
     memset(&l, 0, sizeof l);
 
@@ -406,7 +466,13 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
                                  res->error, sizeof res->error)) < 0)
         goto out;
     entered = 1;
-    if (spec->command) {
+    if (spec->command && (cbuf = malloc(RT_SIMPLE_MAX)) &&
+        split_simple(spec->command, cbuf, RT_SIMPLE_MAX, cargv, spec->env) > 0 &&
+        resolve_program(&l, cargv[0], scratch, sizeof scratch) == 0) {
+        l.argv = cargv;           /* no shell syntax: exec'd directly */
+        shargv[2] = (char *)spec->command;
+        l.sh_argv = shargv;
+    } else if (spec->command) {
         shargv[2] = (char *)spec->command;
         l.argv = shargv;
         l.path = "/bin/sh";
@@ -500,6 +566,7 @@ out:
     if (errp[1] >= 0)
         close(errp[1]);
     launch_free(&l);
+    free(cbuf);
     if (rc < 0)
         res->exit_code = -1;
     return rc;

@@ -17,6 +17,14 @@ EX3=$(submit task $IMG -name proc-ex3 -cmd "$EX3_CMD")
 ENV=$(submit task $IMG -name proc-env -- sh -c 'echo via-env > "$OUTPUT_DIR/env.txt"')
 EMPTY=$(submit task $IMG -name proc-empty -cmd 'echo nothing to keep')
 EXIT3=$(submit task $IMG -name proc-exit3 -cmd 'mkdir -p sub && echo partial > sub/partial.txt; echo about to fail; exit 3')
+# Commands without shell syntax are exec'd directly (no /bin/sh); the
+# shell still decides what it always did: builtins (its echo), programs
+# not in PATH (127), paths that cannot be exec'd.
+D_LS=$(submit task $IMG -name proc-direct -cmd 'ls -d .')
+D_FALSE=$(submit task $IMG -name proc-false -cmd 'false')
+D_ECHO=$(submit task $IMG -name proc-echo -cmd 'echo -e x')
+D_NF=$(submit task $IMG -name proc-nf -cmd 'no-such-program-42 a')
+D_ABS=$(submit task $IMG -name proc-abs -cmd '/no/such/program b')
 SLP=60.0$$     # a unique argument, so pgrep finds only our sleep
 SLEEP=$(submit task $IMG -name proc-sleep -cmd "sleep $SLP")
 
@@ -50,6 +58,18 @@ if [ -n "$EXIT3" ] && wait_final "$EXIT3" 30; then
 else
     not_ok "process exit 3: task finishes"
 fi
+
+# exit_code and log of a finished task: "CODE|LOG"
+code_log() { wait_final "$1" 30 && echo "$(tfield "$1" exit_code)|$(cai logs "$1" 2>&1 | tr '\n' ' ')"; }
+want_eq "direct exec: ls -d . ran, exit 0" "$(code_log "$D_LS")" "0|. "
+want_eq "direct exec: false exits 1" "$(code_log "$D_FALSE" | cut -d'|' -f1)" 1
+want_eq "shell builtin kept: echo -e is the shell's (dash prints -e)" "$(code_log "$D_ECHO")" "0|-e x "
+r=$(code_log "$D_NF")
+case $r in 127\|*not\ found*) ok "program not in PATH: the shell's 127 and message" ;;
+    *) not_ok "program not in PATH: the shell's 127 and message"; diag "$r" ;; esac
+r=$(code_log "$D_ABS")
+case $r in 127\|*not\ found*|127\|*No\ such*) ok "absolute path that cannot be exec'd: the shell's 127" ;;
+    *) not_ok "absolute path that cannot be exec'd: the shell's 127"; diag "$r" ;; esac
 
 if [ -n "$SLEEP" ] && wait_for "[ \"\$(tfield $SLEEP status)\" = running ]" 30; then
     t0=$(date +%s)
