@@ -23,10 +23,24 @@
  * growing under us. */
 #define RM_PASSES_MAX 1000000
 
+/* One mkdir: 0 if path is now a directory (made, or there already),
+ * -ENOENT if its parent is missing, another -errno otherwise. */
+static int mkdir_one(const char *path, mode_t mode)
+{
+    struct stat st;
+    if (mkdir(path, mode) == 0)
+        return 0;
+    int e = errno;
+    if (e != EEXIST)
+        return -e;
+    if (stat(path, &st) < 0)
+        return -errno;
+    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
 int fsutil_mkdir_p(const char *path, unsigned mode)
 {
     char buf[PATH_MAX];
-    struct stat st;
     size_t len;
 
     if (!path || !*path)
@@ -35,25 +49,29 @@ int fsutil_mkdir_p(const char *path, unsigned mode)
     if (len >= sizeof buf)
         return -ENAMETOOLONG;
     memcpy(buf, path, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
-        if (buf[i - 1] == '/')
-            continue;                       /* "a//b" */
-        char saved = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, (mode_t)mode) < 0) {
-            int e = errno;
-            if (e != EEXIST)
-                return -e;
-            if (stat(buf, &st) < 0)
-                return -errno;
-            if (!S_ISDIR(st.st_mode))
-                return -ENOTDIR;
-        }
-        buf[i] = saved;
+    while (len > 1 && buf[len - 1] == '/')       /* "a/b/" */
+        buf[--len] = 0;
+    /* Deepest first: the parents usually exist (a worker makes a directory
+     * per task under its outputs directory), so this is one mkdir, not a
+     * mkdir and a stat per component. Up while the parent is missing
+     * (cutting the path with NULs), then down, making each level. */
+    size_t end = len;
+    int rc;
+    while ((rc = mkdir_one(buf, (mode_t)mode)) == -ENOENT) {
+        size_t i = end;
+        while (i > 0 && buf[i - 1] != '/') i--;  /* the parent's end */
+        while (i > 1 && buf[i - 1] == '/') i--;  /* "a//b" */
+        if (i == 0 || (i == 1 && buf[0] == '/'))
+            return -ENOENT;                      /* nothing left to make */
+        buf[i] = 0;
+        end = i;
     }
-    return 0;
+    while (rc == 0 && end < len) {               /* down again */
+        buf[end] = '/';
+        while (end < len && buf[end]) end++;
+        rc = mkdir_one(buf, (mode_t)mode);
+    }
+    return rc;
 }
 
 static int is_dir_at(int dfd, const char *name, unsigned char dtype)

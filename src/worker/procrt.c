@@ -48,9 +48,18 @@ extern char **environ;
 
 #define POLL_NS 20000000L          /* 20 ms between cancel/deadline checks */
 
+/* Where PATH led for the programs of direct-exec commands: a search is
+ * an access() per PATH directory until the program is found (a dozen
+ * system calls a task here). Like a shell's command hash, an entry is
+ * reused while its file is still executable, so a program installed later
+ * earlier in PATH is found only once the cached one goes away. */
+#define PATH_CACHE 16
 typedef struct procrt {
     struct runtime base;
     char cg_base[CGROUP_PATH_MAX];   /* this worker's cgroup, "" = none (cgroup.h) */
+    pthread_mutex_t mu;
+    struct { char *name, *path; } pc[PATH_CACHE];
+    unsigned next;
 } procrt;
 
 /* Everything the child needs, built before fork. */
@@ -165,6 +174,48 @@ static int split_simple(const char *cmd, char *buf, size_t cap, char **argv, cha
     if ((!strcmp(argv[0], "true") || !strcmp(argv[0], "false")) && argc > 1)
         return 0;
     return argc;
+}
+
+/* resolve_program through the cache (see PATH_CACHE). */
+static int resolve_cached(procrt *p, launch *l, const char *prog)
+{
+    char scratch[64];
+    if (strchr(prog, '/'))
+        return resolve_program(l, prog, scratch, sizeof scratch);
+    char *hit = NULL;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < PATH_CACHE; i++)
+        if (p->pc[i].name && !strcmp(p->pc[i].name, prog)) {
+            hit = strdup(p->pc[i].path);
+            break;
+        }
+    pthread_mutex_unlock(&p->mu);
+    if (hit && access(hit, X_OK) == 0) {
+        l->path_buf = hit;
+        l->path = hit;
+        return 0;
+    }
+    free(hit);
+    int rc = resolve_program(l, prog, scratch, sizeof scratch);
+    if (rc < 0)
+        return rc;
+    char *n = strdup(prog), *pa = strdup(l->path);
+    pthread_mutex_lock(&p->mu);
+    int slot = -1;
+    for (int i = 0; i < PATH_CACHE && slot < 0; i++)
+        if (p->pc[i].name && !strcmp(p->pc[i].name, prog)) slot = i;
+    if (slot < 0) slot = (int)(p->next++ % PATH_CACHE);
+    if (n && pa) {
+        free(p->pc[slot].name);
+        free(p->pc[slot].path);
+        p->pc[slot].name = n;
+        p->pc[slot].path = pa;
+        n = pa = NULL;
+    }
+    pthread_mutex_unlock(&p->mu);
+    free(n);
+    free(pa);
+    return 0;
 }
 
 /* 1 if environ entry e sets a KEY the task's own env sets too. */
@@ -447,7 +498,7 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
     runtime_task task;
     launch l;
     char *shargv[4] = { "/bin/sh", "-c", NULL, NULL };
-    char *cargv[SIMPLE_WORDS + 1], *cbuf = NULL, scratch[64];
+    char *cargv[SIMPLE_WORDS + 1], *cbuf = NULL;
     int logfd = -1, nullfd = -1, errp[2] = { -1, -1 }, rc, entered = 0;
     memset(&l, 0, sizeof l);
 
@@ -468,7 +519,7 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
     entered = 1;
     if (spec->command && (cbuf = malloc(RT_SIMPLE_MAX)) &&
         split_simple(spec->command, cbuf, RT_SIMPLE_MAX, cargv, spec->env) > 0 &&
-        resolve_program(&l, cargv[0], scratch, sizeof scratch) == 0) {
+        resolve_cached((procrt *)r, &l, cargv[0]) == 0) {
         l.argv = cargv;           /* no shell syntax: exec'd directly */
         shargv[2] = (char *)spec->command;
         l.sh_argv = shargv;
@@ -575,6 +626,12 @@ out:
 static void proc_destroy(runtime *r)
 {
     cgroup_base_free(((procrt *)r)->cg_base);
+    procrt *p = (procrt *)r;
+    for (int i = 0; i < PATH_CACHE; i++) {
+        free(p->pc[i].name);
+        free(p->pc[i].path);
+    }
+    pthread_mutex_destroy(&p->mu);
     runtime_base_destroy(r);
     free(r);
 }
@@ -593,6 +650,7 @@ runtime *runtime_process_new(char *err, size_t errcap)
         return NULL;
     }
     cgroup_base_init(p->cg_base, sizeof p->cg_base);   /* "" where there is none */
+    pthread_mutex_init(&p->mu, NULL);
     return &p->base;
 }
 
