@@ -1359,6 +1359,8 @@ static void damage_log(struct mj *mj, const meta_open_report *rep)
     free(p);
 }
 
+#define LOAD_AGAIN 1   /* load(): start over without the index */
+
 /* The fast start: the snapshot's records are checked (framing and CRC,
  * as a strict replay would) but not decoded; its index supplies the
  * state. Any trouble leaves an empty state for the full replay. */
@@ -1582,6 +1584,19 @@ static int load(struct mj *mj, int mode, meta_open_report *rep, char *err, size_
         return 0;
     }
 
+    /* A compaction is about to copy the snapshot's documents: one not yet
+     * checked (check_later) is checked first, and if damaged, the start
+     * begins again without the index (so the previous generation can
+     * take over). */
+    if (mj->chk_fd >= 0 && (need_compact || mode == META_OPEN_REPAIR)) {
+        journal_report cr;
+        char e2[256];
+        int crc = journal_check_fd(mj->chk_fd, mj->chk_size, NULL, &cr, e2, sizeof e2);
+        close(mj->chk_fd);
+        mj->chk_fd = -1;
+        if (crc != 0) return LOAD_AGAIN;
+    }
+
     /* 3. A live journal. Damage beyond a torn tail: keep the damaged
      * files aside and write a clean snapshot of what was read. */
     if (j_replayed && (need_compact || mode == META_OPEN_REPAIR) && jlive.bad_regions &&
@@ -1666,6 +1681,15 @@ meta *meta_open_journal_ex(const char *dir, uint64_t compact_bytes, int mode,
         unlink(mj->itmp);
     }
     rc = load(mj, mode, rep, err, errcap);
+    if (rc == LOAD_AGAIN) {
+        clear_state(mj);
+        rep->dropped = rep->lost_bytes = rep->records = 0;
+        rep->damaged = rep->from_index = 0;
+        rep->text[0] = 0;
+        rep->check_later = 0;
+        unlink(mj->ipath);
+        rc = load(mj, mode, rep, err, errcap);
+    }
     if (rc == 0 && mj->chk_fd >= 0) {
         mj->on_check = rep->on_check;
         mj->on_check_ctx = rep->on_check_ctx;

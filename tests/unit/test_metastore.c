@@ -742,6 +742,39 @@ static void test_check_later(void)
     free(got);
     meta_close(m);
     rm_flat(cp);
+    /* Damage in the journal too: the start compacts at once, so the
+     * snapshot is checked first, found damaged, and the start begins again
+     * without the index: the previous generation takes over and only the
+     * damaged journal record is lost. */
+    T_CHECK(copy_store(d, cp, sizeof cp) == 0);
+    snap = slurp(path_in(cp, "snapshot"), &sl);
+    if (snap && sl > 64) {
+        snap[sl / 2] ^= 0x40;
+        spit(path_in(cp, "snapshot"), snap, sl);
+    }
+    free(snap);
+    size_t jl;
+    uint8_t *jb = slurp(path_in(cp, "journal"), &jl);
+    if (jb && jl > 40) {
+        jb[16 + 8 + 20] ^= 0x08;             /* inside the first record ("after") */
+        spit(path_in(cp, "journal"), jb, jl);
+    }
+    free(jb);
+    memset(&rep, 0, sizeof rep);
+    rep.check_later = 1;
+    m = meta_open_journal_ex(cp, 0, META_OPEN_NORMAL, &rep, err, sizeof err);
+    T_CHECK(m && !rep.from_index && rep.damaged);
+    T_CHECK(strstr(rep.text, "snapshot: DAMAGED") != NULL);
+    got = dump(m);
+    T_CHECK(strstr(got, "Tafter:") == NULL);
+    char *w2 = strdup(want), *af = strstr(w2, "Tafter:");
+    if (af) memmove(af, strchr(af, ';') + 1, strlen(strchr(af, ';') + 1) + 1);
+    T_CHECK(!strcmp(got, w2));
+    free(w2);
+    free(got);
+    meta_close(m);
+    rm_flat(cp);
+
     /* Closing while the check runs stops it. */
     memset(&rep, 0, sizeof rep);
     rep.check_later = 1;
