@@ -163,8 +163,44 @@ static void print_banner(const task_rec *t, const char *given)
     }
 }
 
+/* -after / -after-any may name an array (array-...): it stands for all
+ * its tasks, looked up here (the master keeps task ids only). Returns a
+ * malloc'd list, or NULL with the error printed (*rc set). */
+static char *expand_after(cli_ctx *c, const char *list, int *rc)
+{
+    size_t cap = strlen(list) + 1, len = 0;
+    char *out = malloc(cap), *copy = strdup(list);
+    *rc = 0;
+    if (!out || !copy) { free(out); free(copy); *rc = cli_fail("out of memory"); return NULL; }
+    out[0] = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char **ids = NULL, *one[1] = { tok };
+        size_t n = 1;
+        int arr = !strncmp(tok, "array-", 6);
+        if (arr && (*rc = cli_array_ids(c, tok, &ids, &n)) != 0) break;
+        for (size_t i = 0; i < n && !*rc; i++) {
+            const char *id = arr ? ids[i] : one[0];
+            size_t need = len + strlen(id) + 2;
+            if (need > cap) {
+                char *no = realloc(out, need * 2);
+                if (!no) { *rc = cli_fail("out of memory"); break; }
+                out = no;
+                cap = need * 2;
+            }
+            len += (size_t)sprintf(out + len, "%s%s", len ? "," : "", id);
+        }
+        for (size_t i = 0; arr && i < n; i++) free(ids[i]);
+        free(ids);
+        if (*rc) break;
+    }
+    free(copy);
+    if (*rc) { free(out); return NULL; }
+    return out;
+}
+
 int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
 {
+    char *after_x = NULL, *after_any_x = NULL;
     const char *name = NULL, *cmd = NULL;
     double cpu = DEF_CPU;
     uint64_t mem = DEF_MEMORY, sto = DEF_STORAGE, gpu = DEF_GPU, timeout = 0;
@@ -271,6 +307,15 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         goto out_env;
     if (inputs.n && (rc = cli_inputs_send(c, &inputs, c->json)) != 0)
         goto out;
+    if ((after && !(after_x = expand_after(c, after, &rc))) ||
+        (after_any && !(after_any_x = expand_after(c, after_any, &rc))))
+        goto out;
+    if (after) after = after_x;
+    if (after_any) after_any = after_any_x;
+    if ((after && strlen(after) > 6500) || (after_any && strlen(after_any) > 6500)) {
+        rc = cli_fail("-after/-after-any name more than 100 tasks (an array counts all of its)");
+        goto out;
+    }
     proto_buf *b = &c->p.wb;
     proto_begin(b, dispatch ? PROTO_DISPATCH : PROTO_SUBMIT, 0);
     proto_put_str(b, T_DOCKER_IMAGE, image);
@@ -343,6 +388,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         rc = cli_wait_ids(c, ids, 1);
     }
 out:
+    free(after_x);
+    free(after_any_x);
     cli_disconnect(c);
 out_env:
     cli_inputs_free(&inputs);

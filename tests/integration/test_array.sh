@@ -64,6 +64,12 @@ cai task $IMG -name mixed -mem 64m -cpu_cores 0.5 -array 0-3 -json \
 AID=$(jget array_id <"$T/sub.json")
 r=$(cai wait "$AID" >/dev/null 2>&1; echo $?)
 want_eq "a failing task of the array: wait exits with its code (9)" "$r" 9
+# -after ARRAY_ID: after all of its tasks (the client names them).
+D=$(submit task $IMG -name after-arr -mem 64m -after "$AID" -cmd true)
+DA=$(submit task $IMG -name after-any-arr -mem 64m -after-any "$AID" -cmd true)
+wait_final "$D" 30; wait_final "$DA" 30
+want_eq "-after ARRAY_ID: failed, since index 2 failed; -after-any: completed" \
+    "$(tfield "$D" status) $(tfield "$DA" status)" "failed completed"
 r=$(cai task $IMG -name w -mem 64m -cpu_cores 0.5 -array 1-2 -wait -cmd true >"$T/o" 2>&1; echo $?)
 want_eq "task -array -wait waits for the whole array" "$r $(grep -c ' w completed, exit 0' "$T/o")" "0 2"
 
