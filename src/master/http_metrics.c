@@ -10,6 +10,7 @@
 #include "http_int.h"
 #include "http_metrics.h"
 #include "instore.h"
+#include "objstore.h"
 
 static const double buckets_s[] = {1, 5, 15, 60, 300, 900, 3600, 14400, 86400};
 #define NB (sizeof buckets_s / sizeof buckets_s[0])
@@ -194,6 +195,25 @@ enum MHD_Result http_metrics(http_req *r)
                    "cloudai_inputs_deduplicated_total %llu\n",
                 (unsigned long long)is.bytes_received, (unsigned long long)is.blobs_added,
                 (unsigned long long)is.blobs_deduped);
+    }
+    if (objstore_s3()) {
+        s3_stats ss;
+        s3_get_stats(objstore_s3(), &ss);
+        fprintf(f, "# HELP cloudai_s3_requests_total Requests sent to the object store (each "
+                   "attempt).\n# TYPE cloudai_s3_requests_total counter\ncloudai_s3_requests_total %llu\n"
+                   "# HELP cloudai_s3_retries_total Object store requests that were retries.\n"
+                   "# TYPE cloudai_s3_retries_total counter\ncloudai_s3_retries_total %llu\n"
+                   "# HELP cloudai_s3_failures_total Object store operations that failed after "
+                   "their retries.\n# TYPE cloudai_s3_failures_total counter\n"
+                   "cloudai_s3_failures_total %llu\n"
+                   "# HELP cloudai_s3_bytes_sent_total Body bytes sent to the object store.\n"
+                   "# TYPE cloudai_s3_bytes_sent_total counter\ncloudai_s3_bytes_sent_total %llu\n"
+                   "# HELP cloudai_s3_bytes_received_total Body bytes read from the object store.\n"
+                   "# TYPE cloudai_s3_bytes_received_total counter\n"
+                   "cloudai_s3_bytes_received_total %llu\n",
+                (unsigned long long)ss.requests, (unsigned long long)ss.retries,
+                (unsigned long long)ss.failures, (unsigned long long)ss.bytes_sent,
+                (unsigned long long)ss.bytes_received);
     }
     fprintf(f, "# HELP cloudai_stored_bytes Output bytes in the store.\n"
                "# TYPE cloudai_stored_bytes gauge\ncloudai_stored_bytes %llu\n",

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,18 @@ struct s3 {
     pthread_mutex_t mu;
     CURL *pool[POOL_MAX];
     int npool;
+    atomic_uint_least64_t n_req, n_retry, n_fail, n_sent, n_recv;
 };
+
+void s3_get_stats(const s3 *s, s3_stats *out)
+{
+    s3 *m = (s3 *)s;       /* atomics are read, not changed */
+    out->requests = atomic_load(&m->n_req);
+    out->retries = atomic_load(&m->n_retry);
+    out->failures = atomic_load(&m->n_fail);
+    out->bytes_sent = atomic_load(&m->n_sent);
+    out->bytes_received = atomic_load(&m->n_recv);
+}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -225,6 +237,7 @@ typedef struct req {
     uint64_t clen, range_total;
     int have_clen, have_range;
     CURL *h;
+    s3 *s;
 } req;
 
 static size_t on_read(char *buf, size_t sz, size_t nm, void *ctx)
@@ -236,6 +249,7 @@ static size_t on_read(char *buf, size_t sz, size_t nm, void *ctx)
         if (want > left) want = left;
         memcpy(buf, r->body + r->sent, want);
         r->sent += want;
+        atomic_fetch_add(&r->s->n_sent, want);
         return want;
     }
     uint64_t left = r->fd_len - r->sent;
@@ -250,6 +264,7 @@ static size_t on_read(char *buf, size_t sz, size_t nm, void *ctx)
     }
     if (r->fhash) hash_sha256_update(r->fhash, buf, (size_t)n);
     r->sent += (uint64_t)n;
+    atomic_fetch_add(&r->s->n_sent, (uint64_t)n);
     return (size_t)n;
 }
 
@@ -274,6 +289,7 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ctx)
             return 0;
         }
         r->got += n;
+        atomic_fetch_add(&r->s->n_recv, n);
         return n;
     }
     if (r->resp_len + n > r->resp_max) {
@@ -520,8 +536,11 @@ static int run(s3 *s, req *r, const char *what, resume_fn resume, void *rctx, ch
         snprintf(err, errcap, "%s: out of memory", what);
         return S3_E_NOMEM;
     }
+    r->s = s;
     for (int i = 0; i <= s->c.retries; i++) {
         if (i) backoff(i - 1);
+        atomic_fetch_add(&s->n_req, 1);
+        if (i) atomic_fetch_add(&s->n_retry, 1);
         CURLcode cc = attempt(s, r);
         if (r->sink_stopped) {
             snprintf(err, errcap, "%s: stopped by the receiver", what);
@@ -552,6 +571,7 @@ static int run(s3 *s, req *r, const char *what, resume_fn resume, void *rctx, ch
     }
     if (rc == S3_E_UNAVAILABLE && s->c.retries)
         snprintf(err + strlen(err), errcap - strlen(err), " (%d attempts)", s->c.retries + 1);
+    if (rc && rc != S3_E_NOTFOUND) atomic_fetch_add(&s->n_fail, 1);
     handle_put(s, r->h);
     r->h = NULL;
     return rc;

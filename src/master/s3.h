@@ -103,6 +103,14 @@ int s3_delete_prefix(s3 *s, const char *prefix, char *err, size_t errcap);
  * a one-key listing for servers that answer HEAD loosely). */
 int s3_check(s3 *s, char *err, size_t errcap);
 
+/* Counters since s3_new (for /metrics): requests sent (each attempt),
+ * retries among them, operations that failed after their retries, body
+ * bytes sent and received. */
+typedef struct s3_stats {
+    uint64_t requests, retries, failures, bytes_sent, bytes_received;
+} s3_stats;
+void s3_get_stats(const s3 *s, s3_stats *out);
+
 const char *s3_strerror(int rc);
 /* 1 for codes worth a later retry (the server was unreachable, a clock
  * skew may be fixed), 0 for those the same request would meet again. */

@@ -658,13 +658,18 @@ if want s3; then
         f=$(find "$TMP/s3ds" -type f | head -1)
         sha=$(sha256sum "$f" | cut -d' ' -f1)
         sig=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY")
-        : > "$TMP/s.up"; : > "$TMP/s.cup"; : > "$TMP/s.down"; : > "$TMP/s.cdown"
+        sum64=$(openssl dgst -sha256 -binary "$f" | base64)
+        : > "$TMP/s.up"; : > "$TMP/s.cup"; : > "$TMP/s.cupsum"; : > "$TMP/s.down"; : > "$TMP/s.cdown"
         mark_begin
         for i in $(seq "$PAIRS"); do
             t0=$(now_ns); "$TMP/bin/s3tool" put "b/ours$i" "$f" "$sha" || break
             mbps "$S3B" "$(secs_since "$t0")" >> "$TMP/s.up"
             t0=$(now_ns); curl -sf "${sig[@]}" -T "$f" "$S3_ENDPOINT/$S3_BUCKET/b/curl$i" -o /dev/null || break
             mbps "$S3B" "$(secs_since "$t0")" >> "$TMP/s.cup"
+            # the same integrity as ours: the server checks a SHA-256
+            t0=$(now_ns); curl -sf "${sig[@]}" -H "x-amz-checksum-sha256: $sum64" -T "$f" \
+                "$S3_ENDPOINT/$S3_BUCKET/b/sum$i" -o /dev/null || break
+            mbps "$S3B" "$(secs_since "$t0")" >> "$TMP/s.cupsum"
             t0=$(now_ns); "$TMP/bin/s3tool" get "b/ours$i" 0 0 "$sha" > /dev/null || break
             mbps "$S3B" "$(secs_since "$t0")" >> "$TMP/s.down"
             t0=$(now_ns); curl -sf "${sig[@]}" "$S3_ENDPOINT/$S3_BUCKET/b/curl$i" -o /dev/null || break
@@ -674,6 +679,8 @@ if want s3; then
         mark_end
         rowS "S3 PUT $((S3B / MiB)) MiB (SHA-256 checksum, multipart)" "$TMP/s.up" MB/s \
             "curl --aws-sigv4 -T" "$TMP/s.cup" 1
+        rowS "S3 PUT $((S3B / MiB)) MiB (SHA-256 checksum, multipart)" "$TMP/s.up" MB/s \
+            "curl --aws-sigv4 -T + checksum" "$TMP/s.cupsum" 1
         rowS "S3 GET $((S3B / MiB)) MiB (SHA-256 checked)" "$TMP/s.down" MB/s \
             "curl --aws-sigv4" "$TMP/s.cdown" 1
         rm -rf "$TMP/s3ds"

@@ -61,7 +61,7 @@ launch() { # DIR BIN PORTS...
     mkdir -p "$dir/data"
     "$bin" server -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
         -master.port="$pm" -volume.port="$pv" -filer.port="$pf" \
-        -master.volumeSizeLimitMB=64 -volume.max=100 \
+        -master.volumeSizeLimitMB=64 -volume.max=0 \
         -s3 -s3.port="$ps" -s3.config="$dir/s3.json" -s3.autoCreateBucket=false >>"$dir/weed.log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
     # Ready when the gateway answers a signed listing of the bucket, or

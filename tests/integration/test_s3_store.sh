@@ -23,6 +23,8 @@ heartbeat_interval_s = 1
 [auth]
 cluster_token = cluster-secret
 user.alice = alice-secret
+user.root = root-secret
+admins = root
 [http]
 listen = 127.0.0.1:0
 [store]
@@ -155,6 +157,12 @@ kill -CONT "$S3_PID"
 diag "$(head -c 300 "$T/body")"
 want_eq "...its records are gone at once" "$(hc "/api/files/$C/c.txt")" 404
 check "...the objects to delete are written down" test -f "$T/m/files/.trash/.s3-$C"
+curl -s -H "Authorization: Bearer root-secret" "$H/metrics" >"$T/metrics"
+if awk '/^cloudai_s3_requests_total / { r = $2 } /^cloudai_s3_retries_total / { t = $2 }
+        /^cloudai_s3_failures_total / { f = $2 } /^cloudai_s3_bytes_sent_total / { b = $2 }
+        END { exit !(r > 20 && t > 0 && f > 0 && b > 12582912) }' "$T/metrics"; then
+    ok "/metrics: object store requests, retries, failures and bytes"
+else not_ok "/metrics: object store requests, retries, failures and bytes"; grep cloudai_s3 "$T/metrics" | sed 's/^/# /'; fi
 stop_pid "$MPID"
 start_master m -config "$T/cfg.ini" || not_ok "master restarts"
 "$S3T" list "runs/alice/exp/" 2>/dev/null | grep -c "/$C/" >"$T/nc"
