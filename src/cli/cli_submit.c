@@ -140,8 +140,19 @@ static void print_banner(const task_rec *t, const char *given)
     if (t->array_id[0])
         printf("  Array:        %s (this is its first task, index %llu; `cloudai tasks -array %s`)\n",
                t->array_id, (unsigned long long)t->array_index, t->array_id);
-    if (t->after) printf("  After:        %s (completed)\n", t->after);
-    if (t->after_any) printf("  After any:    %s (ended)\n", t->after_any);
+    for (int k = 0; k < 2; k++) {
+        const char *l = k ? t->after_any : t->after;
+        if (!l) continue;
+        int n = 1;
+        for (const char *p = l; *p; p++) n += *p == ',';
+        const char *comma = strchr(l, ',');
+        if (n > 2)      /* an array's tasks: the count and the first */
+            printf("  %s%d tasks (%.*s, ...) %s\n", k ? "After any:    " : "After:        ", n,
+                   (int)(comma - l), l, k ? "ended" : "completed");
+        else
+            printf("  %s%s (%s)\n", k ? "After any:    " : "After:        ", l,
+                   k ? "ended" : "completed");
+    }
     for (int i = 0; i < t->envc && t->env && t->env[i]; i++) {
         printf("  %s", i ? "              " : "Environment:  ");
         for (const char *p = t->env[i]; *p; p++)   /* one line, no terminal escapes */

@@ -30,12 +30,17 @@ static void print_line(cli_ctx *c, const task_rec *t)
         w.oneline = 1;            /* one object per line, as each task ends */
         cli_json_task(&w, t);
     } else {
-        char line[1400], code[32];
+        char line[1400], code[32], name[160];
         if (t->exit_code >= 0) snprintf(code, sizeof code, "%lld", (long long)t->exit_code);
         else snprintf(code, sizeof code, "-");
-        snprintf(line, sizeof line, "%s %s %s, exit %s%s%s", t->task_id,
-                 t->task_name[0] ? t->task_name : "-", proto_status_name((uint64_t)t->status), code,
-                 t->error[0] ? ": " : "", t->error);
+        /* A task of an array shows its index: shard[7]. */
+        if (t->array_id[0])
+            snprintf(name, sizeof name, "%s[%llu]", t->task_name[0] ? t->task_name : "-",
+                     (unsigned long long)t->array_index);
+        else
+            snprintf(name, sizeof name, "%s", t->task_name[0] ? t->task_name : "-");
+        snprintf(line, sizeof line, "%s %s %s, exit %s%s%s", t->task_id, name,
+                 proto_status_name((uint64_t)t->status), code, t->error[0] ? ": " : "", t->error);
         for (char *p = line; *p; p++)     /* one line, no terminal escapes */
             if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
         puts(line);

@@ -71,7 +71,7 @@ wait_final "$D" 30; wait_final "$DA" 30
 want_eq "-after ARRAY_ID: failed, since index 2 failed; -after-any: completed" \
     "$(tfield "$D" status) $(tfield "$DA" status)" "failed completed"
 r=$(cai task $IMG -name w -mem 64m -cpu_cores 0.5 -array 1-2 -wait -cmd true >"$T/o" 2>&1; echo $?)
-want_eq "task -array -wait waits for the whole array" "$r $(grep -c ' w completed, exit 0' "$T/o")" "0 2"
+want_eq "task -array -wait waits for the whole array" "$r $(grep -c ' w\[[12]\] completed, exit 0' "$T/o")" "0 2"
 
 bad() { # DESC SPEC
     cai task $IMG -array "$2" -cmd true >"$T/o" 2>"$T/e"; _r=$?
