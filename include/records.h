@@ -51,6 +51,13 @@ typedef struct task_rec {
 /* Replaces *slot (a malloc'd string member: after, after_any) with a copy
  * of s (NULL or "" clears); 0 or -ENOMEM (the old value kept). */
 int task_rec_set_str(char **slot, const char *s);
+/* -array "A-B" or "A-B%P": 0 <= A <= B <= 10^9, B-A+1 <= max, P >= 1 (0
+ * when absent). 0, or -1 when spec is anything else. */
+int task_array_parse(const char *spec, uint64_t max, uint64_t *a, uint64_t *b, uint64_t *p);
+/* The next id of an -after list "ID,ID..." from *pos: its length (the id
+ * starts at *pos), *pos moved past it and its comma; 0 at the end; -1 for
+ * an empty id (",,", a trailing ","). */
+int task_after_next(const char *list, size_t *pos, size_t *start);
 
 /* One input of a task (proto.txt "INPUT record"): content-addressed in the
  * master's input store, seen by the task at /input/<dest>. */

@@ -42,6 +42,38 @@ void task_rec_free(task_rec *t)
     t->after = t->after_any = NULL;
 }
 
+int task_array_parse(const char *spec, uint64_t max, uint64_t *a, uint64_t *b, uint64_t *p)
+{
+    const char *s = spec;
+    char *e;
+    *a = *b = *p = 0;
+    if (!s || *s < '0' || *s > '9') return -1;
+    *a = strtoull(s, &e, 10);
+    s = e;
+    if (*s != '-' || s[1] < '0' || s[1] > '9') return -1;
+    *b = strtoull(s + 1, &e, 10);
+    s = e;
+    if (*s == '%') {
+        if (s[1] < '0' || s[1] > '9') return -1;
+        *p = strtoull(s + 1, &e, 10);
+        s = e;
+        if (!*p) return -1;
+    }
+    if (*s || *a > *b || *b > 1000000000ull || *b - *a + 1 > max) return -1;
+    return 0;
+}
+
+int task_after_next(const char *list, size_t *pos, size_t *start)
+{
+    if (!list || !list[*pos]) return 0;
+    *start = *pos;
+    const char *e = strchr(list + *pos, ',');
+    size_t len = e ? (size_t)(e - (list + *pos)) : strlen(list + *pos);
+    *pos += len + (e ? 1 : 0);
+    if (!len || (e && !list[*pos])) return -1;
+    return (int)(len > 1000000 ? 1000000 : len);
+}
+
 int task_rec_set_str(char **slot, const char *s)
 {
     char *v = NULL;

@@ -546,11 +546,12 @@ static uint64_t do_finish(cluster *cl, cl_task *t, int status)
 /* Splits "ID,ID..." into deps; duplicates kept once. 0, or -1 with err. */
 static int deps_parse(const char *list, int any, cl_dep **v, int *n, char *err, size_t errcap)
 {
-    int count = 0;
-    for (const char *p = list; p && *p;) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (!len || len >= sizeof (*v)->id) {
+    int count = 0, len;
+    size_t pos = 0, start = 0;
+    while ((len = task_after_next(list, &pos, &start)) != 0) {
+        const char *p = list + start;
+        if (len < 0 || (size_t)len >= sizeof (*v)->id) {
+            if (len < 0) len = 0;
             snprintf(err, errcap, "-after%s: '%.*s' is not a task id", any ? "-any" : "",
                      (int)(len > 40 ? 40 : len), p);
             return -1;
@@ -560,7 +561,7 @@ static int deps_parse(const char *list, int any, cl_dep **v, int *n, char *err, 
             return -1;
         }
         char id[64];
-        memcpy(id, p, len);
+        memcpy(id, p, (size_t)len);
         id[len] = 0;
         int dup = 0;
         for (int i = 0; i < *n && !dup; i++) dup = !strcmp((*v)[i].id, id) && (*v)[i].any == any;
@@ -573,7 +574,6 @@ static int deps_parse(const char *list, int any, cl_dep **v, int *n, char *err, 
             nv[*n].any = any;
             (*n)++;
         }
-        p = e ? e + 1 : p + len;
     }
     return 0;
 }
@@ -1536,19 +1536,10 @@ int cluster_submit_nosync(cluster *cl, task_rec *t, const char *user, char *err,
 int cluster_submit_array(cluster *cl, task_rec *t, const char *spec, const char *user,
                          char *err, size_t errcap, task_rec *out)
 {
-    unsigned long long a = 0, b = 0, p = 0;
+    uint64_t a = 0, b = 0, p = 0;
     int rc = 0;
     char id[64], **env = NULL, idx[48];
-    const char *s = spec;
-    char *e;
-    int ok = *s >= '0' && *s <= '9';
-    if (ok) { a = strtoull(s, &e, 10); s = e; ok = *s == '-' && s[1] >= '0' && s[1] <= '9'; }
-    if (ok) { b = strtoull(s + 1, &e, 10); s = e; }
-    if (ok && *s == '%') {
-        ok = s[1] >= '0' && s[1] <= '9';
-        if (ok) { p = strtoull(s + 1, &e, 10); s = e; ok = p > 0; }
-    }
-    if (!ok || *s || a > b || b > 1000000000ull || b - a + 1 > CLUSTER_ARRAY_MAX) {
+    if (task_array_parse(spec, CLUSTER_ARRAY_MAX, &a, &b, &p) < 0) {
         snprintf(err, errcap, "-array '%.32s': want A-B or A-B%%P with 0 <= A <= B, at most %d "
                  "tasks, P >= 1", spec, CLUSTER_ARRAY_MAX);
         return PROTO_ERR_BAD_REQUEST;
@@ -1576,11 +1567,11 @@ int cluster_submit_array(cluster *cl, task_rec *t, const char *spec, const char 
         snprintf(err, errcap, "out of memory");
         return PROTO_ERR_INTERNAL;
     }
-    for (unsigned long long i = a; i <= b && rc == 0; i++) {
+    for (uint64_t i = a; i <= b && rc == 0; i++) {
         task_rec m, o;
         task_rec_init(&o);
         if (task_rec_copy(&m, t) < 0) { rc = PROTO_ERR_INTERNAL; snprintf(err, errcap, "out of memory"); break; }
-        snprintf(idx, sizeof idx, "CLOUDAI_ARRAY_INDEX=%llu", i);
+        snprintf(idx, sizeof idx, "CLOUDAI_ARRAY_INDEX=%llu", (unsigned long long)i);
         if (task_rec_set_env(&m, n, env) < 0) {
             task_rec_free(&m);
             rc = PROTO_ERR_INTERNAL;
@@ -1592,7 +1583,7 @@ int cluster_submit_array(cluster *cl, task_rec *t, const char *spec, const char 
         m.array_index = i;
         m.array_parallel = p;
         rc = submit(cl, &m, user, i == a ? err : warn, i == a ? errcap : sizeof warn, &o, 0, 1);
-        if (rc && i != a) snprintf(err, errcap, "task %llu of the array: %s", i, warn);
+        if (rc && i != a) snprintf(err, errcap, "task %llu of the array: %s", (unsigned long long)i, warn);
         if (rc == 0) {
             snprintf(made[nmade++], sizeof made[0], "%s", o.task_id);
             if (i == a && out) { task_rec_free(out); if (task_rec_copy(out, &o) < 0) rc = PROTO_ERR_INTERNAL; }
