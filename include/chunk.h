@@ -11,18 +11,11 @@
  * are still sent in order, from the caller's thread only). */
 #ifndef CLOUDAI_CHUNK_H
 #define CLOUDAI_CHUNK_H
+#include "err.h"   /* CHUNK_E_* codes: the chunk band of the one error space */
 #include <stddef.h>
 #include <stdint.h>
 #include "hash.h"
 #include "proto.h"
-
-#define CHUNK_E_NOMEM -1
-#define CHUNK_E_SEQ -2        /* wrong task, sequence or offset */
-#define CHUNK_E_CRC -3
-#define CHUNK_E_DATA -4       /* bad deflate data or RAW_LEN */
-#define CHUNK_E_SIZE -5       /* byte count differs from FILE_END / TOTAL_SIZE */
-#define CHUNK_E_SHA -6        /* stream checksum mismatch */
-#define CHUNK_E_SEND -7       /* the send callback failed */
 
 typedef int (*chunk_send_fn)(void *ctx, proto_buf *frame);
 

@@ -14,6 +14,8 @@ void hash_sha256_free(hash_sha256 *h);                   /* idempotent */
 void hash_sha256_buf(const void *p, size_t n, uint8_t out[32]);
 /* SHA-256 of a file's content; 0 or -errno. */
 int hash_sha256_file(const char *path, uint8_t out[32], uint64_t *size);
+/* The same from an open fd, read to its end (the caller closes it). */
+int hash_sha256_fd(int fd, uint8_t out[32], uint64_t *size);
 void hash_hex(const uint8_t *p, size_t n, char *out);  /* out: 2n+1 bytes */
 int hash_unhex(const char *hex, uint8_t *out, size_t n); /* 0 or -EINVAL */
 uint32_t hash_crc32(uint32_t crc, const void *p, size_t n); /* start with 0 */

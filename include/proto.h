@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "err.h"
 
 #define PROTO_VERSION_MIN 1
 #define PROTO_VERSION_MAX 2
@@ -216,31 +217,13 @@ enum proto_err {
     PROTO_ERR_ARCHIVE = 15      /* hostile or corrupt archive */
 };
 
-/* Codec return codes: 0 on success, negative on failure (distinct per cause).
- *
- * One error space (README "Error codes"): every fallible function returns
- * 0, a negated errno (-1 .. -4095: the kernel's and libc's own causes,
- * such as -EPIPE or -ETIMEDOUT from the socket layer, which frame_read
- * passes through), or a module code from a band of its own below -4096,
- * so the two can never be confused (-EIO is never "string over limit").
- * Bands: PROTO_E_* -4101 .. -4199 (this codec). proto_rc_is_codec() tells
- * a codec code from a system one; proto_rc_str() names either. Wire error
- * codes (enum proto_err, carried in ERROR frames) are a different thing:
- * positive, and never returned as a status. */
-#define PROTO_E_BASE (-4100)
-enum proto_rc {
-    PROTO_E_TRUNCATED = PROTO_E_BASE - 1,  /* a field runs past the payload */
-    PROTO_E_TOOBIG = PROTO_E_BASE - 2,     /* frame length above PROTO_PAYLOAD_MAX */
-    PROTO_E_TYPE = PROTO_E_BASE - 3,       /* unknown message type */
-    PROTO_E_KIND = PROTO_E_BASE - 4,       /* unknown kind, or wrong kind for a known tag */
-    PROTO_E_STRLEN = PROTO_E_BASE - 5,     /* string/bytes over its tag's limit or wrong fixed size */
-    PROTO_E_MISSING = PROTO_E_BASE - 6,    /* a required field is absent */
-    PROTO_E_DEPTH = PROTO_E_BASE - 7,      /* records nested too deep */
-    PROTO_E_STRING = PROTO_E_BASE - 8,     /* string holds NUL or invalid UTF-8 */
-    PROTO_E_NOMEM = PROTO_E_BASE - 9,
-    PROTO_E_RANGE = PROTO_E_BASE - 10      /* a value out of its range (status, role, f64 NaN...) */
-};
-#define PROTO_ERRNO_MAX 4095     /* -1 .. -PROTO_ERRNO_MAX: a negated errno */
+/* Codec return codes: 0, a negated errno passed through from the socket
+ * layer (frame_read), or a PROTO_E_* code from the codec's band of the
+ * one error space (err.h: -4101 .. -4199), so -EIO is never read as a bad
+ * frame. cai_strerror() names either. Wire error codes (enum proto_err,
+ * carried in ERROR frames) are a different thing: positive, and never
+ * returned as a status. */
+#define PROTO_ERRNO_MAX CAI_ERRNO_MAX
 
 /* 1 if rc is a PROTO_E_* code (a bad frame: answer ERROR and close). */
 static inline int proto_rc_is_codec(int rc)
@@ -325,7 +308,6 @@ const char *proto_type_name(uint16_t type);
 const char *proto_status_name(uint64_t status);
 int proto_status_parse(const char *name);    /* -1 if unknown */
 /* Names any status: 0, a PROTO_E_* code, or a negated errno. */
-const char *proto_rc_str(int rc);
 const char *proto_err_name(uint64_t code);
 
 /* Builds an ERROR frame. */

@@ -4,23 +4,9 @@
  * fill err (if given) with a readable reason; none logs. */
 #ifndef CLOUDAI_TAR_H
 #define CLOUDAI_TAR_H
+#include "err.h"   /* TAR_E_* codes: the tar band of the one error space */
 #include <stddef.h>
 #include <stdint.h>
-
-#define TAR_E_NOMEM -1
-#define TAR_E_CHECKSUM -2   /* header checksum mismatch */
-#define TAR_E_FORMAT -3     /* malformed header, number field or pax record */
-#define TAR_E_PATH -4       /* absolute path, "..", empty or over-long name */
-#define TAR_E_LINK -5       /* link pointing outside, or writing through a link */
-#define TAR_E_TYPE -6       /* device node, FIFO or unknown entry type */
-#define TAR_E_LIMIT -7      /* byte, file-count or path-length limit */
-#define TAR_E_IO -8         /* filesystem error (errno kept in the message) */
-#define TAR_E_TRUNCATED -9  /* stream ended inside an entry or before the end blocks */
-#define TAR_E_CHANGED -10   /* a file changed size while being archived */
-#define TAR_E_SINK -11      /* the sink returned an error */
-#define TAR_E_EXISTS -12    /* an entry would replace an existing one */
-#define TAR_E_RESOURCE -13  /* the filesystem is full or failing (ENOSPC, EDQUOT,
-                             * EIO, out of fds): not the archive's fault */
 
 /* 1 when rc says nothing about the archive (the same bytes may succeed
  * later: a resource ran out), 0 for a content error that would fail the
@@ -152,5 +138,4 @@ int tar_reader_feed(tar_reader *r, const uint8_t *p, size_t n);
  * header, an extended header or an entry's data; or no byte at all). */
 int tar_reader_finish(tar_reader *r);
 const char *tar_reader_error(const tar_reader *r);
-const char *tar_strerror(int rc);
 #endif

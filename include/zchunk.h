@@ -4,14 +4,9 @@
  * streaming deflate/inflate with a decompression-bomb guard. */
 #ifndef CLOUDAI_ZCHUNK_H
 #define CLOUDAI_ZCHUNK_H
+#include "err.h"   /* ZCHUNK_E_* codes: the zchunk band of the one error space */
 #include <stddef.h>
 #include <stdint.h>
-
-#define ZCHUNK_E_NOMEM -1
-#define ZCHUNK_E_DATA -2      /* corrupt deflate data */
-#define ZCHUNK_E_SIZE -3      /* inflated size differs from the announced one */
-#define ZCHUNK_E_BOMB -4      /* ratio or absolute cap exceeded */
-#define ZCHUNK_E_ARG -5
 
 /* Worst-case deflated size of n bytes. */
 size_t zchunk_bound(size_t n);

@@ -7,15 +7,10 @@
  * refused. Nothing here allocates, logs or keeps state; reentrant. */
 #ifndef CLOUDAI_CLI_ARGS_H
 #define CLOUDAI_CLI_ARGS_H
+#include "err.h"   /* ARGS_E_* codes: the args band of the one error space */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-
-#define ARGS_E_UNKNOWN -1   /* a flag no spec names */
-#define ARGS_E_MISSING -2   /* a flag at the end of argv (or before "--") with no value */
-#define ARGS_E_VALUE -3     /* a value that does not parse or is out of range */
-#define ARGS_E_EXTRA -4     /* more positional words than the caller accepts */
-#define ARGS_E_NOVALUE -5   /* "-json=1": a boolean flag given a value */
 
 enum args_kind {
     ARGS_BOOL,      /* int *: set to 1; takes no value */

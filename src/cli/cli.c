@@ -95,7 +95,7 @@ int cli_recv(cli_ctx *c, proto_msg *m, int idle_ms)
         return cli_fail("master at %s did not answer within %d s", c->master, idle_ms / 1000);
     if (rc < 0)
         return cli_fail("reading from master at %s: %s", c->master,
-                        proto_rc_str(rc));
+                        cai_strerror(rc));
     if (m->type == PROTO_ERROR) {
         peer_error_text(m, err, sizeof err);
         return cli_fail("%s", err);
@@ -107,9 +107,9 @@ int cli_request(cli_ctx *c, proto_msg *m)
 {
     int rc = proto_finish(&c->p.wb);
     if (rc < 0)
-        return cli_fail("request too large: %s", proto_rc_str(rc));
+        return cli_fail("request too large: %s", cai_strerror(rc));
     if ((rc = peer_send(&c->p)) < 0)
-        return cli_fail("sending to master at %s: %s", c->master, proto_rc_str(rc));
+        return cli_fail("sending to master at %s: %s", c->master, cai_strerror(rc));
     return cli_recv(c, m, CLI_REPLY_MS);
 }
 

@@ -324,7 +324,7 @@ int cli_inputs_prepare(const args_list *specs, cli_inputs *out, char *err, size_
             } else {
                 int rc = hash_file(src, in);
                 if (rc < 0) {
-                    snprintf(err, errcap, "-input %.200s: %s", src, strerror(-rc));
+                    snprintf(err, errcap, "-input %.200s: %s", src, cai_strerror(rc));
                     goto fail;
                 }
             }

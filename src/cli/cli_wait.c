@@ -100,7 +100,7 @@ int cli_wait_run(cli_ctx *c, char *const *ids, size_t n)
                 if (!got[i]) proto_put_str(&c->p.wb, T_TASK_ID, ids[i]);
             int prc = proto_finish(&c->p.wb);
             if (prc < 0) {
-                rc = cli_fail("too many tasks to wait for in one request: %s", proto_rc_str(prc));
+                rc = cli_fail("too many tasks to wait for in one request: %s", cai_strerror(prc));
                 goto out;
             }
             if (peer_send(&c->p) < 0) {

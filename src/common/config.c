@@ -779,7 +779,7 @@ int config_load(config *c, const char *path, config_warn_fn warn, char *err, siz
         if (r == -EFBIG)
             snprintf(err, errcap, "%s: larger than %u bytes", path, CFG_FILE_MAX);
         else
-            snprintf(err, errcap, "%s: %s", path, strerror(-r));
+            snprintf(err, errcap, "%s: %s", path, cai_strerror(r));
         return -1;
     }
     r = config_parse(c, text, len, path, warn, err, errcap);

@@ -358,6 +358,97 @@ int fsutil_free_bytes(const char *path, uint64_t *free_bytes)
     return 0;
 }
 
+/* Why a component could not be opened O_NOFOLLOW: open says ELOOP for a
+ * symlink but ENOTDIR when O_DIRECTORY meets one, so ask lstat. */
+static int classify(int dfd, const char *name, int e)
+{
+    struct stat st;
+    if (e != ELOOP && e != ENOTDIR) return -e;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return -errno;
+    if (S_ISLNK(st.st_mode)) return -ELOOP;
+    return -ENOTDIR;
+}
+
+/* The last component is open: is it a kind the caller asked for? */
+static int kind_ok(int fd, unsigned flags)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) return -errno;
+    if (S_ISDIR(st.st_mode)) return flags & FSUTIL_DIR ? 0 : -EISDIR;
+    if (S_ISREG(st.st_mode)) return flags & FSUTIL_FILE ? 0 : -ENOTDIR;
+    return -EPERM;
+}
+
+int fsutil_open_beneath(int dfd, const char *rel, unsigned flags, fsutil_step_fn step, void *ctx)
+{
+    const int dflags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    size_t len;
+    int cur = -1, rc;
+
+    if (!rel || rel[0] == '/') return -EINVAL;
+    if (!(flags & (FSUTIL_DIR | FSUTIL_FILE))) flags |= FSUTIL_FILE;
+    len = strlen(rel);
+    if (len > FSUTIL_REL_MAX) return -ENAMETOOLONG;
+    while (len > 0 && rel[len - 1] == '/') len--;
+    /* The whole path is checked before anything is opened. */
+    for (size_t at = 0; at < len;) {
+        const char *p = rel + at, *slash = memchr(p, '/', len - at);
+        size_t n = slash ? (size_t)(slash - p) : len - at;
+        if (n == 0 || n > NAME_MAX || (n == 1 && p[0] == '.') ||
+            (n == 2 && p[0] == '.' && p[1] == '.'))
+            return -EINVAL;
+        at += n + 1;
+    }
+    if ((cur = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) return -errno;
+    if (len == 0) {
+        if (flags & FSUTIL_DIR) return cur;
+        close(cur);
+        return -EISDIR;
+    }
+    for (size_t at = 0;;) {
+        char comp[NAME_MAX + 1];
+        const char *p = rel + at, *slash = memchr(p, '/', len - at);
+        size_t n = slash ? (size_t)(slash - p) : len - at;
+        int last = !slash, created = 0, fd;
+        memcpy(comp, p, n);
+        comp[n] = 0;
+        int mk = (flags & FSUTIL_MKDIR) && (!last || (flags & (FSUTIL_DIR | FSUTIL_FILE)) == FSUTIL_DIR);
+        int want_dir = !last || (flags & (FSUTIL_DIR | FSUTIL_FILE)) == FSUTIL_DIR;
+        /* O_NONBLOCK: a FIFO must not hang the open; cleared below. */
+        fd = openat(cur, comp, want_dir ? dflags : O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0 && errno == ENOENT && mk) {
+            if (mkdirat(cur, comp, 0700) == 0) created = 1;
+            else if (errno != EEXIST) { rc = -errno; goto out; }
+            fd = openat(cur, comp, dflags);
+        }
+        if (fd < 0) {
+            rc = classify(cur, comp, errno);
+            goto out;
+        }
+        close(cur);
+        cur = fd;
+        if (last) break;
+        if (step && (rc = step(ctx, cur, rel, (size_t)(slash - rel), created)) < 0) goto out;
+        at = (size_t)(slash - rel) + 1;
+    }
+    if ((rc = kind_ok(cur, flags)) < 0) goto out;
+    int fl = fcntl(cur, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK)) (void)fcntl(cur, F_SETFL, fl & ~O_NONBLOCK);
+    return cur;
+out:
+    if (cur >= 0) close(cur);
+    return rc;
+}
+
+int fsutil_open_beneath_path(const char *dir, const char *rel, unsigned flags)
+{
+    int dfd = open(dir && *dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return -errno;
+    int fd = fsutil_open_beneath(dfd, rel, flags, NULL, NULL);
+    close(dfd);
+    return fd;
+}
+
 /* "" on either side yields the other; trailing slashes of a and leading
  * slashes of b collapse to one. out is "" on failure. */
 int fsutil_join(char *out, size_t cap, const char *a, const char *b)

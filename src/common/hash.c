@@ -84,13 +84,20 @@ void hash_sha256_buf(const void *p, size_t n, uint8_t out[32])
 
 int hash_sha256_file(const char *path, uint8_t out[32], uint64_t *size)
 {
-    int rc = 0, fd = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = hash_sha256_fd(fd, out, size);
+    close(fd);
+    return rc;
+}
+
+int hash_sha256_fd(int fd, uint8_t out[32], uint64_t *size)
+{
+    int rc = 0;
     uint8_t *buf = NULL;
     uint64_t total = 0;
     hash_sha256 h = { NULL };
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) { rc = -errno; goto out; }
     buf = malloc(HASH_FILE_PIECE);
     if (!buf) { rc = -ENOMEM; goto out; }
     if ((rc = hash_sha256_init(&h)) < 0)
@@ -111,8 +118,6 @@ int hash_sha256_file(const char *path, uint8_t out[32], uint64_t *size)
 out:
     hash_sha256_free(&h);
     free(buf);
-    if (fd >= 0)
-        close(fd);
     return rc;
 }
 

@@ -55,7 +55,7 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
     p->fd = net_connect(addr, timeout_ms);
     if (p->fd < 0) {
         rc = p->fd;
-        snprintf(err, errcap, "cannot connect to master at %s: %s", addr, strerror(-rc));
+        snprintf(err, errcap, "cannot connect to master at %s: %s", addr, cai_strerror(rc));
         goto fail;
     }
     if (client_tls) {
@@ -75,7 +75,7 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
     }
     if ((rc = frame_read(p->fd, &p->rd, &m, timeout_ms, timeout_ms)) < 0) {
         snprintf(err, errcap, "master at %s sent no greeting: %s%s", addr,
-                 proto_rc_str(rc),
+                 cai_strerror(rc),
                  tls ? "" : " (if the master uses TLS, give its CA: [tls] ca or CLOUDAI_TLS_CA)");
         goto fail;
     }
@@ -106,7 +106,7 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
         auth_peer_proof(token ? token : "", role, node_id, f.p, proof);
     }
     if ((rc = hash_random(nonce, sizeof nonce)) < 0) {
-        snprintf(err, errcap, "getrandom: %s", strerror(-rc));
+        snprintf(err, errcap, "getrandom: %s", cai_strerror(rc));
         goto fail;
     }
     proto_begin(&p->wb, PROTO_HELLO, 0);
@@ -116,7 +116,7 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
     proto_put_bytes(&p->wb, T_NONCE, nonce, sizeof nonce);
     proto_put_bytes(&p->wb, T_PROOF, proof, sizeof proof);
     if ((rc = frame_write(p->fd, &p->wb, timeout_ms)) < 0) {
-        snprintf(err, errcap, "sending HELLO: %s", proto_rc_str(rc));
+        snprintf(err, errcap, "sending HELLO: %s", cai_strerror(rc));
         goto fail;
     }
     if ((rc = frame_read(p->fd, &p->rd, &m, timeout_ms, timeout_ms)) < 0) {

@@ -630,38 +630,6 @@ int proto_status_parse(const char *name)
     return -1;
 }
 
-const char *proto_rc_str(int rc)
-{
-    switch (rc) {
-    case 0: return "ok";
-    case PROTO_E_TRUNCATED: return "truncated field";
-    case PROTO_E_TOOBIG: return "frame too big";
-    case PROTO_E_TYPE: return "unknown message type";
-    case PROTO_E_KIND: return "bad field kind";
-    case PROTO_E_STRLEN: return "string or bytes over limit";
-    case PROTO_E_MISSING: return "required field missing";
-    case PROTO_E_DEPTH: return "records nested too deep";
-    case PROTO_E_STRING: return "string holds NUL or invalid UTF-8";
-    case PROTO_E_NOMEM: return "out of memory";
-    case PROTO_E_RANGE: return "value out of range";
-    /* frame_read passes these through from the socket layer. */
-    case -EPIPE: return "connection closed";
-    case -ETIMEDOUT: return "timed out";
-    case -ECONNRESET: return "connection reset";
-    case -ECONNREFUSED: return "connection refused";
-    case -EHOSTUNREACH: return "host unreachable";
-    case -ENETUNREACH: return "network unreachable";
-    case -EADDRINUSE: return "address in use";
-    case -EINVAL: return "invalid argument";
-    case -ENOMEM: return "out of memory";
-    default:
-        /* Any other system error by its own name (glibc's strerror
-         * returns constant strings for known values). */
-        if (rc < 0 && rc >= -PROTO_ERRNO_MAX) return strerror(-rc);
-        return "error";
-    }
-}
-
 static const char *const err_names[] = {
     [PROTO_ERR_BAD_FRAME] = "BAD_FRAME", [PROTO_ERR_UNKNOWN_TYPE] = "UNKNOWN_TYPE",
     [PROTO_ERR_TOO_BIG] = "TOO_BIG", [PROTO_ERR_AUTH] = "AUTH",

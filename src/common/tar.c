@@ -40,27 +40,6 @@ static void set_err(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-const char *tar_strerror(int rc)
-{
-    switch (rc) {
-    case 0: return "ok";
-    case TAR_E_NOMEM: return "out of memory";
-    case TAR_E_CHECKSUM: return "header checksum mismatch";
-    case TAR_E_FORMAT: return "malformed archive";
-    case TAR_E_PATH: return "bad path";
-    case TAR_E_LINK: return "link leaves the tree";
-    case TAR_E_TYPE: return "refused entry type";
-    case TAR_E_LIMIT: return "limit exceeded";
-    case TAR_E_IO: return "i/o error";
-    case TAR_E_TRUNCATED: return "archive truncated";
-    case TAR_E_CHANGED: return "file changed while archiving";
-    case TAR_E_SINK: return "sink failed";
-    case TAR_E_EXISTS: return "entry exists";
-    case TAR_E_RESOURCE: return "filesystem full or failing";
-    default: return "unknown error";
-    }
-}
-
 /* ---------------------------------------------------------------- writer */
 
 typedef struct twriter {

@@ -8,6 +8,7 @@
  * mutex held only around each (non-blocking) OpenSSL call; waiting for the
  * socket happens in poll() outside it. Renegotiation is off, so a write
  * never needs to read. */
+#include "err.h"
 #include "tls.h"
 
 #include <arpa/inet.h>
@@ -216,7 +217,7 @@ static int handshake(tls_ctx *t, int fd, const char *name, int timeout_ms, char 
             int w = wait_fd(fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
             if (w) {
                 snprintf(err, errcap, "TLS handshake: %s", w == -ETIMEDOUT ?
-                         "timed out (is the other side speaking TLS?)" : strerror(-w));
+                         "timed out (is the other side speaking TLS?)" : cai_strerror(w));
                 rc = w;
                 goto fail;
             }

@@ -22,6 +22,7 @@
  * on the stack per request. Thread-safe as its parts are. */
 #ifndef CLOUDAI_CATALOG_H
 #define CLOUDAI_CATALOG_H
+#include "err.h"
 #include <stddef.h>
 #include <stdint.h>
 #include "cluster.h"
@@ -32,14 +33,7 @@
 #define CATALOG_PAGE_MAX 10000
 #define CATALOG_CURSOR_MAX 4200   /* "<ms>.<task_id>/<file_name>" + NUL */
 
-enum catalog_rc {
-    CATALOG_OK = 0,
-    CATALOG_E_FORBIDDEN = -1,    /* another user's records, and not an admin */
-    CATALOG_E_ARG = -2,          /* bad cursor or limit (err says which) */
-    CATALOG_E_UNAVAIL = -3,      /* metadata store down, no answer from memory */
-    CATALOG_E_ABORT = -4,        /* the callback stopped the walk (a send failed) */
-    CATALOG_E_NOMEM = -5
-};
+/* Codes: CATALOG_OK, CATALOG_E_* (err.h). */
 
 typedef struct catalog {
     meta *m;

@@ -292,7 +292,7 @@ static int seq_failed(cluster *cl, uint64_t seq)
 }
 
 /* Waits (cl->mu held; the wait releases it) until write seq was applied
- * and made durable. 0, or PROTO_ERR_STORE with err filled: the change is
+ * and made durable. 0, or CAI_E_WIRE(PROTO_ERR_STORE) with err filled: the change is
  * kept in memory but a restart could lose it, so it must not be
  * acknowledged as stored. */
 static int do_commit_wait(cluster *cl, uint64_t seq, char *err, size_t errcap)
@@ -301,7 +301,7 @@ static int do_commit_wait(cluster *cl, uint64_t seq, char *err, size_t errcap)
         pthread_cond_wait(&cl->wdone_cv, &cl->mu);
     if (seq_failed(cl, seq)) {
         if (err) snprintf(err, errcap, "metadata store: %s", cl->wfail_err);
-        return PROTO_ERR_STORE;
+        return CAI_E_WIRE(PROTO_ERR_STORE);
     }
     return 0;
 }
@@ -1303,7 +1303,7 @@ static int deps_read(cluster *cl, const cl_dep *deps, int n, const char *user, t
         task_rec_init(&out[i]);
         if (cluster_task_for_user(cl, deps[i].id, user, 0, &out[i])) {
             snprintf(err, errcap, "-after%s: no task %s", deps[i].any ? "-any" : "", deps[i].id);
-            return PROTO_ERR_NOT_FOUND;
+            return CAI_E_WIRE(PROTO_ERR_NOT_FOUND);
         }
     }
     return 0;
@@ -1322,28 +1322,28 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
 
     if (!t->docker_image[0]) {
         snprintf(err, errcap, "a docker image is required");
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     if (t->req_cpu < 0 || t->req_cpu > 1e6) {
         snprintf(err, errcap, "cpu request out of range");
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     /* Docker refuses NanoCpus under 0.01 CPU when the container starts;
      * say so now, not as a failed run later (one rule for both runtimes). */
     if (t->req_cpu > 0 && t->req_cpu < 0.01) {
         snprintf(err, errcap, "-cpu_cores %g is below 0.01, the least the runtime accepts",
                  t->req_cpu);
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     if (t->envc > TASK_ENV_MAX) {
         snprintf(err, errcap, "more than %d -env entries", TASK_ENV_MAX);
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     for (int i = 0; i < t->envc; i++) {
         const char *why = task_env_invalid(t->env[i]);
         if (why) {
             snprintf(err, errcap, "-env '%.60s': %s", t->env[i], why);
-            return PROTO_ERR_BAD_REQUEST;
+            return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
         }
     }
     /* One cap for names everywhere: a longer name is refused, not cut, so
@@ -1351,28 +1351,28 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
     if (strlen(t->task_name) > IDS_NAME_MAX) {
         snprintf(err, errcap, "-name: at most %d bytes (%zu given)", IDS_NAME_MAX,
                  strlen(t->task_name));
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     if (t->ninputs > TASK_INPUTS_MAX) {
         snprintf(err, errcap, "more than %d inputs", TASK_INPUTS_MAX);
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     if (t->ninputs && task_inputs_conflict(t->inputs, t->ninputs, err, errcap))
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     /* Unresolved: only a task: reference to a dependency still running
      * (inxfer_resolve checked it); it is bound when a worker fetches it. */
     for (int i = 0; i < t->ninputs; i++)
         if (!t->inputs[i].has_sha && strncmp(t->inputs[i].source, "task:", 5) != 0) {
             snprintf(err, errcap, "input '%.200s' was not resolved", t->inputs[i].source);
-            return PROTO_ERR_BAD_REQUEST;
+            return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
         }
     if (t->priority < -1000 || t->priority > 1000) {
         snprintf(err, errcap, "priority must be from -1000 to 1000");
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     if (t->retries > TASK_RETRIES_MAX) {
         snprintf(err, errcap, "-retries must be from 0 to %d", TASK_RETRIES_MAX);
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     t->retried = 0;
     if (!member) {                 /* set by the master's array path only */
@@ -1383,13 +1383,13 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
     if (deps_parse(t->after, 0, &deps, &ndeps, err, errcap) < 0 ||
         deps_parse(t->after_any, 1, &deps, &ndeps, err, errcap) < 0) {
         free(deps);
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     if (ndeps) {
         if (!(dep_recs = calloc((size_t)ndeps, sizeof *dep_recs))) {
             free(deps);
             snprintf(err, errcap, "out of memory");
-            return PROTO_ERR_INTERNAL;
+            return CAI_E_WIRE(PROTO_ERR_INTERNAL);
         }
         for (int i = 0; i < ndeps; i++) task_rec_init(&dep_recs[i]);
         if ((rc = deps_read(cl, deps, ndeps, user, dep_recs, err, errcap))) goto out;
@@ -1398,13 +1398,13 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
      * the store, so it runs before the cluster lock is taken. */
     if (cl->admit) {
         int a = cl->admit(cl->admit_ctx, user, err, errcap);
-        if (a == 2) { rc = PROTO_ERR_LIMIT; goto out; }
+        if (a == 2) { rc = CAI_E_WIRE(PROTO_ERR_LIMIT); goto out; }
         if (a == 1) log_warn("%s", err);
         else if (errcap) err[0] = 0;
     }
     if (ids_task_id(now, t->task_id, sizeof t->task_id) < 0) {
         snprintf(err, errcap, "cannot draw a random task id");
-        rc = PROTO_ERR_INTERNAL;
+        rc = CAI_E_WIRE(PROTO_ERR_INTERNAL);
         goto out;
     }
     snprintf(t->user_id, sizeof t->user_id, "%s", user);
@@ -1426,21 +1426,21 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
         sched_res req = { t->req_cpu, t->req_memory, t->req_storage, t->req_gpu };
         if (!w) {
             snprintf(err, errcap, "no worker named '%s' (see `cloudai workers`)", t->want_worker);
-            rc = PROTO_ERR_NOT_FOUND;
+            rc = CAI_E_WIRE(PROTO_ERR_NOT_FOUND);
         } else if (!sched_fits(&w->node.total, &req)) {
             snprintf(err, errcap, "task does not fit on worker %s (it has %.3g CPUs, %.3g GiB memory, %.3g GiB storage, %llu GPUs in total)",
                      t->want_worker, w->node.total.cpu, w->node.total.memory / 1073741824.0,
                      w->node.total.storage / 1073741824.0, (unsigned long long)w->node.total.gpu);
-            rc = PROTO_ERR_NO_FIT;
+            rc = CAI_E_WIRE(PROTO_ERR_NO_FIT);
         }
     } else if (!cl->cfg->queue_unsatisfiable && do_never_fits(cl, t, err, errcap)) {
-        rc = PROTO_ERR_NO_FIT;
+        rc = CAI_E_WIRE(PROTO_ERR_NO_FIT);
     }
     pthread_mutex_unlock(&cl->mu);
     if (rc) goto out;
     if (!(ct = calloc(1, sizeof *ct)) || task_rec_copy(&ct->rec, t) < 0) {
         snprintf(err, errcap, "out of memory");
-        rc = PROTO_ERR_INTERNAL;
+        rc = CAI_E_WIRE(PROTO_ERR_INTERNAL);
         goto out;
     }
     /* The submission's own record is written here, by the submitting
@@ -1454,7 +1454,7 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
         (sync && meta_sync(cl->meta, serr, sizeof serr) < 0)) {
         log_error("task %s: metadata store: %s", ct->rec.task_id, serr);
         snprintf(err, errcap, "metadata store: %s", serr);
-        rc = PROTO_ERR_STORE;
+        rc = CAI_E_WIRE(PROTO_ERR_STORE);
         goto out;
     }
     pthread_mutex_lock(&cl->mu);
@@ -1480,7 +1480,7 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
         if (ct->deps_left) cl->nblocked--;
         pthread_mutex_unlock(&cl->mu);
         snprintf(err, errcap, "out of memory");
-        rc = PROTO_ERR_INTERNAL;
+        rc = CAI_E_WIRE(PROTO_ERR_INTERNAL);
         goto out;
     }
     log_info("task %s submitted by %s: %s (%s)", ct->rec.task_id, user, ct->rec.task_name,
@@ -1488,7 +1488,7 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
     if (broken[0]) {
         /* A dependency failed already: the task fails now, with why. */
         snprintf(ct->rec.error, sizeof ct->rec.error, "%s", broken);
-        if (out && task_rec_copy(out, &ct->rec) < 0) rc = PROTO_ERR_INTERNAL;
+        if (out && task_rec_copy(out, &ct->rec) < 0) rc = CAI_E_WIRE(PROTO_ERR_INTERNAL);
         if (out) { out->status = PROTO_ST_FAILED; out->completed_at = now_ms(cl); }
         (void)do_finish(cl, ct, PROTO_ST_FAILED);
         ct = NULL;
@@ -1509,7 +1509,7 @@ static int submit(cluster *cl, task_rec *t, const char *user, char *err, size_t 
      * FIFO order (and a long queue is not rescanned per submission). */
     if (cl->nqueue == 1)
         do_schedule(cl);
-    if (out && task_rec_copy(out, &ct->rec) < 0) rc = PROTO_ERR_INTERNAL;
+    if (out && task_rec_copy(out, &ct->rec) < 0) rc = CAI_E_WIRE(PROTO_ERR_INTERNAL);
     ct = NULL;
     flush_out(cl);
     pthread_mutex_unlock(&cl->mu);
@@ -1542,11 +1542,11 @@ int cluster_submit_array(cluster *cl, task_rec *t, const char *spec, const char 
     if (task_array_parse(spec, CLUSTER_ARRAY_MAX, &a, &b, &p) < 0) {
         snprintf(err, errcap, "-array '%.32s': want A-B or A-B%%P with 0 <= A <= B, at most %d "
                  "tasks, P >= 1", spec, CLUSTER_ARRAY_MAX);
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     if (ids_task_id(now_ms(cl), id, sizeof id) < 0) {
         snprintf(err, errcap, "cannot draw a random array id");
-        return PROTO_ERR_INTERNAL;
+        return CAI_E_WIRE(PROTO_ERR_INTERNAL);
     }
     char array_id[64];
     snprintf(array_id, sizeof array_id, "array-%s", strncmp(id, "task-", 5) ? id : id + 5);
@@ -1555,7 +1555,7 @@ int cluster_submit_array(cluster *cl, task_rec *t, const char *spec, const char 
     int n = 0;
     if (!(env = calloc((size_t)t->envc + 2, sizeof *env))) {
         snprintf(err, errcap, "out of memory");
-        return PROTO_ERR_INTERNAL;
+        return CAI_E_WIRE(PROTO_ERR_INTERNAL);
     }
     for (int i = 0; i < t->envc; i++)
         if (strncmp(t->env[i], "CLOUDAI_ARRAY_INDEX=", 20)) env[n++] = t->env[i];
@@ -1565,16 +1565,16 @@ int cluster_submit_array(cluster *cl, task_rec *t, const char *spec, const char 
     if (!made) {
         free(env);
         snprintf(err, errcap, "out of memory");
-        return PROTO_ERR_INTERNAL;
+        return CAI_E_WIRE(PROTO_ERR_INTERNAL);
     }
     for (uint64_t i = a; i <= b && rc == 0; i++) {
         task_rec m, o;
         task_rec_init(&o);
-        if (task_rec_copy(&m, t) < 0) { rc = PROTO_ERR_INTERNAL; snprintf(err, errcap, "out of memory"); break; }
+        if (task_rec_copy(&m, t) < 0) { rc = CAI_E_WIRE(PROTO_ERR_INTERNAL); snprintf(err, errcap, "out of memory"); break; }
         snprintf(idx, sizeof idx, "CLOUDAI_ARRAY_INDEX=%llu", (unsigned long long)i);
         if (task_rec_set_env(&m, n, env) < 0) {
             task_rec_free(&m);
-            rc = PROTO_ERR_INTERNAL;
+            rc = CAI_E_WIRE(PROTO_ERR_INTERNAL);
             snprintf(err, errcap, "out of memory");
             break;
         }
@@ -1586,7 +1586,7 @@ int cluster_submit_array(cluster *cl, task_rec *t, const char *spec, const char 
         if (rc && i != a) snprintf(err, errcap, "task %llu of the array: %s", (unsigned long long)i, warn);
         if (rc == 0) {
             snprintf(made[nmade++], sizeof made[0], "%s", o.task_id);
-            if (i == a && out) { task_rec_free(out); if (task_rec_copy(out, &o) < 0) rc = PROTO_ERR_INTERNAL; }
+            if (i == a && out) { task_rec_free(out); if (task_rec_copy(out, &o) < 0) rc = CAI_E_WIRE(PROTO_ERR_INTERNAL); }
         }
         task_rec_free(&o);
         task_rec_free(&m);
@@ -1630,17 +1630,17 @@ int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin
         if (stored_task(cl, task_id, &r) == 0 && (admin || !strcmp(r.user_id, user))) {
             snprintf(err, errcap, "task %s is already %s", task_id,
                      proto_status_name((uint64_t)r.status));
-            rc = PROTO_ERR_STATE;
+            rc = CAI_E_WIRE(PROTO_ERR_STATE);
         } else {
             snprintf(err, errcap, "no task %s", task_id);
-            rc = PROTO_ERR_NOT_FOUND;
+            rc = CAI_E_WIRE(PROTO_ERR_NOT_FOUND);
         }
         task_rec_free(&r);
         return rc;
     }
     if (!admin && strcmp(t->rec.user_id, user)) {
         snprintf(err, errcap, "no task %s", task_id);   /* do not reveal others' ids */
-        rc = PROTO_ERR_NOT_FOUND;
+        rc = CAI_E_WIRE(PROTO_ERR_NOT_FOUND);
         goto out;
     }
     switch (t->rec.status) {
@@ -1666,7 +1666,7 @@ int cluster_cancel(cluster *cl, const char *task_id, const char *user, int admin
     }
     default:
         snprintf(err, errcap, "task %s has finished running; its output is being stored", task_id);
-        rc = PROTO_ERR_STATE;
+        rc = CAI_E_WIRE(PROTO_ERR_STATE);
     }
     flush_out(cl);
     /* The reply says it is done: only once the store has it. */
@@ -1828,7 +1828,7 @@ int cluster_store_busy_ms(cluster *cl)
 
 int cluster_task_bind_input(cluster *cl, const char *task_id, const task_input *in)
 {
-    int rc = PROTO_ERR_NOT_FOUND;
+    int rc = CAI_E_WIRE(PROTO_ERR_NOT_FOUND);
     pthread_mutex_lock(&cl->mu);
     cl_task *t = do_find(cl, task_id);
     for (int i = 0; t && i < t->rec.ninputs; i++) {
@@ -1851,7 +1851,7 @@ int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, in
     int rc = 0, found;
     pthread_mutex_lock(&cl->mu);
     cl_task *t = do_find(cl, task_id);
-    if ((found = t != NULL) && task_rec_copy(out, &t->rec) < 0) rc = PROTO_ERR_INTERNAL;
+    if ((found = t != NULL) && task_rec_copy(out, &t->rec) < 0) rc = CAI_E_WIRE(PROTO_ERR_INTERNAL);
     pthread_mutex_unlock(&cl->mu);
     if (!found && stored_task(cl, task_id, out) < 0) {
         /* <id>.attempt-<k>: an attempt re-run by -retries, kept as a run
@@ -1865,7 +1865,7 @@ int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, in
             task_rec_free(out);
             task_rec_init(out);
             rc = cluster_task_for_user(cl, base, user, admin, out);
-            if (rc == 0 && (!out->retried || k > out->attempts)) rc = PROTO_ERR_NOT_FOUND;
+            if (rc == 0 && (!out->retried || k > out->attempts)) rc = CAI_E_WIRE(PROTO_ERR_NOT_FOUND);
             if (rc == 0) {
                 snprintf(out->task_id, sizeof out->task_id, "%s", task_id);
                 out->status = PROTO_ST_FAILED;
@@ -1874,10 +1874,10 @@ int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, in
             }
             return rc;
         }
-        rc = PROTO_ERR_NOT_FOUND;
+        rc = CAI_E_WIRE(PROTO_ERR_NOT_FOUND);
     }
     if (rc == 0 && !admin && strcmp(out->user_id, user))
-        rc = PROTO_ERR_NOT_FOUND;
+        rc = CAI_E_WIRE(PROTO_ERR_NOT_FOUND);
     return rc;
 }
 
@@ -2111,12 +2111,12 @@ int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id
         if (stored_task(cl, task_id, &r) == 0 && strcmp(r.worker_id, worker_id)) {
             snprintf(err, errcap, "task %s belongs to worker %s", task_id,
                      r.worker_id[0] ? r.worker_id : "(none)");
-            rc = PROTO_ERR_FORBIDDEN;
+            rc = CAI_E_WIRE(PROTO_ERR_FORBIDDEN);
         } else if (r.task_id[0]) {
-            rc = 1;   /* finished and stored before: the worker may let go */
+            rc = CLUSTER_STORED;   /* finished and stored before: the worker may let go */
         } else {
             snprintf(err, errcap, "no task %s", task_id);
-            rc = PROTO_ERR_NOT_FOUND;
+            rc = CAI_E_WIRE(PROTO_ERR_NOT_FOUND);
         }
         task_rec_free(&r);
         return rc;
@@ -2124,14 +2124,14 @@ int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id
     if (strcmp(t->rec.worker_id, worker_id)) {
         snprintf(err, errcap, "task %s belongs to worker %s", task_id,
                  t->rec.worker_id[0] ? t->rec.worker_id : "(none)");
-        rc = PROTO_ERR_FORBIDDEN;
+        rc = CAI_E_WIRE(PROTO_ERR_FORBIDDEN);
         goto out;
     }
     if (do_superseded(t, attempt)) {
         /* The worker lets this copy go: it will never be taken. */
         snprintf(err, errcap, "task %s attempt %llu is superseded by attempt %llu", task_id,
                  (unsigned long long)attempt, (unsigned long long)t->rec.attempts);
-        rc = PROTO_ERR_FORBIDDEN;
+        rc = CAI_E_WIRE(PROTO_ERR_FORBIDDEN);
         goto out;
     }
     if (t->rec.status != PROTO_ST_UPLOADING || !t->result_status) {
@@ -2139,12 +2139,12 @@ int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id
          * and exit code come only from the worker's TASK_RESULT. */
         snprintf(err, errcap, "task %s is %s without a result here (send TASK_RESULT first)",
                  task_id, proto_status_name((uint64_t)t->rec.status));
-        rc = PROTO_ERR_STATE;
+        rc = CAI_E_WIRE(PROTO_ERR_STATE);
         goto out;
     }
     if (task_rec_copy(out, &t->rec) < 0) {
         snprintf(err, errcap, "out of memory");
-        rc = PROTO_ERR_INTERNAL;
+        rc = CAI_E_WIRE(PROTO_ERR_INTERNAL);
     } else if (do_will_retry(t)) {
         /* This attempt's output is kept as a run of its own. */
         snprintf(out->task_id, sizeof out->task_id, "%s.attempt-%llu", t->rec.task_id,
@@ -2163,7 +2163,7 @@ int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64
     cl_task *t = do_find(cl, task_id);
     if (!t) {
         snprintf(err, errcap, "task %s is no longer active", task_id);
-        rc = PROTO_ERR_STATE;
+        rc = CAI_E_WIRE(PROTO_ERR_STATE);
         goto out;
     }
     t->rec.output_files = files;

@@ -33,7 +33,9 @@ void cluster_free(cluster *cl);
 
 /* Client requests. user/admin come from the authenticated connection.
  * On success *out is a copy of the new task (caller frees). Returns 0 or
- * a PROTO_ERR_* code (positive) with err filled. */
+ * CAI_E_WIRE(PROTO_ERR_*) (err.h: the wire error to answer with; negative
+ * as every failure, cai_wire_code() gives the code) with err filled. The
+ * same holds for every int-returning request below unless said. */
 int cluster_submit(cluster *cl, task_rec *t, const char *user, char *err, size_t errcap,
                    task_rec *out);
 /* The same without waiting for the disk: the caller must meta_sync before
@@ -58,7 +60,8 @@ int cluster_workers(cluster *cl, meta_worker_cb cb, void *ctx);
  * newest_first and limit honoured). The answer when the metadata store
  * does not answer. cb runs without the cluster lock. */
 int cluster_tasks_active(cluster *cl, const meta_query *q, meta_task_cb cb, void *ctx);
-/* Owner check for reads: 0, PROTO_ERR_NOT_FOUND or PROTO_ERR_FORBIDDEN. */
+/* Owner check for reads: 0, CAI_E_WIRE(PROTO_ERR_NOT_FOUND) or
+ * CAI_E_WIRE(PROTO_ERR_FORBIDDEN). */
 int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, int admin,
                           task_rec *out);
 /* Records what an input of an active task resolved to (a task: reference
@@ -87,8 +90,9 @@ void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id
                          const char *log_tail);
 
 /* Uploads. begin: 0 and a copy of the task if the worker may upload it;
- * 1 if it is already stored (the worker may delete its copy); or a
- * PROTO_ERR_* (positive) with err. */
+ * CLUSTER_STORED if it is already stored (the worker may delete its copy:
+ * not a failure); or CAI_E_WIRE(PROTO_ERR_*) with err. */
+#define CLUSTER_STORED 1
 int cluster_upload_begin(cluster *cl, const char *worker_id, const char *task_id,
                          uint64_t attempt, task_rec *out, char *err, size_t errcap);
 /* The output is stored and indexed: the task gets its final status, and
@@ -103,7 +107,7 @@ void cluster_upload_failed(cluster *cl, const char *task_id, const char *why, in
 /* Admission hook (quotas), called by cluster_submit before the task is
  * stored, without the cluster lock: 0 = accept, 1 = accept with msg as a
  * warning (cluster_submit returns 0 and leaves msg in its err buffer),
- * 2 = refuse with msg (PROTO_ERR_LIMIT). Set once before serving. */
+ * 2 = refuse with msg (CAI_E_WIRE(PROTO_ERR_LIMIT)). Set once before serving. */
 typedef int (*cluster_admit_fn)(void *ctx, const char *user, char *msg, size_t cap);
 void cluster_set_admit(cluster *cl, cluster_admit_fn fn, void *ctx);
 
@@ -114,7 +118,7 @@ void cluster_set_admit(cluster *cl, cluster_admit_fn fn, void *ctx);
 int cluster_task_fresh(cluster *cl, const char *task_id, task_rec *out);
 int cluster_query_match(const meta_query *q, const task_rec *r);
 /* Waits until every store write queued so far is applied and durable: 0,
- * or PROTO_ERR_STORE with err when the last of them failed. */
+ * or CAI_E_WIRE(PROTO_ERR_STORE) with err when the last of them failed. */
 int cluster_store_wait(cluster *cl, char *err, size_t errcap);
 /* Milliseconds the store writer has been busy with its current batch (0 =
  * idle): a listing skips a store that is seen stalled. */

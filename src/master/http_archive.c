@@ -27,8 +27,8 @@
 #include "ids.h"
 #include "log.h"
 #include "tar.h"
-#include "upload.h"
 #include "objstore.h"
+#include "store.h"
 
 #define RUNS_MAX 10000
 #define U32MAX 0xffffffffull
@@ -329,11 +329,10 @@ static void producer_free(void *cls)
 static int add_run(producer *p, const config *cfg, const task_rec *t, int prefixed)
 {
     char dir[CONFIG_PATH_MAX + 512];
-    struct stat st;
     /* files in the object store are streamed from the bucket */
     int remote = p->m && objstore_task_remote(p->m, t->task_id);
     if (remote) dir[0] = 0;
-    else if (upload_task_dir(cfg, t, dir, sizeof dir) < 0 || stat(dir, &st) < 0) return 0;
+    else if (!store_run_exists(cfg, t) || store_run_dir(cfg, t, dir, sizeof dir) < 0) return 0;
     char **d = realloc(p->dirs, (p->nruns + 1) * sizeof *d);
     if (d) p->dirs = d;
     char **x = realloc(p->prefixes, (p->nruns + 1) * sizeof *x);

@@ -1,9 +1,8 @@
 /* http_file.c — GET /api/files/{task_id}/{path}: one stored file with
  * Range, ETag (its SHA-256), Content-Type from the extension and
- * Content-Disposition. Only files that have a record are served, and the
- * path is resolved one component at a time under the task's directory
- * with O_NOFOLLOW, so neither "..", nor a symlink the task wrote, nor a
- * name swapped for a link after the check can lead outside it. */
+ * Content-Disposition. Only files that have a record are served, opened
+ * with store_open: neither "..", nor a symlink the task wrote, nor a name
+ * swapped for a link after the check can lead outside the run. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -13,52 +12,12 @@
 #include <unistd.h>
 #include "hash.h"
 #include "http_int.h"
-#include "upload.h"
 #include "objstore.h"
 #include "log.h"
+#include "store.h"
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
-
-int http_open_under(const char *dir, const char *relpath, int want_dir)
-{
-    char comp[256];
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    const char *p = relpath;
-    if (!*p) {
-        if (want_dir) return fd;
-        close(fd);
-        return -EISDIR;
-    }
-    for (;;) {
-        const char *slash = strchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        int last = !slash || !slash[1];
-        if (n == 0 || n >= sizeof comp) { close(fd); return -EINVAL; }
-        memcpy(comp, p, n);
-        comp[n] = 0;
-        if (!strcmp(comp, ".") || !strcmp(comp, "..")) { close(fd); return -EINVAL; }
-        int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
-        if (!last || want_dir) flags |= O_DIRECTORY;
-        int nfd = openat(fd, comp, flags);
-        int e = errno;
-        close(fd);
-        if (nfd < 0) return e == ELOOP ? -EPERM : -e;
-        fd = nfd;
-        if (last) break;
-        p = slash + 1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || (!want_dir && !S_ISREG(st.st_mode))) {
-        close(fd);
-        return -EPERM;
-    }
-    /* Reads block from here on (the O_NONBLOCK only kept a FIFO from
-     * hanging the open). */
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    return fd;
-}
 
 static const struct { const char *ext, *type; } types[] = {
     {"txt", "text/plain; charset=utf-8"}, {"log", "text/plain; charset=utf-8"},
@@ -326,7 +285,7 @@ enum MHD_Result http_file_get(http_req *r, const char *task_id, const char *relp
 {
     task_rec t;
     one_file *o = NULL;
-    char dir[CONFIG_PATH_MAX + 512], etag[72], hex[65], buf[1200];
+    char etag[72], hex[65], buf[1200];
     enum MHD_Result ret;
     int fd = -1;
     task_rec_init(&t);
@@ -347,8 +306,7 @@ enum MHD_Result http_file_get(http_req *r, const char *task_id, const char *relp
         ret = file_remote(r, &o->f, relpath);
         goto out;
     }
-    upload_task_dir(r->h->cfg, &t, dir, sizeof dir);
-    if ((fd = http_open_under(dir, relpath, 0)) < 0) {
+    if ((fd = store_open(r->h->cfg, &t, relpath, FSUTIL_FILE)) < 0) {
         ret = http_error(r, MHD_HTTP_NOT_FOUND, "file '%s' of task %s is not in the store",
                          relpath, task_id);
         fd = -1;

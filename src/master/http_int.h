@@ -65,9 +65,4 @@ enum MHD_Result http_log_task(http_req *r, const task_rec *t);
 enum MHD_Result http_archive_name(http_req *r);
 enum MHD_Result http_metrics(http_req *r);
 enum MHD_Result http_web(http_req *r);
-
-/* Opens relpath under dir without following any symlink and refusing
- * "..", "." and empty components: one openat(O_NOFOLLOW) per component.
- * Returns an fd (O_RDONLY) or -errno. */
-int http_open_under(const char *dir, const char *relpath, int want_dir);
 #endif

@@ -2,8 +2,8 @@
  * Task counts, queue length, uploads in flight and the task latency
  * histogram come from the task records at scrape time (the store is the
  * truth, and a restarted master reports the same numbers); bytes received
- * and upload latency are counted as uploads happen (http_metrics.h hooks
- * in upload.c), since the master started. */
+ * and upload latency are counted by upload.c as uploads happen
+ * (upload_stats_get), since the master started. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,30 +11,16 @@
 #include "http_metrics.h"
 #include "instore.h"
 #include "objstore.h"
+#include "upload.h"
 
-static const double buckets_s[] = {1, 5, 15, 60, 300, 900, 3600, 14400, 86400};
-#define NB (sizeof buckets_s / sizeof buckets_s[0])
+#define buckets_s upload_lat_bounds_s
+#define NB UPLOAD_LAT_NB
 
-static atomic_uint_least64_t up_bytes, up_count, up_ms_sum, up_hist[NB + 1];
 static instore *_Atomic the_instore;
 
 void http_metrics_set_instore(struct instore *ins)
 {
     atomic_store(&the_instore, ins);
-}
-
-void http_metrics_upload_bytes(uint64_t n)
-{
-    atomic_fetch_add(&up_bytes, n);
-}
-
-void http_metrics_upload_done(uint64_t ms)
-{
-    atomic_fetch_add(&up_count, 1);
-    atomic_fetch_add(&up_ms_sum, ms);
-    size_t i = 0;
-    while (i < NB && (double)ms / 1000.0 > buckets_s[i]) i++;
-    atomic_fetch_add(&up_hist[i], 1);
 }
 
 typedef struct scrape {
@@ -175,10 +161,12 @@ enum MHD_Result http_metrics(http_req *r)
     fprintf(f, "# HELP cloudai_uploads_in_flight Tasks whose output is being uploaded.\n"
                "# TYPE cloudai_uploads_in_flight gauge\ncloudai_uploads_in_flight %llu\n",
             (unsigned long long)s.by_status[PROTO_ST_UPLOADING]);
+    upload_stats us;
+    upload_stats_get(&us);
     fprintf(f, "# HELP cloudai_upload_bytes_received_total Upload bytes received since start "
                "(as sent, compressed).\n# TYPE cloudai_upload_bytes_received_total counter\n"
                "cloudai_upload_bytes_received_total %llu\n",
-            (unsigned long long)atomic_load(&up_bytes));
+            (unsigned long long)us.bytes);
     instore *ins = atomic_load(&the_instore);
     if (ins) {
         instore_stats is;
@@ -218,10 +206,8 @@ enum MHD_Result http_metrics(http_req *r)
     fprintf(f, "# HELP cloudai_stored_bytes Output bytes in the store.\n"
                "# TYPE cloudai_stored_bytes gauge\ncloudai_stored_bytes %llu\n",
             (unsigned long long)s.stored_bytes);
-    uint64_t uh[NB + 1];
-    for (size_t i = 0; i <= NB; i++) uh[i] = atomic_load(&up_hist[i]);
     histogram(f, "cloudai_upload_duration_seconds", "Upload time of stored outputs since start.",
-              uh, atomic_load(&up_count), atomic_load(&up_ms_sum));
+              us.hist, us.count, us.ms_sum);
     histogram(f, "cloudai_task_duration_seconds",
               "Submission to final status of finished tasks.", s.hist, s.count, s.ms_sum);
     cluster_workers(r->h->cl, add_worker, &rows);

@@ -52,13 +52,13 @@ instore *instore_open(const char *files_dir, uint64_t max_bytes, char *err, size
     snprintf(path, sizeof path, "%s/tmp", s->root);
     fsutil_rm_rf(path);
     if ((rc = fsutil_mkdir_p(path, 0700)) < 0) {
-        snprintf(err, errcap, "cannot create %s: %s", path, strerror(-rc));
+        snprintf(err, errcap, "cannot create %s: %s", path, cai_strerror(rc));
         instore_free(s);
         return NULL;
     }
     snprintf(path, sizeof path, "%s/sha256", s->root);
     if ((rc = fsutil_mkdir_p(path, 0700)) < 0) {
-        snprintf(err, errcap, "cannot create %s: %s", path, strerror(-rc));
+        snprintf(err, errcap, "cannot create %s: %s", path, cai_strerror(rc));
         instore_free(s);
         return NULL;
     }

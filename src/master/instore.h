@@ -14,15 +14,10 @@
  * belongs to one thread. */
 #ifndef CLOUDAI_INSTORE_H
 #define CLOUDAI_INSTORE_H
+#include "err.h"   /* INSTORE_E_* codes: the instore band of the one error space */
 #include <stddef.h>
 #include <stdint.h>
 #include "records.h"
-
-#define INSTORE_E_IO -1        /* filesystem error (err says which) */
-#define INSTORE_E_NOMEM -2
-#define INSTORE_E_LIMIT -3     /* over max_input_bytes */
-#define INSTORE_E_SHA -4       /* the bytes do not hash to the announced name */
-#define INSTORE_E_SIZE -5      /* more or fewer bytes than announced */
 
 typedef struct instore instore;
 

@@ -12,6 +12,7 @@
 #include "hash.h"
 #include "log.h"
 #include "server.h"
+#include "store.h"
 #include "upload.h"
 
 #define QUERY_MAX 1024     /* SHA256 fields in one INPUT_QUERY */
@@ -103,10 +104,10 @@ int inxfer_put(inxfer_ctx *x, const proto_msg *m)
                            x->cfg->frame_timeout_s * 1000);
         if (r < 0) {
             if (proto_rc_is_codec(r)) {
-                conn_send_error(x->c, PROTO_ERR_BAD_FRAME, "bad frame: %s", proto_rc_str(r));
+                conn_send_error(x->c, PROTO_ERR_BAD_FRAME, "bad frame: %s", cai_strerror(r));
             }
             log_warn("%s (%s): input %.12s: stream broken: %s", x->c->peer, x->c->node_id, hx,
-                     proto_rc_str(r));
+                     cai_strerror(r));
             goto out;
         }
         if (fm.type == PROTO_FILE_CHUNK) {
@@ -363,20 +364,19 @@ static int resolve_ref(inxfer_ctx *x, task_input *in, const char *user, int admi
     }
     snprintf(sub, sizeof sub, "%s", path);
     for (size_t n = strlen(sub); n > 0 && sub[n - 1] == '/'; n--) sub[n - 1] = 0;
-    if (upload_task_dir(x->cfg, &t, dir, sizeof dir) < 0) {
+    if (store_run_dir(x->cfg, &t, dir, sizeof dir) < 0) {
         snprintf(err, errcap, "input '%.200s': store path too long", in->source);
         rc = PROTO_ERR_INTERNAL;
         goto out;
     }
-    struct stat st;
-    if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    if (!store_run_exists(x->cfg, &t)) {
         snprintf(err, errcap, "input '%.200s': task %s stored no output files", in->source, id);
         rc = PROTO_ERR_NOT_FOUND;
         goto out;
     }
     /* The master never follows a link inside a stored run: every
-     * component is checked with O_NOFOLLOW (server_check_sub). */
-    if (sub[0] && (rc = server_check_sub(dir, sub, e2, sizeof e2)) != 0) {
+     * component is opened with O_NOFOLLOW (server_check_sub, store_open). */
+    if (sub[0] && (rc = server_check_sub(x->cfg, &t, sub, e2, sizeof e2)) != 0) {
         snprintf(err, errcap, "input '%.200s': %s", in->source,
                  rc == PROTO_ERR_NOT_FOUND ? "not in that task's outputs" : e2);
         goto out;

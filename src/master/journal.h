@@ -19,6 +19,7 @@
  * numbers as META_E_*, so meta can pass them through) and fill err. */
 #ifndef CLOUDAI_JOURNAL_H
 #define CLOUDAI_JOURNAL_H
+#include "err.h"   /* JOURNAL_E_* codes: the meta band of the one error space */
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -28,10 +29,6 @@
 #define JOURNAL_HDR_SIZE 16u
 #define JOURNAL_REC_HDR_SIZE 8u
 #define JOURNAL_REC_MAX (1u << 30)  /* hard limit checked before any allocation */
-
-#define JOURNAL_E_NOMEM -1
-#define JOURNAL_E_IO -2
-#define JOURNAL_E_CORRUPT -3
 
 typedef struct journal journal;
 

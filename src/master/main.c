@@ -348,7 +348,7 @@ int main(int argc, char **argv)
         return check_or_repair(&cfg, repair, records);
     }
     if ((rc = fsutil_mkdir_p(cfg.files_dir, 0755)) < 0 || (rc = fsutil_mkdir_p(cfg.meta_dir, 0700)) < 0) {
-        fprintf(stderr, "master: cannot create %s / %s: %s\n", cfg.files_dir, cfg.meta_dir, strerror(-rc));
+        fprintf(stderr, "master: cannot create %s / %s: %s\n", cfg.files_dir, cfg.meta_dir, cai_strerror(rc));
         return 1;
     }
     if (migrate) {

@@ -5,17 +5,11 @@
  * readable reason in the err buffer where one is taken; none logs. */
 #ifndef CLOUDAI_META_H
 #define CLOUDAI_META_H
+#include "err.h"   /* META_E_* codes: the meta band of the one error space */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "records.h"
-
-#define META_E_NOMEM -1
-#define META_E_IO -2        /* disk write/fsync failed, disk full */
-#define META_E_CORRUPT -3   /* unreadable store (not a torn tail: that is dropped) */
-#define META_E_NOTFOUND -4
-#define META_E_UNAVAIL -5   /* backend unreachable (MongoDB down) */
-#define META_E_ARG -6
 
 typedef struct meta meta;
 

@@ -7,13 +7,10 @@
  * All functions are reentrant. */
 #ifndef CLOUDAI_METADOC_H
 #define CLOUDAI_METADOC_H
+#include "err.h"   /* METADOC_E_* codes: the meta band of the one error space */
 #include <bson/bson.h>
 #include <stddef.h>
 #include "records.h"
-
-#define METADOC_E_NOMEM -1    /* same numbers as META_E_* */
-#define METADOC_E_CORRUPT -3
-#define METADOC_E_ARG -6
 
 /* Append the record's fields to doc (an initialised, open document, e.g.
  * one started with bson_append_document_begin). METADOC_E_ARG if a string

@@ -4,14 +4,17 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "hash.h"
 #include "ids.h"
+#include "master/store.h"
 
 #define BATCH 64
 #define SAY_MAX 20      /* lines per kind of finding; the counts say the rest */
@@ -82,8 +85,8 @@ static int flush(struct ctx *c)
     return rc;
 }
 
-/* One regular file of an output directory. */
-static void one_file(struct ctx *c, const task_rec *t, const char *path, const char *rel,
+/* One regular file of an output directory: rel beneath root. */
+static void one_file(struct ctx *c, const task_rec *t, const char *dir, int root, const char *rel,
                      const struct stat *sb)
 {
     const char *key = rel;
@@ -96,18 +99,14 @@ static void one_file(struct ctx *c, const task_rec *t, const char *path, const c
     file_rec *f = &c->batch[c->nb];
     memset(f, 0, sizeof *f);
     uint64_t size = 0;
-    if (strlen(rel) >= sizeof f->file_name || strlen(path) >= sizeof f->file_path ||
-        hash_sha256_file(path, f->sha256, &size) < 0) {
-        sayf(c, 0, "cannot index %s: unreadable or name too long", path);
+    int fd = store_file_rec(t, dir, rel, f) < 0 ? -1 : fsutil_open_beneath(root, rel, FSUTIL_FILE, NULL, NULL);
+    int hr = fd < 0 ? fd : hash_sha256_fd(fd, f->sha256, &size);
+    if (fd >= 0) close(fd);
+    if (fd < 0 || hr < 0) {
+        sayf(c, 0, "cannot index %s/%s: unreadable, a link or name too long", dir, rel);
         c->st->errors++;
         return;
     }
-    snprintf(f->task_id, sizeof f->task_id, "%s", t->task_id);
-    snprintf(f->task_name, sizeof f->task_name, "%s", t->task_name);
-    snprintf(f->user_id, sizeof f->user_id, "%s", t->user_id);
-    f->submitted_at = t->submitted_at;
-    snprintf(f->file_name, sizeof f->file_name, "%s", rel);
-    snprintf(f->file_path, sizeof f->file_path, "%s", path);
     f->file_size = size;
     f->mode = sb->st_mode & 0777;
     f->stored_at = (uint64_t)sb->st_mtim.tv_sec * 1000 + (uint64_t)sb->st_mtim.tv_nsec / 1000000;
@@ -115,23 +114,29 @@ static void one_file(struct ctx *c, const task_rec *t, const char *path, const c
 }
 
 /* Every regular file beneath dir, without following links, iteratively:
- * a stack of relative paths still to read. */
+ * a stack of relative paths still to read, each opened beneath the run's
+ * directory (fsutil_open_beneath), so depth costs neither stack nor fds. */
 static void walk_task(struct ctx *c, const task_rec *t, const char *dir, uint64_t *nfiles, uint64_t *bytes)
 {
     char **stack = NULL;
     size_t ns = 0, cs = 0;
-    char *path = malloc(16384);
-    if (!path) { c->rc = META_E_NOMEM; return; }
+    int root = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (root < 0) {
+        sayf(c, 0, "cannot read %s: %s", dir, strerror(errno));
+        c->st->errors++;
+        return;
+    }
     stack = malloc(sizeof *stack);
-    if (!stack || !(stack[0] = strdup(""))) { free(stack); free(path); c->rc = META_E_NOMEM; return; }
+    if (!stack || !(stack[0] = strdup(""))) { free(stack); close(root); c->rc = META_E_NOMEM; return; }
     ns = cs = 1;
     while (ns > 0 && !c->rc) {
         char *rel = stack[--ns];
-        snprintf(path, 16384, "%s%s%s", dir, rel[0] ? "/" : "", rel);
-        DIR *d = opendir(path);
+        int fd = fsutil_open_beneath(root, rel, FSUTIL_DIR, NULL, NULL);
+        DIR *d = fd < 0 ? NULL : fdopendir(fd);
         struct dirent *e;
         if (!d) {
-            sayf(c, 0, "cannot read %s: %s", path, strerror(errno));
+            sayf(c, 0, "cannot read %s/%s: %s", dir, rel, strerror(fd < 0 ? -fd : errno));
+            if (fd >= 0) close(fd);
             c->st->errors++;
         }
         while (d && (e = readdir(d)) && !c->rc) {
@@ -141,8 +146,7 @@ static void walk_task(struct ctx *c, const task_rec *t, const char *dir, uint64_
             char *child = malloc(lr + ln + 2);
             if (!child) { c->rc = META_E_NOMEM; break; }
             snprintf(child, lr + ln + 2, "%s%s%s", rel, lr ? "/" : "", e->d_name);
-            int n = snprintf(path, 16384, "%s/%s", dir, child);
-            if (n < 0 || n >= 16384 || lstat(path, &sb) < 0) {
+            if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
                 c->st->errors++;
                 free(child);
                 continue;
@@ -160,7 +164,7 @@ static void walk_task(struct ctx *c, const task_rec *t, const char *dir, uint64_
             if (S_ISREG(sb.st_mode)) {
                 (*nfiles)++;
                 *bytes += (uint64_t)sb.st_size;
-                one_file(c, t, path, child, &sb);
+                one_file(c, t, dir, root, child, &sb);
             }
             free(child);
         }
@@ -169,7 +173,7 @@ static void walk_task(struct ctx *c, const task_rec *t, const char *dir, uint64_
     }
     while (ns > 0) free(stack[--ns]);
     free(stack);
-    free(path);
+    close(root);
 }
 
 static void one_task_dir(struct ctx *c, const char *dir, const char *user, const char *name,

@@ -2,7 +2,7 @@
  * store's files are the ground truth for what was stored, so a TASK or
  * FILE record lost with a damaged journal can be rebuilt from them. The
  * layout is <files>/<user>/<task_name>/<submitted time>/<task_id>/<path>
- * (upload_task_dir); entries starting with '.' at the top (.staging,
+ * (store_run_dir); entries starting with '.' at the top (.staging,
  * .trash) are not outputs. */
 #ifndef CLOUDAI_METAREPAIR_H
 #define CLOUDAI_METAREPAIR_H

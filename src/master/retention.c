@@ -16,7 +16,7 @@
 #include "objstore.h"
 #include "tier.h"
 #include "retention.h"
-#include "upload.h"
+#include "store.h"
 
 #define DAY_MS (86400ull * 1000ull)
 #define PINS_MAX 100000
@@ -77,7 +77,7 @@ static int load_pins(retention *r, char *err, size_t errcap)
     int rc = fsutil_read_file(path, &text, &len, (size_t)PINS_MAX * 64);
     if (rc == -ENOENT) return 0;
     if (rc < 0) {
-        snprintf(err, errcap, "cannot read %s: %s", path, strerror(-rc));
+        snprintf(err, errcap, "cannot read %s: %s", path, cai_strerror(rc));
         return RETENTION_E_IO;
     }
     rc = 0;
@@ -111,7 +111,7 @@ static int save_pins(retention *r, char *err, size_t errcap)
     }
     pins_path(r, path, sizeof path);
     if ((rc = fsutil_write_atomic(path, buf, off)) < 0) {
-        snprintf(err, errcap, "cannot write %s: %s", path, strerror(-rc));
+        snprintf(err, errcap, "cannot write %s: %s", path, cai_strerror(rc));
         rc = RETENTION_E_IO;
     }
 out:
@@ -223,11 +223,6 @@ int retention_quota_check(retention *r, const char *user, char *msg, size_t msgc
 
 /* ---- removal ------------------------------------------------------------------ */
 
-static void trash_path(const config *cfg, const char *task_id, char *out, size_t cap)
-{
-    snprintf(out, cap, "%s/.trash/%s", cfg->files_dir, task_id);
-}
-
 /* The keys of a run's objects, NUL-separated (a key may hold any byte
  * but NUL), written durably. 0 or -1 (errno). */
 static int write_keys(const char *path, const objstore_keys *k)
@@ -250,7 +245,7 @@ static int write_keys(const char *path, const objstore_keys *k)
 int retention_remove_run(const config *cfg, meta *m, const task_rec *t, char *err,
                          size_t errcap)
 {
-    char dir[CONFIG_PATH_MAX + 512], trash[CONFIG_PATH_MAX + 128], root[CONFIG_PATH_MAX + 16];
+    char dir[CONFIG_PATH_MAX + 512], trash[CONFIG_PATH_MAX + 128];
     char merr[256] = "";
     int rc;
     task_rec upd;
@@ -260,30 +255,17 @@ int retention_remove_run(const config *cfg, meta *m, const task_rec *t, char *er
                  proto_status_name((uint64_t)t->status));
         return RETENTION_E_STATE;
     }
-    if (upload_task_dir(cfg, t, dir, sizeof dir) < 0) {
+    if (store_run_dir(cfg, t, dir, sizeof dir) < 0) {
         snprintf(err, errcap, "store path too long");
         return RETENTION_E_IO;
     }
-    snprintf(root, sizeof root, "%s/.trash", cfg->files_dir);
-    trash_path(cfg, t->task_id, trash, sizeof trash);
-    if ((rc = fsutil_mkdir_p(root, 0700)) < 0) {
-        snprintf(err, errcap, "cannot create %s: %s", root, strerror(-rc));
+    /* Step 1: one rename takes every file out of the store at once, on
+     * disk before the records go (a crash could otherwise bring the files
+     * back without their records). */
+    if ((rc = store_trash(cfg, dir, t->task_id, 1, trash, sizeof trash)) < 0 && rc != -ENOENT) {
+        snprintf(err, errcap, "cannot move %s aside: %s", dir, cai_strerror(rc));
         return RETENTION_E_IO;
     }
-    /* Step 1: one rename takes every file out of the store at once. A
-     * leftover trash entry of an earlier attempt is cleared first. */
-    fsutil_rm_rf(trash);
-    if (rename(dir, trash) < 0 && errno != ENOENT) {
-        snprintf(err, errcap, "cannot move %s aside: %s", dir, strerror(errno));
-        return RETENTION_E_IO;
-    }
-    /* The rename must be on disk before the records go, or a crash could
-     * bring the files back without their records. */
-    fsutil_fsync_dir(root);
-    char parent[sizeof dir];
-    snprintf(parent, sizeof parent, "%s", dir);
-    char *slash = strrchr(parent, '/');
-    if (slash) { *slash = 0; fsutil_fsync_dir(parent); }
     /* Objects in the bucket go after their records (step 4): no reader
      * ever sees a record whose object is gone. */
     objstore_keys keys;
@@ -295,7 +277,8 @@ int retention_remove_run(const config *cfg, meta *m, const task_rec *t, char *er
     /* Objects to delete are written down first (.trash/.s3-<task_id>,
      * synced): a crash before they are all gone leaves the list for the
      * next start, which finishes the removal (records, then objects). */
-    char marker[CONFIG_PATH_MAX + 128];
+    char marker[CONFIG_PATH_MAX + 128], root[CONFIG_PATH_MAX + 32];
+    store_trash_root(cfg, root, sizeof root);
     snprintf(marker, sizeof marker, "%s/.s3-%s", root, t->task_id);
     if (keys.n && write_keys(marker, &keys) < 0) {
         objstore_keys_free(&keys);
@@ -327,9 +310,9 @@ int retention_remove_run(const config *cfg, meta *m, const task_rec *t, char *er
     if (keys.n) unlink(marker);
     objstore_keys_free(&keys);
     /* Step 3: nothing refers to the trash any more. */
-    if ((rc = fsutil_rm_rf(trash)) < 0) {
+    if ((rc = store_remove(trash)) < 0) {
         snprintf(err, errcap, "removed the records of %s but not %s: %s", t->task_id, trash,
-                 strerror(-rc));
+                 cai_strerror(rc));
         return RETENTION_E_IO;
     }
     return 0;
@@ -409,7 +392,7 @@ int retention_recover(const config *cfg, meta *m, char *err, size_t errcap)
 {
     char root[CONFIG_PATH_MAX + 16], path[CONFIG_PATH_MAX + 128], merr[256];
     int done = 0;
-    snprintf(root, sizeof root, "%s/.trash", cfg->files_dir);
+    store_trash_root(cfg, root, sizeof root);
     DIR *d = opendir(root);
     if (!d) return 0;
     for (struct dirent *e; (e = readdir(d));) {
@@ -433,7 +416,7 @@ int retention_recover(const config *cfg, meta *m, char *err, size_t errcap)
         }
         task_rec_free(&t);
         snprintf(path, sizeof path, "%s/%s", root, e->d_name);
-        fsutil_rm_rf(path);
+        store_remove(path);
         done++;
     }
     closedir(d);

@@ -7,15 +7,12 @@
  * lock; everything else reads the config and the (thread-safe) store. */
 #ifndef CLOUDAI_RETENTION_H
 #define CLOUDAI_RETENTION_H
+#include "err.h"   /* RETENTION_E_* codes: the retention band of the one error space */
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
 #include "meta.h"
 #include "records.h"
-
-#define RETENTION_E_NOMEM -1
-#define RETENTION_E_IO -2      /* file system or store failure; err says which */
-#define RETENTION_E_STATE -3   /* the run is not finished: nothing is removed */
 
 typedef struct retention retention;
 

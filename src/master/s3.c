@@ -66,24 +66,6 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-const char *s3_strerror(int rc)
-{
-    switch (rc) {
-    case 0: return "ok";
-    case S3_E_NOMEM: return "out of memory";
-    case S3_E_AUTH: return "credentials refused";
-    case S3_E_NOBUCKET: return "no such bucket";
-    case S3_E_SKEW: return "clock skew";
-    case S3_E_NOTFOUND: return "no such key";
-    case S3_E_UNAVAILABLE: return "object store unavailable";
-    case S3_E_CHECKSUM: return "checksum mismatch";
-    case S3_E_RANGE: return "invalid range";
-    case S3_E_LOCAL: return "local file error";
-    case S3_E_SINK: return "transfer stopped by the receiver";
-    default: return "request refused";
-    }
-}
-
 int s3_retryable(int rc)
 {
     return rc == S3_E_UNAVAILABLE || rc == S3_E_SKEW || rc == S3_E_NOMEM || rc == S3_E_CHECKSUM;
@@ -842,7 +824,7 @@ int s3_put_file(s3 *s, const char *key, const char *path, const uint8_t *sha256,
     }
     if (!sha256) {
         if ((rc = hash_sha256_file(path, sha, &sz)) < 0) {
-            snprintf(err, errcap, "cannot read %s: %s", path, strerror(-rc));
+            snprintf(err, errcap, "cannot read %s: %s", path, cai_strerror(rc));
             close(fd);
             return S3_E_LOCAL;
         }

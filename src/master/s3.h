@@ -20,20 +20,9 @@
  * back. Nothing logs; the caller does. */
 #ifndef CLOUDAI_S3_H
 #define CLOUDAI_S3_H
+#include "err.h"   /* S3_E_* codes: the s3 band of the one error space */
 #include <stddef.h>
 #include <stdint.h>
-
-#define S3_E_NOMEM -1
-#define S3_E_AUTH -2        /* InvalidAccessKeyId, SignatureDoesNotMatch, AccessDenied */
-#define S3_E_NOBUCKET -3    /* NoSuchBucket */
-#define S3_E_SKEW -4        /* RequestTimeTooSkewed: the clocks differ */
-#define S3_E_NOTFOUND -5    /* NoSuchKey (GET/HEAD) */
-#define S3_E_UNAVAILABLE -6 /* the server could not be reached or kept failing (retried) */
-#define S3_E_CHECKSUM -7    /* the bytes are not the ones expected (either way) */
-#define S3_E_RANGE -8       /* InvalidRange */
-#define S3_E_LOCAL -9       /* the local file: open/read failed, or it changed */
-#define S3_E_SINK -10       /* the caller's sink stopped the transfer */
-#define S3_E_REFUSED -11    /* any other refusal (4xx): message says which */
 
 #define S3_PART_MIN (5ull << 20)       /* S3's smallest part (but the last) */
 #define S3_PART_DEFAULT (16ull << 20)
@@ -110,8 +99,6 @@ typedef struct s3_stats {
     uint64_t requests, retries, failures, bytes_sent, bytes_received;
 } s3_stats;
 void s3_get_stats(const s3 *s, s3_stats *out);
-
-const char *s3_strerror(int rc);
 /* 1 for codes worth a later retry (the server was unreachable, a clock
  * skew may be fixed), 0 for those the same request would meet again. */
 int s3_retryable(int rc);

@@ -22,6 +22,7 @@
 #include "retention.h"
 #include "server.h"
 #include "status.h"
+#include "store.h"
 #include "storeread.h"
 #include "tls.h"
 #include "tar.h"
@@ -40,6 +41,13 @@ struct server {
     int nauth;               /* authenticated connections (max_connections) */
     int npending;            /* connections before their HELLO (max_handshakes) */
     struct session *phead, *ptail;   /* pending, oldest first */
+    /* Every connection thread's session, until the thread has let go of
+     * the server: server_stop shuts their sockets down, server_free
+     * waits for nlive to reach 0 (they are detached: nothing else keeps
+     * them from outliving the server). */
+    struct session *live;
+    int nlive;
+    pthread_cond_t gone;
     volatile int stop;
 };
 
@@ -48,6 +56,7 @@ typedef struct session {
     conn *c;
     char addr[80];           /* peer address without the port */
     struct session *pprev, *pnext;
+    struct session *lprev, *lnext;   /* on srv->live (under srv->mu) */
     int pending;             /* on the pending list (under srv->mu) */
     int evicted;             /* closed to make room for a newer handshake */
     uint64_t pending_ms;     /* when it joined the pending list (monotonic) */
@@ -60,6 +69,8 @@ typedef struct session {
 } session;
 
 typedef int (*handler_fn)(session *s, const proto_msg *m);
+
+#define SERVER_FREE_WAIT_S 30    /* server_free's wait for connection threads */
 
 /* ---- connection budgets ------------------------------------------------------ */
 
@@ -157,6 +168,12 @@ static void admit(server *srv, session *s)
         /* Its thread sees EOF and ends; the fd stays open until it does. */
         shutdown(v->c->fd, SHUT_RDWR);
     }
+    s->lprev = NULL;
+    s->lnext = srv->live;
+    if (srv->live) srv->live->lprev = s;
+    srv->live = s;
+    srv->nlive++;
+    if (srv->stop) shutdown(s->c->fd, SHUT_RDWR);   /* accepted as the server stopped */
     s->pending_ms = mono_ms();
     s->pprev = srv->ptail;
     s->pnext = NULL;
@@ -195,12 +212,17 @@ static int promote(session *s)
     return rc < 0 ? -1 : 0;
 }
 
+/* The connection's last touch of the server: after it, server_free may
+ * run. */
 static void release(session *s)
 {
     server *srv = s->srv;
     pthread_mutex_lock(&srv->mu);
     if (s->pending) pending_unlink(srv, s);
     if (s->counted) srv->nauth--;
+    if (s->lprev) s->lprev->lnext = s->lnext; else srv->live = s->lnext;
+    if (s->lnext) s->lnext->lprev = s->lprev;
+    if (--srv->nlive == 0) pthread_cond_broadcast(&srv->gone);
     pthread_mutex_unlock(&srv->mu);
 }
 
@@ -248,8 +270,8 @@ static int handshake(session *s)
     if ((rc = frame_read(s->c->fd, &s->rd, &m, t, t)) < 0) {
         if (proto_rc_is_codec(rc)) {
             conn_send_error(s->c, rc == PROTO_E_TOOBIG ? PROTO_ERR_TOO_BIG : rc == PROTO_E_TYPE ?
-                            PROTO_ERR_UNKNOWN_TYPE : PROTO_ERR_BAD_FRAME, "bad frame: %s", proto_rc_str(rc));
-            log_warn("%s: bad frame during handshake: %s", s->c->peer, proto_rc_str(rc));
+                            PROTO_ERR_UNKNOWN_TYPE : PROTO_ERR_BAD_FRAME, "bad frame: %s", cai_strerror(rc));
+            log_warn("%s: bad frame during handshake: %s", s->c->peer, cai_strerror(rc));
         }
         return -1;
     }
@@ -439,7 +461,7 @@ static int h_log_data(session *s, const proto_msg *m)
     if (cluster_log_attempt(s->srv->cl, s->c->node_id, id, &cur) == 0 && (!have_att || att == cur)) {
         int rc = logbook_append(cluster_logbook(s->srv->cl), id, cur, off, d.p, d.len, &held);
         if (rc < 0)
-            log_warn("task %s: cannot append to its log: %s", id, strerror(-rc));
+            log_warn("task %s: cannot append to its log: %s", id, cai_strerror(rc));
     }
     proto_begin(&s->wb, PROTO_LOG_ACK, 0);
     proto_put_str(&s->wb, T_TASK_ID, id);
@@ -487,7 +509,7 @@ static int read_task(const proto_msg *m, task_rec *t, char *err, size_t errcap)
 {
     int rc = task_rec_get(m, t);
     if (rc < 0) {
-        snprintf(err, errcap, "bad task fields: %s", proto_rc_str(rc));
+        snprintf(err, errcap, "bad task fields: %s", cai_strerror(rc));
         return -1;
     }
     proto_str(m, T_WORKER_ID, t->want_worker, sizeof t->want_worker);
@@ -597,7 +619,7 @@ static int h_submit(session *s, const proto_msg *m)
         rc = cluster_submit_nosync(s->srv->cl, &t, s->c->node_id, err, sizeof err, &out);
     if (rc) {
         if (flush_acks(s) < 0) { rc = -1; goto out; }   /* replies stay in order */
-        conn_send_error(s->c, (uint64_t)rc, "%s", err);
+        conn_send_error(s->c, (uint64_t)cai_wire_code(rc), "%s", err);
         rc = 0;
         goto out;
     }
@@ -746,9 +768,10 @@ static int h_list(session *s, const proto_msg *m)
         goto out;
     }
     if (rc != CATALOG_OK) {
-        static const uint64_t code[] = { 0, PROTO_ERR_FORBIDDEN, PROTO_ERR_BAD_REQUEST,
-                                         PROTO_ERR_STORE, PROTO_ERR_INTERNAL, PROTO_ERR_INTERNAL };
-        conn_send_error(s->c, code[-rc], "%s", pg->err[0] ? pg->err : "out of memory");
+        uint64_t code = rc == CATALOG_E_FORBIDDEN ? PROTO_ERR_FORBIDDEN
+                      : rc == CATALOG_E_ARG ? PROTO_ERR_BAD_REQUEST
+                      : rc == CATALOG_E_UNAVAIL ? PROTO_ERR_STORE : PROTO_ERR_INTERNAL;
+        conn_send_error(s->c, code, "%s", pg->err[0] ? pg->err : cai_strerror(rc));
         rc = 0;
         goto out;
     }
@@ -767,73 +790,23 @@ static int send_frame(void *ctx, proto_buf *b)
     return conn_send(s->c, b);
 }
 
-/* Checks a client's FILE_NAME before anything is read: relative, no
- * empty, "." or ".." component, and every component reached without
- * following a symbolic link (a link in the store could point anywhere).
- * 0, or a PROTO_ERR_* code with err filled. */
-int server_check_sub(const char *dir, const char *sub, char *err, size_t errcap)
+/* Checks a client's FILE_NAME before anything is read: relative, and
+ * reached beneath the run without following a link (store_open). 0, or
+ * a PROTO_ERR_* code with err filled. */
+int server_check_sub(const config *cfg, const task_rec *t, const char *sub, char *err,
+                     size_t errcap)
 {
-    char comp[256];
-    const char *p = sub;
-    int dfd, rc = 0;
-    struct stat st;
     if (!*sub || *sub == '/') {
         snprintf(err, errcap, "path '%s' must be relative to the task directory", sub);
         return PROTO_ERR_BAD_REQUEST;
     }
-    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        snprintf(err, errcap, "the task has no stored files");
-        return PROTO_ERR_NOT_FOUND;
+    int fd = store_open(cfg, t, sub, FSUTIL_DIR | FSUTIL_FILE);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
     }
-    for (;;) {
-        const char *slash = strchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        if (n == 0 || n >= sizeof comp) {
-            snprintf(err, errcap, "path '%s' has an empty or over-long component", sub);
-            rc = PROTO_ERR_BAD_REQUEST;
-            break;
-        }
-        memcpy(comp, p, n);
-        comp[n] = 0;
-        if (!strcmp(comp, ".") || !strcmp(comp, "..")) {
-            snprintf(err, errcap, "path '%s' may not contain '%s'", sub, comp);
-            rc = PROTO_ERR_BAD_REQUEST;
-            break;
-        }
-        if (fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-            snprintf(err, errcap, "no file or directory '%s' in the task's output", sub);
-            rc = PROTO_ERR_NOT_FOUND;
-            break;
-        }
-        if (S_ISLNK(st.st_mode)) {
-            snprintf(err, errcap, "'%s' is a symbolic link in the task's output; not followed", sub);
-            rc = PROTO_ERR_BAD_REQUEST;
-            break;
-        }
-        if (!slash || !slash[1]) {
-            if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-                snprintf(err, errcap, "'%s' is not a file or a directory", sub);
-                rc = PROTO_ERR_BAD_REQUEST;
-            }
-            break;
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            snprintf(err, errcap, "no file or directory '%s' in the task's output", sub);
-            rc = PROTO_ERR_NOT_FOUND;
-            break;
-        }
-        int cfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (cfd < 0) {
-            snprintf(err, errcap, "cannot open '%s': %s", comp, strerror(errno));
-            rc = PROTO_ERR_NOT_FOUND;
-            break;
-        }
-        close(dfd);
-        dfd = cfd;
-        p = slash + 1;
-    }
-    close(dfd);
-    return rc;
+    store_open_why(fd, sub, err, errcap);
+    return fd == -ENOENT || fd == -ENOTDIR ? PROTO_ERR_NOT_FOUND : PROTO_ERR_BAD_REQUEST;
 }
 
 /* GET_FILE of a run whose files are in the object store: the same
@@ -903,10 +876,9 @@ static int h_get_file(session *s, const proto_msg *m)
         get_file_remote(s, &t, nsub ? sub : NULL);
         goto out;
     }
-    upload_task_dir(s->srv->cfg, &t, dir, sizeof dir);
-    struct stat sb;
+    store_run_dir(s->srv->cfg, &t, dir, sizeof dir);
     int empty = 0;
-    if (stat(dir, &sb) < 0) {
+    if (!store_run_exists(s->srv->cfg, &t)) {
         /* An empty output is stored without a directory (upload.c): the
          * whole of it downloads as an empty archive. */
         if (nsub || t.output_files || t.status == PROTO_ST_CANCELLED) {
@@ -919,7 +891,7 @@ static int h_get_file(session *s, const proto_msg *m)
     }
     /* A trailing "/" names the same directory; the archive needs it bare. */
     for (size_t n = strlen(sub); n > 1 && sub[n - 1] == '/'; n--) sub[n - 1] = 0;
-    if (nsub && (rc = server_check_sub(dir, sub, err, sizeof err)) != 0) {
+    if (nsub && (rc = server_check_sub(s->srv->cfg, &t, sub, err, sizeof err)) != 0) {
         conn_send_error(s->c, (uint64_t)rc, "task %s: %s", id, err);
         goto out;
     }
@@ -1156,7 +1128,7 @@ static int h_cancel(session *s, const proto_msg *m)
     proto_str(m, T_TASK_ID, id, sizeof id);
     int rc = cluster_cancel(s->srv->cl, id, s->c->node_id, s->c->admin, err, sizeof err);
     if (rc) {
-        conn_send_error(s->c, (uint64_t)rc, "%s", err);
+        conn_send_error(s->c, (uint64_t)cai_wire_code(rc), "%s", err);
         return 0;
     }
     proto_begin(&s->wb, PROTO_OK, 0);
@@ -1329,11 +1301,11 @@ static void *conn_main(void *arg)
         }
         if (proto_rc_is_codec(rc)) {
             conn_send_error(s->c, rc == PROTO_E_TOOBIG ? PROTO_ERR_TOO_BIG : rc == PROTO_E_TYPE ?
-                            PROTO_ERR_UNKNOWN_TYPE : PROTO_ERR_BAD_FRAME, "bad frame: %s", proto_rc_str(rc));
-            log_warn("%s (%s): bad frame: %s; closing", s->c->peer, s->c->node_id, proto_rc_str(rc));
+                            PROTO_ERR_UNKNOWN_TYPE : PROTO_ERR_BAD_FRAME, "bad frame: %s", cai_strerror(rc));
+            log_warn("%s (%s): bad frame: %s; closing", s->c->peer, s->c->node_id, cai_strerror(rc));
             if (s->up) {
                 char why[128];
-                snprintf(why, sizeof why, "bad frame during the upload: %s", proto_rc_str(rc));
+                snprintf(why, sizeof why, "bad frame during the upload: %s", cai_strerror(rc));
                 uploads_abort(srv->up, s->up, why);
                 s->up = NULL;
             }
@@ -1355,7 +1327,7 @@ out:
     pthread_mutex_lock(&srv->mu);
     int evicted = s->evicted;
     pthread_mutex_unlock(&srv->mu);
-    if (rc != -EPIPE && !evicted) conn_linger(s->c, CONN_LINGER_MS, CONN_LINGER_BYTES);
+    if (rc != -EPIPE && !evicted && !srv->stop) conn_linger(s->c, CONN_LINGER_MS, CONN_LINGER_BYTES);
     release(s);
     conn_unref(s->c);
     free(s);
@@ -1374,6 +1346,7 @@ server *server_new(const config *cfg, cluster *cl, uploads *up, char *bound, siz
     s->cl = cl;
     s->up = up;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->gone, NULL);
     if (cfg->tls_cert[0] || cfg->tls_key[0]) {
         if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
             snprintf(err, errcap, "[tls] needs both cert and key on the master");
@@ -1388,7 +1361,7 @@ server *server_new(const config *cfg, cluster *cl, uploads *up, char *bound, siz
     }
     s->lfd = net_listen(cfg->listen, 128, bound, boundcap);
     if (s->lfd < 0) {
-        snprintf(err, errcap, "cannot listen on %s: %s", cfg->listen, strerror(-s->lfd));
+        snprintf(err, errcap, "cannot listen on %s: %s", cfg->listen, cai_strerror(s->lfd));
         tls_ctx_free(s->tls);
         free(s);
         return NULL;
@@ -1443,15 +1416,41 @@ int server_run(server *s)
 
 void server_stop(server *s)
 {
+    pthread_mutex_lock(&s->mu);
     s->stop = 1;
+    /* Every connection's next read sees EOF: its thread ends soon, a
+     * handler in progress finishes first. The fds stay open until then. */
+    for (session *l = s->live; l; l = l->lnext) shutdown(l->c->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&s->mu);
     shutdown(s->lfd, SHUT_RDWR);
 }
 
+/* Connection threads are detached and use the server (its lock, config,
+ * cluster and uploads) to their last step: free only once every one has
+ * let go, or the first to wake after the free touches freed memory. */
 void server_free(server *s)
 {
     if (!s) return;
+    server_stop(s);
+    pthread_mutex_lock(&s->mu);
+    for (int waited = 0; s->nlive > 0; waited++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&s->gone, &s->mu, &ts);
+        if (s->nlive > 0 && waited == SERVER_FREE_WAIT_S) {
+            /* A handler stuck in a system call: better a leak at exit
+             * than a use after free. */
+            log_warn("server: %d connection threads still running after %d s; not freed",
+                     s->nlive, SERVER_FREE_WAIT_S);
+            pthread_mutex_unlock(&s->mu);
+            return;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
     close(s->lfd);
     tls_ctx_free(s->tls);
+    pthread_cond_destroy(&s->gone);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

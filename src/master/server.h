@@ -21,14 +21,19 @@ void server_set_retention(server *s, retention *rt);
 /* The input store (NULL = inputs refused); as server_set_retention. */
 void server_set_instore(server *s, instore *ins);
 /* Checks a client's path below a stored run's directory before anything
- * is read: relative, no empty, "." or ".." component, every component
- * reached without following a symbolic link (openat O_NOFOLLOW). 0, or a
- * PROTO_ERR_* code (NOT_FOUND, BAD_REQUEST) with err filled. (Until
- * store.c's one safe walk lands, this is that walk for GET_FILE and
- * task:ID/PATH inputs.) */
-int server_check_sub(const char *dir, const char *sub, char *err, size_t errcap);
+ * is read: relative, and reached beneath t's run without following a
+ * symbolic link (store_open). 0, or a PROTO_ERR_* code (NOT_FOUND,
+ * BAD_REQUEST) with err filled. For GET_FILE and task:ID/PATH inputs. */
+int server_check_sub(const config *cfg, const task_rec *t, const char *sub, char *err,
+                     size_t errcap);
 /* Accept loop; returns when server_stop is called. */
 int server_run(server *s);
+/* Stops accepting and shuts every connection's socket down (their
+ * threads end after the request in hand). Any thread; idempotent. */
 void server_stop(server *s);
+/* server_stop, then waits for every connection thread to let go of the
+ * server (bounded: SERVER_FREE_WAIT_S, then it is left allocated), then
+ * frees it. Call after server_run returned, before freeing the cluster
+ * and uploads the connections use. */
 void server_free(server *s);
 #endif

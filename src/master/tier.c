@@ -8,6 +8,7 @@
 #include "ids.h"
 #include "log.h"
 #include "objstore.h"
+#include "store.h"
 #include "tier.h"
 #include "upload.h"
 
@@ -58,17 +59,16 @@ int tier_move_run(const config *cfg, meta *m, const task_rec *t, char *err, size
     size_t moved = 0;
     uint64_t bytes = 0, t0 = ids_now_ms();
     int rc = -1;
-    struct stat st;
 
     if (!objstore_s3()) {
         snprintf(err, errcap, "no object store configured ([store] backend = s3)");
         return -1;
     }
-    if (upload_task_dir(cfg, t, dir, sizeof dir) < 0) {
+    if (store_run_dir(cfg, t, dir, sizeof dir) < 0) {
         snprintf(err, errcap, "store path too long");
         return -1;
     }
-    if (stat(dir, &st) < 0) return 0;          /* nothing local */
+    if (!store_run_exists(cfg, t)) return 0;   /* nothing local */
     q.task_id = t->task_id;
     if (meta_files_find(m, &q, keep, &l) < 0 || l.oom) {
         snprintf(err, errcap, l.oom ? "out of memory" : "metadata store unavailable");
@@ -99,12 +99,8 @@ int tier_move_run(const config *cfg, meta *m, const task_rec *t, char *err, size
         for (; i < l.n && n < BATCH; i++) {
             if (l.v[i].remote) continue;
             file_rec *f = &batch[n];
-            snprintf(f->task_id, sizeof f->task_id, "%s", t->task_id);
-            snprintf(f->task_name, sizeof f->task_name, "%s", t->task_name);
-            snprintf(f->user_id, sizeof f->user_id, "%s", t->user_id);
-            f->submitted_at = t->submitted_at;
-            snprintf(f->file_name, sizeof f->file_name, "%s", l.v[i].name);
-            if (objstore_file_path(cfg, t, l.v[i].name, f->file_path, sizeof f->file_path) < 0) {
+            if (store_file_rec(t, dir, l.v[i].name, f) < 0 ||
+                objstore_file_path(cfg, t, l.v[i].name, f->file_path, sizeof f->file_path) < 0) {
                 snprintf(err, errcap, "%s: object path too long", l.v[i].name);
                 goto out;
             }
@@ -120,14 +116,13 @@ int tier_move_run(const config *cfg, meta *m, const task_rec *t, char *err, size
         }
     }
     /* 3: nothing refers to the local copy: out of the tree with one rename
-     * (into .staging, which a restart empties), then removed. */
-    snprintf(aside, sizeof aside, "%s/.staging/.tier-%s", cfg->files_dir, t->task_id);
-    fsutil_rm_rf(aside);
-    if (rename(dir, aside) < 0) {
-        snprintf(err, errcap, "moved to the bucket, but cannot remove %s: %s", dir, strerror(errno));
+     * (into the trash, which a restart empties), then removed. */
+    if ((rc = store_trash(cfg, dir, NULL, 0, aside, sizeof aside)) < 0) {
+        snprintf(err, errcap, "moved to the bucket, but cannot remove %s: %s", dir, cai_strerror(rc));
+        rc = -1;
         goto out;
     }
-    fsutil_rm_rf(aside);
+    store_remove(aside);
     log_info("tiering: run %s (%s of %s) moved to the object store: %zu files, %llu bytes in %llu ms",
              t->task_id, t->task_name, t->user_id, moved, (unsigned long long)bytes,
              (unsigned long long)(ids_now_ms() - t0));
@@ -183,9 +178,7 @@ int tier_sweep(const config *cfg, meta *m, uint64_t now_ms, char *err, size_t er
         goto out;
     }
     for (size_t i = 0; i < d.n; i++) {
-        char dir[CONFIG_PATH_MAX + 512];
-        struct stat st;
-        if (upload_task_dir(cfg, &d.v[i], dir, sizeof dir) < 0 || stat(dir, &st) < 0) continue;
+        if (!store_run_exists(cfg, &d.v[i])) continue;
         char why[768];
         if (tier_move_run(cfg, m, &d.v[i], why, sizeof why) < 0) {
             /* one run's failure does not hold the others back */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +11,11 @@
 #include "chunk.h"
 #include "extract.h"
 #include "fsutil.h"
-#include "http_metrics.h"
 #include "ids.h"
 #include "log.h"
 #include "notes.h"
 #include "objstore.h"
+#include "store.h"
 #include "tar.h"
 #include "upload.h"
 
@@ -72,20 +73,38 @@ struct uploads {
     /* Directories moved aside under mu, removed after it is released
      * (DESIGN.md invariant 9: no rm -rf under a lock a hot path needs). */
     struct trash { struct trash *next; char path[CONFIG_PATH_MAX + 64]; } *trash;
-    uint64_t ntrash;
 };
 
+const double upload_lat_bounds_s[UPLOAD_LAT_NB] = {1, 5, 15, 60, 300, 900, 3600, 14400, 86400};
+static atomic_uint_least64_t st_bytes, st_count, st_ms_sum, st_hist[UPLOAD_LAT_NB + 1];
+
+void upload_stats_get(upload_stats *out)
+{
+    out->bytes = atomic_load(&st_bytes);
+    out->count = atomic_load(&st_count);
+    out->ms_sum = atomic_load(&st_ms_sum);
+    for (size_t i = 0; i <= UPLOAD_LAT_NB; i++) out->hist[i] = atomic_load(&st_hist[i]);
+}
+
+static void stats_done(uint64_t ms)
+{
+    size_t i = 0;
+    atomic_fetch_add(&st_count, 1);
+    atomic_fetch_add(&st_ms_sum, ms);
+    while (i < UPLOAD_LAT_NB && (double)ms / 1000.0 > upload_lat_bounds_s[i]) i++;
+    atomic_fetch_add(&st_hist[i], 1);
+}
+
 /* Called with u->mu held: one rename takes dir out of every name a session
- * may use; the removal itself waits for empty_trash. */
+ * may use (store_trash); the removal itself waits for empty_trash. */
 static void do_trash(uploads *u, const char *dir)
 {
     struct trash *t = malloc(sizeof *t);
-    if (!t) { fsutil_rm_rf(dir); return; }
-    snprintf(t->path, sizeof t->path, "%s/.rm-%llu", u->staging_root,
-             (unsigned long long)++u->ntrash);
-    if (rename(dir, t->path) < 0) {
+    if (!t) { store_remove(dir); return; }
+    int rc = store_trash(u->cfg, dir, NULL, 0, t->path, sizeof t->path);
+    if (rc < 0) {
         free(t);
-        if (errno != ENOENT) fsutil_rm_rf(dir);
+        if (rc != -ENOENT) store_remove(dir);
         return;
     }
     t->next = u->trash;
@@ -101,20 +120,10 @@ static void empty_trash(uploads *u)
     pthread_mutex_unlock(&u->mu);
     while (t) {
         struct trash *nx = t->next;
-        fsutil_rm_rf(t->path);
+        store_remove(t->path);
         free(t);
         t = nx;
     }
-}
-
-int upload_task_dir(const config *cfg, const task_rec *t, char *out, size_t cap)
-{
-    char user[IDS_NAME_MAX + 1], name[IDS_NAME_MAX + 1], ts[32];
-    ids_sanitize(t->user_id, user, sizeof user);
-    ids_sanitize(t->task_name, name, sizeof name);
-    ids_time_component(t->submitted_at, ts, sizeof ts);
-    int n = snprintf(out, cap, "%s/%s/%s/%s/%s", cfg->files_dir, user, name, ts, t->task_id);
-    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
 uploads *uploads_new(cluster *cl, char *err, size_t errcap)
@@ -128,12 +137,8 @@ uploads *uploads_new(cluster *cl, char *err, size_t errcap)
     pthread_mutex_init(&u->mu, NULL);
     u->cl = cl;
     u->cfg = cluster_config(cl);
-    snprintf(u->staging_root, sizeof u->staging_root, "%s/.staging", u->cfg->files_dir);
-    /* Staging left by a previous run is incomplete by definition: the
-     * workers still hold those outputs and will send them again. */
-    fsutil_rm_rf(u->staging_root);
-    if ((rc = fsutil_mkdir_p(u->staging_root, 0700)) < 0) {
-        snprintf(err, errcap, "cannot create %s: %s", u->staging_root, strerror(-rc));
+    store_staging_root(u->cfg, u->staging_root, sizeof u->staging_root);
+    if ((rc = store_init(u->cfg, err, errcap)) < 0) {
         uploads_free(u);
         return NULL;
     }
@@ -307,7 +312,7 @@ static upload *session_new(uploads *u, const char *id, const task_rec *t, uint64
         goto fail;
     }
     snprintf(s->staging, sizeof s->staging, "%s/%s", u->staging_root, t->task_id);
-    if (upload_task_dir(u->cfg, t, s->final, sizeof s->final) < 0) {
+    if (store_run_dir(u->cfg, t, s->final, sizeof s->final) < 0) {
         snprintf(err, errcap, "store path too long");
         goto fail;
     }
@@ -358,12 +363,12 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
     proto_str(m, T_NOTES, wnotes, sizeof wnotes);
     proto_u64(m, T_ATTEMPTS, &attempt);
     rc = cluster_upload_begin(u->cl, c->node_id, id, attempt, &t, err, sizeof err);
-    if (rc == 1) {
+    if (rc == CLUSTER_STORED) {
         send_ack(c, id, 1, "already stored");
         goto out;
     }
-    if (rc > 0) {
-        conn_send_error(c, (uint64_t)rc, "%s", err);
+    if (rc < 0) {
+        conn_send_error(c, (uint64_t)cai_wire_code(rc), "%s", err);
         goto out;
     }
     if (u->cfg->max_output_bytes && total > u->cfg->max_output_bytes + u->cfg->max_output_bytes / 8 + (1u << 20)) {
@@ -412,7 +417,7 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out)
         /* A final directory without a completed task is the remains of an
          * ingest interrupted by a crash: redo it from scratch. */
         char fin[CONFIG_PATH_MAX + 512];
-        if (upload_task_dir(u->cfg, &t, fin, sizeof fin) == 0 && access(fin, F_OK) == 0) {
+        if (store_run_exists(u->cfg, &t) && store_run_dir(u->cfg, &t, fin, sizeof fin) == 0) {
             do_trash(u, fin);
             redo = 1;
         }
@@ -492,7 +497,7 @@ int upload_chunk(uploads *u, upload *s, conn *c, const proto_msg *m)
     char why[600];
     int rc = chunk_rx_chunk(&s->rx, m);
     if (rc == 0) {
-        http_metrics_upload_bytes(m->len);
+        atomic_fetch_add(&st_bytes, m->len);
         s->touched = ids_now_ms();
         return 0;
     }
@@ -503,48 +508,6 @@ int upload_chunk(uploads *u, upload *s, conn *c, const proto_msg *m)
     else
         snprintf(why, sizeof why, "%s", s->rx.err[0] ? s->rx.err : "out of memory");
     return fail(u, s, c, why);
-}
-
-/* mkdir -p that starts at the deepest level: the user's and the task
- * name's directories usually exist, so this is one mkdir, not one (plus a
- * stat) per component of the store path. 0 or -errno. */
-static int mkdir_up(char *path, mode_t mode)
-{
-    if (mkdir(path, mode) == 0 || errno == EEXIST) return 0;
-    if (errno != ENOENT) return -errno;
-    char *slash = strrchr(path, '/');
-    if (!slash || slash == path) return -ENOENT;
-    *slash = 0;
-    int rc = mkdir_up(path, mode);
-    *slash = '/';
-    if (rc < 0) return rc;
-    return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -errno;
-}
-
-/* Moves the verified staging tree into place; the store never shows a
- * half-written task (DESIGN.md invariant 2). */
-static int publish(upload *s, char *why, size_t cap)
-{
-    char parent[sizeof s->final];
-    int rc;
-    snprintf(parent, sizeof parent, "%s", s->final);
-    char *slash = strrchr(parent, '/');
-    if (slash) *slash = 0;
-    if ((rc = mkdir_up(parent, 0755)) < 0) {
-        snprintf(why, cap, "cannot create %s: %s", parent, strerror(-rc));
-        return -1;
-    }
-    if (chmod(s->staging, 0755) < 0 || rename(s->staging, s->final) < 0) {
-        snprintf(why, cap, "cannot move the output into %s: %s", s->final, strerror(errno));
-        return -1;
-    }
-    /* An archive without entries leaves an empty directory: a crash that
-     * forgets it loses no byte (the worker's copy was empty as well) and
-     * the task record, synced before FILE_ACK, still says 0 files; so it
-     * costs no directory sync (one journal commit each on ext4). */
-    if (s->entries)
-        fsutil_fsync_dir(parent);
-    return 0;
 }
 
 /* Puts every indexed file of the verified staging tree into the bucket,
@@ -630,15 +593,9 @@ static int index_files(uploads *u, upload *s, char *why, size_t cap)
         for (size_t k = 0; k < n; k++) {
             file_rec *f = &batch[k];
             const up_file *uf = &s->files[i + k];
-            snprintf(f->task_id, sizeof f->task_id, "%s", s->task.task_id);
-            snprintf(f->task_name, sizeof f->task_name, "%s", s->task.task_name);
-            snprintf(f->user_id, sizeof f->user_id, "%s", s->task.user_id);
-            f->submitted_at = s->task.submitted_at;
-            snprintf(f->file_name, sizeof f->file_name, "%s", uf->name);
+            store_file_rec(&s->task, s->final, uf->name, f);
             if (s->remote)
                 objstore_file_path(u->cfg, &s->task, uf->name, f->file_path, sizeof f->file_path);
-            else
-                snprintf(f->file_path, sizeof f->file_path, "%s/%s", s->final, uf->name);
             f->file_size = uf->size;
             memcpy(f->sha256, uf->sha, 32);
             f->mode = uf->mode;
@@ -737,13 +694,18 @@ int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
     s->remote = s->x && objstore_backend();
     if (s->remote && put_remote(u, s, why, sizeof why) < 0)
         return fail(u, s, c, why);
-    if ((s->x && !s->remote && publish(s, why, sizeof why) < 0) ||
+    /* An archive without entries leaves an empty directory: a crash that
+     * forgets it loses no byte (the worker's copy was empty as well) and
+     * the task record, synced before FILE_ACK, still says 0 files; so it
+     * costs no directory sync (one journal commit each on ext4). */
+    if ((s->x && !s->remote &&
+         store_publish(u->cfg, &s->task, s->staging, s->entries != 0, why, sizeof why) < 0) ||
         index_files(u, s, why, sizeof why) < 0)
         return fail(u, s, c, why);
     char *nt = notes_render(&s->skipped, TASK_NOTES_MAX);
     rc = cluster_upload_done(u->cl, s->task_id, s->nfiles, s->bytes, nt, err, sizeof err);
     free(nt);
-    if (rc == PROTO_ERR_STORE) {
+    if (rc == CAI_E_WIRE(PROTO_ERR_STORE)) {
         /* Stored but not durably indexed: the worker keeps its copy and
          * retries; the retry is answered "already stored" once the
          * record is on disk. */
@@ -759,7 +721,7 @@ int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m)
              s->x ? s->final : "(empty output: no directory)",
              s->skipped.total ? " (some entries left out: see the task's notes)" : "");
     send_ack(c, s->task_id, 1, "stored");
-    http_metrics_upload_done(ids_now_ms() - s->began);
+    stats_done(ids_now_ms() - s->began);
     pthread_mutex_lock(&u->mu);
     do_drop(u, s, s->remote);     /* the staging copy of what is in the bucket */
     pthread_mutex_unlock(&u->mu);

@@ -30,6 +30,14 @@ int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m);
 void uploads_abort(uploads *u, upload *s, const char *why);
 /* The connection ended mid-stream: keep the session for a resume. */
 void uploads_detach(uploads *u, upload *s);
-/* Path of a task's directory in the store. */
-int upload_task_dir(const config *cfg, const task_rec *t, char *out, size_t cap);
+/* Counters of this process's uploads since start, for /metrics (read by
+ * http_metrics.c; upload.c calls no HTTP code). Lock-free. */
+#define UPLOAD_LAT_NB 9
+extern const double upload_lat_bounds_s[UPLOAD_LAT_NB];   /* histogram bucket bounds */
+typedef struct upload_stats {
+    uint64_t bytes;                     /* FILE_CHUNK payload bytes accepted */
+    uint64_t count, ms_sum;             /* stored uploads, their total ms */
+    uint64_t hist[UPLOAD_LAT_NB + 1];   /* by latency; the last: over every bound */
+} upload_stats;
+void upload_stats_get(upload_stats *out);
 #endif

@@ -144,7 +144,7 @@ static int fetch_once(const incache_src *src, const task_input *in, const char *
         int r = peer_recv(&p, &m, FETCH_RECV_MS);
         if (r < 0) {
             snprintf(err, errcap, "fetch interrupted at byte %llu: %s",
-                     (unsigned long long)rx.offset, proto_rc_str(r));
+                     (unsigned long long)rx.offset, cai_strerror(r));
             goto out;
         }
         if (m.type == PROTO_ERROR) {
@@ -161,7 +161,7 @@ static int fetch_once(const incache_src *src, const task_input *in, const char *
         }
         if (m.type == PROTO_FILE_CHUNK) {
             if (chunk_rx_chunk(&rx, &m) < 0) {
-                snprintf(err, errcap, "%s", o.err ? strerror(-o.err) : rx.err);
+                snprintf(err, errcap, "%s", o.err ? cai_strerror(o.err) : rx.err);
                 if (o.err) rc = -1;
                 if (!o.err && ftruncate(o.fd, 0) == 0) { /* a bad chunk: start clean */ }
                 goto out;

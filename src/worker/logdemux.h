@@ -12,12 +12,9 @@
  * buffers a payload (memory use is constant whatever the frame size). */
 #ifndef CLOUDAI_LOGDEMUX_H
 #define CLOUDAI_LOGDEMUX_H
+#include "err.h"   /* LOGDEMUX_E_* codes: the logdemux band of the one error space */
 #include <stddef.h>
 #include <stdint.h>
-
-#define LOGDEMUX_E_FORMAT -1    /* header with a bad stream byte or padding */
-#define LOGDEMUX_E_SINK -2      /* the sink returned non-zero */
-#define LOGDEMUX_E_TRUNCATED -3 /* stream ended inside a frame */
 
 #define LOGDEMUX_STDOUT 1
 #define LOGDEMUX_STDERR 2

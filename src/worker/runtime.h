@@ -5,14 +5,9 @@
  * by all task threads of a worker: its functions are thread-safe. */
 #ifndef CLOUDAI_RUNTIME_H
 #define CLOUDAI_RUNTIME_H
+#include "err.h"   /* RT_E_* codes: the rt band of the one error space */
 #include <stddef.h>
 #include <stdint.h>
-
-#define RT_E_NOMEM -1
-#define RT_E_UNAVAIL -2     /* the Docker daemon does not answer */
-#define RT_E_NOIMAGE -3     /* image not present locally (no registry here) */
-#define RT_E_START -4       /* create/start refused (bad parameters, GPU driver...) */
-#define RT_E_IO -5
 
 typedef struct rt_spec {
     const char *task_id;

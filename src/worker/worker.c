@@ -643,7 +643,7 @@ static void *task_main(void *arg)
     unlink(logp);
     if ((rc = fsutil_mkdir_p(out_dir, 0777)) < 0) {
         t->status = PROTO_ST_FAILED;
-        snprintf(t->error, sizeof t->error, "cannot create %s: %s", out_dir, strerror(-rc));
+        snprintf(t->error, sizeof t->error, "cannot create %s: %s", out_dir, cai_strerror(rc));
         release(w, t);
         goto result;
     }
@@ -866,7 +866,7 @@ static int session(worker *w, char *err, size_t errcap)
     put_ids(w, &p.wb);
     pthread_mutex_unlock(&w->mu);
     if ((rc = peer_send(&p)) < 0) {
-        snprintf(err, errcap, "registration failed: %s", proto_rc_str(rc));
+        snprintf(err, errcap, "registration failed: %s", cai_strerror(rc));
         goto out;
     }
     /* What was sent on the old connection without an ack goes again: the
@@ -884,7 +884,7 @@ static int session(worker *w, char *err, size_t errcap)
     for (int i = 0; ; i++) {
         if (i > 10000 || (rc = peer_recv(&p, &m, 10000)) < 0) {
             snprintf(err, errcap, "registration failed: %s",
-                     i > 10000 ? strerror(EPROTO) : proto_rc_str(rc));
+                     i > 10000 ? strerror(EPROTO) : cai_strerror(rc));
             goto out;
         }
         if (m.type == PROTO_ASSIGN) on_assign(w, &m);
@@ -1190,7 +1190,7 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
     w.free_mem = cfg->memory;
     w.free_gpu = (uint64_t)cfg->gpu;
     if ((rc = fsutil_mkdir_p(cfg->outputs_dir, 0755)) < 0) {
-        snprintf(err, errcap, "cannot create outputs directory %s: %s", cfg->outputs_dir, strerror(-rc));
+        snprintf(err, errcap, "cannot create outputs directory %s: %s", cfg->outputs_dir, cai_strerror(rc));
         return rc;
     }
     /* Docker bind mounts need an absolute source. */

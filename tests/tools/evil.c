@@ -101,7 +101,7 @@ static int report(int fd, frame_reader *rd, int timeout_ms)
         return -1;
     }
     if (rc < 0) {
-        printf("READ-ERROR %s\n", proto_rc_str(rc));
+        printf("READ-ERROR %s\n", cai_strerror(rc));
         return -1;
     }
     proto_str(&m, T_MESSAGE, msg, sizeof msg);
@@ -133,7 +133,7 @@ static int raw_connect(frame_reader *rd)
 {
     int fd = net_connect(addr, 5000);
     if (fd < 0) {
-        printf("CONNECT-FAILED %s\n", strerror(-fd));
+        printf("CONNECT-FAILED %s\n", cai_strerror(fd));
         exit(2);
     }
     if (frame_reader_init(rd, PROTO_PAYLOAD_MAX) < 0) exit(2);

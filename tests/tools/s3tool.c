@@ -88,7 +88,7 @@ int main(int argc, char **argv)
     }
     s3_free(s);
     if (rc) {
-        fprintf(stderr, "s3tool: %s: %s\n", s3_strerror(rc), err);
+        fprintf(stderr, "s3tool: %s: %s\n", cai_strerror(rc), err);
         return -rc;
     }
     return 0;

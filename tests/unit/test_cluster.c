@@ -231,7 +231,7 @@ static void test_submit_assign_run_complete(void)
     fake_now += 1000;
     cluster_task_result(cl, "w1", t.task_id, 0, PROTO_ST_COMPLETED, 0, "", NULL);
     T_EQ_INT(stored_status(t.task_id), PROTO_ST_UPLOADING);
-    T_EQ_INT(cluster_upload_begin(cl, "w2", t.task_id, 0, &r, err, sizeof err), PROTO_ERR_FORBIDDEN);
+    T_EQ_INT(cluster_upload_begin(cl, "w2", t.task_id, 0, &r, err, sizeof err), CAI_E_WIRE(PROTO_ERR_FORBIDDEN));
     task_rec_init(&r);
     T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 0, &r, err, sizeof err), 0);
     task_rec_free(&r);
@@ -250,7 +250,7 @@ static void test_submit_assign_run_complete(void)
     T_EQ_INT(r.completed_at, T0 + 3000);
     task_rec_free(&r);
     task_rec_init(&r);
-    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 0, &r, err, sizeof err), 1);   /* already stored */
+    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 0, &r, err, sizeof err), CLUSTER_STORED);
     task_rec_free(&r);
     T_CHECK(active(t.task_id, &r) < 0);
     task_rec_free(&r);
@@ -320,12 +320,12 @@ static void test_cancel(void)
     T_EQ_INT(submit("b", 1, &b), 0);          /* no room: stays queued */
     T_EQ_INT(b.status, PROTO_ST_QUEUED);
     /* Another user cannot see it; the owner cancels it from the queue. */
-    T_EQ_INT(cluster_cancel(cl, b.task_id, "mallory", 0, err, sizeof err), PROTO_ERR_NOT_FOUND);
+    T_EQ_INT(cluster_cancel(cl, b.task_id, "mallory", 0, err, sizeof err), CAI_E_WIRE(PROTO_ERR_NOT_FOUND));
     T_EQ_INT(cluster_cancel(cl, b.task_id, "alice", 0, err, sizeof err), 0);
     T_EQ_INT(meta_task_get(m, b.task_id, &r), 0);      /* durable on return */
     T_EQ_INT(r.status, PROTO_ST_CANCELLED);
     task_rec_free(&r);
-    T_EQ_INT(cluster_cancel(cl, b.task_id, "alice", 0, err, sizeof err), PROTO_ERR_STATE);
+    T_EQ_INT(cluster_cancel(cl, b.task_id, "alice", 0, err, sizeof err), CAI_E_WIRE(PROTO_ERR_STATE));
     /* A running task: CANCEL goes to its worker; its result is "cancelled". */
     cluster_task_status(cl, "w1", a.task_id, 0, PROTO_ST_RUNNING, "");
     T_EQ_INT(cluster_cancel(cl, a.task_id, "alice", 0, err, sizeof err), 0);
@@ -389,7 +389,7 @@ static void test_superseded_attempt(void)
     T_EQ_INT(r.attempts, 2);
     task_rec_free(&r);
     task_rec_init(&r);
-    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 1, &r, err, sizeof err), PROTO_ERR_FORBIDDEN);
+    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 1, &r, err, sizeof err), CAI_E_WIRE(PROTO_ERR_FORBIDDEN));
     T_CHECK(strstr(err, "superseded by attempt 2") != NULL);
     task_rec_free(&r);
     /* A cancel now names attempt 2. */
@@ -476,9 +476,9 @@ static void test_dependencies(void)
     T_EQ_INT(submit_after("d", b.task_id, NULL, &d), 0);
     T_CHECK(strstr(b.error, "waiting for") && strstr(b.error, "to complete"));
     T_CHECK(strstr(c.error, "to end") != NULL);
-    T_EQ_INT(submit_after("x", "task-nope", NULL, &e), PROTO_ERR_NOT_FOUND);
+    T_EQ_INT(submit_after("x", "task-nope", NULL, &e), CAI_E_WIRE(PROTO_ERR_NOT_FOUND));
     task_rec_free(&e);
-    T_EQ_INT(submit_after("x", ",", NULL, &e), PROTO_ERR_BAD_REQUEST);
+    T_EQ_INT(submit_after("x", ",", NULL, &e), CAI_E_WIRE(PROTO_ERR_BAD_REQUEST));
     task_rec_free(&e);
     T_EQ_INT(cluster_cancel(cl, a.task_id, "alice", 0, err, sizeof err), 0);
     cluster_tick(cl);                                  /* fails b */
@@ -560,7 +560,7 @@ static void test_retries(void)
     T_EQ_INT(r.status, PROTO_ST_FAILED);
     task_rec_free(&r);
     task_rec_init(&r);
-    T_EQ_INT(cluster_task_for_user(cl, want, "mallory", 0, &r), PROTO_ERR_NOT_FOUND);
+    T_EQ_INT(cluster_task_for_user(cl, want, "mallory", 0, &r), CAI_E_WIRE(PROTO_ERR_NOT_FOUND));
     task_rec_free(&r);
     task_rec_free(&t);
     wk_close(&w);
@@ -603,8 +603,8 @@ static void test_array_cap(void)
     T_EQ_INT(cluster_upload_done(cl, id, 0, 0, NULL, err, sizeof err), 0);
     cluster_tick(cl);
     T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
-    T_EQ_INT(cluster_submit_array(cl, &in, "3-1", "alice", err, sizeof err, &r), PROTO_ERR_BAD_REQUEST);
-    T_EQ_INT(cluster_submit_array(cl, &in, "1-2%0", "alice", err, sizeof err, &r), PROTO_ERR_BAD_REQUEST);
+    T_EQ_INT(cluster_submit_array(cl, &in, "3-1", "alice", err, sizeof err, &r), CAI_E_WIRE(PROTO_ERR_BAD_REQUEST));
+    T_EQ_INT(cluster_submit_array(cl, &in, "1-2%0", "alice", err, sizeof err, &r), CAI_E_WIRE(PROTO_ERR_BAD_REQUEST));
     task_rec_free(&in);
     task_rec_free(&first);
     wk_close(&w);
@@ -651,7 +651,7 @@ static void test_failed_write_lands_later(void)
     T_EQ_INT(stored_status(t.task_id), PROTO_ST_ASSIGNED);
     journal_set_write_hook(full_disk);
     cluster_task_status(cl, "w1", t.task_id, 0, PROTO_ST_RUNNING, "");
-    T_EQ_INT(cluster_store_wait(cl, err, sizeof err), PROTO_ERR_STORE);
+    T_EQ_INT(cluster_store_wait(cl, err, sizeof err), CAI_E_WIRE(PROTO_ERR_STORE));
     T_CHECK(strstr(err, "metadata store") != NULL);
     journal_set_write_hook(NULL);
     /* Queued again by the writer: it lands without another change. */
@@ -759,7 +759,7 @@ static void test_name_rules(void)
     task_rec_free(&t);
     memset(name, 'x', 65);
     name[65] = 0;
-    T_EQ_INT(submit(name, 1, &t), PROTO_ERR_BAD_REQUEST);
+    T_EQ_INT(submit(name, 1, &t), CAI_E_WIRE(PROTO_ERR_BAD_REQUEST));
     task_rec_free(&t);
     name[64] = 0;
     T_EQ_INT(submit(name, 1, &t), 0);

@@ -124,7 +124,7 @@ static void test_every_type(void)
         for (const uint8_t *r = req[t]; *r; r++) put_valid(&b, *r);
         proto_put_u64(&b, 200, 7);    /* an unknown tag rides along */
         int rc = decode_buf(&b, &m);
-        if (rc) printf("#   type %u (%s): %s\n", t, proto_type_name(t), proto_rc_str(rc));
+        if (rc) printf("#   type %u (%s): %s\n", t, proto_type_name(t), cai_strerror(rc));
         T_EQ_INT(rc, 0);
         T_EQ_INT(m.type, t);
         for (const uint8_t *r = req[t]; *r; r++) {
@@ -486,10 +486,10 @@ static void test_rejections(void)
                     PROTO_E_MISSING, PROTO_E_DEPTH, PROTO_E_STRING, PROTO_E_NOMEM, PROTO_E_RANGE };
     for (size_t i = 0; i < 10; i++) {
         T_CHECK(codes[i] < 0);
-        T_CHECK(strcmp(proto_rc_str(codes[i]), "error") != 0);
+        T_CHECK(strcmp(cai_strerror(codes[i]), "error") != 0);
         for (size_t j = 0; j < i; j++) {
             T_CHECK(codes[i] != codes[j]);
-            T_CHECK(strcmp(proto_rc_str(codes[i]), proto_rc_str(codes[j])) != 0);
+            T_CHECK(strcmp(cai_strerror(codes[i]), cai_strerror(codes[j])) != 0);
         }
     }
 }
@@ -617,8 +617,8 @@ static void test_names(void)
     T_EQ_STR(proto_err_name(0), "UNKNOWN");
     T_EQ_STR(proto_err_name(16), "UNKNOWN");
     T_EQ_STR(proto_err_name(UINT64_MAX), "UNKNOWN");
-    T_EQ_STR(proto_rc_str(0), "ok");
-    T_CHECK(proto_rc_str(-12345) != NULL);
+    T_EQ_STR(cai_strerror(0), "ok");
+    T_CHECK(cai_strerror(-12345) != NULL);
 }
 
 static void test_error_frame(void)
@@ -836,10 +836,10 @@ static void test_error_space(void)
         }
     }
     T_CHECK(!proto_rc_is_codec(0));
-    T_EQ_STR(proto_rc_str(-EIO), strerror(EIO));
-    T_CHECK(strcmp(proto_rc_str(-EIO), proto_rc_str(PROTO_E_STRLEN)) != 0);
-    T_EQ_STR(proto_rc_str(-EPIPE), "connection closed");
-    T_EQ_STR(proto_rc_str(PROTO_E_STRLEN), "string or bytes over limit");
+    T_EQ_STR(cai_strerror(-EIO), strerror(EIO));
+    T_CHECK(strcmp(cai_strerror(-EIO), cai_strerror(PROTO_E_STRLEN)) != 0);
+    T_EQ_STR(cai_strerror(-EPIPE), "connection closed");
+    T_EQ_STR(cai_strerror(PROTO_E_STRLEN), "string or bytes over limit");
 }
 
 int main(void)

@@ -12,7 +12,7 @@
 #include "ids.h"
 #include "log.h"
 #include "master/retention.h"
-#include "master/upload.h"
+#include "master/store.h"
 #include "t.h"
 
 #define DAY (86400ull * 1000ull)
@@ -61,7 +61,7 @@ static void add_run(const char *id, const char *user, const char *name, uint64_t
     r.output_files = 1;
     r.output_bytes = 1000;
     T_CHECK(meta_task_put(m, &r, err, sizeof err) == 0);
-    upload_task_dir(&cfg, &r, dir, sizeof dir);
+    store_run_dir(&cfg, &r, dir, sizeof dir);
     fsutil_mkdir_p(dir, 0755);
     snprintf(path, sizeof path, "%s/out.bin", dir);
     char data[1000];
@@ -97,7 +97,7 @@ static int on_disk(const char *id)
     struct stat st;
     task_rec_init(&r);
     if (meta_task_get(m, id, &r) < 0) return 0;
-    upload_task_dir(&cfg, &r, dir, sizeof dir);
+    store_run_dir(&cfg, &r, dir, sizeof dir);
     task_rec_free(&r);
     return stat(dir, &st) == 0;
 }
@@ -216,7 +216,7 @@ static void test_remove_refuses_running_and_recovers(void)
     task_rec_free(&t);
     /* Simulate a crash right after step 1 (rename into the trash). */
     meta_task_get(m, "task-1-000000000022", &t);
-    upload_task_dir(&cfg, &t, dir, sizeof dir);
+    store_run_dir(&cfg, &t, dir, sizeof dir);
     task_rec_free(&t);
     snprintf(trash, sizeof trash, "%s/.trash", cfg.files_dir);
     fsutil_mkdir_p(trash, 0700);

@@ -4,7 +4,11 @@
  * and a frame other than HELLO are each answered with ERROR and the
  * connection closed; a wrong cluster token is refused in the handshake,
  * the right one welcomed; LIST_TASKS for another user's tasks is
- * refused (FORBIDDEN), one's own answered; the server keeps serving the next connection. */
+ * refused (FORBIDDEN), one's own answered; the server keeps serving the next connection;
+ * and the master is torn down (server_free, then uploads, cluster and
+ * store) under load: clients mid-handshake, idle, and looping over
+ * LIST_TASKS, then their sockets closed: no connection thread may touch
+ * the freed server (ASan). */
 #include <errno.h>
 #include <signal.h>
 #include <pthread.h>
@@ -69,15 +73,19 @@ static int setup(void)
     return pthread_create(&th, NULL, serve, srv) ? -1 : 0;
 }
 
-/* As the master does at exit: stop accepting, remove the store, _exit.
- * server_free while connection threads finish is not safe today (ASan:
- * use after free from a connection thread), so it is not called. */
 static int finish(int rc)
 {
-    if (srv) server_stop(srv);
+    if (srv) {
+        server_stop(srv);
+        pthread_join(th, NULL);
+        server_free(srv);
+    }
+    uploads_free(up);
+    cluster_free(cl);
+    meta_close(m);
     fsutil_rm_rf(root);
     fflush(stdout);
-    _exit(rc);
+    return rc;
 }
 
 static void put_hdr(uint8_t *h, uint32_t len, uint16_t type)
@@ -183,6 +191,52 @@ static void test_list_other_user(void)
     peer_close(&p);
 }
 
+/* Load for the teardown: a client listing in a loop until its
+ * connection ends. */
+static void *lister(void *arg)
+{
+    peer *p = arg;
+    proto_msg msg;
+    for (int i = 0; i < 1000000; i++) {
+        proto_begin(&p->wb, PROTO_LIST_TASKS, 0);
+        if (peer_send(p) < 0 || peer_recv(p, &msg, 10000) < 0) break;
+    }
+    return NULL;
+}
+
+static void test_free_under_load(void)
+{
+    enum { NRAW = 6, NIDLE = 4, NLIST = 4 };
+    int raw[NRAW];
+    peer idle[NIDLE], busy[NLIST];
+    pthread_t lt[NLIST];
+    char err[256] = "";
+    int nidle = 0, nbusy = 0;
+    for (int i = 0; i < NRAW; i++) raw[i] = net_connect(bound, 5000);   /* never HELLO */
+    for (int i = 0; i < NIDLE; i++)
+        if (peer_connect(&idle[nidle], bound, PROTO_ROLE_CLIENT, "alice", ALICE, 5000, err, sizeof err) == 0)
+            nidle++;
+    for (int i = 0; i < NLIST; i++)
+        if (peer_connect(&busy[nbusy], bound, PROTO_ROLE_CLIENT, "alice", ALICE, 5000, err, sizeof err) == 0 &&
+            pthread_create(&lt[nbusy], NULL, lister, &busy[nbusy]) == 0)
+            nbusy++;
+    T_EQ_INT(nidle, NIDLE);
+    T_EQ_INT(nbusy, NLIST);
+    usleep(100 * 1000);               /* the listers are mid-request */
+    server_stop(srv);
+    pthread_join(th, NULL);
+    server_free(srv);                 /* waits for every connection thread */
+    srv = NULL;
+    for (int i = 0; i < nbusy; i++) pthread_join(lt[i], NULL);
+    for (int i = 0; i < NRAW; i++) if (raw[i] >= 0) close(raw[i]);
+    for (int i = 0; i < nidle; i++) peer_close(&idle[i]);
+    for (int i = 0; i < nbusy; i++) peer_close(&busy[i]);
+    /* Anything still running would now find the server gone. */
+    usleep(200 * 1000);
+    uploads_free(up);
+    up = NULL;
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -195,5 +249,6 @@ int main(void)
     T_RUN(test_before_hello);
     T_RUN(test_handshake);
     T_RUN(test_list_other_user);
+    T_RUN(test_free_under_load);
     return finish(T_DONE());
 }

@@ -806,7 +806,7 @@ static void test_changed(void)
     free(blob);
     /* Missing root, sink errors. */
     T_EQ_INT(tar_write_dir("/nonexistent/x", NULL, changer, &c, NULL, err, sizeof err), TAR_E_IO);
-    T_CHECK(strcmp(tar_strerror(TAR_E_LINK), "unknown error") != 0);
+    T_CHECK(strcmp(cai_strerror(TAR_E_LINK), "unknown error") != 0);
     tf_rm_rf(tmp);
 }
 
