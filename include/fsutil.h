@@ -29,9 +29,10 @@ int fsutil_free_bytes(const char *path, uint64_t *free_bytes);
  * directories on the way (mode 0700; the last component too when
  * FSUTIL_DIR is the only kind asked). rel "" opens dfd itself (FSUTIL_DIR);
  * trailing slashes are ignored. step, when not NULL, is called for each
- * directory crossed before the last component (rel's first len bytes
- * name it, fd is open on it, created says it was made now); a negative
- * return stops the walk and is returned. Returns an fd (O_RDONLY,
+ * directory opened on the way, the last component too when only
+ * FSUTIL_DIR was asked (rel's first len bytes name it, fd is open on it,
+ * created says it was made now); a negative return stops the walk and is
+ * returned (so it may be any module's code). Returns an fd (O_RDONLY,
  * O_CLOEXEC, blocking), or -errno: -EINVAL (absolute, ".", "..", empty
  * or over-long component), -ENAMETOOLONG (rel over FSUTIL_REL_MAX),
  * -ELOOP (a symlink at some component), -ENOENT, -ENOTDIR (a

@@ -29,6 +29,7 @@
  * removes it. */
 #define _GNU_SOURCE   /* syncfs */
 #include "extract.h"
+#include "fsutil.h"
 #include "hash.h"
 #include "namecode.h"
 #include "tar.h"
@@ -210,9 +211,31 @@ static int check_name(extract *x, const char *name)
     return 0;
 }
 
+/* Each directory fsutil_open_beneath made for an entry's parents is an
+ * entry of the output too (counted against the limit, in the table). */
+struct parent_walk { extract *x; const char *name; };
+
+static int parent_made(void *ctx, int fd, const char *rel, size_t len, int created)
+{
+    struct parent_walk *pw = ctx;
+    extract *x = pw->x;
+    char path[TAR_PATH_MAX + 1];
+    (void)fd;
+    if (!created) return 0;
+    if (x->lim.max_files && x->files >= x->lim.max_files)
+        return xfail(x, TAR_E_LIMIT, "refusing '%s': over the %llu-entry limit", pw->name,
+                     (unsigned long long)x->lim.max_files);
+    memcpy(path, rel, len);
+    path[len] = 0;
+    if (!tab_add(x, path, '5')) return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", pw->name);
+    x->files++;
+    return 0;
+}
+
 /* Opens (creating at 0700 when missing) the parent directory of name and
- * returns its fd, never following a symlink; *base points at the last
- * component. The fd belongs to the cache: do not close it. */
+ * returns its fd, never following a symlink (fsutil_open_beneath); *base
+ * points at the last component. The fd belongs to the cache: do not
+ * close it. */
 static int open_parent(extract *x, const char *name, const char **base)
 {
     const char *slash = strrchr(name, '/');
@@ -228,38 +251,15 @@ static int open_parent(extract *x, const char *name, const char **base)
         return xskip(x, TAR_E_LIMIT, name, "path too long");
     memcpy(path, name, plen);
     path[plen] = 0;
-    int cur = x->root;
-    char *c = path;
-    for (;;) {
-        char *e = strchr(c, '/');
-        if (e) *e = 0;
-        int fd = openat(cur, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 && errno == ENOENT) {
-            if (x->lim.max_files && x->files >= x->lim.max_files) {
-                if (cur != x->root) close(cur);
-                return xfail(x, TAR_E_LIMIT, "refusing '%s': over the %llu-entry limit",
-                             name, (unsigned long long)x->lim.max_files);
-            }
-            if (mkdirat(cur, c, 0700) == 0) {
-                if (!tab_add(x, path, '5')) {
-                    if (cur != x->root) close(cur);
-                    return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", name);
-                }
-                x->files++;
-            }
-            fd = openat(cur, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        }
-        int saved = errno;
-        if (cur != x->root) close(cur);
-        if (fd < 0) {
-            if (saved == ELOOP || saved == ENOTDIR)
-                return xskip(x, TAR_E_LINK, name, "'%.200s' is a symlink or not a directory", path);
-            return xfail(x, io_code(saved), "open '%s': %s", path, strerror(saved));
-        }
-        cur = fd;
-        if (!e) break;
-        *e = '/';
-        c = e + 1;
+    struct parent_walk pw = { x, name };
+    int cur = fsutil_open_beneath(x->root, path, FSUTIL_DIR | FSUTIL_MKDIR, parent_made, &pw);
+    if (cur < 0) {
+        if (cai_band(cur) == TAR_E_BASE) return cur;          /* parent_made's, said */
+        if (cur == -ELOOP || cur == -ENOTDIR)
+            return xskip(x, TAR_E_LINK, name, "'%.200s' is a symlink or not a directory", path);
+        if (cur == -EINVAL || cur == -ENAMETOOLONG)
+            return xskip(x, TAR_E_PATH, name, "bad path component in '%.200s'", path);
+        return xfail(x, io_code(-cur), "open '%s': %s", path, cai_strerror(cur));
     }
     char *keep = strdup(path);
     if (!keep) {

@@ -427,9 +427,9 @@ int fsutil_open_beneath(int dfd, const char *rel, unsigned flags, fsutil_step_fn
         }
         close(cur);
         cur = fd;
+        if (want_dir && step && (rc = step(ctx, cur, rel, at + n, created)) < 0) goto out;
         if (last) break;
-        if (step && (rc = step(ctx, cur, rel, (size_t)(slash - rel), created)) < 0) goto out;
-        at = (size_t)(slash - rel) + 1;
+        at += n + 1;
     }
     if ((rc = kind_ok(cur, flags)) < 0) goto out;
     int fl = fcntl(cur, F_GETFL);

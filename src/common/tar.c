@@ -12,6 +12,7 @@
  * against max_path first. One zero block followed by end of input is
  * treated as truncated: only the two-block end proves the writer finished. */
 #include "tar.h"
+#include "fsutil.h"
 #include "hash.h"
 
 #include <dirent.h>
@@ -581,75 +582,86 @@ out:
     return rc;
 }
 
-/* Descends sub's directory components under dfd (O_NOFOLLOW each),
- * writing a header for each so the archive extracts on its own, then
- * writes the last component (file or tree). plen: length of w->path. A
- * loop, not recursion: sub comes from the client. */
+/* A header for each directory on the way down to a sub-path, so the
+ * archive extracts on its own. */
+struct sub_walk { twriter *w; size_t plen; };
+
+static int sub_dir(void *ctx, int fd, const char *rel, size_t len, int created)
+{
+    struct sub_walk *sw = ctx;
+    twriter *w = sw->w;
+    size_t base = sw->plen ? sw->plen + 1 : 0;
+    struct stat st;
+    (void)created;
+    if (base + len + 2 > w->pathcap) {
+        set_err(w->err, w->errcap, "bad path '%.*s'", (int)len, rel);
+        return TAR_E_PATH;
+    }
+    if (fstat(fd, &st) < 0) {
+        set_err(w->err, w->errcap, "stat dir '%.*s': %s", (int)len, rel, strerror(errno));
+        return TAR_E_IO;
+    }
+    if (sw->plen) w->path[sw->plen] = '/';
+    memcpy(w->path + base, rel, len);
+    w->path[base + len] = '/';
+    w->path[base + len + 1] = 0;
+    int rc = write_header(w, w->path, NULL, '5', st.st_mode, 0, st.st_mtim.tv_sec);
+    w->path[base + len] = 0;
+    if (rc == 0) w->st->dirs++;
+    return rc;
+}
+
+/* Descends sub's directory components under dfd (fsutil_open_beneath: no
+ * link followed, no "..", a loop, as sub comes from the client), writing
+ * a header for each, then writes the last component (file or tree).
+ * plen: length of w->path. */
 static int walk_sub(twriter *w, int dfd, size_t plen, const char *sub)
 {
     int cur = dfd, rc = 0;
-    size_t plen0 = plen;
-    for (;;) {
-        const char *slash = strchr(sub, '/');
-        size_t n = slash ? (size_t)(slash - sub) : strlen(sub);
-        size_t base = plen ? plen + 1 : 0;
-        if (n == 0 || base + n + 2 > w->pathcap) {
-            set_err(w->err, w->errcap, "bad path '%s'", sub);
-            rc = TAR_E_PATH;
-            break;
-        }
-        if ((n == 1 && sub[0] == '.') || (n == 2 && sub[0] == '.' && sub[1] == '.')) {
-            set_err(w->err, w->errcap, "bad path component '%.*s'", (int)n, sub);
-            rc = TAR_E_PATH;
-            break;
-        }
-        if (plen) w->path[plen] = '/';
-        memcpy(w->path + base, sub, n);
-        w->path[base + n] = 0;
-        if (!slash || !slash[1]) {
-            struct stat st;
-            if (fstatat(cur, w->path + base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-                int cfd;
-                struct stat cst;
-                char comp[TAR_PATH_MAX + 1];
-                memcpy(comp, w->path + base, n + 1);
-                rc = write_entry(w, cur, comp, base + n, &cfd, &cst);
-                if (rc == 0 && cfd >= 0) {
-                    rc = walk(w, cfd, base + n, NULL);
-                    close(cfd);
-                }
-            } else {
-                char comp[TAR_PATH_MAX + 1];
-                memcpy(comp, w->path + base, n + 1);
-                int cfd;
-                struct stat cst;
-                rc = write_entry(w, cur, comp, base + n, &cfd, &cst);
-                if (cfd >= 0) close(cfd);
-            }
-            break;
-        }
-        struct stat st;
-        int cfd = openat(cur, w->path + base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (cfd < 0 || fstat(cfd, &st) < 0) {
-            int e = errno;
-            set_err(w->err, w->errcap, "open dir '%s': %s", w->path, strerror(e));
-            if (cfd >= 0) close(cfd);
-            rc = e == ENOENT ? TAR_E_PATH : TAR_E_IO;
-            break;
-        }
-        w->path[base + n] = '/';
-        w->path[base + n + 1] = 0;
-        rc = write_header(w, w->path, NULL, '5', st.st_mode, 0, st.st_mtim.tv_sec);
-        w->path[base + n] = 0;
-        if (cur != dfd) close(cur);
-        cur = cfd;
-        if (rc < 0) break;
-        w->st->dirs++;
-        plen = base + n;
-        sub = slash + 1;
+    size_t n = strlen(sub), base = plen ? plen + 1 : 0;
+    const char *last = sub;
+    for (const char *p = sub; *p; p++) if (*p == '/') last = p + 1;
+    size_t dirlen = last > sub ? (size_t)(last - sub - 1) : 0;
+    size_t ln = n - (size_t)(last - sub);
+    if (n == 0 || ln == 0 || base + n + 2 > w->pathcap || ln > TAR_PATH_MAX ||
+        (ln == 1 && last[0] == '.') || (ln == 2 && last[0] == '.' && last[1] == '.')) {
+        set_err(w->err, w->errcap, "bad path '%s'", sub);
+        return TAR_E_PATH;
     }
+    if (dirlen) {
+        char dir[TAR_PATH_MAX + 1];
+        struct sub_walk sw = { w, plen };
+        if (dirlen > TAR_PATH_MAX) {
+            set_err(w->err, w->errcap, "bad path '%s'", sub);
+            return TAR_E_PATH;
+        }
+        memcpy(dir, sub, dirlen);
+        dir[dirlen] = 0;
+        cur = fsutil_open_beneath(dfd, dir, FSUTIL_DIR, sub_dir, &sw);
+        if (cur < 0) {
+            rc = cur;
+            if (cai_is_errno(cur)) {
+                set_err(w->err, w->errcap, "open dir '%s': %s", dir, cai_strerror(cur));
+                rc = cur == -ENOENT || cur == -ENOTDIR || cur == -ELOOP || cur == -EINVAL
+                     ? TAR_E_PATH : TAR_E_IO;
+            }
+            w->path[plen] = 0;
+            return rc;
+        }
+    }
+    /* w->path: the prefix, then sub whole; the last component at base + dirlen (+1). */
+    if (plen) w->path[plen] = '/';
+    memcpy(w->path + base, sub, n);
+    w->path[base + n] = 0;
+    char comp[TAR_PATH_MAX + 1];
+    memcpy(comp, last, ln + 1);
+    int cfd;
+    struct stat cst;
+    rc = write_entry(w, cur, comp, base + n, &cfd, &cst);
+    if (rc == 0 && cfd >= 0) rc = walk(w, cfd, base + n, NULL);     /* a directory: its tree */
+    if (cfd >= 0) close(cfd);
     if (cur != dfd) close(cur);
-    w->path[plen0] = 0;
+    w->path[plen] = 0;
     return rc;
 }
 

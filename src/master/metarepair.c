@@ -228,48 +228,23 @@ out:
     task_rec_free(&t);
 }
 
-/* The entries of dir, minus "." and ".." (and dot-names when skip_dot);
- * each a directory per lstat, else counted as unexpected. */
-static char **subdirs(struct ctx *c, const char *dir, int skip_dot, size_t *n)
+static int one_run(void *ctx, const char *dir, const char *const parts[4])
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char **v = NULL, path[8192];
-    size_t cap = 0;
-    *n = 0;
-    if (!d) {
-        sayf(c, 0, "cannot read %s: %s", dir, strerror(errno));
-        c->st->errors++;
-        return NULL;
-    }
-    while ((e = readdir(d))) {
-        struct stat sb;
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        if (skip_dot && e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (lstat(path, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-            c->st->unexpected++;
-            sayf(c, c->st->unexpected, "not part of the store layout: %s", path);
-            continue;
-        }
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nv = realloc(v, cap * sizeof *nv);
-            if (!nv) break;
-            v = nv;
-        }
-        if (!(v[*n] = strdup(e->d_name))) break;
-        (*n)++;
-    }
-    closedir(d);
-    if (v) qsort(v, *n, sizeof *v, cmp_str);
-    return v;
+    struct ctx *c = ctx;
+    one_task_dir(c, dir, parts[0], parts[1], parts[2], parts[3]);
+    return c->rc;
 }
 
-static void free_v(char **v, size_t n)
+static void odd_entry(void *ctx, const char *path, int code)
 {
-    for (size_t i = 0; i < n; i++) free(v[i]);
-    free(v);
+    struct ctx *c = ctx;
+    if (code < 0) {
+        sayf(c, 0, "cannot read %s: %s", path, cai_strerror(code));
+        c->st->errors++;
+        return;
+    }
+    c->st->unexpected++;
+    sayf(c, c->st->unexpected, "not part of the store layout: %s", path);
 }
 
 static int orphan(void *ctx, const file_rec *f)
@@ -288,34 +263,9 @@ int metarepair_scan(meta *m, const char *files_dir, int fix, metarepair_say say,
                     metarepair_stats *st)
 {
     struct ctx c = { m, fix, say, sctx, st, NULL, 0, 0, NULL, 0, 0 };
-    char p1[8192], p2[8192], p3[8192], p4[8192];
     memset(st, 0, sizeof *st);
     if (fix && !(c.batch = calloc(BATCH, sizeof *c.batch))) return META_E_NOMEM;
-    size_t nu = 0;
-    char **users = subdirs(&c, files_dir, 1, &nu);
-    for (size_t a = 0; a < nu && !c.rc; a++) {
-        size_t nn = 0;
-        snprintf(p1, sizeof p1, "%s/%s", files_dir, users[a]);
-        char **names = subdirs(&c, p1, 0, &nn);
-        for (size_t b = 0; b < nn && !c.rc; b++) {
-            size_t nt = 0;
-            snprintf(p2, sizeof p2, "%s/%s", p1, names[b]);
-            char **times = subdirs(&c, p2, 0, &nt);
-            for (size_t k = 0; k < nt && !c.rc; k++) {
-                size_t ni = 0;
-                snprintf(p3, sizeof p3, "%s/%s", p2, times[k]);
-                char **ids = subdirs(&c, p3, 0, &ni);
-                for (size_t i = 0; i < ni && !c.rc; i++) {
-                    snprintf(p4, sizeof p4, "%s/%s", p3, ids[i]);
-                    one_task_dir(&c, p4, users[a], names[b], times[k], ids[i]);
-                }
-                free_v(ids, ni);
-            }
-            free_v(times, nt);
-        }
-        free_v(names, nn);
-    }
-    free_v(users, nu);
+    store_each_run(files_dir, one_run, odd_entry, &c);
     meta_query q = { 0 };
     if (!c.rc) meta_files_find(m, &q, orphan, &c);
     names_free(&c);

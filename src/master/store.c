@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -100,6 +101,71 @@ void store_open_why(int code, const char *rel, char *out, size_t cap)
     case -EPERM: snprintf(out, cap, "'%s' is not a file or a directory", rel); break;
     default: snprintf(out, cap, "cannot open '%s': %s", rel, cai_strerror(code)); break;
     }
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The subdirectories of dir, sorted; *n of them (NULL and 0 on failure,
+ * reported through odd). */
+static char **subdirs(const char *dir, int skip_dot, size_t *n, store_odd_fn odd, void *ctx)
+{
+    DIR *d = opendir(dir);
+    char **v = NULL, path[CONFIG_PATH_MAX + 4 * 256 + 8];
+    size_t cap = 0;
+    *n = 0;
+    if (!d) {
+        if (odd) odd(ctx, dir, -errno);
+        return NULL;
+    }
+    for (struct dirent *e; (e = readdir(d));) {
+        struct stat sb;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (skip_dot && e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode)) {
+            if (odd) odd(ctx, path, 0);
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nv = realloc(v, cap * sizeof *nv);
+            if (!nv) break;
+            v = nv;
+        }
+        if (!(v[*n] = strdup(e->d_name))) break;
+        (*n)++;
+    }
+    closedir(d);
+    if (v) qsort(v, *n, sizeof *v, by_name);
+    return v;
+}
+
+/* One level of the layout (0 user, 1 task name, 2 time, 3 task id). The
+ * recursion is four deep at most: the layout's, not a task's, depth. */
+static int each_level(const char *dir, int level, const char *parts[4], store_run_fn run,
+                      store_odd_fn odd, void *ctx)
+{
+    size_t n = 0;
+    int rc = 0;
+    char **v = subdirs(dir, level == 0, &n, odd, ctx);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char path[CONFIG_PATH_MAX + 4 * 256 + 8];
+        if (snprintf(path, sizeof path, "%s/%s", dir, v[i]) >= (int)sizeof path) continue;
+        parts[level] = v[i];
+        rc = level == 3 ? run(ctx, path, parts) : each_level(path, level + 1, parts, run, odd, ctx);
+    }
+    for (size_t i = 0; i < n; i++) free(v[i]);
+    free(v);
+    return rc;
+}
+
+int store_each_run(const char *files_dir, store_run_fn run, store_odd_fn odd, void *ctx)
+{
+    const char *parts[4] = { "", "", "", "" };
+    return each_level(files_dir, 0, parts, run, odd, ctx);
 }
 
 int store_init(const config *cfg, char *err, size_t errcap)

@@ -42,6 +42,18 @@ int store_run_exists(const config *cfg, const task_rec *t);
 /* A user-facing sentence for an fsutil_open_beneath code about rel. */
 void store_open_why(int code, const char *rel, char *out, size_t cap);
 
+/* Every run directory of the layout under files_dir, in name order at
+ * each level (dot-names at the top, .staging and .trash, are not runs).
+ * run gets the directory's path and its four components; a non-zero
+ * return stops the walk and is returned. odd (may be NULL) hears of an
+ * entry that does not fit the layout (code 0: not a directory) or a
+ * directory that cannot be read (code -errno). Four levels: fds and
+ * stack are bounded whatever the store holds. 0, the callback's code or
+ * -ENOMEM. */
+typedef int (*store_run_fn)(void *ctx, const char *dir, const char *const parts[4]);
+typedef void (*store_odd_fn)(void *ctx, const char *path, int code);
+int store_each_run(const char *files_dir, store_run_fn run, store_odd_fn odd, void *ctx);
+
 /* Creates .staging (emptied: what a previous run left is incomplete by
  * definition, the workers resend it) and .trash, and removes the trash's
  * private entries (store_trash with name NULL). Call once at start. */

@@ -324,6 +324,52 @@ static void test_layout_publish_trash(void)
     task_rec_free(&t);
 }
 
+typedef struct seen { char runs[8][512]; int nruns, nodd, nerr; } seen;
+
+static int saw_run(void *ctx, const char *dir, const char *const parts[4])
+{
+    seen *w = ctx;
+    if (w->nruns < 8)
+        snprintf(w->runs[w->nruns], sizeof w->runs[0], "%s/%s/%s/%s", parts[0], parts[1], parts[2],
+                 parts[3]);
+    w->nruns++;
+    return strstr(dir, parts[3]) ? 0 : -1;
+}
+
+static void saw_odd(void *ctx, const char *path, int code)
+{
+    seen *w = ctx;
+    (void)path;
+    if (code) w->nerr++; else w->nodd++;
+}
+
+/* The layout walk: every run in name order, dot-names at the top not
+ * runs, a stray file named, a link to a directory not entered. */
+static void test_each_run(void)
+{
+    char top[128], p[256];
+    snprintf(top, sizeof top, "%s/layout", root);
+    static const char *dirs[] = { "bob/b/20260101T000000Z/task-2", "alice/a/20260102T000000Z/task-1",
+                                  "alice/a/20260101T000000Z/task-0", ".staging/x/y/z", NULL };
+    for (int i = 0; dirs[i]; i++) {
+        snprintf(p, sizeof p, "%s/%s", top, dirs[i]);
+        fsutil_mkdir_p(p, 0755);
+    }
+    snprintf(p, sizeof p, "%s/alice/stray.txt", top);
+    fsutil_write_atomic(p, "x", 1);
+    snprintf(p, sizeof p, "%s/alice/a/20260101T000000Z/link", top);
+    symlink(outside, p);
+    seen w;
+    memset(&w, 0, sizeof w);
+    T_EQ_INT(store_each_run(top, saw_run, saw_odd, &w), 0);
+    T_EQ_INT(w.nruns, 3);
+    T_EQ_STR(w.runs[0], "alice/a/20260101T000000Z/task-0");
+    T_EQ_STR(w.runs[1], "alice/a/20260102T000000Z/task-1");
+    T_EQ_STR(w.runs[2], "bob/b/20260101T000000Z/task-2");
+    T_EQ_INT(w.nodd, 2);                   /* the stray file and the link */
+    T_EQ_INT(w.nerr, 0);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/test_store.XXXXXX");
@@ -336,6 +382,7 @@ int main(void)
     T_RUN(test_emfile);
     T_RUN(test_rename_race);
     T_RUN(test_layout_publish_trash);
+    T_RUN(test_each_run);
     fsutil_rm_rf(root);
     fsutil_rm_rf(outside);
     return T_DONE();
