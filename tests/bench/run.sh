@@ -26,6 +26,13 @@
 # same tmpfs so all tools compete on the same thing; one extra row shows the
 # master storing onto the real disk, durably (it syncfs's before FILE_ACK).
 set -u
+# A session of its own, so "ours" below is exactly this bench's process tree
+# (its daemons included, whatever process group they make) and anything
+# else on the machine is foreign.
+if [ "$(ps -o sid= -p $$ | tr -d ' ')" != "$$" ] && command -v setsid >/dev/null 2>&1 &&
+   [ -z "${BENCH_SETSID:-}" ]; then
+    BENCH_SETSID=1 exec setsid -w "$BASH" "$0" "$@"
+fi
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BIN=$ROOT/build/rel
@@ -75,11 +82,23 @@ START_LOAD=$(load1)
 # "busy_jiffies steal_jiffies total_jiffies" from /proc/stat (all CPUs).
 # Busy is user+nice+system: interrupt time is not attributed to processes.
 cpu_snap() { awk '/^cpu / { print $2+$3+$4, $9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
-# CPU seconds used by this shell and every child it has waited for (the
-# daemons are waited for by stop_cluster), from bash's `times`.
+# CPU seconds used by this bench: this shell and every child it has
+# waited for (bash's `times`), plus the processes of its session not yet
+# reaped, with the children they reaped (/proc: the daemons of a running
+# cluster and their tasks, which `times` counts only once reaped). A process alive at mark_begin and reaped by
+# mark_end is in the first at the end and the second at the start, so the
+# difference is its CPU in between.
 own_cpu() {
-    times | awk '{ for (i = 1; i <= NF; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } }
-                 END { printf "%.3f", t }'
+    local sid live
+    sid=$(ps -o sid= -p $$ | tr -d ' ')
+    live=$(awk -v sid="$sid" -v hz="$HZ" '{
+        line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
+        # after "(comm) ": f[4] session, f[12..15] utime stime cutime cstime
+        # (the tasks a worker reaped are in its cutime; zombies still count)
+        if (f[4] == sid) t += (f[12] + f[13] + f[14] + f[15]) / hz
+    } END { printf "%.3f", t }' /proc/[0-9]*/stat 2>/dev/null)
+    times | awk -v live="${live:-0}" '{ for (i = 1; i <= NF; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } }
+                 END { printf "%.3f", t + live }'
 }
 mark_begin() {
     MB_LOAD=$(load1); MB_CPU=$(cpu_snap); MB_OWN=$(own_cpu); MB_T=$(now_ns)
