@@ -333,3 +333,13 @@ int cli_split(char *line, char **argv, int max)
         r++;
     }
 }
+
+int cli_task_rec(const proto_msg *rec, task_rec *t)
+{
+    task_rec_init(t);
+    if (task_rec_get(rec, t) < 0) {
+        task_rec_free(t);
+        return cli_fail("master sent a malformed task record");
+    }
+    return 0;
+}

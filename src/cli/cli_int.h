@@ -36,6 +36,9 @@ typedef struct cli_ctx {
 
 /* Prints "cloudai: <msg>" to stderr; returns CLI_EXIT_ERROR. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Decodes a task record the master sent into t (initialised here): 0, or
+ * the failure (said once) with t already freed. */
+int cli_task_rec(const proto_msg *rec, task_rec *t);
 /* Prints "cloudai VERB: <msg>" and a pointer to --help; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parses a verb's words; on help prints usage to stdout. Returns -1 to go

@@ -199,11 +199,8 @@ static int task_row(void *ctx, const proto_msg *rec)
     task_rec t;
     char buf[64];
     int rc = 0;
-    task_rec_init(&t);
-    if (task_rec_get(rec, &t) < 0) {
-        rc = cli_fail("master sent a malformed task record");
-        goto out;
-    }
+    if ((rc = cli_task_rec(rec, &t)) != 0)
+        return rc;
     o->rows++;
     /* The scheduler's view of a queued task, when the master sent it. */
     uint64_t es = 0, ps = 0;
@@ -367,11 +364,9 @@ static int arr_row(void *ctx, const proto_msg *rec)
 {
     arr_ids *a = ctx;
     task_rec t;
-    task_rec_init(&t);
-    if (task_rec_get(rec, &t) < 0) {
-        task_rec_free(&t);
-        return cli_fail("master sent a malformed task record");
-    }
+    int rc = cli_task_rec(rec, &t);
+    if (rc != 0)
+        return rc;
     if (a->n == a->cap) {
         size_t nc = a->cap ? a->cap * 2 : 64;
         char **ni = realloc(a->ids, nc * sizeof *ni);
@@ -533,11 +528,9 @@ static int pick_latest(void *ctx, const proto_msg *rec)
 {
     latest_pick *l = ctx;
     task_rec t;
-    task_rec_init(&t);
-    if (task_rec_get(rec, &t) < 0) {
-        task_rec_free(&t);
-        return cli_fail("master sent a malformed task record");
-    }
+    int rc = cli_task_rec(rec, &t);
+    if (rc != 0)
+        return rc;
     if ((t.status == PROTO_ST_COMPLETED || t.status == PROTO_ST_FAILED ||
          t.status == PROTO_ST_CANCELLED) &&
         (!l->found || t.submitted_at > l->submitted_at ||

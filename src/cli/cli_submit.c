@@ -371,12 +371,8 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
     }
     proto_msg sub;
     proto_rec_open(&f, &sub);
-    task_rec_init(&t);
-    if (task_rec_get(&sub, &t) < 0) {
-        task_rec_free(&t);
-        rc = cli_fail("master sent a malformed task record");
+    if ((rc = cli_task_rec(&sub, &t)) != 0)
         goto out;
-    }
     if (c->json) {
         jsonw w;
         jsonw_init(&w, stdout);

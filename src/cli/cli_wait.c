@@ -134,12 +134,8 @@ int cli_wait_run(cli_ctx *c, char *const *ids, size_t n)
             proto_msg sub;
             task_rec t;
             proto_rec_open(&f, &sub);
-            task_rec_init(&t);
-            if (task_rec_get(&sub, &t) < 0) {
-                task_rec_free(&t);
-                rc = cli_fail("master sent a malformed task record");
+            if ((rc = cli_task_rec(&sub, &t)) != 0)
                 goto out;
-            }
             for (size_t i = 0; i < n; i++)
                 if (!got[i] && !strcmp(ids[i], t.task_id)) {
                     got[i] = 1;

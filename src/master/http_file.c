@@ -67,6 +67,24 @@ static void disposition(const char *name, int inline_, char *out, size_t cap)
              inline_ ? "inline" : "attachment", ascii, enc);
 }
 
+/* The headers of a stored file's body, local or from the object store:
+ * validators, type, name, and a sandbox, since a task's file is untrusted
+ * content on our origin (the browser runs no script of it and treats it
+ * as a unique origin). */
+static void file_headers(http_req *r, struct MHD_Response *resp, const char *etag,
+                         const char *relpath)
+{
+    char buf[2048];
+    MHD_add_response_header(resp, "ETag", etag);
+    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    MHD_add_response_header(resp, "Content-Type", content_type(relpath));
+    disposition(relpath, http_arg(r, "inline") != NULL, buf, sizeof buf);
+    MHD_add_response_header(resp, "Content-Disposition", buf);
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'");
+    MHD_add_response_header(resp, "Cache-Control", "private, max-age=0, must-revalidate");
+}
+
 /* "bytes=A-B", "bytes=A-", "bytes=-N" (one range). 1 = a range in
  * [*start, *end], 0 = no usable header (serve it all), -1 = unsatisfiable. */
 static int parse_range(const char *h, uint64_t size, uint64_t *start, uint64_t *end)
@@ -270,14 +288,7 @@ static enum MHD_Result file_remote(http_req *r, const file_rec *rec, const char 
                  (unsigned long long)b, (unsigned long long)size);
         MHD_add_response_header(resp, "Content-Range", buf);
     }
-    MHD_add_response_header(resp, "ETag", etag);
-    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
-    MHD_add_response_header(resp, "Content-Type", content_type(relpath));
-    disposition(relpath, http_arg(r, "inline") != NULL, buf, sizeof buf);
-    MHD_add_response_header(resp, "Content-Disposition", buf);
-    MHD_add_response_header(resp, "Content-Security-Policy",
-                            "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'");
-    MHD_add_response_header(resp, "Cache-Control", "private, max-age=0, must-revalidate");
+    file_headers(r, resp, etag, relpath);
     return http_queue(r, status, resp);
 }
 
@@ -346,16 +357,7 @@ enum MHD_Result http_file_get(http_req *r, const char *task_id, const char *relp
         if (resp && rr > 0) MHD_add_response_header(resp, "Content-Range", buf);
     }
     if (!resp) { ret = MHD_NO; goto out; }
-    MHD_add_response_header(resp, "ETag", etag);
-    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
-    MHD_add_response_header(resp, "Content-Type", content_type(relpath));
-    disposition(relpath, http_arg(r, "inline") != NULL, buf, sizeof buf);
-    MHD_add_response_header(resp, "Content-Disposition", buf);
-    /* A task's file is untrusted content on our origin: whatever it is,
-     * the browser runs no script of it and treats it as a unique origin. */
-    MHD_add_response_header(resp, "Content-Security-Policy",
-                            "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'");
-    MHD_add_response_header(resp, "Cache-Control", "private, max-age=0, must-revalidate");
+    file_headers(r, resp, etag, relpath);
     ret = http_queue(r, status, resp);
 out:
     if (fd >= 0) close(fd);
