@@ -138,7 +138,7 @@ else
 fi
 
 # ---- C. leftovers at start
-stop_pid "$WPID"
+stop_pid "$(cat "$T/w.pid")"    # worker w (WPID may name D's Docker worker)
 O=$T/w.outputs
 mkdir -p "$O/task-1-aaaa.1" "$O/task-2-bbbb.1" "$O/task-3-cccc.2"
 echo x >"$O/task-1-aaaa.1/partial.txt"; echo log >"$O/task-1-aaaa.1.log"

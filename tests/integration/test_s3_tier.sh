@@ -73,10 +73,10 @@ check "...and it stays on the disk" test -f "$DIRB/a.txt"
 "$TT" "$T/cfg.ini" "$T/m/files" "$T/m/meta" 31 >"$T/tt3.out" 2>&1
 check "the moved run's directory is gone" test ! -e "$DIRA"
 STAMP=$(basename "$(dirname "$DIRA")")
-"$S3T" list "tier/alice/old/$STAMP/$A/" >"$T/list" 2>&1
+"$S3T" list "tier/alice/old/$STAMP/$A/" >"$T/list" 2>"$T/list.err"
 want_eq "its objects are in the bucket under the run layout" "$(sed 's/ [0-9]*$//' "$T/list" | tr '\n' ' ')" \
     "tier/alice/old/$STAMP/$A/a.txt tier/alice/old/$STAMP/$A/d/big.bin "
-"$TT" "$T/cfg.ini" "$T/m/files" "$T/m/meta" 0 >"$T/tt4.out" 2>&1
+"$TT" "$T/cfg.ini" "$T/m/files" "$T/m/meta" 0 >"$T/tt4.out" 2>"$T/tt4.err"
 want_eq "a sweep with nothing due moves nothing" "$(cat "$T/tt4.out")" "moved 0"
 
 start_master m -config "$T/cfg.ini" || not_ok "master restarts"

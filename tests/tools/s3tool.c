@@ -9,7 +9,8 @@
  * Configured from the environment: S3_ENDPOINT, S3_BUCKET, AWS_REGION,
  * AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, S3_PART_SIZE, S3_RETRIES,
  * S3_STALL_S, S3_CLOCK_OFFSET_S. Errors: "s3tool: CODE: message" on stderr,
- * exit status = -CODE (e.g. 2 for S3_E_AUTH), 64 on bad usage. */
+ * exit status = the code's place in the S3 band (S3_E_BASE - CODE: 2 for
+ * S3_E_AUTH), 70 for any other code, 64 on bad usage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,8 @@ int main(int argc, char **argv)
     s3_free(s);
     if (rc) {
         fprintf(stderr, "s3tool: %s: %s\n", cai_strerror(rc), err);
-        return -rc;
+        /* The code's place in the S3 band (S3_E_AUTH = S3_E_BASE - 2: 2). */
+        return rc <= S3_E_BASE && rc > S3_E_BASE - 64 ? (int)(S3_E_BASE - rc) : 70;
     }
     return 0;
 usage_free:
