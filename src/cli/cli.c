@@ -127,8 +127,8 @@ static int cancel_verb(cli_ctx *c, int argc, char **argv)
         return rc;
     if (r.dashdash)
         return cli_usage_error(c, "unexpected '--'");
-    if (strlen(pos[0]) >= 64)
-        return cli_usage_error(c, "'%.20s...' is not a task id", pos[0]);
+    if ((rc = cli_check_task_id(c, pos[0])) != 0)
+        return rc;
     if ((rc = cli_connect(c)) != 0)
         return rc;
     proto_begin(&c->p.wb, PROTO_CANCEL, 0);
@@ -167,8 +167,8 @@ static int pin_verb(cli_ctx *c, int argc, char **argv, int pin)
         return rc;
     if (r.dashdash)
         return cli_usage_error(c, "unexpected '--'");
-    if (!*pos[0] || strlen(pos[0]) >= 64)
-        return cli_usage_error(c, "'%.20s' is not a task id", pos[0]);
+    if ((rc = cli_check_task_id(c, pos[0])) != 0)
+        return rc;
     if ((rc = cli_connect(c)) != 0)
         return rc;
     proto_begin(&c->p.wb, PROTO_PIN, 0);
@@ -341,5 +341,12 @@ int cli_task_rec(const proto_msg *rec, task_rec *t)
         task_rec_free(t);
         return cli_fail("master sent a malformed task record");
     }
+    return 0;
+}
+
+int cli_check_task_id(const cli_ctx *c, const char *id)
+{
+    if (!*id || strlen(id) >= 64)
+        return cli_usage_error(c, "'%.20s' is not a task id", id);
     return 0;
 }

@@ -207,8 +207,8 @@ int cli_verb_get(cli_ctx *c, int argc, char **argv)
         return cli_usage_error(c, "unexpected '--'");
     g.c = c;
     g.task_id = pos[0];
-    if (!*g.task_id || strlen(g.task_id) >= 64)
-        return cli_usage_error(c, "'%.20s' is not a task id", g.task_id);
+    if ((rc = cli_check_task_id(c, g.task_id)) != 0)
+        return rc;
     if (r.npos > 1) {
         g.dest = pos[1];
     } else {

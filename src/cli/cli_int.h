@@ -41,6 +41,9 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_task_rec(const proto_msg *rec, task_rec *t);
 /* Prints "cloudai VERB: <msg>" and a pointer to --help; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A task id argument: 0 if it can be one (1-63 bytes), else the usage
+ * error (said once). */
+int cli_check_task_id(const cli_ctx *c, const char *id);
 /* Parses a verb's words; on help prints usage to stdout. Returns -1 to go
  * on, else the exit code to return (0 after help, 2 on a bad flag). */
 int cli_parse(cli_ctx *c, const args_spec *specs, size_t n, int argc, char **argv,

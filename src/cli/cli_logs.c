@@ -90,8 +90,8 @@ int cli_verb_logs(cli_ctx *c, int argc, char **argv)
         return rc;
     if (r.dashdash)
         return cli_usage_error(c, "unexpected '--'");
-    if (!*pos[0] || strlen(pos[0]) >= 64)
-        return cli_usage_error(c, "'%.20s' is not a task id", pos[0]);
+    if ((rc = cli_check_task_id(c, pos[0])) != 0)
+        return rc;
     if (!(lb.p = malloc(LINE_MAX_BYTES)))
         return cli_fail("out of memory");
     if ((rc = cli_connect(c)) != 0)

@@ -189,10 +189,8 @@ int cli_verb_wait(cli_ctx *c, int argc, char **argv)
         goto out;
     }
     for (int i = 0; i < r.npos; i++)
-        if (!*pos[i] || strlen(pos[i]) >= 64) {
-            cli_usage_error(c, "'%.20s' is not a task id", pos[i]);
+        if ((rc = cli_check_task_id(c, pos[i])) != 0)
             goto out;
-        }
     if ((rc = cli_connect(c)) != 0) goto out;
     rc = cli_wait_ids(c, pos, (size_t)r.npos);
     cli_disconnect(c);
