@@ -12,7 +12,7 @@
  *   PROTO_E_*     -4101 ..  the wire codec (proto.h)
  *   TAR_E_*       -4201 ..  ustar reader/writer, extraction
  *   CHUNK_E_*     -4301 ..  chunked streams
- *   ZCHUNK_E_*    -4401 ..  zlib chunks and streams
+ *   ZCHUNK_E_*    -4401 ..  zlib chunks, streams and packed files
  *   META_E_*      -4501 ..  metadata store; its journal (JOURNAL_E_*) and
  *                            BSON codec (METADOC_E_*) name the same codes
  *   RETENTION_E_* -4601 ..  expiry, pins, quotas, removal
@@ -85,6 +85,7 @@
     X(ZCHUNK_E_SIZE, ZCHUNK_E_BASE - 3, "inflated size differs from the announced one") \
     X(ZCHUNK_E_BOMB, ZCHUNK_E_BASE - 4, "decompression ratio or size cap exceeded") \
     X(ZCHUNK_E_ARG, ZCHUNK_E_BASE - 5, "bad zlib argument") \
+    X(ZCHUNK_E_FORMAT, ZCHUNK_E_BASE - 6, "malformed packed file") \
     X(META_E_NOMEM, META_E_BASE - 1, "out of memory (metadata)") \
     X(META_E_IO, META_E_BASE - 2, "metadata store write failed") \
     X(META_E_CORRUPT, META_E_BASE - 3, "metadata store unreadable") \
