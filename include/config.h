@@ -23,7 +23,8 @@ typedef struct config_user {
 #define CONFIG_RULES_MAX 32
 
 /* [retention] rule.PATTERN = DAYS: runs whose task name matches the glob
- * expire after DAYS (0 = never); the first matching rule wins. */
+ * expire after DAYS (0 = never); the first matching rule wins. The same
+ * shape for archive.PATTERN = DAYS (tiering: move to the bucket). */
 typedef struct config_rule {
     char pattern[128];
     int max_age_days;
@@ -110,6 +111,8 @@ typedef struct config {
     int nquotas;
     int sweep_interval_s;              /* 3600: seconds between retention sweeps */
     int archive_after_days;            /* 0 = never: [store] backend = s3 moves older runs there */
+    config_rule archive_rules[CONFIG_RULES_MAX];   /* archive.PATTERN = DAYS, first match wins */
+    int narchive_rules;
     /* [store] where finished outputs live (README "Object storage") */
     char store_backend[8];             /* "local" | "s3" */
     char s3_endpoint[512];             /* "http://127.0.0.1:8333", "https://s3.eu-west-1.amazonaws.com" */
@@ -124,6 +127,13 @@ typedef struct config {
 } config;
 
 typedef void (*config_warn_fn)(const char *msg);
+
+/* Days after which a run of task_name moves to the bucket: the first
+ * archive.PATTERN rule that matches, else archive_after_days; 0 = never. */
+int config_archive_days(const config *c, const char *task_name);
+/* 1 when some run can be due for the bucket (archive_after_days or an
+ * archive rule above 0), else 0. */
+int config_archives(const config *c);
 
 void config_defaults(config *c);
 /* Loads a file over the current values. 0, or -1 with err = "file:line: why". */

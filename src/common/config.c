@@ -506,8 +506,10 @@ static int set_typed(config *c, const cfg_key *k, const char *v, size_t n,
     return -1;
 }
 
-/* rule.PATTERN = DAYS; a repeated pattern replaces its days. */
-static int set_rule(config *c, const char *pat, const char *v, char *why, size_t whycap)
+/* rule.PATTERN = DAYS or archive.PATTERN = DAYS into rules[*n]; a repeated
+ * pattern replaces its days (and keeps its place: first match wins). */
+static int set_rule(config_rule *rules, int *n, const char *pat, const char *v, char *why,
+                    size_t whycap)
 {
     int64_t days;
     int i;
@@ -519,17 +521,33 @@ static int set_rule(config *c, const char *pat, const char *v, char *why, size_t
         snprintf(why, whycap, "days must be an integer in 0..1000000");
         return -1;
     }
-    for (i = 0; i < c->nrules && strcmp(c->rules[i].pattern, pat); i++)
+    for (i = 0; i < *n && strcmp(rules[i].pattern, pat); i++)
         ;
-    if (i == c->nrules) {
-        if (c->nrules >= CONFIG_RULES_MAX) {
+    if (i == *n) {
+        if (*n >= CONFIG_RULES_MAX) {
             snprintf(why, whycap, "more than %d rules", CONFIG_RULES_MAX);
             return -1;
         }
-        c->nrules++;
-        snprintf(c->rules[i].pattern, sizeof c->rules[i].pattern, "%s", pat);
+        (*n)++;
+        snprintf(rules[i].pattern, sizeof rules[i].pattern, "%s", pat);
     }
-    c->rules[i].max_age_days = (int)days;
+    rules[i].max_age_days = (int)days;
+    return 0;
+}
+
+int config_archive_days(const config *c, const char *task_name)
+{
+    for (int i = 0; i < c->narchive_rules; i++)
+        if (ids_glob(c->archive_rules[i].pattern, task_name))
+            return c->archive_rules[i].max_age_days;
+    return c->archive_after_days;
+}
+
+int config_archives(const config *c)
+{
+    if (c->archive_after_days > 0) return 1;
+    for (int i = 0; i < c->narchive_rules; i++)
+        if (c->archive_rules[i].max_age_days > 0) return 1;
     return 0;
 }
 
@@ -597,13 +615,16 @@ static int set_value(config *c, const char *section, const char *key, const char
             return 0;
         }
     }
-    if (!strcmp(section, "retention") && (!strncmp(key, "rule.", 5) || !strncmp(key, "quota.", 6))) {
+    if (!strcmp(section, "retention") && (!strncmp(key, "rule.", 5) || !strncmp(key, "quota.", 6) ||
+                                          !strncmp(key, "archive.", 8))) {
         if (memchr(v, '\0', n)) {
             snprintf(why, whycap, "contains a control byte");
             return -1;
         }
-        return key[0] == 'r' ? set_rule(c, key + 5, v, why, whycap)
-                             : set_quota(c, key + 6, v, why, whycap);
+        if (key[0] == 'r') return set_rule(c->rules, &c->nrules, key + 5, v, why, whycap);
+        if (key[0] == 'a')
+            return set_rule(c->archive_rules, &c->narchive_rules, key + 8, v, why, whycap);
+        return set_quota(c, key + 6, v, why, whycap);
     }
     for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++)
         if (!strcmp(schema[i].section, section) && !strcmp(schema[i].key, key))

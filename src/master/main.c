@@ -405,9 +405,13 @@ int main(int argc, char **argv)
     else if (objstore_backend())
         log_info("outputs go to the object store %s, bucket %s%s%s", cfg.s3_endpoint,
                  cfg.s3_bucket, cfg.s3_prefix[0] ? ", prefix " : "", cfg.s3_prefix);
+    else if (objstore_s3() && cfg.archive_after_days > 0)
+        log_info("runs older than %d days move to the object store %s, bucket %s%s",
+                 cfg.archive_after_days, cfg.s3_endpoint, cfg.s3_bucket,
+                 cfg.narchive_rules ? " (archive.* rules first)" : "");
     else if (objstore_s3())
-        log_info("runs older than %d days move to the object store %s, bucket %s",
-                 cfg.archive_after_days, cfg.s3_endpoint, cfg.s3_bucket);
+        log_info("runs whose name has an archive.* rule move to the object store %s, bucket %s",
+                 cfg.s3_endpoint, cfg.s3_bucket);
     rc = 1;
     if (!(cl = cluster_new(&cfg, m, err, sizeof err)) || !(up = uploads_new(cl, err, sizeof err))) {
         log_error("%s", err);

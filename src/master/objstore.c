@@ -26,8 +26,8 @@ int objstore_open(const config *cfg, char *err, size_t errcap)
     s3_config c;
     int backend = !strcmp(cfg->store_backend, "s3");
     /* The bucket is needed for new outputs (backend = s3) or for old
-     * runs (tiering: [retention] archive_after_days). */
-    if (!backend && !(cfg->archive_after_days > 0 && cfg->s3_bucket[0])) return 0;
+     * runs (tiering: [retention] archive_after_days, archive.PATTERN). */
+    if (!backend && !(config_archives(cfg) && cfg->s3_bucket[0])) return 0;
     memset(&c, 0, sizeof c);
     if (!cfg->s3_endpoint[0] || !cfg->s3_bucket[0]) {
         snprintf(err, errcap, "[store] backend = s3 needs endpoint and bucket");

@@ -481,7 +481,7 @@ int retention_sweep(retention *r, uint64_t now_ms, char *err, size_t errcap)
     }
     rc = removed;
     /* Tiering: runs old enough leave the local disk for the bucket. */
-    if (objstore_s3() && r->cfg->archive_after_days > 0) {
+    if (objstore_s3() && config_archives(r->cfg)) {
         int moved = tier_sweep(r->cfg, r->m, now_ms, why, sizeof why);
         if (why[0]) log_warn("tiering: %s (retried at the next sweep)", why);
         if (moved > 0) log_info("tiering: %d runs moved to the object store", moved);

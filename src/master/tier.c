@@ -136,7 +136,7 @@ out:
 
 typedef struct due {
     const config *cfg;
-    uint64_t before;
+    uint64_t now;
     task_rec *v;
     size_t n, cap;
     int oom;
@@ -149,8 +149,11 @@ static int collect(void *ctx, const task_rec *t)
         t->status != PROTO_ST_CANCELLED)
         return 0;
     if (!t->output_files) return 0;
+    int days = config_archive_days(d->cfg, t->task_name);
+    if (days <= 0) return 0;                   /* never, for this name */
+    /* Age counts from when the run finished, as for expiry. */
     uint64_t base = t->completed_at ? t->completed_at : t->submitted_at;
-    if (base > d->before) return 0;
+    if (base + (uint64_t)days * DAY_MS > d->now) return 0;
     if (d->n == d->cap) {
         size_t nc = d->cap ? d->cap * 2 : 16;
         task_rec *p = realloc(d->v, nc * sizeof *p);
@@ -169,9 +172,8 @@ int tier_sweep(const config *cfg, meta *m, uint64_t now_ms, char *err, size_t er
     meta_query q = {0};
     int moved = 0, failed = 0;
     err[0] = 0;
-    if (!objstore_s3() || cfg->archive_after_days <= 0) return 0;
-    uint64_t age = (uint64_t)cfg->archive_after_days * DAY_MS;
-    due d = {cfg, now_ms > age ? now_ms - age : 0, NULL, 0, 0, 0};
+    if (!objstore_s3() || !config_archives(cfg)) return 0;
+    due d = {cfg, now_ms, NULL, 0, 0, 0};
     if (meta_tasks_find(m, &q, collect, &d) < 0 || d.oom) {
         snprintf(err, errcap, d.oom ? "out of memory" : "metadata store unavailable");
         moved = -1;

@@ -1,5 +1,5 @@
-/* tier.h — tiering: [retention] archive_after_days with [store] backend =
- * s3. A run whose files are on the local disk and that finished more than
+/* tier.h — tiering: [retention] archive_after_days (and archive.PATTERN
+ * rules per task name) with a [store] bucket. A run whose files are on the local disk and that finished more than
  * that many days ago moves to the bucket: each file is PUT from its local
  * copy, which is hashed as it is read and must match its record's
  * SHA-256 (the server checks the same checksum); only then are its
@@ -20,8 +20,8 @@
 /* Moves one run's local files to the bucket. 0 moved (or nothing to
  * move), -1 with err (the run stays as it was, readable). */
 int tier_move_run(const config *cfg, meta *m, const task_rec *t, char *err, size_t errcap);
-/* Every run due (finished before now - archive_after_days, files still
- * local). The number moved, or -1 with err when the metadata store could
+/* Every run due (finished more than config_archive_days of its name
+ * before now, files still local). The number moved, or -1 with err when the metadata store could
  * not be read; a run that fails stays as it was, the others go on, and
  * err (else "") says what failed. */
 int tier_sweep(const config *cfg, meta *m, uint64_t now_ms, char *err, size_t errcap);

@@ -8,7 +8,8 @@
 # read it as before. A move killed half-way (S3 stopped, the sweeper
 # SIGKILLed) leaves the run whole and readable from the disk; the next
 # sweep finishes it. A local copy that no longer matches its record is
-# not moved (and stays).
+# not moved (and stays). Per-name rules (archive.GLOB = days): a shorter
+# one moves its runs before the global age, 0 keeps a name on the disk.
 . tests/integration/lib.sh
 command -v curl >/dev/null 2>&1 || { skip "curl not installed"; exit 0; }
 S3T=$CLOUDAI_BIN/tests/tools/s3tool
@@ -24,6 +25,8 @@ heartbeat_interval_s = 1
 listen = 127.0.0.1:0
 [retention]
 archive_after_days = 30
+archive.quick = 2
+archive.keep-* = 0
 [store]
 endpoint = $S3_ENDPOINT
 bucket = $S3_BUCKET
@@ -42,10 +45,21 @@ A=$(submit task cloudai-test:latest -name old -cmd "$CMD")
 wait_final "$A" 60 || not_ok "task $A finishes"
 B=$(submit task cloudai-test:latest -name old -cmd "$CMD")
 wait_final "$B" 60 || not_ok "task $B finishes"
+Q=$(submit task cloudai-test:latest -name quick -cmd 'echo q > q.txt')
+wait_final "$Q" 60 || not_ok "task $Q finishes"
+K=$(submit task cloudai-test:latest -name keep-me -cmd 'echo k > k.txt')
+wait_final "$K" 60 || not_ok "task $K finishes"
 cai logs "$A" >"$T/a.log" 2>&1
 DIRA=$(task_dir "$T/m/files/alice/old" "$A"); DIRB=$(task_dir "$T/m/files/alice/old" "$B")
+DIRQ=$(task_dir "$T/m/files/alice/quick" "$Q"); DIRK=$(task_dir "$T/m/files/alice/keep-me" "$K")
 check "runs stored on the local disk first" test -f "$DIRA/d/big.bin"
 stop_pid "$MPID"
+
+# ---- per-name rules: 3 days on, only the name with archive.quick = 2 moves
+"$TT" "$T/cfg.ini" "$T/m/files" "$T/m/meta" 3 >"$T/tt0.out" 2>"$T/tt0.err"
+want_eq "archive.quick = 2: a sweep 3 days on moves that run only" "$(cat "$T/tt0.out")" "moved 1"
+check "...its directory is gone" test ! -e "$DIRQ"
+check "...the others (global 30 days, keep-* = 0) stay" test -f "$DIRA/d/big.bin" -a -f "$DIRK/k.txt"
 
 # ---- a move killed half-way: S3 stopped, the sweeper killed
 kill -STOP "$S3_PID"
@@ -78,6 +92,7 @@ want_eq "its objects are in the bucket under the run layout" "$(sed 's/ [0-9]*$/
     "tier/alice/old/$STAMP/$A/a.txt tier/alice/old/$STAMP/$A/d/big.bin "
 "$TT" "$T/cfg.ini" "$T/m/files" "$T/m/meta" 0 >"$T/tt4.out" 2>"$T/tt4.err"
 want_eq "a sweep with nothing due moves nothing" "$(cat "$T/tt4.out")" "moved 0"
+check "archive.keep-* = 0: that run stays on the disk after 31 days" test -f "$DIRK/k.txt"
 
 start_master m -config "$T/cfg.ini" || not_ok "master restarts"
 H="http://$(sed -n 's/^master http on \([^ ]*\).*/\1/p' "$T/m.out" | head -n 1)"
@@ -93,4 +108,6 @@ dd if="$T/dl/d/big.bin" bs=100 skip=1 count=1 2>/dev/null >"$T/want"
 check "...the bytes of that range" cmp -s "$T/want" "$T/body"
 want_eq "the unmoved run still reads: 200" \
     "$(curl -s -o /dev/null -w '%{http_code}' "$H/api/files/$B/d/big.bin")" 200
+want_eq "the run moved by its name's rule reads from the bucket" \
+    "$(curl -s "$H/api/files/$Q/q.txt")" q
 finish

@@ -430,6 +430,51 @@ static void test_override(void)
     T_CHECK(c.cpu == 4);
 }
 
+/* archive.PATTERN = DAYS: per-name tiering; the first match wins over
+ * archive_after_days, 0 = never for that name. */
+static void test_archive_rules(void)
+{
+    config c;
+    char err[512];
+    config_defaults(&c);
+    T_EQ_INT(config_archives(&c), 0);
+    T_EQ_INT(config_archive_days(&c, "anything"), 0);
+    T_EQ_INT(parse(&c, "[retention]\narchive.scratch-* = 0\narchive.train-* = 7\n"
+                       "archive.train-big = 1\n", err, sizeof err), 0);
+    T_EQ_INT(nwarn, 0);
+    T_EQ_INT(c.narchive_rules, 3);
+    T_EQ_INT(c.nrules, 0);                     /* not expiry rules */
+    T_EQ_INT(config_archives(&c), 1);          /* a rule alone turns tiering on */
+    T_EQ_INT(config_archive_days(&c, "train-a"), 7);
+    T_EQ_INT(config_archive_days(&c, "train-big"), 7);   /* first match wins */
+    T_EQ_INT(config_archive_days(&c, "scratch-1"), 0);
+    T_EQ_INT(config_archive_days(&c, "other"), 0);       /* the global: never */
+    T_EQ_INT(parse(&c, "[retention]\narchive_after_days = 30\n", err, sizeof err), 0);
+    T_EQ_INT(config_archive_days(&c, "other"), 30);
+    T_EQ_INT(config_archive_days(&c, "scratch-1"), 0);   /* 0 wins over the global */
+    /* A repeated pattern replaces its days and keeps its place. */
+    T_EQ_INT(config_override(&c, "retention.archive.train-*=2", err, sizeof err), 0);
+    T_EQ_INT(c.narchive_rules, 3);
+    T_EQ_INT(config_archive_days(&c, "train-big"), 2);
+    /* Only zero rules and no global: off again. */
+    config_defaults(&c);
+    T_EQ_INT(parse(&c, "[retention]\narchive.x* = 0\n", err, sizeof err), 0);
+    T_EQ_INT(config_archives(&c), 0);
+    /* Refused like expiry rules, naming file:line. */
+    T_EQ_INT(parse(&c, "[retention]\narchive.x = -1\n", err, sizeof err), -1);
+    T_CHECK(strstr(err, "t.ini:2:") && strstr(err, "days must be an integer"));
+    T_EQ_INT(parse(&c, "[retention]\narchive. = 3\n", err, sizeof err), -1);
+    T_CHECK(strstr(err, "rule pattern") != NULL);
+    config_defaults(&c);
+    for (int i = 0; i < CONFIG_RULES_MAX; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "retention.archive.n%d=1", i);
+        T_EQ_INT(config_override(&c, k, err, sizeof err), 0);
+    }
+    T_EQ_INT(config_override(&c, "retention.archive.more=1", err, sizeof err), -1);
+    T_CHECK(strstr(err, "more than") != NULL);
+}
+
 static void test_secrets(void)
 {
     config c;
@@ -461,6 +506,7 @@ int main(void)
     T_RUN(test_auth);
     T_RUN(test_set);
     T_RUN(test_override);
+    T_RUN(test_archive_rules);
     T_RUN(test_secrets);
     return T_DONE();
 }
