@@ -113,6 +113,9 @@ typedef struct config {
     int archive_after_days;            /* 0 = never: [store] backend = s3 moves older runs there */
     config_rule archive_rules[CONFIG_RULES_MAX];   /* archive.PATTERN = DAYS, first match wins */
     int narchive_rules;
+    int compress_after_days;           /* 0 = never: older runs are packed on the disk (zblock.h) */
+    config_rule compress_rules[CONFIG_RULES_MAX];   /* compress.PATTERN = DAYS, first match wins */
+    int ncompress_rules;
     /* [store] where finished outputs live (README "Object storage") */
     char store_backend[8];             /* "local" | "s3" */
     char s3_endpoint[512];             /* "http://127.0.0.1:8333", "https://s3.eu-west-1.amazonaws.com" */

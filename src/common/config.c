@@ -150,6 +150,8 @@ static const cfg_key schema[] = {
           "seconds between retention sweeps"),
     K_INT("retention", "archive_after_days", archive_after_days, 0, 1000000,
           "with [store] backend = s3: runs older than this move from the disk to the bucket"),
+    K_INT("retention", "compress_after_days", compress_after_days, 0, 1000000,
+          "runs older than this are packed on the disk with zlib, 0 = never"),
     K_STR("store", "backend", store_backend, 1, backends, "local | s3: where finished outputs live"),
     K_STR("store", "endpoint", s3_endpoint, 0, NULL, "S3 endpoint URL (http:// or https://)"),
     K_STR("store", "bucket", s3_bucket, 0, NULL, "S3 bucket"),
@@ -506,8 +508,9 @@ static int set_typed(config *c, const cfg_key *k, const char *v, size_t n,
     return -1;
 }
 
-/* rule.PATTERN = DAYS or archive.PATTERN = DAYS into rules[*n]; a repeated
- * pattern replaces its days (and keeps its place: first match wins). */
+/* rule.PATTERN, archive.PATTERN or compress.PATTERN = DAYS into rules[*n];
+ * a repeated pattern replaces its days (and keeps its place: first match
+ * wins). */
 static int set_rule(config_rule *rules, int *n, const char *pat, const char *v, char *why,
                     size_t whycap)
 {
@@ -616,7 +619,8 @@ static int set_value(config *c, const char *section, const char *key, const char
         }
     }
     if (!strcmp(section, "retention") && (!strncmp(key, "rule.", 5) || !strncmp(key, "quota.", 6) ||
-                                          !strncmp(key, "archive.", 8))) {
+                                          !strncmp(key, "archive.", 8) ||
+                                          !strncmp(key, "compress.", 9))) {
         if (memchr(v, '\0', n)) {
             snprintf(why, whycap, "contains a control byte");
             return -1;
@@ -624,6 +628,8 @@ static int set_value(config *c, const char *section, const char *key, const char
         if (key[0] == 'r') return set_rule(c->rules, &c->nrules, key + 5, v, why, whycap);
         if (key[0] == 'a')
             return set_rule(c->archive_rules, &c->narchive_rules, key + 8, v, why, whycap);
+        if (key[0] == 'c')
+            return set_rule(c->compress_rules, &c->ncompress_rules, key + 9, v, why, whycap);
         return set_quota(c, key + 6, v, why, whycap);
     }
     for (size_t i = 0; i < sizeof schema / sizeof schema[0]; i++)

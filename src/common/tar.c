@@ -3,7 +3,9 @@
  * Writer: walks a tree through directory fds (openat + O_NOFOLLOW, so a
  * symlink swapped in mid-walk is archived as a link, never followed), in
  * byte-wise sorted order so the same tree always gives the same archive.
- * Ownership and user names are zeroed for the same reason. Content goes
+ * Ownership and user names are zeroed for the same reason. A file the
+ * store packed (zblock.h) goes out as its original bytes, size and mode,
+ * so an archive of a packed run is the archive of the run. Content goes
  * through one 256 KiB buffer; a dry-run mode shares every line of header
  * logic, which is what makes tar_measure_dir exact.
  *
@@ -14,6 +16,7 @@
 #include "tar.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "zblock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -224,6 +227,38 @@ static int write_header(twriter *w, const char *name, const char *link, char typ
     return emit(w, h, sizeof h);
 }
 
+/* A packed file's original bytes, hashed as emitted like any file's. */
+static int write_packed(twriter *w, zblock_reader *zr)
+{
+    uint64_t size = zblock_reader_hdr(zr)->size, done = 0;
+    hash_sha256 fh = { NULL };
+    uint8_t digest[32];
+    int rc = 0;
+    if (w->hashing && hash_sha256_init(&fh) < 0) {
+        set_err(w->err, w->errcap, "out of memory at '%s'", w->path);
+        return TAR_E_NOMEM;
+    }
+    while (done < size) {
+        size_t n = size - done < TAR_IO_PIECE ? (size_t)(size - done) : TAR_IO_PIECE;
+        if ((rc = zblock_read(zr, done, w->buf, n)) < 0) {
+            set_err(w->err, w->errcap, "read packed '%s': %s", w->path, cai_strerror(rc));
+            hash_sha256_free(&fh);
+            return TAR_E_IO;
+        }
+        if (w->hashing) hash_sha256_update(&fh, w->buf, n);
+        if ((rc = emit(w, w->buf, n)) < 0) {
+            hash_sha256_free(&fh);
+            return rc;
+        }
+        done += n;
+    }
+    if (w->hashing) {
+        hash_sha256_final(&fh, digest);
+        hash_sha256_update(&w->list, digest, sizeof digest);
+    }
+    return emit_pad(w, size);
+}
+
 /* Streams exactly st_size bytes of an already-open file; a file that
  * shrinks or grows is an error, since its header is already out. */
 static int write_content(twriter *w, int fd, uint64_t size)
@@ -396,6 +431,43 @@ const char *tar_link_relative(const char *root, const char *name, const char *ta
     return buf;
 }
 
+/* A regular file with the sticky bit: packed by the store when its header
+ * says so (its original size, mode and bytes are archived), else an
+ * ordinary file someone marked (archived as it is). Measured too: the
+ * header is read either way. */
+static int write_marked(twriter *w, int dfd, const char *nm, struct stat *st)
+{
+    zblock_reader *zr = NULL;
+    int rc, fd = openat(dfd, nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, st) < 0) {
+        set_err(w->err, w->errcap, "open '%s': %s", w->path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return TAR_E_IO;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        set_err(w->err, w->errcap, "'%s' stopped being a regular file", w->path);
+        close(fd);
+        return TAR_E_CHANGED;
+    }
+    int packed = zblock_marked(st) && zblock_reader_fd(fd, &zr) == 0;
+    uint64_t size = packed ? zblock_reader_hdr(zr)->size : (uint64_t)st->st_size;
+    uint32_t mode = packed ? st->st_mode & 0777 : st->st_mode;
+    rc = write_header(w, w->path, NULL, '0', mode, size, st->st_mtim.tv_sec);
+    if (rc == 0 && !w->sink) {
+        w->st->archive_bytes += size;
+        rc = emit_pad(w, size);
+    } else if (rc == 0) {
+        rc = packed ? write_packed(w, zr) : write_content(w, fd, size);
+    }
+    if (rc == 0) {
+        w->st->files++;
+        w->st->data_bytes += size;
+    }
+    zblock_reader_free(zr);
+    close(fd);
+    return rc;
+}
+
 /* Writes one entry nm of directory dfd, named w->path (already set, of
  * length end). A directory is not descended here: *child gets its open
  * fd (and *cst its stat) for the caller to push. */
@@ -443,6 +515,8 @@ static int write_entry(twriter *w, int dfd, const char *nm, size_t end, int *chi
         const char *link = tar_link_relative(w->link_root, w->path + w->rel0, target, rw, sizeof rw);
         rc = write_header(w, w->path, link, '2', 0777, 0, st.st_mtim.tv_sec);
         if (rc == 0) w->st->symlinks++;
+    } else if (S_ISREG(st.st_mode) && zblock_marked(&st)) {
+        rc = write_marked(w, dfd, nm, &st);
     } else if (S_ISREG(st.st_mode)) {
         if (!w->sink) {
             rc = write_header(w, w->path, NULL, '0', st.st_mode, (uint64_t)st.st_size, st.st_mtim.tv_sec);

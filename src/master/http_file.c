@@ -2,7 +2,9 @@
  * Range, ETag (its SHA-256), Content-Type from the extension and
  * Content-Disposition. Only files that have a record are served, opened
  * with store_open: neither "..", nor a symlink the task wrote, nor a name
- * swapped for a link after the check can lead outside the run. */
+ * swapped for a link after the check can lead outside the run. A file the
+ * store packed (zblock.h) is served as its original bytes: a range
+ * inflates only the blocks it touches. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "objstore.h"
 #include "log.h"
 #include "store.h"
+#include "zblock.h"
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -292,6 +295,60 @@ static enum MHD_Result file_remote(http_req *r, const file_rec *rec, const char 
     return http_queue(r, status, resp);
 }
 
+/* ---- a packed local file: its blocks inflated as MHD asks for bytes. */
+
+typedef struct pfile {
+    int fd;
+    zblock_reader *zr;
+    uint64_t off;          /* of the response's first byte in the file */
+    char name[256];
+} pfile;
+
+static ssize_t pf_content(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    pfile *f = cls;
+    const zblock_hdr *h = zblock_reader_hdr(f->zr);
+    uint64_t at = f->off + pos;
+    if (at >= h->size) return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t n = h->size - at < max ? (size_t)(h->size - at) : max;
+    int rc = zblock_read(f->zr, at, buf, n);
+    if (rc < 0) {
+        log_warn("http: packed file %s: %s at byte %llu", f->name, cai_strerror(rc),
+                 (unsigned long long)at);
+        return MHD_CONTENT_READER_END_WITH_ERROR;   /* short of Content-Length */
+    }
+    return (ssize_t)n;
+}
+
+static void pf_free(void *cls)
+{
+    pfile *f = cls;
+    zblock_reader_free(f->zr);
+    close(f->fd);
+    free(f);
+}
+
+/* fd (taken in every case) as packed: a response of [a, a+len) of its
+ * original bytes, or NULL. */
+static struct MHD_Response *packed_response(int fd, zblock_reader *zr, uint64_t a, uint64_t len,
+                                            const char *relpath)
+{
+    pfile *f = calloc(1, sizeof *f);
+    struct MHD_Response *resp = NULL;
+    if (!f) goto fail;
+    f->fd = fd;
+    f->zr = zr;
+    f->off = a;
+    snprintf(f->name, sizeof f->name, "%s", relpath);
+    resp = MHD_create_response_from_callback(len, 256 * 1024, pf_content, f, pf_free);
+    if (resp) return resp;
+fail:
+    free(f);
+    zblock_reader_free(zr);
+    close(fd);
+    return NULL;
+}
+
 enum MHD_Result http_file_get(http_req *r, const char *task_id, const char *relpath)
 {
     task_rec t;
@@ -299,6 +356,7 @@ enum MHD_Result http_file_get(http_req *r, const char *task_id, const char *relp
     char etag[72], hex[65], buf[1200];
     enum MHD_Result ret;
     int fd = -1;
+    zblock_reader *zr = NULL;
     task_rec_init(&t);
     if (http_task_get(r, task_id, &t)) {
         ret = http_error(r, MHD_HTTP_NOT_FOUND, "no task %s", task_id);
@@ -325,7 +383,8 @@ enum MHD_Result http_file_get(http_req *r, const char *task_id, const char *relp
     }
     struct stat st;
     fstat(fd, &st);
-    uint64_t size = (uint64_t)st.st_size;
+    if (zblock_marked(&st) && zblock_reader_fd(fd, &zr) < 0) zr = NULL;
+    uint64_t size = zr ? zblock_reader_hdr(zr)->size : (uint64_t)st.st_size;
     hash_hex(o->f.sha256, 32, hex);
     snprintf(etag, sizeof etag, "\"%s\"", hex);
     const char *inm = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, "If-None-Match");
@@ -351,15 +410,22 @@ enum MHD_Result http_file_get(http_req *r, const char *task_id, const char *relp
             snprintf(buf, sizeof buf, "bytes %llu-%llu/%llu", (unsigned long long)a,
                      (unsigned long long)b, (unsigned long long)size);
         }
-        /* MHD owns fd from here and streams it (sendfile where it can). */
-        resp = MHD_create_response_from_fd_at_offset64(size ? b - a + 1 : 0, fd, a);
-        if (resp) fd = -1;
+        if (zr) {
+            resp = packed_response(fd, zr, a, size ? b - a + 1 : 0, relpath);
+            fd = -1;
+            zr = NULL;
+        } else {
+            /* MHD owns fd from here and streams it (sendfile where it can). */
+            resp = MHD_create_response_from_fd_at_offset64(size ? b - a + 1 : 0, fd, a);
+            if (resp) fd = -1;
+        }
         if (resp && rr > 0) MHD_add_response_header(resp, "Content-Range", buf);
     }
     if (!resp) { ret = MHD_NO; goto out; }
     file_headers(r, resp, etag, relpath);
     ret = http_queue(r, status, resp);
 out:
+    zblock_reader_free(zr);
     if (fd >= 0) close(fd);
     free(o);
     task_rec_free(&t);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "http_int.h"
 #include "http_metrics.h"
+#include "compress.h"
 #include "instore.h"
 #include "objstore.h"
 #include "upload.h"
@@ -184,6 +185,21 @@ enum MHD_Result http_metrics(http_req *r)
                 (unsigned long long)is.bytes_received, (unsigned long long)is.blobs_added,
                 (unsigned long long)is.blobs_deduped);
     }
+    compress_stats cs;
+    compress_last(&cs);
+    fprintf(f, "# HELP cloudai_compress_saved_bytes Disk bytes saved by packed files (original "
+               "minus packed size), as of the last retention sweep.\n"
+               "# TYPE cloudai_compress_saved_bytes gauge\ncloudai_compress_saved_bytes %llu\n"
+               "# HELP cloudai_compress_files Packed files on the disk, as of the last sweep.\n"
+               "# TYPE cloudai_compress_files gauge\ncloudai_compress_files %llu\n"
+               "# HELP cloudai_compress_original_bytes Original bytes of the packed files.\n"
+               "# TYPE cloudai_compress_original_bytes gauge\ncloudai_compress_original_bytes %llu\n"
+               "# HELP cloudai_compress_stored_bytes Bytes the packed files take on the disk.\n"
+               "# TYPE cloudai_compress_stored_bytes gauge\ncloudai_compress_stored_bytes %llu\n",
+            (unsigned long long)(cs.bytes_original > cs.bytes_stored
+                                     ? cs.bytes_original - cs.bytes_stored : 0),
+            (unsigned long long)cs.files_packed, (unsigned long long)cs.bytes_original,
+            (unsigned long long)cs.bytes_stored);
     if (objstore_s3()) {
         s3_stats ss;
         s3_get_stats(objstore_s3(), &ss);

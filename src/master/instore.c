@@ -1,5 +1,6 @@
 /* instore.c — content-addressed store of task inputs (instore.h). */
 #include "instore.h"
+#include "zblock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -274,18 +275,35 @@ int instore_add_path(instore *s, const char *path, task_input *in, char *err, si
         }
     } else if (S_ISREG(st.st_mode)) {
         uint8_t buf[65536];
+        zblock_reader *zr = NULL;
+        uint64_t size = (uint64_t)st.st_size, at = 0;
         int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
             snprintf(err, errcap, "cannot open %s: %s", path, strerror(errno));
             return INSTORE_E_IO;
         }
-        if (!(w = instore_put_begin(s, NULL, (uint64_t)st.st_size, err, errcap))) {
+        /* A file the store packed gives its original bytes (zblock.h). */
+        if (zblock_marked(&st) && zblock_reader_fd(fd, &zr) == 0)
+            size = zblock_reader_hdr(zr)->size;
+        if (!(w = instore_put_begin(s, NULL, size, err, errcap))) {
+            zblock_reader_free(zr);
             close(fd);
-            return s->max_bytes && (uint64_t)st.st_size > s->max_bytes ? INSTORE_E_LIMIT
-                                                                        : INSTORE_E_IO;
+            return s->max_bytes && size > s->max_bytes ? INSTORE_E_LIMIT : INSTORE_E_IO;
         }
         for (;;) {
-            ssize_t k = read(fd, buf, sizeof buf);
+            ssize_t k;
+            if (zr) {
+                k = size - at < sizeof buf ? (ssize_t)(size - at) : (ssize_t)sizeof buf;
+                int zrc = k ? zblock_read(zr, at, buf, (size_t)k) : 0;
+                if (zrc < 0) {
+                    snprintf(err, errcap, "reading %s: %s", path, cai_strerror(zrc));
+                    rc = INSTORE_E_IO;
+                    break;
+                }
+                at += (uint64_t)k;
+            } else {
+                k = read(fd, buf, sizeof buf);
+            }
             if (k < 0 && errno == EINTR) continue;
             if (k < 0) {
                 snprintf(err, errcap, "reading %s: %s", path, strerror(errno));
@@ -298,6 +316,7 @@ int instore_add_path(instore *s, const char *path, task_input *in, char *err, si
                 break;
             }
         }
+        zblock_reader_free(zr);
         close(fd);
         if (rc < 0) {
             instore_put_abort(w);

@@ -412,6 +412,9 @@ int main(int argc, char **argv)
     else if (objstore_s3())
         log_info("runs whose name has an archive.* rule move to the object store %s, bucket %s",
                  cfg.s3_endpoint, cfg.s3_bucket);
+    if (cfg.compress_after_days > 0 || cfg.ncompress_rules > 0)
+        log_info("runs older than %d days are packed on the disk (zlib, %d per-name rules)",
+                 cfg.compress_after_days, cfg.ncompress_rules);
     rc = 1;
     if (!(cl = cluster_new(&cfg, m, err, sizeof err)) || !(up = uploads_new(cl, err, sizeof err))) {
         log_error("%s", err);

@@ -97,6 +97,13 @@ int objstore_put(const config *cfg, const task_rec *t, const char *dir, const ch
                  const uint8_t sha256[32], char *file_path, size_t fpcap, char *err,
                  size_t errcap)
 {
+    return objstore_put_from(cfg, t, dir, name, NULL, sha256, file_path, fpcap, err, errcap);
+}
+
+int objstore_put_from(const config *cfg, const task_rec *t, const char *dir, const char *name,
+                      const char *src, const uint8_t sha256[32], char *file_path, size_t fpcap,
+                      char *err, size_t errcap)
+{
     char key[8192], path[8192];
     if (!the_s3) {
         snprintf(err, errcap, "no object store configured");
@@ -114,7 +121,7 @@ int objstore_put(const config *cfg, const task_rec *t, const char *dir, const ch
         snprintf(err, errcap, "object path too long for '%.200s'", name);
         return S3_E_REFUSED;
     }
-    return s3_put_file(the_s3, key, path, sha256, err, errcap);
+    return s3_put_file(the_s3, key, src ? src : path, sha256, err, errcap);
 }
 
 static int keep_key(void *ctx, const file_rec *f)

@@ -48,6 +48,10 @@ int objstore_file_path(const config *cfg, const task_rec *t, const char *name, c
 int objstore_put(const config *cfg, const task_rec *t, const char *dir, const char *name,
                  const uint8_t sha256[32], char *file_path, size_t fpcap, char *err,
                  size_t errcap);
+/* objstore_put with the bytes read from src (a path; NULL = dir/name). */
+int objstore_put_from(const config *cfg, const task_rec *t, const char *dir, const char *name,
+                      const char *src, const uint8_t sha256[32], char *file_path, size_t fpcap,
+                      char *err, size_t errcap);
 /* The keys a run's file records name (collected before the records go,
  * so a removal is atomic for readers: records first, objects after). */
 typedef struct objstore_keys {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
+#include "compress.h"
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
@@ -32,6 +33,7 @@ struct retention {
     pthread_t thr;
     int running, stop;
     instore *ins;              /* NULL: no input sweep */
+    uint64_t ahead_ms;         /* test hook: the sweeper's clock runs this far ahead */
 };
 
 static int finished(int status)
@@ -486,6 +488,11 @@ int retention_sweep(retention *r, uint64_t now_ms, char *err, size_t errcap)
         if (why[0]) log_warn("tiering: %s (retried at the next sweep)", why);
         if (moved > 0) log_info("tiering: %d runs moved to the object store", moved);
     }
+    /* Packing after tiering: a run about to leave the disk is not packed
+     * first. */
+    int packed = compress_sweep(r->cfg, r->m, now_ms, why, sizeof why);
+    if (why[0]) log_warn("compress: %s (retried at the next sweep)", why);
+    if (packed > 0) log_info("compress: %d files packed", packed);
 out:
     for (size_t i = 0; i < d.n; i++) task_rec_free(&d.due[i]);
     free(d.due);
@@ -558,7 +565,7 @@ static void *sweeper_main(void *arg)
     pthread_mutex_lock(&r->mu);
     while (!r->stop) {
         pthread_mutex_unlock(&r->mu);
-        int rc = retention_sweep(r, ids_now_ms(), err, sizeof err);
+        int rc = retention_sweep(r, ids_now_ms() + r->ahead_ms, err, sizeof err);
         if (rc < 0) log_warn("retention sweep: %s", err);
         if (retention_sweep_inputs(r, ids_now_ms(), err, sizeof err) < 0)
             log_warn("retention sweep of inputs: %s", err);
@@ -585,6 +592,18 @@ retention *retention_new(const config *cfg, meta *m, char *err, size_t errcap)
     pthread_mutex_init(&r->mu, NULL);
     pthread_mutex_init(&r->save_mu, NULL);
     pthread_cond_init(&r->cv, NULL);
+    /* Test hooks for tests/integration/test_compress.sh: runs look days
+     * older to the sweeper; the compressor dies at its n-th file. */
+    const char *ahead = getenv("CLOUDAI_TEST_SWEEP_AHEAD_DAYS");
+    const char *kill_at = getenv("CLOUDAI_TEST_COMPRESS_KILL");
+    if (ahead && *ahead) {
+        r->ahead_ms = strtoull(ahead, NULL, 10) * DAY_MS;
+        log_warn("test hook: the retention sweeper's clock runs %s days ahead", ahead);
+    }
+    if (kill_at && *kill_at) {
+        compress_set_kill_at(strtoull(kill_at, NULL, 10));
+        log_warn("test hook: the compressor kills the master at its file %s", kill_at);
+    }
     if (load_pins(r, err, errcap) < 0 || retention_recover(cfg, m, err, errcap) < 0) {
         retention_free(r);
         return NULL;

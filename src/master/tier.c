@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "fsutil.h"
 #include "ids.h"
 #include "log.h"
@@ -11,6 +13,7 @@
 #include "store.h"
 #include "tier.h"
 #include "upload.h"
+#include "zblock.h"
 
 #define DAY_MS (86400ull * 1000ull)
 #define BATCH 256
@@ -50,6 +53,51 @@ static int keep(void *ctx, const file_rec *f)
     return 0;
 }
 
+/* A packed file (compress.c) goes to the bucket as its original bytes:
+ * inflated into .staging/u-<task_id> (emptied at every start), which
+ * tmp names. 1 when it did, 0 when the file is not packed, -1 with err. */
+static int unpacked_copy(const config *cfg, const task_rec *t, const char *name, char *tmp,
+                         size_t cap, char *err, size_t errcap)
+{
+    struct stat sb;
+    zblock_reader *zr = NULL;
+    char root[CONFIG_PATH_MAX + 32];
+    uint8_t *buf = NULL;
+    int rc = -1, out = -1, fd = store_open(cfg, t, name, FSUTIL_FILE);
+    if (fd < 0) return 0;     /* objstore_put says why */
+    if (fstat(fd, &sb) < 0 || !zblock_marked(&sb) || zblock_reader_fd(fd, &zr) < 0) {
+        close(fd);
+        return 0;
+    }
+    store_staging_root(cfg, root, sizeof root);
+    snprintf(tmp, cap, "%s/u-%s", root, t->task_id);
+    unlink(tmp);
+    const zblock_hdr *h = zblock_reader_hdr(zr);
+    if ((out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+        !(buf = malloc(h->block_size))) {
+        snprintf(err, errcap, "%s: cannot unpack into %s: %s", name, tmp, strerror(errno));
+        goto out;
+    }
+    for (uint64_t off = 0; off < h->size;) {
+        size_t n = h->size - off < h->block_size ? (size_t)(h->size - off) : h->block_size;
+        int zrc = zblock_read(zr, off, buf, n);
+        if (zrc < 0 || write(out, buf, n) != (ssize_t)n) {
+            snprintf(err, errcap, "%s: unpacking: %s", name,
+                     zrc < 0 ? cai_strerror(zrc) : strerror(errno));
+            goto out;
+        }
+        off += n;
+    }
+    rc = 1;
+out:
+    if (out >= 0) close(out);
+    if (rc < 0 && out >= 0) unlink(tmp);
+    free(buf);
+    zblock_reader_free(zr);
+    close(fd);
+    return rc;
+}
+
 int tier_move_run(const config *cfg, meta *m, const task_rec *t, char *err, size_t errcap)
 {
     tfiles l = {0};
@@ -77,9 +125,17 @@ int tier_move_run(const config *cfg, meta *m, const task_rec *t, char *err, size
     /* 1: every local file into the bucket, verified against its record. */
     for (size_t i = 0; i < l.n; i++) {
         if (l.v[i].remote) continue;           /* moved by an interrupted sweep */
-        char fp[8448];
-        int r = objstore_put(cfg, t, dir, l.v[i].name, l.v[i].sha, fp, sizeof fp, perr,
-                             sizeof perr);
+        char fp[8448], tmp[CONFIG_PATH_MAX + 128];
+        int u = unpacked_copy(cfg, t, l.v[i].name, tmp, sizeof tmp, perr, sizeof perr);
+        if (u < 0) {
+            snprintf(err, errcap, "%s", perr);
+            goto out;
+        }
+        /* The bytes sent are checked against the record's SHA-256 as
+         * they are read, packed or not. */
+        int r = objstore_put_from(cfg, t, dir, l.v[i].name, u ? tmp : NULL, l.v[i].sha, fp,
+                                  sizeof fp, perr, sizeof perr);
+        if (u) unlink(tmp);
         if (r) {
             snprintf(err, errcap, "%s: %s%s", l.v[i].name, perr,
                      r == S3_E_LOCAL ? " (the local copy does not match its record: kept where "
