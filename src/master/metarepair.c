@@ -15,6 +15,7 @@
 #include "hash.h"
 #include "ids.h"
 #include "master/store.h"
+#include "zblock.h"
 
 #define BATCH 64
 #define SAY_MAX 20      /* lines per kind of finding; the counts say the rest */
@@ -85,6 +86,33 @@ static int flush(struct ctx *c)
     return rc;
 }
 
+/* A file the compressor packed (zblock.h) is indexed as its original:
+ * the header's size and SHA-256, once the blocks inflate to that hash.
+ * 0 done, 1 not packed, or a negative code. */
+static int packed_sha(int fd, const struct stat *sb, uint8_t sha[32], uint64_t *size)
+{
+    zblock_reader *zr = NULL;
+    if (!zblock_marked(sb) || zblock_reader_fd(fd, &zr) < 0) return 1;
+    const zblock_hdr *h = zblock_reader_hdr(zr);
+    memcpy(sha, h->sha256, 32);
+    *size = h->size;
+    zblock_reader_free(zr);
+    return zblock_verify(fd, sha);
+}
+
+/* The bytes a regular file stands for: a packed file's original size. */
+static uint64_t file_bytes(int root, const char *rel, const struct stat *sb)
+{
+    zblock_reader *zr = NULL;
+    uint64_t n = (uint64_t)sb->st_size;
+    if (!zblock_marked(sb)) return n;
+    int fd = fsutil_open_beneath(root, rel, FSUTIL_FILE, NULL, NULL);
+    if (fd >= 0 && zblock_reader_fd(fd, &zr) == 0) n = zblock_reader_hdr(zr)->size;
+    zblock_reader_free(zr);
+    if (fd >= 0) close(fd);
+    return n;
+}
+
 /* One regular file of an output directory: rel beneath root. */
 static void one_file(struct ctx *c, const task_rec *t, const char *dir, int root, const char *rel,
                      const struct stat *sb)
@@ -100,7 +128,8 @@ static void one_file(struct ctx *c, const task_rec *t, const char *dir, int root
     memset(f, 0, sizeof *f);
     uint64_t size = 0;
     int fd = store_file_rec(t, dir, rel, f) < 0 ? -1 : fsutil_open_beneath(root, rel, FSUTIL_FILE, NULL, NULL);
-    int hr = fd < 0 ? fd : hash_sha256_fd(fd, f->sha256, &size);
+    int hr = fd < 0 ? fd : packed_sha(fd, sb, f->sha256, &size);
+    if (hr == 1) hr = hash_sha256_fd(fd, f->sha256, &size);
     if (fd >= 0) close(fd);
     if (fd < 0 || hr < 0) {
         sayf(c, 0, "cannot index %s/%s: unreadable, a link or name too long", dir, rel);
@@ -163,7 +192,7 @@ static void walk_task(struct ctx *c, const task_rec *t, const char *dir, uint64_
             }
             if (S_ISREG(sb.st_mode)) {
                 (*nfiles)++;
-                *bytes += (uint64_t)sb.st_size;
+                *bytes += file_bytes(root, child, &sb);
                 one_file(c, t, dir, root, child, &sb);
             }
             free(child);

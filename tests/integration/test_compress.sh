@@ -11,7 +11,8 @@
 # the saving. A master SIGKILLed mid-run (test hook
 # CLOUDAI_TEST_COMPRESS_KILL, a packed copy written but not renamed)
 # leaves every file readable, and the restart finishes the packing.
-# Tiering a packed run to the bucket (when SeaweedFS can be started) sends
+# `master --repair` indexes a packed file as its original. Tiering a packed
+# run to the bucket (when SeaweedFS can be started) sends
 # the original bytes. Deleting a packed run removes it whole.
 . tests/integration/lib.sh
 command -v curl >/dev/null 2>&1 || { skip "curl not installed"; exit 0; }
@@ -176,6 +177,22 @@ want_eq "DELETE /api/tasks/ID/files of a packed run" \
 check "its directory is gone" test ! -e "$DIRA"
 want_eq "its files are gone from the API" \
     "$(curl -s -o /dev/null -w '%{http_code}' "$H/api/files/$A/big.txt")" 404
+
+# ---- --repair of lost records: a packed file is indexed as its original
+stop_pid "$MPID"
+mv "$T/m/meta" "$T/meta.bak"
+ASAN_OPTIONS=$DAEMON_ASAN "$CLOUDAI_BIN/master" -files "$T/m/files" -meta "$T/m/meta" --repair \
+    >"$T/repair.out" 2>&1
+want_eq "--repair exits 0" "$?" 0
+start_master m -config "$T/cfg.ini" || not_ok "master starts on the repaired store"
+cai files -task "$K" --json >"$T/kfiles.json" 2>&1
+F2SHA=$(awk '$2 == "f2.txt" { print $1 }' "$T/k.log")
+check "--repair: a packed file's record has its original size and SHA-256" \
+    grep -q "\"file_name\":\"f2.txt\"[^}]*\"file_size\":$(stat -c %s "$T/dlk/f2.txt")[^}]*\"sha256\":\"$F2SHA\"" "$T/kfiles.json"
+stop_pid "$MPID"
+rm -rf "$T/m/meta"; mv "$T/meta.bak" "$T/m/meta"
+start_master m -config "$T/cfg.ini" || not_ok "master restarts on its own store"
+H="http://$(sed -n 's/^master http on \([^ ]*\).*/\1/p' "$T/m.out" | head -n 1)"
 
 # ---- tiering a packed run: the bucket gets the original bytes
 start_s3; rc=$?
