@@ -50,7 +50,8 @@ static inline int zblock_marked(const struct stat *st)
 }
 
 /* A reader over a packed file. Owner: the caller (zblock_reader_free);
- * one thread at a time. It holds one block in and one block out. */
+ * one thread at a time. Once it has read, it holds one block in and one
+ * block out (an open that only wants the header allocates neither). */
 typedef struct zblock_reader zblock_reader;
 /* Reads n bytes at off of the packed file: n or -errno. */
 typedef long (*zblock_pread_fn)(void *ctx, void *buf, size_t n, uint64_t off);

@@ -431,11 +431,12 @@ const char *tar_link_relative(const char *root, const char *name, const char *ta
     return buf;
 }
 
-/* A regular file with the sticky bit: packed by the store when its header
- * says so (its original size, mode and bytes are archived), else an
- * ordinary file someone marked (archived as it is). Measured too: the
- * header is read either way. */
-static int write_marked(twriter *w, int dfd, const char *nm, struct stat *st)
+/* A regular file, judged by what the open fd shows (a file packed between
+ * the walk's stat and the open is archived as packed): one the store
+ * packed (sticky bit and a packed header) goes out with its original
+ * size, mode and bytes; any other as it is. Measuring reaches here only
+ * for a marked file, whose header must be read. */
+static int write_file(twriter *w, int dfd, const char *nm, struct stat *st)
 {
     zblock_reader *zr = NULL;
     int rc, fd = openat(dfd, nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -515,30 +516,13 @@ static int write_entry(twriter *w, int dfd, const char *nm, size_t end, int *chi
         const char *link = tar_link_relative(w->link_root, w->path + w->rel0, target, rw, sizeof rw);
         rc = write_header(w, w->path, link, '2', 0777, 0, st.st_mtim.tv_sec);
         if (rc == 0) w->st->symlinks++;
-    } else if (S_ISREG(st.st_mode) && zblock_marked(&st)) {
-        rc = write_marked(w, dfd, nm, &st);
+    } else if (S_ISREG(st.st_mode) && (w->sink || zblock_marked(&st))) {
+        rc = write_file(w, dfd, nm, &st);
     } else if (S_ISREG(st.st_mode)) {
-        if (!w->sink) {
-            rc = write_header(w, w->path, NULL, '0', st.st_mode, (uint64_t)st.st_size, st.st_mtim.tv_sec);
-            w->st->archive_bytes += (uint64_t)st.st_size;
-            rc = rc ? rc : emit_pad(w, (uint64_t)st.st_size);
-        } else {
-            int fd = openat(dfd, nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-            if (fd < 0 || fstat(fd, &st) < 0) {
-                set_err(w->err, w->errcap, "open '%s': %s", w->path, strerror(errno));
-                if (fd >= 0) close(fd);
-                return TAR_E_IO;
-            }
-            if (!S_ISREG(st.st_mode)) {
-                set_err(w->err, w->errcap, "'%s' stopped being a regular file", w->path);
-                close(fd);
-                return TAR_E_CHANGED;
-            }
-            rc = write_header(w, w->path, NULL, '0', st.st_mode, (uint64_t)st.st_size, st.st_mtim.tv_sec);
-            if (rc == 0)
-                rc = write_content(w, fd, (uint64_t)st.st_size);
-            close(fd);
-        }
+        /* Measuring an ordinary file: its size is all it takes. */
+        rc = write_header(w, w->path, NULL, '0', st.st_mode, (uint64_t)st.st_size, st.st_mtim.tv_sec);
+        w->st->archive_bytes += (uint64_t)st.st_size;
+        rc = rc ? rc : emit_pad(w, (uint64_t)st.st_size);
         if (rc == 0) {
             w->st->files++;
             w->st->data_bytes += (uint64_t)st.st_size;

@@ -89,10 +89,6 @@ int zblock_reader_new(zblock_pread_fn rd, void *ctx, uint64_t file_size, zblock_
         end = get64(last);
     }
     if (end != file_size - r->h.data_off) { rc = ZCHUNK_E_FORMAT; goto fail; }
-    if (!(r->in = malloc(zchunk_bound(r->h.block_size))) || !(r->out = malloc(r->h.block_size))) {
-        rc = ZCHUNK_E_NOMEM;
-        goto fail;
-    }
     *out = r;
     return 0;
 fail:
@@ -141,6 +137,11 @@ static int load(zblock_reader *r, uint64_t k)
     int rc;
     if (r->cur == k) return 0;
     r->cur = UINT64_MAX;
+    /* Allocated at the first read: an open that only wants the header
+     * (a size, a sweep's count) costs no block buffers. */
+    if (!r->in) r->in = malloc(zchunk_bound(r->h.block_size));
+    if (!r->out) r->out = malloc(r->h.block_size);
+    if (!r->in || !r->out) return ZCHUNK_E_NOMEM;
     if (k == 0) {
         if ((rc = read_at(r, e + 8, 8, ZBLOCK_HDR)) < 0) return rc;
         start = 0;

@@ -276,15 +276,18 @@ int instore_add_path(instore *s, const char *path, task_input *in, char *err, si
     } else if (S_ISREG(st.st_mode)) {
         uint8_t buf[65536];
         zblock_reader *zr = NULL;
-        uint64_t size = (uint64_t)st.st_size, at = 0;
+        uint64_t size, at = 0;
         int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
             snprintf(err, errcap, "cannot open %s: %s", path, strerror(errno));
             return INSTORE_E_IO;
         }
-        /* A file the store packed gives its original bytes (zblock.h). */
-        if (zblock_marked(&st) && zblock_reader_fd(fd, &zr) == 0)
+        /* A file the store packed gives its original bytes (zblock.h);
+         * judged by the open fd, which packing cannot change under us. */
+        if (fstat(fd, &st) == 0 && zblock_marked(&st) && zblock_reader_fd(fd, &zr) == 0)
             size = zblock_reader_hdr(zr)->size;
+        else
+            size = (uint64_t)st.st_size;
         if (!(w = instore_put_begin(s, NULL, size, err, errcap))) {
             zblock_reader_free(zr);
             close(fd);
