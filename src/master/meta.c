@@ -134,6 +134,11 @@ int meta_check_wait(meta *m, char *text, size_t cap)
     return m->ops->check_wait ? m->ops->check_wait(m, text, cap) : 0;
 }
 
+void meta_compact_wait(meta *m)
+{
+    if (m && m->ops->compact_wait) m->ops->compact_wait(m);
+}
+
 int meta_compact(meta *m, char *err, size_t errcap)
 {
     if (!m) return META_E_ARG;

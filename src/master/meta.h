@@ -125,4 +125,11 @@ int meta_check_wait(meta *m, char *text, size_t cap);
 
 /* Journal only: write a snapshot now and truncate the journal. */
 int meta_compact(meta *m, char *err, size_t errcap);
+/* The embedded store compacts on its own thread once its journal is big
+ * (changes and finds go on meanwhile): waits until none is running. For
+ * tests and tools; a no-op for a store that is not a journal one. */
+void meta_compact_wait(meta *m);
+/* Tests: called by a background compaction between its capture and its
+ * writing (NULL: nothing). Process-wide; set it before the store is used. */
+extern void (*meta_journal_compact_hook)(void);
 #endif

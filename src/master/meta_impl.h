@@ -19,6 +19,7 @@ struct meta_ops {
     int (*files_find)(meta *m, const meta_query *q, meta_file_cb cb, void *ctx);
     int (*workers_list)(meta *m, meta_worker_cb cb, void *ctx);
     int (*compact)(meta *m, char *err, size_t errcap);   /* NULL: not supported */
+    void (*compact_wait)(meta *m);                       /* NULL: nothing runs in the background */
     /* NULL: task_put is used (every write already durable). */
     int (*task_put_nosync)(meta *m, const task_rec *t, char *err, size_t errcap);
     int (*sync)(meta *m, char *err, size_t errcap);      /* NULL: nothing to do */

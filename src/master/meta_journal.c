@@ -45,7 +45,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "ids.h"
 #include "master/journal.h"
@@ -166,20 +168,9 @@ static int commit(struct mj *mj, const bson_t *rec, uint64_t *body_off, char *er
     return 0;
 }
 
-static int do_compact(struct mj *mj, char *err, size_t errcap);
-
-/* After a successful change: compaction failures do not undo it; they only
- * push the next attempt further out. */
-static void maybe_compact(struct mj *mj)
-{
-    if (!mj->j || !mj->compact_bytes) return;
-    uint64_t size = journal_size(mj->j);
-    /* A compaction rewrites the whole store: with a big one, wait for a
-     * journal of an eighth of the snapshot, so a change is rewritten at
-     * most ~8 times over and a start replays at most that much. */
-    if (size < mj->compact_bytes || size < mj->snap_bytes / 8 || size < mj->compact_next) return;
-    if (do_compact(mj, NULL, 0) != 0) mj->compact_next = size + mj->compact_bytes;
-}
+static void maybe_compact(struct mj *mj);
+static void tnode_retire(struct mj *mj, struct tnode *n);
+static void group_retire(struct mj *mj, struct fgroup *g);
 
 /* ---- tasks ---- */
 
@@ -242,8 +233,7 @@ static int task_put_locked(struct mj *mj, const task_rec *t, const uint8_t *doc,
             metaidx_ord_remove_at(&mj->tord, i);
             metaidx_ord_insert(&mj->tord, n);
         }
-        dirty_drop(mj, old);
-        free(old);
+        tnode_retire(mj, old);
     } else {
         metaidx_ord_insert(&mj->tord, n);
     }
@@ -553,6 +543,7 @@ static void pend_apply(struct mj *mj, struct pend *p)
     for (size_t gi = 0; gi < p->ngp; gi++) {
         struct gprep *gp = &p->gp[gi];
         struct fgroup *g = gp->g;
+        g->cflags |= CGROUP_TOUCHED;   /* a compaction's copy of its refs is old */
         if (g->fresh) {
             g->fresh = 0;
             metaidx_map_put(&mj->groups, g, &e);
@@ -668,7 +659,7 @@ static int files_del_locked(struct mj *mj, const char *task_id, char *err, size_
     metaidx_ord_remove_at(&mj->gord, metaidx_ord_find(&mj->gord, g));
     if (g->mixed_time) mj->mixed_time--;
     mj->nfiles -= g->n;
-    group_free(g);
+    group_retire(mj, g);
 out:
     bson_destroy(&rec);
     return rc;
@@ -796,141 +787,6 @@ static int replay_rec(void *ctx, const uint8_t *body, size_t len)
 
 /* ---- snapshot / compaction ---- */
 
-/* Appends rec to the snapshot; *body_off gets where its body starts. */
-static int snap_append(journal *s, bson_t *rec, uint64_t *body_off, char *err, size_t errcap)
-{
-    *body_off = journal_size(s) + JOURNAL_REC_HDR_SIZE;
-    int rc = journal_append(s, bson_get_data(rec), rec->len, 0, err, errcap);
-    return rc;
-}
-
-/* Is doc (framed and validated by the reader) a record of task_id? */
-static int doc_is(const uint8_t *doc, uint32_t len, const char *task_id)
-{
-    bson_t b;
-    bson_iter_t it;
-    return bson_init_static(&b, doc, len) && bson_iter_init_find(&it, &b, "task_id") &&
-           BSON_ITER_HOLDS_UTF8(&it) && !strcmp(bson_iter_utf8(&it, NULL), task_id);
-}
-
-/* Drops what a compaction left out (ref METAREF_NONE): tasks, files,
- * emptied groups. Cannot fail. */
-static void drop_unreadable(struct mj *mj)
-{
-    for (size_t i = mj->tord.n; i-- > 0;) {
-        struct tnode *n = mj->tord.v[i];
-        if (n->ref != METAREF_NONE) continue;
-        metaidx_map_del(&mj->tasks, n->task_id);
-        metaidx_ord_remove_at(&mj->tord, i);
-        dirty_drop(mj, n);
-        free(n);
-    }
-    for (size_t i = mj->gord.n; i-- > 0;) {
-        struct fgroup *g = mj->gord.v[i];
-        uint32_t k = 0;
-        for (uint32_t x = 0; x < g->n; x++)
-            if (g->ref[x] != METAREF_NONE) g->ref[k++] = g->ref[x];
-        mj->nfiles -= g->n - k;
-        g->n = k;
-        if (k) continue;
-        metaidx_map_del(&mj->groups, g->task_id);
-        metaidx_ord_remove_at(&mj->gord, i);
-        if (g->mixed_time) mj->mixed_time--;
-        group_free(g);
-    }
-}
-
-/* Writes every live record into s (source ssrc) and fills the documents'
- * new places: ntask[i] for tord.v[i], nfile[] for the groups' files in
- * gord order. */
-static int write_snapshot(struct mj *mj, journal *s, int ssrc, uint64_t *ntask, uint64_t *nfile,
-                          size_t *skipped, char *err, size_t errcap)
-{
-    bson_t rec = BSON_INITIALIZER, doc;
-    metaref_reader r;
-    uint64_t body = 0, *off = NULL;
-    uint8_t *keep = NULL;
-    size_t fi = 0;
-    int rc = 0;
-    metaref_reader_init(&r, &mj->src);
-    if (!(off = malloc(FILES_PER_SNAP_REC * sizeof *off)) || !(keep = malloc(FILES_PER_SNAP_REC))) {
-        rc = META_E_NOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < mj->tord.n && !rc; i++) {
-        const struct tnode *n = mj->tord.v[i];
-        const uint8_t *dp;
-        uint32_t dl;
-        bson_t d;
-        bson_reinit(&rec);
-        ntask[i] = METAREF_NONE;
-        /* A document that no longer reads back as this task's (the disk
-         * changed under us) is left out: finds already skip it, and the
-         * snapshot must hold only records a replay accepts. */
-        if (meta_journal_task_doc(mj, n, &r, &dp, &dl) != 0 || !doc_is(dp, dl, n->task_id)) {
-            (*skipped)++;
-            continue;
-        }
-        BSON_APPEND_UTF8(&rec, "op", "task");
-        if (!bson_init_static(&d, dp, dl) || !BSON_APPEND_DOCUMENT(&rec, "doc", &d)) {
-            meta_errf(err, errcap, "snapshot: task %s: bad record", n->task_id);
-            rc = META_E_NOMEM;
-        }
-        if (!rc) rc = snap_append(s, &rec, &body, err, errcap);
-        ntask[i] = metaref_make(ssrc, body + doc_offset(&rec, "doc"));
-    }
-    for (size_t i = 0; i < mj->gord.n && !rc; i++) {
-        struct fgroup *g = mj->gord.v[i];
-        for (size_t k = 0; k < g->n && !rc; k += FILES_PER_SNAP_REC) {
-            size_t m = g->n - k < FILES_PER_SNAP_REC ? g->n - k : FILES_PER_SNAP_REC;
-            bson_t arr;
-            char key[16];
-            const char *kk;
-            bson_reinit(&rec);
-            BSON_APPEND_UTF8(&rec, "op", "files");
-            BSON_APPEND_ARRAY_BEGIN(&rec, "docs", &arr);
-            size_t kept = 0;
-            for (size_t x = 0; x < m && !rc; x++) {
-                const uint8_t *dp;
-                uint32_t dl;
-                bson_t d;
-                keep[x] = 0;
-                if (metaref_read(&r, g->ref[k + x], &dp, &dl) != 0 || !doc_is(dp, dl, g->task_id)) {
-                    (*skipped)++;
-                    continue;
-                }
-                bson_uint32_to_string((uint32_t)kept, &kk, key, sizeof key);
-                if (!bson_init_static(&d, dp, dl) || !bson_append_document(&arr, kk, -1, &d)) rc = META_E_NOMEM;
-                keep[x] = 1;
-                kept++;
-            }
-            if (!bson_append_array_end(&rec, &arr) && !rc) rc = META_E_NOMEM;
-            if (!rc && docs_offsets(&rec, off, kept) != 0) rc = META_E_NOMEM;
-            if (!rc && kept) rc = snap_append(s, &rec, &body, err, errcap);
-            for (size_t x = 0, y = 0; x < m && !rc; x++)
-                nfile[fi + x] = keep[x] ? metaref_make(ssrc, body + off[y++]) : METAREF_NONE;
-            fi += m;
-        }
-    }
-    for (size_t i = 0; i < mj->workers.cap && !rc; i++) {
-        if (!mj->workers.slot[i].val) continue;
-        bson_reinit(&rec);
-        BSON_APPEND_UTF8(&rec, "op", "worker");
-        BSON_APPEND_DOCUMENT_BEGIN(&rec, "doc", &doc);
-        rc = metadoc_worker_to_bson(mj->workers.slot[i].val, &doc);
-        bson_append_document_end(&rec, &doc);
-        if (!rc) rc = snap_append(s, &rec, &body, err, errcap);
-    }
-    if (!rc) rc = journal_sync(s, err, errcap);
-out:
-    if (rc == META_E_NOMEM) meta_errf(err, errcap, "snapshot: out of memory");
-    free(off);
-    free(keep);
-    metaref_reader_free(&r);
-    bson_destroy(&rec);
-    return rc;
-}
-
 /* <name>.prev becomes a second name of the file about to be replaced, so
  * the generation before stays readable (the fallback for a damaged
  * snapshot). Best effort: without it there is just no fallback. */
@@ -974,14 +830,163 @@ static int swap_journal(struct mj *mj, char *err, size_t errcap)
     return journal_fsync_dir(mj->dir, err, errcap);
 }
 
-/* Snapshot G+1 via temp -> fsync -> rename -> fsync(dir), then a fresh
- * journal G+1; snapshot G and journal G stay as snapshot.prev and
- * journal.prev (together they equal snapshot G+1). A crash before the snapshot's rename leaves the old state;
- * after it, the snapshot holds everything and the old journal (generation
- * G) is skipped at open. Every reference moves into the new snapshot. */
-static int do_compact(struct mj *mj, char *err, size_t errcap)
+
+/* A compaction in three steps, so that a big store is rewritten without
+ * holding the lock: cp_capture (locked, milliseconds) syncs the journal and
+ * copies the references of every live record; cp_write (unlocked, the long
+ * part) writes those documents into a new snapshot, reading them from files
+ * whose bytes below the captured journal size never change; cp_finish
+ * (locked) appends to the snapshot the journal records written meanwhile,
+ * byte for byte (replaying them over the rest gives the live state, as a
+ * journal does over a snapshot), renames it into place and moves every
+ * reference: a record unchanged since the capture to its copy, a newer one
+ * to its place in the copied tail. Nodes retired meanwhile are kept (the
+ * capture names them) and freed at the end. A live store runs cp_write on
+ * its own thread; open and meta_compact run all three in a row. */
+struct ctask {
+    struct tnode *n;
+    uint64_t ref;            /* n->ref at the capture */
+    uint8_t *doc;            /* a copy of a document with no durable record (dirty_fail) */
+};
+struct cgroup {
+    struct fgroup *g;
+    size_t at;               /* its refs: fref[at .. at + n) */
+    uint32_t n;
+};
+struct ptrvec {
+    void **v;
+    size_t n, cap;
+};
+struct compaction {
+    int tail;                /* a live journal to take the tail from */
+    uint64_t p;              /* its size at the capture (synced) */
+    int jsrc;                /* and its source */
+    struct ctask *t;
+    size_t nt;
+    struct cgroup *g;
+    size_t ng;
+    uint64_t *fref, *nfile, *ntask;   /* captured file refs; the new places */
+    size_t nf;
+    bson_t **w;              /* worker records, built at the capture (bson_new: aligned) */
+    size_t nw;
+    journal *s;
+    int ssrc;
+    uint64_t s_p;            /* the snapshot's size before the tail */
+    int renamed;             /* step 3 put the snapshot in place: no way back */
+    size_t skipped;
+    struct ptrvec tgrave, ggrave;     /* retired meanwhile: freed at the end */
+};
+
+static int ptrvec_push(struct ptrvec *v, void *p)
 {
-    journal *s = NULL;
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        void **nv = realloc(v->v, cap * sizeof *nv);
+        if (!nv) return -1;
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = p;
+    return 0;
+}
+
+/* A task record replaced while a compaction may still read it. Cannot fail
+ * (it follows a durable commit): without memory to remember it, it leaks. */
+static void tnode_retire(struct mj *mj, struct tnode *n)
+{
+    dirty_drop(mj, n);
+    if (!mj->cp) {
+        free(n);
+        return;
+    }
+    n->ref = METAREF_DEAD;
+    if (ptrvec_push(&mj->cp->tgrave, n) != 0) { /* leaked: the capture still names it */ }
+}
+
+static void group_retire(struct mj *mj, struct fgroup *g)
+{
+    if (!mj->cp) {
+        group_free(g);
+        return;
+    }
+    g->cflags |= CGROUP_DEAD;
+    if (ptrvec_push(&mj->cp->ggrave, g) != 0) { /* leaked, as above */ }
+}
+
+static void cp_free(struct compaction *c)
+{
+    if (!c) return;
+    for (size_t i = 0; i < c->nt; i++) free(c->t[i].doc);
+    for (size_t i = 0; i < c->nw; i++) bson_destroy(c->w[i]);
+    for (size_t i = 0; i < c->tgrave.n; i++) free(c->tgrave.v[i]);
+    for (size_t i = 0; i < c->ggrave.n; i++) group_free(c->ggrave.v[i]);
+    free(c->tgrave.v);
+    free(c->ggrave.v);
+    free(c->t);
+    free(c->g);
+    free(c->w);
+    free(c->fref);
+    free(c->nfile);
+    free(c->ntask);
+    free(c);
+}
+
+/* Undoes a compaction that did not finish (under the lock). */
+static void cp_abort(struct mj *mj, struct compaction *c)
+{
+    if (c->s) journal_close(c->s);
+    if (c->ssrc >= 0) metaref_close(&mj->src, c->ssrc);
+    if (!c->renamed) unlink(mj->stmp);
+    if (mj->cp == c) mj->cp = NULL;
+    cp_free(c);
+}
+
+/* Appends rec to the snapshot; *body_off gets where its body starts. */
+static int snap_append(journal *s, const bson_t *rec, uint64_t *body_off, char *err, size_t errcap)
+{
+    *body_off = journal_size(s) + JOURNAL_REC_HDR_SIZE;
+    return journal_append(s, bson_get_data(rec), rec->len, 0, err, errcap);
+}
+
+/* Is doc (framed and validated by the reader) a record of task_id? */
+static int doc_is(const uint8_t *doc, uint32_t len, const char *task_id)
+{
+    bson_t b;
+    bson_iter_t it;
+    return bson_init_static(&b, doc, len) && bson_iter_init_find(&it, &b, "task_id") &&
+           BSON_ITER_HOLDS_UTF8(&it) && !strcmp(bson_iter_utf8(&it, NULL), task_id);
+}
+
+/* Drops what a compaction left out (ref METAREF_NONE): tasks, files,
+ * emptied groups. Cannot fail. */
+static void drop_unreadable(struct mj *mj)
+{
+    for (size_t i = mj->tord.n; i-- > 0;) {
+        struct tnode *n = mj->tord.v[i];
+        if (n->ref != METAREF_NONE) continue;
+        metaidx_map_del(&mj->tasks, n->task_id);
+        metaidx_ord_remove_at(&mj->tord, i);
+        dirty_drop(mj, n);
+        free(n);
+    }
+    for (size_t i = mj->gord.n; i-- > 0;) {
+        struct fgroup *g = mj->gord.v[i];
+        uint32_t k = 0;
+        for (uint32_t x = 0; x < g->n; x++)
+            if (g->ref[x] != METAREF_NONE) g->ref[k++] = g->ref[x];
+        mj->nfiles -= g->n - k;
+        g->n = k;
+        if (k) continue;
+        metaidx_map_del(&mj->groups, g->task_id);
+        metaidx_ord_remove_at(&mj->gord, i);
+        if (g->mixed_time) mj->mixed_time--;
+        group_free(g);
+    }
+}
+
+/* Step 1, locked: a synced journal and a copy of every live reference. */
+static int cp_capture(struct mj *mj, struct compaction **out, char *err, size_t errcap)
+{
     /* A snapshot being checked, or found damaged, must stay as it is:
      * the next start recovers from it and the generation before. */
     if (mj->chk_running || mj->hold_compact) {
@@ -990,53 +995,324 @@ static int do_compact(struct mj *mj, char *err, size_t errcap)
                   "compaction waits for the snapshot's check to end");
         return META_E_IO;
     }
-    int ssrc = -1;
-    uint64_t *ntask = malloc((mj->tord.n + 1) * sizeof *ntask), *nfile = malloc((mj->nfiles + 1) * sizeof *nfile);
-    uint64_t snap_size = 0;
-    int rc = ntask && nfile ? 0 : META_E_NOMEM;
-    if (rc) meta_errf(err, errcap, "compaction: out of memory");
-    if (!rc) rc = journal_create(mj->stmp, mj->gen + 1, &s, err, errcap);
-    if (!rc && (ssrc = metaref_open(&mj->src, mj->stmp)) < 0) {
+    if (mj->stale) {
+        int rc = swap_journal(mj, err, errcap);
+        if (rc) return rc;
+    }
+    struct compaction *c = calloc(1, sizeof *c);
+    int rc = 0;
+    if (!c) goto nomem;
+    c->ssrc = -1;
+    c->jsrc = -1;
+    if (mj->j) {
+        if ((rc = journal_sync(mj->j, err, errcap)) != 0) {
+            dirty_fail(mj);
+            goto fail;
+        }
+        dirty_clean(mj);
+        c->tail = 1;
+        c->p = journal_size(mj->j);
+        c->jsrc = mj->jsrc;
+    }
+    c->nt = mj->tord.n;
+    c->ng = mj->gord.n;
+    c->nf = mj->nfiles;
+    if (!(c->t = calloc(c->nt + 1, sizeof *c->t)) || !(c->g = calloc(c->ng + 1, sizeof *c->g)) ||
+        !(c->fref = malloc((c->nf + 1) * sizeof *c->fref)) || !(c->nfile = malloc((c->nf + 1) * sizeof *c->nfile)) ||
+        !(c->ntask = malloc((c->nt + 1) * sizeof *c->ntask)) || !(c->w = calloc(mj->workers.n + 1, sizeof *c->w)))
+        goto nomem;
+    for (size_t i = 0; i < c->nt; i++) {
+        struct tnode *n = mj->tord.v[i];
+        c->t[i].n = n;
+        c->t[i].ref = n->ref;
+        /* Still in memory only after a failed sync: the copy is the record. */
+        if (n->doc && n->ref == METAREF_NONE) {
+            uint32_t len = (uint32_t)n->doc[0] | (uint32_t)n->doc[1] << 8 | (uint32_t)n->doc[2] << 16 |
+                           (uint32_t)n->doc[3] << 24;
+            if (!(c->t[i].doc = malloc(len))) goto nomem;
+            memcpy(c->t[i].doc, n->doc, len);
+        }
+    }
+    for (size_t i = 0, at = 0; i < c->ng; i++) {
+        struct fgroup *g = mj->gord.v[i];
+        g->cflags = 0;
+        c->g[i] = (struct cgroup){ g, at, g->n };
+        memcpy(c->fref + at, g->ref, g->n * sizeof *g->ref);
+        at += g->n;
+    }
+    for (size_t i = 0; i < mj->workers.cap; i++) {
+        if (!mj->workers.slot[i].val) continue;
+        bson_t *rec = bson_new(), doc;
+        if (!rec) goto nomem;
+        c->w[c->nw++] = rec;
+        BSON_APPEND_UTF8(rec, "op", "worker");
+        BSON_APPEND_DOCUMENT_BEGIN(rec, "doc", &doc);
+        int wrc = metadoc_worker_to_bson(mj->workers.slot[i].val, &doc);
+        if (!bson_append_document_end(rec, &doc) || wrc) goto nomem;
+    }
+    if ((rc = journal_create(mj->stmp, mj->gen + 1, &c->s, err, errcap)) != 0) goto fail;
+    if ((c->ssrc = metaref_open(&mj->src, mj->stmp)) < 0) {
         meta_errf(err, errcap, "%s: %s", mj->stmp, strerror(errno));
         rc = META_E_IO;
+        goto fail;
     }
-    size_t skipped = 0;
-    if (!rc) rc = write_snapshot(mj, s, ssrc, ntask, nfile, &skipped, err, errcap);
-    if (!rc) snap_size = journal_size(s);
-    if (!rc) mj->snap_bytes = snap_size;
-    journal_close(s);
-    /* The index of the old snapshot must be gone before the new one is
-     * in place (meta_journal_index.c). */
-    if (!rc && access(mj->ipath, F_OK) == 0 &&
-        (unlink(mj->ipath) < 0 || journal_fsync_dir(mj->dir, err, errcap) != 0)) {
-        if (!err || !err[0]) meta_errf(err, errcap, "unlink %s: %s", mj->ipath, strerror(errno));
-        rc = META_E_IO;
-    }
-    if (!rc) keep_prev(mj->spath, mj->sprev);
-    if (!rc && rename(mj->stmp, mj->spath) < 0) {
-        meta_errf(err, errcap, "rename %s: %s", mj->stmp, strerror(errno));
-        rc = META_E_IO;
-    }
-    if (rc) {
-        metaref_close(&mj->src, ssrc);
-        unlink(mj->stmp);
+    mj->cp = c;
+    *out = c;
+    return 0;
+nomem:
+    rc = META_E_NOMEM;
+    meta_errf(err, errcap, "compaction: out of memory");
+fail:
+    if (c) cp_abort(mj, c);
+    return rc;
+}
+
+static int cp_stopped(struct mj *mj) { return __atomic_load_n(&mj->cp_stop, __ATOMIC_RELAXED); }
+
+/* Step 2, unlocked on a live store: every captured document into the
+ * snapshot; c->ntask[i] and c->nfile[] get their places there. */
+static int cp_write(struct mj *mj, struct compaction *c, char *err, size_t errcap)
+{
+    bson_t rec = BSON_INITIALIZER, d;
+    metaref_reader r;
+    uint64_t body = 0, *off = NULL;
+    uint8_t *keep = NULL;
+    size_t fi = 0;
+    int rc = 0;
+    metaref_reader_init(&r, &mj->src);
+    if (!(off = malloc(FILES_PER_SNAP_REC * sizeof *off)) || !(keep = malloc(FILES_PER_SNAP_REC))) {
+        rc = META_E_NOMEM;
         goto out;
     }
+    for (size_t i = 0; i < c->nt && !rc; i++) {
+        const struct ctask *ct = &c->t[i];
+        const uint8_t *dp = ct->doc;
+        uint32_t dl = dp ? (uint32_t)dp[0] | (uint32_t)dp[1] << 8 | (uint32_t)dp[2] << 16 | (uint32_t)dp[3] << 24 : 0;
+        c->ntask[i] = METAREF_NONE;
+        if (cp_stopped(mj)) { rc = META_E_IO; meta_errf(err, errcap, "compaction stopped"); break; }
+        /* A document that no longer reads back as this task's (the disk
+         * changed under us) is left out: finds already skip it, and the
+         * snapshot must hold only records a replay accepts. */
+        if ((!dp && metaref_read(&r, ct->ref, &dp, &dl) != 0) || !doc_is(dp, dl, ct->n->task_id)) {
+            c->skipped++;
+            continue;
+        }
+        bson_reinit(&rec);
+        BSON_APPEND_UTF8(&rec, "op", "task");
+        if (!bson_init_static(&d, dp, dl) || !BSON_APPEND_DOCUMENT(&rec, "doc", &d)) {
+            meta_errf(err, errcap, "snapshot: task %s: bad record", ct->n->task_id);
+            rc = META_E_NOMEM;
+        }
+        if (!rc) rc = snap_append(c->s, &rec, &body, err, errcap);
+        c->ntask[i] = metaref_make(c->ssrc, body + doc_offset(&rec, "doc"));
+    }
+    for (size_t i = 0; i < c->ng && !rc; i++) {
+        const struct cgroup *cg = &c->g[i];
+        if (cp_stopped(mj)) { rc = META_E_IO; meta_errf(err, errcap, "compaction stopped"); break; }
+        for (size_t k = 0; k < cg->n && !rc; k += FILES_PER_SNAP_REC) {
+            size_t m = cg->n - k < FILES_PER_SNAP_REC ? cg->n - k : FILES_PER_SNAP_REC, kept = 0;
+            bson_t arr;
+            char key[16];
+            const char *kk;
+            bson_reinit(&rec);
+            BSON_APPEND_UTF8(&rec, "op", "files");
+            BSON_APPEND_ARRAY_BEGIN(&rec, "docs", &arr);
+            for (size_t x = 0; x < m && !rc; x++) {
+                const uint8_t *dp;
+                uint32_t dl;
+                keep[x] = 0;
+                if (metaref_read(&r, c->fref[cg->at + k + x], &dp, &dl) != 0 || !doc_is(dp, dl, cg->g->task_id)) {
+                    c->skipped++;
+                    continue;
+                }
+                bson_uint32_to_string((uint32_t)kept, &kk, key, sizeof key);
+                if (!bson_init_static(&d, dp, dl) || !bson_append_document(&arr, kk, -1, &d)) rc = META_E_NOMEM;
+                keep[x] = 1;
+                kept++;
+            }
+            if (!bson_append_array_end(&rec, &arr) && !rc) rc = META_E_NOMEM;
+            if (!rc && docs_offsets(&rec, off, kept) != 0) rc = META_E_NOMEM;
+            if (!rc && kept) rc = snap_append(c->s, &rec, &body, err, errcap);
+            for (size_t x = 0, y = 0; x < m && !rc; x++)
+                c->nfile[fi + x] = keep[x] ? metaref_make(c->ssrc, body + off[y++]) : METAREF_NONE;
+            fi += m;
+        }
+    }
+    for (size_t i = 0; i < c->nw && !rc; i++) rc = snap_append(c->s, c->w[i], &body, err, errcap);
+    if (!rc) rc = journal_sync(c->s, err, errcap);
+out:
+    if (rc == META_E_NOMEM) meta_errf(err, errcap, "snapshot: out of memory");
+    free(off);
+    free(keep);
+    metaref_reader_free(&r);
+    bson_destroy(&rec);
+    return rc;
+}
+
+/* The journal records written since the capture, appended to the snapshot
+ * as they are (checked against their CRCs on the way). */
+static int copy_tail(struct mj *mj, struct compaction *c, uint64_t q, char *err, size_t errcap)
+{
+    int fd = mj->src.fd[c->jsrc];
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (uint64_t o = c->p; o < q && !rc;) {
+        uint8_t h[JOURNAL_REC_HDR_SIZE];
+        if (pread(fd, h, sizeof h, (off_t)o) != (ssize_t)sizeof h) goto bad;
+        uint32_t len = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+        uint32_t crc = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 24;
+        if (!len || len > JOURNAL_REC_MAX || o + sizeof h + len > q) goto bad;
+        if (len > cap) {
+            uint8_t *nb = realloc(buf, len);
+            if (!nb) { rc = META_E_NOMEM; meta_errf(err, errcap, "compaction: out of memory"); break; }
+            buf = nb;
+            cap = len;
+        }
+        if (pread(fd, buf, len, (off_t)(o + sizeof h)) != (ssize_t)len ||
+            (uint32_t)crc32(0, buf, len) != crc)
+            goto bad;
+        rc = journal_append(c->s, buf, len, 0, err, errcap);
+        o += sizeof h + len;
+    }
+    free(buf);
+    return rc;
+bad:
+    free(buf);
+    meta_errf(err, errcap, "compaction: the journal's records since the capture do not read back");
+    return META_E_IO;
+}
+
+/* Where a reference taken before step 3 lives after it, for a record that
+ * changed since the capture: in the copied tail. */
+static uint64_t tail_ref(const struct compaction *c, uint64_t ref)
+{
+    if (!c->tail || ref == METAREF_NONE || metaref_src(ref) != c->jsrc || metaref_off(ref) < c->p)
+        return METAREF_NONE;
+    return metaref_make(c->ssrc, metaref_off(ref) - c->p + c->s_p);
+}
+
+struct refpair {
+    uint64_t old, now;
+};
+
+static int refpair_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct refpair *)a)->old, y = ((const struct refpair *)b)->old;
+    return x < y ? -1 : x > y;
+}
+
+/* A group changed since the capture: each reference to the tail, or to the
+ * copy of the same captured reference (pairs sorted by old: n log n). */
+static int group_moved(const struct compaction *c, const struct cgroup *cg, struct fgroup *g)
+{
+    struct refpair *p = cg && cg->n ? malloc(cg->n * sizeof *p) : NULL;
+    if (cg && cg->n && !p) return META_E_NOMEM;
+    for (uint32_t k = 0; cg && k < cg->n; k++) p[k] = (struct refpair){ c->fref[cg->at + k], c->nfile[cg->at + k] };
+    if (p) qsort(p, cg->n, sizeof *p, refpair_cmp);
+    for (uint32_t k = 0; k < g->n; k++) {
+        uint64_t t = tail_ref(c, g->ref[k]);
+        struct refpair key = { g->ref[k], 0 }, *hit;
+        if (t == METAREF_NONE && p && (hit = bsearch(&key, p, cg->n, sizeof *p, refpair_cmp))) t = hit->now;
+        g->ref[k] = t;
+    }
+    free(p);
+    return 0;
+}
+
+/* Step 3, locked: the tail, the renames, every reference moved. On an
+ * error before the snapshot's rename nothing changed (the caller aborts). */
+static int cp_finish(struct mj *mj, struct compaction *c, char *err, size_t errcap)
+{
+    struct ctask *lost = NULL;
+    size_t nlost = 0, caplost = 0;
+    int rc = 0;
+    if (mj->hold_compact || mj->chk_running) {
+        meta_errf(err, errcap, "compaction held: the snapshot is being checked or was found damaged");
+        return META_E_IO;
+    }
+    c->s_p = journal_size(c->s);
+    if (c->tail) {
+        if ((rc = journal_sync(mj->j, err, errcap)) != 0) {
+            dirty_fail(mj);
+            return rc;
+        }
+        if ((rc = copy_tail(mj, c, journal_size(mj->j), err, errcap)) != 0) return rc;
+    }
+    /* Tasks whose last record a failed sync cut live only in memory: into
+     * the snapshot too (a captured one twice: replay keeps the later). */
+    for (size_t i = 0; i < mj->tord.n && !rc; i++) {
+        struct tnode *n = mj->tord.v[i];
+        bson_t rec = BSON_INITIALIZER, d;
+        uint64_t body = 0;
+        if (!n->doc || n->ref != METAREF_NONE) continue;
+        if (nlost == caplost) {
+            size_t cap = caplost ? caplost * 2 : 16;
+            struct ctask *nl = realloc(lost, cap * sizeof *nl);
+            if (!nl) rc = META_E_NOMEM;
+            else lost = nl, caplost = cap;
+        }
+        uint32_t dl = (uint32_t)n->doc[0] | (uint32_t)n->doc[1] << 8 | (uint32_t)n->doc[2] << 16 |
+                      (uint32_t)n->doc[3] << 24;
+        BSON_APPEND_UTF8(&rec, "op", "task");
+        if (!rc && (!bson_init_static(&d, n->doc, dl) || !BSON_APPEND_DOCUMENT(&rec, "doc", &d))) rc = META_E_NOMEM;
+        if (!rc) rc = snap_append(c->s, &rec, &body, err, errcap);
+        if (!rc) lost[nlost++] = (struct ctask){ n, metaref_make(c->ssrc, body + doc_offset(&rec, "doc")), NULL };
+        bson_destroy(&rec);
+    }
+    if (rc) goto out;
+    uint64_t snap_size = journal_size(c->s);
+    if ((rc = journal_sync(c->s, err, errcap)) != 0) goto out;
+    journal_close(c->s);
+    c->s = NULL;
+    /* The index of the old snapshot must be gone before the new one is
+     * in place (meta_journal_index.c). */
+    if (access(mj->ipath, F_OK) == 0 && (unlink(mj->ipath) < 0 || journal_fsync_dir(mj->dir, err, errcap) != 0)) {
+        if (!err || !err[0]) meta_errf(err, errcap, "unlink %s: %s", mj->ipath, strerror(errno));
+        rc = META_E_IO;
+        goto out;
+    }
+    keep_prev(mj->spath, mj->sprev);
+    if (rename(mj->stmp, mj->spath) < 0) {
+        meta_errf(err, errcap, "rename %s: %s", mj->stmp, strerror(errno));
+        rc = META_E_IO;
+        goto out;
+    }
+    c->renamed = 1;
+    mj->snap_bytes = snap_size;
+    /* Tasks: unchanged since the capture -> their copy; newer -> the tail. */
+    for (size_t i = 0; i < c->nt; i++)
+        if (c->t[i].n->ref == c->t[i].ref) c->t[i].n->ref = c->ntask[i];
+    for (size_t i = 0; i < nlost; i++) lost[i].n->ref = lost[i].ref;
+    /* The new snapshot's source is a number no older reference uses. */
     for (size_t i = 0; i < mj->tord.n; i++) {
         struct tnode *n = mj->tord.v[i];
-        n->ref = ntask[i];
+        if (n->ref == METAREF_NONE || metaref_src(n->ref) != c->ssrc) n->ref = tail_ref(c, n->ref);
+        if (n->ref == METAREF_NONE) c->skipped++;
         if (n->dirty) dirty_drop(mj, n);
     }
-    for (size_t i = 0, fi = 0; i < mj->gord.n; i++) {
-        struct fgroup *g = mj->gord.v[i];
-        memcpy(g->ref, nfile + fi, g->n * sizeof *nfile);
-        fi += g->n;
+    /* Groups: untouched since the capture -> their copies as they are. */
+    for (size_t i = 0; i < c->ng; i++) {
+        struct cgroup *cg = &c->g[i];
+        struct fgroup *g = cg->g;
+        if (g->cflags & CGROUP_DEAD) continue;
+        if (!(g->cflags & CGROUP_TOUCHED)) memcpy(g->ref, c->nfile + cg->at, g->n * sizeof *g->ref);
+        else if (group_moved(c, cg, g) != 0)
+            for (uint32_t k = 0; k < g->n; k++) g->ref[k] = METAREF_NONE;   /* no memory: dropped, as unreadable */
+        g->cflags = CGROUP_DONE;
     }
-    if (skipped) drop_unreadable(mj);
+    for (size_t i = 0; i < mj->gord.n; i++) {
+        struct fgroup *g = mj->gord.v[i];
+        if (!(g->cflags & CGROUP_DONE)) group_moved(c, NULL, g);
+        g->cflags = 0;
+        for (uint32_t k = 0; k < g->n; k++) c->skipped += g->ref[k] == METAREF_NONE;
+    }
+    if (c->skipped) drop_unreadable(mj);
     /* Only the new snapshot and the live journal (until it is swapped) are
      * still referred to... and the live journal no longer is either. */
-    metaref_close_except(&mj->src, ssrc, mj->jsrc);
-    mj->ssrc = ssrc;
+    metaref_close_except(&mj->src, c->ssrc, mj->jsrc);
+    mj->ssrc = c->ssrc;
+    c->ssrc = -1;
     /* From here the live journal is superseded: appending to it would be
      * lost at the next open, so until a fresh one is in place (here, or
      * retried by the next change) changes fail instead. */
@@ -1047,9 +1323,97 @@ static int do_compact(struct mj *mj, char *err, size_t errcap)
     if (meta_journal_index_write(mj, mj->itmp, mj->ipath, snap_size, NULL, 0) != 0) unlink(mj->itmp);
     rc = swap_journal(mj, err, errcap);
 out:
-    free(ntask);
-    free(nfile);
+    free(lost);
     return rc;
+}
+
+/* All three steps in a row, under the lock (open, meta_compact). */
+static int do_compact(struct mj *mj, char *err, size_t errcap)
+{
+    struct compaction *c = NULL;
+    int rc = cp_capture(mj, &c, err, errcap);
+    if (rc) return rc;
+    if ((rc = cp_write(mj, c, err, errcap)) == 0) rc = cp_finish(mj, c, err, errcap);
+    cp_abort(mj, c);
+    return rc;
+}
+
+void (*meta_journal_compact_hook)(void);
+
+/* The compaction thread: step 2 without the lock, then step 3 with it. */
+static void *cp_main(void *arg)
+{
+    struct mj *mj = arg;
+    struct compaction *c = mj->cp;   /* set before the thread was created */
+    char err[256] = "";
+    if (meta_journal_compact_hook) meta_journal_compact_hook();
+    int rc = cp_write(mj, c, err, sizeof err);
+    pthread_rwlock_wrlock(&mj->lock);
+    if (rc == 0 && cp_stopped(mj)) rc = META_E_IO;
+    if (rc == 0) rc = cp_finish(mj, c, err, sizeof err);
+    if (rc && mj->j) mj->compact_next = journal_size(mj->j) + mj->compact_bytes;
+    cp_abort(mj, c);
+    __atomic_store_n(&mj->cp_busy, 0, __ATOMIC_RELEASE);
+    pthread_rwlock_unlock(&mj->lock);
+    return NULL;
+}
+
+/* Under the lock: reaps a compaction thread that has ended. */
+static void cp_reap(struct mj *mj)
+{
+    if (mj->cp_started && !__atomic_load_n(&mj->cp_busy, __ATOMIC_ACQUIRE)) {
+        pthread_join(mj->cp_th, NULL);
+        mj->cp_started = 0;
+    }
+}
+
+/* After a successful change: compaction failures do not undo it; they only
+ * push the next attempt further out. */
+static void maybe_compact(struct mj *mj)
+{
+    if (!mj->j || !mj->compact_bytes || mj->cp) return;
+    cp_reap(mj);
+    uint64_t size = journal_size(mj->j);
+    /* A compaction rewrites the whole store: with a big one, wait for a
+     * journal of an eighth of the snapshot, so a change is rewritten at
+     * most ~8 times over and a start replays at most that much. */
+    if (size < mj->compact_bytes || size < mj->snap_bytes / 8 || size < mj->compact_next) return;
+    struct compaction *c = NULL;
+    if (cp_capture(mj, &c, NULL, 0) != 0) {
+        mj->compact_next = size + mj->compact_bytes;
+        return;
+    }
+    __atomic_store_n(&mj->cp_busy, 1, __ATOMIC_RELEASE);
+    if (pthread_create(&mj->cp_th, NULL, cp_main, mj) == 0) {
+        mj->cp_started = 1;
+        return;
+    }
+    /* No thread: the same work, here. */
+    __atomic_store_n(&mj->cp_busy, 0, __ATOMIC_RELEASE);
+    int rc = cp_write(mj, c, NULL, 0);
+    if (rc == 0) rc = cp_finish(mj, c, NULL, 0);
+    if (rc) mj->compact_next = size + mj->compact_bytes;
+    cp_abort(mj, c);
+}
+
+/* Waits (unlocked) for a compaction thread to end, then takes the lock. */
+static void lock_idle(struct mj *mj)
+{
+    for (;;) {
+        pthread_rwlock_wrlock(&mj->lock);
+        cp_reap(mj);
+        if (!mj->cp_started) return;
+        pthread_rwlock_unlock(&mj->lock);
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void j_compact_wait(meta *m)
+{
+    struct mj *mj = (struct mj *)m;
+    lock_idle(mj);
+    pthread_rwlock_unlock(&mj->lock);
 }
 
 #define LOCKED_CHANGE(call) do { \
@@ -1144,7 +1508,7 @@ static int j_worker_put_nosync(meta *m, const worker_rec *w, char *err, size_t e
 static int j_compact(meta *m, char *err, size_t errcap)
 {
     struct mj *mj = (struct mj *)m;
-    pthread_rwlock_wrlock(&mj->lock);
+    lock_idle(mj);
     int rc = do_compact(mj, err, errcap);
     pthread_rwlock_unlock(&mj->lock);
     return rc;
@@ -1195,6 +1559,9 @@ static void j_close(meta *m)
         pthread_join(mj->chk, NULL);
     }
     if (mj->chk_fd >= 0) close(mj->chk_fd);
+    /* A compaction in flight stops; its half-written snapshot is removed. */
+    __atomic_store_n(&mj->cp_stop, 1, __ATOMIC_RELAXED);
+    if (mj->cp_started) pthread_join(mj->cp_th, NULL);
     clear_state(mj);
     metaidx_map_free(&mj->tasks);
     metaidx_map_free(&mj->groups);
@@ -1231,6 +1598,7 @@ static const struct meta_ops journal_ops = {
     .files_find = meta_journal_files_find,
     .workers_list = meta_journal_workers_list,
     .compact = j_compact,
+    .compact_wait = j_compact_wait,
     .task_put_nosync = j_task_put_nosync,
     .sync = j_sync,
     .worker_put_nosync = j_worker_put_nosync,

@@ -35,6 +35,12 @@ struct tnode {
     char task_id[];
 };
 
+/* The ref of a task record replaced during a compaction (meta_journal.c). */
+#define METAREF_DEAD (METAREF_NONE - 1)
+#define CGROUP_TOUCHED 1u          /* its refs changed since the compaction's capture */
+#define CGROUP_DEAD 2u             /* deleted since then (kept until the compaction ends) */
+#define CGROUP_DONE 4u             /* its refs moved */
+
 /* The file records of one task_id. */
 struct fgroup {
     uint64_t submitted_at;         /* least of its files': the order key */
@@ -44,6 +50,7 @@ struct fgroup {
     uint8_t mixed;                 /* files disagree on user or name */
     uint8_t mixed_time;            /* files disagree on submitted_at */
     uint8_t fresh;                 /* prepared, not yet in the indexes */
+    uint8_t cflags;                /* CGROUP_*: during a compaction (meta_journal.c) */
     const char *user_id, *task_name;   /* of its files when not mixed (interned) */
     char task_id[];
 };
@@ -78,6 +85,11 @@ struct mj {
     int chk_fd, chk_rc;
     uint64_t chk_size;
     char chk_text[1024];
+    /* A compaction in progress (meta_journal.c): its capture, its thread. */
+    struct compaction *cp;        /* under lock */
+    pthread_t cp_th;
+    int cp_started;               /* a thread to join (under lock) */
+    int cp_busy, cp_stop;         /* atomics: the thread has not ended; close asks it to stop */
     int hold_compact;             /* the check found damage: until a restart */
     void (*on_check)(void *ctx, int damaged, const char *text);
     void *on_check_ctx;

@@ -366,6 +366,7 @@ static void test_auto_compact(void)
     meta *m = populated(2048);
     T_CHECK(m != NULL);
     if (!m) return;
+    meta_compact_wait(m);   /* compactions run on their own thread */
     snprintf(want, sizeof want, "%s", dump(m));
     T_CHECK(size_of(path_of("snapshot")) > 0);
     /* Past compact_bytes and an eighth of the snapshot (meta_journal.c). */
@@ -375,6 +376,102 @@ static void test_auto_compact(void)
     m = reopen(2048, NULL);
     T_EQ_STR(dump(m), want);
     meta_close(m);
+    rm_flat(dir);
+}
+
+/* Compaction runs on its own thread: while it is held between its capture
+ * and its writing (the hook), changes and finds go on (the store lock is
+ * free); what changed meanwhile (tasks replaced, files added to a captured
+ * task, a captured task's files deleted, new tasks, workers) is all there
+ * after it ends and after a restart. A hang here is the lock held: alarm. */
+static int hook_go[2] = { -1, -1 }, hook_started[2] = { -1, -1 };
+
+static void hold_compaction(void)
+{
+    char c = 1;
+    if (write(hook_started[1], &c, 1) != 1) return;
+    if (read(hook_go[0], &c, 1) != 1) return;
+}
+
+static int put_files_sized(meta *m, const char *task, int n, uint64_t base)
+{
+    file_rec *f = calloc((size_t)n, sizeof *f);
+    if (!f) return -1;
+    for (int i = 0; i < n; i++) {
+        snprintf(f[i].task_id, sizeof f[i].task_id, "%s", task);
+        snprintf(f[i].user_id, sizeof f[i].user_id, "u1");
+        snprintf(f[i].task_name, sizeof f[i].task_name, "name-%s", task);
+        snprintf(f[i].file_name, sizeof f[i].file_name, "f%04d", i);
+        f[i].file_size = base + (uint64_t)i;
+        f[i].submitted_at = 100;
+    }
+    int rc = meta_files_put(m, f, (size_t)n, NULL, 0);
+    free(f);
+    return rc;
+}
+
+static void test_background_compaction(void)
+{
+    static char want[sizeof dumpbuf];
+    char c;
+    T_CHECK(new_dir() == 0);
+    T_CHECK(pipe(hook_go) == 0 && pipe(hook_started) == 0);
+    alarm(120);
+    meta_journal_compact_hook = hold_compaction;
+    meta *m = populated(2048);   /* its writes went on past the first held compaction */
+    T_CHECK(m != NULL);
+    if (!m) goto out;
+    T_CHECK(read(hook_started[0], &c, 1) == 1);
+    T_EQ_INT(put_task(m, "t01", 990, PROTO_ST_COMPLETED), 0);        /* captured, replaced */
+    T_EQ_INT(put_files_sized(m, "t00", 7, 5000), 0);                 /* a captured group: 5 replaced, 2 added */
+    T_EQ_INT(meta_files_delete(m, "t12", NULL, 0), 0);                /* a captured group deleted */
+    T_EQ_INT(put_files_sized(m, "t12", 3, 7000), 0);                 /* and a new one in its place */
+    T_EQ_INT(put_task(m, "new1", 5, PROTO_ST_RUNNING), 0);
+    T_EQ_INT(put_files_sized(m, "new1", 4, 9000), 0);
+    T_EQ_INT(put_worker(m, "w3", "ready"), 0);
+    for (int i = 0; i < 200; i++) {                                  /* a tail bigger than one read */
+        char id[16];
+        snprintf(id, sizeof id, "x%03d", i);
+        T_EQ_INT(put_task(m, id, 2000 + (uint64_t)i, PROTO_ST_QUEUED), 0);
+    }
+    snprintf(want, sizeof want, "%s", dump(m));
+    T_CHECK(strstr(want, "new1") != NULL);
+    c = 1;
+    T_CHECK(write(hook_go[1], &c, 1) == 1);
+    meta_compact_wait(m);
+    meta_journal_compact_hook = NULL;
+    T_EQ_STR(dump(m), want);
+    /* The next compaction (synchronous) starts from what this one left. */
+    T_EQ_INT(meta_compact(m, NULL, 0), 0);
+    T_EQ_STR(dump(m), want);
+    meta_close(m);
+    m = reopen(0, NULL);
+    T_EQ_STR(dump(m), want);
+    meta_close(m);
+    /* Stopped by a close while held: the half-written snapshot goes, the
+     * state stays. */
+    meta_journal_compact_hook = hold_compaction;
+    m = reopen(64, NULL);
+    T_CHECK(m != NULL);
+    if (!m) goto out;
+    for (int i = 0; i < 40; i++) put_task(m, "y", 3000 + (uint64_t)i, PROTO_ST_QUEUED);
+    T_CHECK(read(hook_started[0], &c, 1) == 1);
+    snprintf(want, sizeof want, "%s", dump(m));
+    c = 1;
+    T_CHECK(write(hook_go[1], &c, 1) == 1);
+    meta_close(m);
+    meta_journal_compact_hook = NULL;
+    T_EQ_INT(count_prefix("snapshot.tmp"), 0);
+    m = reopen(0, NULL);
+    T_EQ_STR(dump(m), want);
+    meta_close(m);
+out:
+    meta_journal_compact_hook = NULL;
+    alarm(0);
+    for (int i = 0; i < 2; i++) {
+        close(hook_go[i]);
+        close(hook_started[i]);
+    }
     rm_flat(dir);
 }
 
@@ -826,6 +923,7 @@ int main(void)
     T_RUN(test_bad_header);
     T_RUN(test_compact_reopen);
     T_RUN(test_auto_compact);
+    T_RUN(test_background_compaction);
     T_RUN(test_crash_around_compaction);
     T_RUN(test_mid_journal_damage);
     T_RUN(test_snapshot_fallback);
