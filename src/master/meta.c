@@ -134,6 +134,15 @@ int meta_check_wait(meta *m, char *text, size_t cap)
     return m->ops->check_wait ? m->ops->check_wait(m, text, cap) : 0;
 }
 
+int meta_compact_start(meta *m, char *err, size_t errcap)
+{
+    if (!m->ops->compact_start) {
+        meta_errf(err, errcap, "compaction is not supported by the %s backend", m->ops->name);
+        return META_E_ARG;
+    }
+    return m->ops->compact_start(m, err, errcap);
+}
+
 void meta_compact_wait(meta *m)
 {
     if (m && m->ops->compact_wait) m->ops->compact_wait(m);

@@ -129,6 +129,8 @@ int meta_compact(meta *m, char *err, size_t errcap);
  * (changes and finds go on meanwhile): waits until none is running. For
  * tests and tools; a no-op for a store that is not a journal one. */
 void meta_compact_wait(meta *m);
+/* Starts one on that thread now (meta_compact_wait waits for it). */
+int meta_compact_start(meta *m, char *err, size_t errcap);
 /* Tests: called by a background compaction between its capture and its
  * writing (NULL: nothing). Process-wide; set it before the store is used. */
 extern void (*meta_journal_compact_hook)(void);

@@ -20,6 +20,7 @@ struct meta_ops {
     int (*workers_list)(meta *m, meta_worker_cb cb, void *ctx);
     int (*compact)(meta *m, char *err, size_t errcap);   /* NULL: not supported */
     void (*compact_wait)(meta *m);                       /* NULL: nothing runs in the background */
+    int (*compact_start)(meta *m, char *err, size_t errcap);   /* NULL: no background compaction */
     /* NULL: task_put is used (every write already durable). */
     int (*task_put_nosync)(meta *m, const task_rec *t, char *err, size_t errcap);
     int (*sync)(meta *m, char *err, size_t errcap);      /* NULL: nothing to do */

@@ -1222,7 +1222,7 @@ static int group_moved(const struct compaction *c, const struct cgroup *cg, stru
 
 /* Step 3, locked: the tail, the renames, every reference moved. On an
  * error before the snapshot's rename nothing changed (the caller aborts). */
-static int cp_finish(struct mj *mj, struct compaction *c, char *err, size_t errcap)
+static int cp_finish(struct mj *mj, struct compaction *c, journal **idx, char *err, size_t errcap)
 {
     struct ctask *lost = NULL;
     size_t nlost = 0, caplost = 0;
@@ -1319,8 +1319,13 @@ static int cp_finish(struct mj *mj, struct compaction *c, char *err, size_t errc
     mj->gen++;
     mj->stale = 1;
     if ((rc = journal_fsync_dir(mj->dir, err, errcap)) != 0) goto out;
-    /* Without an index the next start replays the snapshot: slower, no less right. */
-    if (meta_journal_index_write(mj, mj->itmp, mj->ipath, snap_size, NULL, 0) != 0) unlink(mj->itmp);
+    /* Without an index the next start replays the snapshot: slower, no less
+     * right. With idx, the caller finishes it once the lock is released. */
+    if (idx) {
+        if (meta_journal_index_build(mj, mj->itmp, snap_size, idx, NULL, 0) != 0) *idx = NULL;
+    } else if (meta_journal_index_write(mj, mj->itmp, mj->ipath, snap_size, NULL, 0) != 0) {
+        unlink(mj->itmp);
+    }
     rc = swap_journal(mj, err, errcap);
 out:
     free(lost);
@@ -1333,7 +1338,7 @@ static int do_compact(struct mj *mj, char *err, size_t errcap)
     struct compaction *c = NULL;
     int rc = cp_capture(mj, &c, err, errcap);
     if (rc) return rc;
-    if ((rc = cp_write(mj, c, err, errcap)) == 0) rc = cp_finish(mj, c, err, errcap);
+    if ((rc = cp_write(mj, c, err, errcap)) == 0) rc = cp_finish(mj, c, NULL, err, errcap);
     cp_abort(mj, c);
     return rc;
 }
@@ -1350,11 +1355,15 @@ static void *cp_main(void *arg)
     int rc = cp_write(mj, c, err, sizeof err);
     pthread_rwlock_wrlock(&mj->lock);
     if (rc == 0 && cp_stopped(mj)) rc = META_E_IO;
-    if (rc == 0) rc = cp_finish(mj, c, err, sizeof err);
+    journal *idx = NULL;
+    if (rc == 0) rc = cp_finish(mj, c, &idx, err, sizeof err);
     if (rc && mj->j) mj->compact_next = journal_size(mj->j) + mj->compact_bytes;
     cp_abort(mj, c);
-    __atomic_store_n(&mj->cp_busy, 0, __ATOMIC_RELEASE);
     pthread_rwlock_unlock(&mj->lock);
+    /* No other compaction starts before this thread ends (cp_busy), so the
+     * snapshot this index describes is still the one in place. */
+    if (idx && meta_journal_index_finish(idx, mj->itmp, mj->ipath, mj->dir, NULL, 0) != 0) unlink(mj->itmp);
+    __atomic_store_n(&mj->cp_busy, 0, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -1367,33 +1376,51 @@ static void cp_reap(struct mj *mj)
     }
 }
 
+/* Under the lock: captures and hands steps 2-3 to a thread (or, without
+ * one, does them here). */
+static int cp_start(struct mj *mj, char *err, size_t errcap)
+{
+    struct compaction *c = NULL;
+    cp_reap(mj);
+    if (mj->cp || mj->cp_started) {
+        meta_errf(err, errcap, "a compaction is already running");
+        return META_E_ARG;
+    }
+    int rc = cp_capture(mj, &c, err, errcap);
+    if (rc) return rc;
+    __atomic_store_n(&mj->cp_busy, 1, __ATOMIC_RELEASE);
+    if (pthread_create(&mj->cp_th, NULL, cp_main, mj) == 0) {
+        mj->cp_started = 1;
+        return 0;
+    }
+    __atomic_store_n(&mj->cp_busy, 0, __ATOMIC_RELEASE);
+    if ((rc = cp_write(mj, c, err, errcap)) == 0) rc = cp_finish(mj, c, NULL, err, errcap);
+    cp_abort(mj, c);
+    return rc;
+}
+
 /* After a successful change: compaction failures do not undo it; they only
  * push the next attempt further out. */
 static void maybe_compact(struct mj *mj)
 {
     if (!mj->j || !mj->compact_bytes || mj->cp) return;
     cp_reap(mj);
+    if (mj->cp_started) return;   /* still writing its index */
     uint64_t size = journal_size(mj->j);
     /* A compaction rewrites the whole store: with a big one, wait for a
      * journal of an eighth of the snapshot, so a change is rewritten at
      * most ~8 times over and a start replays at most that much. */
     if (size < mj->compact_bytes || size < mj->snap_bytes / 8 || size < mj->compact_next) return;
-    struct compaction *c = NULL;
-    if (cp_capture(mj, &c, NULL, 0) != 0) {
-        mj->compact_next = size + mj->compact_bytes;
-        return;
-    }
-    __atomic_store_n(&mj->cp_busy, 1, __ATOMIC_RELEASE);
-    if (pthread_create(&mj->cp_th, NULL, cp_main, mj) == 0) {
-        mj->cp_started = 1;
-        return;
-    }
-    /* No thread: the same work, here. */
-    __atomic_store_n(&mj->cp_busy, 0, __ATOMIC_RELEASE);
-    int rc = cp_write(mj, c, NULL, 0);
-    if (rc == 0) rc = cp_finish(mj, c, NULL, 0);
-    if (rc) mj->compact_next = size + mj->compact_bytes;
-    cp_abort(mj, c);
+    if (cp_start(mj, NULL, 0) != 0) mj->compact_next = size + mj->compact_bytes;
+}
+
+static int j_compact_start(meta *m, char *err, size_t errcap)
+{
+    struct mj *mj = (struct mj *)m;
+    pthread_rwlock_wrlock(&mj->lock);
+    int rc = mj->j ? cp_start(mj, err, errcap) : writable(mj, err, errcap);
+    pthread_rwlock_unlock(&mj->lock);
+    return rc;
 }
 
 /* Waits (unlocked) for a compaction thread to end, then takes the lock. */
@@ -1599,6 +1626,7 @@ static const struct meta_ops journal_ops = {
     .workers_list = meta_journal_workers_list,
     .compact = j_compact,
     .compact_wait = j_compact_wait,
+    .compact_start = j_compact_start,
     .task_put_nosync = j_task_put_nosync,
     .sync = j_sync,
     .worker_put_nosync = j_worker_put_nosync,

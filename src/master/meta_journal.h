@@ -110,6 +110,12 @@ int meta_journal_file_decode(const uint8_t *doc, uint32_t len, file_rec *f);
  * (on failure the caller clears the partial state). 0 or META_E_*. */
 int meta_journal_index_write(struct mj *mj, const char *tmp, const char *path, uint64_t snap_size,
                              char *err, size_t errcap);
+/* The same in two steps: build writes tmp from the state (under the lock),
+ * finish fsyncs and renames it (not under it: a big index is a long fsync). */
+int meta_journal_index_build(struct mj *mj, const char *tmp, uint64_t snap_size, journal **out,
+                             char *err, size_t errcap);
+int meta_journal_index_finish(journal *j, const char *tmp, const char *path, const char *dir,
+                              char *err, size_t errcap);
 int meta_journal_index_load(struct mj *mj, const char *path, uint32_t gen, uint64_t snap_size, int ssrc,
                             char *err, size_t errcap);
 

@@ -108,6 +108,14 @@ static void w_counts(struct wbuf *w, const struct mj *mj, size_t nstr)
 int meta_journal_index_write(struct mj *mj, const char *tmp, const char *path, uint64_t snap_size,
                              char *err, size_t errcap)
 {
+    journal *j = NULL;
+    int rc = meta_journal_index_build(mj, tmp, snap_size, &j, err, errcap);
+    return rc ? rc : meta_journal_index_finish(j, tmp, path, mj->dir, err, errcap);
+}
+
+int meta_journal_index_build(struct mj *mj, const char *tmp, uint64_t snap_size, journal **out,
+                             char *err, size_t errcap)
+{
     struct wbuf w = { 0 };
     size_t nstr = 0;
     w.err = err;
@@ -166,15 +174,27 @@ int meta_journal_index_write(struct mj *mj, const char *tmp, const char *path, u
     w_counts(&w, mj, nstr);
     w_end(&w);
     rc = w.rc;
-    if (!rc) rc = journal_sync(w.j, err, errcap);
-    journal_close(w.j);
     free(w.p);
+    if (rc) {
+        journal_close(w.j);
+        unlink(tmp);
+        return rc;
+    }
+    *out = w.j;
+    return 0;
+}
+
+int meta_journal_index_finish(journal *j, const char *tmp, const char *path, const char *dir,
+                              char *err, size_t errcap)
+{
+    int rc = journal_sync(j, err, errcap);
+    journal_close(j);
     if (!rc && rename(tmp, path) < 0) {
         meta_errf(err, errcap, "rename %s: %s", tmp, strerror(errno));
         rc = META_E_IO;
     }
     if (rc) unlink(tmp);
-    else rc = journal_fsync_dir(mj->dir, err, errcap);
+    else rc = journal_fsync_dir(dir, err, errcap);
     return rc;
 }
 

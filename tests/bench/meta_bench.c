@@ -19,6 +19,7 @@
  * usage: meta_bench [-n N] [-mongo URI] [-single-max M]
  *        meta_bench -scale T [-files-per-task K] */
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <mongoc/mongoc.h>
@@ -227,6 +228,76 @@ static void open_later(const char *dir)
     meta_close(m);
 }
 
+/* Changes during a compaction: a writer puts durable task records
+ * while it runs (on its own thread since the compaction left the write
+ * path) and, before it, for as long with none; the latencies of both. */
+struct writer {
+    meta *m;
+    volatile int stop;
+    double *lat;
+    size_t n, cap;
+};
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    task_rec t;
+    task_rec_init(&t);
+    snprintf(t.user_id, sizeof t.user_id, "bench");
+    snprintf(t.task_name, sizeof t.task_name, "during-compaction");
+    task_rec_set_command(&t, "true");
+    while (!w->stop && w->n < w->cap) {
+        snprintf(t.task_id, sizeof t.task_id, "cw-%zu-%ld", w->n, (long)getpid());
+        t.submitted_at = 4000000000000ull + w->n;
+        double t0 = now_s();
+        if (meta_task_put(w->m, &t, NULL, 0) != 0) break;
+        w->lat[w->n++] = (now_s() - t0) * 1e3;
+    }
+    task_rec_free(&t);
+    return NULL;
+}
+
+static void lat_print(const char *k, struct writer *w)
+{
+    if (!w->n) return;
+    qsort(w->lat, w->n, sizeof *w->lat, cmp_d);
+    printf("%s_p50_ms %.3f\n%s_p99_ms %.3f\n%s_max_ms %.3f\n%s_n %zu\n", k, w->lat[w->n / 2], k,
+           w->lat[(size_t)((double)(w->n - 1) * 0.99)], k, w->lat[w->n - 1], k, w->n);
+}
+
+static void compact_under_writes(meta *m)
+{
+    char err[512] = "";
+    struct writer w = { .m = m, .cap = 1u << 20 };
+    pthread_t th;
+    if (!(w.lat = malloc(w.cap * sizeof *w.lat))) return;
+    double t0 = now_s();
+    if (pthread_create(&th, NULL, writer_main, &w) != 0) goto out;
+    if (meta_compact_start(m, err, sizeof err) != 0) {
+        w.stop = 1;
+        pthread_join(th, NULL);
+        fprintf(stderr, "meta_bench: compaction: %s\n", err);
+        goto out;
+    }
+    meta_compact_wait(m);
+    double dt = now_s() - t0;
+    w.stop = 1;
+    pthread_join(th, NULL);
+    printf("compact_s %.3f\n", dt);
+    lat_print("write_during_compact", &w);
+    /* The same writer as long again with no compaction: its own baseline. */
+    w.n = 0;
+    w.stop = 0;
+    if (pthread_create(&th, NULL, writer_main, &w) != 0) goto out;
+    struct timespec ts = { (time_t)dt, (long)((dt - (double)(time_t)dt) * 1e9) };
+    nanosleep(&ts, NULL);
+    w.stop = 1;
+    pthread_join(th, NULL);
+    lat_print("write_idle", &w);
+out:
+    free(w.lat);
+}
+
 /* The child: opens dir, prints its figures as "key value" lines. */
 static int open_child(const char *dir, size_t ntasks)
 {
@@ -254,10 +325,7 @@ static int open_child(const char *dir, size_t ntasks)
         printf("%s_p50_ms %.4f\n%s_p99_ms %.4f\n%s_cpu99_ms %.4f\n%s_rows %zu\n", names[k], p50, names[k], p99,
                names[k], c99, names[k], rows);
     }
-    if (!getenv("META_BENCH_NO_COMPACT")) {
-        t0 = now_s();
-        if (meta_compact(m, err, sizeof err) == 0) printf("compact_s %.3f\n", now_s() - t0);
-    }
+    if (!getenv("META_BENCH_NO_COMPACT")) compact_under_writes(m);
     meta_close(m);
     /* Last, so its memory does not blur the RSS figures above. */
     if (!getenv("META_BENCH_NO_LATER")) open_later(dir);
@@ -399,7 +467,9 @@ static int scale(const char *self, size_t ntasks, size_t per_task)
                            "tasks_page_user_p50_ms", "tasks_page_user_p99_ms", "files_page_p50_ms",
                            "files_page_p99_ms", "files_page_user_p50_ms", "files_page_user_p99_ms",
                            "files_of_task_p50_ms", "files_of_task_p99_ms", "task_get_p50_ms",
-                           "task_get_p99_ms", "compact_s", "tasks_page_cpu99_ms", "tasks_page_user_cpu99_ms",
+                           "task_get_p99_ms", "compact_s", "write_during_compact_p50_ms",
+                           "write_during_compact_p99_ms", "write_during_compact_max_ms", "write_idle_p50_ms",
+                           "write_idle_p99_ms", "write_idle_max_ms", "tasks_page_cpu99_ms", "tasks_page_user_cpu99_ms",
                            "files_page_cpu99_ms", "files_page_user_cpu99_ms", "files_of_task_cpu99_ms",
                            "task_get_cpu99_ms", "open_later_s", "open_later_cpu_s", "check_s" };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {

@@ -441,6 +441,16 @@ static void test_background_compaction(void)
     meta_compact_wait(m);
     meta_journal_compact_hook = NULL;
     T_EQ_STR(dump(m), want);
+    T_EQ_INT(size_of(path_of("journal")), 16);          /* all in the snapshot */
+    meta_close(m);
+    /* A restart from its index, then from the snapshot itself (its tail:
+     * the records of the changes made meanwhile, a files_del among them). */
+    m = reopen(0, NULL);
+    T_EQ_STR(dump(m), want);
+    meta_close(m);
+    T_EQ_INT(unlink(path_of("snapshot.idx")), 0);
+    m = reopen(0, NULL);
+    T_EQ_STR(dump(m), want);
     /* The next compaction (synchronous) starts from what this one left. */
     T_EQ_INT(meta_compact(m, NULL, 0), 0);
     T_EQ_STR(dump(m), want);
