@@ -4,8 +4,9 @@
  * then backfill the rest around that reservation. fifo stops at the head;
  * greedy starts anything that fits (no reservation, so a large task can
  * starve); easy backfills with the users' limits; learned orders the
- * whole queue: tasks owed their turn (passed by enough younger work)
- * oldest first, then the rest by predicted slowdown (head_key). Both
+ * whole queue: tasks owed their turn (passed by enough younger work) or
+ * guarded (waited 3/4 of the longest wait so far) oldest first, then the
+ * rest by predicted slowdown (head_key). Both
  * easy and learned make the head's reservation from the limits (upper
  * bounds: tasks are ended at them), and a task backfills on the reserved
  * node only if its limit ends before the reservation: the reservation is
@@ -39,6 +40,8 @@ struct policy_ctx {
     double acct_t;          /* learned: policy_account's last time */
     struct subcpu { double submit, cpu; } *rs;   /* running tasks by submit */
     size_t caprs;
+    double horizon;         /* learned: the longest wait of a task started so far */
+    int projecting;         /* in policy_project: its starts are not real */
 };
 
 int policy_parse(const char *s)
@@ -202,6 +205,22 @@ static double slack_of(const policy_cfg *cfg)
     return cfg->slack > 0 ? cfg->slack : POLICY_SLACK;
 }
 
+/* The wait guard: a task that has waited guard (default POLICY_GUARD)
+ * times the longest wait any task has had so far goes before everything
+ * but priority, oldest first. Reordering for slowdown then costs no wait
+ * beyond what the cluster has already given someone; the horizon is
+ * measured (the longest real wait since the master started), not fitted,
+ * so it scales with the trace. It grows only when tasks in arrival order
+ * still wait longer, i.e. in a burst worse than any before. Until a task
+ * has waited at all there is no horizon and nothing is guarded. Light
+ * users' tasks and tasks owed twice the slack still go first: the guard
+ * must not undo fair share (a light user's tasks would wait behind a heavy
+ * user's backlog once that backlog's waits are the longest). */
+static double guard_of(const policy_cfg *cfg)
+{
+    return cfg->guard > 0 ? cfg->guard : POLICY_GUARD;
+}
+
 static int cmp_sub(const void *a, const void *b)
 {
     double x = ((const struct subcpu *)a)->submit, y = ((const struct subcpu *)b)->submit;
@@ -279,6 +298,8 @@ static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_
             k = 8e10 + w;                    /* owed even before light users */
         else if (under)
             k = 6e10 + (lent >= slack_of(cfg) ? 1e10 + w : hrrn);
+        else if (c->horizon > 0 && w >= guard_of(cfg) * c->horizon)
+            k = 5e10 + w;                    /* guarded: oldest first */
         else if (lent >= slack_of(cfg))
             k = 4e10 + w;                    /* owed: oldest first */
         else
@@ -548,6 +569,7 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
             continue;
         }
         start_node[i] = n;
+        if (!c->projecting && now - j->submit > c->horizon) c->horizon = now - j->submit;
         take(&nodes[n], &j->req);
         started++;
         if (fs_on && u >= 0 && (size_t)u < nusers) c->nrun[u]++;
@@ -595,8 +617,10 @@ int policy_project(policy_ctx *c, const policy_cfg *cfg, double now, const sched
     }
     double t = now;
     for (size_t step = 0; step < max_steps && nw > 0; step++) {
+        c->projecting = 1;
         int k = policy_pass(c, cfg, t, nd, nn, c->prun, np, c->pq, nw, users, nusers, c->pstart,
                             NULL, NULL);
+        c->projecting = 0;
         if (k < 0) { rc = k; goto out; }
         size_t keep = 0;
         for (size_t i = 0; i < nw; i++) {

@@ -55,8 +55,11 @@ typedef struct policy_cfg {
     double slack;             /* learned: share of the capacity a waiting task lends
                                * to younger ones before it is owed its turn;
                                * <= 0: POLICY_SLACK */
+    double guard;             /* learned: a task that has waited this share of the
+                               * longest wait so far goes first; <= 0: POLICY_GUARD */
 } policy_cfg;
 #define POLICY_SLACK 0.05
+#define POLICY_GUARD 0.75
 
 /* Usage accounting: decay u's usage to now, then add cpu_seconds. */
 void policy_fs_charge(policy_user *u, double now, double halflife_s, double cpu_seconds);

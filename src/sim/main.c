@@ -37,7 +37,7 @@ typedef struct job {
 
 typedef struct sim_cfg {
     size_t workers;
-    double cpu, mem, time_scale, default_limit, halflife, slack, load;
+    double cpu, mem, time_scale, default_limit, halflife, slack, guard, load;
     int json;
 } sim_cfg;
 
@@ -55,6 +55,8 @@ static void usage(FILE *f)
 "  -halflife S       fair-share usage half-life for learned (default 604800; 0 = off)\n"
 "  -slack F          learned: share of the capacity a waiting job lends to younger\n"
 "                    ones before it is owed its turn (default 0.05)\n"
+"  -guard F          learned: a job that has waited F times the longest wait so\n"
+"                    far goes first, oldest first (default 0.75)\n"
 "  -json             one JSON object per policy, one per line\n");
 }
 
@@ -313,7 +315,8 @@ static int simulate(const sim_cfg *cfg, int kind, jobs *js, size_t nusers, resul
     policy_ctx *pc = policy_ctx_new();
     predict *pr = kind == POLICY_LEARNED ? predict_new(0) : NULL;
     policy_cfg pcfg = { kind, kind == POLICY_FIFO ? SCHED_BEST_FIT : SCHED_BEST_FIT,
-                        kind == POLICY_LEARNED ? cfg->halflife : 0, cfg->slack };
+                        kind == POLICY_LEARNED ? cfg->halflife : 0, cfg->slack,
+                        cfg->guard };
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(res, 0, sizeof *res);
@@ -443,7 +446,7 @@ static int cmp_submit(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    sim_cfg cfg = { 0, 0, 0, 1.0, 86400, 604800, 0, 0, 0 };
+    sim_cfg cfg = { 0, 0, 0, 1.0, 86400, 604800, 0, 0, 0, 0 };
     const char *trace = NULL, *gen = NULL, *pol = "all", *out = NULL;
     size_t njobs = 10000;
     uint64_t seed = 1;
@@ -464,6 +467,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-default-limit")) cfg.default_limit = strtod(v, &e);
         else if (!strcmp(a, "-halflife")) cfg.halflife = strtod(v, &e);
         else if (!strcmp(a, "-slack")) cfg.slack = strtod(v, &e);
+        else if (!strcmp(a, "-guard")) cfg.guard = strtod(v, &e);
         else if (!strcmp(a, "-load")) cfg.load = strtod(v, &e);
         else if (!strcmp(a, "-jobs")) njobs = strtoul(v, &e, 10);
         else if (!strcmp(a, "-seed")) seed = strtoull(v, &e, 10);
@@ -479,6 +483,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) if (!strcmp(argv[i], "-time-scale")) scale_given = 1;
     if (cfg.slack < 0 || cfg.slack > 1) {
         fprintf(stderr, "cloudai-sim: -slack wants a share of the machine, 0 < F <= 1\n");
+        return 2;
+    }
+    if (cfg.guard < 0 || cfg.guard > 100) {
+        fprintf(stderr, "cloudai-sim: -guard wants a share of the longest wait, 0 < F <= 100\n");
         return 2;
     }
     if (cfg.load < 0 || cfg.load >= 2 || (cfg.load > 0 && scale_given)) {

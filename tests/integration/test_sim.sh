@@ -66,4 +66,12 @@ check "sim: -load 3 is refused" sh -c "! '$SIM' -gen lublin -jobs 10 -workers 1 
 "$SIM" -gen lublin -jobs 2000 -seed 7 -workers 8 -cpu 32 -load 0.9 -policy learned -slack 0.0001 -json >"$T/sl.json"
 want_eq "sim: -slack runs" "$(jget policy <"$T/sl.json")" learned
 check "sim: -slack 2 is refused" sh -c "! '$SIM' -gen lublin -jobs 10 -workers 1 -cpu 4 -slack 2 2>/dev/null"
+# -guard: the wait guard's share of the longest wait; a huge one turns it
+# off (and changes the schedule of this backlogged workload), a negative one is refused
+"$SIM" -gen lublin -jobs 2000 -seed 7 -workers 8 -cpu 32 -load 0.95 -policy learned -json >"$T/g0.json"
+"$SIM" -gen lublin -jobs 2000 -seed 7 -workers 8 -cpu 32 -load 0.95 -policy learned -guard 100 -json >"$T/g1.json"
+want_eq "sim: -guard runs" "$(jget policy <"$T/g1.json")" learned
+m0=$(jget max_wait_s <"$T/g0.json"); m1=$(jget max_wait_s <"$T/g1.json")
+check "sim: -guard changes the schedule ($m0 s, off: $m1 s)" [ "$m0" != "$m1" ]
+check "sim: -guard -1 is refused" sh -c "! '$SIM' -gen lublin -jobs 10 -workers 1 -cpu 4 -guard -1 2>/dev/null"
 finish

@@ -15,12 +15,13 @@ typedef struct vt {
 } vt;
 
 static double drive_slack;     /* learned's slack in drive(); 0 = default */
+static double drive_guard;     /* learned's guard in drive(); 0 = default */
 
 static void drive(int kind, sched_node *nodes, size_t nn, vt *ts, size_t n, size_t nusers,
                   double horizon, double halflife)
 {
     policy_ctx *c = policy_ctx_new();
-    policy_cfg cfg = { kind, SCHED_BEST_FIT, halflife, drive_slack };
+    policy_cfg cfg = { kind, SCHED_BEST_FIT, halflife, drive_slack, drive_guard };
     policy_run *run = calloc(n, sizeof *run);
     policy_job *q = calloc(n, sizeof *q);
     size_t *qi = calloc(n, sizeof *qi), *ri = calloc(n, sizeof *ri);
@@ -163,8 +164,10 @@ static double passed_one(double slack)
     }
     sched_node nd = node(4, 0);
     drive_slack = slack;
+    drive_guard = slack > 1 ? 1e6 : 0;   /* no wait guard either when the slack is off */
     drive(POLICY_LEARNED, &nd, 1, ts, N + 1, 2, 3000, 0);
     drive_slack = 0;
+    drive_guard = 0;
     double st = ts[16].started ? ts[16].start : -1;
     free(ts);
     return st;
@@ -179,6 +182,52 @@ static void test_passed_bound(void)
     double never = passed_one(1000);
     printf("# long task: starts at %.0f (default slack), %.0f (slack 1000)\n", st, never);
     T_CHECK(never < 0 || never > 600);    /* passed while the stream lasts */
+}
+
+/* The wait guard: on one CPU, three 50 s tasks at t=0 make the longest
+ * wait 100 s; then a 1000 s task arrives behind a stream of 5 s tasks
+ * (three every 10 s: a growing backlog, so by predicted slowdown the short
+ * ones would go first while the stream lasts). The slack is set out of
+ * reach, so only the guard can start it: once it has waited POLICY_GUARD
+ * x 100 s it goes first (every short task that started is younger, so
+ * waited less), and its wait stays within the longest wait so far. */
+static double guard_one(double guard)
+{
+    enum { N = 3 + 1 + 3 * 120, LONG = 6 };
+    vt *ts = calloc(N, sizeof *ts);
+    int k = 0;
+    for (int i = 0; i < 3; i++)
+        ts[k++] = (vt){ .submit = 0, .run = 50, .limit = 60, .req = { 1, 0, 0, 0 }, .user = 0 };
+    for (int i = 0; i < 120; i++) {
+        for (int r = 0; r < 3; r++)
+            ts[k++] = (vt){ .submit = 150 + 10 * i, .run = 5, .limit = 60,
+                            .req = { 1, 0, 0, 0 }, .user = 0 };
+        if (i == 0)
+            ts[k++] = (vt){ .submit = 151, .run = 1000, .limit = 2000, .req = { 1, 0, 0, 0 },
+                            .user = 0 };
+    }
+    sched_node nd = node(1, 0);
+    drive_slack = 1000;
+    drive_guard = guard;
+    drive(POLICY_LEARNED, &nd, 1, ts, N, 1, 3000, 0);
+    drive_slack = 0;
+    drive_guard = 0;
+    double w = ts[LONG].started ? ts[LONG].start - ts[LONG].submit : -1;
+    T_CHECK(ts[LONG].run == 1000);
+    for (int i = 0; i < 3; i++) T_CHECK(ts[i].started && ts[i].start == 50 * i);
+    free(ts);
+    return w;
+}
+
+static void test_guard(void)
+{
+    double w = guard_one(0);               /* the default guard */
+    double off = guard_one(1e6);
+    printf("# long task: waits %.0f s (guard), %.0f s (no guard); longest before 100 s\n", w, off);
+    /* guarded at 75 s, then first in line: one 5 s task ends */
+    T_CHECK(w >= POLICY_GUARD * 100 && w <= POLICY_GUARD * 100 + 5 + 1);
+    T_CHECK(w <= 100);                    /* no new longest wait */
+    T_CHECK(off < 0 || off > 300);        /* short tasks keep passing it */
 }
 
 /* policy_account: each queued task is charged the CPU-seconds of the
@@ -231,7 +280,7 @@ static void test_reservation_kept(void)
          * of it), so it comes first in learned's order too */
         if (kind == POLICY_LEARNED) q[0].passed = 1e9;
         policy_ctx *c = policy_ctx_new();
-        policy_cfg cfg = { kind, SCHED_BEST_FIT, 0, 0 };
+        policy_cfg cfg = { kind, SCHED_BEST_FIT, 0, 0, 0 };
         int k = policy_pass(c, &cfg, 10, nodes, 2, run, 2, q, 3, NULL, 0, st, &rn, &rat);
         T_EQ_INT(k, 1);
         T_EQ_INT(st[0], -1);
@@ -264,7 +313,7 @@ static void test_never_fits(void)
     int st[2];
     for (int kind = 0; kind < 4; kind++) {
         policy_ctx *c = policy_ctx_new();
-        policy_cfg cfg = { kind, SCHED_BEST_FIT, 0, 0 };
+        policy_cfg cfg = { kind, SCHED_BEST_FIT, 0, 0, 0 };
         nd.free.cpu = 4;
         T_EQ_INT(policy_pass(c, &cfg, 5, &nd, 1, NULL, 0, q, 2, NULL, 0, st, NULL, NULL), 1);
         T_EQ_INT(st[1], 0);
@@ -320,7 +369,7 @@ static void test_project(void)
     };
     double at[3];
     policy_ctx *c = policy_ctx_new();
-    policy_cfg cfg = { POLICY_LEARNED, SCHED_BEST_FIT, 0, 0 };
+    policy_cfg cfg = { POLICY_LEARNED, SCHED_BEST_FIT, 0, 0, 0 };
     T_EQ_INT(policy_project(c, &cfg, 10, &nd, 1, run, 1, q, 3, NULL, 0, 100, at), 0);
     T_CHECK(fabs(at[1] - 100) < 1e-9);    /* learned: the shorter first */
     T_CHECK(fabs(at[0] - 130) < 1e-9);
@@ -346,6 +395,7 @@ int main(void)
     T_RUN(test_starvation);
     T_RUN(test_fairness);
     T_RUN(test_passed_bound);
+    T_RUN(test_guard);
     T_RUN(test_account);
     T_RUN(test_reservation_kept);
     T_RUN(test_never_fits);
