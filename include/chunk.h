@@ -6,9 +6,10 @@
  * the end either the SHA-256 of the whole stream or, for a worker's output
  * upload in protocol version 2, the digest of the files' SHA-256s
  * (FILES_SHA256), which the extractor computes anyway. Memory is bounded by a few chunks whatever the stream's size.
- * A chunk_tx / chunk_rx belongs to one thread (a chunk_tx runs a private
- * helper thread that deflates chunks in parallel with the caller; frames
- * are still sent in order, from the caller's thread only). */
+ * A chunk_tx / chunk_rx belongs to one thread (a chunk_tx of more than one
+ * chunk runs a private helper thread, from its first full chunk on, that
+ * deflates chunks in parallel with the caller; frames are still sent in
+ * order, from the caller's thread only). */
 #ifndef CLOUDAI_CHUNK_H
 #define CLOUDAI_CHUNK_H
 #include "err.h"   /* CHUNK_E_* codes: the chunk band of the one error space */

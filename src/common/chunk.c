@@ -53,6 +53,7 @@ struct chunk_pipe {
     pthread_cond_t cv;
     pthread_t th;
     int have_thread, stop;
+    int started;              /* the helper and the other slots were set up */
     struct chunk_slot s[CHUNK_SLOTS];
     uint64_t head, tail;      /* chunks sent / chunks handed over */
     /* adaptive share (caller's thread only) */
@@ -278,12 +279,11 @@ int chunk_tx_init(chunk_tx *t, const char *task_id, uint64_t total, uint64_t ski
     t->pipe = pp;
     pthread_mutex_init(&pp->mu, NULL);
     pthread_cond_init(&pp->cv, NULL);
-    for (int i = 0; i < CHUNK_SLOTS; i++) {
+    for (int i = 0; i < CHUNK_SLOTS; i++)
         proto_buf_init(&pp->s[i].frame);
-        if (!(pp->s[i].raw = malloc(PROTO_CHUNK_MAX))) {
-            chunk_tx_free(t);
-            return CHUNK_E_NOMEM;
-        }
+    if (!(pp->s[0].raw = malloc(PROTO_CHUNK_MAX))) {
+        chunk_tx_free(t);
+        return CHUNK_E_NOMEM;
     }
     pp->share = 0;            /* start storing: cheap, and measured at once */
     pp->cand = 1;
@@ -292,7 +292,21 @@ int chunk_tx_init(chunk_tx *t, const char *task_id, uint64_t total, uint64_t ski
     pp->explore_gap = EXPLORE_FIRST;
     pp->ts[(uint64_t)-1 % TS_RING] = now_ns();
     t->raw = pp->s[0].raw;
-    /* Without the helper the caller builds every frame itself. */
+    return 0;
+}
+
+/* At the first full chunk: the other slots and the helper thread. A
+ * stream of one chunk (most task outputs: a trivial task's is 1 KiB)
+ * never needs them, and a thread per upload was a large share of a
+ * trivial task's cost. Without the helper the caller builds every frame
+ * itself. */
+static int pipe_start(chunk_tx *t)
+{
+    struct chunk_pipe *pp = t->pipe;
+    pp->started = 1;
+    for (int i = 1; i < CHUNK_SLOTS; i++)
+        if (!pp->s[i].raw && !(pp->s[i].raw = malloc(PROTO_CHUNK_MAX)))
+            return CHUNK_E_NOMEM;
     pp->have_thread = pthread_create(&pp->th, NULL, pipe_helper, t) == 0;
     return 0;
 }
@@ -308,6 +322,8 @@ static int tx_flush(chunk_tx *t)
         return 0;
     if (start < t->skip)      /* already acknowledged by the receiver */
         goto done;
+    if (!pp->started && t->rawlen == PROTO_CHUNK_MAX && (rc = pipe_start(t)) < 0)
+        return rc;
     struct chunk_slot *sl = &pp->s[pp->tail % CHUNK_SLOTS];
     uint64_t k = pp->tail;    /* only this thread changes tail */
     int share = pp->share;
