@@ -177,11 +177,15 @@ int cgroup_kill(const char *path)
     return 1;
 }
 
-void cgroup_task_remove(const char *path)
+int cgroup_task_remove(const char *path)
 {
-    if (!path || !path[0]) return;
+    if (!path || !path[0]) return -ENOENT;
     cgroup_kill(path);
     /* SIGKILLed processes leave the cgroup as the kernel reaps them. */
-    for (int i = 0; i < 200 && rmdir(path) < 0 && errno == EBUSY; i++)
+    for (int i = 0; i < 200; i++) {
+        if (rmdir(path) == 0) return 0;
+        if (errno != EBUSY) return -errno;
         nap_ms(10);
+    }
+    return -EBUSY;
 }

@@ -28,6 +28,7 @@ int cgroup_task_create(const char *base, const char *name, char *path, size_t ca
  * kernel older than 5.14). 1 if it held any process, 0 if empty, -errno. */
 int cgroup_kill(const char *path);
 /* Kills what is left and removes the cgroup; waits a bounded time for the
- * processes to go. */
-void cgroup_task_remove(const char *path);
+ * processes to go. 0 once removed (then no process of it is left), or
+ * -errno (-ENOENT also when there was none: path ""). */
+int cgroup_task_remove(const char *path);
 #endif

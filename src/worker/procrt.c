@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "worker/cgroup.h"
+#include "worker/spare.h"
 #include "worker/runtime_impl.h"
 
 extern char **environ;
@@ -269,6 +270,10 @@ static void launch_free(launch *l)
     free(l->path_buf);
 }
 
+/* Sent through errfd when the child could not enter its cgroup: not an
+ * error (it still runs), but its cgroup proves nothing about its end. */
+#define CHILD_OUTSIDE_CG (-1)
+
 /* The child side of vfork: async-signal-safe calls only, nothing written
  * but its own stack (it shares the worker's memory), never returns.
  * Reports a failure as an errno through errfd (close-on-exec, so success
@@ -293,8 +298,10 @@ static void child_exec(const launch *l, int logfd, int nullfd, int errfd,
         goto fail;
     /* Into the task's cgroup before anything can fork: then no process
      * of the task escapes it, whatever session or group it makes. */
-    if (l->cgfd >= 0)
-        (void)!write(l->cgfd, "0", 1);
+    if (l->cgfd >= 0 && write(l->cgfd, "0", 1) != 1) {
+        int outside = CHILD_OUTSIDE_CG;    /* it runs, but held by its group only */
+        (void)!write(errfd, &outside, sizeof outside);
+    }
     /* The worker died before the line above: nobody would kill us. */
     if (getppid() != l->parent)
         _exit(127);
@@ -383,19 +390,14 @@ static void record_path(const char *output_dir, char *out, size_t cap)
 /* "<pgid> <start time> <cgroup path>\n" in <output_dir>.pgid (the path
  * empty without a cgroup); not synced (a power loss ends the processes
  * too). */
-static void record_group(const char *output_dir, pid_t pgid, const char *cg)
+static void record_group(spare_pool *spares, const char *output_dir, pid_t pgid, const char *cg)
 {
-    char path[4200], tmp[4220], text[CGROUP_PATH_MAX + 64];
+    char path[4200], text[CGROUP_PATH_MAX + 64];
     unsigned long long start = 0;
     proc_start_time(pgid, &start);
     record_path(output_dir, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int n = snprintf(text, sizeof text, "%d %llu %s\n", (int)pgid, start, cg);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return;
-    int ok = write(fd, text, (size_t)n) == n;
-    close(fd);
-    if (!ok || rename(tmp, path) < 0) unlink(tmp);
+    spare_write_replace(spares, path, text, (size_t)n);
 }
 
 int runtime_proc_kill_recorded(const char *record_path, long long *pgid)
@@ -579,11 +581,16 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
     setpgid(pid, pid);
     close(errp[1]);
     errp[1] = -1;
-    int cerr = 0;
-    ssize_t n;
-    while ((n = read(errp[0], &cerr, sizeof cerr)) < 0 && errno == EINTR)
-        ;
-    if (n == (ssize_t)sizeof cerr) {
+    int cerr = 0, failed = 0, outside = !cg[0];
+    for (;;) {
+        int v;
+        ssize_t n = read(errp[0], &v, sizeof v);
+        if (n < 0 && errno == EINTR) continue;
+        if (n != (ssize_t)sizeof v) break;        /* EOF: exec'd (or gone) */
+        if (v == CHILD_OUTSIDE_CG) outside = 1;
+        else { cerr = v; failed = 1; }
+    }
+    if (failed) {
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
@@ -593,13 +600,15 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
         rc = RT_E_START;
         goto out;
     }
-    record_group(spec->output_dir, pid, cg);
+    record_group(spec->spares, spec->output_dir, pid, cg);
     supervise(&task, pid, cg, spec->timeout_s, res);
-    cgroup_task_remove(cg);
+    /* Only a cgroup the task was in, removed (so empty), proves that none
+     * of its processes is left to write to its files. */
+    res->all_gone = cgroup_task_remove(cg) == 0 && !outside;
     {
         char rp[4200];
         record_path(spec->output_dir, rp, sizeof rp);
-        unlink(rp);
+        spare_drop_file(spec->spares, rp);
     }
     rc = 0;
     goto out;

@@ -31,6 +31,8 @@ typedef struct rt_spec {
                                   read-only at /input ($INPUT_DIR); or NULL */
     const char *log_path;      /* stdout+stderr go here (demultiplexed) */
     uint64_t timeout_s;        /* 0 = none */
+    struct spare_pool *spares; /* recycled inodes for the runtime's own notes
+                                  (worker/spare.h); NULL = none */
 } rt_spec;
 
 typedef struct rt_result {
@@ -39,6 +41,9 @@ typedef struct rt_result {
     int timed_out;             /* stopped after timeout_s */
     int cancelled;             /* stopped by runtime_cancel */
     char error[1024];          /* why it failed to run / was stopped; "" if it ran */
+    int all_gone;              /* every process of the task is known to be gone
+                                  (its cgroup emptied and removed): nothing of
+                                  it can write to output_dir or the log any more */
 } rt_result;
 
 typedef struct runtime runtime;

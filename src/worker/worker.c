@@ -39,6 +39,7 @@
 #include "runtime.h"
 #include "tar.h"
 #include "worker.h"
+#include "worker/spare.h"
 
 #define LOG_TAIL_MAX (16 * 1024)
 /* Log streaming (proto.txt 9.1): a LOG_DATA frame carries at most
@@ -76,6 +77,7 @@ typedef struct wtask {
     uint64_t log_acked;     /* log bytes the master holds, per its LOG_ACK */
     int log_done;           /* ended, and the master holds the whole log */
     int64_t exit_code;
+    int all_gone;           /* no process of the task is left (rt_result) */
     char error[1024];
     struct worker *w;       /* owner */
     struct wtask *next;
@@ -91,6 +93,8 @@ typedef struct worker {
     char id[64];
     char run[16];            /* this run of the worker: its containers' cloudai.worker_run */
     runtime *rt;
+    spare_pool spare_own;
+    spare_pool *spares;      /* &spare_own, or NULL if it could not be made */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     wtask *tasks;
@@ -299,7 +303,7 @@ static int save_result(worker *w, wtask *t)
      * fsync'd either, so syncing this note about them would buy nothing
      * against a power loss; against a crash of the worker process the
      * page cache keeps both. */
-    return fsutil_write_replace(path, buf, (size_t)n);
+    return spare_write_replace(w->spares, path, buf, (size_t)n);
 }
 
 static wtask *load_result(const char *path)
@@ -578,12 +582,15 @@ static void upload_until_acked(worker *w, wtask *t)
         if (rc == 2) continue;     /* the next try connects afresh */
         if (rc == 0) {
             log_info("task %s: output stored by the master; deleting the local copy", t->rec.task_id);
+            /* The directory and the log are recycled only when nothing of
+             * the task can still write to them (spare.h). */
+            spare_pool *sp = t->all_gone ? w->spares : NULL;
             path_of(w, t->stem, "", path, sizeof path);
-            fsutil_rm_rf(path);
+            spare_drop_dir(sp, path);
             path_of(w, t->stem, ".log", path, sizeof path);
-            unlink(path);
+            spare_drop_file(sp, path);
             path_of(w, t->stem, ".result", path, sizeof path);
-            unlink(path);
+            spare_drop_file(w->spares, path);
             forget_task(w, t);
             return;
         }
@@ -640,8 +647,10 @@ static void *task_main(void *arg)
     path_of(w, t->stem, "", out_dir, sizeof out_dir);
     path_of(w, t->stem, ".log", logp, sizeof logp);
     fsutil_rm_rf(out_dir);
-    unlink(logp);
-    if ((rc = fsutil_mkdir_p(out_dir, 0777)) < 0) {
+    /* A fresh empty log, in place of any left over. */
+    if ((rc = spare_file(w->spares, logp)) < 0 && rc != -ENOENT)
+        log_warn("task %s: cannot create %s: %s", t->rec.task_id, logp, cai_strerror(rc));
+    if ((rc = spare_dir(w->spares, out_dir, 0777)) < 0) {
         t->status = PROTO_ST_FAILED;
         snprintf(t->error, sizeof t->error, "cannot create %s: %s", out_dir, cai_strerror(rc));
         release(w, t);
@@ -686,10 +695,12 @@ static void *task_main(void *arg)
     spec.input_dir = t->rec.ninputs ? in_dir : NULL;
     spec.log_path = logp;
     spec.timeout_s = t->rec.timeout_s;
+    spec.spares = w->spares;
     memset(&res, 0, sizeof res);
     log_info("task %s: running %s on %s", t->rec.task_id, t->rec.docker_image, runtime_name(w->rt));
     rc = runtime_run(w->rt, &spec, &res);
     t->exit_code = res.exit_code;
+    t->all_gone = res.all_gone;
     if (t->rec.ninputs) fsutil_rm_rf(in_dir);     /* the private copy; the cache stays */
     if (rc < 0) {
         t->status = PROTO_ST_FAILED;
@@ -1236,6 +1247,9 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
         log_warn("removed %d container(s) a previous run of worker %s left behind", rc, w.id);
     else if (rc < 0)
         log_warn("cannot look for containers a previous run left behind: %s", rterr);
+    /* Before recover: the spares of a previous run are removed. */
+    if (spare_init(&w.spare_own, cfg->outputs_dir) == 0)
+        w.spares = &w.spare_own;
     recover(&w);
     if (pthread_create(&hb, NULL, heartbeat_main, &w) != 0) {
         snprintf(err, errcap, "cannot start the heartbeat thread");
@@ -1277,6 +1291,7 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
     for (int i = 0; i < UPLOAD_LANES; i++)
         if (w.lanes[i].open) peer_close(&w.lanes[i].p);
     runtime_free(w.rt);
+    if (w.spares) spare_free(w.spares);
     rc = 0;
 out:
     if (reaper_fd >= 0) {
