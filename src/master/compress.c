@@ -80,7 +80,7 @@ static int keep(void *ctx, const file_rec *f)
 static int pack_one(const config *cfg, const task_rec *t, const cfile *f, int sfd,
                     const char *tmp, compress_stats *st, char *err, size_t errcap)
 {
-    struct stat sb, now;
+    struct stat sb, now, pst;
     zblock_reader *zr = NULL;
     uint8_t sha[32];
     uint64_t packed = 0;
@@ -164,7 +164,7 @@ static int pack_one(const config *cfg, const task_rec *t, const cfile *f, int sf
     }
     /* Still the file that was read (not replaced meanwhile)? */
     if (fstatat(pfd, base, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_ino != sb.st_ino ||
-        now.st_dev != sb.st_dev) {
+        now.st_dev != sb.st_dev || fstat(pfd, &pst) < 0) {
         snprintf(err, errcap, "%s changed while being packed", f->name);
         goto out;
     }
@@ -175,6 +175,10 @@ static int pack_one(const config *cfg, const task_rec *t, const cfile *f, int sf
     }
     close(tfd);
     tfd = -1;
+    /* The directory keeps the mtime the task gave it (the rename set it
+     * to now): an archive of the run stays byte for byte the same. */
+    struct timespec dts[2] = { { 0, UTIME_OMIT }, pst.st_mtim };
+    futimens(pfd, dts);
     fsync(pfd);       /* the rename is durable before the next file */
     packed_total++;
     st->packed_now++;
@@ -261,35 +265,101 @@ static int collect(void *ctx, const task_rec *t)
     return 0;
 }
 
+/* Runs a pass left settled (every file packed or left for good): later
+ * sweeps count them from here instead of opening every file again, so
+ * a sweep costs one stat per old run plus the work on new ones. Rebuilt
+ * by each sweep from the runs it saw (a removed or moved run drops
+ * out); the sweeper's thread only. */
+typedef struct settled {
+    char id[64];
+    compress_stats s;
+} settled;
+static settled *done_v;
+static size_t done_n;
+static char done_dir[CONFIG_PATH_MAX];
+
+static int settled_cmp(const void *a, const void *b)
+{
+    return strcmp(((const settled *)a)->id, ((const settled *)b)->id);
+}
+
+static void add_stats(compress_stats *to, const compress_stats *s)
+{
+    to->runs += s->runs;
+    to->files_packed += s->files_packed;
+    to->bytes_original += s->bytes_original;
+    to->bytes_stored += s->bytes_stored;
+    to->packed_now += s->packed_now;
+    to->skipped += s->skipped;
+}
+
 int compress_sweep(const config *cfg, meta *m, uint64_t now_ms, char *err, size_t errcap)
 {
     meta_query q = {0};
     compress_stats st = {0};
     due d = {cfg, now_ms, NULL, 0, 0, 0};
+    settled *cur = NULL, key;
+    size_t ncur = 0;
     int failed = 0, rc;
     err[0] = 0;
     if (cfg->compress_after_days <= 0 && cfg->ncompress_rules == 0) return 0;
+    if (strcmp(done_dir, cfg->files_dir)) {        /* another store: nothing known */
+        free(done_v);
+        done_v = NULL;
+        done_n = 0;
+        snprintf(done_dir, sizeof done_dir, "%s", cfg->files_dir);
+    }
     if (meta_tasks_find(m, &q, collect, &d) < 0 || d.oom) {
         snprintf(err, errcap, d.oom ? "out of memory" : "metadata store unavailable");
         rc = -1;
         goto out;
     }
+    cur = d.n ? malloc(d.n * sizeof *cur) : NULL;     /* NULL: nothing cached next time */
     for (size_t i = 0; i < d.n; i++) {
         char why[768];
-        if (compress_run(cfg, m, &d.v[i], &st, why, sizeof why) < 0) {
+        compress_stats rs = {0};
+        const task_rec *t = &d.v[i];
+        snprintf(key.id, sizeof key.id, "%s", t->task_id);
+        settled *known = done_n ? bsearch(&key, done_v, done_n, sizeof *done_v, settled_cmp) : NULL;
+        if (known) {
+            if (!store_run_exists(cfg, t)) continue;
+            rs = known->s;
+        } else if (compress_run(cfg, m, t, &rs, why, sizeof why) < 0) {
             /* one run's failure does not hold the others back */
-            if (!err[0]) snprintf(err, errcap, "run %s: %s", d.v[i].task_id, why);
+            if (!err[0]) snprintf(err, errcap, "run %s: %s", t->task_id, why);
             failed++;
+            add_stats(&st, &rs);
+            continue;
+        }
+        add_stats(&st, &rs);
+        if (cur && rs.runs) {
+            cur[ncur] = key;
+            cur[ncur].s = rs;
+            cur[ncur++].s.packed_now = 0;
         }
     }
     if (failed > 1)
         snprintf(err + strlen(err), errcap - strlen(err), " (and %d more runs)", failed - 1);
+    if (ncur) qsort(cur, ncur, sizeof *cur, settled_cmp);
+    free(done_v);
+    done_v = cur;
+    done_n = ncur;
+    cur = NULL;
     pthread_mutex_lock(&last_mu);
     last = st;
     pthread_mutex_unlock(&last_mu);
     rc = (int)st.packed_now;
 out:
+    free(cur);
     for (size_t i = 0; i < d.n; i++) task_rec_free(&d.v[i]);
     free(d.v);
     return rc;
+}
+
+void compress_forget(void)
+{
+    free(done_v);
+    done_v = NULL;
+    done_n = 0;
+    done_dir[0] = 0;
 }

@@ -44,7 +44,9 @@ int compress_days(const config *cfg, const task_rec *t);
  * -1 with err: the run stays readable (the files done are done). */
 int compress_run(const config *cfg, meta *m, const task_rec *t, compress_stats *st, char *err,
                  size_t errcap);
-/* Every finished run due as of now_ms with files on the disk. Returns
+/* Every finished run due as of now_ms with files on the disk; a run a
+ * previous sweep settled (every file packed or left for good) is counted
+ * from memory, not opened again. Returns
  * the number of files packed, or -1 with err when the metadata store
  * could not be read; a run that fails is named in err (else "") and the
  * others go on. Publishes the totals for compress_last. */
@@ -52,6 +54,9 @@ int compress_sweep(const config *cfg, meta *m, uint64_t now_ms, char *err, size_
 /* The totals of the last finished sweep (zeros before the first one).
  * Thread-safe. */
 void compress_last(compress_stats *out);
+/* Frees what sweeps remember about settled runs (at exit; the next
+ * sweep looks at every run again). */
+void compress_forget(void);
 /* Test hook: the process SIGKILLs itself with the n-th packed copy
  * written and synced but not yet renamed over its original (n >= 1;
  * 0 = never). For tests/tools/ztool only. */

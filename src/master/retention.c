@@ -634,6 +634,7 @@ void retention_free(retention *r)
 {
     if (!r) return;
     retention_stop(r);
+    compress_forget();        /* the sweeper's, and it has stopped */
     free(r->pins);
     pthread_mutex_destroy(&r->mu);
     pthread_mutex_destroy(&r->save_mu);
