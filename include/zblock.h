@@ -70,10 +70,12 @@ void zblock_reader_free(zblock_reader *r);
 /* Packs size bytes of in_fd (from offset 0) into out_fd (empty, written
  * from offset 0) in blocks of block_size at zlib level. sha_out gets the
  * SHA-256 of what was read, *packed the packed file's size. Memory: two
- * blocks. 0, ZCHUNK_E_* or -errno (ZCHUNK_E_SIZE: in_fd was not size
- * bytes long). */
+ * blocks. probe > 0: once that many bytes are in, give up (return 1,
+ * out_fd half-written) unless they shrank by at least 1/32, so data
+ * that does not compress costs a probe, not a pass. 0, 1, ZCHUNK_E_* or
+ * -errno (ZCHUNK_E_SIZE: in_fd was not size bytes long). */
 int zblock_pack(int in_fd, uint64_t size, int out_fd, uint32_t block_size, int level,
-                uint8_t sha_out[32], uint64_t *packed);
+                uint64_t probe, uint8_t sha_out[32], uint64_t *packed);
 /* Reads the whole packed file through a reader and checks what it
  * inflates to against sha256 and the header's own. 0, ZCHUNK_E_DATA on a
  * mismatch, or the read's code. */

@@ -209,7 +209,7 @@ static int write_all(int fd, const void *p, size_t n, uint64_t off)
 }
 
 int zblock_pack(int in_fd, uint64_t size, int out_fd, uint32_t block_size, int level,
-                uint8_t sha_out[32], uint64_t *packed)
+                uint64_t probe, uint8_t sha_out[32], uint64_t *packed)
 {
     hash_sha256 hs = { NULL };
     uint8_t hb[ZBLOCK_HDR], ent[8], *in = NULL, *z = NULL;
@@ -244,6 +244,10 @@ int zblock_pack(int in_fd, uint64_t size, int out_fd, uint32_t block_size, int l
         put64(ent, end);
         if ((rc = write_all(out_fd, ent, 8, ZBLOCK_HDR + 8 * k)) < 0) goto out;
         done += raw;
+        if (probe && done >= probe && done < size) {
+            if (end > done - done / 32) { rc = 1; goto out; }
+            probe = 0;     /* it shrinks: the rest goes on */
+        }
     }
     /* One byte more than announced means the file is not what its record
      * says: refused rather than silently cut. */

@@ -22,6 +22,8 @@
  * not save a block is not worth a read through zlib. */
 #define MIN_SAVING 4096u
 #define LEVEL 6
+/* A file whose first MiB does not shrink is left after that MiB. */
+#define PROBE (1024u * 1024u)
 
 static pthread_mutex_t last_mu = PTHREAD_MUTEX_INITIALIZER;
 static compress_stats last;
@@ -115,7 +117,12 @@ static int pack_one(const config *cfg, const task_rec *t, const cfile *f, int sf
                  strerror(errno));
         goto out;
     }
-    zrc = zblock_pack(fd, f->size, tfd, ZBLOCK_DEFAULT_BLOCK, LEVEL, sha, &packed);
+    zrc = zblock_pack(fd, f->size, tfd, ZBLOCK_DEFAULT_BLOCK, LEVEL, PROBE, sha, &packed);
+    if (zrc == 1) {           /* its first MiB did not shrink: already compressed */
+        st->skipped++;
+        rc = 0;
+        goto out;
+    }
     if (zrc == ZCHUNK_E_SIZE || (zrc == 0 && !hash_equal(sha, f->sha, 32))) {
         log_warn("compress: run %s: %s does not match its record: left as it is", t->task_id,
                  f->name);

@@ -35,7 +35,7 @@ static int pack(const uint8_t *data, size_t n, uint64_t *packed, uint8_t sha[32]
 {
     int in = tmpfd(), out = tmpfd();
     if (in < 0 || out < 0 || (n && write(in, data, n) != (ssize_t)n)) return -1;
-    int rc = zblock_pack(in, n, out, BS, 6, sha, packed);
+    int rc = zblock_pack(in, n, out, BS, 6, 0, sha, packed);
     close(in);
     if (rc < 0) { close(out); return -1; }
     return out;
@@ -167,11 +167,39 @@ static void test_short_input(void)
     int in = tmpfd(), out = tmpfd();
     T_CHECK(write(in, data, sizeof data) == (ssize_t)sizeof data);
     /* announced longer or shorter than the file: refused */
-    T_EQ_INT(zblock_pack(in, 200, out, BS, 6, sha, &packed), ZCHUNK_E_SIZE);
-    T_EQ_INT(zblock_pack(in, 50, out, BS, 6, sha, &packed), ZCHUNK_E_SIZE);
-    T_EQ_INT(zblock_pack(in, 100, out, 100, 6, sha, &packed), ZCHUNK_E_ARG);
+    T_EQ_INT(zblock_pack(in, 200, out, BS, 6, 0, sha, &packed), ZCHUNK_E_SIZE);
+    T_EQ_INT(zblock_pack(in, 50, out, BS, 6, 0, sha, &packed), ZCHUNK_E_SIZE);
+    T_EQ_INT(zblock_pack(in, 100, out, 100, 6, 0, sha, &packed), ZCHUNK_E_ARG);
     close(in);
     close(out);
+}
+
+/* probe: random data is given up after the probe, text goes on. */
+static void test_probe(void)
+{
+    size_t n = 16 * BS;
+    uint8_t *data = malloc(n), sha[32], want[32];
+    uint64_t packed;
+    int in = tmpfd(), out = tmpfd();
+    for (size_t i = 0; i < n; i++) data[i] = (uint8_t)rnd();
+    T_CHECK(write(in, data, n) == (ssize_t)n);
+    T_EQ_INT(zblock_pack(in, n, out, BS, 6, 4 * BS, sha, &packed), 1);
+    T_EQ_INT(ftruncate(out, 0), 0);
+    T_EQ_INT(zblock_pack(in, n, out, BS, 6, 0, sha, &packed), 0);   /* no probe: packed anyway */
+    T_CHECK(packed > n);                                             /* all stored, plus the index */
+    close(in);
+    close(out);
+    in = tmpfd();
+    out = tmpfd();
+    fill(data, n);      /* text, but its random stretch falls after the probe */
+    hash_sha256_buf(data, n, want);
+    T_CHECK(write(in, data, n) == (ssize_t)n);
+    T_EQ_INT(zblock_pack(in, n, out, BS, 6, 4 * BS, sha, &packed), 0);
+    T_CHECK(!memcmp(sha, want, 32));
+    T_EQ_INT(zblock_verify(out, want), 0);
+    close(in);
+    close(out);
+    free(data);
 }
 
 static void test_header_parse(void)
@@ -195,6 +223,7 @@ int main(void)
     T_RUN(test_ranges);
     T_RUN(test_damage);
     T_RUN(test_short_input);
+    T_RUN(test_probe);
     T_RUN(test_header_parse);
     return T_DONE();
 }
