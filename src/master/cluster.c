@@ -42,6 +42,7 @@ typedef struct cl_task {
     char log_note[192];        /* the log was cut at the cap: goes into the notes */
     double predict_s;          /* runtime prediction, refreshed by the scheduler */
     uint64_t predict_gen;      /* history generation it was made at (0 = never) */
+    uint64_t predict_ms;       /* when it was made */
     double passed;             /* CPU-seconds younger tasks ran while it waited */
     struct cl_task *next;      /* hash chain */
 } cl_task;
@@ -76,6 +77,7 @@ typedef struct wop {
 } wop;
 
 #define WFAIL_RING 64
+#define PREDICT_REFRESH_MS 1000   /* a queued task's runtime estimate, at most this stale */
 
 struct cluster {
     pthread_mutex_t mu;
@@ -767,11 +769,13 @@ static void do_schedule(cluster *cl)
     size_t n = cl->nworkers, nq = 0, nr = 0, cap = cl->ntasks + 1;
     sched_node *nodes = n ? calloc(n, sizeof *nodes) : NULL;
     const char **names = n ? calloc(n, sizeof *names) : NULL;
-    policy_job *q = calloc(cap, sizeof *q);
-    policy_run *run = calloc(cap, sizeof *run);
-    int *start = calloc(cap, sizeof *start);
-    cl_task **qt = calloc(cap, sizeof *qt);
-    const char **ids = calloc(cap, sizeof *ids);
+    /* Sized by every task held, filled before use: not zeroed (that
+     * memset was a fifth of a pass; a pass runs about twice per task). */
+    policy_job *q = malloc(cap * sizeof *q);
+    policy_run *run = malloc(cap * sizeof *run);
+    int *start = malloc(cap * sizeof *start);
+    cl_task **qt = malloc(cap * sizeof *qt);
+    const char **ids = malloc(cap * sizeof *ids);
     uint64_t nowms = now_ms(cl);
     double now = (double)nowms / 1000.0;
 
@@ -786,6 +790,7 @@ static void do_schedule(cluster *cl)
     /* Running tasks: where, since when, for how long at most / likely. */
     for (size_t b = 0; b < cl->nbuckets; b++)
         for (cl_task *t = cl->buckets[b]; t; t = t->next) {
+            if (t->rec.array_parallel) caparrs++;
             if (!t->holds || nr >= cap) continue;
             int node = -1;
             for (size_t i = 0; i < n; i++)
@@ -798,9 +803,6 @@ static void do_schedule(cluster *cl)
                                       st, schedstate_limit(cl->ss, &t->rec), t->predict_s,
                                       (double)t->rec.submitted_at / 1000.0 };
         }
-    for (size_t b = 0; b < cl->nbuckets; b++)
-        for (cl_task *t = cl->buckets[b]; t; t = t->next)
-            if (t->rec.array_parallel) caparrs++;
     if (caparrs && (arrs = calloc(caparrs, sizeof *arrs)))
         for (size_t b = 0; b < cl->nbuckets; b++)
             for (cl_task *t = cl->buckets[b]; t; t = t->next)
@@ -841,11 +843,18 @@ static void do_schedule(cluster *cl)
             }
             continue;
         }
-        if (t->predict_gen != cl->hist_gen + 1) {
+        /* Every ended run changes the history, and a pass follows nearly
+         * every end: re-predicting the whole queue each time made a pass
+         * O(queue) in keys and sorts, the run O(tasks x queue) (a deep
+         * queue of trivial tasks: most of the master's time). A queued
+         * task's estimate is refreshed at most every PREDICT_REFRESH_MS. */
+        if (t->predict_gen == 0 ||
+            (t->predict_gen != cl->hist_gen + 1 && nowms - t->predict_ms >= PREDICT_REFRESH_MS)) {
             predict_est e;
             schedstate_predict(cl->ss, &t->rec, &e);
             t->predict_s = e.level >= 0 ? e.runtime : 0;
             t->predict_gen = cl->hist_gen + 1;
+            t->predict_ms = nowms;
         }
         int node = -1;
         if (t->rec.want_worker[0]) {

@@ -23,8 +23,18 @@ typedef struct lb_entry {
 
 typedef struct lb_final {
     char task_id[64];
+    uint64_t h;             /* id_hash(task_id): the ring is scanned per result */
     uint64_t attempt, size;
 } lb_final;
+
+/* FNV-1a. Ids share their first dozen bytes (task-<seconds>-), so a
+ * strcmp per slot of the ring cost more than the rest of a result. */
+static uint64_t id_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    while (*s) { h ^= (uint8_t)*s++; h *= 1099511628211ull; }
+    return h;
+}
 
 struct logbook {
     char dir[4096];
@@ -214,13 +224,16 @@ void logbook_set_final(logbook *lb, const char *task_id, uint64_t attempt, uint6
 {
     pthread_mutex_lock(&lb->mu);
     lb_final *f = NULL;
+    uint64_t h = id_hash(task_id);
     for (size_t i = 0; i < LOGBOOK_FINALS && !f; i++)
-        if (lb->finals[i].task_id[0] && !strcmp(lb->finals[i].task_id, task_id)) f = &lb->finals[i];
+        if (lb->finals[i].h == h && lb->finals[i].task_id[0] && !strcmp(lb->finals[i].task_id, task_id))
+            f = &lb->finals[i];
     if (!f) {
         f = &lb->finals[lb->nfinal];
         lb->nfinal = (lb->nfinal + 1) % LOGBOOK_FINALS;
     }
     snprintf(f->task_id, sizeof f->task_id, "%s", task_id);
+    f->h = id_hash(f->task_id);
     f->attempt = attempt;
     f->size = size;
     pthread_mutex_unlock(&lb->mu);
@@ -230,10 +243,12 @@ void logbook_set_final(logbook *lb, const char *task_id, uint64_t attempt, uint6
 int logbook_complete(logbook *lb, const char *task_id, uint64_t attempt, uint64_t file_bytes)
 {
     int done = 1;
+    uint64_t h = id_hash(task_id);
     pthread_mutex_lock(&lb->mu);
     for (size_t i = 0; i < LOGBOOK_FINALS; i++) {
         const lb_final *f = &lb->finals[i];
-        if (!f->task_id[0] || strcmp(f->task_id, task_id) || f->attempt != attempt) continue;
+        if (f->h != h || !f->task_id[0] || strcmp(f->task_id, task_id) || f->attempt != attempt)
+            continue;
         if (lb->cap && f->size > lb->cap) done = file_bytes > lb->cap;   /* the marker is there */
         else done = file_bytes >= f->size;
         break;
