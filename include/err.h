@@ -128,7 +128,8 @@
     X(S3_E_RANGE, S3_E_BASE - 8, "invalid range") \
     X(S3_E_LOCAL, S3_E_BASE - 9, "local file error") \
     X(S3_E_SINK, S3_E_BASE - 10, "transfer stopped by the receiver") \
-    X(S3_E_REFUSED, S3_E_BASE - 11, "request refused")
+    X(S3_E_REFUSED, S3_E_BASE - 11, "request refused") \
+    X(S3_E_FULL, S3_E_BASE - 12, "bucket full or read-only")
 
 typedef enum cai_rc {
     CAI_OK = 0,

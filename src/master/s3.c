@@ -68,7 +68,8 @@ static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAUL
 
 int s3_retryable(int rc)
 {
-    return rc == S3_E_UNAVAILABLE || rc == S3_E_SKEW || rc == S3_E_NOMEM || rc == S3_E_CHECKSUM;
+    return rc == S3_E_UNAVAILABLE || rc == S3_E_SKEW || rc == S3_E_NOMEM || rc == S3_E_CHECKSUM ||
+           rc == S3_E_FULL;
 }
 
 const s3_config *s3_get_config(const s3 *s) { return &s->c; }
@@ -439,14 +440,44 @@ static int transient_code(const char *code)
            !strcmp(code, "RequestTimeout") || !strcmp(code, "ServiceUnavailable");
 }
 
+/* A bucket that takes no more bytes says so in its own words: Ceph RGW
+ * QuotaExceeded, MinIO XMinioAdminBucketQuotaExceeded, WebDAV-style 507. */
+static int full_code(const char *code, long st)
+{
+    return !strcmp(code, "QuotaExceeded") || !strcmp(code, "XMinioAdminBucketQuotaExceeded") ||
+           !strcmp(code, "InsufficientStorage") || st == 507;
+}
+
+static int is_write(const req *r)
+{
+    return !strcmp(r->method, "PUT") || !strcmp(r->method, "POST");
+}
+
 /* Turns a failed response into an S3_E_* code and a message that says
  * what to do. */
 static int classify(s3 *s, req *r, const char *what, char *err, size_t errcap)
 {
-    char code[64] = "", msg[384] = "";
+    char code[64] = "", msg[384] = "", perr[256];
     if (r->resp_len) s3xml_error(r->resp, r->resp_len, code, sizeof code, msg, sizeof msg);
     long st = r->status;
     const char *m = msg[0] ? msg : "";
+    if (full_code(code, st)) {
+        snprintf(err, errcap, "%s: bucket %s is full (%s%s%s): raise its quota or free space; "
+                 "what was to be written stays where it is and is retried", what, s->c.bucket,
+                 code[0] ? code : "HTTP 507", m[0] ? ": " : "", m);
+        return S3_E_FULL;
+    }
+    /* SeaweedFS answers a write to a bucket over its quota (made read-only)
+     * with a bare AccessDenied, like a key without the right: a listing
+     * with the same key tells the two apart (a GET, so no loop). */
+    if ((!strcmp(code, "AccessDenied") || (!code[0] && st == 403)) && is_write(r) &&
+        s3_check(s, perr, sizeof perr) == 0) {
+        snprintf(err, errcap, "%s: bucket %s refuses writes (%s%s%s) although the key can read "
+                 "it: the bucket is over its quota or read-only (raise the quota or free space), "
+                 "or the key lacks the write right; what was to be written stays where it is and "
+                 "is retried", what, s->c.bucket, code[0] ? code : "HTTP 403", m[0] ? ": " : "", m);
+        return S3_E_FULL;
+    }
     if (!strcmp(code, "InvalidAccessKeyId") || !strcmp(code, "SignatureDoesNotMatch") ||
         !strcmp(code, "AccessDenied") || (!code[0] && st == 403)) {
         snprintf(err, errcap, "%s: S3 refused the credentials (%s%s%s): check [store] access_key "

@@ -13,7 +13,7 @@
  * HTTP 5xx, 429, SlowDown) are retried with exponential backoff; a GET
  * that broke mid-body resumes at the byte it reached. Errors come back as
  * S3_E_* codes with a message that says what to fix (a wrong key, a
- * missing bucket, a clock skew).
+ * missing bucket, a clock skew, a full bucket: S3_E_FULL).
  *
  * An s3 is read-only after s3_new and shared by threads: each call takes
  * a curl handle from a small pool (connections are reused) and gives it
@@ -100,7 +100,8 @@ typedef struct s3_stats {
 } s3_stats;
 void s3_get_stats(const s3 *s, s3_stats *out);
 /* 1 for codes worth a later retry (the server was unreachable, a clock
- * skew may be fixed), 0 for those the same request would meet again. */
+ * skew may be fixed, a full bucket's quota raised), 0 for those the same
+ * request would meet again. */
 int s3_retryable(int rc);
 /* RFC 3986 encoding of a key for a URL path ('/' kept), as SigV4 wants
  * it: unreserved bytes as they are, every other byte %XX (upper case). */

@@ -31,9 +31,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "tiertool: %s\n", err);
         return 1;
     }
+    /* As the master: a store that does not answer yet is no reason not
+     * to start (the sweep then says what failed); a wrong config is. */
     int rc = objstore_open(&cfg, err, sizeof err);
-    if (rc != 0) {
+    if (rc != 0)
         fprintf(stderr, "tiertool: object store: %s\n", err);
+    if (rc < 0) {
         meta_close(m);
         return 1;
     }

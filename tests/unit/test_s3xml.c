@@ -98,6 +98,7 @@ static void test_config(void)
         T_EQ_INT(s3_check(s, err, sizeof err), S3_E_UNAVAILABLE);
         T_CHECK(strstr(err, "127.0.0.1:1") != NULL);
         T_CHECK(s3_retryable(S3_E_UNAVAILABLE) && !s3_retryable(S3_E_AUTH));
+        T_CHECK(s3_retryable(S3_E_FULL));   /* a quota can be raised */
         s3_free(s);
     }
 }
