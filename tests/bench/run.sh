@@ -196,7 +196,7 @@ start_cluster() {
         --no-console ${MCFG:+-config "$MCFG"} > "$dir/master.out" 2> "$dir/master.log" &
     MPID=$!; PIDS="$PIDS $MPID"
     for _ in $(seq 200); do
-        MADDR=$(sed -n 's/^master listening on //p' "$dir/master.out")
+        MADDR=$(sed -n 's/^master listening on //p' "$dir/master.out" 2>/dev/null)
         [ -n "$MADDR" ] && break
         sleep 0.05
     done
@@ -665,7 +665,8 @@ log "  (Slurm: not installed; the Slurm peer comparison is skipped)"
 # Our S3 client (the master's, through tests/tools/s3tool: SigV4, SHA-256
 # checksum sent on PUT and checked on GET, multipart in 16 MiB parts) vs
 # curl --aws-sigv4 moving the same bytes (one PUT, no checksum), then the
-# master's RSS while a large output goes to the bucket.
+# master's RSS while a large output goes to the bucket, that output's
+# throughput into the bucket and back out with `cloudai get`.
 if want s3; then
     WEED=${CLOUDAI_WEED:-}
     [ -n "$WEED" ] || WEED=$(sh tests/integration/s3srv.sh build 2>"$TMP/weed-build.log") || WEED=""
@@ -714,8 +715,32 @@ if want s3; then
             if read -r abytes wire ms < <(ours_upload "$TMP/c-s3" "$TMP/s3huge"); then
                 for _ in $(seq 6000); do grep -q 'put in the object store' "$TMP/c-s3/master.log" && break; sleep 0.1; done
                 mark_end
-                log "    $(grep -m1 'put in the object store' "$TMP/c-s3/master.log")"
+                pline=$(grep -m1 'put in the object store' "$TMP/c-s3/master.log")
+                log "    $pline"
                 row "master peak RSS, $((S3RSS / MiB)) MiB output to S3" "$(( $(hwm_kib "$MPID") / 1024 ))" MiB target 64 0
+                # End to end through the master: its PUTs of the output
+                # (4 files, 4 at a time), then `cloudai get` of the run
+                # from the bucket (streamed, SHA-256 checked), each against
+                # the median of curl's single PUT/GET above.
+                pms=$(echo "$pline" | sed -nE 's/.* in ([0-9]+) ms.*/\1/p')
+                [ -n "$pms" ] && row "output of $((S3RSS / MiB)) MiB, master -> bucket" \
+                    "$(mbps "$S3RSS" "$(awk -v m="$pms" 'BEGIN { print m / 1000 }')")" MB/s \
+                    "curl --aws-sigv4 -T (median)" "$(stats "$TMP/s.cup" | cut -d' ' -f1)" 1
+                tid=$(echo "$pline" | sed -nE 's/.*task ([^:]+):.*/\1/p')
+                rm -rf "$TMP/s3huge" "$TMP/s3get"   # room for the copy
+                mark_begin
+                t0=$(now_ns)
+                if [ -n "$tid" ] && "$BIN/cloudai" -master "$MADDR" get "$tid" "$TMP/s3get" > /dev/null; then
+                    gsec=$(secs_since "$t0")
+                    mark_end
+                    row "cloudai get $((S3RSS / MiB)) MiB run from the bucket" "$(mbps "$S3RSS" "$gsec")" MB/s \
+                        "curl --aws-sigv4 (median)" "$(stats "$TMP/s.cdown" | cut -d' ' -f1)" 1
+                    row "master peak RSS, the output to S3 and its get" "$(( $(hwm_kib "$MPID") / 1024 ))" MiB target 64 0
+                else
+                    mark_end
+                    log "  (s3: cloudai get of $tid from the bucket failed)"
+                fi
+                rm -rf "$TMP/s3get"
             fi
             stop_cluster
         fi
