@@ -8,6 +8,11 @@ set -eu
 IMAGE=${1:-cloudai-test:latest}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 
+if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
+    echo "mkimage.sh: no Docker engine answers: nothing to build (the worker uses the process runtime)" >&2
+    exit 1
+fi
+
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then
     exit 0
 fi
