@@ -13,7 +13,10 @@
 #    a move is refused and says the bucket refuses writes; with backend =
 #    s3 a task's upload fails cleanly (the task stays uploading and says
 #    why, the worker keeps its output) and completes once the quota is
-#    raised; the refused move goes through then.
+#    raised; the refused move goes through then;
+#  - the master's own sweeper (test hook CLOUDAI_TEST_SWEEP_AHEAD_DAYS) with
+#    S3 stopped mid-move: the run reads from the disk meanwhile, the log
+#    says why, and a later sweep moves it once S3 is back.
 . tests/integration/lib.sh
 command -v curl >/dev/null 2>&1 || { skip "curl not installed"; exit 0; }
 TT=$CLOUDAI_BIN/tests/tools/tiertool
@@ -183,8 +186,47 @@ cai logs "$U" >"$T/u.log" 2>&1
 rm -rf "$T/du"; cai get "$U" "$T/du" >/dev/null 2>&1
 want_eq "...and its output is whole (the task's own sha256)" "$(sha_of "$T/du/u.bin" 2>/dev/null)" \
     "$(awk '$2 == "u.bin" { print $1 }' "$T/u.log" | head -n 1)"
+stop_pid "$WPID"
 stop_pid "$MPID"
 sweep "$T/s5.out" 61
 want_eq "quota raised: the refused move goes through" "$(tail -n 1 "$T/s5.out")" "moved 1"
 check "...the run's directory is gone" test ! -e "$DIRL"
+
+# ---- the master's own sweeper (every second, its clock 31 days ahead:
+# test hook CLOUDAI_TEST_SWEEP_AHEAD_DAYS), S3 stopped mid-move: the run
+# reads from the disk meanwhile, the log says why, the next sweeps retry
+# and finish once S3 is back. CLOUDAI_S3_DEBUG: curl's trace in m.log
+# shows when the move's parts are on the wire.
+sed 's/^\[retention\]$/[retention]\nsweep_interval_s = 1/' "$T/cfg.ini" >"$T/cfg-live.ini"
+export CLOUDAI_TEST_SWEEP_AHEAD_DAYS=31 CLOUDAI_S3_DEBUG=1
+start_master m -config "$T/cfg-live.ini" || not_ok "master starts with its sweeper ahead"
+unset CLOUDAI_TEST_SWEEP_AHEAD_DAYS CLOUDAI_S3_DEBUG
+start_worker w3 -runtime process -cpu 2 -mem 1g || true
+R=$(submit task cloudai-test:latest -name live -cmd 'head -c 120000000 /dev/urandom > big.bin && sha256sum big.bin')
+wait_for "grep -q '^> PUT /$S3_BUCKET/f/alice/live/.*partNumber=' '$T/m.log'" 120
+kill -STOP "$S3_PID"
+wait_final "$R" 60 || not_ok "task $R finishes"
+DIRR=$(task_dir "$T/m/files/alice/live" "$R")
+check "S3 stopped while the master's sweeper moves a run" test -f "$DIRR/big.bin"
+cai logs "$R" >"$T/r.log" 2>&1
+WANTR=$(awk '$2 == "big.bin" { print $1 }' "$T/r.log" | head -n 1)
+rm -rf "$T/dr"; timeout 60 "$CLOUDAI_BIN/cloudai" -master "$MADDR" get "$R" "$T/dr" >/dev/null 2>&1
+want_eq "...meanwhile the run reads from the disk (the task's own sha256)" \
+    "$(sha_of "$T/dr/big.bin" 2>/dev/null)" "$WANTR"
+if wait_for "grep -q 'tiering: run $R: big.bin: .*retried at the next sweep' '$T/m.log'" 60; then
+    ok "...the master's log says which run, which file, why, and that it is retried"
+else not_ok "...the master's log says which run, which file, why, and that it is retried"; fi
+diag "$(grep -m1 "tiering: run $R" "$T/m.log")"
+check "...the local copy is whole" test "$(sha_of "$DIRR/big.bin")" = "$WANTR"
+kill -CONT "$S3_PID"
+wait_for "test ! -e '$DIRR'" 120 && ok "S3 back: a later sweep moves the run" ||
+    not_ok "S3 back: a later sweep moves the run"
+grep -q "tiering: run $R (live of alice) moved to the object store" "$T/m.log" &&
+    ok "...and says so" || not_ok "...and says so"
+cai files -task "$R" --json >"$T/fr.json" 2>/dev/null
+grep -q "\"file_path\":\"s3://$S3_BUCKET/f/alice/live/" "$T/fr.json" &&
+    ok "...its records name the objects" || not_ok "...its records name the objects"
+rm -rf "$T/dr"; cai get "$R" "$T/dr" >/dev/null 2>&1
+want_eq "...and it reads from the bucket (the task's own sha256)" \
+    "$(sha_of "$T/dr/big.bin" 2>/dev/null)" "$WANTR"
 finish
