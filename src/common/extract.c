@@ -4,11 +4,11 @@
  * directory fd with openat(O_DIRECTORY|O_NOFOLLOW): a symlink anywhere on
  * the way (ours or planted) fails the open instead of being followed, and
  * ".." never reaches the kernel because names are checked lexically first.
- * Files are created O_EXCL|O_NOFOLLOW with mode 0600 and only get their
- * real mode after the last byte, so a reader racing us never sees a
- * half-written file with its final permissions; directories stay 0700 until
- * extract_finish for the same reason (and so a 0555 directory in the
- * archive cannot block its own content).
+ * Files are created O_EXCL|O_NOFOLLOW with their final mode when the
+ * process's umask keeps it (else 0600, and fchmod after the last byte):
+ * directories stay 0700 until extract_finish, so no other user reaches a
+ * half-written file either way (and a 0555 directory in the archive cannot
+ * block its own content); the fchmod saved is a syscall per file.
  *
  * Everything created is remembered in one hash table keyed by path: it
  * tells "directory we made" (may be re-announced) from "existing entry",
@@ -35,6 +35,7 @@
 #include "tar.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,6 +80,7 @@ struct extract {
     extract_file cur;
     uint64_t written;
     uint64_t kicked;      /* writeback started up to here (write_behind) */
+    int mode_set;         /* created with its final mode: no fchmod at the end */
     int tail_hole;        /* the entry so far ends in a hole: ftruncate at the end */
     int encoded;          /* its name was not UTF-8: cur.name is ename */
     char ename[3 * TAR_PATH_MAX + 1], elink[3 * TAR_PATH_MAX + 1];
@@ -329,6 +331,31 @@ static int keep_raw(extract *x, xnode *n, const char *raw)
 }
 
 /* e carries the encoded name and link; raw is the archive's name. */
+/* The process's umask without changing it (umask() would, for every
+ * thread, for a moment): Linux's /proc/self/status says it. Read once;
+ * 0777 (keep nothing) when it cannot be read, so every file gets its
+ * fchmod as before. */
+static mode_t umask_now = 0777;
+static void read_umask(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[128];
+    unsigned m;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Umask: %o", &m) == 1) {
+            umask_now = (mode_t)(m & 0777);
+            break;
+        }
+    if (f) fclose(f);
+}
+
+static mode_t proc_umask(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, read_umask);
+    return umask_now;
+}
+
 static int entry_begin(extract *x, const tar_entry *e, const char *raw)
 {
     const char *base;
@@ -453,7 +480,9 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
         x->files++;
         return 0;
     }
-    x->fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    mode_t mode = (mode_t)(e->mode & 0777);
+    x->mode_set = (mode & ~proc_umask()) == mode;
+    x->fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, x->mode_set ? mode : 0600);
     if (x->fd < 0)
         return refuse_exists(x, e->name, errno);
     if (hash_sha256_init(&x->h) < 0)
@@ -599,7 +628,7 @@ static int on_entry_end(void *ctx, const tar_entry *e)
         }
         struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)e->mtime, 0 } };
         /* Durability comes from one syncfs at finish (see there). */
-        if (fchmod(fd, e->mode & 0777) < 0 || futimens(fd, ts) < 0) {
+        if ((!x->mode_set && fchmod(fd, e->mode & 0777) < 0) || futimens(fd, ts) < 0) {
             int saved = errno;
             close(fd);
             return xfail(x, io_code(saved), "finish '%s': %s", name, strerror(saved));

@@ -442,18 +442,25 @@ static void test_good_archive(void)
     tf_file(&b, "ro/inner", "inside", 6, 0400);
     tf_header(&b, "ro/", '5', NULL, 0, 0500);   /* after its content */
     tf_file(&b, "empty", "", 0, 0600);
+    tf_file(&b, "shared", "x", 1, 0666);   /* group/other write: a usual umask strips it at create */
     tf_end(&b);
+    mode_t um = umask(022);
     T_EQ_INT(run(&b, NULL, 1, &g), 0);
+    umask(um);
     struct stat st;
     char p[200];
+    snprintf(p, sizeof p, "%s/shared", target);
+    T_CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0666);
     snprintf(p, sizeof p, "%s/top.sh", target);
     T_CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0755 && st.st_size == 10 &&
             st.st_mtime == 1700000000);
+    snprintf(p, sizeof p, "%s/empty", target);
+    T_CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0600);
     snprintf(p, sizeof p, "%s/ro", target);
     T_CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0500);
     snprintf(p, sizeof p, "%s/ro/inner", target);
     T_CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0400);
-    T_EQ_INT(g.n, 4);
+    T_EQ_INT(g.n, 5);
     uint8_t d[32];
     hash_sha256_buf("inside", 6, d);
     T_CHECK(g.n >= 2 && !strcmp(g.names[1], "ro/inner") && !memcmp(g.f[1].sha256, d, 32) &&
