@@ -23,12 +23,14 @@ typedef struct lb_entry {
 
 typedef struct lb_final {
     char task_id[64];
-    uint64_t h;             /* id_hash(task_id): the ring is scanned per result */
+    uint64_t h;             /* id_hash(task_id) */
+    int next;               /* the next slot in its bucket's chain, -1 = end */
     uint64_t attempt, size;
 } lb_final;
 
-/* FNV-1a. Ids share their first dozen bytes (task-<seconds>-), so a
- * strcmp per slot of the ring cost more than the rest of a result. */
+/* FNV-1a. The ring is looked up per result and per upload end: a scan
+ * with a strcmp per slot (ids share their first dozen bytes) cost more
+ * than the rest of a result, so slots are chained per hash bucket. */
 static uint64_t id_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -45,6 +47,7 @@ struct logbook {
     uint64_t gen;
     lb_entry *entries;
     lb_final *finals;       /* ring of LOGBOOK_FINALS, under mu */
+    int *bucket;            /* LOGBOOK_FINALS chain heads (slot or -1), under mu */
     size_t nfinal;          /* next slot */
 };
 
@@ -52,10 +55,14 @@ logbook *logbook_new(const char *dir, uint64_t cap)
 {
     logbook *lb = calloc(1, sizeof *lb);
     if (!lb) return NULL;
-    if (!(lb->finals = calloc(LOGBOOK_FINALS, sizeof *lb->finals))) {
+    if (!(lb->finals = calloc(LOGBOOK_FINALS, sizeof *lb->finals)) ||
+        !(lb->bucket = malloc(LOGBOOK_FINALS * sizeof *lb->bucket))) {
+        free(lb->finals);
         free(lb);
         return NULL;
     }
+    for (size_t i = 0; i < LOGBOOK_FINALS; i++)
+        lb->bucket[i] = -1;
     snprintf(lb->dir, sizeof lb->dir, "%s", dir);
     lb->cap = cap;
     pthread_mutex_init(&lb->mu, NULL);
@@ -77,6 +84,7 @@ void logbook_free(logbook *lb)
         free(e);
     }
     free(lb->finals);
+    free(lb->bucket);
     pthread_mutex_destroy(&lb->mu);
     pthread_mutex_destroy(&lb->wmu);
     pthread_cond_destroy(&lb->cv);
@@ -220,20 +228,35 @@ void logbook_forget(logbook *lb, const char *task_id)
     bump(lb);
 }
 
+/* The slot of task_id, or NULL. mu held. */
+static lb_final *final_find(logbook *lb, const char *task_id)
+{
+    uint64_t h = id_hash(task_id);
+    for (int i = lb->bucket[h % LOGBOOK_FINALS]; i >= 0; i = lb->finals[i].next)
+        if (lb->finals[i].h == h && !strcmp(lb->finals[i].task_id, task_id))
+            return &lb->finals[i];
+    return NULL;
+}
+
 void logbook_set_final(logbook *lb, const char *task_id, uint64_t attempt, uint64_t size)
 {
     pthread_mutex_lock(&lb->mu);
-    lb_final *f = NULL;
-    uint64_t h = id_hash(task_id);
-    for (size_t i = 0; i < LOGBOOK_FINALS && !f; i++)
-        if (lb->finals[i].h == h && lb->finals[i].task_id[0] && !strcmp(lb->finals[i].task_id, task_id))
-            f = &lb->finals[i];
+    lb_final *f = final_find(lb, task_id);
     if (!f) {
-        f = &lb->finals[lb->nfinal];
+        int s = (int)lb->nfinal;
+        f = &lb->finals[s];
         lb->nfinal = (lb->nfinal + 1) % LOGBOOK_FINALS;
+        if (f->task_id[0]) {        /* the oldest gives way: out of its chain */
+            int *pp = &lb->bucket[f->h % LOGBOOK_FINALS];
+            while (*pp >= 0 && *pp != s)
+                pp = &lb->finals[*pp].next;
+            if (*pp == s) *pp = f->next;
+        }
+        snprintf(f->task_id, sizeof f->task_id, "%s", task_id);
+        f->h = id_hash(f->task_id);
+        f->next = lb->bucket[f->h % LOGBOOK_FINALS];
+        lb->bucket[f->h % LOGBOOK_FINALS] = s;
     }
-    snprintf(f->task_id, sizeof f->task_id, "%s", task_id);
-    f->h = id_hash(f->task_id);
     f->attempt = attempt;
     f->size = size;
     pthread_mutex_unlock(&lb->mu);
@@ -243,15 +266,11 @@ void logbook_set_final(logbook *lb, const char *task_id, uint64_t attempt, uint6
 int logbook_complete(logbook *lb, const char *task_id, uint64_t attempt, uint64_t file_bytes)
 {
     int done = 1;
-    uint64_t h = id_hash(task_id);
     pthread_mutex_lock(&lb->mu);
-    for (size_t i = 0; i < LOGBOOK_FINALS; i++) {
-        const lb_final *f = &lb->finals[i];
-        if (f->h != h || !f->task_id[0] || strcmp(f->task_id, task_id) || f->attempt != attempt)
-            continue;
+    const lb_final *f = final_find(lb, task_id);
+    if (f && f->attempt == attempt) {
         if (lb->cap && f->size > lb->cap) done = file_bytes > lb->cap;   /* the marker is there */
         else done = file_bytes >= f->size;
-        break;
     }
     pthread_mutex_unlock(&lb->mu);
     return done;

@@ -58,6 +58,7 @@ extern char **environ;
 typedef struct procrt {
     struct runtime base;
     char cg_base[CGROUP_PATH_MAX];   /* this worker's cgroup, "" = none (cgroup.h) */
+    int nullfd;                      /* /dev/null, every task's stdin; -1 = open per task */
     pthread_mutex_t mu;
     struct { char *name, *path; } pc[PATH_CACHE];
     unsigned next;
@@ -501,7 +502,7 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
     launch l;
     char *shargv[4] = { "/bin/sh", "-c", NULL, NULL };
     char *cargv[SIMPLE_WORDS + 1], *cbuf = NULL;
-    int logfd = -1, nullfd = -1, errp[2] = { -1, -1 }, rc, entered = 0;
+    int logfd = -1, nullfd = -1, own_null = 0, errp[2] = { -1, -1 }, rc, entered = 0;
     memset(&l, 0, sizeof l);
 
     if (!spec->command && !(spec->argv && spec->argv[0])) {
@@ -548,7 +549,10 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
         rc = RT_E_IO;
         goto out;
     }
-    nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (((procrt *)r)->nullfd >= 0)
+        nullfd = ((procrt *)r)->nullfd;     /* shared, read-only: not opened per task */
+    else if ((nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+        own_null = 1;
     if (nullfd < 0 || pipe(errp) < 0 || fcntl(errp[0], F_SETFD, FD_CLOEXEC) < 0 ||
         fcntl(errp[1], F_SETFD, FD_CLOEXEC) < 0) {
         snprintf(res->error, sizeof res->error, "cannot prepare the child: %s", strerror(errno));
@@ -619,7 +623,7 @@ out:
         runtime_task_leave(r, &task);
     if (logfd >= 0)
         close(logfd);
-    if (nullfd >= 0)
+    if (own_null)
         close(nullfd);
     if (errp[0] >= 0)
         close(errp[0]);
@@ -636,6 +640,7 @@ static void proc_destroy(runtime *r)
 {
     cgroup_base_free(((procrt *)r)->cg_base);
     procrt *p = (procrt *)r;
+    if (p->nullfd >= 0) close(p->nullfd);
     for (int i = 0; i < PATH_CACHE; i++) {
         free(p->pc[i].name);
         free(p->pc[i].path);
@@ -659,6 +664,7 @@ runtime *runtime_process_new(char *err, size_t errcap)
         return NULL;
     }
     cgroup_base_init(p->cg_base, sizeof p->cg_base);   /* "" where there is none */
+    p->nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     pthread_mutex_init(&p->mu, NULL);
     return &p->base;
 }

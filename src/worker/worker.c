@@ -176,9 +176,15 @@ static void ship_tick(worker *w, uint8_t *buf, proto_buf *b)
     for (size_t i = 0; i < n; i++) {
         ship *sp = &list[i];
         path_of(w, sp->stem, ".log", path, sizeof path);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ssize_t got = fd >= 0 ? pread(fd, buf, LOG_FRAME, (off_t)sp->sent) : -1;
-        if (fd >= 0) close(fd);
+        /* One stat per look at a log with nothing new (most looks, and
+         * all of a silent task's), not an open, a read and a close. */
+        struct stat lst;
+        ssize_t got = -1;
+        if (stat(path, &lst) == 0 && (uint64_t)lst.st_size > sp->sent) {
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            got = fd >= 0 ? pread(fd, buf, LOG_FRAME, (off_t)sp->sent) : -1;
+            if (fd >= 0) close(fd);
+        }
         if (got <= 0) {
             /* Nothing new. An ended task whose log the master holds whole
              * is done (its log no longer grows). */
@@ -464,7 +470,7 @@ static int upload_once(worker *w, wtask *t, uint64_t log_size, char *why, size_t
         l->open = 1;
     }
     peer *pp = &l->p;
-    tail = read_tail(logp, LOG_TAIL_MAX);
+    tail = log_size ? read_tail(logp, LOG_TAIL_MAX) : NULL;   /* empty: nothing to read */
     proto_begin(&pp->wb, PROTO_TASK_RESULT, 0);
     proto_put_str(&pp->wb, T_TASK_ID, t->rec.task_id);
     if (t->rec.attempts) proto_put_u64(&pp->wb, T_ATTEMPTS, t->rec.attempts);

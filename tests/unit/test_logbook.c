@@ -119,6 +119,25 @@ static void test_final(void)
     }
     T_EQ_INT(logbook_complete(lb, "r-0", 1, 0), 1);
     T_EQ_INT(logbook_complete(lb, "r-1", 1, 0), 0);
+    /* Every one the ring holds is still found (its hash chains survive
+     * the evictions), and a second lap evicts in order too. */
+    int found = 0;
+    for (int i = 1; i <= LOGBOOK_FINALS; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "r-%d", i);
+        found += logbook_complete(lb, id, 1, 0) == 0;
+    }
+    T_EQ_INT(found, LOGBOOK_FINALS);
+    for (int i = 0; i < LOGBOOK_FINALS / 2; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "s-%d", i);
+        logbook_set_final(lb, id, 1, 100);
+    }
+    T_EQ_INT(logbook_complete(lb, "r-2", 1, 0), 1);
+    T_EQ_INT(logbook_complete(lb, "r-4096", 1, 0), 0);
+    T_EQ_INT(logbook_complete(lb, "s-0", 1, 0), 0);
+    logbook_set_final(lb, "r-4096", 1, 0);               /* updated in place */
+    T_EQ_INT(logbook_complete(lb, "r-4096", 1, 0), 1);
     logbook_free(lb);
 }
 
