@@ -230,6 +230,49 @@ static void test_guard(void)
     T_CHECK(off < 0 || off > 300);        /* short tasks keep passing it */
 }
 
+/* Reservations for every task owed its turn (learned), not the head's
+ * alone: node 0 is full until 100 (limits), node 1 has one CPU free and
+ * three busy until 200. Two 4-CPU tasks owed their turn (passed much)
+ * do not fit: the first reserves node 0 at 100, the second node 1 at 200,
+ * so a narrow task with a limit past 200 must not take node 1's free CPU
+ * (under easy, whose only reservation is the head's, it does). */
+static void test_multi_resv(void)
+{
+    sched_node nd[2] = { node(4, 0), node(4, 0) };
+    nd[0].free.cpu = 0;
+    nd[1].free.cpu = 1;
+    policy_run run[7];
+    for (int i = 0; i < 7; i++)
+        run[i] = (policy_run){ i < 4 ? 0 : 1, 0, { 1, 0, 0, 0 }, 0, i < 4 ? 100 : 200, 50, 0 };
+    policy_job q[3] = {
+        { { 4, 0, 0, 0 }, 0, 1000, 500, 0, 1, -1, 1e6 },
+        { { 4, 0, 0, 0 }, 1, 1000, 500, 0, 1, -1, 1e6 },
+        { { 1, 0, 0, 0 }, 49, 1000, 10, 0, 2, -1, 0 },
+    };
+    int st[3], rn;
+    double ra;
+    policy_ctx *c = policy_ctx_new();
+    policy_cfg cfg = { POLICY_LEARNED, SCHED_BEST_FIT, 0, 0, 0 };
+    T_EQ_INT(policy_pass(c, &cfg, 50, nd, 2, run, 7, q, 3, NULL, 0, st, &rn, &ra), 0);
+    T_EQ_INT(st[0], -1);
+    T_EQ_INT(st[1], -1);
+    T_EQ_INT(st[2], -1);                  /* it would delay the second reservation */
+    T_EQ_INT(rn, 0);
+    T_CHECK(fabs(ra - 100) < 1e-9);
+    T_CHECK(nd[1].free.cpu == 1);
+    /* the narrow task with a limit that ends before 200 may use it */
+    q[2].limit = 100;
+    T_EQ_INT(policy_pass(c, &cfg, 50, nd, 2, run, 7, q, 3, NULL, 0, st, &rn, &ra), 1);
+    T_EQ_INT(st[2], 1);
+    nd[1].free.cpu = 1;
+    q[2].limit = 1000;
+    /* easy: one reservation (the head's); the narrow task backfills */
+    cfg.kind = POLICY_EASY;
+    T_EQ_INT(policy_pass(c, &cfg, 50, nd, 2, run, 7, q, 3, NULL, 0, st, &rn, &ra), 1);
+    T_EQ_INT(st[2], 1);
+    policy_ctx_free(c);
+}
+
 /* policy_account: each queued task is charged the CPU-seconds of the
  * running tasks submitted after it, measured over the time since the last
  * accounting (at most its own wait); nothing before POLICY_ACCOUNT_S. */
@@ -396,6 +439,7 @@ int main(void)
     T_RUN(test_fairness);
     T_RUN(test_passed_bound);
     T_RUN(test_guard);
+    T_RUN(test_multi_resv);
     T_RUN(test_account);
     T_RUN(test_reservation_kept);
     T_RUN(test_never_fits);
