@@ -696,6 +696,34 @@ static int mp_abort(s3 *s, const char *key, const char *qid)
     return rc;
 }
 
+/* Aborts the multipart uploads of key left by an earlier try whose own
+ * abort could not reach the store (it was down or killed): their parts
+ * would otherwise stay stored (billed, counted against a quota) until a
+ * lifecycle rule ends them. Best effort, one listing: a failure here is
+ * for the upload that follows to meet and report. */
+static void mp_abort_stale(s3 *s, const char *key)
+{
+    req r;
+    char ep[URL_MAX / 2], e[256], k[2048], uid[512], qid[1024];
+    if (encode(key, 0, ep, sizeof ep) < 0) return;
+    req_init(&r, "GET");
+    r.resp_max = LISTBODY_MAX;
+    /* Keys in order: SigV4 signs the query as written (see the top). */
+    int n = snprintf(r.url, sizeof r.url, "%s/%s?prefix=%s&uploads=", s->c.endpoint, s->c.bucket,
+                     ep);
+    if (n < 0 || (size_t)n >= sizeof r.url) return;
+    if (run(s, &r, "list multipart uploads", NULL, NULL, e, sizeof e) == 0) {
+        size_t pos = 0;
+        /* <Upload><Key>K</Key><UploadId>U</UploadId>...; the prefix also
+         * lists longer keys: only this one's are aborted. */
+        while (s3xml_next(r.resp, r.resp_len, &pos, "Key", k, sizeof k, NULL) == 1 &&
+               s3xml_next(r.resp, r.resp_len, &pos, "UploadId", uid, sizeof uid, NULL) == 1)
+            if (!strcmp(k, key) && uid[0] && encode(uid, 0, qid, sizeof qid) == 0)
+                mp_abort(s, key, qid);
+    }
+    free(r.resp);
+}
+
 static int put_multipart(s3 *s, const char *key, int fd, uint64_t size, const uint8_t *sha,
                          char *err, size_t errcap)
 {
@@ -719,6 +747,7 @@ static int put_multipart(s3 *s, const char *key, int fd, uint64_t size, const ui
         rc = S3_E_NOMEM;
         goto out;
     }
+    mp_abort_stale(s, key);
     /* Create */
     req_init(&r, "POST");
     r.hdr[r.nhdr++] = "x-amz-checksum-algorithm: SHA256";

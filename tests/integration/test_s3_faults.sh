@@ -123,12 +123,22 @@ reads_local "S3 killed"
 sh "$ROOT/tests/integration/s3srv.sh" restart "$T/s3" 2>"$T/s3restart.log" ||
     { not_ok "S3 restarts"; sed 's/^/# /' "$T/s3restart.log"; }
 S3_PID=$(sed -n 's/^S3_PID=//p' "$T/s3/env")
+# The killed move's multipart upload could not be aborted (the server was
+# gone): it is still open, its parts stored.
+uploads() { # the keys of the bucket's open multipart uploads under f/alice/old/
+    curl -s --max-time 20 --aws-sigv4 "aws:amz:us-east-1:s3" \
+        --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$S3_ENDPOINT/$S3_BUCKET?uploads=" |
+        sed 's/<Key>/\n<Key>/g' | sed -n 's|^<Key>\(f/alice/old/[^<]*\)</Key>.*|\1|p'
+}
+wait_for "uploads | grep -q big.bin" 20 && ok "the killed move left an open multipart upload" ||
+    { not_ok "the killed move left an open multipart upload"; diag "$(uploads)"; }
 for i in 1 2 3 4 5; do
     sweep "$T/s3.out" 31 && break
     sleep 2
 done
 want_eq "S3 back: the next sweep moves the run" "$(tail -n 1 "$T/s3.out")" "moved 1"
 check "...its directory is gone" test ! -e "$DIRA"
+want_eq "...and aborted the open upload the killed one left" "$(uploads | grep -c big.bin)" 0
 start_master m -config "$T/cfg.ini" || not_ok "master restarts"
 cai files -task "$A" --json >"$T/fa.json" 2>/dev/null
 grep -q "\"file_path\":\"s3://$S3_BUCKET/f/alice/old/" "$T/fa.json" &&
@@ -219,10 +229,11 @@ else not_ok "...the master's log says which run, which file, why, and that it is
 diag "$(grep -m1 "tiering: run $R" "$T/m.log")"
 check "...the local copy is whole" test "$(sha_of "$DIRR/big.bin")" = "$WANTR"
 kill -CONT "$S3_PID"
-wait_for "test ! -e '$DIRR'" 120 && ok "S3 back: a later sweep moves the run" ||
-    not_ok "S3 back: a later sweep moves the run"
-grep -q "tiering: run $R (live of alice) moved to the object store" "$T/m.log" &&
-    ok "...and says so" || not_ok "...and says so"
+# (the log line comes after the directory is removed)
+wait_for "grep -q 'tiering: run $R (live of alice) moved to the object store' '$T/m.log'" 120 &&
+    ok "S3 back: a later sweep moves the run, and says so" ||
+    not_ok "S3 back: a later sweep moves the run, and says so"
+check "...its directory is gone" test ! -e "$DIRR"
 cai files -task "$R" --json >"$T/fr.json" 2>/dev/null
 grep -q "\"file_path\":\"s3://$S3_BUCKET/f/alice/live/" "$T/fr.json" &&
     ok "...its records name the objects" || not_ok "...its records name the objects"
