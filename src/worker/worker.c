@@ -13,7 +13,9 @@
  * ended: the output is then "held" until the master's FILE_ACK), or
  * <stem>.refused (the master refused it for good: kept for a person, for
  * a bounded time). A restarted worker kills what a previous run left
- * running, uploads its held outputs again and removes interrupted ones. */
+ * running, uploads its held outputs again and removes interrupted ones.
+ * Next to them, .spare-<n>: emptied inodes of finished attempts, reused
+ * for the next ones (spare.h), removed at start and stop. */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
