@@ -1899,8 +1899,16 @@ static int in_list(char **ids, size_t n, const char *id)
     return 0;
 }
 
-int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr,
-                            char **running, size_t nrunning, char **held, size_t nheld)
+/* Does the worker run this attempt of id (any attempt, when it did not say)? */
+static int runs_attempt(char **ids, const uint64_t *att, size_t n, const char *id, uint64_t attempt)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(ids[i], id) && (!att || att[i] == attempt)) return 1;
+    return 0;
+}
+
+int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr, char **running,
+                            const uint64_t *run_att, size_t nrunning, char **held, size_t nheld)
 {
     pthread_mutex_lock(&cl->mu);
     cl_worker *w = do_worker(cl, wr->worker_id);
@@ -1930,7 +1938,7 @@ int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr,
             nx = t->next;
             if (strcmp(t->rec.worker_id, w->rec.worker_id)) continue;
             if (t->rec.status == PROTO_ST_ASSIGNED || t->rec.status == PROTO_ST_RUNNING) {
-                if (in_list(running, nrunning, t->rec.task_id)) {
+                if (runs_attempt(running, run_att, nrunning, t->rec.task_id, t->rec.attempts)) {
                     t->holds = 0;
                     do_reserve(w, t);
                 } else if (in_list(held, nheld, t->rec.task_id)) {
@@ -1953,18 +1961,31 @@ int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr,
     for (size_t i = 0; i < nrunning; i++) {
         cl_task *t = do_find(cl, running[i]);
         if (t && !strcmp(t->rec.worker_id, w->rec.worker_id) &&
-            (t->rec.status == PROTO_ST_ASSIGNED || t->rec.status == PROTO_ST_RUNNING))
+            (t->rec.status == PROTO_ST_ASSIGNED || t->rec.status == PROTO_ST_RUNNING) &&
+            (!run_att || run_att[i] == t->rec.attempts))
             continue;
-        /* Without ATTEMPTS: whichever attempt it runs now (the master
-         * gave it none on this connection yet); an ASSIGN that follows
-         * on this connection, even of the same task, is not affected. */
+        /* With the attempt the worker named, only that one stops. Without
+         * (an older worker): whichever attempt it runs now (the master
+         * gave it none on this connection yet); an ASSIGN that follows on
+         * this connection, even of the same task, is not affected. */
         outmsg *o = do_out(cl, c);
         if (o) {
             proto_begin(&o->b, PROTO_CANCEL, 0);
             proto_put_str(&o->b, T_TASK_ID, running[i]);
+            if (run_att) proto_put_u64(&o->b, T_ATTEMPTS, run_att[i]);
         }
-        log_warn("worker %s still runs task %s, which now belongs elsewhere: cancelling it there",
-                 w->rec.worker_id, running[i]);
+        int mine = t && !strcmp(t->rec.worker_id, w->rec.worker_id) &&
+                   (t->rec.status == PROTO_ST_ASSIGNED || t->rec.status == PROTO_ST_RUNNING);
+        if (mine)
+            log_warn("worker %s still runs task %s attempt %llu, an attempt before its current one (%llu): "
+                     "cancelling it", w->rec.worker_id, running[i], (unsigned long long)run_att[i],
+                     (unsigned long long)t->rec.attempts);
+        else if (run_att)
+            log_warn("worker %s still runs task %s, which now belongs elsewhere: cancelling it there (attempt %llu)",
+                     w->rec.worker_id, running[i], (unsigned long long)run_att[i]);
+        else
+            log_warn("worker %s still runs task %s, which now belongs elsewhere: cancelling it there",
+                     w->rec.worker_id, running[i]);
     }
     log_info("worker %s registered from %s: %.3g CPUs, %.1f GiB memory, %.1f GiB storage, %llu GPUs; %zu running, %zu held",
              wr->worker_id, c->peer, wr->cpu, wr->memory / 1073741824.0,

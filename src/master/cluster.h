@@ -69,9 +69,10 @@ int cluster_task_for_user(cluster *cl, const char *task_id, const char *user, in
  * unresolved input with in->source. 0, or PROTO_ERR_NOT_FOUND. */
 int cluster_task_bind_input(cluster *cl, const char *task_id, const task_input *in);
 
-/* Worker events. running/held: task ids the worker reports. */
-int cluster_worker_register(cluster *cl, conn *c, const worker_rec *w,
-                            char **running, size_t nrunning, char **held, size_t nheld);
+/* Worker events. running/held: task ids the worker reports; run_att (NULL:
+ * not known) the attempt of each running one. */
+int cluster_worker_register(cluster *cl, conn *c, const worker_rec *w, char **running,
+                            const uint64_t *run_att, size_t nrunning, char **held, size_t nheld);
 void cluster_worker_heartbeat(cluster *cl, const char *worker_id, const worker_rec *free_res);
 /* WAIT: marks done[i] = 1 for each ids[i] (done[i] == 0) that is no
  * longer active (it ended: its final record is in the store or on its

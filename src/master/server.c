@@ -361,6 +361,27 @@ static char **collect_ids(const proto_msg *m, uint8_t tag, size_t *n)
     return ids;
 }
 
+/* RUNNING_ATTEMPT, one per RUNNING id, or NULL (none, another count, no
+ * memory): the ids' attempts are then not known. */
+static uint64_t *collect_attempts(const proto_msg *m, size_t nrunning)
+{
+    size_t pos = 0, n = 0;
+    proto_field f;
+    uint64_t *att = nrunning ? malloc(nrunning * sizeof *att) : NULL;
+    while (att && proto_next(m, T_RUNNING_ATTEMPT, &pos, &f)) {
+        if (n == nrunning) {   /* more than the ids: not one each */
+            n++;
+            break;
+        }
+        att[n++] = proto_field_u64(&f);
+    }
+    if (att && n != nrunning) {
+        free(att);
+        att = NULL;
+    }
+    return att;
+}
+
 static void free_ids(char **ids, size_t n)
 {
     for (size_t i = 0; i < n; i++) free(ids[i]);
@@ -379,7 +400,9 @@ static int h_register(session *s, const proto_msg *m)
         return -1;
     }
     char **run = collect_ids(m, T_RUNNING, &nr), **held = collect_ids(m, T_HELD, &nh);
-    int rc = cluster_worker_register(s->srv->cl, s->c, &w, run, nr, held, nh);
+    uint64_t *att = collect_attempts(m, nr);
+    int rc = cluster_worker_register(s->srv->cl, s->c, &w, run, att, nr, held, nh);
+    free(att);
     free_ids(run, nr);
     free_ids(held, nh);
     if (rc < 0) return -1;

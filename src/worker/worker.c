@@ -843,6 +843,9 @@ static void put_ids(worker *w, proto_buf *b)
         if (t->running) proto_put_str(b, T_RUNNING, t->rec.task_id);
         else if (t->held) proto_put_str(b, T_HELD, t->rec.task_id);
     }
+    /* Which attempt each RUNNING is, in the same order (proto.txt REGISTER). */
+    for (wtask *t = w->tasks; t; t = t->next)
+        if (t->running) proto_put_u64(b, T_RUNNING_ATTEMPT, attempt_of(t));
 }
 
 static void *heartbeat_main(void *arg)

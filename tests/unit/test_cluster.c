@@ -8,6 +8,7 @@
  * a stalled fsync (journal sync hook held shut) that blocks neither
  * heartbeats, nor listings, nor a worker's registration. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,7 @@ static void wk_open(wk *w, const char *id, double cpu)
     r.cpu = cpu;
     r.memory = 4ull << 30;
     r.storage = 4ull << 30;
-    if (cluster_worker_register(cl, w->c, &r, NULL, 0, NULL, 0) != 0) abort();
+    if (cluster_worker_register(cl, w->c, &r, NULL, NULL, 0, NULL, 0) != 0) abort();
 }
 
 static void wk_close(wk *w)
@@ -374,7 +375,7 @@ static void test_superseded_attempt(void)
     wr.cpu = 1;
     wr.memory = wr.storage = 4ull << 30;
     running[0] = t.task_id;
-    T_EQ_INT(cluster_worker_register(cl, w2.c, &wr, running, 1, NULL, 0), 0);
+    T_EQ_INT(cluster_worker_register(cl, w2.c, &wr, running, NULL, 1, NULL, 0), 0);
     T_EQ_INT(wk_recv(&w2, id, sizeof id), PROTO_CANCEL);
     T_EQ_STR(id, t.task_id);
     T_EQ_INT(last_attempts, 0);             /* any attempt running there now */
@@ -406,6 +407,88 @@ static void test_superseded_attempt(void)
     T_EQ_INT(stored_status(t.task_id), PROTO_ST_CANCELLED);
     task_rec_free(&t);
     wk_close(&w2);
+    teardown();
+}
+
+/* A worker back with two attempts of one task, the current one and an
+ * older one still stopping there, says which is which (RUNNING_ATTEMPT):
+ * only the older one is cancelled, by its number; the current one stays. */
+static void wk_register_running(wk *w, const char *id, char **running, const uint64_t *att, size_t n)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) abort();
+    w->c = conn_new(sv[0], id, 1000);
+    w->peer = sv[1];
+    frame_reader_init(&w->rd, PROTO_PAYLOAD_MAX);
+    worker_rec wr;
+    memset(&wr, 0, sizeof wr);
+    snprintf(wr.worker_id, sizeof wr.worker_id, "%s", id);
+    wr.cpu = 1;
+    wr.memory = wr.storage = 4ull << 30;
+    if (cluster_worker_register(cl, w->c, &wr, running, att, n, NULL, 0) != 0) abort();
+}
+
+static int wk_quiet(wk *w, int ms)
+{
+    struct pollfd p = { .fd = w->peer, .events = POLLIN };
+    return poll(&p, 1, ms) == 0;
+}
+
+static void test_register_attempts(void)
+{
+    wk w, w2, w3;
+    task_rec t, r;
+    char id[64], *running[2];
+    uint64_t att[2];
+    setup(3);
+    wk_open(&w, "w1", 1);
+    T_EQ_INT(submit("job", 1, &t), 0);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    cluster_task_status(cl, "w1", t.task_id, 1, PROTO_ST_RUNNING, "");
+    fake_now += 11000;
+    cluster_tick(cl);                       /* lost: queued again */
+    wk_close(&w);
+    running[0] = t.task_id;
+    att[0] = 1;
+    wk_register_running(&w2, "w1", running, att, 1);
+    T_EQ_INT(wk_recv(&w2, id, sizeof id), PROTO_CANCEL);
+    T_EQ_INT(last_attempts, 1);             /* named: only attempt 1 stops */
+    cluster_tick(cl);
+    T_EQ_INT(wk_recv(&w2, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_INT(last_attempts, 2);
+    cluster_task_status(cl, "w1", t.task_id, 2, PROTO_ST_RUNNING, "");
+    /* The connection drops (not lost) and the worker comes back running
+     * both: attempt 1 still stopping, attempt 2 the current one. */
+    wk_close(&w2);
+    running[1] = t.task_id;
+    att[1] = 2;
+    wk_register_running(&w3, "w1", running, att, 2);
+    T_EQ_INT(wk_recv(&w3, id, sizeof id), PROTO_CANCEL);
+    T_EQ_STR(id, t.task_id);
+    T_EQ_INT(last_attempts, 1);
+    T_CHECK(wk_quiet(&w3, 300));            /* nothing for attempt 2 */
+    T_EQ_INT(active(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_RUNNING);
+    T_EQ_INT(r.attempts, 2);
+    task_rec_free(&r);
+    /* Back again with attempt 2 alone: kept, nothing sent. */
+    wk_close(&w3);
+    wk_register_running(&w3, "w1", running + 1, att + 1, 1);
+    T_CHECK(wk_quiet(&w3, 300));
+    T_EQ_INT(active(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_RUNNING);
+    task_rec_free(&r);
+    /* Back with attempt 1 alone (attempt 2 died with the worker): 1 is
+     * cancelled and the task placed again, not taken as still running. */
+    wk_close(&w3);
+    wk_register_running(&w3, "w1", running, att, 1);
+    T_EQ_INT(wk_recv(&w3, id, sizeof id), PROTO_CANCEL);
+    T_EQ_INT(last_attempts, 1);
+    T_EQ_INT(active(t.task_id, &r), 0);
+    T_CHECK(r.status == PROTO_ST_QUEUED || r.attempts == 3);
+    task_rec_free(&r);
+    task_rec_free(&t);
+    wk_close(&w3);
     teardown();
 }
 
@@ -775,6 +858,7 @@ int main(void)
     T_RUN(test_lost_worker_requeue_and_max_attempts);
     T_RUN(test_cancel);
     T_RUN(test_superseded_attempt);
+    T_RUN(test_register_attempts);
     T_RUN(test_wait_ended);
     T_RUN(test_dependencies);
     T_RUN(test_retries);

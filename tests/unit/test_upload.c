@@ -515,7 +515,7 @@ int main(void)
     snprintf(w.worker_id, sizeof w.worker_id, "w1");
     w.cpu = 64;
     w.memory = w.storage = 64ull << 30;
-    if (cluster_worker_register(cl, wc, &w, NULL, 0, NULL, 0) != 0) return 1;
+    if (cluster_worker_register(cl, wc, &w, NULL, NULL, 0, NULL, 0) != 0) return 1;
 
     T_RUN(test_whole_stream);
     T_RUN(test_resume_offset);
