@@ -186,6 +186,16 @@ int storeread_tasks(cluster *cl, const meta_query *q, int wait_ms, meta_task_cb 
     struct counting c = { cb, ctx, 0, cl, q };
     int rc = 1, busy = cluster_store_busy_ms(cl);
     *degraded = 0;
+    /* The embedded journal is read from this machine's disk: its writer's
+     * fdatasync runs outside the store's lock (group commit), so a busy
+     * writer does not hold a read up, and a read can only wait on the disk
+     * itself (a files commit's fsync, a loaded machine). The memory answer
+     * lacks every finished task, so it is worth a longer wait than a
+     * server that may be stopped. */
+    if (!strcmp(meta_backend(cluster_meta(cl)), "journal")) {
+        busy = 0;
+        if (wait_ms < STOREREAD_LOCAL_WAIT_MS) wait_ms = STOREREAD_LOCAL_WAIT_MS;
+    }
     pthread_mutex_lock(&stuck_mu);
     int known_stalled = stuck > 0;
     pthread_mutex_unlock(&stuck_mu);

@@ -19,6 +19,8 @@
  * a real stall waits, as later ones see the stuck reader and go to memory
  * at once. */
 #define STOREREAD_WAIT_MS 250
+/* The same for the embedded journal (storeread.c says why). */
+#define STOREREAD_LOCAL_WAIT_MS 2000
 
 /* The note of a degraded answer; callers add it to their reply. */
 #define STOREREAD_NOTE_FMT \
