@@ -70,6 +70,10 @@ int tar_write_dir(const char *root, const char *exclude, tar_sink sink, void *ct
  * skipping and reporting the same entries). */
 int tar_write_dir_opts(const char *root, const tar_write_opts *o, tar_sink sink, void *ctx,
                        tar_stats *st, char *err, size_t errcap);
+/* tar_write_dir_opts of the directory open on dirfd (the caller's; one
+ * opened beneath a store root without following links, store_open). */
+int tar_write_dir_fd(int dirfd, const tar_write_opts *o, tar_sink sink, void *ctx, tar_stats *st,
+                     char *err, size_t errcap);
 /* Same walk, no reading of contents: the exact archive size the writer will
  * produce (st->archive_bytes) if nothing changes in between. */
 int tar_measure_dir(const char *root, const char *exclude, tar_stats *st,
@@ -87,6 +91,13 @@ int tar_write_tree(const char *root, const char *sub, const char *prefix, int en
                    tar_sink sink, void *ctx, tar_stats *st, char *err, size_t errcap);
 int tar_measure_tree(const char *root, const char *sub, const char *prefix, int end,
                      tar_stats *st, char *err, size_t errcap);
+/* The same beneath the directory open on rootfd (the caller's; the walk
+ * reads a description of its own): a run opened with store_open, so no
+ * component from the store's root down is a link. */
+int tar_write_tree_fd(int rootfd, const char *sub, const char *prefix, int end, tar_sink sink,
+                      void *ctx, tar_stats *st, char *err, size_t errcap);
+int tar_measure_tree_fd(int rootfd, const char *sub, const char *prefix, int end, tar_stats *st,
+                        char *err, size_t errcap);
 int tar_write_end(tar_sink sink, void *ctx);
 /* For content that comes from elsewhere (an object store): one entry's
  * header(s) (name as it goes into the archive: a directory ends in "/",

@@ -203,18 +203,18 @@ void proto_buf_free(proto_buf *b)
  * PROTO_PAYLOAD_MAX, so a runaway caller fails before allocating. */
 static int buf_room(proto_buf *b, size_t n)
 {
-    if (b->err) return -1;
-    if (b->len < PROTO_HDR_LEN) { b->err = PROTO_E_TYPE; return -1; }  /* no proto_begin */
+    if (b->err) return b->err;
+    if (b->len < PROTO_HDR_LEN) { b->err = PROTO_E_TYPE; return PROTO_E_TYPE; }  /* no proto_begin */
     if (n > PROTO_PAYLOAD_MAX || b->len - PROTO_HDR_LEN > PROTO_PAYLOAD_MAX - n) {
         b->err = PROTO_E_TOOBIG;
-        return -1;
+        return PROTO_E_TOOBIG;
     }
     if (b->len + n <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + n) cap *= 2;
     if (cap > PROTO_HDR_LEN + PROTO_PAYLOAD_MAX) cap = PROTO_HDR_LEN + PROTO_PAYLOAD_MAX;
     uint8_t *p = realloc(b->p, cap);
-    if (!p) { b->err = PROTO_E_NOMEM; return -1; }
+    if (!p) { b->err = PROTO_E_NOMEM; return PROTO_E_NOMEM; }
     b->p = p;
     b->cap = cap;
     return 0;
@@ -240,9 +240,9 @@ void proto_begin(proto_buf *b, uint16_t type, uint16_t flags)
  * tests and newer peers produce fields this version skips). */
 static int check_kind(proto_buf *b, uint8_t tag, uint8_t kind)
 {
-    if (b->err) return -1;
+    if (b->err) return b->err;
     const tag_info *ti = tag_lookup(tag);
-    if (ti && ti->kind != kind) { b->err = PROTO_E_KIND; return -1; }
+    if (ti && ti->kind != kind) { b->err = PROTO_E_KIND; return PROTO_E_KIND; }
     return 0;
 }
 

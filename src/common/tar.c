@@ -723,7 +723,9 @@ static int walk_sub(twriter *w, int dfd, size_t plen, const char *sub)
     return rc;
 }
 
-static int run_writer_ex(const char *root, const char *sub, const char *prefix, int end,
+/* root by path, or rootfd (>= 0, the caller's: the walk reads a
+ * description of its own) when root is NULL. */
+static int run_writer_ex(const char *root, int rootfd, const char *sub, const char *prefix, int end,
                          const tar_write_opts *o, tar_sink sink, void *ctx, tar_stats *st,
                          char *err, size_t errcap)
 {
@@ -776,9 +778,10 @@ static int run_writer_ex(const char *root, const char *sub, const char *prefix, 
         rc = TAR_E_NOMEM;
         goto out;
     }
-    fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = root ? open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+              : openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errcap, "open '%s': %s", root, strerror(errno));
+        set_err(err, errcap, "open '%s': %s", root ? root : ".", strerror(errno));
         rc = TAR_E_IO;
         goto out;
     }
@@ -810,13 +813,19 @@ static int run_writer(const char *root, const char *exclude, tar_sink sink, void
                       tar_stats *st, char *err, size_t errcap)
 {
     tar_write_opts o = { exclude, NULL, NULL, NULL, NULL };
-    return run_writer_ex(root, NULL, NULL, 1, &o, sink, ctx, st, err, errcap);
+    return run_writer_ex(root, -1, NULL, NULL, 1, &o, sink, ctx, st, err, errcap);
 }
 
 int tar_write_dir_opts(const char *root, const tar_write_opts *o, tar_sink sink, void *ctx,
                        tar_stats *st, char *err, size_t errcap)
 {
-    return run_writer_ex(root, NULL, NULL, 1, o, sink, ctx, st, err, errcap);
+    return run_writer_ex(root, -1, NULL, NULL, 1, o, sink, ctx, st, err, errcap);
+}
+
+int tar_write_dir_fd(int dirfd, const tar_write_opts *o, tar_sink sink, void *ctx, tar_stats *st,
+                     char *err, size_t errcap)
+{
+    return run_writer_ex(NULL, dirfd, NULL, NULL, 1, o, sink, ctx, st, err, errcap);
 }
 
 int tar_write_tree(const char *root, const char *sub, const char *prefix, int end,
@@ -826,13 +835,29 @@ int tar_write_tree(const char *root, const char *sub, const char *prefix, int en
         set_err(err, errcap, "no sink");
         return TAR_E_SINK;
     }
-    return run_writer_ex(root, sub, prefix, end, NULL, sink, ctx, st, err, errcap);
+    return run_writer_ex(root, -1, sub, prefix, end, NULL, sink, ctx, st, err, errcap);
 }
 
 int tar_measure_tree(const char *root, const char *sub, const char *prefix, int end,
                      tar_stats *st, char *err, size_t errcap)
 {
-    return run_writer_ex(root, sub, prefix, end, NULL, NULL, NULL, st, err, errcap);
+    return run_writer_ex(root, -1, sub, prefix, end, NULL, NULL, NULL, st, err, errcap);
+}
+
+int tar_write_tree_fd(int rootfd, const char *sub, const char *prefix, int end, tar_sink sink,
+                      void *ctx, tar_stats *st, char *err, size_t errcap)
+{
+    if (!sink) {
+        set_err(err, errcap, "no sink");
+        return TAR_E_SINK;
+    }
+    return run_writer_ex(NULL, rootfd, sub, prefix, end, NULL, sink, ctx, st, err, errcap);
+}
+
+int tar_measure_tree_fd(int rootfd, const char *sub, const char *prefix, int end, tar_stats *st,
+                        char *err, size_t errcap)
+{
+    return run_writer_ex(NULL, rootfd, sub, prefix, end, NULL, NULL, NULL, st, err, errcap);
 }
 
 int tar_write_end(tar_sink sink, void *ctx)

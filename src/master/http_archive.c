@@ -44,7 +44,8 @@ typedef struct producer {
     int fd;                   /* write end of the pipe */
     int rfd;                  /* read end (the content callback's) */
     int zip;
-    char **dirs, **prefixes;  /* runs: store dir, name prefix ("" = none) */
+    char root[CONFIG_PATH_MAX];   /* files_dir */
+    char **dirs, **prefixes;  /* runs: store_run_rel beneath root, name prefix ("" = none) */
     size_t nruns;
     char **remote;            /* task id of a run in the object store (dirs[i] "") */
     meta *m;
@@ -279,8 +280,15 @@ static void *produce(void *arg)
             task_rec_free(&t);
             continue;
         }
-        rc = tar_write_tree(p->dirs[i], NULL, p->prefixes[i], 0, sink, p, NULL, p->err,
-                            sizeof p->err);
+        /* Walked from the store's root, no link followed on the way. */
+        int fd = store_open_in(p->root, p->dirs[i], FSUTIL_DIR);
+        if (fd < 0) {
+            store_open_why(fd, p->dirs[i], p->err, sizeof p->err);
+            rc = -1;
+            break;
+        }
+        rc = tar_write_tree_fd(fd, NULL, p->prefixes[i], 0, sink, p, NULL, p->err, sizeof p->err);
+        close(fd);
     }
     if (rc == 0) rc = tar_write_end(sink, p);
     if (rc == 0) rc = p->zip ? (tar_reader_finish(p->tr) < 0 ? -1 : zip_finish(p))
@@ -332,7 +340,8 @@ static int add_run(producer *p, const config *cfg, const task_rec *t, int prefix
     /* files in the object store are streamed from the bucket */
     int remote = p->m && objstore_task_remote(p->m, t->task_id);
     if (remote) dir[0] = 0;
-    else if (!store_run_exists(cfg, t) || store_run_dir(cfg, t, dir, sizeof dir) < 0) return 0;
+    else if (!store_run_exists(cfg, t) || store_run_rel(t, dir, sizeof dir) < 0) return 0;
+    snprintf(p->root, sizeof p->root, "%s", cfg->files_dir);
     char **d = realloc(p->dirs, (p->nruns + 1) * sizeof *d);
     if (d) p->dirs = d;
     char **x = realloc(p->prefixes, (p->nruns + 1) * sizeof *x);

@@ -252,22 +252,22 @@ out:
     return rc;
 }
 
-int instore_add_path(instore *s, const char *path, task_input *in, char *err, size_t errcap)
+int instore_add_fd(instore *s, int fd, const char *name, task_input *in, char *err, size_t errcap)
 {
     struct stat st;
     tar_stats ts;
     instore_put *w;
     int rc = 0;
-    if (lstat(path, &st) < 0) {
-        snprintf(err, errcap, "cannot read %s: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0) {
+        snprintf(err, errcap, "cannot read %s: %s", name, strerror(errno));
         return INSTORE_E_IO;
     }
     in->is_dir = S_ISDIR(st.st_mode);
     if (in->is_dir) {
-        if (tar_measure_dir(path, NULL, &ts, err, errcap) < 0) return INSTORE_E_IO;
+        if (tar_write_dir_fd(fd, NULL, NULL, NULL, &ts, err, errcap) < 0) return INSTORE_E_IO;
         if (!(w = instore_put_begin(s, NULL, ts.archive_bytes, err, errcap)))
             return s->max_bytes && ts.archive_bytes > s->max_bytes ? INSTORE_E_LIMIT : INSTORE_E_IO;
-        if ((rc = tar_write_dir(path, NULL, instore_put_write, w, &ts, err, errcap)) < 0) {
+        if ((rc = tar_write_dir_fd(fd, NULL, instore_put_write, w, &ts, err, errcap)) < 0) {
             int failed = w->failed;
             if (failed) snprintf(err, errcap, "%s", w->err);
             instore_put_abort(w);
@@ -276,21 +276,14 @@ int instore_add_path(instore *s, const char *path, task_input *in, char *err, si
     } else if (S_ISREG(st.st_mode)) {
         uint8_t buf[65536];
         zblock_reader *zr = NULL;
-        uint64_t size, at = 0;
-        int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-            snprintf(err, errcap, "cannot open %s: %s", path, strerror(errno));
-            return INSTORE_E_IO;
-        }
+        uint64_t size = (uint64_t)st.st_size, at = 0;
         /* A file the store packed gives its original bytes (zblock.h);
-         * judged by the open fd, which packing cannot change under us. */
-        if (fstat(fd, &st) == 0 && zblock_marked(&st) && zblock_reader_fd(fd, &zr) == 0)
+         * judged by the open fd (st is its fstat), which packing cannot
+         * change under us. */
+        if (zblock_marked(&st) && zblock_reader_fd(fd, &zr) == 0)
             size = zblock_reader_hdr(zr)->size;
-        else
-            size = (uint64_t)st.st_size;
         if (!(w = instore_put_begin(s, NULL, size, err, errcap))) {
             zblock_reader_free(zr);
-            close(fd);
             return s->max_bytes && size > s->max_bytes ? INSTORE_E_LIMIT : INSTORE_E_IO;
         }
         for (;;) {
@@ -299,34 +292,33 @@ int instore_add_path(instore *s, const char *path, task_input *in, char *err, si
                 k = size - at < sizeof buf ? (ssize_t)(size - at) : (ssize_t)sizeof buf;
                 int zrc = k ? zblock_read(zr, at, buf, (size_t)k) : 0;
                 if (zrc < 0) {
-                    snprintf(err, errcap, "reading %s: %s", path, cai_strerror(zrc));
+                    snprintf(err, errcap, "reading %s: %s", name, cai_strerror(zrc));
                     rc = INSTORE_E_IO;
                     break;
                 }
-                at += (uint64_t)k;
             } else {
-                k = read(fd, buf, sizeof buf);
+                k = pread(fd, buf, sizeof buf, (off_t)at);
             }
             if (k < 0 && errno == EINTR) continue;
             if (k < 0) {
-                snprintf(err, errcap, "reading %s: %s", path, strerror(errno));
+                snprintf(err, errcap, "reading %s: %s", name, strerror(errno));
                 rc = INSTORE_E_IO;
                 break;
             }
             if (k == 0) break;
+            at += (uint64_t)k;
             if ((rc = instore_put_write(w, buf, (size_t)k)) < 0) {
                 snprintf(err, errcap, "%s", w->err);
                 break;
             }
         }
         zblock_reader_free(zr);
-        close(fd);
         if (rc < 0) {
             instore_put_abort(w);
             return rc;
         }
     } else {
-        snprintf(err, errcap, "%s is not a file or a directory", path);
+        snprintf(err, errcap, "%s is not a file or a directory", name);
         return INSTORE_E_IO;
     }
     rc = instore_put_commit(w, in->sha256, &in->size, err, errcap);

@@ -6,7 +6,10 @@
  * sent or stored twice. A blob is written to <files_dir>/.inputs/tmp,
  * checked against its name, fsync'd and renamed into place: a reader
  * never sees a partial or wrong blob. Blobs no task refers to any more
- * are removed by instore_sweep.
+ * are removed by instore_sweep. Every path here is one the instore
+ * makes itself (hex digests under .inputs), never a client's or a
+ * task's: its own opens need no walk beneath a root. What it reads from
+ * a run comes as an fd the caller opened with store_open.
  *
  * Thread-safety: an instore is shared by every connection thread; its
  * functions may be called concurrently (two writers of the same blob both
@@ -62,11 +65,12 @@ const char *instore_put_error(const instore_put *w);
 /* Discards the staging file and frees w. */
 void instore_put_abort(instore_put *w);
 
-/* Adds the stored file or directory at path (a directory as a ustar
+/* Adds the stored file or directory open on fd (a directory as a ustar
  * stream, in the writer's deterministic order) as a blob; fills in's
- * sha256, size and is_dir. The caller has checked that path is inside the
- * store and reached without a symbolic link. */
-int instore_add_path(instore *s, const char *path, task_input *in, char *err, size_t errcap);
+ * sha256, size and is_dir. fd stays the caller's, opened beneath the
+ * store without following a link (store_open); name is for messages.
+ * 0 or an INSTORE_E_* / TAR_E_* code with err. */
+int instore_add_fd(instore *s, int fd, const char *name, task_input *in, char *err, size_t errcap);
 
 /* Removes every blob whose name is not in keep (sorted with
  * instore_sha_cmp, n entries) and whose mtime is older than keep_ms

@@ -192,7 +192,7 @@ static int bind_ref(inxfer_ctx *x, const proto_msg *m)
     /* Visibility was checked at submit, for the task's owner. */
     int r = resolve_ref(x, &in, t.user_id, 1, NULL, err, sizeof err);
     if (r) {
-        conn_send_error(x->c, (uint64_t)r, "%s", err);
+        conn_send_error(x->c, (uint64_t)cai_wire_code(r), "%s", err);
         goto out;
     }
     if (cluster_task_bind_input(x->cl, tid, &in) != 0) {
@@ -325,22 +325,23 @@ static int in_list(const char *list, const char *id)
 }
 
 /* consumer: the task being submitted (its -after lists allow a reference to
- * a task still running: returns 1, bound later), or NULL (bind now). */
+ * a task still running: returns 1, bound later), or NULL (bind now).
+ * 0 when bound, or CAI_E_WIRE(PROTO_ERR_*) with err filled. */
 static int resolve_ref(inxfer_ctx *x, task_input *in, const char *user, int admin,
                        const task_rec *consumer, char *err, size_t errcap)
 {
-    char id[64], dir[CONFIG_PATH_MAX + 512], sub[4097], full[CONFIG_PATH_MAX + 4700], e2[512];
+    char id[64], sub[4097], e2[512];
     const char *path;
     task_rec t;
-    int rc = 0;
+    int rc = 0, fd = -1;
     if (parse_ref(in->source, id, sizeof id, &path) < 0) {
         snprintf(err, errcap, "input '%.200s': give task:ID or task:ID/PATH", in->source);
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     task_rec_init(&t);
     if (cluster_task_for_user(x->cl, id, user, admin, &t)) {
         snprintf(err, errcap, "input '%.200s': no task %s", in->source, id);
-        rc = PROTO_ERR_NOT_FOUND;
+        rc = CAI_E_WIRE(PROTO_ERR_NOT_FOUND);
         goto out;
     }
     if (t.status != PROTO_ST_COMPLETED && t.status != PROTO_ST_FAILED &&
@@ -350,7 +351,7 @@ static int resolve_ref(inxfer_ctx *x, task_input *in, const char *user, int admi
             const char *bad = path[0] ? task_input_dest_invalid(path) : NULL;
             if (bad) {
                 snprintf(err, errcap, "input '%.200s': the path %s", in->source, bad);
-                rc = PROTO_ERR_BAD_REQUEST;
+                rc = CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
             } else {
                 rc = 1;
             }
@@ -359,41 +360,40 @@ static int resolve_ref(inxfer_ctx *x, task_input *in, const char *user, int admi
         snprintf(err, errcap, "input '%.200s': task %s is %s; its outputs are not stored yet "
                  "(add -after %s to start once it has completed)", in->source, id,
                  proto_status_name((uint64_t)t.status), id);
-        rc = PROTO_ERR_STATE;
+        rc = CAI_E_WIRE(PROTO_ERR_STATE);
         goto out;
     }
     snprintf(sub, sizeof sub, "%s", path);
     for (size_t n = strlen(sub); n > 0 && sub[n - 1] == '/'; n--) sub[n - 1] = 0;
-    if (store_run_dir(x->cfg, &t, dir, sizeof dir) < 0) {
-        snprintf(err, errcap, "input '%.200s': store path too long", in->source);
-        rc = PROTO_ERR_INTERNAL;
-        goto out;
-    }
     if (!store_run_exists(x->cfg, &t)) {
         snprintf(err, errcap, "input '%.200s': task %s stored no output files", in->source, id);
-        rc = PROTO_ERR_NOT_FOUND;
+        rc = CAI_E_WIRE(PROTO_ERR_NOT_FOUND);
         goto out;
     }
-    /* The master never follows a link inside a stored run: every
-     * component is opened with O_NOFOLLOW (server_check_sub, store_open). */
-    if (sub[0] && (rc = server_check_sub(x->cfg, &t, sub, e2, sizeof e2)) != 0) {
+    /* The master never follows a link inside a stored run: what is read
+     * is what store_open reached, every component O_NOFOLLOW. */
+    if ((fd = store_open(x->cfg, &t, sub, FSUTIL_DIR | FSUTIL_FILE)) < 0) {
+        int missing = fd == -ENOENT || fd == -ENOTDIR;
+        store_open_why(fd, sub, e2, sizeof e2);
         snprintf(err, errcap, "input '%.200s': %s", in->source,
-                 rc == PROTO_ERR_NOT_FOUND ? "not in that task's outputs" : e2);
+                 missing ? "not in that task's outputs" : e2);
+        rc = CAI_E_WIRE(missing ? PROTO_ERR_NOT_FOUND : PROTO_ERR_BAD_REQUEST);
         goto out;
     }
-    snprintf(full, sizeof full, "%s%s%s", dir, sub[0] ? "/" : "", sub);
-    if ((rc = instore_add_path(x->ins, full, in, e2, sizeof e2)) < 0) {
+    rc = instore_add_fd(x->ins, fd, sub[0] ? sub : id, in, e2, sizeof e2);
+    if (rc < 0) {
         snprintf(err, errcap, "input '%.200s': %s", in->source, e2);
-        rc = rc == INSTORE_E_LIMIT ? PROTO_ERR_LIMIT : PROTO_ERR_STORE;
+        rc = CAI_E_WIRE(rc == INSTORE_E_LIMIT ? PROTO_ERR_LIMIT : PROTO_ERR_STORE);
         goto out;
     }
     /* The client may read that output: the blob is now its own too. */
     if (instore_own(x->ins, in->sha256, user) < 0) {
         snprintf(err, errcap, "input '%.200s': the input store failed", in->source);
-        rc = PROTO_ERR_STORE;
+        rc = CAI_E_WIRE(PROTO_ERR_STORE);
         goto out;
     }
 out:
+    if (fd >= 0) close(fd);
     task_rec_free(&t);
     return rc;
 }
@@ -405,11 +405,11 @@ int inxfer_resolve(inxfer_ctx *x, task_rec *t, const char *user, int admin, char
     if (t->ninputs == 0) return 0;
     if (t->ninputs > TASK_INPUTS_MAX) {
         snprintf(err, errcap, "more than %d inputs", TASK_INPUTS_MAX);
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     if (task_inputs_conflict(t->inputs, t->ninputs, buf, sizeof buf)) {
         snprintf(err, errcap, "%s", buf);
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     for (int i = 0; i < t->ninputs; i++) {
         task_input *in = &t->inputs[i];
@@ -417,10 +417,10 @@ int inxfer_resolve(inxfer_ctx *x, task_rec *t, const char *user, int admin, char
             if (strncmp(in->source, "task:", 5) != 0) {
                 snprintf(err, errcap, "input '%.200s' has no SHA-256 and is not a task:ID reference",
                          in->source);
-                return PROTO_ERR_BAD_REQUEST;
+                return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
             }
             int rc = resolve_ref(x, in, user, admin, t, err, errcap);
-            if (rc < 0 || rc > 1) return rc;
+            if (rc < 0) return rc;
             continue;
         }
         uint64_t size = 0;
@@ -430,7 +430,7 @@ int inxfer_resolve(inxfer_ctx *x, task_rec *t, const char *user, int admin, char
             hash_hex(in->sha256, 32, hx);
             snprintf(err, errcap, "input '%.200s' (sha256 %s) is not held by the master: "
                      "send it first (INPUT_PUT)", in->source, hx);
-            return PROTO_ERR_BAD_REQUEST;
+            return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
         }
         in->size = size;
     }

@@ -26,8 +26,9 @@ int inxfer_query(inxfer_ctx *x, const proto_msg *m);
 int inxfer_put(inxfer_ctx *x, const proto_msg *m);
 int inxfer_get(inxfer_ctx *x, const proto_msg *m);
 /* Resolves t's inputs for user (admin: may name anyone's task): task:
- * references are stored as blobs, uploaded ones checked present. 0, or a
- * PROTO_ERR_* code with err filled (nothing sent). */
+ * references are stored as blobs, uploaded ones checked present. 0, or
+ * CAI_E_WIRE(PROTO_ERR_*) with err filled (nothing sent; the caller
+ * answers with cai_wire_code()). */
 int inxfer_resolve(inxfer_ctx *x, task_rec *t, const char *user, int admin, char *err,
                    size_t errcap);
 /* The stream id of an input's FILE_CHUNK / FILE_END frames (TASK_ID

@@ -262,7 +262,7 @@ static int ld_strings(struct ld *l, struct rd *r)
     while (r->pos < r->len) {
         size_t n = (size_t)r_le(r, 2);
         const uint8_t *p = r_bytes(r, n);
-        if (!p || memchr(p, 0, n) || n >= 128) return -1;
+        if (!p || memchr(p, 0, n) || n >= 128) return META_E_CORRUPT;
         char s[128];
         memcpy(s, p, n);
         s[n] = 0;
@@ -286,9 +286,9 @@ static int ld_tasks(struct ld *l, struct rd *r)
         int e;
         uint64_t at = r_le(r, 8), off = r_le(r, 8), ref;
         uint32_t status = (uint32_t)r_le(r, 4), uid = (uint32_t)r_le(r, 4), nid = (uint32_t)r_le(r, 4);
-        if (ld_id(r, id) || r->bad || ld_ref(l, off, &ref) || status > 1000) return -1;
+        if (ld_id(r, id) || r->bad || ld_ref(l, off, &ref) || status > 1000) return META_E_CORRUPT;
         const char *u = ld_str(l, uid, 64), *nm = ld_str(l, nid, 128);
-        if (!u || !nm) return -1;
+        if (!u || !nm) return META_E_CORRUPT;
         size_t li = strlen(id) + 1;
         struct tnode *n = malloc(sizeof *n + li);
         if (!n) return META_E_NOMEM;
@@ -303,7 +303,7 @@ static int ld_tasks(struct ld *l, struct rd *r)
             free(n);
             return META_E_NOMEM;
         }
-        if (metaidx_map_get(&mj->tasks, id)) { free(n); return -1; }
+        if (metaidx_map_get(&mj->tasks, id)) { free(n); return META_E_CORRUPT; }
         metaidx_map_put(&mj->tasks, n, &e);
         metaidx_ord_insert(&mj->tord, n);
     }
@@ -319,11 +319,11 @@ static int ld_groups(struct ld *l, struct rd *r)
         uint64_t least = r_le(r, 8);
         uint32_t uid = (uint32_t)r_le(r, 4), nid = (uint32_t)r_le(r, 4);
         unsigned flags = (unsigned)r_le(r, 1);
-        if (ld_id(r, id) || r->bad || flags > 3) return -1;
+        if (ld_id(r, id) || r->bad || flags > 3) return META_E_CORRUPT;
         uint32_t n = (uint32_t)r_le(r, 4);
         const char *u = ld_str(l, uid, 64), *nm = ld_str(l, nid, 128);
-        if (!u || !nm || r->bad || n == 0 || n > (r->len - r->pos) / 8) return -1;
-        if (metaidx_map_get(&mj->groups, id)) return -1;
+        if (!u || !nm || r->bad || n == 0 || n > (r->len - r->pos) / 8) return META_E_CORRUPT;
+        if (metaidx_map_get(&mj->groups, id)) return META_E_CORRUPT;
         size_t li = strlen(id) + 1;
         struct fgroup *g = calloc(1, sizeof *g + li);
         if (!g || !(g->ref = malloc(n * sizeof *g->ref))) { free(g); return META_E_NOMEM; }
@@ -335,7 +335,7 @@ static int ld_groups(struct ld *l, struct rd *r)
         g->mixed_time = (flags >> 1) & 1;
         g->n = g->cap = n;
         for (uint32_t k = 0; k < n; k++)
-            if (ld_ref(l, r_le(r, 8), &g->ref[k])) { free(g->ref); free(g); return -1; }
+            if (ld_ref(l, r_le(r, 8), &g->ref[k])) { free(g->ref); free(g); return META_E_CORRUPT; }
         if (metaidx_map_reserve(&mj->groups, 1) < 0 || metaidx_ord_reserve(&mj->gord, 1) < 0) {
             free(g->ref);
             free(g);
@@ -355,13 +355,13 @@ static int ld_worker(struct ld *l, struct rd *r)
     int e;
     if (!bson_init_static(&d, r->p + r->pos, r->len - r->pos) || d.len != r->len - r->pos ||
         !bson_validate(&d, BSON_VALIDATE_NONE, NULL))
-        return -1;
+        return META_E_CORRUPT;
     worker_rec *w = calloc(1, sizeof *w);
     if (!w) return META_E_NOMEM;
     if (metadoc_worker_from_bson(&d, w, NULL, 0) != 0 || !w->worker_id[0] ||
         metaidx_map_get(&l->mj->workers, w->worker_id)) {
         free(w);
-        return -1;
+        return META_E_CORRUPT;
     }
     metaidx_map_put(&l->mj->workers, w, &e);
     if (e) { free(w); return META_E_NOMEM; }
@@ -372,7 +372,7 @@ static int ld_worker(struct ld *l, struct rd *r)
 static int ld_counts(struct rd *r, uint64_t v[5])
 {
     for (int i = 0; i < 5; i++) v[i] = r_le(r, 8);
-    return r->bad ? -1 : 0;
+    return r->bad ? META_E_CORRUPT : 0;
 }
 
 /* journal_rec_cb: a non-zero return makes the strict replay fail. */
@@ -380,13 +380,13 @@ static int ld_rec(void *ctx, const uint8_t *body, size_t len)
 {
     struct ld *l = ctx;
     struct rd r = { body, len, 1, 0 };
-    int rc = -1;
-    if (l->state == 2) return -1;                 /* nothing after the end */
+    int rc = META_E_CORRUPT;
+    if (l->state == 2) return META_E_CORRUPT;     /* nothing after the end */
     if (l->state == 0) {
         uint64_t ver = r_le(&r, 4), size = r_le(&r, 8);
         if (body[0] != 'I' || ver != IDX_VERSION || size != l->snap_size || ld_counts(&r, l->want) ||
             r.pos != len)
-            return -1;
+            return META_E_CORRUPT;
         l->state = 1;
         return 0;
     }
@@ -400,13 +400,13 @@ static int ld_rec(void *ctx, const uint8_t *body, size_t len)
         struct mj *mj = l->mj;
         if (ld_counts(&r, v) || r.pos != len || memcmp(v, l->want, sizeof v) || v[0] != mj->tasks.n ||
             v[1] != mj->groups.n || v[2] != mj->nfiles || v[3] != l->nstr || v[4] != mj->workers.n)
-            return -1;
+            return META_E_CORRUPT;
         l->state = 2;
         return 0;
     }
     }
-    if (rc == META_E_NOMEM) return rc;
-    return rc || r.bad || r.pos != len ? -1 : 0;
+    if (rc) return rc;
+    return r.bad || r.pos != len ? META_E_CORRUPT : 0;
 }
 
 int meta_journal_index_load(struct mj *mj, const char *path, uint32_t gen, uint64_t snap_size, int ssrc,

@@ -8,6 +8,7 @@
 #include "ids.h"
 #include "tar.h"
 #include "objstore.h"
+#include "store.h"
 
 static s3 *the_s3;
 static int the_backend;      /* backend = s3: new outputs go to the bucket */
@@ -104,14 +105,12 @@ int objstore_put_from(const config *cfg, const task_rec *t, const char *dir, con
                       const char *src, const uint8_t sha256[32], char *file_path, size_t fpcap,
                       char *err, size_t errcap)
 {
-    char key[8192], path[8192];
+    char key[8192];
     if (!the_s3) {
         snprintf(err, errcap, "no object store configured");
         return S3_E_REFUSED;
     }
-    if (objstore_run_prefix(cfg, t, key, sizeof key) < 0 ||
-        strlen(key) + strlen(name) >= sizeof key ||
-        (size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) {
+    if (objstore_run_prefix(cfg, t, key, sizeof key) < 0 || strlen(key) + strlen(name) >= sizeof key) {
         snprintf(err, errcap, "object key too long for '%.200s'", name);
         return S3_E_REFUSED;
     }
@@ -121,7 +120,16 @@ int objstore_put_from(const config *cfg, const task_rec *t, const char *dir, con
         snprintf(err, errcap, "object path too long for '%.200s'", name);
         return S3_E_REFUSED;
     }
-    return s3_put_file(the_s3, key, src ? src : path, sha256, err, errcap);
+    if (src) return s3_put_file(the_s3, key, src, sha256, err, errcap);   /* the master's own copy */
+    /* name comes from a record or an archive: walked beneath dir. */
+    int fd = store_open_in(dir, name, FSUTIL_FILE);
+    if (fd < 0) {
+        store_open_why(fd, name, err, errcap);
+        return S3_E_LOCAL;
+    }
+    int rc = s3_put_fd(the_s3, key, fd, name, sha256, err, errcap);
+    close(fd);
+    return rc;
 }
 
 static int keep_key(void *ctx, const file_rec *f)
@@ -261,13 +269,14 @@ static int to_tar(void *ctx, const void *p, size_t n)
 
 /* A record that still names a local file (a run half-way through a
  * tiering move): its bytes from the disk, exactly its size. */
-static int copy_local(const ofile *f, tar_sink sink, void *ctx, char *err, size_t errcap)
+static int copy_local(const task_rec *t, const ofile *f, tar_sink sink, void *ctx, char *err,
+                      size_t errcap)
 {
     uint8_t buf[65536];
     uint64_t done = 0;
-    int rc = 0, fd = open(f->key, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int rc = 0, fd = store_open_rec(f->key, t, f->name, FSUTIL_FILE);
     if (fd < 0) {
-        snprintf(err, errcap, "'%s': %s", f->name, strerror(errno));
+        store_open_why(fd, f->name, err, errcap);
         return TAR_E_IO;
     }
     while (done < f->size) {
@@ -342,7 +351,7 @@ int objstore_write_tar(meta *m, const task_rec *t, const char *sub, const char *
             break;
         st->archive_bytes += f->size;
         if (sink && f->size && f->local) {
-            if ((rc = copy_local(f, sink, ctx, err, errcap)) < 0) break;
+            if ((rc = copy_local(t, f, sink, ctx, err, errcap)) < 0) break;
         } else if (sink && f->size) {
             tar_out to = { sink, ctx };
             s3_obj info;

@@ -43,7 +43,8 @@ int objstore_run_prefix(const config *cfg, const task_rec *t, char *out, size_t 
 /* The record's file_path of a run's file: "s3://bucket/<prefix>/.../name". */
 int objstore_file_path(const config *cfg, const task_rec *t, const char *name, char *out,
                        size_t cap);
-/* Puts the staged file dir/name as the run's object name; file_path gets
+/* Puts the staged file dir/name as the run's object name (name opened
+ * beneath dir without following a link, store_open_in); file_path gets
  * the record's "s3://bucket/key". 0 or an S3_E_* code with err. */
 int objstore_put(const config *cfg, const task_rec *t, const char *dir, const char *name,
                  const uint8_t sha256[32], char *file_path, size_t fpcap, char *err,

@@ -864,35 +864,43 @@ out:
     return rc;
 }
 
-int s3_put_file(s3 *s, const char *key, const char *path, const uint8_t *sha256, char *err,
-                size_t errcap)
+int s3_put_fd(s3 *s, const char *key, int fd, const char *name, const uint8_t *sha256, char *err,
+              size_t errcap)
 {
     struct stat st;
     uint8_t sha[32];
     uint64_t sz;
     int rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(err, errcap, "cannot open %s: %s", path, strerror(errno));
-        if (fd >= 0) close(fd);
+    if (fstat(fd, &st) < 0) {
+        snprintf(err, errcap, "cannot read %s: %s", name, strerror(errno));
         return S3_E_LOCAL;
     }
     if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errcap, "%s is not a regular file", path);
-        close(fd);
+        snprintf(err, errcap, "%s is not a regular file", name);
         return S3_E_LOCAL;
     }
     if (!sha256) {
-        if ((rc = hash_sha256_file(path, sha, &sz)) < 0) {
-            snprintf(err, errcap, "cannot read %s: %s", path, cai_strerror(rc));
-            close(fd);
+        /* The parts are sent with pread: the offset this moves is unused. */
+        if (lseek(fd, 0, SEEK_SET) < 0 || (rc = hash_sha256_fd(fd, sha, &sz)) < 0) {
+            snprintf(err, errcap, "cannot read %s: %s", name, strerror(errno));
             return S3_E_LOCAL;
         }
         sha256 = sha;
     }
     sz = (uint64_t)st.st_size;
-    rc = sz <= s->c.part_size ? put_single(s, key, fd, sz, sha256, err, errcap)
-                              : put_multipart(s, key, fd, sz, sha256, err, errcap);
+    return sz <= s->c.part_size ? put_single(s, key, fd, sz, sha256, err, errcap)
+                                : put_multipart(s, key, fd, sz, sha256, err, errcap);
+}
+
+int s3_put_file(s3 *s, const char *key, const char *path, const uint8_t *sha256, char *err,
+                size_t errcap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        snprintf(err, errcap, "cannot open %s: %s", path, strerror(errno));
+        return S3_E_LOCAL;
+    }
+    int rc = s3_put_fd(s, key, fd, path, sha256, err, errcap);
     close(fd);
     return rc;
 }

@@ -65,6 +65,10 @@ const s3_config *s3_get_config(const s3 *s);
  * as a multipart upload (aborted on failure, so no part is left billed). */
 int s3_put_file(s3 *s, const char *key, const char *path, const uint8_t *sha256,
                 char *err, size_t errcap);
+/* The same from a regular file open on fd (the caller's, read with
+ * pread; opened beneath the store, store_open); name is for messages. */
+int s3_put_fd(s3 *s, const char *key, int fd, const char *name, const uint8_t *sha256, char *err,
+              size_t errcap);
 /* One object from memory (small metadata such as markers). */
 int s3_put_buf(s3 *s, const char *key, const void *p, size_t n, char *err, size_t errcap);
 

@@ -626,11 +626,11 @@ static int h_submit(session *s, const proto_msg *m)
         inxfer_ctx x;
         rc = s->srv->ins ? inxfer_resolve(xfer(s, &x), &t, s->c->node_id, s->c->admin, err,
                                           sizeof err)
-                         : PROTO_ERR_STATE;
+                         : CAI_E_WIRE(PROTO_ERR_STATE);
         if (!s->srv->ins) snprintf(err, sizeof err, "this master keeps no inputs");
         if (rc) {
             if (flush_acks(s) < 0) { rc = -1; goto out; }
-            conn_send_error(s->c, (uint64_t)rc, "%s", err);
+            conn_send_error(s->c, (uint64_t)cai_wire_code(rc), "%s", err);
             rc = 0;
             goto out;
         }
@@ -813,15 +813,12 @@ static int send_frame(void *ctx, proto_buf *b)
     return conn_send(s->c, b);
 }
 
-/* Checks a client's FILE_NAME before anything is read: relative, and
- * reached beneath the run without following a link (store_open). 0, or
- * a PROTO_ERR_* code with err filled. */
 int server_check_sub(const config *cfg, const task_rec *t, const char *sub, char *err,
                      size_t errcap)
 {
     if (!*sub || *sub == '/') {
         snprintf(err, errcap, "path '%s' must be relative to the task directory", sub);
-        return PROTO_ERR_BAD_REQUEST;
+        return CAI_E_WIRE(PROTO_ERR_BAD_REQUEST);
     }
     int fd = store_open(cfg, t, sub, FSUTIL_DIR | FSUTIL_FILE);
     if (fd >= 0) {
@@ -829,7 +826,7 @@ int server_check_sub(const config *cfg, const task_rec *t, const char *sub, char
         return 0;
     }
     store_open_why(fd, sub, err, errcap);
-    return fd == -ENOENT || fd == -ENOTDIR ? PROTO_ERR_NOT_FOUND : PROTO_ERR_BAD_REQUEST;
+    return CAI_E_WIRE(fd == -ENOENT || fd == -ENOTDIR ? PROTO_ERR_NOT_FOUND : PROTO_ERR_BAD_REQUEST);
 }
 
 /* GET_FILE of a run whose files are in the object store: the same
@@ -865,12 +862,12 @@ static void get_file_remote(session *s, const task_rec *t, char *sub)
 
 static int h_get_file(session *s, const proto_msg *m)
 {
-    char id[64] = "", dir[CONFIG_PATH_MAX + 512], err[512] = "";
+    char id[64] = "", err[512] = "";
     char sub[4097] = "";
     task_rec t;
     tar_stats st;
     chunk_tx tx;
-    int rc, have_tx = 0, nsub = 0;
+    int rc, have_tx = 0, nsub = 0, runfd = -1;
     size_t pos = 0;
     proto_field f;
 
@@ -899,9 +896,8 @@ static int h_get_file(session *s, const proto_msg *m)
         get_file_remote(s, &t, nsub ? sub : NULL);
         goto out;
     }
-    store_run_dir(s->srv->cfg, &t, dir, sizeof dir);
     int empty = 0;
-    if (!store_run_exists(s->srv->cfg, &t)) {
+    if ((runfd = store_open(s->srv->cfg, &t, "", FSUTIL_DIR)) < 0) {
         /* An empty output is stored without a directory (upload.c): the
          * whole of it downloads as an empty archive. */
         if (nsub || t.output_files || t.status == PROTO_ST_CANCELLED) {
@@ -915,10 +911,10 @@ static int h_get_file(session *s, const proto_msg *m)
     /* A trailing "/" names the same directory; the archive needs it bare. */
     for (size_t n = strlen(sub); n > 1 && sub[n - 1] == '/'; n--) sub[n - 1] = 0;
     if (nsub && (rc = server_check_sub(s->srv->cfg, &t, sub, err, sizeof err)) != 0) {
-        conn_send_error(s->c, (uint64_t)rc, "task %s: %s", id, err);
+        conn_send_error(s->c, (uint64_t)cai_wire_code(rc), "task %s: %s", id, err);
         goto out;
     }
-    if (!empty && (rc = tar_measure_tree(dir, nsub ? sub : NULL, NULL, 1, &st, err, sizeof err)) < 0) {
+    if (!empty && (rc = tar_measure_tree_fd(runfd, nsub ? sub : NULL, NULL, 1, &st, err, sizeof err)) < 0) {
         conn_send_error(s->c, rc == TAR_E_PATH ? PROTO_ERR_BAD_REQUEST : PROTO_ERR_INTERNAL,
                         "cannot read the stored files: %s", err);
         goto out;
@@ -931,7 +927,8 @@ static int h_get_file(session *s, const proto_msg *m)
     if (s->c->version >= 2)
         chunk_tx_v2(&tx, 0);    /* CRC32C chunks; FILE_END keeps the stream's SHA256 */
     rc = empty ? tar_write_end(chunk_tx_write, &tx)
-               : tar_write_tree(dir, nsub ? sub : NULL, NULL, 1, chunk_tx_write, &tx, NULL, err, sizeof err);
+               : tar_write_tree_fd(runfd, nsub ? sub : NULL, NULL, 1, chunk_tx_write, &tx, NULL, err,
+                                   sizeof err);
     if (rc == 0) rc = chunk_tx_finish(&tx);
     if (rc < 0) {
         /* Mid-stream failure: the client sees an ERROR instead of FILE_END. */
@@ -940,6 +937,7 @@ static int h_get_file(session *s, const proto_msg *m)
         log_warn("task %s: download to %s failed: %s", id, s->c->peer, err);
     }
 out:
+    if (runfd >= 0) close(runfd);
     if (have_tx) chunk_tx_free(&tx);
     task_rec_free(&t);
     return 0;

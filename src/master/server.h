@@ -22,8 +22,9 @@ void server_set_retention(server *s, retention *rt);
 void server_set_instore(server *s, instore *ins);
 /* Checks a client's path below a stored run's directory before anything
  * is read: relative, and reached beneath t's run without following a
- * symbolic link (store_open). 0, or a PROTO_ERR_* code (NOT_FOUND,
- * BAD_REQUEST) with err filled. For GET_FILE and task:ID/PATH inputs. */
+ * symbolic link (store_open). 0, or CAI_E_WIRE(PROTO_ERR_NOT_FOUND or
+ * PROTO_ERR_BAD_REQUEST) with err filled. For GET_FILE and task:ID/PATH
+ * inputs. */
 int server_check_sub(const config *cfg, const task_rec *t, const char *sub, char *err,
                      size_t errcap);
 /* Accept loop; returns when server_stop is called. */

@@ -62,16 +62,46 @@ int store_trash_root(const config *cfg, char *out, size_t cap)
     return fmt(out, cap, snprintf(out, cap, "%s/.trash", cfg->files_dir));
 }
 
+/* rel beneath the run directory run (a store_run_rel) beneath root. */
+static int open_run(const char *root, const char *run, const char *rel, unsigned flags)
+{
+    int dfd = fsutil_open_beneath_path(root, run, FSUTIL_DIR);
+    if (dfd < 0) return dfd == -ENOTDIR ? -ENOENT : dfd;
+    int rc = fsutil_open_beneath(dfd, rel ? rel : "", flags & (FSUTIL_DIR | FSUTIL_FILE), NULL, NULL);
+    close(dfd);
+    return rc;
+}
+
 int store_open(const config *cfg, const task_rec *t, const char *rel, unsigned flags)
 {
     char run[4 * IDS_NAME_MAX + 128];
     int rc = store_run_rel(t, run, sizeof run);
     if (rc < 0) return rc;
-    int dfd = fsutil_open_beneath_path(cfg->files_dir, run, FSUTIL_DIR);
-    if (dfd < 0) return dfd == -ENOTDIR ? -ENOENT : dfd;
-    rc = fsutil_open_beneath(dfd, rel ? rel : "", flags & (FSUTIL_DIR | FSUTIL_FILE), NULL, NULL);
-    close(dfd);
-    return rc;
+    return open_run(cfg->files_dir, run, rel, flags);
+}
+
+int store_open_rec(const char *file_path, const task_rec *t, const char *name, unsigned flags)
+{
+    char run[4 * IDS_NAME_MAX + 128], root[CONFIG_PATH_MAX + 1];
+    int rc = store_run_rel(t, run, sizeof run);
+    if (rc < 0) return rc;
+    size_t lp = strlen(file_path), lr = strlen(run), ln = strlen(name);
+    /* file_path = <root>/<run>/<name>: the root is where the store was
+     * when the record was written; only what lies below it is walked. */
+    if (!ln || lp < lr + ln + 2) return -EINVAL;
+    size_t lroot = lp - ln - lr - 2;
+    if (strcmp(file_path + lp - ln, name) || file_path[lp - ln - 1] != '/' ||
+        strncmp(file_path + lroot + 1, run, lr) || file_path[lroot] != '/')
+        return -EINVAL;
+    if (lroot >= sizeof root) return -ENAMETOOLONG;
+    memcpy(root, file_path, lroot);
+    root[lroot] = 0;
+    return open_run(lroot ? root : "/", run, name, flags);
+}
+
+int store_open_in(const char *dir, const char *rel, unsigned flags)
+{
+    return fsutil_open_beneath_path(dir, rel, flags & (FSUTIL_DIR | FSUTIL_FILE));
 }
 
 int store_run_exists(const config *cfg, const task_rec *t)

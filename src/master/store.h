@@ -37,6 +37,15 @@ int store_trash_root(const config *cfg, char *out, size_t cap);
  * O_NOFOLLOW. flags and the codes as fsutil_open_beneath (FSUTIL_DIR,
  * FSUTIL_FILE); -ENOENT also when the run has no directory. */
 int store_open(const config *cfg, const task_rec *t, const char *rel, unsigned flags);
+/* A local FILE record's file (file_path, its task t, its file_name name)
+ * by the record's own path: file_path must be <root>/<store_run_rel(t)>/
+ * <name>, else -EINVAL; from <root> down every component is opened as
+ * store_open does (the root is where the store was when the record was
+ * written). For checks and reads that start from a record. */
+int store_open_rec(const char *file_path, const task_rec *t, const char *name, unsigned flags);
+/* rel beneath a store directory the master named itself (a staging
+ * directory, a run directory store_each_run gave): as store_open. */
+int store_open_in(const char *dir, const char *rel, unsigned flags);
 /* The run's directory exists (an empty output is stored without one). */
 int store_run_exists(const config *cfg, const task_rec *t);
 /* A user-facing sentence for an fsutil_open_beneath code about rel. */

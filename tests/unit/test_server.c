@@ -26,6 +26,8 @@
 #include "master/cluster.h"
 #include "master/meta.h"
 #include "master/server.h"
+#include "master/store.h"
+#include "err.h"
 #include "master/upload.h"
 
 #define TOKEN "test-server-cluster-token-0123456789abcdef"
@@ -191,6 +193,55 @@ static void test_list_other_user(void)
     peer_close(&p);
 }
 
+/* TASK records in a TASK_LIST frame. */
+static int count_tasks(const proto_msg *msg)
+{
+    size_t pos = 0;
+    proto_field f;
+    int n = 0;
+    while (proto_next(msg, T_TASK, &pos, &f)) n++;
+    return n;
+}
+
+/* LIST_TASKS honours WORKER_ID and TASK_NAME (proto.txt 18): a queued
+ * task (no worker yet) is listed by its name, not under a worker. */
+static void test_list_filters(void)
+{
+    peer p;
+    proto_msg msg;
+    char err[256] = "";
+    task_rec t, out;
+    task_rec_init(&t);
+    task_rec_init(&out);
+    snprintf(t.docker_image, sizeof t.docker_image, "img");
+    snprintf(t.task_name, sizeof t.task_name, "filtered");
+    t.req_cpu = 1;
+    t.req_memory = 1 << 20;
+    int rc = cluster_submit(cl, &t, "alice", err, sizeof err, &out);
+    if (rc) printf("#   submit: %d %s\n", rc, err);
+    T_EQ_INT(rc, 0);
+    rc = peer_connect(&p, bound, PROTO_ROLE_CLIENT, "alice", ALICE, 5000, err, sizeof err);
+    T_EQ_INT(rc, 0);
+    if (rc) goto out;
+    proto_begin(&p.wb, PROTO_LIST_TASKS, 0);
+    proto_put_str(&p.wb, T_TASK_NAME, "filtered");
+    T_EQ_INT(peer_send(&p), 0);
+    T_EQ_INT(peer_recv(&p, &msg, 10000), 0);
+    T_EQ_INT(msg.type, PROTO_TASK_LIST);
+    T_EQ_INT(count_tasks(&msg), 1);
+    proto_begin(&p.wb, PROTO_LIST_TASKS, 0);
+    proto_put_str(&p.wb, T_TASK_NAME, "filtered");
+    proto_put_str(&p.wb, T_WORKER_ID, "w9");
+    T_EQ_INT(peer_send(&p), 0);
+    T_EQ_INT(peer_recv(&p, &msg, 10000), 0);
+    T_EQ_INT(msg.type, PROTO_TASK_LIST);
+    T_EQ_INT(count_tasks(&msg), 0);
+    peer_close(&p);
+out:
+    task_rec_free(&t);
+    task_rec_free(&out);
+}
+
 /* Load for the teardown: a client listing in a loop until its
  * connection ends. */
 static void *lister(void *arg)
@@ -202,6 +253,36 @@ static void *lister(void *arg)
         if (peer_send(p) < 0 || peer_recv(p, &msg, 10000) < 0) break;
     }
     return NULL;
+}
+
+/* server_check_sub answers in the one error space: CAI_E_WIRE codes
+ * (negative, cai_wire_code gives the wire code back), never a bare
+ * positive PROTO_ERR_*. */
+static void test_check_sub_codes(void)
+{
+    char err[256] = "", dir[CONFIG_PATH_MAX + 512], f[CONFIG_PATH_MAX + 600];
+    task_rec t;
+    task_rec_init(&t);
+    snprintf(t.task_id, sizeof t.task_id, "task-1-00000000000c");
+    snprintf(t.user_id, sizeof t.user_id, "alice");
+    snprintf(t.task_name, sizeof t.task_name, "sub");
+    t.submitted_at = 1764340000000ull;
+    T_EQ_INT(store_run_dir(&cfg, &t, dir, sizeof dir), 0);
+    T_EQ_INT(fsutil_mkdir_p(dir, 0700), 0);
+    snprintf(f, sizeof f, "%s/a.txt", dir);
+    T_EQ_INT(fsutil_write_atomic(f, "a", 1), 0);
+    snprintf(f, sizeof f, "%s/l", dir);
+    T_EQ_INT(symlink("a.txt", f), 0);
+    T_EQ_INT(server_check_sub(&cfg, &t, "a.txt", err, sizeof err), 0);
+    int rc = server_check_sub(&cfg, &t, "missing", err, sizeof err);
+    T_EQ_INT(rc, CAI_E_WIRE(PROTO_ERR_NOT_FOUND));
+    T_EQ_INT(cai_wire_code(rc), PROTO_ERR_NOT_FOUND);
+    T_EQ_INT(server_check_sub(&cfg, &t, "/etc/passwd", err, sizeof err),
+             CAI_E_WIRE(PROTO_ERR_BAD_REQUEST));
+    rc = server_check_sub(&cfg, &t, "l", err, sizeof err);
+    T_EQ_INT(rc, CAI_E_WIRE(PROTO_ERR_BAD_REQUEST));
+    T_CHECK(strstr(err, "symbolic link") != NULL);
+    task_rec_free(&t);
 }
 
 static void test_free_under_load(void)
@@ -249,6 +330,8 @@ int main(void)
     T_RUN(test_before_hello);
     T_RUN(test_handshake);
     T_RUN(test_list_other_user);
+    T_RUN(test_check_sub_codes);
+    T_RUN(test_list_filters);
     T_RUN(test_free_under_load);
     return finish(T_DONE());
 }

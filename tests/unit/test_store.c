@@ -312,6 +312,20 @@ static void test_layout_publish_trash(void)
     T_EQ_STR(fr->task_id, t.task_id);
     T_EQ_STR(fr->file_name, "out.txt");
     T_CHECK(!strncmp(fr->file_path, dir, strlen(dir)));
+    /* Opened by the record's own path, walked beneath its root; a path
+     * that is not the layout's, or a link on the way, is refused. */
+    T_CHECK(opened(store_open_rec(fr->file_path, &t, "out.txt", FSUTIL_FILE)));
+    T_EQ_INT(store_open_rec(fr->file_path, &t, "other.txt", FSUTIL_FILE), -EINVAL);
+    T_EQ_INT(store_open_rec("/etc/passwd", &t, "passwd", FSUTIL_FILE), -EINVAL);
+    char lnk[CONFIG_PATH_MAX + 600];
+    snprintf(lnk, sizeof lnk, "%s/sub", dir);
+    T_EQ_INT(symlink("/etc", lnk), 0);
+    T_EQ_INT(store_open_rec(fr->file_path, &t, "sub/passwd", FSUTIL_FILE), -EINVAL);
+    store_file_rec(&t, dir, "sub/passwd", fr);
+    T_EQ_INT(store_open_rec(fr->file_path, &t, "sub/passwd", FSUTIL_FILE), -ELOOP);
+    T_EQ_INT(store_open_in(dir, "sub/passwd", FSUTIL_FILE), -ELOOP);
+    T_CHECK(opened(store_open_in(dir, "out.txt", FSUTIL_FILE)));
+    unlink(lnk);
     free(fr);
     /* Trash by name: out of the tree at once, removed later. */
     char trash[CONFIG_PATH_MAX + 64];
