@@ -69,7 +69,7 @@ void instore_put_abort(instore_put *w);
  * stream, in the writer's deterministic order) as a blob; fills in's
  * sha256, size and is_dir. fd stays the caller's, opened beneath the
  * store without following a link (store_open); name is for messages.
- * 0 or an INSTORE_E_* / TAR_E_* code with err. */
+ * 0 or an INSTORE_E_* code with err. */
 int instore_add_fd(instore *s, int fd, const char *name, task_input *in, char *err, size_t errcap);
 
 /* Removes every blob whose name is not in keep (sorted with

@@ -33,7 +33,8 @@
 typedef struct journal journal;
 
 /* Called once per intact record during replay; body is valid only during
- * the call. Return 0 to accept, non-zero to declare the record invalid. */
+ * the call. Return 0 to accept, or a negative code (META_E_CORRUPT,
+ * META_E_NOMEM) to declare the record invalid. */
 typedef int (*journal_rec_cb)(void *ctx, const uint8_t *body, size_t len);
 
 /* Replaceable write primitive (pwrite semantics) so tests can inject a full

@@ -755,8 +755,9 @@ static int replay_rec(void *ctx, const uint8_t *body, size_t len)
     bson_t b, d;
     bson_iter_t it;
     int rc = META_E_CORRUPT;
-    if (!bson_init_static(&b, body, len) || !bson_validate(&b, BSON_VALIDATE_NONE, NULL)) return -1;
-    if (!bson_iter_init_find(&it, &b, "op") || !BSON_ITER_HOLDS_UTF8(&it)) return -1;
+    if (!bson_init_static(&b, body, len) || !bson_validate(&b, BSON_VALIDATE_NONE, NULL))
+        return META_E_CORRUPT;
+    if (!bson_iter_init_find(&it, &b, "op") || !BSON_ITER_HOLDS_UTF8(&it)) return META_E_CORRUPT;
     const char *op = bson_iter_utf8(&it, NULL);
     if (r->listing) list_rec(r, op, &b);
     if (!strcmp(op, "task")) {
@@ -782,7 +783,7 @@ static int replay_rec(void *ctx, const uint8_t *body, size_t len)
             rc = w.worker_id[0] ? worker_put_locked(r->mj, &w, NULL, 0) : META_E_CORRUPT;
     }
     if (rc == META_E_NOMEM) r->fatal = 1;
-    return rc ? -1 : 0;
+    return rc;
 }
 
 /* ---- snapshot / compaction ---- */

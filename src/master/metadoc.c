@@ -143,18 +143,12 @@ static int to_bson(const struct field *fs, size_t nf, const void *rec, bson_t *d
             if (c) ok = bson_append_utf8(doc, f->name, -1, c, -1);
             break;
         }
-        case K_ARGV: {
-            const task_rec *t = rec;
-            if (t->argv) {
-                int rc = append_argv(doc, f->name, t->argv, t->argc);
-                if (rc) return rc;
-            }
-            break;
-        }
+        case K_ARGV:
         case K_ENV: {
             const task_rec *t = rec;
-            if (t->env) {
-                int rc = append_argv(doc, f->name, t->env, t->envc);
+            char *const *list = f->kind == K_ENV ? t->env : t->argv;
+            if (list) {
+                int rc = append_argv(doc, f->name, list, f->kind == K_ENV ? t->envc : t->argc);
                 if (rc) return rc;
             }
             break;

@@ -881,8 +881,9 @@ int s3_put_fd(s3 *s, const char *key, int fd, const char *name, const uint8_t *s
     }
     if (!sha256) {
         /* The parts are sent with pread: the offset this moves is unused. */
-        if (lseek(fd, 0, SEEK_SET) < 0 || (rc = hash_sha256_fd(fd, sha, &sz)) < 0) {
-            snprintf(err, errcap, "cannot read %s: %s", name, strerror(errno));
+        rc = lseek(fd, 0, SEEK_SET) < 0 ? -errno : hash_sha256_fd(fd, sha, &sz);
+        if (rc < 0) {
+            snprintf(err, errcap, "cannot read %s: %s", name, cai_strerror(rc));
             return S3_E_LOCAL;
         }
         sha256 = sha;

@@ -27,6 +27,7 @@
 #include "master/meta.h"
 #include "master/server.h"
 #include "master/store.h"
+#include "runfix.h"
 #include "err.h"
 #include "master/upload.h"
 
@@ -260,19 +261,10 @@ static void *lister(void *arg)
  * positive PROTO_ERR_*. */
 static void test_check_sub_codes(void)
 {
-    char err[256] = "", dir[CONFIG_PATH_MAX + 512], f[CONFIG_PATH_MAX + 600];
+    char err[256] = "", dir[CONFIG_PATH_MAX + 512];
     task_rec t;
-    task_rec_init(&t);
-    snprintf(t.task_id, sizeof t.task_id, "task-1-00000000000c");
-    snprintf(t.user_id, sizeof t.user_id, "alice");
-    snprintf(t.task_name, sizeof t.task_name, "sub");
-    t.submitted_at = 1764340000000ull;
-    T_EQ_INT(store_run_dir(&cfg, &t, dir, sizeof dir), 0);
-    T_EQ_INT(fsutil_mkdir_p(dir, 0700), 0);
-    snprintf(f, sizeof f, "%s/a.txt", dir);
-    T_EQ_INT(fsutil_write_atomic(f, "a", 1), 0);
-    snprintf(f, sizeof f, "%s/l", dir);
-    T_EQ_INT(symlink("a.txt", f), 0);
+    runfix_task(&t, "task-1-00000000000c", "alice", "sub", 1764340000000ull);
+    T_EQ_INT(runfix_run(&cfg, &t, dir, sizeof dir), 0);
     T_EQ_INT(server_check_sub(&cfg, &t, "a.txt", err, sizeof err), 0);
     int rc = server_check_sub(&cfg, &t, "missing", err, sizeof err);
     T_EQ_INT(rc, CAI_E_WIRE(PROTO_ERR_NOT_FOUND));

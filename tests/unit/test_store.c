@@ -14,6 +14,7 @@
 
 #include "fsutil.h"
 #include "master/store.h"
+#include "runfix.h"
 #include "t.h"
 
 static char root[64];
@@ -265,11 +266,7 @@ static void test_layout_publish_trash(void)
     snprintf(cfg.files_dir, sizeof cfg.files_dir, "%s/files", root);
     fsutil_mkdir_p(cfg.files_dir, 0755);
     task_rec t;
-    task_rec_init(&t);
-    snprintf(t.task_id, sizeof t.task_id, "task-1-0000000000aa");
-    snprintf(t.user_id, sizeof t.user_id, "../alice");
-    snprintf(t.task_name, sizeof t.task_name, "train/../x");
-    t.submitted_at = 1764340000000ull;
+    runfix_task(&t, "task-1-0000000000aa", "../alice", "train/../x", 1764340000000ull);
     T_EQ_INT(store_run_rel(&t, rel, sizeof rel), 0);
     printf("#   layout: %s\n", rel);
     T_CHECK(!strncmp(rel, "_._alice/train_.._x/20251128T142640Z/task-1-0000000000aa", 200) && !strstr(rel, "/../") && !strstr(rel, "/./"));
