@@ -114,10 +114,14 @@ if docker_ok; then
             else
                 R=$(pgrep -P "$WD" -x cloudai-reaper)
                 [ -n "$R" ] && kill -KILL "$R"
+                # This container by id: the restarted worker may start the
+                # task's attempt 2 at once, under the same labels.
+                CID=$(docker ps -q --no-trunc --filter "label=cloudai.worker_id=wd")
                 kill -KILL "$WD"; stop_pid "$WD"
                 check "D(sweep): without its reaper the container outlives the SIGKILLed worker" labelled
                 start_worker wd -runtime docker -cpu 1 -mem 1g -config "$T/cfg.ini" || not_ok "D: worker restarts"
-                check "D(sweep): the restarted worker removed its leftover container" wait_for "! labelled" 30
+                check "D(sweep): the restarted worker removed its leftover container" \
+                    wait_for "[ -n '$CID' ] && ! docker inspect $CID >/dev/null 2>&1" 30
                 grep -q "removed 1 container(s) a previous run of worker wd left behind" "$T/wd.log" &&
                     ok "D(sweep): the sweep is logged" || not_ok "D(sweep): the sweep is logged"
             fi
