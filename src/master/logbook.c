@@ -209,7 +209,8 @@ int logbook_append(logbook *lb, const char *task_id, uint64_t attempt, uint64_t 
     e->held += n;
 out:
     if (fd >= 0) close(fd);
-    if (held) *held = e ? e->held : 0;
+    /* Cut: the worker need not send, nor keep, any more of it. */
+    if (held) *held = e ? (e->cut ? UINT64_MAX : e->held) : 0;
     pthread_mutex_unlock(&lb->mu);
     if (rc == 0) bump(lb);
     return rc;

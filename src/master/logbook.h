@@ -31,8 +31,9 @@ void logbook_read_path(const logbook *lb, const char *task_id, uint64_t attempt,
 
 /* Takes len bytes at log offset off of the attempt (proto.txt 9.1: the
  * overlap already held is skipped, a gap appends nothing). *held gets the
- * log length the master now holds (counting bytes dropped past the cap),
- * which is the OFFSET of the LOG_ACK. 0, or -errno when the file cannot be
+ * log length the master now holds, which is the OFFSET of the LOG_ACK, or
+ * UINT64_MAX once the log is cut at the cap (the worker sends and keeps no
+ * more of it). 0, or -errno when the file cannot be
  * written (nothing is held then beyond what was). */
 int logbook_append(logbook *lb, const char *task_id, uint64_t attempt, uint64_t off,
                    const void *data, size_t len, uint64_t *held);

@@ -16,6 +16,7 @@
  * running, uploads its held outputs again and removes interrupted ones.
  * Next to them, .spare-<n>: emptied inodes of finished attempts, reused
  * for the next ones (spare.h), removed at start and stop. */
+#define _GNU_SOURCE   /* fallocate (log_free_past) */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -76,7 +77,8 @@ typedef struct wtask {
     int held;               /* ended; output kept until acknowledged */
     int status;             /* final status as this worker sees it */
     uint64_t log_sent;      /* log bytes sent (under w->mu) */
-    uint64_t log_acked;     /* log bytes the master holds, per its LOG_ACK */
+    uint64_t log_acked;     /* log bytes the master holds, per its LOG_ACK (UINT64_MAX: it wants no more) */
+    uint64_t log_freed;     /* of a log the master wants no more of: disk freed up to here */
     int log_done;           /* ended, and the master holds the whole log */
     int64_t exit_code;
     int all_gone;           /* no process of the task is left (rt_result) */
@@ -147,9 +149,36 @@ static uint64_t file_size(const char *path)
 typedef struct ship {
     char task_id[64];
     char stem[96];
-    uint64_t attempt, sent;
+    uint64_t attempt, sent, freed;
     int ended;
 } ship;
+
+/* A running task's log the master wants no more of (cut at its cap,
+ * proto.txt 9.1): the task may go on writing for hours, so its disk space
+ * is given back as it grows (holes punched; the length stays, for
+ * TASK_RESULT's LOG_SIZE), keeping the last LOG_KEEP_TAIL bytes. */
+#define LOG_KEEP_TAIL (64u << 10)
+#define LOG_FREE_STEP (1u << 20)
+static void log_free_past(worker *w, const ship *sp, const char *path)
+{
+#if defined(FALLOC_FL_PUNCH_HOLE) && defined(FALLOC_FL_KEEP_SIZE)
+    struct stat st;
+    if (stat(path, &st) != 0 || (uint64_t)st.st_size < sp->freed + LOG_FREE_STEP + LOG_KEEP_TAIL) return;
+    uint64_t upto = ((uint64_t)st.st_size - LOG_KEEP_TAIL) & ~(uint64_t)4095;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    int rc = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)sp->freed,
+                       (off_t)(upto - sp->freed));
+    close(fd);
+    if (rc != 0) return;    /* a filesystem without holes: the log just stays */
+    pthread_mutex_lock(&w->mu);
+    for (wtask *t = w->tasks; t; t = t->next)
+        if (!strcmp(t->stem, sp->stem) && t->log_freed < upto) t->log_freed = upto;
+    pthread_mutex_unlock(&w->mu);
+#else
+    (void)w; (void)sp; (void)path;
+#endif
+}
 
 /* One tick: for each task whose log has bytes the master lacks and no
  * frame in flight, one LOG_DATA frame. Disk and socket I/O happen outside
@@ -171,6 +200,7 @@ static void ship_tick(worker *w, uint8_t *buf, proto_buf *b)
         snprintf(list[n].stem, sizeof list[n].stem, "%s", t->stem);
         list[n].attempt = t->rec.attempts;
         list[n].sent = t->log_sent;
+        list[n].freed = t->log_freed;
         list[n].ended = !t->running;
         n++;
     }
@@ -178,6 +208,7 @@ static void ship_tick(worker *w, uint8_t *buf, proto_buf *b)
     for (size_t i = 0; i < n; i++) {
         ship *sp = &list[i];
         path_of(w, sp->stem, ".log", path, sizeof path);
+        if (sp->sent == UINT64_MAX && !sp->ended) log_free_past(w, sp, path);
         /* One stat per look at a log with nothing new (most looks, and
          * all of a silent task's), not an open, a read and a close. */
         struct stat lst;

@@ -157,6 +157,34 @@ live_test process w-proc
 big_test process
 sse_test
 
+# A runaway log past the master's cap (64 MiB against 6 MiB kept): the
+# master tells the worker it wants no more, and the worker frees the file's
+# disk space while the task still runs (it keeps the length for LOG_SIZE).
+RUN_CMD="head -c 67108864 /dev/zero | tr '\\0' x; n=0; while [ ! -f \"\$OUTPUT_DIR/go\" ] && [ \$n -lt 600 ]; do sleep 0.1; n=\$((n+1)); done; echo runaway-end"
+ra=$(submit task $IMG -name runaway -cmd "$RUN_CMD")
+ralog="$T/w-proc.outputs/$ra.1.log"
+if [ -n "$ra" ] && wait_for "[ \$(stat -c %s '$ralog' 2>/dev/null || echo 0) -ge 67108864 ]" 60; then
+    # Blocks in use: at most the kept tail and one step (plus slack).
+    wait_for "[ \$(du -k '$ralog' | cut -f1) -lt 4096 ]" 30
+    used=$(du -k "$ralog" | cut -f1)
+    check "runaway log: the worker gave its disk space back while the task runs ($used KiB)" [ "$used" -lt 4096 ]
+    want_eq "runaway log: its length is kept" "$(stat -c %s "$ralog")" 67108864
+    for d in "$T/w-proc.outputs/$ra".*; do [ -d "$d" ] && touch "$d/go"; done
+    if wait_final "$ra" 60; then
+        case $(tfield "$ra" notes) in
+        *"log: 67108876 bytes written, the first 6291456 kept"*) ok "runaway log: the notes count every byte written" ;;
+        *) not_ok "runaway log: the notes count every byte written"; diag "$(task_json "$ra")" ;;
+        esac
+        cai logs "$ra" >"$T/ra.log" 2>/dev/null
+        want_eq "runaway log: the stored log is the cap and its mark" \
+            "$(head -c 6291456 "$T/ra.log" | tr -d x | wc -c) $(tail -n 1 "$T/ra.log" | grep -c 'cloudai: log cut at 6291456 bytes')" "0 1"
+    else
+        not_ok "runaway log: the task ends"
+    fi
+else
+    not_ok "runaway log: the task writes 64 MiB"
+fi
+
 # Resume after a reconnect: the master restarts while the task writes.
 RES_CMD='i=0; while [ $i -lt 40 ]; do echo "n $i"; i=$((i+1)); sleep 0.1; done; n=0; while [ ! -f "$OUTPUT_DIR/go" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; rm -f "$OUTPUT_DIR/go"; echo "n 40"'
 rid=$(submit task $IMG -name resume -cmd "$RES_CMD")
