@@ -98,6 +98,13 @@ out:
     return rc;
 }
 
+static int some_remote(const tfiles *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].remote) return 1;
+    return 0;
+}
+
 int tier_move_run(const config *cfg, meta *m, const task_rec *t, char *err, size_t errcap)
 {
     tfiles l = {0};
@@ -140,6 +147,15 @@ int tier_move_run(const config *cfg, meta *m, const task_rec *t, char *err, size
             snprintf(err, errcap, "%s: %s%s", l.v[i].name, perr,
                      r == S3_E_LOCAL ? " (the local copy does not match its record: kept where "
                                        "it is)" : "");
+            /* The store answers (a damaged local copy, a full bucket): the
+             * objects put so far are nobody's (every record is local), and
+             * a run that never moves (or expires first) would leave them
+             * there for good, counted against the quota. A store that does
+             * not answer keeps them: the next sweep overwrites them. */
+            if (moved && !some_remote(&l) && r != S3_E_UNAVAILABLE && r != S3_E_NOMEM &&
+                objstore_delete_run(cfg, t, NULL, perr, sizeof perr) != 0)
+                snprintf(err + strlen(err), errcap - strlen(err),
+                         "; the %zu objects put before it are left: %s", moved, perr);
             goto out;
         }
         moved++;

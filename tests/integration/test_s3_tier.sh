@@ -76,13 +76,17 @@ want_eq "killed mid-move: the run reads as before" "$(sha_of "$T/dl0/d/big.bin" 
 stop_pid "$MPID"
 
 # ---- a local copy that changed is not moved
-printf X | dd of="$DIRB/a.txt" bs=1 seek=0 conv=notrunc 2>/dev/null
+# (d/big.bin, after a.txt: a.txt goes into the bucket first, and out again)
+printf X | dd of="$DIRB/d/big.bin" bs=1 seek=0 conv=notrunc 2>/dev/null
 
 # ---- the sweep, again: A moves; B is refused and stays
 "$TT" "$T/cfg.ini" "$T/m/files" "$T/m/meta" 31 >"$T/tt2.out" 2>&1
 grep -q "does not match its record" "$T/tt2.out" && ok "a changed local copy: not moved, said why" ||
     { not_ok "a changed local copy: not moved, said why"; diag "$(cat "$T/tt2.out")"; }
 check "...and it stays on the disk" test -f "$DIRB/a.txt"
+STAMPB=$(basename "$(dirname "$DIRB")")
+"$S3T" list "tier/alice/old/$STAMPB/$B/" >"$T/listb" 2>"$T/listb.err"
+want_eq "...and the files of it put before are not left in the bucket" "$(cat "$T/listb")" ""
 # B sorts after A or before it: sweep until A is done (B fails each time).
 "$TT" "$T/cfg.ini" "$T/m/files" "$T/m/meta" 31 >"$T/tt3.out" 2>&1
 check "the moved run's directory is gone" test ! -e "$DIRA"
@@ -107,7 +111,7 @@ want_eq "GET /api/files with a Range from the moved run: 206" \
 dd if="$T/dl/d/big.bin" bs=100 skip=1 count=1 2>/dev/null >"$T/want"
 check "...the bytes of that range" cmp -s "$T/want" "$T/body"
 want_eq "the unmoved run still reads: 200" \
-    "$(curl -s -o /dev/null -w '%{http_code}' "$H/api/files/$B/d/big.bin")" 200
+    "$(curl -s -o /dev/null -w '%{http_code}' "$H/api/files/$B/a.txt")" 200
 want_eq "the run moved by its name's rule reads from the bucket" \
     "$(curl -s "$H/api/files/$Q/q.txt")" q
 finish
