@@ -6,8 +6,8 @@
  * starve); easy backfills with the users' limits; learned orders the
  * whole queue: tasks owed their turn (passed by enough younger work) or
  * guarded (waited 3/4 of the longest wait so far) oldest first, then the
- * rest by predicted slowdown (head_key); owed and guarded tasks that do
- * not fit get reservations of their own too, not only the head. Both
+ * rest by predicted slowdown (head_key); the first few tasks in that
+ * order that do not fit get reservations of their own, not only the head. Both
  * easy and learned make the head's reservation from the limits (upper
  * bounds: tasks are ended at them), and a task backfills on the reserved
  * node only if its limit ends before the reservation: the reservation is
@@ -311,15 +311,6 @@ static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_
     return k + (double)j->priority * 1e9;
 }
 
-/* learned: owed its turn or guarded (head_key's oldest-first classes) */
-static int protected_job(const policy_ctx *c, const policy_cfg *cfg, const policy_job *j,
-                         double now, double cap)
-{
-    double w = now > j->submit ? now - j->submit : 0;
-    if (w > 0 && cap > 0 && j->passed / (w * cap) >= slack_of(cfg)) return 1;
-    return c->horizon > 0 && w >= guard_of(cfg) * c->horizon;
-}
-
 static int cmp_key(const void *a, const void *b)
 {
     const struct kidx *x = a, *y = b;
@@ -531,12 +522,13 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
 
     sched_res most = most_free(nodes, nn);
     ord o = { c, nq, 0, 0, 0, 0 };
-    /* The head's reservation, then (learned) one more for each task that
-     * is owed its turn or guarded and does not fit either, each on a node
-     * of its own (up to POLICY_MAX_RESV): with the head's alone, narrow
-     * tasks kept backfilling the other nodes and a second wide task waited
-     * until it was the head (on the synthetic workload the longest waits
-     * were full-node tasks, 11-19% above easy's; with these, 15-66% below). */
+    /* The head's reservation, then (learned) one for each next task in
+     * order that does not fit either, each on a node of its own, up to
+     * POLICY_MAX_RESV: with the head's alone, narrow tasks kept
+     * backfilling the other nodes and a wide task, even one predicted to
+     * run seconds, waited until it was the head (on the synthetic
+     * workload the longest waits were full-node tasks, up to 57% above
+     * easy's). Only owed or guarded tasks reserving left some of those. */
     int head = -1, nres = 0, rn[POLICY_MAX_RESV];
     double ra[POLICY_MAX_RESV];
     sched_res ex[POLICY_MAX_RESV];
@@ -583,7 +575,7 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
             if (j->node >= 0 || !fits_total(nodes, nn, &j->req))
                 continue;
             if (kind == POLICY_FIFO) break;
-            if (head >= 0 && (nres >= maxres || !protected_job(c, cfg, j, now, cap)))
+            if (head >= 0 && nres >= maxres)
                 continue;
             int was[POLICY_MAX_RESV];
             for (int r = 0; r < nres; r++) { was[r] = nodes[rn[r]].usable; nodes[rn[r]].usable = 0; }

@@ -60,7 +60,7 @@ typedef struct policy_cfg {
 } policy_cfg;
 #define POLICY_SLACK 0.05
 #define POLICY_GUARD 0.75
-#define POLICY_MAX_RESV 8    /* learned: reservations per pass (head + owed/guarded) */
+#define POLICY_MAX_RESV 8    /* learned: reservations per pass (a node each) */
 
 /* Usage accounting: decay u's usage to now, then add cpu_seconds. */
 void policy_fs_charge(policy_user *u, double now, double halflife_s, double cpu_seconds);

@@ -230,12 +230,13 @@ static void test_guard(void)
     T_CHECK(off < 0 || off > 300);        /* short tasks keep passing it */
 }
 
-/* Reservations for every task owed its turn (learned), not the head's
- * alone: node 0 is full until 100 (limits), node 1 has one CPU free and
- * three busy until 200. Two 4-CPU tasks owed their turn (passed much)
- * do not fit: the first reserves node 0 at 100, the second node 1 at 200,
- * so a narrow task with a limit past 200 must not take node 1's free CPU
- * (under easy, whose only reservation is the head's, it does). */
+/* Reservations for the first tasks in order that do not fit (learned),
+ * not the head's alone: node 0 is full until 100 (limits), node 1 has one
+ * CPU free and three busy until 200. Two 4-CPU tasks do not fit (the
+ * first owed its turn, the second not): the first reserves node 0 at 100,
+ * the second node 1 at 200, so a narrow task with a limit past 200 must
+ * not take node 1's free CPU (under easy, whose only reservation is the
+ * head's, it does). */
 static void test_multi_resv(void)
 {
     sched_node nd[2] = { node(4, 0), node(4, 0) };
@@ -246,8 +247,8 @@ static void test_multi_resv(void)
         run[i] = (policy_run){ i < 4 ? 0 : 1, 0, { 1, 0, 0, 0 }, 0, i < 4 ? 100 : 200, 50, 0 };
     policy_job q[3] = {
         { { 4, 0, 0, 0 }, 0, 1000, 500, 0, 1, -1, 1e6 },
-        { { 4, 0, 0, 0 }, 1, 1000, 500, 0, 1, -1, 1e6 },
-        { { 1, 0, 0, 0 }, 49, 1000, 10, 0, 2, -1, 0 },
+        { { 4, 0, 0, 0 }, 1, 1000, 500, 0, 1, -1, 0 },
+        { { 1, 0, 0, 0 }, 49, 1000, 900, 0, 2, -1, 0 },   /* after the second in order */
     };
     int st[3], rn;
     double ra;
