@@ -183,7 +183,8 @@ enum proto_tag {
     T_ARRAY_PARALLEL = 92,/* U64: at most this many members run at once; 0 = no cap */
     T_ARRAY = 93,         /* STR <= 32: SUBMIT "A-B[%P]": one task per index A..B */
     T_RUNNING_ATTEMPT = 94, /* U64, repeated: the attempt of the RUNNING id in the same place */
-    T_TAG_MAX = 94
+    T_RETRY_AT = 95,      /* U64 ms: a -retries re-run is not placed before this */
+    T_TAG_MAX = 95
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

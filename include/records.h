@@ -41,6 +41,7 @@ typedef struct task_rec {
     char *after_any;            /* -after-any: "ID,ID..." to have ended first, or NULL */
     uint64_t retries;           /* -retries N: re-runs allowed after a non-zero exit */
     uint64_t retried;           /* re-runs done so far after a non-zero exit */
+    uint64_t retry_at;          /* ms: the next re-run is not placed before (0: at once) */
     char array_id[64];          /* -array: the submission's id, "" for a lone task */
     uint64_t array_index;       /* CLOUDAI_ARRAY_INDEX of an array member */
     uint64_t array_parallel;    /* -array A-B%P: at most P members run at once; 0 = no cap */

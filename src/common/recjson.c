@@ -67,6 +67,7 @@ void recjson_task_fields(jsonw *w, const task_rec *t)
     jsonw_key(w, "array_id"); jsonw_str(w, t->array_id[0] ? t->array_id : NULL);
     jsonw_key(w, "array_index"); jsonw_u64(w, t->array_index);
     jsonw_key(w, "array_parallel"); jsonw_u64(w, t->array_parallel);
+    jsonw_key(w, "retry_at"); jsonw_u64(w, t->retry_at);
     /* Provenance: what the task read, by content. */
     jsonw_key(w, "inputs");
     jsonw_array_begin(w);

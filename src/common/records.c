@@ -338,6 +338,7 @@ void task_rec_put(proto_buf *b, const task_rec *t)
     put_s(b, T_ARRAY_ID, t->array_id);
     put_u(b, T_ARRAY_INDEX, t->array_index);
     put_u(b, T_ARRAY_PARALLEL, t->array_parallel);
+    put_u(b, T_RETRY_AT, t->retry_at);
 }
 
 void task_input_put(proto_buf *b, const task_input *in)
@@ -529,6 +530,7 @@ int task_rec_get(const proto_msg *m, task_rec *t)
     if ((rc = get_s(m, T_ARRAY_ID, t->array_id, sizeof t->array_id))) goto out;
     if ((rc = get_u(m, T_ARRAY_INDEX, &t->array_index))) goto out;
     if ((rc = get_u(m, T_ARRAY_PARALLEL, &t->array_parallel))) goto out;
+    if ((rc = get_u(m, T_RETRY_AT, &t->retry_at))) goto out;
 out:
     return rc;
 }

@@ -30,7 +30,6 @@ typedef struct cl_task {
     cl_dep *deps;              /* parsed from rec.after / rec.after_any */
     int ndeps, deps_left;      /* deps_left > 0: not placed yet */
     int dep_failed;            /* a broken -after: the scheduler fails it (rec.error says why) */
-    uint64_t not_before;       /* -retries backoff: not placed before this (ms) */
     struct wop *queued;        /* its store write not yet taken by the writer */
     int holds;                 /* resources reserved on rec.worker_id */
     int result_status;         /* final status reported, pending upload;
@@ -710,6 +709,7 @@ static void do_assign(cluster *cl, cl_task *t, cl_worker *w)
     t->rec.status = PROTO_ST_ASSIGNED;
     t->rec.attempts++;
     t->rec.error[0] = 0;
+    t->rec.retry_at = 0;
     snprintf(t->rec.worker_id, sizeof t->rec.worker_id, "%s", w->rec.worker_id);
     do_persist(cl, t);
     outmsg *o = do_out(cl, w->c);
@@ -815,7 +815,7 @@ static void do_schedule(cluster *cl)
         cl_task *t = cl->queue[qi];
         if (t->rec.status != PROTO_ST_QUEUED)
             continue;
-        if (t->rec.array_parallel && arrs && !t->deps_left && t->not_before <= nowms) {
+        if (t->rec.array_parallel && arrs && !t->deps_left && t->rec.retry_at <= nowms) {
             /* At most P members run at once: the rest are not candidates. */
             arr_slot *a = arr_find(arrs, &narrs, caparrs, t->rec.array_id);
             if (a && a->n >= t->rec.array_parallel) {
@@ -831,7 +831,7 @@ static void do_schedule(cluster *cl)
             }
             if (a) a->n++;
         }
-        if (t->not_before > nowms)
+        if (t->rec.retry_at > nowms)
             continue;          /* a -retries backoff: rec.error says until when */
         if (t->deps_left) {
             /* Not placed, not projected: `tasks` says what it waits for. */
@@ -2225,7 +2225,7 @@ int cluster_upload_done(cluster *cl, const char *task_id, uint64_t files, uint64
                  (unsigned long long)t->rec.attempts, (unsigned long long)k,
                  (unsigned long long)t->rec.retries, (unsigned long long)wait_s);
         log_info("task %s: %s", task_id, t->rec.error);
-        t->not_before = now_ms(cl) + wait_s * 1000;
+        t->rec.retry_at = now_ms(cl) + wait_s * 1000;
         t->result_status = 0;
         t->upload_noted = 0;
         t->rec.status = PROTO_ST_QUEUED;

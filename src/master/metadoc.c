@@ -37,7 +37,7 @@ static const struct field task_fields[] = {
     F(task_rec, K_ENV, env),
     F(task_rec, K_INPUTS, inputs),
     F(task_rec, K_DSTR, after), F(task_rec, K_DSTR, after_any),
-    F(task_rec, K_U64, retries), F(task_rec, K_U64, retried),
+    F(task_rec, K_U64, retries), F(task_rec, K_U64, retried), F(task_rec, K_U64, retry_at),
     F(task_rec, K_STR, array_id), F(task_rec, K_U64, array_index),
     F(task_rec, K_U64, array_parallel),
 };

@@ -617,8 +617,15 @@ static void test_retries(void)
     T_EQ_INT(r.status, PROTO_ST_QUEUED);
     T_EQ_INT(r.retried, 1);
     T_CHECK(strstr(r.error, "retry 1 of 1 in 5 s") != NULL);
+    T_CHECK(r.retry_at == fake_now + 5000);    /* stored: the backoff outlives a restart */
     task_rec_free(&r);
     fake_now += 4000;
+    /* The master restarts during the backoff: the task still waits. */
+    wk_close(&w);
+    cluster_free(cl);
+    if (!(cl = cluster_new(&cfg, m, err, sizeof err))) abort();
+    cluster_set_clock(cl, fake_clock, NULL);
+    wk_open(&w, "w1", 1);
     cluster_tick(cl);                          /* backoff: not yet */
     T_EQ_INT(active(t.task_id, &r), 0);
     T_EQ_INT(r.status, PROTO_ST_QUEUED);

@@ -74,6 +74,7 @@ static const struct col task_cols[] = {
     C(task_rec, after_any, ALL, T_AFTER_ANY),
     C(task_rec, retries, ALL, T_RETRIES),
     C(task_rec, retried, ALL, T_RETRIED),
+    C(task_rec, retry_at, ALL, T_RETRY_AT),
     C(task_rec, array_id, ALL, T_ARRAY_ID),
     C(task_rec, array_index, ALL, T_ARRAY_INDEX),
     C(task_rec, array_parallel, ALL, T_ARRAY_PARALLEL),
@@ -293,7 +294,7 @@ static void full_task(task_rec *t)
     T_EQ_INT(task_rec_set_inputs(t, 1, &in), 0);
     T_EQ_INT(task_rec_set_str(&t->after, "task-a,task-b"), 0);
     T_EQ_INT(task_rec_set_str(&t->after_any, "task-c"), 0);
-    t->retries = 3; t->retried = 1;
+    t->retries = 3; t->retried = 1; t->retry_at = 1700000123456ull;
     strcpy(t->array_id, "array-1-abc");
     t->array_index = 7; t->array_parallel = 2;
 }
