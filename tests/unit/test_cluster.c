@@ -71,7 +71,9 @@ static void teardown(void)
     fsutil_rm_rf(root);
 }
 
-static void wk_open(wk *w, const char *id, double cpu)
+/* A worker connection that registers as id with cpu cores, reporting the
+ * running ids (their attempts: att, or NULL for an older worker). */
+static void wk_open_running(wk *w, const char *id, double cpu, char **running, const uint64_t *att, size_t n)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) abort();
@@ -84,8 +86,10 @@ static void wk_open(wk *w, const char *id, double cpu)
     r.cpu = cpu;
     r.memory = 4ull << 30;
     r.storage = 4ull << 30;
-    if (cluster_worker_register(cl, w->c, &r, NULL, NULL, 0, NULL, 0) != 0) abort();
+    if (cluster_worker_register(cl, w->c, &r, running, att, n, NULL, 0) != 0) abort();
 }
+
+static void wk_open(wk *w, const char *id, double cpu) { wk_open_running(w, id, cpu, NULL, NULL, 0); }
 
 static void wk_close(wk *w)
 {
@@ -413,21 +417,6 @@ static void test_superseded_attempt(void)
 /* A worker back with two attempts of one task, the current one and an
  * older one still stopping there, says which is which (RUNNING_ATTEMPT):
  * only the older one is cancelled, by its number; the current one stays. */
-static void wk_register_running(wk *w, const char *id, char **running, const uint64_t *att, size_t n)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) abort();
-    w->c = conn_new(sv[0], id, 1000);
-    w->peer = sv[1];
-    frame_reader_init(&w->rd, PROTO_PAYLOAD_MAX);
-    worker_rec wr;
-    memset(&wr, 0, sizeof wr);
-    snprintf(wr.worker_id, sizeof wr.worker_id, "%s", id);
-    wr.cpu = 1;
-    wr.memory = wr.storage = 4ull << 30;
-    if (cluster_worker_register(cl, w->c, &wr, running, att, n, NULL, 0) != 0) abort();
-}
-
 static int wk_quiet(wk *w, int ms)
 {
     struct pollfd p = { .fd = w->peer, .events = POLLIN };
@@ -450,7 +439,7 @@ static void test_register_attempts(void)
     wk_close(&w);
     running[0] = t.task_id;
     att[0] = 1;
-    wk_register_running(&w2, "w1", running, att, 1);
+    wk_open_running(&w2, "w1", 1, running, att, 1);
     T_EQ_INT(wk_recv(&w2, id, sizeof id), PROTO_CANCEL);
     T_EQ_INT(last_attempts, 1);             /* named: only attempt 1 stops */
     cluster_tick(cl);
@@ -462,7 +451,7 @@ static void test_register_attempts(void)
     wk_close(&w2);
     running[1] = t.task_id;
     att[1] = 2;
-    wk_register_running(&w3, "w1", running, att, 2);
+    wk_open_running(&w3, "w1", 1, running, att, 2);
     T_EQ_INT(wk_recv(&w3, id, sizeof id), PROTO_CANCEL);
     T_EQ_STR(id, t.task_id);
     T_EQ_INT(last_attempts, 1);
@@ -473,7 +462,7 @@ static void test_register_attempts(void)
     task_rec_free(&r);
     /* Back again with attempt 2 alone: kept, nothing sent. */
     wk_close(&w3);
-    wk_register_running(&w3, "w1", running + 1, att + 1, 1);
+    wk_open_running(&w3, "w1", 1, running + 1, att + 1, 1);
     T_CHECK(wk_quiet(&w3, 300));
     T_EQ_INT(active(t.task_id, &r), 0);
     T_EQ_INT(r.status, PROTO_ST_RUNNING);
@@ -481,7 +470,7 @@ static void test_register_attempts(void)
     /* Back with attempt 1 alone (attempt 2 died with the worker): 1 is
      * cancelled and the task placed again, not taken as still running. */
     wk_close(&w3);
-    wk_register_running(&w3, "w1", running, att, 1);
+    wk_open_running(&w3, "w1", 1, running, att, 1);
     T_EQ_INT(wk_recv(&w3, id, sizeof id), PROTO_CANCEL);
     T_EQ_INT(last_attempts, 1);
     T_EQ_INT(active(t.task_id, &r), 0);

@@ -126,7 +126,8 @@ static int put_task(meta *m, const char *id, uint64_t at, int status)
     return rc;
 }
 
-static int put_files(meta *m, const char *task, int n, size_t path_pad)
+/* n files f0000.. of task; sizes base + i; paths of path_pad 'p's. */
+static int put_files_at(meta *m, const char *task, int n, size_t path_pad, uint64_t base)
 {
     file_rec *f = calloc((size_t)n, sizeof *f);
     if (!f) return -1;
@@ -136,13 +137,15 @@ static int put_files(meta *m, const char *task, int n, size_t path_pad)
         snprintf(f[i].task_name, sizeof f[i].task_name, "name-%s", task);
         snprintf(f[i].file_name, sizeof f[i].file_name, "f%04d", i);
         memset(f[i].file_path, 'p', path_pad < sizeof f[i].file_path ? path_pad : 1);
-        f[i].file_size = (uint64_t)i;
+        f[i].file_size = base + (uint64_t)i;
         f[i].submitted_at = 100;
     }
     int rc = meta_files_put(m, f, (size_t)n, NULL, 0);
     free(f);
     return rc;
 }
+
+static int put_files(meta *m, const char *task, int n, size_t path_pad) { return put_files_at(m, task, n, path_pad, 0); }
 
 static int put_worker(meta *m, const char *id, const char *state)
 {
@@ -393,23 +396,6 @@ static void hold_compaction(void)
     if (read(hook_go[0], &c, 1) != 1) return;
 }
 
-static int put_files_sized(meta *m, const char *task, int n, uint64_t base)
-{
-    file_rec *f = calloc((size_t)n, sizeof *f);
-    if (!f) return -1;
-    for (int i = 0; i < n; i++) {
-        snprintf(f[i].task_id, sizeof f[i].task_id, "%s", task);
-        snprintf(f[i].user_id, sizeof f[i].user_id, "u1");
-        snprintf(f[i].task_name, sizeof f[i].task_name, "name-%s", task);
-        snprintf(f[i].file_name, sizeof f[i].file_name, "f%04d", i);
-        f[i].file_size = base + (uint64_t)i;
-        f[i].submitted_at = 100;
-    }
-    int rc = meta_files_put(m, f, (size_t)n, NULL, 0);
-    free(f);
-    return rc;
-}
-
 static void test_background_compaction(void)
 {
     static char want[sizeof dumpbuf];
@@ -423,11 +409,11 @@ static void test_background_compaction(void)
     if (!m) goto out;
     T_CHECK(read(hook_started[0], &c, 1) == 1);
     T_EQ_INT(put_task(m, "t01", 990, PROTO_ST_COMPLETED), 0);        /* captured, replaced */
-    T_EQ_INT(put_files_sized(m, "t00", 7, 5000), 0);                 /* a captured group: 5 replaced, 2 added */
+    T_EQ_INT(put_files_at(m, "t00", 7, 1, 5000), 0);                 /* a captured group: 5 replaced, 2 added */
     T_EQ_INT(meta_files_delete(m, "t12", NULL, 0), 0);                /* a captured group deleted */
-    T_EQ_INT(put_files_sized(m, "t12", 3, 7000), 0);                 /* and a new one in its place */
+    T_EQ_INT(put_files_at(m, "t12", 3, 1, 7000), 0);                 /* and a new one in its place */
     T_EQ_INT(put_task(m, "new1", 5, PROTO_ST_RUNNING), 0);
-    T_EQ_INT(put_files_sized(m, "new1", 4, 9000), 0);
+    T_EQ_INT(put_files_at(m, "new1", 4, 1, 9000), 0);
     T_EQ_INT(put_worker(m, "w3", "ready"), 0);
     for (int i = 0; i < 200; i++) {                                  /* a tail bigger than one read */
         char id[16];
