@@ -680,6 +680,11 @@ if want s3; then
         sig=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY")
         sum64=$(openssl dgst -sha256 -binary "$f" | base64)
         : > "$TMP/s.up"; : > "$TMP/s.cup"; : > "$TMP/s.cupsum"; : > "$TMP/s.down"; : > "$TMP/s.cdown"
+        # Untimed warm-up: a fresh SeaweedFS grows its volumes on the first
+        # writes (seconds), which would land on whichever side goes first.
+        curl -sf "${sig[@]}" -T "$f" "$S3_ENDPOINT/$S3_BUCKET/b/warmup" -o /dev/null
+        "$TMP/bin/s3tool" put b/warmup2 "$f" "$sha" > /dev/null 2>&1
+        "$TMP/bin/s3tool" delete-prefix b/ > /dev/null 2>&1
         mark_begin
         for i in $(seq "$PAIRS"); do
             t0=$(now_ns); "$TMP/bin/s3tool" put "b/ours$i" "$f" "$sha" || break
