@@ -109,6 +109,14 @@ typedef struct worker_rec {
 void task_rec_init(task_rec *t);
 void task_rec_free(task_rec *t);
 int task_rec_copy(task_rec *dst, const task_rec *src);   /* 0 or -ENOMEM */
+
+/* A growing array of task record copies (the vector owns them). */
+typedef struct task_vec {
+    task_rec *v;
+    size_t n, cap;
+} task_vec;
+int task_vec_push(task_vec *tv, const task_rec *t);      /* appends a copy: 0 or -ENOMEM */
+void task_vec_free(task_vec *tv);                         /* frees the copies; tv reusable */
 /* Sets argv (deep copy) / command (copy); 0 or -ENOMEM. */
 int task_rec_set_argv(task_rec *t, int argc, char *const *argv);
 int task_rec_set_command(task_rec *t, const char *cmd);

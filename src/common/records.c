@@ -142,6 +142,29 @@ nomem:
     return -ENOMEM;
 }
 
+int task_vec_push(task_vec *tv, const task_rec *t)
+{
+    if (tv->n == tv->cap) {
+        size_t nc = tv->cap ? tv->cap * 2 : 16;
+        task_rec *p = realloc(tv->v, nc * sizeof *p);
+        if (!p) return -ENOMEM;
+        tv->v = p;
+        tv->cap = nc;
+    }
+    task_rec_init(&tv->v[tv->n]);
+    if (task_rec_copy(&tv->v[tv->n], t) < 0) return -ENOMEM;   /* the slot owns nothing */
+    tv->n++;
+    return 0;
+}
+
+void task_vec_free(task_vec *tv)
+{
+    for (size_t i = 0; i < tv->n; i++) task_rec_free(&tv->v[i]);
+    free(tv->v);
+    tv->v = NULL;
+    tv->n = tv->cap = 0;
+}
+
 /* Replaces t's argv with a deep copy; argc 0 or argv NULL clears it. On
  * -ENOMEM the old argv is kept. */
 int task_rec_set_argv(task_rec *t, int argc, char *const *argv)

@@ -13,11 +13,11 @@
 #include "ids.h"
 #include "log.h"
 #include "objstore.h"
+#include "retention.h"
 #include "store.h"
 #include "tar.h"
 #include "zblock.h"
 
-#define DAY_MS (86400ull * 1000ull)
 /* Below one filesystem block nothing is saved; a packed copy that does
  * not save a block is not worth a read through zlib. */
 #define MIN_SAVING 4096u
@@ -241,37 +241,6 @@ out:
     return rc;
 }
 
-typedef struct due {
-    const config *cfg;
-    uint64_t now;
-    task_rec *v;
-    size_t n, cap;
-    int oom;
-} due;
-
-static int collect(void *ctx, const task_rec *t)
-{
-    due *d = ctx;
-    if (t->status != PROTO_ST_COMPLETED && t->status != PROTO_ST_FAILED &&
-        t->status != PROTO_ST_CANCELLED)
-        return 0;
-    if (!t->output_files) return 0;
-    int days = compress_days(d->cfg, t);
-    uint64_t base = t->completed_at ? t->completed_at : t->submitted_at;
-    if (days <= 0 || base + (uint64_t)days * DAY_MS > d->now) return 0;
-    if (d->n == d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 16;
-        task_rec *p = realloc(d->v, nc * sizeof *p);
-        if (!p) { d->oom = 1; return 1; }
-        d->v = p;
-        d->cap = nc;
-    }
-    task_rec_init(&d->v[d->n]);
-    if (task_rec_copy(&d->v[d->n], t) < 0) { d->oom = 1; return 1; }
-    d->n++;
-    return 0;
-}
-
 /* Runs a pass left settled (every file packed or left for good): later
  * sweeps count them from here instead of opening every file again, so
  * a sweep costs one stat per old run plus the work on new ones. Rebuilt
@@ -302,9 +271,8 @@ static void add_stats(compress_stats *to, const compress_stats *s)
 
 int compress_sweep(const config *cfg, meta *m, uint64_t now_ms, char *err, size_t errcap)
 {
-    meta_query q = {0};
     compress_stats st = {0};
-    due d = {cfg, now_ms, NULL, 0, 0, 0};
+    task_vec d = {0};
     settled *cur = NULL, key;
     size_t ncur = 0;
     int failed = 0, rc;
@@ -316,8 +284,8 @@ int compress_sweep(const config *cfg, meta *m, uint64_t now_ms, char *err, size_
         done_n = 0;
         snprintf(done_dir, sizeof done_dir, "%s", cfg->files_dir);
     }
-    if (meta_tasks_find(m, &q, collect, &d) < 0 || d.oom) {
-        snprintf(err, errcap, d.oom ? "out of memory" : "metadata store unavailable");
+    if ((rc = retention_due_runs(m, cfg, now_ms, compress_days, &d)) < 0) {
+        snprintf(err, errcap, "%s", rc == RETENTION_E_NOMEM ? "out of memory" : "metadata store unavailable");
         rc = -1;
         goto out;
     }
@@ -358,8 +326,7 @@ int compress_sweep(const config *cfg, meta *m, uint64_t now_ms, char *err, size_
     rc = (int)st.packed_now;
 out:
     free(cur);
-    for (size_t i = 0; i < d.n; i++) task_rec_free(&d.v[i]);
-    free(d.v);
+    task_vec_free(&d);
     return rc;
 }
 

@@ -428,10 +428,11 @@ int retention_recover(const config *cfg, meta *m, char *err, size_t errcap)
 /* ---- the sweeper -------------------------------------------------------------- */
 
 typedef struct due_ctx {
-    retention *r;
+    retention *r;                 /* expiry; or: */
+    const config *cfg;            /* days_of for a move by age */
+    retention_days_fn days_of;
     uint64_t now;
-    task_rec *due;
-    size_t n, cap;
+    task_vec due;
     int oom;
 } due_ctx;
 
@@ -439,25 +440,44 @@ static int collect_due(void *ctx, const task_rec *t)
 {
     due_ctx *d = ctx;
     if (!t->output_files && !t->output_bytes) return 0;    /* nothing stored */
-    uint64_t exp = retention_expires_at(d->r, t);
-    if (!exp || exp > d->now) return 0;
-    if (d->n == d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 16;
-        task_rec *p = realloc(d->due, nc * sizeof *p);
-        if (!p) { d->oom = 1; return 1; }
-        d->due = p;
-        d->cap = nc;
+    if (d->r) {
+        uint64_t exp = retention_expires_at(d->r, t);
+        if (!exp || exp > d->now) return 0;
+    } else {
+        if (t->status != PROTO_ST_COMPLETED && t->status != PROTO_ST_FAILED &&
+            t->status != PROTO_ST_CANCELLED)
+            return 0;
+        if (!t->output_files) return 0;
+        int days = d->days_of(d->cfg, t);
+        /* Age counts from when the run finished, as for expiry. */
+        uint64_t base = t->completed_at ? t->completed_at : t->submitted_at;
+        if (days <= 0 || base + (uint64_t)days * DAY_MS > d->now) return 0;
     }
-    task_rec_init(&d->due[d->n]);
-    if (task_rec_copy(&d->due[d->n], t) < 0) { d->oom = 1; return 1; }
-    d->n++;
+    if (task_vec_push(&d->due, t) < 0) {
+        d->oom = 1;
+        return 1;
+    }
+    return 0;
+}
+
+int retention_due_runs(meta *m, const config *cfg, uint64_t now_ms, retention_days_fn days_of,
+                       task_vec *out)
+{
+    meta_query q = {0};
+    due_ctx d = { NULL, cfg, days_of, now_ms, {0}, 0 };
+    int rc = meta_tasks_find(m, &q, collect_due, &d);
+    if (rc < 0 || d.oom) {
+        task_vec_free(&d.due);
+        return d.oom ? RETENTION_E_NOMEM : RETENTION_E_IO;
+    }
+    *out = d.due;
     return 0;
 }
 
 int retention_sweep(retention *r, uint64_t now_ms, char *err, size_t errcap)
 {
     meta_query q = {0};
-    due_ctx d = {r, now_ms, NULL, 0, 0, 0};
+    due_ctx d = { r, NULL, NULL, now_ms, {0}, 0 };
     int rc, removed = 0;
     char why[512], when[32];
     /* Collected first, removed after: the store's find must not be
@@ -467,8 +487,8 @@ int retention_sweep(retention *r, uint64_t now_ms, char *err, size_t errcap)
         rc = d.oom ? RETENTION_E_NOMEM : RETENTION_E_IO;
         goto out;
     }
-    for (size_t i = 0; i < d.n; i++) {
-        task_rec *t = &d.due[i];
+    for (size_t i = 0; i < d.due.n; i++) {
+        task_rec *t = &d.due.v[i];
         if (retention_is_pinned(r, t->task_id)) continue;   /* pinned meanwhile */
         if (retention_remove_run(r->cfg, r->m, t, why, sizeof why) < 0) {
             snprintf(err, errcap, "%s", why);
@@ -494,8 +514,7 @@ int retention_sweep(retention *r, uint64_t now_ms, char *err, size_t errcap)
     if (why[0]) log_warn("compress: %s (retried at the next sweep)", why);
     if (packed > 0) log_info("compress: %d files packed", packed);
 out:
-    for (size_t i = 0; i < d.n; i++) task_rec_free(&d.due[i]);
-    free(d.due);
+    task_vec_free(&d.due);
     return rc;
 }
 

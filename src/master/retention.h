@@ -16,6 +16,14 @@
 
 typedef struct retention retention;
 
+/* Runs due for a move by age (compression, tiering): finished, with stored
+ * files, and ended (completed_at, else submitted_at) at least
+ * days_of(cfg, t) days before now; 0 or less = never. Copies into *out
+ * (the caller task_vec_free's it). 0, RETENTION_E_NOMEM or RETENTION_E_IO. */
+typedef int (*retention_days_fn)(const config *cfg, const task_rec *t);
+int retention_due_runs(meta *m, const config *cfg, uint64_t now_ms, retention_days_fn days_of,
+                       task_vec *out);
+
 /* Loads the pins (<meta_dir>/pins) and finishes any removal a crash
  * interrupted (see retention_recover). cfg and m must outlive it. Call
  * before serving requests. NULL with err filled. */

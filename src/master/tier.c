@@ -10,12 +10,12 @@
 #include "ids.h"
 #include "log.h"
 #include "objstore.h"
+#include "retention.h"
 #include "store.h"
 #include "tier.h"
 #include "upload.h"
 #include "zblock.h"
 
-#define DAY_MS (86400ull * 1000ull)
 #define BATCH 256
 
 typedef struct tfile {
@@ -206,48 +206,17 @@ out:
     return rc;
 }
 
-typedef struct due {
-    const config *cfg;
-    uint64_t now;
-    task_rec *v;
-    size_t n, cap;
-    int oom;
-} due;
-
-static int collect(void *ctx, const task_rec *t)
-{
-    due *d = ctx;
-    if (t->status != PROTO_ST_COMPLETED && t->status != PROTO_ST_FAILED &&
-        t->status != PROTO_ST_CANCELLED)
-        return 0;
-    if (!t->output_files) return 0;
-    int days = config_archive_days(d->cfg, t->task_name);
-    if (days <= 0) return 0;                   /* never, for this name */
-    /* Age counts from when the run finished, as for expiry. */
-    uint64_t base = t->completed_at ? t->completed_at : t->submitted_at;
-    if (base + (uint64_t)days * DAY_MS > d->now) return 0;
-    if (d->n == d->cap) {
-        size_t nc = d->cap ? d->cap * 2 : 16;
-        task_rec *p = realloc(d->v, nc * sizeof *p);
-        if (!p) { d->oom = 1; return 1; }
-        d->v = p;
-        d->cap = nc;
-    }
-    task_rec_init(&d->v[d->n]);
-    if (task_rec_copy(&d->v[d->n], t) < 0) { d->oom = 1; return 1; }
-    d->n++;
-    return 0;
-}
+static int archive_days(const config *cfg, const task_rec *t) { return config_archive_days(cfg, t->task_name); }
 
 int tier_sweep(const config *cfg, meta *m, uint64_t now_ms, char *err, size_t errcap)
 {
-    meta_query q = {0};
     int moved = 0, failed = 0;
     err[0] = 0;
     if (!objstore_s3() || !config_archives(cfg)) return 0;
-    due d = {cfg, now_ms, NULL, 0, 0, 0};
-    if (meta_tasks_find(m, &q, collect, &d) < 0 || d.oom) {
-        snprintf(err, errcap, d.oom ? "out of memory" : "metadata store unavailable");
+    task_vec d = {0};
+    int rc = retention_due_runs(m, cfg, now_ms, archive_days, &d);
+    if (rc < 0) {
+        snprintf(err, errcap, "%s", rc == RETENTION_E_NOMEM ? "out of memory" : "metadata store unavailable");
         moved = -1;
         goto out;
     }
@@ -263,8 +232,7 @@ int tier_sweep(const config *cfg, meta *m, uint64_t now_ms, char *err, size_t er
         moved++;
     }
 out:
-    for (size_t i = 0; i < d.n; i++) task_rec_free(&d.v[i]);
-    free(d.v);
+    task_vec_free(&d);
     if (failed && err[0] && failed > 1)
         snprintf(err + strlen(err), errcap - strlen(err), " (and %d more runs)", failed - 1);
     return moved;
