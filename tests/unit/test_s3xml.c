@@ -1,6 +1,12 @@
 /* test_s3xml.c — the S3 reply scans (error codes, listings, entities,
- * truncation) and the key encoding SigV4 signs. */
+ * truncation), the key encoding SigV4 signs, and how refusals are told
+ * apart (a full bucket is not a wrong key) against a real socket that
+ * answers canned replies. */
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "master/s3.h"
 #include "master/s3xml.h"
@@ -103,11 +109,124 @@ static void test_config(void)
     }
 }
 
+/* A server on 127.0.0.1:0 answering each connection (curl is told to
+ * close: Connection: close) with the next canned reply, then closing. */
+typedef struct canned {
+    int fd;
+    const char *const *replies;
+    int n, served;
+} canned;
+
+static void *canned_main(void *arg)
+{
+    canned *c = arg;
+    for (int i = 0; i < c->n; i++) {
+        int fd = accept(c->fd, NULL, NULL);
+        if (fd < 0) break;
+        char buf[8192];
+        size_t got = 0;
+        /* the request's headers (the small bodies here come with them or
+         * are never sent: curl waits for 100-continue only above 1 MiB) */
+        while (got < sizeof buf - 1) {
+            ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
+            if (r <= 0) break;
+            got += (size_t)r;
+            buf[got] = 0;
+            if (strstr(buf, "\r\n\r\n")) break;
+        }
+        const char *rep = c->replies[i];
+        if (write(fd, rep, strlen(rep)) < 0) { close(fd); break; }
+        shutdown(fd, SHUT_WR);
+        while (read(fd, buf, sizeof buf) > 0)   /* drain until curl closes */
+            ;
+        close(fd);
+        c->served++;
+    }
+    return NULL;
+}
+
+static char *reply(const char *status, const char *body)
+{
+    static char bufs[4][1024];
+    static int k;
+    char *b = bufs[k++ % 4];
+    snprintf(b, sizeof bufs[0], "HTTP/1.1 %s\r\nContent-Type: application/xml\r\n"
+             "Connection: close\r\nContent-Length: %zu\r\n\r\n%s", status, strlen(body), body);
+    return b;
+}
+
+/* Runs one PUT against replies; returns its code, err filled. */
+static int put_against(const char *const *replies, int n, int *served, char *err, size_t errcap)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    canned c = {-1, replies, n, 0};
+    pthread_t th;
+    int rc = -1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if ((c.fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || bind(c.fd, (void *)&a, sizeof a) < 0 ||
+        listen(c.fd, 8) < 0 || getsockname(c.fd, (void *)&a, &al) < 0)
+        goto out;
+    s3_config sc;
+    memset(&sc, 0, sizeof sc);
+    snprintf(sc.endpoint, sizeof sc.endpoint, "http://127.0.0.1:%u", ntohs(a.sin_port));
+    snprintf(sc.bucket, sizeof sc.bucket, "bucket");
+    snprintf(sc.access_key, sizeof sc.access_key, "k");
+    snprintf(sc.secret_key, sizeof sc.secret_key, "s");
+    sc.retries = 0;
+    sc.stall_timeout_s = 5;
+    s3 *s = s3_new(&sc, err, errcap);
+    if (!s) goto out;
+    if (pthread_create(&th, NULL, canned_main, &c) != 0) { s3_free(s); goto out; }
+    rc = s3_put_buf(s, "k/x", "hello", 5, err, errcap);
+    s3_free(s);
+    shutdown(c.fd, SHUT_RDWR);        /* an accept still waiting returns */
+    pthread_join(th, NULL);
+    *served = c.served;
+out:
+    if (c.fd >= 0) close(c.fd);
+    return rc;
+}
+
+static void test_full_bucket(void)
+{
+    char err[1024];
+    int served = 0;
+    static const char denied[] = "<Error><Code>AccessDenied</Code><Message>Access Denied."
+                                 "</Message></Error>";
+    static const char listing[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+                                  "</ListBucketResult>";
+    /* RGW's QuotaExceeded (403): full, not credentials; no probe needed */
+    const char *r1[] = {reply("403 Forbidden", "<Error><Code>QuotaExceeded</Code></Error>")};
+    T_EQ_INT(put_against(r1, 1, &served, err, sizeof err), S3_E_FULL);
+    T_CHECK(strstr(err, "bucket bucket is full (QuotaExceeded") != NULL);
+    T_EQ_INT(served, 1);
+    /* 507 without a body */
+    const char *r2[] = {reply("507 Insufficient Storage", "")};
+    T_EQ_INT(put_against(r2, 1, &served, err, sizeof err), S3_E_FULL);
+    T_CHECK(strstr(err, "HTTP 507") != NULL);
+    /* SeaweedFS over its quota: a bare AccessDenied on the write, but the
+     * same key lists the bucket: the bucket refuses writes */
+    const char *r3[] = {reply("403 Forbidden", denied), reply("200 OK", listing)};
+    T_EQ_INT(put_against(r3, 2, &served, err, sizeof err), S3_E_FULL);
+    T_CHECK(strstr(err, "refuses writes (AccessDenied") != NULL);
+    T_CHECK(strstr(err, "over its quota or read-only") != NULL);
+    T_EQ_INT(served, 2);
+    /* ... and when the listing is refused too, it is the key */
+    const char *r4[] = {reply("403 Forbidden", denied), reply("403 Forbidden", denied)};
+    T_EQ_INT(put_against(r4, 2, &served, err, sizeof err), S3_E_AUTH);
+    T_CHECK(strstr(err, "refused the credentials") != NULL);
+    T_EQ_INT(served, 2);
+}
+
 int main(void)
 {
     T_RUN(test_error);
     T_RUN(test_list);
     T_RUN(test_encode);
     T_RUN(test_config);
+    T_RUN(test_full_bucket);
     return T_DONE();
 }
