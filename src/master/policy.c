@@ -42,6 +42,7 @@ struct policy_ctx {
     struct subcpu { double submit, cpu; } *rs;   /* running tasks by submit */
     size_t caprs;
     double horizon;         /* learned: the longest wait of a task started so far */
+    double horizon_at;      /* when it was set (it decays from then, horizon_now) */
     int projecting;         /* in policy_project: its starts are not real */
 };
 
@@ -210,7 +211,8 @@ static double slack_of(const policy_cfg *cfg)
  * times the longest wait any task has had so far goes before everything
  * but priority, oldest first. Reordering for slowdown then costs no wait
  * beyond what the cluster has already given someone; the horizon is
- * measured (the longest real wait since the master started), not fitted,
+ * measured (the longest real wait since the master started, decayed with
+ * the fair-share half-life: horizon_now), not fitted,
  * so it scales with the trace. It grows only when tasks in arrival order
  * still wait longer, i.e. in a burst worse than any before. Until a task
  * has waited at all there is no horizon and nothing is guarded. Light
@@ -220,6 +222,15 @@ static double slack_of(const policy_cfg *cfg)
 static double guard_of(const policy_cfg *cfg)
 {
     return cfg->guard > 0 ? cfg->guard : POLICY_GUARD;
+}
+
+/* The horizon decays with the fair-share half-life: one day of waiting
+ * (the cluster down, a flood) must not switch the guard off for good. */
+static double horizon_now(const policy_ctx *c, const policy_cfg *cfg, double now)
+{
+    if (cfg->halflife_s > 0 && now > c->horizon_at)
+        return c->horizon * exp2(-(now - c->horizon_at) / cfg->halflife_s);
+    return c->horizon;
 }
 
 static int cmp_sub(const void *a, const void *b)
@@ -293,13 +304,13 @@ static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_
         double lent = w > 0 ? j->passed / (w * cap) : 0;   /* share of the machine */
         double p = j->predict > 0 ? j->predict : (j->limit > 0 ? j->limit : 3600);
         double b = p > 10 ? p : 10;
-        double hrrn = (w + b) / b;
+        double hrrn = (w + b) / b, hz = horizon_now(c, cfg, now);
         if (hrrn > 1e9) hrrn = 1e9;
         if (lent >= 2 * slack_of(cfg))
             k = 8e10 + w;                    /* owed even before light users */
         else if (under)
             k = 6e10 + (lent >= slack_of(cfg) ? 1e10 + w : hrrn);
-        else if (c->horizon > 0 && w >= guard_of(cfg) * c->horizon)
+        else if (hz > 0 && w >= guard_of(cfg) * hz)
             k = 5e10 + w;                    /* guarded: oldest first */
         else if (lent >= slack_of(cfg))
             k = 4e10 + w;                    /* owed: oldest first */
@@ -590,7 +601,10 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
             continue;
         }
         start_node[i] = n;
-        if (!c->projecting && now - j->submit > c->horizon) c->horizon = now - j->submit;
+        if (!c->projecting && now - j->submit > horizon_now(c, cfg, now)) {
+            c->horizon = now - j->submit;
+            c->horizon_at = now;
+        }
         take(&nodes[n], &j->req);
         started++;
         if (fs_on && u >= 0 && (size_t)u < nusers) c->nrun[u]++;

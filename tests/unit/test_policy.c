@@ -191,7 +191,7 @@ static void test_passed_bound(void)
  * reach, so only the guard can start it: once it has waited POLICY_GUARD
  * x 100 s it goes first (every short task that started is younger, so
  * waited less), and its wait stays within the longest wait so far. */
-static double guard_one(double guard)
+static double guard_one(double guard, double t0, double halflife)
 {
     enum { N = 3 + 1 + 3 * 120, LONG = 6 };
     vt *ts = calloc(N, sizeof *ts);
@@ -200,16 +200,16 @@ static double guard_one(double guard)
         ts[k++] = (vt){ .submit = 0, .run = 50, .limit = 60, .req = { 1, 0, 0, 0 }, .user = 0 };
     for (int i = 0; i < 120; i++) {
         for (int r = 0; r < 3; r++)
-            ts[k++] = (vt){ .submit = 150 + 10 * i, .run = 5, .limit = 60,
+            ts[k++] = (vt){ .submit = t0 + 10 * i, .run = 5, .limit = 60,
                             .req = { 1, 0, 0, 0 }, .user = 0 };
         if (i == 0)
-            ts[k++] = (vt){ .submit = 151, .run = 1000, .limit = 2000, .req = { 1, 0, 0, 0 },
+            ts[k++] = (vt){ .submit = t0 + 1, .run = 1000, .limit = 2000, .req = { 1, 0, 0, 0 },
                             .user = 0 };
     }
     sched_node nd = node(1, 0);
     drive_slack = 1000;
     drive_guard = guard;
-    drive(POLICY_LEARNED, &nd, 1, ts, N, 1, 3000, 0);
+    drive(POLICY_LEARNED, &nd, 1, ts, N, 1, t0 + 3000, halflife);
     drive_slack = 0;
     drive_guard = 0;
     double w = ts[LONG].started ? ts[LONG].start - ts[LONG].submit : -1;
@@ -221,13 +221,18 @@ static double guard_one(double guard)
 
 static void test_guard(void)
 {
-    double w = guard_one(0);               /* the default guard */
-    double off = guard_one(1e6);
+    double w = guard_one(0, 150, 0);       /* the default guard */
+    double off = guard_one(1e6, 150, 0);
     printf("# long task: waits %.0f s (guard), %.0f s (no guard); longest before 100 s\n", w, off);
     /* guarded at 75 s, then first in line: one 5 s task ends */
     T_CHECK(w >= POLICY_GUARD * 100 && w <= POLICY_GUARD * 100 + 5 + 1);
     T_CHECK(w <= 100);                    /* no new longest wait */
     T_CHECK(off < 0 || off > 300);        /* short tasks keep passing it */
+    /* the horizon decays with the fair-share half-life: 1000 s after the
+     * 100 s wait it is 50 s, so the long task is guarded at 37.5 s */
+    double d = guard_one(0, 1100, 1000);
+    printf("# long task: waits %.0f s one half-life after the longest wait\n", d);
+    T_CHECK(d >= POLICY_GUARD * 50 - 1 && d <= POLICY_GUARD * 50 + 5 + 1);
 }
 
 /* Reservations for the first tasks in order that do not fit (learned),
