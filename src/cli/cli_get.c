@@ -178,11 +178,14 @@ static int receive(get_state *g, proto_msg *m)
 
 int cli_verb_get(cli_ctx *c, int argc, char **argv)
 {
-    const char *file = NULL;
+    const char *file = NULL, *latest = NULL;
+    latest_pick lp;
     args_spec specs[] = {
         {"path", ARGS_STR, &file, NULL, "P",
          "only this file or sub-directory (relative to the task's output, e.g. models/best.pt)"},
         {"file", ARGS_STR, &file, NULL, "P", "same as -path"},
+        {"latest", ARGS_STR, &latest, NULL, "NAME", "instead of TASK_ID: the newest finished run named NAME"},
+        {"name", ARGS_STR, &latest, NULL, "NAME", "same as -latest"},
         CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c),
     };
     char *pos[CLI_POS_MAX];
@@ -193,8 +196,8 @@ int cli_verb_get(cli_ctx *c, int argc, char **argv)
     struct stat st;
     int created = 0;
     memset(&g, 0, sizeof g);
-    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 1, 2, &r,
-                       "get TASK_ID [DEST] [-path P]",
+    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 0, 2, &r,
+                       "get TASK_ID [DEST] [-path P]   |   get -latest NAME [DEST] [-path P]",
                        "Downloads a task's output files, with their directory structure, into\n"
                        "DEST (default ./TASK_ID). DEST must not exist or be an empty directory:\n"
                        "nothing is ever overwritten. With -path, only that file or sub-directory\n"
@@ -206,11 +209,29 @@ int cli_verb_get(cli_ctx *c, int argc, char **argv)
     if (r.dashdash)
         return cli_usage_error(c, "unexpected '--'");
     g.c = c;
-    g.task_id = pos[0];
+    /* -latest NAME takes the place of TASK_ID: the positionals are [DEST]. */
+    int first = latest ? 0 : 1;
+    if (latest ? r.npos > 1 : r.npos < 1)
+        return cli_usage_error(c, latest ? "give -latest NAME or a TASK_ID, not both" : "missing TASK_ID "
+                               "(or -latest NAME)");
+    if (latest) {
+        if (!*latest || strpbrk(latest, "*?["))
+            return cli_usage_error(c, "-latest takes a task name, not a glob");
+        if ((rc = cli_connect(c)) != 0)
+            return rc;
+        rc = cli_find_latest(c, latest, NULL, &lp);
+        cli_disconnect(c);      /* the download below dials its own */
+        if (rc != 0)
+            return rc;
+        g.task_id = lp.task_id;
+        fprintf(stderr, "cloudai: %s is the newest finished run named '%s'\n", lp.task_id, latest);
+    } else {
+        g.task_id = pos[0];
+    }
     if ((rc = cli_check_task_id(c, g.task_id)) != 0)
         return rc;
-    if (r.npos > 1) {
-        g.dest = pos[1];
+    if (r.npos > first) {
+        g.dest = pos[first];
     } else {
         /* The id comes from the user; it must not walk out of "." */
         ids_sanitize(g.task_id, safe, sizeof safe);

@@ -65,6 +65,14 @@ int cli_verb_tasks(cli_ctx *c, int argc, char **argv);
 int cli_verb_workers(cli_ctx *c, int argc, char **argv);
 int cli_verb_status(cli_ctx *c, int argc, char **argv);
 int cli_verb_files(cli_ctx *c, int argc, char **argv);
+/* The newest finished run named name (of user, NULL: the caller's): 0 with
+ * l filled, else the error was printed and its exit code returned. */
+typedef struct latest_pick {
+    char task_id[64];
+    uint64_t submitted_at;
+    int found;
+} latest_pick;
+int cli_find_latest(cli_ctx *c, const char *name, const char *user, latest_pick *l);
 int cli_verb_get(cli_ctx *c, int argc, char **argv);
 int cli_verb_wait(cli_ctx *c, int argc, char **argv);
 /* On a connected c: waits for ids (cli_wait.c), printing a line per task

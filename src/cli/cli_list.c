@@ -518,11 +518,6 @@ out:
 /* The newest finished run of a name: finished runs are the ones with
  * files; the newest is the latest submission (ties: the larger id, as
  * ids sort by time). */
-typedef struct latest_pick {
-    char task_id[64];
-    uint64_t submitted_at;
-    int found;
-} latest_pick;
 
 static int pick_latest(void *ctx, const proto_msg *rec)
 {
@@ -543,7 +538,7 @@ static int pick_latest(void *ctx, const proto_msg *rec)
     return 0;
 }
 
-static int find_latest(cli_ctx *c, const char *name, const char *user, latest_pick *l)
+int cli_find_latest(cli_ctx *c, const char *name, const char *user, latest_pick *l)
 {
     int rc;
     list_filter lf = {PROTO_LIST_TASKS, 0, 0, NULL, user, NULL, 0, 0, 0, 0, NULL};
@@ -604,7 +599,7 @@ int cli_verb_files(cli_ctx *c, int argc, char **argv)
     if ((rc = cli_connect(c)) != 0)
         return rc;
     if (latest) {
-        if ((rc = find_latest(c, latest, user, &lp)) != 0) {
+        if ((rc = cli_find_latest(c, latest, user, &lp)) != 0) {
             cli_disconnect(c);
             return rc;
         }

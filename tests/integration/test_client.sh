@@ -140,4 +140,17 @@ grep -q "no finished run named 'run'" "$T/bl.err" && ok "files -latest: clear er
     { not_ok "files -latest: clear error"; sed 's/^/# /' "$T/bl.err"; }
 cai files -latest 'r*' >/dev/null 2>&1
 want_eq "files -latest GLOB: usage error" "$?" 2
+
+# ---- get -latest NAME (and -name): the newest finished run, said on stderr
+cai get -latest run "$T/gl" >"$T/gl.out" 2>"$T/gl.err"
+want_eq "get -latest: the newest run's file" "$(cat "$T/gl/v.txt" 2>/dev/null)" v2
+grep -q "$R2 is the newest finished run named 'run'" "$T/gl.err" && ok "get -latest: says which run" ||
+    { not_ok "get -latest: says which run"; sed 's/^/# /' "$T/gl.err"; }
+cai get -name run "$T/gn" -path v.txt >/dev/null 2>&1
+want_eq "get -name: the same, with -path" "$(cat "$T/gn/v.txt" 2>/dev/null)" v2
+as bob bob-tok get -latest run "$T/gb" >/dev/null 2>"$T/gb.err"
+want_eq "get -latest: another user's runs are not seen (exit 1)" "$?" 1
+check "get -latest: nothing created on failure" [ ! -e "$T/gb" ]
+cai get -latest run "$R1" "$T/gx" >/dev/null 2>&1
+want_eq "get -latest with a TASK_ID too: usage error" "$?" 2
 finish
