@@ -34,6 +34,45 @@ static pthread_mutex_t stuck_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stuck_cv = PTHREAD_COND_INITIALIZER;
 static int stuck;
 
+/* How fast the store has been answering lately (the first record of each
+ * recent listing, ms): a listing waits a few times the slowest of them,
+ * so a store that answers in 5 ms is taken as stalled after ~50 ms, not
+ * after the whole deadline, while a slow one (a loaded FerretDB) keeps
+ * the whole deadline. Guarded by stuck_mu. */
+#define LAT_N 16
+static uint32_t lat_ms[LAT_N];
+static unsigned lat_n;
+
+static void lat_note(uint64_t ms)
+{
+    pthread_mutex_lock(&stuck_mu);
+    lat_ms[lat_n++ % LAT_N] = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+    pthread_mutex_unlock(&stuck_mu);
+}
+
+/* The wait for the next listing: 4x the slowest recent answer + 20 ms,
+ * within [STOREREAD_MIN_WAIT_MS, cap]; the cap until LAT_N / 2 answers. */
+static int lat_wait(int cap)
+{
+    uint32_t worst = 0;
+    pthread_mutex_lock(&stuck_mu);
+    unsigned n = lat_n < LAT_N ? lat_n : LAT_N;
+    for (unsigned i = 0; i < n; i++)
+        if (lat_ms[i] > worst) worst = lat_ms[i];
+    pthread_mutex_unlock(&stuck_mu);
+    if (n < LAT_N / 2) return cap;
+    uint64_t w = (uint64_t)worst * 4 + 20;
+    if (w < STOREREAD_MIN_WAIT_MS) w = STOREREAD_MIN_WAIT_MS;
+    return w < (uint64_t)cap ? (int)w : cap;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 void storeread_drain(void)
 {
     pthread_mutex_lock(&stuck_mu);
@@ -132,12 +171,14 @@ static int fresh_cb(void *ctx, const task_rec *t)
 }
 
 /* From the store: 0 / negative, or 1 when it did not answer in time
- * (nothing was sent). */
-static int from_store(cluster *cl, const meta_query *q, int wait_ms, meta_task_cb cb, void *ctx)
+ * (nothing was sent). With adapt, how long this one took is noted for
+ * lat_wait. */
+static int from_store(cluster *cl, const meta_query *q, int wait_ms, int adapt, meta_task_cb cb, void *ctx)
 {
     pthread_attr_t at;
     pthread_t th;
     int rc;
+    uint64_t t0 = mono_ms();
     rd *r = calloc(1, sizeof *r);
     if (!r) return 1;
     if (copy_q(r, q) < 0) { free(r); return meta_tasks_find(cluster_meta(cl), q, cb, ctx); }
@@ -171,6 +212,7 @@ static int from_store(cluster *cl, const meta_query *q, int wait_ms, meta_task_c
         pthread_mutex_unlock(&stuck_mu);
         rc = 1;
     } else {
+        if (adapt) lat_note(mono_ms() - t0);
         while (!r->done)
             pthread_cond_wait(&r->cv, &r->mu);
         rc = r->rc;
@@ -192,15 +234,18 @@ int storeread_tasks(cluster *cl, const meta_query *q, int wait_ms, meta_task_cb 
      * itself (a files commit's fsync, a loaded machine). The memory answer
      * lacks every finished task, so it is worth a longer wait than a
      * server that may be stopped. */
-    if (!strcmp(meta_backend(cluster_meta(cl)), "journal")) {
+    int local = !strcmp(meta_backend(cluster_meta(cl)), "journal");
+    if (local) {
         busy = 0;
         if (wait_ms < STOREREAD_LOCAL_WAIT_MS) wait_ms = STOREREAD_LOCAL_WAIT_MS;
+    } else {
+        wait_ms = lat_wait(wait_ms);
     }
     pthread_mutex_lock(&stuck_mu);
     int known_stalled = stuck > 0;
     pthread_mutex_unlock(&stuck_mu);
     if (!known_stalled && busy <= wait_ms) {
-        rc = from_store(cl, q, wait_ms, fresh_cb, &c);
+        rc = from_store(cl, q, wait_ms, !local, fresh_cb, &c);
         if (rc <= 0 && (rc == 0 || c.n > 0)) return rc;
     }
     /* Not in time, or failed before sending anything: from memory. */

@@ -12,13 +12,17 @@
 #include "cluster.h"
 #include "meta.h"
 
-/* How long a listing waits for the store's first record. Long enough that
+/* How long a listing waits at most for the store's first record (less for
+ * a server that has been answering fast: STOREREAD_MIN_WAIT_MS). Long enough that
  * a store that is merely slow (a loaded machine, a busy FerretDB: tens to
  * a few hundred ms) still gives the whole answer, since the memory answer
  * lacks every finished task; short enough that only the first listing of
  * a real stall waits, as later ones see the stuck reader and go to memory
  * at once. */
 #define STOREREAD_WAIT_MS 250
+/* The least a listing waits for a server that has been answering fast
+ * (storeread.c lat_wait). */
+#define STOREREAD_MIN_WAIT_MS 50
 /* The same for the embedded journal (storeread.c says why). */
 #define STOREREAD_LOCAL_WAIT_MS 2000
 
