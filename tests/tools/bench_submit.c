@@ -4,7 +4,10 @@
  * fdatasyncs before every SUBMIT_ACK and serves a connection's requests in
  * order, so one connection is bound by the disk's sync latency; several
  * connections let its group commit share one sync among many submissions.
- * Usage: bench_submit ADDR N CMD [IMAGE [CONNS]]. Prints "N SECONDS". */
+ * Usage: bench_submit ADDR N CMD [IMAGE [CONNS [WAIT]]]. Prints "N SECONDS"
+ * (submitting); with WAIT = 1 it then waits for every task to end as a
+ * user would (WAIT: the master pushes each end, nothing polls) and prints
+ * "N SECONDS DONE_SECONDS COMPLETED", both times from the first submission. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +44,7 @@ typedef struct job {
     const char *addr, *cmd, *image;
     long first, n;
     int rc;
+    char (*ids)[64];          /* ids[first + k]: the k-th acknowledged task (WAIT mode) */
 } job;
 
 static void *run_job(void *arg)
@@ -70,12 +74,59 @@ static void *run_job(void *arg)
             fprintf(stderr, "bench_submit: after %ld acks: %s\n", acked, err);
             goto out;
         }
+        if (j->ids) {
+            proto_field f;
+            size_t it = 0;
+            if (proto_next(&m, T_TASK, &it, &f)) {
+                proto_msg sub;
+                proto_rec_open(&f, &sub);
+                proto_str(&sub, T_TASK_ID, j->ids[j->first + acked], sizeof j->ids[0]);
+            }
+        }
         acked++;
     }
     j->rc = 0;
 out:
     peer_close(&p);
     return NULL;
+}
+
+/* Waits (WAIT, at most 10,000 ids a request) for ids[from, to) to end;
+ * counts the completed ones. 0, or -1 with a message. */
+static int wait_ends(const char *addr, char (*ids)[64], long from, long to, long *completed)
+{
+    peer p;
+    proto_msg m;
+    char err[512];
+    long left = to - from;
+    if (peer_connect(&p, addr, PROTO_ROLE_CLIENT, "bench", NULL, 10000, err, sizeof err) < 0) {
+        fprintf(stderr, "bench_submit: %s\n", err);
+        return -1;
+    }
+    proto_begin(&p.wb, PROTO_WAIT, 0);
+    for (long i = from; i < to; i++) proto_put_str(&p.wb, T_TASK_ID, ids[i]);
+    if (peer_send(&p) < 0) goto fail;
+    while (left > 0) {
+        if (peer_recv(&p, &m, 120000) < 0 || m.type != PROTO_TASK_LIST) goto fail;
+        proto_field f;
+        size_t it = 0;
+        while (proto_next(&m, T_TASK, &it, &f)) {
+            proto_msg sub;
+            uint64_t st = 0;
+            proto_rec_open(&f, &sub);
+            proto_u64(&sub, T_STATUS, &st);
+            if (st == PROTO_ST_COMPLETED) (*completed)++;
+            left--;
+        }
+    }
+    peer_close(&p);
+    return 0;
+fail:
+    if (m.type == PROTO_ERROR) peer_error_text(&m, err, sizeof err);
+    else snprintf(err, sizeof err, "no answer to WAIT");
+    fprintf(stderr, "bench_submit: wait: %s (%ld left)\n", err, left);
+    peer_close(&p);
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -85,15 +136,17 @@ int main(int argc, char **argv)
         return 2;
     }
     long n = atol(argv[2]);
-    int conns = argc > 5 ? atoi(argv[5]) : 1, rc = 0;
+    int conns = argc > 5 ? atoi(argv[5]) : 1, rc = 0, wait = argc > 6 && atoi(argv[6]) == 1;
     if (conns < 1) conns = 1;
     if (conns > 64) conns = 64;
+    char (*ids)[64] = wait ? calloc((size_t)(n > 0 ? n : 1), sizeof *ids) : NULL;
+    if (wait && !ids) return 1;
     job jobs[64];
     pthread_t th[64];
     double t0 = now_s();
     for (int i = 0; i < conns; i++) {
         jobs[i] = (job){argv[1], argv[3], argc > 4 ? argv[4] : "cloudai-test:latest",
-                        n * i / conns, n * (i + 1) / conns - n * i / conns, 1};
+                        n * i / conns, n * (i + 1) / conns - n * i / conns, 1, ids};
         if (pthread_create(&th[i], NULL, run_job, &jobs[i]) != 0) {
             conns = i;
             rc = 1;
@@ -104,6 +157,12 @@ int main(int argc, char **argv)
         pthread_join(th[i], NULL);
         rc |= jobs[i].rc;
     }
-    if (rc == 0) printf("%ld %.6f\n", n, now_s() - t0);
+    double t_sub = now_s() - t0;
+    long completed = 0;
+    for (long from = 0; wait && rc == 0 && from < n; from += 10000)
+        if (wait_ends(argv[1], ids, from, from + 10000 < n ? from + 10000 : n, &completed) < 0) rc = 1;
+    if (rc == 0 && wait) printf("%ld %.6f %.6f %ld\n", n, t_sub, now_s() - t0, completed);
+    else if (rc == 0) printf("%ld %.6f\n", n, t_sub);
+    free(ids);
     return rc;
 }
