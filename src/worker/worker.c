@@ -324,6 +324,46 @@ static uint64_t log_final(worker *w, wtask *t)
     return size;
 }
 
+/* The last non-empty line of a log (a failed task's error message says
+ * it: usually why), at most cap - 1 bytes of whole UTF-8 characters,
+ * control characters as '?'; "" when there is none. */
+static void log_last_line(const char *path, char *out, size_t cap)
+{
+    uint8_t buf[4096];
+    struct stat st;
+    ssize_t n = -1;
+    out[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
+        off_t from = st.st_size > (off_t)sizeof buf ? st.st_size - (off_t)sizeof buf : 0;
+        n = pread(fd, buf, (size_t)(st.st_size - from), from);
+    }
+    if (fd >= 0) close(fd);
+    if (n <= 0) return;
+    size_t end = (size_t)n;
+    while (end > 0 && (buf[end - 1] == '\n' || buf[end - 1] == '\r' || buf[end - 1] == ' ' || buf[end - 1] == '\t'))
+        end--;
+    size_t start = end;
+    while (start > 0 && buf[start - 1] != '\n') start--;
+    size_t o = 0;
+    for (size_t i = start; i < end && o + 1 < cap;) {
+        size_t k = proto_utf8_seq(buf + i, end - i);
+        if (k == 0) {                   /* not UTF-8 here (or cut): one byte, shown as '?' */
+            out[o++] = '?';
+            i++;
+        } else if (k == 1) {
+            out[o++] = buf[i] < 0x20 || buf[i] == 0x7f ? '?' : (char)buf[i];
+            i++;
+        } else {
+            if (o + k + 1 > cap) break;
+            memcpy(out + o, buf + i, k);
+            o += k;
+            i += k;
+        }
+    }
+    out[o] = 0;
+}
+
 /* ---- result files ------------------------------------------------------------ */
 
 static int save_result(worker *w, wtask *t)
@@ -756,8 +796,11 @@ static void *task_main(void *arg)
         snprintf(t->error, sizeof t->error, "killed: out of memory (limit %llu bytes)",
                  (unsigned long long)t->rec.req_memory);
     } else if (res.exit_code != 0) {
+        char last[256];
         t->status = PROTO_ST_FAILED;
-        snprintf(t->error, sizeof t->error, "exit code %lld", (long long)res.exit_code);
+        log_last_line(logp, last, sizeof last);
+        snprintf(t->error, sizeof t->error, "exit code %lld%s%s", (long long)res.exit_code,
+                 last[0] ? "; last output: " : "", last);
     } else {
         t->status = PROTO_ST_COMPLETED;
     }
