@@ -388,6 +388,13 @@ static void record_path(const char *output_dir, char *out, size_t cap)
     snprintf(out, cap, "%s.pgid", output_dir);
 }
 
+static void drop_record(const rt_spec *spec)
+{
+    char rp[4200];
+    record_path(spec->output_dir, rp, sizeof rp);
+    spare_drop_file(spec->spares, rp);
+}
+
 /* "<pgid> <start time> <cgroup path>\n" in <output_dir>.pgid (the path
  * empty without a cgroup); not synced (a power loss ends the processes
  * too). */
@@ -395,7 +402,7 @@ static void record_group(spare_pool *spares, const char *output_dir, pid_t pgid,
 {
     char path[4200], text[CGROUP_PATH_MAX + 64];
     unsigned long long start = 0;
-    proc_start_time(pgid, &start);
+    if (pgid > 0) proc_start_time(pgid, &start);
     record_path(output_dir, path, sizeof path);
     int n = snprintf(text, sizeof text, "%d %llu %s\n", (int)pgid, start, cg);
     spare_write_replace(spares, path, text, (size_t)n);
@@ -413,19 +420,21 @@ int runtime_proc_kill_recorded(const char *record_path, long long *pgid)
     close(fd);
     if (n <= 0) return -1;
     text[n] = 0;
-    if (sscanf(text, "%lld %llu%n", &g, &start, &off) != 2 || g <= 1) return -1;
+    if (sscanf(text, "%lld %llu%n", &g, &start, &off) != 2 || g < 0 || g == 1) return -1;
     if (pgid) *pgid = g;
     /* The task's cgroup is its own (worker pid and run in its name): all
-     * in it are the task's, escaped from the group or not. */
+     * in it are the task's, escaped from the group or not. A record
+     * written before the spawn has only the cgroup (pgid 0). */
     char *cg = text + off;
     if (*cg == ' ') cg++;
     cg[strcspn(cg, "\n")] = 0;
     if (*cg == '/') {
         int k = cgroup_kill(cg);
         cgroup_task_remove(cg);
-        kill(-(pid_t)g, SIGKILL);
+        if (g > 1) kill(-(pid_t)g, SIGKILL);
         if (k > 0) return 1;
     }
+    if (g == 0) return 0;
     /* The leader alive with another start time: the number was reused,
      * not ours. The leader gone: a group id is never reused while any
      * member lives, so the members left are the task's. */
@@ -569,6 +578,10 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
     char cg[CGROUP_PATH_MAX] = "";
     cgroup_task_create(pr->cg_base, spec->run_id ? spec->run_id : spec->task_id, cg, sizeof cg,
                        &l.cgfd);       /* none: the process group alone */
+    /* The cgroup is recorded before anything runs in it: a worker killed
+     * between the spawn and the full record (below) still leaves the
+     * reaper a way to everything the task started. */
+    if (cg[0]) record_group(spec->spares, spec->output_dir, 0, cg);
     pid_t pid = spawn(&l, logfd, nullfd, errp[1], spec->output_dir);
     if (l.cgfd >= 0) {              /* vfork: the child has used it by now */
         close(l.cgfd);
@@ -577,6 +590,7 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
     if (pid < 0) {
         snprintf(res->error, sizeof res->error, "vfork: %s", strerror(errno));
         cgroup_task_remove(cg);
+        drop_record(spec);
         rc = RT_E_START;
         goto out;
     }
@@ -601,19 +615,23 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
         snprintf(res->error, sizeof res->error, "cannot run '%s' in %s: %s",
                  l.argv[0], spec->output_dir, strerror(cerr));
         cgroup_task_remove(cg);
+        drop_record(spec);
         rc = RT_E_START;
         goto out;
+    }
+    /* Tests: a worker killed in the window before the full record
+     * (test_orphan E3). */
+    const char *hold = getenv("CLOUDAI_TEST_RECORD_DELAY_MS");
+    if (hold) {
+        struct timespec ts = { atoi(hold) / 1000, (long)(atoi(hold) % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
     }
     record_group(spec->spares, spec->output_dir, pid, cg);
     supervise(&task, pid, cg, spec->timeout_s, res);
     /* Only a cgroup the task was in, removed (so empty), proves that none
      * of its processes is left to write to its files. */
     res->all_gone = cgroup_task_remove(cg) == 0 && !outside;
-    {
-        char rp[4200];
-        record_path(spec->output_dir, rp, sizeof rp);
-        spare_drop_file(spec->spares, rp);
-    }
+    drop_record(spec);
     rc = 0;
     goto out;
 nomem:

@@ -43,10 +43,11 @@ build() {
     echo "$bin"
 }
 
-# Four ports whose gRPC companions (+10000) are free too.
+# Four ports whose gRPC companions (+10000) are free too; $1 shifts the
+# first place looked at (a retry after a port was taken meanwhile).
 pick_ports() {
     local base p ok
-    for base in $(seq $((20000 + ($$ % 500) * 10)) 10 29990); do
+    for base in $(seq $((20000 + (($$ + ${1:-0} * 137) % 500) * 10)) 10 29990); do
         ok=1
         for p in $base $((base + 1)) $((base + 2)) $((base + 3)); do
             port_free "$p" && port_free $((p + 10000)) || { ok=0; break; }
@@ -101,7 +102,11 @@ start)
     [ -n "$bin" ] || bin=$(build) || exit 1
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    ports=$(pick_ports) || { say "no free ports"; exit 1; }
+    # A port seen free can be taken before weed binds it (the check is a
+    # connect, and weed opens more than the four): up to 3 tries, on
+    # other ports each time, when that is why it stopped.
+    for try in 1 2 3; do
+    ports=$(pick_ports "$try") || { say "no free ports"; exit 1; }
     set -- $ports
     key=cloudai$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
     secret=$(od -An -N16 -tx4 /dev/urandom | tr -d ' \n')
@@ -118,7 +123,11 @@ AWS_REGION=us-east-1
 S3_PORTS="$ports"
 S3_BIN=$bin
 EOF
-    launch "$dir" "$bin" "$@" || exit 1
+    if launch "$dir" "$bin" "$@"; then break; fi
+    grep -q 'address already in use' "$dir/weed.log" && [ "$try" -lt 3 ] || exit 1
+    say "a port was taken meanwhile; trying others"
+    : >"$dir/weed.log"
+    done
     echo "S3_PID=$(cat "$dir/pid")" >>"$dir/env"
     mkbucket "$dir" || exit 1
     ;;
