@@ -1333,15 +1333,22 @@ out:
     return rc;
 }
 
+/* Steps 2 and 3 after a capture, here and under the lock; the capture is
+ * freed either way. */
+static int cp_rest(struct mj *mj, struct compaction *c, char *err, size_t errcap)
+{
+    int rc = cp_write(mj, c, err, errcap);
+    if (rc == 0) rc = cp_finish(mj, c, NULL, err, errcap);
+    cp_abort(mj, c);
+    return rc;
+}
+
 /* All three steps in a row, under the lock (open, meta_compact). */
 static int do_compact(struct mj *mj, char *err, size_t errcap)
 {
     struct compaction *c = NULL;
     int rc = cp_capture(mj, &c, err, errcap);
-    if (rc) return rc;
-    if ((rc = cp_write(mj, c, err, errcap)) == 0) rc = cp_finish(mj, c, NULL, err, errcap);
-    cp_abort(mj, c);
-    return rc;
+    return rc ? rc : cp_rest(mj, c, err, errcap);
 }
 
 void (*meta_journal_compact_hook)(void);
@@ -1395,9 +1402,7 @@ static int cp_start(struct mj *mj, char *err, size_t errcap)
         return 0;
     }
     __atomic_store_n(&mj->cp_busy, 0, __ATOMIC_RELEASE);
-    if ((rc = cp_write(mj, c, err, errcap)) == 0) rc = cp_finish(mj, c, NULL, err, errcap);
-    cp_abort(mj, c);
-    return rc;
+    return cp_rest(mj, c, err, errcap);
 }
 
 /* After a successful change: compaction failures do not undo it; they only

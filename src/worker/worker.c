@@ -324,44 +324,51 @@ static uint64_t log_final(worker *w, wtask *t)
     return size;
 }
 
+static char *read_tail(const char *path, size_t max)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *buf = NULL;
+    if (fd < 0) return strdup("");
+    off_t end = lseek(fd, 0, SEEK_END);
+    off_t start = end > (off_t)max ? end - (off_t)max : 0;
+    size_t n = (size_t)(end - start);
+    if (!(buf = malloc(n + 1))) goto out;
+    ssize_t got = pread(fd, buf, n, start);
+    n = got > 0 ? (size_t)got : 0;
+    /* A NUL would end the C string early; anything else that is not valid
+     * UTF-8 the encoder replaces (proto_put_str), keeping valid UTF-8. */
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == 0) buf[i] = '?';
+    buf[n] = 0;
+out:
+    close(fd);
+    return buf;
+}
+
 /* The last non-empty line of a log (a failed task's error message says
  * it: usually why), at most cap - 1 bytes of whole UTF-8 characters,
  * control characters as '?'; "" when there is none. */
 static void log_last_line(const char *path, char *out, size_t cap)
 {
-    uint8_t buf[4096];
-    struct stat st;
-    ssize_t n = -1;
+    char *buf = read_tail(path, 4096);
     out[0] = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
-        off_t from = st.st_size > (off_t)sizeof buf ? st.st_size - (off_t)sizeof buf : 0;
-        n = pread(fd, buf, (size_t)(st.st_size - from), from);
-    }
-    if (fd >= 0) close(fd);
-    if (n <= 0) return;
-    size_t end = (size_t)n;
-    while (end > 0 && (buf[end - 1] == '\n' || buf[end - 1] == '\r' || buf[end - 1] == ' ' || buf[end - 1] == '\t'))
-        end--;
+    if (!buf) return;
+    size_t end = strlen(buf);
+    while (end > 0 && strchr("\n\r \t", buf[end - 1])) end--;
     size_t start = end;
     while (start > 0 && buf[start - 1] != '\n') start--;
     size_t o = 0;
     for (size_t i = start; i < end && o + 1 < cap;) {
-        size_t k = proto_utf8_seq(buf + i, end - i);
-        if (k == 0) {                   /* not UTF-8 here (or cut): one byte, shown as '?' */
-            out[o++] = '?';
-            i++;
-        } else if (k == 1) {
-            out[o++] = buf[i] < 0x20 || buf[i] == 0x7f ? '?' : (char)buf[i];
-            i++;
-        } else {
-            if (o + k + 1 > cap) break;
-            memcpy(out + o, buf + i, k);
-            o += k;
-            i += k;
-        }
+        const uint8_t *p = (const uint8_t *)buf + i;
+        size_t k = proto_utf8_seq(p, end - i);
+        if (k > 1 && o + k + 1 > cap) break;          /* no character cut in two */
+        if (k > 1) memcpy(out + o, p, k);
+        else out[o] = k == 0 || *p < 0x20 || *p == 0x7f ? '?' : (char)*p;
+        o += k > 1 ? k : 1;
+        i += k > 1 ? k : 1;
     }
     out[o] = 0;
+    free(buf);
 }
 
 /* ---- result files ------------------------------------------------------------ */
@@ -422,26 +429,6 @@ out:
     return t;
 }
 
-static char *read_tail(const char *path, size_t max)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    char *buf = NULL;
-    if (fd < 0) return strdup("");
-    off_t end = lseek(fd, 0, SEEK_END);
-    off_t start = end > (off_t)max ? end - (off_t)max : 0;
-    size_t n = (size_t)(end - start);
-    if (!(buf = malloc(n + 1))) goto out;
-    ssize_t got = pread(fd, buf, n, start);
-    n = got > 0 ? (size_t)got : 0;
-    /* A NUL would end the C string early; anything else that is not valid
-     * UTF-8 the encoder replaces (proto_put_str), keeping valid UTF-8. */
-    for (size_t i = 0; i < n; i++)
-        if (buf[i] == 0) buf[i] = '?';
-    buf[n] = 0;
-out:
-    close(fd);
-    return buf;
-}
 
 /* ---- upload ----------------------------------------------------------------------- */
 

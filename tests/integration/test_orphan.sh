@@ -167,32 +167,28 @@ if grep -q "each task in a cgroup of its own" "$T/w.log"; then
     else
         not_ok "E: the setsid task ends"
     fi
-    E2=$(submit task $IMG -name orphan-e2 -cmd "setsid sh -c 'exec sleep $TOKE2' </dev/null >/dev/null 2>&1 & sleep 60")
-    if [ -n "$E2" ] && wait_for "alive 'sleep $TOKE2'" 30; then
-        kill -KILL "$WPID"; stop_pid "$WPID"
-        check "E: the reaper kills the setsid process of a SIGKILLed worker's task" \
-            wait_for "! alive 'sleep $TOKE2'" 10
-        cai cancel "$E2" >/dev/null 2>&1
-    else
-        not_ok "E: the second setsid task runs"
-    fi
+    # reaped_after_kill NAME TOKEN WHAT: a task whose setsid child sleeps
+    # TOKEN; the worker SIGKILLed once it runs; the reaper must kill it.
+    reaped_after_kill() {
+        _id=$(submit task $IMG -name "$1" -cmd "setsid sh -c 'exec sleep $2' </dev/null >/dev/null 2>&1 & sleep 60")
+        if [ -n "$_id" ] && wait_for "alive 'sleep $2'" 30; then
+            kill -KILL "$WPID"; stop_pid "$WPID"
+            check "$3" wait_for "! alive 'sleep $2'" 10
+            cai cancel "$_id" >/dev/null 2>&1
+        else
+            not_ok "$3: the setsid task runs"
+        fi
+    }
+    reaped_after_kill orphan-e2 "$TOKE2" "E: the reaper kills the setsid process of a SIGKILLed worker's task"
     # E3: the worker killed in the window between the spawn and the task's
     # full record (held open by a test hook): the cgroup, recorded before
     # the spawn, still lets the reaper kill what the task started.
     TOKE3=3033.$$
-    stop_pid "$WPID" 2>/dev/null
+    stop_pid "$WPID" 2>/dev/null      # already SIGKILLed by E2, unless its task never ran
     export CLOUDAI_TEST_RECORD_DELAY_MS=5000
     start_worker w -runtime process -cpu 1 -mem 1g -config "$T/cfg.ini" || not_ok "E3: worker restarts"
     unset CLOUDAI_TEST_RECORD_DELAY_MS
-    E3=$(submit task $IMG -name orphan-e3 -cmd "setsid sh -c 'exec sleep $TOKE3' </dev/null >/dev/null 2>&1 & sleep 60")
-    if [ -n "$E3" ] && wait_for "alive 'sleep $TOKE3'" 30; then
-        kill -KILL "$WPID"; stop_pid "$WPID"
-        check "E3: killed before the task's full record, its setsid process is still reaped" \
-            wait_for "! alive 'sleep $TOKE3'" 10
-        cai cancel "$E3" >/dev/null 2>&1
-    else
-        not_ok "E3: the third setsid task runs"
-    fi
+    reaped_after_kill orphan-e3 "$TOKE3" "E3: killed before the task's full record, its setsid process is still reaped"
     pkill -f "sleep $TOKE1" 2>/dev/null; pkill -f "sleep $TOKE2" 2>/dev/null; pkill -f "sleep $TOKE3" 2>/dev/null
 else
     skip "E: no writable cgroup v2 here (the worker holds tasks by process group only)"
