@@ -35,7 +35,8 @@ for W in $RUNTIMES; do
     want_eq "$W: task -wait exits with the task's exit code (3)" "$r" 3
     check "$W: the end line says failed, exit 3" grep -q " three-$W failed, exit 3: exit code 3\$" "$T/rc.out"
     # The error says the task's last line of output: usually why it failed.
-    r=$(rc_of cai dispatch "$W" $IMG -name why-$W -mem 64m -wait -cmd 'echo working; printf "cannot open data.csv: \\033[1mNo such file\\n\\n" >&2; exit 5')
+    # One stream: Docker copies stdout and stderr apart, in no set order.
+    r=$(rc_of cai dispatch "$W" $IMG -name why-$W -mem 64m -wait -cmd 'echo working >&2; printf "cannot open data.csv: \\033[1mNo such file\\n\\n" >&2; exit 5')
     want_eq "$W: a failed task's error ends with its last line of output" \
         "$(sed -n "s/.* why-$W failed, exit 5: //p" "$T/rc.out")" "exit code 5; last output: cannot open data.csv: ?[1mNo such file"
     # Could not start: a program that does not exist (process), an image
