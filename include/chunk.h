@@ -42,7 +42,8 @@ typedef struct chunk_tx {
     struct chunk_pipe *pipe;
     uint64_t stored_chunks, deflated_chunks;   /* statistics */
     int crc32c;               /* chunks carry CRC32C, not CRC32 (chunk_tx_v2) */
-    int files;                /* FILE_END carries FILES_SHA256: no stream hash */
+    int files;                /* FILE_END carries FILES_SHA256 or FILES_CRC32C:
+                                 no stream hash */
 } chunk_tx;
 
 /* total: the exact stream size; skip: resume offset (a multiple of
@@ -60,6 +61,8 @@ int chunk_tx_finish(chunk_tx *t);
  * see tar_write_opts.files_sha256) instead of the stream's SHA256. */
 void chunk_tx_v2(chunk_tx *t, int files);
 int chunk_tx_finish_files(chunk_tx *t, const uint8_t files_sha256[32]);
+/* Version 3: as version 2, ended with FILES_CRC32C (tar_write_opts.files_crc32c). */
+int chunk_tx_finish_crc(chunk_tx *t, uint32_t files_crc32c);
 void chunk_tx_free(chunk_tx *t);
 
 typedef int (*chunk_out_fn)(void *ctx, const uint8_t *p, size_t n);
@@ -71,8 +74,9 @@ typedef struct chunk_rx {
     hash_sha256 sha;
     chunk_out_fn out;
     void *ctx;
-    int files;                /* chunk_rx_expect_files */
+    int files;                /* chunk_rx_expect_files: 1 SHA-256, 2 CRC32C */
     uint8_t files_sha256[32]; /* FILE_END's FILES_SHA256, after chunk_rx_end */
+    uint32_t files_crc32c;    /* FILE_END's FILES_CRC32C (files == 2) */
     char err[256];
 } chunk_rx;
 
@@ -85,5 +89,7 @@ int chunk_rx_end(chunk_rx *r, const proto_msg *m);
  * chunk_rx_end copies to r->files_sha256 for the caller to compare with
  * the digest of what it extracted; the stream itself is not hashed. */
 void chunk_rx_expect_files(chunk_rx *r);
+/* Version 3: as chunk_rx_expect_files, with FILES_CRC32C in r->files_crc32c. */
+void chunk_rx_expect_files_crc(chunk_rx *r);
 void chunk_rx_free(chunk_rx *r);
 #endif

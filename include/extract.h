@@ -71,6 +71,12 @@ int extract_finish(extract *x);
  * left out included (their content is hashed, not stored). Call after
  * extract_finish; x NULL (nothing extracted) gives the digest of no files. */
 void extract_files_sha256(extract *x, uint8_t out[32]);
+/* Before the first feed: also compute FILES_CRC32C (version 3), the
+ * CRC32C over each regular file's CRC32C (4 bytes, big-endian) in the same
+ * order and with the same files as FILES_SHA256. */
+void extract_want_crc(extract *x);
+/* After extract_finish; x NULL gives that of no files (0). */
+uint32_t extract_files_crc32c(const extract *x);
 const char *extract_error(const extract *x);
 uint64_t extract_bytes(const extract *x);
 uint64_t extract_files(const extract *x);

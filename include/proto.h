@@ -20,7 +20,7 @@
 #include "err.h"
 
 #define PROTO_VERSION_MIN 1
-#define PROTO_VERSION_MAX 2
+#define PROTO_VERSION_MAX 3
 #define PROTO_HDR_LEN 8
 #define PROTO_CHUNK_MAX (1u << 20)                        /* file data per FILE_CHUNK */
 #define PROTO_PAYLOAD_MAX (PROTO_CHUNK_MAX + 64u * 1024u)  /* any frame's payload */
@@ -184,7 +184,8 @@ enum proto_tag {
     T_ARRAY = 93,         /* STR <= 32: SUBMIT "A-B[%P]": one task per index A..B */
     T_RUNNING_ATTEMPT = 94, /* U64, repeated: the attempt of the RUNNING id in the same place */
     T_RETRY_AT = 95,      /* U64 ms: a -retries re-run is not placed before this */
-    T_TAG_MAX = 95
+    T_FILES_CRC32C = 96,  /* U64: CRC32C over each regular file's CRC32C (version 3) */
+    T_TAG_MAX = 96
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

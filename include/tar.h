@@ -53,6 +53,9 @@ typedef struct tar_write_opts {
                                         SHA-256s of the regular files' contents,
                                         in archive order (proto.txt 9,
                                         FILES_SHA256) */
+    uint32_t *files_crc32c;          /* NULL, or set likewise (when files_sha256
+                                        is NULL): the CRC32C of the files'
+                                        CRC32Cs (proto.txt 9, FILES_CRC32C) */
 } tar_write_opts;
 
 /* Walks root in sorted (deterministic) order and writes every entry under

@@ -28,7 +28,7 @@
  * first probed: its first PROBE_LEN bytes at level 1, and if that saves
  * less than ~3% the chunk is stored without deflating the rest. */
 #define CHUNK_SLOTS 3
-#define PROBE_LEN (64u * 1024u)
+#define PROBE_LEN (16u * 1024u)
 #define EXPLORE_RUN 12        /* chunks run at the candidate share */
 #define MEASURE_N 8           /* of which the last MEASURE_N are measured */
 #define SHARES 4              /* deflate f of every SHARES chunks */
@@ -377,7 +377,7 @@ int chunk_tx_write(void *vt, const uint8_t *p, size_t n)
     return 0;
 }
 
-static int tx_end(chunk_tx *t, const uint8_t *files_sha)
+static int tx_end(chunk_tx *t, const uint8_t *files_sha, const uint32_t *files_crc)
 {
     uint8_t sha[32];
     int rc = tx_flush(t);
@@ -389,6 +389,8 @@ static int tx_end(chunk_tx *t, const uint8_t *files_sha)
     proto_put_u64(&t->frame, T_TOTAL_SIZE, t->offset);
     if (files_sha) {
         proto_put_bytes(&t->frame, T_FILES_SHA256, files_sha, 32);
+    } else if (files_crc) {
+        proto_put_u64(&t->frame, T_FILES_CRC32C, *files_crc);
     } else {
         hash_sha256_final(&t->sha, sha);
         proto_put_bytes(&t->frame, T_SHA256, sha, sizeof sha);
@@ -399,12 +401,17 @@ static int tx_end(chunk_tx *t, const uint8_t *files_sha)
 int chunk_tx_finish(chunk_tx *t)
 {
     /* A files-mode stream was never hashed: its SHA256 would be wrong. */
-    return t->files ? CHUNK_E_SHA : tx_end(t, NULL);
+    return t->files ? CHUNK_E_SHA : tx_end(t, NULL, NULL);
 }
 
 int chunk_tx_finish_files(chunk_tx *t, const uint8_t files_sha256[32])
 {
-    return t->files ? tx_end(t, files_sha256) : CHUNK_E_SHA;
+    return t->files ? tx_end(t, files_sha256, NULL) : CHUNK_E_SHA;
+}
+
+int chunk_tx_finish_crc(chunk_tx *t, uint32_t files_crc32c)
+{
+    return t->files ? tx_end(t, NULL, &files_crc32c) : CHUNK_E_SHA;
 }
 
 void chunk_tx_free(chunk_tx *t)
@@ -519,6 +526,15 @@ int chunk_rx_end(chunk_rx *r, const proto_msg *m)
                  (unsigned long long)r->offset, (unsigned long long)total);
         return CHUNK_E_SIZE;
     }
+    if (r->files == 2) {
+        uint64_t c;
+        if (proto_u64(m, T_FILES_CRC32C, &c) < 0) {
+            snprintf(r->err, sizeof r->err, "FILE_END lacks FILES_CRC32C");
+            return CHUNK_E_SHA;
+        }
+        r->files_crc32c = (uint32_t)c;
+        return 0;
+    }
     if (r->files) {
         if (proto_get(m, T_FILES_SHA256, &f) < 0 || f.len != 32) {
             snprintf(r->err, sizeof r->err, "FILE_END lacks FILES_SHA256");
@@ -538,6 +554,11 @@ int chunk_rx_end(chunk_rx *r, const proto_msg *m)
 void chunk_rx_expect_files(chunk_rx *r)
 {
     r->files = 1;
+}
+
+void chunk_rx_expect_files_crc(chunk_rx *r)
+{
+    r->files = 2;
 }
 
 void chunk_rx_free(chunk_rx *r)

@@ -75,6 +75,10 @@ struct extract {
     hash_sha256 h;
     int skip_hash;        /* a regular file being left out: h still hashes it */
     hash_sha256 list;     /* over every regular file's SHA-256 (FILES_SHA256) */
+    int want_crc;         /* extract_want_crc: also FILES_CRC32C */
+    uint32_t crc;         /* the current regular file's CRC32C */
+    uint32_t list_crc;    /* over every regular file's CRC32C (FILES_CRC32C) */
+    struct hasher *hs;    /* hashes big pieces while this thread writes them */
     int list_done;
     uint8_t list_sha[32];
     extract_file cur;
@@ -93,6 +97,128 @@ struct extract {
     char *pcache;
     int pfd;
 };
+
+/* SHA-256 is the largest cost of storing a big file (~0.6 ms a MiB, as
+ * much as receiving and writing it together), and one file's hash cannot
+ * be split. So a big piece is hashed on a second thread while this one
+ * writes the same bytes: a chunk costs the longer of the two instead of
+ * their sum. The piece belongs to the caller of extract_feed, so every
+ * feed waits for its hashing before it returns; so does anything that
+ * reads or extends the file's digest. One job at a time: a chunk is
+ * mostly one file's piece. Small pieces (many small files) are hashed
+ * here, where a hand-over would cost more than it saves. */
+#define HASH_ASYNC_MIN (128u * 1024u)  /* above on_hole's 64 KiB slices */
+
+struct hasher {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    extract *x;
+    const uint8_t *p;     /* the job, while busy */
+    size_t n;
+    int busy, stop;
+};
+
+static void digest_now(extract *x, const uint8_t *p, size_t n)
+{
+    hash_sha256_update(&x->h, p, n);
+    if (x->want_crc) x->crc = hash_crc32c(x->crc, p, n);
+}
+
+static void *hasher_main(void *arg)
+{
+    struct hasher *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->busy && !h->stop) pthread_cond_wait(&h->cv, &h->mu);
+        if (!h->busy) break;
+        pthread_mutex_unlock(&h->mu);
+        digest_now(h->x, h->p, h->n);
+        pthread_mutex_lock(&h->mu);
+        h->busy = 0;
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* Waits until the file's digest holds every byte handed over. */
+static void digest_sync(extract *x)
+{
+    struct hasher *h = x->hs;
+    if (!h) return;
+    pthread_mutex_lock(&h->mu);
+    while (h->busy) pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* The hasher, started at the first big piece; NULL on one CPU or when a
+ * thread cannot be had (then everything is hashed here, as before). */
+static struct hasher *hasher_get(extract *x)
+{
+    static long ncpu;
+    if (x->hs) return x->hs;
+    if (!ncpu) ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 2) return NULL;
+    struct hasher *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->x = x;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    if (pthread_create(&h->th, NULL, hasher_main, h) != 0) {
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
+        free(h);
+        ncpu = 1;     /* no threads to be had: stop asking */
+        return NULL;
+    }
+    return x->hs = h;
+}
+
+static void hasher_free(struct hasher *h)
+{
+    if (!h) return;
+    pthread_mutex_lock(&h->mu);
+    h->stop = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->th, NULL);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h);
+}
+
+/* A regular file's content, for its SHA-256 and, when asked, CRC32C: a big
+ * piece goes to the hasher (p must stay valid until digest_sync). */
+static void digest_update(extract *x, const uint8_t *p, size_t n)
+{
+    struct hasher *h;
+    digest_sync(x);
+    if (n >= HASH_ASYNC_MIN && (h = hasher_get(x))) {
+        pthread_mutex_lock(&h->mu);
+        h->p = p;
+        h->n = n;
+        h->busy = 1;
+        pthread_cond_signal(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        return;
+    }
+    digest_now(x, p, n);
+}
+
+/* The file's digests join the stream's lists; sha gets its SHA-256. */
+static void digest_end(extract *x, uint8_t sha[32])
+{
+    digest_sync(x);
+    hash_sha256_final(&x->h, sha);
+    hash_sha256_update(&x->list, sha, 32);
+    if (x->want_crc) {
+        uint8_t be[4] = { (uint8_t)(x->crc >> 24), (uint8_t)(x->crc >> 16), (uint8_t)(x->crc >> 8),
+                          (uint8_t)x->crc };
+        x->list_crc = hash_crc32c(x->list_crc, be, 4);
+    }
+    x->crc = 0;
+}
 
 static int xfail(extract *x, int code, const char *fmt, ...)
 {
@@ -485,6 +611,8 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
     x->fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, x->mode_set ? mode : 0600);
     if (x->fd < 0)
         return refuse_exists(x, e->name, errno);
+    digest_sync(x);
+    x->crc = 0;
     if (hash_sha256_init(&x->h) < 0)
         return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
     x->cur.size = e->size;
@@ -526,6 +654,7 @@ static int on_entry(void *ctx, const tar_entry *e)
         x->skipping = 1;
         /* Its content still counts in FILES_SHA256: the sender hashed it. */
         if (e->type == '0') {
+            digest_sync(x);
             if (hash_sha256_init(&x->h) < 0)
                 return xfail(x, TAR_E_NOMEM, "out of memory at '%.200s'", enc.name);
             x->skip_hash = 1;
@@ -560,11 +689,11 @@ static int on_data(void *ctx, const uint8_t *p, size_t n)
 {
     extract *x = ctx;
     if (x->fd < 0) {
-        if (x->skip_hash) hash_sha256_update(&x->h, p, n);
+        if (x->skip_hash) digest_update(x, p, n);
         return 0;
     }
     if (n) x->tail_hole = 0;
-    hash_sha256_update(&x->h, p, n);
+    digest_update(x, p, n);
     while (n > 0) {
         ssize_t w = write(x->fd, p, n);
         if (w < 0 && errno == EINTR) continue;
@@ -587,7 +716,7 @@ static int on_hole(void *ctx, uint64_t n)
         return 0;
     if (x->fd < 0) {
         for (; n > 0; n -= n < sizeof zeros ? n : sizeof zeros)
-            hash_sha256_update(&x->h, zeros, n < sizeof zeros ? (size_t)n : sizeof zeros);
+            digest_update(x, zeros, n < sizeof zeros ? (size_t)n : sizeof zeros);
         return 0;
     }
     if (lseek(x->fd, (off_t)n, SEEK_CUR) < 0)
@@ -598,7 +727,7 @@ static int on_hole(void *ctx, uint64_t n)
     x->tail_hole = 1;
     while (n > 0) {
         size_t k = n < sizeof zeros ? (size_t)n : sizeof zeros;
-        hash_sha256_update(&x->h, zeros, k);
+        digest_update(x, zeros, k);
         n -= k;
     }
     return 0;
@@ -611,16 +740,14 @@ static int on_entry_end(void *ctx, const tar_entry *e)
     uint8_t skipped_sha[32];
     if (x->skip_hash) {
         x->skip_hash = 0;
-        hash_sha256_final(&x->h, skipped_sha);
-        hash_sha256_update(&x->list, skipped_sha, 32);
+        digest_end(x, skipped_sha);
     }
     if ((e->type == '5' && e->name[0] == 0) || x->skipping)
         return 0;
     if (e->type == '0' && x->fd >= 0) {
         int fd = x->fd;
         x->fd = -1;
-        hash_sha256_final(&x->h, x->cur.sha256);
-        hash_sha256_update(&x->list, x->cur.sha256, 32);
+        digest_end(x, x->cur.sha256);
         if (x->tail_hole && ftruncate(fd, (off_t)x->written) < 0) {
             int saved = errno;
             close(fd);
@@ -690,6 +817,7 @@ int extract_feed(extract *x, const uint8_t *p, size_t n)
 {
     if (x->err) return x->err;
     int rc = tar_reader_feed(x->r, p, n);
+    digest_sync(x);           /* p is the caller's again */
     if (rc < 0 && !x->err)
         xfail(x, rc, "%s", tar_reader_error(x->r));
     return rc < 0 ? x->err : 0;
@@ -745,6 +873,16 @@ int extract_finish(extract *x)
     return 0;
 }
 
+void extract_want_crc(extract *x)
+{
+    x->want_crc = 1;
+}
+
+uint32_t extract_files_crc32c(const extract *x)
+{
+    return x ? x->list_crc : 0;
+}
+
 void extract_files_sha256(extract *x, uint8_t out[32])
 {
     if (!x) {
@@ -776,6 +914,7 @@ uint64_t extract_files(const extract *x)
 void extract_free(extract *x)
 {
     if (!x) return;
+    hasher_free(x->hs);
     if (x->fd >= 0) close(x->fd);
     hash_sha256_free(&x->h);
     hash_sha256_free(&x->list);

@@ -196,6 +196,71 @@ static uint32_t crc32c_table(uint32_t crc, const uint8_t *b, size_t n)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <nmmintrin.h>
+/* The instruction takes 3 cycles but a new one can start every cycle, so
+ * three independent streams over three stretches of a block run ~3x as
+ * fast as one; their registers are then joined by "shifting" the first
+ * over the length of the others (multiplying by x^(8*len) mod P, a table
+ * lookup per byte of the register: linear, so built from 32 basis values). */
+#define CRC_LONG 8192
+#define CRC_SHORT 256
+static uint32_t crc32c_long[4][256], crc32c_short[4][256];
+
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_zeros(uint32_t c, size_t n)
+{
+    uint64_t r = c;
+    for (size_t i = 0; i < n / 8; i++) r = _mm_crc32_u64(r, 0);
+    return (uint32_t)r;
+}
+
+static void crc32c_shift_table(uint32_t t[4][256], size_t len)
+{
+    uint32_t basis[32];
+    for (int i = 0; i < 32; i++) basis[i] = crc32c_zeros(1u << i, len);
+    for (int k = 0; k < 4; k++)
+        for (int b = 0; b < 256; b++) {
+            uint32_t v = 0;
+            for (int j = 0; j < 8; j++)
+                if (b >> j & 1) v ^= basis[8 * k + j];
+            t[k][b] = v;
+        }
+}
+
+static inline uint32_t crc32c_shift(const uint32_t t[4][256], uint32_t c)
+{
+    return t[0][c & 0xff] ^ t[1][(c >> 8) & 0xff] ^ t[2][(c >> 16) & 0xff] ^ t[3][c >> 24];
+}
+
+/* Three streams over the three thirds of each 3*len block. */
+__attribute__((target("sse4.2")))
+static uint64_t crc32c_3way(uint64_t c, const uint8_t **pb, size_t *pn, size_t len,
+                            const uint32_t t[4][256])
+{
+    const uint8_t *b = *pb;
+    size_t n = *pn;
+    while (n >= 3 * len) {
+        uint64_t c0 = c, c1 = 0, c2 = 0;
+        const uint8_t *end = b + len;
+        do {
+            uint64_t v0, v1, v2;
+            memcpy(&v0, b, 8);
+            memcpy(&v1, b + len, 8);
+            memcpy(&v2, b + 2 * len, 8);
+            c0 = _mm_crc32_u64(c0, v0);
+            c1 = _mm_crc32_u64(c1, v1);
+            c2 = _mm_crc32_u64(c2, v2);
+            b += 8;
+        } while (b < end);
+        c = crc32c_shift(t, (uint32_t)c0) ^ (uint32_t)c1;
+        c = crc32c_shift(t, (uint32_t)c) ^ (uint32_t)c2;
+        b += 2 * len;
+        n -= 3 * len;
+    }
+    *pb = b;
+    *pn = n;
+    return c;
+}
+
 __attribute__((target("sse4.2")))
 static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *b, size_t n)
 {
@@ -204,6 +269,8 @@ static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *b, size_t n)
         c = _mm_crc32_u8((uint32_t)c, *b++);
         n--;
     }
+    c = crc32c_3way(c, &b, &n, CRC_LONG, crc32c_long);
+    c = crc32c_3way(c, &b, &n, CRC_SHORT, crc32c_short);
     while (n >= 8) {
         uint64_t v;
         memcpy(&v, b, 8);
@@ -231,8 +298,11 @@ static void crc32c_setup(void)
     crc32c_impl = crc32c_table;
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("sse4.2"))
+    if (__builtin_cpu_supports("sse4.2")) {
+        crc32c_shift_table(crc32c_long, CRC_LONG);
+        crc32c_shift_table(crc32c_short, CRC_SHORT);
         crc32c_impl = crc32c_sse42;
+    }
 #endif
 }
 

@@ -59,9 +59,49 @@ typedef struct twriter {
     size_t rel0;            /* where the relative name starts in path */
     size_t pathcap;
     char *path;             /* prefix "/" relative name: the limit is on the latter */
-    int hashing;            /* tar_write_opts.files_sha256 wanted */
+    int hashing;            /* HASH_NONE, HASH_SHA (files_sha256), HASH_CRC (files_crc32c) */
     hash_sha256 list;       /* over each file's SHA-256, in archive order */
+    uint32_t list_crc;      /* over each file's CRC32C, in archive order */
 } twriter;
+
+enum { HASH_NONE, HASH_SHA, HASH_CRC };
+
+/* A regular file's digest for the stream's end check (proto.txt 9):
+ * SHA-256 for FILES_SHA256, CRC32C for FILES_CRC32C. */
+typedef struct fdigest {
+    hash_sha256 sha;
+    uint32_t crc;
+} fdigest;
+
+static int fdigest_init(twriter *w, fdigest *d)
+{
+    d->sha.ctx = NULL;
+    d->crc = 0;
+    if (w->hashing == HASH_SHA && hash_sha256_init(&d->sha) < 0) {
+        set_err(w->err, w->errcap, "out of memory at '%s'", w->path);
+        return TAR_E_NOMEM;
+    }
+    return 0;
+}
+
+static void fdigest_update(twriter *w, fdigest *d, const uint8_t *p, size_t n)
+{
+    if (w->hashing == HASH_SHA) hash_sha256_update(&d->sha, p, n);
+    else if (w->hashing == HASH_CRC) d->crc = hash_crc32c(d->crc, p, n);
+}
+
+/* Adds the file's digest to the list and releases it. */
+static void fdigest_end(twriter *w, fdigest *d)
+{
+    uint8_t digest[32];
+    if (w->hashing == HASH_SHA) {
+        hash_sha256_final(&d->sha, digest);
+        hash_sha256_update(&w->list, digest, sizeof digest);
+    } else if (w->hashing == HASH_CRC) {
+        for (int i = 0; i < 4; i++) digest[i] = (uint8_t)(d->crc >> (24 - 8 * i));
+        w->list_crc = hash_crc32c(w->list_crc, digest, 4);
+    }
+}
 
 static int emit(twriter *w, const void *p, size_t n)
 {
@@ -231,31 +271,24 @@ static int write_header(twriter *w, const char *name, const char *link, char typ
 static int write_packed(twriter *w, zblock_reader *zr)
 {
     uint64_t size = zblock_reader_hdr(zr)->size, done = 0;
-    hash_sha256 fh = { NULL };
-    uint8_t digest[32];
-    int rc = 0;
-    if (w->hashing && hash_sha256_init(&fh) < 0) {
-        set_err(w->err, w->errcap, "out of memory at '%s'", w->path);
-        return TAR_E_NOMEM;
-    }
+    fdigest fh;
+    int rc = fdigest_init(w, &fh);
+    if (rc < 0) return rc;
     while (done < size) {
         size_t n = size - done < TAR_IO_PIECE ? (size_t)(size - done) : TAR_IO_PIECE;
         if ((rc = zblock_read(zr, done, w->buf, n)) < 0) {
             set_err(w->err, w->errcap, "read packed '%s': %s", w->path, cai_strerror(rc));
-            hash_sha256_free(&fh);
+            hash_sha256_free(&fh.sha);
             return TAR_E_IO;
         }
-        if (w->hashing) hash_sha256_update(&fh, w->buf, n);
+        fdigest_update(w, &fh, w->buf, n);
         if ((rc = emit(w, w->buf, n)) < 0) {
-            hash_sha256_free(&fh);
+            hash_sha256_free(&fh.sha);
             return rc;
         }
         done += n;
     }
-    if (w->hashing) {
-        hash_sha256_final(&fh, digest);
-        hash_sha256_update(&w->list, digest, sizeof digest);
-    }
+    fdigest_end(w, &fh);
     return emit_pad(w, size);
 }
 
@@ -264,15 +297,12 @@ static int write_packed(twriter *w, zblock_reader *zr)
 static int write_content(twriter *w, int fd, uint64_t size)
 {
     uint64_t done = 0;
-    hash_sha256 fh = { NULL };
-    uint8_t digest[32];
+    fdigest fh;
     /* The file is read once, front to back: let readahead run far. */
     if (size > TAR_IO_PIECE)
         posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    if (w->hashing && hash_sha256_init(&fh) < 0) {
-        set_err(w->err, w->errcap, "out of memory at '%s'", w->path);
+    if (fdigest_init(w, &fh) < 0)
         return TAR_E_NOMEM;
-    }
     int at_eof = 0;
     while (done < size) {
         /* One byte more than remains, when it fits: a file that grew
@@ -284,34 +314,30 @@ static int write_content(twriter *w, int fd, uint64_t size)
             continue;
         if (n < 0) {
             set_err(w->err, w->errcap, "read '%s': %s", w->path, strerror(errno));
-            hash_sha256_free(&fh);
+            hash_sha256_free(&fh.sha);
             return TAR_E_IO;
         }
         if (n == 0) {
             set_err(w->err, w->errcap, "'%s' shrank while being archived", w->path);
-            hash_sha256_free(&fh);
+            hash_sha256_free(&fh.sha);
             return TAR_E_CHANGED;
         }
         if ((uint64_t)n > size - done) {
             set_err(w->err, w->errcap, "'%s' grew while being archived", w->path);
-            hash_sha256_free(&fh);
+            hash_sha256_free(&fh.sha);
             return TAR_E_CHANGED;
         }
         at_eof = (size_t)n < want;
         /* Hashed as emitted: the digest covers exactly the bytes sent. */
-        if (w->hashing)
-            hash_sha256_update(&fh, w->buf, (size_t)n);
+        fdigest_update(w, &fh, w->buf, (size_t)n);
         int rc = emit(w, w->buf, (size_t)n);
         if (rc < 0) {
-            hash_sha256_free(&fh);
+            hash_sha256_free(&fh.sha);
             return rc;
         }
         done += (uint64_t)n;
     }
-    if (w->hashing) {
-        hash_sha256_final(&fh, digest);
-        hash_sha256_update(&w->list, digest, sizeof digest);
-    }
+    fdigest_end(w, &fh);
     uint8_t extra;
     ssize_t n = 0;
     while (!at_eof && (n = read(fd, &extra, 1)) < 0 && errno == EINTR)
@@ -755,7 +781,9 @@ static int run_writer_ex(const char *root, int rootfd, const char *sub, const ch
                 rc = TAR_E_NOMEM;
                 goto out;
             }
-            w->hashing = 1;
+            w->hashing = HASH_SHA;
+        } else if (sink && o->files_crc32c) {
+            w->hashing = HASH_CRC;
         }
     }
     if (plen + 2 > TAR_PATH_MAX) {
@@ -798,8 +826,10 @@ static int run_writer_ex(const char *root, int rootfd, const char *sub, const ch
                                   : walk(w, fd, plen, o ? o->exclude : NULL);
     if (rc == 0 && end) rc = emit(w, zero_block, TAR_BLOCK);
     if (rc == 0 && end) rc = emit(w, zero_block, TAR_BLOCK);
-    if (rc == 0 && w->hashing)
+    if (rc == 0 && w->hashing == HASH_SHA)
         hash_sha256_final(&w->list, o->files_sha256);
+    if (rc == 0 && w->hashing == HASH_CRC)
+        *o->files_crc32c = w->list_crc;
 out:
     hash_sha256_free(&w->list);
     if (fd >= 0) close(fd);
@@ -812,7 +842,7 @@ out:
 static int run_writer(const char *root, const char *exclude, tar_sink sink, void *ctx,
                       tar_stats *st, char *err, size_t errcap)
 {
-    tar_write_opts o = { exclude, NULL, NULL, NULL, NULL };
+    tar_write_opts o = { exclude, NULL, NULL, NULL, NULL, NULL };
     return run_writer_ex(root, -1, NULL, NULL, 1, &o, sink, ctx, st, err, errcap);
 }
 

@@ -4,6 +4,7 @@
 #include "zchunk.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -31,31 +32,76 @@ size_t zchunk_bound(size_t n)
     return n + (n >> 12) + (n >> 14) + (n >> 25) + 13 + 6;
 }
 
+/* A deflate state is ~270 KiB that deflateInit allocates and deflateEnd
+ * frees: per chunk, that was a malloc arena trimmed back to the kernel
+ * (madvise, a TLB flush on every core) twice a chunk. Each thread keeps
+ * one state per level and resets it instead. */
+static pthread_key_t zkey;
+static pthread_once_t zkey_once = PTHREAD_ONCE_INIT;
+static int zkey_ok;
+
+struct zcache {
+    z_stream s[9];
+    unsigned char live[9];
+};
+
+static void zcache_free(void *p)
+{
+    struct zcache *c = p;
+    for (int i = 0; i < 9; i++)
+        if (c->live[i]) deflateEnd(&c->s[i]);
+    free(c);
+}
+
+static void zkey_make(void)
+{
+    zkey_ok = pthread_key_create(&zkey, zcache_free) == 0;
+}
+
+/* This thread's deflate state at level, ready for a new stream; NULL when
+ * out of memory. */
+static z_stream *zcache_get(int level)
+{
+    pthread_once(&zkey_once, zkey_make);
+    if (!zkey_ok) return NULL;
+    struct zcache *c = pthread_getspecific(zkey);
+    if (!c) {
+        if (!(c = calloc(1, sizeof *c))) return NULL;
+        if (pthread_setspecific(zkey, c) != 0) { free(c); return NULL; }
+    }
+    z_stream *s = &c->s[level - 1];
+    if (c->live[level - 1])
+        return deflateReset(s) == Z_OK ? s : NULL;
+    memset(s, 0, sizeof *s);
+    if (deflateInit(s, level) != Z_OK) return NULL;
+    c->live[level - 1] = 1;
+    return s;
+}
+
 long zchunk_compress(const uint8_t *in, size_t n, uint8_t *out, size_t outcap, int level)
 {
-    z_stream s;
+    z_stream *s;
     long rc;
     if (level < 1 || level > 9 || (!in && n) || !out || n > (size_t)LONG_MAX)
         return ZCHUNK_E_ARG;
     if (n <= 1)
         return 0;   /* nothing fits in fewer bytes than a zlib header */
-    memset(&s, 0, sizeof s);
-    if (deflateInit(&s, level) != Z_OK)
+    if (!(s = zcache_get(level)))
         return ZCHUNK_E_NOMEM;
     /* Output room is capped at n-1: running out means "not smaller". */
     size_t room = outcap < n - 1 ? outcap : n - 1;
     size_t in_left = n, out_left = room;
-    s.next_in = (Bytef *)in;
-    s.next_out = out;
+    s->next_in = (Bytef *)in;
+    s->next_out = out;
     for (;;) {
         uInt ain = in_left > ZPIECE_MAX ? ZPIECE_MAX : (uInt)in_left;
         uInt aout = out_left > ZPIECE_MAX ? ZPIECE_MAX : (uInt)out_left;
-        s.avail_in = ain;
-        s.avail_out = aout;
+        s->avail_in = ain;
+        s->avail_out = aout;
         int flush = ain == in_left ? Z_FINISH : Z_NO_FLUSH;
-        int zr = deflate(&s, flush);
-        in_left -= ain - s.avail_in;
-        out_left -= aout - s.avail_out;
+        int zr = deflate(s, flush);
+        in_left -= ain - s->avail_in;
+        out_left -= aout - s->avail_out;
         if (zr == Z_STREAM_END) {
             rc = (long)(room - out_left);
             break;
@@ -69,7 +115,9 @@ long zchunk_compress(const uint8_t *in, size_t n, uint8_t *out, size_t outcap, i
             break;
         }
     }
-    deflateEnd(&s);
+    /* The state is reset at its next use; the caller's buffers are not
+     * kept past this call. */
+    s->next_in = s->next_out = NULL;
     return rc;
 }
 

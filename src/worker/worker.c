@@ -504,7 +504,7 @@ static int upload_once(worker *w, wtask *t, uint64_t log_size, char *why, size_t
      * OUTPUT_DIR is this host path) are written relative. */
     notes left;
     notes_init(&left);
-    tar_write_opts wo = { NULL, note_skip, &left, out_dir, NULL };
+    tar_write_opts wo = { NULL, note_skip, &left, out_dir, NULL, NULL };
     rc = tar_write_dir_opts(out_dir, &wo, NULL, NULL, &st, err, sizeof err);
     char *left_text = notes_render(&left, TASK_NOTES_MAX);
     notes_free(&left);
@@ -578,15 +578,22 @@ static int upload_once(worker *w, wtask *t, uint64_t log_size, char *why, size_t
     tx.user_id = t->rec.user_id;
     tx.submitted_at = t->rec.submitted_at;
     wo.on_skip = NULL;      /* reported above */
-    /* Version 2: one SHA-256 pass per file, here while reading it, and
-     * CRC32C chunks; the stream itself is not hashed (proto.txt 9). */
+    /* Version 3: a CRC32C per file, here while reading it, and CRC32C
+     * chunks; version 2: a SHA-256 per file. The stream itself is not
+     * hashed (proto.txt 9). */
     uint8_t files_sha[32];
-    if (pp->version >= 2) {
+    uint32_t files_crc = 0;
+    if (pp->version >= 3) {
+        chunk_tx_v2(&tx, 1);
+        wo.files_crc32c = &files_crc;
+    } else if (pp->version >= 2) {
         chunk_tx_v2(&tx, 1);
         wo.files_sha256 = files_sha;
     }
     rc = tar_write_dir_opts(out_dir, &wo, chunk_tx_write, &tx, NULL, err, sizeof err);
-    if (rc == 0) rc = pp->version >= 2 ? chunk_tx_finish_files(&tx, files_sha) : chunk_tx_finish(&tx);
+    if (rc == 0)
+        rc = pp->version >= 3 ? chunk_tx_finish_crc(&tx, files_crc)
+           : pp->version >= 2 ? chunk_tx_finish_files(&tx, files_sha) : chunk_tx_finish(&tx);
     if (rc < 0 && rc != TAR_E_SINK && rc != CHUNK_E_SEND) {
         snprintf(why, cap, "packing the output failed: %s", err);
         goto out;

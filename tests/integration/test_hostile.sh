@@ -71,9 +71,22 @@ expect "protocol version 1 upload is stored" '^FILE_ACK ok=1' "$(printf '%s\n' "
 [ -n "$V1ID" ] && [ -n "$(find "$FILES/alice" -path "*/$V1ID/hello.txt" 2>/dev/null)" ] &&
     ok "version 1: hello.txt is in the store" || not_ok "version 1: hello.txt is in the store"
 
-# Version 2: content that is not what the worker hashed (FILES_SHA256 off
-# by one bit) is refused and retryable (no ARCHIVE code), and not stored.
+# A version-2 worker (CRC32C chunks, FILES_SHA256) is still served.
+o=$(EVIL_VERSION=2 EVIL_WORKER=evil-v2 evil archive ok)
+V2ID=$(printf '%s\n' "$o" | sed -n 's/^task //p')
+expect "protocol version 2 upload is stored" '^FILE_ACK ok=1' "$(printf '%s\n' "$o" | tail -n 1)"
+[ -n "$V2ID" ] && [ -n "$(find "$FILES/alice" -path "*/$V2ID/hello.txt" 2>/dev/null)" ] &&
+    ok "version 2: hello.txt is in the store" || not_ok "version 2: hello.txt is in the store"
+
+# Content that is not what the worker read (FILES_CRC32C, version 3, or
+# FILES_SHA256, version 2, one bit off) is refused and retryable (no
+# ARCHIVE code), and not stored.
 o=$(EVIL_WORKER=evil-digest evil archive bad-digest)
+BDID=$(printf '%s\n' "$o" | sed -n 's/^task //p')
+expect "FILES_CRC32C mismatch: refused, retryable" '^FILE_ACK ok=0 output files CRC32C mismatch' "$(printf '%s\n' "$o" | tail -n 1)"
+[ -n "$BDID" ] && [ -z "$(find "$FILES/alice" -path "*/$BDID/*" 2>/dev/null)" ] &&
+    ok "FILES_CRC32C mismatch: nothing stored" || not_ok "FILES_CRC32C mismatch: nothing stored"
+o=$(EVIL_VERSION=2 EVIL_WORKER=evil-digest2 evil archive bad-digest)
 BDID=$(printf '%s\n' "$o" | sed -n 's/^task //p')
 expect "FILES_SHA256 mismatch: refused, retryable" '^FILE_ACK ok=0 output files SHA-256 mismatch' "$(printf '%s\n' "$o" | tail -n 1)"
 [ -n "$BDID" ] && [ -z "$(find "$FILES/alice" -path "*/$BDID/*" 2>/dev/null)" ] &&

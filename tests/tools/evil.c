@@ -35,8 +35,8 @@
  *   TARGET: a directory outside the store that escapes aim at (or, for
  *   other-task, the foreign task id). Prints "task <id>" first.
  * EVIL_VERSION=N: offer protocol version N at most (1: CRC32 chunks and
- * the stream's SHA256, as a version-1 worker; else CRC32C and
- * FILES_SHA256, computed here from the archive). */
+ * the stream's SHA256, as a version-1 worker; 2: CRC32C and FILES_SHA256;
+ * else CRC32C and FILES_CRC32C, computed here from the archive). */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -409,30 +409,34 @@ static int build_archive(const char *kind, const char *target, abuf *a)
     return 0;
 }
 
-/* FILES_SHA256 of any archive (proto.txt 9), for version-2 uploads: the
- * SHA-256 over each regular file's SHA-256, holes read as zeros. Computed
- * independently of the master's extractor, from the reader's events. A
- * malformed archive gets the digest of what was read; the master refuses
- * it before it gets that far. */
-typedef struct fdig { hash_sha256 list, f; int in_file; } fdig;
+/* FILES_SHA256 (version 2) and FILES_CRC32C (version 3) of any archive
+ * (proto.txt 9): the SHA-256 over each regular file's SHA-256, the CRC32C
+ * over each one's CRC32C (4 bytes, big-endian), holes read as zeros.
+ * Computed independently of the master's extractor, from the reader's
+ * events. A malformed archive gets the digest of what was read; the
+ * master refuses it before it gets that far. */
+typedef struct fdig { hash_sha256 list, f; uint32_t crc, list_crc; int in_file; } fdig;
 static int fd_entry(void *ctx, const tar_entry *e)
 {
     fdig *d = ctx;
     d->in_file = e->type == '0' && hash_sha256_init(&d->f) == 0;
+    d->crc = 0;
     return 0;
 }
 static int fd_data(void *ctx, const uint8_t *p, size_t n)
 {
     fdig *d = ctx;
-    if (d->in_file) hash_sha256_update(&d->f, p, n);
+    if (d->in_file) {
+        hash_sha256_update(&d->f, p, n);
+        d->crc = hash_crc32c_portable(d->crc, p, n);
+    }
     return 0;
 }
 static int fd_hole(void *ctx, uint64_t n)
 {
     static const uint8_t zeros[4096];
-    fdig *d = ctx;
-    for (; d->in_file && n > 0; n -= n < sizeof zeros ? n : sizeof zeros)
-        hash_sha256_update(&d->f, zeros, n < sizeof zeros ? (size_t)n : sizeof zeros);
+    for (; n > 0; n -= n < sizeof zeros ? n : sizeof zeros)
+        fd_data(ctx, zeros, n < sizeof zeros ? (size_t)n : sizeof zeros);
     return 0;
 }
 static int fd_end(void *ctx, const tar_entry *e)
@@ -443,11 +447,14 @@ static int fd_end(void *ctx, const tar_entry *e)
     if (d->in_file) {
         hash_sha256_final(&d->f, h);
         hash_sha256_update(&d->list, h, 32);
+        uint8_t be[4] = { (uint8_t)(d->crc >> 24), (uint8_t)(d->crc >> 16), (uint8_t)(d->crc >> 8),
+                          (uint8_t)d->crc };
+        d->list_crc = hash_crc32c_portable(d->list_crc, be, 4);
         d->in_file = 0;
     }
     return 0;
 }
-static void files_digest(const uint8_t *p, size_t n, uint8_t out[32])
+static uint32_t files_digest(const uint8_t *p, size_t n, uint8_t out[32])
 {
     static const tar_reader_ops ops = { fd_entry, fd_data, fd_end, fd_hole };
     fdig d;
@@ -459,18 +466,20 @@ static void files_digest(const uint8_t *p, size_t n, uint8_t out[32])
     tar_reader_free(r);
     hash_sha256_free(&d.f);
     hash_sha256_final(&d.list, out);
+    return d.list_crc;
 }
 
 /* Ends an upload the way the connection's version wants; lie: a
- * FILES_SHA256 one bit off (the content is not what the worker read). */
+ * FILES_SHA256 or FILES_CRC32C one bit off (the content is not what the
+ * worker read). */
 static int finish_upload(chunk_tx *tx, const peer *w, const uint8_t *p, size_t n, int lie)
 {
     uint8_t d[32];
     if (w->version < 2)
         return chunk_tx_finish(tx);
-    files_digest(p, n, d);
-    if (lie) d[7] ^= 4;
-    return chunk_tx_finish_files(tx, d);
+    uint32_t crc = files_digest(p, n, d);
+    if (lie) { d[7] ^= 4; crc ^= 4; }
+    return w->version >= 3 ? chunk_tx_finish_crc(tx, crc) : chunk_tx_finish_files(tx, d);
 }
 
 typedef struct sender {

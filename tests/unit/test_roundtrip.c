@@ -211,6 +211,12 @@ static int cmp_entry(const char *path, const struct stat *sa, int flag, struct F
     return 0;
 }
 
+static int discard(void *ctx, const uint8_t *p, size_t n)
+{
+    (void)ctx; (void)p; (void)n;
+    return 0;
+}
+
 static void test_roundtrip(void)
 {
     snprintf(base, sizeof base, "/tmp/t_roundtrip_XXXXXX");
@@ -238,7 +244,8 @@ static void test_roundtrip(void)
     extract_limits lim = { 100ULL << 20, 20000, 0 };
     c.x = extract_new(dst, &lim, on_file, &sf);
     T_CHECK(c.x != NULL);
-    tar_write_opts wo = { NULL, NULL, NULL, NULL, files_w };
+    extract_want_crc(c.x);
+    tar_write_opts wo = { NULL, NULL, NULL, NULL, files_w, NULL };
     int rc = tar_write_dir_opts(src, &wo, sink, &c, &st, err, sizeof err);
     if (rc < 0) printf("#   writer: %s / extract: %s\n", err, extract_error(c.x));
     T_EQ_INT(rc, 0);
@@ -262,6 +269,13 @@ static void test_roundtrip(void)
     hash_sha256_final(&sf.list, files_cb);
     T_CHECK(memcmp(files_w, files_x, 32) == 0);
     T_CHECK(memcmp(files_w, files_cb, 32) == 0);
+    /* Version 3's FILES_CRC32C: the writer's (a second pass) is the
+     * extractor's, and not that of no files. */
+    uint32_t crc_w = 1;
+    tar_write_opts wc = { NULL, NULL, NULL, NULL, NULL, &crc_w };
+    T_EQ_INT(tar_write_dir_opts(src, &wc, discard, NULL, NULL, err, sizeof err), 0);
+    T_EQ_INT(crc_w, extract_files_crc32c(c.x));
+    T_CHECK(crc_w != 0 && crc_w != 1);
     extract_free(c.x);
     free(c.chunk);
     free(c.raw);

@@ -3,7 +3,11 @@
 #include "zchunk.h"
 #include "t.h"
 
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
 
 typedef struct sinkbuf { uint8_t *p; size_t len, cap; int fail_after; int calls; } sinkbuf;
 
@@ -223,10 +227,56 @@ static void test_bomb(void)
     free(zeros);
 }
 
+/* The per-thread deflate state is reset between chunks: a chunk cut short
+ * (incompressible: out of room) must not leak into the next one, on any
+ * level, on any thread. Each result must equal a fresh zlib's. */
+static void *reuse_main(void *arg)
+{
+    static const int levels[] = { 1, 6, 1, 9, 1 };
+    size_t n = 200000;
+    uint8_t *text = malloc(n), *rnd = malloc(n), *z = malloc(zchunk_bound(n)), *back = malloc(n);
+    uint32_t x = (uint32_t)(uintptr_t)arg;
+    long fails = 0;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        rnd[i] = (uint8_t)(x >> 16);
+        text[i] = (uint8_t)("line of log text 0123\n"[i % 22]);
+    }
+    for (int round = 0; round < 20; round++) {
+        int lv = levels[round % 5];
+        /* cut short: random data does not fit in n-1 bytes */
+        if (zchunk_compress(rnd, n, z, n, lv) != 0) fails++;
+        long zl = zchunk_compress(text, n - (size_t)round, z, zchunk_bound(n), lv);
+        if (zl <= 0 || zchunk_decompress(z, (size_t)zl, back, n - (size_t)round) != 0 ||
+            memcmp(back, text, n - (size_t)round) != 0)
+            fails++;
+        /* same length as zlib's own one-shot at that level */
+        uLongf dl = zchunk_bound(n);
+        uint8_t *ref = malloc(dl);
+        if (compress2(ref, &dl, text, n - (size_t)round, lv) != Z_OK || (long)dl != zl) fails++;
+        free(ref);
+    }
+    free(text); free(rnd); free(z); free(back);
+    return (void *)fails;
+}
+
+static void test_chunk_reuse(void)
+{
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, reuse_main, (void *)(uintptr_t)(i + 11));
+    for (int i = 0; i < 3; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        T_EQ_INT((long)r, 0);
+    }
+    T_EQ_INT((long)reuse_main((void *)5), 0);   /* and the main thread */
+}
+
 int main(void)
 {
     T_RUN(test_chunk_roundtrip);
     T_RUN(test_chunk_incompressible);
+    T_RUN(test_chunk_reuse);
     T_RUN(test_stream_roundtrip);
     T_RUN(test_stream_errors);
     T_RUN(test_bomb);
