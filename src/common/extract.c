@@ -100,21 +100,23 @@ struct extract {
 
 /* SHA-256 is the largest cost of storing a big file (~0.6 ms a MiB, as
  * much as receiving and writing it together), and one file's hash cannot
- * be split. So a big piece is hashed on a second thread while this one
- * writes the same bytes: a chunk costs the longer of the two instead of
- * their sum. The piece belongs to the caller of extract_feed, so every
- * feed waits for its hashing before it returns; so does anything that
- * reads or extends the file's digest. One job at a time: a chunk is
- * mostly one file's piece. Small pieces (many small files) are hashed
- * here, where a hand-over would cost more than it saves. */
+ * be split. So a big piece is copied to a second thread, which hashes it
+ * while this one writes it, returns, receives and checks the next chunk:
+ * a chunk costs the longer of the two paths instead of their sum. The
+ * copy (~1/10 of the hash) is what lets the caller have its buffer back
+ * at once. Anything that extends or reads the file's digest waits for the
+ * piece in flight first. One piece at a time: a chunk is mostly one
+ * file's piece. Small pieces (many small files) are hashed here, where a
+ * hand-over would cost more than it saves. */
 #define HASH_ASYNC_MIN (128u * 1024u)  /* above on_hole's 64 KiB slices */
+#define HASH_ASYNC_MAX (1u << 20)      /* a chunk's raw size */
 
 struct hasher {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     extract *x;
-    const uint8_t *p;     /* the job, while busy */
+    uint8_t *p;           /* HASH_ASYNC_MAX bytes: the piece, while busy */
     size_t n;
     int busy, stop;
 };
@@ -161,13 +163,17 @@ static struct hasher *hasher_get(extract *x)
     if (!ncpu) ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu < 2) return NULL;
     struct hasher *h = calloc(1, sizeof *h);
-    if (!h) return NULL;
+    if (!h || !(h->p = malloc(HASH_ASYNC_MAX))) {
+        free(h);
+        return NULL;
+    }
     h->x = x;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     if (pthread_create(&h->th, NULL, hasher_main, h) != 0) {
         pthread_mutex_destroy(&h->mu);
         pthread_cond_destroy(&h->cv);
+        free(h->p);
         free(h);
         ncpu = 1;     /* no threads to be had: stop asking */
         return NULL;
@@ -185,18 +191,19 @@ static void hasher_free(struct hasher *h)
     pthread_join(h->th, NULL);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
+    free(h->p);
     free(h);
 }
 
 /* A regular file's content, for its SHA-256 and, when asked, CRC32C: a big
- * piece goes to the hasher (p must stay valid until digest_sync). */
+ * piece goes to the hasher, copied. */
 static void digest_update(extract *x, const uint8_t *p, size_t n)
 {
     struct hasher *h;
     digest_sync(x);
-    if (n >= HASH_ASYNC_MIN && (h = hasher_get(x))) {
+    if (n >= HASH_ASYNC_MIN && n <= HASH_ASYNC_MAX && (h = hasher_get(x))) {
+        memcpy(h->p, p, n);
         pthread_mutex_lock(&h->mu);
-        h->p = p;
         h->n = n;
         h->busy = 1;
         pthread_cond_signal(&h->cv);
@@ -817,7 +824,6 @@ int extract_feed(extract *x, const uint8_t *p, size_t n)
 {
     if (x->err) return x->err;
     int rc = tar_reader_feed(x->r, p, n);
-    digest_sync(x);           /* p is the caller's again */
     if (rc < 0 && !x->err)
         xfail(x, rc, "%s", tar_reader_error(x->r));
     return rc < 0 ? x->err : 0;
