@@ -79,6 +79,7 @@ struct extract {
     uint32_t crc;         /* the current regular file's CRC32C */
     uint32_t list_crc;    /* over every regular file's CRC32C (FILES_CRC32C) */
     struct hasher *hs;    /* hashes big pieces while this thread writes them */
+    int hs_off;           /* no hasher for this stream: hash everything here */
     int list_done;
     uint8_t list_sha[32];
     extract_file cur;
@@ -156,11 +157,15 @@ static void digest_sync(extract *x)
 
 /* The hasher, started at the first big piece; NULL on one CPU or when a
  * thread cannot be had (then everything is hashed here, as before). */
+static long ncpu;
+static pthread_once_t ncpu_once = PTHREAD_ONCE_INIT;
+static void ncpu_read(void) { ncpu = sysconf(_SC_NPROCESSORS_ONLN); }
+
 static struct hasher *hasher_get(extract *x)
 {
-    static long ncpu;
-    if (x->hs) return x->hs;
-    if (!ncpu) ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (x->hs || x->hs_off) return x->hs;
+    pthread_once(&ncpu_once, ncpu_read);
+    x->hs_off = 1;            /* until the thread below runs */
     if (ncpu < 2) return NULL;
     struct hasher *h = calloc(1, sizeof *h);
     if (!h || !(h->p = malloc(HASH_ASYNC_MAX))) {
@@ -175,9 +180,9 @@ static struct hasher *hasher_get(extract *x)
         pthread_cond_destroy(&h->cv);
         free(h->p);
         free(h);
-        ncpu = 1;     /* no threads to be had: stop asking */
         return NULL;
     }
+    x->hs_off = 0;
     return x->hs = h;
 }
 
@@ -213,18 +218,23 @@ static void digest_update(extract *x, const uint8_t *p, size_t n)
     digest_now(x, p, n);
 }
 
+/* A regular file's digests start, once the last file's piece in flight
+ * is in its own. 0 or -ENOMEM. */
+static int digest_begin(extract *x)
+{
+    digest_sync(x);
+    x->crc = 0;
+    return hash_sha256_init(&x->h);
+}
+
 /* The file's digests join the stream's lists; sha gets its SHA-256. */
 static void digest_end(extract *x, uint8_t sha[32])
 {
     digest_sync(x);
     hash_sha256_final(&x->h, sha);
     hash_sha256_update(&x->list, sha, 32);
-    if (x->want_crc) {
-        uint8_t be[4] = { (uint8_t)(x->crc >> 24), (uint8_t)(x->crc >> 16), (uint8_t)(x->crc >> 8),
-                          (uint8_t)x->crc };
-        x->list_crc = hash_crc32c(x->list_crc, be, 4);
-    }
-    x->crc = 0;
+    if (x->want_crc)
+        x->list_crc = hash_crc32c_fold(x->list_crc, x->crc);
 }
 
 static int xfail(extract *x, int code, const char *fmt, ...)
@@ -618,9 +628,7 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
     x->fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, x->mode_set ? mode : 0600);
     if (x->fd < 0)
         return refuse_exists(x, e->name, errno);
-    digest_sync(x);
-    x->crc = 0;
-    if (hash_sha256_init(&x->h) < 0)
+    if (digest_begin(x) < 0)
         return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
     x->cur.size = e->size;
     x->bytes += e->size;
@@ -661,8 +669,7 @@ static int on_entry(void *ctx, const tar_entry *e)
         x->skipping = 1;
         /* Its content still counts in FILES_SHA256: the sender hashed it. */
         if (e->type == '0') {
-            digest_sync(x);
-            if (hash_sha256_init(&x->h) < 0)
+            if (digest_begin(x) < 0)
                 return xfail(x, TAR_E_NOMEM, "out of memory at '%.200s'", enc.name);
             x->skip_hash = 1;
         }

@@ -312,6 +312,13 @@ uint32_t hash_crc32c(uint32_t crc, const void *p, size_t n)
     return crc32c_impl(crc, p, n);
 }
 
+uint32_t hash_crc32c_fold(uint32_t list, uint32_t file_crc)
+{
+    uint8_t be[4] = { (uint8_t)(file_crc >> 24), (uint8_t)(file_crc >> 16), (uint8_t)(file_crc >> 8),
+                      (uint8_t)file_crc };
+    return hash_crc32c(list, be, 4);
+}
+
 int hash_crc32c_hardware(void)
 {
     pthread_once(&crc32c_once, crc32c_setup);

@@ -98,8 +98,7 @@ static void fdigest_end(twriter *w, fdigest *d)
         hash_sha256_final(&d->sha, digest);
         hash_sha256_update(&w->list, digest, sizeof digest);
     } else if (w->hashing == HASH_CRC) {
-        for (int i = 0; i < 4; i++) digest[i] = (uint8_t)(d->crc >> (24 - 8 * i));
-        w->list_crc = hash_crc32c(w->list_crc, digest, 4);
+        w->list_crc = hash_crc32c_fold(w->list_crc, d->crc);
     }
 }
 
