@@ -52,6 +52,9 @@ int chunk_tx_init(chunk_tx *t, const char *task_id, uint64_t total, uint64_t ski
                   int level, chunk_send_fn send, void *ctx);
 /* tar_sink-compatible: takes stream bytes. */
 int chunk_tx_write(void *t, const uint8_t *p, size_t n);
+/* tar_reserve_fn-compatible: where the next stream bytes go (*avail of them
+ * before the chunk is full); chunk_tx_write of that pointer copies nothing. */
+uint8_t *chunk_tx_reserve(void *t, size_t *avail);
 /* Flushes the last chunk and sends FILE_END. CHUNK_E_SIZE if the stream
  * was not exactly `total` bytes. */
 int chunk_tx_finish(chunk_tx *t);

@@ -29,6 +29,10 @@ static inline int tar_error_retryable(int rc)
 
 /* Writer: called with archive bytes in order; return 0 or negative to stop. */
 typedef int (*tar_sink)(void *ctx, const uint8_t *p, size_t n);
+/* Optional beside a sink: room in the sink's own buffer (at least 1 byte,
+ * *avail of them) where the writer may read file data before passing that
+ * very pointer to the sink, which then need not copy it. */
+typedef uint8_t *(*tar_reserve_fn)(void *ctx, size_t *avail);
 
 typedef struct tar_stats {
     uint64_t files, dirs, symlinks;  /* entries written */
@@ -56,6 +60,7 @@ typedef struct tar_write_opts {
     uint32_t *files_crc32c;          /* NULL, or set likewise (when files_sha256
                                         is NULL): the CRC32C of the files'
                                         CRC32Cs (proto.txt 9, FILES_CRC32C) */
+    tar_reserve_fn reserve;          /* NULL, or the sink's buffer (above) */
 } tar_write_opts;
 
 /* Walks root in sorted (deterministic) order and writes every entry under

@@ -35,17 +35,26 @@
 #define EXPLORE_FIRST 12       /* >= MEASURE_N + 1: a baseline to compare with */
 #define EXPLORE_MAX 256
 #define TS_RING 32
+/* A slot's raw bytes sit this far into its buffer: a stored chunk's header
+ * (at most ~350 bytes, bounded by the tag limits) is copied in front of
+ * them and the frame goes out from there, so the data is never copied in
+ * user space (the tar writer reads files into raw, chunk_tx_reserve). A
+ * page keeps raw page-aligned. */
+#define SLOT_HEADROOM 4096u
 
 enum { SLOT_FREE, SLOT_FILLED, SLOT_BUSY, SLOT_DONE };
 
 struct chunk_slot {
-    uint8_t *raw;
+    uint8_t *base;            /* SLOT_HEADROOM + PROTO_CHUNK_MAX */
+    uint8_t *raw;             /* base + SLOT_HEADROOM */
     size_t rawlen;
     uint64_t start, seq;
     int level;                /* 0 store, else deflate level */
     int state, deflated, err;
     size_t dlen;              /* DATA bytes on the wire */
-    proto_buf frame;
+    proto_buf frame;          /* the frame, or a deflated chunk's */
+    proto_buf view;           /* a stored chunk's frame: header + raw, in base */
+    proto_buf *out;           /* which of the two is sent */
 };
 
 struct chunk_pipe {
@@ -94,6 +103,7 @@ static void slot_build(const chunk_tx *t, struct chunk_slot *sl)
      * the field now and patch it when the data is known. */
     proto_put_u64(f, t->crc32c ? T_CRC32C : T_CRC32, 0);
     crc_pos = f->len - 8;
+    /* Room for deflate's output; a stored chunk leaves it untouched. */
     uint8_t *dst = proto_put_bytes_reserve(f, T_DATA, sl->rawlen);
     if (!dst) {
         sl->err = CHUNK_E_NOMEM;
@@ -112,10 +122,27 @@ static void slot_build(const chunk_tx *t, struct chunk_slot *sl)
         if (zlen < 0) { sl->err = CHUNK_E_NOMEM; return; }
     }
 store:
+    if (f->err) {
+        sl->err = CHUNK_E_NOMEM;
+        return;
+    }
+    const uint8_t *data = dst;
+    size_t dlen = sl->rawlen;
+    sl->out = f;
     if (zlen > 0) {
         proto_put_bytes_commit(f, (size_t)zlen);
         proto_put_u64(f, T_RAW_LEN, sl->rawlen);
         sl->deflated = 1;
+        dlen = (size_t)zlen;
+    } else if (f->len <= SLOT_HEADROOM) {
+        /* f holds the header up to DATA's length: it goes in front of raw. */
+        size_t hlen = f->len;
+        memcpy(sl->raw - hlen, f->p, hlen);
+        sl->view.p = sl->raw - hlen;
+        sl->view.len = sl->view.cap = hlen + sl->rawlen;
+        sl->view.err = 0;
+        sl->out = &sl->view;
+        data = sl->raw;
     } else {
         memcpy(dst, sl->raw, sl->rawlen);
         proto_put_bytes_commit(f, sl->rawlen);
@@ -124,14 +151,9 @@ store:
         sl->err = CHUNK_E_NOMEM;
         return;
     }
-    /* DATA's value is the last BYTES field written, or the one just
-     * before RAW_LEN: locate it from the lengths we know. */
-    size_t dlen = zlen > 0 ? (size_t)zlen : sl->rawlen;
-    size_t end = f->len - (zlen > 0 ? 10 : 0);
-    uint32_t crc = t->crc32c ? hash_crc32c(0, f->p + end - dlen, dlen)
-                             : hash_crc32(0, f->p + end - dlen, dlen);
+    uint32_t crc = t->crc32c ? hash_crc32c(0, data, dlen) : hash_crc32(0, data, dlen);
     for (int i = 0; i < 8; i++)
-        f->p[crc_pos + i] = (uint8_t)((uint64_t)crc >> (56 - 8 * i));
+        sl->out->p[crc_pos + i] = (uint8_t)((uint64_t)crc >> (56 - 8 * i));
     sl->dlen = dlen;
 }
 
@@ -210,7 +232,7 @@ static int pipe_send_head(chunk_tx *t)
 
     pthread_mutex_unlock(&pp->mu);
     if (rc == 0) {
-        if (t->send(t->ctx, &sl->frame) < 0)
+        if (t->send(t->ctx, sl->out) < 0)
             rc = CHUNK_E_SEND;
         t->wire_bytes += sl->dlen;
         if (sl->deflated) t->deflated_chunks++;
@@ -257,6 +279,16 @@ out:
     return rc;
 }
 
+static int slot_alloc(struct chunk_slot *sl)
+{
+    void *b;
+    if (posix_memalign(&b, 4096, SLOT_HEADROOM + PROTO_CHUNK_MAX) != 0)
+        return CHUNK_E_NOMEM;
+    sl->base = b;
+    sl->raw = sl->base + SLOT_HEADROOM;
+    return 0;
+}
+
 int chunk_tx_init(chunk_tx *t, const char *task_id, uint64_t total, uint64_t skip,
                   int level, chunk_send_fn send, void *ctx)
 {
@@ -281,7 +313,7 @@ int chunk_tx_init(chunk_tx *t, const char *task_id, uint64_t total, uint64_t ski
     pthread_cond_init(&pp->cv, NULL);
     for (int i = 0; i < CHUNK_SLOTS; i++)
         proto_buf_init(&pp->s[i].frame);
-    if (!(pp->s[0].raw = malloc(PROTO_CHUNK_MAX))) {
+    if (slot_alloc(&pp->s[0]) < 0) {
         chunk_tx_free(t);
         return CHUNK_E_NOMEM;
     }
@@ -305,7 +337,7 @@ static int pipe_start(chunk_tx *t)
     struct chunk_pipe *pp = t->pipe;
     pp->started = 1;
     for (int i = 1; i < CHUNK_SLOTS; i++)
-        if (!pp->s[i].raw && !(pp->s[i].raw = malloc(PROTO_CHUNK_MAX)))
+        if (!pp->s[i].raw && slot_alloc(&pp->s[i]) < 0)
             return CHUNK_E_NOMEM;
     pp->have_thread = pthread_create(&pp->th, NULL, pipe_helper, t) == 0;
     return 0;
@@ -362,8 +394,9 @@ int chunk_tx_write(void *vt, const uint8_t *p, size_t n)
     while (n > 0) {
         size_t take = PROTO_CHUNK_MAX - t->rawlen;
         if (take > n) take = n;
-        /* Skipped chunks are hashed but never copied. */
-        if (t->offset + take > t->skip)
+        /* Skipped chunks are hashed but never copied; nor are bytes the
+         * writer read in place (chunk_tx_reserve). */
+        if (t->offset + take > t->skip && p != t->raw + t->rawlen)
             memcpy(t->raw + t->rawlen, p, take);
         t->rawlen += take;
         t->offset += take;
@@ -375,6 +408,13 @@ int chunk_tx_write(void *vt, const uint8_t *p, size_t n)
         }
     }
     return 0;
+}
+
+uint8_t *chunk_tx_reserve(void *vt, size_t *avail)
+{
+    chunk_tx *t = vt;
+    *avail = PROTO_CHUNK_MAX - t->rawlen;   /* >= 1: a full chunk is flushed */
+    return t->raw + t->rawlen;
 }
 
 static int tx_end(chunk_tx *t, const uint8_t *files_sha, const uint32_t *files_crc)
@@ -426,7 +466,7 @@ void chunk_tx_free(chunk_tx *t)
             pthread_join(pp->th, NULL);
         }
         for (int i = 0; i < CHUNK_SLOTS; i++) {
-            free(pp->s[i].raw);
+            free(pp->s[i].base);
             proto_buf_free(&pp->s[i].frame);
         }
         pthread_mutex_destroy(&pp->mu);

@@ -53,6 +53,7 @@ typedef struct twriter {
     char *err;
     size_t errcap;
     uint8_t *buf;           /* TAR_IO_PIECE, write mode only */
+    tar_reserve_fn reserve; /* file data straight into the sink's buffer */
     tar_skip_fn on_skip;    /* entries left out; may be NULL */
     void *skip_ctx;
     const char *link_root;  /* absolute link targets under it become relative */
@@ -307,8 +308,12 @@ static int write_content(twriter *w, int fd, uint64_t size)
         /* One byte more than remains, when it fits: a file that grew
          * shows at once, and a short read of a regular file means end of
          * file, so most files need no extra read to prove it. */
-        size_t want = size - done >= TAR_IO_PIECE ? TAR_IO_PIECE : (size_t)(size - done) + 1;
-        ssize_t n = read(fd, w->buf, want);
+        uint8_t *dst = w->buf;
+        size_t cap = TAR_IO_PIECE;
+        if (w->reserve)   /* read where the sink keeps it: one copy less */
+            dst = w->reserve(w->ctx, &cap);
+        size_t want = size - done >= cap ? cap : (size_t)(size - done) + 1;
+        ssize_t n = read(fd, dst, want);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -328,8 +333,8 @@ static int write_content(twriter *w, int fd, uint64_t size)
         }
         at_eof = (size_t)n < want;
         /* Hashed as emitted: the digest covers exactly the bytes sent. */
-        fdigest_update(w, &fh, w->buf, (size_t)n);
-        int rc = emit(w, w->buf, (size_t)n);
+        fdigest_update(w, &fh, dst, (size_t)n);
+        int rc = emit(w, dst, (size_t)n);
         if (rc < 0) {
             hash_sha256_free(&fh.sha);
             return rc;
@@ -774,6 +779,7 @@ static int run_writer_ex(const char *root, int rootfd, const char *sub, const ch
         w->on_skip = o->on_skip;
         w->skip_ctx = o->skip_ctx;
         w->link_root = o->link_root;
+        w->reserve = sink ? o->reserve : NULL;
         if (sink && o->files_sha256) {
             if (hash_sha256_init(&w->list) < 0) {
                 set_err(err, errcap, "out of memory");
@@ -841,7 +847,7 @@ out:
 static int run_writer(const char *root, const char *exclude, tar_sink sink, void *ctx,
                       tar_stats *st, char *err, size_t errcap)
 {
-    tar_write_opts o = { exclude, NULL, NULL, NULL, NULL, NULL };
+    tar_write_opts o = { exclude, NULL, NULL, NULL, NULL, NULL, NULL };
     return run_writer_ex(root, -1, NULL, NULL, 1, &o, sink, ctx, st, err, errcap);
 }
 

@@ -136,6 +136,9 @@ done
 for p in $bpids; do wait "$p"; done   # a bare wait would wait for the daemons too
 t1=$(date +%s%N)
 for f in "$T"/burst.*; do jget task_id <"$f"; done >"$T/burst.ids"
+for f in "$T"/burst.*; do   # a submission without an id: say what it printed
+    [ -n "$(jget task_id <"$f")" ] || diag "submission ${f##*.}: $(head -c 300 "$f")"
+done
 cat "$T/burst.ids" >>"$T/task_ids"
 diag "20 submissions took $(( (t1 - t0) / 1000000 )) ms (ASan clients in parallel)"
 want_eq "burst: 20 distinct task ids" "$(sort -u "$T/burst.ids" | grep -c .)" 20

@@ -7,6 +7,8 @@
 #include <string.h>
 #include "chunk.h"
 #include "t.h"
+#include "tar.h"
+#include "tarfix.h"
 
 typedef struct sink {
     chunk_rx rx;
@@ -284,6 +286,125 @@ static void test_checksum_fields(void)
     }
 }
 
+/* Bytes read in place (chunk_tx_reserve, as the tar writer does) mixed
+ * with copied ones: stored chunks go out as header + the slot's own bytes
+ * (the largest header the tag limits allow included), deflated ones as
+ * before, resumed streams from their chunk. */
+static void test_in_place(void)
+{
+    size_t n = 6 * (size_t)PROTO_CHUNK_MAX + 777;
+    uint8_t *d = make(n, MIXED);
+    char name[129], user[65];
+    memset(name, 'n', 128); name[128] = 0;
+    memset(user, 'u', 64); user[64] = 0;
+    for (int round = 0; round < 4; round++) {
+        int level = round & 1;
+        uint64_t skip = round >= 2 ? 2 * (uint64_t)PROTO_CHUNK_MAX + 10 : 0;
+        uint64_t from = skip - skip % PROTO_CHUNK_MAX;
+        chunk_tx tx;
+        sink s;
+        memset(&s, 0, sizeof s);
+        s.fail_after = -1;
+        s.cap = n;
+        s.got = malloc(n);
+        T_CHECK(chunk_rx_init(&s.rx, "task-1", sink_out, &s) == 0);
+        chunk_rx_expect_files_crc(&s.rx);
+        s.rx.offset = from;
+        s.rx.seq = from / PROTO_CHUNK_MAX;
+        T_CHECK(chunk_tx_init(&tx, "task-1", n, skip, level, sink_send, &s) == 0);
+        chunk_tx_v2(&tx, 1);
+        tx.task_name = name;
+        tx.user_id = user;
+        tx.submitted_at = 1;
+        int rc = 0, copied = 0;
+        for (size_t off = 0, step = 511; off < n && rc == 0; step = step * 7 % 300007 + 1) {
+            size_t k = n - off < step ? n - off : step;
+            if (copied ^= 1) {           /* a tar header's worth, copied */
+                k = k < 512 ? k : 512;
+                rc = chunk_tx_write(&tx, d + off, k);
+            } else {                     /* file data, read in place */
+                size_t avail = 0;
+                uint8_t *dst = chunk_tx_reserve(&tx, &avail);
+                T_CHECK(avail >= 1 && avail <= PROTO_CHUNK_MAX);
+                k = k < avail ? k : avail;
+                memcpy(dst, d + off, k);
+                rc = chunk_tx_write(&tx, dst, k);
+            }
+            off += k;
+        }
+        T_EQ_INT(rc, 0);
+        T_EQ_INT(chunk_tx_finish_crc(&tx, 7), 0);
+        T_EQ_INT(s.rx_rc, 0);
+        T_EQ_INT(s.len, n - from);
+        T_CHECK(memcmp(s.got, d + from, n - from) == 0);
+        T_EQ_INT(s.frames, (int)((n - from + PROTO_CHUNK_MAX - 1) / PROTO_CHUNK_MAX) + 1);
+        if (level == 0) T_EQ_INT(s.deflated, 0);
+        chunk_tx_free(&tx);
+        chunk_rx_free(&s.rx);
+        free(s.got);
+    }
+    free(d);
+}
+
+static int tb_sink(void *ctx, const uint8_t *p, size_t n)
+{
+    tb_put(ctx, p, n);
+    return 0;
+}
+
+/* The tar writer reading into chunk_tx's slots writes the same archive as
+ * into its own buffer: files of every size around the chunk and read
+ * sizes, one file larger than a chunk. */
+static void test_tar_in_place(void)
+{
+    char dir[] = "/tmp/cloudai-chunk-XXXXXX";
+    T_CHECK(mkdtemp(dir) != NULL);
+    size_t sizes[] = { 0, 1, 511, 512, 4097, 262143, 262145, PROTO_CHUNK_MAX - 1,
+                       PROTO_CHUNK_MAX + 1, 3 * (size_t)PROTO_CHUNK_MAX + 5 };
+    size_t nsizes = sizeof sizes / sizeof sizes[0];
+    for (size_t i = 0; i < nsizes; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/f%02zu", dir, i);
+        uint8_t *d = make(sizes[i], RANDOM);
+        FILE *f = fopen(path, "wb");
+        T_CHECK(f && fwrite(d, 1, sizes[i], f) == sizes[i] && fclose(f) == 0);
+        free(d);
+    }
+    tbuf want = { 0 };
+    char err[256];
+    uint32_t crc_want = 0, crc_got = 1;
+    tar_write_opts o = { NULL, NULL, NULL, NULL, NULL, &crc_want, NULL };
+    tar_stats st;
+    T_EQ_INT(tar_write_dir_opts(dir, &o, tb_sink, &want, &st, err, sizeof err), 0);
+    for (int level = 0; level < 2; level++) {
+        chunk_tx tx;
+        sink s;
+        memset(&s, 0, sizeof s);
+        s.fail_after = -1;
+        s.cap = want.len;
+        s.got = malloc(want.len);
+        T_CHECK(chunk_rx_init(&s.rx, "task-1", sink_out, &s) == 0);
+        chunk_rx_expect_files_crc(&s.rx);
+        T_CHECK(chunk_tx_init(&tx, "task-1", want.len, 0, level, sink_send, &s) == 0);
+        chunk_tx_v2(&tx, 1);
+        tar_write_opts oi = { NULL, NULL, NULL, NULL, NULL, &crc_got, chunk_tx_reserve };
+        int rc = tar_write_dir_opts(dir, &oi, chunk_tx_write, &tx, NULL, err, sizeof err);
+        if (rc < 0) printf("# %s\n", err);
+        T_EQ_INT(rc, 0);
+        T_EQ_INT(chunk_tx_finish_crc(&tx, crc_got), 0);
+        T_EQ_INT(s.rx_rc, 0);
+        T_EQ_INT(s.len, want.len);
+        T_CHECK(s.len == want.len && memcmp(s.got, want.p, want.len) == 0);
+        T_EQ_INT(crc_got, crc_want);
+        T_EQ_INT(s.rx.files_crc32c, crc_want);
+        chunk_tx_free(&tx);
+        chunk_rx_free(&s.rx);
+        free(s.got);
+    }
+    tb_free(&want);
+    tf_rm_rf(dir);
+}
+
 int main(void)
 {
     T_RUN(test_short_streams);
@@ -293,5 +414,7 @@ int main(void)
     T_RUN(test_send_failure_and_size);
     T_RUN(test_v2);
     T_RUN(test_checksum_fields);
+    T_RUN(test_in_place);
+    T_RUN(test_tar_in_place);
     return T_DONE();
 }
