@@ -40,6 +40,7 @@ typedef struct cl_task {
     int cancel_requested;
     char log_note[192];        /* the log was cut at the cap: goes into the notes */
     double predict_s;          /* runtime prediction, refreshed by the scheduler */
+    double p_max_s;            /* the pessimistic one it is ordered by (predict_est.p_max) */
     uint64_t predict_gen;      /* history generation it was made at (0 = never) */
     uint64_t predict_ms;       /* when it was made */
     double passed;             /* CPU-seconds younger tasks ran while it waited */
@@ -853,6 +854,7 @@ static void do_schedule(cluster *cl)
             predict_est e;
             schedstate_predict(cl->ss, &t->rec, &e);
             t->predict_s = e.level >= 0 ? e.runtime : 0;
+            t->p_max_s = e.level >= 0 ? e.p_max : 0;
             t->predict_gen = cl->hist_gen + 1;
             t->predict_ms = nowms;
         }
@@ -867,7 +869,7 @@ static void do_schedule(cluster *cl)
                               (double)t->rec.submitted_at / 1000.0,
                               schedstate_limit(cl->ss, &t->rec), t->predict_s,
                               (int)t->rec.priority, schedstate_user(cl->ss, t->rec.user_id),
-                              node == -2 ? (int)n : node, t->passed };
+                              node == -2 ? (int)n : node, t->passed, t->p_max_s };
         qt[nq] = t;
         ids[nq] = t->rec.task_id;
         nq++;

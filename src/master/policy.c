@@ -302,7 +302,12 @@ static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_
                     (size_t)j->user < nusers && c->fs[j->user] > FS_FAR_UNDER;
         double w = now > j->submit ? now - j->submit : 0;
         double lent = w > 0 ? j->passed / (w * cap) : 0;   /* share of the machine */
-        double p = j->predict > 0 ? j->predict : (j->limit > 0 ? j->limit : 3600);
+        /* Ordered by the longest recent run, not the last two: a task of a
+         * kind that sometimes runs long does not pass the queue on the
+         * strength of two short runs (on LCG such tasks ran for hours ahead
+         * of the longest waits; every LCG figure improved, README). */
+        double p = j->p_max > 0 ? j->p_max : j->predict > 0 ? j->predict
+                 : j->limit > 0 ? j->limit : 3600;
         double b = p > 10 ? p : 10;
         double hrrn = (w + b) / b, hz = horizon_now(c, cfg, now);
         if (hrrn > 1e9) hrrn = 1e9;

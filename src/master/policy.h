@@ -32,12 +32,15 @@ typedef struct policy_run {
 /* A queued task. node: a required node (DISPATCH) or -1. passed (learned
  * only): the CPU-seconds that tasks submitted after it have run while it
  * waited, kept up to date by policy_account; the caller keeps it with the
- * task (0 when queued) and passes it back in every later pass. */
+ * task (0 when queued) and passes it back in every later pass. p_max
+ * (learned only): the runtime it is ordered by, predict_est.p_max (0: use
+ * predict); predict stays what projections run it for. */
 typedef struct policy_job {
     sched_res req;
     double submit, limit, predict;
     int priority, user, node;
     double passed;
+    double p_max;
 } policy_job;
 
 /* Per user (index = policy_job.user): the fair-share weight (Slurm's

@@ -131,6 +131,8 @@ int predict_get(const predict *p, const char *const *keys, size_t nkeys, double 
         est->level = (int)k;
         est->runtime = est->last2 > 1 ? est->last2 : 1;
         if (limit > 0 && est->runtime > limit) est->runtime = limit;
+        est->p_max = v[m - 1] > 1 ? v[m - 1] : 1;
+        if (limit > 0 && est->p_max > limit) est->p_max = limit;
         break;
     }
     return est->level;

@@ -4,8 +4,9 @@
  * simulator: user+executable, user). The prediction is the average of the
  * group's last two runtimes (Tsafrir, Etsion and Feitelson 2007) from the
  * most specific group with history, capped by the user's limit; per-group
- * quantiles (3Sigma, EuroSys 2018) are kept beside it for the request
- * warning and as a baseline. Pure and single-threaded: the caller locks. */
+ * quantiles (3Sigma, EuroSys 2018) are kept beside it, and the longest of
+ * the last runs orders learned's queue (p_max). Pure and single-threaded:
+ * the caller locks. */
 #ifndef CLOUDAI_PREDICT_H
 #define CLOUDAI_PREDICT_H
 #include <stddef.h>
@@ -18,6 +19,8 @@ typedef struct predict_est {
     double runtime;       /* the prediction (s); the limit when no history */
     double last2;         /* average of the last two runs (s) */
     double q50, q90;      /* quantiles of the last PREDICT_RING runs (s) */
+    double p_max;         /* the longest of them, floored and capped as runtime
+                           * (s): the pessimistic runtime learned orders by */
     double max_runtime;   /* longest seen (s) */
     double mem_peak;      /* largest peak memory seen (bytes), 0 unknown */
     double cpu_s;         /* average CPU time (s), 0 unknown */

@@ -363,6 +363,7 @@ static int simulate(const sim_cfg *cfg, int kind, jobs *js, size_t nusers, resul
                 continue;
             }
             j->predict = 0;
+            double p_max = 0;
             if (pr) {
                 char k[NKEYS][48];
                 const char *kp[NKEYS] = { k[0], k[1], k[2] };
@@ -370,8 +371,10 @@ static int simulate(const sim_cfg *cfg, int kind, jobs *js, size_t nusers, resul
                 group_keys(j, k);
                 predict_get(pr, kp, NKEYS, j->limit, &e);
                 j->predict = e.runtime;
+                p_max = e.level >= 0 ? e.p_max : 0;
             }
-            q[nq] = (policy_job){ j->req, j->submit, j->limit, j->predict, 0, j->user, -1, 0 };
+            q[nq] = (policy_job){ j->req, j->submit, j->limit, j->predict, 0, j->user, -1, 0,
+                                  p_max };
             qidx[nq++] = next;
             last_submit = j->submit;
             next++;

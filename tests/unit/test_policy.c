@@ -48,7 +48,7 @@ static void drive(int kind, sched_node *nodes, size_t nn, vt *ts, size_t n, size
                 ri[nr++] = i;
             } else if (!x->started && x->submit <= t) {
                 q[nq] = (policy_job){ x->req, x->submit, x->limit, x->run, 0, x->user, -1,
-                                      x->passed };
+                                      x->passed, 0 };
                 qi[nq++] = i;
             }
         }
@@ -251,9 +251,9 @@ static void test_multi_resv(void)
     for (int i = 0; i < 7; i++)
         run[i] = (policy_run){ i < 4 ? 0 : 1, 0, { 1, 0, 0, 0 }, 0, i < 4 ? 100 : 200, 50, 0 };
     policy_job q[3] = {
-        { { 4, 0, 0, 0 }, 0, 1000, 500, 0, 1, -1, 1e6 },
-        { { 4, 0, 0, 0 }, 1, 1000, 500, 0, 1, -1, 0 },
-        { { 1, 0, 0, 0 }, 49, 1000, 900, 0, 2, -1, 0 },   /* after the second in order */
+        { { 4, 0, 0, 0 }, 0, 1000, 500, 0, 1, -1, 1e6, 0 },
+        { { 4, 0, 0, 0 }, 1, 1000, 500, 0, 1, -1, 0, 0 },
+        { { 1, 0, 0, 0 }, 49, 1000, 900, 0, 2, -1, 0, 0 },   /* after the second in order */
     };
     int st[3], rn;
     double ra;
@@ -291,8 +291,8 @@ static void test_account(void)
         { 0, 0, { 4, 0, 0, 0 }, 0, 100, 50, 30 },     /* after both */
     };
     policy_job q[2] = {
-        { { 1, 0, 0, 0 }, 20, 100, 10, 0, 0, -1, 0 },
-        { { 1, 0, 0, 0 }, 10, 100, 10, 0, 0, -1, 7 },  /* out of arrival order */
+        { { 1, 0, 0, 0 }, 20, 100, 10, 0, 0, -1, 0, 0 },
+        { { 1, 0, 0, 0 }, 10, 100, 10, 0, 0, -1, 7, 0 },  /* out of arrival order */
     };
     T_EQ_INT(policy_account(c, 100, run, 3, q, 2), 0);   /* the first call starts the clock */
     T_CHECK(q[0].passed == 0 && q[1].passed == 7);
@@ -319,9 +319,9 @@ static void test_reservation_kept(void)
             { 1, 0, { 1, 0, 0, 0 }, 0, 500, 400, 0 },
         };
         policy_job q[3] = {
-            { { 4, 0, 0, 0 }, 1, 100, 100, 0, 1, -1, 0 },     /* head */
-            { { 1, 0, 0, 0 }, 2, 200, 5, 0, 2, -1, 0 },       /* limit past the reservation */
-            { { 1, 0, 0, 0 }, 3, 80, 80, 0, 3, -1, 0 },       /* ends before it */
+            { { 4, 0, 0, 0 }, 1, 100, 100, 0, 1, -1, 0, 0 },     /* head */
+            { { 1, 0, 0, 0 }, 2, 200, 5, 0, 2, -1, 0, 0 },       /* limit past the reservation */
+            { { 1, 0, 0, 0 }, 3, 80, 80, 0, 3, -1, 0, 0 },       /* ends before it */
         };
         int st[3], rn;
         double rat;
@@ -356,8 +356,8 @@ static void test_never_fits(void)
 {
     sched_node nd = node(4, 0);
     policy_job q[2] = {
-        { { 64, 0, 0, 0 }, 0, 100, 100, 0, 0, -1, 0 },
-        { { 1, 0, 0, 0 }, 1, 100, 100, 0, 0, -1, 0 },
+        { { 64, 0, 0, 0 }, 0, 100, 100, 0, 0, -1, 0, 0 },
+        { { 1, 0, 0, 0 }, 1, 100, 100, 0, 0, -1, 0, 0 },
     };
     int st[2];
     for (int kind = 0; kind < 4; kind++) {
@@ -387,10 +387,11 @@ static void test_predict(void)
     T_CHECK(fabs(e.runtime - 135) < 1e-9);                /* average of the last two */
     T_CHECK(fabs(e.last2 - 135) < 1e-9);
     T_CHECK(e.q50 == 120 && e.q90 == 140 && e.max_runtime == 300);
+    T_CHECK(e.p_max == 300);                              /* the longest of the last runs */
     T_CHECK(e.mem_peak == 1e9 + 5);
     T_EQ_INT((long)e.n, 6);
     T_EQ_INT(predict_get(p, train, 3, 60, &e), 0);
-    T_CHECK(e.runtime == 60);                             /* capped by -timeout */
+    T_CHECK(e.runtime == 60 && e.p_max == 60);            /* capped by -timeout */
     T_EQ_INT(predict_get(p, eval, 3, 0, &e), 1);          /* a broader group */
     T_CHECK(fabs(e.runtime - 135) < 1e-9);
     T_EQ_INT(predict_get(p, bob, 3, 0, &e), -1);          /* another user learns nothing */
@@ -403,6 +404,44 @@ static void test_predict(void)
     predict_free(p);
 }
 
+/* learned orders by the longest of a kind's last runs, not by the last
+ * two: kind a ran 900 s once, then 20 and 30 s; kind b always 100 s. With
+ * one free CPU, b starts (by the last two, a at 25 s would pass it), and
+ * the expected starts follow the same order. */
+static void test_order_pessimistic(void)
+{
+    predict *p = predict_new(0);
+    const char *ka[1] = { "alice\x1f" "a" }, *kb[1] = { "alice\x1f" "b" };
+    double ra[3] = { 900, 20, 30 };
+    for (int i = 0; i < 3; i++) T_EQ_INT(predict_add(p, ka, 1, ra[i], 0, 0), 0);
+    for (int i = 0; i < 2; i++) T_EQ_INT(predict_add(p, kb, 1, 100, 0, 0), 0);
+    predict_est ea, eb;
+    T_EQ_INT(predict_get(p, ka, 1, 1000, &ea), 0);
+    T_EQ_INT(predict_get(p, kb, 1, 1000, &eb), 0);
+    T_CHECK(ea.runtime == 25 && ea.p_max == 900 && eb.runtime == 100 && eb.p_max == 100);
+    policy_job q[2] = {
+        { { 1, 0, 0, 0 }, 0, 1000, ea.runtime, 0, 0, -1, 0, ea.p_max },
+        { { 1, 0, 0, 0 }, 0, 1000, eb.runtime, 0, 0, -1, 0, eb.p_max },
+    };
+    sched_node nd = node(1, 0);
+    int st[2];
+    policy_ctx *c = policy_ctx_new();
+    policy_cfg cfg = { POLICY_LEARNED, SCHED_BEST_FIT, 0, 0, 0 };
+    T_EQ_INT(policy_pass(c, &cfg, 1, &nd, 1, NULL, 0, q, 2, NULL, 0, st, NULL, NULL), 1);
+    T_EQ_INT(st[0], -1);
+    T_EQ_INT(st[1], 0);
+    /* expected starts: b at once, then a when b's 100 s end (a fresh
+     * context: the start above made 1 s the longest wait, guarding both) */
+    double at[2];
+    nd.free.cpu = 1;
+    policy_ctx_free(c);
+    c = policy_ctx_new();
+    T_EQ_INT(policy_project(c, &cfg, 1, &nd, 1, NULL, 0, q, 2, NULL, 0, 100, at), 0);
+    T_CHECK(fabs(at[1] - 1) < 1e-9 && fabs(at[0] - 101) < 1e-9);
+    policy_ctx_free(c);
+    predict_free(p);
+}
+
 /* Expected start times: two 1-CPU tasks on a full 1-CPU node start when
  * the running task is predicted to end, then one after the other (learned:
  * the shorter first, as neither is owed its turn yet). */
@@ -412,9 +451,9 @@ static void test_project(void)
     nd.free.cpu = 0;
     policy_run run[1] = { { 0, 0, { 1, 0, 0, 0 }, 0, 1000, 100, 0 } };
     policy_job q[3] = {
-        { { 1, 0, 0, 0 }, 1, 1000, 50, 0, 0, -1, 0 },
-        { { 1, 0, 0, 0 }, 2, 1000, 30, 0, 0, -1, 0 },
-        { { 2, 0, 0, 0 }, 3, 1000, 30, 0, 0, -1, 0 },        /* never fits */
+        { { 1, 0, 0, 0 }, 1, 1000, 50, 0, 0, -1, 0, 0 },
+        { { 1, 0, 0, 0 }, 2, 1000, 30, 0, 0, -1, 0, 0 },
+        { { 2, 0, 0, 0 }, 3, 1000, 30, 0, 0, -1, 0, 0 },        /* never fits */
     };
     double at[3];
     policy_ctx *c = policy_ctx_new();
@@ -450,6 +489,7 @@ int main(void)
     T_RUN(test_reservation_kept);
     T_RUN(test_never_fits);
     T_RUN(test_predict);
+    T_RUN(test_order_pessimistic);
     T_RUN(test_project);
     return T_DONE();
 }
