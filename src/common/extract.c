@@ -106,26 +106,30 @@ struct extract {
  * a chunk costs the longer of the two paths instead of their sum. The
  * copy (~1/10 of the hash) is what lets the caller have its buffer back
  * at once. Anything that extends or reads the file's digest waits for the
- * piece in flight first. One piece at a time: a chunk is mostly one
- * file's piece. Small pieces (many small files) are hashed here, where a
- * hand-over would cost more than it saves. */
+ * pieces in flight first. Up to HASH_QUEUE pieces wait for the hasher: with
+ * one, the two threads took turns (the receiver waited for the last hash
+ * before handing over the next piece, the hasher for the next piece) and
+ * both cores were idle half the time. Small pieces (many small files) are
+ * hashed here, where a hand-over would cost more than it saves, unless
+ * pieces of the file are queued already. */
 #define HASH_ASYNC_MIN (128u * 1024u)  /* above on_hole's 64 KiB slices */
 #define HASH_ASYNC_MAX (1u << 20)      /* a chunk's raw size */
+#define HASH_QUEUE 4
 
 struct hasher {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     extract *x;
-    uint8_t *p;           /* HASH_ASYNC_MAX bytes: the piece, while busy */
-    size_t n;
-    int busy, stop;
+    uint8_t *p[HASH_QUEUE];   /* HASH_ASYNC_MAX bytes each */
+    size_t n[HASH_QUEUE];
+    unsigned head, tail;      /* pieces hashed / handed over */
+    int stop;
 };
 
 static void digest_now(extract *x, const uint8_t *p, size_t n)
 {
     hash_sha256_update(&x->h, p, n);
-    if (x->want_crc) x->crc = hash_crc32c(x->crc, p, n);
 }
 
 static void *hasher_main(void *arg)
@@ -133,12 +137,13 @@ static void *hasher_main(void *arg)
     struct hasher *h = arg;
     pthread_mutex_lock(&h->mu);
     for (;;) {
-        while (!h->busy && !h->stop) pthread_cond_wait(&h->cv, &h->mu);
-        if (!h->busy) break;
+        while (h->head == h->tail && !h->stop) pthread_cond_wait(&h->cv, &h->mu);
+        if (h->head == h->tail) break;
+        unsigned k = h->head % HASH_QUEUE;
         pthread_mutex_unlock(&h->mu);
-        digest_now(h->x, h->p, h->n);
+        digest_now(h->x, h->p[k], h->n[k]);
         pthread_mutex_lock(&h->mu);
-        h->busy = 0;
+        h->head++;
         pthread_cond_broadcast(&h->cv);
     }
     pthread_mutex_unlock(&h->mu);
@@ -151,7 +156,7 @@ static void digest_sync(extract *x)
     struct hasher *h = x->hs;
     if (!h) return;
     pthread_mutex_lock(&h->mu);
-    while (h->busy) pthread_cond_wait(&h->cv, &h->mu);
+    while (h->head != h->tail) pthread_cond_wait(&h->cv, &h->mu);
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -161,6 +166,13 @@ static long ncpu;
 static pthread_once_t ncpu_once = PTHREAD_ONCE_INIT;
 static void ncpu_read(void) { ncpu = sysconf(_SC_NPROCESSORS_ONLN); }
 
+static void hasher_bufs_free(struct hasher *h)
+{
+    for (int i = 0; i < HASH_QUEUE; i++)
+        free(h->p[i]);
+    free(h);
+}
+
 static struct hasher *hasher_get(extract *x)
 {
     if (x->hs || x->hs_off) return x->hs;
@@ -168,18 +180,20 @@ static struct hasher *hasher_get(extract *x)
     x->hs_off = 1;            /* until the thread below runs */
     if (ncpu < 2) return NULL;
     struct hasher *h = calloc(1, sizeof *h);
-    if (!h || !(h->p = malloc(HASH_ASYNC_MAX))) {
-        free(h);
+    if (!h)
         return NULL;
-    }
+    for (int i = 0; i < HASH_QUEUE; i++)
+        if (!(h->p[i] = malloc(HASH_ASYNC_MAX))) {
+            hasher_bufs_free(h);
+            return NULL;
+        }
     h->x = x;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     if (pthread_create(&h->th, NULL, hasher_main, h) != 0) {
         pthread_mutex_destroy(&h->mu);
         pthread_cond_destroy(&h->cv);
-        free(h->p);
-        free(h);
+        hasher_bufs_free(h);
         return NULL;
     }
     x->hs_off = 0;
@@ -196,25 +210,39 @@ static void hasher_free(struct hasher *h)
     pthread_join(h->th, NULL);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
-    free(h->p);
-    free(h);
+    hasher_bufs_free(h);
 }
 
 /* A regular file's content, for its SHA-256 and, when asked, CRC32C: a big
- * piece goes to the hasher, copied. */
+ * piece goes to the hasher's queue, copied (and so does any piece while
+ * the file has pieces queued: the digest takes them in order). */
 static void digest_update(extract *x, const uint8_t *p, size_t n)
 {
-    struct hasher *h;
-    digest_sync(x);
-    if (n >= HASH_ASYNC_MIN && n <= HASH_ASYNC_MAX && (h = hasher_get(x))) {
-        memcpy(h->p, p, n);
+    struct hasher *h = x->hs;
+    /* The CRC here, on bytes still in this core's cache from the chunk's
+     * own check: the hasher, the longer path, keeps only SHA-256. */
+    if (x->want_crc) x->crc = hash_crc32c(x->crc, p, n);
+    if (n <= HASH_ASYNC_MAX && (n >= HASH_ASYNC_MIN || h) && (h || (h = hasher_get(x)))) {
         pthread_mutex_lock(&h->mu);
-        h->n = n;
-        h->busy = 1;
+        if (n < HASH_ASYNC_MIN && h->head == h->tail) {
+            pthread_mutex_unlock(&h->mu);   /* nothing queued: here is cheaper */
+            digest_now(x, p, n);
+            return;
+        }
+        while (h->tail - h->head == HASH_QUEUE)
+            pthread_cond_wait(&h->cv, &h->mu);
+        pthread_mutex_unlock(&h->mu);
+        /* Slot tail is the hasher's only once handed over below. */
+        unsigned k = h->tail % HASH_QUEUE;
+        memcpy(h->p[k], p, n);
+        h->n[k] = n;
+        pthread_mutex_lock(&h->mu);
+        h->tail++;
         pthread_cond_signal(&h->cv);
         pthread_mutex_unlock(&h->mu);
         return;
     }
+    digest_sync(x);
     digest_now(x, p, n);
 }
 

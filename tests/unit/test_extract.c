@@ -915,6 +915,60 @@ static void test_skip(void)
     teardown();
 }
 
+/* Big files go through the hasher's queue in pieces of every size (feed
+ * slices from 1 byte to past a chunk, so a file's small tail follows big
+ * pieces still queued); the caller's buffer is scribbled over after each
+ * feed, as a receiver reuses it. Each file's SHA-256 and the stream's
+ * FILES_CRC32C must be those of the bytes. */
+static void test_hash_queue(void)
+{
+    static const size_t sizes[] = { 5 * 1048576 + 17, 3, 300 * 1024, 1048576, 2 * 1048576 + 100 * 1024,
+                                    128 * 1024 - 1, 4 * 1048576 };
+    enum { NF = sizeof sizes / sizeof sizes[0] };
+    uint8_t want[NF][32];
+    uint32_t list_crc = 0;
+    tbuf b = { 0 };
+    uint64_t r = 99;
+    for (size_t i = 0; i < NF; i++) {
+        char *d = malloc(sizes[i]), name[16];
+        for (size_t k = 0; k < sizes[i]; k++) {
+            r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+            d[k] = (char)(r >> 11);
+        }
+        hash_sha256_buf(d, sizes[i], want[i]);
+        list_crc = hash_crc32c_fold(list_crc, hash_crc32c(0, d, sizes[i]));
+        snprintf(name, sizeof name, "f%zu", i);
+        tf_file(&b, name, d, sizes[i], 0644);
+        free(d);
+    }
+    tf_end(&b);
+    setup();
+    got g = { 0 };
+    extract *x = extract_new(target, NULL, on_file, &g);
+    T_CHECK(x != NULL);
+    extract_want_crc(x);
+    uint8_t *slice = malloc(1 << 21);
+    int rc = 0;
+    for (size_t off = 0, step = 1; off < b.len && rc == 0; step = step * 5 % 1300021 + 1) {
+        size_t k = b.len - off < step ? b.len - off : step;
+        memcpy(slice, b.p + off, k);
+        rc = extract_feed(x, slice, k);
+        memset(slice, 0xa5, k);
+        off += k;
+    }
+    if (rc == 0) rc = extract_finish(x);
+    if (rc < 0) printf("# %s\n", extract_error(x));
+    T_EQ_INT(rc, 0);
+    T_EQ_INT(g.n, NF);
+    for (int i = 0; i < g.n && i < NF; i++)
+        T_CHECK(memcmp(g.f[i].sha256, want[i], 32) == 0);
+    T_EQ_INT(extract_files_crc32c(x), list_crc);
+    extract_free(x);
+    free(slice);
+    tb_free(&b);
+    teardown();
+}
+
 int main(void)
 {
     T_RUN(test_paths);
@@ -929,5 +983,6 @@ int main(void)
     T_RUN(test_gnu_sparse);
     T_RUN(test_go_corpus);
     T_RUN(test_skip);
+    T_RUN(test_hash_queue);
     return T_DONE();
 }
