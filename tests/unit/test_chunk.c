@@ -67,6 +67,16 @@ static int sink_send(void *ctx, proto_buf *b)
     return 0;
 }
 
+/* A sink taking up to cap stream bytes into a fresh receiver. */
+static void sink_open(sink *s, size_t cap)
+{
+    memset(s, 0, sizeof *s);
+    s->fail_after = -1;
+    s->cap = cap;
+    s->got = malloc(cap ? cap : 1);
+    T_CHECK(chunk_rx_init(&s->rx, "task-1", sink_out, s) == 0);
+}
+
 static uint64_t rs = 12345;
 static uint8_t rnd8(void)
 {
@@ -212,12 +222,8 @@ static void test_v2(void)
     for (int round = 0; round < 4; round++) {
         chunk_tx tx;
         sink s;
-        memset(&s, 0, sizeof s);
-        s.fail_after = -1;
-        s.cap = n;
-        s.got = malloc(n);
+        sink_open(&s, n);
         s.corrupt_seq = round == 1 ? 2 : 0;
-        T_CHECK(chunk_rx_init(&s.rx, "task-1", sink_out, &s) == 0);
         if (round != 2) chunk_rx_expect_files(&s.rx);
         T_CHECK(chunk_tx_init(&tx, "task-1", n, 0, 1, sink_send, &s) == 0);
         chunk_tx_v2(&tx, round != 3);
@@ -303,11 +309,7 @@ static void test_in_place(void)
         uint64_t from = skip - skip % PROTO_CHUNK_MAX;
         chunk_tx tx;
         sink s;
-        memset(&s, 0, sizeof s);
-        s.fail_after = -1;
-        s.cap = n;
-        s.got = malloc(n);
-        T_CHECK(chunk_rx_init(&s.rx, "task-1", sink_out, &s) == 0);
+        sink_open(&s, n);
         chunk_rx_expect_files_crc(&s.rx);
         s.rx.offset = from;
         s.rx.seq = from / PROTO_CHUNK_MAX;
@@ -379,11 +381,7 @@ static void test_tar_in_place(void)
     for (int level = 0; level < 2; level++) {
         chunk_tx tx;
         sink s;
-        memset(&s, 0, sizeof s);
-        s.fail_after = -1;
-        s.cap = want.len;
-        s.got = malloc(want.len);
-        T_CHECK(chunk_rx_init(&s.rx, "task-1", sink_out, &s) == 0);
+        sink_open(&s, want.len);
         chunk_rx_expect_files_crc(&s.rx);
         T_CHECK(chunk_tx_init(&tx, "task-1", want.len, 0, level, sink_send, &s) == 0);
         chunk_tx_v2(&tx, 1);
