@@ -105,6 +105,8 @@ static void slot_build(const chunk_tx *t, struct chunk_slot *sl)
     crc_pos = f->len - 8;
     /* Room for deflate's output; a stored chunk leaves it untouched. */
     uint8_t *dst = proto_put_bytes_reserve(f, T_DATA, sl->rawlen);
+    const uint8_t *data;      /* what the CRC covers: DATA's bytes */
+    size_t dlen;
     if (!dst) {
         sl->err = CHUNK_E_NOMEM;
         return;
@@ -122,12 +124,8 @@ static void slot_build(const chunk_tx *t, struct chunk_slot *sl)
         if (zlen < 0) { sl->err = CHUNK_E_NOMEM; return; }
     }
 store:
-    if (f->err) {
-        sl->err = CHUNK_E_NOMEM;
-        return;
-    }
-    const uint8_t *data = dst;
-    size_t dlen = sl->rawlen;
+    data = dst;
+    dlen = sl->rawlen;
     sl->out = f;
     if (zlen > 0) {
         proto_put_bytes_commit(f, (size_t)zlen);

@@ -166,7 +166,7 @@ static long ncpu;
 static pthread_once_t ncpu_once = PTHREAD_ONCE_INIT;
 static void ncpu_read(void) { ncpu = sysconf(_SC_NPROCESSORS_ONLN); }
 
-static void hasher_bufs_free(struct hasher *h)
+static void hasher_dealloc(struct hasher *h)
 {
     for (int i = 0; i < HASH_QUEUE; i++)
         free(h->p[i]);
@@ -184,7 +184,7 @@ static struct hasher *hasher_get(extract *x)
         return NULL;
     for (int i = 0; i < HASH_QUEUE; i++)
         if (!(h->p[i] = malloc(HASH_ASYNC_MAX))) {
-            hasher_bufs_free(h);
+            hasher_dealloc(h);
             return NULL;
         }
     h->x = x;
@@ -193,7 +193,7 @@ static struct hasher *hasher_get(extract *x)
     if (pthread_create(&h->th, NULL, hasher_main, h) != 0) {
         pthread_mutex_destroy(&h->mu);
         pthread_cond_destroy(&h->cv);
-        hasher_bufs_free(h);
+        hasher_dealloc(h);
         return NULL;
     }
     x->hs_off = 0;
@@ -210,7 +210,7 @@ static void hasher_free(struct hasher *h)
     pthread_join(h->th, NULL);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
-    hasher_bufs_free(h);
+    hasher_dealloc(h);
 }
 
 /* A regular file's content, for its SHA-256 and, when asked, CRC32C: a big
@@ -222,7 +222,9 @@ static void digest_update(extract *x, const uint8_t *p, size_t n)
     /* The CRC here, on bytes still in this core's cache from the chunk's
      * own check: the hasher, the longer path, keeps only SHA-256. */
     if (x->want_crc) x->crc = hash_crc32c(x->crc, p, n);
-    if (n <= HASH_ASYNC_MAX && (n >= HASH_ASYNC_MIN || h) && (h || (h = hasher_get(x)))) {
+    if (!h && n >= HASH_ASYNC_MIN && n <= HASH_ASYNC_MAX)
+        h = hasher_get(x);
+    if (h && n <= HASH_ASYNC_MAX) {
         pthread_mutex_lock(&h->mu);
         if (n < HASH_ASYNC_MIN && h->head == h->tail) {
             pthread_mutex_unlock(&h->mu);   /* nothing queued: here is cheaper */

@@ -854,7 +854,7 @@ static void do_schedule(cluster *cl)
             predict_est e;
             schedstate_predict(cl->ss, &t->rec, &e);
             t->predict_s = e.level >= 0 ? e.runtime : 0;
-            t->p_max_s = e.level >= 0 ? e.p_max : 0;
+            t->p_max_s = e.p_max;            /* 0 without history */
             t->predict_gen = cl->hist_gen + 1;
             t->predict_ms = nowms;
         }

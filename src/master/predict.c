@@ -100,6 +100,13 @@ int predict_add(predict *p, const char *const *keys, size_t nkeys, double runtim
     return rc;
 }
 
+/* A runtime as the policy takes it: at least 1 s, at most the limit. */
+static double bounded(double v, double limit)
+{
+    if (v < 1) v = 1;
+    return limit > 0 && v > limit ? limit : v;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -129,10 +136,8 @@ int predict_get(const predict *p, const char *const *keys, size_t nkeys, double 
         est->cpu_s = g->ncpu ? g->cpu_sum / (double)g->ncpu : 0;
         est->n = g->n;
         est->level = (int)k;
-        est->runtime = est->last2 > 1 ? est->last2 : 1;
-        if (limit > 0 && est->runtime > limit) est->runtime = limit;
-        est->p_max = v[m - 1] > 1 ? v[m - 1] : 1;
-        if (limit > 0 && est->p_max > limit) est->p_max = limit;
+        est->runtime = bounded(est->last2, limit);
+        est->p_max = bounded(v[m - 1], limit);
         break;
     }
     return est->level;

@@ -371,7 +371,7 @@ static int simulate(const sim_cfg *cfg, int kind, jobs *js, size_t nusers, resul
                 group_keys(j, k);
                 predict_get(pr, kp, NKEYS, j->limit, &e);
                 j->predict = e.runtime;
-                p_max = e.level >= 0 ? e.p_max : 0;
+                p_max = e.p_max;     /* 0 without history */
             }
             q[nq] = (policy_job){ j->req, j->submit, j->limit, j->predict, 0, j->user, -1, 0,
                                   p_max };
