@@ -80,6 +80,7 @@ typedef struct chunk_rx {
     int files;                /* chunk_rx_expect_files: 1 SHA-256, 2 CRC32C */
     uint8_t files_sha256[32]; /* FILE_END's FILES_SHA256, after chunk_rx_end */
     uint32_t files_crc32c;    /* FILE_END's FILES_CRC32C (files == 2) */
+    int inflated;             /* out's bytes are in raw, not in the frame */
     char err[256];
 } chunk_rx;
 

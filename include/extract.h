@@ -64,6 +64,16 @@ void extract_set_skip(extract *x, extract_skip_cb on_skip, void *ctx);
 int extract_set_link_root(extract *x, const char *root);
 /* Feeds tar bytes; 0 or a negative TAR_E_* code (then extract_error says why). */
 int extract_feed(extract *x, const uint8_t *p, size_t n);
+/* As extract_feed, but p..p+n lies in a buffer of the caller's that the
+ * hasher may go on reading: after a 0 return the caller must call
+ * extract_swap_buffer with that buffer before changing it. After an error
+ * nothing refers to p. */
+int extract_feed_lent(extract *x, const uint8_t *p, size_t n);
+/* After extract_feed_lent from buf (cap bytes, malloc'd): buf itself when
+ * nothing of it was kept; otherwise the extract keeps buf (frees it in
+ * extract_free) and returns a buffer of cap bytes the caller now owns,
+ * waiting for the hasher when every one it holds is still in use. */
+uint8_t *extract_swap_buffer(extract *x, uint8_t *buf, size_t cap);
 /* Requires the archive end; fsyncs every file and directory written. */
 int extract_finish(extract *x);
 /* FILES_SHA256 (proto.txt 9) of the archive fed so far: the SHA-256 over

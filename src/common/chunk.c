@@ -531,6 +531,7 @@ int chunk_rx_chunk(chunk_rx *r, const proto_msg *m)
     }
     p = data.p;
     n = data.len;
+    r->inflated = 0;
     if (proto_u64(m, T_RAW_LEN, &raw_len) == 0) {
         if (raw_len == 0 || raw_len > PROTO_CHUNK_MAX ||
             zchunk_decompress(data.p, data.len, r->raw, raw_len) < 0) {
@@ -539,6 +540,7 @@ int chunk_rx_chunk(chunk_rx *r, const proto_msg *m)
         }
         p = r->raw;
         n = raw_len;
+        r->inflated = 1;
     }
     if (r->total != UINT64_MAX && r->offset + n > r->total) {
         snprintf(r->err, sizeof r->err, "stream longer than its announced %llu bytes",

@@ -80,6 +80,8 @@ struct extract {
     uint32_t list_crc;    /* over every regular file's CRC32C (FILES_CRC32C) */
     struct hasher *hs;    /* hashes big pieces while this thread writes them */
     int hs_off;           /* no hasher for this stream: hash everything here */
+    const uint8_t *lend_lo, *lend_hi; /* extract_feed_lent's bytes: queued, not copied */
+    int lent;             /* a piece of them was queued: extract_swap_buffer keeps it */
     int list_done;
     uint8_t list_sha[32];
     extract_file cur;
@@ -111,20 +113,35 @@ struct extract {
  * before handing over the next piece, the hasher for the next piece) and
  * both cores were idle half the time. Small pieces (many small files) are
  * hashed here, where a hand-over would cost more than it saves, unless
- * pieces of the file are queued already. */
+ * pieces of the file are queued already.
+ *
+ * A caller that can lend its buffer (extract_feed_lent: the master reads
+ * each frame into a buffer it can trade) saves the copy, which was ~9% of
+ * the receiving thread's time: pieces of that buffer are queued as they
+ * are, and extract_swap_buffer then keeps the buffer until the hasher is
+ * past them and hands the caller one it is done with. */
 #define HASH_ASYNC_MIN (128u * 1024u)  /* above on_hole's 64 KiB slices */
 #define HASH_ASYNC_MAX (1u << 20)      /* a chunk's raw size */
 #define HASH_QUEUE 4
+#define LEND_MAX (HASH_QUEUE + 1)     /* buffers held: one more than can be queued */
+
+struct lent_buf {
+    uint8_t *buf;
+    unsigned until;           /* the hasher is done with it once head reaches this */
+};
 
 struct hasher {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     extract *x;
-    uint8_t *p[HASH_QUEUE];   /* HASH_ASYNC_MAX bytes each */
+    const uint8_t *q[HASH_QUEUE]; /* the pieces: a copy in p[k], or a lent buffer's */
+    uint8_t *p[HASH_QUEUE];   /* HASH_ASYNC_MAX bytes each, allocated at first copy */
     size_t n[HASH_QUEUE];
     unsigned head, tail;      /* pieces hashed / handed over */
     int stop;
+    struct lent_buf lend[LEND_MAX]; /* buffers traded by extract_swap_buffer */
+    size_t lend_cap;          /* their size (a caller's frame buffer) */
 };
 
 static void digest_now(extract *x, const uint8_t *p, size_t n)
@@ -141,7 +158,7 @@ static void *hasher_main(void *arg)
         if (h->head == h->tail) break;
         unsigned k = h->head % HASH_QUEUE;
         pthread_mutex_unlock(&h->mu);
-        digest_now(h->x, h->p[k], h->n[k]);
+        digest_now(h->x, h->q[k], h->n[k]);
         pthread_mutex_lock(&h->mu);
         h->head++;
         pthread_cond_broadcast(&h->cv);
@@ -170,6 +187,8 @@ static void hasher_dealloc(struct hasher *h)
 {
     for (int i = 0; i < HASH_QUEUE; i++)
         free(h->p[i]);
+    for (int i = 0; i < LEND_MAX; i++)
+        free(h->lend[i].buf);
     free(h);
 }
 
@@ -182,11 +201,6 @@ static struct hasher *hasher_get(extract *x)
     struct hasher *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
-    for (int i = 0; i < HASH_QUEUE; i++)
-        if (!(h->p[i] = malloc(HASH_ASYNC_MAX))) {
-            hasher_dealloc(h);
-            return NULL;
-        }
     h->x = x;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
@@ -214,8 +228,8 @@ static void hasher_free(struct hasher *h)
 }
 
 /* A regular file's content, for its SHA-256 and, when asked, CRC32C: a big
- * piece goes to the hasher's queue, copied (and so does any piece while
- * the file has pieces queued: the digest takes them in order). */
+ * piece goes to the hasher's queue, copied unless lent (and so does any
+ * piece while the file has pieces queued: the digest takes them in order). */
 static void digest_update(extract *x, const uint8_t *p, size_t n)
 {
     struct hasher *h = x->hs;
@@ -236,7 +250,18 @@ static void digest_update(extract *x, const uint8_t *p, size_t n)
         pthread_mutex_unlock(&h->mu);
         /* Slot tail is the hasher's only once handed over below. */
         unsigned k = h->tail % HASH_QUEUE;
-        memcpy(h->p[k], p, n);
+        if (x->lend_lo && p >= x->lend_lo && p + n <= x->lend_hi) {
+            h->q[k] = p;
+            x->lent = 1;
+        } else {
+            if (!h->p[k] && !(h->p[k] = malloc(HASH_ASYNC_MAX))) {
+                digest_sync(x);           /* no memory for a copy: hash here */
+                digest_now(x, p, n);
+                return;
+            }
+            memcpy(h->p[k], p, n);
+            h->q[k] = h->p[k];
+        }
         h->n[k] = n;
         pthread_mutex_lock(&h->mu);
         h->tail++;
@@ -864,6 +889,60 @@ int extract_feed(extract *x, const uint8_t *p, size_t n)
     if (rc < 0 && !x->err)
         xfail(x, rc, "%s", tar_reader_error(x->r));
     return rc < 0 ? x->err : 0;
+}
+
+int extract_feed_lent(extract *x, const uint8_t *p, size_t n)
+{
+    x->lend_lo = p;
+    x->lend_hi = p + n;
+    int rc = extract_feed(x, p, n);
+    x->lend_lo = x->lend_hi = NULL;
+    if (rc < 0 && x->lent) {
+        digest_sync(x);       /* no swap follows a refusal: let go of p now */
+        x->lent = 0;
+    }
+    return rc;
+}
+
+uint8_t *extract_swap_buffer(extract *x, uint8_t *buf, size_t cap)
+{
+    struct hasher *h = x->hs;
+    if (!x->lent) return buf;
+    x->lent = 0;
+    if (h->lend_cap && h->lend_cap != cap) {
+        digest_sync(x);       /* a buffer of another size: keep none */
+        return buf;
+    }
+    h->lend_cap = cap;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        struct lent_buf *empty = NULL;
+        for (int i = 0; i < LEND_MAX; i++) {
+            struct lent_buf *l = &h->lend[i];
+            if (!l->buf) {
+                if (!empty) empty = l;
+            } else if ((int)(h->head - l->until) >= 0) {
+                uint8_t *done = l->buf;   /* the hasher is past it */
+                l->buf = buf;
+                l->until = h->tail;
+                pthread_mutex_unlock(&h->mu);
+                return done;
+            }
+        }
+        if (empty) {
+            uint8_t *fresh = malloc(cap);
+            if (fresh) {
+                empty->buf = buf;
+                empty->until = h->tail;
+                pthread_mutex_unlock(&h->mu);
+                return fresh;
+            }
+        }
+        if (h->head == h->tail) break;    /* nothing queued: buf is free too */
+        pthread_cond_wait(&h->cv, &h->mu);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return buf;
 }
 
 /* Walks back down to a directory we created; never follows symlinks. */

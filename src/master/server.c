@@ -512,6 +512,8 @@ static int h_file_chunk(session *s, const proto_msg *m)
         s->up = NULL;        /* the session was dropped and answered */
         return -1;
     }
+    /* The hasher may still read this frame: read the next into another. */
+    s->rd.buf = upload_swap_buffer(s->up, s->rd.buf, (size_t)PROTO_HDR_LEN + s->rd.max);
     return 0;
 }
 

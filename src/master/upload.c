@@ -247,7 +247,9 @@ static int rx_out(void *ctx, const uint8_t *p, size_t n)
     upload *s = ctx;
     int rc;
     if (s->x) {
-        rc = extract_feed(s->x, p, n);
+        /* The frame's own bytes: the session trades its buffer after
+         * (upload_swap_buffer); inflated ones are chunk_rx's, reused. */
+        rc = s->rx.inflated ? extract_feed(s->x, p, n) : extract_feed_lent(s->x, p, n);
     } else if (n > sizeof s->small - s->nsmall) {
         snprintf(s->why, sizeof s->why, "more bytes than the %zu announced", sizeof s->small);
         rc = TAR_E_LIMIT;
@@ -495,6 +497,11 @@ static int fail(uploads *u, upload *s, conn *c, const char *why)
     pthread_mutex_unlock(&u->mu);
     empty_trash(u);
     return -1;
+}
+
+uint8_t *upload_swap_buffer(upload *s, uint8_t *buf, size_t cap)
+{
+    return s && s->x ? extract_swap_buffer(s->x, buf, cap) : buf;
 }
 
 int upload_chunk(uploads *u, upload *s, conn *c, const proto_msg *m)

@@ -23,6 +23,10 @@ int uploads_resume(uploads *u, conn *c, const proto_msg *m, upload **out);
 /* FILE_CHUNK / FILE_END for the session; on failure replies FILE_ACK
  * {ok 0, why}, ends the session and returns -1. */
 int upload_chunk(uploads *u, upload *s, conn *c, const proto_msg *m);
+/* After a FILE_CHUNK read into buf (cap bytes, malloc'd): the buffer to
+ * read the next frame into (buf, or one traded for it while the hash of
+ * the chunk's bytes is still to be taken; see extract_swap_buffer). */
+uint8_t *upload_swap_buffer(upload *s, uint8_t *buf, size_t cap);
 int upload_end(uploads *u, upload *s, conn *c, const proto_msg *m);
 /* The connection broke the protocol mid-stream (a bad frame): the stream
  * is not trusted for a resume. Drops the session and its staging, and the
