@@ -70,6 +70,7 @@ void chunk_tx_free(chunk_tx *t);
 
 typedef int (*chunk_out_fn)(void *ctx, const uint8_t *p, size_t n);
 
+#define CHUNK_KNOWN_MAX 16
 typedef struct chunk_rx {
     char task_id[64];
     uint64_t offset, seq, total;
@@ -81,6 +82,11 @@ typedef struct chunk_rx {
     uint8_t files_sha256[32]; /* FILE_END's FILES_SHA256, after chunk_rx_end */
     uint32_t files_crc32c;    /* FILE_END's FILES_CRC32C (files == 2) */
     int inflated;             /* out's bytes are in raw, not in the frame */
+    int defer_crc;            /* chunk_rx_defer_crc */
+    const uint8_t *kbase;     /* the chunk's bytes while out runs (deferred check) */
+    size_t klen;
+    int nknown;
+    struct { size_t off, n; uint32_t crc; } known[CHUNK_KNOWN_MAX];
     char err[256];
 } chunk_rx;
 
@@ -94,6 +100,17 @@ int chunk_rx_end(chunk_rx *r, const proto_msg *m);
  * the digest of what it extracted; the stream itself is not hashed. */
 void chunk_rx_expect_files(chunk_rx *r);
 /* Version 3: as chunk_rx_expect_files, with FILES_CRC32C in r->files_crc32c. */
+/* The consumer computes the CRC32C of big pieces of each chunk anyway (a
+ * file's own) and reports them with chunk_rx_known while out runs: a
+ * stored chunk's CRC32C is then checked after out, from those and a pass
+ * over the rest, instead of in a pass of its own before. So out sees bytes
+ * not yet checked, and a mismatch fails the chunk with CHUNK_E_CRC
+ * whatever out returned: out's effects must be undone when a chunk fails
+ * (an upload is dropped whole). */
+void chunk_rx_defer_crc(chunk_rx *r);
+/* p..p+n within the chunk out was given, reported in stream order, crc
+ * its hash_crc32c(0, p, n); anything else is ignored. */
+void chunk_rx_known(chunk_rx *r, const uint8_t *p, size_t n, uint32_t crc);
 void chunk_rx_expect_files_crc(chunk_rx *r);
 void chunk_rx_free(chunk_rx *r);
 #endif

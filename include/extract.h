@@ -87,6 +87,12 @@ void extract_files_sha256(extract *x, uint8_t out[32]);
 void extract_want_crc(extract *x);
 /* After extract_finish; x NULL gives that of no files (0). */
 uint32_t extract_files_crc32c(const extract *x);
+/* With extract_want_crc: the CRC32C of each big piece of file content in
+ * a lent buffer (extract_feed_lent) is taken alone and passed to cb, in
+ * stream order, so the caller can check its chunk from them
+ * (chunk_rx_known) instead of in a pass of its own. */
+typedef void (*extract_crc_cb)(void *ctx, const uint8_t *p, size_t n, uint32_t crc);
+void extract_set_crc_report(extract *x, extract_crc_cb cb, void *ctx);
 const char *extract_error(const extract *x);
 uint64_t extract_bytes(const extract *x);
 uint64_t extract_files(const extract *x);

@@ -523,8 +523,10 @@ int chunk_rx_chunk(chunk_rx *r, const proto_msg *m)
         snprintf(r->err, sizeof r->err, "chunk %llu: no CRC32 or CRC32C", (unsigned long long)seq);
         return CHUNK_E_CRC;
     }
-    if ((has_crcc && (crcc > UINT32_MAX || hash_crc32c(0, data.p, data.len) != (uint32_t)crcc)) ||
-        (has_crc && (crc > UINT32_MAX || hash_crc32(0, data.p, data.len) != (uint32_t)crc))) {
+    int stored = proto_u64(m, T_RAW_LEN, &raw_len) != 0;
+    int defer = r->defer_crc && stored && has_crcc && !has_crc && crcc <= UINT32_MAX;
+    if (!defer && ((has_crcc && (crcc > UINT32_MAX || hash_crc32c(0, data.p, data.len) != (uint32_t)crcc)) ||
+                   (has_crc && (crc > UINT32_MAX || hash_crc32(0, data.p, data.len) != (uint32_t)crc)))) {
         snprintf(r->err, sizeof r->err, "chunk %llu: %s mismatch", (unsigned long long)seq,
                  has_crcc ? "CRC32C" : "CRC32");
         return CHUNK_E_CRC;
@@ -532,7 +534,7 @@ int chunk_rx_chunk(chunk_rx *r, const proto_msg *m)
     p = data.p;
     n = data.len;
     r->inflated = 0;
-    if (proto_u64(m, T_RAW_LEN, &raw_len) == 0) {
+    if (!stored) {
         if (raw_len == 0 || raw_len > PROTO_CHUNK_MAX ||
             zchunk_decompress(data.p, data.len, r->raw, raw_len) < 0) {
             snprintf(r->err, sizeof r->err, "chunk %llu: bad compressed data", (unsigned long long)seq);
@@ -551,7 +553,46 @@ int chunk_rx_chunk(chunk_rx *r, const proto_msg *m)
         hash_sha256_update(&r->sha, p, n);
     r->offset += n;
     r->seq++;
-    return r->out ? r->out(r->ctx, p, n) : 0;
+    if (!defer)
+        return r->out ? r->out(r->ctx, p, n) : 0;
+    r->kbase = p;
+    r->klen = n;
+    r->nknown = 0;
+    int rc = r->out ? r->out(r->ctx, p, n) : 0;
+    r->kbase = NULL;
+    /* The pieces out reported, joined with the stretches between them. */
+    uint32_t c = 0;
+    size_t pos = 0;
+    for (int i = 0; i < r->nknown; i++) {
+        c = hash_crc32c(c, p + pos, r->known[i].off - pos);
+        c = hash_crc32c_combine(c, r->known[i].crc, r->known[i].n);
+        pos = r->known[i].off + r->known[i].n;
+    }
+    c = hash_crc32c(c, p + pos, n - pos);
+    if (c != (uint32_t)crcc) {
+        snprintf(r->err, sizeof r->err, "chunk %llu: CRC32C mismatch", (unsigned long long)seq);
+        return CHUNK_E_CRC;
+    }
+    return rc;
+}
+
+void chunk_rx_defer_crc(chunk_rx *r)
+{
+    r->defer_crc = 1;
+}
+
+void chunk_rx_known(chunk_rx *r, const uint8_t *p, size_t n, uint32_t crc)
+{
+    if (!r->kbase || p < r->kbase || n > r->klen || (size_t)(p - r->kbase) > r->klen - n ||
+        r->nknown == CHUNK_KNOWN_MAX)
+        return;
+    size_t off = (size_t)(p - r->kbase);
+    if (r->nknown && off < r->known[r->nknown - 1].off + r->known[r->nknown - 1].n)
+        return;
+    r->known[r->nknown].off = off;
+    r->known[r->nknown].n = n;
+    r->known[r->nknown].crc = crc;
+    r->nknown++;
 }
 
 int chunk_rx_end(chunk_rx *r, const proto_msg *m)

@@ -319,6 +319,40 @@ uint32_t hash_crc32c_fold(uint32_t list, uint32_t file_crc)
     return hash_crc32c(list, be, 4);
 }
 
+/* a * b mod P in the reflected bit order (bit 31 is x^0). */
+static uint32_t crc32c_mulmod(uint32_t a, uint32_t b)
+{
+    uint32_t prod = 0;
+    for (uint32_t m = 1u << 31; m; m >>= 1) {
+        if (a & m) prod ^= b;
+        b = b & 1 ? (b >> 1) ^ 0x82F63B78u : b >> 1;
+    }
+    return prod;
+}
+
+/* x^(2^k) mod P for k = 0..66: enough for x^(8n), n < 2^64 bytes. */
+static uint32_t crc32c_x2k[67];
+static pthread_once_t crc32c_x2k_once = PTHREAD_ONCE_INIT;
+
+static void crc32c_x2k_setup(void)
+{
+    crc32c_x2k[0] = 1u << 30;            /* x^1 */
+    for (int k = 1; k < 67; k++)
+        crc32c_x2k[k] = crc32c_mulmod(crc32c_x2k[k - 1], crc32c_x2k[k - 1]);
+}
+
+/* The CRC of A || B from those of A and B: A's register carried over
+ * |B| bytes of zeros (times x^(8|B|) mod P) and B's added; the pre- and
+ * post-inversion cancel out, as in zlib's crc32_combine. */
+uint32_t hash_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+    pthread_once(&crc32c_x2k_once, crc32c_x2k_setup);
+    uint32_t xn = 1u << 31;              /* x^0 */
+    for (int k = 3; len_b; len_b >>= 1, k++)
+        if (len_b & 1) xn = crc32c_mulmod(crc32c_x2k[k], xn);
+    return crc32c_mulmod(xn, crc_a) ^ crc_b;
+}
+
 int hash_crc32c_hardware(void)
 {
     pthread_once(&crc32c_once, crc32c_setup);

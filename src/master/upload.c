@@ -283,6 +283,13 @@ static void send_ack(conn *c, const char *task_id, int ok, const char *msg)
 
 /* The extractor of a session: unsafe entries are skipped into the notes,
  * absolute links into /output (the task's view) made relative. */
+/* A file's piece whose CRC32C the extractor took: the chunk's check
+ * reuses it (chunk_rx_defer_crc). */
+static void rx_known(void *ctx, const uint8_t *p, size_t n, uint32_t crc)
+{
+    chunk_rx_known(&((upload *)ctx)->rx, p, n, crc);
+}
+
 static extract *new_extract(uploads *u, upload *s)
 {
     extract_limits lim = { u->cfg->max_output_bytes, u->cfg->max_output_files, 0 };
@@ -292,7 +299,10 @@ static extract *new_extract(uploads *u, upload *s)
         return NULL;
     }
     if (x) extract_set_skip(x, on_skip, s);
-    if (x && s->version >= 3) extract_want_crc(x);
+    if (x && s->version >= 3) {
+        extract_want_crc(x);
+        extract_set_crc_report(x, rx_known, s);
+    }
     return x;
 }
 
@@ -342,9 +352,10 @@ static upload *session_new(uploads *u, const char *id, const task_rec *t, uint64
      * it, so the stream needs no hash of its own (proto.txt 9). Version 3
      * does the same with a CRC32C per file: the SHA-256 the store indexes
      * is computed once, here, and the worker's pass costs ~1/10 of one. */
-    if (version >= 3)
+    if (version >= 3) {
         chunk_rx_expect_files_crc(&s->rx);
-    else if (version >= 2)
+        chunk_rx_defer_crc(&s->rx);
+    } else if (version >= 2)
         chunk_rx_expect_files(&s->rx);
     s->total = total;
     s->began = ids_now_ms();
@@ -513,6 +524,10 @@ int upload_chunk(uploads *u, upload *s, conn *c, const proto_msg *m)
         s->touched = ids_now_ms();
         return 0;
     }
+    /* Bytes damaged on the way (a deferred check: the extractor saw them
+     * first) say nothing of the archive: a retry, not a refusal. */
+    if (rc == CHUNK_E_CRC)
+        s->failed = 0;
     if (s->failed && !archive_permanent(s->failed))
         snprintf(why, sizeof why, "store: %s", archive_error(s));
     else if (s->failed)

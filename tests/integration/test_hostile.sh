@@ -92,6 +92,15 @@ expect "FILES_SHA256 mismatch: refused, retryable" '^FILE_ACK ok=0 output files 
 [ -n "$BDID" ] && [ -z "$(find "$FILES/alice" -path "*/$BDID/*" 2>/dev/null)" ] &&
     ok "FILES_SHA256 mismatch: nothing stored" || not_ok "FILES_SHA256 mismatch: nothing stored"
 
+# A byte damaged on the way inside a big file (the master checks such a
+# chunk after the extractor saw it, from the file's own CRC32C) is a
+# retryable failure, not a refused archive, and nothing is stored.
+o=$(EVIL_WORKER=evil-crc evil archive bad-chunk)
+BCID=$(printf '%s\n' "$o" | sed -n 's/^task //p')
+expect "a damaged chunk: refused, retryable" '^FILE_ACK ok=0 chunk 2: CRC32C mismatch' "$(printf '%s\n' "$o" | tail -n 1)"
+[ -n "$BCID" ] && [ -z "$(find "$FILES/alice" -path "*/$BCID/*" 2>/dev/null)" ] &&
+    ok "a damaged chunk: nothing stored" || not_ok "a damaged chunk: nothing stored"
+
 # An interrupted upload resumes at the last whole chunk (3 MiB) and completes.
 o=$(EVIL_WORKER=evil-resume evil archive resume)
 RID=$(printf '%s\n' "$o" | sed -n 's/^task //p')

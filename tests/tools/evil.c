@@ -28,7 +28,8 @@
  *   itself as client EVIL_USER (token EVIL_USER_TOKEN), reports it done
  *   and uploads a hostile output. KIND: ok dotdot abs symlink hardlink
  *   device fifo files longpath bomb-lie bomb-big bomb-range other-task
- *   bad-digest (the ok archive, FILES_SHA256 one bit off);
+ *   bad-digest (the ok archive, FILES_SHA256 one bit off); bad-chunk
+ *   (resume's 5 MiB file, a byte of chunk 2 flipped after its CRC32C);
  *   and resume: a benign 5 MiB upload whose connection drops after three
  *   chunks, then resumes on a new one (prints "resumed at OFFSET");
  *   and file: the archive is the file TARGET, byte for byte.
@@ -358,7 +359,7 @@ static int build_archive(const char *kind, const char *target, abuf *a)
     }
     if (!strcmp(kind, "ok") || !strcmp(kind, "other-task") || !strcmp(kind, "bad-digest")) {
         tar_entry_named(a, "hello.txt", '0', "hello\n", NULL);
-    } else if (!strcmp(kind, "resume")) {
+    } else if (!strcmp(kind, "resume") || !strcmp(kind, "bad-chunk")) {
         size_t n = 5u << 20;
         char *data = malloc(n + 1);
         if (!data) return -1;
@@ -486,12 +487,25 @@ typedef struct sender {
     peer *p;
     int answered;             /* the master spoke mid-stream: stop sending */
     int budget;               /* > 0: frames to send before "crashing" */
+    int damage_seq;           /* > 0: a byte of that chunk's data flipped after its CRC */
 } sender;
 
 static int send_chunk(void *ctx, proto_buf *b)
 {
     sender *s = ctx;
     if (s->budget > 0 && --s->budget == 0) return -1;
+    if (s->damage_seq > 0) {
+        uint32_t len;
+        uint16_t type, flags;
+        proto_msg m;
+        proto_field f;
+        uint64_t seq;
+        if (proto_finish(b) == 0 && proto_header(b->p, PROTO_PAYLOAD_MAX, &len, &type, &flags) == 0 &&
+            type == PROTO_FILE_CHUNK && proto_decode(&m, type, flags, b->p + PROTO_HDR_LEN, len) == 0 &&
+            proto_u64(&m, T_SEQ, &seq) == 0 && seq == (uint64_t)s->damage_seq &&
+            proto_get(&m, T_DATA, &f) == 0)
+            ((uint8_t *)f.p)[f.len / 2] ^= 0x10;
+    }
     struct pollfd pf = { s->p->fd, POLLIN, 0 };
     if (poll(&pf, 1, 0) == 1) {
         s->answered = 1;
@@ -634,7 +648,7 @@ static int archive_mode(const char *kind, const char *target)
     } else if (!strcmp(kind, "resume")) {
         /* Three whole chunks, then the connection drops mid-stream; a new
          * connection must resume at 3 MiB and finish the same stream. */
-        sender s = { &w, 0, 4 };
+        sender s = { &w, 0, 4, 0 };
         chunk_tx tx;
         uint64_t off = 0;
         chunk_tx_init(&tx, task_id, total, 0, 0, send_chunk, &s);
@@ -669,7 +683,7 @@ static int archive_mode(const char *kind, const char *target)
         if (chunk_tx_write(&tx, a.p, a.n) == 0) finish_upload(&tx, &w, a.p, a.n, 0);
         chunk_tx_free(&tx);
     } else {
-        sender s = { &w, 0, 0 };
+        sender s = { &w, 0, 0, !strcmp(kind, "bad-chunk") ? 2 : 0 };
         chunk_tx tx;
         const char *as = !strcmp(kind, "other-task") && target ? target : task_id;
         if (chunk_tx_init(&tx, as, total, 0, 6, send_chunk, &s) < 0) goto out_t;

@@ -292,6 +292,78 @@ static void test_checksum_fields(void)
     }
 }
 
+/* chunk_rx_defer_crc: the chunk's CRC32C checked after out, from the
+ * pieces out reported and a pass over the rest. A flipped byte inside a
+ * reported piece or between them, or a wrong report, fails the chunk
+ * even when out accepted it; a damaged chunk that out refused is still a
+ * CRC failure; reports out of range or out of order are ignored. */
+typedef struct kout {
+    chunk_rx *rx;
+    int mode;        /* 0 honest, 1 a wrong CRC for the 2nd piece, 2 bogus ranges too */
+    int fail;        /* out's return */
+    size_t seen;
+} kout;
+
+static int known_out(void *ctx, const uint8_t *p, size_t n)
+{
+    kout *k = ctx;
+    static const uint8_t other[8];
+    k->seen += n;
+    if (k->mode == 2) {
+        chunk_rx_known(k->rx, other, sizeof other, 0);           /* not in the chunk */
+        chunk_rx_known(k->rx, p + n - 10, 20, 0);                /* runs past its end */
+    }
+    /* pieces at 100..70100 and 200000..n-3 */
+    chunk_rx_known(k->rx, p + 100, 70000, hash_crc32c(0, p + 100, 70000));
+    uint32_t c = hash_crc32c(0, p + 200000, n - 200003);
+    chunk_rx_known(k->rx, p + 200000, n - 200003, k->mode == 1 ? c ^ 1 : c);
+    if (k->mode == 2)
+        chunk_rx_known(k->rx, p + 50, 10, hash_crc32c(0, p + 50, 10));  /* before the last */
+    return k->fail;
+}
+
+static void test_deferred_crc(void)
+{
+    size_t n = PROTO_CHUNK_MAX;
+    uint8_t *d = make(n, RANDOM);
+    /* damage at: nowhere, in a piece, between pieces, in the tail */
+    static const long flips[] = { -1, 150, 100000, (long)PROTO_CHUNK_MAX - 1 };
+    for (int mode = 0; mode < 3; mode++)
+        for (size_t f = 0; f < sizeof flips / sizeof flips[0]; f++)
+            for (int fail = 0; fail < 2; fail++) {
+                chunk_rx rx;
+                kout k = { &rx, mode, fail ? TAR_E_FORMAT : 0, 0 };
+                proto_buf b;
+                proto_msg m;
+                uint32_t len;
+                uint16_t type, flags;
+                T_CHECK(chunk_rx_init(&rx, "t", known_out, &k) == 0);
+                chunk_rx_defer_crc(&rx);
+                proto_buf_init(&b);
+                proto_begin(&b, PROTO_FILE_CHUNK, 0);
+                proto_put_str(&b, T_TASK_ID, "t");
+                proto_put_u64(&b, T_SEQ, 0);
+                proto_put_u64(&b, T_OFFSET, 0);
+                proto_put_u64(&b, T_CRC32C, hash_crc32c(0, d, n));
+                proto_put_bytes(&b, T_DATA, d, n);
+                T_CHECK(proto_finish(&b) == 0 && proto_header(b.p, PROTO_PAYLOAD_MAX, &len, &type, &flags) == 0);
+                T_CHECK(proto_decode(&m, type, flags, b.p + PROTO_HDR_LEN, len) == 0);
+                if (flips[f] >= 0) {
+                    proto_field fd;
+                    T_CHECK(proto_get(&m, T_DATA, &fd) == 0);
+                    ((uint8_t *)fd.p)[flips[f]] ^= 0x10;
+                }
+                int want = flips[f] >= 0 || mode == 1 ? CHUNK_E_CRC : fail ? TAR_E_FORMAT : 0;
+                int rc = chunk_rx_chunk(&rx, &m);
+                if (rc != want) printf("# mode %d flip %ld fail %d: %d, want %d\n", mode, flips[f], fail, rc, want);
+                T_EQ_INT(rc, want);
+                T_EQ_INT(k.seen, n);     /* out saw the bytes before the check */
+                chunk_rx_free(&rx);
+                proto_buf_free(&b);
+            }
+    free(d);
+}
+
 /* Bytes read in place (chunk_tx_reserve, as the tar writer does) mixed
  * with copied ones: stored chunks go out as header + the slot's own bytes
  * (the largest header the tag limits allow included), deflated ones as
@@ -412,6 +484,7 @@ int main(void)
     T_RUN(test_send_failure_and_size);
     T_RUN(test_v2);
     T_RUN(test_checksum_fields);
+    T_RUN(test_deferred_crc);
     T_RUN(test_in_place);
     T_RUN(test_tar_in_place);
     return T_DONE();

@@ -116,6 +116,35 @@ static void test_crc32c(void)
     printf("# crc32c: %s\n", hash_crc32c_hardware() ? "SSE4.2 instruction" : "table");
 }
 
+/* combine(crc(A), crc(B), |B|) == crc(A || B) for any split, empty
+ * parts, and lengths with many bits set. */
+static void test_crc32c_combine(void)
+{
+    enum { N = 300000 };
+    uint8_t *b = malloc(N);
+    uint64_t r = 5;
+    for (size_t i = 0; i < N; i++) {
+        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+        b[i] = (uint8_t)(r >> 20);
+    }
+    static const size_t cuts[] = { 0, 1, 7, 8, 255, 4096, 65535, 131071, 262143, 299999, N };
+    int bad = 0;
+    uint32_t whole = hash_crc32c(0, b, N);
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        size_t k = cuts[i];
+        if (hash_crc32c_combine(hash_crc32c(0, b, k), hash_crc32c(0, b + k, N - k), N - k) != whole)
+            bad++;
+    }
+    T_EQ_INT(bad, 0);
+    /* Three parts folded left to right, as a chunk of several pieces. */
+    uint32_t c = hash_crc32c(0, b, 1000);
+    c = hash_crc32c_combine(c, hash_crc32c(0, b + 1000, 200000), 200000);
+    c = hash_crc32c(c, b + 201000, N - 201000);
+    T_EQ_INT(c, whole);
+    T_EQ_INT(hash_crc32c_combine(0x12345678u, 0, 0), 0x12345678u);
+    free(b);
+}
+
 static void test_hmac(void)
 {
     uint8_t d[32];
@@ -153,6 +182,7 @@ int main(void)
     T_RUN(test_hex);
     T_RUN(test_crc32);
     T_RUN(test_crc32c);
+    T_RUN(test_crc32c_combine);
     T_RUN(test_hmac);
     T_RUN(test_equal_random);
     return T_DONE();
