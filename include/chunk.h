@@ -20,6 +20,15 @@
 
 typedef int (*chunk_send_fn)(void *ctx, proto_buf *frame);
 
+/* A stretch of a chunk whose CRC32C (hash_crc32c(0, ...)) a consumer or
+ * producer took anyway (a file's own): the chunk's is made from them and
+ * a pass over the rest instead of a pass of its own. */
+#define CHUNK_KNOWN_MAX 16
+typedef struct chunk_known {
+    size_t off, n;
+    uint32_t crc;
+} chunk_known;
+
 typedef struct chunk_tx {
     char task_id[64];
     uint64_t offset;          /* logical bytes taken so far */
@@ -44,6 +53,8 @@ typedef struct chunk_tx {
     int crc32c;               /* chunks carry CRC32C, not CRC32 (chunk_tx_v2) */
     int files;                /* FILE_END carries FILES_SHA256 or FILES_CRC32C:
                                  no stream hash */
+    int nknown;               /* chunk_tx_known, for the chunk being filled */
+    chunk_known known[CHUNK_KNOWN_MAX];
 } chunk_tx;
 
 /* total: the exact stream size; skip: resume offset (a multiple of
@@ -55,6 +66,10 @@ int chunk_tx_write(void *t, const uint8_t *p, size_t n);
 /* tar_reserve_fn-compatible: where the next stream bytes go (*avail of them
  * before the chunk is full); chunk_tx_write of that pointer copies nothing. */
 uint8_t *chunk_tx_reserve(void *t, size_t *avail);
+/* tar_known_fn-compatible: p..p+n, with CRC32C crc, are the next bytes
+ * chunk_tx_write will take, read in place (chunk_tx_reserve); a stored
+ * chunk's CRC32C then reuses crc. Anything else is ignored. */
+void chunk_tx_known(void *t, const uint8_t *p, size_t n, uint32_t crc);
 /* Flushes the last chunk and sends FILE_END. CHUNK_E_SIZE if the stream
  * was not exactly `total` bytes. */
 int chunk_tx_finish(chunk_tx *t);
@@ -70,7 +85,6 @@ void chunk_tx_free(chunk_tx *t);
 
 typedef int (*chunk_out_fn)(void *ctx, const uint8_t *p, size_t n);
 
-#define CHUNK_KNOWN_MAX 16
 typedef struct chunk_rx {
     char task_id[64];
     uint64_t offset, seq, total;
@@ -86,7 +100,7 @@ typedef struct chunk_rx {
     const uint8_t *kbase;     /* the chunk's bytes while out runs (deferred check) */
     size_t klen;
     int nknown;
-    struct { size_t off, n; uint32_t crc; } known[CHUNK_KNOWN_MAX];
+    chunk_known known[CHUNK_KNOWN_MAX];
     char err[256];
 } chunk_rx;
 

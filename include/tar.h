@@ -33,6 +33,10 @@ typedef int (*tar_sink)(void *ctx, const uint8_t *p, size_t n);
  * *avail of them) where the writer may read file data before passing that
  * very pointer to the sink, which then need not copy it. */
 typedef uint8_t *(*tar_reserve_fn)(void *ctx, size_t *avail);
+/* Optional beside reserve, with files_crc32c: the CRC32C of a big piece of
+ * file data read into reserved room, taken alone (and folded into the
+ * file's), given before that piece goes to the sink. */
+typedef void (*tar_known_fn)(void *ctx, const uint8_t *p, size_t n, uint32_t crc);
 
 typedef struct tar_stats {
     uint64_t files, dirs, symlinks;  /* entries written */
@@ -61,6 +65,7 @@ typedef struct tar_write_opts {
                                         is NULL): the CRC32C of the files'
                                         CRC32Cs (proto.txt 9, FILES_CRC32C) */
     tar_reserve_fn reserve;          /* NULL, or the sink's buffer (above) */
+    tar_known_fn known;              /* NULL, or the pieces' CRC32C (above) */
 } tar_write_opts;
 
 /* Walks root in sorted (deterministic) order and writes every entry under

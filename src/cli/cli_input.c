@@ -250,7 +250,7 @@ static int skip_refuse(void *ctx, const char *name, const char *reason)
 static int hash_dir(const char *path, task_input *in, char *err, size_t errcap)
 {
     static const tar_reader_ops ops = { judge_entry, NULL, NULL, NULL };
-    tar_write_opts o = { NULL, skip_refuse, NULL, NULL, NULL, NULL, NULL };
+    tar_write_opts o = { NULL, skip_refuse, NULL, NULL, NULL, NULL, NULL, NULL };
     judge j;
     tar_stats st;
     char terr[256] = "";

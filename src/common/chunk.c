@@ -55,6 +55,8 @@ struct chunk_slot {
     proto_buf frame;          /* the frame, or a deflated chunk's */
     proto_buf view;           /* a stored chunk's frame: header + raw, in base */
     proto_buf *out;           /* which of the two is sent */
+    int nknown;               /* CRCs of stretches of raw (chunk_tx_known) */
+    chunk_known known[CHUNK_KNOWN_MAX];
 };
 
 struct chunk_pipe {
@@ -76,6 +78,20 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* CRC32C of p..p+n from the known stretches (in order, inside) and a
+ * pass over the rest. */
+static uint32_t crc_with_known(const uint8_t *p, size_t n, const chunk_known *k, int nk)
+{
+    uint32_t c = 0;
+    size_t pos = 0;
+    for (int i = 0; i < nk; i++) {
+        c = hash_crc32c(c, p + pos, k[i].off - pos);
+        c = hash_crc32c_combine(c, k[i].crc, k[i].n);
+        pos = k[i].off + k[i].n;
+    }
+    return hash_crc32c(c, p + pos, n - pos);
 }
 
 /* Builds the frame of a FILLED slot. Runs on either thread without the
@@ -149,7 +165,9 @@ store:
         sl->err = CHUNK_E_NOMEM;
         return;
     }
-    uint32_t crc = t->crc32c ? hash_crc32c(0, data, dlen) : hash_crc32(0, data, dlen);
+    uint32_t crc = !t->crc32c ? hash_crc32(0, data, dlen)
+                 : zlen > 0 ? hash_crc32c(0, data, dlen)
+                 : crc_with_known(data, dlen, sl->known, sl->nknown);
     for (int i = 0; i < 8; i++)
         sl->out->p[crc_pos + i] = (uint8_t)((uint64_t)crc >> (56 - 8 * i));
     sl->dlen = dlen;
@@ -364,6 +382,8 @@ static int tx_flush(chunk_tx *t)
     sl->start = start;
     sl->seq = t->seq;
     sl->level = deflate ? t->level : 0;
+    sl->nknown = t->nknown;
+    memcpy(sl->known, t->known, (size_t)t->nknown * sizeof t->known[0]);
     pthread_mutex_lock(&pp->mu);
     sl->state = SLOT_FILLED;
     pp->tail++;
@@ -375,6 +395,7 @@ static int tx_flush(chunk_tx *t)
 done:
     t->seq++;
     t->rawlen = 0;
+    t->nknown = 0;
     return 0;
 }
 
@@ -406,6 +427,16 @@ int chunk_tx_write(void *vt, const uint8_t *p, size_t n)
         }
     }
     return 0;
+}
+
+void chunk_tx_known(void *vt, const uint8_t *p, size_t n, uint32_t crc)
+{
+    chunk_tx *t = vt;
+    if (!t->crc32c || p != t->raw + t->rawlen || n > PROTO_CHUNK_MAX - t->rawlen ||
+        t->nknown == CHUNK_KNOWN_MAX ||
+        (t->nknown && t->rawlen < t->known[t->nknown - 1].off + t->known[t->nknown - 1].n))
+        return;
+    t->known[t->nknown++] = (chunk_known){ t->rawlen, n, crc };
 }
 
 uint8_t *chunk_tx_reserve(void *vt, size_t *avail)
@@ -560,16 +591,7 @@ int chunk_rx_chunk(chunk_rx *r, const proto_msg *m)
     r->nknown = 0;
     int rc = r->out ? r->out(r->ctx, p, n) : 0;
     r->kbase = NULL;
-    /* The pieces out reported, joined with the stretches between them. */
-    uint32_t c = 0;
-    size_t pos = 0;
-    for (int i = 0; i < r->nknown; i++) {
-        c = hash_crc32c(c, p + pos, r->known[i].off - pos);
-        c = hash_crc32c_combine(c, r->known[i].crc, r->known[i].n);
-        pos = r->known[i].off + r->known[i].n;
-    }
-    c = hash_crc32c(c, p + pos, n - pos);
-    if (c != (uint32_t)crcc) {
+    if (crc_with_known(p, n, r->known, r->nknown) != (uint32_t)crcc) {
         snprintf(r->err, sizeof r->err, "chunk %llu: CRC32C mismatch", (unsigned long long)seq);
         return CHUNK_E_CRC;
     }

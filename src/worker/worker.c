@@ -504,7 +504,7 @@ static int upload_once(worker *w, wtask *t, uint64_t log_size, char *why, size_t
      * OUTPUT_DIR is this host path) are written relative. */
     notes left;
     notes_init(&left);
-    tar_write_opts wo = { NULL, note_skip, &left, out_dir, NULL, NULL, NULL };
+    tar_write_opts wo = { NULL, note_skip, &left, out_dir, NULL, NULL, NULL, NULL };
     rc = tar_write_dir_opts(out_dir, &wo, NULL, NULL, &st, err, sizeof err);
     char *left_text = notes_render(&left, TASK_NOTES_MAX);
     notes_free(&left);
@@ -591,6 +591,7 @@ static int upload_once(worker *w, wtask *t, uint64_t log_size, char *why, size_t
         wo.files_sha256 = files_sha;
     }
     wo.reserve = chunk_tx_reserve;
+    wo.known = chunk_tx_known;
     rc = tar_write_dir_opts(out_dir, &wo, chunk_tx_write, &tx, NULL, err, sizeof err);
     if (rc == 0)
         rc = pp->version >= 3 ? chunk_tx_finish_crc(&tx, files_crc)

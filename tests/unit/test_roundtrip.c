@@ -245,7 +245,7 @@ static void test_roundtrip(void)
     c.x = extract_new(dst, &lim, on_file, &sf);
     T_CHECK(c.x != NULL);
     extract_want_crc(c.x);
-    tar_write_opts wo = { NULL, NULL, NULL, NULL, files_w, NULL, NULL };
+    tar_write_opts wo = { NULL, NULL, NULL, NULL, files_w, NULL, NULL, NULL };
     int rc = tar_write_dir_opts(src, &wo, sink, &c, &st, err, sizeof err);
     if (rc < 0) printf("#   writer: %s / extract: %s\n", err, extract_error(c.x));
     T_EQ_INT(rc, 0);
@@ -272,7 +272,7 @@ static void test_roundtrip(void)
     /* Version 3's FILES_CRC32C: the writer's (a second pass) is the
      * extractor's, and not that of no files. */
     uint32_t crc_w = 1;
-    tar_write_opts wc = { NULL, NULL, NULL, NULL, NULL, &crc_w, NULL };
+    tar_write_opts wc = { NULL, NULL, NULL, NULL, NULL, &crc_w, NULL, NULL };
     T_EQ_INT(tar_write_dir_opts(src, &wc, discard, NULL, NULL, err, sizeof err), 0);
     T_EQ_INT(crc_w, extract_files_crc32c(c.x));
     T_CHECK(crc_w != 0 && crc_w != 1);

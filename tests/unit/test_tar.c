@@ -869,7 +869,7 @@ static void test_deep_walk(void)
     tar_stats ms, ws;
     char err[300] = "";
     skiplog sk = { 0 };
-    tar_write_opts o = { NULL, on_skip_log, &sk, NULL, NULL, NULL, NULL };
+    tar_write_opts o = { NULL, on_skip_log, &sk, NULL, NULL, NULL, NULL, NULL };
     int rc = tar_write_dir_opts(tmp, &o, NULL, NULL, &ms, err, sizeof err);
     T_EQ_INT(rc, 0);
     if (rc) printf("#   measure: %s\n", err);
