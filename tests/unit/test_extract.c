@@ -920,28 +920,38 @@ static void test_skip(void)
  * pieces still queued); the caller's buffer is scribbled over after each
  * feed, as a receiver reuses it. Each file's SHA-256 and the stream's
  * FILES_CRC32C must be those of the bytes. */
-static void test_hash_queue(void)
+/* Files of pseudo-random bytes (seed r) across the hand-over's edges:
+ * small, around a chunk, several chunks. want gets each one's SHA-256,
+ * *list_crc the FILES_CRC32C of them all. */
+static const size_t hq_sizes[] = { 5 * 1048576 + 17, 3, 300 * 1024, 1048576, 2 * 1048576 + 100 * 1024,
+                                   128 * 1024 - 1, 4 * 1048576 };
+enum { HQ_NF = sizeof hq_sizes / sizeof hq_sizes[0] };
+
+static void hq_archive(tbuf *b, uint64_t r, uint8_t want[HQ_NF][32], uint32_t *list_crc)
 {
-    static const size_t sizes[] = { 5 * 1048576 + 17, 3, 300 * 1024, 1048576, 2 * 1048576 + 100 * 1024,
-                                    128 * 1024 - 1, 4 * 1048576 };
-    enum { NF = sizeof sizes / sizeof sizes[0] };
-    uint8_t want[NF][32];
-    uint32_t list_crc = 0;
-    tbuf b = { 0 };
-    uint64_t r = 99;
-    for (size_t i = 0; i < NF; i++) {
-        char *d = malloc(sizes[i]), name[16];
-        for (size_t k = 0; k < sizes[i]; k++) {
+    *list_crc = 0;
+    for (size_t i = 0; i < HQ_NF; i++) {
+        char *d = malloc(hq_sizes[i]), name[16];
+        for (size_t k = 0; k < hq_sizes[i]; k++) {
             r ^= r << 13; r ^= r >> 7; r ^= r << 17;
             d[k] = (char)(r >> 11);
         }
-        hash_sha256_buf(d, sizes[i], want[i]);
-        list_crc = hash_crc32c_fold(list_crc, hash_crc32c(0, d, sizes[i]));
+        hash_sha256_buf(d, hq_sizes[i], want[i]);
+        *list_crc = hash_crc32c_fold(*list_crc, hash_crc32c(0, d, hq_sizes[i]));
         snprintf(name, sizeof name, "f%zu", i);
-        tf_file(&b, name, d, sizes[i], 0644);
+        tf_file(b, name, d, hq_sizes[i], 0644);
         free(d);
     }
-    tf_end(&b);
+    tf_end(b);
+}
+
+static void test_hash_queue(void)
+{
+    enum { NF = HQ_NF };
+    uint8_t want[NF][32];
+    uint32_t list_crc;
+    tbuf b = { 0 };
+    hq_archive(&b, 99, want, &list_crc);
     setup();
     got g = { 0 };
     extract *x = extract_new(target, NULL, on_file, &g);
@@ -974,31 +984,29 @@ static void test_hash_queue(void)
  * with: the caller scribbles over each one it gets before refilling it,
  * so a buffer traded too early shows as a wrong SHA-256. Slices of up to
  * a chunk, as frames bring them. */
+static void count_report(void *ctx, const uint8_t *p, size_t n, uint32_t crc)
+{
+    (void)p;
+    (void)crc;
+    *(size_t *)ctx += n;
+}
+
 static void test_lent_buffers(void)
 {
-    static const size_t sizes[] = { 5 * 1048576 + 17, 3, 300 * 1024, 1048576, 2 * 1048576 + 100 * 1024,
-                                    128 * 1024 - 1, 4 * 1048576 };
-    enum { NF = sizeof sizes / sizeof sizes[0] };
+    enum { NF = HQ_NF };
     enum { CAP = 1048576 + 4096 };
     uint8_t want[NF][32];
+    uint32_t list_crc;
     tbuf b = { 0 };
-    uint64_t r = 7;
-    for (size_t i = 0; i < NF; i++) {
-        char *d = malloc(sizes[i]), name[16];
-        for (size_t k = 0; k < sizes[i]; k++) {
-            r ^= r << 13; r ^= r >> 7; r ^= r << 17;
-            d[k] = (char)(r >> 11);
-        }
-        hash_sha256_buf(d, sizes[i], want[i]);
-        snprintf(name, sizeof name, "f%zu", i);
-        tf_file(&b, name, d, sizes[i], 0644);
-        free(d);
-    }
-    tf_end(&b);
+    hq_archive(&b, 7, want, &list_crc);
     setup();
     got g = { 0 };
     extract *x = extract_new(target, NULL, on_file, &g);
     T_CHECK(x != NULL);
+    /* and the file CRCs taken piece by piece, folded with a combine */
+    size_t reported = 0;
+    extract_want_crc(x);
+    extract_set_crc_report(x, count_report, &reported);
     uint8_t *buf = malloc(CAP), *seen[16];
     int rc = 0, nseen = 0;
     for (size_t off = 0, step = 1; off < b.len && rc == 0; step = step * 7 % 1048573 + 1) {
@@ -1022,6 +1030,8 @@ static void test_lent_buffers(void)
         T_CHECK(memcmp(g.f[i].sha256, want[i], 32) == 0);
     /* Traded, not copied: more than one buffer went round, and a bounded set. */
     T_CHECK(nseen > 1 && nseen <= 6);
+    T_EQ_INT(extract_files_crc32c(x), list_crc);
+    T_CHECK(reported > 0);
     extract_free(x);
     free(buf);
     tb_free(&b);
