@@ -922,12 +922,13 @@ static void test_skip(void)
  * FILES_CRC32C must be those of the bytes. */
 /* Files of pseudo-random bytes (seed r) across the hand-over's edges:
  * small, around a chunk, several chunks. want gets each one's SHA-256,
- * *list_crc the FILES_CRC32C of them all. */
+ * *list_crc the FILES_CRC32C of them all; returns an extractor (files to
+ * g, FILES_CRC32C on) into a fresh target. */
 static const size_t hq_sizes[] = { 5 * 1048576 + 17, 3, 300 * 1024, 1048576, 2 * 1048576 + 100 * 1024,
                                    128 * 1024 - 1, 4 * 1048576 };
 enum { HQ_NF = sizeof hq_sizes / sizeof hq_sizes[0] };
 
-static void hq_archive(tbuf *b, uint64_t r, uint8_t want[HQ_NF][32], uint32_t *list_crc)
+static extract *hq_archive(tbuf *b, uint64_t r, uint8_t want[HQ_NF][32], uint32_t *list_crc, got *g)
 {
     *list_crc = 0;
     for (size_t i = 0; i < HQ_NF; i++) {
@@ -943,6 +944,24 @@ static void hq_archive(tbuf *b, uint64_t r, uint8_t want[HQ_NF][32], uint32_t *l
         free(d);
     }
     tf_end(b);
+    setup();
+    extract *x = extract_new(target, NULL, on_file, g);
+    T_CHECK(x != NULL);
+    if (x) extract_want_crc(x);
+    return x;
+}
+
+/* Finishes x after feeds that returned rc; every file's SHA-256 and the
+ * FILES_CRC32C must be those hq_archive made. */
+static void hq_check(extract *x, int rc, const got *g, uint8_t want[HQ_NF][32], uint32_t list_crc)
+{
+    if (rc == 0) rc = extract_finish(x);
+    if (rc < 0) printf("# %s\n", extract_error(x));
+    T_EQ_INT(rc, 0);
+    T_EQ_INT(g->n, HQ_NF);
+    for (int i = 0; i < g->n && i < HQ_NF; i++)
+        T_CHECK(memcmp(g->f[i].sha256, want[i], 32) == 0);
+    T_EQ_INT(extract_files_crc32c(x), list_crc);
 }
 
 static void test_hash_queue(void)
@@ -951,12 +970,8 @@ static void test_hash_queue(void)
     uint8_t want[NF][32];
     uint32_t list_crc;
     tbuf b = { 0 };
-    hq_archive(&b, 99, want, &list_crc);
-    setup();
     got g = { 0 };
-    extract *x = extract_new(target, NULL, on_file, &g);
-    T_CHECK(x != NULL);
-    extract_want_crc(x);
+    extract *x = hq_archive(&b, 99, want, &list_crc, &g);
     uint8_t *slice = malloc(1 << 21);
     int rc = 0;
     for (size_t off = 0, step = 1; off < b.len && rc == 0; step = step * 5 % 1300021 + 1) {
@@ -966,13 +981,7 @@ static void test_hash_queue(void)
         memset(slice, 0xa5, k);
         off += k;
     }
-    if (rc == 0) rc = extract_finish(x);
-    if (rc < 0) printf("# %s\n", extract_error(x));
-    T_EQ_INT(rc, 0);
-    T_EQ_INT(g.n, NF);
-    for (int i = 0; i < g.n && i < NF; i++)
-        T_CHECK(memcmp(g.f[i].sha256, want[i], 32) == 0);
-    T_EQ_INT(extract_files_crc32c(x), list_crc);
+    hq_check(x, rc, &g, want, list_crc);
     extract_free(x);
     free(slice);
     tb_free(&b);
@@ -998,14 +1007,10 @@ static void test_lent_buffers(void)
     uint8_t want[NF][32];
     uint32_t list_crc;
     tbuf b = { 0 };
-    hq_archive(&b, 7, want, &list_crc);
-    setup();
     got g = { 0 };
-    extract *x = extract_new(target, NULL, on_file, &g);
-    T_CHECK(x != NULL);
+    extract *x = hq_archive(&b, 7, want, &list_crc, &g);
     /* and the file CRCs taken piece by piece, folded with a combine */
     size_t reported = 0;
-    extract_want_crc(x);
     extract_set_crc_report(x, count_report, &reported);
     uint8_t *buf = malloc(CAP), *seen[16];
     int rc = 0, nseen = 0;
@@ -1022,15 +1027,9 @@ static void test_lent_buffers(void)
         }
         off += k;
     }
-    if (rc == 0) rc = extract_finish(x);
-    if (rc < 0) printf("# %s\n", extract_error(x));
-    T_EQ_INT(rc, 0);
-    T_EQ_INT(g.n, NF);
-    for (int i = 0; i < g.n && i < NF; i++)
-        T_CHECK(memcmp(g.f[i].sha256, want[i], 32) == 0);
+    hq_check(x, rc, &g, want, list_crc);
     /* Traded, not copied: more than one buffer went round, and a bounded set. */
     T_CHECK(nseen > 1 && nseen <= 6);
-    T_EQ_INT(extract_files_crc32c(x), list_crc);
     T_CHECK(reported > 0);
     extract_free(x);
     free(buf);
