@@ -1029,7 +1029,7 @@ static void test_lent_buffers(void)
     }
     hq_check(x, rc, &g, want, list_crc);
     /* Traded, not copied: more than one buffer went round, and a bounded set. */
-    T_CHECK(nseen > 1 && nseen <= 6);
+    T_CHECK(nseen > 1 && nseen <= 4);   /* LEND_MAX + the caller's own */
     T_CHECK(reported > 0);
     extract_free(x);
     free(buf);
