@@ -400,8 +400,9 @@ if want memory; then
     mark_begin; mark_end
     [ "$MEM_M" -gt 0 ] && row "master peak RSS, $BIGNAME upload" "$((MEM_M / 1024))" MiB "target" 64 0
     [ "$MEM_W" -gt 0 ] && row "worker peak RSS, $BIGNAME upload" "$((MEM_W / 1024))" MiB "target" 64 0
+    mkdir -p "$TMP/ds"    # BENCH_ONLY=memory runs without the transfer rows' data
     if [ "$BIGMEM" -gt 0 ]; then
-        "$U" gen random "$TMP/ds/huge" 16 $((BIGMEM / 16)) 4
+        "$U" gen random "$TMP/ds/huge" 16 $((BIGMEM / 16)) 4 || exit 1
         new_store
         mark_begin
         start_cluster "$TMP/c-huge" 1 process || exit 1
@@ -418,7 +419,7 @@ if want memory; then
     mark_begin
     WCPU=2 start_cluster "$TMP/c-eight" 8 process || exit 1
     for i in $(seq 8); do
-        "$U" gen random "$TMP/ds/eight$i" 4 $((BIG / 32)) $((10 + i))
+        "$U" gen random "$TMP/ds/eight$i" 4 $((BIG / 32)) $((10 + i)) || exit 1
         "$BIN/cloudai" -master "$MADDR" dispatch "w$i" "$IMAGE" -cmd "cp -al $TMP/ds/eight$i/. ." \
             > /dev/null
     done
