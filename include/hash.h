@@ -29,6 +29,11 @@ int hash_crc32c_hardware(void);    /* 1 when hash_crc32c uses the instruction */
 uint32_t hash_crc32c_fold(uint32_t list, uint32_t file_crc);
 /* CRC32C of A || B from hash_crc32c(0, A) and hash_crc32c(0, B): ~1 us. */
 uint32_t hash_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+/* A piece of a longer run: *crc extended by p..p+n, and the piece's own
+ * CRC32C returned, for a chunk's check to reuse (chunk_*_known). Worth it
+ * from HASH_CRC32C_PIECE_MIN bytes: a combine costs what a 10 KiB pass does. */
+#define HASH_CRC32C_PIECE_MIN (16u * 1024u)
+uint32_t hash_crc32c_piece(uint32_t *crc, const void *p, size_t n);
 void hash_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t n, uint8_t out[32]);
 int hash_equal(const uint8_t *a, const uint8_t *b, size_t n);  /* constant time, 1 if equal */
 int hash_random(void *p, size_t n);                    /* 0 or -errno */

@@ -94,6 +94,16 @@ static uint32_t crc_with_known(const uint8_t *p, size_t n, const chunk_known *k,
     return hash_crc32c(c, p + pos, n - pos);
 }
 
+/* Appends a known stretch at off if it starts past the last one and
+ * there is room (a report that cannot be used is dropped: the check
+ * then passes over those bytes itself). */
+static void known_add(chunk_known *k, int *nk, size_t off, size_t n, uint32_t crc)
+{
+    if (*nk == CHUNK_KNOWN_MAX || (*nk && off < k[*nk - 1].off + k[*nk - 1].n))
+        return;
+    k[(*nk)++] = (chunk_known){ off, n, crc };
+}
+
 /* Builds the frame of a FILLED slot. Runs on either thread without the
  * lock: it reads only the slot and chunk_tx fields fixed before the first
  * chunk is handed over. */
@@ -432,11 +442,8 @@ int chunk_tx_write(void *vt, const uint8_t *p, size_t n)
 void chunk_tx_known(void *vt, const uint8_t *p, size_t n, uint32_t crc)
 {
     chunk_tx *t = vt;
-    if (!t->crc32c || p != t->raw + t->rawlen || n > PROTO_CHUNK_MAX - t->rawlen ||
-        t->nknown == CHUNK_KNOWN_MAX ||
-        (t->nknown && t->rawlen < t->known[t->nknown - 1].off + t->known[t->nknown - 1].n))
-        return;
-    t->known[t->nknown++] = (chunk_known){ t->rawlen, n, crc };
+    if (t->crc32c && p == t->raw + t->rawlen && n <= PROTO_CHUNK_MAX - t->rawlen)
+        known_add(t->known, &t->nknown, t->rawlen, n, crc);
 }
 
 uint8_t *chunk_tx_reserve(void *vt, size_t *avail)
@@ -605,16 +612,8 @@ void chunk_rx_defer_crc(chunk_rx *r)
 
 void chunk_rx_known(chunk_rx *r, const uint8_t *p, size_t n, uint32_t crc)
 {
-    if (!r->kbase || p < r->kbase || n > r->klen || (size_t)(p - r->kbase) > r->klen - n ||
-        r->nknown == CHUNK_KNOWN_MAX)
-        return;
-    size_t off = (size_t)(p - r->kbase);
-    if (r->nknown && off < r->known[r->nknown - 1].off + r->known[r->nknown - 1].n)
-        return;
-    r->known[r->nknown].off = off;
-    r->known[r->nknown].n = n;
-    r->known[r->nknown].crc = crc;
-    r->nknown++;
+    if (r->kbase && p >= r->kbase && n <= r->klen && (size_t)(p - r->kbase) <= r->klen - n)
+        known_add(r->known, &r->nknown, (size_t)(p - r->kbase), n, crc);
 }
 
 int chunk_rx_end(chunk_rx *r, const proto_msg *m)

@@ -129,7 +129,6 @@ struct extract {
  * (~1.6 GB/s against ~1 GB/s), so three keep it fed, and an upload then
  * holds no more than the four copies of before (8 at once stay < 64 MiB). */
 #define LEND_MAX 3
-#define CRC_REPORT_MIN (16u * 1024u)   /* a combine (~1 us) costs what a 10 KiB pass does */
 
 struct lent_buf {
     uint8_t *buf;
@@ -233,6 +232,12 @@ static void hasher_free(struct hasher *h)
     hasher_dealloc(h);
 }
 
+/* p..p+n lies in the bytes extract_feed_lent is feeding. */
+static int lent_range(const extract *x, const uint8_t *p, size_t n)
+{
+    return x->lend_lo && p >= x->lend_lo && p + n <= x->lend_hi;
+}
+
 /* A regular file's content, for its SHA-256 and, when asked, CRC32C: a big
  * piece goes to the hasher's queue, copied unless lent (and so does any
  * piece while the file has pieces queued: the digest takes them in order). */
@@ -243,11 +248,8 @@ static void digest_update(extract *x, const uint8_t *p, size_t n)
      * own check: the hasher, the longer path, keeps only SHA-256. A big
      * piece of a lent buffer is taken alone and reported, so that the
      * caller's chunk check needs no pass of its own over it. */
-    if (x->want_crc && x->crc_cb && n >= CRC_REPORT_MIN && x->lend_lo && p >= x->lend_lo &&
-        p + n <= x->lend_hi) {
-        uint32_t c = hash_crc32c(0, p, n);
-        x->crc = hash_crc32c_combine(x->crc, c, n);
-        x->crc_cb(x->crc_ctx, p, n, c);
+    if (x->want_crc && x->crc_cb && n >= HASH_CRC32C_PIECE_MIN && lent_range(x, p, n)) {
+        x->crc_cb(x->crc_ctx, p, n, hash_crc32c_piece(&x->crc, p, n));
     } else if (x->want_crc) {
         x->crc = hash_crc32c(x->crc, p, n);
     }
@@ -265,7 +267,7 @@ static void digest_update(extract *x, const uint8_t *p, size_t n)
         pthread_mutex_unlock(&h->mu);
         /* Slot tail is the hasher's only once handed over below. */
         unsigned k = h->tail % HASH_QUEUE;
-        if (x->lend_lo && p >= x->lend_lo && p + n <= x->lend_hi) {
+        if (lent_range(x, p, n)) {
             h->q[k] = p;
             x->lent = 1;
         } else {

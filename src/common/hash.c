@@ -353,6 +353,13 @@ uint32_t hash_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
     return crc32c_mulmod(xn, crc_a) ^ crc_b;
 }
 
+uint32_t hash_crc32c_piece(uint32_t *crc, const void *p, size_t n)
+{
+    uint32_t c = hash_crc32c(0, p, n);
+    *crc = hash_crc32c_combine(*crc, c, n);
+    return c;
+}
+
 int hash_crc32c_hardware(void)
 {
     pthread_once(&crc32c_once, crc32c_setup);

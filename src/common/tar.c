@@ -67,7 +67,6 @@ typedef struct twriter {
 } twriter;
 
 enum { HASH_NONE, HASH_SHA, HASH_CRC };
-#define KNOWN_MIN (16u * 1024u)   /* a combine (~1 us) costs what a 10 KiB pass does */
 
 /* A regular file's digest for the stream's end check (proto.txt 9):
  * SHA-256 for FILES_SHA256, CRC32C for FILES_CRC32C. */
@@ -337,10 +336,8 @@ static int write_content(twriter *w, int fd, uint64_t size)
         /* Hashed as emitted: the digest covers exactly the bytes sent. A
          * big piece in the sink's room is taken alone and handed over, so
          * the chunk's CRC32C needs no pass of its own over it. */
-        if (w->known && w->hashing == HASH_CRC && dst != w->buf && (size_t)n >= KNOWN_MIN) {
-            uint32_t c = hash_crc32c(0, dst, (size_t)n);
-            fh.crc = hash_crc32c_combine(fh.crc, c, (uint64_t)n);
-            w->known(w->ctx, dst, (size_t)n, c);
+        if (w->known && w->hashing == HASH_CRC && dst != w->buf && (size_t)n >= HASH_CRC32C_PIECE_MIN) {
+            w->known(w->ctx, dst, (size_t)n, hash_crc32c_piece(&fh.crc, dst, (size_t)n));
         } else {
             fdigest_update(w, &fh, dst, (size_t)n);
         }

@@ -281,14 +281,15 @@ static void send_ack(conn *c, const char *task_id, int ok, const char *msg)
     send_ack_code(c, task_id, ok, 0, msg);
 }
 
-/* The extractor of a session: unsafe entries are skipped into the notes,
- * absolute links into /output (the task's view) made relative. */
 /* A file's piece whose CRC32C the extractor took: the chunk's check
  * reuses it (chunk_rx_defer_crc). */
 static void rx_known(void *ctx, const uint8_t *p, size_t n, uint32_t crc)
 {
     chunk_rx_known(&((upload *)ctx)->rx, p, n, crc);
 }
+
+/* The extractor of a session: unsafe entries are skipped into the notes,
+ * absolute links into /output (the task's view) made relative. */
 
 static extract *new_extract(uploads *u, upload *s)
 {
