@@ -110,6 +110,11 @@ struct cluster {
     pthread_cond_t wcv;        /* the writer waits here for work */
     pthread_cond_t wdone_cv;   /* committers wait here for wdone */
     pthread_cond_t end_cv;     /* broadcast when a task ends (WAIT) */
+    /* The ids of the last END_LOG tasks to end, nended in all: a WAIT
+     * looks at the ends since its last look, not at all its ids (which
+     * cost each end O(ids) under mu: quadratic for a wait on an array). */
+    char (*endlog)[64];
+    uint64_t nended;
     pthread_t wthr;
     int wstarted, wstop;
     int readers_stuck;         /* abandoned store reads still running */
@@ -511,6 +516,8 @@ static void task_free(cl_task *t)
     free(t);
 }
 
+#define END_LOG 4096
+
 static uint64_t do_finish(cluster *cl, cl_task *t, int status)
 {
     if (t->deps_left) {
@@ -532,6 +539,9 @@ static uint64_t do_finish(cluster *cl, cl_task *t, int status)
     log_info("task %s %s%s%s", t->rec.task_id, proto_status_name((uint64_t)status),
              t->rec.error[0] ? ": " : "", t->rec.error);
     do_unlink(cl, t);
+    if (cl->endlog)
+        snprintf(cl->endlog[cl->nended % END_LOG], sizeof cl->endlog[0], "%s", t->rec.task_id);
+    cl->nended++;
     pthread_cond_broadcast(&cl->end_cv);
     if (t->queued) t->queued->owner = NULL;   /* the write outlives the task */
     char id[sizeof t->rec.task_id], error[sizeof t->rec.error];
@@ -1108,6 +1118,8 @@ cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
     pthread_cond_init(&cl->wcv, NULL);
     pthread_cond_init(&cl->wdone_cv, NULL);
     pthread_cond_init(&cl->end_cv, NULL);
+    /* Without it (no memory) every WAIT looks at all its ids each time. */
+    cl->endlog = malloc(END_LOG * sizeof *cl->endlog);
     cl->cfg = cfg;
     cl->meta = m;
     {
@@ -1196,6 +1208,7 @@ void cluster_free(cluster *cl)
     free(cl->workers);
     free(cl->buckets);
     free(cl->queue);
+    free(cl->endlog);
     schedstate_free(cl->ss);
     logbook_free(cl->lb);
     pthread_cond_destroy(&cl->cv);
@@ -1793,32 +1806,85 @@ int cluster_task_fresh(cluster *cl, const char *task_id, task_rec *out)
     return rc;
 }
 
-static size_t do_mark_ended(cluster *cl, char *const *ids, char *done, size_t n)
+/* ---- WAIT ---- */
+
+/* Slot of id in w's table: where it is, or the empty one it would go in. */
+static size_t wait_slot(const cluster_wait *w, const char *id)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!done[i] && !do_find(cl, ids[i])) {
-            done[i] = 1;
-            k++;
-        }
-    return k;
+    size_t mask = w->nslot - 1, i = (size_t)hash_str(id) & mask;
+    while (w->slot[i] && strcmp(w->ids[w->slot[i] - 1], id))
+        i = (i + 1) & mask;
+    return i;
 }
 
-size_t cluster_wait_ended(cluster *cl, char *const *ids, char *done, size_t n, int timeout_ms)
+int cluster_wait_init(cluster_wait *w, char *const *ids, char *done, size_t n)
+{
+    memset(w, 0, sizeof *w);
+    w->ids = ids;
+    w->done = done;
+    w->n = n;
+    for (w->nslot = 16; w->nslot < 2 * n; w->nslot *= 2)
+        ;
+    if (!(w->slot = calloc(w->nslot, sizeof *w->slot)) || !(w->fresh = malloc((n ? n : 1) * sizeof *w->fresh))) {
+        cluster_wait_free(w);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t k = wait_slot(w, ids[i]);
+        if (w->slot[k]) done[i] = 2;           /* a repeat: reported once */
+        else w->slot[k] = (uint32_t)(i + 1);
+    }
+    return 0;
+}
+
+void cluster_wait_free(cluster_wait *w)
+{
+    free(w->slot);
+    free(w->fresh);
+    w->slot = NULL;
+    w->fresh = NULL;
+}
+
+static void wait_mark(cluster_wait *w, size_t i)
+{
+    if (w->done[i]) return;
+    w->done[i] = 1;
+    w->fresh[w->nfresh++] = i;
+}
+
+/* Marks what ended since w's last look: at the first look (or when more
+ * than the log holds ended meanwhile) every id not active; after it, the
+ * logged ends only. */
+static void do_mark_ended(cluster *cl, cluster_wait *w)
+{
+    if (!w->looked || !cl->endlog || cl->nended - w->seen > END_LOG) {
+        for (size_t i = 0; i < w->n; i++)
+            if (!w->done[i] && !do_find(cl, w->ids[i])) wait_mark(w, i);
+    } else {
+        for (uint64_t e = w->seen; e < cl->nended; e++) {
+            size_t k = wait_slot(w, cl->endlog[e % END_LOG]);
+            if (w->slot[k]) wait_mark(w, w->slot[k] - 1);
+        }
+    }
+    w->looked = 1;
+    w->seen = cl->nended;
+}
+
+size_t cluster_wait_ended(cluster *cl, cluster_wait *w, int timeout_ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += timeout_ms / 1000;
     ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    w->nfresh = 0;
     pthread_mutex_lock(&cl->mu);
-    size_t k;
-    while (!(k = do_mark_ended(cl, ids, done, n)) &&
-           pthread_cond_timedwait(&cl->end_cv, &cl->mu, &ts) != ETIMEDOUT)
-        ;
-    if (!k) k = do_mark_ended(cl, ids, done, n);
+    do_mark_ended(cl, w);
+    while (!w->nfresh && pthread_cond_timedwait(&cl->end_cv, &cl->mu, &ts) != ETIMEDOUT)
+        do_mark_ended(cl, w);
+    if (!w->nfresh) do_mark_ended(cl, w);
     pthread_mutex_unlock(&cl->mu);
-    return k;
+    return w->nfresh;
 }
 
 int cluster_store_wait(cluster *cl, char *err, size_t errcap)

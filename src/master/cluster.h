@@ -74,12 +74,28 @@ int cluster_task_bind_input(cluster *cl, const char *task_id, const task_input *
 int cluster_worker_register(cluster *cl, conn *c, const worker_rec *w, char **running,
                             const uint64_t *run_att, size_t nrunning, char **held, size_t nheld);
 void cluster_worker_heartbeat(cluster *cl, const char *worker_id, const worker_rec *free_res);
-/* WAIT: marks done[i] = 1 for each ids[i] (done[i] == 0) that is no
- * longer active (it ended: its final record is in the store or on its
- * way, cluster_task_for_user reads it), waiting up to timeout_ms for one
- * to end when none has. Returns how many it marked; tasks end with a
- * broadcast, so a waiter wakes at once, never by polling. */
-size_t cluster_wait_ended(cluster *cl, char *const *ids, char *done, size_t n, int timeout_ms);
+/* WAIT: the ids waited for (owned by the caller, as is done), indexed
+ * once, so that each end costs a wait one lookup, not a look at all its
+ * ids. cluster_wait_init sets done[i] = 2 for a repeated id (reported
+ * once); 0 or -ENOMEM. */
+typedef struct cluster_wait {
+    char *const *ids;
+    char *done;
+    size_t n;
+    uint32_t *slot;           /* open addressing: index + 1 into ids, 0 = empty */
+    size_t nslot;
+    size_t *fresh, nfresh;    /* marked by the last cluster_wait_ended */
+    uint64_t seen;            /* the cluster's ends looked at so far */
+    int looked;
+} cluster_wait;
+int cluster_wait_init(cluster_wait *w, char *const *ids, char *done, size_t n);
+void cluster_wait_free(cluster_wait *w);
+/* Marks done[i] = 1 for each ids[i] (done[i] == 0) that is no longer
+ * active (it ended: its final record is in the store or on its way,
+ * cluster_task_for_user reads it), waiting up to timeout_ms for one to
+ * end when none has. Returns how many it marked, listed in w->fresh;
+ * tasks end with a broadcast, so a waiter wakes at once, never by polling. */
+size_t cluster_wait_ended(cluster *cl, cluster_wait *w, int timeout_ms);
 void cluster_worker_gone(cluster *cl, const char *worker_id, conn *c);
 /* attempt: the attempt the worker reports on (ATTEMPTS; 0 = not said).
  * A report for an attempt other than the task's current one is ignored:

@@ -1187,6 +1187,7 @@ static int h_wait(session *s, const proto_msg *m)
     size_t n = 0, left;
     char **ids = collect_ids(m, T_TASK_ID, &n), *done = NULL;
     int rc = 0;
+    cluster_wait w = { 0 };
     task_rec t;
     task_rec_init(&t);
     if (!n) {
@@ -1197,7 +1198,7 @@ static int h_wait(session *s, const proto_msg *m)
         conn_send_error(s->c, PROTO_ERR_LIMIT, "WAIT names %zu tasks; at most %d", n, WAIT_MAX);
         goto out;
     }
-    if (!(done = calloc(n, 1))) {
+    if (!(done = calloc(n, 1)) || cluster_wait_init(&w, ids, done, n) < 0) {
         conn_send_error(s->c, PROTO_ERR_INTERNAL, "out of memory");
         goto out;
     }
@@ -1205,9 +1206,10 @@ static int h_wait(session *s, const proto_msg *m)
      * whole before anything is sent. A repeated id is reported once. */
     left = n;
     for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < i && !done[i]; j++)
-            if (!strcmp(ids[i], ids[j])) { done[i] = 2; left--; }
-        if (done[i]) continue;
+        if (done[i]) {
+            left--;
+            continue;
+        }
         task_rec_free(&t);
         task_rec_init(&t);
         if (cluster_task_for_user(s->srv->cl, ids[i], s->c->node_id, s->c->admin, &t)) {
@@ -1217,7 +1219,7 @@ static int h_wait(session *s, const proto_msg *m)
     }
     uint64_t quiet_since = ids_now_ms();
     while (left && !s->srv->stop) {
-        if (!cluster_wait_ended(s->srv->cl, ids, done, n, 1000)) {
+        if (!cluster_wait_ended(s->srv->cl, &w, 1000)) {
             if (input_pending(s)) break;          /* a frame or the client's close */
             if (ids_now_ms() - quiet_since >= WAIT_KEEPALIVE_MS) {
                 if ((rc = wait_send(s, NULL, 1)) < 0) goto out;
@@ -1225,8 +1227,8 @@ static int h_wait(session *s, const proto_msg *m)
             }
             continue;
         }
-        for (size_t i = 0; i < n; i++) {
-            if (done[i] != 1) continue;
+        for (size_t f = 0; f < w.nfresh; f++) {
+            size_t i = w.fresh[f];
             done[i] = 2;
             left--;
             task_rec_free(&t);
@@ -1244,6 +1246,7 @@ static int h_wait(session *s, const proto_msg *m)
     if (s->srv->stop) rc = -1;
 out:
     task_rec_free(&t);
+    cluster_wait_free(&w);
     free(done);
     free_ids(ids, n);
     return rc < 0 ? -1 : 0;

@@ -493,26 +493,37 @@ static void *cancel_later(void *arg)
 
 static void test_wait_ended(void)
 {
-    task_rec a, b;
-    char err[256], done[3] = { 0, 0, 0 };
+    task_rec a, b, c;
+    char err[256], done[5] = { 0 };
+    cluster_wait w;
     setup(3);
-    T_EQ_INT(submit("a", 1, &a), 0);       /* no worker: both stay queued */
+    T_EQ_INT(submit("a", 1, &a), 0);       /* no worker: all stay queued */
     T_EQ_INT(submit("b", 1, &b), 0);
-    char *ids[3] = { a.task_id, b.task_id, "task-never" };
-    T_EQ_INT(cluster_wait_ended(cl, ids, done, 3, 0), 1);   /* the unknown one */
+    T_EQ_INT(submit("c", 1, &c), 0);
+    T_EQ_INT(cluster_cancel(cl, c.task_id, "alice", 0, err, sizeof err), 0);   /* ended before */
+    char *ids[5] = { a.task_id, b.task_id, "task-never", a.task_id, c.task_id };
+    T_EQ_INT(cluster_wait_init(&w, ids, done, 5), 0);
+    T_EQ_INT(done[3], 2);                  /* a repeat, reported once */
+    T_EQ_INT(cluster_wait_ended(cl, &w, 0), 2);   /* the unknown one, the ended one */
     T_EQ_INT(done[2], 1);
-    T_EQ_INT(cluster_wait_ended(cl, ids, done, 3, 50), 0);
+    T_EQ_INT(done[4], 1);
+    T_EQ_INT(cluster_wait_ended(cl, &w, 50), 0);
     T_EQ_INT(cluster_cancel(cl, a.task_id, "alice", 0, err, sizeof err), 0);
-    T_EQ_INT(cluster_wait_ended(cl, ids, done, 3, 0), 1);
+    T_EQ_INT(cluster_wait_ended(cl, &w, 0), 1);   /* from the ends logged since */
     T_EQ_INT(done[0], 1);
+    T_EQ_INT(w.fresh[0], 0);
     T_EQ_INT(done[1], 0);
+    T_EQ_INT(done[3], 2);
     pthread_t th;
     pthread_create(&th, NULL, cancel_later, b.task_id);
-    T_EQ_INT(cluster_wait_ended(cl, ids, done, 3, 20000), 1);   /* woken by the end */
+    T_EQ_INT(cluster_wait_ended(cl, &w, 20000), 1);   /* woken by the end */
     T_EQ_INT(done[1], 1);
+    T_EQ_INT(w.fresh[0], 1);
     pthread_join(th, NULL);
+    cluster_wait_free(&w);
     task_rec_free(&a);
     task_rec_free(&b);
+    task_rec_free(&c);
     teardown();
 }
 
