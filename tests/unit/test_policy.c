@@ -142,6 +142,32 @@ static void test_fairness(void)
     free(ts);
 }
 
+/* The same flood, but A's runtimes spread over 50-70 s, so CPUs free one
+ * at a time (above, all 16 free in one pass and any order of B's tasks
+ * within it passes), and B's 10 tasks all submitted at once at times when
+ * A's backlog has waited long enough to be guarded: B's tasks still start
+ * within one task length (60 s) of submission. */
+static void test_fairness_spread(void)
+{
+    enum { NA = 1000, NB = 10 };
+    vt *ts = calloc(NA + NB, sizeof *ts);
+    for (int bt = 105; bt <= 1505; bt += 200) {
+        for (int i = 0; i < NA; i++)
+            ts[i] = (vt){ .submit = 0, .run = 50 + (i * 7) % 21, .limit = 120,
+                          .req = { 1, 0, 0, 0 }, .user = 0 };
+        for (int i = 0; i < NB; i++)
+            ts[NA + i] = (vt){ .submit = bt, .run = 60, .limit = 120, .req = { 1, 0, 0, 0 },
+                               .user = 1 };
+        sched_node nd = node(16, 0);
+        drive(POLICY_LEARNED, &nd, 1, ts, NA + NB, 2, bt + 300, 3600);
+        for (int i = 0; i < NB; i++) {
+            T_CHECK(ts[NA + i].started);
+            T_CHECK(ts[NA + i].start - ts[NA + i].submit <= 60);
+        }
+    }
+    free(ts);
+}
+
 /* learned's bound on passing: a long task behind a stream of short ones
  * (each predicted right) starts once younger tasks have run more than the
  * slack's share of the machine during its wait. With a slack too large to
@@ -482,6 +508,7 @@ int main(void)
     T_RUN(test_parse);
     T_RUN(test_starvation);
     T_RUN(test_fairness);
+    T_RUN(test_fairness_spread);
     T_RUN(test_passed_bound);
     T_RUN(test_guard);
     T_RUN(test_multi_resv);
