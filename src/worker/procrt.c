@@ -397,15 +397,19 @@ static void drop_record(const rt_spec *spec)
 
 /* "<pgid> <start time> <cgroup path>\n" in <output_dir>.pgid (the path
  * empty without a cgroup); not synced (a power loss ends the processes
- * too). */
-static void record_group(spare_pool *spares, const char *output_dir, pid_t pgid, const char *cg)
+ * too). again: the record is there already (the cgroup's alone) and is
+ * written over in place; the reader stops at the newline, so a longer
+ * old record could not confuse it. */
+static void record_group(spare_pool *spares, const char *output_dir, pid_t pgid, const char *cg,
+                         int again)
 {
     char path[4200], text[CGROUP_PATH_MAX + 64];
     unsigned long long start = 0;
     if (pgid > 0) proc_start_time(pgid, &start);
     record_path(output_dir, path, sizeof path);
     int n = snprintf(text, sizeof text, "%d %llu %s\n", (int)pgid, start, cg);
-    spare_write_replace(spares, path, text, (size_t)n);
+    if (again) spare_rewrite(spares, path, text, (size_t)n);
+    else spare_write_replace(spares, path, text, (size_t)n);
 }
 
 int runtime_proc_kill_recorded(const char *record_path, long long *pgid)
@@ -581,7 +585,7 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
     /* The cgroup is recorded before anything runs in it: a worker killed
      * between the spawn and the full record (below) still leaves the
      * reaper a way to everything the task started. */
-    if (cg[0]) record_group(spec->spares, spec->output_dir, 0, cg);
+    if (cg[0]) record_group(spec->spares, spec->output_dir, 0, cg, 0);
     pid_t pid = spawn(&l, logfd, nullfd, errp[1], spec->output_dir);
     if (l.cgfd >= 0) {              /* vfork: the child has used it by now */
         close(l.cgfd);
@@ -626,7 +630,7 @@ static int proc_run(runtime *r, const rt_spec *spec, rt_result *res)
         struct timespec ts = { atoi(hold) / 1000, (long)(atoi(hold) % 1000) * 1000000L };
         nanosleep(&ts, NULL);
     }
-    record_group(spec->spares, spec->output_dir, pid, cg);
+    record_group(spec->spares, spec->output_dir, pid, cg, cg[0] != 0);
     supervise(&task, pid, cg, spec->timeout_s, res);
     /* Only a cgroup the task was in, removed (so empty), proves that none
      * of its processes is left to write to its files. */

@@ -37,29 +37,42 @@ int spare_init(spare_pool *p, const char *dir)
     return 0;
 }
 
+/* The kinds: empty files, directories, notes (files of up to NOTE_MAX
+ * bytes, kept with their old bytes: spare_write_replace overwrites them). */
+enum { EMPTY, DIR_, NOTE };
+#define NOTE_MAX 4096
+
+static unsigned long long *list_of(spare_pool *p, int kind, size_t **cnt)
+{
+    *cnt = kind == DIR_ ? &p->ndirs : kind == NOTE ? &p->nnotes : &p->nfiles;
+    return kind == DIR_ ? p->dirs : kind == NOTE ? p->notes : p->files;
+}
+
 void spare_free(spare_pool *p)
 {
     char path[SPARE_DIR_MAX + 64];
-    for (size_t i = 0; i < p->nfiles; i++) {
-        spare_name(p, p->files[i], path, sizeof path);
-        unlink(path);
+    for (int kind = EMPTY; kind <= NOTE; kind++) {
+        size_t *cnt;
+        unsigned long long *l = list_of(p, kind, &cnt);
+        for (size_t i = 0; i < *cnt; i++) {
+            spare_name(p, l[i], path, sizeof path);
+            if (kind == DIR_) rmdir(path);
+            else unlink(path);
+        }
+        *cnt = 0;
     }
-    for (size_t i = 0; i < p->ndirs; i++) {
-        spare_name(p, p->dirs[i], path, sizeof path);
-        rmdir(path);
-    }
-    p->nfiles = p->ndirs = 0;
     pthread_mutex_destroy(&p->mu);
 }
 
 /* Takes a spare of one kind: 1 with *n set, 0 when there is none. */
-static int take(spare_pool *p, int dir, unsigned long long *n)
+static int take(spare_pool *p, int kind, unsigned long long *n)
 {
     int got = 0;
+    size_t *cnt;
     pthread_mutex_lock(&p->mu);
-    size_t *cnt = dir ? &p->ndirs : &p->nfiles;
+    unsigned long long *l = list_of(p, kind, &cnt);
     if (*cnt) {
-        *n = (dir ? p->dirs : p->files)[--*cnt];
+        *n = l[--*cnt];
         got = 1;
     }
     pthread_mutex_unlock(&p->mu);
@@ -68,11 +81,13 @@ static int take(spare_pool *p, int dir, unsigned long long *n)
 
 /* A name for a new spare: 1 with *n set, 0 when the pool of that kind is
  * full. The name is reserved: give() or nothing. */
-static int reserve(spare_pool *p, int dir, unsigned long long *n)
+static int reserve(spare_pool *p, int kind, unsigned long long *n)
 {
     int ok = 0;
+    size_t *cnt;
     pthread_mutex_lock(&p->mu);
-    if ((dir ? p->ndirs : p->nfiles) < SPARE_MAX) {
+    list_of(p, kind, &cnt);
+    if (*cnt < SPARE_MAX) {
         *n = p->next++;
         ok = 1;
     }
@@ -80,17 +95,18 @@ static int reserve(spare_pool *p, int dir, unsigned long long *n)
     return ok;
 }
 
-static void give(spare_pool *p, int dir, unsigned long long n)
+static void give(spare_pool *p, int kind, unsigned long long n)
 {
     char path[SPARE_DIR_MAX + 64];
+    size_t *cnt;
     pthread_mutex_lock(&p->mu);
-    size_t *cnt = dir ? &p->ndirs : &p->nfiles;
+    unsigned long long *l = list_of(p, kind, &cnt);
     int room = *cnt < SPARE_MAX;
-    if (room) (dir ? p->dirs : p->files)[(*cnt)++] = n;
+    if (room) l[(*cnt)++] = n;
     pthread_mutex_unlock(&p->mu);
     if (!room) {               /* others filled it meanwhile */
         spare_name(p, n, path, sizeof path);
-        if (dir) rmdir(path);
+        if (kind == DIR_) rmdir(path);
         else unlink(path);
     }
 }
@@ -99,10 +115,11 @@ int spare_file(spare_pool *p, const char *path)
 {
     char sp[SPARE_DIR_MAX + 64];
     unsigned long long n;
-    if (p && take(p, 0, &n)) {
+    int kind = EMPTY;
+    if (p && (take(p, EMPTY, &n) || (kind = NOTE, take(p, NOTE, &n)))) {
         spare_name(p, n, sp, sizeof sp);
-        if (rename(sp, path) == 0) return 0;
-        give(p, 0, n);         /* path is in the way (a directory): keep it */
+        if (rename(sp, path) == 0 && (kind == EMPTY || truncate(path, 0) == 0)) return 0;
+        give(p, kind, n);      /* path is in the way (a directory): keep it */
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -errno;
@@ -110,43 +127,72 @@ int spare_file(spare_pool *p, const char *path)
     return 0;
 }
 
+/* data over the file at fd from offset 0, cut to its length. No O_TRUNC
+ * nor truncation to 0: on ext4 (auto_da_alloc, the default) either makes
+ * the close write the data back at once, a disk write per note, and on a
+ * filesystem mounted with discard freeing the block is a discard as well. */
+static int overwrite(int fd, const void *data, size_t n)
+{
+    const char *b = data;
+    size_t done = 0;
+    struct stat st;
+    while (done < n) {
+        ssize_t w = pwrite(fd, b + done, n - done, (off_t)done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        done += (size_t)w;
+    }
+    if (fstat(fd, &st) < 0) return -1;
+    return st.st_size > (off_t)n && ftruncate(fd, (off_t)n) < 0 ? -1 : 0;
+}
+
 int spare_write_replace(spare_pool *p, const char *path, const void *data, size_t n)
 {
     char tmp[SPARE_DIR_MAX + 64];
     unsigned long long k;
-    if (!p || !take(p, 0, &k))
+    if (!p || !(take(p, NOTE, &k) || take(p, EMPTY, &k)))
         return fsutil_write_replace(path, data, n);
     spare_name(p, k, tmp, sizeof tmp);
-    int ok = 0, fd = open(tmp, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    int ok = 0, fd = open(tmp, O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
-        const char *b = data;
-        size_t left = n;
-        while (left > 0) {
-            ssize_t w = write(fd, b, left);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) break;
-            b += w;
-            left -= (size_t)w;
-        }
-        ok = close(fd) == 0 && left == 0 && rename(tmp, path) == 0;
+        ok = overwrite(fd, data, n) == 0;
+        ok = close(fd) == 0 && ok && rename(tmp, path) == 0;
     }
     if (ok) return 0;
     unlink(tmp);               /* the spare is spent; the plain way says why */
     return fsutil_write_replace(path, data, n);
 }
 
+int spare_rewrite(spare_pool *p, const char *path, const void *data, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        int ok = overwrite(fd, data, n) == 0;
+        if (close(fd) == 0 && ok) return 0;
+    }
+    return spare_write_replace(p, path, data, n);
+}
+
 void spare_drop_file(spare_pool *p, const char *path)
 {
     char sp[SPARE_DIR_MAX + 64];
     unsigned long long n;
-    if (!p || !reserve(p, 0, &n)) {
+    struct stat st;
+    int kind;
+    if (!p || lstat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+        unlink(path);
+        return;
+    }
+    kind = st.st_size == 0 ? EMPTY : st.st_size <= NOTE_MAX ? NOTE : EMPTY;
+    if (!reserve(p, kind, &n)) {
         unlink(path);
         return;
     }
     spare_name(p, n, sp, sizeof sp);
-    /* Empty before it is kept: its blocks go back at once. */
-    if (truncate(path, 0) == 0 && rename(path, sp) == 0) {
-        give(p, 0, n);
+    /* A big one (a log) is emptied before it is kept: its blocks go back
+     * at once. A note keeps its bytes, overwritten by the next one. */
+    if ((st.st_size <= NOTE_MAX || truncate(path, 0) == 0) && rename(path, sp) == 0) {
+        give(p, kind, n);
         return;
     }
     unlink(path);
@@ -156,10 +202,10 @@ int spare_dir(spare_pool *p, const char *path, mode_t mode)
 {
     char sp[SPARE_DIR_MAX + 64];
     unsigned long long n;
-    if (p && take(p, 1, &n)) {
+    if (p && take(p, DIR_, &n)) {
         spare_name(p, n, sp, sizeof sp);
         if (rename(sp, path) == 0) return 0;
-        give(p, 1, n);
+        give(p, DIR_, n);
     }
     return fsutil_mkdir_p(path, mode);
 }
@@ -184,13 +230,13 @@ void spare_drop_dir(spare_pool *p, const char *path)
     unsigned long long n;
     struct stat st;
     if (!p || lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || !dir_empty(path) ||
-        !reserve(p, 1, &n)) {
+        !reserve(p, DIR_, &n)) {
         fsutil_rm_rf(path);
         return;
     }
     spare_name(p, n, sp, sizeof sp);
     if (rename(path, sp) == 0) {
-        give(p, 1, n);
+        give(p, DIR_, n);
         return;
     }
     fsutil_rm_rf(path);

@@ -103,6 +103,50 @@ static void test_write_replace(void)
     spare_free(&p);
 }
 
+/* Notes are rewritten over their old bytes, never truncated to 0 (on
+ * ext4 that makes the close write the data back at once); a note written
+ * again stays the same inode (a rename over it would free one per task);
+ * a big dropped file (a log) is emptied. */
+static void test_notes(void)
+{
+    spare_pool p;
+    char a[PATH_MAX], b[PATH_MAX], big[8192];
+    char *text = NULL;
+    size_t len = 0;
+    T_EQ_INT(spare_init(&p, root), 0);
+    at(a, sizeof a, "t.pgid");
+    at(b, sizeof b, "t.log");
+    T_EQ_INT(spare_rewrite(&p, a, "0 0 /cg\n", 8), 0);     /* none there: written */
+    ino_t ia = ino_of(a);
+    T_EQ_INT(spare_rewrite(&p, a, "12345 678 /cg\n", 14), 0);
+    T_CHECK(ino_of(a) == ia);
+    T_EQ_INT(spare_rewrite(&p, a, "9 9 /c\n", 7), 0);      /* shorter: cut */
+    T_CHECK(ino_of(a) == ia);
+    T_EQ_INT(fsutil_read_file(a, &text, &len, 100), 0);
+    T_CHECK(len == 7 && text && !memcmp(text, "9 9 /c\n", 7));
+    free(text);
+    spare_drop_file(&p, a);                  /* a note: kept with its bytes */
+    T_EQ_INT(spares_on_disk(), 1);
+    T_EQ_INT(spare_write_replace(&p, a, "1 2 /x\n", 7), 0);
+    T_CHECK(ino_of(a) == ia);
+    T_EQ_INT(size_of(a), 7);
+    memset(big, 'l', sizeof big);
+    T_EQ_INT(fsutil_write_replace(b, big, sizeof big), 0);
+    ino_t ib = ino_of(b);
+    spare_drop_file(&p, b);                  /* bigger than a note: emptied */
+    spare_drop_file(&p, a);
+    T_EQ_INT(spare_file(&p, b), 0);          /* an empty one first */
+    T_CHECK(ino_of(b) == ib);
+    T_EQ_INT(size_of(b), 0);
+    unlink(b);
+    T_EQ_INT(spare_file(&p, b), 0);          /* then a note, emptied */
+    T_CHECK(ino_of(b) == ia);
+    T_EQ_INT(size_of(b), 0);
+    unlink(b);
+    spare_free(&p);
+    T_EQ_INT(spares_on_disk(), 0);
+}
+
 static void test_dirs(void)
 {
     spare_pool p;
@@ -172,6 +216,7 @@ int main(void)
     }
     T_RUN(test_file_recycled);
     T_RUN(test_write_replace);
+    T_RUN(test_notes);
     T_RUN(test_dirs);
     T_RUN(test_bounded_and_swept);
     fsutil_rm_rf(root);
