@@ -223,22 +223,16 @@ static struct hasher *hasher_get(extract *x)
     return x->hs = h;
 }
 
-/* Ends a helper thread that waits on cv for *stop, and its lock. */
-static void thread_stop(pthread_t th, pthread_mutex_t *mu, pthread_cond_t *cv, int *stop)
-{
-    pthread_mutex_lock(mu);
-    *stop = 1;
-    pthread_cond_broadcast(cv);
-    pthread_mutex_unlock(mu);
-    pthread_join(th, NULL);
-    pthread_mutex_destroy(mu);
-    pthread_cond_destroy(cv);
-}
-
 static void hasher_free(struct hasher *h)
 {
     if (!h) return;
-    thread_stop(h->th, &h->mu, &h->cv, &h->stop);
+    pthread_mutex_lock(&h->mu);
+    h->stop = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->th, NULL);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
     hasher_dealloc(h);
 }
 
@@ -856,7 +850,13 @@ static void flusher_kick(extract *x)
 static void flusher_free(struct flusher *f)
 {
     if (!f) return;
-    thread_stop(f->th, &f->mu, &f->cv, &f->stop);
+    pthread_mutex_lock(&f->mu);
+    f->stop = 1;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->th, NULL);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
     close(f->root);
     free(f);
 }
