@@ -787,10 +787,7 @@ struct flusher {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    /* Its own open of the extract's root, not a dup: syncfs reports a
-     * writeback error once per open file, and the one at finish must see
-     * every error, including those this thread's syncfs met. */
-    int root;
+    int root;                 /* the extract's; outlives the thread */
     int pending, stop;
 };
 
@@ -822,17 +819,12 @@ static void flusher_kick(extract *x)
             x->fl_off = 1;
             return;
         }
-        if ((f->root = openat(x->root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-            free(f);
-            x->fl_off = 1;
-            return;
-        }
+        f->root = x->root;
         pthread_mutex_init(&f->mu, NULL);
         pthread_cond_init(&f->cv, NULL);
         if (pthread_create(&f->th, NULL, flusher_main, f) != 0) {
             pthread_mutex_destroy(&f->mu);
             pthread_cond_destroy(&f->cv);
-            close(f->root);
             free(f);
             x->fl_off = 1;
             return;
@@ -857,7 +849,6 @@ static void flusher_free(struct flusher *f)
     pthread_join(f->th, NULL);
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->cv);
-    close(f->root);
     free(f);
 }
 
