@@ -96,8 +96,5 @@ void extract_set_crc_report(extract *x, extract_crc_cb cb, void *ctx);
 const char *extract_error(const extract *x);
 uint64_t extract_bytes(const extract *x);
 uint64_t extract_files(const extract *x);
-/* Background syncfs runs started so far, to write back many small files
- * while the stream goes on (0 on one CPU). */
-uint64_t extract_flushes(const extract *x);
 void extract_free(extract *x);
 #endif

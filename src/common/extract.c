@@ -80,7 +80,6 @@ struct extract {
     uint32_t list_crc;    /* over every regular file's CRC32C (FILES_CRC32C) */
     struct hasher *hs;    /* hashes big pieces while this thread writes them */
     int hs_off;           /* no hasher for this stream: hash everything here */
-    int fl_off;           /* no flusher for this stream: the syncfs at finish does it */
     const uint8_t *lend_lo, *lend_hi; /* extract_feed_lent's bytes: queued, not copied */
     int lent;             /* a piece of them was queued: extract_swap_buffer keeps it */
     extract_crc_cb crc_cb; /* extract_set_crc_report */
@@ -90,9 +89,6 @@ struct extract {
     extract_file cur;
     uint64_t written;
     uint64_t kicked;      /* writeback started up to here (write_behind) */
-    uint64_t unkicked;    /* bytes of closed files no writeback has been started for */
-    struct flusher *fl;   /* starts their writeback (flusher_kick) */
-    uint64_t flushes;     /* kicks so far (extract_flushes) */
     int mode_set;         /* created with its final mode: no fchmod at the end */
     int tail_hole;        /* the entry so far ends in a hole: ftruncate at the end */
     int encoded;          /* its name was not UTF-8: cur.name is ename */
@@ -775,83 +771,6 @@ static void write_behind(extract *x)
 #endif
 }
 
-/* Small files never reach WRITE_BEHIND one by one, so the syncfs at
- * finish found all of them dirty: a fifth of a 10,000-file upload was
- * that wait. Every WRITE_BEHIND bytes of closed files (an inode counted
- * as a block), a thread of the stream's own runs a syncfs, which writes
- * them back while this one goes on receiving; the syncfs at finish then
- * waits for the rest only. Kicks while one runs fold into the next. */
-#define INODE_WEIGHT 4096u
-
-struct flusher {
-    pthread_t th;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int root;                 /* the extract's; outlives the thread */
-    int pending, stop;
-};
-
-static void *flusher_main(void *arg)
-{
-    struct flusher *f = arg;
-    pthread_mutex_lock(&f->mu);
-    for (;;) {
-        while (!f->pending && !f->stop) pthread_cond_wait(&f->cv, &f->mu);
-        if (f->stop) break;
-        f->pending = 0;
-        pthread_mutex_unlock(&f->mu);
-        /* Advisory: an error here shows again at the syncfs at finish. */
-        (void)syncfs(f->root);
-        pthread_mutex_lock(&f->mu);
-    }
-    pthread_mutex_unlock(&f->mu);
-    return NULL;
-}
-
-/* Started at the first kick; on one CPU, or when no thread can be had,
- * nothing (the syncfs at finish does it all, as before). */
-static void flusher_kick(extract *x)
-{
-    struct flusher *f = x->fl;
-    if (!f) {
-        pthread_once(&ncpu_once, ncpu_read);
-        if (ncpu < 2 || x->fl_off || !(f = calloc(1, sizeof *f))) {
-            x->fl_off = 1;
-            return;
-        }
-        f->root = x->root;
-        pthread_mutex_init(&f->mu, NULL);
-        pthread_cond_init(&f->cv, NULL);
-        if (pthread_create(&f->th, NULL, flusher_main, f) != 0) {
-            pthread_mutex_destroy(&f->mu);
-            pthread_cond_destroy(&f->cv);
-            free(f);
-            x->fl_off = 1;
-            return;
-        }
-        x->fl = f;
-    }
-    pthread_mutex_lock(&f->mu);
-    f->pending = 1;
-    pthread_cond_signal(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-    x->flushes++;
-}
-
-/* Waits for a syncfs in flight and ends the thread. */
-static void flusher_free(struct flusher *f)
-{
-    if (!f) return;
-    pthread_mutex_lock(&f->mu);
-    f->stop = 1;
-    pthread_cond_signal(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-    pthread_join(f->th, NULL);
-    pthread_mutex_destroy(&f->mu);
-    pthread_cond_destroy(&f->cv);
-    free(f);
-}
-
 static int on_data(void *ctx, const uint8_t *p, size_t n)
 {
     extract *x = ctx;
@@ -929,11 +848,6 @@ static int on_entry_end(void *ctx, const tar_entry *e)
         }
         if (close(fd) < 0)
             return xfail(x, io_code(errno), "close '%s': %s", name, strerror(errno));
-        x->unkicked += x->written - x->kicked + INODE_WEIGHT;
-        if (x->unkicked >= WRITE_BEHIND) {
-            x->unkicked = 0;
-            flusher_kick(x);
-        }
         xnode *n = tab_find(x, name);   /* found: it replaced a file */
         if ((!n && !(n = tab_add(x, name, '0'))) || keep_raw(x, n, e->name) < 0)
             return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", name);
@@ -1099,8 +1013,6 @@ int extract_finish(extract *x)
             return xfail(x, io_code(errno), "sync target: %s", strerror(errno));
         return 0;
     }
-    flusher_free(x->fl);
-    x->fl = NULL;
     if (syncfs(x->root) < 0 || fsync(x->root) < 0)
         return xfail(x, io_code(errno), "sync target: %s", strerror(errno));
     return 0;
@@ -1139,11 +1051,6 @@ uint64_t extract_bytes(const extract *x)
     return x ? x->bytes : 0;
 }
 
-uint64_t extract_flushes(const extract *x)
-{
-    return x ? x->flushes : 0;
-}
-
 uint64_t extract_files(const extract *x)
 {
     return x ? x->files : 0;
@@ -1153,7 +1060,6 @@ void extract_free(extract *x)
 {
     if (!x) return;
     hasher_free(x->hs);
-    flusher_free(x->fl);
     if (x->fd >= 0) close(x->fd);
     hash_sha256_free(&x->h);
     hash_sha256_free(&x->list);

@@ -1037,54 +1037,6 @@ static void test_lent_buffers(void)
     teardown();
 }
 
-/* Many small files: their writeback starts in the background while the
- * stream goes on (a syncfs every 8 MiB of closed files, an inode counted
- * as 4 KiB), so the syncfs at finish does not find them all dirty. A few
- * files start none. Either way every file arrives whole. */
-static int count_file(void *ctx, const extract_file *f)
-{
-    (void)f;
-    (*(int *)ctx)++;
-    return 0;
-}
-
-static void flushes_for(int nfiles, int *files, uint64_t *flushes)
-{
-    tbuf b = { 0 };
-    char name[32], data[4096];
-    for (int i = 0; i < nfiles; i++) {
-        snprintf(name, sizeof name, "d%d/f%d", i / 500, i);
-        memset(data, 'a' + i % 26, sizeof data);
-        tf_file(&b, name, data, sizeof data, 0644);
-    }
-    tf_end(&b);
-    setup();
-    *files = 0;
-    extract *x = extract_new(target, NULL, count_file, files);
-    int rc = extract_feed(x, b.p, b.len);
-    if (rc == 0) rc = extract_finish(x);
-    T_EQ_INT(rc, 0);
-    *flushes = extract_flushes(x);
-    extract_free(x);
-    snprintf(name, sizeof name, "d%d/f%d", (nfiles - 1) / 500, nfiles - 1);
-    T_CHECK(exists_in(name));
-    tb_free(&b);
-    teardown();
-}
-
-static void test_flusher(void)
-{
-    int files;
-    uint64_t flushes;
-    flushes_for(3000, &files, &flushes);   /* 3000 x (4 KiB + an inode) = 24 MiB */
-    T_EQ_INT(files, 3000);
-    if (sysconf(_SC_NPROCESSORS_ONLN) >= 2) T_EQ_INT(flushes, 2);
-    else T_EQ_INT(flushes, 0);
-    flushes_for(10, &files, &flushes);
-    T_EQ_INT(files, 10);
-    T_EQ_INT(flushes, 0);
-}
-
 int main(void)
 {
     T_RUN(test_paths);
@@ -1101,6 +1053,5 @@ int main(void)
     T_RUN(test_skip);
     T_RUN(test_hash_queue);
     T_RUN(test_lent_buffers);
-    T_RUN(test_flusher);
     return T_DONE();
 }
