@@ -168,6 +168,37 @@ static void test_fairness_spread(void)
     free(ts);
 }
 
+/* A light user's task whose limit is longer than the guarded backlog takes
+ * to drain goes right after that backlog, not before it, even when it is
+ * predicted short (the limit decides: a light user's predictions were short
+ * on LCG when its tasks ran hours); its short tasks still pass it. */
+static void test_light_long(void)
+{
+    enum { NA = 1000, NB = 3 };
+    vt *ts = calloc(NA + NB, sizeof *ts);
+    for (int i = 0; i < NA; i++)
+        ts[i] = (vt){ .submit = 0, .run = 50 + (i * 7) % 21, .limit = 120,
+                      .req = { 1, 0, 0, 0 }, .user = 0 };
+    for (int i = 0; i < NB; i++)       /* B's last task asks a day */
+        ts[NA + i] = (vt){ .submit = 505, .run = 60, .limit = i == NB - 1 ? 86400 : 120,
+                           .req = { 1, 0, 0, 0 }, .user = 1 };
+    sched_node nd = node(16, 0);
+    drive(POLICY_LEARNED, &nd, 1, ts, NA + NB, 2, 5000, 3600);
+    double last_a = 0;
+    for (int i = 0; i < NA; i++) {
+        T_CHECK(ts[i].started);
+        if (ts[i].start > last_a) last_a = ts[i].start;
+    }
+    for (int i = 0; i < NB - 1; i++) {
+        T_CHECK(ts[NA + i].started);
+        T_CHECK(ts[NA + i].start - ts[NA + i].submit <= 60);
+    }
+    const vt *lg = &ts[NA + NB - 1];
+    T_CHECK(lg->started);
+    T_CHECK(lg->start >= last_a && lg->start <= last_a + 70);
+    free(ts);
+}
+
 /* learned's bound on passing: a long task behind a stream of short ones
  * (each predicted right) starts once younger tasks have run more than the
  * slack's share of the machine during its wait. With a slack too large to
@@ -509,6 +540,7 @@ int main(void)
     T_RUN(test_starvation);
     T_RUN(test_fairness);
     T_RUN(test_fairness_spread);
+    T_RUN(test_light_long);
     T_RUN(test_passed_bound);
     T_RUN(test_guard);
     T_RUN(test_multi_resv);
