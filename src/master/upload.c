@@ -290,7 +290,6 @@ static void rx_known(void *ctx, const uint8_t *p, size_t n, uint32_t crc)
 
 /* The extractor of a session: unsafe entries are skipped into the notes,
  * absolute links into /output (the task's view) made relative. */
-
 static extract *new_extract(uploads *u, upload *s)
 {
     extract_limits lim = { u->cfg->max_output_bytes, u->cfg->max_output_files, 0 };

@@ -37,29 +37,22 @@ int spare_init(spare_pool *p, const char *dir)
     return 0;
 }
 
-/* The kinds: empty files, directories, notes (files of up to NOTE_MAX
- * bytes, kept with their old bytes: spare_write_replace overwrites them). */
+/* The kinds (spare_pool.held): empty files, directories, notes (files of
+ * up to NOTE_MAX bytes, kept with their old bytes: spare_write_replace
+ * overwrites them). */
 enum { EMPTY, DIR_, NOTE };
 #define NOTE_MAX 4096
-
-static unsigned long long *list_of(spare_pool *p, int kind, size_t **cnt)
-{
-    *cnt = kind == DIR_ ? &p->ndirs : kind == NOTE ? &p->nnotes : &p->nfiles;
-    return kind == DIR_ ? p->dirs : kind == NOTE ? p->notes : p->files;
-}
 
 void spare_free(spare_pool *p)
 {
     char path[SPARE_DIR_MAX + 64];
     for (int kind = EMPTY; kind <= NOTE; kind++) {
-        size_t *cnt;
-        unsigned long long *l = list_of(p, kind, &cnt);
-        for (size_t i = 0; i < *cnt; i++) {
-            spare_name(p, l[i], path, sizeof path);
+        for (size_t i = 0; i < p->nheld[kind]; i++) {
+            spare_name(p, p->held[kind][i], path, sizeof path);
             if (kind == DIR_) rmdir(path);
             else unlink(path);
         }
-        *cnt = 0;
+        p->nheld[kind] = 0;
     }
     pthread_mutex_destroy(&p->mu);
 }
@@ -68,11 +61,9 @@ void spare_free(spare_pool *p)
 static int take(spare_pool *p, int kind, unsigned long long *n)
 {
     int got = 0;
-    size_t *cnt;
     pthread_mutex_lock(&p->mu);
-    unsigned long long *l = list_of(p, kind, &cnt);
-    if (*cnt) {
-        *n = l[--*cnt];
+    if (p->nheld[kind]) {
+        *n = p->held[kind][--p->nheld[kind]];
         got = 1;
     }
     pthread_mutex_unlock(&p->mu);
@@ -84,10 +75,8 @@ static int take(spare_pool *p, int kind, unsigned long long *n)
 static int reserve(spare_pool *p, int kind, unsigned long long *n)
 {
     int ok = 0;
-    size_t *cnt;
     pthread_mutex_lock(&p->mu);
-    list_of(p, kind, &cnt);
-    if (*cnt < SPARE_MAX) {
+    if (p->nheld[kind] < SPARE_MAX) {
         *n = p->next++;
         ok = 1;
     }
@@ -98,11 +87,9 @@ static int reserve(spare_pool *p, int kind, unsigned long long *n)
 static void give(spare_pool *p, int kind, unsigned long long n)
 {
     char path[SPARE_DIR_MAX + 64];
-    size_t *cnt;
     pthread_mutex_lock(&p->mu);
-    unsigned long long *l = list_of(p, kind, &cnt);
-    int room = *cnt < SPARE_MAX;
-    if (room) l[(*cnt)++] = n;
+    int room = p->nheld[kind] < SPARE_MAX;
+    if (room) p->held[kind][p->nheld[kind]++] = n;
     pthread_mutex_unlock(&p->mu);
     if (!room) {               /* others filled it meanwhile */
         spare_name(p, n, path, sizeof path);

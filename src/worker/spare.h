@@ -36,8 +36,9 @@ typedef struct spare_pool {
     pthread_mutex_t mu;
     char dir[SPARE_DIR_MAX];
     unsigned long long next;                  /* the next .spare-<n> name */
-    unsigned long long files[SPARE_MAX], dirs[SPARE_MAX], notes[SPARE_MAX];
-    size_t nfiles, ndirs, nnotes;
+    /* by kind: empty files, directories, notes (spare.c) */
+    unsigned long long held[3][SPARE_MAX];
+    size_t nheld[3];
 } spare_pool;
 
 /* Pool in dir (the outputs directory); removes the spares a previous run
