@@ -7,7 +7,10 @@
  * whole queue: tasks owed their turn (passed by enough younger work) or
  * guarded (waited 3/4 of the longest wait so far) oldest first, then the
  * rest by predicted slowdown (head_key); the first few tasks in that
- * order that do not fit get reservations of their own, not only the head. Both
+ * order that do not fit get reservations of their own, not only the head,
+ * and the head also holds the node predicted to have room for it first
+ * (its drain target); on these held nodes learned backfills only what ends
+ * before the node is predicted to have room (predictions only refuse). Both
  * easy and learned make the head's reservation from the limits (upper
  * bounds: tasks are ended at them), and a task backfills on the reserved
  * node only if its limit ends before the reservation: the reservation is
@@ -44,6 +47,10 @@ struct policy_ctx {
     double horizon;         /* learned: the longest wait of a task started so far */
     double horizon_at;      /* when it was set (it decays from then, horizon_now) */
     int projecting;         /* in policy_project: its starts are not real */
+    /* learned: the head's drain target (a second node held for it, see
+     * policy_pass), kept while the same task is the head */
+    double tgt_submit;
+    int tgt_user, tgt_node;
     double drain;           /* learned, this pass: seconds the guarded backlog takes
                              * to drain (its work at order_len over the CPUs) */
 };
@@ -69,7 +76,9 @@ const char *policy_name(int kind)
 
 policy_ctx *policy_ctx_new(void)
 {
-    return calloc(1, sizeof(policy_ctx));
+    policy_ctx *c = calloc(1, sizeof(policy_ctx));
+    if (c) c->tgt_node = -1;
+    return c;
 }
 
 void policy_ctx_free(policy_ctx *c)
@@ -522,6 +531,47 @@ static int reserve(policy_ctx *c, int kind, double now, const sched_node *nodes,
     return best;
 }
 
+/* learned: when node n is expected to have room for j, running tasks
+ * ending at their predictions (run_end); INFINITY if never. */
+static double predicted_free(policy_ctx *c, double now, const sched_node *nodes, size_t nn,
+                             const policy_run *run, size_t nr, const policy_job *j, int n)
+{
+    policy_job pj = *j;
+    double at;
+    sched_res ex;
+    pj.node = n;
+    if (reserve(c, POLICY_LEARNED, now, nodes, nn, run, nr, &pj, &at, &ex) != n) return INFINITY;
+    return at;
+}
+
+/* learned: the head's drain target, the node other than its reservations
+ * (nodes marked unusable by the caller) where it is expected to start
+ * first from the predictions; the same node while the same task is the
+ * head, so that the target does not move each time a running task there
+ * outlives its prediction (it moved, and one full-node task then waited
+ * 46,000 s, easy's longest wait 40,000 s). -1 if none. */
+static int drain_target(policy_ctx *c, double now, const sched_node *nodes, size_t nn,
+                        const policy_run *run, size_t nr, const policy_job *j, double *at)
+{
+    int n = -1;
+    if (c->tgt_node >= 0 && (size_t)c->tgt_node < nn && nodes[c->tgt_node].usable &&
+        c->tgt_submit == j->submit && c->tgt_user == j->user) {
+        n = c->tgt_node;
+        *at = predicted_free(c, now, nodes, nn, run, nr, j, n);
+        if (*at == INFINITY) n = -1;
+    }
+    if (n < 0) {
+        sched_res ex;
+        n = reserve(c, POLICY_LEARNED, now, nodes, nn, run, nr, j, at, &ex);
+        if (!c->projecting) {
+            c->tgt_node = n;
+            c->tgt_submit = j->submit;
+            c->tgt_user = j->user;
+        }
+    }
+    return n;
+}
+
 /* ---- the pass -------------------------------------------------------------- */
 
 int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *nodes, size_t nn,
@@ -586,7 +636,7 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
      * workload the longest waits were full-node tasks, up to 57% above
      * easy's). Only owed or guarded tasks reserving left some of those. */
     int head = -1, nres = 0, rn[POLICY_MAX_RESV];
-    double ra[POLICY_MAX_RESV];
+    double ra[POLICY_MAX_RESV], pa[POLICY_MAX_RESV];
     sched_res ex[POLICY_MAX_RESV];
     int maxres = kind == POLICY_LEARNED ? POLICY_MAX_RESV : 1;
     long i;
@@ -610,8 +660,8 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
                 if ((j->node >= 0 && j->node != rn[r]) || !nodes[rn[r]].usable ||
                     !sched_fits(&nodes[rn[r]].free, &j->req))
                     continue;
-                double rt = j->limit;
-                if (rt > 0 && now + rt <= ra[r]) {
+                double rt = j->limit, by = pa[r] < ra[r] ? pa[r] : ra[r];
+                if (rt > 0 && now + rt <= by) {
                     n = rn[r];
                 } else if (sched_fits(&ex[r], &j->req)) {
                     n = rn[r];
@@ -637,12 +687,43 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
             for (int r = 0; r < nres; r++) { was[r] = nodes[rn[r]].usable; nodes[rn[r]].usable = 0; }
             int rnode = reserve(c, POLICY_EASY, now, nodes, nn, run, nr, j, &ra[nres], &ex[nres]);
             for (int r = nres - 1; r >= 0; r--) nodes[rn[r]].usable = was[r];
-            if (head < 0) {
+            /* learned: backfill on a reserved node only if it ends (by its
+             * limit) before the node is expected to have room from the
+             * predictions, not merely before the limits say: otherwise
+             * tasks that end before the limits' time, often hours away,
+             * keep refilling the node and a full-node task waits until then
+             * (README "Scheduling": the synthetic runs' longest waits). */
+            pa[nres] = INFINITY;
+            if (kind == POLICY_LEARNED && rnode >= 0)
+                pa[nres] = predicted_free(c, now, nodes, nn, run, nr, j, rnode);
+            int first = head < 0;
+            if (first) {
                 head = (int)i;
                 if (resv_node) *resv_node = rnode;
                 if (resv_at) *resv_at = rnode >= 0 ? ra[nres] : 0;
             }
             if (rnode >= 0) rn[nres++] = rnode;
+            /* learned: the head also holds its drain target when that is
+             * expected to have room sooner than its reservation; kept the
+             * same way, so the head starts on whichever drains first, and
+             * still by the reservation's time at the latest. */
+            if (kind == POLICY_LEARNED && first && rnode >= 0 && nres < maxres) {
+                double pt, lt;
+                sched_res lex;
+                for (int r = 0; r < nres; r++) { was[r] = nodes[rn[r]].usable; nodes[rn[r]].usable = 0; }
+                int tn = drain_target(c, now, nodes, nn, run, nr, j, &pt);
+                for (int r = nres - 1; r >= 0; r--) nodes[rn[r]].usable = was[r];
+                policy_job pj = *j;
+                pj.node = tn;
+                if (tn >= 0 && pt < pa[nres - 1] &&
+                    reserve(c, POLICY_EASY, now, nodes, nn, run, nr, &pj, &lt, &lex) == tn) {
+                    rn[nres] = tn;
+                    ra[nres] = lt;
+                    pa[nres] = pt;
+                    ex[nres] = lex;
+                    nres++;
+                }
+            }
             continue;
         }
         start_node[i] = n;

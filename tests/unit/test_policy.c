@@ -323,8 +323,14 @@ static void test_multi_resv(void)
     T_EQ_INT(rn, 0);
     T_CHECK(fabs(ra - 100) < 1e-9);
     T_CHECK(nd[1].free.cpu == 1);
-    /* the narrow task with a limit that ends before 200 may use it */
-    q[2].limit = 100;
+    /* the narrow task with a limit that ends before node 1 is expected to
+     * have room (the running tasks there are past their predictions of 50
+     * s: expected to run as long again, at least 60 s, so until 110) may
+     * use it; one that ends before the limits' 200 but after 110 may not */
+    q[2].limit = 70;
+    T_EQ_INT(policy_pass(c, &cfg, 50, nd, 2, run, 7, q, 3, NULL, 0, st, &rn, &ra), 0);
+    T_EQ_INT(st[2], -1);
+    q[2].limit = 50;
     T_EQ_INT(policy_pass(c, &cfg, 50, nd, 2, run, 7, q, 3, NULL, 0, st, &rn, &ra), 1);
     T_EQ_INT(st[2], 1);
     nd[1].free.cpu = 1;
@@ -334,6 +340,57 @@ static void test_multi_resv(void)
     T_EQ_INT(policy_pass(c, &cfg, 50, nd, 2, run, 7, q, 3, NULL, 0, st, &rn, &ra), 1);
     T_EQ_INT(st[2], 1);
     policy_ctx_free(c);
+}
+
+/* learned's reserved nodes are kept to the predictions: a task backfills
+ * there only if its limit ends before the node is expected to have room
+ * (running tasks at their predictions), not merely before the limits say;
+ * and the head also holds the node predicted to drain first for it. easy
+ * lets both tasks below pass. */
+static void test_drain_target(void)
+{
+    for (int kind = POLICY_EASY; kind <= POLICY_LEARNED; kind++) {
+        /* node 0 frees by the limits at 100, by the predictions at 50 */
+        sched_node nd[2] = { node(4, 0), node(4, 0) };
+        nd[0].free.cpu = 1;
+        nd[1].free.cpu = 0;
+        policy_run run[7];
+        for (int i = 0; i < 7; i++)
+            run[i] = (policy_run){ i < 3 ? 0 : 1, 0, { 1, 0, 0, 0 }, 0, i < 3 ? 100 : 1000,
+                                   i < 3 ? 50 : 900, 0 };
+        policy_job q[2] = {
+            { { 4, 0, 0, 0 }, 0, 100, 100, 0, 1, -1, 1e9, 0 },   /* the head, owed */
+            { { 1, 0, 0, 0 }, 5, 60, 60, 0, 2, -1, 0, 0 },       /* ends at 70 */
+        };
+        int st[2], rn;
+        double ra;
+        policy_ctx *c = policy_ctx_new();
+        policy_cfg cfg = { kind, SCHED_BEST_FIT, 0, 0, 0 };
+        T_CHECK(policy_pass(c, &cfg, 10, nd, 2, run, 7, q, 2, NULL, 0, st, &rn, &ra) >= 0);
+        T_EQ_INT(st[0], -1);
+        T_EQ_INT(rn, 0);
+        T_CHECK(fabs(ra - 100) < 1e-9);             /* the guarantee stays the limits' */
+        T_EQ_INT(st[1], kind == POLICY_LEARNED ? -1 : 0);
+        policy_ctx_free(c);
+
+        /* node 0 as above but predicted to free at 90; node 1 frees by the
+         * limits only at 1000 but is predicted to at 20: learned holds it
+         * for the head too, so a task ending at 60 goes to node 0 */
+        sched_node nd2[2] = { node(4, 0), node(4, 0) };
+        nd2[0].free.cpu = 1;
+        nd2[1].free.cpu = 1;
+        policy_run run2[6];
+        for (int i = 0; i < 6; i++)
+            run2[i] = (policy_run){ i < 3 ? 0 : 1, 0, { 1, 0, 0, 0 }, 0, i < 3 ? 100 : 1000,
+                                    i < 3 ? 90 : 20, 0 };
+        q[1].limit = q[1].predict = 50;
+        c = policy_ctx_new();
+        T_EQ_INT(policy_pass(c, &cfg, 10, nd2, 2, run2, 6, q, 2, NULL, 0, st, &rn, &ra), 1);
+        T_EQ_INT(st[0], -1);
+        T_EQ_INT(rn, 0);
+        T_EQ_INT(st[1], kind == POLICY_LEARNED ? 0 : 1);
+        policy_ctx_free(c);
+    }
 }
 
 /* policy_account: each queued task is charged the CPU-seconds of the
@@ -372,7 +429,7 @@ static void test_reservation_kept(void)
         nodes[0].free.cpu = 1;
         nodes[1].free.cpu = 0;
         policy_run run[2] = {
-            { 0, 0, { 3, 0, 0, 0 }, 0, 100, 50, 0 },
+            { 0, 0, { 3, 0, 0, 0 }, 0, 100, 100, 0 },   /* predicted to its limit */
             { 1, 0, { 1, 0, 0, 0 }, 0, 500, 400, 0 },
         };
         policy_job q[3] = {
@@ -544,6 +601,7 @@ int main(void)
     T_RUN(test_passed_bound);
     T_RUN(test_guard);
     T_RUN(test_multi_resv);
+    T_RUN(test_drain_target);
     T_RUN(test_account);
     T_RUN(test_reservation_kept);
     T_RUN(test_never_fits);
