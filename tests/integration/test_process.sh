@@ -12,6 +12,8 @@ start_worker w-proc -runtime process -cpu 4 -mem 4g -config "$T/cfg.ini" ||
     { not_ok "process worker registers"; exit 1; }
 FILES=$T/m/files
 U=$CLOUDAI_USER
+nthreads() { ls "/proc/$WPID/task" 2>/dev/null | wc -l; }
+THR0=$(nthreads)     # before any task: main, heartbeat, log shipping, signals
 
 EX3=$(submit task $IMG -name proc-ex3 -cmd "$EX3_CMD")
 ENV=$(submit task $IMG -name proc-env -- sh -c 'echo via-env > "$OUTPUT_DIR/env.txt"')
@@ -84,4 +86,28 @@ if [ -n "$SLEEP" ] && wait_for "[ \"\$(tfield $SLEEP status)\" = running ]" 30; 
 else
     not_ok "process cancel: sleep task reaches running"
 fi
+
+# Task threads are kept for the next task (a new thread's stack costs TLB
+# flushes on every core): idle ones remain after the tasks above, tasks
+# run one after another reuse them, and a stop does not wait for their
+# idle timeout (30 s).
+# settled: every task run here has had its output taken (no thread busy)
+settled() { [ "$(grep -c ': running .* on process' "$T/w-proc.log")" = "$(grep -c 'output stored by the master' "$T/w-proc.log")" ]; }
+wait_for settled 30
+THR1=$(nthreads)
+if [ "$THR1" -gt "$THR0" ]; then ok "task threads: kept after their tasks ($THR0 -> $THR1)"
+else not_ok "task threads: kept after their tasks ($THR0 -> $THR1)"; fi
+seq_ok=1
+for i in 1 2 3 4 5; do
+    id=$(submit task $IMG -name "proc-seq$i" -cmd 'true')
+    wait_final "$id" 30 || seq_ok=0
+done
+wait_for settled 30
+THR2=$(nthreads)
+if [ "$seq_ok" = 1 ] && [ "$THR2" -le "$THR1" ]; then ok "task threads: 5 tasks in a row reuse them ($THR1 -> $THR2)"
+else not_ok "task threads: 5 tasks in a row reuse them ($THR1 -> $THR2, all completed: $seq_ok)"; fi
+t0=$(date +%s)
+kill -TERM "$WPID"
+if wait_for "! kill -0 $WPID" 8; then ok "worker with idle task threads stops in $(($(date +%s) - t0)) s"
+else not_ok "worker with idle task threads stops within 8 s"; fi
 finish
