@@ -329,7 +329,10 @@ static uint64_t log_final(worker *w, wtask *t)
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += LOG_FINAL_WAIT_MS / 1000;
     pthread_mutex_lock(&w->mu);
-    pthread_cond_broadcast(&w->log_cv);      /* ship the rest now */
+    /* Ship the rest now. Not for a log the master holds whole (most
+     * trivial tasks' is empty): waking the shipper makes it look at every
+     * task's log. */
+    if (t->log_acked < size && !t->log_done) pthread_cond_broadcast(&w->log_cv);
     while (!*w->stop && t->log_acked < size && !t->log_done)
         if (pthread_cond_timedwait(&w->log_cv, &w->mu, &until) != 0) break;
     pthread_mutex_unlock(&w->mu);
