@@ -88,11 +88,15 @@ else
 fi
 
 # Task threads are kept for the next task (a new thread's stack costs TLB
-# flushes on every core): idle ones remain after the tasks above, tasks
+# flushes on every core): an idle one remains after a task, tasks
 # run one after another reuse them, and a stop does not wait for their
 # idle timeout (30 s).
 # settled: every task run here has had its output taken (no thread busy)
 settled() { [ "$(grep -c ': running .* on process' "$T/w-proc.log")" = "$(grep -c 'output stored by the master' "$T/w-proc.log")" ]; }
+# A task just before counting: its thread has been idle for far less than
+# 30 s however slow the tests above were.
+id=$(submit task $IMG -name proc-seq0 -cmd 'true')
+wait_final "$id" 30
 wait_for settled 30
 THR1=$(nthreads)
 if [ "$THR1" -gt "$THR0" ]; then ok "task threads: kept after their tasks ($THR0 -> $THR1)"
@@ -104,7 +108,9 @@ for i in 1 2 3 4 5; do
 done
 wait_for settled 30
 THR2=$(nthreads)
-if [ "$seq_ok" = 1 ] && [ "$THR2" -le "$THR1" ]; then ok "task threads: 5 tasks in a row reuse them ($THR1 -> $THR2)"
+# At most one more: a task may be assigned while the thread of the one
+# before it is still tidying up after its acknowledgement.
+if [ "$seq_ok" = 1 ] && [ "$THR2" -le $((THR1 + 1)) ]; then ok "task threads: 5 tasks in a row reuse them ($THR1 -> $THR2)"
 else not_ok "task threads: 5 tasks in a row reuse them ($THR1 -> $THR2, all completed: $seq_ok)"; fi
 t0=$(date +%s)
 kill -TERM "$WPID"
