@@ -783,7 +783,8 @@ if want sched; then
         # The ceiling on this machine, interleaved: the same command started
         # and reaped bare, as many at once as the 4 workers run (4 x 64).
         # Process creation moves several-fold with the VM's state (PVM page
-        # tables, cpuid traps): 370 to ~2,000 a second here.
+        # tables, cpuid traps): 275-391 a second on 2026-12-02, well over
+        # 1,000 the day before.
         "$U" spawn "$NTASKS" 256 true | awk '{printf "%.0f\n", $1 / $2}' >> "$TMP/s.spawn"
         new_store
         rm -rf "$TMP/c-sched"
