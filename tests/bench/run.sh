@@ -20,6 +20,8 @@
 #   BENCH_ONLY=LIST   comma list of: transfer,memory,sched,docker,netns,meta,web,s3
 #   BENCH_JSON=FILE   where the results go (default ./bench-results.json)
 #   BENCH_PAIRS=N     interleaved pairs per transfer comparison (default 5, quick 3)
+#   BENCH_BIN=DIR     the master, worker and cloudai to measure (default build/rel):
+#                     another build's, to compare two builds run by run
 #
 # Everything lives in one temp dir (removed at exit); the receivers of every
 # transfer (master store, rsync daemon module, tar -x target) write to the
@@ -35,7 +37,7 @@ if [ "$(ps -o sid= -p $$ | tr -d ' ')" != "$$" ] && command -v setsid >/dev/null
 fi
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-BIN=$ROOT/build/rel
+BIN=${BENCH_BIN:-$ROOT/build/rel}
 QUICK=${BENCH_QUICK:-0}
 ONLY=${BENCH_ONLY:-transfer,memory,sched,docker,netns,meta,web,s3}
 JSON=${BENCH_JSON:-$ROOT/bench-results.json}
