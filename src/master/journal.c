@@ -481,6 +481,8 @@ int journal_flush(journal *j, uint64_t *written, int *dupfd, char *err, size_t e
     return 0;
 }
 
+int journal_write_out(journal *j, char *err, size_t errcap) { return flush_buf(j, err, errcap); }
+
 void journal_mark_synced(journal *j, uint64_t upto)
 {
     if (upto > j->synced && upto <= j->written) j->synced = upto;

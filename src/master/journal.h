@@ -141,5 +141,9 @@ int journal_fsync_dir(const char *dir, char *err, size_t errcap);
  * replaced it was fsync'd. Same locking as journal_append. */
 int journal_flush(journal *j, uint64_t *written, int *dupfd, char *err, size_t errcap);
 void journal_mark_synced(journal *j, uint64_t upto);
+/* Writes the buffered records to the file without a sync, so a reader
+ * of the file (pread) finds them. On failure the journal is cut back to
+ * its last sync, as after a failed append. */
+int journal_write_out(journal *j, char *err, size_t errcap);
 uint64_t journal_synced(const journal *j);
 #endif

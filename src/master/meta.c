@@ -64,7 +64,7 @@ int meta_task_get(meta *m, const char *task_id, task_rec *out)
     return m->ops->task_get(m, task_id, out);
 }
 
-int meta_files_put(meta *m, const file_rec *files, size_t n, char *err, size_t errcap)
+static int files_bad(meta *m, const file_rec *files, size_t n, char *err, size_t errcap)
 {
     if (!m || (n && !files)) {
         meta_errf(err, errcap, "files_put: missing store or records");
@@ -76,7 +76,27 @@ int meta_files_put(meta *m, const file_rec *files, size_t n, char *err, size_t e
             return META_E_ARG;
         }
     }
-    return n ? m->ops->files_put(m, files, n, err, errcap) : 0;
+    return 0;
+}
+
+int meta_files_put(meta *m, const file_rec *files, size_t n, char *err, size_t errcap)
+{
+    int rc = files_bad(m, files, n, err, errcap);
+    if (rc || !n) return rc;
+    return m->ops->files_put(m, files, n, err, errcap);
+}
+
+int meta_files_put_nosync(meta *m, const file_rec *files, size_t n, char *err, size_t errcap)
+{
+    int rc = files_bad(m, files, n, err, errcap);
+    if (rc || !n) return rc;
+    if (!m->ops->files_put_nosync) return m->ops->files_put(m, files, n, err, errcap);
+    return m->ops->files_put_nosync(m, files, n, err, errcap);
+}
+
+uint64_t meta_files_cuts(meta *m)
+{
+    return m && m->ops->files_cuts ? m->ops->files_cuts(m) : 0;
 }
 
 int meta_files_delete(meta *m, const char *task_id, char *err, size_t errcap)

@@ -106,6 +106,16 @@ int meta_task_get(meta *m, const char *task_id, task_rec *out);
 /* All of a task's file records in one commit (one fsync / one bulk write).
  * Idempotent: a record with the same (task_id, file_name) is replaced. */
 int meta_files_put(meta *m, const file_rec *files, size_t n, char *err, size_t errcap);
+/* Like meta_files_put, but may return before the records are durable: an
+ * upload's batches are indexed this way and made durable by one meta_sync
+ * at the end (the finds see them at once). A write that fails cuts the
+ * journal back to its last sync and drops from the index every record
+ * that was past it. */
+int meta_files_put_nosync(meta *m, const file_rec *files, size_t n, char *err, size_t errcap);
+/* How many times a failed write dropped records put without sync: an
+ * upload reads it before its first batch and after its meta_sync, and
+ * fails (to be retried) if it moved. */
+uint64_t meta_files_cuts(meta *m);
 /* Removes a task's file records (all of them) in one commit. */
 int meta_files_delete(meta *m, const char *task_id, char *err, size_t errcap);
 int meta_worker_put(meta *m, const worker_rec *w, char *err, size_t errcap);

@@ -26,6 +26,9 @@ struct meta_ops {
     int (*sync)(meta *m, char *err, size_t errcap);      /* NULL: nothing to do */
     /* NULL: worker_put is used. */
     int (*worker_put_nosync)(meta *m, const worker_rec *w, char *err, size_t errcap);
+    /* NULL: files_put is used. */
+    int (*files_put_nosync)(meta *m, const file_rec *files, size_t n, char *err, size_t errcap);
+    uint64_t (*files_cuts)(meta *m);                    /* NULL: 0 */
     int (*check_wait)(meta *m, char *text, size_t cap);   /* NULL: nothing to wait for */
 };
 

@@ -127,6 +127,10 @@ static void dirty_clean(struct mj *mj)
 {
     if (!mj->j) return;
     uint64_t synced = journal_synced(mj->j);
+    if (synced >= mj->files_dirty_to) {
+        mj->files_dirty_to = 0;
+        mj->nfundo = 0;
+    }
     for (size_t i = mj->ndirty; i-- > 0;) {
         struct tnode *n = mj->dirty[i];
         if (n->ref != METAREF_NONE && metaref_src(n->ref) == mj->jsrc && metaref_off(n->ref) < synced)
@@ -136,6 +140,20 @@ static void dirty_clean(struct mj *mj)
 
 /* After a failed append or sync the journal may have been cut back to its
  * last sync: the copies are all that is left of the records past it. */
+static void drop_unreadable_files(struct mj *mj);
+
+static int fundo_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct fundo *)a)->now, y = ((const struct fundo *)b)->now;
+    return x < y ? -1 : x > y;
+}
+
+/* ref is a live-journal record past the last sync. */
+static int cut_off(const struct mj *mj, uint64_t ref, uint64_t synced)
+{
+    return metaref_src(ref) == mj->jsrc && metaref_off(ref) >= synced;
+}
+
 static void dirty_fail(struct mj *mj)
 {
     if (!mj->j) return;
@@ -145,6 +163,30 @@ static void dirty_fail(struct mj *mj)
         if (n->ref != METAREF_NONE && metaref_src(n->ref) == mj->jsrc && metaref_off(n->ref) >= synced)
             n->ref = METAREF_NONE;
     }
+    /* File records past the sync have no copy: out of the index, and the
+     * uploads that put them find it out (meta_files_cuts) and fail. A rare
+     * error path, so a walk over every group is fine. */
+    if (!mj->files_dirty_to) return;
+    if (mj->nfundo) qsort(mj->fundo, mj->nfundo, sizeof *mj->fundo, fundo_cmp);
+    for (size_t i = 0; i < mj->gord.n; i++) {
+        struct fgroup *g = mj->gord.v[i];
+        for (uint32_t k = 0; k < g->n; k++) {
+            uint64_t r = g->ref[k];
+            if (r == METAREF_NONE || !cut_off(mj, r, synced)) continue;
+            /* A replaced record comes back (through replacements also cut). */
+            do {
+                struct fundo key = { 0, r }, *u = mj->nfundo ?
+                    bsearch(&key, mj->fundo, mj->nfundo, sizeof *mj->fundo, fundo_cmp) : NULL;
+                r = u ? u->old : METAREF_NONE;
+            } while (r != METAREF_NONE && cut_off(mj, r, synced));
+            g->ref[k] = r;
+            g->cflags |= CGROUP_TOUCHED;   /* a compaction's copy of its refs is old */
+        }
+    }
+    drop_unreadable_files(mj);
+    mj->files_dirty_to = 0;
+    mj->nfundo = 0;
+    mj->files_cuts++;
 }
 
 /* Durably appends rec (no-op while replaying); *body_off gets where its
@@ -549,8 +591,12 @@ static void pend_apply(struct mj *mj, struct pend *p)
             metaidx_map_put(&mj->groups, g, &e);
             metaidx_ord_insert(&mj->gord, g);
         }
-        for (size_t k = gp->a; k < gp->b; k++)
-            if (!p->it[k].drop && p->it[k].replace) g->ref[p->it[k].pos] = p->it[k].ref;
+        for (size_t k = gp->a; k < gp->b; k++) {
+            if (p->it[k].drop || !p->it[k].replace) continue;
+            if (mj->j && mj->nosync)   /* reserved by files_put_locked */
+                mj->fundo[mj->nfundo++] = (struct fundo){ g->ref[p->it[k].pos], p->it[k].ref };
+            g->ref[p->it[k].pos] = p->it[k].ref;
+        }
         /* Inserts merged in from the back, so each stored ref moves once. */
         size_t src = g->n, dst = g->n + gp->ins;
         for (size_t k = gp->b; k-- > gp->a;) {
@@ -611,6 +657,21 @@ static int docs_offsets(const bson_t *rec, uint64_t *off, size_t n)
     return i == n ? 0 : -1;
 }
 
+/* Room for every replacement p makes (pend_apply records them). */
+static int fundo_reserve(struct mj *mj, const struct pend *p)
+{
+    size_t need = mj->nfundo;
+    for (size_t i = 0; i < p->n; i++) need += !p->it[i].drop && p->it[i].replace;
+    if (need <= mj->capfundo) return 0;
+    size_t cap = mj->capfundo ? mj->capfundo : 64;
+    while (cap < need) cap *= 2;
+    struct fundo *nu = realloc(mj->fundo, cap * sizeof *nu);
+    if (!nu) return META_E_NOMEM;
+    mj->fundo = nu;
+    mj->capfundo = cap;
+    return 0;
+}
+
 static int files_put_locked(struct mj *mj, const file_rec *files, size_t n, char *err, size_t errcap)
 {
     struct pend p;
@@ -635,7 +696,19 @@ static int files_put_locked(struct mj *mj, const file_rec *files, size_t n, char
                   "file records failed");
         goto out;
     }
+    if (mj->j && mj->nosync && (rc = fundo_reserve(mj, &p)) != 0) {
+        meta_errf(err, errcap, "out of memory");
+        goto out;
+    }
     if (mj->j && (rc = commit(mj, &rec, &body, err, errcap)) != 0) goto out;
+    if (mj->j && mj->nosync) {
+        /* No copy is kept: the finds read the record from the file. */
+        if ((rc = journal_write_out(mj->j, err, errcap)) != 0) {
+            dirty_fail(mj);
+            goto out;
+        }
+        mj->files_dirty_to = journal_size(mj->j);
+    }
     for (size_t i = 0; i < p.n; i++) p.it[i].ref = metaref_make(mj->jsrc, body + off[p.it[i].seq]);
     pend_apply(mj, &p);
 out:
@@ -828,6 +901,8 @@ static int swap_journal(struct mj *mj, char *err, size_t errcap)
     mj->jsrc = src;
     mj->stale = 0;
     mj->compact_next = 0;
+    mj->files_dirty_to = 0;   /* the old journal was synced before the snapshot */
+    mj->nfundo = 0;
     return journal_fsync_dir(mj->dir, err, errcap);
 }
 
@@ -970,6 +1045,11 @@ static void drop_unreadable(struct mj *mj)
         dirty_drop(mj, n);
         free(n);
     }
+    drop_unreadable_files(mj);
+}
+
+static void drop_unreadable_files(struct mj *mj)
+{
     for (size_t i = mj->gord.n; i-- > 0;) {
         struct fgroup *g = mj->gord.v[i];
         uint32_t k = 0;
@@ -981,7 +1061,7 @@ static void drop_unreadable(struct mj *mj)
         metaidx_map_del(&mj->groups, g->task_id);
         metaidx_ord_remove_at(&mj->gord, i);
         if (g->mixed_time) mj->mixed_time--;
-        group_free(g);
+        group_retire(mj, g);   /* a compaction's capture may point at it */
     }
 }
 
@@ -1514,6 +1594,27 @@ static int j_files_put(meta *m, const file_rec *files, size_t n, char *err, size
     LOCKED_CHANGE(files_put_locked(mj, files, n, err, errcap));
 }
 
+static int j_files_put_nosync(meta *m, const file_rec *files, size_t n, char *err, size_t errcap)
+{
+    struct mj *mj = (struct mj *)m;
+    pthread_rwlock_wrlock(&mj->lock);
+    mj->nosync = 1;
+    int rc = files_put_locked(mj, files, n, err, errcap);
+    mj->nosync = 0;
+    if (rc == 0) maybe_compact(mj);
+    pthread_rwlock_unlock(&mj->lock);
+    return rc;
+}
+
+static uint64_t j_files_cuts(meta *m)
+{
+    struct mj *mj = (struct mj *)m;
+    pthread_rwlock_rdlock(&mj->lock);
+    uint64_t n = mj->files_cuts;
+    pthread_rwlock_unlock(&mj->lock);
+    return n;
+}
+
 static int j_files_delete(meta *m, const char *task_id, char *err, size_t errcap)
 {
     struct mj *mj = (struct mj *)m;
@@ -1577,6 +1678,7 @@ static void clear_state(struct mj *mj)
     metaidx_ord_free(&mj->tord);
     metaidx_ord_free(&mj->gord);
     free(mj->dirty);
+    free(mj->fundo);
     mj->dirty = NULL;
     mj->capdirty = 0;
     metaref_close_except(&mj->src, -1, -1);
@@ -1636,6 +1738,8 @@ static const struct meta_ops journal_ops = {
     .task_put_nosync = j_task_put_nosync,
     .sync = j_sync,
     .worker_put_nosync = j_worker_put_nosync,
+    .files_put_nosync = j_files_put_nosync,
+    .files_cuts = j_files_cuts,
     .check_wait = j_check_wait,
 };
 

@@ -72,6 +72,14 @@ struct mj {
     uint64_t snap_bytes;          /* size of the current snapshot */
     size_t mixed_time;            /* groups whose files disagree on time */
     size_t nfiles;                /* file records in all groups */
+    /* File records put without sync (j_files_put_nosync) have no copy: a
+     * cut-back drops them from the index. files_dirty_to: the journal end
+     * after the last of them (0: all synced); files_cuts: how many times
+     * a cut dropped some (meta_files_cuts). */
+    uint64_t files_dirty_to, files_cuts;
+    /* What those records replaced (old -> now), for a cut to put back. */
+    struct fundo { uint64_t old, now; } *fundo;
+    size_t nfundo, capfundo;
     metaidx_map tasks, groups, workers, strings;
     metaidx_ord tord, gord;
     metaref_set src;

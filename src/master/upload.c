@@ -609,6 +609,9 @@ static int index_files(uploads *u, upload *s, char *why, size_t cap)
     size_t nb = s->nfiles < INDEX_BATCH ? s->nfiles : INDEX_BATCH;
     file_rec *batch;
     uint64_t now = ids_now_ms();
+    meta *m = cluster_meta(u->cl);
+    uint64_t cuts = meta_files_cuts(m);
+    char err[256] = "";
     int rc = 0;
     if (nb == 0) return 0;
     if (!(batch = calloc(nb, sizeof *batch))) {
@@ -628,13 +631,22 @@ static int index_files(uploads *u, upload *s, char *why, size_t cap)
             f->mode = uf->mode;
             f->stored_at = now;
         }
-        char err[256] = "";
-        if (meta_files_put(cluster_meta(u->cl), batch, n, err, sizeof err) < 0) {
+        /* The batches share one sync at the end: one disk flush for the
+         * output instead of one per batch (10,000 files: 40). */
+        if (meta_files_put_nosync(m, batch, n, err, sizeof err) < 0) {
             snprintf(why, cap, "metadata store: %s", err);
             rc = -1;
         }
     }
     free(batch);
+    if (rc == 0 && meta_sync(m, err, sizeof err) < 0) {
+        snprintf(why, cap, "metadata store: %s", err);
+        rc = -1;
+    }
+    if (rc == 0 && meta_files_cuts(m) != cuts) {
+        snprintf(why, cap, "metadata store: a failed write dropped file records not yet durable");
+        rc = -1;
+    }
     return rc;
 }
 

@@ -6,6 +6,9 @@
  *    bytes) reopens to the acknowledged prefix, documents read back whole;
  *  - a task change made without a sync stays readable when a failed write
  *    cuts its record off the journal;
+ *  - file records put without a sync are found at once, cost no disk
+ *    flush until meta_sync, and a failed write drops exactly those the
+ *    cut took (meta_files_cuts tells the uploads that put them);
  *  - files replaced, added one by one out of order, deleted, queried by name;
  *  - references move into the new snapshot: the old files can go. */
 #include <dirent.h>
@@ -125,7 +128,7 @@ static int put_task(meta *m, const char *id, uint64_t at, int status, int sync)
 
 /* Files first..first+n-1 of task, named with a stride so later calls can
  * land between earlier names; size encodes a version. */
-static int put_files_v(meta *m, const char *task, int first, int n, int stride, uint64_t version)
+static int put_files_x(meta *m, const char *task, int first, int n, int stride, uint64_t version, int sync)
 {
     file_rec *f = calloc((size_t)n, sizeof *f);
     if (!f) return -1;
@@ -142,9 +145,14 @@ static int put_files_v(meta *m, const char *task, int first, int n, int stride, 
         f[i].mode = 0644;
         for (int x = 0; x < 32; x++) f[i].sha256[x] = (uint8_t)(k + x);
     }
-    int rc = meta_files_put(m, f, (size_t)n, NULL, 0);
+    int rc = sync ? meta_files_put(m, f, (size_t)n, NULL, 0) : meta_files_put_nosync(m, f, (size_t)n, NULL, 0);
     free(f);
     return rc;
+}
+
+static int put_files_v(meta *m, const char *task, int first, int n, int stride, uint64_t version)
+{
+    return put_files_x(m, task, first, n, stride, version, 1);
 }
 
 /* A canonical text of the whole store (every document decoded). */
@@ -355,7 +363,7 @@ static void test_unsynced_cut(void)
     rm_flat(d);
 }
 
-/* ---- files: replace, out-of-order singles, delete, by name ---- */
+/* ---- file records put without a sync ---- */
 
 static size_t nseen;
 static char seen_last[64];
@@ -366,6 +374,109 @@ static int f_count(void *c, const file_rec *f)
     snprintf(seen_last, sizeof seen_last, "%s:%llu", f->file_name, (unsigned long long)f->file_size);
     return 0;
 }
+
+static int nsyncs;
+static int counting_sync(int fd)
+{
+    nsyncs++;
+    return fdatasync(fd);
+}
+
+static size_t files_of(meta *m, const char *task)
+{
+    meta_query q = { 0 };
+    q.task_id = task;
+    nseen = 0;
+    meta_files_find(m, &q, f_count, NULL);
+    return nseen;
+}
+
+static void test_unsynced_files(void)
+{
+    char d[128], *want = NULL, *got = NULL;
+    T_CHECK(new_dir(d, sizeof d) == 0);
+    meta *m = open_at(d, 0);
+    T_CHECK(m != NULL);
+    if (!m) return;
+    T_EQ_INT(put_task(m, "a", 10, PROTO_ST_QUEUED, 1), 0);
+    T_EQ_INT(put_files_v(m, "a", 0, 3, 2, 1), 0);             /* durable */
+    uint64_t cuts = meta_files_cuts(m);
+    /* Batches without a sync: found at once (read back from the file),
+     * no disk flush until meta_sync, then exactly one. */
+    nsyncs = 0;
+    journal_set_sync_hook(counting_sync);
+    T_EQ_INT(put_files_x(m, "a", 10, 40, 2, 2, 0), 0);         /* after a's names */
+    T_EQ_INT(put_files_x(m, "a", 0, 1, 2, 3, 0), 0);           /* replaces a's first */
+    T_EQ_INT(put_files_x(m, "c", 0, 300, 1, 4, 0), 0);         /* a new group */
+    T_EQ_INT(put_files_x(m, "c", 300, 300, 1, 4, 0), 0);
+    T_EQ_INT(nsyncs, 0);
+    T_EQ_INT(files_of(m, "a"), 43);
+    T_EQ_INT(files_of(m, "c"), 600);
+    meta_query q = { 0 };
+    q.task_id = "a";
+    q.file_name = "dir/f00000";
+    nseen = 0;
+    meta_files_find(m, &q, f_count, NULL);
+    T_EQ_STR(seen_last, "dir/f00000:300000");
+    T_EQ_INT(meta_sync(m, NULL, 0), 0);
+    T_EQ_INT(nsyncs, 1);
+    journal_set_sync_hook(NULL);
+    T_CHECK(meta_files_cuts(m) == cuts);
+    want = dump(m);
+    /* Now unsynced ones that a failed write cuts off: a new group goes
+     * whole, a group with durable files keeps exactly those. */
+    T_EQ_INT(put_files_x(m, "e", 0, 5, 1, 5, 0), 0);
+    T_EQ_INT(put_files_x(m, "a", 100, 5, 1, 5, 0), 0);
+    T_EQ_INT(put_files_x(m, "a", 2, 1, 2, 6, 0), 0);           /* replaces a durable one */
+    T_EQ_INT(put_files_x(m, "a", 2, 1, 2, 9, 0), 0);           /* and again */
+    T_EQ_INT(files_of(m, "e"), 5);
+    T_EQ_INT(files_of(m, "a"), 48);
+    hook_calls = 0;
+    hook_fail_after = 0;
+    journal_set_write_hook(failing_write);
+    T_EQ_INT(put_task(m, "b", 20, PROTO_ST_QUEUED, 1), META_E_IO);
+    journal_set_write_hook(NULL);
+    T_CHECK(meta_files_cuts(m) == cuts + 1);
+    T_EQ_INT(files_of(m, "e"), 0);
+    /* The durable record that an unsynced one replaced is back. */
+    T_EQ_INT(files_of(m, "a"), 43);
+    /* Later records take the cut bytes: what is found still reads whole. */
+    T_EQ_INT(put_task(m, "b", 20, PROTO_ST_QUEUED, 1), 0);
+    T_EQ_INT(put_files_x(m, "b", 0, 50, 1, 7, 0), 0);
+    T_EQ_INT(meta_sync(m, NULL, 0), 0);
+    got = dump(m);
+    T_CHECK(strstr(got, "Fe/") == NULL);
+    T_CHECK(strstr(got, "Fa/dir/f00100") == NULL);
+    T_CHECK(strstr(got, "Fb/dir/f00049:/store/u1/b/dir/f00049:700049:") != NULL);
+    T_CHECK(strstr(got, "Fa/dir/f00000:/store/u1/a/dir/f00000:300000:") != NULL);
+    T_CHECK(strstr(got, "Fa/dir/f00002:/store/u1/a/dir/f00002:100002:") != NULL);
+    free(got);
+    free(want);
+    want = dump(m);
+    /* The same after a restart (replay) and after a compaction. */
+    meta_close(m);
+    m = open_at(d, 0);
+    got = dump(m);
+    T_EQ_STR(got, want);
+    free(got);
+    T_EQ_INT(put_files_x(m, "f", 0, 20, 1, 8, 0), 0);          /* unsynced at the compaction */
+    free(want);
+    want = dump(m);
+    T_EQ_INT(meta_compact(m, NULL, 0), 0);
+    got = dump(m);
+    T_EQ_STR(got, want);
+    free(got);
+    meta_close(m);
+    m = open_at(d, 0);
+    got = dump(m);
+    T_EQ_STR(got, want);
+    free(got);
+    free(want);
+    meta_close(m);
+    rm_flat(d);
+}
+
+/* ---- files: replace, out-of-order singles, delete, by name ---- */
 
 static void test_files_order_replace(void)
 {
@@ -789,6 +900,7 @@ int main(void)
 {
     T_RUN(test_truncate_every_byte);
     T_RUN(test_unsynced_cut);
+    T_RUN(test_unsynced_files);
     T_RUN(test_files_order_replace);
     T_RUN(test_group_time_key);
     T_RUN(test_index_start);

@@ -9,7 +9,8 @@
  * clean retry succeeds; a full disk (RLIMIT_FSIZE) fails the upload
  * without a trace in the store, and the retry after it succeeds; a second
  * upload of a task while one is attached is refused, and of two racing
- * threads exactly one gets the session. */
+ * threads exactly one gets the session; an output of many files is
+ * indexed with one journal sync, not one per batch of records. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +27,7 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "master/cluster.h"
+#include "master/journal.h"
 #include "master/store.h"
 #include "master/storeread.h"
 #include "master/upload.h"
@@ -463,6 +465,57 @@ static void test_concurrent_same_task(void)
 
 /* ---- setup ------------------------------------------------------------------------ */
 
+static void write_file(const char *rel, size_t n, unsigned seed);
+
+static int nsyncs;
+static int counting_sync(int fd)
+{
+    nsyncs++;
+    return fdatasync(fd);
+}
+
+/* 700 files: three batches of records, made durable by one sync (and the
+ * task's record by another); before, each batch had its own. */
+static void test_many_files(void)
+{
+    char dir[300], err[256] = "", *keep = strdup(src);
+    membuf saved = archive, many = { 0 };
+    tar_stats st;
+    task_rec t;
+    frames fr;
+    upload *s = NULL;
+    uint64_t v;
+    snprintf(dir, sizeof dir, "%s/many", root);
+    snprintf(src, sizeof src, "%s", dir);
+    for (int i = 0; i < 700; i++) {
+        char rel[32];
+        snprintf(rel, sizeof rel, "d%d/f%04d", i % 7, i);
+        write_file(rel, 10 + (size_t)i, (unsigned)i);
+    }
+    memset(&st, 0, sizeof st);
+    T_EQ_INT(tar_write_dir(dir, NULL, mem_sink, &many, &st, err, sizeof err), 0);
+    archive = many;
+    uploading("many", &t);
+    make_frames(t.task_id, 0, &fr);
+    T_EQ_INT(resume(t.task_id, &s, &v), PROTO_UPLOAD_RESUME);
+    nsyncs = 0;
+    journal_set_sync_hook(counting_sync);
+    T_EQ_INT(feed(s, &fr, 0, fr.n), 0);
+    T_EQ_INT(reply(&v), PROTO_FILE_ACK);
+    journal_set_sync_hook(NULL);
+    T_EQ_INT(v, 1);
+    T_EQ_INT(records_of(t.task_id), 700);
+    printf("#   journal syncs for the upload: %d\n", nsyncs);
+    T_CHECK(nsyncs >= 1 && nsyncs <= 2);
+    T_EQ_INT(status_of(t.task_id, NULL, 0), PROTO_ST_COMPLETED);
+    snprintf(src, sizeof src, "%s", keep);
+    free(keep);
+    archive = saved;
+    free(many.p);
+    frames_free(&fr);
+    task_rec_free(&t);
+}
+
 static void write_file(const char *rel, size_t n, unsigned seed)
 {
     char p[600];
@@ -524,6 +577,7 @@ int main(void)
     T_RUN(test_bad_checksum);
     T_RUN(test_full_disk);
     T_RUN(test_concurrent_same_task);
+    T_RUN(test_many_files);
 
     cluster_worker_gone(cl, "w1", wc);
     uploads_free(up);
