@@ -33,8 +33,14 @@ struct policy_ctx {
     double *urun;           /* per user: running CPU-seconds */
     int *nrun;              /* per user: running tasks */
     size_t capq, capu;
-    struct endev { double at; int node; sched_res req; } *ends;
-    size_t cape;
+    /* reserve's running tasks' ends in time order, sorted once a pass per
+     * kind (0: by limit, 1: learned's run_end): run and now do not change
+     * within a pass, and a pass may reserve for many tasks */
+    struct endev { double at; int node; sched_res req; } *ends[2];
+    size_t cape[2], nends[2];
+    int ends_ok[2];
+    sched_res *fr;          /* reserve's scratch: free per node */
+    size_t capfr;
     /* policy_project's private state */
     policy_run *prun;
     policy_job *pq;
@@ -53,6 +59,7 @@ struct policy_ctx {
     int tgt_user, tgt_node;
     double drain;           /* learned, this pass: seconds the guarded backlog takes
                              * to drain (its work at order_len over the CPUs) */
+    double hz;              /* learned, this pass: horizon_now */
 };
 
 int policy_parse(const char *s)
@@ -85,7 +92,7 @@ void policy_ctx_free(policy_ctx *c)
 {
     if (!c) return;
     free(c->key); free(c->order); free(c->done);
-    free(c->fs); free(c->urun); free(c->nrun); free(c->ends);
+    free(c->fs); free(c->urun); free(c->nrun); free(c->ends[0]); free(c->ends[1]); free(c->fr);
     free(c->prun); free(c->pq); free(c->pidx); free(c->pstart); free(c->rs);
     free(c);
 }
@@ -102,7 +109,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-static int ctx_reserve(policy_ctx *c, size_t nq, size_t nu, size_t nr)
+static int ctx_reserve(policy_ctx *c, size_t nq, size_t nu, size_t nr, size_t nn)
 {
     size_t cq = c->capq, cu = c->capu;
     if (nq > cq) {
@@ -119,7 +126,12 @@ static int ctx_reserve(policy_ctx *c, size_t nq, size_t nu, size_t nr)
         t = cu; if (grow((void **)&c->nrun, &t, nu, sizeof *c->nrun)) return -ENOMEM;
         c->capu = t;
     }
-    return grow((void **)&c->ends, &c->cape, nr + 1, sizeof *c->ends);
+    c->ends_ok[0] = c->ends_ok[1] = 0;
+    if (grow((void **)&c->fr, &c->capfr, nn + 1, sizeof *c->fr) < 0) return -ENOMEM;
+    for (int k = 0; k < 2; k++)
+        if (grow((void **)&c->ends[k], &c->cape[k], nr + 1, sizeof *c->ends[k]) < 0)
+            return -ENOMEM;
+    return 0;
 }
 
 void policy_fs_charge(policy_user *u, double now, double halflife_s, double cpu_seconds)
@@ -326,7 +338,7 @@ static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_
          * of the longest waits; every LCG figure improved, README). */
         double p = order_len(j);
         double b = p > 10 ? p : 10;
-        double hrrn = (w + b) / b, hz = horizon_now(c, cfg, now);
+        double hrrn = (w + b) / b, hz = c->hz;
         if (hrrn > 1e9) hrrn = 1e9;
         /* A light task that could not end before the guarded backlog
          * drains goes right after it, not before: there it still starts
@@ -367,20 +379,56 @@ static int cmp_key(const void *a, const void *b)
 }
 
 /* The next task in order among those not yet considered; selection for the
- * first few, then one sort of the rest. */
+ * first few, then one sort of the rest. Once the pass can make no more
+ * reservations (full), the sort leaves out the tasks that cannot start
+ * (may_start): with one node and a long queue, most of the queue. */
 typedef struct ord {
     policy_ctx *c;
+    const policy_job *q;
     size_t nq, picked, sorted_from, nsorted;
     int sorted;
+    /* set when full: the pass's nodes, most free, reservations */
+    int full, nres;
+    double now;
+    const sched_node *nodes;
+    size_t nn;
+    const sched_res *most, *ex;
+    const int *rn;
+    const double *ra, *pa;
 } ord;
+
+/* Whether j may still start in this pass once it can reserve no more:
+ * the backfill test of policy_pass, loosened to any node. Free resources
+ * and the reserved nodes' left-overs only shrink in a pass and the
+ * reservations stay, so a task that cannot start now never will, and it
+ * can reserve nothing: it would do nothing in the rest of the pass. */
+static int may_start(const ord *o, const policy_job *j)
+{
+    if (j->node >= 0) return 1;
+    if (!sched_fits(o->most, &j->req)) return 0;
+    for (size_t i = 0; i < o->nn; i++) {
+        if (!o->nodes[i].usable || !sched_fits(&o->nodes[i].free, &j->req)) continue;
+        int r = 0;
+        while (r < o->nres && o->rn[r] != (int)i) r++;
+        if (r == o->nres) return 1;                /* not reserved */
+        double by = o->pa[r] < o->ra[r] ? o->pa[r] : o->ra[r];
+        if ((j->limit > 0 && o->now + j->limit <= by) || sched_fits(&o->ex[r], &j->req))
+            return 1;
+    }
+    return 0;
+}
 
 static long ord_next(ord *o)
 {
     policy_ctx *c = o->c;
-    if (!o->sorted && o->picked >= 24) {
+    if (!o->sorted && (o->picked >= 24 || o->full)) {
         size_t m = 0;
         for (size_t i = 0; i < o->nq; i++)
-            if (!c->done[i]) { c->order[m].k = c->key[i]; c->order[m].i = i; m++; }
+            if (!c->done[i] && (!o->full || may_start(o, &o->q[i]))) {
+                c->order[m].k = c->key[i];
+                c->order[m].i = i;
+                m++;
+            }
         qsort(c->order, m, sizeof *c->order, cmp_key);
         o->sorted = 1;
         o->sorted_from = 0;
@@ -468,6 +516,28 @@ static int cmp_end(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The running tasks' ends as kind expects them, in time order; sorted
+ * on the first call of a pass (ctx_reserve resets it). */
+static const struct endev *sorted_ends(policy_ctx *c, int kind, double now, size_t nn,
+                                       const policy_run *run, size_t nr)
+{
+    int k = kind == POLICY_LEARNED;
+    struct endev *ends = c->ends[k];
+    if (c->ends_ok[k]) return ends;
+    size_t ne = 0;
+    for (size_t i = 0; i < nr; i++) {
+        if (run[i].node < 0 || (size_t)run[i].node >= nn) continue;
+        ends[ne].at = run_end(kind, &run[i], now);
+        ends[ne].node = run[i].node;
+        ends[ne].req = run[i].req;
+        ne++;
+    }
+    qsort(ends, ne, sizeof *ends, cmp_end);
+    c->nends[k] = ne;
+    c->ends_ok[k] = 1;
+    return ends;
+}
+
 /* The head's reservation: the node where it can start earliest if running
  * tasks end when expected, the time, and what that node has left over
  * then (a backfilled task may use it whatever its length). -1 if none. */
@@ -475,37 +545,34 @@ static int reserve(policy_ctx *c, int kind, double now, const sched_node *nodes,
                    const policy_run *run, size_t nr, const policy_job *head, double *at,
                    sched_res *extra)
 {
-    size_t ne = 0;
-    for (size_t i = 0; i < nr; i++) {
-        if (run[i].node < 0 || (size_t)run[i].node >= nn) continue;
-        c->ends[ne].at = run_end(kind, &run[i], now);
-        c->ends[ne].node = run[i].node;
-        c->ends[ne].req = run[i].req;
-        ne++;
-    }
-    qsort(c->ends, ne, sizeof *c->ends, cmp_end);
+    /* No eligible node (all held by earlier reservations, e.g. the one
+     * node of a single-node cluster): no need to look at the ends. */
+    int ok = 0;
+    for (size_t i = 0; i < nn && !ok; i++)
+        ok = nodes[i].usable && (head->node < 0 || head->node == (int)i);
+    if (!ok) return -1;
+    const struct endev *ends = sorted_ends(c, kind, now, nn, run, nr);
+    size_t ne = c->nends[kind == POLICY_LEARNED];
     /* Walk the ends in time order, giving resources back to a copy of the
-     * free vectors (only of nodes touched: the scratch is nodes' own free
-     * copy kept in ends' order). */
-    sched_res *fr = malloc((nn ? nn : 1) * sizeof *fr);
+     * free vectors. */
+    sched_res *fr = c->fr;
     int best = -1;
-    if (!fr) return -1;
     for (size_t i = 0; i < nn; i++) fr[i] = nodes[i].free;
     for (size_t e = 0; e < ne && best < 0; e++) {
-        int n = c->ends[e].node;
-        fr[n].cpu += c->ends[e].req.cpu;
-        fr[n].memory += c->ends[e].req.memory;
-        fr[n].storage += c->ends[e].req.storage;
-        fr[n].gpu += c->ends[e].req.gpu;
+        int n = ends[e].node;
+        fr[n].cpu += ends[e].req.cpu;
+        fr[n].memory += ends[e].req.memory;
+        fr[n].storage += ends[e].req.storage;
+        fr[n].gpu += ends[e].req.gpu;
         /* Several tasks may end at the same instant: give them all back. */
-        if (e + 1 < ne && c->ends[e + 1].at == c->ends[e].at) continue;
+        if (e + 1 < ne && ends[e + 1].at == ends[e].at) continue;
         if (!nodes[n].usable || (head->node >= 0 && head->node != n)) {
             /* the node that changed may not be eligible; others did not change */
             continue;
         }
         if (sched_fits(&fr[n], &head->req)) {
             best = n;
-            *at = c->ends[e].at;
+            *at = ends[e].at;
             extra->cpu = fr[n].cpu - head->req.cpu;
             extra->memory = fr[n].memory - head->req.memory;
             extra->storage = fr[n].storage - head->req.storage;
@@ -519,7 +586,7 @@ static int reserve(policy_ctx *c, int kind, double now, const sched_node *nodes,
             if (nodes[i].usable && (head->node < 0 || head->node == (int)i) &&
                 sched_fits(&fr[i], &head->req)) {
                 best = (int)i;
-                *at = ne ? c->ends[ne - 1].at : now;
+                *at = ne ? ends[ne - 1].at : now;
                 extra->cpu = fr[i].cpu - head->req.cpu;
                 extra->memory = fr[i].memory - head->req.memory;
                 extra->storage = fr[i].storage - head->req.storage;
@@ -527,7 +594,6 @@ static int reserve(policy_ctx *c, int kind, double now, const sched_node *nodes,
                 break;
             }
     }
-    free(fr);
     return best;
 }
 
@@ -572,6 +638,19 @@ static int drain_target(policy_ctx *c, double now, const sched_node *nodes, size
     return n;
 }
 
+/* No task later in the pass can get a reservation: the pass has its
+ * last, or every usable node is held (reserve finds no node). */
+static int resv_full(const sched_node *nodes, size_t nn, const int *rn, int nres, int maxres)
+{
+    if (nres >= maxres) return 1;
+    for (size_t i = 0; i < nn; i++) {
+        int held = 0;
+        for (int r = 0; r < nres && !held; r++) held = rn[r] == (int)i;
+        if (nodes[i].usable && !held) return 0;
+    }
+    return 1;
+}
+
 /* ---- the pass -------------------------------------------------------------- */
 
 int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *nodes, size_t nn,
@@ -584,7 +663,7 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
     if (resv_at) *resv_at = 0;
     for (size_t i = 0; i < nq; i++) start_node[i] = -1;
     if (nq == 0) return 0;
-    if (ctx_reserve(c, nq, nusers, nr) < 0) return -ENOMEM;
+    if (ctx_reserve(c, nq, nusers, nr, nn) < 0) return -ENOMEM;
 
     /* Nothing can start unless some node fits the smallest request in
      * every dimension (a lower bound: cheap, and exact for one resource). */
@@ -623,11 +702,11 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
             if (now - q[i].submit >= guard_of(cfg) * hz) work += q[i].req.cpu * order_len(&q[i]);
         c->drain = work / cap;
     }
+    c->hz = horizon_now(c, cfg, now);      /* head_key's, once a pass */
     for (size_t i = 0; i < nq; i++)
         c->key[i] = head_key(c, cfg, &q[i], i, nq, now, users, nusers, fs_on, cap);
 
     sched_res most = most_free(nodes, nn);
-    ord o = { c, nq, 0, 0, 0, 0 };
     /* The head's reservation, then (learned) one for each next task in
      * order that does not fit either, each on a node of its own, up to
      * POLICY_MAX_RESV: with the head's alone, narrow tasks kept
@@ -639,6 +718,8 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
     double ra[POLICY_MAX_RESV], pa[POLICY_MAX_RESV];
     sched_res ex[POLICY_MAX_RESV];
     int maxres = kind == POLICY_LEARNED ? POLICY_MAX_RESV : 1;
+    ord o = { .c = c, .q = q, .nq = nq, .now = now, .nodes = nodes, .nn = nn, .most = &most,
+              .ex = ex, .rn = rn, .ra = ra, .pa = pa };
     long i;
     while ((i = ord_next(&o)) >= 0) {
         const policy_job *j = &q[i];
@@ -723,6 +804,10 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
                     ex[nres] = lex;
                     nres++;
                 }
+            }
+            if (!o.full && resv_full(nodes, nn, rn, nres, maxres)) {
+                o.full = 1;
+                o.nres = nres;
             }
             continue;
         }
