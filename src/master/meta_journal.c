@@ -138,8 +138,6 @@ static void dirty_clean(struct mj *mj)
     }
 }
 
-/* After a failed append or sync the journal may have been cut back to its
- * last sync: the copies are all that is left of the records past it. */
 static void drop_unreadable_files(struct mj *mj);
 
 static int fundo_cmp(const void *a, const void *b)
@@ -154,14 +152,15 @@ static int cut_off(const struct mj *mj, uint64_t ref, uint64_t synced)
     return metaref_src(ref) == mj->jsrc && metaref_off(ref) >= synced;
 }
 
+/* After a failed append or sync the journal may have been cut back to its
+ * last sync: the copies are all that is left of the records past it. */
 static void dirty_fail(struct mj *mj)
 {
     if (!mj->j) return;
     uint64_t synced = journal_synced(mj->j);
     for (size_t i = 0; i < mj->ndirty; i++) {
         struct tnode *n = mj->dirty[i];
-        if (n->ref != METAREF_NONE && metaref_src(n->ref) == mj->jsrc && metaref_off(n->ref) >= synced)
-            n->ref = METAREF_NONE;
+        if (n->ref != METAREF_NONE && cut_off(mj, n->ref, synced)) n->ref = METAREF_NONE;
     }
     /* File records past the sync have no copy: out of the index, and the
      * uploads that put them find it out (meta_files_cuts) and fail. A rare
@@ -1536,6 +1535,16 @@ static void j_compact_wait(meta *m)
     pthread_rwlock_unlock(&mj->lock); \
     return rc_; } while (0)
 
+/* The same, appended without a sync (a later sync makes it durable). */
+#define LOCKED_NOSYNC(call) do { \
+    pthread_rwlock_wrlock(&mj->lock); \
+    mj->nosync = 1; \
+    int rc_ = (call); \
+    mj->nosync = 0; \
+    if (rc_ == 0) maybe_compact(mj); \
+    pthread_rwlock_unlock(&mj->lock); \
+    return rc_; } while (0)
+
 static int j_task_put(meta *m, const task_rec *t, char *err, size_t errcap)
 {
     struct mj *mj = (struct mj *)m;
@@ -1545,13 +1554,7 @@ static int j_task_put(meta *m, const task_rec *t, char *err, size_t errcap)
 static int j_task_put_nosync(meta *m, const task_rec *t, char *err, size_t errcap)
 {
     struct mj *mj = (struct mj *)m;
-    pthread_rwlock_wrlock(&mj->lock);
-    mj->nosync = 1;
-    int rc = task_put_rec(mj, t, err, errcap);
-    mj->nosync = 0;
-    if (rc == 0) maybe_compact(mj);
-    pthread_rwlock_unlock(&mj->lock);
-    return rc;
+    LOCKED_NOSYNC(task_put_rec(mj, t, err, errcap));
 }
 
 /* Group commit: whoever holds sync_mu flushes everything appended so far
@@ -1597,13 +1600,7 @@ static int j_files_put(meta *m, const file_rec *files, size_t n, char *err, size
 static int j_files_put_nosync(meta *m, const file_rec *files, size_t n, char *err, size_t errcap)
 {
     struct mj *mj = (struct mj *)m;
-    pthread_rwlock_wrlock(&mj->lock);
-    mj->nosync = 1;
-    int rc = files_put_locked(mj, files, n, err, errcap);
-    mj->nosync = 0;
-    if (rc == 0) maybe_compact(mj);
-    pthread_rwlock_unlock(&mj->lock);
-    return rc;
+    LOCKED_NOSYNC(files_put_locked(mj, files, n, err, errcap));
 }
 
 static uint64_t j_files_cuts(meta *m)
@@ -1630,13 +1627,7 @@ static int j_worker_put(meta *m, const worker_rec *w, char *err, size_t errcap)
 static int j_worker_put_nosync(meta *m, const worker_rec *w, char *err, size_t errcap)
 {
     struct mj *mj = (struct mj *)m;
-    pthread_rwlock_wrlock(&mj->lock);
-    mj->nosync = 1;
-    int rc = worker_put_locked(mj, w, err, errcap);
-    mj->nosync = 0;
-    if (rc == 0) maybe_compact(mj);
-    pthread_rwlock_unlock(&mj->lock);
-    return rc;
+    LOCKED_NOSYNC(worker_put_locked(mj, w, err, errcap));
 }
 
 static int j_compact(meta *m, char *err, size_t errcap)

@@ -696,13 +696,13 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
                 c->fs[u] = FS_FAR_UNDER;
         }
     c->drain = 0;
+    c->hz = horizon_now(c, cfg, now);      /* head_key's too: once a pass */
     if (kind == POLICY_LEARNED && cap > 0) {
-        double hz = horizon_now(c, cfg, now), work = 0;
-        for (size_t i = 0; hz > 0 && i < nq; i++)
-            if (now - q[i].submit >= guard_of(cfg) * hz) work += q[i].req.cpu * order_len(&q[i]);
+        double work = 0;
+        for (size_t i = 0; c->hz > 0 && i < nq; i++)
+            if (now - q[i].submit >= guard_of(cfg) * c->hz) work += q[i].req.cpu * order_len(&q[i]);
         c->drain = work / cap;
     }
-    c->hz = horizon_now(c, cfg, now);      /* head_key's, once a pass */
     for (size_t i = 0; i < nq; i++)
         c->key[i] = head_key(c, cfg, &q[i], i, nq, now, users, nusers, fs_on, cap);
 

@@ -302,6 +302,18 @@ static void test_truncate_every_byte(void)
     rm_flat(base);
 }
 
+/* Closes m, opens d again (replay) and checks it reads as want; the
+ * reopened store. */
+static meta *reopen_same(meta *m, const char *d, const char *want)
+{
+    meta_close(m);
+    m = open_at(d, 0);
+    char *got = dump(m);
+    T_EQ_STR(got, want);
+    free(got);
+    return m;
+}
+
 /* ---- an unsynced change whose record a failed write cuts off ---- */
 
 static int hook_calls, hook_fail_after;
@@ -353,11 +365,7 @@ static void test_unsynced_cut(void)
     got = dump(m);
     T_EQ_STR(got, want);
     free(got);
-    meta_close(m);
-    m = open_at(d, 0);
-    got = dump(m);
-    T_EQ_STR(got, want);
-    free(got);
+    m = reopen_same(m, d, want);
     free(want);
     meta_close(m);
     rm_flat(d);
@@ -454,11 +462,7 @@ static void test_unsynced_files(void)
     free(want);
     want = dump(m);
     /* The same after a restart (replay) and after a compaction. */
-    meta_close(m);
-    m = open_at(d, 0);
-    got = dump(m);
-    T_EQ_STR(got, want);
-    free(got);
+    m = reopen_same(m, d, want);
     T_EQ_INT(put_files_x(m, "f", 0, 20, 1, 8, 0), 0);          /* unsynced at the compaction */
     free(want);
     want = dump(m);
@@ -466,11 +470,7 @@ static void test_unsynced_files(void)
     got = dump(m);
     T_EQ_STR(got, want);
     free(got);
-    meta_close(m);
-    m = open_at(d, 0);
-    got = dump(m);
-    T_EQ_STR(got, want);
-    free(got);
+    m = reopen_same(m, d, want);
     free(want);
     meta_close(m);
     rm_flat(d);
