@@ -41,6 +41,7 @@ typedef struct cl_task {
     char log_note[192];        /* the log was cut at the cap: goes into the notes */
     double predict_s;          /* runtime prediction, refreshed by the scheduler */
     double p_max_s;            /* the pessimistic one it is ordered by (predict_est.p_max) */
+    double guess_s;            /* without -timeout: what backfill counts on (predict_guess) */
     uint64_t predict_gen;      /* history generation it was made at (0 = never) */
     uint64_t predict_ms;       /* when it was made */
     double passed;             /* CPU-seconds younger tasks ran while it waited */
@@ -865,6 +866,7 @@ static void do_schedule(cluster *cl)
             schedstate_predict(cl->ss, &t->rec, &e);
             t->predict_s = e.level >= 0 ? e.runtime : 0;
             t->p_max_s = e.p_max;            /* 0 without history */
+            t->guess_s = t->rec.timeout_s ? 0 : predict_guess(&e);
             t->predict_gen = cl->hist_gen + 1;
             t->predict_ms = nowms;
         }
@@ -879,7 +881,8 @@ static void do_schedule(cluster *cl)
                               (double)t->rec.submitted_at / 1000.0,
                               schedstate_limit(cl->ss, &t->rec), t->predict_s,
                               (int)t->rec.priority, schedstate_user(cl->ss, t->rec.user_id),
-                              node == -2 ? (int)n : node, t->passed, t->p_max_s };
+                              node == -2 ? (int)n : node, t->passed, t->p_max_s,
+                              t->guess_s };
         qt[nq] = t;
         ids[nq] = t->rec.task_id;
         nq++;

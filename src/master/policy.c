@@ -16,7 +16,9 @@
  * node only if its limit ends before the reservation: the reservation is
  * always kept, so predictions that are too short cannot starve anyone
  * (predicting for the reservation itself, as EASY++ does, let the longest
- * wait grow 5x in our runs). Written for long queues: a pass that cannot start anything
+ * wait grow 5x in our runs). The one exception is a task without a limit
+ * of its own, whose default limit bounds nothing: learned backfills it by
+ * its guess (ends_before). Written for long queues: a pass that cannot start anything
  * returns after one scan, and the order is found by selection, not a full
  * sort, when only a few tasks can start. */
 #include <errno.h>
@@ -388,7 +390,7 @@ typedef struct ord {
     size_t nq, picked, sorted_from, nsorted;
     int sorted;
     /* set when full: the pass's nodes, most free, reservations */
-    int full, nres;
+    int full, nres, kind;
     double now;
     const sched_node *nodes;
     size_t nn;
@@ -396,6 +398,22 @@ typedef struct ord {
     const int *rn;
     const double *ra, *pa;
 } ord;
+
+/* Whether j may backfill on a node held until by (the earlier of the
+ * reservation's time from the limits and, learned only, of when the node
+ * is predicted to have room). By its limit when the user gave one: a
+ * bound, since the task is ended there. A task without a limit of its own
+ * has only the default, a guess that nothing enforces (NASA's trace has no
+ * requested times: every limit a day, so nothing ever backfilled, and a
+ * full-node task's node idled for hours while one narrow task ran on);
+ * learned counts on its guess instead (predict_guess: the longest of its
+ * own kind's recent runs), twice over. A guess that is still short delays
+ * the held task by the overrun, as a wrong default would. */
+static int ends_before(int kind, const policy_job *j, double now, double by)
+{
+    if (j->limit > 0 && now + j->limit <= by) return 1;
+    return kind == POLICY_LEARNED && j->guess > 0 && now + POLICY_GUESS_MARGIN * j->guess <= by;
+}
 
 /* Whether j may still start in this pass once it can reserve no more:
  * the backfill test of policy_pass, loosened to any node. Free resources
@@ -412,7 +430,7 @@ static int may_start(const ord *o, const policy_job *j)
         while (r < o->nres && o->rn[r] != (int)i) r++;
         if (r == o->nres) return 1;                /* not reserved */
         double by = o->pa[r] < o->ra[r] ? o->pa[r] : o->ra[r];
-        if ((j->limit > 0 && o->now + j->limit <= by) || sched_fits(&o->ex[r], &j->req))
+        if (ends_before(o->kind, j, o->now, by) || sched_fits(&o->ex[r], &j->req))
             return 1;
     }
     return 0;
@@ -718,8 +736,8 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
     double ra[POLICY_MAX_RESV], pa[POLICY_MAX_RESV];
     sched_res ex[POLICY_MAX_RESV];
     int maxres = kind == POLICY_LEARNED ? POLICY_MAX_RESV : 1;
-    ord o = { .c = c, .q = q, .nq = nq, .now = now, .nodes = nodes, .nn = nn, .most = &most,
-              .ex = ex, .rn = rn, .ra = ra, .pa = pa };
+    ord o = { .c = c, .q = q, .nq = nq, .kind = kind, .now = now, .nodes = nodes, .nn = nn,
+              .most = &most, .ex = ex, .rn = rn, .ra = ra, .pa = pa };
     long i;
     while ((i = ord_next(&o)) >= 0) {
         const policy_job *j = &q[i];
@@ -741,8 +759,8 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
                 if ((j->node >= 0 && j->node != rn[r]) || !nodes[rn[r]].usable ||
                     !sched_fits(&nodes[rn[r]].free, &j->req))
                     continue;
-                double rt = j->limit, by = pa[r] < ra[r] ? pa[r] : ra[r];
-                if (rt > 0 && now + rt <= by) {
+                double by = pa[r] < ra[r] ? pa[r] : ra[r];
+                if (ends_before(kind, j, now, by)) {
                     n = rn[r];
                 } else if (sched_fits(&ex[r], &j->req)) {
                     n = rn[r];

@@ -34,13 +34,17 @@ typedef struct policy_run {
  * waited, kept up to date by policy_account; the caller keeps it with the
  * task (0 when queued) and passes it back in every later pass. p_max
  * (learned only): the runtime it is ordered by, predict_est.p_max (0: use
- * predict); predict stays what projections run it for. */
+ * predict); predict stays what projections run it for. guess (learned
+ * only): for a task without a limit of its own (no -timeout, none in the
+ * trace), whose limit is the default, which nothing enforces: the runtime
+ * backfill may count on instead (predict_guess), 0 = none. */
 typedef struct policy_job {
     sched_res req;
     double submit, limit, predict;
     int priority, user, node;
     double passed;
     double p_max;
+    double guess;
 } policy_job;
 
 /* Per user (index = policy_job.user): the fair-share weight (Slurm's
@@ -64,6 +68,8 @@ typedef struct policy_cfg {
 #define POLICY_SLACK 0.05
 #define POLICY_GUARD 0.75
 #define POLICY_MAX_RESV 8    /* learned: reservations per pass (a node each) */
+#define POLICY_GUESS_MARGIN 2 /* learned: a task without a limit backfills a held
+                               * node if twice its guess ends in time */
 
 /* Usage accounting: decay u's usage to now, then add cpu_seconds. */
 void policy_fs_charge(policy_user *u, double now, double halflife_s, double cpu_seconds);

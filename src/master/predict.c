@@ -142,3 +142,8 @@ int predict_get(const predict *p, const char *const *keys, size_t nkeys, double 
     }
     return est->level;
 }
+
+double predict_guess(const predict_est *est)
+{
+    return est->level == 0 && est->n >= PREDICT_GUESS_RUNS ? est->p_max : 0;
+}

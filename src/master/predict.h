@@ -41,5 +41,13 @@ int predict_add(predict *p, const char *const *keys, size_t nkeys, double runtim
  * answer when there is no history. Returns est->level. */
 int predict_get(const predict *p, const char *const *keys, size_t nkeys, double limit,
                 predict_est *est);
+/* For a task without a limit of its own: the runtime backfill may count
+ * on, p_max when it comes from at least PREDICT_GUESS_RUNS runs of the
+ * task's own kind (the most specific group, level 0), else 0: a broader
+ * group, or a kind seen a few times, says too little (on LLNL Thunder's
+ * trace such guesses let narrow tasks that then ran 40x longer hold up
+ * full-machine ones). */
+#define PREDICT_GUESS_RUNS 4
+double predict_guess(const predict_est *est);
 size_t predict_groups(const predict *p);
 #endif

@@ -33,6 +33,7 @@ typedef struct job {
     int user;
     long exe;
     int never;
+    int own_limit;       /* the trace has its requested time (else -default-limit) */
 } job;
 
 typedef struct sim_cfg {
@@ -125,6 +126,7 @@ static int read_swf(const char *path, const sim_cfg *cfg, jobs *js, umap *um, si
         j.req.cpu = procs;
         if (cfg->mem > 0 && v[9] > 0) j.req.memory = (uint64_t)(v[9] * 1024.0 * procs);
         j.limit = lim > 0 ? lim : cfg->default_limit;
+        j.own_limit = lim > 0;
         /* A batch system ends a job at the limit the user gave. */
         j.run = lim > 0 && run > lim ? lim : run;
         int u = umap_get(um, (long)v[11]);
@@ -222,6 +224,7 @@ static int gen_lublin(size_t n, uint64_t seed, double cpu, jobs *js, umap *um)
         j.req.cpu = asize[u][a];
         j.run = floor(base[u][a] * exp(0.5 * nrand()));
         double want = base[u][a] * (2 + 3 * urand());
+        j.own_limit = 1;
         j.limit = rounds[sizeof rounds / sizeof *rounds - 1];
         for (size_t r = 0; r < sizeof rounds / sizeof *rounds; r++)
             if (rounds[r] >= want) { j.limit = rounds[r]; break; }
@@ -363,7 +366,7 @@ static int simulate(const sim_cfg *cfg, int kind, jobs *js, size_t nusers, resul
                 continue;
             }
             j->predict = 0;
-            double p_max = 0;
+            double p_max = 0, guess = 0;
             if (pr) {
                 char k[NKEYS][48];
                 const char *kp[NKEYS] = { k[0], k[1], k[2] };
@@ -372,9 +375,10 @@ static int simulate(const sim_cfg *cfg, int kind, jobs *js, size_t nusers, resul
                 predict_get(pr, kp, NKEYS, j->limit, &e);
                 j->predict = e.runtime;
                 p_max = e.p_max;     /* 0 without history */
+                if (!j->own_limit) guess = predict_guess(&e);
             }
             q[nq] = (policy_job){ j->req, j->submit, j->limit, j->predict, 0, j->user, -1, 0,
-                                  p_max };
+                                  p_max, guess };
             qidx[nq++] = next;
             last_submit = j->submit;
             next++;

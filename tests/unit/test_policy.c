@@ -48,7 +48,7 @@ static void drive(int kind, sched_node *nodes, size_t nn, vt *ts, size_t n, size
                 ri[nr++] = i;
             } else if (!x->started && x->submit <= t) {
                 q[nq] = (policy_job){ x->req, x->submit, x->limit, x->run, 0, x->user, -1,
-                                      x->passed, 0 };
+                                      x->passed, 0, 0 };
                 qi[nq++] = i;
             }
         }
@@ -308,9 +308,9 @@ static void test_multi_resv(void)
     for (int i = 0; i < 7; i++)
         run[i] = (policy_run){ i < 4 ? 0 : 1, 0, { 1, 0, 0, 0 }, 0, i < 4 ? 100 : 200, 50, 0 };
     policy_job q[3] = {
-        { { 4, 0, 0, 0 }, 0, 1000, 500, 0, 1, -1, 1e6, 0 },
-        { { 4, 0, 0, 0 }, 1, 1000, 500, 0, 1, -1, 0, 0 },
-        { { 1, 0, 0, 0 }, 49, 1000, 900, 0, 2, -1, 0, 0 },   /* after the second in order */
+        { { 4, 0, 0, 0 }, 0, 1000, 500, 0, 1, -1, 1e6, 0, 0 },
+        { { 4, 0, 0, 0 }, 1, 1000, 500, 0, 1, -1, 0, 0, 0 },
+        { { 1, 0, 0, 0 }, 49, 1000, 900, 0, 2, -1, 0, 0, 0 },   /* after the second in order */
     };
     int st[3], rn;
     double ra;
@@ -359,8 +359,8 @@ static void test_drain_target(void)
             run[i] = (policy_run){ i < 3 ? 0 : 1, 0, { 1, 0, 0, 0 }, 0, i < 3 ? 100 : 1000,
                                    i < 3 ? 50 : 900, 0 };
         policy_job q[2] = {
-            { { 4, 0, 0, 0 }, 0, 100, 100, 0, 1, -1, 1e9, 0 },   /* the head, owed */
-            { { 1, 0, 0, 0 }, 5, 60, 60, 0, 2, -1, 0, 0 },       /* ends at 70 */
+            { { 4, 0, 0, 0 }, 0, 100, 100, 0, 1, -1, 1e9, 0, 0 },   /* the head, owed */
+            { { 1, 0, 0, 0 }, 5, 60, 60, 0, 2, -1, 0, 0, 0 },       /* ends at 70 */
         };
         int st[2], rn;
         double ra;
@@ -393,6 +393,56 @@ static void test_drain_target(void)
     }
 }
 
+/* A task without a limit of its own (its limit is the unenforced default)
+ * backfills a held node under learned if twice its guess ends before the
+ * node is predicted to have room; one without a guess, or whose guess is
+ * too long, does not, nor one whose own limit ends later (callers give a
+ * guess only to tasks without one); easy never counts on a guess. */
+static void test_guess_backfill(void)
+{
+    for (int kind = POLICY_EASY; kind <= POLICY_LEARNED; kind++) {
+        /* 8 of 16 CPUs run a task under the default limit, predicted to end at 1000 */
+        sched_node nd = node(16, 0);
+        nd.free.cpu = 8;
+        policy_run run = { 0, 0, { 8, 0, 0, 0 }, 0, 86400, 1000, 0 };
+        policy_job q[5] = {
+            { { 16, 0, 0, 0 }, 0, 86400, 10, 0, 0, -1, 0, 10, 0 },     /* the head */
+            { { 4, 0, 0, 0 }, 1, 86400, 300, 0, 1, -1, 0, 300, 300 },  /* 100 + 600 <= 1000 */
+            { { 2, 0, 0, 0 }, 2, 86400, 500, 0, 2, -1, 0, 500, 500 },  /* 100 + 1000 > 1000 */
+            { { 1, 0, 0, 0 }, 3, 86400, 100, 0, 3, -1, 0, 100, 0 },    /* no guess */
+            { { 1, 0, 0, 0 }, 4, 3600, 100, 0, 4, -1, 0, 100, 0 },     /* a limit: 3700 > 1000 */
+        };
+        int st[5], rn;
+        double ra;
+        policy_ctx *c = policy_ctx_new();
+        policy_cfg cfg = { kind, SCHED_BEST_FIT, 0, 0, 0 };
+        T_CHECK(policy_pass(c, &cfg, 100, &nd, 1, &run, 1, q, 5, NULL, 0, st, &rn, &ra) >= 0);
+        T_EQ_INT(st[0], -1);
+        T_EQ_INT(rn, 0);
+        T_CHECK(fabs(ra - 86400) < 1e-9);      /* the guarantee stays the limits' */
+        T_EQ_INT(st[1], kind == POLICY_LEARNED ? 0 : -1);
+        T_EQ_INT(st[2], -1);
+        T_EQ_INT(st[3], -1);
+        T_EQ_INT(st[4], kind == POLICY_LEARNED ? -1 : 0);   /* easy: 3700 is before 86400 */
+        policy_ctx_free(c);
+    }
+    /* predict_guess: p_max of the task's own kind, once it has 4 runs */
+    predict *p = predict_new(0);
+    const char *keys[2] = { "u/img/name", "u/img" };
+    predict_est e;
+    T_CHECK(p != NULL);
+    for (int i = 0; i < 3; i++) T_CHECK(predict_add(p, keys, 2, 100 + 10 * i, 0, 0) == 0);
+    predict_get(p, keys, 2, 0, &e);
+    T_CHECK(predict_guess(&e) == 0);           /* three runs */
+    T_CHECK(predict_add(p, keys, 2, 50, 0, 0) == 0);
+    predict_get(p, keys, 2, 0, &e);
+    T_CHECK(fabs(predict_guess(&e) - 120) < 1e-9);
+    const char *other[2] = { "u/img/other", "u/img" };
+    predict_get(p, other, 2, 0, &e);
+    T_CHECK(e.level == 1 && predict_guess(&e) == 0);   /* only a broader group */
+    predict_free(p);
+}
+
 /* policy_account: each queued task is charged the CPU-seconds of the
  * running tasks submitted after it, measured over the time since the last
  * accounting (at most its own wait); nothing before POLICY_ACCOUNT_S. */
@@ -405,8 +455,8 @@ static void test_account(void)
         { 0, 0, { 4, 0, 0, 0 }, 0, 100, 50, 30 },     /* after both */
     };
     policy_job q[2] = {
-        { { 1, 0, 0, 0 }, 20, 100, 10, 0, 0, -1, 0, 0 },
-        { { 1, 0, 0, 0 }, 10, 100, 10, 0, 0, -1, 7, 0 },  /* out of arrival order */
+        { { 1, 0, 0, 0 }, 20, 100, 10, 0, 0, -1, 0, 0, 0 },
+        { { 1, 0, 0, 0 }, 10, 100, 10, 0, 0, -1, 7, 0, 0 },  /* out of arrival order */
     };
     T_EQ_INT(policy_account(c, 100, run, 3, q, 2), 0);   /* the first call starts the clock */
     T_CHECK(q[0].passed == 0 && q[1].passed == 7);
@@ -433,9 +483,9 @@ static void test_reservation_kept(void)
             { 1, 0, { 1, 0, 0, 0 }, 0, 500, 400, 0 },
         };
         policy_job q[3] = {
-            { { 4, 0, 0, 0 }, 1, 100, 100, 0, 1, -1, 0, 0 },     /* head */
-            { { 1, 0, 0, 0 }, 2, 200, 5, 0, 2, -1, 0, 0 },       /* limit past the reservation */
-            { { 1, 0, 0, 0 }, 3, 80, 80, 0, 3, -1, 0, 0 },       /* ends before it */
+            { { 4, 0, 0, 0 }, 1, 100, 100, 0, 1, -1, 0, 0, 0 },     /* head */
+            { { 1, 0, 0, 0 }, 2, 200, 5, 0, 2, -1, 0, 0, 0 },       /* limit past the reservation */
+            { { 1, 0, 0, 0 }, 3, 80, 80, 0, 3, -1, 0, 0, 0 },       /* ends before it */
         };
         int st[3], rn;
         double rat;
@@ -470,8 +520,8 @@ static void test_never_fits(void)
 {
     sched_node nd = node(4, 0);
     policy_job q[2] = {
-        { { 64, 0, 0, 0 }, 0, 100, 100, 0, 0, -1, 0, 0 },
-        { { 1, 0, 0, 0 }, 1, 100, 100, 0, 0, -1, 0, 0 },
+        { { 64, 0, 0, 0 }, 0, 100, 100, 0, 0, -1, 0, 0, 0 },
+        { { 1, 0, 0, 0 }, 1, 100, 100, 0, 0, -1, 0, 0, 0 },
     };
     int st[2];
     for (int kind = 0; kind < 4; kind++) {
@@ -534,8 +584,8 @@ static void test_order_pessimistic(void)
     T_EQ_INT(predict_get(p, kb, 1, 1000, &eb), 0);
     T_CHECK(ea.runtime == 25 && ea.p_max == 900 && eb.runtime == 100 && eb.p_max == 100);
     policy_job q[2] = {
-        { { 1, 0, 0, 0 }, 0, 1000, ea.runtime, 0, 0, -1, 0, ea.p_max },
-        { { 1, 0, 0, 0 }, 0, 1000, eb.runtime, 0, 0, -1, 0, eb.p_max },
+        { { 1, 0, 0, 0 }, 0, 1000, ea.runtime, 0, 0, -1, 0, ea.p_max, 0 },
+        { { 1, 0, 0, 0 }, 0, 1000, eb.runtime, 0, 0, -1, 0, eb.p_max, 0 },
     };
     sched_node nd = node(1, 0);
     int st[2];
@@ -565,9 +615,9 @@ static void test_project(void)
     nd.free.cpu = 0;
     policy_run run[1] = { { 0, 0, { 1, 0, 0, 0 }, 0, 1000, 100, 0 } };
     policy_job q[3] = {
-        { { 1, 0, 0, 0 }, 1, 1000, 50, 0, 0, -1, 0, 0 },
-        { { 1, 0, 0, 0 }, 2, 1000, 30, 0, 0, -1, 0, 0 },
-        { { 2, 0, 0, 0 }, 3, 1000, 30, 0, 0, -1, 0, 0 },        /* never fits */
+        { { 1, 0, 0, 0 }, 1, 1000, 50, 0, 0, -1, 0, 0, 0 },
+        { { 1, 0, 0, 0 }, 2, 1000, 30, 0, 0, -1, 0, 0, 0 },
+        { { 2, 0, 0, 0 }, 3, 1000, 30, 0, 0, -1, 0, 0, 0 },        /* never fits */
     };
     double at[3];
     policy_ctx *c = policy_ctx_new();
@@ -602,6 +652,7 @@ int main(void)
     T_RUN(test_guard);
     T_RUN(test_multi_resv);
     T_RUN(test_drain_target);
+    T_RUN(test_guess_backfill);
     T_RUN(test_account);
     T_RUN(test_reservation_kept);
     T_RUN(test_never_fits);
