@@ -10,7 +10,8 @@
  * order that do not fit get reservations of their own, not only the head,
  * and the head also holds the node predicted to have room for it first
  * (its drain target); on these held nodes learned backfills only what ends
- * before the node is predicted to have room (predictions only refuse). Both
+ * before the node is predicted to have room (predictions only refuse),
+ * unless every node is held: then by the reservation's time, as easy. Both
  * easy and learned make the head's reservation from the limits (upper
  * bounds: tasks are ended at them), and a task backfills on the reserved
  * node only if its limit ends before the reservation: the reservation is
@@ -390,7 +391,7 @@ typedef struct ord {
     size_t nq, picked, sorted_from, nsorted;
     int sorted;
     /* set when full: the pass's nodes, most free, reservations */
-    int full, nres, kind;
+    int full, nres, kind, allheld;
     double now;
     const sched_node *nodes;
     size_t nn;
@@ -399,20 +400,24 @@ typedef struct ord {
     const double *ra, *pa;
 } ord;
 
-/* Whether j may backfill on a node held until by (the earlier of the
- * reservation's time from the limits and, learned only, of when the node
- * is predicted to have room). By its limit when the user gave one: a
- * bound, since the task is ended there. A task without a limit of its own
- * has only the default, a guess that nothing enforces (NASA's trace has no
- * requested times: every limit a day, so nothing ever backfilled, and a
- * full-node task's node idled for hours while one narrow task ran on);
- * learned counts on its guess instead (predict_guess: the longest of its
- * own kind's recent runs), twice over. A guess that is still short delays
- * the held task by the overrun, as a wrong default would. */
-static int ends_before(int kind, const policy_job *j, double now, double by)
+/* Whether j may backfill on a held node: its limit ends by lim_by, or
+ * (learned, a task without a limit of its own) twice its guess ends by
+ * guess_by. lim_by is the reservation's time from the limits, or under
+ * learned the earlier of that and when the node is predicted to have room
+ * while some node is not held (backfill refused here has somewhere else to
+ * go); guess_by is always that earlier time (held_by in policy_pass).
+ * A limit the user gave is a bound: the task is ended there. A task
+ * without one has only the default, a guess that nothing enforces (NASA's
+ * trace has no requested times: every limit a day, so nothing ever
+ * backfilled, and a full-node task's node idled for hours while one narrow
+ * task ran on); learned counts on its guess instead (predict_guess: the
+ * longest of its own kind's recent runs), twice over. A guess that is
+ * still short delays the held task by the overrun, as a wrong default
+ * would. */
+static int ends_before(int kind, const policy_job *j, double now, double lim_by, double guess_by)
 {
-    if (j->limit > 0 && now + j->limit <= by) return 1;
-    return kind == POLICY_LEARNED && j->guess > 0 && now + POLICY_GUESS_MARGIN * j->guess <= by;
+    if (j->limit > 0 && now + j->limit <= lim_by) return 1;
+    return kind == POLICY_LEARNED && j->guess > 0 && now + POLICY_GUESS_MARGIN * j->guess <= guess_by;
 }
 
 /* Whether j may still start in this pass once it can reserve no more:
@@ -430,7 +435,8 @@ static int may_start(const ord *o, const policy_job *j)
         while (r < o->nres && o->rn[r] != (int)i) r++;
         if (r == o->nres) return 1;                /* not reserved */
         double by = o->pa[r] < o->ra[r] ? o->pa[r] : o->ra[r];
-        if (ends_before(o->kind, j, o->now, by) || sched_fits(&o->ex[r], &j->req))
+        if (ends_before(o->kind, j, o->now, o->allheld ? o->ra[r] : by, by) ||
+            sched_fits(&o->ex[r], &j->req))
             return 1;
     }
     return 0;
@@ -656,11 +662,9 @@ static int drain_target(policy_ctx *c, double now, const sched_node *nodes, size
     return n;
 }
 
-/* No task later in the pass can get a reservation: the pass has its
- * last, or every usable node is held (reserve finds no node). */
-static int resv_full(const sched_node *nodes, size_t nn, const int *rn, int nres, int maxres)
+/* Every usable node is held by a reservation of this pass. */
+static int all_held(const sched_node *nodes, size_t nn, const int *rn, int nres)
 {
-    if (nres >= maxres) return 1;
     for (size_t i = 0; i < nn; i++) {
         int held = 0;
         for (int r = 0; r < nres && !held; r++) held = rn[r] == (int)i;
@@ -760,7 +764,7 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
                     !sched_fits(&nodes[rn[r]].free, &j->req))
                     continue;
                 double by = pa[r] < ra[r] ? pa[r] : ra[r];
-                if (ends_before(kind, j, now, by)) {
+                if (ends_before(kind, j, now, o.allheld ? ra[r] : by, by)) {
                     n = rn[r];
                 } else if (sched_fits(&ex[r], &j->req)) {
                     n = rn[r];
@@ -823,7 +827,8 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
                     nres++;
                 }
             }
-            if (!o.full && resv_full(nodes, nn, rn, nres, maxres)) {
+            o.allheld = all_held(nodes, nn, rn, nres);
+            if (!o.full && (nres >= maxres || o.allheld)) {
                 o.full = 1;
                 o.nres = nres;
             }

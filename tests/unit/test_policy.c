@@ -301,12 +301,15 @@ static void test_guard(void)
  * head's, it does). */
 static void test_multi_resv(void)
 {
-    sched_node nd[2] = { node(4, 0), node(4, 0) };
+    /* node 2, full until 10,000, is held by nobody */
+    sched_node nd[3] = { node(4, 0), node(4, 0), node(4, 0) };
     nd[0].free.cpu = 0;
     nd[1].free.cpu = 1;
-    policy_run run[7];
-    for (int i = 0; i < 7; i++)
-        run[i] = (policy_run){ i < 4 ? 0 : 1, 0, { 1, 0, 0, 0 }, 0, i < 4 ? 100 : 200, 50, 0 };
+    nd[2].free.cpu = 0;
+    policy_run run[11];
+    for (int i = 0; i < 11; i++)
+        run[i] = (policy_run){ i < 4 ? 0 : i < 7 ? 1 : 2, 0, { 1, 0, 0, 0 }, 0,
+                               i < 4 ? 100 : i < 7 ? 200 : 10000, i < 7 ? 50 : 5000, 0 };
     policy_job q[3] = {
         { { 4, 0, 0, 0 }, 0, 1000, 500, 0, 1, -1, 1e6, 0, 0 },
         { { 4, 0, 0, 0 }, 1, 1000, 500, 0, 1, -1, 0, 0, 0 },
@@ -316,7 +319,7 @@ static void test_multi_resv(void)
     double ra;
     policy_ctx *c = policy_ctx_new();
     policy_cfg cfg = { POLICY_LEARNED, SCHED_BEST_FIT, 0, 0, 0 };
-    T_EQ_INT(policy_pass(c, &cfg, 50, nd, 2, run, 7, q, 3, NULL, 0, st, &rn, &ra), 0);
+    T_EQ_INT(policy_pass(c, &cfg, 50, nd, 3, run, 11, q, 3, NULL, 0, st, &rn, &ra), 0);
     T_EQ_INT(st[0], -1);
     T_EQ_INT(st[1], -1);
     T_EQ_INT(st[2], -1);                  /* it would delay the second reservation */
@@ -328,16 +331,22 @@ static void test_multi_resv(void)
      * s: expected to run as long again, at least 60 s, so until 110) may
      * use it; one that ends before the limits' 200 but after 110 may not */
     q[2].limit = 70;
-    T_EQ_INT(policy_pass(c, &cfg, 50, nd, 2, run, 7, q, 3, NULL, 0, st, &rn, &ra), 0);
+    T_EQ_INT(policy_pass(c, &cfg, 50, nd, 3, run, 11, q, 3, NULL, 0, st, &rn, &ra), 0);
     T_EQ_INT(st[2], -1);
     q[2].limit = 50;
+    T_EQ_INT(policy_pass(c, &cfg, 50, nd, 3, run, 11, q, 3, NULL, 0, st, &rn, &ra), 1);
+    T_EQ_INT(st[2], 1);
+    nd[1].free.cpu = 1;
+    /* with every node held (nodes 0 and 1 alone), refusing it would leave
+     * it nowhere to go: the limits' time bounds it, as under easy */
+    q[2].limit = 70;
     T_EQ_INT(policy_pass(c, &cfg, 50, nd, 2, run, 7, q, 3, NULL, 0, st, &rn, &ra), 1);
     T_EQ_INT(st[2], 1);
     nd[1].free.cpu = 1;
     q[2].limit = 1000;
     /* easy: one reservation (the head's); the narrow task backfills */
     cfg.kind = POLICY_EASY;
-    T_EQ_INT(policy_pass(c, &cfg, 50, nd, 2, run, 7, q, 3, NULL, 0, st, &rn, &ra), 1);
+    T_EQ_INT(policy_pass(c, &cfg, 50, nd, 3, run, 11, q, 3, NULL, 0, st, &rn, &ra), 1);
     T_EQ_INT(st[2], 1);
     policy_ctx_free(c);
 }
@@ -396,8 +405,9 @@ static void test_drain_target(void)
 /* A task without a limit of its own (its limit is the unenforced default)
  * backfills a held node under learned if twice its guess ends before the
  * node is predicted to have room; one without a guess, or whose guess is
- * too long, does not, nor one whose own limit ends later (callers give a
- * guess only to tasks without one); easy never counts on a guess. */
+ * too long, does not; easy never counts on a guess. A task with a limit
+ * of its own is bounded by it (callers give a guess only to tasks without
+ * one), here by the limits' time: the one node is held. */
 static void test_guess_backfill(void)
 {
     for (int kind = POLICY_EASY; kind <= POLICY_LEARNED; kind++) {
@@ -410,7 +420,7 @@ static void test_guess_backfill(void)
             { { 4, 0, 0, 0 }, 1, 86400, 300, 0, 1, -1, 0, 300, 300 },  /* 100 + 600 <= 1000 */
             { { 2, 0, 0, 0 }, 2, 86400, 500, 0, 2, -1, 0, 500, 500 },  /* 100 + 1000 > 1000 */
             { { 1, 0, 0, 0 }, 3, 86400, 100, 0, 3, -1, 0, 100, 0 },    /* no guess */
-            { { 1, 0, 0, 0 }, 4, 3600, 100, 0, 4, -1, 0, 100, 0 },     /* a limit: 3700 > 1000 */
+            { { 1, 0, 0, 0 }, 4, 3600, 100, 0, 4, -1, 0, 100, 0 },     /* a limit of its own */
         };
         int st[5], rn;
         double ra;
@@ -423,7 +433,7 @@ static void test_guess_backfill(void)
         T_EQ_INT(st[1], kind == POLICY_LEARNED ? 0 : -1);
         T_EQ_INT(st[2], -1);
         T_EQ_INT(st[3], -1);
-        T_EQ_INT(st[4], kind == POLICY_LEARNED ? -1 : 0);   /* easy: 3700 is before 86400 */
+        T_EQ_INT(st[4], 0);     /* every node held: by the limits' time, 3700 < 86400 */
         policy_ctx_free(c);
     }
     /* predict_guess: p_max of the task's own kind, once it has 4 runs */
