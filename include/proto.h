@@ -185,7 +185,9 @@ enum proto_tag {
     T_RUNNING_ATTEMPT = 94, /* U64, repeated: the attempt of the RUNNING id in the same place */
     T_RETRY_AT = 95,      /* U64 ms: a -retries re-run is not placed before this */
     T_FILES_CRC32C = 96,  /* U64: CRC32C over each regular file's CRC32C (version 3) */
-    T_TAG_MAX = 96
+    T_CPU_S = 97,         /* F64 >= 0: CPU-seconds a task's run used (TASK_RESULT, TASK) */
+    T_MEM_PEAK = 98,      /* U64: peak memory in bytes of a task's run (TASK_RESULT, TASK) */
+    T_TAG_MAX = 98
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

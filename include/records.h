@@ -45,6 +45,9 @@ typedef struct task_rec {
     char array_id[64];          /* -array: the submission's id, "" for a lone task */
     uint64_t array_index;       /* CLOUDAI_ARRAY_INDEX of an array member */
     uint64_t array_parallel;    /* -array A-B%P: at most P members run at once; 0 = no cap */
+    double cpu_s;               /* CPU-seconds the run used, as its worker measured; 0 = unknown */
+    uint64_t mem_peak;          /* its peak memory in bytes (the largest process's RSS, or
+                                 * the cgroup's peak); 0 = unknown */
 } task_rec;
 /* Bounds of -after/-after-any (ids per list) and -retries. */
 #define TASK_AFTER_MAX 100

@@ -68,6 +68,11 @@ void recjson_task_fields(jsonw *w, const task_rec *t)
     jsonw_key(w, "array_index"); jsonw_u64(w, t->array_index);
     jsonw_key(w, "array_parallel"); jsonw_u64(w, t->array_parallel);
     jsonw_key(w, "retry_at"); jsonw_u64(w, t->retry_at);
+    /* What the run used, as its worker measured (null: unknown). */
+    jsonw_key(w, "cpu_s");
+    if (t->cpu_s > 0) jsonw_f64(w, t->cpu_s); else jsonw_null(w);
+    jsonw_key(w, "mem_peak");
+    if (t->mem_peak) jsonw_u64(w, t->mem_peak); else jsonw_null(w);
     /* Provenance: what the task read, by content. */
     jsonw_key(w, "inputs");
     jsonw_array_begin(w);

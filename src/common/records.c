@@ -362,6 +362,8 @@ void task_rec_put(proto_buf *b, const task_rec *t)
     put_u(b, T_ARRAY_INDEX, t->array_index);
     put_u(b, T_ARRAY_PARALLEL, t->array_parallel);
     put_u(b, T_RETRY_AT, t->retry_at);
+    if (t->cpu_s > 0) proto_put_f64(b, T_CPU_S, t->cpu_s);
+    put_u(b, T_MEM_PEAK, t->mem_peak);
 }
 
 void task_input_put(proto_buf *b, const task_input *in)
@@ -554,6 +556,9 @@ int task_rec_get(const proto_msg *m, task_rec *t)
     if ((rc = get_u(m, T_ARRAY_INDEX, &t->array_index))) goto out;
     if ((rc = get_u(m, T_ARRAY_PARALLEL, &t->array_parallel))) goto out;
     if ((rc = get_u(m, T_RETRY_AT, &t->retry_at))) goto out;
+    if ((rc = get_f(m, T_CPU_S, &t->cpu_s))) goto out;
+    if (t->cpu_s < 0) t->cpu_s = 0;
+    if ((rc = get_u(m, T_MEM_PEAK, &t->mem_peak))) goto out;
 out:
     return rc;
 }

@@ -3,6 +3,7 @@
  * failed or cancelled) live in memory in a hash table and a FIFO queue;
  * every change is written to the metadata store first. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2130,8 +2131,8 @@ out:
 }
 
 void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id,
-                         uint64_t attempt, int status, int64_t exit_code, const char *error,
-                         const char *log_tail)
+                         uint64_t attempt, int status, int64_t exit_code, double cpu_s,
+                         uint64_t mem_peak, const char *error, const char *log_tail)
 {
     int save_log = 0;
     pthread_mutex_lock(&cl->mu);
@@ -2161,6 +2162,8 @@ void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id
     save_log = log_tail && log_tail[0];
     uint64_t now = now_ms(cl);
     if (!t->rec.started_at) t->rec.started_at = now;
+    t->rec.cpu_s = cpu_s > 0 && isfinite(cpu_s) ? cpu_s : 0;
+    t->rec.mem_peak = mem_peak;
     /* What it used, for predictions and fair share (a cancelled run says
      * little about how long such tasks take). */
     if (status != PROTO_ST_CANCELLED && !t->cancel_requested) {

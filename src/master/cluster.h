@@ -102,9 +102,10 @@ void cluster_worker_gone(cluster *cl, const char *worker_id, conn *c);
  * a superseded attempt never decides the task's fate. */
 void cluster_task_status(cluster *cl, const char *worker_id, const char *task_id,
                          uint64_t attempt, int status, const char *message);
+/* cpu_s, mem_peak: what the run used as the worker measured (0 = unknown). */
 void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id,
-                         uint64_t attempt, int status, int64_t exit_code, const char *error,
-                         const char *log_tail);
+                         uint64_t attempt, int status, int64_t exit_code, double cpu_s,
+                         uint64_t mem_peak, const char *error, const char *log_tail);
 
 /* Uploads. begin: 0 and a copy of the task if the worker may upload it;
  * CLUSTER_STORED if it is already stored (the worker may delete its copy:

@@ -40,6 +40,7 @@ static const struct field task_fields[] = {
     F(task_rec, K_U64, retries), F(task_rec, K_U64, retried), F(task_rec, K_U64, retry_at),
     F(task_rec, K_STR, array_id), F(task_rec, K_U64, array_index),
     F(task_rec, K_U64, array_parallel),
+    F(task_rec, K_F64, cpu_s), F(task_rec, K_U64, mem_peak),
 };
 
 static const struct field file_fields[] = {

@@ -129,7 +129,7 @@ void schedstate_learn(schedstate *s, const task_rec *t, double runtime_s, double
     const char *kp[3] = { k[0], k[1], k[2] };
     if (runtime_s < 0) runtime_s = 0;
     keys_of(t, k);
-    predict_add(s->hist, kp, 3, runtime_s, 0, 0);
+    predict_add(s->hist, kp, 3, runtime_s, t->cpu_s, (double)t->mem_peak);
     int u = schedstate_user(s, t->user_id);
     if (u >= 0 && s->pcfg.halflife_s > 0)
         policy_fs_charge(&s->users[u], now, s->pcfg.halflife_s,
@@ -151,21 +151,47 @@ static void fmt_dur(double s, char *out, size_t cap)
     else snprintf(out, cap, "%.1f h", s / 3600);
 }
 
+static void fmt_bytes(double b, char *out, size_t cap)
+{
+    if (b >= 1024.0 * 1024 * 1024) snprintf(out, cap, "%.1f GiB", b / (1024.0 * 1024 * 1024));
+    else snprintf(out, cap, "%.0f MiB", b / (1024.0 * 1024));
+}
+
 int schedstate_warn(const schedstate *s, const task_rec *t, char *msg, size_t cap)
 {
     predict_est e;
+    int n = 0;
+    size_t len = 0;
     /* Only with enough runs of this very kind (user, image, name stem),
-     * and only when far above the longest of them: a warning, not advice. */
-    if (!t->timeout_s || schedstate_predict(s, t, &e) != 0 || e.n < 3)
+     * and only when far above the most they used: a warning, not advice. */
+    if (cap) msg[0] = 0;
+    if (schedstate_predict(s, t, &e) != 0 || e.n < 3 || cap == 0)
         return 0;
     double longest = e.max_runtime > 60 ? e.max_runtime : 60;
-    if ((double)t->timeout_s <= 10 * longest) return 0;
-    char a[32], b[32];
-    fmt_dur((double)t->timeout_s, a, sizeof a);
-    fmt_dur(e.max_runtime, b, sizeof b);
-    snprintf(msg, cap, "warning: -timeout %s is far above what %lu earlier runs of '%s' used "
-             "(longest %s); a tighter limit lets it start sooner", a, e.n, t->task_name, b);
-    return 1;
+    if (t->timeout_s && (double)t->timeout_s > 10 * longest) {
+        char a[32], b[32];
+        fmt_dur((double)t->timeout_s, a, sizeof a);
+        fmt_dur(e.max_runtime, b, sizeof b);
+        int k = snprintf(msg, cap, "warning: -timeout %s is far above what %lu earlier runs of "
+                         "'%s' used (longest %s); a tighter limit lets it start sooner", a, e.n,
+                         t->task_name, b);
+        len = k > 0 && (size_t)k < cap ? (size_t)k : cap - 1;
+        n++;
+    }
+    /* Memory: the largest peak any run of the kind reported (workers that
+     * measure; 0 = none did), floored at 64 MiB so small tasks asking a
+     * few hundred MiB are left alone. */
+    double peak = e.mem_peak > 64.0 * 1024 * 1024 ? e.mem_peak : 64.0 * 1024 * 1024;
+    if (e.mem_peak > 0 && t->req_memory && (double)t->req_memory > 10 * peak && len + 1 < cap) {
+        char a[32], b[32];
+        fmt_bytes((double)t->req_memory, a, sizeof a);
+        fmt_bytes(e.mem_peak, b, sizeof b);
+        snprintf(msg + len, cap - len, "%swarning: -mem %s is far above what %lu earlier runs of "
+                 "'%s' used (peak %s); a smaller request lets it start sooner",
+                 n ? "\n" : "", a, e.n, t->task_name, b);
+        n++;
+    }
+    return n > 0;
 }
 
 double schedstate_limit(const schedstate *s, const task_rec *t)

@@ -447,6 +447,10 @@ static int h_task_result(session *s, const proto_msg *m)
     proto_u64(m, T_ATTEMPTS, &attempt);
     proto_i64(m, T_EXIT_CODE, &code);
     proto_str(m, T_ERROR, error, sizeof error);
+    double cpu_s = 0;
+    uint64_t mem_peak = 0;
+    proto_f64(m, T_CPU_S, &cpu_s);          /* absent (an older worker): unknown */
+    proto_u64(m, T_MEM_PEAK, &mem_peak);
     uint64_t cur = 0;
     if (streamed && cluster_log_attempt(s->srv->cl, s->c->node_id, id, &cur) == 0 &&
         (!attempt || attempt == cur)) {
@@ -455,7 +459,8 @@ static int h_task_result(session *s, const proto_msg *m)
         logbook_cut_note(cluster_logbook(s->srv->cl), log_size, note, sizeof note);
         if (note[0]) cluster_log_note(s->srv->cl, id, note);
     }
-    cluster_task_result(s->srv->cl, s->c->node_id, id, attempt, (int)st, code, error, tail);
+    cluster_task_result(s->srv->cl, s->c->node_id, id, attempt, (int)st, code, cpu_s, mem_peak,
+                        error, tail);
     free(tail);
     /* The task ended: its log's in-memory state goes (memory stays bounded
      * by running tasks); a late LOG_DATA finds it again from the file.

@@ -37,6 +37,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -501,8 +502,16 @@ static void supervise(runtime_task *t, pid_t pid, const char *cg, uint64_t timeo
         close(pfd);
     kill(-pid, SIGKILL);
     cgroup_kill(cg);                /* what left the group (setsid) too */
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    /* wait4's usage covers the task's first process and every descendant
+     * it waited for (RUSAGE_BOTH): CPU summed, memory the largest single
+     * process's peak RSS. What the predictor learns from (README). */
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
+    res->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    res->mem_peak = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0;
     if (WIFEXITED(status))
         res->exit_code = WEXITSTATUS(status);
     else if (WIFSIGNALED(status))

@@ -44,6 +44,8 @@ typedef struct rt_result {
     int all_gone;              /* every process of the task is known to be gone
                                   (its cgroup emptied and removed): nothing of
                                   it can write to output_dir or the log any more */
+    double cpu_s;              /* CPU-seconds it used (user + system); 0 = unknown */
+    uint64_t mem_peak;         /* its peak memory, bytes; 0 = unknown */
 } rt_result;
 
 typedef struct runtime runtime;

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,9 +397,11 @@ static int save_result(worker *w, wtask *t)
     for (char *p = err; *p; p++)
         if (*p == '\n') *p = ' ';
     int n = snprintf(buf, sizeof buf,
-                     "task_id=%s\nuser_id=%s\ntask_name=%s\nsubmitted_at=%llu\nstatus=%d\nexit_code=%lld\nerror=%s\n",
+                     "task_id=%s\nuser_id=%s\ntask_name=%s\nsubmitted_at=%llu\nstatus=%d\nexit_code=%lld\n"
+                     "cpu_s=%.3f\nmem_peak=%llu\nerror=%s\n",
                      t->rec.task_id, t->rec.user_id, t->rec.task_name,
-                     (unsigned long long)t->rec.submitted_at, t->status, (long long)t->exit_code, err);
+                     (unsigned long long)t->rec.submitted_at, t->status, (long long)t->exit_code,
+                     t->rec.cpu_s, (unsigned long long)t->rec.mem_peak, err);
     path_of(w, t->stem, ".result", path, sizeof path);
     /* Atomic, not synced: the container's own output files are not
      * fsync'd either, so syncing this note about them would buy nothing
@@ -425,6 +428,8 @@ static wtask *load_result(const char *path)
         else if (!strcmp(line, "submitted_at")) t->rec.submitted_at = strtoull(eq, NULL, 10);
         else if (!strcmp(line, "status")) t->status = atoi(eq);
         else if (!strcmp(line, "exit_code")) t->exit_code = strtoll(eq, NULL, 10);
+        else if (!strcmp(line, "cpu_s")) t->rec.cpu_s = strtod(eq, NULL);
+        else if (!strcmp(line, "mem_peak")) t->rec.mem_peak = strtoull(eq, NULL, 10);
         else if (!strcmp(line, "error")) snprintf(t->error, sizeof t->error, "%s", eq);
     }
     if (!t->rec.task_id[0]) {
@@ -554,6 +559,8 @@ static int upload_once(worker *w, wtask *t, uint64_t log_size, char *why, size_t
     if (t->error[0]) proto_put_str(&pp->wb, T_ERROR, t->error);
     proto_put_str(&pp->wb, T_LOG_TAIL, tail ? tail : "");
     proto_put_u64(&pp->wb, T_LOG_SIZE, log_size);
+    if (t->rec.cpu_s > 0 && isfinite(t->rec.cpu_s)) proto_put_f64(&pp->wb, T_CPU_S, t->rec.cpu_s);
+    if (t->rec.mem_peak) proto_put_u64(&pp->wb, T_MEM_PEAK, t->rec.mem_peak);
     if (peer_send(pp) < 0) goto io;
     proto_begin(&pp->wb, PROTO_UPLOAD_RESUME, 0);
     proto_put_str(&pp->wb, T_TASK_ID, t->rec.task_id);
@@ -790,6 +797,8 @@ static void task_main(wtask *t)
     rc = runtime_run(w->rt, &spec, &res);
     t->exit_code = res.exit_code;
     t->all_gone = res.all_gone;
+    t->rec.cpu_s = res.cpu_s;
+    t->rec.mem_peak = res.mem_peak;
     if (t->rec.ninputs) fsutil_rm_rf(in_dir);     /* the private copy; the cache stays */
     if (rc < 0) {
         t->status = PROTO_ST_FAILED;

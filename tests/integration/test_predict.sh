@@ -77,5 +77,21 @@ cai task $IMG -name nap-9 -cpu_cores 1 -timeout 10h -cmd 'sleep 1' >"$T/warn.out
 diag "$(cat "$T/warn.err")"
 check "predict: a far-too-long -timeout warns" grep -q 'far above what' "$T/warn.err"
 check "predict: and the task is submitted anyway" grep -q 'Task submitted' "$T/warn.out"
+# What a run used: the process runtime measures CPU time and peak memory
+# (a shell holding 40 MB in a variable); -mem far above that kind's peak warns.
+for i in 1 2 3; do
+    id=$(submit task $IMG -name "hog-$i" -cpu_cores 1 -cmd 'x=$(head -c 40000000 /dev/zero | tr "\\0" a); echo ${#x}')
+    [ -n "$id" ] && wait_final "$id" 60 || not_ok "hog run $i finishes"
+done
+J=$(task_json "$id")
+MP=$(echo "$J" | jget mem_peak); CS=$(echo "$J" | jget cpu_s)
+diag "hog-3: mem_peak $MP cpu_s $CS; log: $(cai logs "$id" 2>&1 | head -c 200)"
+check "predict: a run's peak memory is recorded ($MP bytes >= 40 MB)" awk -v m="$MP" 'BEGIN { exit !(m >= 40000000 && m < 2000000000) }'
+check "predict: its CPU time is recorded ($CS s)" awk -v c="$CS" 'BEGIN { exit !(c > 0 && c < 60) }'
+cai task $IMG -name hog-9 -cpu_cores 1 -mem 1g -cmd true >"$T/mwarn.out" 2>"$T/mwarn.err"
+diag "$(cat "$T/mwarn.err")"
+check "predict: a far-too-large -mem warns" grep -q -- '-mem 1.0 GiB is far above what 3 earlier runs' "$T/mwarn.err"
+cai task $IMG -name hog-10 -cpu_cores 1 -mem 400m -cmd true >"$T/mok.out" 2>"$T/mok.err"
+check "predict: a -mem within 10x of the peak does not" sh -c "! grep -q -- '-mem' '$T/mok.err'"
 check "predict: -priority out of range is refused" sh -c "! '$CLOUDAI_BIN/cloudai' -master '$MADDR' task $IMG -priority 5000 -cmd true 2>/dev/null"
 finish

@@ -234,7 +234,7 @@ static void test_submit_assign_run_complete(void)
     T_EQ_INT(stored_status(t.task_id), PROTO_ST_RUNNING);
 
     fake_now += 1000;
-    cluster_task_result(cl, "w1", t.task_id, 0, PROTO_ST_COMPLETED, 0, "", NULL);
+    cluster_task_result(cl, "w1", t.task_id, 0, PROTO_ST_COMPLETED, 0, 0, 0, "", NULL);
     T_EQ_INT(stored_status(t.task_id), PROTO_ST_UPLOADING);
     T_EQ_INT(cluster_upload_begin(cl, "w2", t.task_id, 0, &r, err, sizeof err), CAI_E_WIRE(PROTO_ERR_FORBIDDEN));
     task_rec_init(&r);
@@ -336,7 +336,7 @@ static void test_cancel(void)
     T_EQ_INT(cluster_cancel(cl, a.task_id, "alice", 0, err, sizeof err), 0);
     T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_CANCEL);
     T_EQ_STR(id, a.task_id);
-    cluster_task_result(cl, "w1", a.task_id, 0, PROTO_ST_FAILED, 137, "killed", NULL);
+    cluster_task_result(cl, "w1", a.task_id, 0, PROTO_ST_FAILED, 137, 0, 0, "killed", NULL);
     T_EQ_INT(cluster_upload_done(cl, a.task_id, 0, 0, NULL, err, sizeof err), 0);
     T_EQ_INT(meta_task_get(m, a.task_id, &r), 0);
     T_EQ_INT(r.status, PROTO_ST_CANCELLED);
@@ -388,7 +388,7 @@ static void test_superseded_attempt(void)
     T_EQ_INT(last_attempts, 2);
     /* Attempt 1's late reports are ignored. */
     cluster_task_status(cl, "w1", t.task_id, 1, PROTO_ST_RUNNING, "");
-    cluster_task_result(cl, "w1", t.task_id, 1, PROTO_ST_CANCELLED, 143, "cancelled", NULL);
+    cluster_task_result(cl, "w1", t.task_id, 1, PROTO_ST_CANCELLED, 143, 0, 0, "cancelled", NULL);
     T_EQ_INT(active(t.task_id, &r), 0);
     T_EQ_INT(r.status, PROTO_ST_ASSIGNED);
     T_EQ_INT(r.attempts, 2);
@@ -403,7 +403,7 @@ static void test_superseded_attempt(void)
     T_EQ_INT(wk_recv(&w2, id, sizeof id), PROTO_CANCEL);
     T_EQ_INT(last_attempts, 2);
     /* Attempt 2's own result is taken. */
-    cluster_task_result(cl, "w1", t.task_id, 2, PROTO_ST_CANCELLED, 143, "cancelled", NULL);
+    cluster_task_result(cl, "w1", t.task_id, 2, PROTO_ST_CANCELLED, 143, 0, 0, "cancelled", NULL);
     task_rec_init(&r);
     T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 2, &r, err, sizeof err), 0);
     task_rec_free(&r);
@@ -606,7 +606,7 @@ static void test_retries(void)
     T_EQ_INT(cluster_submit(cl, &in, "alice", err, sizeof err, &t), 0);
     task_rec_free(&in);
     T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
-    cluster_task_result(cl, "w1", t.task_id, 1, PROTO_ST_FAILED, 3, "exit code 3", NULL);
+    cluster_task_result(cl, "w1", t.task_id, 1, PROTO_ST_FAILED, 3, 0, 0, "exit code 3", NULL);
     task_rec_init(&r);
     T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 1, &r, err, sizeof err), 0);
     snprintf(want, sizeof want, "%s.attempt-1", t.task_id);
@@ -634,7 +634,7 @@ static void test_retries(void)
     cluster_tick(cl);
     T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
     T_EQ_INT(last_attempts, 2);
-    cluster_task_result(cl, "w1", t.task_id, 2, PROTO_ST_FAILED, 3, "exit code 3", NULL);
+    cluster_task_result(cl, "w1", t.task_id, 2, PROTO_ST_FAILED, 3, 0, 0, "exit code 3", NULL);
     task_rec_init(&r);
     T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 2, &r, err, sizeof err), 0);
     T_EQ_STR(r.task_id, t.task_id);            /* no retry left: the task's own run */
@@ -686,7 +686,7 @@ static void test_array_cap(void)
     T_EQ_INT(cc.assigned, 1);
     T_EQ_INT(cc.queued, 2);
     /* The first ends: the next one goes. */
-    cluster_task_result(cl, "w1", id, 1, PROTO_ST_COMPLETED, 0, "", NULL);
+    cluster_task_result(cl, "w1", id, 1, PROTO_ST_COMPLETED, 0, 0, 0, "", NULL);
     task_rec_init(&r);
     T_EQ_INT(cluster_upload_begin(cl, "w1", id, 1, &r, err, sizeof err), 0);
     task_rec_free(&r);
@@ -710,7 +710,7 @@ static void test_upload_refused_for_good(void)
     wk_open(&w, "w1", 1);
     T_EQ_INT(submit("x", 1, &t), 0);
     T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
-    cluster_task_result(cl, "w1", t.task_id, 0, PROTO_ST_COMPLETED, 0, "", NULL);
+    cluster_task_result(cl, "w1", t.task_id, 0, PROTO_ST_COMPLETED, 0, 0, 0, "", NULL);
     cluster_upload_failed(cl, t.task_id, "archive refused: ../escape", 1);
     T_EQ_INT(meta_task_get(m, t.task_id, &r), 0);     /* durable on return */
     T_EQ_INT(r.status, PROTO_ST_FAILED);

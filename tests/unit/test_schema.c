@@ -78,6 +78,8 @@ static const struct col task_cols[] = {
     C(task_rec, array_id, ALL, T_ARRAY_ID),
     C(task_rec, array_index, ALL, T_ARRAY_INDEX),
     C(task_rec, array_parallel, ALL, T_ARRAY_PARALLEL),
+    C(task_rec, cpu_s, ALL, T_CPU_S),
+    C(task_rec, mem_peak, ALL, T_MEM_PEAK),
 };
 
 static const struct col file_cols[] = {
@@ -297,6 +299,7 @@ static void full_task(task_rec *t)
     t->retries = 3; t->retried = 1; t->retry_at = 1700000123456ull;
     strcpy(t->array_id, "array-1-abc");
     t->array_index = 7; t->array_parallel = 2;
+    t->cpu_s = 2.5; t->mem_peak = 123456789;
 }
 
 static void full_file(file_rec *f)

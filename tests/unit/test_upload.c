@@ -169,7 +169,7 @@ static void uploading(const char *name, task_rec *t)
     uint64_t v;
     T_EQ_INT(reply(&v), PROTO_ASSIGN);
     cluster_task_status(cl, "w1", t->task_id, 0, PROTO_ST_RUNNING, "");
-    cluster_task_result(cl, "w1", t->task_id, 0, PROTO_ST_COMPLETED, 0, "", NULL);
+    cluster_task_result(cl, "w1", t->task_id, 0, PROTO_ST_COMPLETED, 0, 0, 0, "", NULL);
 }
 
 static int status_of(const char *id, char *error, size_t cap)
