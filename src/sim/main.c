@@ -58,7 +58,10 @@ static void usage(FILE *f)
 "                    ones before it is owed its turn (default 0.05)\n"
 "  -guard F          learned: a job that has waited F times the longest wait so\n"
 "                    far goes first, oldest first (default 0.75)\n"
-"  -json             one JSON object per policy, one per line\n");
+"  -json             one JSON object per policy, one per line\n"
+"  -schedule FILE    every job's schedule, a line each (policy, job, submit, start,\n"
+"                    run, CPUs, user, predicted runtime, limit; seconds), to study\n"
+"                    who waited and why\n");
 }
 
 /* ---- SWF -------------------------------------------------------------- */
@@ -246,6 +249,19 @@ static int write_swf(const char *path, const jobs *js)
                 j->exe + 1);
     }
     return fclose(f) ? -errno : 0;
+}
+
+/* -schedule: one tab-separated line per job that could run, after a
+ * header; times in seconds from the trace's first submission (scaled). */
+static int write_schedule(FILE *f, const char *pol, const jobs *js)
+{
+    for (size_t i = 0; i < js->n; i++) {
+        const job *j = &js->v[i];
+        if (j->never) continue;
+        fprintf(f, "%s\t%zu\t%.0f\t%.0f\t%.0f\t%g\t%d\t%.0f\t%.0f\n", pol, i + 1, j->submit,
+                j->start, j->run, j->req.cpu, j->user + 1, j->predict, j->limit);
+    }
+    return fflush(f) || ferror(f) ? -EIO : 0;
 }
 
 /* ---- the simulation ------------------------------------------------------ */
@@ -454,7 +470,8 @@ static int cmp_submit(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     sim_cfg cfg = { 0, 0, 0, 1.0, 86400, 604800, 0, 0, 0, 0 };
-    const char *trace = NULL, *gen = NULL, *pol = "all", *out = NULL;
+    const char *trace = NULL, *gen = NULL, *pol = "all", *out = NULL, *sched_path = NULL;
+    FILE *sched_f = NULL;
     size_t njobs = 10000;
     uint64_t seed = 1;
     for (int i = 1; i < argc; i++) {
@@ -466,6 +483,7 @@ int main(int argc, char **argv)
         if (!strcmp(a, "-trace")) trace = v;
         else if (!strcmp(a, "-gen")) gen = v;
         else if (!strcmp(a, "-write")) out = v;
+        else if (!strcmp(a, "-schedule")) sched_path = v;
         else if (!strcmp(a, "-policy")) pol = v;
         else if (!strcmp(a, "-workers")) cfg.workers = strtoul(v, &e, 10);
         else if (!strcmp(a, "-cpu")) cfg.cpu = strtod(v, &e);
@@ -542,6 +560,15 @@ int main(int argc, char **argv)
         cfg.time_scale = work / ((double)cfg.workers * cfg.cpu * span) / cfg.load;
     }
     for (size_t i = 0; i < js.n; i++) js.v[i].submit = (js.v[i].submit - t0) * cfg.time_scale;
+    if (sched_path) {
+        if (!(sched_f = fopen(sched_path, "w"))) {
+            fprintf(stderr, "cloudai-sim: %s: %s\n", sched_path, strerror(errno));
+            rc = -errno;
+            goto done;
+        }
+        /* job: its place in submit order; times in seconds, scaled */
+        fprintf(sched_f, "policy\tjob\tsubmit\tstart\trun\tcpus\tuser\tpredicted\tlimit\n");
+    }
     if (!cfg.json)
         printf("%zu jobs (%zu unusable lines), %zu users; %zu workers x %g CPUs; time scale %g\n"
                "%-8s %8s %12s %10s %10s %10s %6s %6s %6s\n", js.n, skipped, um.n, cfg.workers,
@@ -551,6 +578,10 @@ int main(int argc, char **argv)
         result r;
         if ((rc = simulate(&cfg, kinds[k], &js, um.n, &r)) < 0) {
             fprintf(stderr, "cloudai-sim: out of memory\n");
+            goto done;
+        }
+        if (sched_f && (rc = write_schedule(sched_f, policy_name(kinds[k]), &js)) < 0) {
+            fprintf(stderr, "cloudai-sim: %s: %s\n", sched_path, strerror(-rc));
             goto done;
         }
         if (cfg.json)
@@ -569,6 +600,10 @@ int main(int argc, char **argv)
     }
     rc = 0;
 done:
+    if (sched_f && fclose(sched_f) && rc >= 0) {
+        fprintf(stderr, "cloudai-sim: %s: %s\n", sched_path, strerror(errno));
+        rc = -EIO;
+    }
     free(js.v);
     free(um.ids);
     free(um.idx);

@@ -73,5 +73,15 @@ check "sim: -slack 2 is refused" sh -c "! '$SIM' -gen lublin -jobs 10 -workers 1
 want_eq "sim: -guard runs" "$(jget policy <"$T/g1.json")" learned
 m0=$(jget max_wait_s <"$T/g0.json"); m1=$(jget max_wait_s <"$T/g1.json")
 check "sim: -guard changes the schedule ($m0 s, off: $m1 s)" [ "$m0" != "$m1" ]
+# -schedule: a line per job and policy; its waits give the printed longest wait
+"$SIM" -gen lublin -jobs 300 -seed 7 -workers 2 -cpu 16 -load 0.9 -policy all -json \
+    -schedule "$T/s.tsv" >"$T/s.json"
+want_eq "sim: -schedule has a header and 4 x 300 lines" "$(wc -l <"$T/s.tsv" | tr -d ' ')" 1201
+for p in easy learned; do
+    mw=$(grep "\"policy\":\"$p\"" "$T/s.json" | jget max_wait_s)
+    sw=$(awk -F'\t' -v p=$p '$1 == p { w = $4 - $3; if (w > m) m = w } END { printf "%.1f", m + 0 }' "$T/s.tsv")
+    check "sim: -schedule's $p waits give max_wait_s ($sw against $mw)" awk -v a="$sw" -v b="$mw" 'BEGIN { d = a - b; exit !(d < 1.01 && d > -1.01) }'
+done
+check "sim: -schedule to an unwritable path fails" sh -c "! '$SIM' -gen lublin -jobs 10 -workers 1 -cpu 4 -schedule /nonexistent/s.tsv 2>/dev/null"
 check "sim: -guard -1 is refused" sh -c "! '$SIM' -gen lublin -jobs 10 -workers 1 -cpu 4 -guard -1 2>/dev/null"
 finish
