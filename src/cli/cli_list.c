@@ -259,6 +259,15 @@ static int task_row(void *ctx, const proto_msg *rec)
     } else if (t.error[0]) {
         table_note(o->t, t.error);
     }
+    if (o->one && (t.cpu_s > 0 || t.mem_peak)) {
+        /* what the run used, as its worker measured (the process runtime) */
+        char note[128], cpu[48] = "", mem[32] = "";
+        if (t.cpu_s > 0) snprintf(cpu, sizeof cpu, "%.1f s of CPU", t.cpu_s);
+        if (t.mem_peak) table_fmt_size(t.mem_peak, mem, sizeof mem);
+        snprintf(note, sizeof note, "used %s%s%s%s", cpu, cpu[0] && mem[0] ? ", " : "",
+                 mem[0] ? "peak memory " : "", mem);
+        table_note(o->t, note);
+    }
     if (t.retries) {
         char note[256];
         snprintf(note, sizeof note, "attempts %llu; -retries %llu, %llu used%s",

@@ -88,6 +88,9 @@ MP=$(echo "$J" | jget mem_peak); CS=$(echo "$J" | jget cpu_s)
 diag "hog-3: mem_peak $MP cpu_s $CS; log: $(cai logs "$id" 2>&1 | head -c 200)"
 check "predict: a run's peak memory is recorded ($MP bytes >= 40 MB)" awk -v m="$MP" 'BEGIN { exit !(m >= 40000000 && m < 2000000000) }'
 check "predict: its CPU time is recorded ($CS s)" awk -v c="$CS" 'BEGIN { exit !(c > 0 && c < 60) }'
+cai tasks -task "$id" >"$T/hog.txt" 2>&1
+diag "$(cat "$T/hog.txt")"
+check "predict: tasks -task shows what the run used" grep -q 'used [0-9.]* s of CPU, peak memory' "$T/hog.txt"
 cai task $IMG -name hog-9 -cpu_cores 1 -mem 1g -cmd true >"$T/mwarn.out" 2>"$T/mwarn.err"
 diag "$(cat "$T/mwarn.err")"
 check "predict: a far-too-large -mem warns" grep -q -- '-mem 1.0 GiB is far above what 3 earlier runs' "$T/mwarn.err"
