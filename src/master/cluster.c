@@ -3,7 +3,6 @@
  * failed or cancelled) live in memory in a hash table and a FIFO queue;
  * every change is written to the metadata store first. */
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2162,7 +2161,7 @@ void cluster_task_result(cluster *cl, const char *worker_id, const char *task_id
     save_log = log_tail && log_tail[0];
     uint64_t now = now_ms(cl);
     if (!t->rec.started_at) t->rec.started_at = now;
-    t->rec.cpu_s = cpu_s > 0 && isfinite(cpu_s) ? cpu_s : 0;
+    t->rec.cpu_s = cpu_s > 0 ? cpu_s : 0;      /* finite: the wire's F64 check */
     t->rec.mem_peak = mem_peak;
     /* What it used, for predictions and fair share (a cancelled run says
      * little about how long such tasks take). */

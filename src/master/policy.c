@@ -827,10 +827,13 @@ int policy_pass(policy_ctx *c, const policy_cfg *cfg, double now, sched_node *no
                     nres++;
                 }
             }
-            o.allheld = all_held(nodes, nn, rn, nres);
-            if (!o.full && (nres >= maxres || o.allheld)) {
-                o.full = 1;
-                o.nres = nres;
+            /* Once full, no reservation is added: allheld stays as it is. */
+            if (!o.full) {
+                o.allheld = all_held(nodes, nn, rn, nres);
+                if (nres >= maxres || o.allheld) {
+                    o.full = 1;
+                    o.nres = nres;
+                }
             }
             continue;
         }
