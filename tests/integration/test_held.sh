@@ -65,7 +65,10 @@ done <"$T/ids"
 want_eq "held: every task ends with its own status and exit code" "$bad" 0
 # The worker's upload retries and its control reconnect race after the
 # restart: a REGISTER that comes before any upload must list what it holds;
-# one that comes after every upload has nothing left to list.
+# one that comes after every upload has nothing left to list. The control
+# connection's backoff reaches 5 s while the master is down, so the uploads
+# can all be stored before it reconnects: wait for it (bounded).
+wait_for "grep -q 'worker w registered from' '$T/m2.log'" 15
 reg=$(grep -n "worker w registered from" "$T/m2.log" | head -n 1 | cut -d: -f1)
 up=$(grep -n ": stored [0-9]* files" "$T/m2.log" | head -n 1 | cut -d: -f1)
 if [ -n "$reg" ] && { [ -z "$up" ] || [ "$reg" -lt "$up" ]; }; then
