@@ -29,6 +29,7 @@
 #include <bson/bson.h>
 #include <curl/curl.h>
 
+#include "worker/cgusage.h"
 #include "worker/logdemux.h"
 #include "worker/runtime_impl.h"
 
@@ -47,6 +48,8 @@ typedef struct docker {
     char socket_path[108];
     char prefix[16];                  /* "/v1.41" */
     int use_init;                     /* daemon has an init binary */
+    int cg_ok;                        /* cg usable: the cgroupfs driver, hierarchy visible */
+    cgusage cg;
 } docker;
 
 typedef struct dk_buf {
@@ -232,7 +235,7 @@ static int valid_chars(const char *s, const char *extra)
 }
 
 /* The create body. Returns a bson_malloc'd JSON string or NULL. */
-static char *create_body(const rt_spec *s, int use_init)
+static char *create_body(const rt_spec *s, int use_init, const char *cg_parent)
 {
     bson_t doc, arr, hc, mounts, m, labels, caps, sec, env, dreqs, dr, capo, capi, logc, logcfg;
     char key[16];
@@ -323,6 +326,9 @@ static char *create_body(const rt_spec *s, int use_init)
      * (and reaps the task's orphans). */
     if (use_init)
         bson_append_bool(&hc, "Init", -1, true);
+    /* What it used is read from here after it exits (cgusage.h). */
+    if (cg_parent && cg_parent[0])
+        bson_append_utf8(&hc, "CgroupParent", -1, cg_parent, -1);
     bson_append_array_begin(&hc, "CapDrop", -1, &caps);
     bson_append_utf8(&caps, "0", -1, "ALL", -1);
     bson_append_array_end(&hc, &caps);
@@ -371,6 +377,7 @@ typedef struct dk_task {
     rt_result *res;
     char name[RUNTIME_TASK_ID_MAX + 16];  /* cloudai-<task_id> */
     char id[80];                          /* container id, "" until created */
+    char cg_parent[CGUSAGE_PATH_MAX];     /* its parent cgroup, or "" */
 } dk_task;
 
 static int dk_simple(dk_task *t, dk_req *q, const char *method, long timeout_ms)
@@ -413,7 +420,7 @@ static int create_container(dk_task *t)
     dk_req q = { 0 };
     bson_t *doc = NULL;
     bson_iter_t it;
-    char *body = create_body(t->spec, t->d->use_init);
+    char *body = create_body(t->spec, t->d->use_init, t->cg_parent);
     int rc = 0;
     if (!body) {
         snprintf(t->res->error, sizeof t->res->error, "out of memory");
@@ -429,6 +436,7 @@ static int create_container(dk_task *t)
          * (the worker died mid-task): it is ours to remove. */
         if (q.status == 409 && attempt == 0) {
             delete_container(t, t->name);
+            cgusage_remove(t->cg_parent);   /* and its counters */
             continue;
         }
         break;
@@ -748,6 +756,10 @@ static int docker_run(runtime *r, const rt_spec *spec, rt_result *res)
         goto out;
     }
     snprintf(t.name, sizeof t.name, "cloudai-%s", run_id);
+    if (d->cg_ok && cgusage_parent(t.cg_parent, sizeof t.cg_parent,
+                                   spec->worker_id && spec->worker_id[0] ? spec->worker_id : "worker",
+                                   run_id) < 0)
+        t.cg_parent[0] = 0;
     if ((rc = runtime_task_enter(r, &task, run_id, res->error, sizeof res->error)) < 0)
         goto out;
     entered = 1;
@@ -774,12 +786,16 @@ static int docker_run(runtime *r, const rt_spec *spec, rt_result *res)
         goto out;
     if ((rc = inspect_container(&t)) < 0)
         goto out;
+    /* It has exited: its parent holds all it was charged. */
+    if (t.cg_parent[0])
+        cgusage_read(&d->cg, t.cg_parent, &res->cpu_s, &res->mem_peak);
     /* The stored log has what the attach stream may have missed (it
      * attached late, or was cut): appended past the bytes already written. */
     fetch_logs(&t, got);
 out:
     if (t.id[0])
         delete_container(&t, t.id);
+    cgusage_remove(t.cg_parent);
     if (t.h)
         curl_easy_cleanup(t.h);
     if (entered)
@@ -853,6 +869,9 @@ static int docker_sweep(runtime *r, const char *key, const char *worker_id, char
         n++;
     }
     rc = n;
+    /* A previous run's parent cgroups, now that its containers are gone. */
+    if (d->cg_ok && !strcmp(key, "cloudai.worker_id"))
+        cgusage_sweep(worker_id);
 out:
     dk_req_clear(&q);
     curl_easy_cleanup(t.h);
@@ -861,24 +880,32 @@ out:
 
 static const struct runtime_ops docker_ops = { "docker", docker_run, docker_destroy, docker_sweep };
 
-/* Whether GET /info names an init binary (docker-init, Debian's tini). */
-static int daemon_has_init(docker *d, CURL *h)
+/* From GET /info: whether it names an init binary (docker-init, Debian's
+ * tini), and whether containers can get a parent cgroup whose counters the
+ * worker can read (the cgroupfs driver: with systemd's, CgroupParent is a
+ * slice and its cgroups are systemd's). */
+static void daemon_info(docker *d, CURL *h)
 {
     dk_req q = { 0 };
     bson_t *doc = NULL;
     bson_iter_t it;
-    int yes = 0;
     q.method = "GET";
     q.timeout_ms = DK_SHORT_MS;
     snprintf(q.path, sizeof q.path, "/info");
     if (dk_perform(d, h, &q) == 0 && q.status == 200 &&
-        (doc = bson_new_from_json((const uint8_t *)q.resp.p, (ssize_t)q.resp.len, NULL)) &&
-        bson_iter_init_find(&it, doc, "InitBinary") && BSON_ITER_HOLDS_UTF8(&it))
-        yes = bson_iter_utf8(&it, NULL)[0] != 0;
+        (doc = bson_new_from_json((const uint8_t *)q.resp.p, (ssize_t)q.resp.len, NULL))) {
+        if (bson_iter_init_find(&it, doc, "InitBinary") && BSON_ITER_HOLDS_UTF8(&it))
+            d->use_init = bson_iter_utf8(&it, NULL)[0] != 0;
+        int cgfs = bson_iter_init_find(&it, doc, "CgroupDriver") && BSON_ITER_HOLDS_UTF8(&it) &&
+                   !strcmp(bson_iter_utf8(&it, NULL), "cgroupfs");
+        int ver = 0;
+        if (bson_iter_init_find(&it, doc, "CgroupVersion") && BSON_ITER_HOLDS_UTF8(&it))
+            ver = atoi(bson_iter_utf8(&it, NULL));
+        d->cg_ok = cgfs && cgusage_init(&d->cg, ver) == 0;
+    }
     if (doc)
         bson_destroy(doc);
     dk_req_clear(&q);
-    return yes;
 }
 
 static size_t on_discard(char *p, size_t sz, size_t n, void *ud)
@@ -967,7 +994,7 @@ runtime *runtime_docker_new(const char *socket_path, char *err, size_t errcap)
     if (minor > DK_MAX_API_MINOR)
         minor = DK_MAX_API_MINOR;
     snprintf(d->prefix, sizeof d->prefix, "/v1.%d", minor);
-    d->use_init = daemon_has_init(d, h);
+    daemon_info(d, h);
     curl_easy_cleanup(h);
     return &d->base;
 fail_d:

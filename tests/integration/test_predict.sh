@@ -96,5 +96,28 @@ diag "$(cat "$T/mwarn.err")"
 check "predict: a far-too-large -mem warns" grep -q -- '-mem 1.0 GiB is far above what 3 earlier runs' "$T/mwarn.err"
 cai task $IMG -name hog-10 -cpu_cores 1 -mem 400m -cmd true >"$T/mok.out" 2>"$T/mok.err"
 check "predict: a -mem within 10x of the peak does not" sh -c "! grep -q -- '-mem' '$T/mok.err'"
+# The same on Docker: a container's cgroup goes when it exits, so the worker
+# gives it a parent cgroup of its own and reads the totals there.
+if docker_ok; then
+    CLOUDAI_CLUSTER_TOKEN=cluster-secret start_worker wd -runtime docker -cpu 1 -mem 2g \
+        -config "$T/cfg.ini" || not_ok "docker worker registers"
+    id=$(submit dispatch wd $IMG -name dhog -cpu_cores 1 -cmd 'x=$(head -c 40000000 /dev/zero | tr "\\0" a); echo ${#x}')
+    [ -n "$id" ] && wait_final "$id" 90 || not_ok "docker hog finishes"
+    J=$(task_json "$id")
+    MP=$(echo "$J" | jget mem_peak); CS=$(echo "$J" | jget cpu_s)
+    diag "dhog: mem_peak $MP cpu_s $CS; $(docker info 2>/dev/null | grep -i cgroup | tr '\n' ' ')"
+    if docker info 2>/dev/null | grep -q 'Cgroup Driver: cgroupfs'; then
+        check "predict: a container's peak memory is recorded ($MP bytes >= 40 MB)" awk -v m="$MP" 'BEGIN { exit !(m >= 40000000 && m < 2000000000) }'
+        check "predict: a container's CPU time is recorded ($CS s)" awk -v c="$CS" 'BEGIN { exit !(c > 0 && c < 60) }'
+        left=$(find /sys/fs/cgroup -maxdepth 4 -path '*/cloudai/wd/*' -type d 2>/dev/null | head -n 3)
+        check "predict: the run's parent cgroups are removed ($left)" test -z "$left"
+    else
+        skip "predict: container usage (the daemon's cgroup driver is not cgroupfs)"
+        skip "predict: container CPU time"
+        skip "predict: parent cgroups removed"
+    fi
+else
+    for c in "container usage" "container CPU time" "parent cgroups removed"; do skip "predict: $c: Docker unavailable"; done
+fi
 check "predict: -priority out of range is refused" sh -c "! '$CLOUDAI_BIN/cloudai' -master '$MADDR' task $IMG -priority 5000 -cmd true 2>/dev/null"
 finish

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "t.h"
+#include "worker/cgusage.h"
 #include "worker/runtime.h"
 
 #define IMAGE "cloudai-test:latest"
@@ -323,6 +324,61 @@ static void test_docker_oom(void)
     job_free(&j);
 }
 
+/* What a container used, from the parent cgroup the worker gives it
+ * (cgusage.h): a busy loop and 40 MB held in a shell variable. */
+static void test_docker_usage(void)
+{
+    job j;
+    char parent[CGUSAGE_PATH_MAX];
+    job_init(&j, docker_rt,
+             "x=$(head -c 40000000 /dev/zero | tr '\\0' a); i=0; "
+             "while [ $i -lt 100000 ]; do i=$((i+1)); done; echo ${#x}");
+    j.spec.worker_id = "rt-usage";
+    T_EQ_INT(job_run(&j), 0);
+    T_EQ_INT(j.res.exit_code, 0);
+    if (system("docker info 2>/dev/null | grep -q 'Cgroup Driver: cgroupfs'") != 0) {
+        T_CHECK(j.res.cpu_s == 0 && j.res.mem_peak == 0);   /* unknown, not made up */
+        T_SKIP(test_docker_usage, "the daemon's cgroup driver is not cgroupfs");
+        job_free(&j);
+        return;
+    }
+    printf("#   cpu_s %.3f mem_peak %llu\n", j.res.cpu_s, (unsigned long long)j.res.mem_peak);
+    T_CHECK(j.res.cpu_s > 0.05 && j.res.cpu_s < 60);
+    T_CHECK(j.res.mem_peak >= 40000000 && j.res.mem_peak < (2ull << 30));
+    /* the run's parent is gone from every hierarchy */
+    T_EQ_INT(cgusage_parent(parent, sizeof parent, "rt-usage", j.id), 0);
+    char path[CGUSAGE_PATH_MAX + 64];
+    struct stat st;
+    snprintf(path, sizeof path, "/sys/fs/cgroup/memory%s", parent);
+    T_CHECK(stat(path, &st) < 0 && errno == ENOENT);
+    snprintf(path, sizeof path, "/sys/fs/cgroup%s", parent);
+    T_CHECK(stat(path, &st) < 0 && errno == ENOENT);
+    job_free(&j);
+}
+
+static void test_cgusage_parent(void)
+{
+    char p[CGUSAGE_PATH_MAX];
+    T_EQ_INT(cgusage_parent(p, sizeof p, "w-1", "t_2.a"), 0);
+    T_EQ_STR(p, "/cloudai/w-1/t_2.a");
+    T_EQ_INT(cgusage_parent(p, sizeof p, "..", "t"), -EINVAL);
+    T_EQ_INT(cgusage_parent(p, sizeof p, "w", "a/b"), -EINVAL);
+    T_EQ_INT(cgusage_parent(p, sizeof p, "w", ""), -EINVAL);
+    T_EQ_INT(cgusage_parent(p, 12, "worker", "run"), -EINVAL);   /* too long */
+    /* nothing readable: both stay unknown */
+    cgusage u;
+    double cpu = 1;
+    uint64_t mem = 1;
+    memset(&u, 0, sizeof u);
+    cgusage_read(&u, "/cloudai/none/none", &cpu, &mem);
+    T_CHECK(cpu == 0 && mem == 0);
+    if (cgusage_init(&u, 1) == 0 || cgusage_init(&u, 2) == 0) {
+        cgusage_read(&u, "/cloudai/no-such-worker/no-such-run", &cpu, &mem);
+        T_CHECK(cpu == 0 && mem == 0);
+    }
+    T_EQ_INT(cgusage_init(&u, 3), -ENOENT);
+}
+
 static void test_docker_limits_accepted(void)
 {
     job j; char buf[4096];
@@ -409,6 +465,7 @@ int main(void)
     T_RUN(test_process_misc);
     runtime_free(proc_rt);
 
+    T_RUN(test_cgusage_parent);
     T_RUN(test_docker_bad_socket);
     setup_docker();
     if (docker_rt) {
@@ -422,6 +479,7 @@ int main(void)
         T_RUN(test_docker_gpu);
         T_RUN(test_docker_oom);
         T_RUN(test_docker_limits_accepted);
+        T_RUN(test_docker_usage);
         T_RUN(test_docker_concurrent);
         runtime_free(docker_rt);
     } else {
