@@ -187,7 +187,8 @@ enum proto_tag {
     T_FILES_CRC32C = 96,  /* U64: CRC32C over each regular file's CRC32C (version 3) */
     T_CPU_S = 97,         /* F64 >= 0: CPU-seconds a task's run used (TASK_RESULT, TASK) */
     T_MEM_PEAK = 98,      /* U64: peak memory in bytes of a task's run (TASK_RESULT, TASK) */
-    T_TAG_MAX = 98
+    T_PREDICTED_MEM = 99, /* U64 bytes: predicted peak memory from similar finished tasks */
+    T_TAG_MAX = 99
 };
 
 enum proto_role { PROTO_ROLE_WORKER = 1, PROTO_ROLE_CLIENT = 2 };

@@ -203,9 +203,10 @@ static int task_row(void *ctx, const proto_msg *rec)
         return rc;
     o->rows++;
     /* The scheduler's view of a queued task, when the master sent it. */
-    uint64_t es = 0, ps = 0;
+    uint64_t es = 0, ps = 0, pm = 0;
     int has_es = proto_u64(rec, T_EXPECTED_START, &es) == 0;
     int has_ps = proto_u64(rec, T_PREDICTED_S, &ps) == 0;
+    int has_pm = proto_u64(rec, T_PREDICTED_MEM, &pm) == 0 && pm > 0;
     if (o->c->json) {
         jsonw_object_begin(&o->w);
         recjson_task_fields(&o->w, &t);
@@ -213,6 +214,9 @@ static int task_row(void *ctx, const proto_msg *rec)
             recjson_time(&o->w, "expected_start", has_es ? es : 0);
             jsonw_key(&o->w, "predicted_runtime_s");
             if (has_ps) jsonw_u64(&o->w, ps);
+            else jsonw_null(&o->w);
+            jsonw_key(&o->w, "predicted_mem_peak");
+            if (has_pm) jsonw_u64(&o->w, pm);
             else jsonw_null(&o->w);
         }
         jsonw_object_end(&o->w);
@@ -242,7 +246,7 @@ static int task_row(void *ctx, const proto_msg *rec)
         table_set(o->t, 7, "-");
     }
     if (t.status == PROTO_ST_QUEUED && (has_es || has_ps)) {
-        char note[1400], when[64] = "", ran[64] = "";
+        char note[1400], when[64] = "", ran[96] = "", peak[32] = "";
         if (has_es) {
             ids_time_human(es, buf, sizeof buf);
             if (es > o->now)
@@ -251,9 +255,10 @@ static int task_row(void *ctx, const proto_msg *rec)
             else
                 snprintf(when, sizeof when, "expected to start now");
         }
+        if (has_pm) table_fmt_size(pm, peak, sizeof peak);
         if (has_ps)
-            snprintf(ran, sizeof ran, "%ssimilar tasks ran ~%llu s", has_es ? "; " : "",
-                     (unsigned long long)ps);
+            snprintf(ran, sizeof ran, "%ssimilar tasks ran ~%llu s%s%s", has_es ? "; " : "",
+                     (unsigned long long)ps, peak[0] ? ", peak memory " : "", peak);
         snprintf(note, sizeof note, "%s%s%s%s", t.error, t.error[0] ? "; " : "", when, ran);
         table_note(o->t, note);
     } else if (t.error[0]) {

@@ -63,6 +63,7 @@ static const tag_info tags[T_TAG_MAX + 1] = {
     [T_ARRAY_ID] = S(64), [T_ARRAY] = S(32), [T_ARRAY_INDEX] = U, [T_ARRAY_PARALLEL] = U,
     [T_RUNNING_ATTEMPT] = U, [T_RETRY_AT] = U,
     [T_FILES_CRC32C] = UR(0, 0xffffffffu), [T_CPU_S] = F, [T_MEM_PEAK] = U,
+    [T_PREDICTED_MEM] = U,
     [T_INPUT] = R, [T_SOURCE] = S(4096), [T_IS_DIR] = UR(0, 1),
     [T_FOLLOW] = UR(0, 1), [T_LOG_SIZE] = U,
     [T_CRC32C] = UR(0, 0xffffffffu), [T_FILES_SHA256] = FX(PROTO_SHA256_LEN),

@@ -42,6 +42,7 @@ typedef struct cl_task {
     double predict_s;          /* runtime prediction, refreshed by the scheduler */
     double p_max_s;            /* the pessimistic one it is ordered by (predict_est.p_max) */
     double guess_s;            /* without -timeout: what backfill counts on (predict_guess) */
+    uint64_t pred_mem;         /* its kind's largest peak memory (bytes), 0 unknown */
     uint64_t predict_gen;      /* history generation it was made at (0 = never) */
     uint64_t predict_ms;       /* when it was made */
     double passed;             /* CPU-seconds younger tasks ran while it waited */
@@ -788,10 +789,11 @@ static void do_schedule(cluster *cl)
     int *start = malloc(cap * sizeof *start);
     cl_task **qt = malloc(cap * sizeof *qt);
     const char **ids = malloc(cap * sizeof *ids);
+    uint64_t *pmem = malloc(cap * sizeof *pmem);
     uint64_t nowms = now_ms(cl);
     double now = (double)nowms / 1000.0;
 
-    if ((n && (!nodes || !names)) || !q || !run || !start || !qt || !ids)
+    if ((n && (!nodes || !names)) || !q || !run || !start || !qt || !ids || !pmem)
         goto out;
     for (size_t i = 0; i < n; i++) {
         cl_worker *w = &cl->workers[i];
@@ -867,6 +869,7 @@ static void do_schedule(cluster *cl)
             t->predict_s = e.level >= 0 ? e.runtime : 0;
             t->p_max_s = e.p_max;            /* 0 without history */
             t->guess_s = t->rec.timeout_s ? 0 : predict_guess(&e);
+            t->pred_mem = e.level >= 0 && e.mem_peak > 0 ? (uint64_t)e.mem_peak : 0;
             t->predict_gen = cl->hist_gen + 1;
             t->predict_ms = nowms;
         }
@@ -885,6 +888,7 @@ static void do_schedule(cluster *cl)
                               t->guess_s };
         qt[nq] = t;
         ids[nq] = t->rec.task_id;
+        pmem[nq] = t->pred_mem;
         nq++;
     }
     /* learned: what younger tasks ran while each waited (kept per task) */
@@ -893,7 +897,7 @@ static void do_schedule(cluster *cl)
     /* Expected starts for `tasks`, from the state before this pass's
      * starts, at most every 2 s and for queues a projection can afford. */
     if (nq && nq <= 2000 && nowms - cl->published_ms >= 2000) {
-        schedstate_publish(cl->ss, now, nodes, n, run, nr, q, nq, ids);
+        schedstate_publish(cl->ss, now, nodes, n, run, nr, q, nq, ids, pmem);
         cl->published_ms = nowms;
     }
     int k = nq ? schedstate_pass(cl->ss, now, nodes, n, run, nr, q, nq, start) : 0;
@@ -927,6 +931,7 @@ out:
     free(start);
     free(qt);
     free(ids);
+    free(pmem);
 }
 
 static void do_reap(cluster *cl)
@@ -1224,9 +1229,10 @@ void cluster_free(cluster *cl)
 
 meta *cluster_meta(cluster *cl) { return cl->meta; }
 
-int cluster_expected(cluster *cl, const char *task_id, uint64_t *start_ms, uint64_t *predicted_s)
+int cluster_expected(cluster *cl, const char *task_id, uint64_t *start_ms, uint64_t *predicted_s,
+                     uint64_t *predicted_mem)
 {
-    return schedstate_expected(cl->ss, task_id, start_ms, predicted_s);
+    return schedstate_expected(cl->ss, task_id, start_ms, predicted_s, predicted_mem);
 }
 void cluster_set_admit(cluster *cl, cluster_admit_fn fn, void *ctx)
 {

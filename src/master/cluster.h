@@ -152,7 +152,8 @@ void cluster_tick(cluster *cl);
 /* The scheduler's expected start (ms) and predicted runtime (s) of a
  * queued task, as last projected; 0 if known, -1 if not. Takes no cluster
  * lock: safe inside a metadata-store callback. */
-int cluster_expected(cluster *cl, const char *task_id, uint64_t *start_ms, uint64_t *predicted_s);
+int cluster_expected(cluster *cl, const char *task_id, uint64_t *start_ms, uint64_t *predicted_s,
+                     uint64_t *predicted_mem);
 meta *cluster_meta(cluster *cl);
 const config *cluster_config(cluster *cl);
 /* Where an older worker's log tail is kept: <meta_dir>/logs/<task_id>.log */

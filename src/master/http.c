@@ -134,14 +134,17 @@ void http_json_task(http_req *r, jsonw *w, const task_rec *t)
     recjson_task_fields(w, t);
     jsonw_key(w, "pinned"); jsonw_bool(w, r->h->rt && retention_is_pinned(r->h->rt, t->task_id));
     recjson_time(w, "expires_at", r->h->rt ? retention_expires_at(r->h->rt, t) : 0);
-    /* Queued: when the scheduler expects it to start, and how long such
-     * tasks ran (null = not projected / no history). */
-    uint64_t es = 0, ps = 0;
+    /* Queued: when the scheduler expects it to start, how long such tasks
+     * ran and their peak memory (null = not projected / no history). */
+    uint64_t es = 0, ps = 0, pm = 0;
     if (t->status == PROTO_ST_QUEUED && r->h->cl)
-        cluster_expected(r->h->cl, t->task_id, &es, &ps);
+        cluster_expected(r->h->cl, t->task_id, &es, &ps, &pm);
     recjson_time(w, "expected_start", es);
     jsonw_key(w, "predicted_runtime_s");
     if (ps) jsonw_u64(w, ps);
+    else jsonw_null(w);
+    jsonw_key(w, "predicted_mem_peak");
+    if (pm) jsonw_u64(w, pm);
     else jsonw_null(w);
     jsonw_object_end(w);
 }

@@ -9,7 +9,7 @@
 
 typedef struct vent {
     char id[64];
-    uint64_t start_ms, pred_s;
+    uint64_t start_ms, pred_s, pred_mem;
 } vent;
 
 struct schedstate {
@@ -221,7 +221,7 @@ static int cmp_vent(const void *a, const void *b)
 
 void schedstate_publish(schedstate *s, double now, const sched_node *nodes, size_t nn,
                         const policy_run *run, size_t nr, const policy_job *q, size_t nq,
-                        const char *const *ids)
+                        const char *const *ids, const uint64_t *pred_mem)
 {
     vent *v = NULL;
     if (nq > s->capproj) {
@@ -241,6 +241,7 @@ void schedstate_publish(schedstate *s, double now, const sched_node *nodes, size
         snprintf(v[n].id, sizeof v[n].id, "%s", ids[i]);
         v[n].start_ms = s->proj[i] >= 0 ? (uint64_t)(s->proj[i] * 1000.0) : 0;
         v[n].pred_s = q[i].predict > 0 ? (uint64_t)(q[i].predict + 0.5) : 0;
+        v[n].pred_mem = pred_mem ? pred_mem[i] : 0;
         n++;
     }
     if (n) qsort(v, n, sizeof *v, cmp_vent);
@@ -253,7 +254,7 @@ void schedstate_publish(schedstate *s, double now, const sched_node *nodes, size
 }
 
 int schedstate_expected(schedstate *s, const char *task_id, uint64_t *start_ms,
-                        uint64_t *predicted_s)
+                        uint64_t *predicted_s, uint64_t *predicted_mem)
 {
     vent key;
     int rc = -1;
@@ -264,6 +265,7 @@ int schedstate_expected(schedstate *s, const char *task_id, uint64_t *start_ms,
     if (f) {
         *start_ms = f->start_ms;
         *predicted_s = f->pred_s;
+        *predicted_mem = f->pred_mem;
         rc = 0;
     }
     pthread_mutex_unlock(&s->vmu);

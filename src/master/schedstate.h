@@ -45,9 +45,10 @@ int schedstate_pass(schedstate *s, double now, sched_node *nodes, size_t nn,
  * the ids array is copied. Rate-limited by the caller. */
 void schedstate_publish(schedstate *s, double now, const sched_node *nodes, size_t nn,
                         const policy_run *run, size_t nr, const policy_job *q, size_t nq,
-                        const char *const *ids);
-/* The published expected start (ms) and predicted runtime (s) of a queued
+                        const char *const *ids, const uint64_t *pred_mem);
+/* The published expected start (ms), predicted runtime (s) and predicted
+ * peak memory (bytes; pred_mem[i] as published, 0 = unknown) of a queued
  * task; 0 if found, -1 if not. Thread-safe, takes no other lock. */
 int schedstate_expected(schedstate *s, const char *task_id, uint64_t *start_ms,
-                        uint64_t *predicted_s);
+                        uint64_t *predicted_s, uint64_t *predicted_mem);
 #endif

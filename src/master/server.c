@@ -703,10 +703,12 @@ static int list_task(void *ctx, const task_rec *t, uint64_t expires_at)
     task_rec_put(&l->s->wb, t);
     if (l->s->srv->rt) proto_put_u64(&l->s->wb, T_EXPIRES_AT, expires_at);
     /* The scheduler's projection; takes only its own lock. */
-    uint64_t es, ps;
-    if (t->status == PROTO_ST_QUEUED && cluster_expected(l->s->srv->cl, t->task_id, &es, &ps) == 0) {
+    uint64_t es, ps, pm;
+    if (t->status == PROTO_ST_QUEUED &&
+        cluster_expected(l->s->srv->cl, t->task_id, &es, &ps, &pm) == 0) {
         if (es) proto_put_u64(&l->s->wb, T_EXPECTED_START, es);
         if (ps) proto_put_u64(&l->s->wb, T_PREDICTED_S, ps);
+        if (pm) proto_put_u64(&l->s->wb, T_PREDICTED_MEM, pm);
     }
     proto_rec_end(&l->s->wb, mark);
     l->count++;

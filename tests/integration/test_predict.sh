@@ -96,6 +96,28 @@ diag "$(cat "$T/mwarn.err")"
 check "predict: a far-too-large -mem warns" grep -q -- '-mem 1.0 GiB is far above what 3 earlier runs' "$T/mwarn.err"
 cai task $IMG -name hog-10 -cpu_cores 1 -mem 400m -cmd true >"$T/mok.out" 2>"$T/mok.err"
 check "predict: a -mem within 10x of the peak does not" sh -c "! grep -q -- '-mem' '$T/mok.err'"
+# A queued task of that kind shows its predicted peak memory (the largest
+# peak of its kind) in --json, the API and the table.
+BLOCK2=$(submit task $IMG -name blocker -cpu_cores 1 -timeout 60 -cmd 'sleep 50')
+wait_for "[ \"\$(tfield $BLOCK2 status)\" = running ]" 30 || not_ok "second blocker runs"
+QH=$(submit task $IMG -name hog-11 -cpu_cores 1 -cmd true)
+wait_for "task_json $QH | grep -q '\"predicted_mem_peak\":[0-9]'" 15
+J=$(task_json "$QH")
+PM=$(echo "$J" | jget predicted_mem_peak)
+diag "queued hog: $J"
+check "predict: a queued task's predicted peak memory ($PM bytes >= 40 MB)" awk -v m="$PM" 'BEGIN { exit !(m >= 40000000 && m < 2000000000) }'
+cai tasks -status queued >"$T/qh.txt" 2>&1
+diag "$(cat "$T/qh.txt")"
+check "predict: the table shows the predicted peak memory" grep -q 'similar tasks ran ~[0-9]* s, peak memory [0-9.]* MiB' "$T/qh.txt"
+if command -v curl >/dev/null 2>&1 && [ -n "$HADDR" ]; then
+    curl -s -H "Authorization: Bearer tester-secret" "http://$HADDR/api/tasks/$QH" >"$T/qh.json"
+    check "predict: the HTTP API has predicted_mem_peak" grep -q '"predicted_mem_peak":[0-9]' "$T/qh.json"
+else
+    skip "predict: HTTP API predicted_mem_peak (no curl or no address)"
+fi
+cai cancel "$BLOCK2" >/dev/null 2>&1
+wait_final "$QH" 60 || not_ok "queued hog finishes"
+
 # The same on Docker: a container's cgroup goes when it exits, so the worker
 # gives it a parent cgroup of its own and reads the totals there.
 if docker_ok; then
