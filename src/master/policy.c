@@ -30,17 +30,21 @@
 
 struct policy_ctx {
     double *key;            /* per queued task: higher starts first */
-    struct kidx { double k; size_t i; } *order;   /* best first, once sorted */
+    struct kidx { double k; size_t i; } *order;   /* a heap, best on top (ord_next) */
     unsigned char *done;    /* considered this pass */
     double *fs;             /* per user: fair-share factor */
     double *urun;           /* per user: running CPU-seconds */
     int *nrun;              /* per user: running tasks */
     size_t capq, capu;
-    /* reserve's running tasks' ends in time order, sorted once a pass per
-     * kind (0: by limit, 1: learned's run_end): run and now do not change
-     * within a pass, and a pass may reserve for many tasks */
-    struct endev { double at; int node; sched_res req; } *ends[2];
-    size_t cape[2], nends[2];
+    /* reserve's running tasks' ends in time order, per kind (0: by limit,
+     * 1: learned's run_end), built once a pass (run and now do not change
+     * within a pass, and a pass may reserve for many tasks) and sorted
+     * lazily: a heap from which ends are taken in order into ends[k] as a
+     * walk reaches them (end_at). A walk usually stops after a few ends,
+     * and with hundreds of tasks running a full sort each pass was a third
+     * of a simulation's time. */
+    struct endev { double at; int node; unsigned idx; sched_res req; } *ends[2], *eheap[2];
+    size_t cape[2], capeh[2], nends[2], nsorted[2], nheap[2];
     int ends_ok[2];
     sched_res *fr;          /* reserve's scratch: free per node */
     size_t capfr;
@@ -95,7 +99,8 @@ void policy_ctx_free(policy_ctx *c)
 {
     if (!c) return;
     free(c->key); free(c->order); free(c->done);
-    free(c->fs); free(c->urun); free(c->nrun); free(c->ends[0]); free(c->ends[1]); free(c->fr);
+    free(c->fs); free(c->urun); free(c->nrun); free(c->ends[0]); free(c->ends[1]);
+    free(c->eheap[0]); free(c->eheap[1]); free(c->fr);
     free(c->prun); free(c->pq); free(c->pidx); free(c->pstart); free(c->rs);
     free(c);
 }
@@ -132,7 +137,8 @@ static int ctx_reserve(policy_ctx *c, size_t nq, size_t nu, size_t nr, size_t nn
     c->ends_ok[0] = c->ends_ok[1] = 0;
     if (grow((void **)&c->fr, &c->capfr, nn + 1, sizeof *c->fr) < 0) return -ENOMEM;
     for (int k = 0; k < 2; k++)
-        if (grow((void **)&c->ends[k], &c->cape[k], nr + 1, sizeof *c->ends[k]) < 0)
+        if (grow((void **)&c->ends[k], &c->cape[k], nr + 1, sizeof *c->ends[k]) < 0 ||
+            grow((void **)&c->eheap[k], &c->capeh[k], nr + 1, sizeof *c->eheap[k]) < 0)
             return -ENOMEM;
     return 0;
 }
@@ -373,22 +379,32 @@ static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_
     return k + (double)j->priority * 1e9;
 }
 
-static int cmp_key(const void *a, const void *b)
+/* Higher key first; ties in queue order. */
+static int key_before(const struct kidx *x, const struct kidx *y)
 {
-    const struct kidx *x = a, *y = b;
-    if (x->k > y->k) return -1;
-    if (x->k < y->k) return 1;
-    return x->i < y->i ? -1 : 1;
+    return x->k > y->k || (x->k == y->k && x->i < y->i);
+}
+
+static void key_sift(struct kidx *h, size_t n, size_t i)
+{
+    struct kidx x = h[i];
+    for (size_t l; (l = 2 * i + 1) < n; i = l) {
+        if (l + 1 < n && key_before(&h[l + 1], &h[l])) l++;
+        if (!key_before(&h[l], &x)) break;
+        h[i] = h[l];
+    }
+    h[i] = x;
 }
 
 /* The next task in order among those not yet considered; selection for the
- * first few, then one sort of the rest. Once the pass can make no more
+ * first few, then a heap of the rest (a pass often ends long before the
+ * queue does, so a full sort was mostly wasted). Once the pass can make no more
  * reservations (full), the sort leaves out the tasks that cannot start
  * (may_start): with one node and a long queue, most of the queue. */
 typedef struct ord {
     policy_ctx *c;
     const policy_job *q;
-    size_t nq, picked, sorted_from, nsorted;
+    size_t nq, picked, nheap;
     int sorted;
     /* set when full: the pass's nodes, most free, reservations */
     int full, nres, kind, allheld;
@@ -453,14 +469,15 @@ static long ord_next(ord *o)
                 c->order[m].i = i;
                 m++;
             }
-        qsort(c->order, m, sizeof *c->order, cmp_key);
+        for (size_t k = m / 2; k-- > 0;) key_sift(c->order, m, k);
         o->sorted = 1;
-        o->sorted_from = 0;
-        o->nsorted = m;
+        o->nheap = m;
     }
     if (o->sorted) {
-        while (o->sorted_from < o->nsorted) {
-            size_t i = c->order[o->sorted_from++].i;
+        while (o->nheap > 0) {
+            size_t i = c->order[0].i;
+            c->order[0] = c->order[--o->nheap];
+            key_sift(c->order, o->nheap, 0);
             if (!c->done[i]) { c->done[i] = 1; return (long)i; }
         }
         return -1;
@@ -534,32 +551,58 @@ static int fits_total(const sched_node *nodes, size_t nn, const sched_res *req)
     return 0;
 }
 
-static int cmp_end(const void *a, const void *b)
+/* Time order; ties in run order, as a stable sort would leave them. */
+static int end_before(const struct endev *a, const struct endev *b)
 {
-    double x = ((const struct endev *)a)->at, y = ((const struct endev *)b)->at;
-    return x < y ? -1 : x > y;
+    return a->at < b->at || (a->at == b->at && a->idx < b->idx);
 }
 
-/* The running tasks' ends as kind expects them, in time order; sorted
- * on the first call of a pass (ctx_reserve resets it). */
-static const struct endev *sorted_ends(policy_ctx *c, int kind, double now, size_t nn,
-                                       const policy_run *run, size_t nr)
+static void end_sift(struct endev *h, size_t n, size_t i)
+{
+    struct endev x = h[i];
+    for (size_t l; (l = 2 * i + 1) < n; i = l) {
+        if (l + 1 < n && end_before(&h[l + 1], &h[l])) l++;
+        if (!end_before(&h[l], &x)) break;
+        h[i] = h[l];
+    }
+    h[i] = x;
+}
+
+/* The running tasks' ends as kind expects them, made into a heap on the
+ * first call of a pass (ctx_reserve resets it); returns how many. */
+static size_t build_ends(policy_ctx *c, int kind, double now, size_t nn, const policy_run *run,
+                         size_t nr)
 {
     int k = kind == POLICY_LEARNED;
-    struct endev *ends = c->ends[k];
-    if (c->ends_ok[k]) return ends;
+    if (c->ends_ok[k]) return c->nends[k];
+    struct endev *h = c->eheap[k];
     size_t ne = 0;
     for (size_t i = 0; i < nr; i++) {
         if (run[i].node < 0 || (size_t)run[i].node >= nn) continue;
-        ends[ne].at = run_end(kind, &run[i], now);
-        ends[ne].node = run[i].node;
-        ends[ne].req = run[i].req;
+        h[ne].at = run_end(kind, &run[i], now);
+        h[ne].node = run[i].node;
+        h[ne].idx = (unsigned)ne;
+        h[ne].req = run[i].req;
         ne++;
     }
-    qsort(ends, ne, sizeof *ends, cmp_end);
-    c->nends[k] = ne;
+    for (size_t i = ne / 2; i-- > 0;) end_sift(h, ne, i);
+    c->nends[k] = c->nheap[k] = ne;
+    c->nsorted[k] = 0;
     c->ends_ok[k] = 1;
-    return ends;
+    return ne;
+}
+
+/* The e-th end in time order (build_ends first); NULL past the last. */
+static const struct endev *end_at(policy_ctx *c, int kind, size_t e)
+{
+    int k = kind == POLICY_LEARNED;
+    struct endev *h = c->eheap[k];
+    while (c->nsorted[k] <= e && c->nheap[k] > 0) {
+        c->ends[k][c->nsorted[k]++] = h[0];
+        h[0] = h[--c->nheap[k]];
+        end_sift(h, c->nheap[k], 0);
+    }
+    return e < c->nsorted[k] ? &c->ends[k][e] : NULL;
 }
 
 /* The head's reservation: the node where it can start earliest if running
@@ -575,28 +618,28 @@ static int reserve(policy_ctx *c, int kind, double now, const sched_node *nodes,
     for (size_t i = 0; i < nn && !ok; i++)
         ok = nodes[i].usable && (head->node < 0 || head->node == (int)i);
     if (!ok) return -1;
-    const struct endev *ends = sorted_ends(c, kind, now, nn, run, nr);
-    size_t ne = c->nends[kind == POLICY_LEARNED];
+    size_t ne = build_ends(c, kind, now, nn, run, nr);
+    const struct endev *ev, *nx;
     /* Walk the ends in time order, giving resources back to a copy of the
      * free vectors. */
     sched_res *fr = c->fr;
     int best = -1;
     for (size_t i = 0; i < nn; i++) fr[i] = nodes[i].free;
-    for (size_t e = 0; e < ne && best < 0; e++) {
-        int n = ends[e].node;
-        fr[n].cpu += ends[e].req.cpu;
-        fr[n].memory += ends[e].req.memory;
-        fr[n].storage += ends[e].req.storage;
-        fr[n].gpu += ends[e].req.gpu;
+    for (size_t e = 0; best < 0 && (ev = end_at(c, kind, e)); e++) {
+        int n = ev->node;
+        fr[n].cpu += ev->req.cpu;
+        fr[n].memory += ev->req.memory;
+        fr[n].storage += ev->req.storage;
+        fr[n].gpu += ev->req.gpu;
         /* Several tasks may end at the same instant: give them all back. */
-        if (e + 1 < ne && ends[e + 1].at == ends[e].at) continue;
+        if ((nx = end_at(c, kind, e + 1)) && nx->at == ev->at) continue;
         if (!nodes[n].usable || (head->node >= 0 && head->node != n)) {
             /* the node that changed may not be eligible; others did not change */
             continue;
         }
         if (sched_fits(&fr[n], &head->req)) {
             best = n;
-            *at = ends[e].at;
+            *at = ev->at;
             extra->cpu = fr[n].cpu - head->req.cpu;
             extra->memory = fr[n].memory - head->req.memory;
             extra->storage = fr[n].storage - head->req.storage;
@@ -610,7 +653,7 @@ static int reserve(policy_ctx *c, int kind, double now, const sched_node *nodes,
             if (nodes[i].usable && (head->node < 0 || head->node == (int)i) &&
                 sched_fits(&fr[i], &head->req)) {
                 best = (int)i;
-                *at = ne ? ends[ne - 1].at : now;
+                *at = ne ? end_at(c, kind, ne - 1)->at : now;
                 extra->cpu = fr[i].cpu - head->req.cpu;
                 extra->memory = fr[i].memory - head->req.memory;
                 extra->storage = fr[i].storage - head->req.storage;

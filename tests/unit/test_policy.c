@@ -525,6 +525,49 @@ static void test_reservation_kept(void)
     }
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The reservation is the earliest time enough running tasks have ended,
+ * whatever order they are passed in and however many end at once (the
+ * ends are taken in time order lazily, end_at), pass after pass. */
+static void test_reservation_time(void)
+{
+    enum { NR = 300 };
+    static policy_run run[NR];
+    double ends[NR];
+    unsigned x = 12345;
+    for (int i = 0; i < NR; i++) {
+        x = x * 1103515245u + 12345u;
+        double lim = 10 + (double)((x >> 8) % 97) * 5;    /* many ties */
+        run[i] = (policy_run){ 0, 0, { 1, 0, 0, 0 }, 0, lim, 0, 0 };
+        ends[i] = lim;
+    }
+    qsort(ends, NR, sizeof *ends, cmp_dbl);
+    policy_ctx *c = policy_ctx_new();
+    for (int kind = POLICY_EASY; kind <= POLICY_LEARNED; kind++) {
+        policy_cfg cfg = { kind, SCHED_BEST_FIT, 0, 0, 0 };
+        int wants[] = { 1, 2, 37, 150, 299, 300 };
+        for (size_t w = 0; w < sizeof wants / sizeof *wants; w++) {
+            sched_node nodes[1] = { node(NR + 1, 0) };
+            nodes[0].free.cpu = 1;
+            /* the head needs wants[w] tasks to end; a small task behind it
+             * fits now (else the pass gives up at once) */
+            policy_job q[2] = { { { wants[w] + 1, 0, 0, 0 }, 1, 100, 100, 0, 1, -1, 1e9, 0, 0 },
+                                { { 1, 0, 0, 0 }, 2, 1e6, 1e6, 0, 2, -1, 0, 0, 0 } };
+            int st[2], rn = -2;
+            double rat = -1;
+            T_CHECK(policy_pass(c, &cfg, 5, nodes, 1, run, NR, q, 2, NULL, 0, st, &rn, &rat) >= 0);
+            T_EQ_INT(rn, 0);
+            T_CHECK(fabs(rat - ends[wants[w] - 1]) < 1e-9);
+        }
+    }
+    policy_ctx_free(c);
+}
+
 /* A task no node can ever hold does not block the queue. */
 static void test_never_fits(void)
 {
@@ -665,6 +708,7 @@ int main(void)
     T_RUN(test_guess_backfill);
     T_RUN(test_account);
     T_RUN(test_reservation_kept);
+    T_RUN(test_reservation_time);
     T_RUN(test_never_fits);
     T_RUN(test_predict);
     T_RUN(test_order_pessimistic);
