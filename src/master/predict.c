@@ -9,8 +9,8 @@ typedef struct pgroup {
     char *key;
     double ring[PREDICT_RING];
     unsigned long n;          /* runs ever added */
-    double mem_peak, cpu_sum, max_rt;
-    unsigned long ncpu;
+    double mem_peak, cpu_sum, max_rt, max_cores;
+    unsigned long ncpu, ncores;
 } pgroup;
 
 struct predict {
@@ -96,6 +96,11 @@ int predict_add(predict *p, const char *const *keys, size_t nkeys, double runtim
         if (runtime > g->max_rt) g->max_rt = runtime;
         if (mem_peak > g->mem_peak) g->mem_peak = mem_peak;
         if (cpu_s > 0) { g->cpu_sum += cpu_s; g->ncpu++; }
+        if (cpu_s > 0 && runtime >= PREDICT_CORES_MIN_S) {
+            double cores = cpu_s / runtime;
+            if (cores > g->max_cores) g->max_cores = cores;
+            g->ncores++;
+        }
     }
     return rc;
 }
@@ -134,6 +139,8 @@ int predict_get(const predict *p, const char *const *keys, size_t nkeys, double 
         est->max_runtime = g->max_rt;
         est->mem_peak = g->mem_peak;
         est->cpu_s = g->ncpu ? g->cpu_sum / (double)g->ncpu : 0;
+        est->max_cores = g->max_cores;
+        est->ncores = g->ncores;
         est->n = g->n;
         est->level = (int)k;
         est->runtime = bounded(est->last2, limit);

@@ -15,6 +15,9 @@
 
 typedef struct predict predict;
 
+/* Runs shorter than this say little about how many cores a kind uses. */
+#define PREDICT_CORES_MIN_S 1.0
+
 typedef struct predict_est {
     double runtime;       /* the prediction (s); the limit when no history */
     double last2;         /* average of the last two runs (s) */
@@ -24,6 +27,9 @@ typedef struct predict_est {
     double max_runtime;   /* longest seen (s) */
     double mem_peak;      /* largest peak memory seen (bytes), 0 unknown */
     double cpu_s;         /* average CPU time (s), 0 unknown */
+    double max_cores;     /* most cores a run kept busy on average (CPU time over
+                           * wall time, runs of at least PREDICT_CORES_MIN_S), 0 unknown */
+    unsigned long ncores; /* runs behind max_cores */
     unsigned long n;      /* runs behind the estimate */
     int level;            /* index of the key used; -1 = no history */
 } predict_est;

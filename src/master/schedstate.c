@@ -189,6 +189,16 @@ int schedstate_warn(const schedstate *s, const task_rec *t, char *msg, size_t ca
         snprintf(msg + len, cap - len, "%swarning: -mem %s is far above what %lu earlier runs of "
                  "'%s' used (peak %s); a smaller request lets it start sooner",
                  n ? "\n" : "", a, e.n, t->task_name, b);
+        len = strlen(msg);
+        n++;
+    }
+    /* CPUs: the most cores any measured run kept busy (CPU time over wall
+     * time), floored at one core, from at least 3 runs long enough to say. */
+    double cores = e.max_cores > 1 ? e.max_cores : 1;
+    if (e.ncores >= 3 && t->req_cpu > 4 * cores && len + 1 < cap) {
+        snprintf(msg + len, cap - len, "%swarning: -cpu_cores %g is far above what %lu earlier "
+                 "runs of '%s' used (at most %.1f cores busy); a smaller request lets it start "
+                 "sooner", n ? "\n" : "", t->req_cpu, e.ncores, t->task_name, e.max_cores);
         n++;
     }
     return n > 0;

@@ -118,6 +118,29 @@ fi
 cai cancel "$BLOCK2" >/dev/null 2>&1
 wait_final "$QH" 60 || not_ok "queued hog finishes"
 
+# Cores: three runs that keep one core busy for 1-2 s of wall time (long
+# enough to count); asking 8 cores for that kind warns, 2 does not. A worker
+# with 8 CPUs joins for those two (the master refuses what no worker fits).
+for i in 1 2 3; do
+    id=$(submit task $IMG -name "spin-$i" -cpu_cores 1 -cmd 'e=$(($(date +%s) + 2)); while [ "$(date +%s)" -lt "$e" ]; do :; done')
+    [ -n "$id" ] && wait_final "$id" 60 || not_ok "spin run $i finishes"
+done
+diag "spin-3: $(task_json "$id" | tr ',' '\n' | grep -E '"(cpu_s|started_at|completed_at)"' | tr '\n' ' ')"
+CLOUDAI_CLUSTER_TOKEN=cluster-secret start_worker w8 -runtime process -cpu 8 -mem 2g \
+    -config "$T/cfg.ini" || not_ok "8-CPU worker registers"
+cai task $IMG -name spin-9 -cpu_cores 8 -cmd true >"$T/cwarn.out" 2>"$T/cwarn.err"
+diag "$(cat "$T/cwarn.err")"
+check "predict: a far-too-large -cpu_cores warns" grep -q -- '-cpu_cores 8 is far above what 3 earlier runs' "$T/cwarn.err"
+check "predict: and that task is submitted anyway" grep -q 'Task submitted' "$T/cwarn.out"
+cai task $IMG -name spin-10 -cpu_cores 2 -cmd true >"$T/cok.out" 2>"$T/cok.err"
+check "predict: a -cpu_cores within 4x of the busiest run does not warn" grep -q 'Task submitted' "$T/cok.out"
+check "predict: (no -cpu_cores warning)" sh -c "! grep -q -- '-cpu_cores' '$T/cok.err'"
+for f in cwarn cok; do
+    id=$(sed -n 's/^ *Task ID: *//p' "$T/$f.out")
+    [ -n "$id" ] && { wait_final "$id" 60 || not_ok "$f task finishes"; }
+done
+kill "$(cat "$T/w8.pid")" 2>/dev/null
+
 # The same on Docker: a container's cgroup goes when it exits, so the worker
 # gives it a parent cgroup of its own and reads the totals there.
 if docker_ok; then

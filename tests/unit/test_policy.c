@@ -607,12 +607,24 @@ static void test_predict(void)
     T_CHECK(e.p_max == 300);                              /* the longest of the last runs */
     T_CHECK(e.mem_peak == 1e9 + 5);
     T_EQ_INT((long)e.n, 6);
+    T_CHECK(fabs(e.max_cores - 0.5) < 1e-9 && e.ncores == 6);   /* CPU time over wall time */
     T_EQ_INT(predict_get(p, train, 3, 60, &e), 0);
     T_CHECK(e.runtime == 60 && e.p_max == 60);            /* capped by -timeout */
     T_EQ_INT(predict_get(p, eval, 3, 0, &e), 1);          /* a broader group */
     T_CHECK(fabs(e.runtime - 135) < 1e-9);
     T_EQ_INT(predict_get(p, bob, 3, 0, &e), -1);          /* another user learns nothing */
     T_EQ_INT((long)predict_groups(p), 3);
+    predict_free(p);
+    /* cores busy: a run too short to say is not counted */
+    p = predict_new(0);
+    T_EQ_INT(predict_add(p, bob, 3, 0.5, 2, 0), 0);
+    T_EQ_INT(predict_add(p, bob, 3, 10, 0, 0), 0);         /* CPU time unknown */
+    T_EQ_INT(predict_get(p, bob, 3, 0, &e), 0);
+    T_CHECK(e.max_cores == 0 && e.ncores == 0);
+    T_EQ_INT(predict_add(p, bob, 3, 10, 35, 0), 0);
+    T_EQ_INT(predict_add(p, bob, 3, 20, 10, 0), 0);
+    T_EQ_INT(predict_get(p, bob, 3, 0, &e), 0);
+    T_CHECK(fabs(e.max_cores - 3.5) < 1e-9 && e.ncores == 2);
     predict_free(p);
     /* bounded: groups beyond the limit are not learned */
     p = predict_new(2);
