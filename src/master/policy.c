@@ -399,7 +399,7 @@ static void key_sift(struct kidx *h, size_t n, size_t i)
 /* The next task in order among those not yet considered; selection for the
  * first few, then a heap of the rest (a pass often ends long before the
  * queue does, so a full sort was mostly wasted). Once the pass can make no more
- * reservations (full), the sort leaves out the tasks that cannot start
+ * reservations (full), the heap leaves out the tasks that cannot start
  * (may_start): with one node and a long queue, most of the queue. */
 typedef struct ord {
     policy_ctx *c;
