@@ -36,15 +36,17 @@ struct policy_ctx {
     double *urun;           /* per user: running CPU-seconds */
     int *nrun;              /* per user: running tasks */
     size_t capq, capu;
-    /* reserve's running tasks' ends in time order, per kind (0: by limit,
-     * 1: learned's run_end), built once a pass (run and now do not change
-     * within a pass, and a pass may reserve for many tasks) and sorted
-     * lazily: a heap from which ends are taken in order into ends[k] as a
-     * walk reaches them (end_at). A walk usually stops after a few ends,
+    /* reserve's running tasks' ends, per kind (0: by limit, 1: learned's
+     * run_end), built once a pass (run and now do not change within a
+     * pass, and a pass may reserve for many tasks) and put in time order
+     * lazily: eheap[k] is a heap of (-at, index into ends[k]) whose tail
+     * holds the ends taken so far, in order (end_at: an in-place heapsort
+     * stopped where the walk stops). A walk usually stops after a few ends,
      * and with hundreds of tasks running a full sort each pass was a third
      * of a simulation's time. */
-    struct endev { double at; int node; unsigned idx; sched_res req; } *ends[2], *eheap[2];
-    size_t cape[2], capeh[2], nends[2], nsorted[2], nheap[2];
+    struct endev { double at; int node; sched_res req; } *ends[2];
+    struct kidx *eheap[2];
+    size_t cape[2], capeh[2], nends[2], nheap[2];
     int ends_ok[2];
     sched_res *fr;          /* reserve's scratch: free per node */
     size_t capfr;
@@ -379,7 +381,7 @@ static double head_key(const policy_ctx *c, const policy_cfg *cfg, const policy_
     return k + (double)j->priority * 1e9;
 }
 
-/* Higher key first; ties in queue order. */
+/* Higher key first; ties by index (queue order; run order for ends). */
 static int key_before(const struct kidx *x, const struct kidx *y)
 {
     return x->k > y->k || (x->k == y->k && x->i < y->i);
@@ -551,23 +553,6 @@ static int fits_total(const sched_node *nodes, size_t nn, const sched_res *req)
     return 0;
 }
 
-/* Time order; ties in run order, as a stable sort would leave them. */
-static int end_before(const struct endev *a, const struct endev *b)
-{
-    return a->at < b->at || (a->at == b->at && a->idx < b->idx);
-}
-
-static void end_sift(struct endev *h, size_t n, size_t i)
-{
-    struct endev x = h[i];
-    for (size_t l; (l = 2 * i + 1) < n; i = l) {
-        if (l + 1 < n && end_before(&h[l + 1], &h[l])) l++;
-        if (!end_before(&h[l], &x)) break;
-        h[i] = h[l];
-    }
-    h[i] = x;
-}
-
 /* The running tasks' ends as kind expects them, made into a heap on the
  * first call of a pass (ctx_reserve resets it); returns how many. */
 static size_t build_ends(policy_ctx *c, int kind, double now, size_t nn, const policy_run *run,
@@ -575,19 +560,21 @@ static size_t build_ends(policy_ctx *c, int kind, double now, size_t nn, const p
 {
     int k = kind == POLICY_LEARNED;
     if (c->ends_ok[k]) return c->nends[k];
-    struct endev *h = c->eheap[k];
+    struct endev *ends = c->ends[k];
+    struct kidx *h = c->eheap[k];
     size_t ne = 0;
     for (size_t i = 0; i < nr; i++) {
         if (run[i].node < 0 || (size_t)run[i].node >= nn) continue;
-        h[ne].at = run_end(kind, &run[i], now);
-        h[ne].node = run[i].node;
-        h[ne].idx = (unsigned)ne;
-        h[ne].req = run[i].req;
+        ends[ne].at = run_end(kind, &run[i], now);
+        ends[ne].node = run[i].node;
+        ends[ne].req = run[i].req;
+        /* earliest first; ties in run order, as a stable sort left them */
+        h[ne].k = -ends[ne].at;
+        h[ne].i = ne;
         ne++;
     }
-    for (size_t i = ne / 2; i-- > 0;) end_sift(h, ne, i);
+    for (size_t i = ne / 2; i-- > 0;) key_sift(h, ne, i);
     c->nends[k] = c->nheap[k] = ne;
-    c->nsorted[k] = 0;
     c->ends_ok[k] = 1;
     return ne;
 }
@@ -596,13 +583,17 @@ static size_t build_ends(policy_ctx *c, int kind, double now, size_t nn, const p
 static const struct endev *end_at(policy_ctx *c, int kind, size_t e)
 {
     int k = kind == POLICY_LEARNED;
-    struct endev *h = c->eheap[k];
-    while (c->nsorted[k] <= e && c->nheap[k] > 0) {
-        c->ends[k][c->nsorted[k]++] = h[0];
-        h[0] = h[--c->nheap[k]];
-        end_sift(h, c->nheap[k], 0);
+    size_t n = c->nends[k];
+    struct kidx *h = c->eheap[k];
+    if (e >= n) return NULL;
+    while (n - c->nheap[k] <= e) {         /* taken so far: n - nheap */
+        size_t last = --c->nheap[k];
+        struct kidx top = h[0];
+        h[0] = h[last];
+        h[last] = top;
+        key_sift(h, last, 0);
     }
-    return e < c->nsorted[k] ? &c->ends[k][e] : NULL;
+    return &c->ends[k][h[n - 1 - e].i];
 }
 
 /* The head's reservation: the node where it can start earliest if running
