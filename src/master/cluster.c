@@ -32,6 +32,8 @@ typedef struct cl_task {
     int dep_failed;            /* a broken -after: the scheduler fails it (rec.error says why) */
     struct wop *queued;        /* its store write not yet taken by the writer */
     int holds;                 /* resources reserved on rec.worker_id */
+    struct cl_task *hprev, *hnext;   /* in cl->held while holds */
+    int user_ix;               /* schedstate_user(rec.user_id) + 1; 0 = not asked yet */
     int result_status;         /* final status reported, pending upload;
                                 * 0 until this master has the worker's
                                 * TASK_RESULT (a held output listed at
@@ -96,6 +98,10 @@ struct cluster {
     size_t nbuckets, ntasks;
     cl_task **queue;
     size_t nqueue, capq;
+    /* The tasks holding resources: a pass reads these, not every task
+     * the cluster holds (a deep queue made each pass walk all of it). */
+    cl_task *held;
+    size_t ncapped;            /* tasks of -array A-B%P arrays held */
     outmsg *out;
     size_t nout, capout;
     int kick, stop, started;
@@ -172,6 +178,7 @@ static int do_insert(cluster *cl, cl_task *t)
     t->next = cl->buckets[k];
     cl->buckets[k] = t;
     cl->ntasks++;
+    if (t->rec.array_parallel) cl->ncapped++;
     return 0;
 }
 
@@ -183,6 +190,7 @@ static void do_unlink(cluster *cl, cl_task *t)
     if (*pp) {
         *pp = t->next;
         cl->ntasks--;
+        if (t->rec.array_parallel) cl->ncapped--;
     }
 }
 
@@ -480,6 +488,28 @@ static void flush_out(cluster *cl)
     }
 }
 
+static void held_link(cluster *cl, cl_task *t)
+{
+    if (t->holds) return;
+    t->holds = 1;
+    t->hprev = NULL;
+    t->hnext = cl->held;
+    if (cl->held) cl->held->hprev = t;
+    cl->held = t;
+}
+
+/* Forgets the reservation without giving it back (the caller does, or
+ * the worker's totals were reset). */
+static void held_unlink(cluster *cl, cl_task *t)
+{
+    if (!t->holds) return;
+    t->holds = 0;
+    if (t->hprev) t->hprev->hnext = t->hnext;
+    else cl->held = t->hnext;
+    if (t->hnext) t->hnext->hprev = t->hprev;
+    t->hprev = t->hnext = NULL;
+}
+
 static void do_release(cluster *cl, cl_task *t)
 {
     if (!t->holds) return;
@@ -491,19 +521,19 @@ static void do_release(cluster *cl, cl_task *t)
         w->node.free.gpu += t->rec.req_gpu;
         if (w->rec.running) w->rec.running--;
     }
-    t->holds = 0;
+    held_unlink(cl, t);
     cl->kick = 1;
     pthread_cond_signal(&cl->cv);
 }
 
-static void do_reserve(cl_worker *w, cl_task *t)
+static void do_reserve(cluster *cl, cl_worker *w, cl_task *t)
 {
     w->node.free.cpu -= t->rec.req_cpu;
     w->node.free.memory -= t->rec.req_memory;
     w->node.free.storage -= t->rec.req_storage;
     w->node.free.gpu -= t->rec.req_gpu;
     w->rec.running++;
-    t->holds = 1;
+    held_link(cl, t);
 }
 
 /* The task reached completed/failed/cancelled: persist, forget. Returns
@@ -718,7 +748,7 @@ static void do_requeue(cluster *cl, cl_task *t, const char *why)
 
 static void do_assign(cluster *cl, cl_task *t, cl_worker *w)
 {
-    do_reserve(w, t);
+    do_reserve(cl, w, t);
     t->rec.status = PROTO_ST_ASSIGNED;
     t->rec.attempts++;
     t->rec.error[0] = 0;
@@ -765,6 +795,18 @@ static void do_reason(cluster *cl, cl_task *t, const sched_node *nodes, size_t n
  * (assigned or running), counted once per pass. */
 typedef struct arr_slot { const char *id; uint64_t n; } arr_slot;
 
+/* The task's index in the scheduler's users (kept: a pass asks for every
+ * queued task, and the lookup is a scan of the users by name). */
+static int task_user(cluster *cl, cl_task *t)
+{
+    if (!t->user_ix) {
+        int u = schedstate_user(cl->ss, t->rec.user_id);
+        if (u < 0) return -1;
+        t->user_ix = u + 1;
+    }
+    return t->user_ix - 1;
+}
+
 static arr_slot *arr_find(arr_slot *v, size_t *n, size_t cap, const char *id)
 {
     for (size_t i = 0; i < *n; i++)
@@ -802,21 +844,23 @@ static void do_schedule(cluster *cl)
         names[i] = w->rec.worker_id;
     }
     /* Running tasks: where, since when, for how long at most / likely. */
-    for (size_t b = 0; b < cl->nbuckets; b++)
-        for (cl_task *t = cl->buckets[b]; t; t = t->next) {
-            if (t->rec.array_parallel) caparrs++;
-            if (!t->holds || nr >= cap) continue;
-            int node = -1;
-            for (size_t i = 0; i < n; i++)
-                if (!strcmp(names[i], t->rec.worker_id)) { node = (int)i; break; }
-            if (node < 0) continue;
-            double st = t->rec.started_at ? (double)t->rec.started_at / 1000.0 : now;
-            run[nr++] = (policy_run){ node, schedstate_user(cl->ss, t->rec.user_id),
-                                      { t->rec.req_cpu, t->rec.req_memory, t->rec.req_storage,
-                                        t->rec.req_gpu },
-                                      st, schedstate_limit(cl->ss, &t->rec), t->predict_s,
-                                      (double)t->rec.submitted_at / 1000.0 };
-        }
+    for (cl_task *t = cl->held; t; t = t->hnext) {
+        if (nr >= cap) break;
+        int node = -1;
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(names[i], t->rec.worker_id)) { node = (int)i; break; }
+        if (node < 0) continue;
+        double st = t->rec.started_at ? (double)t->rec.started_at / 1000.0 : now;
+        run[nr++] = (policy_run){ node, task_user(cl, t),
+                                  { t->rec.req_cpu, t->rec.req_memory, t->rec.req_storage,
+                                    t->rec.req_gpu },
+                                  st, schedstate_limit(cl->ss, &t->rec), t->predict_s,
+                                  (double)t->rec.submitted_at / 1000.0 };
+    }
+    /* Only capped arrays need every task looked at (an assigned or
+     * running member holds a slot, also one replayed at start that holds
+     * no resources until its worker is back). */
+    caparrs = cl->ncapped;
     if (caparrs && (arrs = calloc(caparrs, sizeof *arrs)))
         for (size_t b = 0; b < cl->nbuckets; b++)
             for (cl_task *t = cl->buckets[b]; t; t = t->next)
@@ -883,7 +927,7 @@ static void do_schedule(cluster *cl)
                                 t->rec.req_gpu },
                               (double)t->rec.submitted_at / 1000.0,
                               schedstate_limit(cl->ss, &t->rec), t->predict_s,
-                              (int)t->rec.priority, schedstate_user(cl->ss, t->rec.user_id),
+                              (int)t->rec.priority, task_user(cl, t),
                               node == -2 ? (int)n : node, t->passed, t->p_max_s,
                               t->guess_s };
         qt[nq] = t;
@@ -909,7 +953,8 @@ static void do_schedule(cluster *cl)
             do_assign(cl, t, &cl->workers[start[i]]);
             continue;
         }
-        char reason[256] = "";
+        char reason[256];
+        reason[0] = 0;
         do_reason(cl, t, nodes, n, names, explained++ < 64, reason, sizeof reason);
         /* Persist the reason only when it changes: `tasks` shows it. */
         if (strcmp(t->rec.error, reason)) {
@@ -963,21 +1008,50 @@ static void do_reap(cluster *cl)
     }
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* After a pass that took d, the next waits until 2d have passed: a pass
+ * is O(queue), an end or a submission kicks one, so with a deep queue
+ * back-to-back passes held the lock most of the time (submissions,
+ * results and uploads waited on it) and cost O(tasks x queue) in all.
+ * Paced, the scheduler keeps at most a third of a core and the lock,
+ * and each pass places what the pause freed; a short queue's pass takes
+ * microseconds, so it waits microseconds. */
+#define PASS_PAUSE 2
+
 static void *sched_main(void *arg)
 {
     cluster *cl = arg;
+    uint64_t next = 0;         /* no kicked pass before this (mono_ns) */
     pthread_mutex_lock(&cl->mu);
     while (!cl->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
         if (!cl->kick) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
             pthread_cond_timedwait(&cl->cv, &cl->mu, &ts);
+        } else {
+            uint64_t t = mono_ns();
+            if (t < next) {
+                uint64_t ns = (uint64_t)ts.tv_nsec + (next - t);
+                ts.tv_sec += (time_t)(ns / 1000000000ull);
+                ts.tv_nsec = (long)(ns % 1000000000ull);
+                pthread_cond_timedwait(&cl->cv, &cl->mu, &ts);
+                continue;
+            }
         }
         cl->kick = 0;
+        uint64_t t0 = mono_ns();
         do_reap(cl);
         do_schedule(cl);
         flush_out(cl);
+        uint64_t t1 = mono_ns();
+        next = t1 + PASS_PAUSE * (t1 - t0);
     }
     pthread_mutex_unlock(&cl->mu);
     return NULL;
@@ -2016,19 +2090,19 @@ int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr, char **r
             if (strcmp(t->rec.worker_id, w->rec.worker_id)) continue;
             if (t->rec.status == PROTO_ST_ASSIGNED || t->rec.status == PROTO_ST_RUNNING) {
                 if (runs_attempt(running, run_att, nrunning, t->rec.task_id, t->rec.attempts)) {
-                    t->holds = 0;
-                    do_reserve(w, t);
+                    held_unlink(cl, t);
+                    do_reserve(cl, w, t);
                 } else if (in_list(held, nheld, t->rec.task_id)) {
                     /* It ended while this master was away: the output is
                      * held, but the result is not known yet. It comes in
                      * the TASK_RESULT that opens the upload, which
                      * cluster_task_result takes (result_status == 0). */
-                    t->holds = 0;
+                    held_unlink(cl, t);
                     t->result_status = 0;
                     t->rec.status = PROTO_ST_UPLOADING;
                     do_persist(cl, t);
                 } else {
-                    t->holds = 0;
+                    held_unlink(cl, t);
                     do_requeue(cl, t, "its worker restarted without it");
                 }
             }

@@ -20,6 +20,7 @@
 #   BENCH_ONLY=LIST   comma list of: transfer,memory,sched,docker,netns,meta,web,s3
 #   BENCH_JSON=FILE   where the results go (default ./bench-results.json)
 #   BENCH_PAIRS=N     interleaved pairs per transfer comparison (default 5, quick 3)
+#   BENCH_CASES=LIST  which transfer rows: random,text,small,durable (default all)
 #   BENCH_BIN=DIR     the master, worker and cloudai to measure (default build/rel):
 #                     another build's, to compare two builds run by run
 #
@@ -342,11 +343,19 @@ log "CloudAI bench ($([ "$QUICK" = 1 ] && echo quick || echo full)); data in $TM
 log "$(printf '  %-58s %12s %-8s | %-26s %12s | %s' name ours unit baseline value ratio)"
 
 # --- 1. transfer over loopback -------------------------------------------
+CASES=${BENCH_CASES:-random,text,small,durable}
+has_case() { case ",$CASES," in *",$1,"*) return 0 ;; esac; return 1; }
 gen_cases() {
     mkdir -p "$TMP/ds"
-    [ -d "$TMP/ds/random" ] || "$U" gen random "$TMP/ds/random" 16 $((BIG / 16)) 1
-    [ -d "$TMP/ds/text" ] || "$U" gen text "$TMP/ds/text" 16 $((BIG / 16)) 2
-    [ -d "$TMP/ds/small" ] || "$U" gen small "$TMP/ds/small" "$NSMALL" 4096 3
+    if has_case random || has_case durable; then
+        [ -d "$TMP/ds/random" ] || "$U" gen random "$TMP/ds/random" 16 $((BIG / 16)) 1
+    fi
+    if has_case text; then
+        [ -d "$TMP/ds/text" ] || "$U" gen text "$TMP/ds/text" 16 $((BIG / 16)) 2
+    fi
+    if has_case small; then
+        [ -d "$TMP/ds/small" ] || "$U" gen small "$TMP/ds/small" "$NSMALL" 4096 3
+    fi
 }
 MEM_M=0 MEM_W=0
 # ours_sample CASE_DIR DATASET -> MB/s of one upload on a fresh store and
@@ -373,6 +382,7 @@ if want transfer; then
     rowS "raw TCP loopback (ceiling)" "$TMP/s.raw" MB/s "" "" 1
     start_rsyncd
     for c in random text small; do
+        has_case "$c" || continue
         case $c in
             random) label="transfer lo: $BIGNAME incompressible, 16 files" ;;
             text) label="transfer lo: $BIGNAME text (log lines), 16 files" ;;
@@ -406,6 +416,7 @@ if want transfer; then
     stop_rsyncd
     # The incompressible case stored durably on the disk, vs rsync + syncfs,
     # interleaved.
+    if has_case durable; then
     bytes=$(du -sb --apparent-size "$TMP/ds/random" | awk '{print $1}')
     : > "$TMP/s.ours"; : > "$TMP/s.rsync"
     mark_begin
@@ -425,6 +436,7 @@ if want transfer; then
     mark_end
     rowS "transfer lo to ext4, durable: $BIGNAME incompressible" "$TMP/s.ours" MB/s \
         "rsync -a local + syncfs" "$TMP/s.rsync" 1
+    fi
     rm -rf "$TMP"/c-*
 fi
 
