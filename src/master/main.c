@@ -278,6 +278,7 @@ int main(int argc, char **argv)
     cluster *cl = NULL;
     /* `master --dev` runs a worker in-process; its reaper is this binary
      * exec'd again (worker.c reaper_start). */
+    meta_mongo_forget_shm();
     int reaped = worker_reaper_main(argc, argv);
     if (reaped >= 0)
         return reaped;

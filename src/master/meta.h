@@ -89,6 +89,14 @@ meta *meta_open_mongo_ex(const char *uri, const char *db, int timeout_ms, int so
 void meta_close(meta *m);
 const char *meta_backend(const meta *m);   /* "journal" | "mongodb" */
 
+/* Removes the shared-memory file libmongoc keeps its statistics in,
+ * /dev/shm/mongoc-<pid>, made when the library loads and removed only by
+ * mongoc_cleanup, which a daemon ending in _exit or killed never reaches:
+ * one file was left per master run, with MongoDB configured or not.
+ * Nothing reads those counters; the library's mapping stays valid. Call
+ * early in main. */
+void meta_mongo_forget_shm(void);
+
 /* Insert or replace the task with t->task_id. Durable (fsync'd) on return. */
 int meta_task_put(meta *m, const task_rec *t, char *err, size_t errcap);
 /* Like meta_task_put, but may return before the record is durable; a

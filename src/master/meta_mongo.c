@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "master/metadoc.h"
@@ -71,6 +73,13 @@ static void driver_init(void)
 {
     mongoc_log_set_handler(drop_log, NULL);
     mongoc_init();
+}
+
+void meta_mongo_forget_shm(void)
+{
+    char name[32];
+    snprintf(name, sizeof name, "/mongoc-%u", (unsigned)getpid());
+    (void)shm_unlink(name);    /* ENOENT: a build without the counters */
 }
 
 /* ---- errors and retries ---- */
