@@ -817,6 +817,24 @@ if want sched; then
     rowS "tasks/s end to end ($NTASKS x true, 4 workers)" "$TMP/s.tps" "tasks/s" \
         "bare posix_spawn + wait of true (ceiling)" "$TMP/s.spawn" 1
     rowS "submissions/s (one client connection)" "$TMP/s.sub" "tasks/s" "" "" 1
+    # A deep queue: four times the tasks, all queued at once. A pass reads
+    # the whole queue, so this row against the one above shows whether
+    # the rate holds with depth (passes paced, 2026-12-03: it fell to 0.6x).
+    if [ "$QUICK" != 1 ]; then
+        DEEP=$((4 * NTASKS))
+        : > "$TMP/s.deep"
+        mark_begin
+        new_store
+        rm -rf "$TMP/c-sched"
+        WCPU=64 start_cluster "$TMP/c-sched" 4 process || exit 1
+        read -r _ subsecs t ok < <("$TMP/bin/bench_submit" "$MADDR" "$DEEP" true "$IMAGE" 1 1) || exit 1
+        log "    $DEEP submitted in ${subsecs}s; $ok completed, all ended after ${t}s"
+        stop_cluster
+        awk -v n="$ok" -v s="$t" 'BEGIN{printf "%.0f\n", n/s}' >> "$TMP/s.deep"
+        mark_end
+        rowS "tasks/s end to end ($DEEP x true queued at once)" "$TMP/s.deep" "tasks/s" \
+            "$NTASKS at once (above)" "$TMP/s.tps" 1
+    fi
     rm -rf "$TMP/c-sched"
 fi
 
