@@ -785,6 +785,22 @@ fi
 
 # --- 9. scheduling (last: its 10,000 tasks at once leave a load average
 #     of tens for minutes, which would flag every row after it busy) -------
+# sched_run N TPS_FILE SUB_FILE: N x true on a fresh 4-worker cluster,
+# submitted on one connection, then waited for as a user would (WAIT: the
+# master pushes each end; nothing polls logs or lists); appends tasks/s
+# end to end and submissions/s.
+sched_run() {
+    local n=$1 subsecs t ok
+    new_store
+    rm -rf "$TMP/c-sched"
+    WCPU=64 start_cluster "$TMP/c-sched" 4 process || return 1
+    read -r _ subsecs t ok < <("$TMP/bin/bench_submit" "$MADDR" "$n" true "$IMAGE" 1 1) ||
+        { stop_cluster; return 1; }
+    log "    $n submitted in ${subsecs}s; $ok completed, all ended after ${t}s"
+    stop_cluster
+    awk -v n="$ok" -v s="$t" 'BEGIN{printf "%.0f\n", n/s}' >> "$2"
+    awk -v n="$n" -v s="$subsecs" 'BEGIN{printf "%.0f\n", n/s}' >> "$3"
+}
 if want sched; then
     mark_begin
     read -r dec secs placed < <("$TMP/bin/bench_sched" 1000 100000)
@@ -800,16 +816,7 @@ if want sched; then
         # tables, cpuid traps): 275-391 a second on 2026-12-02, well over
         # 1,000 the day before.
         "$U" spawn "$NTASKS" 256 true | awk '{printf "%.0f\n", $1 / $2}' >> "$TMP/s.spawn"
-        new_store
-        rm -rf "$TMP/c-sched"
-        WCPU=64 start_cluster "$TMP/c-sched" 4 process || exit 1
-        # Submitted on one connection, then waited for as a user would
-        # (WAIT: the master pushes each end; nothing polls logs or lists).
-        read -r _ subsecs t ok < <("$TMP/bin/bench_submit" "$MADDR" "$NTASKS" true "$IMAGE" 1 1) || exit 1
-        log "    $NTASKS submitted in ${subsecs}s; $ok completed, all ended after ${t}s"
-        stop_cluster
-        awk -v n="$ok" -v s="$t" 'BEGIN{printf "%.0f\n", n/s}' >> "$TMP/s.tps"
-        awk -v n="$NTASKS" -v s="$subsecs" 'BEGIN{printf "%.0f\n", n/s}' >> "$TMP/s.sub"
+        sched_run "$NTASKS" "$TMP/s.tps" "$TMP/s.sub" || exit 1
     done
     mark_end
     echo 2000 > "$TMP/s.target"
@@ -824,13 +831,7 @@ if want sched; then
         DEEP=$((4 * NTASKS))
         : > "$TMP/s.deep"
         mark_begin
-        new_store
-        rm -rf "$TMP/c-sched"
-        WCPU=64 start_cluster "$TMP/c-sched" 4 process || exit 1
-        read -r _ subsecs t ok < <("$TMP/bin/bench_submit" "$MADDR" "$DEEP" true "$IMAGE" 1 1) || exit 1
-        log "    $DEEP submitted in ${subsecs}s; $ok completed, all ended after ${t}s"
-        stop_cluster
-        awk -v n="$ok" -v s="$t" 'BEGIN{printf "%.0f\n", n/s}' >> "$TMP/s.deep"
+        sched_run "$DEEP" "$TMP/s.deep" /dev/null || exit 1
         mark_end
         rowS "tasks/s end to end ($DEEP x true queued at once)" "$TMP/s.deep" "tasks/s" \
             "$NTASKS at once (above)" "$TMP/s.tps" 1

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "fsutil.h"
+#include "ids.h"
 #include "log.h"
 #include "master/cluster.h"
 #include "master/journal.h"
@@ -693,6 +694,34 @@ static void test_array_cap(void)
     T_EQ_INT(cluster_upload_done(cl, id, 0, 0, NULL, err, sizeof err), 0);
     cluster_tick(cl);
     T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    cluster_task_status(cl, "w1", id, last_attempts, PROTO_ST_RUNNING, "");
+    /* The master restarts while the second runs: replayed as running, it
+     * holds no resources until its worker is back, yet still holds the
+     * array's one slot, so another worker gets nothing. */
+    wk_close(&w);
+    cluster_free(cl);
+    if (!(cl = cluster_new(&cfg, m, err, sizeof err))) abort();
+    /* The replay timed its worker's absence by the real clock. */
+    fake_now = ids_now_ms();
+    cluster_set_clock(cl, fake_clock, NULL);
+    wk w2;
+    wk_open(&w2, "w2", 4);
+    cluster_tick(cl);
+    T_CHECK(wk_quiet(&w2, 300));
+    cc = (recs_count_ctx){ first.array_id, 0, 0 };
+    cluster_tasks_active(cl, &q, arr_count_cb, &cc);
+    T_EQ_INT(cc.assigned, 1);
+    T_EQ_INT(cc.queued, 1);
+    /* Its worker comes back without it: re-queued, and one member goes. */
+    wk_open(&w, "w1", 4);
+    cluster_tick(cl);
+    char id2[64];
+    T_CHECK(wk_recv(&w, id2, sizeof id2) == PROTO_ASSIGN || wk_recv(&w2, id2, sizeof id2) == PROTO_ASSIGN);
+    cc = (recs_count_ctx){ first.array_id, 0, 0 };
+    cluster_tasks_active(cl, &q, arr_count_cb, &cc);
+    T_EQ_INT(cc.assigned, 1);
+    T_EQ_INT(cc.queued, 1);
+    wk_close(&w2);
     T_EQ_INT(cluster_submit_array(cl, &in, "3-1", "alice", err, sizeof err, &r), CAI_E_WIRE(PROTO_ERR_BAD_REQUEST));
     T_EQ_INT(cluster_submit_array(cl, &in, "1-2%0", "alice", err, sizeof err, &r), CAI_E_WIRE(PROTO_ERR_BAD_REQUEST));
     task_rec_free(&in);
