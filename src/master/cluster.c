@@ -937,7 +937,8 @@ static void do_schedule(cluster *cl)
     }
     /* learned: what younger tasks ran while each waited (kept per task) */
     schedstate_account(cl->ss, now, run, nr, q, nq);
-    for (size_t i = 0; i < nq; i++) qt[i]->passed = q[i].passed;
+    for (size_t i = 0; i < nq; i++)
+        if (qt[i]->passed != q[i].passed) qt[i]->passed = q[i].passed;
     /* Expected starts for `tasks`, from the state before this pass's
      * starts, at most every 2 s and for queues a projection can afford. */
     if (nq && nq <= 2000 && nowms - cl->published_ms >= 2000) {
@@ -962,11 +963,15 @@ static void do_schedule(cluster *cl)
             do_persist(cl, t);
         }
     }
-    /* The queue keeps arrival order, minus what started. */
-    for (size_t qi = 0; qi < cl->nqueue; qi++)
-        if (cl->queue[qi]->rec.status == PROTO_ST_QUEUED)
-            cl->queue[keep++] = cl->queue[qi];
-    cl->nqueue = keep;
+    /* The queue keeps arrival order, minus what started (nothing else
+     * leaves it without do_dequeue, so a pass that started nothing keeps
+     * it as it is). */
+    if (k > 0) {
+        for (size_t qi = 0; qi < cl->nqueue; qi++)
+            if (cl->queue[qi]->rec.status == PROTO_ST_QUEUED)
+                cl->queue[keep++] = cl->queue[qi];
+        cl->nqueue = keep;
+    }
 out:
     free(arrs);
     free(nodes);
