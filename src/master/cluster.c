@@ -1054,9 +1054,11 @@ static void *sched_main(void *arg)
         uint64_t t0 = mono_ns();
         do_reap(cl);
         do_schedule(cl);
-        flush_out(cl);
+        /* The sends after it are not the pass: a peer slow to read must
+         * not hold the next pass back. */
         uint64_t t1 = mono_ns();
         next = t1 + PASS_PAUSE * (t1 - t0);
+        flush_out(cl);
     }
     pthread_mutex_unlock(&cl->mu);
     return NULL;
