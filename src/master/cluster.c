@@ -1013,11 +1013,19 @@ static void do_reap(cluster *cl)
     }
 }
 
+/* The scheduler's clock (cl->cv waits on it), in ns. */
 static uint64_t mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Until until_ns or a signal (a kick, the stop). */
+static void sched_sleep(cluster *cl, uint64_t until_ns)
+{
+    struct timespec ts = { (time_t)(until_ns / 1000000000ull), (long)(until_ns % 1000000000ull) };
+    pthread_cond_timedwait(&cl->cv, &cl->mu, &ts);
 }
 
 /* After a pass that took d, the next waits until 2d have passed: a pass
@@ -1035,20 +1043,12 @@ static void *sched_main(void *arg)
     uint64_t next = 0;         /* no kicked pass before this (mono_ns) */
     pthread_mutex_lock(&cl->mu);
     while (!cl->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t now = mono_ns();
         if (!cl->kick) {
-            ts.tv_sec += 1;
-            pthread_cond_timedwait(&cl->cv, &cl->mu, &ts);
-        } else {
-            uint64_t t = mono_ns();
-            if (t < next) {
-                uint64_t ns = (uint64_t)ts.tv_nsec + (next - t);
-                ts.tv_sec += (time_t)(ns / 1000000000ull);
-                ts.tv_nsec = (long)(ns % 1000000000ull);
-                pthread_cond_timedwait(&cl->cv, &cl->mu, &ts);
-                continue;
-            }
+            sched_sleep(cl, now + 1000000000ull);   /* then a pass: at least one a second */
+        } else if (now < next) {
+            sched_sleep(cl, next);
+            continue;
         }
         cl->kick = 0;
         uint64_t t0 = mono_ns();
@@ -1203,7 +1203,11 @@ cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
     meta_query q = { 0 };
     if (!cl) goto nomem;
     pthread_mutex_init(&cl->mu, NULL);
-    pthread_cond_init(&cl->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&cl->cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&cl->wcv, NULL);
     pthread_cond_init(&cl->wdone_cv, NULL);
     pthread_cond_init(&cl->end_cv, NULL);
