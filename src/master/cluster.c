@@ -81,6 +81,7 @@ typedef struct wop {
 } wop;
 
 #define WFAIL_RING 64
+#define WRITE_LAG_MS 50            /* a write nobody waits for, at most this late */
 #define PREDICT_REFRESH_MS 1000   /* a queued task's runtime estimate, at most this stale */
 
 struct cluster {
@@ -108,9 +109,12 @@ struct cluster {
     pthread_t thr;
     /* The store writer (DESIGN.md invariant 9): whead..wtail queued under
      * mu, wbatch taken and being written; wdone: every write with seq <=
-     * wdone has been tried (its failure, if any, is in wfail). */
+     * wdone has been tried (its failure, if any, is in wfail); wneed: the
+     * highest seq a committer waits for; whead_ms: when the queue last
+     * became non-empty (the writer takes it WRITE_LAG_MS later unless a
+     * committer needs it sooner). */
     wop *whead, *wtail, *wbatch;
-    uint64_t wseq, wdone;
+    uint64_t wseq, wdone, wneed, whead_ms;
     uint64_t wfail[WFAIL_RING];
     size_t nwfail;
     char wfail_err[256];
@@ -135,6 +139,16 @@ struct cluster {
 };
 
 /* ---- small helpers ---------------------------------------------------- */
+
+/* The scheduler's and the writer's clock (cl->cv and cl->wcv wait on it). */
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ms(void) { return mono_ns() / 1000000ull; }
 
 static uint64_t now_ms(cluster *cl)
 {
@@ -250,10 +264,14 @@ static wop *do_wop_new(cluster *cl)
     if (!w) return NULL;
     task_rec_init(&w->task);
     w->seq = ++cl->wseq;
-    if (cl->wtail) cl->wtail->next = w;
-    else cl->whead = w;
+    if (cl->wtail) {
+        cl->wtail->next = w;
+    } else {
+        cl->whead = w;
+        cl->whead_ms = mono_ms();
+        pthread_cond_signal(&cl->wcv);   /* the lag starts now */
+    }
     cl->wtail = w;
-    pthread_cond_signal(&cl->wcv);
     return w;
 }
 
@@ -314,6 +332,10 @@ static int seq_failed(cluster *cl, uint64_t seq)
  * acknowledged as stored. */
 static int do_commit_wait(cluster *cl, uint64_t seq, char *err, size_t errcap)
 {
+    if (cl->wdone < seq && cl->wneed < seq) {
+        cl->wneed = seq;
+        pthread_cond_signal(&cl->wcv);
+    }
     while (cl->wdone < seq)
         pthread_cond_wait(&cl->wdone_cv, &cl->mu);
     if (seq_failed(cl, seq)) {
@@ -364,17 +386,37 @@ static int do_requeue_failed(cluster *cl, wop *batch, int sync_failed)
     return n;
 }
 
+/* Until until_ms (mono_ms) or a signal on wcv. */
+static void writer_sleep(cluster *cl, uint64_t until_ms)
+{
+    struct timespec ts = { (time_t)(until_ms / 1000), (long)(until_ms % 1000) * 1000000L };
+    pthread_cond_timedwait(&cl->wcv, &cl->mu, &ts);
+}
+
+/* Is the queue due: a committer waits for some of it, or it is old enough? */
+static int writes_due(const cluster *cl)
+{
+    return cl->whead && (cl->wneed >= cl->whead->seq || cl->wstop ||
+                         mono_ms() >= cl->whead_ms + WRITE_LAG_MS);
+}
+
 /* The writer thread: takes everything queued, writes it in order without
  * cl->mu, makes it durable with one sync (group commit), then wakes the
- * committers. Drains the queue before it stops. */
+ * committers. A write nobody waits for (an assignment, a RUNNING, a
+ * reason) waits up to WRITE_LAG_MS for one that somebody does: a task's
+ * next states replace it in the queue (do_persist) and one sync covers
+ * them all, where each used to cost a sync of its own (~3 a trivial
+ * task). Drains the queue before it stops. */
 static void *writer_main(void *arg)
 {
     cluster *cl = arg;
     char err[256];
     pthread_mutex_lock(&cl->mu);
     for (;;) {
-        while (!cl->whead && !cl->wstop)
-            pthread_cond_wait(&cl->wcv, &cl->mu);
+        while (!cl->wstop && !writes_due(cl)) {
+            if (cl->whead) writer_sleep(cl, cl->whead_ms + WRITE_LAG_MS);
+            else pthread_cond_wait(&cl->wcv, &cl->mu);
+        }
         if (!cl->whead) break;
         wop *batch = cl->whead;
         cl->whead = cl->wtail = NULL;
@@ -428,11 +470,9 @@ static void *writer_main(void *arg)
         if (again) {
             /* The store is away: try again in a second, not in a loop. */
             log_warn("metadata store: %d task records to write again in 1 s", again);
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
-            while (!cl->wstop && pthread_cond_timedwait(&cl->wcv, &cl->mu, &ts) != ETIMEDOUT)
-                ;
+            uint64_t until = mono_ms() + 1000;
+            while (!cl->wstop && mono_ms() < until)
+                writer_sleep(cl, until);
         }
     }
     pthread_mutex_unlock(&cl->mu);
@@ -1013,14 +1053,6 @@ static void do_reap(cluster *cl)
     }
 }
 
-/* The scheduler's clock (cl->cv waits on it), in ns. */
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Until until_ns or a signal (a kick, the stop). */
 static void sched_sleep(cluster *cl, uint64_t until_ns)
 {
@@ -1207,8 +1239,8 @@ cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&cl->cv, &ca);
+    pthread_cond_init(&cl->wcv, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_cond_init(&cl->wcv, NULL);
     pthread_cond_init(&cl->wdone_cv, NULL);
     pthread_cond_init(&cl->end_cv, NULL);
     /* Without it (no memory) every WAIT looks at all its ids each time. */

@@ -265,6 +265,31 @@ static void test_submit_assign_run_complete(void)
     teardown();
 }
 
+/* A write nobody waits for (here a RUNNING) still reaches the store on
+ * its own, a lag later (WRITE_LAG_MS), with no committer to hurry it. */
+static void test_unwaited_write_lands(void)
+{
+    wk w;
+    task_rec t, r;
+    char id[64];
+    setup(3);
+    wk_open(&w, "w1", 2);
+    T_EQ_INT(submit("job", 1, &t), 0);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    cluster_task_status(cl, "w1", t.task_id, 0, PROTO_ST_RUNNING, "");
+    int st = -1;
+    for (int i = 0; i < 300 && st != PROTO_ST_RUNNING; i++) {   /* 3 s at most */
+        task_rec_init(&r);
+        if (meta_task_get(m, t.task_id, &r) == 0) st = r.status;
+        task_rec_free(&r);
+        if (st != PROTO_ST_RUNNING) usleep(10000);
+    }
+    T_EQ_INT(st, PROTO_ST_RUNNING);
+    task_rec_free(&t);
+    wk_close(&w);
+    teardown();
+}
+
 static void test_lost_worker_requeue_and_max_attempts(void)
 {
     wk w1, w2;
@@ -891,6 +916,7 @@ int main(void)
 {
     log_set_level(LOG_ERROR);
     T_RUN(test_submit_assign_run_complete);
+    T_RUN(test_unwaited_write_lands);
     T_RUN(test_lost_worker_requeue_and_max_attempts);
     T_RUN(test_cancel);
     T_RUN(test_superseded_attempt);
