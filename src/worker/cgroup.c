@@ -180,6 +180,10 @@ int cgroup_kill(const char *path)
 int cgroup_task_remove(const char *path)
 {
     if (!path || !path[0]) return -ENOENT;
+    /* Usually empty by now (the runtime killed and reaped the task): then
+     * rmdir alone is the check, without reading cgroup.procs first. */
+    if (rmdir(path) == 0) return 0;
+    if (errno != EBUSY) return -errno;
     cgroup_kill(path);
     /* SIGKILLed processes leave the cgroup as the kernel reaps them. */
     for (int i = 0; i < 200; i++) {
