@@ -170,6 +170,9 @@ static void uploading(const char *name, task_rec *t)
     T_EQ_INT(reply(&v), PROTO_ASSIGN);
     cluster_task_status(cl, "w1", t->task_id, 0, PROTO_ST_RUNNING, "");
     cluster_task_result(cl, "w1", t->task_id, 0, PROTO_ST_COMPLETED, 0, 0, 0, "", NULL);
+    /* Those states in the store now, not a lag later (WRITE_LAG_MS) in
+     * the middle of what a test counts. */
+    cluster_store_wait(cl, err, sizeof err);
 }
 
 static int status_of(const char *id, char *error, size_t cap)
