@@ -305,14 +305,41 @@ out:
     return rc;
 }
 
+/* Slot buffers outlive their upload, up to SLOT_CACHE of them: glibc
+ * serves an allocation this big with mmap and takes it back with munmap
+ * (its threshold moves to the size freed, and the same size again is not
+ * below it), so every trivial task's upload paid a mapping, its page
+ * faults and, at munmap, a TLB shootdown across the worker's threads. */
+#define SLOT_CACHE 8
+static pthread_mutex_t slot_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t *slot_cache[SLOT_CACHE];
+static int nslot_cache;
+
 static int slot_alloc(struct chunk_slot *sl)
 {
-    void *b;
-    if (posix_memalign(&b, 4096, SLOT_HEADROOM + PROTO_CHUNK_MAX) != 0)
+    void *b = NULL;
+    pthread_mutex_lock(&slot_mu);
+    if (nslot_cache > 0) b = slot_cache[--nslot_cache];
+    pthread_mutex_unlock(&slot_mu);
+    if (!b && posix_memalign(&b, 4096, SLOT_HEADROOM + PROTO_CHUNK_MAX) != 0)
         return CHUNK_E_NOMEM;
     sl->base = b;
     sl->raw = sl->base + SLOT_HEADROOM;
     return 0;
+}
+
+static void slot_release(struct chunk_slot *sl)
+{
+    uint8_t *b = sl->base;
+    sl->base = sl->raw = NULL;
+    if (!b) return;
+    pthread_mutex_lock(&slot_mu);
+    if (nslot_cache < SLOT_CACHE) {
+        slot_cache[nslot_cache++] = b;
+        b = NULL;
+    }
+    pthread_mutex_unlock(&slot_mu);
+    free(b);
 }
 
 int chunk_tx_init(chunk_tx *t, const char *task_id, uint64_t total, uint64_t skip,
@@ -502,7 +529,7 @@ void chunk_tx_free(chunk_tx *t)
             pthread_join(pp->th, NULL);
         }
         for (int i = 0; i < CHUNK_SLOTS; i++) {
-            free(pp->s[i].base);
+            slot_release(&pp->s[i]);
             proto_buf_free(&pp->s[i].frame);
         }
         pthread_mutex_destroy(&pp->mu);
@@ -522,8 +549,9 @@ int chunk_rx_init(chunk_rx *r, const char *task_id, chunk_out_fn out, void *ctx)
     r->out = out;
     r->ctx = ctx;
     r->total = UINT64_MAX;
-    r->raw = malloc(PROTO_CHUNK_MAX);
-    if (!r->raw || hash_sha256_init(&r->sha) < 0) {
+    /* r->raw (inflated chunks) at the first deflated chunk: a stored
+     * stream, or a trivial task's one small chunk, never needs it. */
+    if (hash_sha256_init(&r->sha) < 0) {
         chunk_rx_free(r);
         return CHUNK_E_NOMEM;
     }
@@ -573,6 +601,10 @@ int chunk_rx_chunk(chunk_rx *r, const proto_msg *m)
     n = data.len;
     r->inflated = 0;
     if (!stored) {
+        if (!r->raw && !(r->raw = malloc(PROTO_CHUNK_MAX))) {
+            snprintf(r->err, sizeof r->err, "out of memory");
+            return CHUNK_E_NOMEM;
+        }
         if (raw_len == 0 || raw_len > PROTO_CHUNK_MAX ||
             zchunk_decompress(data.p, data.len, r->raw, raw_len) < 0) {
             snprintf(r->err, sizeof r->err, "chunk %llu: bad compressed data", (unsigned long long)seq);
