@@ -2158,6 +2158,27 @@ int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr, char **r
             (t->rec.status == PROTO_ST_ASSIGNED || t->rec.status == PROTO_ST_RUNNING) &&
             (!run_att || run_att[i] == t->rec.attempts))
             continue;
+        /* Queued here one attempt behind what the worker runs: the
+         * assignment reached the worker but not the store before this
+         * master stopped (an assignment is stored without waiting for it).
+         * The run is the record: adopted. Cancelling it instead, the next
+         * assignment would reuse its attempt number, and the cancelled
+         * run's result would end the new one. */
+        if (t && run_att && t->rec.status == PROTO_ST_QUEUED && run_att[i] == t->rec.attempts + 1 &&
+            !t->deps_left) {
+            do_dequeue(cl, t);
+            t->rec.status = PROTO_ST_RUNNING;
+            t->rec.attempts = run_att[i];
+            t->rec.error[0] = 0;
+            t->rec.retry_at = 0;
+            if (!t->rec.started_at) t->rec.started_at = now_ms(cl);
+            snprintf(t->rec.worker_id, sizeof t->rec.worker_id, "%s", w->rec.worker_id);
+            do_reserve(cl, w, t);
+            do_persist(cl, t);
+            log_warn("task %s: worker %s runs attempt %llu, an assignment this master had not stored: "
+                     "taken as running", t->rec.task_id, w->rec.worker_id, (unsigned long long)run_att[i]);
+            continue;
+        }
         /* With the attempt the worker named, only that one stops. Without
          * (an older worker): whichever attempt it runs now (the master
          * gave it none on this connection yet); an ASSIGN that follows on

@@ -755,6 +755,60 @@ static void test_array_cap(void)
     teardown();
 }
 
+/* The master stops after an assignment reached the worker but not the
+ * store (assignments are stored without waiting): the task replays as
+ * queued, one attempt behind the worker's run. At REGISTER that run is
+ * taken as the task's, not cancelled; cancelled, the next assignment
+ * reused its attempt number and the cancelled run's result ended the new
+ * one (chaos test: a task "cancelled" that nobody cancelled). */
+static void test_unstored_assignment(void)
+{
+    wk w;
+    task_rec t, r;
+    char id[64], err[256], *running[1];
+    uint64_t att[1] = { 1 };
+    setup(3);
+    wk_open(&w, "w1", 2);
+    T_EQ_INT(submit("job", 1, &t), 0);
+    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_INT(last_attempts, 1);
+    wk_close(&w);
+    cluster_free(cl);
+    /* What the store held had the assignment not landed: the submission. */
+    task_rec q;
+    task_rec_init(&q);
+    T_EQ_INT(meta_task_get(m, t.task_id, &q), 0);
+    q.status = PROTO_ST_QUEUED;
+    q.attempts = 0;
+    q.worker_id[0] = 0;
+    q.started_at = 0;
+    T_EQ_INT(meta_task_put(m, &q, err, sizeof err), 0);
+    task_rec_free(&q);
+    if (!(cl = cluster_new(&cfg, m, err, sizeof err))) abort();
+    fake_now = ids_now_ms();
+    cluster_set_clock(cl, fake_clock, NULL);
+    running[0] = t.task_id;
+    wk_open_running(&w, "w1", 2, running, att, 1);
+    cluster_tick(cl);
+    T_CHECK(wk_quiet(&w, 300));             /* no CANCEL, no second ASSIGN */
+    T_EQ_INT(active(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_RUNNING);
+    T_EQ_INT(r.attempts, 1);
+    T_EQ_STR(r.worker_id, "w1");
+    task_rec_free(&r);
+    T_EQ_INT(stored_status(t.task_id), PROTO_ST_RUNNING);
+    /* Its result and upload end it as the run's own. */
+    cluster_task_result(cl, "w1", t.task_id, 1, PROTO_ST_COMPLETED, 0, 0, 0, "", NULL);
+    task_rec_init(&r);
+    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 1, &r, err, sizeof err), 0);
+    task_rec_free(&r);
+    T_EQ_INT(cluster_upload_done(cl, t.task_id, 0, 0, NULL, err, sizeof err), 0);
+    T_EQ_INT(stored_status(t.task_id), PROTO_ST_COMPLETED);
+    task_rec_free(&t);
+    wk_close(&w);
+    teardown();
+}
+
 static void test_upload_refused_for_good(void)
 {
     wk w;
@@ -925,6 +979,7 @@ int main(void)
     T_RUN(test_dependencies);
     T_RUN(test_retries);
     T_RUN(test_array_cap);
+    T_RUN(test_unstored_assignment);
     T_RUN(test_upload_refused_for_good);
     T_RUN(test_failed_write_lands_later);
     T_RUN(test_slow_fsync_blocks_no_heartbeat);
