@@ -158,6 +158,20 @@ static int stored_status(const char *id)
     return st;
 }
 
+/* A run's end as its worker reports it: the result, then an empty upload.
+ * The task's status in the store after. */
+static int end_run(const char *id, uint64_t attempt, int status, int64_t code, const char *error)
+{
+    task_rec r;
+    char err[256];
+    cluster_task_result(cl, "w1", id, attempt, status, code, 0, 0, error, NULL);
+    task_rec_init(&r);
+    T_EQ_INT(cluster_upload_begin(cl, "w1", id, attempt, &r, err, sizeof err), 0);
+    task_rec_free(&r);
+    T_EQ_INT(cluster_upload_done(cl, id, 0, 0, NULL, err, sizeof err), 0);
+    return stored_status(id);
+}
+
 struct find { const char *id; task_rec r; int found; };
 static int find_cb(void *ctx, const task_rec *t)
 {
@@ -429,12 +443,7 @@ static void test_superseded_attempt(void)
     T_EQ_INT(wk_recv(&w2, id, sizeof id), PROTO_CANCEL);
     T_EQ_INT(last_attempts, 2);
     /* Attempt 2's own result is taken. */
-    cluster_task_result(cl, "w1", t.task_id, 2, PROTO_ST_CANCELLED, 143, 0, 0, "cancelled", NULL);
-    task_rec_init(&r);
-    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 2, &r, err, sizeof err), 0);
-    task_rec_free(&r);
-    T_EQ_INT(cluster_upload_done(cl, t.task_id, 0, 0, NULL, err, sizeof err), 0);
-    T_EQ_INT(stored_status(t.task_id), PROTO_ST_CANCELLED);
+    T_EQ_INT(end_run(t.task_id, 2, PROTO_ST_CANCELLED, 143, "cancelled"), PROTO_ST_CANCELLED);
     task_rec_free(&t);
     wk_close(&w2);
     teardown();
@@ -798,12 +807,7 @@ static void test_unstored_assignment(void)
     task_rec_free(&r);
     T_EQ_INT(stored_status(t.task_id), PROTO_ST_RUNNING);
     /* Its result and upload end it as the run's own. */
-    cluster_task_result(cl, "w1", t.task_id, 1, PROTO_ST_COMPLETED, 0, 0, 0, "", NULL);
-    task_rec_init(&r);
-    T_EQ_INT(cluster_upload_begin(cl, "w1", t.task_id, 1, &r, err, sizeof err), 0);
-    task_rec_free(&r);
-    T_EQ_INT(cluster_upload_done(cl, t.task_id, 0, 0, NULL, err, sizeof err), 0);
-    T_EQ_INT(stored_status(t.task_id), PROTO_ST_COMPLETED);
+    T_EQ_INT(end_run(t.task_id, 1, PROTO_ST_COMPLETED, 0, ""), PROTO_ST_COMPLETED);
     task_rec_free(&t);
     wk_close(&w);
     teardown();
