@@ -117,8 +117,14 @@ sh tests/integration/s3srv.sh restart "$S3D" 2>>"$T/s3start.log" || diag "restar
 wait $PUTPID; rc=$?
 want_eq "PUT while the server is killed and restarted: retried, succeeds" "$rc" 0
 [ "$rc" = 0 ] || diag "$(cat "$T/put2.err")"
-s3 get t/killed 0 0 "$HUGE" >"$T/killed.got" 2>"$T/err"
-check "...and the object is whole" cmp -s "$T/huge" "$T/killed.got"
+# A restarted SeaweedFS answers 500 for a moment while its volume server
+# registers again (seen: five attempts in ~2 s, 1 run in 5): the GET gets the
+# PUT's patience; what is checked here is the object, not that moment.
+S3_RETRIES=10 "$S3T" get t/killed 0 0 "$HUGE" >"$T/killed.got" 2>"$T/err"; gc=$?
+if cmp -s "$T/huge" "$T/killed.got"; then ok "...and the object is whole"; else
+    not_ok "...and the object is whole"
+    diag "GET exit $gc, $(wc -c <"$T/killed.got") bytes: $(cat "$T/err"); put: $(cat "$T/put2.err")"
+fi
 
 kill -STOP "$S3_PID"
 # Under another prefix than t/: the frozen server may still store this PUT
