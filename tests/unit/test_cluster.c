@@ -172,6 +172,18 @@ static int end_run(const char *id, uint64_t attempt, int status, int64_t code, c
     return stored_status(id);
 }
 
+/* A fresh cluster (3 attempts), worker w1 with cpu cores, and one task
+ * of 1 core submitted by alice and assigned there. */
+static void start_one(wk *w, double cpu, const char *name, task_rec *t)
+{
+    char id[64];
+    setup(3);
+    wk_open(w, "w1", cpu);
+    T_EQ_INT(submit(name, 1, t), 0);
+    T_EQ_INT(wk_recv(w, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_STR(id, t->task_id);
+}
+
 struct find { const char *id; task_rec r; int found; };
 static int find_cb(void *ctx, const task_rec *t)
 {
@@ -285,11 +297,7 @@ static void test_unwaited_write_lands(void)
 {
     wk w;
     task_rec t, r;
-    char id[64];
-    setup(3);
-    wk_open(&w, "w1", 2);
-    T_EQ_INT(submit("job", 1, &t), 0);
-    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    start_one(&w, 2, "job", &t);
     cluster_task_status(cl, "w1", t.task_id, 0, PROTO_ST_RUNNING, "");
     int st = -1;
     for (int i = 0; i < 300 && st != PROTO_ST_RUNNING; i++) {   /* 3 s at most */
@@ -817,11 +825,7 @@ static void test_upload_refused_for_good(void)
 {
     wk w;
     task_rec t, r;
-    char id[64];
-    setup(3);
-    wk_open(&w, "w1", 1);
-    T_EQ_INT(submit("x", 1, &t), 0);
-    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
+    start_one(&w, 1, "x", &t);
     cluster_task_result(cl, "w1", t.task_id, 0, PROTO_ST_COMPLETED, 0, 0, 0, "", NULL);
     cluster_upload_failed(cl, t.task_id, "archive refused: ../escape", 1);
     T_EQ_INT(meta_task_get(m, t.task_id, &r), 0);     /* durable on return */
