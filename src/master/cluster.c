@@ -110,11 +110,11 @@ struct cluster {
     /* The store writer (DESIGN.md invariant 9): whead..wtail queued under
      * mu, wbatch taken and being written; wdone: every write with seq <=
      * wdone has been tried (its failure, if any, is in wfail); wneed: the
-     * highest seq a committer waits for; whead_ms: when the queue last
-     * became non-empty (the writer takes it WRITE_LAG_MS later unless a
-     * committer needs it sooner). */
+     * highest seq a committer waits for; whead_ns: when the queue last
+     * became non-empty (mono_ns; the writer takes it WRITE_LAG_MS later
+     * unless a committer needs it sooner). */
     wop *whead, *wtail, *wbatch;
-    uint64_t wseq, wdone, wneed, whead_ms;
+    uint64_t wseq, wdone, wneed, whead_ns;
     uint64_t wfail[WFAIL_RING];
     size_t nwfail;
     char wfail_err[256];
@@ -148,7 +148,12 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint64_t mono_ms(void) { return mono_ns() / 1000000ull; }
+/* Until until_ns (mono_ns) or a signal on cv, which runs on CLOCK_MONOTONIC. */
+static void cv_sleep(cluster *cl, pthread_cond_t *cv, uint64_t until_ns)
+{
+    struct timespec ts = { (time_t)(until_ns / 1000000000ull), (long)(until_ns % 1000000000ull) };
+    pthread_cond_timedwait(cv, &cl->mu, &ts);
+}
 
 static uint64_t now_ms(cluster *cl)
 {
@@ -268,7 +273,7 @@ static wop *do_wop_new(cluster *cl)
         cl->wtail->next = w;
     } else {
         cl->whead = w;
-        cl->whead_ms = mono_ms();
+        cl->whead_ns = mono_ns();
         pthread_cond_signal(&cl->wcv);   /* the lag starts now */
     }
     cl->wtail = w;
@@ -386,18 +391,13 @@ static int do_requeue_failed(cluster *cl, wop *batch, int sync_failed)
     return n;
 }
 
-/* Until until_ms (mono_ms) or a signal on wcv. */
-static void writer_sleep(cluster *cl, uint64_t until_ms)
-{
-    struct timespec ts = { (time_t)(until_ms / 1000), (long)(until_ms % 1000) * 1000000L };
-    pthread_cond_timedwait(&cl->wcv, &cl->mu, &ts);
-}
+#define WRITE_LAG_NS (WRITE_LAG_MS * 1000000ull)
 
 /* Is the queue due: a committer waits for some of it, or it is old enough? */
 static int writes_due(const cluster *cl)
 {
     return cl->whead && (cl->wneed >= cl->whead->seq || cl->wstop ||
-                         mono_ms() >= cl->whead_ms + WRITE_LAG_MS);
+                         mono_ns() >= cl->whead_ns + WRITE_LAG_NS);
 }
 
 /* The writer thread: takes everything queued, writes it in order without
@@ -414,7 +414,7 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&cl->mu);
     for (;;) {
         while (!cl->wstop && !writes_due(cl)) {
-            if (cl->whead) writer_sleep(cl, cl->whead_ms + WRITE_LAG_MS);
+            if (cl->whead) cv_sleep(cl, &cl->wcv, cl->whead_ns + WRITE_LAG_NS);
             else pthread_cond_wait(&cl->wcv, &cl->mu);
         }
         if (!cl->whead) break;
@@ -470,9 +470,9 @@ static void *writer_main(void *arg)
         if (again) {
             /* The store is away: try again in a second, not in a loop. */
             log_warn("metadata store: %d task records to write again in 1 s", again);
-            uint64_t until = mono_ms() + 1000;
-            while (!cl->wstop && mono_ms() < until)
-                writer_sleep(cl, until);
+            uint64_t until = mono_ns() + 1000000000ull;
+            while (!cl->wstop && mono_ns() < until)
+                cv_sleep(cl, &cl->wcv, until);
         }
     }
     pthread_mutex_unlock(&cl->mu);
@@ -786,15 +786,21 @@ static void do_requeue(cluster *cl, cl_task *t, const char *why)
 
 /* ---- scheduler ----------------------------------------------------------- */
 
-static void do_assign(cluster *cl, cl_task *t, cl_worker *w)
+/* The task's next attempt, on w, in status (stored, nothing sent). */
+static void do_place(cluster *cl, cl_task *t, cl_worker *w, int status)
 {
     do_reserve(cl, w, t);
-    t->rec.status = PROTO_ST_ASSIGNED;
+    t->rec.status = status;
     t->rec.attempts++;
     t->rec.error[0] = 0;
     t->rec.retry_at = 0;
     snprintf(t->rec.worker_id, sizeof t->rec.worker_id, "%s", w->rec.worker_id);
     do_persist(cl, t);
+}
+
+static void do_assign(cluster *cl, cl_task *t, cl_worker *w)
+{
+    do_place(cl, t, w, PROTO_ST_ASSIGNED);
     outmsg *o = do_out(cl, w->c);
     if (o) {
         proto_begin(&o->b, PROTO_ASSIGN, 0);
@@ -1053,13 +1059,6 @@ static void do_reap(cluster *cl)
     }
 }
 
-/* Until until_ns or a signal (a kick, the stop). */
-static void sched_sleep(cluster *cl, uint64_t until_ns)
-{
-    struct timespec ts = { (time_t)(until_ns / 1000000000ull), (long)(until_ns % 1000000000ull) };
-    pthread_cond_timedwait(&cl->cv, &cl->mu, &ts);
-}
-
 /* After a pass that took d, the next waits until 2d have passed: a pass
  * is O(queue), an end or a submission kicks one, so with a deep queue
  * back-to-back passes held the lock most of the time (submissions,
@@ -1077,9 +1076,9 @@ static void *sched_main(void *arg)
     while (!cl->stop) {
         uint64_t now = mono_ns();
         if (!cl->kick) {
-            sched_sleep(cl, now + 1000000000ull);   /* then a pass: at least one a second */
+            cv_sleep(cl, &cl->cv, now + 1000000000ull);   /* then a pass: at least one a second */
         } else if (now < next) {
-            sched_sleep(cl, next);
+            cv_sleep(cl, &cl->cv, next);
             continue;
         }
         cl->kick = 0;
@@ -2167,14 +2166,8 @@ int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr, char **r
         if (t && run_att && t->rec.status == PROTO_ST_QUEUED && run_att[i] == t->rec.attempts + 1 &&
             !t->deps_left) {
             do_dequeue(cl, t);
-            t->rec.status = PROTO_ST_RUNNING;
-            t->rec.attempts = run_att[i];
-            t->rec.error[0] = 0;
-            t->rec.retry_at = 0;
             if (!t->rec.started_at) t->rec.started_at = now_ms(cl);
-            snprintf(t->rec.worker_id, sizeof t->rec.worker_id, "%s", w->rec.worker_id);
-            do_reserve(cl, w, t);
-            do_persist(cl, t);
+            do_place(cl, t, w, PROTO_ST_RUNNING);   /* attempts + 1: the worker's */
             log_warn("task %s: worker %s runs attempt %llu, an assignment this master had not stored: "
                      "taken as running", t->rec.task_id, w->rec.worker_id, (unsigned long long)run_att[i]);
             continue;
