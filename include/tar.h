@@ -138,7 +138,8 @@ typedef struct tar_entry {
     char type;
     uint32_t mode;
     uint64_t size;
-    int64_t mtime;
+    int64_t mtime;          /* seconds since the epoch (negative: before) */
+    uint32_t mtime_nsec;    /* from a pax mtime's fraction, else 0 */
 } tar_entry;
 
 typedef struct tar_reader_ops {

@@ -50,7 +50,8 @@ typedef struct xnode {
     char *raw;            /* the name in the archive, if it was encoded */
     char type;            /* '5' dir, '0' file, '1' hard link, '2' symlink */
     uint32_t mode;
-    int64_t mtime;
+    int64_t mtime;        /* set on the directory at the end if explicit_dir */
+    uint32_t mtime_nsec;
     int explicit_dir;     /* directory announced by its own entry */
     uint64_t size;
     uint8_t sha[32];
@@ -648,6 +649,7 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
         d->explicit_dir = 1;
         d->mode = e->mode & 0777;
         d->mtime = e->mtime;
+        d->mtime_nsec = e->mtime_nsec;
         return 0;
     }
     if (replace) {
@@ -839,7 +841,7 @@ static int on_entry_end(void *ctx, const tar_entry *e)
             close(fd);
             return refuse_exists(x, name, saved);
         }
-        struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)e->mtime, 0 } };
+        struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)e->mtime, (long)e->mtime_nsec } };
         /* Durability comes from one syncfs at finish (see there). */
         if ((!x->mode_set && fchmod(fd, e->mode & 0777) < 0) || futimens(fd, ts) < 0) {
             int saved = errno;
@@ -990,8 +992,8 @@ int extract_finish(extract *x)
         xnode *d = tab_find(x, x->dirs[i]);
         int fd = open_dir_path(x, d->name);
         if (fd < 0) return fd;
-        struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)d->mtime, 0 } };
-        if (fchmod(fd, d->mode) < 0 || (d->mtime >= 0 && futimens(fd, ts) < 0)) {
+        struct timespec ts[2] = { { 0, UTIME_OMIT }, { (time_t)d->mtime, (long)d->mtime_nsec } };
+        if (fchmod(fd, d->mode) < 0 || (d->explicit_dir && futimens(fd, ts) < 0)) {
             int saved = errno;
             close(fd);
             return xfail(x, io_code(saved), "finish dir '%s': %s", d->name, strerror(saved));

@@ -61,6 +61,9 @@ struct tar_reader {
     char *pend_name, *pend_link;
     int has_pname, has_plink, has_psize;   /* 1 pax, 2 GNU.sparse.name, 3 GNU 'L'/'K' */
     uint64_t psize;
+    int has_pmtime;            /* a pax mtime: it overrides the header's */
+    int64_t pmtime;
+    uint32_t pmtime_nsec;
     uint64_t blocks;           /* 512-byte blocks seen, for "empty stream" */
     /* sparse: pax records pending for the next entry */
     int sp_pax;                /* any GNU.sparse.* record seen */
@@ -208,6 +211,39 @@ static uint64_t dec_parse(const char *p, size_t n, int *bad)
         v = v * 10 + (uint64_t)(p[i] - '0');
     }
     return v;
+}
+
+/* A pax time: "[-]SECONDS[.FRACTION]", floored to whole seconds plus
+ * nanoseconds, as GNU tar reads it. -1 when malformed or out of range. */
+static int pax_time(const char *p, size_t n, int64_t *sec, uint32_t *nsec)
+{
+    size_t i = 0;
+    int neg = n > 0 && p[0] == '-';
+    uint64_t v = 0, frac = 0;
+    i = (size_t)neg;
+    if (i == n || p[i] < '0' || p[i] > '9') return -1;
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+        if (v > ((uint64_t)INT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (uint64_t)(p[i] - '0');
+    }
+    if (i < n && p[i] == '.') {
+        int digits = 0;
+        for (i++; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+            if (digits < 9) { frac = frac * 10 + (uint64_t)(p[i] - '0'); digits++; }
+        for (; digits < 9; digits++) frac *= 10;
+    }
+    if (i != n) return -1;
+    if (!neg) {
+        *sec = (int64_t)v;
+        *nsec = (uint32_t)frac;
+    } else if (frac) {          /* -1.25 is 2 s before the epoch plus 0.75 s */
+        *sec = -(int64_t)v - 1;
+        *nsec = (uint32_t)(1000000000u - frac);
+    } else {
+        *sec = -(int64_t)v;
+        *nsec = 0;
+    }
+    return 0;
 }
 
 /* Appends one map entry; the array grows with entries really read. */
@@ -359,6 +395,12 @@ static int pax_parse(tar_reader *r, int global)
                 return fail(r, TAR_E_FORMAT, "bad pax size");
             r->psize = v;
             r->has_psize = 1;
+        } else if (klen == 5 && !memcmp(key, "mtime", 5)) {
+            /* Where the header's field cannot hold the time (before 1970,
+             * after 2242, a fraction): bsdtar, GNU tar --format=posix,
+             * Python and Go write it here. A value that does not parse is
+             * ignored (the header's stands), as the entry itself is fine. */
+            r->has_pmtime = pax_time(val, vlen, &r->pmtime, &r->pmtime_nsec) == 0;
         } else if (klen > 11 && !memcmp(key, "GNU.sparse.", 11)) {
             if (sp_record(r, key + 11, klen - 11, val, vlen) < 0)
                 return r->err;
@@ -490,7 +532,7 @@ static int begin_long(tar_reader *r, char kind, uint64_t size)
          * tar and Go keep the last); GNU 'L'/'K' names stay. */
         if (r->has_pname == 1 || r->has_pname == 2) r->has_pname = 0;
         if (r->has_plink == 1) r->has_plink = 0;
-        r->has_psize = 0;
+        r->has_psize = r->has_pmtime = 0;
         sp_reset(r);
     }
     r->long_kind = kind;
@@ -693,7 +735,12 @@ static int process_header(tar_reader *r)
     }
     if (r->has_psize)
         size = (int64_t)r->psize;
-    r->has_pname = r->has_plink = r->has_psize = 0;
+    r->e.mtime_nsec = 0;
+    if (r->has_pmtime) {
+        mtime = r->pmtime;
+        r->e.mtime_nsec = r->pmtime_nsec;
+    }
+    r->has_pname = r->has_plink = r->has_psize = r->has_pmtime = 0;
 
     size_t nl = strlen(r->name);
     if (type == 0)

@@ -6,7 +6,10 @@
 # extracts (real names, same bytes, indexed with their sha256); names that
 # are not UTF-8 (x\x80, x\x81) are stored and indexed under distinct
 # encoded names and downloaded back, a name that meets another's encoding
-# is skipped and named in the task's notes; an archive without end blocks, a
+# is skipped and named in the task's notes; archives bsdtar, Python's
+# tarfile, busybox and GNU tar --format=posix write of one tree (pax times
+# before 1970, after 2242, with a fraction; links; long and deep names) are
+# stored as GNU tar extracts them; an archive without end blocks, a
 # 1 KiB archive holding a file, and an appended duplicate (the later file
 # wins) are stored; an archive cut inside a file, and one over
 # max_output_bytes, fail the task for good (no endless retries).
@@ -55,6 +58,35 @@ tar -C "$S/dup" --format=ustar -cf - z512 | head -c 700 >"$S/cut.tar"
 # 12 MiB, over max_output_bytes = 8 MiB before the first chunk.
 mkdir "$S/big" && truncate -s 12M "$S/big/zeros" && tar -C "$S/big" -cf "$S/big.tar" zeros
 want_eq "the 1 KiB archive is 1 KiB" "$(stat -c %s "$S/small.tar")" 1024
+# A tree other tar programs write as they do: times before 1970, after
+# 2242 and with a fraction (pax mtime records), hard and symbolic links,
+# names over 100 bytes, a deep path, UTF-8 names, a 0555 directory.
+O=$T/other && mkdir -p "$O/d/sub" "$O/ro"
+L100=$(printf 'n%.0s' $(seq 1 150))
+DEEP=$(printf 'level%02dxxxxxxxxxxxxxxxxxxxxxxxx/' $(seq 1 9))
+mkdir -p "$O/$DEEP"
+echo deep >"$O/${DEEP}f.txt"; echo hello >"$O/a.txt"; echo uni >"$O/ünï 文件.txt"
+printf x >"$O/$L100"; head -c 300000 /dev/urandom >"$O/d/rand.bin"
+ln "$O/a.txt" "$O/d/hard.txt"; ln -s ../a.txt "$O/d/sym"; echo r >"$O/ro/f"
+touch -d '1960-01-01 00:00:00' "$O/old.txt"; touch -d '2300-01-01 00:00:00' "$O/future.txt"
+touch -d '2020-01-01 00:00:00.123456789' "$O/frac.txt"; chmod 555 "$O/ro"; chmod 750 "$O/d/rand.bin"
+OTHERS="gnu-posix"
+tar --format=posix -C "$O" -cf "$S/gnu-posix.tar" .
+if command -v bsdtar >/dev/null 2>&1; then
+    bsdtar -C "$O" -cf "$S/bsdtar.tar" . && OTHERS="$OTHERS bsdtar"
+    bsdtar --format pax -C "$O" -cf "$S/bsdtar-pax.tar" . && OTHERS="$OTHERS bsdtar-pax"
+else skip "archives: bsdtar not installed (libarchive-tools)"; fi
+if command -v python3 >/dev/null 2>&1; then
+    for f in PAX GNU; do
+        python3 -c "import sys, tarfile
+with tarfile.open(sys.argv[1], 'w', format=getattr(tarfile, sys.argv[2] + '_FORMAT')) as t: t.add(sys.argv[3], arcname='.')" \
+            "$S/python-$f.tar" "$f" "$O" && OTHERS="$OTHERS python-$f"
+    done
+else skip "archives: python3 not installed"; fi
+(cd "$O" && busybox tar -cf "$S/busybox.tar" .) 2>/dev/null && OTHERS="$OTHERS busybox" ||
+    skip "archives: busybox tar not available"
+# meta DIR — each regular file's name, permission bits and mtime to the ns.
+meta() { (cd "$1" && find . -type f -printf '%P %m %T@\n' | LC_ALL=C sort); }
 
 # push NAME FILE — uploads FILE as the output of a new task; sets ID, VERDICT.
 push() {
@@ -132,6 +164,22 @@ EOC
         [ -n "$_d" ] && index_ok "$_l" "$ID" "$_d"
         [ -n "$_d" ] && [ "$(stat -c %b "$_d/hole_end")" -lt 2048 ] && ok "$_l: holes stay holes" ||
             not_ok "$_l: holes stay holes"
+    done
+
+    for a in $OTHERS; do
+        push "o-$a" "$S/$a.tar"
+        _d=$(stored "$ID")
+        rm -rf "$T/ref" && mkdir "$T/ref" && tar -C "$T/ref" -xf "$S/$a.tar"
+        if printf '%s' "$VERDICT" | grep -q '^FILE_ACK ok=1' && [ -n "$_d" ] &&
+            diff -r --no-dereference "$T/ref" "$_d" >/dev/null 2>&1 &&
+            [ "$(meta "$T/ref")" = "$(meta "$_d")" ]; then
+            ok "$BK: $a's archive stored as GNU tar extracts it (bytes, links, modes, mtimes to the ns)"
+        else
+            not_ok "$BK: $a's archive stored as GNU tar extracts it (bytes, links, modes, mtimes to the ns)"
+            diag "verdict: $VERDICT" "dir: $_d"
+            [ -n "$_d" ] && { diff -r --no-dereference "$T/ref" "$_d" 2>&1; meta "$T/ref" | diff - "$(meta "$_d" >"$T/m.ours"; echo "$T/m.ours")"; } | head -n 8 | sed 's/^/# /'
+        fi
+        [ -n "$_d" ] && index_ok "$BK: $a" "$ID" "$_d"
     done
 
     push nu "$S/noend.tar"
