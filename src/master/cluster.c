@@ -57,6 +57,7 @@ typedef struct cl_worker {
     conn *c;                   /* NULL while disconnected */
     uint64_t last_seen;
     int lost;
+    int expected;              /* connected when the master stopped: awaited */
 } cl_worker;
 
 typedef struct outmsg {
@@ -106,6 +107,9 @@ struct cluster {
     outmsg *out;
     size_t nout, capout;
     int kick, stop, started;
+    int recovering;            /* after a restart: no placement until the
+                                * workers connected before it are back or
+                                * lost (do_recovering) */
     pthread_t thr;
     /* The store writer (DESIGN.md invariant 9): whead..wtail queued under
      * mu, wbatch taken and being written; wdone: every write with seq <=
@@ -321,6 +325,20 @@ static void do_persist_worker(cluster *cl, const worker_rec *r)
     }
     w->is_worker = 1;
     w->worker = *r;
+}
+
+/* The worker's record as it stands (its totals and last contact), for the
+ * store: written at REGISTER and when it disconnects or is lost, so that
+ * after a restart "ready" names the workers connected at the crash. */
+static void do_save_worker(cluster *cl, const cl_worker *w)
+{
+    worker_rec snap = w->rec;
+    snap.cpu = w->node.total.cpu;
+    snap.memory = w->node.total.memory;
+    snap.storage = w->node.total.storage;
+    snap.gpu = w->node.total.gpu;
+    snap.last_seen = w->last_seen;
+    do_persist_worker(cl, &snap);
 }
 
 static int seq_failed(cluster *cl, uint64_t seq)
@@ -862,9 +880,43 @@ static arr_slot *arr_find(arr_slot *v, size_t *n, size_t cap, const char *id)
     return &v[(*n)++];
 }
 
+/* After a restart an assignment sent just before it may not have been
+ * stored (the store lags writes nobody waits for): its task comes back
+ * queued while its worker still runs it. Placing it elsewhere before that
+ * worker is back would run it twice; so nothing is placed until every
+ * worker connected at the crash has registered (and had such a run
+ * adopted, cluster_worker_register) or been lost (heartbeat_timeout_s).
+ * It also keeps the queue from landing on whichever worker is back first. */
+static int do_recovering(cluster *cl)
+{
+    if (!cl->recovering) return 0;
+    char names[256] = "";
+    size_t len = 0, waiting = 0;
+    for (size_t i = 0; i < cl->nworkers; i++) {
+        const cl_worker *w = &cl->workers[i];
+        if (!w->expected || w->c || w->lost) continue;
+        if (waiting++ < 4 && len + strlen(w->rec.worker_id) + 3 < sizeof names)
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", len ? ", " : "", w->rec.worker_id);
+    }
+    if (waiting) {
+        if (cl->recovering == 1 && cl->nqueue) {
+            log_info("placing no task until the workers connected before the restart are back or lost "
+                     "(at most %d s): %s%s", cl->cfg->heartbeat_timeout_s, names, waiting > 4 ? ", ..." : "");
+            cl->recovering = 2;
+        }
+        return 1;
+    }
+    if (cl->recovering == 2)
+        log_info("the workers connected before the restart are back or lost: placing tasks");
+    cl->recovering = 0;
+    for (size_t i = 0; i < cl->nworkers; i++) cl->workers[i].expected = 0;
+    return 0;
+}
+
 static void do_schedule(cluster *cl)
 {
     do_fail_broken(cl);
+    if (do_recovering(cl)) return;
     arr_slot *arrs = NULL;
     size_t narrs = 0, caparrs = 0;
     size_t n = cl->nworkers, nq = 0, nr = 0, cap = cl->ntasks + 1;
@@ -1041,6 +1093,7 @@ static void do_reap(cluster *cl)
         snprintf(w->rec.state, sizeof w->rec.state, "lost");
         log_warn("worker %s lost: silent for %llu s", w->rec.worker_id,
                  (unsigned long long)((now - w->last_seen) / 1000));
+        do_save_worker(cl, w);
         if (w->c) {
             shutdown(w->c->fd, SHUT_RDWR);   /* its thread will call worker_gone */
             conn_unref(w->c);
@@ -1131,12 +1184,31 @@ static int load_active(void *ctx, const task_rec *r)
          * the worker reconnects and says what it still runs, or is lost. */
         cl_worker *w = do_worker(cl, t->rec.worker_id);
         if (!w) w = do_worker_add(cl, t->rec.worker_id);
-        if (w)
+        if (w) {
             snprintf(w->rec.state, sizeof w->rec.state, "disconnected");
+            w->expected = 1;
+            cl->recovering = 1;
+        }
         /* An uploading task's result (status, exit code, error) comes
          * again in the TASK_RESULT that opens each upload attempt; until
          * then result_status stays 0 and no upload is taken. */
     }
+    return 0;
+}
+
+/* A worker stored as connected (the master stopped while it was): awaited
+ * before anything is placed (do_recovering), listed as disconnected until
+ * it registers, lost after heartbeat_timeout_s like any silent worker. */
+static int load_worker(void *ctx, const worker_rec *r)
+{
+    cluster *cl = ctx;
+    if (strcmp(r->state, "ready") && strcmp(r->state, "draining")) return 0;
+    cl_worker *w = do_worker(cl, r->worker_id);
+    if (!w && !(w = do_worker_add(cl, r->worker_id))) return 0;
+    snprintf(w->rec.address, sizeof w->rec.address, "%s", r->address);
+    snprintf(w->rec.state, sizeof w->rec.state, "disconnected");
+    w->expected = 1;
+    cl->recovering = 1;
     return 0;
 }
 
@@ -1256,6 +1328,7 @@ cluster *cluster_new(const config *cfg, meta *m, char *err, size_t errcap)
     if (!(cl->buckets = calloc(cl->nbuckets, sizeof *cl->buckets))) goto nomem;
     pthread_mutex_lock(&cl->mu);
     int rc = load_store(cl, m, &q);
+    if (rc >= 0) meta_workers_list(m, load_worker, cl);
     pthread_mutex_unlock(&cl->mu);
     if (rc < 0) {
         snprintf(err, errcap, "loading tasks from the metadata store failed (%d)", rc);
@@ -2198,10 +2271,13 @@ int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr, char **r
     log_info("worker %s registered from %s: %.3g CPUs, %.1f GiB memory, %.1f GiB storage, %llu GPUs; %zu running, %zu held",
              wr->worker_id, c->peer, wr->cpu, wr->memory / 1073741824.0,
              wr->storage / 1073741824.0, (unsigned long long)wr->gpu, nrunning, nheld);
-    worker_rec snap = w->rec;
-    snap.cpu = wr->cpu; snap.memory = wr->memory; snap.storage = wr->storage; snap.gpu = wr->gpu;
-    snap.last_seen = w->last_seen;
-    do_persist_worker(cl, &snap);   /* no fsync under the lock: the writer thread does it */
+    /* No fsync under the lock: the writer thread does it, without the
+     * lag (the record says the worker is connected: see do_recovering). */
+    do_save_worker(cl, w);
+    if (cl->wneed < cl->wseq) {
+        cl->wneed = cl->wseq;
+        pthread_cond_signal(&cl->wcv);
+    }
     cl->kick = 1;
     pthread_cond_signal(&cl->cv);
     flush_out(cl);
@@ -2225,8 +2301,10 @@ void cluster_worker_gone(cluster *cl, const char *worker_id, conn *c)
     if (w && w->c == c) {
         conn_unref(w->c);
         w->c = NULL;
-        if (!w->lost)
+        if (!w->lost) {
             snprintf(w->rec.state, sizeof w->rec.state, "disconnected");
+            do_save_worker(cl, w);
+        }
         log_warn("worker %s disconnected; lost unless it is back within %d s", worker_id,
                  cl->cfg->heartbeat_timeout_s);
     }

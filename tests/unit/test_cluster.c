@@ -821,6 +821,100 @@ static void test_unstored_assignment(void)
     teardown();
 }
 
+/* As if the master died just after sending an assignment that did not
+ * reach the store, with two workers connected: the store holds the task
+ * queued and both workers "ready". */
+static void crash_with_unstored_assignment(wk *w1, task_rec *t)
+{
+    char id[64], err[256];
+    setup(3);
+    wk_open(w1, "w1", 2);
+    T_EQ_INT(submit("job", 1, t), 0);
+    T_EQ_INT(wk_recv(w1, id, sizeof id), PROTO_ASSIGN);
+    wk_close(w1);
+    cluster_free(cl);
+    task_rec q;
+    task_rec_init(&q);
+    T_EQ_INT(meta_task_get(m, t->task_id, &q), 0);
+    q.status = PROTO_ST_QUEUED;
+    q.attempts = 0;
+    q.worker_id[0] = 0;
+    q.started_at = 0;
+    T_EQ_INT(meta_task_put(m, &q, err, sizeof err), 0);
+    task_rec_free(&q);
+    for (int i = 1; i <= 2; i++) {
+        worker_rec wr = { .cpu = 2, .memory = 1ull << 30, .storage = 1ull << 30, .state = "ready" };
+        snprintf(wr.worker_id, sizeof wr.worker_id, "w%d", i);
+        T_EQ_INT(meta_worker_put(m, &wr, err, sizeof err), 0);
+    }
+    if (!(cl = cluster_new(&cfg, m, err, sizeof err))) abort();
+    fake_now = ids_now_ms();
+    cluster_set_clock(cl, fake_clock, NULL);
+}
+
+/* After a restart nothing is placed until the workers connected before it
+ * are back: the other worker, back first, does not get the task whose
+ * run the first still has (it would run twice); the first's run is
+ * adopted when it registers. */
+static void test_restart_awaits_workers(void)
+{
+    wk w1, w2;
+    task_rec t, r;
+    char *running[1];
+    uint64_t att[1] = { 1 };
+    crash_with_unstored_assignment(&w1, &t);
+    wk_open(&w2, "w2", 2);
+    cluster_tick(cl);
+    T_CHECK(wk_quiet(&w2, 300));           /* w1 may still run it: not placed */
+    T_EQ_INT(active(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_QUEUED);
+    task_rec_free(&r);
+    running[0] = t.task_id;
+    wk_open_running(&w1, "w1", 2, running, att, 1);
+    cluster_tick(cl);
+    T_CHECK(wk_quiet(&w1, 300));           /* adopted: no CANCEL, no ASSIGN */
+    T_CHECK(wk_quiet(&w2, 100));
+    T_EQ_INT(active(t.task_id, &r), 0);
+    T_EQ_INT(r.status, PROTO_ST_RUNNING);
+    T_EQ_INT(r.attempts, 1);
+    T_EQ_STR(r.worker_id, "w1");
+    task_rec_free(&r);
+    /* Placing goes on once everyone is back. */
+    task_rec t2;
+    char id[64];
+    T_EQ_INT(submit("next", 1, &t2), 0);
+    wk *to = wk_quiet(&w1, 1000) ? &w2 : &w1;
+    T_EQ_INT(wk_recv(to, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_STR(id, t2.task_id);
+    task_rec_free(&t2);
+    task_rec_free(&t);
+    wk_close(&w1);
+    wk_close(&w2);
+    teardown();
+}
+
+/* ... but a worker that does not come back is waited for only until it
+ * counts as lost (heartbeat_timeout_s): then the task goes elsewhere. */
+static void test_restart_wait_bounded(void)
+{
+    wk w1, w2;
+    task_rec t;
+    char id[64];
+    crash_with_unstored_assignment(&w1, &t);
+    wk_open(&w2, "w2", 2);
+    cluster_tick(cl);
+    T_CHECK(wk_quiet(&w2, 300));
+    fake_now += (uint64_t)cfg.heartbeat_timeout_s * 1000 + 1000;
+    cluster_worker_heartbeat(cl, "w2", NULL);   /* w2 keeps in touch, w1 does not */
+    cluster_tick(cl);
+    T_EQ_INT(wk_recv(&w2, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_STR(id, t.task_id);
+    T_EQ_INT(last_attempts, 1);
+    task_rec_free(&t);
+    wk_close(&w2);
+    teardown();
+}
+
 static void test_upload_refused_for_good(void)
 {
     wk w;
@@ -988,6 +1082,8 @@ int main(void)
     T_RUN(test_retries);
     T_RUN(test_array_cap);
     T_RUN(test_unstored_assignment);
+    T_RUN(test_restart_awaits_workers);
+    T_RUN(test_restart_wait_bounded);
     T_RUN(test_upload_refused_for_good);
     T_RUN(test_failed_write_lands_later);
     T_RUN(test_slow_fsync_blocks_no_heartbeat);
