@@ -360,14 +360,15 @@ static int write_content(twriter *w, int fd, uint64_t size)
     return emit_pad(w, size);
 }
 
+/* A listed entry is its d_type in one byte, then its name. */
 static int name_cmp(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(*(char *const *)a + 1, *(char *const *)b + 1);
 }
 
-/* Reads the names of one directory, sorted; the list is the only memory
- * that grows with the tree (names of the directories on the current
- * path). */
+/* Reads the names of one directory, sorted, each after its d_type byte;
+ * the list is the only memory that grows with the tree (names of the
+ * directories on the current path). */
 static int list_dir(twriter *w, int dfd, char ***out, size_t *count)
 {
     int rc = 0, fd = dup(dfd);
@@ -400,7 +401,10 @@ static int list_dir(twriter *w, int dfd, char ***out, size_t *count)
             names = nn;
             cap = nc;
         }
-        if (!(names[n] = strdup(e->d_name))) { rc = TAR_E_NOMEM; break; }
+        size_t len = strlen(e->d_name);
+        if (!(names[n] = malloc(len + 2))) { rc = TAR_E_NOMEM; break; }
+        names[n][0] = (char)e->d_type;
+        memcpy(names[n] + 1, e->d_name, len + 1);
         n++;
     }
     closedir(d);
@@ -509,12 +513,22 @@ static int write_file(twriter *w, int dfd, const char *nm, struct stat *st)
 /* Writes one entry nm of directory dfd, named w->path (already set, of
  * length end). A directory is not descended here: *child gets its open
  * fd (and *cst its stat) for the caller to push. */
-static int write_entry(twriter *w, int dfd, const char *nm, size_t end, int *child,
-                       struct stat *cst)
+static int write_entry(twriter *w, int dfd, const char *nm, unsigned char dtype, size_t end,
+                       int *child, struct stat *cst)
 {
     struct stat st;
     int rc = 0;
     *child = -1;
+    if (dtype == DT_REG && w->sink) {
+        /* The listing says regular file: write_file's open (O_NOFOLLOW)
+         * and fstat judge it, so a stat by name first is a lookup and a
+         * stat per file for nothing (a sixth of the worker's time on many
+         * small files). Whatever changed since the listing fails the
+         * same checks as after a stat. */
+        if (end - w->rel0 > TAR_NAME_MAX)
+            return skip(w, "path over the 4095-byte limit");
+        return write_file(w, dfd, nm, &st);
+    }
     if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         set_err(w->err, w->errcap, "stat '%s': %s", w->path, strerror(errno));
         return TAR_E_IO;
@@ -618,7 +632,7 @@ static int walk(twriter *w, int dfd, size_t plen, const char *exclude)
             if (p) w->path[p->plen] = 0;
             continue;
         }
-        const char *nm = f->names[f->i++];
+        const char *ent = f->names[f->i++], *nm = ent + 1;
         if (depth == 1 && exclude && !strcmp(nm, exclude))
             continue;
         size_t nlen = strlen(nm), base = f->plen ? f->plen + 1 : 0, end = base + nlen;
@@ -635,7 +649,7 @@ static int walk(twriter *w, int dfd, size_t plen, const char *exclude)
         memcpy(w->path + base, nm, nlen + 1);
         int cfd;
         struct stat cst;
-        rc = write_entry(w, f->fd, nm, end, &cfd, &cst);
+        rc = write_entry(w, f->fd, nm, (unsigned char)ent[0], end, &cfd, &cst);
         if (rc < 0 || cfd < 0) {
             if (cfd >= 0) close(cfd);
             w->path[f->plen] = 0;
@@ -752,7 +766,7 @@ static int walk_sub(twriter *w, int dfd, size_t plen, const char *sub)
     memcpy(comp, last, ln + 1);
     int cfd;
     struct stat cst;
-    rc = write_entry(w, cur, comp, base + n, &cfd, &cst);
+    rc = write_entry(w, cur, comp, DT_UNKNOWN, base + n, &cfd, &cst);
     if (rc == 0 && cfd >= 0) rc = walk(w, cfd, base + n, NULL);     /* a directory: its tree */
     if (cfd >= 0) close(cfd);
     if (cur != dfd) close(cur);
