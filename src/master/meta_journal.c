@@ -827,7 +827,7 @@ static int replay_rec(void *ctx, const uint8_t *body, size_t len)
     bson_t b, d;
     bson_iter_t it;
     int rc = META_E_CORRUPT;
-    if (!bson_init_static(&b, body, len) || !bson_validate(&b, BSON_VALIDATE_NONE, NULL))
+    if (!bson_init_static(&b, body, len) || !metadoc_sane(&b))
         return META_E_CORRUPT;
     if (!bson_iter_init_find(&it, &b, "op") || !BSON_ITER_HOLDS_UTF8(&it)) return META_E_CORRUPT;
     const char *op = bson_iter_utf8(&it, NULL);

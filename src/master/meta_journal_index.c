@@ -354,7 +354,7 @@ static int ld_worker(struct ld *l, struct rd *r)
     bson_t d;
     int e;
     if (!bson_init_static(&d, r->p + r->pos, r->len - r->pos) || d.len != r->len - r->pos ||
-        !bson_validate(&d, BSON_VALIDATE_NONE, NULL))
+        !metadoc_sane(&d))
         return META_E_CORRUPT;
     worker_rec *w = calloc(1, sizeof *w);
     if (!w) return META_E_NOMEM;

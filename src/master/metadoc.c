@@ -382,3 +382,25 @@ int metadoc_worker_from_bson(const bson_t *doc, worker_rec *w, char *err, size_t
 {
     return from_bson(worker_fields, NFIELDS(worker_fields), doc, w, err, errcap);
 }
+
+static int sane_at(const bson_t *doc, int depth)
+{
+    bson_iter_t it;
+    if (!bson_iter_init(&it, doc)) return 0;
+    while (bson_iter_next(&it)) {
+        if (!BSON_ITER_HOLDS_DOCUMENT(&it) && !BSON_ITER_HOLDS_ARRAY(&it)) continue;
+        const uint8_t *data;
+        uint32_t len;
+        bson_t sub;
+        if (depth >= METADOC_DEPTH_MAX) return 0;
+        if (BSON_ITER_HOLDS_DOCUMENT(&it)) bson_iter_document(&it, &len, &data);
+        else bson_iter_array(&it, &len, &data);
+        if (!data || !bson_init_static(&sub, data, len) || !sane_at(&sub, depth + 1)) return 0;
+    }
+    return it.err_off == 0;     /* bson_iter_next stopped at the end, not at bad bytes */
+}
+
+int metadoc_sane(const bson_t *doc)
+{
+    return sane_at(doc, 0);
+}

@@ -2,6 +2,7 @@
  * behind them (metaref.h). */
 #include "master/metaref.h"
 #include "master/meta_impl.h"
+#include "master/metadoc.h"
 
 #include <bson/bson.h>
 #include <errno.h>
@@ -99,7 +100,7 @@ int metaref_read(metaref_reader *r, uint64_t ref, const uint8_t **doc, uint32_t 
         if (r->len < l) return META_E_CORRUPT;
     }
     bson_t b;
-    if (p[l - 1] != 0 || !bson_init_static(&b, p, l) || !bson_validate(&b, BSON_VALIDATE_NONE, NULL))
+    if (p[l - 1] != 0 || !bson_init_static(&b, p, l) || !metadoc_sane(&b))
         return META_E_CORRUPT;
     *doc = p;
     *len = l;

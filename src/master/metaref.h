@@ -45,7 +45,7 @@ void metaref_reader_init(metaref_reader *r, const metaref_set *s);
 void metaref_reader_free(metaref_reader *r);
 /* Reads the BSON document at ref: *doc points into the reader's window
  * (valid until the next read) and is framed and validated (length in
- * range, ends in NUL, bson_validate). 0, META_E_NOMEM, META_E_IO (pread
+ * range, ends in NUL, metadoc_sane). 0, META_E_NOMEM, META_E_IO (pread
  * failed) or META_E_CORRUPT (no document there: a short file, bad bytes). */
 int metaref_read(metaref_reader *r, uint64_t ref, const uint8_t **doc, uint32_t *len);
 #endif
