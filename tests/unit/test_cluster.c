@@ -772,6 +772,38 @@ static void test_array_cap(void)
     teardown();
 }
 
+/* As if the master died just after sending w1 an assignment that did
+ * not reach the store: the store holds the task queued (the submission),
+ * and workers w1..wN "ready" (connected at the crash) for nready = N. */
+static void crash_with_unstored_assignment(wk *w1, task_rec *t, int nready)
+{
+    char id[64], err[256];
+    setup(3);
+    wk_open(w1, "w1", 2);
+    T_EQ_INT(submit("job", 1, t), 0);
+    T_EQ_INT(wk_recv(w1, id, sizeof id), PROTO_ASSIGN);
+    T_EQ_INT(last_attempts, 1);
+    wk_close(w1);
+    cluster_free(cl);
+    task_rec q;
+    task_rec_init(&q);
+    T_EQ_INT(meta_task_get(m, t->task_id, &q), 0);
+    q.status = PROTO_ST_QUEUED;
+    q.attempts = 0;
+    q.worker_id[0] = 0;
+    q.started_at = 0;
+    T_EQ_INT(meta_task_put(m, &q, err, sizeof err), 0);
+    task_rec_free(&q);
+    for (int i = 1; i <= nready; i++) {
+        worker_rec wr = { .cpu = 2, .memory = 1ull << 30, .storage = 1ull << 30, .state = "ready" };
+        snprintf(wr.worker_id, sizeof wr.worker_id, "w%d", i);
+        T_EQ_INT(meta_worker_put(m, &wr, err, sizeof err), 0);
+    }
+    if (!(cl = cluster_new(&cfg, m, err, sizeof err))) abort();
+    fake_now = ids_now_ms();
+    cluster_set_clock(cl, fake_clock, NULL);
+}
+
 /* The master stops after an assignment reached the worker but not the
  * store (assignments are stored without waiting): the task replays as
  * queued, one attempt behind the worker's run. At REGISTER that run is
@@ -782,28 +814,9 @@ static void test_unstored_assignment(void)
 {
     wk w;
     task_rec t, r;
-    char id[64], err[256], *running[1];
+    char *running[1];
     uint64_t att[1] = { 1 };
-    setup(3);
-    wk_open(&w, "w1", 2);
-    T_EQ_INT(submit("job", 1, &t), 0);
-    T_EQ_INT(wk_recv(&w, id, sizeof id), PROTO_ASSIGN);
-    T_EQ_INT(last_attempts, 1);
-    wk_close(&w);
-    cluster_free(cl);
-    /* What the store held had the assignment not landed: the submission. */
-    task_rec q;
-    task_rec_init(&q);
-    T_EQ_INT(meta_task_get(m, t.task_id, &q), 0);
-    q.status = PROTO_ST_QUEUED;
-    q.attempts = 0;
-    q.worker_id[0] = 0;
-    q.started_at = 0;
-    T_EQ_INT(meta_task_put(m, &q, err, sizeof err), 0);
-    task_rec_free(&q);
-    if (!(cl = cluster_new(&cfg, m, err, sizeof err))) abort();
-    fake_now = ids_now_ms();
-    cluster_set_clock(cl, fake_clock, NULL);
+    crash_with_unstored_assignment(&w, &t, 0);
     running[0] = t.task_id;
     wk_open_running(&w, "w1", 2, running, att, 1);
     cluster_tick(cl);
@@ -821,37 +834,6 @@ static void test_unstored_assignment(void)
     teardown();
 }
 
-/* As if the master died just after sending an assignment that did not
- * reach the store, with two workers connected: the store holds the task
- * queued and both workers "ready". */
-static void crash_with_unstored_assignment(wk *w1, task_rec *t)
-{
-    char id[64], err[256];
-    setup(3);
-    wk_open(w1, "w1", 2);
-    T_EQ_INT(submit("job", 1, t), 0);
-    T_EQ_INT(wk_recv(w1, id, sizeof id), PROTO_ASSIGN);
-    wk_close(w1);
-    cluster_free(cl);
-    task_rec q;
-    task_rec_init(&q);
-    T_EQ_INT(meta_task_get(m, t->task_id, &q), 0);
-    q.status = PROTO_ST_QUEUED;
-    q.attempts = 0;
-    q.worker_id[0] = 0;
-    q.started_at = 0;
-    T_EQ_INT(meta_task_put(m, &q, err, sizeof err), 0);
-    task_rec_free(&q);
-    for (int i = 1; i <= 2; i++) {
-        worker_rec wr = { .cpu = 2, .memory = 1ull << 30, .storage = 1ull << 30, .state = "ready" };
-        snprintf(wr.worker_id, sizeof wr.worker_id, "w%d", i);
-        T_EQ_INT(meta_worker_put(m, &wr, err, sizeof err), 0);
-    }
-    if (!(cl = cluster_new(&cfg, m, err, sizeof err))) abort();
-    fake_now = ids_now_ms();
-    cluster_set_clock(cl, fake_clock, NULL);
-}
-
 /* After a restart nothing is placed until the workers connected before it
  * are back: the other worker, back first, does not get the task whose
  * run the first still has (it would run twice); the first's run is
@@ -862,7 +844,7 @@ static void test_restart_awaits_workers(void)
     task_rec t, r;
     char *running[1];
     uint64_t att[1] = { 1 };
-    crash_with_unstored_assignment(&w1, &t);
+    crash_with_unstored_assignment(&w1, &t, 2);
     wk_open(&w2, "w2", 2);
     cluster_tick(cl);
     T_CHECK(wk_quiet(&w2, 300));           /* w1 may still run it: not placed */
@@ -900,7 +882,7 @@ static void test_restart_wait_bounded(void)
     wk w1, w2;
     task_rec t;
     char id[64];
-    crash_with_unstored_assignment(&w1, &t);
+    crash_with_unstored_assignment(&w1, &t, 2);
     wk_open(&w2, "w2", 2);
     cluster_tick(cl);
     T_CHECK(wk_quiet(&w2, 300));
