@@ -103,12 +103,16 @@ static void le16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v
 static void le32(uint8_t *p, uint32_t v) { le16(p, v & 0xffff); le16(p + 2, v >> 16); }
 static void le64(uint8_t *p, uint64_t v) { le32(p, (uint32_t)v); le32(p + 4, (uint32_t)(v >> 32)); }
 
+/* MS-DOS time holds 1980 to 2107 in two-second steps: earlier times are
+ * its first day, later ones its last moment (a year past 2107 overflowed
+ * the 7-bit year into nonsense). */
 static uint32_t dos_time(int64_t t)
 {
     struct tm tm;
     time_t tt = (time_t)t;
-    gmtime_r(&tt, &tm);
-    if (tm.tm_year < 80) return (1 << 21) | (1 << 16);   /* 1980-01-01 */
+    if (!gmtime_r(&tt, &tm) || tm.tm_year < 80) return (1 << 21) | (1 << 16);   /* 1980-01-01 */
+    if (tm.tm_year > 80 + 127)
+        return (127u << 25) | (12u << 21) | (31u << 16) | (23u << 11) | (59u << 5) | 29u;
     return (uint32_t)(((tm.tm_year - 80) << 25) | ((tm.tm_mon + 1) << 21) | (tm.tm_mday << 16) |
                       (tm.tm_hour << 11) | (tm.tm_min << 5) | (tm.tm_sec / 2));
 }

@@ -131,6 +131,13 @@ want_eq "run as tar.gz: 200" "$(hc alice "/api/tasks/$A1/archive?format=tar.gz")
 rm -rf "$T/ut" && mkdir "$T/ut" && tar -xzf "$T/body" -C "$T/ut"
 check "tar.gz content equals the stored files" diff -r "$T/ut" "$DIR"
 want_eq "tar.gz keeps modes" "$(stat -c %a "$T/ut/models/model.pkl")" 750
+# Times zip cannot hold (MS-DOS dates: 1980-2107) are clamped to its range, not wrapped.
+touch -r "$DIR/status.txt" "$T/status.time"
+touch -d '2300-01-01 00:00:00' "$DIR/status.txt"; touch -d '1960-06-01 00:00:00' "$DIR/data.csv"
+want_eq "zip with times out of its range: 200" "$(hc alice "/api/tasks/$A1/archive?format=zip")" 200
+want_eq "a time after 2107 is zip's last day" "$(unzip -l "$T/body" | awk '$4 == "status.txt" {print $2}')" 2107-12-31
+want_eq "a time before 1980 is zip's first day" "$(unzip -l "$T/body" | awk '$4 == "data.csv" {print $2}')" 1980-01-01
+touch -r "$T/status.time" "$DIR/status.txt" "$DIR/data.csv"
 want_eq "bad format: 400" "$(hc alice "/api/tasks/$A1/archive?format=rar")" 400
 want_eq "all runs of a name: 200" "$(hc alice "/api/archive?task_name=exp&format=zip")" 200
 unzip -l "$T/body" >"$T/list"
