@@ -138,7 +138,12 @@ static void one_file(struct ctx *c, const task_rec *t, const char *dir, int root
     }
     f->file_size = size;
     f->mode = sb->st_mode & 0777;
-    f->stored_at = (uint64_t)sb->st_mtim.tv_sec * 1000 + (uint64_t)sb->st_mtim.tv_nsec / 1000000;
+    /* When it was stored: the inode's change time (set when the master
+     * wrote and moved it in, never by the archive: a file's mtime is the
+     * task's, 1960 or 2300 as it came, and made a negative one a date
+     * past the year 500 million). */
+    f->stored_at = sb->st_ctim.tv_sec > 0
+                 ? (uint64_t)sb->st_ctim.tv_sec * 1000 + (uint64_t)sb->st_ctim.tv_nsec / 1000000 : 0;
     if (++c->nb == BATCH) flush(c);
 }
 

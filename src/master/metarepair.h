@@ -27,7 +27,8 @@ typedef void (*metarepair_say)(void *ctx, const char *line);
 /* Walks files_dir (iteratively: depth is a task's choice) and compares it
  * with m. With fix, adds a minimal TASK record for an output directory
  * that has none (status completed, exit code unknown, a note in error) and
- * a FILE record (SHA-256 of the file, its size, mode and mtime) for each
+ * a FILE record (SHA-256 of the file, its size, mode, and its inode change
+ * time as stored_at) for each
  * file that has none. Returns 0, or a negative META_E_* when m fails;
  * unreadable entries are counted and reported, not fatal. */
 int metarepair_scan(meta *m, const char *files_dir, int fix, metarepair_say say, void *ctx,

@@ -5,6 +5,8 @@
  * path leaves the layout, is an orphan. A real journal store in a
  * private temp directory. */
 #include <errno.h>
+#include <fcntl.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,25 @@ static void say(void *ctx, const char *line)
 {
     (void)ctx;
     printf("#   %s\n", line);
+}
+
+static int copy_named(void *ctx, const file_rec *f)
+{
+    file_rec *out = ctx;
+    if (strcmp(f->file_name, out->file_name)) return 0;
+    *out = *f;
+    return 1;
+}
+
+/* The FILE record of a task's file name: 1 found, 0 none, negative error. */
+static int file_named(meta *m, const char *task_id, const char *name, file_rec *out)
+{
+    meta_query q = { 0 };
+    q.task_id = task_id;
+    memset(out, 0, sizeof *out);
+    snprintf(out->file_name, sizeof out->file_name, "%s", name);
+    int rc = meta_files_find(m, &q, copy_named, out);
+    return rc < 0 ? rc : out->task_id[0] != 0;
 }
 
 static void test_orphans(void)
@@ -69,11 +90,46 @@ static void test_orphans(void)
     meta_close(m);
 }
 
+/* --repair indexes a file without a record with the time it was stored,
+ * not its own mtime (the task's: here 1960, which made a date past the
+ * year 500 million). */
+static void test_reindex_time(void)
+{
+    char err[256] = "", files[256], metad[256], dir[CONFIG_PATH_MAX + 512], p[CONFIG_PATH_MAX + 600];
+    uint64_t dropped = 0, t0 = (uint64_t)time(NULL) * 1000;
+    snprintf(files, sizeof files, "%s/files2", root);
+    snprintf(metad, sizeof metad, "%s/meta2", root);
+    T_EQ_INT(fsutil_mkdir_p(files, 0700), 0);
+    T_EQ_INT(fsutil_mkdir_p(metad, 0700), 0);
+    meta *m = meta_open_journal(metad, 0, &dropped, err, sizeof err);
+    T_CHECK(m != NULL);
+    if (!m) return;
+    config cfg;
+    config_defaults(&cfg);
+    snprintf(cfg.files_dir, sizeof cfg.files_dir, "%s", files);
+    task_rec t;
+    runfix_task(&t, "task-2-0000000000cd", "alice", "old", 1764340000000ull);
+    T_EQ_INT(runfix_run(&cfg, &t, dir, sizeof dir), 0);
+    snprintf(p, sizeof p, "%s/old.txt", dir);
+    T_EQ_INT(fsutil_write_atomic(p, "1960", 4), 0);
+    struct timespec ts[2] = { { -315619200, 0 }, { -315619200, 0 } };
+    T_EQ_INT(utimensat(AT_FDCWD, p, ts, 0), 0);
+    metarepair_stats st;
+    T_EQ_INT(metarepair_scan(m, files, 1, say, NULL, &st), 0);
+    file_rec got;
+    T_EQ_INT(file_named(m, t.task_id, "old.txt", &got), 1);
+    printf("#   stored_at %llu (test start %llu)\n", (unsigned long long)got.stored_at, (unsigned long long)t0);
+    T_CHECK(got.stored_at + 60000 >= t0 && got.stored_at <= t0 + 3600000);
+    task_rec_free(&t);
+    meta_close(m);
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/test_metarepair.XXXXXX");
     if (!mkdtemp(root)) return 1;
     T_RUN(test_orphans);
+    T_RUN(test_reindex_time);
     fsutil_rm_rf(root);
     return T_DONE();
 }
