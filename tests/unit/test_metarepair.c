@@ -48,23 +48,35 @@ static int file_named(meta *m, const char *task_id, const char *name, file_rec *
     return rc < 0 ? rc : out->task_id[0] != 0;
 }
 
-static void test_orphans(void)
+/* A journal store under root/<tag>, with one run of task id (its output
+ * directory made, with a.txt, in dir); files gets the files dir. NULL if
+ * the store cannot be opened. */
+static meta *store_with_run(const char *tag, const char *id, const char *name, task_rec *t,
+                            char *files, size_t fcap, char *dir, size_t dcap)
 {
-    char err[256] = "", files[256], metad[256], dir[CONFIG_PATH_MAX + 512], p[CONFIG_PATH_MAX + 600];
+    char err[256] = "", metad[256];
     uint64_t dropped = 0;
-    snprintf(files, sizeof files, "%s/files", root);
-    snprintf(metad, sizeof metad, "%s/meta", root);
+    snprintf(files, fcap, "%s/files-%s", root, tag);
+    snprintf(metad, sizeof metad, "%s/meta-%s", root, tag);
     T_EQ_INT(fsutil_mkdir_p(files, 0700), 0);
     T_EQ_INT(fsutil_mkdir_p(metad, 0700), 0);
     meta *m = meta_open_journal(metad, 0, &dropped, err, sizeof err);
     T_CHECK(m != NULL);
-    if (!m) return;
+    if (!m) return NULL;
     config cfg;
     config_defaults(&cfg);
     snprintf(cfg.files_dir, sizeof cfg.files_dir, "%s", files);
+    runfix_task(t, id, "alice", name, 1764340000000ull);
+    T_EQ_INT(runfix_run(&cfg, t, dir, dcap), 0);
+    return m;
+}
+
+static void test_orphans(void)
+{
+    char err[256] = "", files[256], dir[CONFIG_PATH_MAX + 512], p[CONFIG_PATH_MAX + 600];
     task_rec t;
-    runfix_task(&t, "task-1-0000000000ab", "alice", "rep", 1764340000000ull);
-    T_EQ_INT(runfix_run(&cfg, &t, dir, sizeof dir), 0);
+    meta *m = store_with_run("orphans", "task-1-0000000000ab", "rep", &t, files, sizeof files, dir, sizeof dir);
+    if (!m) return;
     /* A file outside the store, named by a forged record's path. */
     snprintf(p, sizeof p, "%s/outside.txt", root);
     T_EQ_INT(fsutil_write_atomic(p, "o", 1), 0);
@@ -95,21 +107,11 @@ static void test_orphans(void)
  * year 500 million). */
 static void test_reindex_time(void)
 {
-    char err[256] = "", files[256], metad[256], dir[CONFIG_PATH_MAX + 512], p[CONFIG_PATH_MAX + 600];
-    uint64_t dropped = 0, t0 = (uint64_t)time(NULL) * 1000;
-    snprintf(files, sizeof files, "%s/files2", root);
-    snprintf(metad, sizeof metad, "%s/meta2", root);
-    T_EQ_INT(fsutil_mkdir_p(files, 0700), 0);
-    T_EQ_INT(fsutil_mkdir_p(metad, 0700), 0);
-    meta *m = meta_open_journal(metad, 0, &dropped, err, sizeof err);
-    T_CHECK(m != NULL);
-    if (!m) return;
-    config cfg;
-    config_defaults(&cfg);
-    snprintf(cfg.files_dir, sizeof cfg.files_dir, "%s", files);
+    char files[256], dir[CONFIG_PATH_MAX + 512], p[CONFIG_PATH_MAX + 600];
+    uint64_t t0 = (uint64_t)time(NULL) * 1000;
     task_rec t;
-    runfix_task(&t, "task-2-0000000000cd", "alice", "old", 1764340000000ull);
-    T_EQ_INT(runfix_run(&cfg, &t, dir, sizeof dir), 0);
+    meta *m = store_with_run("reindex", "task-2-0000000000cd", "old", &t, files, sizeof files, dir, sizeof dir);
+    if (!m) return;
     snprintf(p, sizeof p, "%s/old.txt", dir);
     T_EQ_INT(fsutil_write_atomic(p, "1960", 4), 0);
     struct timespec ts[2] = { { -315619200, 0 }, { -315619200, 0 } };
