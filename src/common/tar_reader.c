@@ -217,22 +217,19 @@ static uint64_t dec_parse(const char *p, size_t n, int *bad)
  * nanoseconds, as GNU tar reads it. -1 when malformed or out of range. */
 static int pax_time(const char *p, size_t n, int64_t *sec, uint32_t *nsec)
 {
-    size_t i = 0;
-    int neg = n > 0 && p[0] == '-';
-    uint64_t v = 0, frac = 0;
-    i = (size_t)neg;
-    if (i == n || p[i] < '0' || p[i] > '9') return -1;
-    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
-        if (v > ((uint64_t)INT64_MAX - 9) / 10) return -1;
-        v = v * 10 + (uint64_t)(p[i] - '0');
-    }
-    if (i < n && p[i] == '.') {
+    int neg = n > 0 && p[0] == '-', bad = 0;
+    const char *dot = memchr(p, '.', n);
+    size_t ilen = (dot ? (size_t)(dot - p) : n) - (size_t)neg;
+    uint64_t v = dec_parse(p + neg, ilen, &bad), frac = 0;
+    if (bad || v > (uint64_t)INT64_MAX) return -1;
+    if (dot) {
         int digits = 0;
-        for (i++; i < n && p[i] >= '0' && p[i] <= '9'; i++)
-            if (digits < 9) { frac = frac * 10 + (uint64_t)(p[i] - '0'); digits++; }
+        for (const char *c = dot + 1; c < p + n; c++) {
+            if (*c < '0' || *c > '9') return -1;
+            if (digits < 9) { frac = frac * 10 + (uint64_t)(*c - '0'); digits++; }
+        }
         for (; digits < 9; digits++) frac *= 10;
     }
-    if (i != n) return -1;
     if (!neg) {
         *sec = (int64_t)v;
         *nsec = (uint32_t)frac;

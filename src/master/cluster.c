@@ -341,6 +341,15 @@ static void do_save_worker(cluster *cl, const cl_worker *w)
     do_persist_worker(cl, &snap);
 }
 
+/* Writes up to seq go to the store without the lag (nobody waits here). */
+static void do_write_soon(cluster *cl, uint64_t seq)
+{
+    if (cl->wdone < seq && cl->wneed < seq) {
+        cl->wneed = seq;
+        pthread_cond_signal(&cl->wcv);
+    }
+}
+
 static int seq_failed(cluster *cl, uint64_t seq)
 {
     size_t n = cl->nwfail < WFAIL_RING ? cl->nwfail : WFAIL_RING;
@@ -355,10 +364,7 @@ static int seq_failed(cluster *cl, uint64_t seq)
  * acknowledged as stored. */
 static int do_commit_wait(cluster *cl, uint64_t seq, char *err, size_t errcap)
 {
-    if (cl->wdone < seq && cl->wneed < seq) {
-        cl->wneed = seq;
-        pthread_cond_signal(&cl->wcv);
-    }
+    do_write_soon(cl, seq);
     while (cl->wdone < seq)
         pthread_cond_wait(&cl->wdone_cv, &cl->mu);
     if (seq_failed(cl, seq)) {
@@ -1159,6 +1165,19 @@ void cluster_tick(cluster *cl)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
+/* A worker connected when the master stopped (it held a running task, or
+ * its record says so): listed as disconnected and awaited before anything
+ * is placed (do_recovering). NULL without memory. */
+static cl_worker *do_expect(cluster *cl, const char *id)
+{
+    cl_worker *w = do_worker(cl, id);
+    if (!w && !(w = do_worker_add(cl, id))) return NULL;
+    snprintf(w->rec.state, sizeof w->rec.state, "disconnected");
+    w->expected = 1;
+    cl->recovering = 1;
+    return w;
+}
+
 static int load_active(void *ctx, const task_rec *r)
 {
     cluster *cl = ctx;
@@ -1182,13 +1201,7 @@ static int load_active(void *ctx, const task_rec *r)
     } else if (t->rec.worker_id[0]) {
         /* Running somewhere before the restart: hold its resources until
          * the worker reconnects and says what it still runs, or is lost. */
-        cl_worker *w = do_worker(cl, t->rec.worker_id);
-        if (!w) w = do_worker_add(cl, t->rec.worker_id);
-        if (w) {
-            snprintf(w->rec.state, sizeof w->rec.state, "disconnected");
-            w->expected = 1;
-            cl->recovering = 1;
-        }
+        do_expect(cl, t->rec.worker_id);
         /* An uploading task's result (status, exit code, error) comes
          * again in the TASK_RESULT that opens each upload attempt; until
          * then result_status stays 0 and no upload is taken. */
@@ -1197,18 +1210,14 @@ static int load_active(void *ctx, const task_rec *r)
 }
 
 /* A worker stored as connected (the master stopped while it was): awaited
- * before anything is placed (do_recovering), listed as disconnected until
- * it registers, lost after heartbeat_timeout_s like any silent worker. */
+ * (do_expect) until it registers or is lost after heartbeat_timeout_s like
+ * any silent worker. */
 static int load_worker(void *ctx, const worker_rec *r)
 {
     cluster *cl = ctx;
     if (strcmp(r->state, "ready") && strcmp(r->state, "draining")) return 0;
-    cl_worker *w = do_worker(cl, r->worker_id);
-    if (!w && !(w = do_worker_add(cl, r->worker_id))) return 0;
-    snprintf(w->rec.address, sizeof w->rec.address, "%s", r->address);
-    snprintf(w->rec.state, sizeof w->rec.state, "disconnected");
-    w->expected = 1;
-    cl->recovering = 1;
+    cl_worker *w = do_expect(cl, r->worker_id);
+    if (w) snprintf(w->rec.address, sizeof w->rec.address, "%s", r->address);
     return 0;
 }
 
@@ -2274,10 +2283,7 @@ int cluster_worker_register(cluster *cl, conn *c, const worker_rec *wr, char **r
     /* No fsync under the lock: the writer thread does it, without the
      * lag (the record says the worker is connected: see do_recovering). */
     do_save_worker(cl, w);
-    if (cl->wneed < cl->wseq) {
-        cl->wneed = cl->wseq;
-        pthread_cond_signal(&cl->wcv);
-    }
+    do_write_soon(cl, cl->wseq);
     cl->kick = 1;
     pthread_cond_signal(&cl->cv);
     flush_out(cl);
