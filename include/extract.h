@@ -96,8 +96,5 @@ void extract_set_crc_report(extract *x, extract_crc_cb cb, void *ctx);
 const char *extract_error(const extract *x);
 uint64_t extract_bytes(const extract *x);
 uint64_t extract_files(const extract *x);
-/* Early syncs asked for so far: one per 8 MiB of files below 8 MiB each
- * (their writeback starts while the rest arrives, not at finish). */
-uint64_t extract_flushes(const extract *x);
 void extract_free(extract *x);
 #endif

@@ -80,9 +80,6 @@ struct extract {
     uint32_t crc;         /* the current regular file's CRC32C */
     uint32_t list_crc;    /* over every regular file's CRC32C (FILES_CRC32C) */
     struct hasher *hs;    /* hashes big pieces while this thread writes them */
-    struct flusher *fl;   /* starts writeback of many small files meanwhile */
-    uint64_t unflushed;   /* bytes of small files since the last flush began */
-    uint64_t flushes;     /* flushes asked for (extract_flushes) */
     int hs_off;           /* no hasher for this stream: hash everything here */
     const uint8_t *lend_lo, *lend_hi; /* extract_feed_lent's bytes: queued, not copied */
     int lent;             /* a piece of them was queued: extract_swap_buffer keeps it */
@@ -776,94 +773,6 @@ static void write_behind(extract *x)
 #endif
 }
 
-/* Small files are each below WRITE_BEHIND, so their writeback started
- * only at the syncfs in extract_finish: 10,000 files of 4 KiB left ~90 ms
- * of disk writes after the last byte arrived. A second thread syncs the
- * filesystem every FLUSH_EVERY bytes of them instead, while this one goes
- * on extracting, so the final syncfs finds little left. It syncs through a
- * file description of its own: syncfs reports a writeback error once per
- * description (since Linux 5.8), and the final one on x->root must still
- * see any error, which decides. Advisory like write_behind: its own
- * result is ignored. */
-#define FLUSH_EVERY (8u << 20)
-
-struct flusher {
-    pthread_t th;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int fd;                   /* the target directory, opened again */
-    int want, stop;
-};
-
-static void *flusher_main(void *arg)
-{
-    struct flusher *f = arg;
-    pthread_mutex_lock(&f->mu);
-    for (;;) {
-        while (!f->want && !f->stop) pthread_cond_wait(&f->cv, &f->mu);
-        if (f->stop) break;
-        f->want = 0;
-        pthread_mutex_unlock(&f->mu);
-        (void)syncfs(f->fd);
-        pthread_mutex_lock(&f->mu);
-    }
-    pthread_mutex_unlock(&f->mu);
-    return NULL;
-}
-
-static void flusher_free(struct flusher *f)
-{
-    if (!f) return;
-    pthread_mutex_lock(&f->mu);
-    f->stop = 1;
-    pthread_cond_signal(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-    pthread_join(f->th, NULL);
-    pthread_mutex_destroy(&f->mu);
-    pthread_cond_destroy(&f->cv);
-    close(f->fd);
-    free(f);
-}
-
-/* NULL on one CPU or when a thread cannot be had: the final syncfs then
- * writes everything, as before. */
-static struct flusher *flusher_new(int root)
-{
-    pthread_once(&ncpu_once, ncpu_read);
-    if (ncpu < 2) return NULL;
-    struct flusher *f = calloc(1, sizeof *f);
-    if (!f) return NULL;
-    if ((f->fd = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        free(f);
-        return NULL;
-    }
-    pthread_mutex_init(&f->mu, NULL);
-    pthread_cond_init(&f->cv, NULL);
-    if (pthread_create(&f->th, NULL, flusher_main, f) != 0) {
-        pthread_mutex_destroy(&f->mu);
-        pthread_cond_destroy(&f->cv);
-        close(f->fd);
-        free(f);
-        return NULL;
-    }
-    return f;
-}
-
-/* A small file of n bytes is written: every FLUSH_EVERY bytes of them,
- * the flusher starts a sync (one at a time: a request while it runs is
- * taken up when it ends). */
-static void flush_behind(extract *x, uint64_t n)
-{
-    if ((x->unflushed += n) < FLUSH_EVERY) return;
-    x->unflushed = 0;
-    x->flushes++;
-    if (!x->fl && !(x->fl = flusher_new(x->root))) return;
-    pthread_mutex_lock(&x->fl->mu);
-    x->fl->want = 1;
-    pthread_cond_signal(&x->fl->cv);
-    pthread_mutex_unlock(&x->fl->mu);
-}
-
 static int on_data(void *ctx, const uint8_t *p, size_t n)
 {
     extract *x = ctx;
@@ -947,7 +856,6 @@ static int on_entry_end(void *ctx, const tar_entry *e)
         n->type = '0';
         n->size = e->size;
         memcpy(n->sha, x->cur.sha256, 32);
-        if (x->written < WRITE_BEHIND) flush_behind(x, x->written);
     }
     return report(x);
 }
@@ -1078,8 +986,6 @@ int extract_finish(extract *x)
     int rc = tar_reader_finish(x->r);
     if (rc < 0)
         return xfail(x, rc, "%s", tar_reader_error(x->r));
-    flusher_free(x->fl);      /* a sync under way is done first */
-    x->fl = NULL;
     /* Children before parents: a parent's final mode (even 0500) must not
      * stop us from reaching the children. */
     for (size_t i = x->ndirs; i-- > 0; ) {
@@ -1152,16 +1058,10 @@ uint64_t extract_files(const extract *x)
     return x ? x->files : 0;
 }
 
-uint64_t extract_flushes(const extract *x)
-{
-    return x ? x->flushes : 0;
-}
-
 void extract_free(extract *x)
 {
     if (!x) return;
     hasher_free(x->hs);
-    flusher_free(x->fl);
     if (x->fd >= 0) close(x->fd);
     hash_sha256_free(&x->h);
     hash_sha256_free(&x->list);

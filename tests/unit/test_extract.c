@@ -1100,62 +1100,6 @@ static void test_lent_buffers(void)
     teardown();
 }
 
-/* Small files start their writeback on the way: one early sync per 8 MiB
- * of them, none for less or for a big file (write_behind's own), and
- * the content is the same. */
-static uint64_t flush_run(size_t nfiles, size_t size, int *same)
-{
-    tbuf b = { 0 };
-    char *data = malloc(size);
-    char name[32];
-    uint8_t want[32];
-    hash_sha256 list;
-    setup();
-    hash_sha256_init(&list);
-    for (size_t i = 0; i < nfiles; i++) {
-        for (size_t k = 0; k < size; k++) data[k] = (char)(i * 31 + k * 7 + (k >> 9));
-        snprintf(name, sizeof name, "d%zu/f%zu", i % 3, i);
-        tf_file(&b, name, data, size, 0644);
-        hash_sha256_buf(data, size, want);
-        hash_sha256_update(&list, want, 32);
-    }
-    tf_end(&b);
-    hash_sha256_final(&list, want);
-    extract *x = extract_new(target, NULL, NULL, NULL);
-    int rc = -1;
-    for (size_t off = 0; x && off < b.len; off += 65536) {
-        if ((rc = extract_feed(x, b.p + off, b.len - off < 65536 ? b.len - off : 65536)) < 0) break;
-    }
-    if (x && rc == 0) rc = extract_finish(x);
-    uint8_t got_list[32];
-    extract_files_sha256(x, got_list);
-    uint64_t n = extract_flushes(x);
-    /* on disk as archived: the last file read back */
-    char path[200];
-    uint8_t got_last[32], want_last[32];
-    snprintf(path, sizeof path, "%s/d%zu/f%zu", target, (nfiles - 1) % 3, nfiles - 1);
-    hash_sha256_buf(data, size, want_last);
-    *same = rc == 0 && !memcmp(got_list, want, 32) &&
-            hash_sha256_file(path, got_last, NULL) == 0 && !memcmp(got_last, want_last, 32) &&
-            extract_files(x) == nfiles + (nfiles < 3 ? nfiles : 3);   /* + its directories */
-    extract_free(x);
-    free(data);
-    tb_free(&b);
-    teardown();
-    return n;
-}
-
-static void test_flush_behind(void)
-{
-    int same;
-    T_EQ_INT(flush_run(600, 40000, &same), 2);     /* 24 MB: at 8 and 16 MiB */
-    T_CHECK(same);
-    T_EQ_INT(flush_run(100, 40000, &same), 0);     /* 4 MB */
-    T_CHECK(same);
-    T_EQ_INT(flush_run(2, 9u << 20, &same), 0);    /* big files: written behind each */
-    T_CHECK(same);
-}
-
 int main(void)
 {
     T_RUN(test_paths);
@@ -1173,6 +1117,5 @@ int main(void)
     T_RUN(test_skip);
     T_RUN(test_hash_queue);
     T_RUN(test_lent_buffers);
-    T_RUN(test_flush_behind);
     return T_DONE();
 }
