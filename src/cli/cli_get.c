@@ -178,7 +178,7 @@ static int receive(get_state *g, proto_msg *m)
 
 int cli_verb_get(cli_ctx *c, int argc, char **argv)
 {
-    const char *file = NULL, *latest = NULL;
+    const char *file = NULL, *latest = NULL, *out = NULL;
     latest_pick lp;
     args_spec specs[] = {
         {"path", ARGS_STR, &file, NULL, "P",
@@ -186,6 +186,8 @@ int cli_verb_get(cli_ctx *c, int argc, char **argv)
         {"file", ARGS_STR, &file, NULL, "P", "same as -path"},
         {"latest", ARGS_STR, &latest, NULL, "NAME", "instead of TASK_ID: the newest finished run named NAME"},
         {"name", ARGS_STR, &latest, NULL, "NAME", "same as -latest"},
+        {"o", ARGS_STR, &out, NULL, "DEST", "the destination, as the DEST argument (curl's and tar's habit)"},
+        {"out", ARGS_STR, &out, NULL, "DEST", "same as -o"},
         CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c),
     };
     char *pos[CLI_POS_MAX];
@@ -230,7 +232,11 @@ int cli_verb_get(cli_ctx *c, int argc, char **argv)
     }
     if ((rc = cli_check_task_id(c, g.task_id)) != 0)
         return rc;
-    if (r.npos > first) {
+    if (out && r.npos > first)
+        return cli_usage_error(c, "give DEST or -o DEST, not both");
+    if (out) {
+        g.dest = out;
+    } else if (r.npos > first) {
         g.dest = pos[first];
     } else {
         /* The id comes from the user; it must not walk out of "." */

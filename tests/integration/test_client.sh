@@ -89,6 +89,16 @@ grep -q "^Downloaded 1 file (2.9 MiB) of task $R1, models/m.bin, into $T/g1\$" "
     ok "get -path FILE: summary line" || { not_ok "get -path FILE: summary line"; sed 's/^/# /' "$T/g1.out"; }
 want_eq "get without a terminal: nothing on stderr" "$(cat "$T/g1.err")" ""
 
+# ---- get -o DEST (as curl and tar spell it) is the DEST argument
+cai get "$R1" -o "$T/go1" -path models/m.bin >"$T/go1.out" 2>&1 ||
+    { diag "get -o failed:"; sed 's/^/# /' "$T/go1.out"; }
+want_eq "get -o DEST: the file lands in DEST" \
+    "$(sha_of "$T/go1/models/m.bin" 2>/dev/null)" "$(sha_of "$D1/models/m.bin")"
+cai get "$R1" "$T/go2" -o "$T/go3" >"$T/go2.out" 2>&1; want_eq "get DEST -o DEST: usage error (exit 2)" "$?" 2
+[ ! -e "$T/go2" ] && [ ! -e "$T/go3" ] && grep -q "give DEST or -o DEST, not both" "$T/go2.out" &&
+    ok "get DEST -o DEST: says why, creates nothing" ||
+    { not_ok "get DEST -o DEST: says why, creates nothing"; sed 's/^/# /' "$T/go2.out"; }
+
 # ---- get -path: a sub-directory
 cai get "$R1" "$T/g2" -path models >"$T/g2.out" 2>&1 ||
     { diag "get -path dir failed:"; sed 's/^/# /' "$T/g2.out"; }
