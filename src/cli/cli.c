@@ -85,9 +85,27 @@ void cli_disconnect(cli_ctx *c)
     c->connected = 0;
 }
 
-int cli_recv(cli_ctx *c, proto_msg *m, int idle_ms)
+int cli_error_reply(const cli_ctx *c, const proto_msg *m)
 {
     char err[1200];
+    uint64_t code = 0;
+    peer_error_text(m, err, sizeof err);
+    int rc = cli_fail("%s", err);
+    proto_u64(m, T_CODE, &code);
+    /* A first try often names the task ("hello"), not its id. */
+    if (code == PROTO_ERR_NOT_FOUND && c->asked_id && strncmp(c->asked_id, "task-", 5)) {
+        const char *id = c->asked_id;
+        fprintf(stderr, "cloudai: '%s' is not a task id (ids look like task-1796317547-ccf62a593a4d); "
+                "`cloudai tasks -name %s` lists the runs of that name", id, id);
+        if (!strcmp(c->verb, "get"))
+            fprintf(stderr, ", `cloudai get -name %s` fetches the newest", id);
+        fputc('\n', stderr);
+    }
+    return rc;
+}
+
+int cli_recv(cli_ctx *c, proto_msg *m, int idle_ms)
+{
     int rc = peer_recv(&c->p, m, idle_ms);
     if (rc == -EPIPE)
         return cli_fail("master at %s closed the connection", c->master);
@@ -96,10 +114,8 @@ int cli_recv(cli_ctx *c, proto_msg *m, int idle_ms)
     if (rc < 0)
         return cli_fail("reading from master at %s: %s", c->master,
                         cai_strerror(rc));
-    if (m->type == PROTO_ERROR) {
-        peer_error_text(m, err, sizeof err);
-        return cli_fail("%s", err);
-    }
+    if (m->type == PROTO_ERROR)
+        return cli_error_reply(c, m);
     return 0;
 }
 
@@ -345,9 +361,10 @@ int cli_task_rec(const proto_msg *rec, task_rec *t)
     return 0;
 }
 
-int cli_check_task_id(const cli_ctx *c, const char *id)
+int cli_check_task_id(cli_ctx *c, const char *id)
 {
     if (!*id || strlen(id) >= 64)
         return cli_usage_error(c, "'%.20s' is not a task id", id);
+    c->asked_id = id;
     return 0;
 }

@@ -21,6 +21,7 @@ typedef struct cli_ctx {
     int json;
     peer p;
     int connected;
+    const char *asked_id; /* the TASK_ID argument (cli_check_task_id), for a hint */
 } cli_ctx;
 
 /* Flags every verb takes; `user` is identity except in tasks/files, where
@@ -42,8 +43,9 @@ int cli_task_rec(const proto_msg *rec, task_rec *t);
 /* Prints "cloudai VERB: <msg>" and a pointer to --help; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const cli_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A task id argument: 0 if it can be one (1-63 bytes), else the usage
- * error (said once). */
-int cli_check_task_id(const cli_ctx *c, const char *id);
+ * error (said once). Remembered: a NOT_FOUND for an id that is not
+ * shaped like one ("task-...") then hints at -name. */
+int cli_check_task_id(cli_ctx *c, const char *id);
 /* Parses a verb's words; on help prints usage to stdout. Returns -1 to go
  * on, else the exit code to return (0 after help, 2 on a bad flag). */
 int cli_parse(cli_ctx *c, const args_spec *specs, size_t n, int argc, char **argv,
@@ -56,6 +58,9 @@ void cli_disconnect(cli_ctx *c);
 /* Sends c->p.wb, receives the first reply into m. An ERROR reply, a
  * closed connection or a timeout is printed; returns 0 or CLI_EXIT_ERROR. */
 int cli_request(cli_ctx *c, proto_msg *m);
+/* An ERROR reply said (with a hint when a name was given for an id);
+ * returns CLI_EXIT_ERROR. */
+int cli_error_reply(const cli_ctx *c, const proto_msg *m);
 /* Receives a further reply frame (lists, streams); same contract. */
 int cli_recv(cli_ctx *c, proto_msg *m, int idle_ms);
 

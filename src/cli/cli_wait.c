@@ -119,9 +119,7 @@ int cli_wait_run(cli_ctx *c, char *const *ids, size_t n)
             continue;
         }
         if (m.type == PROTO_ERROR) {
-            char err[1200];
-            peer_error_text(&m, err, sizeof err);
-            rc = cli_fail("%s", err);
+            rc = cli_error_reply(c, &m);
             goto out;
         }
         if (m.type != PROTO_TASK_LIST) {
@@ -191,6 +189,8 @@ int cli_verb_wait(cli_ctx *c, int argc, char **argv)
     for (int i = 0; i < r.npos; i++)
         if ((rc = cli_check_task_id(c, pos[i])) != 0)
             goto out;
+    if (r.npos > 1)
+        c->asked_id = NULL;   /* which one was not found: the master's message says */
     if ((rc = cli_connect(c)) != 0) goto out;
     rc = cli_wait_ids(c, pos, (size_t)r.npos);
     cli_disconnect(c);

@@ -76,6 +76,19 @@ check "wait --json prints the task record" grep -q "\"task_id\":\"$A\".*\"status
 r=$(rc_of cai wait "$A" nope)
 want_eq "an unknown id: exit 1 at once, nothing waited for" "$r $(cat "$T/rc.out")" "1 "
 check "an unknown id: 'no task nope'" grep -q "no task nope" "$T/rc.err"
+check "several ids, one unknown: no name hint (which one is the master's to say)" \
+    sh -c "! grep -q 'is not a task id' '$T/rc.err'"
+# A first try names the task instead of giving its id: the error says how to find it.
+r=$(rc_of cai wait nope)
+check "a name instead of an id: exit 1" [ "$r" = 1 ]
+check "a name instead of an id: points at tasks -name" \
+    grep -q "'nope' is not a task id (ids look like task-.*); \`cloudai tasks -name nope\` lists" "$T/rc.err"
+r=$(rc_of cai logs nope)
+check "logs NAME: the same hint" grep -q "cloudai tasks -name nope" "$T/rc.err"
+r=$(rc_of cai get nope "$T/g-nope")
+check "get NAME: also names get -name" grep -q "cloudai get -name nope\` fetches the newest" "$T/rc.err"
+r=$(rc_of cai cancel task-0-nope)
+check "an id-shaped unknown id: no hint" sh -c "! grep -q 'is not a task id' '$T/rc.err'"
 r=$(rc_of cai wait)
 want_eq "wait without an id is a usage error" "$r" 2
 
