@@ -76,8 +76,12 @@ typedef struct latest_pick {
     char task_id[64];
     uint64_t submitted_at;
     int found;
+    int any;              /* any status, not only finished runs */
 } latest_pick;
+/* The newest finished run named name (cli_find_newest: in any state,
+ * queued and running too); the failure said once. */
 int cli_find_latest(cli_ctx *c, const char *name, const char *user, latest_pick *l);
+int cli_find_newest(cli_ctx *c, const char *name, const char *user, latest_pick *l);
 int cli_verb_get(cli_ctx *c, int argc, char **argv);
 int cli_verb_wait(cli_ctx *c, int argc, char **argv);
 /* On a connected c: waits for ids (cli_wait.c), printing a line per task

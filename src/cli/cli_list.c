@@ -540,7 +540,7 @@ static int pick_latest(void *ctx, const proto_msg *rec)
     int rc = cli_task_rec(rec, &t);
     if (rc != 0)
         return rc;
-    if ((t.status == PROTO_ST_COMPLETED || t.status == PROTO_ST_FAILED ||
+    if ((l->any || t.status == PROTO_ST_COMPLETED || t.status == PROTO_ST_FAILED ||
          t.status == PROTO_ST_CANCELLED) &&
         (!l->found || t.submitted_at > l->submitted_at ||
          (t.submitted_at == l->submitted_at && strcmp(t.task_id, l->task_id) > 0))) {
@@ -552,19 +552,30 @@ static int pick_latest(void *ctx, const proto_msg *rec)
     return 0;
 }
 
-int cli_find_latest(cli_ctx *c, const char *name, const char *user, latest_pick *l)
+static int find_named(cli_ctx *c, const char *name, const char *user, latest_pick *l, int any)
 {
     int rc;
     list_filter lf = {PROTO_LIST_TASKS, 0, 0, NULL, user, NULL, 0, 0, 0, 0, NULL};
     memset(l, 0, sizeof *l);
+    l->any = any;
     /* Exact name (a glob in it is refused by the caller): sent as TASK_NAME. */
     lf.name = name;
     if ((rc = list_pages(c, &lf, 0, PROTO_TASK_LIST, T_TASK, pick_latest, l)) != 0)
         return rc;
     if (!l->found)
-        return cli_fail("no finished run named '%s'%s%s", name, user ? " of user " : "",
-                        user ? user : "");
+        return cli_fail("no %srun named '%s'%s%s", any ? "" : "finished ", name,
+                        user ? " of user " : "", user ? user : "");
     return 0;
+}
+
+int cli_find_latest(cli_ctx *c, const char *name, const char *user, latest_pick *l)
+{
+    return find_named(c, name, user, l, 0);
+}
+
+int cli_find_newest(cli_ctx *c, const char *name, const char *user, latest_pick *l)
+{
+    return find_named(c, name, user, l, 1);
 }
 
 static int count_row(void *ctx, const proto_msg *rec)

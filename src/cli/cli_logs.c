@@ -70,17 +70,21 @@ static int feed(linebuf *lb, const uint8_t *d, size_t n)
 int cli_verb_logs(cli_ctx *c, int argc, char **argv)
 {
     int follow = 0;
+    const char *name = NULL, *id;
+    latest_pick lp;
     args_spec specs[] = {CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c),
                          {"f", ARGS_BOOL, &follow, NULL, NULL,
                           "follow: print the log as the task writes it, until the task ends; "
-                          "exit with the task's exit code"}};
+                          "exit with the task's exit code"},
+                         {"name", ARGS_STR, &name, NULL, "NAME",
+                          "instead of TASK_ID: the newest run named NAME, running or not"}};
     char *pos[CLI_POS_MAX];
     args_result r;
     proto_msg m;
     linebuf lb = { NULL, 0 };
     uint64_t off = 0;
-    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 1, 1, &r,
-                       "logs [-f] TASK_ID",
+    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 0, 1, &r,
+                       "logs [-f] TASK_ID   |   logs [-f] -name NAME",
                        "Prints a task's whole log (stdout and stderr, as written).\n"
                        "With -f, follows it while the task runs and ends when the task ends,\n"
                        "with the task's exit code, as `wait` (121 it did not start, 122\n"
@@ -90,8 +94,25 @@ int cli_verb_logs(cli_ctx *c, int argc, char **argv)
         return rc;
     if (r.dashdash)
         return cli_usage_error(c, "unexpected '--'");
-    if ((rc = cli_check_task_id(c, pos[0])) != 0)
-        return rc;
+    if (name ? r.npos != 0 : r.npos != 1)
+        return cli_usage_error(c, name ? "give -name NAME or a TASK_ID, not both" : "missing TASK_ID "
+                               "(or -name NAME)");
+    if (name) {
+        if (!*name || strpbrk(name, "*?["))
+            return cli_usage_error(c, "-name takes a task name, not a glob");
+        if ((rc = cli_connect(c)) != 0)
+            return rc;
+        rc = cli_find_newest(c, name, NULL, &lp);
+        cli_disconnect(c);
+        if (rc != 0)
+            return rc;
+        id = lp.task_id;
+        fprintf(stderr, "cloudai: %s is the newest run named '%s'\n", id, name);
+    } else {
+        id = pos[0];
+        if ((rc = cli_check_task_id(c, id)) != 0)
+            return rc;
+    }
     if (!(lb.p = malloc(LINE_MAX_BYTES)))
         return cli_fail("out of memory");
     if ((rc = cli_connect(c)) != 0)
@@ -100,7 +121,7 @@ int cli_verb_logs(cli_ctx *c, int argc, char **argv)
         if (!sent) {
             /* From the start, or after a reconnect from where we are. */
             proto_begin(&c->p.wb, PROTO_GET_LOG, 0);
-            proto_put_str(&c->p.wb, T_TASK_ID, pos[0]);
+            proto_put_str(&c->p.wb, T_TASK_ID, id);
             proto_put_u64(&c->p.wb, T_OFFSET, off);
             if (follow) proto_put_u64(&c->p.wb, T_FOLLOW, 1);
             if (!follow) {
@@ -146,10 +167,11 @@ int cli_verb_logs(cli_ctx *c, int argc, char **argv)
             lb.len = 0;
             if (fflush(stdout) != 0)
                 goto wfail;
-            if (msg[0]) fprintf(stderr, "cloudai: task %s: %s\n", pos[0], msg);
+            if (msg[0]) fprintf(stderr, "cloudai: task %s: %s\n", id, msg);
             if (!off && !follow)
-                fprintf(stderr, "cloudai: task %s has no log yet (%s)\n", pos[0],
-                        proto_status_name(st));
+                fprintf(stderr, st >= PROTO_ST_UPLOADING
+                        ? "cloudai: task %s printed nothing (%s)\n"   /* ended: there never will be */
+                        : "cloudai: task %s has no log yet (%s)\n", id, proto_status_name(st));
             /* The exit code of `wait` (cli.h); a task whose output is still
              * being stored has ended with its exit code. */
             tr.status = (int)st;
@@ -158,7 +180,7 @@ int cli_verb_logs(cli_ctx *c, int argc, char **argv)
                 tr.status = code == 0 ? PROTO_ST_COMPLETED : PROTO_ST_FAILED;
             rc = follow ? cli_wait_code(&tr) : 0;
             if (follow && code < 0)
-                fprintf(stderr, "cloudai: task %s ended %s without an exit code%s%s\n", pos[0],
+                fprintf(stderr, "cloudai: task %s ended %s without an exit code%s%s\n", id,
                         proto_status_name(st), tr.error[0] ? ": " : "", tr.error);
             task_rec_free(&tr);
             goto out;

@@ -65,6 +65,11 @@ live_test() { # RUNTIME WORKER
     cai logs -f "$id" >"$T/$rt.again" 2>/dev/null; arc=$?
     want_eq "$rt: logs -f of a finished task exits with its code" "$arc" 7
     check "$rt: logs -f of a finished task prints the whole log" cmp -s "$T/$rt.again" "$T/$rt.whole"
+    # By name: the newest run of that name, whatever its state.
+    cai logs -name "live-$rt" >"$T/$rt.byname" 2>"$T/$rt.byname.err"
+    check "$rt: logs -name NAME prints the newest run's log" cmp -s "$T/$rt.byname" "$T/$rt.whole"
+    check "$rt: logs -name NAME says which run it is" \
+        grep -q "^cloudai: $id is the newest run named 'live-$rt'\$" "$T/$rt.byname.err"
 }
 
 big_test() { # RUNTIME
@@ -147,6 +152,15 @@ if [ -n "$qid" ]; then
     cai cancel "$qid" >/dev/null 2>&1
     wait "$qf"; qfrc=$?
     want_eq "queued: logs -f ends with the cancel, exit 122" "$qfrc" 122
+    # Ended without a line: there will never be a log, and it says so.
+    cai logs "$qid" >/dev/null 2>"$T/q2.err"
+    check "cancelled without a line: logs says it printed nothing" \
+        grep -q "task $qid printed nothing (cancelled)" "$T/q2.err"
+    cai logs -name queued >/dev/null 2>"$T/q3.err"
+    check "logs -name of a run that never started: found, printed nothing" \
+        grep -q "printed nothing (cancelled)" "$T/q3.err"
+    cai logs -name queued "$qid" >/dev/null 2>&1; want_eq "logs -name NAME TASK_ID: usage error" "$?" 2
+    cai logs -name 'q*' >/dev/null 2>&1; want_eq "logs -name GLOB: usage error" "$?" 2
 else
     not_ok "queued: task submitted"
 fi
