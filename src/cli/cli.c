@@ -97,8 +97,8 @@ int cli_error_reply(const cli_ctx *c, const proto_msg *m)
         const char *id = c->asked_id;
         fprintf(stderr, "cloudai: '%s' is not a task id (ids look like task-1796317547-ccf62a593a4d); "
                 "`cloudai tasks -name %s` lists the runs of that name", id, id);
-        if (!strcmp(c->verb, "get"))
-            fprintf(stderr, ", `cloudai get -name %s` fetches the newest", id);
+        if (!strcmp(c->verb, "get") || !strcmp(c->verb, "logs"))
+            fprintf(stderr, ", `cloudai %s -name %s` takes the newest", c->verb, id);
         fputc('\n', stderr);
     }
     return rc;

@@ -84,9 +84,9 @@ check "a name instead of an id: exit 1" [ "$r" = 1 ]
 check "a name instead of an id: points at tasks -name" \
     grep -q "'nope' is not a task id (ids look like task-.*); \`cloudai tasks -name nope\` lists" "$T/rc.err"
 r=$(rc_of cai logs nope)
-check "logs NAME: the same hint" grep -q "cloudai tasks -name nope" "$T/rc.err"
+check "logs NAME: the same hint, and logs -name" grep -q "cloudai tasks -name nope.*cloudai logs -name nope\` takes the newest" "$T/rc.err"
 r=$(rc_of cai get nope "$T/g-nope")
-check "get NAME: also names get -name" grep -q "cloudai get -name nope\` fetches the newest" "$T/rc.err"
+check "get NAME: also names get -name" grep -q "cloudai get -name nope\` takes the newest" "$T/rc.err"
 r=$(rc_of cai cancel task-0-nope)
 check "an id-shaped unknown id: no hint" sh -c "! grep -q 'is not a task id' '$T/rc.err'"
 r=$(rc_of cai wait)
