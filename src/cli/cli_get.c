@@ -217,16 +217,9 @@ int cli_verb_get(cli_ctx *c, int argc, char **argv)
         return cli_usage_error(c, latest ? "give -latest NAME or a TASK_ID, not both" : "missing TASK_ID "
                                "(or -latest NAME)");
     if (latest) {
-        if (!*latest || strpbrk(latest, "*?["))
-            return cli_usage_error(c, "-latest takes a task name, not a glob");
-        if ((rc = cli_connect(c)) != 0)
-            return rc;
-        rc = cli_find_latest(c, latest, NULL, &lp);
-        cli_disconnect(c);      /* the download below dials its own */
-        if (rc != 0)
+        if ((rc = cli_named_run(c, "latest", latest, 0, &lp)) != 0)
             return rc;
         g.task_id = lp.task_id;
-        fprintf(stderr, "cloudai: %s is the newest finished run named '%s'\n", lp.task_id, latest);
     } else {
         g.task_id = pos[0];
     }

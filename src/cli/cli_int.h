@@ -78,10 +78,12 @@ typedef struct latest_pick {
     int found;
     int any;              /* any status, not only finished runs */
 } latest_pick;
-/* The newest finished run named name (cli_find_newest: in any state,
- * queued and running too); the failure said once. */
+/* The newest finished run named name; the failure said once. */
 int cli_find_latest(cli_ctx *c, const char *name, const char *user, latest_pick *l);
-int cli_find_newest(cli_ctx *c, const char *name, const char *user, latest_pick *l);
+/* A verb's -FLAG NAME in place of TASK_ID: the newest (finished, unless
+ * any) run of the caller's named so, said on stderr; 0, or the exit code
+ * (a glob is a usage error), said once. Connects and disconnects. */
+int cli_named_run(cli_ctx *c, const char *flag, const char *name, int any, latest_pick *l);
 int cli_verb_get(cli_ctx *c, int argc, char **argv);
 int cli_verb_wait(cli_ctx *c, int argc, char **argv);
 /* On a connected c: waits for ids (cli_wait.c), printing a line per task

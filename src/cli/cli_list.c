@@ -573,9 +573,19 @@ int cli_find_latest(cli_ctx *c, const char *name, const char *user, latest_pick 
     return find_named(c, name, user, l, 0);
 }
 
-int cli_find_newest(cli_ctx *c, const char *name, const char *user, latest_pick *l)
+int cli_named_run(cli_ctx *c, const char *flag, const char *name, int any, latest_pick *l)
 {
-    return find_named(c, name, user, l, 1);
+    int rc;
+    if (!*name || strpbrk(name, "*?["))
+        return cli_usage_error(c, "-%s takes a task name, not a glob", flag);
+    if ((rc = cli_connect(c)) != 0)
+        return rc;
+    rc = find_named(c, name, NULL, l, any);
+    cli_disconnect(c);      /* the verb dials its own */
+    if (rc == 0)
+        fprintf(stderr, "cloudai: %s is the newest %srun named '%s'\n", l->task_id,
+                any ? "" : "finished ", name);
+    return rc;
 }
 
 static int count_row(void *ctx, const proto_msg *rec)

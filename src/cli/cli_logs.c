@@ -98,16 +98,9 @@ int cli_verb_logs(cli_ctx *c, int argc, char **argv)
         return cli_usage_error(c, name ? "give -name NAME or a TASK_ID, not both" : "missing TASK_ID "
                                "(or -name NAME)");
     if (name) {
-        if (!*name || strpbrk(name, "*?["))
-            return cli_usage_error(c, "-name takes a task name, not a glob");
-        if ((rc = cli_connect(c)) != 0)
-            return rc;
-        rc = cli_find_newest(c, name, NULL, &lp);
-        cli_disconnect(c);
-        if (rc != 0)
+        if ((rc = cli_named_run(c, "name", name, 1, &lp)) != 0)
             return rc;
         id = lp.task_id;
-        fprintf(stderr, "cloudai: %s is the newest run named '%s'\n", id, name);
     } else {
         id = pos[0];
         if ((rc = cli_check_task_id(c, id)) != 0)
