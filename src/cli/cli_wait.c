@@ -171,20 +171,34 @@ static const char about_wait[] =
 
 int cli_verb_wait(cli_ctx *c, int argc, char **argv)
 {
+    const char *name = NULL;
+    latest_pick lp;
     args_spec specs[] = {
         {"json", ARGS_BOOL, &c->json, NULL, NULL, "print each ended task as a JSON object line"},
+        {"name", ARGS_STR, &name, NULL, "NAME", "instead of TASK_ID: the newest run named NAME"},
         CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c),
     };
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    char **pos = calloc((size_t)argc + 2, sizeof *pos);
     args_result r;
     if (!pos) return cli_fail("out of memory");
-    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 1, argc, &r,
-                       "wait TASK_ID|ARRAY_ID...", about_wait);
+    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 0, argc, &r,
+                       "wait TASK_ID|ARRAY_ID...   |   wait -name NAME", about_wait);
     if (rc >= 0) goto out;
     rc = CLI_EXIT_USAGE;
     if (r.dashdash) {
         cli_usage_error(c, "unexpected '--'");
         goto out;
+    }
+    if (name ? r.npos != 0 : r.npos < 1) {
+        cli_usage_error(c, name ? "give -name NAME or TASK_IDs, not both" : "missing TASK_ID "
+                        "(or -name NAME)");
+        goto out;
+    }
+    if (name) {
+        if ((rc = cli_named_run(c, "name", name, 1, &lp)) != 0)
+            goto out;
+        pos[0] = lp.task_id;
+        r.npos = 1;
     }
     for (int i = 0; i < r.npos; i++)
         if ((rc = cli_check_task_id(c, pos[i])) != 0)

@@ -87,6 +87,15 @@ r=$(rc_of cai logs nope)
 check "logs NAME: the same hint, and logs -name" grep -q "cloudai tasks -name nope.*cloudai logs -name nope\` takes the newest" "$T/rc.err"
 r=$(rc_of cai get nope "$T/g-nope")
 check "get NAME: also names get -name" grep -q "cloudai get -name nope\` takes the newest" "$T/rc.err"
+# -name NAME: the newest run of that name, waited for like its id.
+r=$(rc_of cai wait -name slow)
+want_eq "wait -name NAME: exits with that run's code (slow: 5)" "$r" 5
+check "wait -name NAME: says which run, prints its end line" \
+    sh -c "grep -q \"is the newest run named 'slow'\" '$T/rc.err' && grep -q '^$B slow failed, exit 5' '$T/rc.out'"
+r=$(rc_of cai wait -name slow "$A")
+want_eq "wait -name NAME TASK_ID: usage error" "$r" 2
+r=$(rc_of cai wait -name no-such-name)
+check "wait -name of no run: exit 1, says so" sh -c "[ $r = 1 ] && grep -q \"no run named 'no-such-name'\" '$T/rc.err'"
 r=$(rc_of cai cancel task-0-nope)
 check "an id-shaped unknown id: no hint" sh -c "! grep -q 'is not a task id' '$T/rc.err'"
 r=$(rc_of cai wait)
