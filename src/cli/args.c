@@ -94,6 +94,49 @@ static const args_spec *find_spec(const args_spec *specs, size_t n, const char *
     return NULL;
 }
 
+/* Edit distance of a (n bytes) and b, capped: past 3 it is "far". */
+static size_t edits(const char *a, size_t n, const char *b)
+{
+    size_t m = strlen(b), row[64], prev, cur;
+    if (n >= 63 || m >= 63) return 9;
+    for (size_t j = 0; j <= m; j++) row[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            cur = row[j];
+            size_t best = prev + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            prev = cur;
+        }
+    }
+    return row[m];
+}
+
+/* The flag an unknown one most likely meant: a typo (at most 2 edits) or
+ * one whose name starts with the other's first 3 letters and more
+ * ("-cpu" for -cpu_cores, "-memory" for -mem); NULL when none is close. */
+static const char *near_spec(const args_spec *specs, size_t n, const char *name, size_t len)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = specs[i].name;
+        size_t sl = strlen(s), common = 0;
+        while (common < len && common < sl && s[common] == name[common]) common++;
+        size_t d = edits(name, len, s);
+        if (common >= 3 && (common == len || common == sl))
+            d = d < 1 ? d : 1;      /* one is the other's start */
+        if (len >= 3 && d < best_d) {
+            best = s;
+            best_d = d;
+        }
+    }
+    return best;
+}
+
 static const char *kind_what(int kind)
 {
     switch (kind) {
@@ -173,7 +216,9 @@ int args_parse(const args_spec *specs, size_t nspecs, int argc, char **argv,
         }
         const args_spec *sp = find_spec(specs, nspecs, name, len);
         if (!sp) {
-            snprintf(err, errcap, "unknown flag '%.*s'", (int)(name - a + len), a);
+            const char *near = near_spec(specs, nspecs, name, len);
+            snprintf(err, errcap, "unknown flag '%.*s'%s%s%s", (int)(name - a + len), a,
+                     near ? " (did you mean -" : "", near ? near : "", near ? "?)" : "");
             return ARGS_E_UNKNOWN;
         }
         if (sp->kind == ARGS_BOOL) {

@@ -476,9 +476,35 @@ static void test_progress(void)
     fclose(f);
 }
 
+/* An unknown flag names the one it most likely meant, or none. */
+static const char *unknown_says(const char *flag)
+{
+    static char err[256];
+    flags f;
+    char *pos[4];
+    args_result r;
+    char *av[] = {(char *)flag, "1"};
+    err[0] = 0;
+    if (parse(&f, 2, av, pos, 4, &r, err) != ARGS_E_UNKNOWN) return "(not refused)";
+    return err;
+}
+
+static void test_args_near_flag(void)
+{
+    T_EQ_STR(unknown_says("-nmae"), "unknown flag '-nmae' (did you mean -name?)");
+    T_EQ_STR(unknown_says("-cpu"), "unknown flag '-cpu' (did you mean -cpu_cores?)");
+    T_EQ_STR(unknown_says("--memory"), "unknown flag '--memory' (did you mean -mem?)");
+    T_EQ_STR(unknown_says("-timout"), "unknown flag '-timout' (did you mean -timeout?)");
+    T_EQ_STR(unknown_says("-limits"), "unknown flag '-limits' (did you mean -limit?)");
+    T_EQ_STR(unknown_says("-x"), "unknown flag '-x'");          /* too short to guess */
+    T_EQ_STR(unknown_says("-verbose"), "unknown flag '-verbose'");
+    T_EQ_STR(unknown_says("-gpus"), "unknown flag '-gpus'");    /* 3 letters shared, neither the other's start */
+}
+
 int main(void)
 {
     T_RUN(test_args_every_flag);
+    T_RUN(test_args_near_flag);
     T_RUN(test_args_bad_numbers);
     T_RUN(test_args_missing_values);
     T_RUN(test_args_dashdash);
