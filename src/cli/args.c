@@ -201,7 +201,10 @@ int args_parse(const args_spec *specs, size_t nspecs, int argc, char **argv,
         /* "-" alone and words not starting with '-' are positional. */
         if (a[0] != '-' || a[1] == '\0') {
             if (r->npos >= maxpos) {
-                snprintf(err, errcap, "unexpected argument '%s'", a);
+                /* `cloudai files hello`: a verb that takes no word may take it as -name. */
+                int by_name = maxpos == 0 && find_spec(specs, nspecs, "name", 4);
+                snprintf(err, errcap, "unexpected argument '%s'%s%s%s", a,
+                         by_name ? " (did you mean -name " : "", by_name ? a : "", by_name ? "?)" : "");
                 return ARGS_E_EXTRA;
             }
             pos[r->npos++] = argv[i];

@@ -499,6 +499,15 @@ static void test_args_near_flag(void)
     T_EQ_STR(unknown_says("-x"), "unknown flag '-x'");          /* too short to guess */
     T_EQ_STR(unknown_says("-verbose"), "unknown flag '-verbose'");
     T_EQ_STR(unknown_says("-gpus"), "unknown flag '-gpus'");    /* 3 letters shared, neither the other's start */
+    /* A word where a verb with -name takes none: `cloudai files hello`. */
+    flags f;
+    char *pos[4], err[256] = "";
+    args_result r;
+    char *av[] = {"hello", "more"};
+    T_EQ_INT(parse(&f, 1, av, pos, 0, &r, err), ARGS_E_EXTRA);
+    T_EQ_STR(err, "unexpected argument 'hello' (did you mean -name hello?)");
+    T_EQ_INT(parse(&f, 2, av, pos, 1, &r, err), ARGS_E_EXTRA);   /* it takes words: no guess */
+    T_EQ_STR(err, "unexpected argument 'more'");
 }
 
 int main(void)
