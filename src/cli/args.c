@@ -122,6 +122,7 @@ static const char *near_spec(const args_spec *specs, size_t n, const char *name,
 {
     const char *best = NULL;
     size_t best_d = 3;
+    if (len < 3) return NULL;   /* "-x": too short to guess from */
     for (size_t i = 0; i < n; i++) {
         const char *s = specs[i].name;
         size_t sl = strlen(s), common = 0;
@@ -129,7 +130,7 @@ static const char *near_spec(const args_spec *specs, size_t n, const char *name,
         size_t d = edits(name, len, s);
         if (common >= 3 && (common == len || common == sl))
             d = d < 1 ? d : 1;      /* one is the other's start */
-        if (len >= 3 && d < best_d) {
+        if (d < best_d) {
             best = s;
             best_d = d;
         }

@@ -178,7 +178,7 @@ int cli_verb_wait(cli_ctx *c, int argc, char **argv)
         {"name", ARGS_STR, &name, NULL, "NAME", "instead of TASK_ID: the newest run named NAME"},
         CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c),
     };
-    char **pos = calloc((size_t)argc + 2, sizeof *pos);
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
     args_result r;
     if (!pos) return cli_fail("out of memory");
     int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 0, argc, &r,
