@@ -19,7 +19,7 @@ set -u
 SIM=${1:-./cloudai-sim}
 BASE=${SIMCMP_BASE:-$SIM}
 DIR=${SIMCMP_DIR:-/work/traces}
-TRACES=${SIMCMP_TRACES:-"nasa:128 kth:100 ctc:338 hpc2n:240 lanl:1024 thunder:4008 blue:1152 ricc:8192"}
+TRACES=${SIMCMP_TRACES:-"nasa:128 kth:100 ctc:338 hpc2n:240 lanl:1024 thunder:4008 blue:1152 ricc:8192 curie:93312"}
 LOADS=${SIMCMP_LOADS:-"0.75 0.85 0.95"}
 TMP=$(mktemp -d) || exit 1
 trap 'rm -rf "$TMP"' EXIT
