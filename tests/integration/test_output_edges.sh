@@ -9,7 +9,8 @@
 # - symlinks: `ln -s $OUTPUT_DIR/ckpt-10.txt latest` (and /output/... in
 #   Docker) is stored as a relative link, a link to /etc/passwd, a FIFO and
 #   a socket are skipped and named in the notes, every other file is stored,
-#   and the status follows the exit code.
+#   and the status follows the exit code;
+# - a sparse file (truncate -s) is stored with its bytes, in holes.
 . tests/integration/lib.sh
 command -v curl >/dev/null 2>&1 || { skip "curl not installed"; exit 0; }
 IMG=cloudai-test:latest
@@ -103,6 +104,23 @@ if [ -n "$FAIL" ] && wait_final "$FAIL" 60; then
         *) not_ok "links, exit 4: the FIFO is in the notes"; diag "$j" ;; esac
 else
     not_ok "links, exit 4: task finishes"
+fi
+
+# ---- a sparse output (truncate -s, as a preallocated image): stored with
+# its bytes, in holes, not at its full size on the store's disk
+SP_CMD='head -c 5000 /dev/urandom > sparse && truncate -s 512M sparse && echo tail >> sparse &&
+cp sparse copy.chk; exit 0'
+SP=$(submit task $IMG -name sparse -cmd "$SP_CMD")
+if [ -n "$SP" ] && wait_final "$SP" 300; then
+    d=$(task_dir "$FILES/$U/sparse" "$SP")
+    want_eq "sparse: task completed" "$(task_json "$SP" | jget status)" completed
+    want_eq "sparse: size kept" "$(stat -c %s "$d/sparse" 2>/dev/null)" 536870917
+    cmp -s "$d/sparse" "$d/copy.chk" && ok "sparse: bytes as written" || not_ok "sparse: bytes as written"
+    kb=$(du -k "$d/sparse" 2>/dev/null | cut -f1)
+    [ -n "$kb" ] && [ "$kb" -lt 1024 ] && ok "sparse: stored in holes" ||
+        { not_ok "sparse: stored in holes"; diag "$kb KiB on disk for a 512 MiB file of 5 KB of data"; }
+else
+    not_ok "sparse: task finishes"
 fi
 
 # ---- Docker: links to /output/... are made relative by the master

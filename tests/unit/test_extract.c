@@ -1100,6 +1100,61 @@ static void test_lent_buffers(void)
     teardown();
 }
 
+/* Zero blocks become holes: a file of data and zero runs at several
+ * alignments ending in zeros, and a file of zeros alone, read back byte
+ * for byte with their SHA-256, and take only their data's blocks. Fed in
+ * odd slices, so runs straddle feeds. */
+static void test_zero_holes(void)
+{
+    setup();
+    enum { BIG = 8 << 20, ZOFF = (6 << 20) + 4096, ZLEN = BIG - ZOFF };
+    uint8_t *a = calloc(1, BIG), *back = malloc(BIG);
+    T_CHECK(a && back);
+    if (!a || !back) { free(a); free(back); teardown(); return; }
+    memset(a + 1, 'x', 5000);                      /* unaligned data */
+    memset(a + (3 << 20) + 17, 'y', 3);            /* a few bytes inside zeros */
+    memset(a + (6 << 20), 'z', 4096);              /* one aligned block, then zeros */
+    tbuf b = { 0 };
+    got g = { 0 };
+    tf_header(&b, "mixed", '0', NULL, BIG, 0644);
+    tb_put(&b, a, BIG);
+    tb_pad(&b);
+    tf_header(&b, "zeros", '0', NULL, ZLEN, 0644);
+    tb_put(&b, a + ZOFF, ZLEN);
+    tb_pad(&b);
+    tf_file(&b, "small", "\0\0\0", 3, 0644);    /* under a block: written */
+    tf_end(&b);
+    T_EQ_INT(run(&b, NULL, 12345, &g), 0);
+    static const char *names[] = { "mixed", "zeros" };
+    static const size_t size[] = { BIG, ZLEN }, off[] = { 0, ZOFF };
+    static const off_t most[] = { 64 * 1024, 0 };  /* mixed: 2 + 1 + 1 blocks of data */
+    for (int f = 0; f < 2; f++) {
+        char p[200];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", target, names[f]);
+        int fd = open(p, O_RDONLY);
+        T_CHECK(fd >= 0 && fstat(fd, &st) == 0 && (size_t)st.st_size == size[f]);
+        size_t n = 0;
+        for (ssize_t r; fd >= 0 && n < size[f] && (r = read(fd, back + n, size[f] - n)) > 0;)
+            n += (size_t)r;
+        if (fd >= 0) close(fd);
+        T_CHECK(n == size[f] && !memcmp(back, a + off[f], size[f]));
+        T_CHECK(st.st_blocks * 512 <= most[f]);
+        if (st.st_blocks * 512 > most[f]) printf("#   %s: %lld bytes allocated\n", names[f], (long long)st.st_blocks * 512);
+        uint8_t d[32];
+        hash_sha256_buf(a + off[f], size[f], d);
+        T_CHECK(g.n >= f + 1 && !memcmp(g.f[f].sha256, d, 32) && g.f[f].size == size[f]);
+    }
+    char p[200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/small", target);
+    T_CHECK(stat(p, &st) == 0 && st.st_size == 3);
+    tb_free(&b);
+    free(a);
+    free(back);
+    teardown();
+}
+
 int main(void)
 {
     T_RUN(test_paths);
@@ -1112,6 +1167,7 @@ int main(void)
     T_RUN(test_bomb);
     T_RUN(test_non_utf8);
     T_RUN(test_gnu_sparse);
+    T_RUN(test_zero_holes);
     T_RUN(test_go_corpus);
     T_RUN(test_pax_mtime);
     T_RUN(test_skip);
