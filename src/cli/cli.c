@@ -129,37 +129,79 @@ int cli_request(cli_ctx *c, proto_msg *m)
     return cli_recv(c, m, CLI_REPLY_MS);
 }
 
-/* cancel: one CANCEL frame, one OK back. (logs: cli_logs.c.) */
-static int cancel_verb(cli_ctx *c, int argc, char **argv)
+/* One CANCEL frame for id on a connected c, one OK back; the master's
+ * answer printed after prefix. */
+static int cancel_one(cli_ctx *c, const char *id, const char *prefix, int *answered)
 {
-    args_spec specs[] = {CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c)};
-    char *pos[CLI_POS_MAX];
-    args_result r;
     proto_msg m;
     char msg[4200] = "";
-    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 1, 1, &r,
-                       "cancel TASK_ID", "Cancels a queued or running task; its container is stopped.");
+    m.type = 0;
+    proto_begin(&c->p.wb, PROTO_CANCEL, 0);
+    proto_put_str(&c->p.wb, T_TASK_ID, id);
+    int rc = cli_request(c, &m);
+    *answered = rc == 0 || m.type == PROTO_ERROR;   /* the connection goes on */
+    if (rc != 0)
+        return rc;
+    if (m.type != PROTO_OK)
+        return cli_fail("unexpected %s reply to CANCEL", proto_type_name(m.type));
+    proto_str(&m, T_MESSAGE, msg, sizeof msg);
+    printf("%s%s\n", prefix, msg[0] ? msg : "Cancel requested");
+    return 0;
+}
+
+/* cancel: by id, or every run of a name that has not ended (as Slurm's
+ * `scancel --name`: a name resubmitted while its first run still goes
+ * has two, and a user stopping "train" means both). (logs: cli_logs.c.) */
+static int cancel_verb(cli_ctx *c, int argc, char **argv)
+{
+    const char *name = NULL;
+    args_spec specs[] = {CLI_SPEC_MASTER(c), CLI_SPEC_USER(c), CLI_SPEC_TOKEN(c),
+                         {"name", ARGS_STR, &name, NULL, "NAME",
+                          "instead of TASK_ID: every queued or running run of yours named NAME"}};
+    char *pos[CLI_POS_MAX];
+    char (*ids)[64] = NULL;
+    size_t n = 0;
+    int answered = 0;
+    args_result r;
+    int rc = cli_parse(c, specs, sizeof specs / sizeof specs[0], argc, argv, pos, 0, 1, &r,
+                       "cancel TASK_ID   |   cancel -name NAME",
+                       "Cancels a queued or running task; its container is stopped.\n"
+                       "With -name, cancels every run of yours named NAME that has not ended.");
     if (rc >= 0)
         return rc;
     if (r.dashdash)
         return cli_usage_error(c, "unexpected '--'");
-    if ((rc = cli_check_task_id(c, pos[0])) != 0)
+    if (name ? r.npos != 0 : r.npos != 1)
+        return cli_usage_error(c, name ? "give -name NAME or a TASK_ID, not both"
+                                       : "missing TASK_ID (or -name NAME)");
+    if (name && (!*name || strpbrk(name, "*?[")))
+        return cli_usage_error(c, "-name takes a task name, not a glob");
+    if (!name && (rc = cli_check_task_id(c, pos[0])) != 0)
         return rc;
     if ((rc = cli_connect(c)) != 0)
         return rc;
-    proto_begin(&c->p.wb, PROTO_CANCEL, 0);
-    proto_put_str(&c->p.wb, T_TASK_ID, pos[0]);
-    if ((rc = cli_request(c, &m)) != 0)
-        goto out;
-    if (m.type != PROTO_OK) {
-        rc = cli_fail("unexpected %s reply to CANCEL", proto_type_name(m.type));
+    if (!name) {
+        rc = cancel_one(c, pos[0], "", &answered);
         goto out;
     }
-    proto_str(&m, T_MESSAGE, msg, sizeof msg);
-    printf("%s\n", msg[0] ? msg : "Cancel requested");
-    if (fflush(stdout) != 0)
-        rc = cli_fail("writing output: %s", strerror(errno));
+    if ((rc = cli_open_runs(c, name, &ids, &n)) != 0)
+        goto out;
+    if (n == 0) {
+        rc = cli_fail("no queued or running run named '%s'", name);
+        goto out;
+    }
+    /* A run that ended since the listing is refused alone; the rest go on. */
+    answered = 1;
+    for (size_t i = 0; i < n && answered; i++) {
+        char prefix[80];
+        snprintf(prefix, sizeof prefix, "%s: ", ids[i]);
+        int one = cancel_one(c, ids[i], prefix, &answered);
+        if (rc == 0) rc = one;
+    }
 out:
+    if (fflush(stdout) != 0 && rc == 0)
+        rc = cli_fail("writing output: %s", strerror(errno));
+    free(ids);
     cli_disconnect(c);
     return rc;
 }
@@ -228,7 +270,7 @@ void cli_usage(FILE *out)
           "                                         sub-directory) into DEST (./TASK_ID);\n"
           "                                         -latest NAME instead of TASK_ID: the newest run\n"
           "  logs [-f] TASK_ID | -name N            print a task's whole log; -f follows it live\n"
-          "  cancel TASK_ID                         cancel a queued or running task\n"
+          "  cancel TASK_ID | -name N               cancel a queued or running task (-name: each run of N)\n"
           "  wait TASK_ID... | -name N              block until the tasks end; exit with their code\n"
           "  pin TASK_ID / unpin TASK_ID            keep a run from expiring / let it expire\n"
           "  help [VERB]                            this text, or a verb's flags\n"

@@ -84,6 +84,10 @@ int cli_find_latest(cli_ctx *c, const char *name, const char *user, latest_pick 
  * any) run of the caller's named so, said on stderr; 0, or the exit code
  * (a glob is a usage error), said once. Connects and disconnects. */
 int cli_named_run(cli_ctx *c, const char *flag, const char *name, int any, latest_pick *l);
+/* On a connected c: the ids of the caller's runs named name that have not
+ * ended (queued to uploading), in listing order; *ids is the caller's to
+ * free. */
+int cli_open_runs(cli_ctx *c, const char *name, char (**ids)[64], size_t *n);
 int cli_verb_get(cli_ctx *c, int argc, char **argv);
 int cli_verb_wait(cli_ctx *c, int argc, char **argv);
 /* On a connected c: waits for ids (cli_wait.c), printing a line per task

@@ -588,6 +588,50 @@ int cli_named_run(cli_ctx *c, const char *flag, const char *name, int any, lates
     return rc;
 }
 
+/* The ids of a name's runs that have not ended (cancel -name). */
+typedef struct open_runs {
+    char (*id)[64];
+    size_t n, cap;
+} open_runs;
+
+static int pick_open(void *ctx, const proto_msg *rec)
+{
+    open_runs *o = ctx;
+    task_rec t;
+    int rc = cli_task_rec(rec, &t);
+    if (rc != 0)
+        return rc;
+    if (t.status < PROTO_ST_COMPLETED) {
+        if (o->n == o->cap) {
+            size_t cap = o->cap ? 2 * o->cap : 16;
+            char (*v)[64] = realloc(o->id, cap * sizeof *v);
+            if (!v) {
+                task_rec_free(&t);
+                return cli_fail("out of memory");
+            }
+            o->id = v;
+            o->cap = cap;
+        }
+        snprintf(o->id[o->n++], 64, "%s", t.task_id);
+    }
+    task_rec_free(&t);
+    return 0;
+}
+
+int cli_open_runs(cli_ctx *c, const char *name, char (**ids)[64], size_t *n)
+{
+    open_runs o = { NULL, 0, 0 };
+    list_filter lf = {PROTO_LIST_TASKS, 0, 0, name, c->user, NULL, 0, 0, 0, 0, NULL};
+    int rc = list_pages(c, &lf, 0, PROTO_TASK_LIST, T_TASK, pick_open, &o);
+    if (rc != 0) {
+        free(o.id);
+        return rc;
+    }
+    *ids = o.id;
+    *n = o.n;
+    return 0;
+}
+
 static int count_row(void *ctx, const proto_msg *rec)
 {
     (void)rec;

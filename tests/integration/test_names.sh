@@ -5,7 +5,8 @@
 # normalised the same way at submit and in every filter (TCP and HTTP), the
 # banner shows the stored name when it differs, a glob's '?' is one
 # character, the 64-byte cap is refused rather than cut, `tasks` is newest
-# first under -limit, and `files -task nope` exits 1 like `tasks -task nope`.
+# first under -limit, `files -task nope` exits 1 like `tasks -task nope`, and
+# `cancel -name` stops every open run of a name and nothing else.
 . tests/integration/lib.sh
 IMG=cloudai-test:latest
 CJK='模型-训练'
@@ -91,4 +92,25 @@ E=$(submit task $IMG -name empty -cmd true)
 wait_final "$E" 30
 cai files -task "$E" >"$T/e.out" 2>"$T/e.err"; rc=$?
 want_eq "files -task of a task with no outputs exits 0" "$rc" 0
+
+# cancel -name: every run of the name that has not ended, and only those
+# (as scancel --name); a finished run of the name and another name untouched.
+K0=$(submit task $IMG -name stopme -cmd true)
+wait_final "$K0" 30
+K1=$(submit task $IMG -name stopme -cmd 'sleep 60')
+K2=$(submit task $IMG -name stopme -cmd 'sleep 60')
+K3=$(submit task $IMG -name keepme -cmd 'sleep 60')
+cai cancel -name "stopme" >"$T/c.out" 2>"$T/c.err"; rc=$?
+want_eq "cancel -name exits 0" "$rc" 0
+want_eq "cancel -name names each run it cancelled" "$(grep -c -E "^($K1|$K2): " "$T/c.out")" 2
+for id in $K1 $K2; do wait_final "$id" 30; done
+want_eq "cancel -name: the first open run cancelled" "$(tfield "$K1" status)" cancelled
+want_eq "cancel -name: the second open run cancelled" "$(tfield "$K2" status)" cancelled
+want_eq "cancel -name: the finished run kept its status" "$(tfield "$K0" status)" completed
+case $(tfield "$K3" status) in queued|assigned|running) ok "cancel -name: another name's run goes on" ;;
+    *) not_ok "cancel -name: another name's run goes on"; diag "status $(tfield "$K3" status)" ;; esac
+cai cancel -name "stopme" >"$T/c2.out" 2>"$T/c2.err"; rc=$?
+want_eq "cancel -name with nothing left to cancel exits 1" "$rc" 1
+check "... and says so" grep -q "no queued or running run named 'stopme'" "$T/c2.err"
+cai cancel "$K3" >/dev/null 2>&1
 finish
