@@ -15,6 +15,7 @@
  * One curl easy handle per runtime_run call (so per task thread), reused
  * for that task's requests with curl_easy_reset, which keeps the socket. */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -546,6 +547,109 @@ out:
     return rc;
 }
 
+static int dir_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int empty = 1;
+    if (!d) return 0;
+    while (empty && (e = readdir(d)))
+        empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+    closedir(d);
+    return empty;
+}
+
+/* A task whose /output is empty but that wrote elsewhere in its container
+ * (a relative path from the image's working directory, which is not
+ * /output, or /tmp): those files go with the container, and "completed,
+ * 0 files" alone leaves the user guessing. Names a few of them (the
+ * deepest paths Docker lists as added or changed) in res->stray. Advisory:
+ * any failure here leaves it empty. */
+#define STRAY_SCAN 1024     /* paths looked at; past that "more than N" */
+
+/* What the runtime itself puts in a container: the init's bind mount and
+ * the mount points of /output and /input (their parents then have a
+ * child, so they are not named either). */
+static int ours(const char *p)
+{
+    static const char *const own[] = { "/sbin/docker-init", "/output", "/input" };
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        size_t l = strlen(own[i]);
+        if (!strncmp(p, own[i], l) && (p[l] == 0 || p[l] == '/')) return 1;
+    }
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+static void note_stray(dk_task *t)
+{
+    dk_req q = { 0 };
+    bson_t *doc = NULL;
+    bson_iter_t it, arr, ent;
+    const char **path = NULL;
+    char *js = NULL;
+    size_t n = 0, more = 0;
+    if (!dir_empty(t->spec->output_dir))
+        return;
+    snprintf(q.path, sizeof q.path, "/containers/%s/changes", t->id);
+    if (dk_simple(t, &q, "GET", DK_SHORT_MS) != 0 || q.status != 200 || q.resp.len == 0)
+        goto out;
+    /* The answer is an array; libbson parses documents. */
+    if (!(js = malloc(q.resp.len + 8)) || !(path = malloc(STRAY_SCAN * sizeof *path)))
+        goto out;
+    memcpy(js, "{\"c\":", 5);
+    memcpy(js + 5, q.resp.p, q.resp.len);
+    memcpy(js + 5 + q.resp.len, "}", 2);
+    if (!(doc = bson_new_from_json((const uint8_t *)js, (ssize_t)(q.resp.len + 6), NULL)) ||
+        !bson_iter_init_find(&it, doc, "c") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+        !bson_iter_recurse(&it, &arr))
+        goto out;
+    while (bson_iter_next(&arr)) {
+        const char *p = NULL;
+        int64_t kind = -1;
+        if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &ent)) continue;
+        while (bson_iter_next(&ent)) {
+            if (!strcmp(bson_iter_key(&ent), "Path") && BSON_ITER_HOLDS_UTF8(&ent))
+                p = bson_iter_utf8(&ent, NULL);
+            else if (!strcmp(bson_iter_key(&ent), "Kind") && BSON_ITER_HOLDS_NUMBER(&ent))
+                kind = bson_iter_as_int64(&ent);
+        }
+        if (!p || kind == 2) continue;             /* 2: deleted */
+        if (n < STRAY_SCAN) path[n++] = p;
+        else more++;
+    }
+    qsort(path, n, sizeof *path, cmp_str);
+    size_t shown = 0, leaves = 0, len = 0;
+    char names[400] = "";
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(path[i]);
+        int leaf = !ours(path[i]);
+        for (size_t j = 0; j < n && leaf; j++)
+            leaf = !(j != i && !strncmp(path[j], path[i], l) && path[j][l] == '/');
+        if (!leaf) continue;
+        leaves++;
+        if (shown < 3 && len + l + 5 < sizeof names) {
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s'%s'", shown ? ", " : "", path[i]);
+            shown++;
+        }
+    }
+    if (leaves == 0)
+        goto out;
+    snprintf(t->res->stray, sizeof t->res->stray,
+             "/output is empty, but the task wrote %s%zu path%s elsewhere in its container, "
+             "which went with it: %s%s (only what is under $OUTPUT_DIR, /output, is kept)",
+             more ? "more than " : "", leaves + more, leaves + more == 1 ? "" : "s", names,
+             leaves + more > shown ? ", ..." : "");
+out:
+    if (doc) bson_destroy(doc);
+    free(js);
+    free(path);
+    dk_req_clear(&q);
+}
+
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
     while (n > 0) {
@@ -786,6 +890,7 @@ static int docker_run(runtime *r, const rt_spec *spec, rt_result *res)
         goto out;
     if ((rc = inspect_container(&t)) < 0)
         goto out;
+    note_stray(&t);
     /* It has exited: its parent holds all it was charged. */
     if (t.cg_parent[0])
         cgusage_read(&d->cg, t.cg_parent, &res->cpu_s, &res->mem_peak);

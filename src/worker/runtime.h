@@ -46,6 +46,9 @@ typedef struct rt_result {
                                   it can write to output_dir or the log any more */
     double cpu_s;              /* CPU-seconds it used (user + system); 0 = unknown */
     uint64_t mem_peak;         /* its peak memory, bytes; 0 = unknown */
+    char stray[640];           /* docker: output_dir is empty but the task wrote
+                                  elsewhere in its container (gone with it): a
+                                  note naming a few such paths; "" if none */
 } rt_result;
 
 typedef struct runtime runtime;

@@ -95,6 +95,8 @@ typedef struct wtask {
     int64_t exit_code;
     int all_gone;           /* no process of the task is left (rt_result) */
     char error[1024];
+    char stray[640];        /* rt_result.stray, put in the upload's notes (not
+                               kept across a restart of the worker: advisory) */
     struct worker *w;       /* owner */
     struct wtask *next;
 } wtask;
@@ -526,6 +528,7 @@ static int upload_once(worker *w, wtask *t, uint64_t log_size, char *why, size_t
     notes_init(&left);
     tar_write_opts wo = { NULL, note_skip, &left, out_dir, NULL, NULL, NULL, NULL };
     rc = tar_write_dir_opts(out_dir, &wo, NULL, NULL, &st, err, sizeof err);
+    if (t->stray[0]) notes_add_text(&left, t->stray);
     char *left_text = notes_render(&left, TASK_NOTES_MAX);
     notes_free(&left);
     if (rc < 0) {
@@ -799,6 +802,7 @@ static void task_main(wtask *t)
     t->all_gone = res.all_gone;
     t->rec.cpu_s = res.cpu_s;
     t->rec.mem_peak = res.mem_peak;
+    snprintf(t->stray, sizeof t->stray, "%s", res.stray);
     if (t->rec.ninputs) fsutil_rm_rf(in_dir);     /* the private copy; the cache stays */
     if (rc < 0) {
         t->status = PROTO_ST_FAILED;

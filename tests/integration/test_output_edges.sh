@@ -10,7 +10,10 @@
 #   Docker) is stored as a relative link, a link to /etc/passwd, a FIFO and
 #   a socket are skipped and named in the notes, every other file is stored,
 #   and the status follows the exit code;
-# - a sparse file (truncate -s) is stored with its bytes, in holes.
+# - a sparse file (truncate -s) is stored with its bytes, in holes;
+# - Docker: a task that leaves /output empty but wrote elsewhere in its
+#   container is told so in its notes (which paths); one that wrote nothing
+#   has no notes.
 . tests/integration/lib.sh
 command -v curl >/dev/null 2>&1 || { skip "curl not installed"; exit 0; }
 IMG=cloudai-test:latest
@@ -137,6 +140,22 @@ if docker_ok; then
             *) not_ok "docker links: notes name the FIFO and the link out"; diag "notes: $n" ;; esac
     else
         not_ok "docker links: task finishes"
+    fi
+    # Files written outside /output (a relative path from the image's
+    # working directory, /) go with the container: the notes say which.
+    SL=$(submit dispatch w-dock $IMG -name dstray -cmd 'echo a > result.txt; mkdir -p /work/r; echo b > /work/r/b.txt; echo c > /tmp/c; exit 0')
+    NO=$(submit dispatch w-dock $IMG -name dnothing -cmd 'exit 0')
+    if [ -n "$SL" ] && [ -n "$NO" ] && wait_final "$SL" 120 && wait_final "$NO" 120; then
+        j=$(task_json "$SL")
+        want_eq "docker stray: task completed" "$(echo "$j" | jget status)" completed
+        n=$(echo "$j" | jget notes)
+        case $n in *"/output is empty"*"3 paths"*"'/result.txt', '/tmp/c', '/work/r/b.txt'"*) ok "docker stray: notes name the files written outside /output" ;;
+            *) not_ok "docker stray: notes name the files written outside /output"; diag "notes: $n" ;; esac
+        cai tasks -task "$SL" 2>/dev/null | grep -q "/output is empty" &&
+            ok "docker stray: cloudai tasks shows it" || not_ok "docker stray: cloudai tasks shows it"
+        want_eq "docker stray: a task that wrote nothing has no notes" "$(task_json "$NO" | jget notes)" ""
+    else
+        not_ok "docker stray: tasks finish"
     fi
 else
     skip "docker links: Docker or $IMG not available"
