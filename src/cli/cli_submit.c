@@ -233,6 +233,7 @@ int cli_verb_submit(cli_ctx *c, int argc, char **argv, int dispatch)
         {"cpu_cores", ARGS_CPU, &cpu, NULL, "C", "CPU cores, fractions allowed (default 1)"},
         {"cpu", ARGS_CPU, &cpu, NULL, "C", "same as -cpu_cores (the worker's own flag name)"},
         {"mem", ARGS_STR, &mem_s, NULL, "SIZE", "memory with its unit: 512m, 2g (default 512m)"},
+        {"memory", ARGS_STR, &mem_s, NULL, "SIZE", "same as -mem (docker run's name)"},
         {"storage", ARGS_GIB, &sto, NULL, "GB", "storage in GB or a size (default 1 GiB)"},
         {"gpu_cores", ARGS_U64, &gpu, NULL, "G", "GPUs (default 0)"},
         {"gpu", ARGS_U64, &gpu, NULL, "G", "same as -gpu_cores"},

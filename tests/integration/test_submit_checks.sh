@@ -41,17 +41,19 @@ fi
 # -cpu and -gpu, the worker's own flag names, are the request's too.
 AL=$(submit task $IMG -name alias -cpu 2 -gpu 0 -mem 64m -cmd true)
 want_eq "submit: -cpu 2 is -cpu_cores 2" "$(tfield "$AL" req_cpu)" 2
+AM=$(submit task $IMG -name aliasmem -memory 96m -cmd true)
+want_eq "submit: -memory 96m is -mem 96m" "$(tfield "$AM" req_memory)" 100663296
 refused "submit: -gpu 1 refused like -gpu_cores 1" "no worker has any GPU" \
     task $IMG -name gpu1b -gpu 1 -mem 64m -cmd true
-refused "submit: a misspelt flag names the one meant" "unknown flag '-memory' (did you mean -mem?)" \
-    task $IMG -memory 1g -cmd true
+refused "submit: a misspelt flag names the one meant" "unknown flag '-mems' (did you mean -mem?)" \
+    task $IMG -mems 1g -cmd true
 cai tasks -task nope >"$T/n.out" 2>"$T/n.err"; rc=$?
 want_eq "tasks -task nope exits 1" "$rc" 1
 check "tasks -task nope says 'no task nope'" grep -q 'no task nope' "$T/n.err"
 check "cloudai --version" sh -c "$CLOUDAI_BIN/cloudai --version | grep -q '^cloudai [0-9]'"
 [ -n "$EARLY" ] && cai cancel "$EARLY" >/dev/null 2>&1
 n=$(cai tasks --json 2>/dev/null | grep -c '"task_id"')
-want_eq "submit: refused tasks left no record (early + fits + alias)" "$n" 3
+want_eq "submit: refused tasks left no record (early + fits + the two aliases)" "$n" 4
 
 # With the switch, the GPU task waits and says why.
 stop_pid "$MPID"
