@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <bson/bson.h>
 #include <curl/curl.h>
 
@@ -379,6 +381,8 @@ typedef struct dk_task {
     char name[RUNTIME_TASK_ID_MAX + 16];  /* cloudai-<task_id> */
     char id[80];                          /* container id, "" until created */
     char cg_parent[CGUSAGE_PATH_MAX];     /* its parent cgroup, or "" */
+    char upper[1024];                     /* its writable layer on this host
+                                             (overlay drivers' UpperDir), or "" */
 } dk_task;
 
 static int dk_simple(dk_task *t, dk_req *q, const char *method, long timeout_ms)
@@ -540,6 +544,9 @@ static int inspect_container(dk_task *t)
         t->res->exit_code = bson_iter_as_int64(&it);
     if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "State.OOMKilled", &it))
         t->res->oom_killed = bson_iter_as_bool(&it);
+    if (bson_iter_init(&it, doc) && bson_iter_find_descendant(&it, "GraphDriver.Data.UpperDir", &it) &&
+        BSON_ITER_HOLDS_UTF8(&it))
+        snprintf(t->upper, sizeof t->upper, "%s", bson_iter_utf8(&it, NULL));
 out:
     if (doc)
         bson_destroy(doc);
@@ -562,10 +569,23 @@ static int dir_empty(const char *path)
 /* A task whose /output is empty but that wrote elsewhere in its container
  * (a relative path from the image's working directory, which is not
  * /output, or /tmp): those files go with the container, and "completed,
- * 0 files" alone leaves the user guessing. Names a few of them (the
- * deepest paths Docker lists as added or changed) in res->stray. Advisory:
- * any failure here leaves it empty. */
+ * 0 files" alone leaves the user guessing. Names a few of them in
+ * res->stray. Advisory: any failure here leaves it empty. */
 #define STRAY_SCAN 1024     /* paths looked at; past that "more than N" */
+
+typedef struct stray {
+    char *path[STRAY_SCAN];  /* container paths, owned */
+    size_t n, more;
+} stray;
+
+static void stray_add(stray *s, const char *p, size_t len)
+{
+    if (s->n == STRAY_SCAN || !(s->path[s->n] = strndup(p, len))) {
+        s->more++;
+        return;
+    }
+    s->n++;
+}
 
 /* What the runtime itself puts in a container: the init's bind mount and
  * the mount points of /output and /input (their parents then have a
@@ -580,25 +600,68 @@ static int ours(const char *p)
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* The writable layer itself, where the overlay drivers keep it: a walk of
+ * what the task wrote, ~0.1 ms for a task that wrote nothing, where the
+ * API's /changes diffs the whole root file system (60 ms a task under
+ * fuse-overlayfs, 10% of a trivial task's time). Whiteouts (deletions:
+ * character devices 0/0, ".wh." names) are not writes. Leaves only: files,
+ * and directories with nothing else in them. -1 if it cannot be read. */
+static int stray_walk(stray *s, const char *upper)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    char *stack[64];
+    size_t depth = 0, base = strlen(upper);
+    if (!(stack[depth] = strdup(upper))) return -1;
+    depth++;
+    int rc = 0, first = 1;
+    while (depth > 0) {
+        char *dir = stack[--depth];
+        DIR *d = opendir(dir);
+        if (!d) {
+            if (first) rc = -1;
+            free(dir);
+            first = 0;
+            continue;
+        }
+        first = 0;
+        struct dirent *e;
+        int children = 0;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strncmp(e->d_name, ".wh.", 4))
+                continue;
+            char p[4200];
+            struct stat st;
+            if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= sizeof p ||
+                lstat(p, &st) < 0)
+                continue;
+            if (S_ISCHR(st.st_mode) && st.st_rdev == 0)   /* a whiteout */
+                continue;
+            children++;
+            if (S_ISDIR(st.st_mode) && depth < sizeof stack / sizeof stack[0] && s->n < STRAY_SCAN) {
+                if ((stack[depth] = strdup(p))) depth++;
+                continue;
+            }
+            stray_add(s, p + base, strlen(p + base));
+        }
+        closedir(d);
+        if (!children && strlen(dir) > base)
+            stray_add(s, dir + base, strlen(dir + base));
+        free(dir);
+    }
+    return rc;
 }
-static void note_stray(dk_task *t)
+
+/* Where the layer cannot be read: Docker's own list of changes. */
+static void stray_api(dk_task *t, stray *s)
 {
     dk_req q = { 0 };
     bson_t *doc = NULL;
     bson_iter_t it, arr, ent;
-    const char **path = NULL;
     char *js = NULL;
-    size_t n = 0, more = 0;
-    if (!dir_empty(t->spec->output_dir))
-        return;
     snprintf(q.path, sizeof q.path, "/containers/%s/changes", t->id);
     if (dk_simple(t, &q, "GET", DK_SHORT_MS) != 0 || q.status != 200 || q.resp.len == 0)
         goto out;
     /* The answer is an array; libbson parses documents. */
-    if (!(js = malloc(q.resp.len + 8)) || !(path = malloc(STRAY_SCAN * sizeof *path)))
+    if (!(js = malloc(q.resp.len + 8)))
         goto out;
     memcpy(js, "{\"c\":", 5);
     memcpy(js + 5, q.resp.p, q.resp.len);
@@ -617,37 +680,52 @@ static void note_stray(dk_task *t)
             else if (!strcmp(bson_iter_key(&ent), "Kind") && BSON_ITER_HOLDS_NUMBER(&ent))
                 kind = bson_iter_as_int64(&ent);
         }
-        if (!p || kind == 2) continue;             /* 2: deleted */
-        if (n < STRAY_SCAN) path[n++] = p;
-        else more++;
+        if (p && kind != 2)                 /* 2: deleted */
+            stray_add(s, p, strlen(p));
     }
-    qsort(path, n, sizeof *path, cmp_str);
-    size_t shown = 0, leaves = 0, len = 0;
-    char names[400] = "";
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(path[i]);
-        int leaf = !ours(path[i]);
-        for (size_t j = 0; j < n && leaf; j++)
-            leaf = !(j != i && !strncmp(path[j], path[i], l) && path[j][l] == '/');
-        if (!leaf) continue;
-        leaves++;
-        if (shown < 3 && len + l + 5 < sizeof names) {
-            len += (size_t)snprintf(names + len, sizeof names - len, "%s'%s'", shown ? ", " : "", path[i]);
-            shown++;
-        }
-    }
-    if (leaves == 0)
-        goto out;
-    snprintf(t->res->stray, sizeof t->res->stray,
-             "/output is empty, but the task wrote %s%zu path%s elsewhere in its container, "
-             "which went with it: %s%s (only what is under $OUTPUT_DIR, /output, is kept)",
-             more ? "more than " : "", leaves + more, leaves + more == 1 ? "" : "s", names,
-             leaves + more > shown ? ", ..." : "");
 out:
     if (doc) bson_destroy(doc);
     free(js);
-    free(path);
     dk_req_clear(&q);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void note_stray(dk_task *t)
+{
+    stray s;
+    s.n = s.more = 0;
+    if (!dir_empty(t->spec->output_dir))
+        return;
+    if (!t->upper[0] || stray_walk(&s, t->upper) < 0)
+        stray_api(t, &s);
+    qsort(s.path, s.n, sizeof *s.path, cmp_str);
+    size_t shown = 0, leaves = 0, len = 0;
+    char names[400] = "";
+    for (size_t i = 0; i < s.n; i++) {
+        size_t l = strlen(s.path[i]);
+        int leaf = !ours(s.path[i]);
+        /* sorted: a path's descendants follow it (after any "/a-b" siblings) */
+        for (size_t j = i + 1; j < s.n && leaf && !strncmp(s.path[j], s.path[i], l); j++)
+            leaf = s.path[j][l] != '/';
+        if (!leaf) continue;
+        leaves++;
+        if (shown < 3 && len + l + 5 < sizeof names) {
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s'%s'", shown ? ", " : "", s.path[i]);
+            shown++;
+        }
+    }
+    if (leaves > 0)
+        snprintf(t->res->stray, sizeof t->res->stray,
+                 "/output is empty, but the task wrote %s%zu path%s elsewhere in its container, "
+                 "which went with it: %s%s (only what is under $OUTPUT_DIR, /output, is kept)",
+                 s.more ? "more than " : "", leaves + s.more, leaves + s.more == 1 ? "" : "s", names,
+                 leaves + s.more > shown ? ", ..." : "");
+    for (size_t i = 0; i < s.n; i++)
+        free(s.path[i]);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)
