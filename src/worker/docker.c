@@ -613,6 +613,7 @@ static int stray_walk(stray *s, const char *upper)
     if (!(stack[depth] = strdup(upper))) return -1;
     depth++;
     int rc = 0, first = 1;
+    size_t seen = 0;        /* a layer of a million files is not read whole */
     while (depth > 0) {
         char *dir = stack[--depth];
         DIR *d = opendir(dir);
@@ -628,6 +629,11 @@ static int stray_walk(stray *s, const char *upper)
         while ((e = readdir(d))) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strncmp(e->d_name, ".wh.", 4))
                 continue;
+            if (++seen > 16 * STRAY_SCAN) {
+                s->more++;      /* "more than N" */
+                children++;
+                break;
+            }
             char p[4200];
             struct stat st;
             if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= sizeof p ||
