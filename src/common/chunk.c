@@ -24,7 +24,10 @@
  * at a neighbouring share, comparing logical bytes per second between send
  * completions, and moves there if it is clearly faster (hill climbing). A
  * confirmed choice doubles the time to the next exploration (up to
- * EXPLORE_MAX chunks), so the cost of asking is a few percent. Independently, a deflated chunk is
+ * EXPLORE_MAX chunks), so the cost of asking is a few percent; and a
+ * sender that keeps a chunk_tune carries the share and that time over to
+ * its next stream, so short streams over a known link do not each pay an
+ * exploration. Independently, a deflated chunk is
  * first probed: its first PROBE_LEN bytes at level 1, and if that saves
  * less than ~3% the chunk is stored without deflating the rest. */
 #define CHUNK_SLOTS 3
@@ -71,6 +74,7 @@ struct chunk_pipe {
     int share, cand, dir;     /* current share, the one explored, direction */
     uint64_t explore_at, explore_gap;
     uint64_t ts[TS_RING];     /* send completion time of chunk k % TS_RING */
+    chunk_tune *tune;         /* where the link's lessons are kept, or NULL */
 };
 
 static uint64_t now_ns(void)
@@ -247,6 +251,48 @@ static void pipe_learn(struct chunk_pipe *pp, uint64_t k)
         pp->cand = pp->share + pp->dir;
     }
     pp->explore_at = run_end + 1 + pp->explore_gap;
+    if (pp->tune) {
+        pthread_mutex_lock(&pp->tune->mu);
+        pp->tune->known = 1;
+        pp->tune->share = pp->share;
+        pp->tune->dir = pp->dir;
+        pp->tune->gap = pp->explore_gap;
+        pthread_mutex_unlock(&pp->tune->mu);
+    }
+}
+
+void chunk_tune_init(chunk_tune *k)
+{
+    memset(k, 0, sizeof *k);
+    pthread_mutex_init(&k->mu, NULL);
+}
+
+void chunk_tune_destroy(chunk_tune *k)
+{
+    pthread_mutex_destroy(&k->mu);
+}
+
+void chunk_tx_tune(chunk_tx *t, chunk_tune *k)
+{
+    struct chunk_pipe *pp = t->pipe;
+    if (!pp || !k) return;
+    pp->tune = k;
+    pthread_mutex_lock(&k->mu);
+    if (k->known) {
+        /* The next exploration comes when the last stream's would have:
+         * a share confirmed again and again is not asked about at the
+         * start of every stream. */
+        pp->share = k->share;
+        pp->dir = k->dir;
+        pp->cand = pp->share + pp->dir;
+        if (pp->cand < 0 || pp->cand > SHARES) {
+            pp->dir = -pp->dir;
+            pp->cand = pp->share + pp->dir;
+        }
+        pp->explore_gap = k->gap;
+        pp->explore_at = k->gap > EXPLORE_FIRST ? k->gap : EXPLORE_FIRST;
+    }
+    pthread_mutex_unlock(&k->mu);
 }
 
 /* Sends the head slot, which must be DONE. Lock held on entry and exit. */

@@ -126,6 +126,7 @@ typedef struct worker {
     idler *idle;             /* task threads waiting for a task (under mu) */
     double free_cpu;
     uint64_t free_mem, free_gpu;
+    chunk_tune tune;         /* the uploads' deflate share, learned across uploads */
 } worker;
 
 /* <outputs>/<stem><suffix>: the files of one attempt. */
@@ -598,6 +599,7 @@ static int upload_once(worker *w, wtask *t, uint64_t log_size, char *why, size_t
         goto out;
     }
     have_tx = 1;
+    chunk_tx_tune(&tx, &w->tune);
     uint64_t t0 = ids_now_ms();
     tx.task_name = t->rec.task_name;
     tx.user_id = t->rec.user_id;
@@ -1354,6 +1356,7 @@ int worker_run(const config *cfg, volatile int *stop, char *err, size_t errcap)
     w.ctl_fd = -1;
     pthread_mutex_init(&w.mu, NULL);
     pthread_mutex_init(&w.ctl_mu, NULL);
+    chunk_tune_init(&w.tune);
     pthread_cond_init(&w.cv, NULL);
     pthread_cond_init(&w.lane_cv, NULL);
     pthread_cond_init(&w.log_cv, NULL);

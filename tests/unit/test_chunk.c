@@ -96,6 +96,8 @@ static uint8_t *make(size_t n, int kind)
     return p;
 }
 
+static chunk_tune *rt_tune;   /* round_trip's streams share it when set */
+
 /* Sends data in uneven writes; returns the sink state (rx checked). */
 static int round_trip(const uint8_t *data, size_t n, int level, uint64_t skip, sink *s)
 {
@@ -108,6 +110,7 @@ static int round_trip(const uint8_t *data, size_t n, int level, uint64_t skip, s
     s->rx.offset = skip - skip % PROTO_CHUNK_MAX;
     s->rx.seq = s->rx.offset / PROTO_CHUNK_MAX;
     T_CHECK(chunk_tx_init(&tx, "task-1", n, skip, level, sink_send, s) == 0);
+    chunk_tx_tune(&tx, rt_tune);
     int rc = 0;
     for (size_t off = 0, step = 777; off < n && rc == 0; off += step, step = step * 3 % 400009 + 1) {
         size_t k = n - off < step ? n - off : step;
@@ -162,6 +165,53 @@ static void test_text_gets_deflated_when_explored(void)
      * zeros never fail the probe. */
     T_CHECK(s.deflated >= 3);
     free(s.got);
+    free(d);
+}
+
+/* What one stream learned is where the next over the same link starts:
+ * a share confirmed as storing is not explored again in a short stream,
+ * and one that deflates deflates from the first chunk. */
+static void test_tune_carries(void)
+{
+    chunk_tune k;
+    sink s;
+    size_t n = 40 * (size_t)PROTO_CHUNK_MAX;
+    uint8_t *d = make(n, ZEROS);
+    chunk_tune_init(&k);
+    rt_tune = &k;
+    T_EQ_INT(round_trip(d, 24 * (size_t)PROTO_CHUNK_MAX, 1, 0, &s), 0);
+    T_EQ_INT(s.rx_rc, 0);
+    T_CHECK(s.deflated >= 3);            /* it explored, as without a tune */
+    free(s.got);
+    T_EQ_INT(k.known, 1);
+    T_EQ_INT(k.gap, 24);                 /* the first decision: 2 x 12 either way */
+
+    k.share = 0;                         /* storing, confirmed for a while */
+    k.dir = 1;
+    k.gap = 256;
+    T_EQ_INT(round_trip(d, n, 1, 0, &s), 0);
+    T_EQ_INT(s.rx_rc, 0);
+    T_EQ_INT(s.len, n);
+    T_EQ_INT(s.deflated, 0);             /* 40 chunks: no exploration */
+    free(s.got);
+
+    k.share = 4;                         /* a slow link: deflate everything */
+    k.dir = -1;
+    T_EQ_INT(round_trip(d, 20 * (size_t)PROTO_CHUNK_MAX, 1, 0, &s), 0);
+    T_EQ_INT(s.rx_rc, 0);
+    T_EQ_INT(s.deflated, 20);
+    T_CHECK(memcmp(s.got, d, 20 * (size_t)PROTO_CHUNK_MAX) == 0);
+    free(s.got);
+
+    k.share = 0;                         /* asked again after 24 chunks */
+    k.gap = 24;
+    T_EQ_INT(round_trip(d, n, 1, 0, &s), 0);
+    T_EQ_INT(s.rx_rc, 0);
+    T_CHECK(s.deflated >= 3);
+    T_CHECK(k.gap >= 24);
+    free(s.got);
+    rt_tune = NULL;
+    chunk_tune_destroy(&k);
     free(d);
 }
 
@@ -522,6 +572,7 @@ int main(void)
     T_RUN(test_short_streams);
     T_RUN(test_long_streams);
     T_RUN(test_text_gets_deflated_when_explored);
+    T_RUN(test_tune_carries);
     T_RUN(test_resume);
     T_RUN(test_send_failure_and_size);
     T_RUN(test_v2);
