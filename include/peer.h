@@ -20,7 +20,10 @@ typedef struct peer {
 
 /* Connects to addr and authenticates as role/node_id with token. On
  * failure returns a negative code with err filled ("auth refused: ...",
- * "connection refused") and p is closed. */
+ * "connection refused") and p is closed. -ECONNRESET: the master closed
+ * the connection before WELCOME (over its handshake budget it closes the
+ * oldest pending handshakes, and a restarting master closes everything):
+ * the same call a moment later usually succeeds. */
 int peer_connect(peer *p, const char *addr, int role, const char *node_id,
                  const char *token, int timeout_ms, char *err, size_t errcap);
 /* TLS for every later peer_connect of this process (NULL = plain TCP):

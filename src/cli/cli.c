@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include "cli_int.h"
 #include "ids.h"
 
@@ -64,8 +66,24 @@ int cli_connect(cli_ctx *c)
     c->token = first_set(c->token, getenv("CLOUDAI_TOKEN"), "");
     if (strlen(c->user) >= 64)
         return cli_fail("user name '%.20s...' is longer than 63 bytes", c->user);
-    if (peer_connect(&c->p, c->master, PROTO_ROLE_CLIENT, c->user, c->token, CLI_CONNECT_MS,
-                     err, sizeof err) < 0) {
+    /* A burst of clients (a script submitting in parallel on a busy
+     * machine) can outgrow the master's handshake budget, and over it the
+     * master closes the oldest pending handshakes: a handshake cut short
+     * is tried again, a few times, after a jittered pause. */
+    int rc;
+    for (int attempt = 1;; attempt++) {
+        rc = peer_connect(&c->p, c->master, PROTO_ROLE_CLIENT, c->user, c->token, CLI_CONNECT_MS,
+                          err, sizeof err);
+        if (rc != -ECONNRESET || attempt == CLI_HANDSHAKE_TRIES)
+            break;
+        long base = 100L << (attempt - 1);                 /* 100, 200, 400 ms ... */
+        long ms = base + (long)(((unsigned)getpid() * 2654435761u + (unsigned)attempt * 40503u) % (unsigned)base);
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    if (rc < 0) {
+        if (rc == -ECONNRESET)
+            return cli_fail("%s (tried %d times)", err, CLI_HANDSHAKE_TRIES);
         if (!strncmp(err, "cannot connect", 14))
             return cli_fail("%s (is ./master running? set -master or CLOUDAI_MASTER)", err);
         /* Which identity was refused: the user may come from $USER unseen. */

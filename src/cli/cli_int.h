@@ -10,6 +10,7 @@
 #include "records.h"
 
 #define CLI_CONNECT_MS 5000       /* connect + handshake */
+#define CLI_HANDSHAKE_TRIES 4     /* a handshake the master cut short: tries in all */
 #define CLI_REPLY_MS 30000        /* wait for a reply frame */
 #define CLI_STREAM_MS 120000      /* wait between GET_FILE chunks */
 #define CLI_POS_MAX 8             /* positional words any verb takes */

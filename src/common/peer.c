@@ -73,7 +73,13 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
         }
         tls = 1;
     }
-    if ((rc = frame_read(p->fd, &p->rd, &m, timeout_ms, timeout_ms)) < 0) {
+    if ((rc = frame_read(p->fd, &p->rd, &m, timeout_ms, timeout_ms)) < 0 &&
+        (rc == -EPIPE || rc == -ECONNRESET)) {
+        snprintf(err, errcap, "master at %s closed the connection before its greeting", addr);
+        rc = -ECONNRESET;
+        goto fail;
+    }
+    if (rc < 0) {
         snprintf(err, errcap, "master at %s sent no greeting: %s%s", addr,
                  cai_strerror(rc),
                  tls ? "" : " (if the master uses TLS, give its CA: [tls] ca or CLOUDAI_TLS_CA)");
@@ -120,7 +126,13 @@ int peer_connect(peer *p, const char *addr, int role, const char *node_id,
         goto fail;
     }
     if ((rc = frame_read(p->fd, &p->rd, &m, timeout_ms, timeout_ms)) < 0) {
-        snprintf(err, errcap, "master closed the connection during the handshake");
+        if (rc == -ETIMEDOUT) {
+            snprintf(err, errcap, "master at %s did not answer the handshake within %d ms",
+                     addr, timeout_ms);
+        } else {
+            snprintf(err, errcap, "master at %s closed the connection during the handshake", addr);
+            rc = -ECONNRESET;
+        }
         goto fail;
     }
     if (m.type == PROTO_ERROR) {
