@@ -21,7 +21,7 @@ BUILD_TOOLS="cc:build-essential make:make pkg-config:pkg-config"
 # What the tests, fuzzing and benchmarks use (dpkg names). Docker's engine
 # comes from docker.io unless a `docker` command is already there.
 TEST_PKGS="busybox-static libarchive-tools iproute2 procps ca-certificates curl unzip openssl tcpdump
-chromium fonts-dejavu-core clang libclang-rt-14-dev rsync netcat-openbsd man-db systemd"
+chromium fonts-dejavu-core clang libclang-rt-14-dev rsync netcat-openbsd man-db systemd python3"
 
 missing_build() {
     out=""

@@ -89,16 +89,20 @@ cut_status() {   # MODE CUT -> "RC|proxy's count|client's stderr"
     kill "$cp"; wait "$cp" 2>/dev/null
     echo "$rc|$(cat "$T/cut.out")|$(head -c 300 "$T/cut.err")"
 }
-o=$(cut_status hello 3)
-want_eq "3 handshakes cut after HELLO: status answers on the 4th try" "$o" "0|cut 3 relayed 1|"
-o=$(cut_status greeting 3)
-want_eq "3 connections closed before the greeting: status answers on the 4th try" "$o" "0|cut 3 relayed 1|"
-o=$(cut_status hello 4)
-case $o in
-    "1|cut 4 relayed 0|cloudai: master at 127.0.0.1:"*"closed the connection during the handshake (tried 4 times)"*)
-        ok "4 cut handshakes: the client gives up and says why" ;;
-    *) not_ok "4 cut handshakes: the client gives up and says why"; diag "$o" ;;
-esac
+if command -v python3 >/dev/null 2>&1; then
+    o=$(cut_status hello 3)
+    want_eq "3 handshakes cut after HELLO: status answers on the 4th try" "$o" "0|cut 3 relayed 1|"
+    o=$(cut_status greeting 3)
+    want_eq "3 connections closed before the greeting: status answers on the 4th try" "$o" "0|cut 3 relayed 1|"
+    o=$(cut_status hello 4)
+    case $o in
+        "1|cut 4 relayed 0|cloudai: master at 127.0.0.1:"*"closed the connection during the handshake (tried 4 times)"*)
+            ok "4 cut handshakes: the client gives up and says why" ;;
+        *) not_ok "4 cut handshakes: the client gives up and says why"; diag "$o" ;;
+    esac
+else
+    skip "cut handshakes: python3 not installed (make deps installs it)"
+fi
 
 # No daemon may have hit a sanitizer report on the way.
 if grep -l -E 'AddressSanitizer|runtime error:' "$T"/*.log >/dev/null 2>&1; then
