@@ -20,6 +20,13 @@ int net_accept(int lfd, char *peer, size_t peercap);
 int net_read_full(int fd, void *buf, size_t n, int timeout_ms, size_t *got);
 /* Writes exactly n bytes (MSG_NOSIGNAL). 0, -ETIMEDOUT or -errno. */
 int net_write_full(int fd, const void *buf, size_t n, int timeout_ms);
+/* 1 if fd's peer is on this host (a loopback address, or the very address
+ * the connection leaves from: the kernel carries it in memory), 0 if not or
+ * unknown. */
+int net_is_local(int fd);
+struct sockaddr;
+/* The rule itself, for a peer address and the local end's. */
+int net_addr_is_local(const struct sockaddr *peer, const struct sockaddr *self);
 /* Splits "host:port"; 0 or -EINVAL. */
 int net_split_hostport(const char *hostport, char *host, size_t hostcap, char *port, size_t portcap);
 

@@ -188,6 +188,37 @@ int net_connect(const char *hostport, int timeout_ms)
     return rc;
 }
 
+int net_addr_is_local(const struct sockaddr *peer, const struct sockaddr *self)
+{
+    if (peer->sa_family == AF_UNIX)
+        return 1;
+    if (peer->sa_family != self->sa_family)
+        return 0;
+    if (peer->sa_family == AF_INET) {
+        const struct in_addr *a = &((const struct sockaddr_in *)peer)->sin_addr;
+        const struct in_addr *b = &((const struct sockaddr_in *)self)->sin_addr;
+        return (ntohl(a->s_addr) >> 24) == 127 || a->s_addr == b->s_addr;
+    }
+    if (peer->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)peer)->sin6_addr;
+        const struct in6_addr *b = &((const struct sockaddr_in6 *)self)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a) || memcmp(a, b, sizeof *a) == 0)
+            return 1;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;   /* ::ffff:127.x.y.z */
+    }
+    return 0;
+}
+
+int net_is_local(int fd)
+{
+    struct sockaddr_storage me, them;
+    socklen_t ml = sizeof me, tl = sizeof them;
+    if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0 ||
+        getpeername(fd, (struct sockaddr *)&them, &tl) < 0)
+        return 0;
+    return net_addr_is_local((struct sockaddr *)&them, (struct sockaddr *)&me);
+}
+
 int net_accept(int lfd, char *peer, size_t peercap)
 {
     struct sockaddr_storage ss;

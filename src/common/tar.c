@@ -13,6 +13,7 @@
  * 512-byte block plus a long name or pax header whose size was checked
  * against max_path first. One zero block followed by end of input is
  * treated as truncated: only the two-block end proves the writer finished. */
+#define _GNU_SOURCE 1   /* O_NOATIME, where the system has it */
 #include "tar.h"
 #include "fsutil.h"
 #include "hash.h"
@@ -62,6 +63,7 @@ typedef struct twriter {
     size_t pathcap;
     char *path;             /* prefix "/" relative name: the limit is on the latter */
     int hashing;            /* HASH_NONE, HASH_SHA (files_sha256), HASH_CRC (files_crc32c) */
+    int noatime;            /* O_NOATIME until a file we do not own refuses it */
     hash_sha256 list;       /* over each file's SHA-256, in archive order */
     uint32_t list_crc;      /* over each file's CRC32C, in archive order */
 } twriter;
@@ -472,6 +474,23 @@ const char *tar_link_relative(const char *root, const char *name, const char *ta
     return buf;
 }
 
+/* Opens nm for reading without updating its access time: a fresh output
+ * has atime <= mtime, so under relatime every read would dirty its inode
+ * (an inode write per file, on a tree removed right after). O_NOATIME is
+ * refused with EPERM for a file the walker neither owns nor has
+ * CAP_FOWNER over; then it is dropped for the rest of the walk. */
+static int open_read(twriter *w, int dfd, const char *nm, int flags)
+{
+#ifdef O_NOATIME
+    if (w->noatime) {
+        int fd = openat(dfd, nm, flags | O_NOATIME);
+        if (fd >= 0 || errno != EPERM) return fd;
+        w->noatime = 0;
+    }
+#endif
+    return openat(dfd, nm, flags);
+}
+
 /* A regular file, judged by what the open fd shows (a file packed between
  * the walk's stat and the open is archived as packed): one the store
  * packed (sticky bit and a packed header) goes out with its original
@@ -480,7 +499,7 @@ const char *tar_link_relative(const char *root, const char *name, const char *ta
 static int write_file(twriter *w, int dfd, const char *nm, struct stat *st)
 {
     zblock_reader *zr = NULL;
-    int rc, fd = openat(dfd, nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int rc, fd = open_read(w, dfd, nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0 || fstat(fd, st) < 0) {
         set_err(w->err, w->errcap, "open '%s': %s", w->path, strerror(errno));
         if (fd >= 0) close(fd);
@@ -538,7 +557,7 @@ static int write_entry(twriter *w, int dfd, const char *nm, unsigned char dtype,
                            ? "path over the 4095-byte limit (the directory and all below it)"
                            : "path over the 4095-byte limit");
     if (S_ISDIR(st.st_mode)) {
-        int cfd = openat(dfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int cfd = open_read(w, dfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (cfd < 0 || fstat(cfd, cst) < 0) {
             set_err(w->err, w->errcap, "open dir '%s': %s", w->path, strerror(errno));
             if (cfd >= 0) close(cfd);
@@ -796,6 +815,7 @@ static int run_writer_ex(const char *root, int rootfd, const char *sub, const ch
     w->st = st;
     w->err = err;
     w->errcap = errcap;
+    w->noatime = 1;
     if (o) {
         w->on_skip = o->on_skip;
         w->skip_ctx = o->skip_ctx;

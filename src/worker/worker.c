@@ -593,7 +593,12 @@ static int upload_once(worker *w, wtask *t, uint64_t log_size, char *why, size_t
         goto out;
     }
     proto_u64(&m, T_OFFSET, &offset);
-    int level = w->cfg->compress_level < 0 ? 1 : w->cfg->compress_level;
+    /* Adaptive: deflate as much as pays, learned per link (chunk.c); to a
+     * master on this host the "link" is a memory copy that deflate can
+     * only slow, so nothing is deflated and nothing explored. */
+    int level = w->cfg->compress_level >= 0 ? w->cfg->compress_level
+                : net_is_local(pp->fd)       ? 0
+                                             : 1;
     if (chunk_tx_init(&tx, t->rec.task_id, st.archive_bytes, offset, level, send_peer, pp) < 0) {
         snprintf(why, cap, "out of memory");
         goto out;

@@ -7,7 +7,9 @@
 #include "proto.h"
 #include "t.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -23,6 +25,53 @@ static int tcp_pair(int *a, int *b)
     *b = *a >= 0 ? net_accept(lfd, NULL, 0) : -1;
     close(lfd);
     return *a >= 0 && *b >= 0 ? 0 : -1;
+}
+
+static struct sockaddr_in v4(const char *a)
+{
+    struct sockaddr_in s = { .sin_family = AF_INET };
+    inet_pton(AF_INET, a, &s.sin_addr);
+    return s;
+}
+static struct sockaddr_in6 v6(const char *a)
+{
+    struct sockaddr_in6 s = { .sin6_family = AF_INET6 };
+    inet_pton(AF_INET6, a, &s.sin6_addr);
+    return s;
+}
+#define SA(x) ((struct sockaddr *)&(x))
+
+/* Same host: loopback in either family, or a connection to the address it
+ * leaves from; another address, even next door, is a real link. */
+static void test_is_local(void)
+{
+    struct sockaddr_in lo = v4("127.0.0.1"), lo5 = v4("127.3.0.5"), a = v4("10.0.0.1"),
+                       b = v4("10.0.0.2");
+    struct sockaddr_in6 l6 = v6("::1"), m6 = v6("::ffff:127.0.0.1"), f1 = v6("fe80::1"),
+                        f2 = v6("fe80::2"), mx = v6("::ffff:10.0.0.2");
+    T_EQ_INT(net_addr_is_local(SA(lo), SA(lo)), 1);
+    T_EQ_INT(net_addr_is_local(SA(lo5), SA(a)), 1);
+    T_EQ_INT(net_addr_is_local(SA(a), SA(a)), 1);
+    T_EQ_INT(net_addr_is_local(SA(b), SA(a)), 0);
+    T_EQ_INT(net_addr_is_local(SA(l6), SA(l6)), 1);
+    T_EQ_INT(net_addr_is_local(SA(m6), SA(f1)), 1);
+    T_EQ_INT(net_addr_is_local(SA(f1), SA(f1)), 1);
+    T_EQ_INT(net_addr_is_local(SA(f2), SA(f1)), 0);
+    T_EQ_INT(net_addr_is_local(SA(mx), SA(f1)), 0);
+    T_EQ_INT(net_addr_is_local(SA(b), SA(f1)), 0);   /* families differ */
+
+    int x, y, sp[2];
+    T_EQ_INT(tcp_pair(&x, &y), 0);
+    T_EQ_INT(net_is_local(x), 1);
+    T_EQ_INT(net_is_local(y), 1);
+    close(x); close(y);
+    T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    T_EQ_INT(net_is_local(sp[0]), 1);
+    close(sp[0]); close(sp[1]);
+    int u = socket(AF_INET, SOCK_STREAM, 0);   /* no peer: unknown */
+    T_EQ_INT(net_is_local(u), 0);
+    close(u);
+    T_EQ_INT(net_is_local(-1), 0);
 }
 
 static void test_split_hostport(void)
@@ -391,6 +440,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_DFL);   /* a missing MSG_NOSIGNAL would kill us */
     T_RUN(test_split_hostport);
+    T_RUN(test_is_local);
     T_RUN(test_listen_connect_accept);
     T_RUN(test_connect_timeout);
     T_RUN(test_read_write_edges);
