@@ -73,7 +73,8 @@ struct extract {
     char msg[512];
     /* the entry being written */
     int fd;
-    hash_sha256 h;
+    hash_sha256 h;        /* the file's SHA-256 (the hasher's while it runs) */
+    int h_nomem;          /* a digest could not be allocated */
     int skip_hash;        /* a regular file being left out: h still hashes it */
     hash_sha256 list;     /* over every regular file's SHA-256 (FILES_SHA256) */
     int want_crc;         /* extract_want_crc: also FILES_CRC32C */
@@ -104,28 +105,35 @@ struct extract {
     int pfd;
 };
 
-/* SHA-256 is the largest cost of storing a big file (~0.6 ms a MiB, as
- * much as receiving and writing it together), and one file's hash cannot
- * be split. So a big piece is copied to a second thread, which hashes it
- * while this one writes it, returns, receives and checks the next chunk:
- * a chunk costs the longer of the two paths instead of their sum. The
- * copy (~1/10 of the hash) is what lets the caller have its buffer back
- * at once. Anything that extends or reads the file's digest waits for the
- * pieces in flight first. Up to HASH_QUEUE pieces wait for the hasher: with
- * one, the two threads took turns (the receiver waited for the last hash
- * before handing over the next piece, the hasher for the next piece) and
- * both cores were idle half the time. Small pieces (many small files) are
- * hashed here, where a hand-over would cost more than it saves, unless
- * pieces of the file are queued already.
+static xnode *tab_find(extract *x, const char *name);
+static int xfail(extract *x, int code, const char *fmt, ...);
+
+/* SHA-256 is the largest single cost of storing what a worker sends
+ * (~0.6 ms a MiB; for many small files ~15% of the receiving thread, whose
+ * other work is the file creation itself), and this thread is an
+ * upload's critical path while the other core idles (~30% of both cores,
+ * measured on 10,000 x 4 KiB). So once a stream has a big chunk or a big
+ * file, a second thread computes every file's SHA-256 in archive order
+ * while this one writes the files: this thread queues *ops* (a piece of a
+ * file's content; a file's end), the hasher takes them in batches. Pieces
+ * of the caller's lent frame buffer (extract_feed_lent) are queued as they
+ * are, and extract_swap_buffer keeps that buffer until the hasher is past
+ * them and hands the caller one it is done with; a big piece from
+ * elsewhere (an inflated chunk) is copied, a small one is hashed here once
+ * the queue is empty (where a copy would cost more).
  *
- * A caller that can lend its buffer (extract_feed_lent: the master reads
- * each frame into a buffer it can trade) saves the copy, which was ~9% of
- * the receiving thread's time: pieces of that buffer are queued as they
- * are, and extract_swap_buffer then keeps the buffer until the hasher is
- * past them and hands the caller one it is done with. */
+ * A file's report (extract_cb) carries its SHA-256, so with the hasher on
+ * reports wait in a FIFO, in archive order, until the hasher has finished
+ * their file; entries without content wait behind them so the order holds.
+ * A hard link needs its target's digest: it flushes the FIFO first. Ops
+ * are handed over per fed buffer and taken per batch, so the two threads
+ * meet about once a chunk, not once a file. Without a second CPU (or a
+ * thread) everything is hashed here, in order, as before. */
 #define HASH_ASYNC_MIN (128u * 1024u)  /* above on_hole's 64 KiB slices */
 #define HASH_ASYNC_MAX (1u << 20)      /* a chunk's raw size */
-#define HASH_QUEUE 4
+#define HASH_COPIES 4                  /* copy buffers for big pieces not lent */
+#define HOPS 8192                      /* queued ops (a 1 MiB chunk of 100-byte files: ~3,500) */
+#define PEND_MAX 4096                  /* reports waiting for their file's digest */
 /* Buffers held for the hasher: it is faster than the receiving thread
  * (~1.6 GB/s against ~1 GB/s), so three keep it fed, and an upload then
  * holds no more than the four copies of before (8 at once stay < 64 MiB). */
@@ -136,23 +144,75 @@ struct lent_buf {
     unsigned until;           /* the hasher is done with it once head reaches this */
 };
 
+enum { OP_DATA = -3, OP_END_QUIET = -2 };   /* else an END op's report slot */
+struct hop {
+    const uint8_t *p;
+    size_t n;
+    int end;                  /* OP_DATA, OP_END_QUIET (a file left out), or a slot */
+};
+
+/* A report waiting for its file's digest (or behind one that does). */
+struct pend {
+    extract_file f;           /* f.name is name */
+    char *name;
+    int file;                 /* its digest comes from END op `op` */
+    unsigned op;
+};
+
 struct hasher {
     pthread_t th;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv;        /* the hasher waits for ops */
+    pthread_cond_t done;      /* this thread waits for the hasher */
     extract *x;
-    const uint8_t *q[HASH_QUEUE]; /* the pieces: a copy in p[k], or a lent buffer's */
-    uint8_t *p[HASH_QUEUE];   /* HASH_ASYNC_MAX bytes each, allocated at first copy */
-    size_t n[HASH_QUEUE];
-    unsigned head, tail;      /* pieces hashed / handed over */
+    struct hop ops[HOPS];
+    unsigned head, tail;      /* ops hashed / handed over (under mu) */
+    unsigned qtail;           /* ops written (this thread's; >= tail) */
+    unsigned seen_head;       /* head when this thread last looked */
     int stop;
+    int nomem;                /* a digest could not be allocated (the hasher's) */
+    uint8_t *copy[HASH_COPIES];
+    unsigned copy_until[HASH_COPIES];
+    unsigned ncopy;
     struct lent_buf lend[LEND_MAX]; /* buffers traded by extract_swap_buffer */
     size_t lend_cap;          /* their size (a caller's frame buffer) */
+    uint8_t (*sha)[32];       /* PEND_MAX digests, written by the hasher */
+    struct pend *pq;          /* PEND_MAX reports (this thread's) */
+    unsigned pq_head, pq_tail;
 };
 
-static void digest_now(extract *x, const uint8_t *p, size_t n)
+/* The file's SHA-256 so far, started on first use: the hasher's while it
+ * runs, this thread's when there is none or the queue is empty. */
+static int sha_update(extract *x, const uint8_t *p, size_t n)
 {
+    if (!x->h.ctx && hash_sha256_init(&x->h) < 0)
+        return -1;
     hash_sha256_update(&x->h, p, n);
+    return 0;
+}
+
+/* Ends the file's digest and adds it to the stream's list. */
+static int sha_end(extract *x, uint8_t sha[32])
+{
+    if (!x->h.ctx && hash_sha256_init(&x->h) < 0)
+        return -1;
+    hash_sha256_final(&x->h, sha);
+    hash_sha256_update(&x->list, sha, 32);
+    return 0;
+}
+
+static void op_run(struct hasher *h, const struct hop *o)
+{
+    extract *x = h->x;
+    uint8_t sha[32];
+    if (o->n && sha_update(x, o->p, o->n) < 0)
+        h->nomem = 1;
+    if (o->end == OP_DATA)
+        return;
+    if (sha_end(x, sha) < 0)
+        h->nomem = 1;
+    if (o->end >= 0)
+        memcpy(h->sha[o->end], sha, 32);
 }
 
 static void *hasher_main(void *arg)
@@ -162,39 +222,69 @@ static void *hasher_main(void *arg)
     for (;;) {
         while (h->head == h->tail && !h->stop) pthread_cond_wait(&h->cv, &h->mu);
         if (h->head == h->tail) break;
-        unsigned k = h->head % HASH_QUEUE;
+        unsigned end = h->tail;
         pthread_mutex_unlock(&h->mu);
-        digest_now(h->x, h->q[k], h->n[k]);
+        for (unsigned i = h->head; i != end; i++)
+            op_run(h, &h->ops[i % HOPS]);
         pthread_mutex_lock(&h->mu);
-        h->head++;
-        pthread_cond_broadcast(&h->cv);
+        h->head = end;
+        pthread_cond_broadcast(&h->done);
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
 }
 
-/* Waits until the file's digest holds every byte handed over. */
-static void digest_sync(extract *x)
+/* Hands the ops written so far to the hasher. */
+static void hs_publish(struct hasher *h)
 {
-    struct hasher *h = x->hs;
-    if (!h) return;
+    if (!h || h->tail == h->qtail) return;
     pthread_mutex_lock(&h->mu);
-    while (h->head != h->tail) pthread_cond_wait(&h->cv, &h->mu);
+    h->tail = h->qtail;
+    pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
 }
 
-/* The hasher, started at the first big piece; NULL on one CPU or when a
- * thread cannot be had (then everything is hashed here, as before). */
+/* Waits until the hasher has run every op before `upto` (all handed over). */
+static void hs_wait(struct hasher *h, unsigned upto)
+{
+    hs_publish(h);
+    pthread_mutex_lock(&h->mu);
+    while ((int)(upto - h->head) > 0) pthread_cond_wait(&h->done, &h->mu);
+    h->seen_head = h->head;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Waits until every op queued so far is hashed. */
+static void digest_sync(extract *x)
+{
+    if (x->hs) hs_wait(x->hs, x->hs->qtail);
+}
+
+static void hs_push(struct hasher *h, const uint8_t *p, size_t n, int end)
+{
+    if (h->qtail - h->seen_head >= HOPS)  /* the ring may be full: look */
+        hs_wait(h, h->qtail - HOPS + 1);
+    h->ops[h->qtail % HOPS] = (struct hop){ p, n, end };
+    h->qtail++;
+}
+
+/* The hasher, started for a stream with big pieces; NULL on one CPU or
+ * when a thread cannot be had (then everything is hashed here). */
 static long ncpu;
 static pthread_once_t ncpu_once = PTHREAD_ONCE_INIT;
 static void ncpu_read(void) { ncpu = sysconf(_SC_NPROCESSORS_ONLN); }
 
 static void hasher_dealloc(struct hasher *h)
 {
-    for (int i = 0; i < HASH_QUEUE; i++)
-        free(h->p[i]);
+    for (int i = 0; i < HASH_COPIES; i++)
+        free(h->copy[i]);
     for (int i = 0; i < LEND_MAX; i++)
         free(h->lend[i].buf);
+    if (h->pq)
+        for (unsigned i = h->pq_head; i != h->pq_tail; i++)
+            free(h->pq[i % PEND_MAX].name);
+    free(h->pq);
+    free(h->sha);
     free(h);
 }
 
@@ -208,11 +298,17 @@ static struct hasher *hasher_get(extract *x)
     if (!h)
         return NULL;
     h->x = x;
+    if (!(h->pq = calloc(PEND_MAX, sizeof *h->pq)) || !(h->sha = calloc(PEND_MAX, sizeof *h->sha))) {
+        hasher_dealloc(h);
+        return NULL;
+    }
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
+    pthread_cond_init(&h->done, NULL);
     if (pthread_create(&h->th, NULL, hasher_main, h) != 0) {
         pthread_mutex_destroy(&h->mu);
         pthread_cond_destroy(&h->cv);
+        pthread_cond_destroy(&h->done);
         hasher_dealloc(h);
         return NULL;
     }
@@ -224,12 +320,14 @@ static void hasher_free(struct hasher *h)
 {
     if (!h) return;
     pthread_mutex_lock(&h->mu);
+    h->tail = h->qtail;       /* what was queued still runs: it may read x */
     h->stop = 1;
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
     pthread_join(h->th, NULL);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
+    pthread_cond_destroy(&h->done);
     hasher_dealloc(h);
 }
 
@@ -239,75 +337,138 @@ static int lent_range(const extract *x, const uint8_t *p, size_t n)
     return x->lend_lo && p >= x->lend_lo && p + n <= x->lend_hi;
 }
 
-/* A regular file's content, for its SHA-256 and, when asked, CRC32C: a big
- * piece goes to the hasher's queue, copied unless lent (and so does any
- * piece while the file has pieces queued: the digest takes them in order). */
+/* A copy buffer the hasher is done with, or NULL (no memory). */
+static uint8_t *hs_copy_buf(struct hasher *h)
+{
+    unsigned k = h->ncopy++ % HASH_COPIES;
+    if (!h->copy[k] && !(h->copy[k] = malloc(HASH_ASYNC_MAX)))
+        return NULL;
+    hs_wait(h, h->copy_until[k]);
+    h->copy_until[k] = h->qtail + 1;      /* the op about to be pushed */
+    return h->copy[k];
+}
+
+/* A regular file's content, for its SHA-256 and, when asked, CRC32C. */
 static void digest_update(extract *x, const uint8_t *p, size_t n)
 {
     struct hasher *h = x->hs;
     /* The CRC here, on bytes still in this core's cache from the chunk's
-     * own check: the hasher, the longer path, keeps only SHA-256. A big
-     * piece of a lent buffer is taken alone and reported, so that the
-     * caller's chunk check needs no pass of its own over it. */
+     * own check. A big piece of a lent buffer is taken alone and
+     * reported, so that the caller's chunk check needs no pass of its own
+     * over it. */
     if (x->want_crc && x->crc_cb && n >= HASH_CRC32C_PIECE_MIN && lent_range(x, p, n)) {
         x->crc_cb(x->crc_ctx, p, n, hash_crc32c_piece(&x->crc, p, n));
     } else if (x->want_crc) {
         x->crc = hash_crc32c(x->crc, p, n);
     }
-    if (!h && n >= HASH_ASYNC_MIN && n <= HASH_ASYNC_MAX)
-        h = hasher_get(x);
-    if (h && n <= HASH_ASYNC_MAX) {
-        pthread_mutex_lock(&h->mu);
-        if (n < HASH_ASYNC_MIN && h->head == h->tail) {
-            pthread_mutex_unlock(&h->mu);   /* nothing queued: here is cheaper */
-            digest_now(x, p, n);
-            return;
-        }
-        while (h->tail - h->head == HASH_QUEUE)
-            pthread_cond_wait(&h->cv, &h->mu);
-        pthread_mutex_unlock(&h->mu);
-        /* Slot tail is the hasher's only once handed over below. */
-        unsigned k = h->tail % HASH_QUEUE;
-        if (lent_range(x, p, n)) {
-            h->q[k] = p;
-            x->lent = 1;
-        } else {
-            if (!h->p[k] && !(h->p[k] = malloc(HASH_ASYNC_MAX))) {
-                digest_sync(x);           /* no memory for a copy: hash here */
-                digest_now(x, p, n);
-                return;
-            }
-            memcpy(h->p[k], p, n);
-            h->q[k] = h->p[k];
-        }
-        h->n[k] = n;
-        pthread_mutex_lock(&h->mu);
-        h->tail++;
-        pthread_cond_signal(&h->cv);
-        pthread_mutex_unlock(&h->mu);
+    if (!h) {
+        if (sha_update(x, p, n) < 0) x->h_nomem = 1;
         return;
     }
-    digest_sync(x);
-    digest_now(x, p, n);
+    if (lent_range(x, p, n)) {
+        hs_push(h, p, n, OP_DATA);
+        x->lent = 1;
+    } else if (n >= HASH_ASYNC_MIN && n <= HASH_ASYNC_MAX) {
+        uint8_t *c = hs_copy_buf(h);
+        if (c) {
+            memcpy(c, p, n);
+            hs_push(h, c, n, OP_DATA);
+        } else {
+            digest_sync(x);               /* no memory for a copy: hash here */
+            if (sha_update(x, p, n) < 0) x->h_nomem = 1;
+        }
+    } else {
+        digest_sync(x);                   /* the hasher is idle: hash here */
+        if (sha_update(x, p, n) < 0) x->h_nomem = 1;
+        return;
+    }
+    if (n >= HASH_ASYNC_MIN)
+        hs_publish(h);                    /* a big piece: start on it now */
 }
 
-/* A regular file's digests start, once the last file's piece in flight
- * is in its own. 0 or -ENOMEM. */
-static int digest_begin(extract *x)
+/* A regular file's digests start. A stream that feeds big buffers, or a
+ * big file, gets the hasher here, between two files. */
+static void digest_begin(extract *x, uint64_t size)
 {
-    digest_sync(x);
+    if (!x->hs && !x->hs_off &&
+        (size >= HASH_ASYNC_MIN || (size_t)(x->lend_hi - x->lend_lo) >= HASH_ASYNC_MIN))
+        hasher_get(x);
     x->crc = 0;
-    return hash_sha256_init(&x->h);
 }
 
-/* The file's digests join the stream's lists; sha gets its SHA-256. */
-static void digest_end(extract *x, uint8_t sha[32])
+/* The file's digests join the stream's lists. Without the hasher sha gets
+ * its SHA-256 and 0 is returned; with it, the digest goes to report slot
+ * `slot` (or nowhere, slot < 0) once computed, and 1 is returned. */
+static int digest_end(extract *x, uint8_t sha[32], int slot)
 {
-    digest_sync(x);
-    hash_sha256_final(&x->h, sha);
-    hash_sha256_update(&x->list, sha, 32);
     if (x->want_crc)
         x->list_crc = hash_crc32c_fold(x->list_crc, x->crc);
+    if (!x->hs) {
+        if (sha_end(x, sha) < 0) x->h_nomem = 1;
+        return 0;
+    }
+    hs_push(x->hs, NULL, 0, slot >= 0 ? slot : OP_END_QUIET);
+    return 1;
+}
+
+/* Reports waiting for digests: those whose file the hasher has finished
+ * (all of them with wait), in archive order. */
+static int report_now(extract *x, const extract_file *f);
+static int pend_flush(extract *x, int wait)
+{
+    struct hasher *h = x->hs;
+    if (!h || h->pq_head == h->pq_tail) return 0;
+    if (wait) digest_sync(x);
+    pthread_mutex_lock(&h->mu);
+    unsigned done = h->head;
+    int nomem = h->nomem;
+    pthread_mutex_unlock(&h->mu);
+    if (nomem || x->h_nomem)
+        return xfail(x, TAR_E_NOMEM, "out of memory hashing");
+    while (h->pq_head != h->pq_tail) {
+        unsigned k = h->pq_head % PEND_MAX;
+        struct pend *p = &h->pq[k];
+        if (p->file && (int)(done - p->op) <= 0) break;   /* its END op not run yet */
+        h->pq_head++;
+        int rc = 0;
+        if (p->file) {
+            memcpy(p->f.sha256, h->sha[k], 32);
+            xnode *n = tab_find(x, p->name);   /* a later file of the name fixes it again */
+            if (n && n->type == '0') memcpy(n->sha, h->sha[k], 32);
+        }
+        rc = report_now(x, &p->f);
+        free(p->name);
+        p->name = NULL;
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/* A free report slot (flushing, and waiting if every one is taken). */
+static int pend_slot(extract *x)
+{
+    struct hasher *h = x->hs;
+    if (h->pq_tail - h->pq_head == PEND_MAX) {
+        int rc = pend_flush(x, 1);
+        if (rc < 0) return rc;
+    }
+    return (int)(h->pq_tail % PEND_MAX);
+}
+
+/* x->cur, as the report in slot k (taken by pend_slot); file: its digest
+ * comes from END op `op`. */
+static int pend_push(extract *x, int k, int file, unsigned op)
+{
+    struct hasher *h = x->hs;
+    struct pend *p = &h->pq[k];
+    if (!(p->name = strdup(x->cur.name)))
+        return TAR_E_NOMEM;
+    p->f = x->cur;
+    p->f.name = p->name;
+    p->file = file;
+    p->op = op;
+    h->pq_tail++;
+    return 0;
 }
 
 static int xfail(extract *x, int code, const char *fmt, ...)
@@ -530,11 +691,26 @@ static int refuse_exists(extract *x, const char *name, int e)
     return xfail(x, io_code(e), "create '%s': %s", name, strerror(e));
 }
 
-static int report(extract *x)
+static int report_now(extract *x, const extract_file *f)
 {
     if (!x->cb) return 0;
-    int rc = x->cb(x->ctx, &x->cur);
-    return rc < 0 ? xfail(x, rc, "stopped by the caller at '%s' (%d)", x->cur.name, rc) : 0;
+    int rc = x->cb(x->ctx, f);
+    return rc < 0 ? xfail(x, rc, "stopped by the caller at '%s' (%d)", f->name, rc) : 0;
+}
+
+/* x->cur: reported now, or behind the reports still waiting for digests. */
+static int report(extract *x)
+{
+    struct hasher *h = x->hs;
+    if (!h || h->pq_head == h->pq_tail)
+        return report_now(x, &x->cur);
+    int k = pend_slot(x);
+    if (k < 0) return k;
+    if (h->pq_head == h->pq_tail)
+        return report_now(x, &x->cur);   /* the flush emptied it */
+    if (pend_push(x, k, 0, 0) < 0)
+        return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", x->cur.name);
+    return 0;
 }
 
 /* Remembers the archive's own name of an entry stored under an encoded
@@ -621,6 +797,8 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
         snprintf(lname, sizeof lname, "%s", e->linkname);
         while (lname[0] == '.' && lname[1] == '/')
             memmove(lname, lname + 2, strlen(lname + 2) + 1);
+        if ((rc = pend_flush(x, 1)) < 0)   /* the target's digest, if pending */
+            return rc;
         hl = tab_find(x, lname);
         if (!hl || (hl->type != '0' && hl->type != '1'))
             return xskip(x, TAR_E_LINK, e->name, "hard link to '%.200s', not a file extracted here",
@@ -702,8 +880,7 @@ static int entry_begin(extract *x, const tar_entry *e, const char *raw)
     x->fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, x->mode_set ? mode : 0600);
     if (x->fd < 0)
         return refuse_exists(x, e->name, errno);
-    if (digest_begin(x) < 0)
-        return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", e->name);
+    digest_begin(x, e->size);
     x->cur.size = e->size;
     x->bytes += e->size;
     x->files++;
@@ -743,8 +920,7 @@ static int on_entry(void *ctx, const tar_entry *e)
         x->skipping = 1;
         /* Its content still counts in FILES_SHA256: the sender hashed it. */
         if (e->type == '0') {
-            if (digest_begin(x) < 0)
-                return xfail(x, TAR_E_NOMEM, "out of memory at '%.200s'", enc.name);
+            digest_begin(x, e->size);
             x->skip_hash = 1;
         }
         int r = x->skip_cb(x->skip_ctx, &sk);
@@ -869,16 +1045,27 @@ static int on_entry_end(void *ctx, const tar_entry *e)
     extract *x = ctx;
     const char *name = x->cur.name;   /* encoded if need be; e->name is the raw one */
     uint8_t skipped_sha[32];
+    int rc;
     if (x->skip_hash) {
         x->skip_hash = 0;
-        digest_end(x, skipped_sha);
+        digest_end(x, skipped_sha, -1);
     }
     if ((e->type == '5' && e->name[0] == 0) || x->skipping)
-        return 0;
+        return x->h_nomem ? xfail(x, TAR_E_NOMEM, "out of memory hashing '%s'", name) : 0;
     if (e->type == '0' && x->fd >= 0) {
         int fd = x->fd;
         x->fd = -1;
-        digest_end(x, x->cur.sha256);
+        int slot = x->hs ? pend_slot(x) : 0;
+        if (slot < 0) {
+            close(fd);
+            return slot;
+        }
+        unsigned op = x->hs ? x->hs->qtail : 0;
+        int later = digest_end(x, x->cur.sha256, slot);
+        if (x->h_nomem) {
+            close(fd);
+            return xfail(x, TAR_E_NOMEM, "out of memory hashing '%s'", name);
+        }
         if (x->tail_hole && ftruncate(fd, (off_t)x->written) < 0) {
             int saved = errno;
             close(fd);
@@ -898,9 +1085,15 @@ static int on_entry_end(void *ctx, const tar_entry *e)
             return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", name);
         n->type = '0';
         n->size = e->size;
-        memcpy(n->sha, x->cur.sha256, 32);
+        memcpy(n->sha, x->cur.sha256, 32);   /* zeros until the hasher's, if later */
+        if (later) {
+            if (pend_push(x, slot, 1, op) < 0)
+                return xfail(x, TAR_E_NOMEM, "out of memory at '%s'", name);
+            return pend_flush(x, 0);
+        }
     }
-    return report(x);
+    if ((rc = report(x)) < 0) return rc;
+    return pend_flush(x, 0);
 }
 
 extract *extract_new(const char *dir, const extract_limits *lim, extract_cb on_file, void *ctx)
@@ -948,6 +1141,7 @@ int extract_feed(extract *x, const uint8_t *p, size_t n)
 {
     if (x->err) return x->err;
     int rc = tar_reader_feed(x->r, p, n);
+    hs_publish(x->hs);
     if (rc < 0 && !x->err)
         xfail(x, rc, "%s", tar_reader_error(x->r));
     return rc < 0 ? x->err : 0;
@@ -992,7 +1186,7 @@ uint8_t *extract_swap_buffer(extract *x, uint8_t *buf, size_t cap)
             } else if ((int)(h->head - l->until) >= 0) {
                 uint8_t *done = l->buf;   /* the hasher is past it */
                 l->buf = buf;
-                l->until = h->tail;
+                l->until = h->qtail;
                 pthread_mutex_unlock(&h->mu);
                 return done;
             }
@@ -1001,13 +1195,13 @@ uint8_t *extract_swap_buffer(extract *x, uint8_t *buf, size_t cap)
             uint8_t *fresh = malloc(cap);
             if (fresh) {
                 empty->buf = buf;
-                empty->until = h->tail;
+                empty->until = h->qtail;
                 pthread_mutex_unlock(&h->mu);
                 return fresh;
             }
         }
         if (h->head == h->tail) break;    /* nothing queued: buf is free too */
-        pthread_cond_wait(&h->cv, &h->mu);
+        pthread_cond_wait(&h->done, &h->mu);
     }
     pthread_mutex_unlock(&h->mu);
     return buf;
@@ -1029,6 +1223,10 @@ int extract_finish(extract *x)
     int rc = tar_reader_finish(x->r);
     if (rc < 0)
         return xfail(x, rc, "%s", tar_reader_error(x->r));
+    if ((rc = pend_flush(x, 1)) < 0)
+        return rc;
+    if (x->h_nomem)
+        return xfail(x, TAR_E_NOMEM, "out of memory hashing");
     /* Children before parents: a parent's final mode (even 0500) must not
      * stop us from reaching the children. */
     for (size_t i = x->ndirs; i-- > 0; ) {
@@ -1080,6 +1278,7 @@ void extract_files_sha256(extract *x, uint8_t out[32])
         return;
     }
     if (!x->list_done) {
+        digest_sync(x);       /* the hasher adds to the list */
         hash_sha256_final(&x->list, x->list_sha);
         x->list_done = 1;
     }

@@ -1100,6 +1100,148 @@ static void test_lent_buffers(void)
     teardown();
 }
 
+/* Many small files, fed as the master feeds them (lent buffers of a
+ * chunk, traded back and scribbled over), so the hasher takes every
+ * file's SHA-256 and the reports wait for it: every report must come in
+ * archive order with its own file's digest, hard links with their
+ * target's (the target's report may still be waiting when the link
+ * comes), a replaced file with the later content, directories and
+ * symlinks in their places; a file left out still counts in
+ * FILES_SHA256. Enough files to fill the report queue several times. */
+typedef struct rep_log { int n, cap; char (*name)[40]; char *type; uint8_t (*sha)[32]; int *repl; } rep_log;
+static int log_file(void *ctx, const extract_file *f)
+{
+    rep_log *l = ctx;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 1024;
+        l->name = realloc(l->name, (size_t)l->cap * sizeof *l->name);
+        l->type = realloc(l->type, (size_t)l->cap);
+        l->sha = realloc(l->sha, (size_t)l->cap * sizeof *l->sha);
+        l->repl = realloc(l->repl, (size_t)l->cap * sizeof *l->repl);
+    }
+    snprintf(l->name[l->n], sizeof l->name[0], "%s", f->name);
+    l->type[l->n] = f->type;
+    memcpy(l->sha[l->n], f->sha256, 32);
+    l->repl[l->n] = f->replaced;
+    l->n++;
+    return 0;
+}
+static int skip_ok(void *ctx, const extract_skip *k)
+{
+    (void)k;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static void test_small_files_async(void)
+{
+    enum { NF = 9000, CAP = 1048576 + 4096 };
+    tbuf b = { 0 };
+    rep_log want = { 0 }, got = { 0 };
+    hash_sha256 list;
+    uint32_t list_crc = 0;
+    uint64_t r = 12345;
+    char *d = malloc(300 * 1024);
+    T_CHECK(hash_sha256_init(&list) == 0);
+    for (int i = 0; i < NF; i++) {
+        char name[40];
+        extract_file f = { 0 };
+        if (i % 1000 == 0) {
+            snprintf(name, sizeof name, "d%d/", i / 1000);
+            tf_entry(&b, name, '5', "");
+            snprintf(name, sizeof name, "d%d", i / 1000);
+            f.name = name; f.type = '5';
+            log_file(&want, &f);
+            continue;
+        }
+        int dir = i / 1000;
+        if (i % 997 == 5 && i > 1000) {     /* a hard link to a file just before */
+            char target[40];
+            snprintf(name, sizeof name, "d%d/l%d", dir, i);
+            snprintf(target, sizeof target, "%s", want.name[want.n - 1]);
+            if (want.type[want.n - 1] != '0') continue;
+            tf_entry(&b, name, '1', target);
+            f.name = name; f.type = '1';
+            memcpy(f.sha256, want.sha[want.n - 1], 32);
+            log_file(&want, &f);
+            continue;
+        }
+        if (i % 1500 == 7) {
+            snprintf(name, sizeof name, "d%d/s%d", dir, i);
+            tf_entry(&b, name, '2', "f1");
+            f.name = name; f.type = '2';
+            log_file(&want, &f);
+            continue;
+        }
+        size_t n = i % 450 == 3 ? 200 * 1024 + (size_t)i : (size_t)(i * 7919 % 6000);
+        for (size_t k = 0; k < n; k++) {
+            r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+            d[k] = (char)(r >> 11);
+        }
+        /* the file before, again: replaces it */
+        int again = i % 800 == 9 && want.type[want.n - 1] == '0';
+        if (again) snprintf(name, sizeof name, "%s", want.name[want.n - 1]);
+        else if (i % 2000 == 11) snprintf(name, sizeof name, "../out%d", i);   /* left out */
+        else snprintf(name, sizeof name, "d%d/f%d", dir, i);
+        tf_file(&b, name, d, n, 0644);
+        uint8_t sha[32];
+        hash_sha256_buf(d, n, sha);
+        hash_sha256_update(&list, sha, 32);
+        list_crc = hash_crc32c_fold(list_crc, hash_crc32c(0, d, n));
+        if (name[0] == '.') continue;
+        f.name = name; f.type = '0'; f.replaced = again;
+        memcpy(f.sha256, sha, 32);
+        log_file(&want, &f);
+    }
+    tf_end(&b);
+    uint8_t want_list[32], got_list[32];
+    hash_sha256_final(&list, want_list);
+    free(d);
+
+    setup();
+    int nskip = 0;
+    extract *x = extract_new(target, NULL, log_file, &got);
+    T_CHECK(x != NULL);
+    extract_want_crc(x);
+    extract_set_skip(x, skip_ok, &nskip);
+    uint8_t *buf = malloc(CAP);
+    int rc = 0;
+    for (size_t off = 0, step = 1048576 - 3; off < b.len && rc == 0; step = step == 1048576 - 3 ? 70001 : 1048576 - 3) {
+        size_t k = b.len - off < step ? b.len - off : step;
+        memcpy(buf, b.p + off, k);
+        rc = extract_feed_lent(x, buf, k);
+        if (rc == 0) {
+            buf = extract_swap_buffer(x, buf, CAP);
+            memset(buf, 0x5a, CAP);
+        }
+        off += k;
+    }
+    if (rc == 0) rc = extract_finish(x);
+    if (rc < 0) printf("# %s\n", extract_error(x));
+    T_EQ_INT(rc, 0);
+    T_EQ_INT(got.n, want.n);
+    int bad = 0;
+    for (int i = 0; i < got.n && i < want.n; i++) {
+        if (strcmp(got.name[i], want.name[i]) || got.type[i] != want.type[i] ||
+            got.repl[i] != want.repl[i] ||
+            ((want.type[i] == '0' || want.type[i] == '1') && memcmp(got.sha[i], want.sha[i], 32))) {
+            if (bad++ < 3) printf("#   report %d: '%s' %c, expected '%s' %c\n", i, got.name[i], got.type[i],
+                                  want.name[i], want.type[i]);
+        }
+    }
+    T_EQ_INT(bad, 0);
+    T_CHECK(nskip > 0);
+    extract_files_sha256(x, got_list);
+    T_CHECK(memcmp(got_list, want_list, 32) == 0);
+    T_EQ_INT(extract_files_crc32c(x), list_crc);
+    extract_free(x);
+    free(buf);
+    free(want.name); free(want.type); free(want.sha); free(want.repl);
+    free(got.name); free(got.type); free(got.sha); free(got.repl);
+    tb_free(&b);
+    teardown();
+}
+
 /* Zero blocks become holes: a file of data and zero runs at several
  * alignments ending in zeros, and a file of zeros alone, read back byte
  * for byte with their SHA-256, and take only their data's blocks. Fed in
@@ -1173,5 +1315,6 @@ int main(void)
     T_RUN(test_skip);
     T_RUN(test_hash_queue);
     T_RUN(test_lent_buffers);
+    T_RUN(test_small_files_async);
     return T_DONE();
 }
