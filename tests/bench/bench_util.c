@@ -7,7 +7,8 @@
  *   bench_util tcp-send HOST PORT BYTES                prints "BYTES SECONDS"
  *   bench_util free-port HOST                          a port free right now
  *   bench_util spawn N PAR CMD [ARG...]                runs CMD N times, PAR at
- *                                                      once; prints "N SECONDS"
+ *                                                      once; prints "N SECONDS
+ *                                                      CHILD_CPU_S SELF_CPU_S"
  *
  * Data sets are a pure function of SEED so every run (and every baseline)
  * moves the same bytes. "random" is xorshift output (deflate cannot shrink
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
@@ -195,6 +197,8 @@ static int tcp_send(const char *host, const char *port, long long bytes)
  * started and reaped with nothing else around it (posix_spawn, PAR
  * running at once, as the workers run them). */
 extern char **environ;
+static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
+
 static int spawn_many(long n, long par, char **argv)
 {
     long started = 0, done = 0;
@@ -216,7 +220,13 @@ static int spawn_many(long n, long par, char **argv)
         }
         done++;
     }
-    printf("%ld %.6f\n", n, now_s() - t0);
+    /* The spawned processes' CPU and the spawner's own, so the tasks/s
+     * row can set each daemon's CPU a task against what a task costs. */
+    struct rusage ch, self;
+    getrusage(RUSAGE_CHILDREN, &ch);
+    getrusage(RUSAGE_SELF, &self);
+    printf("%ld %.6f %.6f %.6f\n", n, now_s() - t0, tv_s(ch.ru_utime) + tv_s(ch.ru_stime),
+           tv_s(self.ru_utime) + tv_s(self.ru_stime));
     return 0;
 }
 

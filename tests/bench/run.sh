@@ -789,17 +789,37 @@ fi
 # submitted on one connection, then waited for as a user would (WAIT: the
 # master pushes each end; nothing polls logs or lists); appends tasks/s
 # end to end and submissions/s.
+# With a 4th argument, appends "master_ms workers_ms tasks_ms" there: each
+# one's CPU a task (the daemons' own from /proc/PID/stat, the tasks' as the
+# workers' reaped children), to set against the CPU a task may cost at the
+# target rate.
 sched_run() {
-    local n=$1 subsecs t ok
+    local n=$1 subsecs t ok c0 c1
     new_store
     rm -rf "$TMP/c-sched"
     WCPU=64 start_cluster "$TMP/c-sched" 4 process || return 1
+    c0=$(daemon_cpu)
     read -r _ subsecs t ok < <("$TMP/bin/bench_submit" "$MADDR" "$n" true "$IMAGE" 1 1) ||
         { stop_cluster; return 1; }
+    c1=$(daemon_cpu)
     log "    $n submitted in ${subsecs}s; $ok completed, all ended after ${t}s"
     stop_cluster
     awk -v n="$ok" -v s="$t" 'BEGIN{printf "%.0f\n", n/s}' >> "$2"
     awk -v n="$n" -v s="$subsecs" 'BEGIN{printf "%.0f\n", n/s}' >> "$3"
+    [ -n "${4:-}" ] && echo "$c0 $c1" | awk -v n="$n" -v hz="$HZ" '{
+        printf "%.4f %.4f %.4f\n", ($4 - $1) * 1000 / hz / n, ($5 - $2) * 1000 / hz / n,
+            ($6 - $3) * 1000 / hz / n }' >> "$4"
+}
+# "master workers tasks" CPU ticks of the running cluster (tasks: what the
+# workers have reaped)
+daemon_cpu() {
+    local m w=0 c=0 p st
+    m=$(awk '{print $14 + $15}' "/proc/$MPID/stat" 2>/dev/null || echo 0)
+    for p in $WPIDS; do
+        st=$(awk '{print $14 + $15, $16 + $17}' "/proc/$p/stat" 2>/dev/null || echo "0 0")
+        w=$((w + ${st% *})); c=$((c + ${st#* }))
+    done
+    echo "$m $w $c"
 }
 if want sched; then
     mark_begin
@@ -807,7 +827,7 @@ if want sched; then
     mark_end
     row "placement decisions/s (1,000 workers, 100k tasks)" \
         "$(awk -v d="$dec" -v s="$secs" 'BEGIN{printf "%.0f", d/s}')" "1/s" target 100000 1
-    : > "$TMP/s.tps"; : > "$TMP/s.sub"; : > "$TMP/s.spawn"
+    : > "$TMP/s.tps"; : > "$TMP/s.sub"; : > "$TMP/s.spawn"; : > "$TMP/s.cpu"; : > "$TMP/s.spcpu"
     mark_begin
     for _ in $(seq "$([ "$QUICK" = 1 ] && echo 1 || echo 3)"); do
         # The ceiling on this machine, interleaved: the same command started
@@ -815,8 +835,10 @@ if want sched; then
         # Process creation moves several-fold with the VM's state (PVM page
         # tables, cpuid traps): 275-391 a second on 2026-12-02, well over
         # 1,000 the day before.
-        "$U" spawn "$NTASKS" 256 true | awk '{printf "%.0f\n", $1 / $2}' >> "$TMP/s.spawn"
-        sched_run "$NTASKS" "$TMP/s.tps" "$TMP/s.sub" || exit 1
+        "$U" spawn "$NTASKS" 256 true > "$TMP/s.one"
+        awk '{printf "%.0f\n", $1 / $2}' "$TMP/s.one" >> "$TMP/s.spawn"
+        awk '{printf "%.4f\n", ($3 + $4) * 1000 / $1}' "$TMP/s.one" >> "$TMP/s.spcpu"
+        sched_run "$NTASKS" "$TMP/s.tps" "$TMP/s.sub" "$TMP/s.cpu" || exit 1
     done
     mark_end
     echo 2000 > "$TMP/s.target"
@@ -824,6 +846,20 @@ if want sched; then
     rowS "tasks/s end to end ($NTASKS x true, 4 workers)" "$TMP/s.tps" "tasks/s" \
         "bare posix_spawn + wait of true (ceiling)" "$TMP/s.spawn" 1
     rowS "submissions/s (one client connection)" "$TMP/s.sub" "tasks/s" "" "" 1
+    # Where a task's CPU goes, against the budget: at 2,000 tasks/s the
+    # whole machine has NCPU/2000 s of CPU a task, the task's own process
+    # included; the bare spawn row says what that process alone costs.
+    awk -v c="$NCPU" 'BEGIN { printf "%.4f\n", c * 1000 / 2000 }' > "$TMP/s.budget"
+    awk '{ print $1 }' "$TMP/s.cpu" > "$TMP/s.cpum"
+    awk '{ print $2 }' "$TMP/s.cpu" > "$TMP/s.cpuw"
+    awk '{ print $3 }' "$TMP/s.cpu" > "$TMP/s.cput"
+    awk '{ print $1 + $2 + $3 }' "$TMP/s.cpu" > "$TMP/s.cpua"
+    rowS "CPU a task, all of it (master + workers + the task)" "$TMP/s.cpua" ms \
+        "budget at 2000 tasks/s on $NCPU CPUs" "$TMP/s.budget" 0
+    rowS "CPU a task: the task's own process (reaped by the workers)" "$TMP/s.cput" ms \
+        "bare posix_spawn + wait of true, spawner included" "$TMP/s.spcpu" 0
+    rowS "CPU a task: master" "$TMP/s.cpum" ms "" "" 0
+    rowS "CPU a task: the 4 workers" "$TMP/s.cpuw" ms "" "" 0
     # A deep queue: four times the tasks, all queued at once. A pass reads
     # the whole queue, so this row against the one above shows whether
     # the rate holds with depth (passes paced, 2026-12-03: it fell to 0.6x).
