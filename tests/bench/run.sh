@@ -806,9 +806,11 @@ sched_run() {
     stop_cluster
     awk -v n="$ok" -v s="$t" 'BEGIN{printf "%.0f\n", n/s}' >> "$2"
     awk -v n="$n" -v s="$subsecs" 'BEGIN{printf "%.0f\n", n/s}' >> "$3"
-    [ -n "${4:-}" ] && echo "$c0 $c1" | awk -v n="$n" -v hz="$HZ" '{
-        printf "%.4f %.4f %.4f\n", ($4 - $1) * 1000 / hz / n, ($5 - $2) * 1000 / hz / n,
-            ($6 - $3) * 1000 / hz / n }' >> "$4"
+    if [ -n "${4:-}" ]; then
+        echo "$c0 $c1" | awk -v n="$n" -v hz="$HZ" '{
+            printf "%.4f %.4f %.4f\n", ($4 - $1) * 1000 / hz / n, ($5 - $2) * 1000 / hz / n,
+                ($6 - $3) * 1000 / hz / n }' >> "$4"
+    fi
 }
 # "master workers tasks" CPU ticks of the running cluster (tasks: what the
 # workers have reaped)
