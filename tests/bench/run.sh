@@ -85,42 +85,57 @@ START_LOAD=$(load1)
 # "busy_jiffies steal_jiffies total_jiffies" from /proc/stat (all CPUs).
 # Busy is user+nice+system: interrupt time is not attributed to processes.
 cpu_snap() { awk '/^cpu / { print $2+$3+$4, $9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
-# CPU seconds used by this bench: this shell and every child it has
-# waited for (bash's `times`), plus the processes of its session not yet
-# reaped, with the children they reaped (/proc: the daemons of a running
-# cluster and their tasks, which `times` counts only once reaped). A process alive at mark_begin and reaped by
-# mark_end is in the first at the end and the second at the start, so the
-# difference is its CPU in between. OWN_COMM (an awk regex of process
-# names) also counts daemons that work for both sides of a row alike (the
-# Docker row: dockerd, containerd and its shims, runc), which would
-# otherwise flag every run of it as busy; with it, the children PID 1
-# reaped count too (each container's shim is orphaned and reaped there).
-own_cpu() {
-    local sid live
+# CPU used by this bench, as a snapshot, one line a process: "PID PPID
+# SECONDS" for the processes of its session (the daemons of a running
+# cluster, with the tasks they reaped: utime + stime + cutime + cstime),
+# and "T 0 SECONDS" for this shell and every child it has waited for
+# (bash's `times`). OWN_COMM (an awk regex of process names) also counts
+# daemons that work for both sides of a row alike (the Docker row:
+# dockerd, containerd and its shims, runc), which would otherwise flag
+# every run of it as busy; with it, the children PID 1 reaped count too
+# (each container's shim is orphaned and reaped there).
+own_snap() {
+    local sid
     sid=$(ps -o sid= -p $$ | tr -d ' ')
-    live=$(awk -v sid="$sid" -v hz="$HZ" -v re="${OWN_COMM:-}" '{
+    awk -v sid="$sid" -v hz="$HZ" -v re="${OWN_COMM:-}" '{
         comm = $0; sub(/^[^(]*\(/, "", comm); sub(/\) [^)]*$/, "", comm)
         line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
-        # after "(comm) ": f[4] session, f[12..15] utime stime cutime cstime
-        # (the tasks a worker reaped are in its cutime; zombies still count)
-        if (f[4] == sid || (re != "" && comm ~ re)) t += (f[12] + f[13] + f[14] + f[15]) / hz
-        else if (re != "" && $1 == 1) t += (f[14] + f[15]) / hz   # orphans it reaped: the shims
-    } END { printf "%.3f", t }' /proc/[0-9]*/stat 2>/dev/null)
-    times | awk -v live="${live:-0}" '{ for (i = 1; i <= NF; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } }
-                 END { printf "%.3f", t + live }'
+        # after "(comm) ": f[2] ppid, f[4] session, f[12..15] utime stime
+        # cutime cstime (the tasks a worker reaped are in its cutime;
+        # zombies still count)
+        if (f[4] == sid || (re != "" && comm ~ re))
+            printf "%s %s %.3f\n", $1, f[2], (f[12] + f[13] + f[14] + f[15]) / hz
+        else if (re != "" && $1 == 1)      # orphans it reaped: the shims
+            printf "1 0 %.3f\n", (f[14] + f[15]) / hz
+    }' /proc/[0-9]*/stat 2>/dev/null
+    times | awk '{ for (i = 1; i <= NF; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } }
+                 END { printf "T 0 %.3f\n", t }'
+}
+# CPU seconds this bench used between two snapshots. A process alive in
+# both counts its difference; one started since, all of it; one gone since
+# counts nothing of its own, because its CPU went on into whoever reaped it:
+# this shell (in `times`, if it was its child) or a process still listed
+# (a worker's cutime). A process of the session reaped by someone else (an
+# orphaned server, reaped by PID 1) takes its CPU out of sight: its share
+# of the span is then counted as foreign, not the whole life it had before
+# the span (that made a quiet row read "foreign 603%").
+own_between() {
+    awk -v me=$$ 'NR == FNR { b[$1] = $3; bp[$1] = $2; next }
+        { seen[$1] = 1; t += $3 - ($1 in b ? b[$1] : 0) }
+        END { for (p in b) if (!(p in seen) && bp[p] == me) t -= b[p]; printf "%.3f", t }' "$1" "$2"
 }
 mark_begin() {
-    MB_LOAD=$(load1); MB_CPU=$(cpu_snap); MB_OWN=$(own_cpu); MB_T=$(now_ns)
+    MB_LOAD=$(load1); MB_CPU=$(cpu_snap); own_snap > "$TMP/own.begin"; MB_T=$(now_ns)
 }
 # Sets ML_* for the span since mark_begin.
 mark_end() {
     local now own
-    now=$(cpu_snap); own=$(own_cpu)
-    read -r ML_FOREIGN ML_STEAL < <(awk -v a="$MB_CPU" -v b="$now" -v o0="$MB_OWN" -v o1="$own" \
+    now=$(cpu_snap); own_snap > "$TMP/own.end"; own=$(own_between "$TMP/own.begin" "$TMP/own.end")
+    read -r ML_FOREIGN ML_STEAL < <(awk -v a="$MB_CPU" -v b="$now" -v own="$own" \
         -v hz="$HZ" -v t0="$MB_T" -v t1="$(now_ns)" 'BEGIN {
         split(a, x, " "); split(b, y, " ")
         wall = (t1 - t0) / 1e9; if (wall <= 0) wall = 1
-        busy = (y[1] - x[1]) / hz; own = o1 - o0
+        busy = (y[1] - x[1]) / hz
         f = (busy - own) / wall * 100; if (f < 0) f = 0
         tot = y[3] - x[3]; st = (tot > 0 ? (y[2] - x[2]) / tot * 100 : 0)
         printf "%.0f %.1f\n", f, st }')
