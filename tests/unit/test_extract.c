@@ -1056,6 +1056,21 @@ static void test_hash_queue(void)
  * with: the caller scribbles over each one it gets before refilling it,
  * so a buffer traded too early shows as a wrong SHA-256. Slices of up to
  * a chunk, as frames bring them. */
+/* One frame as the master feeds it: k bytes copied into the lent buffer
+ * *buf (cap bytes), fed, and the buffer traded back, which is then
+ * scribbled over with `poison`, as a refill would. */
+static int feed_lent_frame(extract *x, uint8_t **buf, size_t cap, const uint8_t *p, size_t k,
+                           int poison)
+{
+    memcpy(*buf, p, k);
+    int rc = extract_feed_lent(x, *buf, k);
+    if (rc == 0) {
+        *buf = extract_swap_buffer(x, *buf, cap);
+        memset(*buf, poison, cap);
+    }
+    return rc;
+}
+
 static void count_report(void *ctx, const uint8_t *p, size_t n, uint32_t crc)
 {
     (void)p;
@@ -1079,11 +1094,8 @@ static void test_lent_buffers(void)
     int rc = 0, nseen = 0;
     for (size_t off = 0, step = 1; off < b.len && rc == 0; step = step * 7 % 1048573 + 1) {
         size_t k = b.len - off < step ? b.len - off : step;
-        memcpy(buf, b.p + off, k);
-        rc = extract_feed_lent(x, buf, k);
+        rc = feed_lent_frame(x, &buf, CAP, b.p + off, k, 0xa5);
         if (rc == 0) {
-            buf = extract_swap_buffer(x, buf, CAP);
-            memset(buf, 0xa5, CAP);
             int known = 0;
             for (int i = 0; i < nseen; i++) known |= seen[i] == buf;
             if (!known && nseen < 16) seen[nseen++] = buf;
@@ -1208,12 +1220,7 @@ static void test_small_files_async(void)
     int rc = 0;
     for (size_t off = 0, step = 1048576 - 3; off < b.len && rc == 0; step = step == 1048576 - 3 ? 70001 : 1048576 - 3) {
         size_t k = b.len - off < step ? b.len - off : step;
-        memcpy(buf, b.p + off, k);
-        rc = extract_feed_lent(x, buf, k);
-        if (rc == 0) {
-            buf = extract_swap_buffer(x, buf, CAP);
-            memset(buf, 0x5a, CAP);
-        }
+        rc = feed_lent_frame(x, &buf, CAP, b.p + off, k, 0x5a);
         off += k;
     }
     if (rc == 0) rc = extract_finish(x);
