@@ -478,7 +478,10 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-json")) { cfg.json = 1; continue; }
         if (!strcmp(a, "-h") || !strcmp(a, "-help")) { usage(stdout); return 0; }
-        if (!v) { usage(stderr); return 2; }
+        if (!v) {
+            fprintf(stderr, "cloudai-sim: %s needs a value (-h for help)\n", a);
+            return 2;
+        }
         char *e = NULL;
         if (!strcmp(a, "-trace")) trace = v;
         else if (!strcmp(a, "-gen")) gen = v;
@@ -518,7 +521,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "cloudai-sim: -load wants 0 < L < 2, and not with -time-scale\n");
         return 2;
     }
-    if ((!trace == !gen) || cfg.cpu <= 0 || cfg.time_scale <= 0 || (!out && cfg.workers == 0)) {
+    /* Say which argument is missing or wrong, not only the synopsis. */
+    const char *why = !trace == !gen ? "give one of -trace FILE and -gen lublin"
+                      : cfg.cpu <= 0 ? "-cpu C wants the CPUs of a worker, C > 0"
+                      : cfg.time_scale <= 0 ? "-time-scale F wants F > 0"
+                      : !out && cfg.workers == 0 ? "-workers N wants at least one worker"
+                      : NULL;
+    if (why) {
+        fprintf(stderr, "cloudai-sim: %s\n", why);
         usage(stderr);
         return 2;
     }

@@ -83,5 +83,14 @@ for p in easy learned; do
     check "sim: -schedule's $p waits give max_wait_s ($sw against $mw)" awk -v a="$sw" -v b="$mw" 'BEGIN { d = a - b; exit !(d < 1.01 && d > -1.01) }'
 done
 check "sim: -schedule to an unwritable path fails" sh -c "! '$SIM' -gen lublin -jobs 10 -workers 1 -cpu 4 -schedule /nonexistent/s.tsv 2>/dev/null"
+# a missing or wrong argument is named, not only the synopsis printed
+for c in "-trace:-trace needs a value" "-gen lublin -workers 0 -cpu 4:at least one worker" \
+         "-gen lublin -workers 1:-cpu C wants" "-workers 1 -cpu 4:one of -trace FILE and -gen"; do
+    args=${c%%:*}; want=${c#*:}
+    # shellcheck disable=SC2086  # args are words on purpose
+    "$SIM" $args >"$T/u.out" 2>&1 && rc=0 || rc=$?
+    want_eq "sim: '$args' exits 2" "$rc" 2
+    check "sim: '$args' says '$want'" grep -q -- "$want" "$T/u.out"
+done
 check "sim: -guard -1 is refused" sh -c "! '$SIM' -gen lublin -jobs 10 -workers 1 -cpu 4 -guard -1 2>/dev/null"
 finish
