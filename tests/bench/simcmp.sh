@@ -11,7 +11,7 @@
 #   SIMCMP_BASE=SIM2   take easy and fifo from another build (e.g. an older
 #                      one: only learned changed) — default SIM itself
 #   SIMCMP_CACHE=DIR   keep easy's and fifo's figures there, keyed by the
-#                      base build's checksum, trace and load: a second run
+#                      base build's and the trace's checksums and the load: a second run
 #                      of a changed `learned` then runs learned alone (fifo
 #                      on Curie and RICC takes most of a cold run's time)
 #   SIMCMP_JOBS=N      runs at once (default: the CPUs online)
@@ -37,6 +37,10 @@ CACHE=${SIMCMP_CACHE:-$TMP/cache}
 SUM=$(cksum <"$BASE" | cut -d' ' -f1) || exit 1
 mkdir -p "$CACHE" || exit 1
 
+# key NAME: the cache's key of trace NAME (a file replaced under the same
+# name must not reuse the old file's figures)
+key() { echo "$SUM-$1-$(cksum <"$DIR/$1.swf.gz" | cut -d' ' -f1)"; }
+
 # field NAME < one JSON line
 field() { sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p"; }
 
@@ -49,9 +53,10 @@ for tc in $TRACES; do rev="$tc $rev"; done
 for tc in $rev; do
     t=${tc%%:*}; c=${tc##*:}
     [ -f "$DIR/$t.swf.gz" ] || { echo "simcmp: $DIR/$t.swf.gz not found, skipped" >&2; continue; }
+    k=$(key "$t")
     for L in $LOADS; do
         for p in easy fifo; do
-            f="$CACHE/$SUM-$t-$L-$p"
+            f="$CACHE/$k-$L-$p"
             [ -s "$f" ] || echo "'$BASE' -trace '$DIR/$t.swf.gz' -workers 1 -cpu $c -load $L -policy $p -json >'$f.tmp' && mv '$f.tmp' '$f'"
         done
         echo "'$SIM' -trace '$DIR/$t.swf.gz' -workers 1 -cpu $c -load $L -policy learned -json $EXTRA >'$TMP/$t-$L.learned'"
@@ -64,7 +69,7 @@ for tc in $TRACES; do
     t=${tc%%:*}
     for L in $LOADS; do
         [ -s "$TMP/$t-$L.learned" ] || continue
-        b="$CACHE/$SUM-$t-$L"
+        b="$CACHE/$(key "$t")-$L"
         [ -s "$b-easy" ] && [ -s "$b-fifo" ] || { echo "simcmp: $t at $L: a base run failed" >&2; continue; }
         es=$(field mean_bounded_slowdown <"$b-easy")
         em=$(field max_wait_s <"$b-easy")
