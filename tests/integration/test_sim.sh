@@ -44,7 +44,7 @@ want_eq "sim: bounded slowdown 1 without waits" "$(echo "$L" | jget mean_bounded
 "$SIM" -trace "$T/s.swf" -workers 1 -cpu 4 -policy all -json >"$T/s.json"
 for p in easy learned; do
     mw=$(grep "\"policy\":\"$p\"" "$T/s.json" | jget max_wait_s)
-    check "sim: $p starts the wide job in time ($mw s)" awk -v w="$mw" 'BEGIN { exit !(w <= 250) }'
+    check "sim: $p starts the wide job in time ($mw s)" awk -v w="$mw" 'BEGIN { exit !(w != "" && w <= 250) }'
 done
 mg=$(grep '"policy":"greedy"' "$T/s.json" | jget max_wait_s)
 check "sim: greedy starves it ($mg s)" awk -v w="$mg" 'BEGIN { exit !(w > 1000) }'
@@ -92,5 +92,19 @@ for c in "-trace:-trace needs a value" "-gen lublin -workers 0 -cpu 4:at least o
     want_eq "sim: '$args' exits 2" "$rc" 2
     check "sim: '$args' says '$want'" grep -q -- "$want" "$T/u.out"
 done
+# -exact-predictions: learned predicts each job's own runtime (a bound for
+# predictors, labelled as such); easy does not predict and is unchanged
+"$SIM" -gen lublin -jobs 300 -seed 7 -workers 2 -cpu 16 -load 0.9 -policy all -json \
+    -exact-predictions -schedule "$T/x.tsv" >"$T/x.json"
+want_eq "sim: -exact-predictions labels learned's line" \
+    "$(grep -c '"policy":"learned","exact_predictions":true,' "$T/x.json")" 1
+want_eq "sim: and no other line" "$(grep -c exact_predictions "$T/x.json")" 1
+want_eq "sim: easy's figures are the same with it" \
+    "$(grep '"policy":"easy"' "$T/x.json" | sed 's/"sim_seconds".*//')" \
+    "$(grep '"policy":"easy"' "$T/s.json" | sed 's/"sim_seconds".*//')"
+bad=$(awk -F'\t' '$1 == "learned" && $5 >= 1 && $8 != $5 { n++ } END { print n + 0 }' "$T/x.tsv")
+want_eq "sim: learned's predictions are the runs" "$bad" 0
+bad=$(awk -F'\t' '$1 == "learned" && $5 >= 1 && $8 != $5 { n++ } END { print n + 0 }' "$T/s.tsv")
+check "sim: without it they are not ($bad differ)" [ "$bad" -gt 0 ]
 check "sim: -guard -1 is refused" sh -c "! '$SIM' -gen lublin -jobs 10 -workers 1 -cpu 4 -guard -1 2>/dev/null"
 finish
