@@ -249,10 +249,11 @@ static int task_row(void *ctx, const proto_msg *rec)
         char note[1400], when[64] = "", ran[96] = "", peak[32] = "";
         if (has_es) {
             ids_time_human(es, buf, sizeof buf);
-            if (es > o->now)
-                snprintf(when, sizeof when, "expected to start %s UTC (in %llu min)", buf,
-                         (unsigned long long)((es - o->now + 59999) / 60000));
-            else
+            if (es > o->now) {
+                char span[32];
+                table_fmt_span(es - o->now, span, sizeof span);
+                snprintf(when, sizeof when, "expected to start %s UTC (in %s)", buf, span);
+            } else
                 snprintf(when, sizeof when, "expected to start now");
         }
         if (has_pm) table_fmt_size(pm, peak, sizeof peak);

@@ -248,6 +248,22 @@ void table_fmt_size(uint64_t bytes, char *out, size_t cap)
     snprintf(out, cap, "%.1f %s", v, unit[u]);
 }
 
+void table_fmt_span(uint64_t ms, char *out, size_t cap)
+{
+    unsigned long long s = (ms + 999) / 1000;
+    if (s < 60) {
+        snprintf(out, cap, "%llu s", s);
+        return;
+    }
+    unsigned long long m = (s + 59) / 60;
+    if (m < 60)
+        snprintf(out, cap, "%llu min", m);
+    else if (m < 48 * 60)
+        snprintf(out, cap, m % 60 ? "%llu h %llu min" : "%llu h", m / 60, m % 60);
+    else
+        snprintf(out, cap, m / 60 % 24 ? "%llu d %llu h" : "%llu d", m / 1440, m / 60 % 24);
+}
+
 void table_fmt_ago(uint64_t then_ms, uint64_t now_ms, char *out, size_t cap)
 {
     if (then_ms == 0) {

@@ -38,6 +38,9 @@ void table_fmt_size(uint64_t bytes, char *out, size_t cap);
 /* How long ago then_ms was, from now_ms: "4s ago", "3m ago", "2h ago",
  * "5d ago"; "never" for 0; "now" for the future (clock skew). */
 void table_fmt_ago(uint64_t then_ms, uint64_t now_ms, char *out, size_t cap);
+/* A span ahead, rounded up to its unit: "4 s", "12 min", "3 h 5 min",
+ * "2 d 4 h" (an expected start 4 s away is not "in 1 min"). */
+void table_fmt_span(uint64_t ms, char *out, size_t cap);
 /* Display width of a UTF-8 string (code points). */
 size_t table_width(const char *s);
 #endif

@@ -34,9 +34,8 @@ static void explain(const sched_node *nodes, size_t n, const sched_res *req,
                     const char *const *names, char *reason, size_t cap)
 {
     size_t best = 0, usable = 0;
-    const char *what = NULL;
+    const char *what = NULL, *one = "", *many = "";
     double need = 0, most = -1;
-    char unit[16] = "";
 
     for (size_t i = 0; i < n; i++)
         usable += nodes[i].usable != 0;
@@ -50,13 +49,15 @@ static void explain(const sched_node *nodes, size_t n, const sched_res *req,
         for (size_t i = 0; i < n; i++)
             anygpu |= nodes[i].usable && nodes[i].total.gpu > 0;
         if (!anygpu) {
-            snprintf(reason, cap, "needs %llu GPUs; no worker has any GPU",
-                     (unsigned long long)req->gpu);
+            snprintf(reason, cap, "needs %llu GPU%s; no worker has any GPU",
+                     (unsigned long long)req->gpu, req->gpu == 1 ? "" : "s");
             return;
         }
     }
-    /* Name the first resource no node can satisfy, with the best offer. */
-#define SCARCE(field, label, u, conv) \
+    /* Name the first resource no node can satisfy, with the best offer:
+     * "needs 1 CPU core; the most free is 0 cores on w1" (what, then the
+     * unit of one and of many). */
+#define SCARCE(field, label, u1, un, conv) \
     if (!what) { \
         int any = 0; most = -1; \
         for (size_t i = 0; i < n; i++) { \
@@ -64,13 +65,13 @@ static void explain(const sched_node *nodes, size_t n, const sched_res *req,
             if (nodes[i].free.field >= req->field) any = 1; \
             if ((double)nodes[i].free.field > most) { most = (double)nodes[i].free.field; best = i; } \
         } \
-        if (!any) { what = label; need = (double)req->field; snprintf(unit, sizeof unit, "%s", u); \
-                    need /= conv; most /= conv; } \
+        if (!any) { what = label; one = u1; many = un; \
+                    need = (double)req->field / conv; most /= conv; } \
     }
-    SCARCE(cpu, "CPU", " cores", 1.0)
-    SCARCE(memory, "memory", " GiB", 1073741824.0)
-    SCARCE(storage, "storage", " GiB", 1073741824.0)
-    SCARCE(gpu, "GPU", "", 1.0)
+    SCARCE(cpu, "CPU ", "core", "cores", 1.0)
+    SCARCE(memory, "", "GiB memory", "GiB memory", 1073741824.0)
+    SCARCE(storage, "", "GiB storage", "GiB storage", 1073741824.0)
+    SCARCE(gpu, "", "GPU", "GPUs", 1.0)
 #undef SCARCE
     if (!what) {
         snprintf(reason, cap, "no single worker has every requested resource free at once");
@@ -79,8 +80,11 @@ static void explain(const sched_node *nodes, size_t n, const sched_res *req,
     char nm[32];
     if (names) snprintf(nm, sizeof nm, "%s", names[best]);
     else snprintf(nm, sizeof nm, "#%zu", best);
-    snprintf(reason, cap, "needs %.3g%s %s; the most free is %.3g%s on %s", need, unit, what,
-             most, unit, nm);
+    /* the offer's unit without the resource's name when it is the same
+     * word ("0 cores", "8 GiB", "1 GPU") */
+    const char *mu = most == 1 ? one : many, *sp = strchr(mu, ' ');
+    snprintf(reason, cap, "needs %.3g %s%s; the most free is %.3g %.*s on %s", need, what,
+             need == 1 ? one : many, most, sp ? (int)(sp - mu) : (int)strlen(mu), mu, nm);
 }
 
 int sched_pick(const sched_node *nodes, size_t n, const sched_res *req, int policy,

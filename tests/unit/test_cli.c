@@ -301,6 +301,17 @@ static void test_size_format(void)
     table_fmt_ago(1000, 5000, buf, sizeof buf); T_EQ_STR(buf, "4s ago");
     table_fmt_ago(1000, 1000 + 7200000, buf, sizeof buf); T_EQ_STR(buf, "2h ago");
     table_fmt_ago(9000, 5000, buf, sizeof buf); T_EQ_STR(buf, "now");
+    /* a span ahead (an expected start): seconds under a minute, then
+     * rounded up to the minute, hours and minutes, days and hours */
+    table_fmt_span(0, buf, sizeof buf); T_EQ_STR(buf, "0 s");
+    table_fmt_span(4200, buf, sizeof buf); T_EQ_STR(buf, "5 s");
+    table_fmt_span(59000, buf, sizeof buf); T_EQ_STR(buf, "59 s");
+    table_fmt_span(61000, buf, sizeof buf); T_EQ_STR(buf, "2 min");
+    table_fmt_span(3600000, buf, sizeof buf); T_EQ_STR(buf, "1 h");
+    table_fmt_span(3600000 + 300000, buf, sizeof buf); T_EQ_STR(buf, "1 h 5 min");
+    table_fmt_span(47ull * 3600000 + 59 * 60000, buf, sizeof buf); T_EQ_STR(buf, "47 h 59 min");
+    table_fmt_span(48ull * 3600000, buf, sizeof buf); T_EQ_STR(buf, "2 d");
+    table_fmt_span(52ull * 3600000 + 1, buf, sizeof buf); T_EQ_STR(buf, "2 d 4 h");
 }
 
 static void json_demo(FILE *f, void *arg)

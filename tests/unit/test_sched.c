@@ -57,10 +57,27 @@ static void test_reasons(void)
     sched_res req = { 8, 1 * GiB, 0, 0 };
     char why[256] = "";
     T_EQ_INT(sched_pick(n, 2, &req, SCHED_BEST_FIT, names, why, sizeof why), -1);
-    T_EQ_STR(why, "needs 8 cores CPU; the most free is 3 cores on w2");
+    T_EQ_STR(why, "needs 8 CPU cores; the most free is 3 cores on w2");
     req = (sched_res){ 1, 16 * GiB, 0, 0 };
     T_EQ_INT(sched_pick(n, 2, &req, SCHED_BEST_FIT, names, why, sizeof why), -1);
     T_EQ_STR(why, "needs 16 GiB memory; the most free is 8 GiB on w1");
+    /* one of a thing is singular, the offer too */
+    sched_node b[2] = { node(4, 0, 8 * GiB, 8 * GiB), node(4, 0, 8 * GiB, 8 * GiB) };
+    req = (sched_res){ 1, 1 * GiB, 0, 1 };
+    T_EQ_INT(sched_pick(b, 2, &req, SCHED_BEST_FIT, names, why, sizeof why), -1);
+    T_EQ_STR(why, "needs 1 GPU; no worker has any GPU");
+    b[0].total.gpu = 2, b[0].free.gpu = 1;
+    b[0].free.cpu = b[1].free.cpu = 1;
+    req.gpu = 2;
+    T_EQ_INT(sched_pick(b, 2, &req, SCHED_BEST_FIT, names, why, sizeof why), -1);
+    T_EQ_STR(why, "needs 2 GPUs; the most free is 1 GPU on w1");
+    b[0].free.cpu = b[1].free.cpu = 0;
+    T_EQ_INT(sched_pick(b, 2, &req, SCHED_BEST_FIT, names, why, sizeof why), -1);
+    T_EQ_STR(why, "needs 1 CPU core; the most free is 0 cores on w1");
+    req.cpu = 0.5;
+    b[1].free.cpu = 0.25;
+    T_EQ_INT(sched_pick(b, 2, &req, SCHED_BEST_FIT, names, why, sizeof why), -1);
+    T_EQ_STR(why, "needs 0.5 CPU cores; the most free is 0.25 cores on w2");
     /* Each resource exists somewhere, never all on one node. */
     req = (sched_res){ 3, 8 * GiB, 0, 0 };
     T_EQ_INT(sched_pick(n, 2, &req, SCHED_BEST_FIT, names, why, sizeof why), -1);
