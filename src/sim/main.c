@@ -62,7 +62,6 @@ static void usage(FILE *f)
 "  -json             one JSON object per policy, one per line\n"
 "  -schedule FILE    every job's schedule, a line each (policy, job, submit, start,\n"
 "                    run, CPUs, user, predicted runtime, limit; seconds), to study\n"
-
 "                    who waited and why\n"
 "  -exact-predictions  learned's predictions are each job's actual runtime: not\n"
 "                    a policy (nothing knows that at submit) but the bound on\n"
