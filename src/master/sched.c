@@ -34,7 +34,7 @@ static void explain(const sched_node *nodes, size_t n, const sched_res *req,
                     const char *const *names, char *reason, size_t cap)
 {
     size_t best = 0, usable = 0;
-    const char *what = NULL, *one = "", *many = "";
+    const char *const *what = NULL;    /* the nouns below */
     double need = 0, most = -1;
 
     for (size_t i = 0; i < n; i++)
@@ -55,9 +55,13 @@ static void explain(const sched_node *nodes, size_t n, const sched_res *req,
         }
     }
     /* Name the first resource no node can satisfy, with the best offer:
-     * "needs 1 CPU core; the most free is 0 cores on w1" (what, then the
-     * unit of one and of many). */
-#define SCARCE(field, label, u1, un, conv) \
+     * "needs 1 CPU core; the most free is 0 cores on w1". Nouns: needed,
+     * one and many; offered, one and many. */
+    static const char *const cpu_n[] = { "CPU core", "CPU cores", "core", "cores" };
+    static const char *const mem_n[] = { "GiB memory", "GiB memory", "GiB", "GiB" };
+    static const char *const sto_n[] = { "GiB storage", "GiB storage", "GiB", "GiB" };
+    static const char *const gpu_n[] = { "GPU", "GPUs", "GPU", "GPUs" };
+#define SCARCE(field, nouns, conv) \
     if (!what) { \
         int any = 0; most = -1; \
         for (size_t i = 0; i < n; i++) { \
@@ -65,13 +69,12 @@ static void explain(const sched_node *nodes, size_t n, const sched_res *req,
             if (nodes[i].free.field >= req->field) any = 1; \
             if ((double)nodes[i].free.field > most) { most = (double)nodes[i].free.field; best = i; } \
         } \
-        if (!any) { what = label; one = u1; many = un; \
-                    need = (double)req->field / conv; most /= conv; } \
+        if (!any) { what = nouns; need = (double)req->field / conv; most /= conv; } \
     }
-    SCARCE(cpu, "CPU ", "core", "cores", 1.0)
-    SCARCE(memory, "", "GiB memory", "GiB memory", 1073741824.0)
-    SCARCE(storage, "", "GiB storage", "GiB storage", 1073741824.0)
-    SCARCE(gpu, "", "GPU", "GPUs", 1.0)
+    SCARCE(cpu, cpu_n, 1.0)
+    SCARCE(memory, mem_n, 1073741824.0)
+    SCARCE(storage, sto_n, 1073741824.0)
+    SCARCE(gpu, gpu_n, 1.0)
 #undef SCARCE
     if (!what) {
         snprintf(reason, cap, "no single worker has every requested resource free at once");
@@ -80,11 +83,8 @@ static void explain(const sched_node *nodes, size_t n, const sched_res *req,
     char nm[32];
     if (names) snprintf(nm, sizeof nm, "%s", names[best]);
     else snprintf(nm, sizeof nm, "#%zu", best);
-    /* the offer's unit without the resource's name when it is the same
-     * word ("0 cores", "8 GiB", "1 GPU") */
-    const char *mu = most == 1 ? one : many, *sp = strchr(mu, ' ');
-    snprintf(reason, cap, "needs %.3g %s%s; the most free is %.3g %.*s on %s", need, what,
-             need == 1 ? one : many, most, sp ? (int)(sp - mu) : (int)strlen(mu), mu, nm);
+    snprintf(reason, cap, "needs %.3g %s; the most free is %.3g %s on %s", need,
+             what[need != 1], most, what[2 + (most != 1)], nm);
 }
 
 int sched_pick(const sched_node *nodes, size_t n, const sched_res *req, int policy,

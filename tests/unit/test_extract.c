@@ -1066,11 +1066,6 @@ static int feed_lent_frame(extract *x, uint8_t **buf, size_t cap, const uint8_t 
     return rc;
 }
 
-/* extract_feed_lent queues pieces of the caller's buffer without a copy;
- * extract_swap_buffer must hand back only a buffer the hasher is done
- * with: the caller scribbles over each one it gets before refilling it,
- * so a buffer traded too early shows as a wrong SHA-256. Slices of up to
- * a chunk, as frames bring them. */
 static void count_report(void *ctx, const uint8_t *p, size_t n, uint32_t crc)
 {
     (void)p;
@@ -1078,6 +1073,11 @@ static void count_report(void *ctx, const uint8_t *p, size_t n, uint32_t crc)
     *(size_t *)ctx += n;
 }
 
+/* extract_feed_lent queues pieces of the caller's buffer without a copy;
+ * extract_swap_buffer must hand back only a buffer the hasher is done
+ * with: the caller scribbles over each one it gets before refilling it,
+ * so a buffer traded too early shows as a wrong SHA-256. Slices of up to
+ * a chunk, as frames bring them. */
 static void test_lent_buffers(void)
 {
     enum { NF = HQ_NF };
